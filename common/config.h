@@ -1,0 +1,179 @@
+/*
+ * config.h - the one YAML configuration file, parsed once into a plain
+ * struct.
+ *
+ * Every setting is declared once in config.c's table (name, type, default,
+ * limits, help); the table drives parsing, validation, error messages and
+ * `elemtactl check-config`.  Paths are resolved against the directory of
+ * the file.  Errors read "FILE:LINE:COLUMN: key 'server.workers': problem"
+ * and an unknown key suggests the nearest known one.  Plugin `config:`
+ * subtrees are kept as a node tree (struct config_node) that plugins read
+ * through the typed accessors of <elemta/plugin.h>.
+ */
+#ifndef ELEMTA_CONFIG_H
+#define ELEMTA_CONFIG_H
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define CONFIG_DEFAULT_FILE "/etc/elemta/elemta.yaml"
+#define CONFIG_PATH_MAX 4096
+#define CONFIG_NAME_MAX 64
+#define CONFIG_LISTEN_MAX 16
+#define CONFIG_PLUGINS_MAX 32
+#define CONFIG_ERRORS_MAX 64
+
+/* ==== The node tree (kept for plugin config subtrees) ==== */
+
+enum config_node_type {
+	CONFIG_NODE_SCALAR = 1,   /* values equal enum elemta_cfg_type's */
+	CONFIG_NODE_LIST = 2,
+	CONFIG_NODE_MAP = 3,
+};
+
+struct config_node {
+	enum config_node_type type;
+	char *scalar;                 /* SCALAR: the text                  */
+	char **keys;                  /* MAP: keys[i] names items[i]       */
+	struct config_node **items;   /* LIST / MAP children               */
+	size_t count;
+	const char *file;             /* owned by the config               */
+	unsigned line, column;        /* 1-based                           */
+	char where[CONFIG_PATH_MAX + 32]; /* "file:line:column"            */
+};
+
+const struct config_node *config_node_get(const struct config_node *map,
+    const char *key);
+void config_node_free(struct config_node *n);
+
+/* Typed scalar conversions, shared by the loader and the plugin accessors.
+ * Each returns 0 or -1 with a reason ("expected a duration like 30s"). */
+int config_parse_bool(const char *s, bool *out, struct error *err);
+int config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
+    struct error *err);
+int config_parse_duration_ms(const char *s, uint64_t *out, struct error *err);
+int config_parse_size(const char *s, uint64_t *out, struct error *err);
+/* config_nearest - the entry of known[] closest to word (edit distance),
+ * or NULL when none is close enough to suggest. */
+const char *config_nearest(const char *word, const char *const *known,
+    size_t count);
+
+/* ==== The parsed configuration ==== */
+
+enum config_listen_mode {
+	CONFIG_MODE_SMTP,         /* port 25: STARTTLS offered, AUTH optional */
+	CONFIG_MODE_SUBMISSION,   /* port 587: AUTH required before MAIL      */
+	CONFIG_MODE_SMTPS,        /* port 465: implicit TLS                   */
+};
+
+struct config_listen {
+	char address[256];        /* as written: "127.0.0.1:2525", "[::]:25" */
+	char host[128];           /* "127.0.0.1", "::"                       */
+	unsigned port;
+	enum config_listen_mode mode;
+};
+
+enum config_fail_mode { CONFIG_FAIL_TEMPFAIL, CONFIG_FAIL_ACCEPT };
+enum config_bare_newline { CONFIG_BARE_REJECT, CONFIG_BARE_NORMALIZE };
+
+struct config_plugin {
+	char name[CONFIG_NAME_MAX];
+	char path[CONFIG_PATH_MAX];   /* "" for built-in plugins (resolved)  */
+	bool enabled;
+	const struct config_node *config; /* the `config:` map, or NULL      */
+	char where[CONFIG_PATH_MAX + 32]; /* where the entry starts          */
+};
+
+struct config {
+	char file[CONFIG_PATH_MAX];   /* absolute path of the file */
+	char dir[CONFIG_PATH_MAX];    /* its directory             */
+
+	struct {
+		char hostname[256];       /* default: gethostname()          */
+		struct config_listen listen[CONFIG_LISTEN_MAX];
+		size_t listen_count;
+		char user[CONFIG_NAME_MAX];       /* default "elemta"         */
+		unsigned workers;                 /* default 2                */
+		char runtime_dir[CONFIG_PATH_MAX];/* pid, lock, status; default /run/elemta */
+		uint64_t max_message_size;        /* default 10MB             */
+		unsigned max_recipients;          /* default 1000, min 100    */
+		unsigned max_connections;         /* default 10000 per worker  */
+		unsigned max_connections_per_ip;  /* default 50                */
+		unsigned max_errors;              /* default 10                */
+		uint64_t command_timeout_ms;      /* default 5m                */
+		uint64_t data_timeout_ms;         /* default 10m               */
+		uint64_t min_data_rate;           /* bytes/s, default 0 (off)  */
+		uint64_t shutdown_grace_ms;       /* default 30s               */
+		enum config_bare_newline bare_newline; /* default reject      */
+		char banner[256];                 /* default "ESMTP Elemta"   */
+	} server;
+
+	struct {
+		char certificate[CONFIG_PATH_MAX];
+		char key[CONFIG_PATH_MAX];
+		char min_version[16];             /* default "TLSv1.2"        */
+		char ciphers[512];
+	} tls;
+
+	struct {
+		char users_file[CONFIG_PATH_MAX];
+		bool require_tls;                 /* default true             */
+	} auth;
+
+	struct {
+		char user[CONFIG_NAME_MAX];       /* default "elemta-policy"  */
+		unsigned workers;                 /* default 2                */
+		char socket[CONFIG_PATH_MAX];     /* default runtime_dir/policyd.sock */
+		uint64_t timeout_ms;              /* default 2000             */
+		enum config_fail_mode fail_mode;  /* default tempfail         */
+		char postfix_listen[CONFIG_PATH_MAX]; /* "" = off             */
+	} policyd;
+
+	struct {
+		char path[CONFIG_PATH_MAX];       /* default /var/lib/elemta/counters */
+		uint64_t map_size;                /* default 64MB             */
+		unsigned ipv6_prefix;             /* default 64               */
+	} counters;
+
+	struct {
+		char path[CONFIG_PATH_MAX];       /* default /var/spool/elemta */
+		bool fsync;                       /* default true             */
+	} spool;
+
+	struct {
+		char listen[256];                 /* "" = off                 */
+	} metrics;
+
+	struct {
+		char level[16];                   /* default "info"           */
+	} log;
+
+	struct config_plugin plugins[CONFIG_PLUGINS_MAX];
+	size_t plugin_count;
+
+	struct config_node *root;         /* the whole document; owned     */
+};
+
+/* A list of problems found while loading (all of them, not just the first). */
+struct config_errors {
+	char text[CONFIG_ERRORS_MAX][ERROR_TEXT_MAX];
+	size_t count;
+};
+
+/* config_load - read and validate path.  Returns a new config (free with
+ * config_free) or NULL with every problem found in errs. */
+struct config *config_load(const char *path, struct config_errors *errs);
+void config_free(struct config *cfg);
+
+/* config_listen_mode_name - "smtp", "submission", "smtps". */
+const char *config_listen_mode_name(enum config_listen_mode m);
+
+/* config_dump - write every setting with its effective value (check-config -v). */
+void config_dump(const struct config *cfg, FILE *out);
+
+#endif

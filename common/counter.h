@@ -1,0 +1,115 @@
+/*
+ * counter.h - the shared counter table (LMDB).
+ *
+ * The only module that touches LMDB.  Every elemta-policyd worker opens the
+ * environment after fork; elemta-stat opens it read-only.  Named databases:
+ *   "rate"    sliding-window event logs (rate limits, failed-auth counts)
+ *   "rep"     reputation history per client key
+ *   "metric"  monotonically increasing metric counters
+ *
+ * Exactness: a rate key stores the timestamps of its accepted events inside
+ * the window (a sliding log).  An event is accepted only when fewer than
+ * `limit` timestamps lie in (now - period, now], and the check and the
+ * append happen in one LMDB write transaction, which LMDB serialises across
+ * processes; so no window of `period` ever holds more than `limit`
+ * accepted events, and a client under the limit is never refused.
+ *
+ * Decisions: counter_decision_begin() opens one write transaction lazily on
+ * the first write; counter_decision_end() commits it.  Rate hits recorded
+ * during a decision that ends refused are withdrawn before the commit, so a
+ * refused event is never counted.
+ */
+#ifndef ELEMTA_COUNTER_H
+#define ELEMTA_COUNTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define COUNTER_KEY_MAX 480      /* below LMDB's default max key size 511 */
+#define COUNTER_LIMIT_MAX 100000 /* largest limit a sliding log may hold  */
+
+struct counter_store;
+
+/* counter_store_open - open (creating when writable) the environment in
+ * directory dir with an initial map of map_size bytes. */
+int counter_store_open(const char *dir, uint64_t map_size, bool readonly,
+    struct counter_store **out, struct error *err);
+void counter_store_close(struct counter_store *cs);
+
+/* Wall-clock milliseconds; tests replace it through counter_set_clock. */
+uint64_t counter_now_ms(const struct counter_store *cs);
+void counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void));
+
+void counter_decision_begin(struct counter_store *cs);
+/* Commits (accepted: keep everything; refused: withdraw this decision's
+ * rate hits first). Returns -1 when the commit failed. */
+int counter_decision_end(struct counter_store *cs, bool accepted,
+    struct error *err);
+
+struct counter_rate_result {
+	bool allowed;
+	uint32_t count;         /* events in the window after this call */
+	uint64_t retry_ms;      /* when refused: until the oldest expires */
+};
+
+/* counter_rate_hit - the exact check-and-record described above. */
+int counter_rate_hit(struct counter_store *cs, const char *key,
+    uint32_t limit, uint64_t period_ms, struct counter_rate_result *res,
+    struct error *err);
+/* counter_event_add - record one event unconditionally (keeping at most
+ * keep timestamps), for failure counts. */
+int counter_event_add(struct counter_store *cs, const char *key,
+    uint32_t keep, uint64_t period_ms, uint32_t *count, struct error *err);
+/* counter_event_count - events for key in the last period_ms. */
+int counter_event_count(struct counter_store *cs, const char *key,
+    uint64_t period_ms, uint32_t *count, struct error *err);
+int counter_key_reset(struct counter_store *cs, const char *key,
+    struct error *err);
+
+/* Reputation: a score 0..100 per key, decaying toward neutral (50). */
+int counter_reputation_get(struct counter_store *cs, const char *key,
+    double *score, struct error *err);
+/* counter_reputation_adjust - add delta after decaying for elapsed time. */
+int counter_reputation_adjust(struct counter_store *cs, const char *key,
+    double delta, double half_life_s, struct error *err);
+
+/* Metrics shared by every worker. */
+int counter_metric_add(struct counter_store *cs, const char *name,
+    uint64_t delta, struct error *err);
+
+/* counter_sweep - delete rate entries whose newest event left its window;
+ * at most max_keys per call.  Returns the number deleted or -1. */
+long counter_sweep(struct counter_store *cs, size_t max_keys,
+    struct error *err);
+
+/* Inspection (elemta-stat).  kind is "rate", "rep" or "metric". */
+struct counter_entry {
+	const char *kind;
+	const char *key;
+	uint32_t count;          /* rate: events in window; metric: low bits */
+	uint64_t value;          /* metric value                            */
+	uint32_t limit;          /* rate: the limit last used (0 = event log) */
+	uint64_t period_ms;
+	uint64_t oldest_ms;      /* rate: oldest timestamp in window         */
+	uint64_t newest_ms;
+	double score;            /* rep                                      */
+};
+typedef int (*counter_visit_fn)(const struct counter_entry *e, void *arg);
+/* counter_visit - call fn for every entry of kind whose key starts with
+ * prefix (NULL: all), in key order, inside one read transaction; stops when
+ * fn returns non-zero. */
+int counter_visit(struct counter_store *cs, const char *kind,
+    const char *prefix, counter_visit_fn fn, void *arg, struct error *err);
+
+struct counter_stats {
+	uint64_t map_size;
+	uint64_t used_bytes;
+	uint64_t entries;
+};
+int counter_stats(struct counter_store *cs, struct counter_stats *st,
+    struct error *err);
+
+#endif

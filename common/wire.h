@@ -1,0 +1,105 @@
+/*
+ * wire.h - the smtpd <-> policyd wire protocol: the Postfix policy
+ * delegation protocol (name=value lines, an empty line ends a request;
+ * the reply is "action=..." then an empty line; connections are reused).
+ *
+ * One module owns encoding and decoding; smtpd encodes requests and parses
+ * replies, policyd parses requests and encodes replies, a real Postfix can
+ * talk to policyd unchanged.  See wire.c for the Elemta extension
+ * attributes used only on the private Unix socket.
+ */
+#ifndef ELEMTA_WIRE_H
+#define ELEMTA_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <elemta/plugin.h>
+
+#include "error.h"
+#include "strbuf.h"
+
+#define WIRE_LINE_MAX 4096         /* one name=value line, without LF */
+#define WIRE_REQUEST_MAX (512 * 1024)
+#define WIRE_ATTRS_MAX 4096        /* attributes in one request */
+#define WIRE_REPLY_MAX 1024
+
+struct wire_attr {
+	const char *name;   /* points into the request's buffer */
+	const char *value;
+};
+
+/* A parsed request.  Attribute strings live in buf and stay valid until
+ * the parser is reset or fed again. */
+struct wire_request {
+	struct wire_attr *attrs;
+	size_t count;
+	size_t cap;
+	char *buf;
+	size_t len;
+	size_t bufcap;
+};
+
+/* The request parser is an explicit state machine fed arbitrary chunks. */
+enum wire_parse_state {
+	WIRE_PARSE_LINE_START,   /* at the start of a line                 */
+	WIRE_PARSE_IN_LINE,      /* inside a name=value line               */
+	WIRE_PARSE_SKIP_LINE,    /* discarding the rest of an over-long one */
+	WIRE_PARSE_DONE,         /* a complete request is in req            */
+	WIRE_PARSE_ERROR,        /* malformed; the connection must be closed */
+};
+
+struct wire_parser {
+	enum wire_parse_state state;
+	struct wire_request req;
+	size_t line_start;       /* offset of the current line in req.buf */
+	bool overlong;           /* this request had an over-long line    */
+};
+
+void wire_parser_init(struct wire_parser *p);
+/* wire_parser_feed - consume bytes from data until a request completes.
+ * Returns 1 when a request is complete (*consumed bytes were used; the
+ * rest belongs to the next request), 0 when all len bytes were consumed
+ * and more are needed, -1 on a protocol error (err says which). */
+int wire_parser_feed(struct wire_parser *p, const char *data, size_t len,
+    size_t *consumed, struct error *err);
+/* wire_parser_next - forget the completed request, ready for the next. */
+void wire_parser_next(struct wire_parser *p);
+void wire_parser_free(struct wire_parser *p);
+const char *wire_parse_state_name(enum wire_parse_state s);
+
+/* Attribute look-up: the last value of name, or NULL. */
+const char *wire_request_get(const struct wire_request *r, const char *name);
+/* The i-th value of a repeatable attribute (accepted_recipient). */
+size_t wire_request_count(const struct wire_request *r, const char *name);
+const char *wire_request_nth(const struct wire_request *r, const char *name,
+    size_t i);
+
+/* wire_encode_attr - append "name=value\n"; CR, LF and NUL inside value
+ * are replaced by '?' so an attacker-chosen string cannot inject an
+ * attribute.  Returns -1 when the request would exceed WIRE_REQUEST_MAX. */
+int wire_encode_attr(struct strbuf *sb, const char *name, const char *value);
+int wire_encode_end(struct strbuf *sb);    /* the terminating empty line */
+
+/* A decoded reply. */
+struct wire_reply {
+	enum elemta_action action;
+	int code;                /* 0 when the action gave none */
+	char enhanced[16];       /* "" when none                */
+	char text[512];          /* without code / enhanced code */
+};
+
+/* wire_reply_parse - parse the value of "action=" (after the '=').
+ * Accepts DUNNO, OK, REJECT, DEFER, DEFER_IF_PERMIT, DEFER_IF_REJECT,
+ * DISCARD, HOLD, PREPEND (continue), "4NN text" and "5NN text"; an unknown
+ * action is a TEMPFAIL so that a bad policy server never silently allows. */
+void wire_reply_parse(const char *action, struct wire_reply *out);
+/* wire_reply_encode - "action=NNN X.Y.Z text\n\n" (DUNNO for continue,
+ * DISCARD/HOLD text for discard/quarantine).  Fills in the action's
+ * default codes when res has none. */
+int wire_reply_encode(struct strbuf *sb, const struct elemta_result *res);
+/* wire_result_defaults - fill res's code/enhanced/message defaults and
+ * make the code agree with the action. */
+void wire_result_defaults(struct elemta_result *res);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * elemta/plugin.h - the Elemta policy plugin ABI (the whole SDK).
+ *
+ * A plugin is a shared object built with
+ *     cc -shared -fPIC $(pkg-config --cflags elemta-plugin) -o my.so my.c
+ * that exports one symbol, ELEMTA_PLUGIN_SYMBOL ("elemta_plugin"), a
+ * `const struct elemta_plugin` descriptor.  elemta-policyd loads it with
+ * dlopen(3) at start-up and on reload, checks abi_version, calls init() with
+ * the plugin's `config:` subtree, and then calls its hooks at each SMTP phase.
+ *
+ * Threading: each elemta-policyd worker is a single-threaded process; a hook
+ * is never called concurrently with another hook of the same instance.
+ * State shared between workers must go through the host's counter services
+ * (the LMDB table), never through process memory.
+ *
+ * Ownership: every pointer returned by an accessor below is owned by the host
+ * and valid until the hook (or init) that received it returns.
+ *
+ * Versioning: ELEMTA_PLUGIN_ABI_VERSION changes whenever the descriptor, the
+ * result struct or the meaning of an existing function changes.  New
+ * functions may be added without a bump; a plugin built against an older
+ * header keeps working.
+ */
+#ifndef ELEMTA_PLUGIN_H
+#define ELEMTA_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ELEMTA_PLUGIN_ABI_VERSION 1u
+#define ELEMTA_PLUGIN_SYMBOL "elemta_plugin"
+
+/* Declares the descriptor a plugin exports: ELEMTA_PLUGIN_EXPORT = {...}; */
+#define ELEMTA_PLUGIN_EXPORT \
+	__attribute__((visibility("default"))) const struct elemta_plugin elemta_plugin
+
+/* ==== Results ==== */
+
+/* What a hook decided.  The first non-CONTINUE result in the chain decides.
+ * REJECT and TEMPFAIL stop the current phase (5xx / 4xx to the client);
+ * DISCARD and QUARANTINE apply to the whole message: the client is told 250,
+ * and at end of data the message is dropped or stored in quarantine/. */
+enum elemta_action {
+	ELEMTA_CONTINUE = 0,
+	ELEMTA_REJECT = 1,
+	ELEMTA_TEMPFAIL = 2,
+	ELEMTA_DISCARD = 3,
+	ELEMTA_QUARANTINE = 4,
+};
+
+#define ELEMTA_RESULT_TEXT_MAX 256
+
+/* A hook's verdict.  The host zeroes it before each call.  smtp_code 0 and
+ * an empty enhanced code take the defaults for the action (550 5.7.1 for
+ * REJECT, 451 4.7.1 for TEMPFAIL); a code must agree with the action
+ * (5xx for REJECT, 4xx for TEMPFAIL) or the host replaces it. */
+struct elemta_result {
+	enum elemta_action action;
+	int smtp_code;                        /* 0, or 4xx / 5xx              */
+	char enhanced[16];                    /* "5.7.1", or ""               */
+	char message[ELEMTA_RESULT_TEXT_MAX]; /* human text, no CR/LF        */
+};
+
+/* Fills *res and returns action, so a hook can `return elemta_result_set(...)`.
+ * The message is printf-formatted, truncated to fit, CR/LF replaced. */
+enum elemta_action elemta_result_set(struct elemta_result *res,
+    enum elemta_action action, int smtp_code, const char *enhanced,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* ==== Configuration (the plugin's `config:` subtree) ==== */
+
+/* A node of the plugin's YAML config: a scalar, a list or a map. */
+typedef struct elemta_cfg elemta_cfg;
+
+enum elemta_cfg_type {
+	ELEMTA_CFG_SCALAR = 1,
+	ELEMTA_CFG_LIST = 2,
+	ELEMTA_CFG_MAP = 3,
+};
+
+/* Node navigation.  elemta_cfg_get() returns NULL when map is NULL, not a
+ * map, or has no such key. */
+enum elemta_cfg_type elemta_cfg_type(const elemta_cfg *node);
+const elemta_cfg *elemta_cfg_get(const elemta_cfg *map, const char *key);
+size_t elemta_cfg_len(const elemta_cfg *node);        /* list items / map pairs */
+const elemta_cfg *elemta_cfg_at(const elemta_cfg *node, size_t i);
+const char *elemta_cfg_key_at(const elemta_cfg *map, size_t i);
+const char *elemta_cfg_scalar(const elemta_cfg *node); /* NULL unless scalar */
+/* "file:line:column" of a node, for the plugin's own error messages. */
+const char *elemta_cfg_where(const elemta_cfg *node);
+
+/* Typed getters.  Each returns 0 and stores the value (or *def when the key
+ * is absent), or -1 and writes "file:line:column: key 'k': problem" into
+ * err.  Durations accept "30s", "5m", "1h", "2d", "250ms" or bare seconds;
+ * sizes accept "10MB", "512K", "1G" (powers of 1024) or bare bytes. */
+int elemta_cfg_string(const elemta_cfg *map, const char *key, const char *def,
+    const char **out, char *err, size_t errlen);
+int elemta_cfg_int(const elemta_cfg *map, const char *key, int64_t def,
+    int64_t min, int64_t max, int64_t *out, char *err, size_t errlen);
+int elemta_cfg_bool(const elemta_cfg *map, const char *key, int def,
+    int *out, char *err, size_t errlen);
+int elemta_cfg_duration_ms(const elemta_cfg *map, const char *key,
+    uint64_t def, uint64_t *out, char *err, size_t errlen);
+int elemta_cfg_size(const elemta_cfg *map, const char *key, uint64_t def,
+    uint64_t *out, char *err, size_t errlen);
+/* A list of strings: on success *out is the node (NULL when absent) whose
+ * items are all scalars; read them with elemta_cfg_len/at/scalar. */
+int elemta_cfg_string_list(const elemta_cfg *map, const char *key,
+    const elemta_cfg **out, char *err, size_t errlen);
+/* Fails naming the first key of map not in the NULL-terminated known[]
+ * list, suggesting the nearest known key. */
+int elemta_cfg_check_keys(const elemta_cfg *map, const char *const known[],
+    char *err, size_t errlen);
+
+/* ==== The request context ==== */
+
+typedef struct elemta_ctx elemta_ctx;
+
+/* Client facts (all phases).  Addresses are canonical text: IPv4 dotted
+ * quad (IPv4-mapped IPv6 shown as IPv4), IPv6 in RFC 5952 form. */
+const char *elemta_ctx_client_ip(const elemta_ctx *ctx);
+unsigned elemta_ctx_client_port(const elemta_ctx *ctx);
+const char *elemta_ctx_client_name(const elemta_ctx *ctx);  /* "unknown" */
+const char *elemta_ctx_helo(const elemta_ctx *ctx);         /* "" before */
+/* "CONNECT", "EHLO", "HELO", "AUTH", "MAIL", "RCPT", "DATA",
+ * "END-OF-MESSAGE" */
+const char *elemta_ctx_phase(const elemta_ctx *ctx);
+const char *elemta_ctx_instance(const elemta_ctx *ctx);     /* per message */
+const char *elemta_ctx_queue_id(const elemta_ctx *ctx);     /* "" unknown  */
+
+/* TLS: 1 when the session is encrypted; protocol e.g. "TLSv1.3" or "". */
+int elemta_ctx_tls(const elemta_ctx *ctx);
+const char *elemta_ctx_tls_protocol(const elemta_ctx *ctx);
+
+/* Authentication.  In on_auth, elemta_ctx_sasl_username() is the user that
+ * tried and elemta_ctx_auth_succeeded() says whether the password was
+ * right; the password itself never reaches a plugin.  In later phases,
+ * authenticated is 1 and username the user for an authenticated session. */
+int elemta_ctx_authenticated(const elemta_ctx *ctx);
+int elemta_ctx_auth_succeeded(const elemta_ctx *ctx);
+const char *elemta_ctx_sasl_username(const elemta_ctx *ctx); /* "" if none */
+const char *elemta_ctx_sasl_method(const elemta_ctx *ctx);
+
+/* Envelope.  sender is NULL before MAIL, "" for the null sender <>.
+ * recipient is the address under test in on_rcpt_to (NULL elsewhere).
+ * recipient_count is the number already accepted.  accepted recipients are
+ * listed from DATA on. */
+const char *elemta_ctx_sender(const elemta_ctx *ctx);
+const char *elemta_ctx_recipient(const elemta_ctx *ctx);
+size_t elemta_ctx_recipient_count(const elemta_ctx *ctx);
+const char *elemta_ctx_recipient_at(const elemta_ctx *ctx, size_t i);
+/* SIZE= declared at MAIL, or the actual size at end of data; 0 unknown. */
+uint64_t elemta_ctx_size(const elemta_ctx *ctx);
+
+/* Any request attribute by name (Postfix policy protocol name), or NULL. */
+const char *elemta_ctx_attr(const elemta_ctx *ctx, const char *name);
+
+/* The message (on_data at end of data only): the bytes as spooled,
+ * starting with the Received: header.  Returns bytes read, 0 at the end,
+ * -1 when no message is available.  Reads never move a shared offset. */
+ssize_t elemta_ctx_message_read(const elemta_ctx *ctx, uint64_t offset,
+    void *buf, size_t len);
+/* A read-only descriptor of the message, -1 when none.  Owned by the host:
+ * do not close it; use pread() or dup() it. */
+int elemta_ctx_message_fd(const elemta_ctx *ctx);
+
+/* ==== Host services ==== */
+
+/* Shared rate check on the counter table every worker and restart sees:
+ * records one event for key and returns 1 when fewer than limit events
+ * were accepted in the last period_ms; returns 0 (and records nothing)
+ * when the limit is reached, storing in *retry_ms (may be NULL) how long
+ * until a slot frees; returns -1 when the table failed (the caller should
+ * TEMPFAIL: never allow silently).  Keys are namespaced per plugin by the
+ * host, so two plugins never collide. */
+int elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
+    uint64_t period_ms, uint64_t *retry_ms);
+/* Events counted for key in the last period_ms without recording one;
+ * -1 on error. */
+int64_t elemta_rate_peek(const elemta_ctx *ctx, const char *key,
+    uint64_t period_ms);
+/* Forgets key's events. 0 on success, -1 on error. */
+int elemta_rate_reset(const elemta_ctx *ctx, const char *key);
+
+/* Adds delta to the metric counter name (Prometheus metric name rules),
+ * shared across workers. */
+void elemta_metric_add(const elemta_ctx *ctx, const char *name, uint64_t delta);
+
+enum elemta_log_level {
+	ELEMTA_LOG_ERR = 3,
+	ELEMTA_LOG_WARNING = 4,
+	ELEMTA_LOG_INFO = 6,
+	ELEMTA_LOG_DEBUG = 7,
+};
+/* Logs one line tagged with the plugin name and the session; ctx may be
+ * NULL (in init). Control characters are escaped. */
+void elemta_log(const elemta_ctx *ctx, enum elemta_log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ==== The descriptor ==== */
+
+typedef enum elemta_action (*elemta_hook)(void *state, const elemta_ctx *ctx,
+    struct elemta_result *res);
+
+struct elemta_plugin {
+	uint32_t abi_version;   /* ELEMTA_PLUGIN_ABI_VERSION */
+	const char *name;       /* short name, [a-z0-9_-]    */
+	const char *version;    /* the plugin's own version  */
+	/* Validates config (NULL when the plugin has none) and builds the
+	 * state passed to every hook.  Returns 0, or -1 with a one-line
+	 * reason in err (the host prefixes the plugin's name). */
+	int (*init)(const elemta_cfg *config, void **state, char *err,
+	    size_t errlen);
+	void (*destroy)(void *state);
+	/* Hooks: NULL when unused.  on_data runs at DATA (no message yet)
+	 * and at end of data (message readable). */
+	elemta_hook on_connect;
+	elemta_hook on_helo;
+	elemta_hook on_auth;
+	elemta_hook on_mail_from;
+	elemta_hook on_rcpt_to;
+	elemta_hook on_data;
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ELEMTA_PLUGIN_H */

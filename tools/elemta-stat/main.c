@@ -1,0 +1,382 @@
+/*
+ * elemta-stat - inspect the shared counter table.
+ *
+ * Opens the LMDB table read-only (safe while policyd workers write: LMDB
+ * readers never block writers) and prints rate windows, failed-auth logs,
+ * reputation scores and metric counters as an aligned table, one JSON
+ * document (--json) or the Prometheus text format (--prometheus).
+ * `reset KEY` is the only writing command.
+ *
+ * Privileges: runs as the invoking user; reading needs read access to
+ * counters.path (the policyd user's directory in production).
+ * Untrusted input: none but the table itself; keys are escaped on output.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "counter.h"
+#include "log.h"
+
+enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROMETHEUS };
+
+struct stat_rows {
+	struct counter_entry *items;
+	char **keys;
+	size_t count, cap;
+	uint64_t now_ms;
+};
+
+/* stat_usage - print usage to f. */
+static void
+stat_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: elemta-stat [-c FILE] [--json | --prometheus] [--watch SECONDS]\n"
+	    "                   [list [PREFIX] | top [N] | show KEY | reset KEY]\n");
+}
+
+/* stat_collect - counter_visit callback copying each entry. */
+static int
+stat_collect(const struct counter_entry *e, void *arg)
+{
+	struct stat_rows *rows = arg;
+
+	if (rows->count == rows->cap) {
+		rows->cap = rows->cap ? rows->cap * 2 : 64;
+		rows->items = xrealloc(rows->items, rows->cap * sizeof(*rows->items));
+		rows->keys = xrealloc(rows->keys, rows->cap * sizeof(*rows->keys));
+	}
+	rows->items[rows->count] = *e;
+	rows->keys[rows->count] = xstrdup(e->key);
+	rows->items[rows->count].key = rows->keys[rows->count];
+	rows->count++;
+	return 0;
+}
+
+/* stat_rows_free - release collected rows. */
+static void
+stat_rows_free(struct stat_rows *rows)
+{
+	for (size_t i = 0; i < rows->count; i++)
+		free(rows->keys[i]);
+	free(rows->keys);
+	free(rows->items);
+	memset(rows, 0, sizeof(*rows));
+}
+
+/* stat_load - read every kind of entry with the given key prefix. */
+static int
+stat_load(struct counter_store *cs, const char *prefix, struct stat_rows *rows,
+    struct error *err)
+{
+	static const char *const kinds[] = { "rate", "rep", "metric" };
+
+	rows->now_ms = counter_now_ms(cs);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (counter_visit(cs, kinds[i], prefix, stat_collect, rows, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* stat_fill - how full a rate window is, 0..1+ (0 for non-rate rows). */
+static double
+stat_fill(const struct counter_entry *e)
+{
+	if (strcmp(e->kind, "rate") != 0 || e->limit == 0)
+		return 0.0;
+	return (double)e->count / (double)e->limit;
+}
+
+/* stat_free_in_ms - time until the window's oldest event leaves it. */
+static uint64_t
+stat_free_in_ms(const struct counter_entry *e, uint64_t now_ms)
+{
+	if (strcmp(e->kind, "rate") != 0 || e->count == 0)
+		return 0;
+	uint64_t end = e->oldest_ms + e->period_ms;
+	return end > now_ms ? end - now_ms : 0;
+}
+
+/* stat_by_fill - qsort comparator: fullest rate windows first. */
+static int
+stat_by_fill(const void *a, const void *b)
+{
+	const struct counter_entry *ea = a, *eb = b;
+	int ra = strcmp(ea->kind, "rate") == 0 && ea->limit > 0;
+	int rb = strcmp(eb->kind, "rate") == 0 && eb->limit > 0;
+	if (ra != rb)
+		return rb - ra;
+	double fa = stat_fill(ea), fb = stat_fill(eb);
+	return fa < fb ? 1 : fa > fb ? -1 : 0;
+}
+
+/* stat_json_entry - one entry as a JSON object. */
+static json_object *
+stat_json_entry(const struct counter_entry *e, uint64_t now_ms)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "kind", json_object_new_string(e->kind));
+	json_object_object_add(o, "key", json_object_new_string(e->key));
+	if (strcmp(e->kind, "rate") == 0) {
+		json_object_object_add(o, "count", json_object_new_int64(e->count));
+		json_object_object_add(o, "limit", json_object_new_int64(e->limit));
+		json_object_object_add(o, "period_ms", json_object_new_int64((int64_t)e->period_ms));
+		json_object_object_add(o, "frees_in_ms",
+		    json_object_new_int64((int64_t)stat_free_in_ms(e, now_ms)));
+		json_object_object_add(o, "newest_ms", json_object_new_int64((int64_t)e->newest_ms));
+	} else if (strcmp(e->kind, "rep") == 0) {
+		json_object_object_add(o, "score", json_object_new_double(e->score));
+	} else {
+		json_object_object_add(o, "value", json_object_new_int64((int64_t)e->value));
+	}
+	return o;
+}
+
+/* stat_print_text - aligned table of rows (n of them). */
+static void
+stat_print_text(const struct stat_rows *rows, size_t n)
+{
+	char esc[COUNTER_KEY_MAX * 4 + 8];
+	int width = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(log_escape(esc, sizeof(esc), rows->items[i].key,
+		    strlen(rows->items[i].key)));
+		if (l > width)
+			width = l;
+	}
+	printf("%-6s  %-*s  %10s  %8s  %10s  %10s\n", "KIND", width, "KEY", "COUNT",
+	    "LIMIT", "PERIOD_S", "FREES_IN_S");
+	for (size_t i = 0; i < n; i++) {
+		const struct counter_entry *e = &rows->items[i];
+		log_escape(esc, sizeof(esc), e->key, strlen(e->key));
+		if (strcmp(e->kind, "rate") == 0)
+			printf("%-6s  %-*s  %10" PRIu32 "  %8" PRIu32 "  %10.1f  %10.1f\n",
+			    e->kind, width, esc, e->count, e->limit,
+			    (double)e->period_ms / 1000.0,
+			    (double)stat_free_in_ms(e, rows->now_ms) / 1000.0);
+		else if (strcmp(e->kind, "rep") == 0)
+			printf("%-6s  %-*s  %10.1f  %8s  %10s  %10s\n", e->kind, width,
+			    esc, e->score, "-", "-", "-");
+		else
+			printf("%-6s  %-*s  %10" PRIu64 "  %8s  %10s  %10s\n", e->kind,
+			    width, esc, e->value, "-", "-", "-");
+	}
+}
+
+/* stat_prom_label - s escaped for a Prometheus label value. */
+static void
+stat_prom_label(char *dst, size_t size, const char *s)
+{
+	size_t o = 0;
+	for (; *s && o + 3 < size; s++) {
+		if (*s == '\\' || *s == '"') {
+			dst[o++] = '\\';
+			dst[o++] = *s;
+		} else if ((unsigned char)*s < 0x20) {
+			dst[o++] = '?';
+		} else {
+			dst[o++] = *s;
+		}
+	}
+	dst[o] = '\0';
+}
+
+/* stat_print_prometheus - the text exposition format. */
+static void
+stat_print_prometheus(const struct stat_rows *rows, size_t n)
+{
+	char label[COUNTER_KEY_MAX * 2 + 8];
+
+	printf("# HELP elemta_rate_window_count Events in the current window per rate key.\n"
+	    "# TYPE elemta_rate_window_count gauge\n");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows->items[i].kind, "rate") == 0) {
+			stat_prom_label(label, sizeof(label), rows->items[i].key);
+			printf("elemta_rate_window_count{key=\"%s\",limit=\"%" PRIu32 "\"} %" PRIu32 "\n",
+			    label, rows->items[i].limit, rows->items[i].count);
+		}
+	printf("# HELP elemta_reputation_score Reputation score per client key.\n"
+	    "# TYPE elemta_reputation_score gauge\n");
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows->items[i].kind, "rep") == 0) {
+			stat_prom_label(label, sizeof(label), rows->items[i].key);
+			printf("elemta_reputation_score{key=\"%s\"} %.3f\n", label,
+			    rows->items[i].score);
+		}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(rows->items[i].kind, "metric") == 0) {
+			/* metric keys are validated metric names when written */
+			printf("# TYPE %s counter\n%s %" PRIu64 "\n", rows->items[i].key,
+			    rows->items[i].key, rows->items[i].value);
+		}
+}
+
+/* stat_print - rows in the chosen format. */
+static void
+stat_print(const struct stat_rows *rows, size_t n, enum stat_format fmt)
+{
+	if (fmt == STAT_JSON) {
+		json_object *doc = json_object_new_object();
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, stat_json_entry(&rows->items[i], rows->now_ms));
+		json_object_object_add(doc, "now_ms", json_object_new_int64((int64_t)rows->now_ms));
+		json_object_object_add(doc, "entries", arr);
+		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+		    JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else if (fmt == STAT_PROMETHEUS) {
+		stat_print_prometheus(rows, n);
+	} else if (n == 0) {
+		printf("no counters\n");
+	} else {
+		stat_print_text(rows, n);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cfg_path = CONFIG_DEFAULT_FILE;
+	enum stat_format fmt = STAT_TEXT;
+	long watch = 0;
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	log_init("elemta-stat", true, LOG_LEVEL_WARN);
+	while ((ch = getopt_long(argc, argv, "+c:jpw:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': cfg_path = optarg; break;
+		case 'j': fmt = STAT_JSON; break;
+		case 'p': fmt = STAT_PROMETHEUS; break;
+		case 'w': {
+			char *end;
+			watch = strtol(optarg, &end, 10);
+			if (*end || watch < 1 || watch > 86400) {
+				fprintf(stderr, "elemta-stat: --watch takes 1..86400 seconds\n");
+				return 2;
+			}
+			break;
+		}
+		case 'h': stat_usage(stdout); return 0;
+		default: stat_usage(stderr); return 2;
+		}
+	}
+	const char *cmd = optind < argc ? argv[optind++] : "list";
+	const char *arg = optind < argc ? argv[optind++] : NULL;
+	if (optind < argc) {
+		stat_usage(stderr);
+		return 2;
+	}
+
+	struct config_errors errs = { .count = 0 };
+	struct config *cfg = config_load(cfg_path, &errs);
+	if (cfg == NULL) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.text[i]);
+		return 1;
+	}
+	bool writing = strcmp(cmd, "reset") == 0;
+	struct counter_store *cs = NULL;
+	struct error err = { "" };
+	if (counter_store_open(cfg->counters.path, cfg->counters.map_size, !writing,
+	    &cs, &err) < 0) {
+		fprintf(stderr, "elemta-stat: %s\n", err.text);
+		config_free(cfg);
+		return 1;
+	}
+
+	int rc = 0;
+	if (writing) {
+		if (arg == NULL) {
+			stat_usage(stderr);
+			rc = 2;
+		} else if (counter_key_reset(cs, arg, &err) < 0) {
+			fprintf(stderr, "elemta-stat: reset %s: %s\n", arg, err.text);
+			rc = 1;
+		} else {
+			char esc[COUNTER_KEY_MAX * 4 + 8];
+			log_init("elemta-stat", false, LOG_LEVEL_INFO);
+			log_info("counter reset by uid %u: %s", (unsigned)getuid(),
+			    log_escape(esc, sizeof(esc), arg, strlen(arg)));
+			printf("reset %s\n", arg);
+		}
+		counter_store_close(cs);
+		config_free(cfg);
+		return rc;
+	}
+	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "top") != 0 &&
+	    strcmp(cmd, "show") != 0) {
+		fprintf(stderr, "elemta-stat: unknown command '%s'\n", cmd);
+		stat_usage(stderr);
+		counter_store_close(cs);
+		config_free(cfg);
+		return 2;
+	}
+	if (strcmp(cmd, "show") == 0 && arg == NULL) {
+		stat_usage(stderr);
+		counter_store_close(cs);
+		config_free(cfg);
+		return 2;
+	}
+
+	for (;;) {
+		struct stat_rows rows = { 0 };
+		const char *prefix = strcmp(cmd, "top") == 0 ? NULL : arg;
+		if (stat_load(cs, prefix, &rows, &err) < 0) {
+			fprintf(stderr, "elemta-stat: %s\n", err.text);
+			rc = 1;
+			stat_rows_free(&rows);
+			break;
+		}
+		size_t n = rows.count;
+		if (strcmp(cmd, "show") == 0) {
+			size_t o = 0;
+			for (size_t i = 0; i < rows.count; i++)
+				if (strcmp(rows.items[i].key, arg) == 0)
+					rows.items[o++] = rows.items[i];
+			n = o;
+			if (n == 0) {
+				fprintf(stderr, "elemta-stat: no counter '%s'\n", arg);
+				rc = 1;
+			}
+		} else if (strcmp(cmd, "top") == 0) {
+			long want = arg ? strtol(arg, NULL, 10) : 10;
+			qsort(rows.items, rows.count, sizeof(rows.items[0]), stat_by_fill);
+			size_t rate = 0;
+			while (rate < rows.count && strcmp(rows.items[rate].kind, "rate") == 0 &&
+			    rows.items[rate].limit > 0)
+				rate++;
+			n = want > 0 && (size_t)want < rate ? (size_t)want : rate;
+		}
+		if (rc == 0)
+			stat_print(&rows, n, fmt);
+		stat_rows_free(&rows);
+		if (watch == 0 || rc != 0)
+			break;
+		fflush(stdout);
+		sleep((unsigned)watch);
+		if (fmt == STAT_TEXT)
+			printf("\n");
+	}
+	counter_store_close(cs);
+	config_free(cfg);
+	return rc;
+}
