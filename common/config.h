@@ -138,6 +138,7 @@ struct config {
 		char path[CONFIG_PATH_MAX];       /* default /var/lib/elemta/counters */
 		uint64_t map_size;                /* default 64MB             */
 		unsigned ipv6_prefix;             /* default 64               */
+		char backend[16];                 /* default "lmdb"           */
 	} counters;
 
 	struct {
