@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 enum log_level {
 	LOG_LEVEL_ERR = 3,
@@ -42,6 +43,7 @@ void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn))
 char *log_escape(char *dst, size_t size, const char *src, size_t len);
 
 /* Convenience for NUL-terminated input into a caller buffer. */
-#define LOG_ESC(buf, s) log_escape((buf), sizeof(buf), (s), (s) ? strlen(s) : 0)
+static inline size_t log_strlen0(const char *s) { return s != NULL ? strlen(s) : 0; }
+#define LOG_ESC(buf, s) log_escape((buf), sizeof(buf), (s), log_strlen0(s))
 
 #endif

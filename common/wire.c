@@ -1,0 +1,666 @@
+/*
+ * wire.c - the smtpd <-> policyd wire protocol: the Postfix policy
+ * delegation protocol, request parser and encoder, reply parser and
+ * encoder.
+ *
+ * Called by smtpd (encodes requests, parses replies) and policyd (parses
+ * requests, encodes replies).  Request bytes come from smtpd (less trusted
+ * than policyd) or from a real Postfix on policyd.postfix_listen; reply
+ * text comes from policyd or a foreign policy server.  Everything is
+ * bounded (WIRE_LINE_MAX, WIRE_REQUEST_MAX, WIRE_ATTRS_MAX) and a
+ * malformed request is a protocol error for the caller to answer, never a
+ * crash.
+ */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "wire.h"
+
+/*==== Request format and the Elemta extension attributes ====
+ *
+ * A request is a sequence of "name=value" lines ended by LF (a CR before
+ * the LF is tolerated and stripped), terminated by an empty line.  The
+ * name is everything before the first '=' (non-empty); the value is the
+ * rest of the line and may itself contain '='.  Attribute order is free,
+ * unknown attributes are kept (and ignored by policyd), and a repeated
+ * attribute keeps every value: wire_request_get() returns the last one,
+ * wire_request_nth() each in turn.  An empty request (a lone empty line)
+ * is never sent by Postfix; it parses as a complete request with zero
+ * attributes.
+ *
+ * Errors (the parser enters WIRE_PARSE_ERROR and the connection must be
+ * closed): a line without '=', an empty name, a NUL byte, a line longer
+ * than WIRE_LINE_MAX bytes (reported once, when its end arrives), a
+ * request longer than WIRE_REQUEST_MAX bytes or with more than
+ * WIRE_ATTRS_MAX attributes.
+ *
+ * Standard attributes are those of Postfix's SMTPD_POLICY_README
+ * (request, protocol_state, protocol_name, client_address, client_port,
+ * client_name, reverse_client_name, helo_name, sender, recipient,
+ * recipient_count, size, instance, queue_id, sasl_method, sasl_username,
+ * encryption_protocol, encryption_cipher, server_address, server_port).
+ *
+ * Elemta extensions, sent by smtpd only on the private Unix socket
+ * (policyd.socket) and ignored by policyd on its Postfix listener:
+ *
+ *   protocol_state=AUTH
+ *       An AUTH attempt: policyd verifies the credentials itself (the
+ *       password never reaches a plugin), records the outcome in the
+ *       failed-auth counters, runs the on_auth hooks and replies with the
+ *       outcome.
+ *   elemta_session=ID
+ *       Always: smtpd's session id, so smtpd's and policyd's log lines
+ *       about one session can be correlated.
+ *   elemta_listen_mode=smtp|submission|smtps
+ *       Always: the mode of the listener the client connected to.
+ *   accepted_recipient=ADDRESS
+ *       At DATA and END-OF-MESSAGE, repeated once per accepted recipient
+ *       in acceptance order (read with wire_request_count/_nth).
+ *   message_fd=1
+ *       At END-OF-MESSAGE: a read-only descriptor of the spooled message
+ *       travels with this request over SCM_RIGHTS, attached to the
+ *       request's first byte (see fdpass.h).  Absent or any other value:
+ *       no descriptor.
+ */
+
+/* wire_parse_state_name - for logs. */
+const char *
+wire_parse_state_name(enum wire_parse_state s)
+{
+	switch (s) {
+	case WIRE_PARSE_LINE_START:
+		return "line-start";
+	case WIRE_PARSE_IN_LINE:
+		return "in-line";
+	case WIRE_PARSE_SKIP_LINE:
+		return "skip-line";
+	case WIRE_PARSE_DONE:
+		return "done";
+	case WIRE_PARSE_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+/* wire_parser_enter - the one place the parser's state changes. */
+static void
+wire_parser_enter(struct wire_parser *p, enum wire_parse_state s)
+{
+	p->state = s;
+}
+
+/* wire_parser_init - an empty parser at the start of a request. */
+void
+wire_parser_init(struct wire_parser *p)
+{
+	memset(p, 0, sizeof(*p));
+	wire_parser_enter(p, WIRE_PARSE_LINE_START);
+}
+
+/* wire_parser_next - forget the completed (or failed) request; memory is
+ * kept for the next one unless a large request grew it. */
+void
+wire_parser_next(struct wire_parser *p)
+{
+	/* A connection that once sent a huge request should not pin that
+	 * much memory for its lifetime: thousands of connections are open. */
+	if (p->req.bufcap > 64 * 1024) {
+		free(p->req.buf);
+		p->req.buf = NULL;
+		p->req.bufcap = 0;
+	}
+	if (p->req.cap > 256) {
+		free(p->req.attrs);
+		p->req.attrs = NULL;
+		p->req.cap = 0;
+	}
+	p->req.count = 0;
+	p->req.len = 0;
+	p->line_start = 0;
+	p->overlong = false;
+	wire_parser_enter(p, WIRE_PARSE_LINE_START);
+}
+
+/* wire_parser_free - release memory; the parser is as after init. */
+void
+wire_parser_free(struct wire_parser *p)
+{
+	free(p->req.buf);
+	free(p->req.attrs);
+	wire_parser_init(p);
+}
+
+/* wire_fail - enter the error state and report. */
+static int __attribute__((format(printf, 3, 4)))
+wire_fail(struct wire_parser *p, struct error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	wire_parser_enter(p, WIRE_PARSE_ERROR);
+	if (err != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(err->text, sizeof(err->text), fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* wire_buf_reserve - room for need bytes in total in req.buf. */
+static void
+wire_buf_reserve(struct wire_request *r, size_t need)
+{
+	size_t cap;
+
+	if (need <= r->bufcap)
+		return;
+	cap = r->bufcap ? r->bufcap : 1024;
+	while (cap < need)
+		cap *= 2;
+	r->buf = xrealloc(r->buf, cap);
+	r->bufcap = cap;
+}
+
+/* wire_line_end - a complete line (LF not stored) is buf[line_start..len):
+ * an empty one ends the request, anything else becomes "name\0value\0". */
+static int
+wire_line_end(struct wire_parser *p, struct error *err)
+{
+	struct wire_request *r = &p->req;
+	char *line = r->buf + p->line_start;
+	size_t n = r->len - p->line_start;
+	char esc[80];
+	char *eq;
+
+	if (n > 0 && line[n - 1] == '\r') {
+		n--;
+		r->len--;
+	}
+	if (n == 0)
+		return 1;
+	if (n > WIRE_LINE_MAX)
+		return wire_fail(p, err, "policy request line longer than %d "
+		    "bytes", WIRE_LINE_MAX);
+	if (memchr(line, '\0', n) != NULL)
+		return wire_fail(p, err, "NUL byte in policy request line");
+	eq = memchr(line, '=', n);
+	if (eq == NULL)
+		return wire_fail(p, err, "policy request line without '=': "
+		    "\"%s\"", log_escape(esc, sizeof(esc), line, n));
+	if (eq == line)
+		return wire_fail(p, err, "policy request line with an empty "
+		    "name: \"%s\"", log_escape(esc, sizeof(esc), line, n));
+	if (r->count >= WIRE_ATTRS_MAX)
+		return wire_fail(p, err, "policy request with more than %d "
+		    "attributes", WIRE_ATTRS_MAX);
+	*eq = '\0';
+	/* The LF (or the stripped CR) becomes the value's terminator; the
+	 * +1 was accounted for when the bytes were appended. */
+	wire_buf_reserve(r, r->len + 1);
+	r->buf[r->len++] = '\0';
+	r->count++;
+	return 0;
+}
+
+/* wire_request_finish - point attrs into buf now that it no longer moves. */
+static void
+wire_request_finish(struct wire_request *r)
+{
+	const char *s = r->buf;
+
+	if (r->count > r->cap) {
+		r->attrs = xrealloc(r->attrs, r->count * sizeof(*r->attrs));
+		r->cap = r->count;
+	}
+	for (size_t i = 0; i < r->count; i++) {
+		r->attrs[i].name = s;
+		s += strlen(s) + 1;
+		r->attrs[i].value = s;
+		s += strlen(s) + 1;
+	}
+}
+
+/* wire_parser_feed - consume bytes until a request completes: 1 complete
+ * (*consumed bytes used), 0 need more (all used), -1 protocol error.
+ * Feeding a parser holding a completed request starts the next one. */
+int
+wire_parser_feed(struct wire_parser *p, const char *data, size_t len,
+    size_t *consumed, struct error *err)
+{
+	struct wire_request *r = &p->req;
+	size_t i = 0;
+	int rc;
+
+	if (consumed != NULL)
+		*consumed = 0;
+	if (p->state == WIRE_PARSE_DONE)
+		wire_parser_next(p);
+	if (p->state == WIRE_PARSE_ERROR)
+		return error_set(err, "policy request parser is in the error "
+		    "state");
+
+	while (i < len) {
+		const char *nl = memchr(data + i, '\n', len - i);
+		size_t seg = nl != NULL ? (size_t)(nl - (data + i)) : len - i;
+
+		switch (p->state) {
+		case WIRE_PARSE_LINE_START:
+			if (nl != NULL && seg == 0) {
+				/* The empty line: the request is complete. */
+				i++;
+				wire_request_finish(r);
+				wire_parser_enter(p, WIRE_PARSE_DONE);
+				if (consumed != NULL)
+					*consumed = i;
+				return 1;
+			}
+			p->line_start = r->len;
+			wire_parser_enter(p, WIRE_PARSE_IN_LINE);
+			break;
+
+		case WIRE_PARSE_IN_LINE:
+			/* +1: a CR before the LF does not count. */
+			if (r->len - p->line_start + seg > WIRE_LINE_MAX + 1) {
+				/* Drop what we have and report the error once,
+				 * when the line's end arrives, so one bad line
+				 * is one error whatever the chunking. */
+				r->len = p->line_start;
+				p->overlong = true;
+				wire_parser_enter(p, WIRE_PARSE_SKIP_LINE);
+				break;
+			}
+			/* +1 for the NUL that replaces the LF. */
+			if (r->len + seg + 1 > WIRE_REQUEST_MAX) {
+				if (consumed != NULL)
+					*consumed = i + seg;
+				return wire_fail(p, err, "policy request longer "
+				    "than %d bytes", WIRE_REQUEST_MAX);
+			}
+			wire_buf_reserve(r, r->len + seg + 1);
+			memcpy(r->buf + r->len, data + i, seg);
+			r->len += seg;
+			i += seg;
+			if (nl == NULL)
+				break;
+			i++;
+			rc = wire_line_end(p, err);
+			if (rc < 0) {
+				if (consumed != NULL)
+					*consumed = i;
+				return -1;
+			}
+			if (rc == 1) {
+				/* A CR-only line: the end of the request. */
+				wire_request_finish(r);
+				wire_parser_enter(p, WIRE_PARSE_DONE);
+				if (consumed != NULL)
+					*consumed = i;
+				return 1;
+			}
+			wire_parser_enter(p, WIRE_PARSE_LINE_START);
+			break;
+
+		case WIRE_PARSE_SKIP_LINE:
+			i += seg;
+			if (nl == NULL)
+				break;
+			i++;
+			if (consumed != NULL)
+				*consumed = i;
+			return wire_fail(p, err, "policy request line longer "
+			    "than %d bytes", WIRE_LINE_MAX);
+
+		case WIRE_PARSE_DONE:
+		case WIRE_PARSE_ERROR:
+			/* Unreachable: both return above. */
+			return wire_fail(p, err, "policy request parser in "
+			    "state %s", wire_parse_state_name(p->state));
+		}
+	}
+	if (consumed != NULL)
+		*consumed = len;
+	return 0;
+}
+
+/* wire_request_get - the last value of name, or NULL. */
+const char *
+wire_request_get(const struct wire_request *r, const char *name)
+{
+	for (size_t i = r->count; i-- > 0;)
+		if (strcmp(r->attrs[i].name, name) == 0)
+			return r->attrs[i].value;
+	return NULL;
+}
+
+/* wire_request_count - how many times name occurs. */
+size_t
+wire_request_count(const struct wire_request *r, const char *name)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->count; i++)
+		if (strcmp(r->attrs[i].name, name) == 0)
+			n++;
+	return n;
+}
+
+/* wire_request_nth - the i-th (0-based, in order) value of name, or NULL. */
+const char *
+wire_request_nth(const struct wire_request *r, const char *name, size_t i)
+{
+	for (size_t k = 0; k < r->count; k++)
+		if (strcmp(r->attrs[k].name, name) == 0 && i-- == 0)
+			return r->attrs[k].value;
+	return NULL;
+}
+
+/*==== Encoding requests ====*/
+
+/* wire_append_clean - append s with CR, LF (and in names '=') as '?'. */
+static int
+wire_append_clean(struct strbuf *sb, const char *s, bool is_name)
+{
+	while (*s != '\0') {
+		size_t n = strcspn(s, is_name ? "\r\n=" : "\r\n");
+
+		if (strbuf_append(sb, s, n) < 0)
+			return -1;
+		s += n;
+		if (*s == '\0')
+			break;
+		if (strbuf_append(sb, "?", 1) < 0)
+			return -1;
+		s++;
+	}
+	return 0;
+}
+
+/* wire_encode_attr - append "name=value\n" with CR/LF made '?', so an
+ * attacker-chosen value cannot start a second attribute.  -1 (nothing
+ * appended) when the line would be longer than the parser accepts
+ * (WIRE_LINE_MAX) or the request longer than WIRE_REQUEST_MAX. */
+int
+wire_encode_attr(struct strbuf *sb, const char *name, const char *value)
+{
+	size_t old = sb->len;
+	size_t line;
+
+	if (value == NULL)
+		value = "";
+	line = strlen(name) + 1 + strlen(value);
+	if (line > WIRE_LINE_MAX || sb->len + line + 1 > WIRE_REQUEST_MAX)
+		return -1;
+	if (wire_append_clean(sb, name, true) < 0 ||
+	    strbuf_append(sb, "=", 1) < 0 ||
+	    wire_append_clean(sb, value, false) < 0 ||
+	    strbuf_append(sb, "\n", 1) < 0) {
+		/* All or nothing, like every strbuf append. */
+		sb->len = old;
+		if (sb->data != NULL)
+			sb->data[old] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* wire_encode_end - the empty line that ends a request. */
+int
+wire_encode_end(struct strbuf *sb)
+{
+	if (sb->len + 1 > WIRE_REQUEST_MAX)
+		return -1;
+	return strbuf_append(sb, "\n", 1);
+}
+
+/*==== Replies ====*/
+
+/* wire_enhanced_len - length of an RFC 3463 code "C.SSS.DDD" (class 2, 4
+ * or 5, one to three digits per part) at s, followed by the end or a
+ * space; 0 when there is none. */
+static size_t
+wire_enhanced_len(const char *s)
+{
+	size_t i = 0;
+
+	if (s[0] != '2' && s[0] != '4' && s[0] != '5')
+		return 0;
+	i = 1;
+	for (int part = 0; part < 2; part++) {
+		size_t digits = 0;
+
+		if (s[i] != '.')
+			return 0;
+		i++;
+		while (isdigit((unsigned char)s[i]) && digits < 4) {
+			i++;
+			digits++;
+		}
+		if (digits == 0 || digits > 3)
+			return 0;
+	}
+	if (s[i] != '\0' && s[i] != ' ' && s[i] != '\t')
+		return 0;
+	return i;
+}
+
+/* wire_enhanced_valid - a whole string that is an enhanced code of the
+ * given class ('4' or '5'). */
+static bool
+wire_enhanced_valid(const char *s, char class_digit)
+{
+	size_t n = wire_enhanced_len(s);
+
+	return n > 0 && s[n] == '\0' && s[0] == class_digit;
+}
+
+/* wire_copy_text - copy text into dst, control characters (CR/LF above
+ * all: the text ends up in an SMTP reply) as spaces, trailing blanks cut. */
+static void
+wire_copy_text(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	while (*src != '\0' && n + 1 < size) {
+		unsigned char c = (unsigned char)*src++;
+
+		dst[n++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	while (n > 0 && dst[n - 1] == ' ')
+		n--;
+	dst[n] = '\0';
+}
+
+/* wire_skip_blank - past spaces and tabs. */
+static const char *
+wire_skip_blank(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* wire_reply_text - take an optional leading enhanced code of the given
+ * class into out->enhanced (one of another class is dropped: it would
+ * contradict the action) and the rest into out->text. */
+static void
+wire_reply_text(struct wire_reply *out, const char *rest, char class_digit)
+{
+	size_t n;
+
+	rest = wire_skip_blank(rest);
+	n = wire_enhanced_len(rest);
+	if (n > 0) {
+		if (rest[0] == class_digit && n < sizeof(out->enhanced)) {
+			memcpy(out->enhanced, rest, n);
+			out->enhanced[n] = '\0';
+		}
+		rest = wire_skip_blank(rest + n);
+	}
+	wire_copy_text(out->text, sizeof(out->text), rest);
+}
+
+/* wire_reply_set - fill out with action, code, enhanced code and text. */
+static void
+wire_reply_set(struct wire_reply *out, enum elemta_action action, int code,
+    const char *enhanced, const char *text)
+{
+	out->action = action;
+	out->code = code;
+	str_copy(out->enhanced, enhanced, sizeof(out->enhanced));
+	wire_copy_text(out->text, sizeof(out->text), text);
+}
+
+/* wire_reply_parse - the value of "action=" to a reply; anything not
+ * understood is a TEMPFAIL 451 4.3.5, never a silent accept. */
+void
+wire_reply_parse(const char *action, struct wire_reply *out)
+{
+	static const char *const continue_words[] = {
+		"DUNNO", "OK", "PREPEND", "WARN", "FILTER", NULL,
+	};
+	static const char *const defer_words[] = {
+		"DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT", NULL,
+	};
+	const char *s, *rest;
+	size_t wlen;
+
+	memset(out, 0, sizeof(*out));
+	if (action == NULL)
+		goto unknown;
+	s = wire_skip_blank(action);
+	wlen = strcspn(s, " \t");
+	rest = s + wlen;
+	if (wlen == 0)
+		goto unknown;
+
+	for (int k = 0; continue_words[k] != NULL; k++) {
+		if (wlen == strlen(continue_words[k]) &&
+		    strncasecmp(s, continue_words[k], wlen) == 0) {
+			out->action = ELEMTA_CONTINUE;
+			return;
+		}
+	}
+	if (wlen == 6 && strncasecmp(s, "REJECT", 6) == 0) {
+		wire_reply_set(out, ELEMTA_REJECT, 550, "", "");
+		wire_reply_text(out, rest, '5');
+		if (out->enhanced[0] == '\0')
+			str_copy(out->enhanced, "5.7.1", sizeof(out->enhanced));
+		return;
+	}
+	for (int k = 0; defer_words[k] != NULL; k++) {
+		if (wlen == strlen(defer_words[k]) &&
+		    strncasecmp(s, defer_words[k], wlen) == 0) {
+			wire_reply_set(out, ELEMTA_TEMPFAIL, 450, "", "");
+			wire_reply_text(out, rest, '4');
+			if (out->enhanced[0] == '\0')
+				str_copy(out->enhanced, "4.7.1",
+				    sizeof(out->enhanced));
+			return;
+		}
+	}
+	if (wlen == 7 && strncasecmp(s, "DISCARD", 7) == 0) {
+		wire_reply_set(out, ELEMTA_DISCARD, 0, "", wire_skip_blank(rest));
+		return;
+	}
+	if (wlen == 4 && strncasecmp(s, "HOLD", 4) == 0) {
+		wire_reply_set(out, ELEMTA_QUARANTINE, 0, "",
+		    wire_skip_blank(rest));
+		return;
+	}
+	if (wlen == 3 && (s[0] == '4' || s[0] == '5') &&
+	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2])) {
+		out->action = s[0] == '4' ? ELEMTA_TEMPFAIL : ELEMTA_REJECT;
+		out->code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+		wire_reply_text(out, rest, s[0]);
+		return;
+	}
+unknown:
+	wire_reply_set(out, ELEMTA_TEMPFAIL, 451, "4.3.5",
+	    "policy server returned an unknown action");
+}
+
+/* wire_result_defaults - make res consistent: REJECT gets a 5xx code and
+ * a 5.x.x enhanced code (550 5.7.1 "Rejected by policy" by default),
+ * TEMPFAIL 4xx and 4.x.x (451 4.7.1 "Try again later"); a code or
+ * enhanced code of the wrong class or shape is replaced by the default;
+ * DISCARD, QUARANTINE and CONTINUE carry no code.  The message is
+ * terminated and its control characters (CR/LF) become spaces.  An
+ * action outside the enum becomes TEMPFAIL: never a silent accept. */
+void
+wire_result_defaults(struct elemta_result *res)
+{
+	char msg[ELEMTA_RESULT_TEXT_MAX];
+
+	res->message[sizeof(res->message) - 1] = '\0';
+	res->enhanced[sizeof(res->enhanced) - 1] = '\0';
+	switch (res->action) {
+	case ELEMTA_REJECT:
+		if (res->smtp_code < 500 || res->smtp_code > 599)
+			res->smtp_code = 550;
+		if (!wire_enhanced_valid(res->enhanced, '5'))
+			str_copy(res->enhanced, "5.7.1", sizeof(res->enhanced));
+		if (res->message[0] == '\0')
+			str_copy(res->message, "Rejected by policy",
+			    sizeof(res->message));
+		break;
+	case ELEMTA_TEMPFAIL:
+		if (res->smtp_code < 400 || res->smtp_code > 499)
+			res->smtp_code = 451;
+		if (!wire_enhanced_valid(res->enhanced, '4'))
+			str_copy(res->enhanced, "4.7.1", sizeof(res->enhanced));
+		if (res->message[0] == '\0')
+			str_copy(res->message, "Try again later",
+			    sizeof(res->message));
+		break;
+	case ELEMTA_CONTINUE:
+	case ELEMTA_DISCARD:
+	case ELEMTA_QUARANTINE:
+		res->smtp_code = 0;
+		res->enhanced[0] = '\0';
+		break;
+	default:
+		res->action = ELEMTA_TEMPFAIL;
+		res->smtp_code = 451;
+		str_copy(res->enhanced, "4.3.5", sizeof(res->enhanced));
+		str_copy(res->message, "policy returned an invalid action",
+		    sizeof(res->message));
+		break;
+	}
+	wire_copy_text(msg, sizeof(msg), res->message);
+	memcpy(res->message, msg, sizeof(msg));
+}
+
+/* wire_reply_encode - "action=DUNNO", "action=NNN X.Y.Z text",
+ * "action=DISCARD text" or "action=HOLD text", then the empty line.
+ * res is not modified: defaults are applied to a copy. */
+int
+wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
+{
+	struct elemta_result r = *res;
+	const char *word = NULL;
+
+	wire_result_defaults(&r);
+	switch (r.action) {
+	case ELEMTA_CONTINUE:
+		return strbuf_append_str(sb, "action=DUNNO\n\n");
+	case ELEMTA_REJECT:
+	case ELEMTA_TEMPFAIL:
+		return strbuf_appendf(sb, "action=%03d %s %s\n\n", r.smtp_code,
+		    r.enhanced, r.message);
+	case ELEMTA_DISCARD:
+		word = "DISCARD";
+		break;
+	case ELEMTA_QUARANTINE:
+		word = "HOLD";
+		break;
+	}
+	if (word == NULL)
+		return -1;
+	if (r.message[0] == '\0')
+		return strbuf_appendf(sb, "action=%s\n\n", word);
+	return strbuf_appendf(sb, "action=%s %s\n\n", word, r.message);
+}
