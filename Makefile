@@ -90,9 +90,12 @@ $(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_SMTPD) $(LIB_POLICYD) $
 	@mkdir -p $(dir $@)
 	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-$(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in
+# Rewritten whenever PREFIX changes (cmp keeps the timestamp otherwise).
+$(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in FORCE
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' $< > $@
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
 
 # ---- running ----
 run: all
@@ -120,6 +123,6 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all setup-quiet run unit integration check install clean
+.PHONY: all setup-quiet run unit integration check install clean FORCE
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

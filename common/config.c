@@ -128,6 +128,8 @@ static const char *const listen_modes[] = { "smtp", "submission", "smtps",
 static const char *const bare_newline_values[] = { "reject", "normalize",
     NULL };
 static const char *const fail_mode_values[] = { "tempfail", "accept", NULL };
+/* index order = enum counter_sync */
+static const char *const counter_sync_values[] = { "safe", "fast", NULL };
 /* Stored as text. */
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const log_levels[] = { "error", "warning", "info",
@@ -246,6 +248,9 @@ static const struct setting config_settings[] = {
 	{ .name = "counters.ipv6_prefix", .type = SET_INT, .store = STORE_UINT,
 	  AT(counters.ipv6_prefix), .def = "64", .min = 32, .max = 128,
 	  .help = "IPv6 clients are counted per network of this length" },
+	{ .name = "counters.sync", .type = SET_ENUM, .store = STORE_INDEX,
+	  AT(counters.sync), .def = "safe", .values = counter_sync_values,
+	  .help = "safe: fsync every recording decision; fast: flush once a second" },
 	{ .name = "counters.backend", .type = SET_ENUM, .store = STORE_TEXT,
 	  AT(counters.backend), .def = "lmdb", .values = counter_backends,
 	  .help = "counter store implementation" },

@@ -139,6 +139,7 @@ struct config {
 		uint64_t map_size;                /* default 64MB             */
 		unsigned ipv6_prefix;             /* default 64               */
 		char backend[16];                 /* default "lmdb"           */
+		unsigned sync;                    /* enum counter_sync: safe|fast */
 	} counters;
 
 	struct {

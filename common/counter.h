@@ -33,11 +33,39 @@
 
 struct counter_store;
 
+/* Durability of a writable store (counters.sync). */
+enum counter_sync {
+	COUNTER_SYNC_SAFE,  /* MDB_NOMETASYNC: one fdatasync per decision that
+	                     * records; a power loss can lose the last events,
+	                     * never corrupt the table (default)              */
+	COUNTER_SYNC_FAST,  /* MDB_NOSYNC, flushed by counter_flush() about
+	                     * once a second: ~20x the recording rate; after a
+	                     * system crash the table is discarded at the next
+	                     * start (see counter_store_prepare)              */
+};
+
 /* counter_store_open - open (creating when writable) the environment in
  * directory dir with an initial map of map_size bytes. */
 int counter_store_open(const char *dir, uint64_t map_size, bool readonly,
     struct counter_store **out, struct error *err);
 void counter_store_close(struct counter_store *cs);
+
+/* counter_store_set_sync - choose the durability mode (writable stores). */
+int counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
+    struct error *err);
+/* counter_flush - in FAST mode, flush to disk when the last flush is older
+ * than a second; cheap otherwise.  policyd calls it from its housekeeping. */
+int counter_flush(struct counter_store *cs, struct error *err);
+
+/* counter_store_prepare - called by elemtactl at start, before any worker
+ * opens the table: creates dir (mode 0700) and, in FAST mode, discards a
+ * table left open by a run of an earlier boot (a system crash may have
+ * corrupted it: it is renamed to dir/discarded-<time>/ and logged).
+ * Writes the marker dir/open-boot-id; counter_store_mark_clean() removes
+ * it at a clean stop.  *discarded is set when a table was moved aside. */
+int counter_store_prepare(const char *dir, enum counter_sync mode,
+    bool *discarded, struct error *err);
+void counter_store_mark_clean(const char *dir);
 
 /* Wall-clock milliseconds; tests replace it through counter_set_clock. */
 uint64_t counter_now_ms(const struct counter_store *cs);

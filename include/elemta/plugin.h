@@ -37,6 +37,7 @@ extern "C" {
 
 /* Declares the descriptor a plugin exports: ELEMTA_PLUGIN_EXPORT = {...}; */
 #define ELEMTA_PLUGIN_EXPORT \
+	extern const struct elemta_plugin elemta_plugin; \
 	__attribute__((visibility("default"))) const struct elemta_plugin elemta_plugin
 
 /* ==== Results ==== */
@@ -94,7 +95,8 @@ const char *elemta_cfg_scalar(const elemta_cfg *node); /* NULL unless scalar */
 /* "file:line:column" of a node, for the plugin's own error messages. */
 const char *elemta_cfg_where(const elemta_cfg *node);
 
-/* Typed getters.  Each returns 0 and stores the value (or *def when the key
+/* Typed getters.  map may be NULL (an entry without config:): every getter
+ * then stores its default and returns 0.  Each returns 0 and stores the value (or *def when the key
  * is absent), or -1 and writes "file:line:column: key 'k': problem" into
  * err.  Durations accept "30s", "5m", "1h", "2d", "250ms" or bare seconds;
  * sizes accept "10MB", "512K", "1G" (powers of 1024) or bare bytes. */
@@ -176,8 +178,13 @@ int elemta_ctx_message_fd(const elemta_ctx *ctx);
  * were accepted in the last period_ms; returns 0 (and records nothing)
  * when the limit is reached, storing in *retry_ms (may be NULL) how long
  * until a slot frees; returns -1 when the table failed (the caller should
- * TEMPFAIL: never allow silently).  Keys are namespaced per plugin by the
- * host, so two plugins never collide. */
+ * TEMPFAIL: never allow silently).  Keys are prefixed by the host with the
+ * plugin entry's config name, so two plugins never collide.  Events are
+ * part of the current decision: when the chain's final result is REJECT or
+ * TEMPFAIL they are withdrawn (a refused command is never counted);
+ * metrics are kept.  limit is 1..ELEMTA_RATE_LIMIT_MAX, period_ms > 0,
+ * else -1. */
+#define ELEMTA_RATE_LIMIT_MAX 100000u
 int elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
     uint64_t period_ms, uint64_t *retry_ms);
 /* Events counted for key in the last period_ms without recording one;

@@ -1,6 +1,8 @@
 """pytest fixtures: an Elemta instance per test, always torn down."""
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -9,13 +11,19 @@ from elemta import Elemta  # noqa: E402
 
 
 @pytest.fixture
-def make_elemta(tmp_path):
-    """Factory: make_elemta(policy={...}, overrides={...}) -> started Elemta."""
+def make_elemta():
+    """Factory: make_elemta(policy={...}, overrides={...}) -> started Elemta.
+
+    Instances live in a 0755 directory (not pytest's 0700 tmp_path): run as
+    root, elemtactl drops the workers to unprivileged users who must be able
+    to reach the config and their directories."""
     made = []
+    base = tempfile.mkdtemp(prefix="elemta-it-")
+    os.chmod(base, 0o755)
 
     def factory(start=True, sub=None, **kw):
-        d = tmp_path / (sub or "e%d" % len(made))
-        d.mkdir()
+        d = os.path.join(base, sub or "e%d" % len(made))
+        os.mkdir(d, 0o755)
         e = Elemta(d, **kw)
         made.append(e)
         if start:
@@ -28,7 +36,8 @@ def make_elemta(tmp_path):
             e.stop()
         finally:
             e.kill_all()
-    for e in made:
-        log = e.log()
-        if "AddressSanitizer" in log or "runtime error:" in log:
-            raise AssertionError("sanitizer report in %s:\n%s" % (e.log_path, log[-4000:]))
+    reports = [e for e in made if "AddressSanitizer" in e.log() or "runtime error:" in e.log()]
+    if reports:
+        raise AssertionError("sanitizer report in %s:\n%s" % (reports[0].log_path,
+                                                               reports[0].log()[-4000:]))
+    shutil.rmtree(base, ignore_errors=True)

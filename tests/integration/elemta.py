@@ -14,7 +14,7 @@ import subprocess
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "build", "bin")
+BIN = os.environ.get("ELEMTA_BIN_DIR") or os.path.join(ROOT, "build", "bin")
 ELEMTACTL = os.path.join(BIN, "elemtactl")
 STAT = os.path.join(BIN, "elemta-stat")
 

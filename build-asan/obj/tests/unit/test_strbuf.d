@@ -1,0 +1,3 @@
+build-asan/obj/tests/unit/test_strbuf.o: tests/unit/test_strbuf.c \
+ common/strbuf.h
+common/strbuf.h:

@@ -1,0 +1,578 @@
+/*
+ * host_ctx.c - the request context and host services of <elemta/plugin.h>:
+ * every elemta_ctx_* accessor, elemta_rate_*, elemta_metric_add,
+ * elemta_log and elemta_result_set.
+ *
+ * Called by plugins (loaded shared objects resolve these symbols from the
+ * elemta-policyd executable, linked with -rdynamic) and by plugin_host.c.
+ * Every value comes from a policy request, i.e. from smtpd or from a
+ * Postfix: untrusted text, bounded by the wire parser, escaped before it
+ * is logged.  All accessors accept a NULL ctx and then return the "unknown"
+ * value, so a careless plugin cannot crash its worker through them.
+ *
+ * Synthetic attributes the host adds for elemta_ctx_attr() (they are not
+ * on the wire; documented in docs/plugins.md):
+ *   elemta_listener           "elemta" or "postfix"
+ *   elemta_client_key         the client address a per-client counter
+ *                             should key on: IPv4 as is, IPv6 folded to its
+ *                             counters.ipv6_prefix network ("2001:db8::/64")
+ *   elemta_instance_accepted  requests of this instance at or after MAIL
+ *                             already accepted on this connection (Postfix
+ *                             listener: lets a plugin count a message once)
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "host_internal.h"
+#include "log.h"
+#include "plugin_proposed.h"
+
+const struct host_plugin *host_ctx_init_plugin;
+struct plugin_host *host_ctx_init_host;
+
+/* ==== Building the context ==== */
+
+/* ctx_parse_u64 - a decimal attribute, 0 when absent or malformed. */
+static uint64_t
+ctx_parse_u64(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	return (uint64_t)v;
+}
+
+/* ctx_is_extension - attributes only Elemta's own smtpd may set. */
+static bool
+ctx_is_extension(const char *name)
+{
+	return strncmp(name, "elemta_", 7) == 0 ||
+	    strcmp(name, "accepted_recipient") == 0 ||
+	    strcmp(name, "message_fd") == 0;
+}
+
+/* host_ctx_attr - a request attribute as the listener allows it. */
+const char *
+host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
+{
+	if (strcmp(name, "elemta_listener") == 0)
+		return ctx->rq->listener == PLUGIN_LISTENER_POSTFIX ?
+		    "postfix" : "elemta";
+	if (strcmp(name, "elemta_client_key") == 0)
+		return ctx->client_key;
+	if (strcmp(name, "elemta_instance_accepted") == 0)
+		return ctx->instance_accepted;
+	if (ctx->rq->listener == PLUGIN_LISTENER_POSTFIX && ctx_is_extension(name))
+		return NULL;
+	return wire_request_get(ctx->req, name);
+}
+
+/* host_ctx_init - parse the request's facts once for all hooks. */
+void
+host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
+    const struct plugin_request *rq, enum plugin_phase phase)
+{
+	const char *v;
+	struct addr_ip ip;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->host = h;
+	ctx->rq = rq;
+	ctx->req = rq->req;
+	ctx->phase = phase;
+
+	v = host_ctx_attr(ctx, "elemta_session");
+	if (v == NULL || *v == '\0')
+		v = host_ctx_attr(ctx, "instance");
+	ctx->session = (v != NULL && *v != '\0') ? v : "-";
+
+	v = host_ctx_attr(ctx, "client_address");
+	if (v != NULL && addr_ip_parse(v, &ip) == 0) {
+		addr_ip_format(&ip, ctx->client_ip, sizeof(ctx->client_ip));
+		addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
+		    sizeof(ctx->client_key));
+		ctx->client_ip_valid = true;
+	} else {
+		/* "unknown" or garbage: keep the text so rules and logs see
+		 * what was sent; it matches no CIDR. */
+		str_copy(ctx->client_ip, v ? v : "", sizeof(ctx->client_ip));
+		str_copy(ctx->client_key, ctx->client_ip, sizeof(ctx->client_key));
+	}
+	ctx->client_port = (unsigned)ctx_parse_u64(host_ctx_attr(ctx, "client_port"));
+
+	if (phase >= PLUGIN_PHASE_MAIL) {
+		v = host_ctx_attr(ctx, "sender");
+		ctx->sender = v ? v : "";
+	}
+	if (phase == PLUGIN_PHASE_RCPT) {
+		v = host_ctx_attr(ctx, "recipient");
+		ctx->recipient = v ? v : "";
+	}
+	/* Postfix sends recipient_count=0 in the RCPT state; the connection
+	 * tracks the accepted ones instead. */
+	if (rq->listener == PLUGIN_LISTENER_POSTFIX && phase == PLUGIN_PHASE_RCPT)
+		ctx->recipient_count = rq->instance_rcpt_accepted;
+	else
+		ctx->recipient_count = (size_t)ctx_parse_u64(
+		    host_ctx_attr(ctx, "recipient_count"));
+	ctx->size = ctx_parse_u64(host_ctx_attr(ctx, "size"));
+	snprintf(ctx->instance_accepted, sizeof(ctx->instance_accepted), "%u",
+	    rq->instance_accepted);
+}
+
+/* ==== Accessors ==== */
+
+/* ctx_str - an attribute or "" (for the accessors documented as ""). */
+static const char *
+ctx_str(const elemta_ctx *ctx, const char *name)
+{
+	const char *v;
+
+	if (ctx == NULL)
+		return "";
+	v = host_ctx_attr(ctx, name);
+	return v ? v : "";
+}
+
+const char *
+elemta_ctx_client_ip(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->client_ip : "";
+}
+
+unsigned
+elemta_ctx_client_port(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->client_port : 0;
+}
+
+const char *
+elemta_ctx_client_name(const elemta_ctx *ctx)
+{
+	const char *v = ctx_str(ctx, "client_name");
+
+	return *v ? v : "unknown";
+}
+
+const char *
+elemta_ctx_helo(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "helo_name");
+}
+
+const char *
+elemta_ctx_phase(const elemta_ctx *ctx)
+{
+	return plugin_phase_name(ctx ? ctx->phase : PLUGIN_PHASE_UNKNOWN);
+}
+
+const char *
+elemta_ctx_instance(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "instance");
+}
+
+const char *
+elemta_ctx_queue_id(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "queue_id");
+}
+
+int
+elemta_ctx_tls(const elemta_ctx *ctx)
+{
+	return *ctx_str(ctx, "encryption_protocol") != '\0';
+}
+
+const char *
+elemta_ctx_tls_protocol(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "encryption_protocol");
+}
+
+/* elemta_ctx_authenticated - in on_auth: this attempt succeeded; later:
+ * the session carries a SASL user. */
+int
+elemta_ctx_authenticated(const elemta_ctx *ctx)
+{
+	if (ctx == NULL)
+		return 0;
+	if (ctx->phase == PLUGIN_PHASE_AUTH)
+		return ctx->rq->auth_succeeded == 1;
+	return *ctx_str(ctx, "sasl_username") != '\0';
+}
+
+int
+elemta_ctx_auth_succeeded(const elemta_ctx *ctx)
+{
+	return elemta_ctx_authenticated(ctx);
+}
+
+const char *
+elemta_ctx_sasl_username(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "sasl_username");
+}
+
+const char *
+elemta_ctx_sasl_method(const elemta_ctx *ctx)
+{
+	return ctx_str(ctx, "sasl_method");
+}
+
+const char *
+elemta_ctx_sender(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->sender : NULL;
+}
+
+const char *
+elemta_ctx_recipient(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->recipient : NULL;
+}
+
+size_t
+elemta_ctx_recipient_count(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->recipient_count : 0;
+}
+
+/* elemta_ctx_recipient_at - the i-th accepted recipient (Elemta's smtpd
+ * lists them from DATA on; Postfix does not send the list). */
+const char *
+elemta_ctx_recipient_at(const elemta_ctx *ctx, size_t i)
+{
+	if (ctx == NULL || ctx->rq->listener == PLUGIN_LISTENER_POSTFIX)
+		return NULL;
+	return wire_request_nth(ctx->req, "accepted_recipient", i);
+}
+
+uint64_t
+elemta_ctx_size(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->size : 0;
+}
+
+const char *
+elemta_ctx_attr(const elemta_ctx *ctx, const char *name)
+{
+	if (ctx == NULL || name == NULL)
+		return NULL;
+	return host_ctx_attr(ctx, name);
+}
+
+/* elemta_ctx_message_read - pread the spooled message; never moves the
+ * shared offset, so plugins cannot disturb each other. */
+ssize_t
+elemta_ctx_message_read(const elemta_ctx *ctx, uint64_t offset, void *buf,
+    size_t len)
+{
+	ssize_t n;
+
+	if (ctx == NULL || ctx->rq->message_fd < 0 || buf == NULL ||
+	    offset > (uint64_t)INT64_MAX)
+		return -1;
+	if (len > (size_t)SSIZE_MAX)
+		len = (size_t)SSIZE_MAX;
+	do
+		n = pread(ctx->rq->message_fd, buf, len, (off_t)offset);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+int
+elemta_ctx_message_fd(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->rq->message_fd : -1;
+}
+
+/* ==== Results ==== */
+
+/* elemta_result_set - fill a verdict; the text is formatted, bounded and
+ * cleaned of CR/LF and other control characters. */
+enum elemta_action
+elemta_result_set(struct elemta_result *res, enum elemta_action action,
+    int smtp_code, const char *enhanced, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (res == NULL)
+		return action;
+	memset(res, 0, sizeof(*res));
+	res->action = action;
+	res->smtp_code = smtp_code;
+	if (enhanced != NULL)
+		str_copy(res->enhanced, enhanced, sizeof(res->enhanced));
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(res->message, sizeof(res->message), fmt, ap);
+		va_end(ap);
+	}
+	for (char *p = res->message; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	return action;
+}
+
+/* ==== Logging ==== */
+
+/* ctx_plugin - the plugin a service call comes from. */
+static const struct host_plugin *
+ctx_plugin(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->plugin : host_ctx_init_plugin;
+}
+
+static struct plugin_host *
+ctx_host(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->host : host_ctx_init_host;
+}
+
+/* elemta_log - one line tagged with plugin and session, escaped. */
+void
+elemta_log(const elemta_ctx *ctx, enum elemta_log_level level,
+    const char *fmt, ...)
+{
+	const struct host_plugin *p = ctx_plugin(ctx);
+	char text[1024], esc[2048], sid[128];
+	enum log_level lv;
+	va_list ap;
+	int n;
+
+	if (fmt == NULL)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	switch (level) {
+	case ELEMTA_LOG_ERR:
+		lv = LOG_LEVEL_ERR;
+		break;
+	case ELEMTA_LOG_WARNING:
+		lv = LOG_LEVEL_WARN;
+		break;
+	case ELEMTA_LOG_DEBUG:
+		lv = LOG_LEVEL_DEBUG;
+		break;
+	default:
+		lv = LOG_LEVEL_INFO;
+		break;
+	}
+	log_escape(esc, sizeof(esc), text, strlen(text));
+	if (ctx != NULL)
+		log_msg(lv, "sid=%s plugin=%s: %s", LOG_ESC(sid, ctx->session),
+		    p ? p->name : "-", esc);
+	else
+		log_msg(lv, "plugin=%s: %s", p ? p->name : "-", esc);
+}
+
+/* ==== Counters ==== */
+
+/* ctx_rate_key - "<plugin>:<key>"; a key too long for the table keeps
+ * its first bytes and the SHA-256 of the whole, so distinct keys stay
+ * distinct. */
+static int
+ctx_rate_key(const elemta_ctx *ctx, const char *key, char *buf, size_t size)
+{
+	const struct host_plugin *p = ctx_plugin(ctx);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t n;
+
+	if (p == NULL || key == NULL)
+		return -1;
+	n = (size_t)snprintf(buf, size, "%s:%s", p->name, key);
+	if (n < size && n < COUNTER_KEY_MAX)
+		return 0;
+	if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1)
+		return -1;
+	n = (size_t)snprintf(buf, size, "%s:%.200s#", p->name, key);
+	for (unsigned i = 0; i < mdlen && n + 3 < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%02x", md[i]);
+	return 0;
+}
+
+/* ctx_counter_fail - log a table problem once per call with the plugin. */
+static void
+ctx_counter_fail(const elemta_ctx *ctx, const char *what, const char *why)
+{
+	const struct host_plugin *p = ctx_plugin(ctx);
+
+	log_err("plugin=%s: %s failed: %s", p ? p->name : "-", what, why);
+}
+
+/* elemta_rate_check - the exact shared sliding-window check. */
+int
+elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
+    uint64_t period_ms, uint64_t *retry_ms)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	struct counter_rate_result r;
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+
+	if (retry_ms != NULL)
+		*retry_ms = 0;
+	if (h == NULL || h->cs == NULL) {
+		ctx_counter_fail(ctx, "rate check", "no counter table");
+		return -1;
+	}
+	if (period_ms == 0 || limit > COUNTER_LIMIT_MAX) {
+		ctx_counter_fail(ctx, "rate check", "limit or period out of range");
+		return -1;
+	}
+	if (ctx_rate_key(ctx, key, k, sizeof(k)) != 0) {
+		ctx_counter_fail(ctx, "rate check", "bad key");
+		return -1;
+	}
+	if (limit == 0)
+		return 0;
+	if (counter_rate_hit(h->cs, k, limit, period_ms, &r, &err) != 0) {
+		ctx_counter_fail(ctx, "rate check", err.text);
+		return -1;
+	}
+	if (r.allowed)
+		return 1;
+	if (retry_ms != NULL)
+		*retry_ms = r.retry_ms;
+	return 0;
+}
+
+/* elemta_rate_peek - events in the window, recording nothing. */
+int64_t
+elemta_rate_peek(const elemta_ctx *ctx, const char *key, uint64_t period_ms)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+	uint32_t count;
+
+	if (h == NULL || h->cs == NULL || ctx_rate_key(ctx, key, k, sizeof(k)) != 0)
+		return -1;
+	if (counter_event_count(h->cs, k, period_ms, &count, &err) != 0) {
+		ctx_counter_fail(ctx, "rate peek", err.text);
+		return -1;
+	}
+	return (int64_t)count;
+}
+
+/* elemta_rate_reset - forget a key's events. */
+int
+elemta_rate_reset(const elemta_ctx *ctx, const char *key)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+
+	if (h == NULL || h->cs == NULL || ctx_rate_key(ctx, key, k, sizeof(k)) != 0)
+		return -1;
+	if (counter_key_reset(h->cs, k, &err) != 0) {
+		ctx_counter_fail(ctx, "rate reset", err.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* The table's reputation decay (counter_reputation_get's half-life). */
+#define CTX_REPUTATION_HALF_LIFE_S 86400.0
+
+/* elemta_reputation_get - the decayed shared score of key. */
+int
+elemta_reputation_get(const elemta_ctx *ctx, const char *key, double *score)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+
+	if (score != NULL)
+		*score = 50.0;
+	if (h == NULL || h->cs == NULL || score == NULL ||
+	    ctx_rate_key(ctx, key, k, sizeof(k)) != 0)
+		return -1;
+	if (counter_reputation_get(h->cs, k, score, &err) != 0) {
+		ctx_counter_fail(ctx, "reputation get", err.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* elemta_reputation_adjust - move key's score (kept on refusal). */
+int
+elemta_reputation_adjust(const elemta_ctx *ctx, const char *key, double delta)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+
+	if (h == NULL || h->cs == NULL || ctx_rate_key(ctx, key, k, sizeof(k)) != 0)
+		return -1;
+	if (counter_reputation_adjust(h->cs, k, delta, CTX_REPUTATION_HALF_LIFE_S,
+	    &err) != 0) {
+		ctx_counter_fail(ctx, "reputation adjust", err.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* ctx_metric_name_valid - Prometheus: [a-zA-Z_:][a-zA-Z0-9_:]*. */
+static bool
+ctx_metric_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 200)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9');
+
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* elemta_metric_add - a shared counter; inside a decision it joins the
+ * decision's transaction, outside (init) it commits on its own. */
+void
+elemta_metric_add(const elemta_ctx *ctx, const char *name, uint64_t delta)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	struct error err;
+	char esc[128];
+
+	if (h == NULL || h->cs == NULL || name == NULL)
+		return;
+	if (!ctx_metric_name_valid(name)) {
+		ctx_counter_fail(ctx, "metric add", LOG_ESC(esc, name));
+		return;
+	}
+	if (h->in_decision) {
+		if (counter_metric_add(h->cs, name, delta, &err) != 0)
+			ctx_counter_fail(ctx, "metric add", err.text);
+		return;
+	}
+	counter_decision_begin(h->cs);
+	if (counter_metric_add(h->cs, name, delta, &err) != 0)
+		ctx_counter_fail(ctx, "metric add", err.text);
+	if (counter_decision_end(h->cs, true, &err) != 0)
+		ctx_counter_fail(ctx, "metric add", err.text);
+}

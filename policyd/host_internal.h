@@ -1,0 +1,74 @@
+/*
+ * host_internal.h - the plugin host's private structures, shared by
+ * plugin_host.c (loader, chain), host_ctx.c (the elemta_ctx_* accessors and
+ * host services) and host_cfg.c (the elemta_cfg_* accessors).  Nothing
+ * outside those three files includes it; plugins never see it.
+ */
+#ifndef ELEMTA_POLICYD_HOST_INTERNAL_H
+#define ELEMTA_POLICYD_HOST_INTERNAL_H
+
+#include "addr.h"
+#include "plugin_host.h"
+
+/* One loaded plugin of the chain. */
+struct host_plugin {
+	char name[CONFIG_NAME_MAX];        /* configured name               */
+	char file[CONFIG_PATH_MAX];        /* path, or "built-in"           */
+	const struct elemta_plugin *desc;
+	void *dl;                          /* dlopen handle, NULL built-in  */
+	void *state;                       /* from init                     */
+	bool initialized;
+	/* Accumulated since the last metric flush (cheap: no I/O per call). */
+	uint64_t calls;
+	uint64_t usec;
+};
+
+#define HOST_DECISION_ACTIONS 5
+
+struct plugin_host {
+	struct host_plugin *plugins;
+	size_t count;
+	size_t cap;
+	struct counter_store *cs;          /* borrowed, may be NULL         */
+	unsigned ipv6_prefix;
+	char config_dir[CONFIG_PATH_MAX];  /* for relative plugin paths    */
+	bool in_decision;                  /* counter_decision_begin called */
+	/* decisions per phase and action since the last flush */
+	uint64_t decisions[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
+};
+
+/* The request context a hook receives (opaque to plugins). */
+struct elemta_ctx {
+	struct plugin_host *host;
+	const struct host_plugin *plugin;  /* whose hook runs now           */
+	const struct plugin_request *rq;
+	const struct wire_request *req;
+	enum plugin_phase phase;
+	const char *session;               /* for log lines                 */
+	char client_ip[ADDR_TEXT_MAX];     /* canonical, or the raw text    */
+	char client_key[ADDR_TEXT_MAX + 8];/* IPv6 folded to its network    */
+	char instance_accepted[24];
+	bool client_ip_valid;
+	const char *sender;                /* NULL before MAIL              */
+	const char *recipient;             /* RCPT only                     */
+	size_t recipient_count;
+	uint64_t size;
+	unsigned client_port;
+};
+
+/* host_ctx_init - build the context of one request (values parsed once). */
+void host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
+    const struct plugin_request *rq, enum plugin_phase phase);
+/* host_ctx_attr - an attribute, honouring the listener (extensions are
+ * invisible on the Postfix listener); NULL when absent. */
+const char *host_ctx_attr(const struct elemta_ctx *ctx, const char *name);
+
+/* host_ctx_init_plugin - the plugin whose init runs now (for elemta_log
+ * and elemta_metric_add called with ctx NULL); NULL outside init. */
+extern const struct host_plugin *host_ctx_init_plugin;
+extern struct plugin_host *host_ctx_init_host;
+
+/* host_cfg_node - the config node behind an elemta_cfg handle. */
+const struct config_node *host_cfg_node(const elemta_cfg *cfg);
+
+#endif

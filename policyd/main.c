@@ -1,0 +1,247 @@
+/*
+ * main.c - elemta-policyd, the policy daemon: one worker process that
+ * answers Postfix-policy-protocol requests by running the plugin chain.
+ *
+ * SYNOPSIS
+ *     elemta-policyd [-c FILE]            (started by elemtactl)
+ *     elemta-policyd [-c FILE] --bind     (standalone, for testing)
+ *
+ * DESCRIPTION
+ *     Started by elemtactl with the listening Unix socket (policyd.socket)
+ *     on descriptor ELEMTA_POLICY_FD and, when policyd.postfix_listen is
+ *     set, the Postfix listener on ELEMTA_POSTFIX_FD; ELEMTA_FOREGROUND=1
+ *     logs to stderr, ELEMTA_WORKER_ID names the worker.  With --bind it
+ *     binds policyd.socket and policyd.postfix_listen itself (one worker).
+ *     Each worker opens the counter table (counters.path) itself, after
+ *     the fork, loads the enabled plugins in config order - any failure is
+ *     fatal with a line naming the plugin and file - and serves until
+ *     SIGTERM, which finishes the request in hand and exits 0.
+ *
+ * SECURITY
+ *     Runs as policyd.user: elemtactl dropped privileges before exec.
+ *     Trusted: the config file, the environment and descriptors from
+ *     elemtactl, and the plugins it names (they run in this process, after
+ *     the loader's ownership and permission checks).  Untrusted: every
+ *     byte and descriptor arriving on the sockets.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "counter.h"
+#include "log.h"
+#include "plugin_host.h"
+#include "worker.h"
+
+/* usage - the synopsis, to stderr; exits 2. */
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: elemta-policyd [-c FILE] [--bind]\n"
+	    "  normally started by elemtactl; --bind listens on policyd.socket\n"
+	    "  and policyd.postfix_listen itself (one worker, for testing)\n");
+	exit(2);
+}
+
+/* env_fd - a listening socket descriptor inherited from elemtactl, or -1
+ * when the variable is unset. */
+static int
+env_fd(const char *name)
+{
+	const char *v = getenv(name);
+	struct stat st;
+	char *end;
+	long fd;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	errno = 0;
+	fd = strtol(v, &end, 10);
+	if (errno != 0 || *end != '\0' || fd < 0 || fd > 65535)
+		fatal("%s=%s: not a descriptor number", name, v);
+	if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		fatal("%s=%ld: not an open socket", name, fd);
+	return (int)fd;
+}
+
+/* bind_unix - a listening Unix socket at path (a stale socket file is
+ * replaced; any other file is an error). */
+static int
+bind_unix(const char *path, mode_t mode)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+		fatal("socket path too long: %s", path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			fatal("cannot listen on %s: exists and is not a socket", path);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chmod(path, mode) != 0 || listen(fd, 512) != 0)
+		fatal("cannot listen on %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* bind_tcp - a listening TCP socket for "host:port" or "[v6]:port". */
+static int
+bind_tcp(const char *spec)
+{
+	char host[256];
+	const char *port;
+	struct addrinfo hints, *ai = NULL;
+	int fd, one = 1, rc;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (close == NULL || close[1] != ':' ||
+		    (size_t)(close - spec - 1) >= sizeof(host))
+			fatal("policyd.postfix_listen '%s': expected [ADDRESS]:PORT", spec);
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(spec, ':');
+
+		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
+			fatal("policyd.postfix_listen '%s': expected HOST:PORT or "
+			    "unix:/PATH", spec);
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+		port = colon + 1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
+	if (rc != 0)
+		fatal("policyd.postfix_listen '%s': %s", spec, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		fatal("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0)
+		fatal("cannot listen on %s: %s", spec,
+		    errno == EADDRINUSE ? "address in use" : strerror(errno));
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* bind_postfix - policyd.postfix_listen: "unix:/path", "/path" or TCP. */
+static int
+bind_postfix(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return bind_unix(spec + 5, 0666);
+	if (spec[0] == '/')
+		return bind_unix(spec, 0666);
+	return bind_tcp(spec);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "bind", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *file = CONFIG_DEFAULT_FILE;
+	const char *fg = getenv("ELEMTA_FOREGROUND");
+	const char *wid = getenv("ELEMTA_WORKER_ID");
+	struct config_errors errs;
+	struct counter_store *cs = NULL;
+	struct plugin_host *host;
+	struct config *cfg;
+	struct error err;
+	char names[512];
+	bool standalone = false, to_stderr;
+	int policy_fd, postfix_fd, opt, level;
+
+	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'b':
+			standalone = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	to_stderr = standalone || (fg != NULL && strcmp(fg, "1") == 0);
+	log_init("elemta-policyd", to_stderr, LOG_LEVEL_INFO);
+
+	cfg = config_load(file, &errs);
+	if (cfg == NULL) {
+		for (size_t i = 0; i < errs.count; i++)
+			log_err("%s", errs.text[i]);
+		return 1;
+	}
+	level = log_level_parse(cfg->log.level);
+	log_init("elemta-policyd", to_stderr,
+	    level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
+
+	if (standalone) {
+		policy_fd = bind_unix(cfg->policyd.socket, 0660);
+		postfix_fd = cfg->policyd.postfix_listen[0] ?
+		    bind_postfix(cfg->policyd.postfix_listen) : -1;
+	} else {
+		policy_fd = env_fd("ELEMTA_POLICY_FD");
+		postfix_fd = env_fd("ELEMTA_POSTFIX_FD");
+		if (policy_fd < 0 && postfix_fd < 0)
+			fatal("no listening socket: start me with elemtactl, or "
+			    "use --bind (ELEMTA_POLICY_FD is not set)");
+	}
+
+	if (counter_store_open(cfg->counters.path, cfg->counters.map_size,
+	    false, &cs, &err) != 0)
+		fatal("counter table %s: %s", cfg->counters.path, err.text);
+	host = plugin_host_new(cs, cfg->counters.ipv6_prefix);
+	if (plugin_host_load_config(host, cfg, &err) != 0)
+		fatal("%s", err.text);
+
+	names[0] = '\0';
+	for (size_t i = 0; i < plugin_host_count(host); i++) {
+		size_t n = strlen(names);
+
+		snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "",
+		    plugin_host_name(host, i));
+	}
+	log_info("worker %s ready: plugins: %s", wid ? wid : "0",
+	    names[0] ? names : "(none)");
+	if (worker_run(host, cs, policy_fd, postfix_fd, &err) != 0)
+		fatal("%s", err.text);
+
+	plugin_host_free(host);
+	counter_store_close(cs);
+	if (standalone) {
+		unlink(cfg->policyd.socket);
+		if (strncmp(cfg->policyd.postfix_listen, "unix:", 5) == 0)
+			unlink(cfg->policyd.postfix_listen + 5);
+		else if (cfg->policyd.postfix_listen[0] == '/')
+			unlink(cfg->policyd.postfix_listen);
+	}
+	config_free(cfg);
+	log_info("stopped");
+	return 0;
+}

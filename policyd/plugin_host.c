@@ -1,0 +1,633 @@
+/*
+ * plugin_host.c - loads plugins into a chain and walks it for each policy
+ * request.
+ *
+ * Called by policyd/worker.c (start-up, then once per request), by
+ * elemtactl test-plugin and by the unit tests.  A shared object is opened
+ * only after it passed the ownership and permission checks; each refusal
+ * is one line naming the plugin and the file.  Plugins are trusted code
+ * once loaded (they run in this process), but their results are not: an
+ * out-of-range action, a code that disagrees with the action or a message
+ * with control characters is corrected here before it reaches the wire.
+ */
+#include <ctype.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "host_internal.h"
+#include "log.h"
+
+static const char *const phase_names[] = {
+	[PLUGIN_PHASE_UNKNOWN] = "UNKNOWN",
+	[PLUGIN_PHASE_CONNECT] = "CONNECT",
+	[PLUGIN_PHASE_EHLO] = "EHLO",
+	[PLUGIN_PHASE_HELO] = "HELO",
+	[PLUGIN_PHASE_AUTH] = "AUTH",
+	[PLUGIN_PHASE_MAIL] = "MAIL",
+	[PLUGIN_PHASE_RCPT] = "RCPT",
+	[PLUGIN_PHASE_DATA] = "DATA",
+	[PLUGIN_PHASE_EOM] = "END-OF-MESSAGE",
+};
+
+static const char *const action_words[HOST_DECISION_ACTIONS] = {
+	"continue", "reject", "tempfail", "discard", "quarantine",
+};
+
+/* plugin_phase_parse - protocol_state to phase (absent = RCPT, as Postfix). */
+enum plugin_phase
+plugin_phase_parse(const char *state)
+{
+	if (state == NULL)
+		return PLUGIN_PHASE_RCPT;
+	for (size_t i = 1; i < sizeof(phase_names) / sizeof(phase_names[0]); i++)
+		if (strcmp(state, phase_names[i]) == 0)
+			return (enum plugin_phase)i;
+	return PLUGIN_PHASE_UNKNOWN;
+}
+
+/* plugin_phase_name - the protocol_state spelling of a phase. */
+const char *
+plugin_phase_name(enum plugin_phase phase)
+{
+	if ((unsigned)phase >= sizeof(phase_names) / sizeof(phase_names[0]))
+		return "UNKNOWN";
+	return phase_names[phase];
+}
+
+/* ==== Chain construction ==== */
+
+/* plugin_host_new - an empty chain over counter store cs (may be NULL). */
+struct plugin_host *
+plugin_host_new(struct counter_store *cs, unsigned ipv6_prefix)
+{
+	struct plugin_host *h = xcalloc(1, sizeof(*h));
+
+	h->cs = cs;
+	h->ipv6_prefix = (ipv6_prefix == 0 || ipv6_prefix > 128) ? 64 : ipv6_prefix;
+	return h;
+}
+
+/* plugin_host_free - destroy the plugins in reverse order, then the host. */
+void
+plugin_host_free(struct plugin_host *h)
+{
+	if (h == NULL)
+		return;
+	for (size_t i = h->count; i-- > 0;) {
+		struct host_plugin *p = &h->plugins[i];
+
+		if (p->initialized && p->desc->destroy != NULL)
+			p->desc->destroy(p->state);
+		if (p->dl != NULL)
+			dlclose(p->dl);
+	}
+	free(h->plugins);
+	free(h);
+}
+
+size_t
+plugin_host_count(const struct plugin_host *h)
+{
+	return h->count;
+}
+
+/* plugin_host_name - the configured name of the i-th plugin. */
+const char *
+plugin_host_name(const struct plugin_host *h, size_t i)
+{
+	return i < h->count ? h->plugins[i].name : NULL;
+}
+
+/* host_name_valid - configured names become rate-key prefixes and metric
+ * names, so they are kept to a small alphabet. */
+static bool
+host_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!isalnum(c) && c != '_' && c != '-' && c != '.')
+			return false;
+	}
+	return true;
+}
+
+/* host_attach - check a descriptor, init it and append it to the chain.
+ * On failure nothing is appended (the caller closes dl). */
+static int
+host_attach(struct plugin_host *h, const char *name,
+    const struct elemta_plugin *desc, const char *file,
+    const struct config_node *config, struct error *err)
+{
+	char esc[ERROR_TEXT_MAX];
+	char reason[ERROR_TEXT_MAX];
+	struct host_plugin *p;
+	void *state = NULL;
+
+	if (!host_name_valid(name))
+		return error_set(err, "plugin '%s': invalid name (use letters, "
+		    "digits, '_', '-', '.')", LOG_ESC(esc, name));
+	for (size_t i = 0; i < h->count; i++)
+		if (strcmp(h->plugins[i].name, name) == 0)
+			return error_set(err, "plugin '%s' (%s): listed twice",
+			    name, file);
+	if (desc->abi_version != ELEMTA_PLUGIN_ABI_VERSION)
+		return error_set(err, "plugin '%s' (%s): built for plugin ABI "
+		    "version %u, this elemta-policyd provides version %u; "
+		    "rebuild it against the installed <elemta/plugin.h>",
+		    name, file, (unsigned)desc->abi_version,
+		    (unsigned)ELEMTA_PLUGIN_ABI_VERSION);
+	if (desc->init == NULL && config != NULL)
+		return error_set(err, "plugin '%s' (%s): takes no config, but "
+		    "a config: section is given", name, file);
+
+	if (h->count == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->plugins = xrealloc(h->plugins, h->cap * sizeof(*h->plugins));
+	}
+	p = &h->plugins[h->count];
+	memset(p, 0, sizeof(*p));
+	str_copy(p->name, name, sizeof(p->name));
+	str_copy(p->file, file, sizeof(p->file));
+	p->desc = desc;
+
+	if (desc->init != NULL) {
+		int rc;
+
+		reason[0] = '\0';
+		host_ctx_init_plugin = p;
+		host_ctx_init_host = h;
+		rc = desc->init((const elemta_cfg *)(const void *)config, &state,
+		    reason, sizeof(reason));
+		host_ctx_init_plugin = NULL;
+		host_ctx_init_host = NULL;
+		if (rc != 0) {
+			reason[sizeof(reason) - 1] = '\0';
+			return error_set(err, "plugin '%s' (%s): init failed: %s",
+			    name, file, reason[0] ? log_escape(esc, sizeof(esc),
+			    reason, strlen(reason)) :
+			    "no reason given");
+		}
+	}
+	p->state = state;
+	p->initialized = true;
+	h->count++;
+	return 0;
+}
+
+/* plugin_host_add - an in-process descriptor. */
+int
+plugin_host_add(struct plugin_host *h, const char *name,
+    const struct elemta_plugin *desc, const char *file,
+    const struct config_node *config, struct error *err)
+{
+	return host_attach(h, name, desc, file ? file : "built-in", config, err);
+}
+
+/* plugin_host_add_builtin - a plugin compiled into elemta-policyd. */
+int
+plugin_host_add_builtin(struct plugin_host *h, const char *name,
+    const struct config_node *config, struct error *err)
+{
+	char esc[256];
+	const struct elemta_plugin *desc = builtin_plugin_find(name);
+
+	if (desc == NULL)
+		return error_set(err, "plugin '%s': no path given and there is "
+		    "no built-in plugin of that name (built-in: %s)",
+		    LOG_ESC(esc, name), builtin_plugin_names());
+	return host_attach(h, name, desc, "built-in", config, err);
+}
+
+/* plugin_host_add_file - open, check, dlopen, find the descriptor, init. */
+int
+plugin_host_add_file(struct plugin_host *h, const char *name,
+    const char *path, const struct config_node *config, struct error *err)
+{
+	char esc[ERROR_TEXT_MAX];
+	char procpath[64];
+	const struct elemta_plugin *desc;
+	struct stat st;
+	void *dl;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return error_set(err, "plugin '%s': cannot open %s: %s", name,
+		    path, strerror(errno));
+	if (fstat(fd, &st) != 0) {
+		error_set(err, "plugin '%s': cannot stat %s: %s", name, path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return error_set(err, "plugin '%s': refusing %s: not a regular "
+		    "file", name, path);
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		close(fd);
+		return error_set(err, "plugin '%s': refusing %s: writable by "
+		    "group or others (mode %04o); run 'chmod go-w' on it", name,
+		    path, (unsigned)(st.st_mode & 07777));
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		close(fd);
+		return error_set(err, "plugin '%s': refusing %s: owned by uid "
+		    "%u, not by root or the running user (uid %u)", name, path,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+	}
+	/* Load the very file that was checked, not whatever the path names
+	 * by now: dlopen through the descriptor. */
+	snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+	dlerror();
+	dl = dlopen(procpath, RTLD_NOW | RTLD_LOCAL);
+	if (dl == NULL && access("/proc/self/fd", F_OK) != 0)
+		dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	close(fd);
+	if (dl == NULL) {
+		const char *why = dlerror();
+
+		return error_set(err, "plugin '%s': cannot load %s: %s", name,
+		    path, why ? LOG_ESC(esc, why) : "unknown dlopen error");
+	}
+	dlerror();
+	desc = dlsym(dl, ELEMTA_PLUGIN_SYMBOL);
+	if (desc == NULL) {
+		dlclose(dl);
+		return error_set(err, "plugin '%s': %s has no '%s' descriptor "
+		    "symbol (declare it with ELEMTA_PLUGIN_EXPORT)", name, path,
+		    ELEMTA_PLUGIN_SYMBOL);
+	}
+	if (host_attach(h, name, desc, path, config, err) != 0) {
+		dlclose(dl);
+		return -1;
+	}
+	h->plugins[h->count - 1].dl = dl;
+	return 0;
+}
+
+/* plugin_host_add_entry - one plugins[] entry of the config. */
+int
+plugin_host_add_entry(struct plugin_host *h, const struct config_plugin *entry,
+    struct error *err)
+{
+	int rc;
+
+	if (entry->path[0] != '\0')
+		rc = plugin_host_add_file(h, entry->name, entry->path,
+		    entry->config, err);
+	else
+		rc = plugin_host_add_builtin(h, entry->name, entry->config, err);
+	if (rc != 0 && entry->where[0] != '\0' && entry->path[0] == '\0' &&
+	    builtin_plugin_find(entry->name) == NULL)
+		error_prefix(err, "%s", entry->where);
+	return rc;
+}
+
+/* plugin_host_load_config - every enabled plugin, in config order. */
+int
+plugin_host_load_config(struct plugin_host *h, const struct config *cfg,
+    struct error *err)
+{
+	str_copy(h->config_dir, cfg->dir, sizeof(h->config_dir));
+	for (size_t i = 0; i < cfg->plugin_count; i++) {
+		const struct config_plugin *e = &cfg->plugins[i];
+
+		if (!e->enabled) {
+			log_debug("plugin '%s' disabled, not loaded", e->name);
+			continue;
+		}
+		if (plugin_host_add_entry(h, e, err) != 0)
+			return -1;
+		log_debug("plugin '%s' loaded from %s", e->name,
+		    h->plugins[h->count - 1].file);
+	}
+	return 0;
+}
+
+/* ==== The chain walker ==== */
+
+/* host_hook_for - the hook a phase runs. */
+static elemta_hook
+host_hook_for(const struct elemta_plugin *d, enum plugin_phase phase)
+{
+	switch (phase) {
+	case PLUGIN_PHASE_CONNECT:
+		return d->on_connect;
+	case PLUGIN_PHASE_EHLO:
+	case PLUGIN_PHASE_HELO:
+		return d->on_helo;
+	case PLUGIN_PHASE_AUTH:
+		return d->on_auth;
+	case PLUGIN_PHASE_MAIL:
+		return d->on_mail_from;
+	case PLUGIN_PHASE_RCPT:
+		return d->on_rcpt_to;
+	case PLUGIN_PHASE_DATA:
+	case PLUGIN_PHASE_EOM:
+		return d->on_data;
+	case PLUGIN_PHASE_UNKNOWN:
+		break;
+	}
+	return NULL;
+}
+
+/* host_enhanced_valid - "C.SSS.DDD" with C 2, 4 or 5 (RFC 3463 syntax). */
+static bool
+host_enhanced_valid(const char *e)
+{
+	size_t parts = 0, digits = 0;
+
+	if (e[0] != '2' && e[0] != '4' && e[0] != '5')
+		return false;
+	for (const char *p = e; ; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (++digits > 3)
+				return false;
+		} else if (*p == '.' || *p == '\0') {
+			if (digits == 0)
+				return false;
+			parts++;
+			digits = 0;
+			if (*p == '\0')
+				break;
+		} else {
+			return false;
+		}
+	}
+	return parts == 3;
+}
+
+/* host_result_clean - make a plugin's result safe for the wire: bounded
+ * strings, no control characters, a valid enhanced code, and (through
+ * wire_result_defaults) codes that agree with the action. */
+static void
+host_result_clean(struct elemta_result *res, enum elemta_action action)
+{
+	res->action = action;
+	res->message[sizeof(res->message) - 1] = '\0';
+	for (char *p = res->message; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+	res->enhanced[sizeof(res->enhanced) - 1] = '\0';
+	if (res->enhanced[0] != '\0' && !host_enhanced_valid(res->enhanced))
+		res->enhanced[0] = '\0';
+	if (res->smtp_code != 0 && (res->smtp_code < 200 || res->smtp_code > 599))
+		res->smtp_code = 0;
+	wire_result_defaults(res);
+}
+
+/* host_result_tempfail - the host's own "try again" verdict. */
+static void
+host_result_tempfail(struct elemta_result *res, int code, const char *enh,
+    const char *text)
+{
+	memset(res, 0, sizeof(*res));
+	res->action = ELEMTA_TEMPFAIL;
+	res->smtp_code = code;
+	str_copy(res->enhanced, enh, sizeof(res->enhanced));
+	str_copy(res->message, text, sizeof(res->message));
+	wire_result_defaults(res);
+}
+
+/* host_usec_since - microseconds elapsed since t0 (monotonic). */
+static uint64_t
+host_usec_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	int64_t us;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000;
+	return us > 0 ? (uint64_t)us : 0;
+}
+
+/* host_log_decision - one Postfix-like line per refusal (or discard,
+ * quarantine).  Everything from the request is escaped. */
+static void
+host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
+{
+	char sid[128], name[128], ip[96], text[ELEMTA_RESULT_TEXT_MAX * 4];
+	char from[600], to[600], helo[300];
+	const char *v;
+
+	v = ctx->session;
+	LOG_ESC(sid, v);
+	v = host_ctx_attr(ctx, "client_name");
+	LOG_ESC(name, v ? v : "unknown");
+	log_escape(ip, sizeof(ip), ctx->client_ip, strlen(ctx->client_ip));
+	log_escape(text, sizeof(text), d->result.message,
+	    strlen(d->result.message));
+	v = ctx->sender;
+	LOG_ESC(from, v ? v : "");
+	v = host_ctx_attr(ctx, "recipient");
+	LOG_ESC(to, v ? v : "");
+	v = host_ctx_attr(ctx, "helo_name");
+	LOG_ESC(helo, v ? v : "");
+	log_info("sid=%s %s: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> "
+	    "helo=<%s> plugin=%s", sid, action_words[d->result.action],
+	    plugin_phase_name(d->phase), name, ip, d->result.smtp_code,
+	    d->result.enhanced, text, from, to, helo,
+	    d->plugin[0] ? d->plugin : "-");
+}
+
+/* host_run_chain - call each plugin's hook for the phase until one does not
+ * continue; the deciding plugin's name goes to d->plugin. */
+static void
+host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d)
+{
+	struct elemta_result res;
+
+	for (size_t i = 0; i < h->count; i++) {
+		struct host_plugin *p = &h->plugins[i];
+		elemta_hook hook = host_hook_for(p->desc, ctx->phase);
+		enum elemta_action act;
+		struct timespec t0;
+
+		if (hook == NULL)
+			continue;
+		memset(&res, 0, sizeof(res));
+		ctx->plugin = p;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		act = hook(p->state, ctx, &res);
+		p->usec += host_usec_since(&t0);
+		p->calls++;
+		ctx->plugin = NULL;
+		if ((unsigned)act > (unsigned)ELEMTA_QUARANTINE) {
+			log_err("plugin '%s' returned invalid action %d at %s; "
+			    "answering tempfail", p->name, (int)act,
+			    plugin_phase_name(ctx->phase));
+			host_result_tempfail(&res, 451, "4.3.0",
+			    "Temporary policy failure, try again later");
+			act = ELEMTA_TEMPFAIL;
+		}
+		if (act == ELEMTA_CONTINUE)
+			continue;
+		host_result_clean(&res, act);
+		d->result = res;
+		str_copy(d->plugin, p->name, sizeof(d->plugin));
+		return;
+	}
+	memset(&d->result, 0, sizeof(d->result));
+	d->result.action = ELEMTA_CONTINUE;
+	wire_result_defaults(&d->result);
+}
+
+/* plugin_host_decide - one request through the chain, one counter
+ * transaction, one reply. */
+void
+plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
+    struct plugin_decision *d)
+{
+	struct elemta_ctx ctx;
+	struct error err;
+	const char *state = wire_request_get(rq->req, "protocol_state");
+	enum plugin_phase phase = plugin_phase_parse(state);
+
+	memset(d, 0, sizeof(*d));
+	/* AUTH is an Elemta extension: on the Postfix listener it is just
+	 * an unknown state. */
+	if (phase == PLUGIN_PHASE_AUTH && rq->listener == PLUGIN_LISTENER_POSTFIX)
+		phase = PLUGIN_PHASE_UNKNOWN;
+	d->phase = phase;
+	host_ctx_init(&ctx, h, rq, phase);
+
+	if (phase == PLUGIN_PHASE_UNKNOWN) {
+		char esc[128], st[128];
+
+		log_info("sid=%s unknown protocol_state '%s': answering DUNNO",
+		    LOG_ESC(esc, ctx.session), LOG_ESC(st, state));
+		d->result.action = ELEMTA_CONTINUE;
+		wire_result_defaults(&d->result);
+		d->accepted = true;
+		h->decisions[phase][ELEMTA_CONTINUE]++;
+		return;
+	}
+	if (phase == PLUGIN_PHASE_AUTH && rq->auth_succeeded < 0) {
+		/* The hooks may only see an attempt whose credentials policyd
+		 * verified; without a verdict there is nothing to decide. */
+		host_result_tempfail(&d->result, 454, "4.7.0",
+		    "Temporary authentication failure");
+		h->decisions[phase][ELEMTA_TEMPFAIL]++;
+		host_log_decision(&ctx, d);
+		return;
+	}
+
+	if (h->cs != NULL) {
+		counter_decision_begin(h->cs);
+		h->in_decision = true;
+	}
+	host_run_chain(h, &ctx, d);
+	d->accepted = d->result.action != ELEMTA_REJECT &&
+	    d->result.action != ELEMTA_TEMPFAIL;
+	if (h->cs != NULL) {
+		h->in_decision = false;
+		if (counter_decision_end(h->cs, d->accepted, &err) != 0) {
+			char esc[128];
+
+			log_err("sid=%s counter table commit failed: %s",
+			    LOG_ESC(esc, ctx.session), err.text);
+			if (d->accepted) {
+				host_result_tempfail(&d->result, 451, "4.3.0",
+				    "Temporary policy failure, try again later");
+				d->accepted = false;
+				d->plugin[0] = '\0';
+			}
+		}
+	}
+	h->decisions[phase][d->result.action]++;
+	if (d->result.action != ELEMTA_CONTINUE)
+		host_log_decision(&ctx, d);
+}
+
+/* ==== Metrics ==== */
+
+/* host_metric_name - "plugin_<name>_<what>" with the name folded to the
+ * Prometheus alphabet. */
+static void
+host_metric_name(char *buf, size_t size, const char *prefix, const char *name,
+    const char *suffix)
+{
+	size_t n = 0;
+
+	n = str_copy(buf, prefix, size);
+	for (const char *p = name; *p && n + 1 < size; p++, n++)
+		buf[n] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
+	if (n < size)
+		buf[n] = '\0';
+	if (n < size)
+		str_copy(buf + n, suffix, size - n);
+}
+
+/* plugin_host_flush_metrics - one write transaction with everything
+ * accumulated in memory since the last flush. */
+void
+plugin_host_flush_metrics(struct plugin_host *h)
+{
+	char name[160];
+	struct error err;
+	bool any = false;
+	int rc = 0;
+
+	if (h->cs == NULL || h->in_decision)
+		return;
+	for (size_t i = 0; i < h->count && !any; i++)
+		any = h->plugins[i].calls != 0;
+	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM && !any; ph++)
+		for (size_t a = 0; a < HOST_DECISION_ACTIONS && !any; a++)
+			any = h->decisions[ph][a] != 0;
+	if (!any)
+		return;
+
+	counter_decision_begin(h->cs);
+	for (size_t i = 0; i < h->count && rc == 0; i++) {
+		struct host_plugin *p = &h->plugins[i];
+
+		if (p->calls == 0)
+			continue;
+		host_metric_name(name, sizeof(name), "plugin_", p->name,
+		    "_calls_total");
+		rc = counter_metric_add(h->cs, name, p->calls, &err);
+		host_metric_name(name, sizeof(name), "plugin_", p->name,
+		    "_microseconds_total");
+		if (rc == 0)
+			rc = counter_metric_add(h->cs, name, p->usec, &err);
+		p->calls = p->usec = 0;
+	}
+	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM && rc == 0; ph++) {
+		for (size_t a = 0; a < HOST_DECISION_ACTIONS && rc == 0; a++) {
+			char phase[32];
+
+			if (h->decisions[ph][a] == 0)
+				continue;
+			host_metric_name(phase, sizeof(phase), "",
+			    plugin_phase_name((enum plugin_phase)ph), "");
+			snprintf(name, sizeof(name),
+			    "policyd_decisions_%s_%s_total", phase,
+			    action_words[a]);
+			rc = counter_metric_add(h->cs, name, h->decisions[ph][a],
+			    &err);
+			h->decisions[ph][a] = 0;
+		}
+	}
+	if (rc != 0)
+		log_warn("metric flush failed: %s", err.text);
+	if (counter_decision_end(h->cs, true, &err) != 0)
+		log_warn("metric flush commit failed: %s", err.text);
+}

@@ -1,0 +1,135 @@
+/*
+ * plugin_host.h - elemta-policyd's plugin host: loads the plugin chain and
+ * runs it for one policy request.
+ *
+ * Callers: policyd/worker.c (every request), elemtactl test-plugin (one
+ * plugin in isolation with a scratch counter table) and the unit tests.
+ * The host implements every function of <elemta/plugin.h> that a plugin
+ * calls (host_ctx.c, host_cfg.c); the chain walker and the loader live in
+ * plugin_host.c.
+ *
+ * Chain semantics: plugins run in config order; the first result that is
+ * not CONTINUE decides and ends the walk; REJECT/TEMPFAIL refuse the phase,
+ * DISCARD/QUARANTINE accept the phase and apply to the whole message.  A
+ * decision is one counter-table transaction (counter_decision_begin/end):
+ * rate hits of a refused decision are withdrawn, and a commit that fails
+ * turns an accepting decision into TEMPFAIL 451 4.3.0 (never a silent
+ * allow).
+ */
+#ifndef ELEMTA_POLICYD_PLUGIN_HOST_H
+#define ELEMTA_POLICYD_PLUGIN_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <elemta/plugin.h>
+
+#include "config.h"
+#include "counter.h"
+#include "error.h"
+#include "wire.h"
+
+/* The SMTP phase a request is about (protocol_state). */
+enum plugin_phase {
+	PLUGIN_PHASE_UNKNOWN = 0,
+	PLUGIN_PHASE_CONNECT,
+	PLUGIN_PHASE_EHLO,
+	PLUGIN_PHASE_HELO,
+	PLUGIN_PHASE_AUTH,
+	PLUGIN_PHASE_MAIL,
+	PLUGIN_PHASE_RCPT,
+	PLUGIN_PHASE_DATA,
+	PLUGIN_PHASE_EOM,
+};
+
+/* plugin_phase_parse - protocol_state value to phase; NULL (absent) is RCPT
+ * as in Postfix, an unknown value PLUGIN_PHASE_UNKNOWN. */
+enum plugin_phase plugin_phase_parse(const char *state);
+/* plugin_phase_name - "CONNECT", ..., "END-OF-MESSAGE", "UNKNOWN". */
+const char *plugin_phase_name(enum plugin_phase phase);
+
+/* Which listener a request came in on.  Requests from the Postfix listener
+ * never honour Elemta's extension attributes. */
+enum plugin_listener {
+	PLUGIN_LISTENER_ELEMTA = 0,
+	PLUGIN_LISTENER_POSTFIX = 1,
+};
+
+struct plugin_host;
+
+/* plugin_host_new - an empty chain.  cs (may be NULL: then every rate check
+ * fails and the plugins tempfail) is borrowed for rate checks and metrics;
+ * ipv6_prefix is counters.ipv6_prefix, used for the "elemta_client_key"
+ * attribute (IPv6 clients keyed by their /ipv6_prefix network). */
+struct plugin_host *plugin_host_new(struct counter_store *cs,
+    unsigned ipv6_prefix);
+/* plugin_host_free - destroy every plugin's state, dlclose, free. */
+void plugin_host_free(struct plugin_host *h);
+
+/* plugin_host_load_config - add every enabled entry of cfg->plugins, in
+ * config order (disabled entries are skipped and never opened).  Fails on
+ * the first plugin that cannot be loaded; err names the plugin and file. */
+int plugin_host_load_config(struct plugin_host *h, const struct config *cfg,
+    struct error *err);
+/* plugin_host_add_entry - one plugins[] entry: path "" means a built-in
+ * plugin of that name (an unknown name is an error), otherwise a file. */
+int plugin_host_add_entry(struct plugin_host *h,
+    const struct config_plugin *entry, struct error *err);
+/* plugin_host_add_file - dlopen path after the safety checks (regular file,
+ * not group/world-writable, owned by root or the running user), check the
+ * ELEMTA_PLUGIN_SYMBOL descriptor and its ABI version, then init it with
+ * config (may be NULL).  name is the configured name (rate-key namespace,
+ * logs). */
+int plugin_host_add_file(struct plugin_host *h, const char *name,
+    const char *path, const struct config_node *config, struct error *err);
+/* plugin_host_add_builtin - a built-in plugin (policyd/builtin.c) by name. */
+int plugin_host_add_builtin(struct plugin_host *h, const char *name,
+    const struct config_node *config, struct error *err);
+/* plugin_host_add - an in-process descriptor (built-ins, tests).  file is
+ * what log lines call it ("built-in" when NULL).  desc is borrowed and must
+ * outlive the host. */
+int plugin_host_add(struct plugin_host *h, const char *name,
+    const struct elemta_plugin *desc, const char *file,
+    const struct config_node *config, struct error *err);
+
+size_t plugin_host_count(const struct plugin_host *h);
+/* plugin_host_name - the i-th plugin's configured name. */
+const char *plugin_host_name(const struct plugin_host *h, size_t i);
+
+/* One request to decide. */
+struct plugin_request {
+	const struct wire_request *req;  /* the attributes (borrowed)        */
+	enum plugin_listener listener;
+	int message_fd;                  /* -1, or the spooled message (EOM) */
+	/* Per-transaction facts the caller tracks for the Postfix listener
+	 * (Postfix sends recipient_count=0 at RCPT and may ask about one
+	 * message several times): requests of this `instance` at or after
+	 * MAIL that were accepted before this one, and RCPT requests of it
+	 * that were accepted.  0 when unknown. */
+	unsigned instance_accepted;
+	unsigned instance_rcpt_accepted;
+	/* AUTH: 1 the credentials were right, 0 wrong, -1 not verified. */
+	int auth_succeeded;
+};
+
+/* The outcome of one decision. */
+struct plugin_decision {
+	struct elemta_result result;   /* final, codes and defaults filled  */
+	enum plugin_phase phase;
+	bool accepted;                 /* CONTINUE, DISCARD or QUARANTINE   */
+	char plugin[CONFIG_NAME_MAX];  /* who decided; "" when all continued */
+};
+
+/* plugin_host_decide - run the chain for one request and commit its
+ * counter transaction.  Never fails: internal problems become TEMPFAIL and
+ * are logged.  Logs one line per decision that is not CONTINUE. */
+void plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
+    struct plugin_decision *out);
+
+/* plugin_host_flush_metrics - write the per-plugin call counts and time
+ * ("plugin_<name>_calls_total", "plugin_<name>_microseconds_total") and
+ * the decision counts accumulated in memory to the counter table. */
+void plugin_host_flush_metrics(struct plugin_host *h);
+
+#endif

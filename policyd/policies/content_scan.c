@@ -1,0 +1,1368 @@
+/*
+ * content_scan.c - the MIME content scanner behind the built-in policy
+ * plugin's content rules (`prohibited_keywords`, `prohibited_extensions`);
+ * the promises are listed in content_scan.h.
+ *
+ * Called by the policy plugin in an elemta-policyd worker (unprivileged,
+ * single-threaded) at END-OF-MESSAGE, on the read-only descriptor of the
+ * spooled message that smtpd passed with SCM_RIGHTS.  Everything in the
+ * message is untrusted network input: it is parsed by GMime (no MIME
+ * parsing by hand here), every walk is bounded (parts, depth, bytes per
+ * part, memory per chunk), and every string that leaves this module is
+ * escaped with log_escape().
+ *
+ * Reading the descriptor: SCM_RIGHTS shares the open file description, so
+ * its offset is shared with smtpd and must never move.  The descriptor is
+ * wrapped in a small GMimeStream subclass that reads with pread(2) only.
+ * Not chosen: re-opening /proc/self/fd/N (the spool file belongs to smtpd's
+ * user, policyd runs as another, so the open is refused), GMimeStreamFs on
+ * a dup (lseek moves the shared offset) and GMimeStreamMmap (a file
+ * truncated under the map kills the worker with SIGBUS).
+ *
+ * Matching: text is folded (Unicode NFKD, case fold, NFKC; white space runs
+ * to one space; zero-width and bidi controls dropped) chunk by chunk and the
+ * folded keywords are searched with memmem over a window that keeps the
+ * last (longest keyword - 1) bytes of the previous chunk, so memory stays
+ * bounded whatever the part size and a keyword across a chunk boundary is
+ * still found.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+
+#include "content_scan.h"
+#include "error.h"
+#include "log.h"
+
+/* Decoded bytes read from a part per step. */
+#define SCAN_CHUNK (64 * 1024)
+/* Undecided bytes kept before folding anyway (a long run without any
+ * ASCII byte, e.g. CJK text): cut at a character boundary instead. */
+#define SCAN_PENDING_MAX (16 * 1024)
+
+/*==== growable byte buffer ====*/
+
+/* A private length-tracking buffer: strbuf's limit semantics do not fit
+ * buffers whose bound is structural (chunk size) and that drop bytes from
+ * the front. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+/* buf_reserve - make room for extra more bytes. */
+static void
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t cap;
+
+	if (b->len + extra <= b->cap)
+		return;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + extra)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+/* buf_put - append n bytes. */
+static void
+buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+/* buf_putc - append one byte. */
+static void
+buf_putc(struct buf *b, char c)
+{
+	buf_reserve(b, 1);
+	b->data[b->len++] = c;
+}
+
+/* buf_consume - drop the first n bytes. */
+static void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+/* buf_free - release the memory; the buffer is empty again. */
+static void
+buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/*==== folding ====*/
+
+/* fold_ignorable - characters that render as nothing and would split a
+ * keyword unseen: soft hyphen, zero-width and joiner characters, bidi
+ * controls, variation selectors, BOM, tag characters. */
+static bool
+fold_ignorable(gunichar u)
+{
+	return u == 0x00AD || u == 0x034F || u == 0x061C ||
+	    (u >= 0x180B && u <= 0x180E) ||
+	    (u >= 0x200B && u <= 0x200F) ||
+	    (u >= 0x202A && u <= 0x202E) ||
+	    (u >= 0x2060 && u <= 0x206F) ||
+	    (u >= 0xFE00 && u <= 0xFE0F) || u == 0xFEFF ||
+	    (u >= 0xE0000 && u <= 0xE0FFF);
+}
+
+/* fold_is_space - the ASCII white space that collapses to one space. */
+static bool
+fold_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+	    c == '\v' || c == '\f';
+}
+
+/* fold_emit_ascii - append one ASCII byte, lower-cased; white space runs
+ * become one space (*space says the output ends in one); NUL is dropped
+ * (it renders as nothing). */
+static void
+fold_emit_ascii(struct buf *out, bool *space, unsigned char c)
+{
+	if (c == '\0')
+		return;
+	if (fold_is_space(c)) {
+		if (!*space)
+			buf_putc(out, ' ');
+		*space = true;
+		return;
+	}
+	if (c >= 'A' && c <= 'Z')
+		c = (unsigned char)(c - 'A' + 'a');
+	buf_putc(out, (char)c);
+	*space = false;
+}
+
+/* fold_sanitize - copy src to dst as valid UTF-8: every invalid byte
+ * becomes U+FFFD and NUL is dropped (GLib's normaliser stops at NUL).
+ * Keywords are valid UTF-8, so they never matched those bytes anyway. */
+static void
+fold_sanitize(struct buf *dst, const char *src, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		const gchar *end;
+		size_t run;
+
+		g_utf8_validate_len(src + i, len - i, &end);
+		run = (size_t)(end - (src + i));
+		buf_put(dst, src + i, run);
+		i += run;
+		if (i < len) {
+			if (src[i] != '\0')
+				buf_put(dst, "\xEF\xBF\xBD", 3);
+			i++;
+		}
+	}
+}
+
+/* fold_glib - the exact, slow fold of valid UTF-8 (no NUL): NFKD,
+ * Unicode case fold, NFKC, then ignorable characters dropped and white
+ * space runs collapsed into out. */
+static void
+fold_glib(struct buf *out, bool *space, const char *valid, size_t len)
+{
+	gchar *decomposed, *folded, *composed;
+	const char *p;
+
+	decomposed = g_utf8_normalize(valid != NULL ? valid : "", (gssize)len,
+	    G_NORMALIZE_NFKD);
+	if (decomposed == NULL)	/* cannot happen on valid UTF-8 */
+		return;
+	folded = g_utf8_casefold(decomposed, -1);
+	composed = g_utf8_normalize(folded, -1, G_NORMALIZE_NFKC);
+	g_free(decomposed);
+	g_free(folded);
+	if (composed == NULL)
+		return;
+	for (p = composed; *p != '\0';) {
+		const char *next = g_utf8_next_char(p);
+		gunichar u;
+
+		if ((unsigned char)*p < 0x80) {
+			fold_emit_ascii(out, space, (unsigned char)*p);
+			p++;
+			continue;
+		}
+		u = g_utf8_get_char(p);
+		if (fold_ignorable(u)) {
+			/* dropped */
+		} else if (g_unichar_isspace(u)) {
+			fold_emit_ascii(out, space, ' ');
+		} else {
+			buf_put(out, p, (size_t)(next - p));
+			*space = false;
+		}
+		p = next;
+	}
+	g_free(composed);
+}
+
+/* fold_may_combine - may u join the character before it under
+ * normalisation?  Combining marks, and the few starters that compose as
+ * a second element (NFC_Quick_Check=Maybe): Indic and Myanmar vowel
+ * signs, Hangul jamo, Balinese; everything outside the BMP to be safe. */
+static bool
+fold_may_combine(gunichar u)
+{
+	return u >= 0x10000 || g_unichar_combining_class(u) != 0 ||
+	    (u >= 0x0900 && u <= 0x0DFF) || (u >= 0x1000 && u <= 0x109F) ||
+	    (u >= 0x1100 && u <= 0x11FF) || (u >= 0x1B00 && u <= 0x1B7F) ||
+	    (u >= 0x3130 && u <= 0x318F) || (u >= 0xA960 && u <= 0xA97F) ||
+	    (u >= 0xD7B0 && u <= 0xD7FF);
+}
+
+/* Per-character folds of the BMP, filled on first use (process lifetime):
+ * NULL not computed yet, fold_combining when the character (or its fold)
+ * may combine with a neighbour, which only the slow path gets right. */
+static const char **fold_cache;
+static const char fold_combining[] = "combining";
+
+/* fold_char - the fold of one character on its own (ignorables give "",
+ * other white space " "), or NULL when it may combine with a neighbour. */
+static const char *
+fold_char(gunichar u)
+{
+	struct buf out = { NULL, 0, 0 };
+	bool space = false;
+	const char *p;
+	char in[8];
+	int n;
+
+	if (u >= 0x10000)
+		return NULL;
+	if (fold_cache == NULL)
+		fold_cache = xcalloc(0x10000, sizeof(*fold_cache));
+	if (fold_cache[u] != NULL)
+		return fold_cache[u] == fold_combining ? NULL : fold_cache[u];
+	if (fold_may_combine(u)) {
+		fold_cache[u] = fold_combining;
+		return NULL;
+	}
+	n = g_unichar_to_utf8(u, in);
+	fold_glib(&out, &space, in, (size_t)n);
+	for (p = out.data; p != NULL && p < out.data + out.len;
+	    p = g_utf8_next_char(p)) {
+		if (fold_may_combine(g_utf8_get_char(p))) {
+			buf_free(&out);
+			fold_cache[u] = fold_combining;
+			return NULL;
+		}
+	}
+	fold_cache[u] = xstrndup(out.data != NULL ? out.data : "", out.len);
+	buf_free(&out);
+	return fold_cache[u];
+}
+
+/* fold_emit_folded - append an already folded string, collapsing white
+ * space across what is already in out. */
+static void
+fold_emit_folded(struct buf *out, bool *space, const char *f)
+{
+	for (; *f != '\0'; f++) {
+		if ((unsigned char)*f < 0x80) {
+			fold_emit_ascii(out, space, (unsigned char)*f);
+		} else {
+			buf_putc(out, *f);
+			*space = false;
+		}
+	}
+}
+
+/* fold_decode - the character at p (before end) and its length; an
+ * invalid or truncated sequence is one byte read as U+FFFD, exactly as
+ * fold_sanitize does. */
+static gunichar
+fold_decode(const char *p, const char *end, size_t *step)
+{
+	gunichar u = g_utf8_get_char_validated(p, end - p);
+
+	if (u == (gunichar)-1 || u == (gunichar)-2) {
+		*step = 1;
+		return 0xFFFD;
+	}
+	*step = (size_t)(g_utf8_next_char(p) - p);
+	return u;
+}
+
+/* fold_text - append the folded form of src[0..len) to out: NFKD, Unicode
+ * case fold, NFKC, white space collapsed, ignorable characters and NUL
+ * dropped, invalid bytes read as U+FFFD.  Fast paths with the same result:
+ * ASCII-only input, and character by character (from fold_cache) wherever
+ * no character may combine with its neighbours; a stretch where one may
+ * is re-folded whole by GLib, from the last character before it that
+ * cannot combine to the next one.  scratch is working memory. */
+static void
+fold_text(struct buf *out, bool *space, const char *src, size_t len,
+    struct buf *scratch)
+{
+	const char *p = src, *end = src + len, *safe_src = src;
+	size_t i, safe_out = out->len;
+	bool safe_space = *space;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)src[i] >= 0x80)
+			break;
+	if (i == len) {
+		for (i = 0; i < len; i++)
+			fold_emit_ascii(out, space, (unsigned char)src[i]);
+		return;
+	}
+
+	while (p < end) {
+		const char *f, *q;
+		size_t step;
+		gunichar u;
+
+		if ((unsigned char)*p < 0x80) {
+			/* NUL is dropped, so it separates nothing: what is
+			 * around it may still combine. */
+			if (*p != '\0') {
+				safe_src = p;
+				safe_out = out->len;
+				safe_space = *space;
+			}
+			fold_emit_ascii(out, space, (unsigned char)*p);
+			p++;
+			continue;
+		}
+		u = fold_decode(p, end, &step);
+		if ((f = fold_char(u)) != NULL) {
+			safe_src = p;
+			safe_out = out->len;
+			safe_space = *space;
+			fold_emit_folded(out, space, f);
+			p += step;
+			continue;
+		}
+		/* A stretch that may combine: from the last safe character
+		 * (its output taken back) to the next safe one, by GLib. */
+		for (q = p + step; q < end; q += step) {
+			if (*q == '\0') {
+				step = 1;
+				continue;
+			}
+			if ((unsigned char)*q < 0x80 ||
+			    fold_char(fold_decode(q, end, &step)) != NULL)
+				break;
+		}
+		out->len = safe_out;
+		*space = safe_space;
+		scratch->len = 0;
+		fold_sanitize(scratch, safe_src, (size_t)(q - safe_src));
+		fold_glib(out, space, scratch->data, scratch->len);
+		p = q;
+		/* The stretch may grow on: the next unsafe character goes
+		 * back to a safe one after this point, never before it. */
+		safe_src = p;
+		safe_out = out->len;
+		safe_space = *space;
+	}
+}
+
+/* fold_string - the folded form of a whole NUL-terminated string, as a new
+ * xmalloc'd string (caller frees); *len_out gets its length. */
+static char *
+fold_string(const char *s, size_t *len_out)
+{
+	struct buf out = { NULL, 0, 0 };
+	struct buf scratch = { NULL, 0, 0 };
+	bool space = false;
+	char *res;
+
+	fold_text(&out, &space, s, strlen(s), &scratch);
+	buf_free(&scratch);
+	res = xstrndup(out.data != NULL ? out.data : "", out.len);
+	*len_out = out.len;
+	buf_free(&out);
+	return res;
+}
+
+/*==== rules ====*/
+
+/* content_scan_rules_init - empty lists and the default limits. */
+void
+content_scan_rules_init(struct content_scan_rules *rules)
+{
+	memset(rules, 0, sizeof(*rules));
+	rules->max_parts = CONTENT_SCAN_DEFAULT_MAX_PARTS;
+	rules->max_depth = CONTENT_SCAN_DEFAULT_MAX_DEPTH;
+	rules->max_part_bytes = CONTENT_SCAN_DEFAULT_MAX_PART_BYTES;
+}
+
+/* rules_check_item - the validation shared by keywords and extensions. */
+static int
+rules_check_item(const char *what, const char *s, struct error *err)
+{
+	size_t len;
+
+	if (s == NULL || s[0] == '\0')
+		return error_set(err, "%s: empty", what);
+	len = strlen(s);
+	if (len > CONTENT_SCAN_ITEM_MAX)
+		return error_set(err, "%s: longer than %d bytes (%zu)", what,
+		    CONTENT_SCAN_ITEM_MAX, len);
+	if (!g_utf8_validate(s, (gssize)len, NULL))
+		return error_set(err, "%s: not valid UTF-8", what);
+	return 0;
+}
+
+/* rules_find - index of item in list, or -1. */
+static long
+rules_find(char *const *list, const size_t *lens, size_t count,
+    const char *item, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (lens[i] == len && memcmp(list[i], item, len) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* content_scan_rules_add_keyword - add one keyword (see the header). */
+int
+content_scan_rules_add_keyword(struct content_scan_rules *rules,
+    const char *keyword, struct error *err)
+{
+	char *folded;
+	size_t len;
+
+	if (rules_check_item("prohibited keyword", keyword, err) == -1)
+		return -1;
+	folded = fold_string(keyword, &len);
+	if (len == 0 || (len == 1 && folded[0] == ' ')) {
+		free(folded);
+		return error_set(err, "prohibited keyword: only white space "
+		    "or invisible characters");
+	}
+	if (rules_find(rules->keywords, rules->keyword_lens,
+	    rules->keyword_count, folded, len) >= 0) {
+		free(folded);
+		return 0;
+	}
+	rules->keywords = xrealloc(rules->keywords,
+	    (rules->keyword_count + 1) * sizeof(*rules->keywords));
+	rules->keyword_lens = xrealloc(rules->keyword_lens,
+	    (rules->keyword_count + 1) * sizeof(*rules->keyword_lens));
+	rules->keywords[rules->keyword_count] = folded;
+	rules->keyword_lens[rules->keyword_count] = len;
+	rules->keyword_count++;
+	if (len > rules->keyword_max_len)
+		rules->keyword_max_len = len;
+	return 0;
+}
+
+/* content_scan_rules_add_extension - add one extension (see the header). */
+int
+content_scan_rules_add_extension(struct content_scan_rules *rules,
+    const char *extension, struct error *err)
+{
+	char *folded;
+	size_t len, i;
+
+	if (rules_check_item("prohibited extension", extension, err) == -1)
+		return -1;
+	if (extension[0] == '.')
+		extension++;
+	if (extension[0] == '\0')
+		return error_set(err, "prohibited extension: empty");
+	folded = fold_string(extension, &len);
+	for (i = 0; i < len; i++) {
+		char c = folded[i];
+
+		if (c == ' ' || c == '/' || c == '\\' || c == ':')
+			break;
+	}
+	if (len == 0 || i < len || folded[len - 1] == '.' ||
+	    folded[0] == '.') {
+		char esc[CONTENT_SCAN_TEXT_MAX];
+
+		free(folded);
+		return error_set(err, "prohibited extension \"%s\": must be a "
+		    "file name suffix such as \"exe\" or \".exe\" (no white "
+		    "space, '/', '\\', ':' or surrounding dots)",
+		    LOG_ESC(esc, extension));
+	}
+	if (rules_find(rules->extensions, rules->extension_lens,
+	    rules->extension_count, folded, len) >= 0) {
+		free(folded);
+		return 0;
+	}
+	rules->extensions = xrealloc(rules->extensions,
+	    (rules->extension_count + 1) * sizeof(*rules->extensions));
+	rules->extension_lens = xrealloc(rules->extension_lens,
+	    (rules->extension_count + 1) * sizeof(*rules->extension_lens));
+	rules->extensions[rules->extension_count] = folded;
+	rules->extension_lens[rules->extension_count] = len;
+	rules->extension_count++;
+	return 0;
+}
+
+/* content_scan_rules_free - release the lists; back to the init state. */
+void
+content_scan_rules_free(struct content_scan_rules *rules)
+{
+	size_t i;
+
+	for (i = 0; i < rules->keyword_count; i++)
+		free(rules->keywords[i]);
+	for (i = 0; i < rules->extension_count; i++)
+		free(rules->extensions[i]);
+	free(rules->keywords);
+	free(rules->keyword_lens);
+	free(rules->extensions);
+	free(rules->extension_lens);
+	content_scan_rules_init(rules);
+}
+
+/* content_scan_kind_name - the kind as a word for logs. */
+const char *
+content_scan_kind_name(enum content_scan_kind kind)
+{
+	switch (kind) {
+	case CONTENT_SCAN_NONE:
+		return "none";
+	case CONTENT_SCAN_KEYWORD:
+		return "keyword";
+	case CONTENT_SCAN_EXTENSION:
+		return "extension";
+	case CONTENT_SCAN_LIMIT:
+		return "limit";
+	}
+	return "unknown";
+}
+
+/*==== GMime set-up ====*/
+
+static bool scan_gmime_ready;
+static GMimeParserOptions *scan_parser_options;
+
+/* content_scan_init - initialise GMime and the parser options once. */
+void
+content_scan_init(void)
+{
+	/* Raw 8-bit header bytes that are not UTF-8 are most likely
+	 * Windows-1252; GMime tries these in order when decoding them. */
+	static const char *fallback[] = { "UTF-8", "windows-1252", NULL };
+
+	if (scan_gmime_ready)
+		return;
+	g_mime_init();
+	scan_parser_options = g_mime_parser_options_new();
+	/* LOOSE: decode RFC 2047 words even where the RFC forbids them (in
+	 * quoted strings, e.g. filename="=?UTF-8?Q?evil=2Eexe?="), as mail
+	 * clients do: the name the user sees is the name we check. */
+	g_mime_parser_options_set_rfc2047_compliance_mode(scan_parser_options,
+	    GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_parameter_compliance_mode(scan_parser_options,
+	    GMIME_RFC_COMPLIANCE_LOOSE);
+	g_mime_parser_options_set_fallback_charsets(scan_parser_options,
+	    fallback);
+	scan_gmime_ready = true;
+}
+
+/*==== a GMimeStream that reads with pread(2) ====*/
+
+/* Shared by a stream and all its substreams (the parser keeps part
+ * contents as substreams): the descriptor and the first read failure,
+ * checked once the scan is over so that a failed read is never "clean". */
+struct scan_io {
+	int fd;
+	unsigned refs;
+	int error;          /* errno of the first failed pread, 0 if none  */
+	bool shrank;        /* the file ended before its size at the start */
+	gint64 size;        /* st_size when the scan started               */
+};
+
+struct scan_stream {
+	GMimeStream parent_object;
+	struct scan_io *io;
+	gboolean eos;
+};
+
+struct scan_stream_class {
+	GMimeStreamClass parent_class;
+};
+
+static GObjectClass *scan_stream_parent_class;
+
+static GType scan_stream_get_type(void);
+
+/* scan_io_unref - drop one reference; free on the last. */
+static void
+scan_io_unref(struct scan_io *io)
+{
+	if (io != NULL && --io->refs == 0)
+		free(io);
+}
+
+/* scan_stream_new - a stream over io reading [start, end). */
+static GMimeStream *
+scan_stream_new(struct scan_io *io, gint64 start, gint64 end)
+{
+	struct scan_stream *ss;
+
+	ss = g_object_new(scan_stream_get_type(), NULL);
+	ss->io = io;
+	io->refs++;
+	ss->eos = FALSE;
+	g_mime_stream_construct(GMIME_STREAM(ss), start,
+	    end == -1 || end > io->size ? io->size : end);
+	return GMIME_STREAM(ss);
+}
+
+/* scan_stream_read - pread at the stream's own position; never lseek. */
+static ssize_t
+scan_stream_read(GMimeStream *stream, char *buf, size_t len)
+{
+	struct scan_stream *ss = (struct scan_stream *)stream;
+	gint64 left = stream->bound_end - stream->position;
+	ssize_t n;
+
+	if (left <= 0) {
+		ss->eos = TRUE;
+		return 0;
+	}
+	if ((gint64)len > left)
+		len = (size_t)left;
+	do {
+		n = pread(ss->io->fd, buf, len, (off_t)stream->position);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		if (ss->io->error == 0)
+			ss->io->error = errno != 0 ? errno : EIO;
+		return -1;
+	}
+	if (n == 0) {
+		/* Shorter than when we started: what is missing was not
+		 * scanned, so the scan must not pass as complete. */
+		ss->io->shrank = true;
+		ss->eos = TRUE;
+		return 0;
+	}
+	stream->position += n;
+	return n;
+}
+
+/* scan_stream_write - the stream is read-only. */
+static ssize_t
+scan_stream_write(GMimeStream *stream, const char *buf, size_t len)
+{
+	errno = EBADF;
+	return -1;
+}
+
+/* scan_stream_flush - nothing to flush. */
+static int
+scan_stream_flush(GMimeStream *stream)
+{
+	return 0;
+}
+
+/* scan_stream_close - the descriptor belongs to the caller: not closed. */
+static int
+scan_stream_close(GMimeStream *stream)
+{
+	return 0;
+}
+
+/* scan_stream_eos - at or past the end bound. */
+static gboolean
+scan_stream_eos(GMimeStream *stream)
+{
+	struct scan_stream *ss = (struct scan_stream *)stream;
+
+	return ss->eos || stream->position >= stream->bound_end;
+}
+
+/* scan_stream_reset - back to the start bound. */
+static int
+scan_stream_reset(GMimeStream *stream)
+{
+	struct scan_stream *ss = (struct scan_stream *)stream;
+
+	stream->position = stream->bound_start;
+	ss->eos = FALSE;
+	return 0;
+}
+
+/* scan_stream_seek - move our own position (no system call). */
+static gint64
+scan_stream_seek(GMimeStream *stream, gint64 offset, GMimeSeekWhence whence)
+{
+	struct scan_stream *ss = (struct scan_stream *)stream;
+	gint64 real;
+
+	switch (whence) {
+	case GMIME_STREAM_SEEK_SET:
+		real = offset;
+		break;
+	case GMIME_STREAM_SEEK_CUR:
+		real = stream->position + offset;
+		break;
+	case GMIME_STREAM_SEEK_END:
+		real = stream->bound_end + offset;
+		break;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+	if (real < stream->bound_start || real > stream->bound_end) {
+		errno = EINVAL;
+		return -1;
+	}
+	stream->position = real;
+	ss->eos = real >= stream->bound_end;
+	return real;
+}
+
+/* scan_stream_tell - the current position. */
+static gint64
+scan_stream_tell(GMimeStream *stream)
+{
+	return stream->position;
+}
+
+/* scan_stream_length - bytes between the bounds. */
+static gint64
+scan_stream_length(GMimeStream *stream)
+{
+	return stream->bound_end - stream->bound_start;
+}
+
+/* scan_stream_substream - a window of the same file (parts' contents). */
+static GMimeStream *
+scan_stream_substream(GMimeStream *stream, gint64 start, gint64 end)
+{
+	return scan_stream_new(((struct scan_stream *)stream)->io, start, end);
+}
+
+/* scan_stream_finalize - drop the shared io reference. */
+static void
+scan_stream_finalize(GObject *object)
+{
+	struct scan_stream *ss = (struct scan_stream *)object;
+
+	scan_io_unref(ss->io);
+	ss->io = NULL;
+	scan_stream_parent_class->finalize(object);
+}
+
+/* scan_stream_class_init - fill the GMimeStream virtual table. */
+static void
+scan_stream_class_init(gpointer klass, gpointer class_data)
+{
+	GMimeStreamClass *stream_class = GMIME_STREAM_CLASS(klass);
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+	scan_stream_parent_class = g_type_class_peek_parent(klass);
+	object_class->finalize = scan_stream_finalize;
+	stream_class->read = scan_stream_read;
+	stream_class->write = scan_stream_write;
+	stream_class->flush = scan_stream_flush;
+	stream_class->close = scan_stream_close;
+	stream_class->eos = scan_stream_eos;
+	stream_class->reset = scan_stream_reset;
+	stream_class->seek = scan_stream_seek;
+	stream_class->tell = scan_stream_tell;
+	stream_class->length = scan_stream_length;
+	stream_class->substream = scan_stream_substream;
+}
+
+/* scan_stream_get_type - register the class once (static: GLib's
+ * G_DEFINE_TYPE would export the symbol without our module prefix). */
+static GType
+scan_stream_get_type(void)
+{
+	static GType type;
+
+	if (type == 0) {
+		static const GTypeInfo info = {
+			.class_size = sizeof(struct scan_stream_class),
+			.class_init = scan_stream_class_init,
+			.instance_size = sizeof(struct scan_stream),
+		};
+
+		type = g_type_register_static(GMIME_TYPE_STREAM,
+		    "ElemtaContentScanStream", &info, 0);
+	}
+	return type;
+}
+
+/*==== the scan ====*/
+
+struct scan {
+	const struct content_scan_rules *rules;
+	struct content_scan_match *match;
+	struct scan_io *io;
+	size_t max_parts;
+	size_t max_depth;
+	size_t max_part_bytes;
+	size_t parts;               /* MIME objects visited so far      */
+	/* text state: one text (a Subject, a part) at a time */
+	struct buf pending;         /* decoded bytes not folded yet     */
+	struct buf window;          /* carried tail + folded text       */
+	struct buf scratch;         /* fold_text working memory         */
+	struct buf name;            /* folded file name                 */
+	bool space;                 /* window ends in a (folded) space  */
+	size_t fed;                 /* decoded bytes of this text       */
+	const char *hit;            /* folded keyword found, or NULL    */
+	char *chunk;                /* SCAN_CHUNK read buffer           */
+};
+
+/* scan_found - record the first match; returns 1 ("stop, matched"). */
+static int
+scan_found(struct scan *sc, enum content_scan_kind kind, const char *item,
+    size_t item_len, const char *where)
+{
+	struct content_scan_match *m = sc->match;
+
+	m->found = 1;
+	m->kind = kind;
+	log_escape(m->item, sizeof(m->item), item, item_len);
+	log_escape(m->where, sizeof(m->where), where,
+	    where != NULL ? strlen(where) : 0);
+	return 1;
+}
+
+/* scan_limit - the message is more complex than the limits allow. */
+static int
+scan_limit(struct scan *sc, const char *name, size_t limit)
+{
+	char item[64];
+
+	snprintf(item, sizeof(item), "%s %zu", name, limit);
+	log_info("content scan: message exceeds %s", item);
+	return scan_found(sc, CONTENT_SCAN_LIMIT, item, strlen(item),
+	    "MIME structure");
+}
+
+/* text_begin - start a new text: empty window, virtual leading space. */
+static void
+text_begin(struct scan *sc)
+{
+	sc->pending.len = 0;
+	sc->window.len = 0;
+	sc->space = false;
+	sc->fed = 0;
+	sc->hit = NULL;
+	fold_emit_ascii(&sc->window, &sc->space, ' ');
+}
+
+/* text_search - look for every keyword in the window, then keep only the
+ * tail a keyword could still start in.  Returns 1 when one is found. */
+static int
+text_search(struct scan *sc)
+{
+	const struct content_scan_rules *r = sc->rules;
+	size_t i, keep;
+
+	for (i = 0; i < r->keyword_count; i++) {
+		if (sc->window.len >= r->keyword_lens[i] &&
+		    memmem(sc->window.data, sc->window.len, r->keywords[i],
+		    r->keyword_lens[i]) != NULL) {
+			sc->hit = r->keywords[i];
+			return 1;
+		}
+	}
+	keep = r->keyword_max_len > 0 ? r->keyword_max_len - 1 : 0;
+	if (sc->window.len > keep)
+		buf_consume(&sc->window, sc->window.len - keep);
+	return 0;
+}
+
+/* text_cut - how many pending bytes can be folded now: up to (not
+ * including) the last ASCII byte, which no multi-byte character and no
+ * combining sequence can straddle.  Without one, wait, unless too much is
+ * pending: then cut before the last character that cannot combine with
+ * the one before it (or, failing that, at the last character start).
+ * NUL does not count: it is dropped, so it separates nothing. */
+static size_t
+text_cut(const struct buf *p)
+{
+	const char *end = p->data + p->len;
+	size_t i, step;
+
+	for (i = p->len; i > 0; i--)
+		if ((unsigned char)p->data[i - 1] < 0x80 && p->data[i - 1] != '\0')
+			return i - 1;
+	if (p->len < SCAN_PENDING_MAX)
+		return 0;
+	for (i = p->len; i > 1; i--) {
+		const char *c = p->data + i - 1;
+
+		if (((unsigned char)*c & 0xC0) != 0x80 &&
+		    fold_char(fold_decode(c, end, &step)) != NULL)
+			return i - 1;
+	}
+	for (i = p->len; i > 1; i--)
+		if (((unsigned char)p->data[i - 1] & 0xC0) != 0x80)
+			return i - 1;
+	return p->len;
+}
+
+/* text_feed - add decoded bytes of the current text; returns 1 when a
+ * keyword is found. */
+static int
+text_feed(struct scan *sc, const char *data, size_t len)
+{
+	size_t cut;
+
+	buf_put(&sc->pending, data, len);
+	sc->fed += len;
+	cut = text_cut(&sc->pending);
+	if (cut == 0)
+		return 0;
+	fold_text(&sc->window, &sc->space, sc->pending.data, cut, &sc->scratch);
+	buf_consume(&sc->pending, cut);
+	return text_search(sc);
+}
+
+/* text_end - fold what is pending plus the virtual trailing space and
+ * search a last time; returns 1 when a keyword is found. */
+static int
+text_end(struct scan *sc)
+{
+	if (sc->pending.len > 0)
+		fold_text(&sc->window, &sc->space, sc->pending.data,
+		    sc->pending.len, &sc->scratch);
+	sc->pending.len = 0;
+	fold_emit_ascii(&sc->window, &sc->space, ' ');
+	return text_search(sc);
+}
+
+/* scan_string - search one complete string (a header value, a prologue);
+ * returns 1 with the match recorded when a keyword is in it. */
+static int
+scan_string(struct scan *sc, const char *s, const char *where)
+{
+	text_begin(sc);
+	if (text_feed(sc, s, strlen(s)) == 1 || text_end(sc) == 1)
+		return scan_found(sc, CONTENT_SCAN_KEYWORD, sc->hit,
+		    strlen(sc->hit), where);
+	return 0;
+}
+
+/* scan_stream_text - search the bytes of stream (already decoded) as one
+ * text, at most max_part_bytes of them.  Returns 1 on a match, 0, or -1
+ * when the underlying file could not be read. */
+static int
+scan_stream_text(struct scan *sc, GMimeStream *stream, const char *where)
+{
+	bool cut = false;
+
+	text_begin(sc);
+	for (;;) {
+		ssize_t n = g_mime_stream_read(stream, sc->chunk, SCAN_CHUNK);
+		size_t take;
+
+		if (n <= 0)
+			break;
+		take = (size_t)n;
+		if (take > sc->max_part_bytes - sc->fed) {
+			take = sc->max_part_bytes - sc->fed;
+			cut = true;
+		}
+		if (text_feed(sc, sc->chunk, take) == 1)
+			goto found;
+		if (cut)
+			break;
+	}
+	if (sc->io->error != 0 || sc->io->shrank)
+		return -1;
+	if (cut) {
+		char esc[CONTENT_SCAN_TEXT_MAX];
+
+		log_info("content scan: %s scanned up to its first %zu bytes "
+		    "only (max_part_bytes)", LOG_ESC(esc, where),
+		    sc->max_part_bytes);
+	}
+	if (text_end(sc) == 1)
+		goto found;
+	return 0;
+found:
+	return scan_found(sc, CONTENT_SCAN_KEYWORD, sc->hit, strlen(sc->hit),
+	    where);
+}
+
+/* scan_subjects - search every Subject header of a message (a message
+ * may carry several; clients differ in which they show). */
+static int
+scan_subjects(struct scan *sc, GMimeObject *message)
+{
+	GMimeHeaderList *headers;
+	int i, count;
+
+	if (sc->rules->keyword_count == 0)
+		return 0;
+	headers = g_mime_object_get_header_list(message);
+	count = headers != NULL ? g_mime_header_list_get_count(headers) : 0;
+	for (i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
+		const char *name, *value;
+
+		if (h == NULL || (name = g_mime_header_get_name(h)) == NULL ||
+		    strcasecmp(name, "Subject") != 0)
+			continue;
+		value = g_mime_header_get_value(h);	/* RFC 2047 decoded */
+		if (value == NULL)
+			value = g_mime_header_get_raw_value(h);
+		if (value != NULL && scan_string(sc, value, "Subject") == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* scan_file_name - does name end in a prohibited extension?  Returns 1
+ * with the match recorded, else 0. */
+static int
+scan_file_name(struct scan *sc, const char *name)
+{
+	const struct content_scan_rules *r = sc->rules;
+	const char *s, *colon;
+	bool space = false;
+	size_t n, i;
+
+	sc->name.len = 0;
+	fold_text(&sc->name, &space, name, strlen(name), &sc->scratch);
+	if (sc->name.len == 0)
+		return 0;
+	s = sc->name.data;
+	n = sc->name.len;
+	/* The base name: clients save under the last path component. */
+	for (i = n; i > 0; i--) {
+		if (s[i - 1] == '/' || s[i - 1] == '\\') {
+			s += i;
+			n -= i;
+			break;
+		}
+	}
+	/* "evil.exe:stream" is saved by NTFS as evil.exe. */
+	colon = memchr(s, ':', n);
+	if (colon != NULL && colon > s)
+		n = (size_t)(colon - s);
+	/* Windows drops trailing dots and spaces: "evil.exe. " is evil.exe. */
+	while (n > 0 && (s[n - 1] == '.' || s[n - 1] == ' '))
+		n--;
+	for (i = 0; i < r->extension_count; i++) {
+		size_t elen = r->extension_lens[i];
+
+		if (n > elen && s[n - elen - 1] == '.' &&
+		    memcmp(s + n - elen, r->extensions[i], elen) == 0)
+			return scan_found(sc, CONTENT_SCAN_EXTENSION,
+			    r->extensions[i], elen, name);
+	}
+	return 0;
+}
+
+/* scan_params - check every filename/name parameter of a list (every copy
+ * of a repeated one: GMime's getters return only the first). */
+static int
+scan_params(struct scan *sc, GMimeParamList *list)
+{
+	int i, count;
+
+	count = list != NULL ? g_mime_param_list_length(list) : 0;
+	for (i = 0; i < count; i++) {
+		GMimeParam *p = g_mime_param_list_get_parameter_at(list, i);
+		const char *name, *value;
+
+		if (p == NULL || (name = g_mime_param_get_name(p)) == NULL ||
+		    (value = g_mime_param_get_value(p)) == NULL)
+			continue;
+		if ((strcasecmp(name, "filename") == 0 ||
+		    strcasecmp(name, "name") == 0) &&
+		    scan_file_name(sc, value) == 1)
+			return 1;
+	}
+	return 0;
+}
+
+/* scan_names - the file names of one MIME object, from Content-Type and
+ * Content-Disposition alike (clients use either). */
+static int
+scan_names(struct scan *sc, GMimeObject *obj)
+{
+	GMimeContentType *ct;
+	GMimeContentDisposition *cd;
+
+	if (sc->rules->extension_count == 0)
+		return 0;
+	ct = g_mime_object_get_content_type(obj);
+	if (ct != NULL &&
+	    scan_params(sc, g_mime_content_type_get_parameters(ct)) == 1)
+		return 1;
+	cd = g_mime_object_get_content_disposition(obj);
+	if (cd != NULL &&
+	    scan_params(sc, g_mime_content_disposition_get_parameters(cd)) == 1)
+		return 1;
+	return 0;
+}
+
+/* scan_text_part - decode a text/... part (transfer encoding, then charset
+ * to UTF-8) and search it.  Returns 1, 0 or -1 (read error). */
+static int
+scan_text_part(struct scan *sc, GMimeObject *obj)
+{
+	GMimeDataWrapper *content;
+	GMimeStream *source, *filtered;
+	GMimeFilter *filter;
+	const char *charset;
+	char *where;
+	int rc;
+
+	content = g_mime_part_get_content(GMIME_PART(obj));
+	if (content == NULL)
+		return 0;
+	source = g_mime_data_wrapper_get_stream(content);
+	if (source == NULL)
+		return 0;
+	g_mime_stream_reset(source);
+	filtered = g_mime_stream_filter_new(source);
+
+	switch (g_mime_data_wrapper_get_encoding(content)) {
+	case GMIME_CONTENT_ENCODING_BASE64:
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+	case GMIME_CONTENT_ENCODING_UUENCODE:
+		filter = g_mime_filter_basic_new(
+		    g_mime_data_wrapper_get_encoding(content), FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+		g_object_unref(filter);
+		break;
+	default:
+		break;	/* 7bit, 8bit, binary or unknown: as it is */
+	}
+
+	charset = g_mime_object_get_content_type_parameter(obj, "charset");
+	if (charset != NULL) {
+		const char *canon = g_mime_charset_canon_name(charset);
+
+		if (canon != NULL && g_ascii_strcasecmp(canon, "utf-8") != 0 &&
+		    g_ascii_strcasecmp(canon, "us-ascii") != 0) {
+			/* NULL when iconv does not know the charset: then
+			 * the raw bytes are searched (ASCII still matches). */
+			filter = g_mime_filter_charset_new(charset, "UTF-8");
+			if (filter != NULL) {
+				g_mime_stream_filter_add(
+				    GMIME_STREAM_FILTER(filtered), filter);
+				g_object_unref(filter);
+			}
+		}
+	}
+
+	where = g_mime_content_type_get_mime_type(
+	    g_mime_object_get_content_type(obj));
+	rc = scan_stream_text(sc, filtered, where != NULL ? where : "text");
+	g_free(where);
+	g_object_unref(filtered);
+	return rc;
+}
+
+static int scan_message(struct scan *sc, GMimeMessage *msg, size_t depth);
+
+/* scan_multipart_text - search a multipart's prologue or epilogue. */
+static int
+scan_multipart_text(struct scan *sc, GMimeObject *obj, const char *text,
+    const char *which)
+{
+	char *type, where[CONTENT_SCAN_TEXT_MAX];
+	int rc;
+
+	if (text == NULL || text[0] == '\0' || sc->rules->keyword_count == 0)
+		return 0;
+	type = g_mime_content_type_get_mime_type(
+	    g_mime_object_get_content_type(obj));
+	snprintf(where, sizeof(where), "%s %s",
+	    type != NULL ? type : "multipart", which);
+	g_free(type);
+	rc = scan_string(sc, text, where);
+	return rc;
+}
+
+/* scan_object - one MIME object and, recursively, what it contains.
+ * depth counts the multiparts and messages around it.  Returns 1 (match
+ * recorded), 0 (clean so far) or -1 (read error). */
+static int
+scan_object(struct scan *sc, GMimeObject *obj, size_t depth)
+{
+	int rc;
+
+	if (++sc->parts > sc->max_parts)
+		return scan_limit(sc, "max_parts", sc->max_parts);
+	if (depth > sc->max_depth)
+		return scan_limit(sc, "max_depth", sc->max_depth);
+	if ((rc = scan_names(sc, obj)) != 0)
+		return rc;
+
+	if (GMIME_IS_MULTIPART(obj)) {
+		GMimeMultipart *mp = GMIME_MULTIPART(obj);
+		int i, count = g_mime_multipart_get_count(mp);
+
+		rc = scan_multipart_text(sc, obj,
+		    g_mime_multipart_get_prologue(mp), "prologue");
+		for (i = 0; rc == 0 && i < count; i++) {
+			GMimeObject *child = g_mime_multipart_get_part(mp, i);
+
+			if (child != NULL)
+				rc = scan_object(sc, child, depth + 1);
+		}
+		if (rc == 0)
+			rc = scan_multipart_text(sc, obj,
+			    g_mime_multipart_get_epilogue(mp), "epilogue");
+		return rc;
+	}
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		GMimeMessage *inner =
+		    g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+
+		return inner != NULL ? scan_message(sc, inner, depth + 1) : 0;
+	}
+	if (GMIME_IS_PART(obj) && sc->rules->keyword_count > 0 &&
+	    g_mime_content_type_is_type(g_mime_object_get_content_type(obj),
+	    "text", "*"))
+		return scan_text_part(sc, obj);
+	return 0;
+}
+
+/* scan_message - a message: its Subject headers, then its body. */
+static int
+scan_message(struct scan *sc, GMimeMessage *msg, size_t depth)
+{
+	GMimeObject *body;
+	int rc;
+
+	if ((rc = scan_subjects(sc, GMIME_OBJECT(msg))) != 0)
+		return rc;
+	body = g_mime_message_get_mime_part(msg);
+	return body != NULL ? scan_object(sc, body, depth) : 0;
+}
+
+/* scan_raw - GMime could not parse the message at all: search all of it,
+ * undecoded, as one text (never a bypass). */
+static int
+scan_raw(struct scan *sc)
+{
+	GMimeStream *stream;
+	int rc;
+
+	log_info("content scan: message not parseable as MIME, scanned raw");
+	if (sc->rules->keyword_count == 0)
+		return 0;
+	stream = scan_stream_new(sc->io, 0, -1);
+	rc = scan_stream_text(sc, stream, "unparsed message");
+	g_object_unref(stream);
+	return rc;
+}
+
+/* scan_limit_or - a configured limit, or its default when 0. */
+static size_t
+scan_limit_or(size_t value, size_t def)
+{
+	return value != 0 ? value : def;
+}
+
+/* content_scan_fd - scan the message readable at fd (see the header). */
+int
+content_scan_fd(const struct content_scan_rules *rules, int fd,
+    struct content_scan_match *match, struct error *err)
+{
+	struct scan sc;
+	struct stat st;
+	GMimeStream *stream;
+	GMimeParser *parser;
+	GMimeMessage *msg;
+	int rc;
+
+	memset(match, 0, sizeof(*match));
+	match->kind = CONTENT_SCAN_NONE;
+	if (rules->keyword_count == 0 && rules->extension_count == 0)
+		return 0;
+	if (fstat(fd, &st) == -1)
+		return error_set(err, "content scan: message descriptor %d: %s",
+		    fd, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return error_set(err, "content scan: message descriptor %d is "
+		    "not a regular file", fd);
+	content_scan_init();
+
+	memset(&sc, 0, sizeof(sc));
+	sc.rules = rules;
+	sc.match = match;
+	sc.max_parts = scan_limit_or(rules->max_parts,
+	    CONTENT_SCAN_DEFAULT_MAX_PARTS);
+	sc.max_depth = scan_limit_or(rules->max_depth,
+	    CONTENT_SCAN_DEFAULT_MAX_DEPTH);
+	if (sc.max_depth > CONTENT_SCAN_MAX_DEPTH_LIMIT)
+		sc.max_depth = CONTENT_SCAN_MAX_DEPTH_LIMIT;
+	sc.max_part_bytes = scan_limit_or(rules->max_part_bytes,
+	    CONTENT_SCAN_DEFAULT_MAX_PART_BYTES);
+	sc.chunk = xmalloc(SCAN_CHUNK);
+	sc.io = xcalloc(1, sizeof(*sc.io));
+	sc.io->fd = fd;
+	sc.io->refs = 1;
+	sc.io->size = (gint64)st.st_size;
+
+	stream = scan_stream_new(sc.io, 0, -1);
+	parser = g_mime_parser_new_with_stream(stream);
+	/* Keep part contents as windows of the file, not copies in memory. */
+	g_mime_parser_set_persist_stream(parser, TRUE);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	msg = g_mime_parser_construct_message(parser, scan_parser_options);
+	if (msg != NULL)
+		rc = scan_message(&sc, msg, 0);
+	else
+		rc = scan_raw(&sc);
+	/* A match stands even if a later read failed; anything else after
+	 * a failed or short read is unknown, never clean. */
+	if (rc != 1 && (sc.io->error != 0 || sc.io->shrank)) {
+		memset(match, 0, sizeof(*match));
+		if (sc.io->error != 0)
+			rc = error_set(err, "content scan: reading the message: "
+			    "%s", strerror(sc.io->error));
+		else
+			rc = error_set(err, "content scan: the message file "
+			    "shrank while it was read");
+	} else if (rc == -1) {
+		rc = error_set(err, "content scan: reading the message failed");
+	}
+
+	if (msg != NULL)
+		g_object_unref(msg);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	scan_io_unref(sc.io);
+	buf_free(&sc.pending);
+	buf_free(&sc.window);
+	buf_free(&sc.scratch);
+	buf_free(&sc.name);
+	free(sc.chunk);
+	return rc == -1 ? -1 : 0;
+}

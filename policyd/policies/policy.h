@@ -1,0 +1,193 @@
+/*
+ * policy.h - the built-in `policy` plugin: the rules of the reference
+ * document (custom-policy-plugin.md), one file per rule family.
+ *
+ * It is a plugin like any other: it sees requests only through the public
+ * API of <elemta/plugin.h> (dogfooding) and keeps every shared count in the
+ * host's counter table through elemta_rate_check.  From the tree it uses
+ * common/addr.h (CIDR and domain lists) and common/error.h, never a
+ * policyd/ internal.
+ *
+ *   policy.c      descriptor, init/destroy, config keys, the hooks
+ *   client.c      blocked_ips, exempt_ips, access_hours
+ *   reputation.c  block_bad_reputation, min_reputation_score,
+ *                 reputation_file
+ *   sender.c      reject_unauthenticated_null_sender, validate_sender_format,
+ *                 allowed_sender_domains, max_message_size
+ *   recipients.c  blocked_recipient_domains, allowed_relay_domains,
+ *                 max_recipients_per_message
+ *   rate.c        max_connections_per_minute, max_messages_per_minute,
+ *                 rate_limits
+ *
+ * Each rule is a small function with one input (the request context) and
+ * one output (a verdict); the hooks in policy.c walk ordered tables of them.
+ */
+#ifndef ELEMTA_POLICY_H
+#define ELEMTA_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <elemta/plugin.h>
+
+#include "addr.h"
+
+extern const struct elemta_plugin policy_plugin_descriptor;
+
+/* The largest limit a rate rule may have (the counter table's bound). */
+#define POLICY_LIMIT_MAX 100000
+
+/* ==== State ==== */
+
+enum policy_event {
+	POLICY_EVENT_CONNECTION,
+	POLICY_EVENT_MESSAGE,
+	POLICY_EVENT_RECIPIENT,
+};
+
+enum policy_key {
+	POLICY_KEY_CLIENT_IP,
+	POLICY_KEY_SENDER,
+	POLICY_KEY_SENDER_DOMAIN,
+	POLICY_KEY_SASL_USERNAME,
+};
+
+/* One entry of rate_limits. */
+struct policy_rate_limit {
+	enum policy_event event;
+	enum policy_key key;
+	uint32_t limit;
+	uint64_t period_ms;
+	enum elemta_action action;   /* ELEMTA_TEMPFAIL or ELEMTA_REJECT */
+	char id[96];                 /* counter key prefix, from the params */
+};
+
+/* access_hours, parsed. */
+struct policy_hours {
+	bool set;
+	unsigned start_min;          /* minutes since local midnight */
+	unsigned end_min;            /* 1440 = midnight at the end   */
+	unsigned days;               /* bit n = tm_wday n (0 Sunday)  */
+	char timezone[128];          /* "" = the process's local time */
+	int64_t cached_minute;       /* the UTC minute cached_open is for */
+	bool cached_open;
+};
+
+struct policy {
+	/* client (CONNECT) */
+	struct addr_cidr_list blocked_ips;
+	struct addr_cidr_list exempt_ips;
+	uint32_t max_connections_per_minute;
+	struct policy_hours hours;
+	/* reputation (CONNECT) */
+	bool block_bad_reputation;
+	int min_reputation_score;
+	struct addr_cidr_list reputation_list;   /* values: the file's scores */
+	/* sender (MAIL) */
+	bool reject_unauthenticated_null_sender;
+	bool validate_sender_format;
+	struct addr_domain_list allowed_sender_domains;
+	uint32_t max_messages_per_minute;
+	uint64_t max_message_size;
+	/* recipients (RCPT) */
+	struct addr_domain_list blocked_recipient_domains;
+	struct addr_domain_list allowed_relay_domains;
+	uint32_t max_recipients_per_message;
+	/* rate_limits */
+	struct policy_rate_limit *rate_limits;
+	size_t rate_limit_count;
+};
+
+/* A rule: CONTINUE, or a verdict written to res. */
+typedef enum elemta_action (*policy_rule_fn)(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== policy.c: helpers shared by the rule files ==== */
+
+/* policy_cfg_domains - read a domain list key into list. */
+int policy_cfg_domains(const elemta_cfg *cfg, const char *key,
+    struct addr_domain_list *list, char *err, size_t errlen);
+/* policy_cfg_cidrs - read a CIDR list key into list. */
+int policy_cfg_cidrs(const elemta_cfg *cfg, const char *key,
+    struct addr_cidr_list *list, char *err, size_t errlen);
+/* policy_cfg_count - a non-negative count key (0 = rule off). */
+int policy_cfg_count(const elemta_cfg *cfg, const char *key, uint32_t max,
+    uint32_t *out, char *err, size_t errlen);
+/* policy_phase_is - elemta_ctx_phase(ctx) equals phase. */
+bool policy_phase_is(const elemta_ctx *ctx, const char *phase);
+/* policy_from_postfix - the request came in on the Postfix listener. */
+bool policy_from_postfix(const elemta_ctx *ctx);
+/* policy_table_failure - the verdict when the counter table failed. */
+enum elemta_action policy_table_failure(struct elemta_result *res);
+
+/* ==== client.c ==== */
+int policy_client_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+void policy_client_free(struct policy *p);
+/* policy_client_exempt - the client is in exempt_ips (no rate rule). */
+bool policy_client_exempt(const struct policy *p, const elemta_ctx *ctx);
+enum elemta_action policy_rule_blocked_ips(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_access_hours(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+/* policy_set_clock - test seam: the wall clock access_hours reads. */
+void policy_set_clock(time_t (*clock)(void));
+
+/* ==== reputation.c ==== */
+int policy_reputation_config(struct policy *p, const elemta_cfg *cfg,
+    char *err, size_t errlen);
+void policy_reputation_free(struct policy *p);
+enum elemta_action policy_rule_reputation(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+/* policy_reputation_refused - a policy rule refused this client (5xx). */
+void policy_reputation_refused(struct policy *p, const elemta_ctx *ctx);
+/* policy_reputation_accepted - the client's message passed every rule. */
+void policy_reputation_accepted(struct policy *p, const elemta_ctx *ctx);
+
+/* ==== sender.c ==== */
+int policy_sender_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+void policy_sender_free(struct policy *p);
+/* policy_sender_format_valid - the reference's address pattern. */
+bool policy_sender_format_valid(const char *address);
+enum elemta_action policy_rule_null_sender(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_sender_format(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_sender_domains(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_message_size(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== recipients.c ==== */
+int policy_recipients_config(struct policy *p, const elemta_cfg *cfg,
+    char *err, size_t errlen);
+void policy_recipients_free(struct policy *p);
+enum elemta_action policy_rule_blocked_recipients(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_relay(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_max_recipients(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== rate.c ==== */
+int policy_rate_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+void policy_rate_free(struct policy *p);
+/* policy_counts_message - this request is the one that counts the message
+ * (MAIL from Elemta's smtpd; the first accepted request of an instance at
+ * or after MAIL from Postfix). */
+bool policy_counts_message(const elemta_ctx *ctx);
+enum elemta_action policy_rule_connection_rate(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_message_rate(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_limits_connection(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_limits_message(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+enum elemta_action policy_rule_limits_recipient(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+#endif

@@ -1,0 +1,604 @@
+/*
+ * worker.c - elemta-policyd's event loop (libevent): many client
+ * connections per worker process, each a stream of pipelined policy
+ * requests answered strictly in order.
+ *
+ * Called by policyd/main.c.  Runs unprivileged (elemtactl dropped
+ * privileges before exec).  Untrusted input: every byte read from a
+ * connection - Elemta's smtpd on the private socket, or a Postfix (or
+ * anyone who can reach policyd.postfix_listen) on the Postfix listener -
+ * and any descriptor passed with it.  Bad input closes that connection
+ * with a log line; it never stops the worker.
+ *
+ * Per connection: bytes are read with fdpass_recv so a descriptor sent
+ * with SCM_RIGHTS (smtpd's spooled message at END-OF-MESSAGE) is caught;
+ * received descriptors queue FIFO and a request with message_fd=1 takes
+ * the oldest.  Requests are decided one at a time, synchronously (the
+ * chain is CPU and LMDB work only), and replies are appended to the
+ * output buffer in order.  When the output backs up (a client that does
+ * not read), parsing and reading pause until it drains.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "fdpass.h"
+#include "log.h"
+#include "strbuf.h"
+#include "wire.h"
+#include "worker.h"
+
+#define CONN_READ_CHUNK 16384
+#define CONN_FDS_MAX 8              /* queued message descriptors       */
+#define CONN_OUT_HIGH (256 * 1024)  /* pause parsing above this backlog */
+#define CONN_OUT_LIMIT (4 * 1024 * 1024)
+#define CONN_IDLE_SECONDS 3600      /* a silent connection is dropped   */
+#define CONN_INSTANCE_MAX 128
+#define WORKER_CONNS_MAX 4096
+#define WORKER_ACCEPT_BURST 64
+#define WORKER_SWEEP_EVERY 5        /* ticks (seconds) between sweeps   */
+#define WORKER_SWEEP_KEYS 1000
+
+/* A connection's life: reading requests; paused because its replies are
+ * not being read; draining the last replies after the peer's EOF. */
+enum conn_state {
+	CONN_READING,
+	CONN_THROTTLED,
+	CONN_DRAINING,
+};
+
+struct worker;
+
+struct conn {
+	struct worker *w;
+	struct conn *prev, *next;
+	unsigned long id;
+	int fd;
+	enum plugin_listener listener;
+	enum conn_state state;
+	struct event *ev_read;
+	struct event *ev_write;
+	struct wire_parser parser;
+	char in[CONN_READ_CHUNK];   /* the last read; in[in_off..in_len) unparsed */
+	size_t in_off, in_len;
+	struct strbuf out;
+	size_t out_off;
+	bool write_armed;
+	int fds[CONN_FDS_MAX];      /* FIFO of received descriptors */
+	size_t fd_head, fd_count;
+	/* The current transaction (Postfix: one smtpd session per connection). */
+	char instance[CONN_INSTANCE_MAX];
+	unsigned inst_accepted;
+	unsigned inst_rcpt_accepted;
+};
+
+/* One listening socket and what arrives on it. */
+struct worker_listener {
+	struct worker *w;
+	enum plugin_listener kind;
+	struct event *ev;
+};
+
+struct worker {
+	struct event_base *base;
+	struct plugin_host *host;
+	struct counter_store *cs;
+	struct worker_listener listeners[2];
+	struct event *ev_term, *ev_int, *ev_tick;
+	struct conn *conns;
+	size_t nconns;
+	unsigned long next_id;
+	unsigned ticks;
+};
+
+static void conn_on_read(evutil_socket_t fd, short what, void *arg);
+static void conn_on_write(evutil_socket_t fd, short what, void *arg);
+static void conn_process(struct conn *c);
+
+/* ==== Connection state ==== */
+
+/* conn_state_name - for logs. */
+static const char *
+conn_state_name(enum conn_state s)
+{
+	switch (s) {
+	case CONN_READING:
+		return "reading";
+	case CONN_THROTTLED:
+		return "throttled";
+	case CONN_DRAINING:
+		return "draining";
+	}
+	return "?";
+}
+
+/* conn_enter_state - the one place a connection's state changes; arms or
+ * disarms reading to match. */
+static void
+conn_enter_state(struct conn *c, enum conn_state s)
+{
+	struct timeval idle = { CONN_IDLE_SECONDS, 0 };
+
+	if (c->state != s)
+		log_debug("conn %lu: %s -> %s", c->id, conn_state_name(c->state),
+		    conn_state_name(s));
+	c->state = s;
+	if (s == CONN_READING)
+		event_add(c->ev_read, &idle);
+	else
+		event_del(c->ev_read);
+}
+
+/* conn_close - forget the connection, its queued descriptors and buffers. */
+static void
+conn_close(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	event_free(c->ev_read);
+	event_free(c->ev_write);
+	close(c->fd);
+	while (c->fd_count > 0) {
+		close(c->fds[c->fd_head]);
+		c->fd_head = (c->fd_head + 1) % CONN_FDS_MAX;
+		c->fd_count--;
+	}
+	wire_parser_free(&c->parser);
+	strbuf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	free(c);
+}
+
+/* ==== Output ==== */
+
+/* conn_flush - write what the socket takes; returns -1 when the
+ * connection was closed (by an error or at the end of draining). */
+static int
+conn_flush(struct conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = write(c->fd, c->out.data + c->out_off,
+		    c->out.len - c->out_off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->write_armed) {
+				event_add(c->ev_write, NULL);
+				c->write_armed = true;
+			}
+			return 0;
+		}
+		if (n <= 0) {
+			log_info("conn %lu: write failed: %s; closing", c->id,
+			    n < 0 ? strerror(errno) : "no progress");
+			conn_close(c);
+			return -1;
+		}
+		c->out_off += (size_t)n;
+	}
+	strbuf_reset(&c->out);
+	c->out_off = 0;
+	if (c->write_armed) {
+		event_del(c->ev_write);
+		c->write_armed = false;
+	}
+	if (c->state == CONN_DRAINING && c->in_off == c->in_len) {
+		conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* conn_reply - append one encoded reply. */
+static int
+conn_reply(struct conn *c, const struct elemta_result *res)
+{
+	if (wire_reply_encode(&c->out, res) != 0) {
+		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
+		    CONN_OUT_LIMIT);
+		return -1;
+	}
+	return 0;
+}
+
+/* ==== Requests ==== */
+
+/* conn_pop_fd - the oldest received descriptor, or -1. */
+static int
+conn_pop_fd(struct conn *c)
+{
+	int fd;
+
+	if (c->fd_count == 0)
+		return -1;
+	fd = c->fds[c->fd_head];
+	c->fd_head = (c->fd_head + 1) % CONN_FDS_MAX;
+	c->fd_count--;
+	return fd;
+}
+
+/* conn_push_fd - queue a received descriptor; false when the queue is
+ * full (a peer sending descriptors nobody asked for). */
+static bool
+conn_push_fd(struct conn *c, int fd)
+{
+	if (c->listener == PLUGIN_LISTENER_POSTFIX) {
+		/* Never honoured there: drop it at once. */
+		close(fd);
+		return true;
+	}
+	if (c->fd_count == CONN_FDS_MAX) {
+		close(fd);
+		return false;
+	}
+	c->fds[(c->fd_head + c->fd_count) % CONN_FDS_MAX] = fd;
+	c->fd_count++;
+	return true;
+}
+
+/* conn_track_instance - reset the per-transaction tallies when a new
+ * instance starts. */
+static void
+conn_track_instance(struct conn *c, const char *instance)
+{
+	if (instance == NULL)
+		instance = "";
+	if (strncmp(c->instance, instance, sizeof(c->instance)) == 0)
+		return;
+	str_copy(c->instance, instance, sizeof(c->instance));
+	c->inst_accepted = 0;
+	c->inst_rcpt_accepted = 0;
+}
+
+/* conn_tempfail - answer a request the host could not even look at. */
+static int
+conn_tempfail(struct conn *c, const char *text)
+{
+	struct elemta_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.action = ELEMTA_TEMPFAIL;
+	res.smtp_code = 451;
+	str_copy(res.enhanced, "4.3.0", sizeof(res.enhanced));
+	str_copy(res.message, text, sizeof(res.message));
+	return conn_reply(c, &res);
+}
+
+/* conn_request - decide one complete request and queue its reply. */
+static int
+conn_request(struct conn *c, const struct wire_request *req)
+{
+	struct plugin_request rq;
+	struct plugin_decision d;
+	const char *type = wire_request_get(req, "request");
+	const char *mfd;
+	char esc[128];
+
+	if ((type != NULL && strcmp(type, "smtpd_access_policy") != 0) ||
+	    req->count == 0) {
+		/* Not a policy question (or an empty one): no opinion. */
+		log_info("conn %lu: unsupported request type '%s': DUNNO",
+		    c->id, LOG_ESC(esc, type ? type : ""));
+		memset(&d, 0, sizeof(d));
+		d.result.action = ELEMTA_CONTINUE;
+		return conn_reply(c, &d.result);
+	}
+
+	memset(&rq, 0, sizeof(rq));
+	rq.req = req;
+	rq.listener = c->listener;
+	rq.message_fd = -1;
+	rq.auth_succeeded = -1;
+	if (c->listener == PLUGIN_LISTENER_ELEMTA) {
+		mfd = wire_request_get(req, "message_fd");
+		if (mfd != NULL && strcmp(mfd, "1") == 0) {
+			rq.message_fd = conn_pop_fd(c);
+			if (rq.message_fd < 0) {
+				log_err("conn %lu: request claims a message "
+				    "descriptor but none arrived; tempfail",
+				    c->id);
+				return conn_tempfail(c, "Message descriptor "
+				    "missing, try again later");
+			}
+		}
+	}
+	conn_track_instance(c, wire_request_get(req, "instance"));
+	rq.instance_accepted = c->inst_accepted;
+	rq.instance_rcpt_accepted = c->inst_rcpt_accepted;
+
+	plugin_host_decide(c->w->host, &rq, &d);
+
+	if (rq.message_fd >= 0)
+		close(rq.message_fd);
+	if (d.accepted && d.phase >= PLUGIN_PHASE_MAIL)
+		c->inst_accepted++;
+	if (d.accepted && d.phase == PLUGIN_PHASE_RCPT)
+		c->inst_rcpt_accepted++;
+	return conn_reply(c, &d.result);
+}
+
+/* conn_process - parse and decide buffered requests until the input is
+ * used up or the output backs up; c may be closed on return. */
+static void
+conn_process(struct conn *c)
+{
+	struct error err;
+
+	for (;;) {
+		while (c->in_off < c->in_len && c->out.len < CONN_OUT_HIGH) {
+			size_t used = 0;
+			int rc = wire_parser_feed(&c->parser, c->in + c->in_off,
+			    c->in_len - c->in_off, &used, &err);
+
+			c->in_off += used;
+			if (rc < 0) {
+				log_info("conn %lu: protocol error: %s; closing",
+				    c->id, err.text);
+				/* Answer what was decided before the bad
+				 * request, then close. */
+				if (conn_flush(c) == 0)
+					conn_close(c);
+				return;
+			}
+			if (rc == 0)
+				break;
+			if (conn_request(c, &c->parser.req) != 0) {
+				conn_close(c);
+				return;
+			}
+			wire_parser_next(&c->parser);
+		}
+		if (c->in_off == c->in_len)
+			c->in_off = c->in_len = 0;
+		if (conn_flush(c) != 0)
+			return;
+		/* Everything went out at once: carry on with the input. */
+		if (c->in_len == 0 || c->out.len != 0)
+			break;
+	}
+	conn_enter_state(c, c->in_len > 0 ? CONN_THROTTLED : CONN_READING);
+}
+
+/* ==== Events ==== */
+
+/* conn_on_read - one read (with any passed descriptor), then process. */
+static void
+conn_on_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t n;
+	int rfd = -1;
+
+	if (what & EV_TIMEOUT) {
+		log_info("conn %lu: idle for %d s; closing", c->id,
+		    CONN_IDLE_SECONDS);
+		conn_close(c);
+		return;
+	}
+	n = fdpass_recv(fd, c->in, sizeof(c->in), &rfd);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		log_info("conn %lu: read failed: %s; closing", c->id,
+		    strerror(errno));
+		conn_close(c);
+		return;
+	}
+	if (rfd >= 0 && !conn_push_fd(c, rfd)) {
+		log_err("conn %lu: more than %d unclaimed message descriptors; "
+		    "closing", c->id, CONN_FDS_MAX);
+		conn_close(c);
+		return;
+	}
+	if (n == 0) {
+		/* EOF: answer what was asked, then close. */
+		conn_enter_state(c, CONN_DRAINING);
+		(void)conn_flush(c);
+		return;
+	}
+	c->in_off = 0;
+	c->in_len = (size_t)n;
+	conn_process(c);
+}
+
+/* conn_on_write - the socket has room again. */
+static void
+conn_on_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (conn_flush(c) != 0)
+		return;
+	if (c->state == CONN_THROTTLED && c->out.len == 0)
+		conn_process(c);
+}
+
+/* conn_new - wrap an accepted socket. */
+static void
+conn_new(struct worker *w, int fd, enum plugin_listener listener)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+	struct strbuf init = STRBUF_INIT(CONN_OUT_LIMIT);
+
+	c->w = w;
+	c->id = ++w->next_id;
+	c->fd = fd;
+	c->listener = listener;
+	c->out = init;
+	wire_parser_init(&c->parser);
+	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
+	c->ev_write = event_new(w->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+	if (c->ev_read == NULL || c->ev_write == NULL)
+		fatal("event_new failed");
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	c->state = CONN_READING;
+	conn_enter_state(c, CONN_READING);
+	log_debug("conn %lu: accepted on the %s listener", c->id,
+	    listener == PLUGIN_LISTENER_POSTFIX ? "postfix" : "elemta");
+}
+
+/* worker_on_accept - accept a burst of connections (the listening socket
+ * is shared with the other workers: EAGAIN just means one of them won). */
+static void
+worker_on_accept(evutil_socket_t lfd, short what, void *arg)
+{
+	struct worker_listener *l = arg;
+	struct worker *w = l->w;
+
+	(void)what;
+	for (int i = 0; i < WORKER_ACCEPT_BURST; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		if (w->nconns >= WORKER_CONNS_MAX) {
+			log_warn("%d connections open; refusing a new one",
+			    WORKER_CONNS_MAX);
+			close(fd);
+			continue;
+		}
+		conn_new(w, fd, l->kind);
+	}
+}
+
+/* worker_on_signal - SIGTERM/SIGINT: stop after the request in hand (it
+ * is already answered: requests are decided synchronously). */
+static void
+worker_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)what;
+	log_info("signal %d: stopping", (int)sig);
+	event_base_loopbreak(w->base);
+}
+
+/* worker_on_tick - once a second: metrics; every few: sweep stale keys. */
+static void
+worker_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct error err;
+
+	(void)fd;
+	(void)what;
+	plugin_host_flush_metrics(w->host);
+	if (w->cs != NULL && ++w->ticks % WORKER_SWEEP_EVERY == 0) {
+		long n = counter_sweep(w->cs, WORKER_SWEEP_KEYS, &err);
+
+		if (n < 0)
+			log_warn("counter sweep failed: %s", err.text);
+		else if (n > 0)
+			log_debug("counter sweep: %ld stale keys removed", n);
+	}
+}
+
+/* worker_listen - watch one listening socket. */
+static int
+worker_listen(struct worker *w, enum plugin_listener kind, int fd,
+    struct error *err)
+{
+	struct worker_listener *l = &w->listeners[kind];
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return error_set(err, "listening descriptor %d: %s", fd,
+		    strerror(errno));
+	l->w = w;
+	l->kind = kind;
+	l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, worker_on_accept, l);
+	if (l->ev == NULL || event_add(l->ev, NULL) != 0)
+		return error_set(err, "cannot watch descriptor %d", fd);
+	return 0;
+}
+
+/* worker_shutdown - last replies out (best effort), everything freed. */
+static void
+worker_shutdown(struct worker *w)
+{
+	while (w->conns != NULL) {
+		struct conn *c = w->conns;
+
+		if (c->out_off < c->out.len)
+			(void)!write(c->fd, c->out.data + c->out_off,
+			    c->out.len - c->out_off);
+		conn_close(c);
+	}
+	for (int i = 0; i < 2; i++)
+		if (w->listeners[i].ev != NULL)
+			event_free(w->listeners[i].ev);
+	if (w->ev_term)
+		event_free(w->ev_term);
+	if (w->ev_int)
+		event_free(w->ev_int);
+	if (w->ev_tick)
+		event_free(w->ev_tick);
+	plugin_host_flush_metrics(w->host);
+	event_base_free(w->base);
+}
+
+/* worker_run - set up the loop and serve until a stop signal. */
+int
+worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
+    int postfix_fd, struct error *err)
+{
+	struct timeval second = { 1, 0 };
+	struct worker w;
+
+	memset(&w, 0, sizeof(w));
+	w.host = host;
+	w.cs = cs;
+	if (policy_fd < 0 && postfix_fd < 0)
+		return error_set(err, "no listening socket to serve");
+	signal(SIGPIPE, SIG_IGN);
+	w.base = event_base_new();
+	if (w.base == NULL)
+		return error_set(err, "event_base_new failed");
+	if ((policy_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_ELEMTA,
+	    policy_fd, err) != 0) ||
+	    (postfix_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_POSTFIX,
+	    postfix_fd, err) != 0)) {
+		worker_shutdown(&w);
+		return -1;
+	}
+	w.ev_term = evsignal_new(w.base, SIGTERM, worker_on_signal, &w);
+	w.ev_int = evsignal_new(w.base, SIGINT, worker_on_signal, &w);
+	w.ev_tick = event_new(w.base, -1, EV_PERSIST, worker_on_tick, &w);
+	if (w.ev_term == NULL || w.ev_int == NULL || w.ev_tick == NULL ||
+	    event_add(w.ev_term, NULL) != 0 || event_add(w.ev_int, NULL) != 0 ||
+	    event_add(w.ev_tick, &second) != 0) {
+		worker_shutdown(&w);
+		return error_set(err, "cannot set up signal and timer events");
+	}
+	if (event_base_dispatch(w.base) < 0) {
+		worker_shutdown(&w);
+		return error_set(err, "event loop failed");
+	}
+	worker_shutdown(&w);
+	return 0;
+}

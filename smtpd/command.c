@@ -1,0 +1,623 @@
+/*
+ * command.c - SMTP command line, MAIL/RCPT parameter and RFC 5321
+ * address parsing.
+ *
+ * Called by session.c (one call per command line) and the unit tests.
+ * Pure functions over untrusted client text: no allocation, no I/O, every
+ * length bounded by the RFC limits in command.h.  Strictness follows
+ * Postfix's defaults where RFC 5321 leaves room: angle brackets are
+ * required around paths, one or more spaces after "FROM:" are tolerated
+ * (many real clients send them), the source route of a path is checked
+ * for syntax and then ignored (RFC 5321 4.1.1.3, appendix C).
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "command.h"
+
+/*==== Verbs ====*/
+
+static const struct {
+	const char *name;
+	const char *stat;
+	enum command_id id;
+} command_table[] = {
+	{ "HELO", "helo", CMD_HELO },
+	{ "EHLO", "ehlo", CMD_EHLO },
+	{ "MAIL", "mail", CMD_MAIL },
+	{ "RCPT", "rcpt", CMD_RCPT },
+	{ "DATA", "data", CMD_DATA },
+	{ "RSET", "rset", CMD_RSET },
+	{ "NOOP", "noop", CMD_NOOP },
+	{ "QUIT", "quit", CMD_QUIT },
+	{ "HELP", "help", CMD_HELP },
+	{ "VRFY", "vrfy", CMD_VRFY },
+	{ "EXPN", "expn", CMD_EXPN },
+	{ "STARTTLS", "starttls", CMD_STARTTLS },
+	{ "AUTH", "auth", CMD_AUTH },
+	{ "BDAT", "bdat", CMD_BDAT },
+	{ "GET", "forbidden", CMD_FORBIDDEN },
+	{ "POST", "forbidden", CMD_FORBIDDEN },
+	{ "CONNECT", "forbidden", CMD_FORBIDDEN },
+};
+
+#define COMMAND_TABLE_LEN (sizeof(command_table) / sizeof(command_table[0]))
+
+/* command_name - the canonical upper-case verb, for logs. */
+const char *
+command_name(enum command_id id)
+{
+	if (id == CMD_FORBIDDEN)
+		return "FORBIDDEN";
+	for (size_t i = 0; i < COMMAND_TABLE_LEN; i++)
+		if (command_table[i].id == id)
+			return command_table[i].name;
+	return "UNKNOWN";
+}
+
+/* command_stat_name - lower-case name for the disconnect statistics. */
+const char *
+command_stat_name(enum command_id id)
+{
+	for (size_t i = 0; i < COMMAND_TABLE_LEN; i++)
+		if (command_table[i].id == id)
+			return command_table[i].stat;
+	return "unknown";
+}
+
+/* command_parse - split the verb off; the argument starts after the
+ * spaces that follow it and loses its trailing spaces. */
+void
+command_parse(const char *line, struct command *out)
+{
+	size_t vlen = strcspn(line, " \t");
+	const char *arg = line + vlen;
+	size_t alen;
+
+	out->id = CMD_UNKNOWN;
+	for (size_t i = 0; i < COMMAND_TABLE_LEN; i++) {
+		if (strlen(command_table[i].name) == vlen &&
+		    strncasecmp(line, command_table[i].name, vlen) == 0) {
+			out->id = command_table[i].id;
+			break;
+		}
+	}
+	while (*arg == ' ' || *arg == '\t')
+		arg++;
+	alen = strlen(arg);
+	while (alen > 0 && (arg[alen - 1] == ' ' || arg[alen - 1] == '\t'))
+		alen--;
+	out->arg = arg;
+	out->arg_len = alen;
+}
+
+/* command_fail - fill err with a reply; returns -1. */
+static int __attribute__((format(printf, 4, 5)))
+command_fail(struct command_error *err, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	err->code = code;
+	str_copy(err->enhanced, enhanced, sizeof(err->enhanced));
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* command_check_chars - NUL and control characters never belong in a
+ * command line; a bare CR in particular is how command injection hides. */
+int
+command_check_chars(const char *line, size_t len, struct command_error *err)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c == 0)
+			return command_fail(err, 500, "5.5.2",
+			    "Error: NUL character in command");
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return command_fail(err, 500, "5.5.2",
+			    "Error: control character in command");
+	}
+	return 0;
+}
+
+/*==== UTF-8 ====*/
+
+/* command_utf8_valid - RFC 3629 well-formedness: no overlong forms, no
+ * surrogates, nothing above U+10FFFF. */
+bool
+command_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		unsigned lo = 0x80, hi = 0xbf;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1;
+		else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			if (c == 0xe0)
+				lo = 0xa0;
+			else if (c == 0xed)
+				hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			if (c == 0xf0)
+				lo = 0x90;
+			else if (c == 0xf4)
+				hi = 0x8f;
+		} else
+			return false;
+		if (len - i <= n)     /* the n continuation bytes must exist */
+			return false;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return false;
+		for (size_t k = 2; k <= n; k++)
+			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+				return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+/*==== HELO ====*/
+
+/* command_parse_helo - one word, bounded, printable or UTF-8.  RFC 5321
+ * asks for a domain or address literal, but like Postfix's default we do
+ * not refuse an unqualified or odd name here: that is a policy decision
+ * (helo_name reaches policyd). */
+int
+command_parse_helo(const char *arg, enum command_id id,
+    struct command_error *err)
+{
+	const char *verb = id == CMD_EHLO ? "EHLO" : "HELO";
+	size_t len = strlen(arg);
+
+	if (len == 0 || strcspn(arg, " \t") != len)
+		return command_fail(err, 501, "5.5.4", "Syntax: %s hostname",
+		    verb);
+	if (len > COMMAND_HELO_MAX)
+		return command_fail(err, 501, "5.5.4",
+		    "Error: %s hostname too long", verb);
+	if (!command_utf8_valid(arg, len))
+		return command_fail(err, 501, "5.5.4",
+		    "Error: %s hostname is not valid UTF-8", verb);
+	return 0;
+}
+
+/*==== Addresses (RFC 5321 4.1.2, RFC 6531 3.3) ====*/
+
+/* command_atext - RFC 5322 atext (plus UTF8-non-ascii under SMTPUTF8). */
+static bool
+command_atext(unsigned char c, bool utf8)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	if (c >= 0x80)
+		return utf8;
+	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* command_letdig - Let-dig (plus UTF-8 octets of U-labels under SMTPUTF8). */
+static bool
+command_letdig(unsigned char c, bool utf8)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c >= 0x80 && utf8;
+}
+
+/* command_domain_len - length of the Domain at s (at most len bytes):
+ * sub-domain *("." sub-domain), labels 1..63 octets, no leading or
+ * trailing hyphen.  0 when there is no valid domain there. */
+static size_t
+command_domain_len(const char *str, size_t len, bool utf8)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	for (;;) {
+		size_t start = i;
+
+		if (i >= len || !command_letdig(s[i], utf8))
+			return 0;
+		while (i < len && (command_letdig(s[i], utf8) || s[i] == '-'))
+			i++;
+		if (s[i - 1] == '-' || i - start > 63)
+			return 0;
+		if (i < len && s[i] == '.' && i + 1 < len &&
+		    command_letdig(s[i + 1], utf8)) {
+			i++;
+			continue;
+		}
+		return i;
+	}
+}
+
+/* command_literal_valid - the inside of an address literal "[...]":
+ * IPv4, "IPv6:" address, or a General-address-literal. */
+static bool
+command_literal_valid(const char *s, size_t len)
+{
+	char buf[COMMAND_DOMAIN_MAX + 1];
+	unsigned char bin[16];
+	size_t tag;
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (strncasecmp(buf, "IPv6:", 5) == 0)
+		return inet_pton(AF_INET6, buf + 5, bin) == 1;
+	if (inet_pton(AF_INET, buf, bin) == 1)
+		return true;
+	/* General-address-literal = Standardized-tag ":" 1*dcontent */
+	tag = strspn(buf, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-");
+	if (tag == 0 || buf[tag] != ':' || buf[tag + 1] == '\0' ||
+	    buf[tag - 1] == '-')
+		return false;
+	for (size_t i = tag + 1; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c < 33 || c > 126 || c == '[' || c == '\\' || c == ']')
+			return false;
+	}
+	return true;
+}
+
+/* command_parse_address - the mailbox inside the brackets. */
+int
+command_parse_address(const char *inner, size_t len, bool is_rcpt,
+    bool utf8, char *out, bool *non_ascii, struct command_error *err)
+{
+	const unsigned char *s = (const unsigned char *)inner;
+	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
+	const char *what = is_rcpt ? "recipient" : "sender";
+	size_t i = 0, local_start, local_len, dom_start, dom_len;
+	bool high = false;
+
+	*non_ascii = false;
+	out[0] = '\0';
+	for (size_t k = 0; k < len; k++)
+		if (s[k] >= 0x80)
+			high = true;
+	if (high && !utf8)
+		return command_fail(err, 553, "5.6.7",
+		    "Error: non-ASCII %s address without SMTPUTF8", what);
+	if (high && !command_utf8_valid(inner, len))
+		return command_fail(err, 501, enh,
+		    "Bad %s address syntax (invalid UTF-8)", what);
+	*non_ascii = high;
+
+	/* A-d-l ":" : checked, then dropped (RFC 5321 appendix C). */
+	if (len > 0 && s[0] == '@') {
+		for (;;) {
+			size_t d;
+
+			i++;    /* the '@' */
+			if (i < len && s[i] == '[') {
+				const char *end = memchr(inner + i, ']', len - i);
+
+				if (end == NULL || !command_literal_valid(
+				    inner + i + 1, (size_t)(end - inner) - i - 1))
+					goto syntax;
+				d = (size_t)(end - inner) - i + 1;
+			} else {
+				d = command_domain_len(inner + i, len - i, utf8);
+				if (d == 0)
+					goto syntax;
+			}
+			i += d;
+			if (i < len && s[i] == ',' && i + 1 < len &&
+			    s[i + 1] == '@') {
+				i++;
+				continue;
+			}
+			if (i < len && s[i] == ':') {
+				i++;
+				break;
+			}
+			goto syntax;
+		}
+	}
+
+	/* Local-part = Dot-string / Quoted-string */
+	local_start = i;
+	if (i < len && s[i] == '"') {
+		i++;
+		for (;;) {
+			if (i >= len)
+				goto syntax;
+			if (s[i] == '"') {
+				i++;
+				break;
+			}
+			if (s[i] == '\\') {
+				if (i + 1 >= len || s[i + 1] < 32 || s[i + 1] > 126)
+					goto syntax;
+				i += 2;
+				continue;
+			}
+			if (s[i] >= 0x80 || (s[i] >= 32 && s[i] <= 126 &&
+			    s[i] != '"' && s[i] != '\\')) {
+				i++;
+				continue;
+			}
+			goto syntax;
+		}
+	} else {
+		for (;;) {
+			size_t atom = i;
+
+			while (i < len && command_atext(s[i], utf8))
+				i++;
+			if (i == atom)
+				goto syntax;
+			if (i < len && s[i] == '.') {
+				i++;
+				continue;
+			}
+			break;
+		}
+	}
+	local_len = i - local_start;
+
+	if (i == len) {
+		/* RFC 5321 4.1.1.3: "Postmaster" without a domain must be
+		 * accepted as a recipient. */
+		if (is_rcpt && local_len == 10 &&
+		    strncasecmp(inner + local_start, "postmaster", 10) == 0) {
+			memcpy(out, inner + local_start, local_len);
+			out[local_len] = '\0';
+			return 0;
+		}
+		goto syntax;
+	}
+	if (s[i] != '@')
+		goto syntax;
+	if (local_len > COMMAND_LOCAL_MAX)
+		return command_fail(err, 553, enh,
+		    "Error: %s address local part longer than %d octets",
+		    what, COMMAND_LOCAL_MAX);
+	i++;
+	dom_start = i;
+	if (i < len && s[i] == '[') {
+		if (s[len - 1] != ']' || !command_literal_valid(inner + i + 1,
+		    len - i - 2))
+			goto syntax;
+		dom_len = len - i;
+	} else {
+		dom_len = command_domain_len(inner + i, len - i, utf8);
+		if (dom_len == 0 || dom_start + dom_len != len)
+			goto syntax;
+	}
+	if (dom_len > COMMAND_DOMAIN_MAX)
+		return command_fail(err, 553, enh,
+		    "Error: %s address domain longer than %d octets", what,
+		    COMMAND_DOMAIN_MAX);
+	memcpy(out, inner + local_start, len - local_start);
+	out[len - local_start] = '\0';
+	return 0;
+syntax:
+	return command_fail(err, 501, enh, "Bad %s address syntax", what);
+}
+
+/*==== MAIL and RCPT ====*/
+
+/* command_path_end - offset just past the '>' that closes the path at
+ * arg[0] == '<' (a '>' inside a quoted local part does not count), or 0. */
+static size_t
+command_path_end(const char *arg)
+{
+	bool quoted = false;
+
+	for (size_t i = 1; arg[i] != '\0'; i++) {
+		if (quoted && arg[i] == '\\' && arg[i + 1] != '\0') {
+			i++;
+			continue;
+		}
+		if (arg[i] == '"')
+			quoted = !quoted;
+		else if (arg[i] == '>' && !quoted)
+			return i + 1;
+	}
+	return 0;
+}
+
+/* command_param_syntax - esmtp-keyword ["=" esmtp-value] (RFC 5321
+ * 4.1.2); value may be NULL. */
+static bool
+command_param_syntax(const char *key, size_t klen, const char *value,
+    size_t vlen)
+{
+	if (klen == 0 || !((key[0] >= 'a' && key[0] <= 'z') ||
+	    (key[0] >= 'A' && key[0] <= 'Z') || (key[0] >= '0' && key[0] <= '9')))
+		return false;
+	for (size_t i = 1; i < klen; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	if (value == NULL)
+		return true;
+	if (vlen == 0)
+		return false;
+	for (size_t i = 0; i < vlen; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c < 33 || c > 126 || c == '=')
+			return false;
+	}
+	return true;
+}
+
+/* command_mail_param - one MAIL parameter into out. */
+static int
+command_mail_param(const char *key, size_t klen, const char *value,
+    size_t vlen, uint64_t max_size, struct command_path *out,
+    struct command_error *err)
+{
+	if (klen == 4 && strncasecmp(key, "SIZE", 4) == 0) {
+		uint64_t v = 0;
+
+		if (out->size_given)
+			return command_fail(err, 501, "5.5.4",
+			    "Error: duplicate SIZE parameter");
+		if (value == NULL || vlen > 20)
+			return command_fail(err, 501, "5.5.4",
+			    "Bad SIZE parameter syntax");
+		for (size_t i = 0; i < vlen; i++) {
+			if (value[i] < '0' || value[i] > '9' ||
+			    v > (UINT64_MAX - 9) / 10)
+				return command_fail(err, 501, "5.5.4",
+				    "Bad SIZE parameter syntax");
+			v = v * 10 + (uint64_t)(value[i] - '0');
+		}
+		out->size_given = true;
+		out->size = v;
+		if (max_size > 0 && v > max_size)
+			return command_fail(err, 552, "5.3.4",
+			    "Message size exceeds fixed limit");
+		return 0;
+	}
+	if (klen == 4 && strncasecmp(key, "BODY", 4) == 0) {
+		if (out->body != BODY_UNSPECIFIED)
+			return command_fail(err, 501, "5.5.4",
+			    "Error: duplicate BODY parameter");
+		if (value != NULL && vlen == 4 && strncasecmp(value, "7BIT", 4) == 0)
+			out->body = BODY_7BIT;
+		else if (value != NULL && vlen == 8 &&
+		    strncasecmp(value, "8BITMIME", 8) == 0)
+			out->body = BODY_8BITMIME;
+		else
+			return command_fail(err, 501, "5.5.4",
+			    "Bad BODY parameter (7BIT or 8BITMIME)");
+		return 0;
+	}
+	if (klen == 8 && strncasecmp(key, "SMTPUTF8", 8) == 0) {
+		if (value != NULL)
+			return command_fail(err, 501, "5.5.4",
+			    "Bad SMTPUTF8 parameter (takes no value)");
+		if (out->smtputf8)
+			return command_fail(err, 501, "5.5.4",
+			    "Error: duplicate SMTPUTF8 parameter");
+		out->smtputf8 = true;
+		return 0;
+	}
+	return command_fail(err, 555, "5.5.4", "Unsupported option: %.*s",
+	    (int)(klen > 40 ? 40 : klen), key);
+}
+
+/* command_parse_path - shared body of MAIL and RCPT: "WORD:" prefix,
+ * bracketed path, parameters, then the address under the right UTF-8
+ * rule (SMTPUTF8 is only known after the parameters). */
+static int
+command_parse_path(const char *arg, bool is_rcpt, bool utf8,
+    uint64_t max_size, struct command_path *out, struct command_error *err)
+{
+	const char *word = is_rcpt ? "TO:" : "FROM:";
+	size_t wlen = strlen(word), end, inner_len;
+	const char *p, *path, *rest;
+
+	memset(out, 0, sizeof(*out));
+	if (strncasecmp(arg, word, wlen) != 0)
+		return command_fail(err, 501, "5.5.4", "Syntax: %s %s<address>",
+		    is_rcpt ? "RCPT" : "MAIL", word);
+	p = arg + wlen;
+	while (*p == ' ')
+		p++;
+	if (*p != '<')
+		return command_fail(err, 501, is_rcpt ? "5.1.3" : "5.1.7",
+		    "Bad %s address syntax (angle brackets required)",
+		    is_rcpt ? "recipient" : "sender");
+	path = p;
+	end = command_path_end(path);
+	if (end == 0)
+		return command_fail(err, 501, is_rcpt ? "5.1.3" : "5.1.7",
+		    "Bad %s address syntax", is_rcpt ? "recipient" : "sender");
+	if (end > COMMAND_PATH_MAX)
+		return command_fail(err, 553, is_rcpt ? "5.1.3" : "5.1.7",
+		    "Error: %s address longer than %d octets",
+		    is_rcpt ? "recipient" : "sender", COMMAND_PATH_MAX);
+	rest = path + end;
+	if (*rest != '\0' && *rest != ' ')
+		return command_fail(err, 501, is_rcpt ? "5.1.3" : "5.1.7",
+		    "Bad %s address syntax", is_rcpt ? "recipient" : "sender");
+
+	/* Parameters: SP-separated esmtp-param. */
+	while (*rest != '\0') {
+		const char *key, *eq, *value = NULL;
+		size_t plen, klen, vlen = 0;
+
+		while (*rest == ' ')
+			rest++;
+		if (*rest == '\0')
+			break;
+		key = rest;
+		plen = strcspn(rest, " ");
+		eq = memchr(key, '=', plen);
+		klen = eq ? (size_t)(eq - key) : plen;
+		if (eq != NULL) {
+			value = eq + 1;
+			vlen = plen - klen - 1;
+		}
+		rest += plen;
+		if (!command_param_syntax(key, klen, value, vlen))
+			return command_fail(err, 501, "5.5.4",
+			    "Bad parameter syntax");
+		if (is_rcpt)
+			return command_fail(err, 555, "5.5.4",
+			    "Unsupported option: %.*s",
+			    (int)(klen > 40 ? 40 : klen), key);
+		if (command_mail_param(key, klen, value, vlen, max_size, out,
+		    err) < 0)
+			return -1;
+	}
+
+	inner_len = end - 2;
+	if (inner_len == 0) {
+		if (is_rcpt)
+			return command_fail(err, 501, "5.1.3",
+			    "Bad recipient address syntax");
+		out->null_path = true;
+		return 0;
+	}
+	return command_parse_address(path + 1, inner_len, is_rcpt,
+	    is_rcpt ? utf8 : out->smtputf8, out->address, &out->non_ascii, err);
+}
+
+/* command_parse_mail - MAIL FROM:<path> [params]. */
+int
+command_parse_mail(const char *arg, uint64_t max_size,
+    struct command_path *out, struct command_error *err)
+{
+	return command_parse_path(arg, false, false, max_size, out, err);
+}
+
+/* command_parse_rcpt - RCPT TO:<path>; no parameters are supported. */
+int
+command_parse_rcpt(const char *arg, bool utf8, struct command_path *out,
+    struct command_error *err)
+{
+	return command_parse_path(arg, true, utf8, 0, out, err);
+}

@@ -1,0 +1,487 @@
+/*
+ * policy_client.c - the pool of connections from one elemta-smtpd worker
+ * to elemta-policyd (see policy_client.h for the contract).
+ *
+ * Called by server.c (creation, one per process) and through the session
+ * seam for every policy phase of every session.  Replies come from
+ * policyd over a Unix socket owned by the policyd user: trusted to speak
+ * the protocol, but still bounded (WIRE_REPLY_MAX per line) and parsed by
+ * wire_reply_parse, which turns anything unknown into a tempfail.
+ *
+ * Writing is a hand-made non-blocking queue instead of a bufferevent
+ * because the END-OF-MESSAGE request carries a descriptor (SCM_RIGHTS)
+ * that must travel with the request's first byte: each queued request is
+ * (bytes, optional fd) and the fd goes with the first sendmsg of it.
+ *
+ * Failures never run callbacks from inside policy_client_submit: a write
+ * error found there is turned into a failure on the next loop turn
+ * (event_active on the connection's timer), so a caller is never
+ * re-entered while it is still submitting.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fdpass.h"
+#include "log.h"
+#include "policy_client.h"
+
+#define POLICY_RBUF_SIZE (WIRE_REPLY_MAX + 64)
+
+struct policy_request {
+	struct pconn *conn;
+	struct policy_request *next;
+	policy_done_fn done;      /* NULL once cancelled                 */
+	void *arg;
+	char *data;               /* the encoded request, owned          */
+	size_t len, off;          /* bytes, bytes already sent           */
+	int fd;                   /* descriptor to attach, or -1         */
+	uint64_t deadline_ms;     /* monotonic                           */
+};
+
+struct pconn {
+	struct policy_client *pc;
+	unsigned index;
+	int fd;                   /* -1: not connected                   */
+	struct event *rev, *wev, *timer;
+	struct policy_request *head, *tail; /* awaiting replies, in order */
+	struct policy_request *wcur;        /* first not fully written    */
+	unsigned npending;
+	unsigned gen;             /* bumped on every reset              */
+	char fail_why[96];        /* set: fail on the next timer event  */
+	char rbuf[POLICY_RBUF_SIZE];
+	size_t rlen;
+	struct wire_reply cur;    /* the reply being read               */
+	bool have_action;
+};
+
+struct policy_client {
+	struct event_base *base;
+	char *path;
+	uint64_t timeout_ms;
+	unsigned nconns;
+	struct pconn *conns;
+};
+
+static void pconn_read_cb(evutil_socket_t fd, short what, void *arg);
+static void pconn_write_cb(evutil_socket_t fd, short what, void *arg);
+static void pconn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+/* policy_now_ms - monotonic milliseconds. */
+static uint64_t
+policy_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* policy_client_new - allocate the (unconnected) pool. */
+struct policy_client *
+policy_client_new(struct event_base *base, const char *socket_path,
+    unsigned max_conns, uint64_t timeout_ms)
+{
+	struct policy_client *pc = xcalloc(1, sizeof(*pc));
+
+	pc->base = base;
+	pc->path = xstrdup(socket_path);
+	pc->timeout_ms = timeout_ms ? timeout_ms : 1;
+	pc->nconns = max_conns ? max_conns : 1;
+	pc->conns = xcalloc(pc->nconns, sizeof(*pc->conns));
+	for (unsigned i = 0; i < pc->nconns; i++) {
+		struct pconn *c = &pc->conns[i];
+
+		c->pc = pc;
+		c->index = i;
+		c->fd = -1;
+		c->timer = evtimer_new(base, pconn_timer_cb, c);
+		if (c->timer == NULL)
+			fatal("policy client: evtimer_new failed");
+	}
+	return pc;
+}
+
+/* request_free - release a request and its descriptor. */
+static void
+request_free(struct policy_request *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->data);
+	free(r);
+}
+
+/* pconn_arm_timer - the timer tracks the oldest pending request. */
+static void
+pconn_arm_timer(struct pconn *c)
+{
+	struct timeval tv;
+	uint64_t now, left;
+
+	if (c->fail_why[0] != '\0')
+		return;     /* a failure is already scheduled on it */
+	if (c->head == NULL) {
+		evtimer_del(c->timer);
+		return;
+	}
+	now = policy_now_ms();
+	left = c->head->deadline_ms > now ? c->head->deadline_ms - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)((left % 1000) * 1000);
+	evtimer_add(c->timer, &tv);
+}
+
+/* pconn_close - drop the socket and the partial reply (not the requests). */
+static void
+pconn_close(struct pconn *c)
+{
+	if (c->rev != NULL) {
+		event_free(c->rev);
+		c->rev = NULL;
+	}
+	if (c->wev != NULL) {
+		event_free(c->wev);
+		c->wev = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->rlen = 0;
+	c->have_action = false;
+	c->gen++;
+}
+
+/* pconn_fail - fail every request on the connection and close it.  The
+ * list is detached first: callbacks may submit new requests, which then
+ * see a clean, unconnected slot. */
+static void
+pconn_fail(struct pconn *c, const char *why)
+{
+	struct policy_request *r = c->head;
+	struct policy_result res;
+
+	c->head = c->tail = c->wcur = NULL;
+	c->npending = 0;
+	c->fail_why[0] = '\0';
+	evtimer_del(c->timer);
+	pconn_close(c);
+	if (r != NULL)
+		log_warn("policy client: connection %u to %s failed: %s",
+		    c->index, c->pc->path, why);
+	memset(&res, 0, sizeof(res));
+	res.failed = true;
+	str_copy(res.why, why, sizeof(res.why));
+	while (r != NULL) {
+		struct policy_request *next = r->next;
+
+		if (r->done != NULL)
+			r->done(r->arg, &res);
+		request_free(r);
+		r = next;
+	}
+}
+
+/* pconn_fail_later - fail from the event loop, not from the caller. */
+static void
+pconn_fail_later(struct pconn *c, const char *why)
+{
+	if (c->fail_why[0] == '\0')
+		str_copy(c->fail_why, why, sizeof(c->fail_why));
+	event_active(c->timer, EV_TIMEOUT, 0);
+}
+
+/* pconn_connect - non-blocking connect to policyd.socket.  A Unix stream
+ * connect completes at once or fails (EAGAIN means the listen queue is
+ * full: treated as a failure of this request rather than a wait). */
+static int
+pconn_connect(struct pconn *c, char *why, size_t whylen)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(c->pc->path) >= sizeof(sun.sun_path)) {
+		snprintf(why, whylen, "socket path too long");
+		return -1;
+	}
+	strcpy(sun.sun_path, c->pc->path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(why, whylen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
+	    errno != EINPROGRESS) {
+		snprintf(why, whylen, "connect %s: %s", c->pc->path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	c->fd = fd;
+	c->rev = event_new(c->pc->base, fd, EV_READ | EV_PERSIST,
+	    pconn_read_cb, c);
+	c->wev = event_new(c->pc->base, fd, EV_WRITE, pconn_write_cb, c);
+	if (c->rev == NULL || c->wev == NULL) {
+		pconn_close(c);
+		snprintf(why, whylen, "event_new failed");
+		return -1;
+	}
+	event_add(c->rev, NULL);
+	return 0;
+}
+
+/* pconn_flush - send queued requests until done or EAGAIN.  Returns -1
+ * (why filled) on a hard write error. */
+static int
+pconn_flush(struct pconn *c, char *why, size_t whylen)
+{
+	while (c->wcur != NULL) {
+		struct policy_request *r = c->wcur;
+		ssize_t n = fdpass_send(c->fd, r->data + r->off, r->len - r->off,
+		    r->off == 0 ? r->fd : -1);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				event_add(c->wev, NULL);
+				return 0;
+			}
+			snprintf(why, whylen, "write: %s", strerror(errno));
+			return -1;
+		}
+		if (r->fd >= 0) {
+			/* It travelled with the first byte; policyd has its
+			 * own copy now. */
+			close(r->fd);
+			r->fd = -1;
+		}
+		r->off += (size_t)n;
+		if (r->off == r->len) {
+			/* The bytes are no longer needed once sent. */
+			free(r->data);
+			r->data = NULL;
+			c->wcur = r->next;
+		}
+	}
+	return 0;
+}
+
+/* pconn_write_cb - the socket became writable again. */
+static void
+pconn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn *c = arg;
+	char why[96];
+
+	if (pconn_flush(c, why, sizeof(why)) < 0)
+		pconn_fail(c, why);
+}
+
+/* pconn_timer_cb - the oldest request timed out, or a failure was
+ * scheduled by pconn_fail_later. */
+static void
+pconn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn *c = arg;
+	char why[96];
+
+	if (c->fail_why[0] != '\0') {
+		str_copy(why, c->fail_why, sizeof(why));
+		pconn_fail(c, why);
+		return;
+	}
+	if (c->head == NULL)
+		return;
+	if (c->head->deadline_ms > policy_now_ms()) {
+		pconn_arm_timer(c);
+		return;
+	}
+	snprintf(why, sizeof(why), "no answer within %llu ms",
+	    (unsigned long long)c->pc->timeout_ms);
+	pconn_fail(c, why);
+}
+
+/* pconn_reply_done - the empty line ended a reply: complete the oldest
+ * request.  Returns -1 when the reply had no request (protocol error). */
+static int
+pconn_reply_done(struct pconn *c)
+{
+	struct policy_request *r = c->head;
+	struct policy_result res;
+
+	if (r == NULL || r == c->wcur)
+		return -1;   /* an answer to nothing we have fully sent */
+	c->head = r->next;
+	if (c->head == NULL)
+		c->tail = NULL;
+	c->npending--;
+	memset(&res, 0, sizeof(res));
+	if (c->have_action)
+		res.reply = c->cur;
+	else
+		wire_reply_parse(NULL, &res.reply);  /* no action: tempfail */
+	c->have_action = false;
+	pconn_arm_timer(c);
+	if (r->done != NULL)
+		r->done(r->arg, &res);
+	request_free(r);
+	return 0;
+}
+
+/* pconn_read_cb - read replies: "action=..." lines, other attributes
+ * ignored, an empty line ends each reply. */
+static void
+pconn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn *c = arg;
+	ssize_t n;
+	size_t start = 0;
+	unsigned gen = c->gen;
+
+	n = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+	if (n < 0) {
+		char why[96];
+
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		snprintf(why, sizeof(why), "read: %s", strerror(errno));
+		pconn_fail(c, why);
+		return;
+	}
+	if (n == 0) {
+		pconn_fail(c, "policyd closed the connection");
+		return;
+	}
+	c->rlen += (size_t)n;
+	for (;;) {
+		char *line = c->rbuf + start;
+		char *nl = memchr(line, '\n', c->rlen - start);
+		size_t len;
+
+		if (nl == NULL)
+			break;
+		len = (size_t)(nl - line);
+		start += len + 1;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		if (len == 0) {
+			if (pconn_reply_done(c) < 0) {
+				pconn_fail(c, "reply without a request");
+				return;
+			}
+			if (c->gen != gen)
+				return;   /* a callback reset this connection */
+			continue;
+		}
+		line[len] = '\0';
+		if (strncmp(line, "action=", 7) == 0) {
+			wire_reply_parse(line + 7, &c->cur);
+			c->have_action = true;
+		}
+	}
+	if (start > 0) {
+		memmove(c->rbuf, c->rbuf + start, c->rlen - start);
+		c->rlen -= start;
+	}
+	if (c->rlen == sizeof(c->rbuf))
+		pconn_fail(c, "reply line too long");
+}
+
+/* pconn_pick - the least loaded connected slot; an unconnected slot when
+ * every connected one is busy (or none is connected). */
+static struct pconn *
+pconn_pick(struct policy_client *pc)
+{
+	struct pconn *best = NULL, *spare = NULL;
+
+	for (unsigned i = 0; i < pc->nconns; i++) {
+		struct pconn *c = &pc->conns[i];
+
+		if (c->fail_why[0] != '\0')
+			continue;    /* about to fail: do not add to it */
+		if (c->fd < 0) {
+			if (spare == NULL && c->head == NULL)
+				spare = c;
+			continue;
+		}
+		if (best == NULL || c->npending < best->npending)
+			best = c;
+	}
+	if (best != NULL && (best->npending == 0 || spare == NULL))
+		return best;
+	return spare != NULL ? spare : best;
+}
+
+/* policy_client_submit - queue one request on the best connection. */
+struct policy_request *
+policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
+    policy_done_fn done, void *arg, char *why, size_t whylen)
+{
+	struct pconn *c = pconn_pick(pc);
+	struct policy_request *r;
+	char werr[96];
+
+	if (c == NULL || (c->fd < 0 && pconn_connect(c, why, whylen) < 0)) {
+		if (c == NULL)
+			snprintf(why, whylen, "every policy connection is failing");
+		if (fd >= 0)
+			close(fd);
+		strbuf_free(req);
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->conn = c;
+	r->done = done;
+	r->arg = arg;
+	r->data = req->data;
+	r->len = req->len;
+	r->fd = fd;
+	r->deadline_ms = policy_now_ms() + pc->timeout_ms;
+	req->data = NULL;
+	req->len = req->cap = 0;
+	if (c->tail != NULL)
+		c->tail->next = r;
+	else
+		c->head = r;
+	c->tail = r;
+	c->npending++;
+	if (c->head == r)
+		pconn_arm_timer(c);
+	if (c->wcur == NULL) {
+		c->wcur = r;
+		if (pconn_flush(c, werr, sizeof(werr)) < 0)
+			pconn_fail_later(c, werr);
+	}
+	return r;
+}
+
+/* policy_client_cancel - forget the callback; the reply is still read
+ * (and dropped) to keep the connection's order. */
+void
+policy_client_cancel(struct policy_request *r)
+{
+	if (r != NULL)
+		r->done = NULL;
+}
+
+/* policy_client_free - fail what is pending, close everything. */
+void
+policy_client_free(struct policy_client *pc)
+{
+	if (pc == NULL)
+		return;
+	for (unsigned i = 0; i < pc->nconns; i++) {
+		pconn_fail(&pc->conns[i], "policy client shutting down");
+		event_free(pc->conns[i].timer);
+	}
+	free(pc->conns);
+	free(pc->path);
+	free(pc);
+}

@@ -1,0 +1,58 @@
+/*
+ * policy_client.h - asynchronous policy requests from elemta-smtpd to
+ * elemta-policyd over the Unix socket policyd.socket.
+ *
+ * One client per smtpd process keeps a pool of up to max_conns
+ * connections, opened lazily.  Requests are pipelined on a connection
+ * (policyd answers in order) and each goes to the least loaded one.  A
+ * request not answered within timeout_ms fails its connection: every
+ * request pending on it completes with failed = true and the socket is
+ * closed (the next request reconnects).  Connect errors (policyd down)
+ * fail the request at once: policy_client_submit returns NULL.  The
+ * done callback is never called from inside policy_client_submit.
+ * Applying policyd.fail_mode to a failure is the caller's business.
+ */
+#ifndef ELEMTA_SMTPD_POLICY_CLIENT_H
+#define ELEMTA_SMTPD_POLICY_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "strbuf.h"
+#include "wire.h"
+
+struct policy_client;
+struct policy_request;
+
+/* The outcome of one request. */
+struct policy_result {
+	bool failed;              /* no answer: timeout, policyd down, ... */
+	char why[128];            /* when failed, for the log              */
+	struct wire_reply reply;  /* when not failed                       */
+};
+
+typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);
+
+/* policy_client_new - nothing is connected yet. */
+struct policy_client *policy_client_new(struct event_base *base,
+    const char *socket_path, unsigned max_conns, uint64_t timeout_ms);
+/* policy_client_free - fails every pending request (callbacks run). */
+void policy_client_free(struct policy_client *pc);
+
+/* policy_client_submit - queue the encoded request in req (its memory is
+ * taken over and req left empty) with fd attached to its first byte (-1:
+ * none; the descriptor is taken over and closed once sent or on failure).
+ * done(arg, result) runs exactly once unless the request is cancelled.
+ * Returns NULL (request failed, why filled in, req and fd released) when
+ * no connection to policyd can be made. */
+struct policy_request *policy_client_submit(struct policy_client *pc,
+    struct strbuf *req, int fd, policy_done_fn done, void *arg,
+    char *why, size_t whylen);
+
+/* policy_client_cancel - the callback will not run (the request still
+ * occupies its place in the connection's reply order). */
+void policy_client_cancel(struct policy_request *r);
+
+#endif

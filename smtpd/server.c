@@ -1,0 +1,792 @@
+/*
+ * server.c - one elemta-smtpd worker's event loop: listeners, accepted
+ * connections (one bufferevent and one session each), connection limits,
+ * the policy client, timeouts and the graceful stop.
+ *
+ * Called by main.c (server_run).  Runs unprivileged; everything read from
+ * a client socket is untrusted and only ever handed to session_feed.
+ * Per-connection memory is the bufferevent, a small struct conn and the
+ * session: input buffers are drained as soon as they are parsed and the
+ * message body streams to the spool file, so an idle session costs about
+ * a kilobyte.
+ *
+ * Closing follows the "lingering close" of web servers: once the last
+ * reply is flushed we shut down our sending side and discard input until
+ * the client closes (or 2 s pass), so a client that kept talking does not
+ * turn our final reply into a TCP reset.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "addr.h"
+#include "error.h"
+#include "log.h"
+#include "policy_client.h"
+#include "server.h"
+#include "session.h"
+
+#define SERVER_WINDOW 16384          /* bytes handed to session_feed    */
+#define SERVER_READ_HIGH (64 * 1024) /* stop reading above this backlog */
+#define SERVER_FLUSH_TIMEOUT_S 30    /* client must take our replies    */
+#define SERVER_LINGER_S 2
+#define SERVER_IP_BUCKETS 4096
+#define SERVER_STOP_FLUSH_S 3        /* after the grace: last 421s out  */
+
+enum conn_state {
+	CONN_OPEN,       /* talking                                       */
+	CONN_CLOSING,    /* last reply queued, flushing                   */
+	CONN_LINGER,     /* write side shut, discarding input until EOF   */
+};
+
+struct server;
+
+struct ip_entry {
+	struct ip_entry *next;
+	struct addr_ip ip;
+	unsigned count;
+};
+
+struct listener {
+	struct server *srv;
+	struct evconnlistener *lev;
+	enum config_listen_mode mode;
+	struct event *retry;       /* re-enable after an accept error  */
+	const char *address;
+};
+
+struct conn {
+	struct server *srv;
+	struct conn *prev, *next;
+	struct bufferevent *bev;
+	struct session *session;
+	struct policy_request *preq;
+	struct ip_entry *ip;
+	enum conn_state state;
+	bool eof;                  /* the client half-closed           */
+	bool draining;             /* inside conn_drain                */
+	uint64_t read_timeout_ms;  /* as last set on the bufferevent   */
+};
+
+struct server {
+	const struct config *cfg;
+	struct event_base *base;
+	struct policy_client *pc;
+	struct listener listeners[CONFIG_LISTEN_MAX];
+	size_t nlisteners;
+	struct conn *conns;
+	unsigned nconns;
+	struct ip_entry *ip_table[SERVER_IP_BUCKETS];
+	bool stopping;
+	struct event *sig_term, *sig_int, *grace, *hard_stop;
+};
+
+static const struct session_ops conn_ops;
+static void conn_settle(struct conn *c);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/*==== Per-address connection counts ====*/
+
+/* ip_hash - FNV-1a over the 16 address bytes. */
+static unsigned
+ip_hash(const struct addr_ip *ip)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(ip->bytes); i++) {
+		h ^= ip->bytes[i];
+		h *= 16777619u;
+	}
+	return h % SERVER_IP_BUCKETS;
+}
+
+/* ip_find - the entry for ip, created (count 0) when create is set. */
+static struct ip_entry *
+ip_find(struct server *srv, const struct addr_ip *ip, bool create)
+{
+	unsigned h = ip_hash(ip);
+	struct ip_entry *e;
+
+	for (e = srv->ip_table[h]; e != NULL; e = e->next)
+		if (memcmp(e->ip.bytes, ip->bytes, sizeof(ip->bytes)) == 0)
+			return e;
+	if (!create)
+		return NULL;
+	e = xcalloc(1, sizeof(*e));
+	e->ip = *ip;
+	e->next = srv->ip_table[h];
+	srv->ip_table[h] = e;
+	return e;
+}
+
+/* ip_release - one connection from e's address ended. */
+static void
+ip_release(struct server *srv, struct ip_entry *e)
+{
+	unsigned h;
+	struct ip_entry **pp;
+
+	if (e == NULL || --e->count > 0)
+		return;
+	h = ip_hash(&e->ip);
+	for (pp = &srv->ip_table[h]; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			free(e);
+			return;
+		}
+	}
+}
+
+/*==== Connections ====*/
+
+/* conn_free - the end of a connection: session (logs the disconnect and
+ * removes a partial message), policy request, socket, counts. */
+static void
+conn_free(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->preq != NULL)
+		policy_client_cancel(c->preq);
+	session_free(c->session);
+	bufferevent_free(c->bev);
+	ip_release(srv, c->ip);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->nconns--;
+	free(c);
+	if (srv->stopping && srv->nconns == 0)
+		event_base_loopexit(srv->base, NULL);
+}
+
+/* conn_set_read_timeout - what the session allows now. */
+static void
+conn_set_read_timeout(struct conn *c, uint64_t ms)
+{
+	struct timeval rtv, wtv;
+
+	if (ms == c->read_timeout_ms)
+		return;
+	c->read_timeout_ms = ms;
+	rtv.tv_sec = (time_t)(ms / 1000);
+	rtv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	wtv.tv_sec = SERVER_FLUSH_TIMEOUT_S;
+	wtv.tv_usec = 0;
+	bufferevent_set_timeouts(c->bev, &rtv, &wtv);
+}
+
+/* conn_drain - feed buffered input to the session until it stops taking
+ * it (a decision pending, end of data, closing) or the buffer is empty. */
+static void
+conn_drain(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (c->draining || c->state != CONN_OPEN)
+		return;
+	c->draining = true;
+	for (;;) {
+		size_t avail = evbuffer_get_length(in), win, used;
+		enum session_state st = session_state(c->session);
+		const char *p;
+
+		if (avail == 0 || c->state != CONN_OPEN)
+			break;
+		if (!session_wants_input(c->session) &&
+		    st != SESSION_CONNECT_POLICY)
+			break;
+		win = avail < SERVER_WINDOW ? avail : SERVER_WINDOW;
+		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)win);
+		if (p == NULL)
+			break;
+		used = session_feed(c->session, p, win, avail);
+		if (used > 0)
+			evbuffer_drain(in, used);
+		if (used == 0)
+			break;
+	}
+	c->draining = false;
+	if (c->state == CONN_OPEN) {
+		uint64_t t = session_read_timeout_ms(c->session);
+
+		if (t == 0)
+			session_timeout(c->session);
+		else
+			conn_set_read_timeout(c, t);
+	}
+}
+
+/* conn_linger_read - discard whatever the client still sends. */
+static void
+conn_linger_read(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* conn_settle - after any session activity: a closing connection whose
+ * replies are all sent goes to the lingering close.  Callers must not
+ * touch c afterwards (it may be freed). */
+static void
+conn_settle(struct conn *c)
+{
+	struct timeval tv = { SERVER_LINGER_S, 0 };
+
+	if (c->state != CONN_CLOSING ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return;
+	if (c->eof) {
+		conn_free(c);
+		return;
+	}
+	c->state = CONN_LINGER;
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	/* EOF, error or the linger timeout end it in conn_event_cb. */
+	bufferevent_setcb(c->bev, conn_linger_read, NULL, conn_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &tv, NULL);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* conn_read_cb - client bytes arrived. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	conn_drain(c);
+	conn_settle(c);
+}
+
+/* conn_write_cb - output drained: maybe finish a close. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	conn_settle(arg);
+}
+
+/* conn_event_cb - EOF, errors and timeouts. */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_LINGER) {
+		/* EOF, error or the linger timeout: done either way. */
+		conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (what & BEV_EVENT_WRITING) {
+			/* The client does not read our replies. */
+			conn_free(c);
+			return;
+		}
+		session_timeout(c->session);
+		conn_settle(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		/* Input still waiting behind a pending decision (a client
+		 * that pipelined and half-closed) is answered first. */
+		if (c->state == CONN_OPEN && c->preq != NULL &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+			return;
+		if (c->state == CONN_CLOSING) {
+			conn_settle(c);
+			return;
+		}
+		conn_free(c);
+		return;
+	}
+	/* BEV_EVENT_ERROR: the connection is gone. */
+	conn_free(c);
+}
+
+/* conn_after_eof - a half-closed client whose input is now processed. */
+static void
+conn_after_eof(struct conn *c)
+{
+	if (c->state == CONN_OPEN && c->preq == NULL &&
+	    (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 ||
+	    !session_wants_input(c->session)))
+		conn_free(c);
+	else
+		conn_settle(c);
+}
+
+/*==== The session seam ====*/
+
+/* conn_op_write - replies into the bufferevent (sent when the loop runs,
+ * i.e. when the input of this round is exhausted: RFC 2920 flushing). */
+static void
+conn_op_write(void *io, const char *data, size_t len)
+{
+	struct conn *c = io;
+
+	bufferevent_write(c->bev, data, len);
+}
+
+/* conn_op_close - stop reading; conn_settle finishes the close. */
+static void
+conn_op_close(void *io)
+{
+	struct conn *c = io;
+
+	if (c->state == CONN_OPEN)
+		c->state = CONN_CLOSING;
+}
+
+/* conn_op_pending - unconsumed input. */
+static size_t
+conn_op_pending(void *io)
+{
+	struct conn *c = io;
+
+	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+/* conn_policy_done - the policy answer: to the session, then resume
+ * reading the input that waited behind it. */
+static void
+conn_policy_done(void *arg, const struct policy_result *res)
+{
+	struct conn *c = arg;
+
+	c->preq = NULL;
+	session_policy_done(c->session, res);
+	conn_drain(c);
+	if (c->eof)
+		conn_after_eof(c);
+	else
+		conn_settle(c);
+}
+
+/* conn_op_policy - start a request on the worker's policy client. */
+static int
+conn_op_policy(void *io, struct strbuf *req, int fd, char *why,
+    size_t whylen)
+{
+	struct conn *c = io;
+
+	c->preq = policy_client_submit(c->srv->pc, req, fd, conn_policy_done,
+	    c, why, whylen);
+	return c->preq != NULL ? 0 : -1;
+}
+
+static const struct session_ops conn_ops = {
+	.write = conn_op_write,
+	.close = conn_op_close,
+	.pending = conn_op_pending,
+	.policy = conn_op_policy,
+};
+
+/*==== Accepting ====*/
+
+/* server_refuse - answer a connection over a limit and close it. */
+static void
+server_refuse(struct server *srv, int fd, const char *text)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "421 4.7.0 %s %s\r\n",
+	    srv->cfg->server.hostname, text);
+
+	if (n > 0)
+		(void)send(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/* server_sockname - canonical local address and port. */
+static void
+server_sockname(int fd, char *addr, size_t size, unsigned *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct addr_ip ip;
+
+	str_copy(addr, "unknown", size);
+	*port = 0;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    addr_ip_from_sockaddr((struct sockaddr *)&ss, &ip) < 0)
+		return;
+	addr_ip_format(&ip, addr, size);
+	if (ss.ss_family == AF_INET)
+		*port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	else if (ss.ss_family == AF_INET6)
+		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* server_accept_cb - limits first, then a session. */
+static void
+server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener *l = arg;
+	struct server *srv = l->srv;
+	const struct config *cfg = srv->cfg;
+	char client[ADDR_TEXT_MAX], local[ADDR_TEXT_MAX];
+	struct session_peer peer;
+	struct addr_ip ip;
+	struct ip_entry *e;
+	struct conn *c;
+	unsigned cport = 0, lport;
+
+	if (addr_ip_from_sockaddr(sa, &ip) < 0) {
+		close(fd);
+		return;
+	}
+	addr_ip_format(&ip, client, sizeof(client));
+	if (sa->sa_family == AF_INET)
+		cport = ntohs(((struct sockaddr_in *)sa)->sin_port);
+	else if (sa->sa_family == AF_INET6)
+		cport = ntohs(((struct sockaddr_in6 *)sa)->sin6_port);
+	if (cfg->server.max_connections > 0 &&
+	    srv->nconns >= cfg->server.max_connections) {
+		log_warn("connect from unknown[%s]:%u refused: too many "
+		    "connections (%u)", client, cport, srv->nconns);
+		server_refuse(srv, fd, "Error: too many connections");
+		return;
+	}
+	e = ip_find(srv, &ip, false);
+	if (cfg->server.max_connections_per_ip > 0 && e != NULL &&
+	    e->count >= cfg->server.max_connections_per_ip) {
+		log_warn("connect from unknown[%s]:%u refused: too many "
+		    "connections from this address (%u)", client, cport,
+		    e->count);
+		server_refuse(srv, fd,
+		    "Error: too many connections from your address");
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = srv;
+	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		log_err("bufferevent_socket_new failed");
+		close(fd);
+		free(c);
+		return;
+	}
+	c->ip = ip_find(srv, &ip, true);
+	c->ip->count++;
+	c->next = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->nconns++;
+
+	server_sockname(fd, local, sizeof(local), &lport);
+	peer.client_address = client;
+	peer.client_port = cport;
+	peer.server_address = local;
+	peer.server_port = lport;
+	peer.mode = l->mode;
+	c->session = session_new(cfg, &conn_ops, c, &peer);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
+	conn_set_read_timeout(c, cfg->server.command_timeout_ms);
+	bufferevent_enable(c->bev, EV_READ);
+	session_start(c->session);
+	conn_settle(c);
+}
+
+/* server_retry_cb - re-enable a listener paused after an accept error. */
+static void
+server_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	if (l->lev != NULL)
+		evconnlistener_enable(l->lev);
+}
+
+/* server_accept_error_cb - EMFILE and friends: pause a second instead of
+ * spinning on a listener that cannot accept. */
+static void
+server_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = { 1, 0 };
+
+	log_warn("accept on %s: %s", l->address, strerror(errno));
+	evconnlistener_disable(lev);
+	evtimer_add(l->retry, &tv);
+}
+
+/*==== Listeners ====*/
+
+/* server_bind - socket, bind, listen for one server.listen entry. */
+static int
+server_bind(const struct config_listen *ls, struct error *err)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[16];
+	int fd, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", ls->port);
+	rc = getaddrinfo(ls->host[0] ? ls->host : NULL, port, &hints, &res);
+	if (rc != 0)
+		return error_set(err, "listen %s: %s", ls->address,
+		    gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		freeaddrinfo(res);
+		return error_set(err, "listen %s: socket: %s", ls->address,
+		    strerror(errno));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(fd, 1024) < 0) {
+		int e = errno;
+
+		close(fd);
+		freeaddrinfo(res);
+		return error_set(err, "listen %s: %s", ls->address,
+		    e == EADDRINUSE ? "address already in use" : strerror(e));
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* server_inherited_fds - parse ELEMTA_LISTEN_FDS ("3,4"). */
+static int
+server_inherited_fds(const struct config *cfg, int *fds, struct error *err)
+{
+	const char *env = getenv("ELEMTA_LISTEN_FDS");
+	size_t n = 0;
+
+	if (env == NULL || *env == '\0')
+		return error_set(err, "ELEMTA_LISTEN_FDS is not set (started "
+		    "without elemtactl? use --bind)");
+	while (*env != '\0') {
+		char *end;
+		long v = strtol(env, &end, 10);
+
+		if (end == env || v < 0 || v > 65535 || n >= CONFIG_LISTEN_MAX ||
+		    (*end != ',' && *end != '\0'))
+			return error_set(err, "bad ELEMTA_LISTEN_FDS");
+		fds[n++] = (int)v;
+		env = *end == ',' ? end + 1 : end;
+	}
+	if (n != cfg->server.listen_count)
+		return error_set(err, "ELEMTA_LISTEN_FDS has %zu descriptors "
+		    "but server.listen has %zu entries", n,
+		    cfg->server.listen_count);
+	return (int)n;
+}
+
+/* server_listen - one evconnlistener per server.listen entry. */
+static int
+server_listen(struct server *srv, enum server_listen_source src,
+    struct error *err)
+{
+	const struct config *cfg = srv->cfg;
+	int fds[CONFIG_LISTEN_MAX];
+
+	if (src == SERVER_LISTEN_INHERITED) {
+		if (server_inherited_fds(cfg, fds, err) < 0)
+			return -1;
+	} else {
+		for (size_t i = 0; i < cfg->server.listen_count; i++) {
+			fds[i] = server_bind(&cfg->server.listen[i], err);
+			if (fds[i] < 0) {
+				while (i-- > 0)
+					close(fds[i]);
+				return -1;
+			}
+		}
+	}
+	for (size_t i = 0; i < cfg->server.listen_count; i++) {
+		const struct config_listen *ls = &cfg->server.listen[i];
+		struct listener *l = &srv->listeners[srv->nlisteners];
+		int acc = 0;
+		socklen_t alen = sizeof(acc);
+
+		if (ls->mode == CONFIG_MODE_SMTPS) {
+			/* Hook: implicit TLS arrives with the TLS issue. */
+			log_warn("listener %s: mode smtps needs TLS, which this "
+			    "build does not have yet; not accepting there",
+			    ls->address);
+			close(fds[i]);
+			continue;
+		}
+		if (ls->mode == CONFIG_MODE_SUBMISSION)
+			log_warn("listener %s: mode submission requires AUTH, "
+			    "which this build does not have yet: MAIL will be "
+			    "refused there", ls->address);
+		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 &&
+		    !acc && listen(fds[i], 1024) < 0)
+			return error_set(err, "listen %s (fd %d): %s",
+			    ls->address, fds[i], strerror(errno));
+		evutil_make_socket_nonblocking(fds[i]);
+		evutil_make_socket_closeonexec(fds[i]);
+		l->srv = srv;
+		l->mode = ls->mode;
+		l->address = ls->address;
+		l->retry = evtimer_new(srv->base, server_retry_cb, l);
+		l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
+		    LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
+		if (l->lev == NULL || l->retry == NULL)
+			return error_set(err, "listen %s: evconnlistener_new "
+			    "failed", ls->address);
+		evconnlistener_set_error_cb(l->lev, server_accept_error_cb);
+		srv->nlisteners++;
+		log_info("listening on %s (mode %s, fd %d)", ls->address,
+		    config_listen_mode_name(ls->mode), fds[i]);
+	}
+	return 0;
+}
+
+/*==== Stopping ====*/
+
+/* server_hard_stop_cb - the last 421s had their chance: exit. */
+static void
+server_hard_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	event_base_loopexit(srv->base, NULL);
+}
+
+/* server_grace_cb - the grace period is over: 421 4.3.2 to everyone. */
+static void
+server_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct conn *c = srv->conns, *next;
+	struct timeval tv = { SERVER_STOP_FLUSH_S, 0 };
+
+	log_info("shutdown grace over: closing %u session(s)", srv->nconns);
+	evtimer_add(srv->hard_stop, &tv);
+	while (c != NULL) {
+		next = c->next;
+		if (c->state == CONN_OPEN) {
+			if (c->preq != NULL) {
+				policy_client_cancel(c->preq);
+				c->preq = NULL;
+			}
+			session_shutdown(c->session);
+			conn_settle(c);
+		}
+		c = next;
+	}
+}
+
+/* server_signal_cb - SIGTERM/SIGINT: stop accepting, let sessions end. */
+static void
+server_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct timeval tv;
+	uint64_t ms = srv->cfg->server.shutdown_grace_ms;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	log_info("signal %d: stopping; %u session(s) get up to %llu ms",
+	    (int)sig, srv->nconns, (unsigned long long)ms);
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].lev != NULL)
+			evconnlistener_free(srv->listeners[i].lev);
+		srv->listeners[i].lev = NULL;
+		evtimer_del(srv->listeners[i].retry);
+	}
+	if (srv->nconns == 0) {
+		event_base_loopexit(srv->base, NULL);
+		return;
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(srv->grace, &tv);
+}
+
+/*==== Entry ====*/
+
+/* server_run - see server.h. */
+int
+server_run(const struct config *cfg, enum server_listen_source src,
+    struct error *err)
+{
+	struct server *srv = xcalloc(1, sizeof(*srv));
+	unsigned pool = cfg->policyd.workers * 2;
+	int rc = 0;
+
+	srv->cfg = cfg;
+	srv->base = event_base_new();
+	if (srv->base == NULL) {
+		free(srv);
+		return error_set(err, "event_base_new failed");
+	}
+	if (server_listen(srv, src, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (srv->nlisteners == 0) {
+		rc = error_set(err, "no usable listener");
+		goto out;
+	}
+	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
+	    pool < 2 ? 2 : pool, cfg->policyd.timeout_ms);
+	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
+	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
+	srv->grace = evtimer_new(srv->base, server_grace_cb, srv);
+	srv->hard_stop = evtimer_new(srv->base, server_hard_stop_cb, srv);
+	if (srv->sig_term == NULL || srv->sig_int == NULL ||
+	    srv->grace == NULL || srv->hard_stop == NULL) {
+		rc = error_set(err, "event setup failed");
+		goto out;
+	}
+	evsignal_add(srv->sig_term, NULL);
+	evsignal_add(srv->sig_int, NULL);
+	log_info("ready: %zu listener(s), policy socket %s, pool %u",
+	    srv->nlisteners, cfg->policyd.socket, pool < 2 ? 2 : pool);
+
+	event_base_dispatch(srv->base);
+
+	while (srv->conns != NULL)
+		conn_free(srv->conns);
+	log_info("stopped");
+out:
+	for (size_t i = 0; i < srv->nlisteners; i++) {
+		if (srv->listeners[i].lev != NULL)
+			evconnlistener_free(srv->listeners[i].lev);
+		if (srv->listeners[i].retry != NULL)
+			event_free(srv->listeners[i].retry);
+	}
+	policy_client_free(srv->pc);
+	if (srv->sig_term)
+		event_free(srv->sig_term);
+	if (srv->sig_int)
+		event_free(srv->sig_int);
+	if (srv->grace)
+		event_free(srv->grace);
+	if (srv->hard_stop)
+		event_free(srv->hard_stop);
+	event_base_free(srv->base);
+	free(srv);
+	return rc;
+}

@@ -1,0 +1,1331 @@
+/*
+ * session.c - the SMTP session state machine of elemta-smtpd (RFC 5321,
+ * 1870, 2920, 3463, 6152, 6531).
+ *
+ * Driven by server.c (and the unit tests) through session.h; every input
+ * is untrusted client text.  Each command has a check (allowed now?
+ * syntax?) that either answers at once or asks policyd, and a proceed
+ * that acts on policyd's answer; session_enter_state is the only place
+ * the state changes.  While an answer is pending no input is consumed,
+ * which keeps pipelined replies in order.  Protocol defences live here:
+ * early talkers, unauthorised pipelining after EHLO/HELO/DATA, line
+ * limits, error limits, and (with data.c) SMTP smuggling.
+ *
+ * Policy answers map to replies as DESIGN.md says: continue -> normal
+ * reply; reject/tempfail -> the policy's code and text; discard and
+ * quarantine -> remembered for the message (for the whole session when
+ * given at CONNECT or HELO) and answered normally; a failed request ->
+ * policyd.fail_mode (451 4.3.5, or continue with a warning).  A 421 from
+ * anywhere closes the connection.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "error.h"
+#include "log.h"
+#include "wire.h"
+#include "command.h"
+#include "data.h"
+#include "session.h"
+#include "spool.h"
+
+#define SESSION_DATA_CHUNK 8192
+#define SESSION_ESC 512            /* escaped-string buffer for logs   */
+#define SESSION_RATE_GRACE_MS 10000 /* min_data_rate applies after this */
+
+enum session_phase {
+	PHASE_CONNECT,
+	PHASE_EHLO,
+	PHASE_HELO,
+	PHASE_MAIL,
+	PHASE_RCPT,
+	PHASE_DATA,
+	PHASE_EOM,
+};
+
+/* One mail transaction (MAIL .. end of data); reset by RSET, HELO/EHLO
+ * and at end of data. */
+struct session_txn {
+	bool active;                 /* MAIL accepted (or being checked) */
+	char *sender;                /* owned; "" for <>                */
+	char queue_id[SPOOL_ID_LEN + 1];
+	uint64_t declared_size;
+	enum command_body body;
+	bool smtputf8;
+	char **rcpts;                /* accepted recipients, owned      */
+	size_t nrcpt, rcpt_cap;
+	bool rcpt_tried;
+	char *pending_rcpt;          /* under policy check, owned       */
+	enum elemta_action verdict;  /* CONTINUE, DISCARD or QUARANTINE */
+};
+
+struct session {
+	char sid[16];
+	enum session_state state;
+	enum session_state resume;   /* where a refused check returns   */
+	enum session_phase phase;    /* of the request in flight        */
+	const struct config *cfg;
+	const struct session_ops *ops;
+	void *io;
+
+	char client_addr[ADDR_TEXT_MAX];
+	char server_addr[ADDR_TEXT_MAX];
+	unsigned client_port, server_port;
+	enum config_listen_mode mode;
+
+	char *helo;                  /* owned; NULL before HELO/EHLO    */
+	bool esmtp;
+	bool authenticated;          /* AUTH hook: always false for now */
+	enum elemta_action session_verdict; /* from CONNECT/HELO         */
+
+	bool skip_line;              /* discarding an over-long line    */
+	bool in_feed;                /* inside session_feed             */
+	size_t feed_rest;            /* input after the current line    */
+	uint64_t line_start_ms;      /* a partial line is waiting; 0 not */
+
+	unsigned errors;
+	unsigned ncommands;
+	uint16_t counts[CMD__COUNT];
+	enum command_id last_cmd;
+
+	unsigned instance_seq;
+	char instance[32];
+	struct session_txn txn;
+
+	struct data_machine dm;
+	struct spool_msg *spool;     /* open during DATA / EOM_POLICY   */
+	bool oversize;
+	uint64_t data_start_ms;
+	uint64_t data_in;            /* raw bytes received in DATA      */
+	uint64_t message_size;       /* bytes of the spooled message    */
+};
+
+static void session_reply(struct session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void session_reply_error(struct session *s, int code,
+    const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*==== Small helpers ====*/
+
+/* session_now_ms - monotonic milliseconds. */
+static uint64_t
+session_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* session_esc - escape untrusted text for a log line. */
+static const char *
+session_esc(char *buf, size_t size, const char *s)
+{
+	if (s == NULL)
+		s = "";
+	return log_escape(buf, size, s, strlen(s));
+}
+
+/* session_state_name - for logs and tests. */
+const char *
+session_state_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_CONNECT_POLICY: return "CONNECT_POLICY";
+	case SESSION_GREETED: return "GREETED";
+	case SESSION_HELO_DONE: return "HELO_DONE";
+	case SESSION_MAIL_DONE: return "MAIL_DONE";
+	case SESSION_RCPT_DONE: return "RCPT_DONE";
+	case SESSION_WAIT_POLICY: return "WAIT_POLICY";
+	case SESSION_DATA: return "DATA";
+	case SESSION_EOM_POLICY: return "EOM_POLICY";
+	case SESSION_CLOSING: return "CLOSING";
+	}
+	return "?";
+}
+
+/* session_phase_name - the protocol_state attribute of a phase. */
+static const char *
+session_phase_name(enum session_phase ph)
+{
+	switch (ph) {
+	case PHASE_CONNECT: return "CONNECT";
+	case PHASE_EHLO: return "EHLO";
+	case PHASE_HELO: return "HELO";
+	case PHASE_MAIL: return "MAIL";
+	case PHASE_RCPT: return "RCPT";
+	case PHASE_DATA: return "DATA";
+	case PHASE_EOM: return "END-OF-MESSAGE";
+	}
+	return "?";
+}
+
+/* session_enter_state - the only place the state changes. */
+static void
+session_enter_state(struct session *s, enum session_state st)
+{
+	if (s->state == st)
+		return;
+	log_debug("sid=%s state %s -> %s", s->sid,
+	    session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+enum session_state
+session_state(const struct session *s)
+{
+	return s->state;
+}
+
+const char *
+session_id(const struct session *s)
+{
+	return s->sid;
+}
+
+/* session_wants_input - false while a decision is pending or closing. */
+bool
+session_wants_input(const struct session *s)
+{
+	switch (s->state) {
+	case SESSION_GREETED:
+	case SESSION_HELO_DONE:
+	case SESSION_MAIL_DONE:
+	case SESSION_RCPT_DONE:
+	case SESSION_DATA:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* session_ready_state - the idle state for what the client has done. */
+static enum session_state
+session_ready_state(const struct session *s)
+{
+	return s->helo != NULL ? SESSION_HELO_DONE : SESSION_GREETED;
+}
+
+/* session_new_instance - a new transaction identifier (instance=). */
+static void
+session_new_instance(struct session *s)
+{
+	s->instance_seq++;
+	snprintf(s->instance, sizeof(s->instance), "%s.%u", s->sid,
+	    s->instance_seq);
+}
+
+/* session_txn_reset - forget the transaction (RSET, HELO, end of data). */
+static void
+session_txn_reset(struct session *s)
+{
+	struct session_txn *t = &s->txn;
+
+	free(t->sender);
+	for (size_t i = 0; i < t->nrcpt; i++)
+		free(t->rcpts[i]);
+	free(t->rcpts);
+	free(t->pending_rcpt);
+	memset(t, 0, sizeof(*t));
+	if (s->spool != NULL) {
+		spool_msg_abort(s->spool);
+		free(s->spool);
+		s->spool = NULL;
+	}
+	s->oversize = false;
+	session_new_instance(s);
+}
+
+/*==== Replies ====*/
+
+/* session_close - no more input; the caller closes after the replies. */
+static void
+session_close(struct session *s)
+{
+	if (s->state == SESSION_CLOSING)
+		return;
+	session_enter_state(s, SESSION_CLOSING);
+	s->ops->close(s->io);
+}
+
+/* session_vreply - one reply line (fmt without CRLF) to the client. */
+static void __attribute__((format(printf, 2, 0)))
+session_vreply(struct session *s, const char *fmt, va_list ap)
+{
+	char buf[600];
+	int n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(buf) - 3)
+		n = (int)sizeof(buf) - 3;
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	s->ops->write(s->io, buf, (size_t)n);
+}
+
+/* session_reply - a normal reply. */
+static void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_vreply(s, fmt, ap);
+	va_end(ap);
+}
+
+/* session_count_error - count a 4xx/5xx; at server.max_errors the
+ * session ends with 421 4.7.0 (Postfix's hard error limit). */
+static void
+session_count_error(struct session *s)
+{
+	char esc[SESSION_ESC];
+
+	if (s->state == SESSION_CLOSING)
+		return;
+	s->errors++;
+	if (s->cfg->server.max_errors > 0 &&
+	    s->errors >= s->cfg->server.max_errors) {
+		log_info("sid=%s too many errors after %s from unknown[%s]",
+		    s->sid, command_name(s->last_cmd),
+		    session_esc(esc, sizeof(esc), s->client_addr));
+		session_reply(s, "421 4.7.0 %s Error: too many errors",
+		    s->cfg->server.hostname);
+		session_close(s);
+	}
+}
+
+/* session_reply_error - "code enh text", counted as an error; 421 closes. */
+static void
+session_reply_error(struct session *s, int code, const char *enh,
+    const char *fmt, ...)
+{
+	char text[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	session_reply(s, "%d %s %s", code, enh, text);
+	if (code == 421) {
+		session_close(s);
+		return;
+	}
+	session_count_error(s);
+}
+
+/* session_log_reject - Postfix-like "reject:" line. */
+static void
+session_log_reject(struct session *s, const char *what, int code,
+    const char *enh, const char *text, const char *rcpt)
+{
+	char e1[SESSION_ESC], e2[SESSION_ESC], e3[SESSION_ESC], e4[SESSION_ESC];
+	char e5[SESSION_ESC];
+
+	log_info("sid=%s reject: %s from unknown[%s]: %d %s %s; from=<%s> "
+	    "to=<%s> proto=%s helo=<%s>", s->sid, what,
+	    session_esc(e5, sizeof(e5), s->client_addr), code, enh,
+	    session_esc(e1, sizeof(e1), text),
+	    session_esc(e2, sizeof(e2), s->txn.sender),
+	    session_esc(e3, sizeof(e3), rcpt),
+	    s->esmtp ? "ESMTP" : "SMTP",
+	    session_esc(e4, sizeof(e4), s->helo));
+}
+
+/* session_sync_violation - RFC 2920: EHLO, HELO and DATA end a pipelined
+ * group; input already waiting behind them means the client did not wait
+ * for our reply (spam software does that).  Postfix's answer, then close. */
+static bool
+session_sync_violation(struct session *s, const char *after)
+{
+	size_t pending = s->in_feed ? s->feed_rest : s->ops->pending(s->io);
+	char esc[SESSION_ESC];
+
+	if (pending == 0)
+		return false;
+	log_info("sid=%s improper command pipelining after %s from "
+	    "unknown[%s]", s->sid, after,
+	    session_esc(esc, sizeof(esc), s->client_addr));
+	session_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
+	session_close(s);
+	return true;
+}
+
+/*==== Policy requests ====*/
+
+/* session_attr_u - an unsigned attribute. */
+static int
+session_attr_u(struct strbuf *sb, const char *name, uint64_t v)
+{
+	char num[24];
+
+	snprintf(num, sizeof(num), "%" PRIu64, v);
+	return wire_encode_attr(sb, name, num);
+}
+
+/* session_build_request - every attribute docs/internals.md lists for
+ * this phase. */
+static int
+session_build_request(struct session *s, enum session_phase ph,
+    struct strbuf *sb, const char *rcpt, bool with_fd)
+{
+	const struct session_txn *t = &s->txn;
+	int rc = 0;
+
+	rc |= wire_encode_attr(sb, "request", "smtpd_access_policy");
+	rc |= wire_encode_attr(sb, "protocol_state", session_phase_name(ph));
+	rc |= wire_encode_attr(sb, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
+	rc |= wire_encode_attr(sb, "client_address", s->client_addr);
+	rc |= session_attr_u(sb, "client_port", s->client_port);
+	rc |= wire_encode_attr(sb, "client_name", "unknown");
+	rc |= wire_encode_attr(sb, "reverse_client_name", "unknown");
+	rc |= wire_encode_attr(sb, "server_address", s->server_addr);
+	rc |= session_attr_u(sb, "server_port", s->server_port);
+	if (s->helo != NULL)
+		rc |= wire_encode_attr(sb, "helo_name", s->helo);
+	if (t->active) {
+		rc |= wire_encode_attr(sb, "sender", t->sender);
+		rc |= wire_encode_attr(sb, "queue_id", t->queue_id);
+	}
+	if (ph == PHASE_RCPT)
+		rc |= wire_encode_attr(sb, "recipient", rcpt);
+	if (ph >= PHASE_RCPT)
+		rc |= session_attr_u(sb, "recipient_count", t->nrcpt);
+	if (ph == PHASE_MAIL)
+		rc |= session_attr_u(sb, "size", t->declared_size);
+	if (ph == PHASE_EOM)
+		rc |= session_attr_u(sb, "size", s->message_size);
+	rc |= wire_encode_attr(sb, "instance", s->instance);
+	/* Hooks for the TLS/AUTH issue: sasl_method, sasl_username,
+	 * encryption_protocol, encryption_cipher go here. */
+	rc |= wire_encode_attr(sb, "elemta_session", s->sid);
+	rc |= wire_encode_attr(sb, "elemta_listen_mode",
+	    config_listen_mode_name(s->mode));
+	if (ph == PHASE_DATA || ph == PHASE_EOM)
+		for (size_t i = 0; i < t->nrcpt; i++)
+			rc |= wire_encode_attr(sb, "accepted_recipient",
+			    t->rcpts[i]);
+	if (with_fd)
+		rc |= wire_encode_attr(sb, "message_fd", "1");
+	rc |= wire_encode_end(sb);
+	return rc ? -1 : 0;
+}
+
+/* session_ask - send the request for phase and wait in wait_state; a
+ * request that fails at once is answered at once (fail mode). */
+static void
+session_ask(struct session *s, enum session_phase ph,
+    enum session_state wait_state, const char *rcpt, int fd)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
+	struct policy_result res;
+
+	s->phase = ph;
+	if (wait_state == SESSION_WAIT_POLICY)
+		s->resume = s->state;
+	session_enter_state(s, wait_state);
+	memset(&res, 0, sizeof(res));
+	res.failed = true;
+	if (session_build_request(s, ph, &sb, rcpt, fd >= 0) < 0) {
+		strbuf_free(&sb);
+		if (fd >= 0)
+			close(fd);
+		str_copy(res.why, "request too large", sizeof(res.why));
+		session_policy_done(s, &res);
+		return;
+	}
+	if (s->ops->policy(s->io, &sb, fd, res.why, sizeof(res.why)) < 0) {
+		strbuf_free(&sb);
+		session_policy_done(s, &res);
+	}
+}
+
+/* A decision in reply form. */
+struct session_verdict {
+	enum elemta_action action;
+	int code;
+	char enhanced[16];
+	char text[512];
+};
+
+/* session_verdict_from - apply defaults and the fail mode to an answer. */
+static void
+session_verdict_from(struct session *s, const struct policy_result *res,
+    struct session_verdict *v)
+{
+	char esc[SESSION_ESC];
+
+	memset(v, 0, sizeof(*v));
+	if (res->failed) {
+		if (s->cfg->policyd.fail_mode == CONFIG_FAIL_ACCEPT) {
+			log_warn("sid=%s policy service failed at %s (%s): "
+			    "fail_mode accept, continuing", s->sid,
+			    session_phase_name(s->phase),
+			    session_esc(esc, sizeof(esc), res->why));
+			v->action = ELEMTA_CONTINUE;
+			return;
+		}
+		log_warn("sid=%s policy service failed at %s (%s): "
+		    "fail_mode tempfail", s->sid, session_phase_name(s->phase),
+		    session_esc(esc, sizeof(esc), res->why));
+		v->action = ELEMTA_TEMPFAIL;
+		v->code = 451;
+		str_copy(v->enhanced, "4.3.5", sizeof(v->enhanced));
+		str_copy(v->text, "Policy service unavailable, try again later",
+		    sizeof(v->text));
+		return;
+	}
+	v->action = res->reply.action;
+	v->code = res->reply.code;
+	str_copy(v->enhanced, res->reply.enhanced, sizeof(v->enhanced));
+	str_copy(v->text, res->reply.text, sizeof(v->text));
+	if (v->action == ELEMTA_REJECT) {
+		if (v->code < 500 || v->code > 599)
+			v->code = 550;
+		if (v->enhanced[0] != '5')
+			str_copy(v->enhanced, "5.7.1", sizeof(v->enhanced));
+		if (v->text[0] == '\0')
+			str_copy(v->text, "Rejected by policy", sizeof(v->text));
+	} else if (v->action == ELEMTA_TEMPFAIL) {
+		if (v->code < 400 || v->code > 499)
+			v->code = 450;
+		if (v->enhanced[0] != '4')
+			str_copy(v->enhanced, "4.7.1", sizeof(v->enhanced));
+		if (v->text[0] == '\0')
+			str_copy(v->text, "Try again later", sizeof(v->text));
+	}
+}
+
+/* session_verdict_refuses - a reject or tempfail. */
+static bool
+session_verdict_refuses(const struct session_verdict *v)
+{
+	return v->action == ELEMTA_REJECT || v->action == ELEMTA_TEMPFAIL;
+}
+
+/* session_refuse - answer a refusing verdict (logged); 421 closes. */
+static void
+session_refuse(struct session *s, const struct session_verdict *v,
+    const char *what, const char *rcpt)
+{
+	session_log_reject(s, what, v->code, v->enhanced, v->text, rcpt);
+	session_reply_error(s, v->code, v->enhanced, "%s", v->text);
+}
+
+/* session_note_verdict - discard/quarantine apply to the whole message
+ * (from CONNECT/HELO: to every message of the session); discard wins. */
+static void
+session_note_verdict(struct session *s, const struct session_verdict *v,
+    bool whole_session)
+{
+	enum elemta_action *slot = whole_session ? &s->session_verdict :
+	    &s->txn.verdict;
+	char esc[SESSION_ESC];
+
+	if (v->action != ELEMTA_DISCARD && v->action != ELEMTA_QUARANTINE)
+		return;
+	log_info("sid=%s %s at %s: %s", s->sid,
+	    v->action == ELEMTA_DISCARD ? "discard" : "quarantine",
+	    session_phase_name(s->phase),
+	    session_esc(esc, sizeof(esc), v->text));
+	if (*slot != ELEMTA_DISCARD)
+		*slot = v->action;
+}
+
+/*==== CONNECT ====*/
+
+/* session_new - allocate; the greeting waits for session_start. */
+struct session *
+session_new(const struct config *cfg, const struct session_ops *ops,
+    void *io, const struct session_peer *peer)
+{
+	static unsigned counter;
+	struct session *s = xcalloc(1, sizeof(*s));
+
+	counter++;
+	snprintf(s->sid, sizeof(s->sid), "%06X%06X",
+	    (unsigned)getpid() & 0xFFFFFFu, counter & 0xFFFFFFu);
+	s->state = SESSION_CONNECT_POLICY;
+	s->cfg = cfg;
+	s->ops = ops;
+	s->io = io;
+	str_copy(s->client_addr, peer->client_address, sizeof(s->client_addr));
+	str_copy(s->server_addr, peer->server_address, sizeof(s->server_addr));
+	s->client_port = peer->client_port;
+	s->server_port = peer->server_port;
+	s->mode = peer->mode;
+	session_new_instance(s);
+	return s;
+}
+
+/* session_start - log and ask for the CONNECT decision. */
+void
+session_start(struct session *s)
+{
+	log_info("sid=%s connect from unknown[%s]:%u to [%s]:%u mode=%s",
+	    s->sid, s->client_addr, s->client_port, s->server_addr,
+	    s->server_port, config_listen_mode_name(s->mode));
+	session_ask(s, PHASE_CONNECT, SESSION_CONNECT_POLICY, NULL, -1);
+}
+
+/* session_connect_proceed - greet, or refuse and close. */
+static void
+session_connect_proceed(struct session *s, const struct session_verdict *v)
+{
+	if (v->action == ELEMTA_REJECT) {
+		/* RFC 5321 3.1: a refusing greeting is 554. */
+		session_log_reject(s, "CONNECT", 554, v->enhanced, v->text, NULL);
+		session_reply(s, "554 %s %s", v->enhanced, v->text);
+		session_close(s);
+		return;
+	}
+	if (v->action == ELEMTA_TEMPFAIL) {
+		session_log_reject(s, "CONNECT", 421, v->enhanced, v->text, NULL);
+		session_reply(s, "421 %s %s", v->enhanced, v->text);
+		session_close(s);
+		return;
+	}
+	session_note_verdict(s, v, true);
+	session_enter_state(s, SESSION_GREETED);
+	session_reply(s, "220 %s %s", s->cfg->server.hostname,
+	    s->cfg->server.banner);
+}
+
+/*==== HELO / EHLO ====*/
+
+/* session_helo_check - syntax, reset, then ask policyd. */
+static void
+session_helo_check(struct session *s, const struct command *cmd)
+{
+	struct command_error err;
+
+	if (command_parse_helo(cmd->arg, cmd->id, &err) < 0) {
+		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	if (session_sync_violation(s, command_name(cmd->id)))
+		return;
+	session_txn_reset(s);
+	free(s->helo);
+	s->helo = xstrndup(cmd->arg, cmd->arg_len);
+	s->esmtp = cmd->id == CMD_EHLO;
+	session_enter_state(s, SESSION_GREETED);
+	session_ask(s, cmd->id == CMD_EHLO ? PHASE_EHLO : PHASE_HELO,
+	    SESSION_WAIT_POLICY, NULL, -1);
+}
+
+/* session_helo_proceed - 250 (the EHLO keyword list), or refuse. */
+static void
+session_helo_proceed(struct session *s, const struct session_verdict *v)
+{
+	const char *host = s->cfg->server.hostname;
+
+	if (session_verdict_refuses(v)) {
+		free(s->helo);
+		s->helo = NULL;
+		s->esmtp = false;
+		session_enter_state(s, SESSION_GREETED);
+		session_refuse(s, v, s->phase == PHASE_EHLO ? "EHLO" : "HELO",
+		    NULL);
+		return;
+	}
+	if (session_sync_violation(s, s->phase == PHASE_EHLO ? "EHLO" : "HELO"))
+		return;
+	session_note_verdict(s, v, true);
+	session_enter_state(s, SESSION_HELO_DONE);
+	if (s->phase == PHASE_HELO) {
+		session_reply(s, "250 %s", host);
+		return;
+	}
+	/* STARTTLS and AUTH will be advertised here by the TLS/AUTH work. */
+	session_reply(s, "250-%s", host);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %" PRIu64, s->cfg->server.max_message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-ENHANCEDSTATUSCODES");
+	session_reply(s, "250-SMTPUTF8");
+	session_reply(s, "250 HELP");
+}
+
+/*==== MAIL ====*/
+
+/* session_mail_check - sequence, AUTH requirement, syntax, SIZE. */
+static void
+session_mail_check(struct session *s, const struct command *cmd)
+{
+	struct command_path path;
+	struct command_error err;
+	struct session_txn *t = &s->txn;
+
+	if (s->state == SESSION_GREETED) {
+		session_reply_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->state != SESSION_HELO_DONE) {
+		session_reply_error(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if (s->mode == CONFIG_MODE_SUBMISSION && !s->authenticated) {
+		session_reply_error(s, 530, "5.7.0",
+		    "Error: authentication required");
+		return;
+	}
+	if (command_parse_mail(cmd->arg, s->cfg->server.max_message_size,
+	    &path, &err) < 0) {
+		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	if ((path.smtputf8 || path.body == BODY_8BITMIME) && !s->esmtp) {
+		session_reply_error(s, 555, "5.5.4",
+		    "Error: parameters need EHLO");
+		return;
+	}
+	t->active = true;
+	t->sender = xstrdup(path.address);
+	t->declared_size = path.size;
+	t->body = path.body;
+	t->smtputf8 = path.smtputf8;
+	t->verdict = ELEMTA_CONTINUE;
+	spool_queue_id_new(t->queue_id);
+	session_ask(s, PHASE_MAIL, SESSION_WAIT_POLICY, NULL, -1);
+}
+
+/* session_mail_proceed - 250 2.1.0, or refuse and forget the sender. */
+static void
+session_mail_proceed(struct session *s, const struct session_verdict *v)
+{
+	if (session_verdict_refuses(v)) {
+		session_refuse(s, v, "MAIL", NULL);
+		if (s->state == SESSION_CLOSING)
+			return;
+		session_txn_reset(s);
+		session_enter_state(s, SESSION_HELO_DONE);
+		return;
+	}
+	session_note_verdict(s, v, false);
+	session_enter_state(s, SESSION_MAIL_DONE);
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+/*==== RCPT ====*/
+
+/* session_rcpt_check - sequence, syntax, the recipient limit. */
+static void
+session_rcpt_check(struct session *s, const struct command *cmd)
+{
+	struct command_path path;
+	struct command_error err;
+	struct session_txn *t = &s->txn;
+
+	if (s->state != SESSION_MAIL_DONE && s->state != SESSION_RCPT_DONE) {
+		session_reply_error(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	t->rcpt_tried = true;
+	if (command_parse_rcpt(cmd->arg, t->smtputf8, &path, &err) < 0) {
+		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	if (t->nrcpt >= s->cfg->server.max_recipients) {
+		session_reply_error(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+	t->pending_rcpt = xstrdup(path.address);
+	session_ask(s, PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt, -1);
+}
+
+/* session_rcpt_proceed - add the recipient (250 2.1.5), or refuse. */
+static void
+session_rcpt_proceed(struct session *s, const struct session_verdict *v)
+{
+	struct session_txn *t = &s->txn;
+	char *rcpt = t->pending_rcpt;
+
+	t->pending_rcpt = NULL;
+	if (session_verdict_refuses(v)) {
+		session_enter_state(s, s->resume);
+		session_refuse(s, v, "RCPT", rcpt);
+		free(rcpt);
+		return;
+	}
+	session_note_verdict(s, v, false);
+	if (t->nrcpt == t->rcpt_cap) {
+		t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
+		t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(*t->rcpts));
+	}
+	t->rcpts[t->nrcpt++] = rcpt;
+	session_enter_state(s, SESSION_RCPT_DONE);
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/*==== DATA ====*/
+
+/* session_data_check - sequence, synchronisation, ask policyd. */
+static void
+session_data_check(struct session *s, const struct command *cmd)
+{
+	if (cmd->arg_len > 0) {
+		session_reply_error(s, 501, "5.5.4", "Syntax: DATA");
+		return;
+	}
+	if (s->state != SESSION_RCPT_DONE) {
+		if (s->state == SESSION_MAIL_DONE && s->txn.rcpt_tried)
+			session_reply_error(s, 554, "5.5.1",
+			    "Error: no valid recipients");
+		else if (s->state == SESSION_MAIL_DONE)
+			session_reply_error(s, 503, "5.5.1",
+			    "Error: need RCPT command");
+		else
+			session_reply_error(s, 503, "5.5.1",
+			    "Error: need MAIL command");
+		return;
+	}
+	if (session_sync_violation(s, "DATA"))
+		return;
+	session_ask(s, PHASE_DATA, SESSION_WAIT_POLICY, NULL, -1);
+}
+
+/* session_received_header - the trace header of RFC 5321 4.4. */
+static int
+session_received_header(struct session *s, struct error *err)
+{
+	char date[64], buf[2048];
+	const char *proto;
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	/* RFC 3848 / RFC 6531 with-protocol names. */
+	if (s->txn.smtputf8)
+		proto = "UTF8SMTP";
+	else
+		proto = s->esmtp ? "ESMTP" : "SMTP";
+	if (s->txn.nrcpt == 1)
+		n = snprintf(buf, sizeof(buf),
+		    "Received: from %s (unknown [%s])\r\n"
+		    "\tby %s (Elemta) with %s id %s\r\n"
+		    "\tfor <%s>; %s\r\n",
+		    s->helo, s->client_addr, s->cfg->server.hostname, proto,
+		    s->txn.queue_id, s->txn.rcpts[0], date);
+	else
+		n = snprintf(buf, sizeof(buf),
+		    "Received: from %s (unknown [%s])\r\n"
+		    "\tby %s (Elemta) with %s id %s;\r\n"
+		    "\t%s\r\n",
+		    s->helo, s->client_addr, s->cfg->server.hostname, proto,
+		    s->txn.queue_id, date);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return error_set(err, "Received: header too long");
+	return spool_msg_write(s->spool, buf, (size_t)n, err);
+}
+
+/* session_data_proceed - open the spool file, 354. */
+static void
+session_data_proceed(struct session *s, const struct session_verdict *v)
+{
+	struct error err;
+
+	if (session_verdict_refuses(v)) {
+		session_enter_state(s, s->resume);
+		session_refuse(s, v, "DATA", NULL);
+		return;
+	}
+	if (session_sync_violation(s, "DATA"))
+		return;
+	session_note_verdict(s, v, false);
+	s->spool = xcalloc(1, sizeof(*s->spool));
+	if (spool_msg_open(s->spool, s->cfg->spool.path, s->txn.queue_id,
+	    &err) < 0 || session_received_header(s, &err) < 0) {
+		log_err("sid=%s spool: %s", s->sid, err.text);
+		spool_msg_abort(s->spool);
+		free(s->spool);
+		s->spool = NULL;
+		session_enter_state(s, s->resume);
+		session_reply_error(s, 451, "4.3.0",
+		    "Error: queue file write error");
+		return;
+	}
+	data_machine_init(&s->dm);
+	s->oversize = false;
+	s->data_in = 0;
+	s->data_start_ms = session_now_ms();
+	session_enter_state(s, SESSION_DATA);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* session_message_refused - end of data without asking policyd. */
+static void
+session_message_refused(struct session *s, int code, const char *enh,
+    const char *text)
+{
+	session_log_reject(s, "END-OF-MESSAGE", code, enh, text,
+	    s->txn.nrcpt == 1 ? s->txn.rcpts[0] : NULL);
+	session_txn_reset(s);
+	session_enter_state(s, SESSION_HELO_DONE);
+	session_reply_error(s, code, enh, "%s", text);
+}
+
+/* session_eom - the end of data: content checks, then ask policyd with
+ * a read-only descriptor of the spooled message. */
+static void
+session_eom(struct session *s)
+{
+	struct error err;
+	int fd;
+
+	if (s->dm.bare_newline &&
+	    s->cfg->server.bare_newline == CONFIG_BARE_REJECT) {
+		session_message_refused(s, 550, "5.5.2",
+		    "Error: message contains bare CR or LF (see RFC 5321 2.3.8)");
+		return;
+	}
+	if (s->dm.line_too_long) {
+		session_message_refused(s, 550, "5.5.2",
+		    "Error: message line longer than 1000 octets "
+		    "(see RFC 5321 4.5.3.1.6)");
+		return;
+	}
+	if (s->oversize) {
+		session_message_refused(s, 552, "5.3.4",
+		    "Error: message size exceeds fixed limit");
+		return;
+	}
+	if (s->spool == NULL || spool_msg_flush(s->spool, &err) < 0 ||
+	    (fd = spool_msg_reader(s->spool, &err)) < 0) {
+		if (s->spool != NULL)
+			log_err("sid=%s spool: %s", s->sid, err.text);
+		session_message_refused(s, 451, "4.3.0",
+		    "Error: queue file write error");
+		return;
+	}
+	s->message_size = s->spool->size;
+	session_ask(s, PHASE_EOM, SESSION_EOM_POLICY, NULL, fd);
+}
+
+/* session_eom_proceed - store (queue/ or quarantine/), drop, or refuse. */
+static void
+session_eom_proceed(struct session *s, const struct session_verdict *v)
+{
+	struct session_txn *t = &s->txn;
+	enum elemta_action verdict = s->session_verdict;
+	struct spool_envelope env;
+	struct error err;
+	char esc[SESSION_ESC], qid[SPOOL_ID_LEN + 1];
+
+	if (session_verdict_refuses(v)) {
+		session_log_reject(s, "END-OF-MESSAGE", v->code, v->enhanced,
+		    v->text, t->nrcpt == 1 ? t->rcpts[0] : NULL);
+		session_txn_reset(s);
+		session_enter_state(s, SESSION_HELO_DONE);
+		session_reply_error(s, v->code, v->enhanced, "%s", v->text);
+		return;
+	}
+	session_note_verdict(s, v, false);
+	if (verdict != ELEMTA_DISCARD && t->verdict != ELEMTA_CONTINUE)
+		verdict = t->verdict;
+	str_copy(qid, t->queue_id, sizeof(qid));
+	session_esc(esc, sizeof(esc), t->sender);
+	if (verdict == ELEMTA_DISCARD) {
+		log_info("sid=%s discarded %s from=<%s> nrcpt=%zu size=%" PRIu64,
+		    s->sid, qid, esc, t->nrcpt, s->message_size);
+		session_txn_reset(s);
+		session_enter_state(s, SESSION_HELO_DONE);
+		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		return;
+	}
+	memset(&env, 0, sizeof(env));
+	env.received = time(NULL);
+	env.client_address = s->client_addr;
+	env.client_port = s->client_port;
+	env.client_name = "unknown";
+	env.helo = s->helo;
+	env.protocol = s->esmtp ? "ESMTP" : "SMTP";
+	env.tls = "none";
+	env.auth_user = "";
+	env.sender = t->sender;
+	env.recipients = t->rcpts;
+	env.recipient_count = t->nrcpt;
+	if (spool_msg_commit(s->spool, &env,
+	    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE,
+	    s->cfg->spool.fsync, &err) < 0) {
+		log_err("sid=%s spool: %s", s->sid, err.text);
+		session_txn_reset(s);
+		session_enter_state(s, SESSION_HELO_DONE);
+		session_reply_error(s, 451, "4.3.0",
+		    "Error: queue file write error");
+		return;
+	}
+	log_info("sid=%s %s %s from=<%s> nrcpt=%zu size=%" PRIu64, s->sid,
+	    verdict == ELEMTA_QUARANTINE ? "quarantined as" : "queued as",
+	    qid, esc, t->nrcpt, s->message_size);
+	session_txn_reset(s);
+	session_enter_state(s, SESSION_HELO_DONE);
+	session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+}
+
+/* session_data_input - feed DATA bytes; stops right after the end. */
+static size_t
+session_data_input(struct session *s, const char *data, size_t len)
+{
+	char out[DATA_OUT_MAX(SESSION_DATA_CHUNK)];
+	size_t done = 0;
+
+	while (done < len) {
+		size_t chunk = len - done, olen, used;
+		struct error err;
+		int ended;
+
+		if (chunk > SESSION_DATA_CHUNK)
+			chunk = SESSION_DATA_CHUNK;
+		ended = data_machine_feed(&s->dm, data + done, chunk, out, &olen,
+		    &used);
+		done += used;
+		if (!s->oversize && s->dm.size > s->cfg->server.max_message_size) {
+			/* Keep reading to the end (the client would not
+			 * understand an early reply) but store nothing more:
+			 * free the disk now. */
+			s->oversize = true;
+			if (s->spool != NULL)
+				spool_msg_abort(s->spool);
+		}
+		if (!s->oversize && s->spool != NULL && olen > 0 &&
+		    spool_msg_write(s->spool, out, olen, &err) < 0 &&
+		    !s->spool->failed)
+			log_err("sid=%s spool: %s", s->sid, err.text);
+		if (ended) {
+			s->data_in += done;
+			session_eom(s);
+			return done;
+		}
+	}
+	s->data_in += done;
+	if (s->cfg->server.min_data_rate > 0) {
+		uint64_t elapsed = session_now_ms() - s->data_start_ms;
+
+		if (elapsed > SESSION_RATE_GRACE_MS &&
+		    s->data_in * 1000 / elapsed < s->cfg->server.min_data_rate) {
+			char esc[SESSION_ESC];
+
+			log_info("sid=%s data rate too low from unknown[%s]",
+			    s->sid, session_esc(esc, sizeof(esc),
+			    s->client_addr));
+			session_txn_reset(s);
+			session_reply(s, "421 4.4.2 %s Error: data rate too low",
+			    s->cfg->server.hostname);
+			session_close(s);
+		}
+	}
+	return done;
+}
+
+/*==== Other commands ====*/
+
+/* session_rset - forget the transaction. */
+static void
+session_rset(struct session *s, const struct command *cmd)
+{
+	if (cmd->arg_len > 0) {
+		session_reply_error(s, 501, "5.5.4", "Syntax: RSET");
+		return;
+	}
+	session_txn_reset(s);
+	session_enter_state(s, session_ready_state(s));
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+/* session_command - one complete command line (without CRLF). */
+static void
+session_command(struct session *s, const char *line, size_t len)
+{
+	struct command cmd;
+	struct command_error err;
+	char esc[SESSION_ESC], esc2[SESSION_ESC];
+
+	if (command_check_chars(line, len, &err) < 0) {
+		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
+		return;
+	}
+	command_parse(line, &cmd);
+	s->ncommands++;
+	s->counts[cmd.id]++;
+	s->last_cmd = cmd.id;
+	if (len + 2 > COMMAND_LINE_MAX && cmd.id != CMD_MAIL &&
+	    cmd.id != CMD_RCPT) {
+		session_reply_error(s, 500, "5.5.2", "Error: line too long");
+		return;
+	}
+	switch (cmd.id) {
+	case CMD_HELO:
+	case CMD_EHLO:
+		session_helo_check(s, &cmd);
+		break;
+	case CMD_MAIL:
+		session_mail_check(s, &cmd);
+		break;
+	case CMD_RCPT:
+		session_rcpt_check(s, &cmd);
+		break;
+	case CMD_DATA:
+		session_data_check(s, &cmd);
+		break;
+	case CMD_RSET:
+		session_rset(s, &cmd);
+		break;
+	case CMD_NOOP:
+		session_reply(s, "250 2.0.0 Ok");
+		break;
+	case CMD_QUIT:
+		session_reply(s, "221 2.0.0 Bye");
+		session_close(s);
+		break;
+	case CMD_HELP:
+		session_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA "
+		    "RSET NOOP QUIT HELP VRFY");
+		break;
+	case CMD_VRFY:
+		if (cmd.arg_len == 0)
+			session_reply_error(s, 501, "5.5.4", "Syntax: VRFY address");
+		else
+			session_reply(s, "252 2.5.2 Cannot VRFY user, but will "
+			    "accept message and attempt delivery");
+		break;
+	case CMD_EXPN:
+	case CMD_BDAT:
+	case CMD_STARTTLS:   /* hook: TLS/AUTH issue */
+	case CMD_AUTH:       /* hook: TLS/AUTH issue */
+		session_reply_error(s, 502, "5.5.1",
+		    "Error: command not implemented");
+		break;
+	case CMD_FORBIDDEN:
+		/* An HTTP client or an open-proxy probe (Postfix's
+		 * smtpd_forbidden_commands). */
+		log_info("sid=%s improper command from unknown[%s]: %s", s->sid,
+		    session_esc(esc, sizeof(esc), s->client_addr),
+		    log_escape(esc2, 64, line, len));
+		session_reply(s, "221 2.7.0 Error: I can break rules, too. "
+		    "Goodbye.");
+		session_close(s);
+		break;
+	case CMD_UNKNOWN:
+	case CMD__COUNT:
+		session_reply_error(s, 500, "5.5.2",
+		    "Error: command not recognized");
+		break;
+	}
+}
+
+/*==== Input ====*/
+
+/* session_feed - see session.h. */
+size_t
+session_feed(struct session *s, const char *data, size_t len, size_t avail)
+{
+	size_t pos = 0;
+
+	if (s->state == SESSION_CLOSING)
+		return len;     /* nothing more is read after the last reply */
+	if (s->state == SESSION_CONNECT_POLICY && len > 0) {
+		char esc[SESSION_ESC];
+
+		/* Early talker: input before the greeting. */
+		log_info("sid=%s pregreet input from unknown[%s]", s->sid,
+		    session_esc(esc, sizeof(esc), s->client_addr));
+		session_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
+		session_close(s);
+		return len;
+	}
+	s->in_feed = true;
+	while (pos < len) {
+		const char *p = data + pos, *nl;
+		size_t n = len - pos, lim, linelen;
+
+		if (s->state == SESSION_DATA) {
+			pos += session_data_input(s, p, n);
+			continue;
+		}
+		if (!session_wants_input(s))
+			break;
+		if (s->skip_line) {
+			nl = memchr(p, '\n', n);
+			if (nl == NULL) {
+				pos = len;
+				break;
+			}
+			pos += (size_t)(nl - p) + 1;
+			s->skip_line = false;
+			s->line_start_ms = 0;
+			continue;
+		}
+		lim = n < COMMAND_MAIL_LINE_MAX ? n : COMMAND_MAIL_LINE_MAX;
+		nl = memchr(p, '\n', lim);
+		if (nl == NULL) {
+			if (n < COMMAND_MAIL_LINE_MAX) {
+				/* A partial line: it must complete within the
+				 * command timeout (slowloris). */
+				if (s->line_start_ms == 0)
+					s->line_start_ms = session_now_ms();
+				break;
+			}
+			s->ncommands++;
+			s->skip_line = true;
+			pos += lim;
+			session_reply_error(s, 500, "5.5.2",
+			    "Error: line too long");
+			continue;
+		}
+		linelen = (size_t)(nl - p) + 1;
+		pos += linelen;
+		s->feed_rest = (len - pos) + (avail - len);
+		s->line_start_ms = 0;
+		/* Strip LF and one CR before it.  A bare LF ends a command
+		 * line too (as in Postfix); only DATA is strict about it. */
+		linelen--;
+		if (linelen > 0 && p[linelen - 1] == '\r')
+			linelen--;
+		{
+			char line[COMMAND_MAIL_LINE_MAX + 1];
+
+			memcpy(line, p, linelen);
+			line[linelen] = '\0';
+			session_command(s, line, linelen);
+		}
+	}
+	s->in_feed = false;
+	return pos;
+}
+
+/*==== Policy answers, timers, teardown ====*/
+
+/* session_policy_done - route the answer to the waiting phase. */
+void
+session_policy_done(struct session *s, const struct policy_result *res)
+{
+	struct session_verdict v;
+
+	if (s->state != SESSION_CONNECT_POLICY &&
+	    s->state != SESSION_WAIT_POLICY && s->state != SESSION_EOM_POLICY)
+		return;     /* e.g. closed by a timeout meanwhile */
+	session_verdict_from(s, res, &v);
+	if (v.code == 421 && s->phase != PHASE_CONNECT) {
+		session_refuse(s, &v, session_phase_name(s->phase),
+		    s->phase == PHASE_RCPT ? s->txn.pending_rcpt : NULL);
+		return;
+	}
+	switch (s->phase) {
+	case PHASE_CONNECT:
+		session_connect_proceed(s, &v);
+		break;
+	case PHASE_EHLO:
+	case PHASE_HELO:
+		session_helo_proceed(s, &v);
+		break;
+	case PHASE_MAIL:
+		session_mail_proceed(s, &v);
+		break;
+	case PHASE_RCPT:
+		session_rcpt_proceed(s, &v);
+		break;
+	case PHASE_DATA:
+		session_data_proceed(s, &v);
+		break;
+	case PHASE_EOM:
+		session_eom_proceed(s, &v);
+		break;
+	}
+}
+
+/* session_read_timeout_ms - see session.h. */
+uint64_t
+session_read_timeout_ms(const struct session *s)
+{
+	uint64_t t = s->cfg->server.command_timeout_ms;
+	uint64_t now = 0;
+
+	if (s->line_start_ms != 0) {
+		now = session_now_ms();
+		if (now - s->line_start_ms >= t)
+			return 0;
+		t -= now - s->line_start_ms;
+	}
+	if (s->state == SESSION_DATA && s->cfg->server.data_timeout_ms > 0) {
+		uint64_t used, left;
+
+		if (now == 0)
+			now = session_now_ms();
+		used = now - s->data_start_ms;
+		left = used >= s->cfg->server.data_timeout_ms ? 0 :
+		    s->cfg->server.data_timeout_ms - used;
+		if (left < t)
+			t = left;
+	}
+	return t;
+}
+
+/* session_timeout - 421 4.4.2 and close (RFC 5321 4.5.3.2). */
+void
+session_timeout(struct session *s)
+{
+	char esc[SESSION_ESC];
+
+	if (s->state == SESSION_CLOSING)
+		return;
+	log_info("sid=%s timeout after %s from unknown[%s]", s->sid,
+	    s->state == SESSION_DATA ? "DATA content" :
+	    command_name(s->last_cmd),
+	    session_esc(esc, sizeof(esc), s->client_addr));
+	if (s->state == SESSION_DATA)
+		session_txn_reset(s);
+	session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
+	    s->cfg->server.hostname);
+	session_close(s);
+}
+
+/* session_shutdown - 421 4.3.2 and close; a partial message is removed
+ * (the client will retry it). */
+void
+session_shutdown(struct session *s)
+{
+	if (s->state == SESSION_CLOSING)
+		return;
+	session_txn_reset(s);
+	session_reply(s, "421 4.3.2 %s Service shutting down",
+	    s->cfg->server.hostname);
+	session_close(s);
+}
+
+/* session_free - the disconnect line (Postfix style command counts). */
+void
+session_free(struct session *s)
+{
+	char stats[400], esc[SESSION_ESC];
+	size_t off = 0;
+
+	if (s == NULL)
+		return;
+	stats[0] = '\0';
+	for (int id = 1; id < CMD__COUNT; id++) {
+		if (s->counts[id] == 0 || off >= sizeof(stats))
+			continue;
+		off += (size_t)snprintf(stats + off, sizeof(stats) - off,
+		    " %s=%u", command_stat_name((enum command_id)id),
+		    s->counts[id]);
+	}
+	if (s->counts[CMD_UNKNOWN] > 0 && off < sizeof(stats))
+		off += (size_t)snprintf(stats + off, sizeof(stats) - off,
+		    " unknown=%u", s->counts[CMD_UNKNOWN]);
+	log_info("sid=%s disconnect from unknown[%s]:%u%s commands=%u", s->sid,
+	    session_esc(esc, sizeof(esc), s->client_addr), s->client_port,
+	    stats, s->ncommands);
+	session_txn_reset(s);
+	free(s->helo);
+	free(s);
+}

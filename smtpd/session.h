@@ -1,0 +1,104 @@
+/*
+ * session.h - one SMTP session of elemta-smtpd: the protocol state
+ * machine, independent of sockets and of the event loop.
+ *
+ * server.c creates a session per accepted connection and drives it with
+ * the client's bytes (session_feed), policy answers (session_policy_done)
+ * and timer events (session_timeout, session_shutdown).  The session
+ * talks back only through struct session_ops, which is also the seam the
+ * unit tests use to drive it with plain strings and scripted policy
+ * answers.
+ *
+ * Input contract: session_feed consumes whole command lines (or DATA
+ * bytes) and returns how many bytes it used.  It stops consuming while a
+ * policy answer is pending and right after the end of data, so the
+ * unconsumed bytes stay in the caller's buffer and are fed again later:
+ * that is how pipelined commands are answered strictly in order and how
+ * nothing after the final "." is read as part of the message.  Replies go
+ * out through ops->write in order; the caller flushes them when its input
+ * runs dry (RFC 2920).
+ */
+#ifndef ELEMTA_SMTPD_SESSION_H
+#define ELEMTA_SMTPD_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "policy_client.h"
+#include "strbuf.h"
+
+enum session_state {
+	SESSION_CONNECT_POLICY,  /* waiting for the CONNECT decision; no
+	                            greeting yet, input = early talker     */
+	SESSION_GREETED,         /* 220 sent, HELO/EHLO expected           */
+	SESSION_HELO_DONE,       /* ready for MAIL                         */
+	SESSION_MAIL_DONE,       /* MAIL accepted, RCPT expected           */
+	SESSION_RCPT_DONE,       /* at least one recipient accepted        */
+	SESSION_WAIT_POLICY,     /* a command's policy answer is pending   */
+	SESSION_DATA,            /* receiving the message after 354        */
+	SESSION_EOM_POLICY,      /* end of data seen, decision pending     */
+	SESSION_CLOSING,         /* last reply queued; no more input       */
+};
+
+/* The connection facts the session is created with. */
+struct session_peer {
+	const char *client_address;   /* canonical (common/addr.h)        */
+	unsigned client_port;
+	const char *server_address;
+	unsigned server_port;
+	enum config_listen_mode mode;
+};
+
+/* How a session reaches the outside world.  io is passed back as is. */
+struct session_ops {
+	/* Queue reply bytes for the client, in order. */
+	void (*write)(void *io, const char *data, size_t len);
+	/* Close the connection once the queued replies are sent.  The
+	 * session stays valid until the caller frees it. */
+	void (*close)(void *io);
+	/* Input bytes received but not yet fed (pipelining checks). */
+	size_t (*pending)(void *io);
+	/* Start a policy request: req's bytes (taken over) with fd (-1 or a
+	 * descriptor, taken over).  Returns 0 when the answer will come
+	 * later through session_policy_done, -1 (why filled) when it failed
+	 * at once.  Must not call session_policy_done itself. */
+	int (*policy)(void *io, struct strbuf *req, int fd, char *why,
+	    size_t whylen);
+};
+
+struct session;
+
+/* session_new - a session in SESSION_CONNECT_POLICY; nothing is sent
+ * until session_start.  cfg must outlive it. */
+struct session *session_new(const struct config *cfg,
+    const struct session_ops *ops, void *io, const struct session_peer *peer);
+/* session_start - log the connection and ask for the CONNECT decision. */
+void session_start(struct session *s);
+/* session_feed - len bytes of input at data; avail >= len is how much
+ * input the caller holds in total (data is its first len bytes).
+ * Returns the bytes consumed (see the input contract above). */
+size_t session_feed(struct session *s, const char *data, size_t len,
+    size_t avail);
+/* session_policy_done - the answer to the request started last. */
+void session_policy_done(struct session *s, const struct policy_result *res);
+/* session_timeout - the client was idle too long: 421 4.4.2, close. */
+void session_timeout(struct session *s);
+/* session_shutdown - the server is stopping: 421 4.3.2, close. */
+void session_shutdown(struct session *s);
+/* session_free - log the disconnect, remove any partial message. */
+void session_free(struct session *s);
+
+enum session_state session_state(const struct session *s);
+const char *session_state_name(enum session_state st);
+const char *session_id(const struct session *s);
+/* session_read_timeout_ms - how long the client may stay silent now
+ * (command timeout, what is left of a partial line or of the DATA
+ * deadline); 0 means "already expired". */
+uint64_t session_read_timeout_ms(const struct session *s);
+/* session_wants_input - false while waiting for a decision or closing
+ * (the caller may stop reading; input stays buffered). */
+bool session_wants_input(const struct session *s);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * spool.c - the spool writer: one directory per message under tmp/,
+ * renamed atomically into queue/ or quarantine/ after everything is on
+ * disk (see spool.h for the contract).
+ *
+ * Called by session.c when DATA starts (open), for each chunk of body
+ * (write), at end of data (flush, reader for policyd) and on the final
+ * decision (commit or abort).  Runs as the unprivileged smtpd user; the
+ * data written is client input, stored byte-exact and never interpreted.
+ * Calls are synchronous: the fsyncs happen in the event loop, which is
+ * what the 250 reply has to wait for anyway.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "spool.h"
+
+/*==== Queue ids ====*/
+
+/* spool_queue_id_new - 13 hex digits of microseconds, 3 of the pid. */
+void
+spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
+{
+	static uint64_t last;
+	struct timeval tv;
+	uint64_t us;
+
+	gettimeofday(&tv, NULL);
+	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	/* Strictly increasing within the process even when the clock stands
+	 * still or steps back: two messages never share an id here. */
+	if (us <= last)
+		us = last + 1;
+	last = us;
+	snprintf(out, SPOOL_ID_LEN + 1, "%013" PRIX64 "%03X",
+	    (uint64_t)(us & 0xFFFFFFFFFFFFFu), (unsigned)getpid() & 0xFFFu);
+}
+
+/*==== Helpers ====*/
+
+/* spool_write_all - write(2) until done or error. */
+static int
+spool_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* spool_fsync_path - fsync a directory (or file) by name. */
+static int
+spool_fsync_path(const char *path, struct error *err)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return error_set(err, "open %s: %s", path, strerror(errno));
+	if (fsync(fd) < 0) {
+		int e = errno;
+
+		close(fd);
+		return error_set(err, "fsync %s: %s", path, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+/* spool_prepare - mkdir the three spool directories when missing. */
+int
+spool_prepare(const char *spool, struct error *err)
+{
+	static const char *const subs[] = { "", "/tmp", "/queue", "/quarantine" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s%s", spool, subs[i]) >=
+		    sizeof(path))
+			return error_set(err, "spool path too long");
+		if (mkdir(path, 0750) < 0 && errno != EEXIST)
+			return error_set(err, "mkdir %s: %s", path,
+			    strerror(errno));
+	}
+	return 0;
+}
+
+/*==== Messages ====*/
+
+/* spool_msg_open - mkdir tmp/<id> and create its message file. */
+int
+spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
+    struct error *err)
+{
+	char path[PATH_MAX];
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	str_copy(m->id, id, sizeof(m->id));
+	m->spool = spool;
+	if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s", spool, id) >=
+	    sizeof(path) - 16)
+		return error_set(err, "spool path too long");
+	if (mkdir(path, 0750) < 0)
+		return error_set(err, "mkdir %s: %s", path, strerror(errno));
+	m->tmpdir = xstrdup(path);
+	m->open = true;
+	strcat(path, "/message");
+	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (m->fd < 0) {
+		error_set(err, "create %s: %s", path, strerror(errno));
+		spool_msg_abort(m);
+		return -1;
+	}
+	m->buf = xmalloc(SPOOL_BUF_SIZE);
+	return 0;
+}
+
+/* spool_msg_flush - write the buffered bytes to the file. */
+int
+spool_msg_flush(struct spool_msg *m, struct error *err)
+{
+	if (m->failed)
+		return error_set(err, "earlier write to %s failed", m->tmpdir);
+	if (m->buflen > 0 && spool_write_all(m->fd, m->buf, m->buflen) < 0) {
+		m->failed = true;
+		return error_set(err, "write %s/message: %s", m->tmpdir,
+		    strerror(errno));
+	}
+	m->buflen = 0;
+	return 0;
+}
+
+/* spool_msg_write - append through the buffer; large writes go direct. */
+int
+spool_msg_write(struct spool_msg *m, const void *data, size_t len,
+    struct error *err)
+{
+	if (m->failed)
+		return -1;
+	m->size += len;
+	if (m->buflen + len <= SPOOL_BUF_SIZE) {
+		memcpy(m->buf + m->buflen, data, len);
+		m->buflen += len;
+		return 0;
+	}
+	if (spool_msg_flush(m, err) < 0)
+		return -1;
+	if (len >= SPOOL_BUF_SIZE / 2) {
+		if (spool_write_all(m->fd, data, len) < 0) {
+			m->failed = true;
+			return error_set(err, "write %s/message: %s", m->tmpdir,
+			    strerror(errno));
+		}
+		return 0;
+	}
+	memcpy(m->buf, data, len);
+	m->buflen = len;
+	return 0;
+}
+
+/* spool_msg_reader - a separate read-only open file description, so the
+ * reader's offset never moves ours. */
+int
+spool_msg_reader(const struct spool_msg *m, struct error *err)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/message", m->tmpdir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return error_set(err, "open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* spool_envelope_write - the envelope file (docs/internals.md format);
+ * values come from validated protocol fields and never hold CR or LF. */
+static int
+spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
+    bool do_fsync, struct error *err)
+{
+	char path[PATH_MAX], stamp[32];
+	struct tm tm;
+	FILE *f;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return error_set(err, "create %s: %s", path, strerror(errno));
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		return error_set(err, "fdopen %s: %s", path, strerror(errno));
+	}
+	gmtime_r(&env->received, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(f, "version: 1\n");
+	fprintf(f, "queue-id: %s\n", m->id);
+	fprintf(f, "received: %lld %s\n", (long long)env->received, stamp);
+	fprintf(f, "client-address: %s\n", env->client_address);
+	fprintf(f, "client-port: %u\n", env->client_port);
+	fprintf(f, "client-name: %s\n", env->client_name);
+	fprintf(f, "helo: %s\n", env->helo);
+	fprintf(f, "protocol: %s\n", env->protocol);
+	fprintf(f, "tls: %s\n", env->tls);
+	fprintf(f, "auth-user: %s\n", env->auth_user);
+	fprintf(f, "sender: %s\n", env->sender);
+	for (size_t i = 0; i < env->recipient_count; i++)
+		fprintf(f, "recipient: %s\n", env->recipients[i]);
+	fprintf(f, "size: %" PRIu64 "\n", m->size);
+	if (fflush(f) != 0 || ferror(f))
+		rc = error_set(err, "write %s: %s", path, strerror(errno));
+	else if (do_fsync && fsync(fileno(f)) < 0)
+		rc = error_set(err, "fsync %s: %s", path, strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = error_set(err, "close %s: %s", path, strerror(errno));
+	return rc;
+}
+
+/* spool_msg_close - release memory and descriptors, keep files. */
+static void
+spool_msg_close(struct spool_msg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	free(m->buf);
+	m->buf = NULL;
+	m->buflen = 0;
+	free(m->tmpdir);
+	m->tmpdir = NULL;
+	m->open = false;
+}
+
+/* spool_msg_commit - envelope, fsyncs, rename, fsync of the parent. */
+int
+spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest, bool do_fsync, struct error *err)
+{
+	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX];
+	const char *sub = dest == SPOOL_QUARANTINE ? "quarantine" : "queue";
+
+	if (!m->open)
+		return error_set(err, "message not open");
+	if (spool_msg_flush(m, err) < 0)
+		goto fail;
+	if (do_fsync && fsync(m->fd) < 0) {
+		error_set(err, "fsync %s/message: %s", m->tmpdir,
+		    strerror(errno));
+		goto fail;
+	}
+	if (spool_envelope_write(m, env, do_fsync, err) < 0)
+		goto fail;
+	if (do_fsync && spool_fsync_path(m->tmpdir, err) < 0)
+		goto fail;
+	snprintf(parent, sizeof(parent), "%s/%s", m->spool, sub);
+	snprintf(target, sizeof(target), "%s/%s", parent, m->id);
+	/* Never replace: a (theoretical) id collision must fail, not
+	 * overwrite someone else's message. */
+	if (renameat2(AT_FDCWD, m->tmpdir, AT_FDCWD, target,
+	    RENAME_NOREPLACE) < 0 && (errno != EINVAL ||
+	    /* no RENAME_NOREPLACE here: rename(2) still refuses to
+	     * replace a non-empty directory */
+	    rename(m->tmpdir, target) < 0)) {
+		error_set(err, "rename %s to %s: %s", m->tmpdir, target,
+		    strerror(errno));
+		goto fail;
+	}
+	if (do_fsync && spool_fsync_path(parent, err) < 0) {
+		/* The rename happened but may not be durable.  The message
+		 * is visible and complete; report the failure so the client
+		 * retries, and leave the file (a duplicate beats a loss). */
+		spool_msg_close(m);
+		return -1;
+	}
+	spool_msg_close(m);
+	return 0;
+fail:
+	spool_msg_abort(m);
+	return -1;
+}
+
+/* spool_msg_abort - unlink both files and the tmp directory. */
+void
+spool_msg_abort(struct spool_msg *m)
+{
+	char path[PATH_MAX];
+
+	if (!m->open)
+		return;
+	if (m->tmpdir != NULL) {
+		snprintf(path, sizeof(path), "%s/message", m->tmpdir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
+		unlink(path);
+		if (rmdir(m->tmpdir) < 0 && errno != ENOENT)
+			log_warn("spool: rmdir %s: %s", m->tmpdir,
+			    strerror(errno));
+	}
+	spool_msg_close(m);
+}

@@ -1,0 +1,87 @@
+/*
+ * spool.h - the spool writer of elemta-smtpd.
+ *
+ * Layout and durability contract (docs/internals.md, "Spool"):
+ *   spool.path/tmp/<id>/message    being received
+ *   spool.path/tmp/<id>/envelope   written at acceptance
+ *   spool.path/queue/<id>/         accepted (rename of the tmp directory)
+ *   spool.path/quarantine/<id>/    quarantined
+ * On commit both files and tmp/<id> are fsync'd, the directory is renamed
+ * (never over an existing one) and the destination directory fsync'd;
+ * only then may the caller answer 250.  Every failure path removes the
+ * tmp directory, so nothing partial survives in tmp/ or ever shows in
+ * queue/.  With spool.fsync false the fsyncs are skipped (benchmarks).
+ */
+#ifndef ELEMTA_SMTPD_SPOOL_H
+#define ELEMTA_SMTPD_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "error.h"
+
+#define SPOOL_ID_LEN 16           /* upper-case hex digits */
+#define SPOOL_BUF_SIZE 8192       /* write buffer, allocated while open */
+
+/* A message being received.  Zero-initialised means "not open". */
+struct spool_msg {
+	char id[SPOOL_ID_LEN + 1];
+	char *tmpdir;             /* spool/tmp/<id>, owned                */
+	const char *spool;        /* spool.path, borrowed                 */
+	int fd;                   /* message file, -1 when closed         */
+	char *buf;                /* pending bytes, owned                 */
+	size_t buflen;
+	uint64_t size;            /* bytes written to the message so far  */
+	bool open;
+	bool failed;              /* a write failed: the message is lost  */
+};
+
+/* The envelope stored beside the message (format in docs/internals.md). */
+struct spool_envelope {
+	time_t received;
+	const char *client_address;
+	unsigned client_port;
+	const char *client_name;
+	const char *helo;
+	const char *protocol;     /* "SMTP", "ESMTP", ... */
+	const char *tls;          /* "none" or "TLSv1.3 CIPHER" */
+	const char *auth_user;    /* "" when not authenticated */
+	const char *sender;       /* "" for <> */
+	char *const *recipients;
+	size_t recipient_count;
+};
+
+enum spool_dest { SPOOL_QUEUE, SPOOL_QUARANTINE };
+
+/* spool_queue_id_new - a fresh id: microseconds since the epoch
+ * (strictly increasing within the process) in 13 hex digits, then 3 hex
+ * digits of the pid, so ids from concurrent workers do not collide. */
+void spool_queue_id_new(char out[SPOOL_ID_LEN + 1]);
+
+/* spool_prepare - create spool/{tmp,queue,quarantine} when missing (for
+ * `elemta-smtpd --bind`; elemtactl normally does it). */
+int spool_prepare(const char *spool, struct error *err);
+
+/* spool_msg_open - create tmp/<id>/ and its message file (exclusive). */
+int spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
+    struct error *err);
+/* spool_msg_write - append bytes (buffered).  After a failure the message
+ * is marked failed and further writes are ignored; commit then fails. */
+int spool_msg_write(struct spool_msg *m, const void *data, size_t len,
+    struct error *err);
+/* spool_msg_flush - write out the buffer (before policyd reads the file). */
+int spool_msg_flush(struct spool_msg *m, struct error *err);
+/* spool_msg_reader - a new read-only descriptor of the message file
+ * (close-on-exec), or -1. */
+int spool_msg_reader(const struct spool_msg *m, struct error *err);
+/* spool_msg_commit - write the envelope, fsync, rename to queue/ or
+ * quarantine/, fsync the destination directory.  On failure the tmp
+ * directory is removed.  Either way the message is closed afterwards. */
+int spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest, bool do_fsync, struct error *err);
+/* spool_msg_abort - remove the tmp directory and close (idempotent). */
+void spool_msg_abort(struct spool_msg *m);
+
+#endif

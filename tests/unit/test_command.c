@@ -1,0 +1,369 @@
+/*
+ * test_command.c - unit tests for smtpd/command.c: verbs, HELO
+ * arguments, MAIL/RCPT parameters and RFC 5321 address syntax, one test
+ * per promise of command.h (including its reply-code choices).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../smtpd/command.h"
+
+/* expect_err - assert a failed parse produced code/enhanced. */
+static void
+expect_err(int rc, const struct command_error *err, int code, const char *enh)
+{
+	assert_int_equal(rc, -1);
+	assert_int_equal(err->code, code);
+	assert_string_equal(err->enhanced, enh);
+}
+
+static void
+test_verbs(void **state)
+{
+	static const struct { const char *line; enum command_id id;
+	    const char *arg; } cases[] = {
+		{ "HELO a.example", CMD_HELO, "a.example" },
+		{ "ehlo a.example", CMD_EHLO, "a.example" },
+		{ "EhLo   a.example  ", CMD_EHLO, "a.example" },
+		{ "MAIL FROM:<a@b.example>", CMD_MAIL, "FROM:<a@b.example>" },
+		{ "rcpt TO:<a@b.example>", CMD_RCPT, "TO:<a@b.example>" },
+		{ "DATA", CMD_DATA, "" },
+		{ "data ", CMD_DATA, "" },
+		{ "RSET", CMD_RSET, "" },
+		{ "NOOP anything", CMD_NOOP, "anything" },
+		{ "QUIT", CMD_QUIT, "" },
+		{ "HELP", CMD_HELP, "" },
+		{ "VRFY bob", CMD_VRFY, "bob" },
+		{ "EXPN list", CMD_EXPN, "list" },
+		{ "STARTTLS", CMD_STARTTLS, "" },
+		{ "AUTH PLAIN", CMD_AUTH, "PLAIN" },
+		{ "BDAT 10 LAST", CMD_BDAT, "10 LAST" },
+		{ "GET / HTTP/1.0", CMD_FORBIDDEN, "/ HTTP/1.0" },
+		{ "POST /x HTTP/1.1", CMD_FORBIDDEN, "/x HTTP/1.1" },
+		{ "CONNECT 1.2.3.4:25 HTTP/1.0", CMD_FORBIDDEN,
+		  "1.2.3.4:25 HTTP/1.0" },
+		{ "MAILX FROM:<a@b>", CMD_UNKNOWN, "FROM:<a@b>" },
+		{ "", CMD_UNKNOWN, "" },
+		{ "HEL", CMD_UNKNOWN, "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct command c;
+
+		command_parse(cases[i].line, &c);
+		assert_int_equal(c.id, cases[i].id);
+		assert_int_equal(c.arg_len, strlen(cases[i].arg));
+		assert_memory_equal(c.arg, cases[i].arg, c.arg_len);
+	}
+	assert_string_equal(command_name(CMD_MAIL), "MAIL");
+	assert_string_equal(command_stat_name(CMD_EHLO), "ehlo");
+}
+
+static void
+test_chars(void **state)
+{
+	struct command_error err;
+
+	assert_int_equal(command_check_chars("NOOP\tx", 6, &err), 0);
+	expect_err(command_check_chars("NO\0OP", 5, &err), &err, 500, "5.5.2");
+	assert_non_null(strstr(err.text, "NUL"));
+	expect_err(command_check_chars("MAIL\rRCPT", 9, &err), &err, 500,
+	    "5.5.2");
+	expect_err(command_check_chars("A\x7f", 2, &err), &err, 500, "5.5.2");
+	/* 8-bit bytes are not control characters. */
+	assert_int_equal(command_check_chars("EHLO \xc3\xa9", 7, &err), 0);
+}
+
+static void
+test_helo(void **state)
+{
+	struct command_error err;
+	char longname[300];
+
+	assert_int_equal(command_parse_helo("client.example", CMD_EHLO, &err), 0);
+	assert_int_equal(command_parse_helo("[192.0.2.1]", CMD_HELO, &err), 0);
+	assert_int_equal(command_parse_helo("bare", CMD_HELO, &err), 0);
+	expect_err(command_parse_helo("", CMD_EHLO, &err), &err, 501, "5.5.4");
+	assert_non_null(strstr(err.text, "EHLO"));
+	expect_err(command_parse_helo("two words", CMD_HELO, &err), &err, 501,
+	    "5.5.4");
+	memset(longname, 'a', 256);
+	longname[256] = '\0';
+	expect_err(command_parse_helo(longname, CMD_EHLO, &err), &err, 501,
+	    "5.5.4");
+	expect_err(command_parse_helo("bad\xff", CMD_EHLO, &err), &err, 501,
+	    "5.5.4");
+	assert_int_equal(command_parse_helo("\xc3\xa9t\xc3\xa9.example", CMD_EHLO,
+	    &err), 0);
+}
+
+static void
+test_mail_basic(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	assert_int_equal(command_parse_mail("FROM:<alice@example.org>", 0, &p,
+	    &err), 0);
+	assert_string_equal(p.address, "alice@example.org");
+	assert_false(p.null_path);
+	assert_false(p.size_given);
+	assert_int_equal(p.body, BODY_UNSPECIFIED);
+
+	assert_int_equal(command_parse_mail("from:<>", 0, &p, &err), 0);
+	assert_true(p.null_path);
+	assert_string_equal(p.address, "");
+
+	/* A space after the colon is tolerated (real clients send it). */
+	assert_int_equal(command_parse_mail("FROM: <a@b.example>", 0, &p, &err), 0);
+	assert_string_equal(p.address, "a@b.example");
+}
+
+static void
+test_mail_syntax_errors(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	expect_err(command_parse_mail("", 0, &p, &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("TO:<a@b.example>", 0, &p, &err), &err,
+	    501, "5.5.4");
+	/* Brackets are required. */
+	expect_err(command_parse_mail("FROM:a@b.example", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b.example", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b.example>x", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a>", 0, &p, &err), &err, 501,
+	    "5.1.7");
+	expect_err(command_parse_mail("FROM:<@b.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@>", 0, &p, &err), &err, 501,
+	    "5.1.7");
+	expect_err(command_parse_mail("FROM:<a..b@c.example>", 0, &p, &err),
+	    &err, 501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<.a@c.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a.@c.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b..example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b.example.>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@-b.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b-.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a b@c.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@b@c.example>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<\"unterminated@c.example>", 0, &p,
+	    &err), &err, 501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@[300.1.1.1]>", 0, &p, &err), &err,
+	    501, "5.1.7");
+	expect_err(command_parse_mail("FROM:<a@[IPv6:zz::1]>", 0, &p, &err), &err,
+	    501, "5.1.7");
+}
+
+static void
+test_mail_address_forms(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	assert_int_equal(command_parse_mail("FROM:<\"john doe\"@example.org>", 0,
+	    &p, &err), 0);
+	assert_string_equal(p.address, "\"john doe\"@example.org");
+	assert_int_equal(command_parse_mail(
+	    "FROM:<\"a\\\"b>c\"@example.org>", 0, &p, &err), 0);
+	assert_string_equal(p.address, "\"a\\\"b>c\"@example.org");
+	/* Source routes are checked, then dropped. */
+	assert_int_equal(command_parse_mail(
+	    "FROM:<@relay.example,@[192.0.2.1]:user@example.org>", 0, &p, &err), 0);
+	assert_string_equal(p.address, "user@example.org");
+	expect_err(command_parse_mail("FROM:<@relay..x:user@example.org>", 0, &p,
+	    &err), &err, 501, "5.1.7");
+	assert_int_equal(command_parse_mail("FROM:<u@[192.0.2.1]>", 0, &p, &err), 0);
+	assert_string_equal(p.address, "u@[192.0.2.1]");
+	assert_int_equal(command_parse_mail("FROM:<u@[IPv6:2001:db8::1]>", 0, &p,
+	    &err), 0);
+	assert_int_equal(command_parse_mail("FROM:<u!#$%&'*+-/=?^_`{|}~@x.example>",
+	    0, &p, &err), 0);
+	assert_int_equal(command_parse_mail("FROM:<a@localhost>", 0, &p, &err), 0);
+}
+
+static void
+test_mail_length_limits(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+	char arg[600], local[80], label[70];
+	size_t n;
+
+	/* local part: 64 ok, 65 refused with 553 */
+	memset(local, 'l', 64);
+	local[64] = '\0';
+	snprintf(arg, sizeof(arg), "FROM:<%s@example.org>", local);
+	assert_int_equal(command_parse_mail(arg, 0, &p, &err), 0);
+	local[64] = 'l';
+	local[65] = '\0';
+	snprintf(arg, sizeof(arg), "FROM:<%s@example.org>", local);
+	expect_err(command_parse_mail(arg, 0, &p, &err), &err, 553, "5.1.7");
+
+	/* a 64-octet label is one too many */
+	memset(label, 'd', 64);
+	label[64] = '\0';
+	snprintf(arg, sizeof(arg), "FROM:<a@%s.example>", label);
+	expect_err(command_parse_mail(arg, 0, &p, &err), &err, 501, "5.1.7");
+
+	/* domain: 4 * 63 + 3 dots = 255 ok; path then 1+1+1+255+1 = 259 */
+	memset(label, 'd', 63);
+	label[63] = '\0';
+	snprintf(arg, sizeof(arg), "FROM:<a@%s.%s.%s.%s>", label, label, label,
+	    label);
+	/* the whole path is over 256 octets: 553 */
+	expect_err(command_parse_mail(arg, 0, &p, &err), &err, 553, "5.1.7");
+	/* path of exactly 256 octets with brackets is accepted */
+	n = (size_t)snprintf(arg, sizeof(arg), "FROM:<%.62s@%s.%s.%s>",
+	    local, label, label, label);
+	assert_int_equal(n - strlen("FROM:"), 256);
+	assert_int_equal(command_parse_mail(arg, 0, &p, &err), 0);
+	/* and one more octet is not */
+	n = (size_t)snprintf(arg, sizeof(arg), "FROM:<%.63s@%s.%s.%s>",
+	    local, label, label, label);
+	assert_int_equal(n - strlen("FROM:"), 257);
+	expect_err(command_parse_mail(arg, 0, &p, &err), &err, 553, "5.1.7");
+}
+
+static void
+test_mail_params(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	assert_int_equal(command_parse_mail(
+	    "FROM:<a@b.example> SIZE=1000 BODY=8BITMIME", 10000, &p, &err), 0);
+	assert_true(p.size_given);
+	assert_int_equal(p.size, 1000);
+	assert_int_equal(p.body, BODY_8BITMIME);
+	assert_int_equal(command_parse_mail("FROM:<a@b.example> body=7bit", 0, &p,
+	    &err), 0);
+	assert_int_equal(p.body, BODY_7BIT);
+	assert_int_equal(command_parse_mail("FROM:<a@b.example>  size=0", 0, &p,
+	    &err), 0);
+	assert_int_equal(p.size, 0);
+
+	expect_err(command_parse_mail("FROM:<a@b.example> SIZE=10001", 10000, &p,
+	    &err), &err, 552, "5.3.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> SIZE=12x", 0, &p, &err),
+	    &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> SIZE", 0, &p, &err),
+	    &err, 501, "5.5.4");
+	expect_err(command_parse_mail(
+	    "FROM:<a@b.example> SIZE=99999999999999999999999", 0, &p, &err),
+	    &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> SIZE=1 SIZE=2", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> BODY=BINARYMIME", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> SMTPUTF8=yes", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> RET=FULL", 0, &p, &err),
+	    &err, 555, "5.5.4");
+	assert_non_null(strstr(err.text, "RET"));
+	expect_err(command_parse_mail("FROM:<a@b.example> AUTH=<>", 0, &p, &err),
+	    &err, 555, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> =x", 0, &p, &err), &err,
+	    501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> X=a=b", 0, &p, &err),
+	    &err, 501, "5.5.4");
+}
+
+static void
+test_mail_utf8(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	/* RFC 6531: non-ASCII needs SMTPUTF8. */
+	expect_err(command_parse_mail("FROM:<j\xc3\xb6rg@example.org>", 0, &p,
+	    &err), &err, 553, "5.6.7");
+	assert_int_equal(command_parse_mail(
+	    "FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example> SMTPUTF8", 0, &p, &err), 0);
+	assert_true(p.smtputf8);
+	assert_true(p.non_ascii);
+	expect_err(command_parse_mail("FROM:<j\xc3rg@example.org> SMTPUTF8", 0,
+	    &p, &err), &err, 501, "5.1.7");
+}
+
+static void
+test_rcpt(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	assert_int_equal(command_parse_rcpt("TO:<bob@example.com>", false, &p,
+	    &err), 0);
+	assert_string_equal(p.address, "bob@example.com");
+	assert_int_equal(command_parse_rcpt("to:<Postmaster>", false, &p, &err), 0);
+	assert_string_equal(p.address, "Postmaster");
+	expect_err(command_parse_rcpt("TO:<bob>", false, &p, &err), &err, 501,
+	    "5.1.3");
+	expect_err(command_parse_rcpt("TO:<>", false, &p, &err), &err, 501,
+	    "5.1.3");
+	expect_err(command_parse_rcpt("TO:bob@example.com", false, &p, &err),
+	    &err, 501, "5.1.3");
+	expect_err(command_parse_rcpt("FROM:<bob@example.com>", false, &p, &err),
+	    &err, 501, "5.5.4");
+	expect_err(command_parse_rcpt("TO:<bob@example.com> NOTIFY=NEVER", false,
+	    &p, &err), &err, 555, "5.5.4");
+	expect_err(command_parse_rcpt("TO:<b\xc3\xb6@example.com>", false, &p,
+	    &err), &err, 553, "5.6.7");
+	assert_int_equal(command_parse_rcpt("TO:<b\xc3\xb6@example.com>", true,
+	    &p, &err), 0);
+}
+
+static void
+test_utf8(void **state)
+{
+	assert_true(command_utf8_valid("plain", 5));
+	assert_true(command_utf8_valid("\xc3\xa9", 2));
+	assert_true(command_utf8_valid("\xe2\x82\xac", 3));
+	assert_true(command_utf8_valid("\xf0\x9f\x98\x80", 4));
+	assert_false(command_utf8_valid("\xc0\x80", 2));       /* overlong NUL */
+	assert_false(command_utf8_valid("\xe0\x80\xaf", 3));   /* overlong */
+	assert_false(command_utf8_valid("\xed\xa0\x80", 3));   /* surrogate */
+	assert_false(command_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(command_utf8_valid("\xf5\x80\x80\x80", 4));
+	assert_false(command_utf8_valid("\xc3", 1));           /* truncated */
+	assert_false(command_utf8_valid("\xe2\x82", 2));
+	assert_false(command_utf8_valid("\x80", 1));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verbs),
+		cmocka_unit_test(test_chars),
+		cmocka_unit_test(test_helo),
+		cmocka_unit_test(test_mail_basic),
+		cmocka_unit_test(test_mail_syntax_errors),
+		cmocka_unit_test(test_mail_address_forms),
+		cmocka_unit_test(test_mail_length_limits),
+		cmocka_unit_test(test_mail_params),
+		cmocka_unit_test(test_mail_utf8),
+		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_utf8),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,853 @@
+/*
+ * test_policy_rules.c - unit tests for the built-in `policy` plugin
+ * (policyd/policies/): each implemented rule through the public hooks, as
+ * the host runs them, with a real counter table in a scratch directory and
+ * a fake clock.
+ *
+ * Promises tested: every rule's reply code and enhanced code; domain
+ * matching (exact, ".subdomain", case, trailing dot); rate exactness at the
+ * rule level (N accepted per window, the N+1th refused, a refused event
+ * not counted, the window sliding); IPv6 clients sharing their /64;
+ * exempt_ips; two workers (two store handles) sharing one count; a
+ * Postfix transaction counted once per instance; the metric counters;
+ * config errors (unknown key with a suggestion, "not supported yet", bad
+ * values naming file:line).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "counter.h"
+#include "log.h"
+#include "../../policyd/plugin_host.h"
+#include "../../policyd/policies/policy.h"
+
+/* ==== Fixture: a policy plugin over a scratch counter table ==== */
+
+static char tmpdir[256];
+static uint64_t fake_ms;
+
+static uint64_t
+fake_clock(void)
+{
+	return fake_ms;
+}
+
+struct fx {
+	struct config *cfg;
+	struct counter_store *cs;
+	struct plugin_host *h;
+	char err[ERROR_TEXT_MAX];
+};
+
+/* fx_write - the config file with the policy plugin's config body. */
+static void
+fx_write(const char *policy_yaml, char *path, size_t size)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/elemta.yaml", tmpdir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "server:\n  listen:\n    - address: \"127.0.0.1:2525\"\n"
+	    "counters:\n  path: counters\n  map_size: 8MB\n"
+	    "plugins:\n  - name: policy\n    config:\n%s", policy_yaml);
+	fclose(f);
+}
+
+/* A file fx_open writes beside the config (e.g. a reputation file). */
+static const char *fx_extra_name;
+static const char *fx_extra_text;
+
+/* fx_open - load the config, open the table, load the chain; returns -1
+ * (with fx->err) when the chain refuses the config. */
+static int
+fx_open(struct fx *fx, const char *policy_yaml)
+{
+	struct config_errors errs;
+	struct error err;
+	char path[512];
+
+	memset(fx, 0, sizeof(*fx));
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/elemta-test-policy-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	if (fx_extra_name != NULL) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, fx_extra_name);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(fx_extra_text, f);
+		fclose(f);
+		fx_extra_name = NULL;
+	}
+	fx_write(policy_yaml, path, sizeof(path));
+	fx->cfg = config_load(path, &errs);
+	if (fx->cfg == NULL)
+		fail_msg("config_load: %s", errs.count ? errs.text[0] : "?");
+	assert_int_equal(counter_store_open(fx->cfg->counters.path,
+	    fx->cfg->counters.map_size, false, &fx->cs, &err), 0);
+	fake_ms = 1700000000000ull;
+	counter_set_clock(fx->cs, fake_clock);
+	fx->h = plugin_host_new(fx->cs, fx->cfg->counters.ipv6_prefix);
+	if (plugin_host_load_config(fx->h, fx->cfg, &err) != 0) {
+		str_copy(fx->err, err.text, sizeof(fx->err));
+		return -1;
+	}
+	return 0;
+}
+
+/* fx_close - free everything and remove the scratch directory. */
+static void
+fx_close(struct fx *fx)
+{
+	char cmd[300];
+
+	plugin_host_free(fx->h);
+	counter_store_close(fx->cs);
+	config_free(fx->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	assert_int_equal(system(cmd), 0);
+	policy_set_clock(NULL);
+}
+
+/* A request: phase, client, and "name=value" extras. */
+struct rq {
+	struct wire_attr attrs[24];
+	char text[24][256];
+	struct wire_request r;
+	struct plugin_request p;
+};
+
+/* ask_on - decide one request; returns the decision's code (0 for
+ * continue) and leaves the result in *d. */
+static int
+ask_on(struct fx *fx, enum plugin_listener l, unsigned inst_accepted,
+    struct plugin_decision *d, const char *phase, const char *ip, ...)
+{
+	struct rq q;
+	va_list ap;
+	const char *kv;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.text[n++], 256, "protocol_state=%s", phase);
+	snprintf(q.text[n++], 256, "client_address=%s", ip);
+	snprintf(q.text[n++], 256, "request=smtpd_access_policy");
+	va_start(ap, ip);
+	while ((kv = va_arg(ap, const char *)) != NULL && n < 24)
+		str_copy(q.text[n++], kv, 256);
+	va_end(ap);
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(q.text[i], '=');
+
+		assert_non_null(eq);
+		*eq = '\0';
+		q.attrs[i].name = q.text[i];
+		q.attrs[i].value = eq + 1;
+	}
+	q.r.attrs = q.attrs;
+	q.r.count = n;
+	q.p.req = &q.r;
+	q.p.listener = l;
+	q.p.message_fd = -1;
+	q.p.auth_succeeded = -1;
+	q.p.instance_accepted = inst_accepted;
+	plugin_host_decide(fx->h, &q.p, d);
+	return d->result.action == ELEMTA_CONTINUE ? 0 : d->result.smtp_code;
+}
+
+#define ASK(fx, d, ...) ask_on((fx), PLUGIN_LISTENER_ELEMTA, 0, (d), __VA_ARGS__, NULL)
+
+/* expect - code and enhanced code of the last decision. */
+static void
+expect(const struct plugin_decision *d, int code, const char *enh)
+{
+	int got = d->result.action == ELEMTA_CONTINUE ? 0 : d->result.smtp_code;
+
+	if (got != code || (enh != NULL && strcmp(d->result.enhanced, enh) != 0))
+		fail_msg("expected %d %s, got %d %s %s", code, enh ? enh : "",
+		    got, d->result.enhanced, d->result.message);
+}
+
+/* ==== Recipient rules ==== */
+
+/* test_blocked_recipient_domains - exact, subdomains, case, trailing dot. */
+static void
+test_blocked_recipient_domains(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      blocked_recipient_domains:\n"
+	    "        - blocked.com\n        - .spam.org\n"), 0);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=a@example.org",
+	    "recipient=x@blocked.com");
+	expect(&d, 550, "5.7.1");
+	assert_string_equal(d.plugin, "policy");
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@BLOCKED.Com.");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@mx.spam.org");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@spam.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@notblocked.com");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@sub.blocked.com");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=postmaster");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_allowed_relay_domains - unauthenticated clients only to listed
+ * domains; authenticated ones anywhere. */
+static void
+test_allowed_relay_domains(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      allowed_relay_domains: "
+	    "[example.com, .trusted.org]\n"), 0);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@example.com");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@mx.trusted.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@elsewhere.net");
+	expect(&d, 554, "5.7.1");
+	assert_non_null(strstr(d.result.message, "Relay access denied"));
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=x@elsewhere.net",
+	    "sasl_username=alice", "sasl_method=PLAIN");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_max_recipients - the (N+1)th recipient: 452 4.5.3. */
+static void
+test_max_recipients(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_recipients_per_message: 2\n"), 0);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=a@x.org",
+	    "recipient_count=0");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=b@x.org",
+	    "recipient_count=1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "recipient=c@x.org",
+	    "recipient_count=2");
+	expect(&d, 452, "4.5.3");
+	fx_close(&fx);
+}
+
+/* ==== Sender rules ==== */
+
+/* test_allowed_sender_domains - 550 5.7.1 for others; <> not concerned. */
+static void
+test_allowed_sender_domains(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      allowed_sender_domains: "
+	    "[example.com, trusted.org]\n"), 0);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@Example.COM");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@evil.com");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=nodomain");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_sender_format - 553 5.1.7 for what the reference pattern refuses. */
+static void
+test_sender_format(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_true(policy_sender_format_valid("a.b+c%d_e-f@mx-1.example.co"));
+	assert_false(policy_sender_format_valid("a@b"));
+	assert_false(policy_sender_format_valid("a@b.c"));
+	assert_false(policy_sender_format_valid("@b.com"));
+	assert_false(policy_sender_format_valid("a b@b.com"));
+	assert_false(policy_sender_format_valid("a@b.c0m"));
+	assert_false(policy_sender_format_valid("a@@b.com"));
+	assert_int_equal(fx_open(&fx, "      validate_sender_format: true\n"), 0);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=good@example.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=bad@localhost");
+	expect(&d, 553, "5.1.7");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_null_sender - unauthenticated <> refused, authenticated allowed. */
+static void
+test_null_sender(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx,
+	    "      reject_unauthenticated_null_sender: true\n"), 0);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=", "sasl_username=bob");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_max_message_size - SIZE= at MAIL and the actual size at EOM. */
+static void
+test_max_message_size(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_message_size: 1K\n"), 0);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org", "size=1024");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org", "size=1025");
+	expect(&d, 552, "5.3.4");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "END-OF-MESSAGE", "192.0.2.1", "sender=a@b.org",
+	    "size=5000");
+	expect(&d, 552, "5.3.4");
+	ASK(&fx, &d, "END-OF-MESSAGE", "192.0.2.1", "sender=a@b.org",
+	    "size=500");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* ==== Client rules ==== */
+
+/* test_blocked_ips - IPv4 and IPv6 CIDRs, IPv4-mapped form too. */
+static void
+test_blocked_ips(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      blocked_ips: [198.51.100.0/24, "
+	    "\"2001:db8:bad::/48\", 203.0.113.9]\n"), 0);
+	ASK(&fx, &d, "CONNECT", "198.51.100.77");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "::ffff:198.51.100.1");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "2001:db8:bad:1::1");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "203.0.113.9");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "203.0.113.10");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "CONNECT", "2001:db8:bae::1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "CONNECT", "unknown");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+static time_t fake_time;
+
+static time_t
+fake_time_fn(void)
+{
+	return fake_time;
+}
+
+/* test_access_hours - window, days, time zone, overnight windows. */
+static void
+test_access_hours(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	/* 2025-11-25 is a Tuesday. 10:00 UTC = 11:00 in Paris (CET). */
+	assert_int_equal(fx_open(&fx, "      access_hours: {start: \"09:00\", "
+	    "end: \"17:00\", days: [mon, tue, wed, thu, fri], "
+	    "timezone: Europe/Paris}\n"), 0);
+	policy_set_clock(fake_time_fn);
+	fake_time = 1764064800;                  /* Tue 10:00 UTC */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	fake_time = 1764064800 + 7 * 3600 + 60;  /* Tue 17:01 UTC = 18:01 CET */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 421, "4.7.0");
+	fake_time = 1764064800 + 6 * 3600 + 60;  /* 16:01 UTC = 17:01 CET */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 421, "4.7.0");
+	fake_time = 1764064800 + 6 * 3600 - 120; /* 15:58 UTC = 16:58 CET */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	fake_time = 1764064800 + 4 * 86400;      /* Saturday */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 421, "4.7.0");
+	assert_null(getenv("TZ") != NULL && strcmp(getenv("TZ"),
+	    "Europe/Paris") == 0 ? "TZ leaked" : NULL);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      access_hours: {start: \"22:00\", "
+	    "end: \"06:00\", timezone: UTC}\n"), 0);
+	policy_set_clock(fake_time_fn);
+	fake_time = 1764064800;                  /* 10:00 UTC */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 421, "4.7.0");
+	fake_time = 1764064800 + 13 * 3600;      /* 23:00 UTC */
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      access_hours: {start: \"09:00\", "
+	    "end: \"17:00\", timezone: Mars/Olympus}\n"), -1);
+	assert_non_null(strstr(fx.err, "unknown time zone"));
+	fx_close(&fx);
+}
+
+/* ==== Rate rules ==== */
+
+/* test_message_rate_exact - N per sliding minute: the N+1th is refused
+ * with 450 4.7.1, a refused MAIL is not counted, slots free exactly when
+ * the oldest event leaves the window. */
+static void
+test_message_rate_exact(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	uint64_t t0;
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 3\n"), 0);
+	t0 = fake_ms;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");    /* t0 */
+	expect(&d, 0, NULL);
+	fake_ms = t0 + 10000;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");    /* t0+10 */
+	expect(&d, 0, NULL);
+	fake_ms = t0 + 20000;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");    /* t0+20 */
+	expect(&d, 0, NULL);
+	for (int i = 0; i < 5; i++) {
+		fake_ms = t0 + 30000 + (uint64_t)i * 1000;
+		ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+		expect(&d, 450, "4.7.1");
+	}
+	/* Another client is not affected. */
+	ASK(&fx, &d, "MAIL", "192.0.2.2", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	/* RCPT does not count messages. */
+	ASK(&fx, &d, "RCPT", "192.0.2.2", "sender=a@b.org", "recipient=x@y.org");
+	expect(&d, 0, NULL);
+	fake_ms = t0 + 59999;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 450, "4.7.1");
+	/* t0's event has left the window: exactly one slot. */
+	fake_ms = t0 + 60001;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 450, "4.7.1");
+	fake_ms = t0 + 70001;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_message_rate_ipv6_and_exempt - one /64 shares a limit; exempt
+ * clients are never limited. */
+static void
+test_message_rate_ipv6_and_exempt(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 2\n"
+	    "      exempt_ips: [192.0.2.0/28]\n"), 0);
+	ASK(&fx, &d, "MAIL", "2001:db8:1:2::1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "2001:db8:1:2:ffff::9", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "2001:db8:1:2::77", "sender=a@b.org");
+	expect(&d, 450, "4.7.1");
+	ASK(&fx, &d, "MAIL", "2001:db8:1:3::1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	for (int i = 0; i < 5; i++) {
+		ASK(&fx, &d, "MAIL", "192.0.2.5", "sender=a@b.org");
+		expect(&d, 0, NULL);
+	}
+	fx_close(&fx);
+}
+
+/* test_message_rate_two_workers - two store handles on one table (two
+ * policyd workers) share the count. */
+static void
+test_message_rate_two_workers(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	struct counter_store *cs2;
+	struct plugin_host *h2, *h1;
+	struct error err;
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 3\n"), 0);
+	assert_int_equal(counter_store_open(fx.cfg->counters.path,
+	    fx.cfg->counters.map_size, false, &cs2, &err), 0);
+	counter_set_clock(cs2, fake_clock);
+	h2 = plugin_host_new(cs2, 64);
+	assert_int_equal(plugin_host_load_config(h2, fx.cfg, &err), 0);
+	h1 = fx.h;
+	for (int i = 0; i < 3; i++) {
+		fx.h = i % 2 ? h2 : h1;
+		ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+		expect(&d, 0, NULL);
+	}
+	fx.h = h2;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 450, "4.7.1");
+	fx.h = h1;
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 450, "4.7.1");
+	plugin_host_free(h2);
+	counter_store_close(cs2);
+	fx_close(&fx);
+}
+
+/* test_postfix_counts_once_per_instance - a Postfix asks per recipient;
+ * the message counts at the first accepted request of its instance, and
+ * a request refused for another reason does not use up the count. */
+static void
+test_postfix_counts_once_per_instance(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 2\n"
+	    "      blocked_recipient_domains: [blocked.com]\n"), 0);
+	/* Message 1: three recipients, counted once. */
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=x@ok.com", "instance=m1", NULL);
+	expect(&d, 0, NULL);
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 1, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=y@ok.com", "instance=m1", NULL);
+	expect(&d, 0, NULL);
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 2, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=z@ok.com", "instance=m1", NULL);
+	expect(&d, 0, NULL);
+	/* Message 2: the first recipient is refused (its count withdrawn),
+	 * the second counts. */
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=x@blocked.com", "instance=m2", NULL);
+	expect(&d, 550, "5.7.1");
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=y@ok.com", "instance=m2", NULL);
+	expect(&d, 0, NULL);
+	/* Message 3: over the limit of 2. */
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.9",
+	    "sender=a@b.org", "recipient=x@ok.com", "instance=m3", NULL);
+	expect(&d, 450, "4.7.1");
+	/* Sender rules also apply at RCPT for Postfix requests. */
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      allowed_sender_domains: [b.org]\n"
+	    "      blocked_ips: [198.51.100.0/24]\n"), 0);
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.9",
+	    "sender=a@evil.org", "recipient=x@ok.com", "instance=m4", NULL);
+	expect(&d, 550, "5.7.1");
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "198.51.100.3",
+	    "sender=a@b.org", "recipient=x@ok.com", "instance=m5", NULL);
+	expect(&d, 554, "5.7.1");
+	/* ... but not for Elemta's own smtpd, which asks at MAIL. */
+	ASK(&fx, &d, "RCPT", "192.0.2.9", "sender=a@evil.org",
+	    "recipient=x@ok.com");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_connection_rate - max_connections_per_minute: 421 4.7.0. */
+static void
+test_connection_rate(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_connections_per_minute: 2\n"), 0);
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 421, "4.7.0");
+	ASK(&fx, &d, "EHLO", "192.0.2.1", "helo_name=x");
+	expect(&d, 0, NULL);
+	fake_ms += 60001;
+	ASK(&fx, &d, "CONNECT", "192.0.2.1");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* test_rate_limits_list - per-sender recipient limit (reject) and
+ * per-domain message limit (tempfail). */
+static void
+test_rate_limits_list(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      rate_limits:\n"
+	    "        - {event: recipient, key: sender, limit: 2, period: 1h, "
+	    "action: reject}\n"
+	    "        - {event: message, key: sender_domain, limit: 1, period: 10m}\n"),
+	    0);
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=A@b.org", "recipient=x@y.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.2", "sender=a@b.org", "recipient=x@y.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "192.0.2.3", "sender=a@b.org", "recipient=x@y.org");
+	expect(&d, 550, "5.7.1");
+	ASK(&fx, &d, "RCPT", "192.0.2.3", "sender=c@b.org", "recipient=x@y.org");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@dom.example");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "MAIL", "192.0.2.7", "sender=z@DOM.example");
+	expect(&d, 450, "4.7.1");
+	fake_ms += 600001;
+	ASK(&fx, &d, "MAIL", "192.0.2.7", "sender=z@DOM.example");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      rate_limits:\n"
+	    "        - {event: messages, limit: 2}\n"), -1);
+	assert_non_null(strstr(fx.err, "rate_limits.event"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      rate_limits:\n"
+	    "        - {event: message, limit: 2, keys: sender}\n"), -1);
+	assert_non_null(strstr(fx.err, "did you mean 'key'"));
+	fx_close(&fx);
+}
+
+/* test_reputation_file - listed networks take the file's score. */
+static void
+test_reputation_file(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	fx_extra_name = "rep.txt";
+	fx_extra_text = "# bad and good networks\n192.0.2.0/24 10\n"
+	    "192.0.2.7 90   # longest prefix wins\n\n2001:db8::/32 20\n";
+	assert_int_equal(fx_open(&fx, "      block_bad_reputation: true\n"
+	    "      min_reputation_score: 50\n"
+	    "      reputation_file: rep.txt\n"), 0);
+	ASK(&fx, &d, "CONNECT", "192.0.2.5");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "192.0.2.7");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "CONNECT", "2001:db8:5::1");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");    /* neutral 50 */
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+
+	fx_extra_name = "rep.txt";
+	fx_extra_text = "192.0.2.0/24 10\n192.0.2.300 5\n";
+	assert_int_equal(fx_open(&fx, "      block_bad_reputation: true\n"
+	    "      reputation_file: rep.txt\n"), -1);
+	if (strstr(fx.err, "rep.txt:2:") == NULL)
+		fail_msg("error text: %s", fx.err);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      block_bad_reputation: true\n"
+	    "      reputation_file: missing.txt\n"), -1);
+	assert_non_null(strstr(fx.err, "missing.txt"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      min_reputation_score: 50\n"), -1);
+	assert_non_null(strstr(fx.err, "block_bad_reputation"));
+	fx_close(&fx);
+}
+
+/* test_reputation_history - refusals lower an unlisted client's score,
+ * accepted messages raise it, and it decays back toward neutral. */
+static void
+test_reputation_history(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      block_bad_reputation: true\n"
+	    "      min_reputation_score: 45\n"
+	    "      blocked_recipient_domains: [blocked.com]\n"), 0);
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "203.0.113.1", "recipient=a@blocked.com");
+	expect(&d, 550, "5.7.1");                    /* 50 -> 45 */
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 0, NULL);
+	ASK(&fx, &d, "RCPT", "203.0.113.1", "recipient=b@blocked.com");
+	expect(&d, 550, "5.7.1");                    /* 45 -> 40 */
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "203.0.113.2");      /* others unaffected */
+	expect(&d, 0, NULL);
+	/* Two days later: 50 - 10 / 4 = 47.5. */
+	fake_ms += 2 * 86400000ull;
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 0, NULL);
+	/* Accepted messages raise it; the reputation refusal itself does
+	 * not lower it further. */
+	ASK(&fx, &d, "RCPT", "203.0.113.1", "recipient=c@blocked.com");
+	expect(&d, 550, "5.7.1");                    /* 47.5 -> 42.5 */
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 554, "5.7.1");
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 554, "5.7.1");
+	for (int i = 0; i < 3; i++) {
+		ASK(&fx, &d, "END-OF-MESSAGE", "203.0.113.1", "sender=a@b.org",
+		    "size=10");
+		expect(&d, 0, NULL);
+	}                                            /* 42.5 -> 45.5 */
+	ASK(&fx, &d, "CONNECT", "203.0.113.1");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+}
+
+/* ==== Metrics ==== */
+
+struct metric_find {
+	const char *name;
+	uint64_t value;
+};
+
+static int
+metric_cb(const struct counter_entry *e, void *arg)
+{
+	struct metric_find *m = arg;
+
+	if (strcmp(e->key, m->name) == 0)
+		m->value = e->value;
+	return 0;
+}
+
+/* test_metrics - the reference's counters count refusals per phase. */
+static void
+test_metrics(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	struct error err;
+	struct metric_find conn = { "policy_rejected_connections_total", 0 };
+	struct metric_find snd = { "policy_rejected_senders_total", 0 };
+	struct metric_find rcpt = { "policy_rejected_recipients_total", 0 };
+	struct metric_find msg = { "policy_rejected_messages_total", 0 };
+
+	assert_int_equal(fx_open(&fx, "      blocked_ips: [198.51.100.1]\n"
+	    "      allowed_sender_domains: [b.org]\n"
+	    "      blocked_recipient_domains: [blocked.com]\n"
+	    "      max_message_size: 100\n"), 0);
+	ASK(&fx, &d, "CONNECT", "198.51.100.1");
+	ASK(&fx, &d, "MAIL", "192.0.2.1", "sender=a@c.org");
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=a@b.org", "recipient=a@blocked.com");
+	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=a@b.org", "recipient=b@blocked.com");
+	ASK(&fx, &d, "END-OF-MESSAGE", "192.0.2.1", "sender=a@b.org", "size=101");
+	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &conn, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &snd, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &rcpt, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &msg, &err), 0);
+	assert_int_equal(conn.value, 1);
+	assert_int_equal(snd.value, 1);
+	assert_int_equal(rcpt.value, 2);
+	assert_int_equal(msg.value, 1);
+	fx_close(&fx);
+}
+
+/* ==== Config ==== */
+
+/* test_config_errors - unknown keys suggest the nearest, unimplemented
+ * keys are refused, bad values name file:line. */
+static void
+test_config_errors(void **state)
+{
+	struct fx fx;
+	char where[300];
+
+	assert_int_equal(fx_open(&fx, "      max_mesages_per_minute: 5\n"), -1);
+	assert_non_null(strstr(fx.err, "did you mean 'max_messages_per_minute'"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [x]\n"), -1);
+	assert_non_null(strstr(fx.err, "not supported yet"));
+	assert_non_null(strstr(fx.err, "prohibited_keywords"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 5\n"
+	    "      blocked_ips: [192.0.2.0/33]\n"), -1);
+	snprintf(where, sizeof(where), "%s/elemta.yaml:11:", tmpdir);
+	if (strstr(fx.err, where) == NULL || strstr(fx.err, "blocked_ips") == NULL)
+		fail_msg("error text: %s", fx.err);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: lots\n"), -1);
+	assert_non_null(strstr(fx.err, "max_messages_per_minute"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      access_hours: {start: \"9h\", "
+	    "end: \"17:00\"}\n"), -1);
+	assert_non_null(strstr(fx.err, "access_hours.start"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      access_hours: {start: \"09:00\", "
+	    "end: \"17:00\", days: [mon, funday]}\n"), -1);
+	assert_non_null(strstr(fx.err, "funday"));
+	fx_close(&fx);
+
+	/* Absent config: every rule off, everything continues. */
+	assert_int_equal(fx_open(&fx, "      {}\n"), 0);
+	fx_close(&fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blocked_recipient_domains),
+		cmocka_unit_test(test_allowed_relay_domains),
+		cmocka_unit_test(test_max_recipients),
+		cmocka_unit_test(test_allowed_sender_domains),
+		cmocka_unit_test(test_sender_format),
+		cmocka_unit_test(test_null_sender),
+		cmocka_unit_test(test_max_message_size),
+		cmocka_unit_test(test_blocked_ips),
+		cmocka_unit_test(test_access_hours),
+		cmocka_unit_test(test_message_rate_exact),
+		cmocka_unit_test(test_message_rate_ipv6_and_exempt),
+		cmocka_unit_test(test_message_rate_two_workers),
+		cmocka_unit_test(test_postfix_counts_once_per_instance),
+		cmocka_unit_test(test_connection_rate),
+		cmocka_unit_test(test_rate_limits_list),
+		cmocka_unit_test(test_reputation_file),
+		cmocka_unit_test(test_reputation_history),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_config_errors),
+	};
+
+	log_init("test_policy_rules", true, LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

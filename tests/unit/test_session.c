@@ -1,0 +1,745 @@
+/*
+ * test_session.c - the SMTP session state machine (smtpd/session.c)
+ * driven without sockets: input lines in, replies and state transitions
+ * out, policy answers scripted through the session_ops seam.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "wire.h"
+#include "../../smtpd/session.h"
+#include "../../smtpd/spool.h"
+
+struct drv {
+	struct config *cfg;
+	struct session *s;
+	char spool[256];
+	char out[65536];
+	size_t out_len;
+	bool closed;
+	char *in;
+	size_t in_len, in_pos, in_cap;
+	int npolicy;              /* requests started */
+	char req[16384];          /* the last request */
+	char msg[8192];           /* message read through the EOM fd */
+	bool policy_fail_now;     /* ops->policy returns -1 */
+};
+
+static void
+drv_write(void *io, const char *data, size_t len)
+{
+	struct drv *d = io;
+
+	assert_true(d->out_len + len < sizeof(d->out));
+	memcpy(d->out + d->out_len, data, len);
+	d->out_len += len;
+	d->out[d->out_len] = '\0';
+}
+
+static void
+drv_close(void *io)
+{
+	((struct drv *)io)->closed = true;
+}
+
+static size_t
+drv_pending(void *io)
+{
+	struct drv *d = io;
+
+	return d->in_len - d->in_pos;
+}
+
+static int
+drv_policy(void *io, struct strbuf *req, int fd, char *why, size_t whylen)
+{
+	struct drv *d = io;
+
+	if (d->policy_fail_now) {
+		snprintf(why, whylen, "connect: refused (test)");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	d->npolicy++;
+	snprintf(d->req, sizeof(d->req), "%s", strbuf_cstr(req));
+	strbuf_free(req);
+	d->msg[0] = '\0';
+	if (fd >= 0) {
+		ssize_t n = pread(fd, d->msg, sizeof(d->msg) - 1, 0);
+
+		d->msg[n > 0 ? n : 0] = '\0';
+		close(fd);
+	}
+	return 0;
+}
+
+static const struct session_ops drv_ops = {
+	drv_write, drv_close, drv_pending, drv_policy,
+};
+
+/* drv_pump - feed unconsumed input until the session stops taking it. */
+static void
+drv_pump(struct drv *d)
+{
+	while (d->in_pos < d->in_len) {
+		size_t n = session_feed(d->s, d->in + d->in_pos,
+		    d->in_len - d->in_pos, d->in_len - d->in_pos);
+
+		if (n == 0)
+			break;
+		d->in_pos += n;
+	}
+}
+
+/* drv_send - the client sends bytes (one TCP segment). */
+static void
+drv_send_n(struct drv *d, const char *data, size_t len)
+{
+	if (d->in_len + len + 1 > d->in_cap) {
+		d->in_cap = (d->in_len + len + 1) * 2;
+		d->in = realloc(d->in, d->in_cap);
+	}
+	memcpy(d->in + d->in_len, data, len);
+	d->in_len += len;
+	drv_pump(d);
+}
+
+static void
+drv_send(struct drv *d, const char *s)
+{
+	drv_send_n(d, s, strlen(s));
+}
+
+/* drv_answer - policyd answers the pending request with action. */
+static void
+drv_answer(struct drv *d, const char *action)
+{
+	struct policy_result res;
+
+	memset(&res, 0, sizeof(res));
+	wire_reply_parse(action, &res.reply);
+	session_policy_done(d->s, &res);
+	drv_pump(d);
+}
+
+/* drv_fail - the pending request failed (timeout, policyd down). */
+static void
+drv_fail(struct drv *d)
+{
+	struct policy_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.failed = true;
+	snprintf(res.why, sizeof(res.why), "test failure");
+	session_policy_done(d->s, &res);
+	drv_pump(d);
+}
+
+/* drv_take - the replies so far (cleared). */
+static const char *
+drv_take(struct drv *d)
+{
+	static char buf[65536];
+
+	memcpy(buf, d->out, d->out_len + 1);
+	d->out_len = 0;
+	d->out[0] = '\0';
+	return buf;
+}
+
+#define assert_reply(d, want) assert_string_equal(drv_take(d), (want))
+#define assert_state(d, st) assert_int_equal(session_state((d)->s), (st))
+
+/* count_dir - entries in spool/sub. */
+static int
+count_dir(struct drv *d, const char *sub)
+{
+	char path[512];
+	DIR *dir;
+	struct dirent *e;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", d->spool, sub);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((e = readdir(dir)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static int
+setup(void **state)
+{
+	struct drv *d = calloc(1, sizeof(*d));
+	struct session_peer peer = { "192.0.2.7", 50123, "192.0.2.1", 25,
+	    CONFIG_MODE_SMTP };
+	struct error err;
+
+	d->cfg = calloc(1, sizeof(*d->cfg));
+	snprintf(d->cfg->server.hostname, sizeof(d->cfg->server.hostname),
+	    "mx.test");
+	snprintf(d->cfg->server.banner, sizeof(d->cfg->server.banner),
+	    "ESMTP Elemta");
+	d->cfg->server.max_message_size = 10000;
+	d->cfg->server.max_recipients = 100;
+	d->cfg->server.max_errors = 5;
+	d->cfg->server.command_timeout_ms = 300000;
+	d->cfg->server.data_timeout_ms = 600000;
+	d->cfg->server.bare_newline = CONFIG_BARE_REJECT;
+	d->cfg->policyd.fail_mode = CONFIG_FAIL_TEMPFAIL;
+	d->cfg->spool.fsync = false;
+	snprintf(d->spool, sizeof(d->spool), "/tmp/elemta-test-session.XXXXXX");
+	assert_non_null(mkdtemp(d->spool));
+	snprintf(d->cfg->spool.path, sizeof(d->cfg->spool.path), "%s", d->spool);
+	assert_int_equal(spool_prepare(d->spool, &err), 0);
+	d->s = session_new(d->cfg, &drv_ops, d, &peer);
+	*state = d;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct drv *d = *state;
+	char cmd[600];
+
+	session_free(d->s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->spool);
+	assert_int_equal(system(cmd), 0);
+	free(d->in);
+	free(d->cfg);
+	free(d);
+	return 0;
+}
+
+/* greet - CONNECT answered: 220. */
+static void
+greet(struct drv *d)
+{
+	session_start(d->s);
+	assert_state(d, SESSION_CONNECT_POLICY);
+	assert_non_null(strstr(d->req, "protocol_state=CONNECT\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "220 mx.test ESMTP Elemta\r\n");
+	assert_state(d, SESSION_GREETED);
+}
+
+/* ehlo - greeting and EHLO accepted. */
+static void
+ehlo(struct drv *d)
+{
+	greet(d);
+	drv_send(d, "EHLO client.test\r\n");
+	assert_state(d, SESSION_WAIT_POLICY);
+	assert_non_null(strstr(d->req, "protocol_state=EHLO\n"));
+	assert_non_null(strstr(d->req, "helo_name=client.test\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n"
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n"
+	    "250 HELP\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+}
+
+static void
+test_greeting_and_quit(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "quit\r\n");
+	assert_reply(d, "221 2.0.0 Bye\r\n");
+	assert_true(d->closed);
+	assert_state(d, SESSION_CLOSING);
+}
+
+static void
+test_early_talker(void **state)
+{
+	struct drv *d = *state;
+
+	session_start(d->s);
+	drv_send(d, "EHLO fast.example\r\n");
+	assert_reply(d, "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+	assert_true(d->closed);
+	/* The late CONNECT answer changes nothing. */
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "");
+}
+
+static void
+test_connect_reject_and_tempfail(void **state)
+{
+	struct drv *d = *state;
+
+	session_start(d->s);
+	drv_answer(d, "REJECT 5.7.1 go away");
+	assert_reply(d, "554 5.7.1 go away\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_connect_policy_down(void **state)
+{
+	struct drv *d = *state;
+
+	d->policy_fail_now = true;
+	session_start(d->s);
+	assert_reply(d, "421 4.3.5 Policy service unavailable, try again later\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_sequence_errors(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	drv_send(d, "RCPT TO:<a@b.example>\r\n");
+	assert_reply(d, "503 5.5.1 Error: need MAIL command\r\n");
+	drv_send(d, "DATA\r\n");
+	assert_reply(d, "503 5.5.1 Error: need MAIL command\r\n");
+	drv_send(d, "FOO\r\n");
+	assert_reply(d, "500 5.5.2 Error: command not recognized\r\n");
+	assert_state(d, SESSION_GREETED);
+	assert_false(d->closed);
+	/* the fifth error ends the session (max_errors 5) */
+	drv_send(d, "BAR\r\n");
+	assert_reply(d, "500 5.5.2 Error: command not recognized\r\n"
+	    "421 4.7.0 mx.test Error: too many errors\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_helo_then_mail_sequence(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "HELO old.example\r\n");
+	assert_non_null(strstr(d->req, "protocol_state=HELO\n"));
+	assert_non_null(strstr(d->req, "protocol_name=SMTP\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 mx.test\r\n");
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "OK");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "503 5.5.1 Error: nested MAIL command\r\n");
+	drv_send(d, "DATA\r\n");
+	assert_reply(d, "503 5.5.1 Error: need RCPT command\r\n");
+	drv_send(d, "RSET\r\n");
+	assert_reply(d, "250 2.0.0 Ok\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+}
+
+static void
+test_ehlo_pipelining_refused(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "EHLO client.test\r\nMAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_ehlo_pipelining_during_policy_wait(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "EHLO client.test\r\n");
+	/* the client does not wait for the EHLO reply */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_pipelined_transaction(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example> SIZE=100\r\n"
+	    "RCPT TO:<x@blocked.example>\r\nRCPT TO:<y@ok.example>\r\nDATA\r\n");
+	/* Only MAIL is being decided; nothing answered yet. */
+	assert_state(d, SESSION_WAIT_POLICY);
+	assert_reply(d, "");
+	assert_non_null(strstr(d->req, "protocol_state=MAIL\n"));
+	assert_non_null(strstr(d->req, "sender=a@b.example\n"));
+	assert_non_null(strstr(d->req, "size=100\n"));
+	assert_non_null(strstr(d->req, "queue_id="));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+	assert_non_null(strstr(d->req, "recipient=x@blocked.example\n"));
+	assert_non_null(strstr(d->req, "recipient_count=0\n"));
+	drv_answer(d, "REJECT 5.7.1 blocked domain");
+	assert_reply(d, "550 5.7.1 blocked domain\r\n");
+	assert_non_null(strstr(d->req, "recipient=y@ok.example\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.5 Ok\r\n");
+	assert_non_null(strstr(d->req, "protocol_state=DATA\n"));
+	assert_non_null(strstr(d->req, "accepted_recipient=y@ok.example\n"));
+	assert_non_null(strstr(d->req, "recipient_count=1\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "354 End data with <CR><LF>.<CR><LF>\r\n");
+	assert_state(d, SESSION_DATA);
+}
+
+/* mail_to_data - EHLO .. 354 for one recipient. */
+static void
+mail_to_data(struct drv *d)
+{
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
+}
+
+static void
+test_message_queued_and_input_after_dot_waits(void **state)
+{
+	struct drv *d = *state;
+
+	mail_to_data(d);
+	drv_send(d, "Subject: t\r\n\r\n..dot\r\n.\r\nQUIT\r\n");
+	assert_state(d, SESSION_EOM_POLICY);
+	/* QUIT stays unread until the message is decided. */
+	assert_int_equal(drv_pending(d), strlen("QUIT\r\n"));
+	assert_reply(d, "");
+	assert_non_null(strstr(d->req, "protocol_state=END-OF-MESSAGE\n"));
+	assert_non_null(strstr(d->req, "message_fd=1\n"));
+	assert_non_null(strstr(d->msg, "Received: from client.test (unknown "
+	    "[192.0.2.7])\r\n"));
+	assert_non_null(strstr(d->msg, "\tfor <c@d.example>; "));
+	assert_non_null(strstr(d->msg, "\r\nSubject: t\r\n\r\n.dot\r\n"));
+	drv_answer(d, "DUNNO");
+	{
+		const char *r = drv_take(d);
+
+		assert_memory_equal(r, "250 2.0.0 Ok: queued as ", 24);
+		assert_non_null(strstr(r, "\r\n221 2.0.0 Bye\r\n"));
+	}
+	assert_int_equal(count_dir(d, "queue"), 1);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+}
+
+static void
+test_bare_lf_rejected(void **state)
+{
+	struct drv *d = *state;
+	int before;
+
+	mail_to_data(d);
+	before = d->npolicy;
+	drv_send(d, "Subject: t\r\n\r\nx\n.\nMAIL FROM:<e@f.example>\r\n.\r\n");
+	/* Refused without asking policyd; the session can go on. */
+	assert_int_equal(d->npolicy, before);
+	assert_reply(d, "550 5.5.2 Error: message contains bare CR or LF "
+	    "(see RFC 5321 2.3.8)\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	assert_int_equal(count_dir(d, "queue"), 0);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+}
+
+static void
+test_bare_lf_normalized(void **state)
+{
+	struct drv *d = *state;
+
+	d->cfg->server.bare_newline = CONFIG_BARE_NORMALIZE;
+	mail_to_data(d);
+	drv_send(d, "Subject: t\r\n\r\nx\n.\nafter\r\n.\r\n");
+	assert_state(d, SESSION_EOM_POLICY);
+	assert_non_null(strstr(d->msg, "\r\n\r\nx\r\n.\r\nafter\r\n"));
+	drv_answer(d, "DUNNO");
+	assert_int_equal(count_dir(d, "queue"), 1);
+}
+
+static void
+test_oversize_message(void **state)
+{
+	struct drv *d = *state;
+	char *big = malloc(20001);
+
+	mail_to_data(d);
+	memset(big, 'a', 20000);
+	for (int i = 100; i < 20000; i += 100)
+		memcpy(big + i - 2, "\r\n", 2);
+	big[20000] = '\0';
+	drv_send(d, big);
+	/* the spool file is gone as soon as the limit is passed */
+	assert_int_equal(count_dir(d, "tmp"), 0);
+	drv_send(d, "\r\n.\r\n");
+	assert_reply(d, "552 5.3.4 Error: message size exceeds fixed limit\r\n");
+	assert_int_equal(count_dir(d, "queue"), 0);
+	free(big);
+}
+
+static void
+test_mail_size_param_over_limit(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example> SIZE=10001\r\n");
+	assert_reply(d, "552 5.3.4 Message size exceeds fixed limit\r\n");
+	drv_send(d, "MAIL FROM:<a@b.example> FOO=BAR\r\n");
+	assert_reply(d, "555 5.5.4 Unsupported option: FOO\r\n");
+	drv_send(d, "MAIL FROM:a@b.example\r\n");
+	assert_reply(d, "501 5.1.7 Bad sender address syntax (angle brackets "
+	    "required)\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+}
+
+static void
+test_discard_and_quarantine(void **state)
+{
+	struct drv *d = *state;
+	const char *r;
+
+	mail_to_data(d);
+	drv_send(d, "Subject: t\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DISCARD spam");
+	r = drv_take(d);
+	assert_memory_equal(r, "250 2.0.0 Ok: queued as ", 24);
+	assert_int_equal(count_dir(d, "queue"), 0);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+
+	/* quarantine decided at RCPT applies to the message */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "HOLD suspicious");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "Subject: t\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	r = drv_take(d);
+	assert_non_null(strstr(r, "250 2.0.0 Ok: queued as "));
+	assert_int_equal(count_dir(d, "quarantine"), 1);
+	assert_int_equal(count_dir(d, "queue"), 0);
+}
+
+static void
+test_policy_fail_modes(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_fail(d);
+	assert_reply(d, "451 4.3.5 Policy service unavailable, try again later\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	d->cfg->policyd.fail_mode = CONFIG_FAIL_ACCEPT;
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_fail(d);
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+}
+
+static void
+test_policy_421_closes(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "421 4.7.0 too busy");
+	assert_reply(d, "421 4.7.0 too busy\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_line_limits_and_nul(void **state)
+{
+	struct drv *d = *state;
+	char line[1200];
+
+	greet(d);
+	memset(line, 'A', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	line[1197] = '\r';
+	line[1198] = '\n';
+	line[1199] = '\0';
+	drv_send(d, line);
+	assert_reply(d, "500 5.5.2 Error: line too long\r\n");
+	/* exactly 512 with CRLF is fine, 513 is not */
+	memset(line + 5, 'a', 505);
+	memcpy(line + 510, "\r\n", 3);
+	drv_send(d, line);
+	assert_reply(d, "250 2.0.0 Ok\r\n");
+	memset(line + 5, 'a', 506);
+	memcpy(line + 511, "\r\n", 3);
+	drv_send(d, line);
+	assert_reply(d, "500 5.5.2 Error: line too long\r\n");
+	drv_send_n(d, "NO\0OP\r\n", 7);
+	assert_reply(d, "500 5.5.2 Error: NUL character in command\r\n");
+	assert_false(d->closed);
+}
+
+static void
+test_partial_line_waits(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "NO");
+	assert_reply(d, "");
+	drv_send(d, "OP\r");
+	assert_reply(d, "");
+	drv_send(d, "\n");
+	assert_reply(d, "250 2.0.0 Ok\r\n");
+}
+
+static void
+test_misc_commands(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	drv_send(d, "VRFY bob\r\n");
+	assert_reply(d, "252 2.5.2 Cannot VRFY user, but will accept message "
+	    "and attempt delivery\r\n");
+	drv_send(d, "EXPN list\r\n");
+	assert_reply(d, "502 5.5.1 Error: command not implemented\r\n");
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "502 5.5.1 Error: command not implemented\r\n");
+	drv_send(d, "HELP\r\n");
+	assert_memory_equal(drv_take(d), "214 2.0.0 ", 10);
+	drv_send(d, "GET / HTTP/1.0\r\n");
+	assert_reply(d, "221 2.7.0 Error: I can break rules, too. Goodbye.\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_max_recipients(void **state)
+{
+	struct drv *d = *state;
+	char line[64];
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	for (int i = 0; i < 100; i++) {
+		snprintf(line, sizeof(line), "RCPT TO:<r%d@d.example>\r\n", i);
+		drv_send(d, line);
+		drv_answer(d, "DUNNO");
+	}
+	drv_take(d);
+	drv_send(d, "RCPT TO:<one-too-many@d.example>\r\n");
+	assert_reply(d, "452 4.5.3 Error: too many recipients\r\n");
+	assert_state(d, SESSION_RCPT_DONE);
+}
+
+static void
+test_data_sync_violation(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	drv_send(d, "DATA\r\nSubject: too early\r\n");
+	assert_reply(d, "554 5.5.0 Error: SMTP protocol synchronization\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_timeout_and_shutdown(void **state)
+{
+	struct drv *d = *state;
+
+	mail_to_data(d);
+	drv_send(d, "Subject: partial\r\n");
+	assert_int_equal(count_dir(d, "tmp"), 1);
+	assert_true(session_read_timeout_ms(d->s) > 0);
+	session_timeout(d->s);
+	assert_reply(d, "421 4.4.2 mx.test Error: timeout exceeded\r\n");
+	assert_true(d->closed);
+	/* the partial message is gone */
+	assert_int_equal(count_dir(d, "tmp"), 0);
+	assert_int_equal(count_dir(d, "queue"), 0);
+}
+
+static void
+test_shutdown(void **state)
+{
+	struct drv *d = *state;
+
+	ehlo(d);
+	session_shutdown(d->s);
+	assert_reply(d, "421 4.3.2 mx.test Service shutting down\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_state_names(void **state)
+{
+	assert_string_equal(session_state_name(SESSION_CONNECT_POLICY),
+	    "CONNECT_POLICY");
+	assert_string_equal(session_state_name(SESSION_EOM_POLICY), "EOM_POLICY");
+	assert_string_equal(session_state_name(SESSION_CLOSING), "CLOSING");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_greeting_and_quit),
+		T(test_early_talker),
+		T(test_connect_reject_and_tempfail),
+		T(test_connect_policy_down),
+		T(test_sequence_errors),
+		T(test_helo_then_mail_sequence),
+		T(test_ehlo_pipelining_refused),
+		T(test_ehlo_pipelining_during_policy_wait),
+		T(test_pipelined_transaction),
+		T(test_message_queued_and_input_after_dot_waits),
+		T(test_bare_lf_rejected),
+		T(test_bare_lf_normalized),
+		T(test_oversize_message),
+		T(test_mail_size_param_over_limit),
+		T(test_discard_and_quarantine),
+		T(test_policy_fail_modes),
+		T(test_policy_421_closes),
+		T(test_line_limits_and_nul),
+		T(test_partial_line_waits),
+		T(test_misc_commands),
+		T(test_max_recipients),
+		T(test_data_sync_violation),
+		T(test_timeout_and_shutdown),
+		T(test_shutdown),
+		T(test_state_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

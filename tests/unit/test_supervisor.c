@@ -1,0 +1,569 @@
+/*
+ * test_supervisor.c - unit tests for the pure parts of elemtactl
+ * (tools/elemtactl/): the restart backoff and the worker state machine
+ * (workers.c), the status file format and the pid-file lock (runtime.c),
+ * argument parsing (args.c), HOST:PORT parsing (sockets.c), directory
+ * creation and spool tmp/ cleaning (dirs.c) and the worker access check
+ * of privs.c.
+ *
+ * elemtactl's objects are not in any library the unit-test rule links, so
+ * the source files under test are included here directly.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../tools/elemtactl/args.c"
+#include "../../tools/elemtactl/dirs.c"
+#include "../../tools/elemtactl/privs.c"
+#include "../../tools/elemtactl/runtime.c"
+#include "../../tools/elemtactl/sockets.c"
+#include "../../tools/elemtactl/workers.c"
+
+/* ==== helpers ==== */
+
+/* make_tmpdir - a fresh directory under /tmp (caller removes it). */
+static void make_tmpdir(char *buf, size_t size)
+{
+	snprintf(buf, size, "/tmp/test_supervisor.XXXXXX");
+	assert_non_null(mkdtemp(buf));
+}
+
+/* remove_tree - rm -r of a test directory, through ctl_dir_clean. */
+static void remove_tree(const char *dir)
+{
+	long n;
+
+	ctl_dir_clean(dir, &n, NULL);
+	rmdir(dir);
+}
+
+/* write_file - create path with text. */
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* parse - ctl_args_parse of a NULL-terminated word list. */
+static int parse(struct ctl_args *a, struct error *err, ...)
+{
+	char *argv[32];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = "elemtactl";
+	va_start(ap, err);
+	for (char *w = va_arg(ap, char *); w; w = va_arg(ap, char *))
+		argv[argc++] = w;
+	va_end(ap);
+	argv[argc] = NULL;
+	return ctl_args_parse(argc, argv, a, err);
+}
+
+/* ==== workers.c ==== */
+
+/* test_backoff_doubles_to_cap - 100 ms, doubling, capped at 30 s. */
+static void test_backoff_doubles_to_cap(void **state)
+{
+	assert_int_equal(ctl_backoff_delay_ms(0), 0);
+	assert_int_equal(ctl_backoff_delay_ms(1), 100);
+	assert_int_equal(ctl_backoff_delay_ms(2), 200);
+	assert_int_equal(ctl_backoff_delay_ms(3), 400);
+	assert_int_equal(ctl_backoff_delay_ms(9), 25600);
+	assert_int_equal(ctl_backoff_delay_ms(10), 30000);
+	assert_int_equal(ctl_backoff_delay_ms(11), 30000);
+	assert_int_equal(ctl_backoff_delay_ms(UINT32_MAX), 30000);
+}
+
+/* test_crash_loop_grows - consecutive quick exits double the delay. */
+static void test_crash_loop_grows(void **state)
+{
+	struct ctl_worker w = { .started_ms = 1000 };
+
+	assert_int_equal(ctl_worker_crashed(&w, 1500), 100);
+	assert_int_equal(w.restart_at_ms, 1600);
+	w.started_ms = 1600;
+	assert_int_equal(ctl_worker_crashed(&w, 1700), 200);
+	w.started_ms = 1900;
+	assert_int_equal(ctl_worker_crashed(&w, 2000), 400);
+	assert_int_equal(w.crashes, 3);
+	for (int i = 0; i < 50; i++)
+		ctl_worker_crashed(&w, 3000);
+	assert_int_equal(ctl_worker_crashed(&w, 3000), 30000);
+}
+
+/* test_crash_after_long_life_resets - a worker that ran over 60 s
+ * restarts after the first, short delay again. */
+static void test_crash_after_long_life_resets(void **state)
+{
+	struct ctl_worker w = { .crashes = 7, .started_ms = 10000 };
+
+	assert_int_equal(ctl_worker_crashed(&w, 10000 + 60001), 100);
+	assert_int_equal(w.crashes, 1);
+	/* exactly 60 s is still a crash loop */
+	w.crashes = 3;
+	w.started_ms = 0;
+	assert_int_equal(ctl_worker_crashed(&w, 60000), 800);
+}
+
+/* test_state_names - the names written to the status file. */
+static void test_state_names(void **state)
+{
+	assert_string_equal(ctl_worker_state_name(CTL_WORKER_RUNNING), "running");
+	assert_string_equal(ctl_worker_state_name(CTL_WORKER_RESTARTING),
+	    "restarting");
+	assert_string_equal(ctl_worker_state_name(CTL_WORKER_STOPPING),
+	    "stopping");
+	assert_string_equal(ctl_worker_state_name(CTL_WORKER_STOPPED), "stopped");
+	assert_string_equal(ctl_worker_kind_name(CTL_KIND_SMTPD), "smtpd");
+	assert_string_equal(ctl_worker_kind_name(CTL_KIND_POLICYD), "policyd");
+}
+
+/* test_state_transitions - the documented path is allowed. */
+static void test_state_transitions(void **state)
+{
+	struct ctl_worker w = { .state = CTL_WORKER_STOPPED };
+
+	ctl_worker_enter_state(&w, CTL_WORKER_RUNNING);
+	ctl_worker_enter_state(&w, CTL_WORKER_RESTARTING);
+	ctl_worker_enter_state(&w, CTL_WORKER_RESTARTING);
+	ctl_worker_enter_state(&w, CTL_WORKER_RUNNING);
+	ctl_worker_enter_state(&w, CTL_WORKER_STOPPING);
+	ctl_worker_enter_state(&w, CTL_WORKER_STOPPED);
+	assert_int_equal(w.state, CTL_WORKER_STOPPED);
+}
+
+/* test_state_impossible_is_fatal - STOPPED -> STOPPING breaks an
+ * invariant: the process exits (checked in a child). */
+static void test_state_impossible_is_fatal(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ctl_worker w = { .state = CTL_WORKER_STOPPED };
+
+		log_init("test", true, LOG_LEVEL_ERR);
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(3);
+		ctl_worker_enter_state(&w, CTL_WORKER_STOPPING);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
+}
+
+/* test_exit_describe - the words of the worker exit log line. */
+static void test_exit_describe(void **state)
+{
+	char buf[96];
+
+	assert_string_equal(ctl_exit_describe(W_EXITCODE(1, 0), buf, sizeof(buf)),
+	    "exited with status 1");
+	assert_string_equal(ctl_exit_describe(W_EXITCODE(0, 0), buf, sizeof(buf)),
+	    "exited with status 0");
+	assert_string_equal(ctl_exit_describe(W_EXITCODE(0, 9), buf, sizeof(buf)),
+	    "killed by signal 9");
+	assert_string_equal(ctl_exit_describe(W_EXITCODE(0, 11) | 0x80, buf,
+	    sizeof(buf)), "killed by signal 11 (core dumped)");
+}
+
+/* ==== runtime.c: status file ==== */
+
+/* test_status_from_workers - a slot without a process shows pid 0. */
+static void test_status_from_workers(void **state)
+{
+	struct ctl_worker w[2] = {
+		{ .kind = CTL_KIND_POLICYD, .id = 0, .state = CTL_WORKER_RUNNING,
+		  .pid = 100, .started_unix = 1764201600, .restarts = 0 },
+		{ .kind = CTL_KIND_SMTPD, .id = 1, .state = CTL_WORKER_RESTARTING,
+		  .pid = 0, .started_unix = 1764201000, .restarts = 3 },
+	};
+	struct ctl_status st;
+	struct strbuf sb = STRBUF_INIT(0);
+
+	ctl_status_from_workers(&st, 42, 1764200000, w, 2);
+	assert_int_equal(ctl_status_format(&st, &sb), 0);
+	assert_string_equal(strbuf_cstr(&sb),
+	    "elemtactl 42 1764200000\n"
+	    "policyd 0 100 running 1764201600 0\n"
+	    "smtpd 1 0 restarting 0 3\n");
+	ctl_status_free(&st);
+	strbuf_free(&sb);
+}
+
+/* test_status_roundtrip - parse(format(x)) == x. */
+static void test_status_roundtrip(void **state)
+{
+	const char *text = "elemtactl 4242 1764201600\n"
+	    "policyd 0 4243 running 1764201601 0\n"
+	    "smtpd 1 0 restarting 0 7\n";
+	struct ctl_status st;
+	struct strbuf sb = STRBUF_INIT(0);
+	struct error err;
+
+	assert_int_equal(ctl_status_parse(text, strlen(text), &st, &err), 0);
+	assert_int_equal(st.pid, 4242);
+	assert_int_equal(st.started, 1764201600);
+	assert_int_equal(st.count, 2);
+	assert_string_equal(st.workers[0].kind, "policyd");
+	assert_int_equal(st.workers[0].pid, 4243);
+	assert_string_equal(st.workers[1].state, "restarting");
+	assert_int_equal(st.workers[1].id, 1);
+	assert_int_equal(st.workers[1].restarts, 7);
+	assert_int_equal(ctl_status_format(&st, &sb), 0);
+	assert_string_equal(strbuf_cstr(&sb), text);
+	ctl_status_free(&st);
+	strbuf_free(&sb);
+}
+
+/* test_status_parse_rejects - malformed files are errors, not guesses. */
+static void test_status_parse_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"elemtactl\n",
+		"elemtactl 0 1\n",                       /* pid 0 */
+		"supervisor 12 1\n",
+		"elemtactl 12 1 extra\n",
+		"elemtactl 12 1\nsmtpd 0 1 running 1\n",  /* 5 fields */
+		"elemtactl 12 1\nsmtpd 0 1 running 1 0 x\n",
+		"elemtactl 12 1\nsmtpd x 1 running 1 0\n",
+		"elemtactl 12 1\nsmtpd 0 -1 running 1 0\n",
+		"elemtactl 12 1\nsmtpd 0 1 running 1 0x\n",
+		"elemtactl 12 1\nsmtpdsmtpdsmtpdsmtpd 0 1 running 1 0\n",
+	};
+	struct ctl_status st;
+	struct error err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ctl_status_parse(bad[i], strlen(bad[i]), &st, &err) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(st.workers);
+	}
+}
+
+/* test_status_write_read - the file round-trips and is replaced whole. */
+static void test_status_write_read(void **state)
+{
+	char dir[64];
+	struct ctl_status st = { .pid = 7, .started = 99 }, got;
+	struct ctl_status_worker w = { "smtpd", 0, 8, "running", 100, 1 };
+	struct error err;
+
+	make_tmpdir(dir, sizeof(dir));
+	st.workers = &w;
+	st.count = 1;
+	assert_int_equal(ctl_status_write(dir, &st, &err), 0);
+	assert_int_equal(ctl_status_read(dir, &got, &err), 0);
+	assert_int_equal(got.pid, 7);
+	assert_int_equal(got.count, 1);
+	assert_int_equal(got.workers[0].pid, 8);
+	ctl_status_free(&got);
+	st.count = 0;
+	assert_int_equal(ctl_status_write(dir, &st, &err), 0);
+	assert_int_equal(ctl_status_read(dir, &got, &err), 0);
+	assert_int_equal(got.count, 0);
+	ctl_status_remove(dir);
+	assert_int_equal(ctl_status_read(dir, &got, &err), -1);
+	remove_tree(dir);
+}
+
+/* test_format_duration - status's uptime column. */
+static void test_format_duration(void **state)
+{
+	char b[32];
+
+	assert_string_equal(ctl_format_duration(-5, b, sizeof(b)), "0s");
+	assert_string_equal(ctl_format_duration(0, b, sizeof(b)), "0s");
+	assert_string_equal(ctl_format_duration(59, b, sizeof(b)), "59s");
+	assert_string_equal(ctl_format_duration(60, b, sizeof(b)), "1m");
+	assert_string_equal(ctl_format_duration(300, b, sizeof(b)), "5m");
+	assert_string_equal(ctl_format_duration(3700, b, sizeof(b)), "1h 1m");
+	assert_string_equal(ctl_format_duration(90000, b, sizeof(b)), "1d 1h");
+}
+
+/* ==== runtime.c: the lock ==== */
+
+/* test_lock_exclusive - a second acquirer sees the holder's pid; probe
+ * agrees; after release nothing is running and the file is gone. */
+static void test_lock_exclusive(void **state)
+{
+	char dir[64], path[128];
+	struct ctl_lock a, b;
+	struct error err;
+	pid_t holder;
+
+	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(ctl_lock_probe(dir, &holder, &err), 0);
+	assert_int_equal(ctl_lock_acquire(dir, &a, &holder, &err), 0);
+	assert_int_equal(ctl_lock_write_pid(&a, 12345, &err), 0);
+	assert_int_equal(ctl_lock_acquire(dir, &b, &holder, &err), 1);
+	assert_int_equal(holder, 12345);
+	assert_int_equal(ctl_lock_probe(dir, &holder, &err), 1);
+	assert_int_equal(holder, 12345);
+	ctl_lock_release(&a);
+	snprintf(path, sizeof(path), "%s/%s", dir, CTL_PID_FILE);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(ctl_lock_probe(dir, &holder, &err), 0);
+	remove_tree(dir);
+}
+
+/* test_lock_stale_file - a pid file nobody locks means not running,
+ * and start takes it over. */
+static void test_lock_stale_file(void **state)
+{
+	char dir[64], path[128];
+	struct ctl_lock a;
+	struct error err;
+	pid_t holder;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, CTL_PID_FILE);
+	write_file(path, "999999\n");
+	assert_int_equal(ctl_lock_probe(dir, &holder, &err), 0);
+	assert_int_equal(ctl_lock_acquire(dir, &a, &holder, &err), 0);
+	ctl_lock_release(&a);
+	remove_tree(dir);
+}
+
+/* ==== args.c ==== */
+
+/* test_args_config_anywhere - -c before or after the command. */
+static void test_args_config_anywhere(void **state)
+{
+	struct ctl_args a;
+	struct error err;
+
+	assert_int_equal(parse(&a, &err, "-c", "x.yaml", "start", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_START);
+	assert_string_equal(a.config_file, "x.yaml");
+	assert_false(a.foreground);
+	assert_int_equal(parse(&a, &err, "start", "--foreground", "-c", "y.yaml",
+	    NULL), 0);
+	assert_true(a.foreground);
+	assert_string_equal(a.config_file, "y.yaml");
+	assert_int_equal(parse(&a, &err, "status", "--config=z.yaml", NULL), 0);
+	assert_string_equal(a.config_file, "z.yaml");
+	assert_int_equal(parse(&a, &err, "-cw.yaml", "stop", NULL), 0);
+	assert_string_equal(a.config_file, "w.yaml");
+	assert_int_equal(a.command, CTL_CMD_STOP);
+	assert_int_equal(parse(&a, &err, "status", NULL), 0);
+	assert_string_equal(a.config_file, CONFIG_DEFAULT_FILE);
+}
+
+/* test_args_commands - every command and its options. */
+static void test_args_commands(void **state)
+{
+	struct ctl_args a;
+	struct error err;
+
+	assert_int_equal(parse(&a, &err, "check-config", "-v", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_CHECK_CONFIG);
+	assert_true(a.verbose);
+	assert_int_equal(parse(&a, &err, "reload", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_RELOAD);
+	assert_int_equal(parse(&a, &err, "test-plugin", "policy", "--phase",
+	    "rcpt", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_TEST_PLUGIN);
+	assert_int_equal(a.rest_count, 3);
+	assert_string_equal(a.rest[0], "policy");
+	assert_string_equal(a.rest[2], "rcpt");
+	assert_int_equal(parse(&a, &err, "--help", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_HELP);
+	assert_int_equal(parse(&a, &err, "start", "-h", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_HELP);
+}
+
+/* test_args_errors - each mistake is refused with a reason. */
+static void test_args_errors(void **state)
+{
+	struct ctl_args a;
+	struct error err;
+
+	assert_int_equal(parse(&a, &err, NULL), -1);
+	assert_string_equal(err.text, "no command given");
+	assert_int_equal(parse(&a, &err, "bogus", NULL), -1);
+	assert_string_equal(err.text, "unknown command 'bogus'");
+	assert_int_equal(parse(&a, &err, "-x", "start", NULL), -1);
+	assert_string_equal(err.text, "unknown option '-x'");
+	assert_int_equal(parse(&a, &err, "start", "-c", NULL), -1);
+	assert_string_equal(err.text, "option -c needs a file name");
+	assert_int_equal(parse(&a, &err, "stop", "--foreground", NULL), -1);
+	assert_string_equal(err.text, "unknown option '--foreground' for stop");
+	assert_int_equal(parse(&a, &err, "status", "now", NULL), -1);
+	assert_string_equal(err.text, "unexpected argument 'now' for status");
+	assert_int_equal(parse(&a, &err, "check-config", "--foreground", NULL),
+	    -1);
+	assert_int_equal(parse(&a, &err, "test-plugin", NULL), -1);
+	assert_int_equal(parse(&a, &err, "--config=", "start", NULL), -1);
+}
+
+/* ==== sockets.c ==== */
+
+/* test_hostport - policyd.postfix_listen's HOST:PORT forms. */
+static void test_hostport(void **state)
+{
+	char host[64];
+	unsigned port;
+	struct error err;
+
+	assert_int_equal(ctl_hostport_parse("127.0.0.1:10040", host, sizeof(host),
+	    &port, &err), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 10040);
+	assert_int_equal(ctl_hostport_parse("[::1]:25", host, sizeof(host), &port,
+	    &err), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 25);
+	static const char *const bad[] = {
+		"127.0.0.1", ":25", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
+		"127.0.0.1:25x", "::1:25", "[::1]25", "[::1]", "127.0.0.1:-1",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ctl_hostport_parse(bad[i], host, sizeof(host), &port, &err) != -1)
+			fail_msg("accepted: %s", bad[i]);
+	assert_int_equal(ctl_hostport_parse("[0000:0000:0000:0000:0000:0000:0000:"
+	    "0001]:25", host, 8, &port, &err), -1);
+}
+
+/* ==== dirs.c ==== */
+
+/* test_mkdir_p - nested creation, idempotent, a file in the way named. */
+static void test_mkdir_p(void **state)
+{
+	char dir[64], path[256];
+	struct error err;
+	struct stat st;
+
+	umask(022);
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/a/b/c/", dir);
+	assert_int_equal(ctl_mkdir_p(path, 0700, &err), 0);
+	assert_int_equal(ctl_mkdir_p(path, 0700, &err), 0);
+	snprintf(path, sizeof(path), "%s/a/b/c", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755);     /* parents stay open */
+
+	snprintf(path, sizeof(path), "%s/file", dir);
+	write_file(path, "x");
+	snprintf(path, sizeof(path), "%s/file/sub", dir);
+	assert_int_equal(ctl_mkdir_p(path, 0755, &err), -1);
+	assert_non_null(strstr(err.text, "cannot create directory"));
+	assert_non_null(strstr(err.text, "/file/sub"));
+	assert_non_null(strstr(err.text, "Not a directory"));
+	remove_tree(dir);
+}
+
+/* test_dir_clean_no_follow - everything inside goes, links are removed
+ * as links: what they point to survives. */
+static void test_dir_clean_no_follow(void **state)
+{
+	char dir[64], outside[64], path[256], target[256];
+	struct error err;
+	long removed;
+
+	make_tmpdir(dir, sizeof(dir));
+	make_tmpdir(outside, sizeof(outside));
+	snprintf(target, sizeof(target), "%s/precious", outside);
+	write_file(target, "keep");
+
+	snprintf(path, sizeof(path), "%s/A1", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/A1/message", dir);
+	write_file(path, "partial");
+	snprintf(path, sizeof(path), "%s/A1/deeper", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/A1/deeper/x", dir);
+	write_file(path, "x");
+	snprintf(path, sizeof(path), "%s/A1/dirlink", dir);
+	assert_int_equal(symlink(outside, path), 0);
+	snprintf(path, sizeof(path), "%s/filelink", dir);
+	assert_int_equal(symlink(target, path), 0);
+	snprintf(path, sizeof(path), "%s/loose", dir);
+	write_file(path, "x");
+
+	assert_int_equal(ctl_dir_clean(dir, &removed, &err), 0);
+	assert_int_equal(removed, 3);
+	assert_int_equal(rmdir(dir), 0);               /* it is empty */
+	assert_int_equal(access(target, F_OK), 0);     /* untouched */
+	assert_int_equal(ctl_dir_clean(dir, &removed, &err), -1);
+	remove_tree(outside);
+}
+
+/* ==== privs.c ==== */
+
+/* test_check_access_as_user - as root, the check drops to the user for
+ * real: a file inside a 0700 directory of root's is out of its reach. */
+static void test_check_access_as_user(void **state)
+{
+	struct ctl_user nobody = { "nobody", 65534, 65534 };
+	char dir[64], path[128];
+	struct ctl_access items[2];
+	struct error err;
+
+	if (geteuid() != 0)
+		skip();
+	make_tmpdir(dir, sizeof(dir));           /* mkdtemp: 0700, root's */
+	snprintf(path, sizeof(path), "%s/elemta.yaml", dir);
+	write_file(path, "server: {}\n");
+	items[0] = (struct ctl_access){ "", R_OK, "skipped" };
+	items[1] = (struct ctl_access){ path, R_OK, "the configuration" };
+	assert_int_equal(ctl_privs_check_access(&nobody, items, 2, &err), -1);
+	assert_non_null(strstr(err.text, "user nobody cannot read the "
+	    "configuration"));
+	assert_non_null(strstr(err.text, "Permission denied"));
+	assert_int_equal(chmod(dir, 0755), 0);
+	assert_int_equal(ctl_privs_check_access(&nobody, items, 2, &err), 0);
+	items[1].mode = W_OK;
+	assert_int_equal(ctl_privs_check_access(&nobody, items, 2, &err), -1);
+	assert_non_null(strstr(err.text, "cannot write to"));
+	remove_tree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_backoff_doubles_to_cap),
+		cmocka_unit_test(test_crash_loop_grows),
+		cmocka_unit_test(test_crash_after_long_life_resets),
+		cmocka_unit_test(test_state_names),
+		cmocka_unit_test(test_state_transitions),
+		cmocka_unit_test(test_state_impossible_is_fatal),
+		cmocka_unit_test(test_exit_describe),
+		cmocka_unit_test(test_status_from_workers),
+		cmocka_unit_test(test_status_roundtrip),
+		cmocka_unit_test(test_status_parse_rejects),
+		cmocka_unit_test(test_status_write_read),
+		cmocka_unit_test(test_format_duration),
+		cmocka_unit_test(test_lock_exclusive),
+		cmocka_unit_test(test_lock_stale_file),
+		cmocka_unit_test(test_args_config_anywhere),
+		cmocka_unit_test(test_args_commands),
+		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_mkdir_p),
+		cmocka_unit_test(test_dir_clean_no_follow),
+		cmocka_unit_test(test_check_access_as_user),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,835 @@
+/*
+ * supervisor.c - `elemtactl start [--foreground]`: the start-up sequence
+ * and the supervision loop.
+ *
+ * SECURITY: runs as root in production and stays root (it must bind,
+ * restart workers and remove root-owned files at the end); it reads only
+ * the trusted config file and its own runtime files, never network input.
+ * Workers get only their inherited sockets and drop privileges before
+ * execve (spawn.c).
+ *
+ * Start-up, each step's failure a one-line error on the terminal, exit 1:
+ *   daemon mode: fork at once (the parent waits on a pipe until the child
+ *   reports "ready", so it exits 0 only once everything below succeeded,
+ *   and errors still reach the terminal), setsid;
+ *   config + extra checks; worker users; worker binaries; runtime_dir and
+ *   the pid-file lock; spool and counter directories; clean spool tmp/;
+ *   bind every socket; spawn policyd workers, then smtpd workers;
+ *   daemon mode: stdio to /dev/null, tell the parent.
+ *
+ * Supervision: one poll(2) loop on a signalfd (SIGCHLD, SIGTERM, SIGINT,
+ * SIGQUIT, SIGHUP) with the nearest restart or stop deadline as timeout.
+ * A worker that exits unexpectedly is restarted after its backoff delay
+ * (workers.c).  Stopping is two-phase so that sessions finishing during
+ * the grace period still get policy answers: SIGTERM to the smtpd workers;
+ * once they are all gone, SIGTERM to the policyd workers; whatever still
+ * runs after server.shutdown_grace + 5 s gets SIGKILL.  A second stop
+ * signal kills at once.  The status file is rewritten after every change.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "counter.h"
+#include "elemtactl.h"
+#include "log.h"
+
+#define SUP_KILL_WAIT_MS 5000u       /* after SIGKILL, before giving up   */
+#define SUP_STOP_EXTRA_MS 5000u      /* beyond shutdown_grace             */
+#define SUP_FDS_ENV_MAX (32 + CONFIG_LISTEN_MAX * 4)
+
+enum sup_stop_phase {
+	SUP_RUNNING,          /* supervising                                 */
+	SUP_STOP_SMTPD,       /* smtpd workers finishing their sessions      */
+	SUP_STOP_POLICYD,     /* then the policyd workers                    */
+};
+
+struct supervisor {
+	const struct ctl_args *args;
+	struct config *cfg;
+	struct ctl_users users;
+	struct ctl_lock lock;
+	struct ctl_sockets sockets;
+	char smtpd_bin[CONFIG_PATH_MAX];
+	char policyd_bin[CONFIG_PATH_MAX];
+
+	struct ctl_worker *workers;   /* policyd slots, then smtpd slots */
+	size_t worker_count;
+
+	/* What each kind inherits (descriptors in the supervisor, the
+	 * variables telling the worker where they land). */
+	int smtpd_fds[CONFIG_LISTEN_MAX];
+	size_t smtpd_fd_count;
+	char smtpd_env[SUP_FDS_ENV_MAX];
+	int policyd_fds[2];
+	size_t policyd_fd_count;
+	char policy_env[32];
+	char postfix_env[32];
+
+	pid_t pid;
+	int64_t started_unix;
+	int sigfd;
+	int ready_fd;                 /* daemon: pipe to the waiting parent */
+	bool foreground;
+
+	enum sup_stop_phase phase;
+	uint64_t stop_deadline_ms;    /* SIGKILL after this                 */
+	bool killed;                  /* SIGKILL sent                       */
+	uint64_t kill_deadline_ms;    /* give up waiting after this         */
+	int exit_code;
+
+	bool status_dirty;
+	bool status_warned;
+};
+
+/* ==== helpers ==== */
+
+/* sup_now_ms - monotonic milliseconds. */
+static uint64_t sup_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* sup_error - a start-up error: one line on the terminal (and in syslog
+ * when daemonizing, where the terminal goes away). */
+static void sup_error(const struct supervisor *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sup_error(const struct supervisor *s, const char *fmt, ...)
+{
+	char buf[ERROR_TEXT_MAX + 128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "elemtactl: %s\n", buf);
+	if (!s->foreground)
+		log_err("%s", buf);
+}
+
+/* sup_notify - tell systemd (Type=notify) about a state change, when it
+ * is listening; best effort. */
+static void sup_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@')
+	    || strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';     /* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_debug("sd_notify %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* sup_find - the slot of a worker process. */
+static struct ctl_worker *sup_find(struct supervisor *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->worker_count; i++)
+		if (s->workers[i].pid == pid)
+			return &s->workers[i];
+	return NULL;
+}
+
+/* sup_write_status - rewrite runtime_dir/status from the worker table. */
+static void sup_write_status(struct supervisor *s)
+{
+	struct ctl_status st;
+	struct error err;
+
+	ctl_status_from_workers(&st, s->pid, s->started_unix, s->workers,
+	    s->worker_count);
+	if (ctl_status_write(s->cfg->server.runtime_dir, &st, &err) == -1) {
+		if (!s->status_warned)
+			log_warn("%s", err.text);
+		s->status_warned = true;
+	} else {
+		s->status_warned = false;
+	}
+	ctl_status_free(&st);
+	s->status_dirty = false;
+}
+
+/* ==== workers ==== */
+
+/* sup_spawn - start the process of slot w; -1 with the reason in err. */
+static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
+    struct error *err)
+{
+	struct ctl_spawn sp;
+	pid_t pid;
+
+	memset(&sp, 0, sizeof(sp));
+	sp.config_file = s->cfg->file;
+	sp.drop = s->users.root;
+	sp.foreground = s->foreground;
+	sp.id = w->id;
+	if (w->kind == CTL_KIND_POLICYD) {
+		sp.binary = s->policyd_bin;
+		sp.user = &s->users.policyd;
+		sp.fds = s->policyd_fds;
+		sp.fd_count = s->policyd_fd_count;
+		sp.fd_env[0] = s->policy_env;
+		sp.fd_env[1] = s->postfix_env[0] ? s->postfix_env : NULL;
+	} else {
+		sp.binary = s->smtpd_bin;
+		sp.user = &s->users.smtpd;
+		sp.fds = s->smtpd_fds;
+		sp.fd_count = s->smtpd_fd_count;
+		sp.fd_env[0] = s->smtpd_env;
+	}
+	pid = ctl_spawn_worker(&sp, err);
+	if (pid == -1)
+		return -1;
+	w->pid = pid;
+	w->started_unix = (int64_t)time(NULL);
+	w->started_ms = sup_now_ms();
+	if (w->state == CTL_WORKER_RESTARTING)
+		w->restarts++;
+	ctl_worker_enter_state(w, CTL_WORKER_RUNNING);
+	log_info("worker %s[%u] pid %ld started%s", ctl_worker_kind_name(w->kind),
+	    w->id, (long)pid, w->restarts ? " (restart)" : "");
+	s->status_dirty = true;
+	return 0;
+}
+
+/* sup_may_restart - does the current phase still want this slot? */
+static bool sup_may_restart(const struct supervisor *s,
+    const struct ctl_worker *w)
+{
+	return s->phase == SUP_RUNNING
+	    || (s->phase == SUP_STOP_SMTPD && w->kind == CTL_KIND_POLICYD);
+}
+
+/* sup_respawn_due - restart every slot whose backoff delay is over. */
+static void sup_respawn_due(struct supervisor *s, uint64_t now)
+{
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+		struct error err;
+
+		if (w->state != CTL_WORKER_RESTARTING || w->restart_at_ms > now
+		    || !sup_may_restart(s, w))
+			continue;
+		if (sup_spawn(s, w, &err) == -1) {
+			w->started_ms = now;
+			uint64_t delay = ctl_worker_crashed(w, now);
+			log_err("worker %s[%u] cannot start: %s; retrying in %" PRIu64
+			    " ms", ctl_worker_kind_name(w->kind), w->id, err.text, delay);
+			ctl_worker_enter_state(w, CTL_WORKER_RESTARTING);
+			s->status_dirty = true;
+		}
+	}
+}
+
+/* sup_reap - collect every exited child and decide its slot's future. */
+static void sup_reap(struct supervisor *s)
+{
+	for (;;) {
+		char how[96];
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		struct ctl_worker *w;
+
+		if (pid == -1 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			return;
+		w = sup_find(s, pid);
+		if (w == NULL) {
+			log_debug("reaped unknown child pid %ld", (long)pid);
+			continue;
+		}
+		ctl_exit_describe(status, how, sizeof(how));
+		w->pid = 0;
+		s->status_dirty = true;
+		if (w->state == CTL_WORKER_STOPPING) {
+			log_info("worker %s[%u] pid %ld %s", ctl_worker_kind_name(w->kind),
+			    w->id, (long)pid, how);
+			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
+			continue;
+		}
+		uint64_t delay = ctl_worker_crashed(w, sup_now_ms());
+		if (sup_may_restart(s, w)) {
+			log_warn("worker %s[%u] pid %ld %s; restarting in %" PRIu64 " ms",
+			    ctl_worker_kind_name(w->kind), w->id, (long)pid, how, delay);
+			ctl_worker_enter_state(w, CTL_WORKER_RESTARTING);
+		} else {
+			/* Cannot happen (stopping moves RUNNING slots to STOPPING),
+			 * but a slot must never be left RUNNING without a process. */
+			log_warn("worker %s[%u] pid %ld %s", ctl_worker_kind_name(w->kind),
+			    w->id, (long)pid, how);
+			ctl_worker_enter_state(w, CTL_WORKER_RESTARTING);
+			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
+		}
+	}
+}
+
+/* sup_stop_kind - SIGTERM every running worker of kind; cancel restarts. */
+static void sup_stop_kind(struct supervisor *s, enum ctl_worker_kind kind)
+{
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+
+		if (w->kind != kind)
+			continue;
+		if (w->state == CTL_WORKER_RESTARTING) {
+			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
+		} else if (w->state == CTL_WORKER_RUNNING) {
+			if (kill(w->pid, SIGTERM) == -1 && errno != ESRCH)
+				log_warn("kill worker %s[%u] pid %ld: %s",
+				    ctl_worker_kind_name(kind), w->id, (long)w->pid,
+				    strerror(errno));
+			ctl_worker_enter_state(w, CTL_WORKER_STOPPING);
+		}
+		s->status_dirty = true;
+	}
+}
+
+/* sup_kind_gone - no process of kind left. */
+static bool sup_kind_gone(const struct supervisor *s, enum ctl_worker_kind kind)
+{
+	for (size_t i = 0; i < s->worker_count; i++)
+		if (s->workers[i].kind == kind
+		    && s->workers[i].state != CTL_WORKER_STOPPED)
+			return false;
+	return true;
+}
+
+/* sup_kill_all - the grace period is over: SIGKILL whatever is left. */
+static void sup_kill_all(struct supervisor *s, uint64_t now)
+{
+	sup_stop_kind(s, CTL_KIND_SMTPD);
+	sup_stop_kind(s, CTL_KIND_POLICYD);
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+
+		if (w->state != CTL_WORKER_STOPPING)
+			continue;
+		log_warn("worker %s[%u] pid %ld still running: killing it",
+		    ctl_worker_kind_name(w->kind), w->id, (long)w->pid);
+		kill(w->pid, SIGKILL);
+	}
+	s->phase = SUP_STOP_POLICYD;
+	s->killed = true;
+	s->kill_deadline_ms = now + SUP_KILL_WAIT_MS;
+}
+
+/* sup_begin_stop - the first stop signal: phase one (smtpd). */
+static void sup_begin_stop(struct supervisor *s, const char *why)
+{
+	uint64_t grace = s->cfg->server.shutdown_grace_ms;
+
+	s->phase = SUP_STOP_SMTPD;
+	s->stop_deadline_ms = sup_now_ms() + grace + SUP_STOP_EXTRA_MS;
+	log_info("%s: stopping (sessions get %" PRIu64 " ms to finish)", why,
+	    grace);
+	sup_notify("STOPPING=1");
+	/* smtpd workers keep their own copies until they finish; ours only
+	 * would keep accepting into the backlog. */
+	ctl_sockets_close_listeners(&s->sockets);
+	sup_stop_kind(s, CTL_KIND_SMTPD);
+}
+
+/* sup_stop_progress - move the stop along: phase two once smtpd is gone,
+ * SIGKILL at the deadline. */
+static void sup_stop_progress(struct supervisor *s, uint64_t now)
+{
+	if (s->phase == SUP_STOP_SMTPD && sup_kind_gone(s, CTL_KIND_SMTPD)) {
+		s->phase = SUP_STOP_POLICYD;
+		sup_stop_kind(s, CTL_KIND_POLICYD);
+	}
+	if (s->phase != SUP_RUNNING && !s->killed && now >= s->stop_deadline_ms)
+		sup_kill_all(s, now);
+}
+
+/* sup_all_stopped - the loop's end condition. */
+static bool sup_all_stopped(const struct supervisor *s)
+{
+	return s->phase != SUP_RUNNING && sup_kind_gone(s, CTL_KIND_SMTPD)
+	    && sup_kind_gone(s, CTL_KIND_POLICYD);
+}
+
+/* ==== the loop ==== */
+
+/* sup_read_signals - drain the signalfd. */
+static void sup_read_signals(struct supervisor *s)
+{
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	while ((n = read(s->sigfd, &si, sizeof(si))) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			sup_reap(s);
+			break;
+		case SIGTERM:
+		case SIGINT:
+		case SIGQUIT:
+			if (s->phase == SUP_RUNNING) {
+				char why[48];
+
+				snprintf(why, sizeof(why), "received SIG%s",
+				    sigabbrev_np((int)si.ssi_signo));
+				sup_begin_stop(s, why);
+			} else if (!s->killed) {
+				log_warn("SIG%s again: not waiting any longer",
+				    sigabbrev_np((int)si.ssi_signo));
+				sup_kill_all(s, sup_now_ms());
+			}
+			break;
+		case SIGHUP:
+			log_warn("SIGHUP: reload is not implemented yet; configuration "
+			    "unchanged");
+			break;
+		default:
+			break;
+		}
+	}
+	/* A SIGCHLD can be merged into one already read; reaping is cheap. */
+	sup_reap(s);
+}
+
+/* sup_timeout - poll timeout: until the nearest restart or deadline. */
+static int sup_timeout(const struct supervisor *s, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (size_t i = 0; i < s->worker_count; i++) {
+		const struct ctl_worker *w = &s->workers[i];
+
+		if (w->state == CTL_WORKER_RESTARTING && sup_may_restart(s, w)
+		    && w->restart_at_ms < next)
+			next = w->restart_at_ms;
+	}
+	if (s->phase != SUP_RUNNING && !s->killed && s->stop_deadline_ms < next)
+		next = s->stop_deadline_ms;
+	if (s->killed && s->kill_deadline_ms < next)
+		next = s->kill_deadline_ms;
+	if (next == UINT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	return next - now > 60000 ? 60000 : (int)(next - now);
+}
+
+/* sup_loop - supervise until every worker is stopped. */
+static void sup_loop(struct supervisor *s)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
+		uint64_t now = sup_now_ms();
+
+		sup_respawn_due(s, now);
+		sup_stop_progress(s, now);
+		if (s->status_dirty)
+			sup_write_status(s);
+		if (sup_all_stopped(s))
+			return;
+		if (s->killed && now >= s->kill_deadline_ms) {
+			log_err("workers still alive %u ms after SIGKILL; exiting anyway",
+			    SUP_KILL_WAIT_MS);
+			return;
+		}
+		if (poll(&pfd, 1, sup_timeout(s, now)) == -1 && errno != EINTR)
+			fatal("poll: %s", strerror(errno));
+		if (pfd.revents & POLLIN)
+			sup_read_signals(s);
+	}
+}
+
+/* ==== start-up ==== */
+
+/* sup_prepare_dirs - spool and counter directories (owners when root),
+ * and the cleaning of spool tmp/. */
+static int sup_prepare_dirs(struct supervisor *s, struct error *err)
+{
+	static const char *const spool_sub[] = { "tmp", "queue", "quarantine" };
+	const struct config *cfg = s->cfg;
+	const struct ctl_users *u = &s->users;
+	char path[CONFIG_PATH_MAX + 16];     /* + "/quarantine" */
+	long removed;
+
+	/* The spool's top stays root's: smtpd must not be able to swap its
+	 * sub-directories for links that root would later follow. */
+	if (ctl_mkdir_p(cfg->spool.path, 0755, err) == -1)
+		return -1;
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->spool.path, spool_sub[i]);
+		if (ctl_mkdir_p(path, 0700, err) == -1)
+			return -1;
+		if (u->root && ctl_dir_secure(path, u->smtpd.uid, u->smtpd.gid, 0700,
+		    err) == -1)
+			return -1;
+	}
+	if (ctl_mkdir_p(cfg->counters.path, 0700, err) == -1)
+		return -1;
+	/* Before any worker opens the table: a FAST-mode table that was open
+	 * when the system went down is moved aside, never trusted. */
+	bool discarded;
+	if (counter_store_prepare(cfg->counters.path, (enum counter_sync)
+	    cfg->counters.sync, &discarded, err) == -1)
+		return -1;
+	if (u->root && (ctl_dir_secure(cfg->counters.path, u->policyd.uid,
+	    u->policyd.gid, 0700, err) == -1 || ctl_dir_chown_files(
+	    cfg->counters.path, u->policyd.uid, u->policyd.gid, err) == -1))
+		return -1;
+
+	/* Leftovers of sessions that died mid-DATA: never complete, never
+	 * acknowledged, safe to drop. */
+	snprintf(path, sizeof(path), "%s/tmp", cfg->spool.path);
+	if (ctl_dir_clean(path, &removed, err) == -1)
+		log_warn("cleaning %s: %s", path, err->text);
+	if (removed > 0)
+		log_info("removed %ld leftover entr%s from %s", removed,
+		    removed == 1 ? "y" : "ies", path);
+	return 0;
+}
+
+/* sup_raise_nofile - each smtpd worker may hold max_connections sessions
+ * (a socket each, plus spool files and policy connections); raise the
+ * soft limit to the hard one, and the hard one too when root. */
+static void sup_raise_nofile(const struct supervisor *s)
+{
+	rlim_t want = (rlim_t)s->cfg->server.max_connections + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (s->users.root && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		struct rlimit more = { want, want };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("open file limit %lu is low for server.max_connections %u; "
+		    "raise it (ulimit -n)", (unsigned long)rl.rlim_cur,
+		    s->cfg->server.max_connections);
+}
+
+/* sup_prepare_inheritance - the descriptor lists and their variables. */
+static void sup_prepare_inheritance(struct supervisor *s)
+{
+	size_t off;
+
+	s->smtpd_fd_count = s->sockets.listen_count;
+	off = (size_t)snprintf(s->smtpd_env, sizeof(s->smtpd_env),
+	    "ELEMTA_LISTEN_FDS=");
+	for (size_t i = 0; i < s->smtpd_fd_count; i++) {
+		s->smtpd_fds[i] = s->sockets.listen[i].fd;
+		off += (size_t)snprintf(s->smtpd_env + off, sizeof(s->smtpd_env) - off,
+		    "%s%zu", i ? "," : "", 3 + i);
+	}
+	s->policyd_fds[0] = s->sockets.policy.fd;
+	s->policyd_fd_count = 1;
+	snprintf(s->policy_env, sizeof(s->policy_env), "ELEMTA_POLICY_FD=3");
+	s->postfix_env[0] = '\0';
+	if (s->sockets.postfix.fd != -1) {
+		s->policyd_fds[s->policyd_fd_count++] = s->sockets.postfix.fd;
+		snprintf(s->postfix_env, sizeof(s->postfix_env),
+		    "ELEMTA_POSTFIX_FD=4");
+	}
+}
+
+/* sup_make_workers - the slots: policyd workers first, then smtpd. */
+static void sup_make_workers(struct supervisor *s)
+{
+	unsigned np = s->cfg->policyd.workers, ns = s->cfg->server.workers;
+
+	s->worker_count = (size_t)np + ns;
+	s->workers = xcalloc(s->worker_count ? s->worker_count : 1,
+	    sizeof(*s->workers));
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+
+		w->kind = i < np ? CTL_KIND_POLICYD : CTL_KIND_SMTPD;
+		w->id = i < np ? (unsigned)i : (unsigned)(i - np);
+		w->state = CTL_WORKER_STOPPED;
+	}
+}
+
+/* sup_signals - block the signals the loop reads and open the signalfd.
+ * Blocked before the first fork, so no SIGCHLD can be lost. */
+static int sup_signals(struct supervisor *s, struct error *err)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return error_set(err, "sigprocmask: %s", strerror(errno));
+	s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sigfd == -1)
+		return error_set(err, "signalfd: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* sup_ready - start-up is over: detach from the terminal (daemon) and
+ * release the waiting parent. */
+static void sup_ready(struct supervisor *s)
+{
+	if (s->ready_fd != -1) {
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (chdir("/") == -1)
+			log_warn("chdir /: %s", strerror(errno));
+		if (nul != -1) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			close(nul);
+		}
+		if (write(s->ready_fd, "R", 1) != 1)
+			log_warn("cannot tell the starting process: %s", strerror(errno));
+		close(s->ready_fd);
+		s->ready_fd = -1;
+	}
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "READY=1\nMAINPID=%ld", (long)s->pid);
+	sup_notify(msg);
+}
+
+/* sup_cleanup - release everything start-up acquired (any subset). */
+static void sup_cleanup(struct supervisor *s)
+{
+	ctl_sockets_close(&s->sockets);
+	if (s->lock.fd != -1) {
+		/* Workers are gone (a killed process loses nothing of LMDB's
+		 * page cache): only a system crash leaves the marker behind. */
+		counter_store_mark_clean(s->cfg->counters.path);
+		ctl_status_remove(s->cfg->server.runtime_dir);
+		ctl_lock_release(&s->lock);
+	}
+	if (s->sigfd != -1)
+		close(s->sigfd);
+	free(s->workers);
+	s->workers = NULL;
+	if (s->cfg)
+		config_free(s->cfg);
+	s->cfg = NULL;
+}
+
+/* sup_startup - everything before the first worker; 0 or -1 (reported). */
+static int sup_startup(struct supervisor *s)
+{
+	static struct config_errors extra;
+	struct error err;
+	pid_t holder;
+	int level;
+
+	s->cfg = ctl_config_load(s->args->config_file);
+	if (s->cfg == NULL)
+		return -1;
+	memset(&extra, 0, sizeof(extra));
+	if (ctl_config_check_extra(s->cfg, &extra) > 0) {
+		for (size_t i = 0; i < extra.count; i++)
+			fprintf(stderr, "%s\n", extra.text[i]);
+		return -1;
+	}
+	level = log_level_parse(s->cfg->log.level);
+	log_init("elemtactl", s->foreground, level < 0 ? LOG_LEVEL_INFO
+	    : (enum log_level)level);
+
+	if (ctl_users_resolve(s->cfg, &s->users, &err) == -1) {
+		sup_error(s, "%s", err.text);
+		return -1;
+	}
+	if (!s->users.root) {
+		fprintf(stderr, "elemtactl: not running as root; all processes run "
+		    "as user %s (development mode)\n", s->users.smtpd.name);
+		if (!s->foreground)
+			log_warn("not running as root; all processes run as user %s "
+			    "(development mode)", s->users.smtpd.name);
+	}
+	if (ctl_worker_binary("elemta-policyd", s->policyd_bin,
+	    sizeof(s->policyd_bin), &err) == -1
+	    || ctl_worker_binary("elemta-smtpd", s->smtpd_bin,
+	    sizeof(s->smtpd_bin), &err) == -1) {
+		sup_error(s, "%s", err.text);
+		return -1;
+	}
+
+	if (ctl_mkdir_p(s->cfg->server.runtime_dir, 0755, &err) == -1) {
+		sup_error(s, "%s", err.text);
+		return -1;
+	}
+	switch (ctl_lock_acquire(s->cfg->server.runtime_dir, &s->lock, &holder,
+	    &err)) {
+	case 1:
+		if (holder > 0)
+			sup_error(s, "already running (pid %ld)", (long)holder);
+		else
+			sup_error(s, "already running (another elemtactl holds %s/%s)",
+			    s->cfg->server.runtime_dir, CTL_PID_FILE);
+		return -1;
+	case -1:
+		sup_error(s, "%s", err.text);
+		return -1;
+	}
+	if (ctl_lock_write_pid(&s->lock, s->pid, &err) == -1
+	    || sup_prepare_dirs(s, &err) == -1
+	    || ctl_sockets_open(s->cfg, &s->users, &s->sockets, &err) == -1
+	    || sup_signals(s, &err) == -1) {
+		sup_error(s, "%s", err.text);
+		return -1;
+	}
+	/* Now that the directories exist: can the workers, once dropped,
+	 * reach everything?  Else they would only crash in a loop. */
+	memset(&extra, 0, sizeof(extra));
+	if (ctl_config_check_access(s->cfg, &s->users, true, &extra) > 0) {
+		for (size_t i = 0; i < extra.count; i++)
+			sup_error(s, "%s", extra.text[i]);
+		return -1;
+	}
+	sup_raise_nofile(s);
+	sup_prepare_inheritance(s);
+	sup_make_workers(s);
+	s->started_unix = (int64_t)time(NULL);
+	return 0;
+}
+
+/* sup_run - the supervisor process proper; returns the exit code. */
+static int sup_run(struct supervisor *s)
+{
+	struct error err;
+
+	if (sup_startup(s) == -1) {
+		sup_cleanup(s);
+		return 1;
+	}
+	/* policyd first: smtpd's first policy request then finds a worker
+	 * (connections would wait in the socket's backlog anyway). */
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+
+		if (sup_spawn(s, w, &err) == -1) {
+			sup_error(s, "cannot start worker %s[%u]: %s",
+			    ctl_worker_kind_name(w->kind), w->id, err.text);
+			s->exit_code = 1;
+			sup_begin_stop(s, "start-up failed");
+			sup_loop(s);
+			sup_cleanup(s);
+			return 1;
+		}
+	}
+	log_info("elemtactl pid %ld running: %u policyd and %u smtpd workers, "
+	    "%zu listener%s", (long)s->pid, s->cfg->policyd.workers,
+	    s->cfg->server.workers, s->sockets.listen_count,
+	    s->sockets.listen_count == 1 ? "" : "s");
+	sup_write_status(s);
+	sup_ready(s);
+
+	sup_loop(s);
+
+	log_info("elemtactl pid %ld stopped", (long)s->pid);
+	sup_cleanup(s);
+	return s->exit_code;
+}
+
+/* sup_wait_child - daemon mode, in the parent: exit with the child's
+ * verdict (it printed its own errors on our shared stderr). */
+static int sup_wait_child(pid_t child, int ready_fd)
+{
+	char c = 0;
+	ssize_t n;
+	int status;
+
+	do {
+		n = read(ready_fd, &c, 1);
+	} while (n == -1 && errno == EINTR);
+	close(ready_fd);
+	if (n == 1 && c == 'R') {
+		printf("elemtactl: started (pid %ld)\n", (long)child);
+		return 0;
+	}
+	while (waitpid(child, &status, 0) == -1) {
+		if (errno != EINTR)
+			return 1;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+		return WEXITSTATUS(status);
+	fprintf(stderr, "elemtactl: the supervisor exited during start-up\n");
+	return 1;
+}
+
+/* ctl_start - see elemtactl.h. */
+int ctl_start(const struct ctl_args *args)
+{
+	static struct supervisor sup;
+	struct supervisor *s = &sup;
+
+	memset(s, 0, sizeof(*s));
+	s->args = args;
+	s->foreground = args->foreground;
+	s->lock.fd = -1;
+	s->sigfd = -1;
+	s->ready_fd = -1;
+	ctl_sockets_init(&s->sockets);
+	umask(022);
+
+	if (!s->foreground) {
+		int pipefd[2];
+		pid_t child;
+
+		fflush(NULL);
+		if (pipe2(pipefd, O_CLOEXEC) == -1) {
+			fprintf(stderr, "elemtactl: pipe: %s\n", strerror(errno));
+			return 1;
+		}
+		child = fork();
+		if (child == -1) {
+			fprintf(stderr, "elemtactl: fork: %s\n", strerror(errno));
+			return 1;
+		}
+		if (child > 0) {
+			close(pipefd[1]);
+			return sup_wait_child(child, pipefd[0]);
+		}
+		close(pipefd[0]);
+		s->ready_fd = pipefd[1];
+		setsid();
+	}
+	s->pid = getpid();
+	return sup_run(s);
+}
