@@ -1,3 +1,0 @@
-build-asan/obj/common/error.o: common/error.c common/error.h common/log.h
-common/error.h:
-common/log.h:
