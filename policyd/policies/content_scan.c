@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,27 +160,59 @@ fold_emit_ascii(struct buf *out, bool *space, unsigned char c)
 	*space = false;
 }
 
-/* fold_sanitize - copy src to dst as valid UTF-8: every invalid byte
- * becomes U+FFFD and NUL is dropped (GLib's normaliser stops at NUL).
- * Keywords are valid UTF-8, so they never matched those bytes anyway. */
+/* fold_decode - the character at p (before end) and its length; an
+ * invalid or truncated sequence is one byte read as U+FFFD, exactly as
+ * fold_sanitize does. */
+static gunichar
+fold_decode(const char *p, const char *end, size_t *step)
+{
+	gunichar u = g_utf8_get_char_validated(p, end - p);
+
+	if (u == (gunichar)-1 || u == (gunichar)-2) {
+		*step = 1;
+		return 0xFFFD;
+	}
+	*step = (size_t)(g_utf8_next_char(p) - p);
+	return u;
+}
+
+/* Longest run of combining marks kept together: GLib sorts a run by
+ * combining class with a quadratic sort, so longer runs are split as the
+ * Unicode Stream-Safe Text Format does (UAX #15), with U+034F, which the
+ * fold then drops. */
+#define FOLD_MAX_NONSTARTERS 30
+
+/* fold_sanitize - copy src to dst as valid UTF-8 for GLib's normaliser:
+ * every invalid byte becomes U+FFFD, NUL is dropped (the normaliser stops
+ * at NUL) and a U+034F goes after every FOLD_MAX_NONSTARTERS combining
+ * marks in a row.  Keywords are valid UTF-8, so they never matched the
+ * replaced bytes anyway. */
 static void
 fold_sanitize(struct buf *dst, const char *src, size_t len)
 {
-	size_t i = 0;
+	const char *p = src, *end = src + len;
+	unsigned nonstarters = 0;
 
-	while (i < len) {
-		const gchar *end;
-		size_t run;
+	while (p < end) {
+		size_t step;
+		gunichar u;
 
-		g_utf8_validate_len(src + i, len - i, &end);
-		run = (size_t)(end - (src + i));
-		buf_put(dst, src + i, run);
-		i += run;
-		if (i < len) {
-			if (src[i] != '\0')
-				buf_put(dst, "\xEF\xBF\xBD", 3);
-			i++;
+		if (*p == '\0') {
+			p++;
+			continue;
 		}
+		u = fold_decode(p, end, &step);
+		if (g_unichar_combining_class(u) == 0) {
+			nonstarters = 0;
+		} else if (++nonstarters > FOLD_MAX_NONSTARTERS) {
+			buf_put(dst, "\xCD\x8F", 2);
+			nonstarters = 1;
+		}
+		if (step == 1 && (unsigned char)*p >= 0x80)
+			buf_put(dst, "\xEF\xBF\xBD", 3);
+		else
+			buf_put(dst, p, step);
+		p += step;
 	}
 }
 
@@ -294,22 +327,6 @@ fold_emit_folded(struct buf *out, bool *space, const char *f)
 			*space = false;
 		}
 	}
-}
-
-/* fold_decode - the character at p (before end) and its length; an
- * invalid or truncated sequence is one byte read as U+FFFD, exactly as
- * fold_sanitize does. */
-static gunichar
-fold_decode(const char *p, const char *end, size_t *step)
-{
-	gunichar u = g_utf8_get_char_validated(p, end - p);
-
-	if (u == (gunichar)-1 || u == (gunichar)-2) {
-		*step = 1;
-		return 0xFFFD;
-	}
-	*step = (size_t)(g_utf8_next_char(p) - p);
-	return u;
 }
 
 /* fold_text - append the folded form of src[0..len) to out: NFKD, Unicode
@@ -589,6 +606,220 @@ content_scan_init(void)
 	scan_gmime_ready = true;
 }
 
+/*==== parse guard: bound GMime's work before it is done ====*/
+
+/*
+ * GMime builds every part, header and parameter of the message in memory,
+ * with no limit of its own, at 100 to 200 times the input size for some
+ * shapes (measured: 3.5 MB of empty parts took 650 MB; 5 MB of one-line
+ * headers 490 MB; a 5 MB Content-Type with a million parameters 410 MB).
+ * max_parts and max_depth are checked on the parsed tree, too late for
+ * that.  So the bytes the parser reads pass through this small line
+ * classifier first and the parser's stream ends early (EOF) once the
+ * message has
+ *  - more lines starting with "--" (boundary candidates: every part needs
+ *    one) than GUARD_DASH_FACTOR * max_parts,
+ *  - more headers (counted by GMime's header callback, exact) than
+ *    GUARD_HEADER_FACTOR * max_parts, or
+ *  - a Content-Type or Content-Disposition header (the ones whose
+ *    parameters GMime parses) longer than GUARD_PARAM_HEADER_MAX bytes,
+ *    or more of them in all than GUARD_PARAM_FACTOR * max_parts bytes,
+ *    cut while it is being read so GMime never holds more of it.
+ * A message cut that way is reported as a CONTENT_SCAN_LIMIT match: what
+ * was not parsed was not scanned.  The counts are generous (a legitimate
+ * message near them exceeds max_parts anyway), so a false limit needs
+ * tens of thousands of "--" lines in a body.
+ */
+#define GUARD_DASH_FACTOR 20
+#define GUARD_HEADER_FACTOR 50
+#define GUARD_PARAM_HEADER_MAX (64 * 1024)
+#define GUARD_PARAM_FACTOR 512
+/* Longest line start kept to recognise a header name. */
+#define GUARD_PREFIX_MAX 32
+
+enum guard_state {
+	GUARD_LINE_START,   /* next byte starts a line                     */
+	GUARD_PREFIX,       /* collecting the line's first bytes           */
+	GUARD_LINE,         /* rest of an uninteresting line               */
+	GUARD_PARAM_HEADER, /* inside a Content-Type/-Disposition header,
+	                       continuation lines included                 */
+	GUARD_TRIPPED,      /* a limit was hit: the parser gets EOF        */
+};
+
+struct scan_guard {
+	enum guard_state state;
+	char prefix[GUARD_PREFIX_MAX];
+	size_t prefix_len;
+	bool param_header;     /* the last logical line is one to measure  */
+	size_t param_len;      /* its bytes so far                         */
+	size_t param_total;    /* bytes of all such headers so far         */
+	size_t max_param_total;
+	size_t dash_lines;
+	size_t headers;
+	size_t max_dash_lines;
+	size_t max_headers;
+	gint64 fed;            /* stream offset up to which bytes were fed */
+	const char *limit;     /* the limit hit, for the match             */
+	size_t limit_value;
+};
+
+/* guard_state_name - the state as a word, for debugging logs. */
+static const char *
+guard_state_name(enum guard_state state)
+{
+	switch (state) {
+	case GUARD_LINE_START:
+		return "line-start";
+	case GUARD_PREFIX:
+		return "prefix";
+	case GUARD_LINE:
+		return "line";
+	case GUARD_PARAM_HEADER:
+		return "param-header";
+	case GUARD_TRIPPED:
+		return "tripped";
+	}
+	return "unknown";
+}
+
+/* guard_enter - the one place the guard's state changes. */
+static void
+guard_enter(struct scan_guard *g, enum guard_state next)
+{
+	if (g->state == GUARD_TRIPPED)
+		return;		/* final */
+	if (next == GUARD_TRIPPED)
+		log_debug("content scan: parse guard %s -> %s (%s %zu)",
+		    guard_state_name(g->state), guard_state_name(next),
+		    g->limit, g->limit_value);
+	g->state = next;
+}
+
+/* guard_trip - stop the parse: limit name and value go to the match. */
+static void
+guard_trip(struct scan_guard *g, const char *limit, size_t value)
+{
+	if (g->state == GUARD_TRIPPED)
+		return;
+	g->limit = limit;
+	g->limit_value = value;
+	guard_enter(g, GUARD_TRIPPED);
+}
+
+/* guard_is_param_header - is the collected line start "Content-Type:" or
+ * "Content-Disposition:" (any case, blanks allowed before the colon)? */
+static bool
+guard_is_param_header(const struct scan_guard *g)
+{
+	size_t n = g->prefix_len;
+
+	if (n == 0 || g->prefix[n - 1] != ':')
+		return false;
+	n--;
+	while (n > 0 && (g->prefix[n - 1] == ' ' || g->prefix[n - 1] == '\t'))
+		n--;
+	return (n == 12 && strncasecmp(g->prefix, "content-type", 12) == 0) ||
+	    (n == 19 && strncasecmp(g->prefix, "content-disposition", 19) == 0);
+}
+
+/* guard_classify - the line start is known: count a "--" line, or start
+ * measuring a parameter header; the rest of the line is then skipped. */
+static void
+guard_classify(struct scan_guard *g)
+{
+	if (g->prefix_len >= 2 && g->prefix[0] == '-' && g->prefix[1] == '-') {
+		if (++g->dash_lines > g->max_dash_lines) {
+			guard_trip(g, "max_boundary_lines", g->max_dash_lines);
+			return;
+		}
+	} else if (guard_is_param_header(g)) {
+		g->param_header = true;
+		g->param_len = g->prefix_len;
+		g->param_total += g->prefix_len;
+		guard_enter(g, GUARD_PARAM_HEADER);
+		return;
+	}
+	g->param_header = false;
+	guard_enter(g, GUARD_LINE);
+}
+
+/* guard_feed - run the bytes the parser is about to get through the
+ * classifier.  Lines are skipped with memchr; only line starts are looked
+ * at byte by byte. */
+static void
+guard_feed(struct scan_guard *g, const char *buf, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && g->state != GUARD_TRIPPED) {
+		const char *nl;
+		size_t n;
+		char c;
+
+		switch (g->state) {
+		case GUARD_LINE_START:
+			c = buf[i];
+			if (g->param_header && (c == ' ' || c == '\t')) {
+				/* a continuation of the measured header */
+				guard_enter(g, GUARD_PARAM_HEADER);
+				break;
+			}
+			g->param_header = false;
+			g->prefix_len = 0;
+			guard_enter(g, GUARD_PREFIX);
+			break;
+		case GUARD_PREFIX:
+			c = buf[i];
+			if (c == '\n') {
+				guard_classify(g);
+				break;	/* the line state consumes the '\n' */
+			}
+			g->prefix[g->prefix_len++] = c;
+			i++;
+			if (c == ':' || g->prefix_len == GUARD_PREFIX_MAX ||
+			    (g->prefix_len == 2 && g->prefix[0] == '-' &&
+			    c == '-'))
+				guard_classify(g);
+			break;
+		case GUARD_LINE:
+		case GUARD_PARAM_HEADER:
+			nl = memchr(buf + i, '\n', len - i);
+			n = nl != NULL ? (size_t)(nl - (buf + i)) + 1 : len - i;
+			i += n;
+			if (g->state == GUARD_PARAM_HEADER) {
+				g->param_len += n;
+				g->param_total += n;
+				if (g->param_len > GUARD_PARAM_HEADER_MAX) {
+					guard_trip(g, "max_param_header_bytes",
+					    GUARD_PARAM_HEADER_MAX);
+					break;
+				}
+				if (g->param_total > g->max_param_total) {
+					guard_trip(g, "max_param_headers_total",
+					    g->max_param_total);
+					break;
+				}
+			}
+			if (nl != NULL)
+				guard_enter(g, GUARD_LINE_START);
+			break;
+		case GUARD_TRIPPED:
+			break;
+		}
+	}
+}
+
+/* guard_header_seen - GMime's header callback: one more header parsed. */
+static void
+guard_header_seen(GMimeParser *parser, const char *header, const char *value,
+    gint64 offset, gpointer user_data)
+{
+	struct scan_guard *g = user_data;
+
+	if (++g->headers > g->max_headers)
+		guard_trip(g, "max_headers", g->max_headers);
+}
+
 /*==== a GMimeStream that reads with pread(2) ====*/
 
 /* Shared by a stream and all its substreams (the parser keeps part
@@ -600,12 +831,14 @@ struct scan_io {
 	int error;          /* errno of the first failed pread, 0 if none  */
 	bool shrank;        /* the file ended before its size at the start */
 	gint64 size;        /* st_size when the scan started               */
+	struct scan_guard *guard; /* watches the parser's own stream       */
 };
 
 struct scan_stream {
 	GMimeStream parent_object;
 	struct scan_io *io;
 	gboolean eos;
+	bool parser_stream;  /* the one the parser reads: guarded */
 };
 
 struct scan_stream_class {
@@ -634,6 +867,7 @@ scan_stream_new(struct scan_io *io, gint64 start, gint64 end)
 	ss->io = io;
 	io->refs++;
 	ss->eos = FALSE;
+	ss->parser_stream = false;
 	g_mime_stream_construct(GMIME_STREAM(ss), start,
 	    end == -1 || end > io->size ? io->size : end);
 	return GMIME_STREAM(ss);
@@ -647,7 +881,8 @@ scan_stream_read(GMimeStream *stream, char *buf, size_t len)
 	gint64 left = stream->bound_end - stream->position;
 	ssize_t n;
 
-	if (left <= 0) {
+	if (left <= 0 || (ss->parser_stream && ss->io->guard != NULL &&
+	    ss->io->guard->state == GUARD_TRIPPED)) {
 		ss->eos = TRUE;
 		return 0;
 	}
@@ -667,6 +902,20 @@ scan_stream_read(GMimeStream *stream, char *buf, size_t len)
 		ss->io->shrank = true;
 		ss->eos = TRUE;
 		return 0;
+	}
+	if (ss->parser_stream && ss->io->guard != NULL) {
+		struct scan_guard *g = ss->io->guard;
+		gint64 end = stream->position + n;
+
+		/* Only bytes not seen yet: a re-read must not count twice. */
+		if (end > g->fed) {
+			gint64 from = g->fed > stream->position ?
+			    g->fed : stream->position;
+
+			guard_feed(g, buf + (from - stream->position),
+			    (size_t)(end - from));
+			g->fed = end;
+		}
 	}
 	stream->position += n;
 	return n;
@@ -827,6 +1076,7 @@ struct scan {
 	size_t max_depth;
 	size_t max_part_bytes;
 	size_t parts;               /* MIME objects visited so far      */
+	struct scan_guard guard;    /* bounds the parse itself          */
 	/* text state: one text (a Subject, a part) at a time */
 	struct buf pending;         /* decoded bytes not folded yet     */
 	struct buf window;          /* carried tail + folded text       */
@@ -904,26 +1154,42 @@ text_search(struct scan *sc)
  * combining sequence can straddle.  Without one, wait, unless too much is
  * pending: then cut before the last character that cannot combine with
  * the one before it (or, failing that, at the last character start).
- * NUL does not count: it is dropped, so it separates nothing. */
+ * NUL does not count: it is dropped, so it separates nothing.  Only the
+ * last SCAN_PENDING_MAX bytes are looked at, so a long run without a cut
+ * costs linear time, not quadratic. */
 static size_t
 text_cut(const struct buf *p)
 {
 	const char *end = p->data + p->len;
+	size_t floor = p->len > SCAN_PENDING_MAX ? p->len - SCAN_PENDING_MAX : 0;
 	size_t i, step;
 
-	for (i = p->len; i > 0; i--)
-		if ((unsigned char)p->data[i - 1] < 0x80 && p->data[i - 1] != '\0')
-			return i - 1;
+	for (i = p->len; i > floor; i--) {
+		unsigned char c = (unsigned char)p->data[i - 1];
+
+		if (c < 0x80 && c != '\0') {
+			if (i - 1 > 0)
+				return i - 1;
+			break;
+		}
+	}
 	if (p->len < SCAN_PENDING_MAX)
 		return 0;
-	for (i = p->len; i > 1; i--) {
+	for (i = p->len; i > floor && i > 1; i--) {
 		const char *c = p->data + i - 1;
+		gunichar u;
 
-		if (((unsigned char)*c & 0xC0) != 0x80 &&
-		    fold_char(fold_decode(c, end, &step)) != NULL)
+		if (*c == '\0' || ((unsigned char)*c & 0xC0) == 0x80)
+			continue;
+		/* A character whose last bytes have not arrived yet is not
+		 * known: not a place to cut. */
+		u = g_utf8_get_char_validated(c, end - c);
+		if (u == (gunichar)-2)
+			continue;
+		if (fold_char(fold_decode(c, end, &step)) != NULL)
 			return i - 1;
 	}
-	for (i = p->len; i > 1; i--)
+	for (i = p->len; i > floor && i > 1; i--)
 		if (((unsigned char)p->data[i - 1] & 0xC0) != 0x80)
 			return i - 1;
 	return p->len;
@@ -1289,6 +1555,13 @@ scan_limit_or(size_t value, size_t def)
 	return value != 0 ? value : def;
 }
 
+/* scan_times - a * b, saturating instead of wrapping. */
+static size_t
+scan_times(size_t a, size_t b)
+{
+	return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
 /* content_scan_fd - scan the message readable at fd (see the header). */
 int
 content_scan_fd(const struct content_scan_rules *rules, int fd,
@@ -1330,13 +1603,25 @@ content_scan_fd(const struct content_scan_rules *rules, int fd,
 	sc.io->refs = 1;
 	sc.io->size = (gint64)st.st_size;
 
+	sc.guard.state = GUARD_LINE_START;
+	sc.guard.max_dash_lines = scan_times(sc.max_parts, GUARD_DASH_FACTOR);
+	sc.guard.max_headers = scan_times(sc.max_parts, GUARD_HEADER_FACTOR);
+	sc.guard.max_param_total = scan_times(sc.max_parts, GUARD_PARAM_FACTOR);
+	sc.io->guard = &sc.guard;
+
 	stream = scan_stream_new(sc.io, 0, -1);
+	((struct scan_stream *)stream)->parser_stream = true;
 	parser = g_mime_parser_new_with_stream(stream);
 	/* Keep part contents as windows of the file, not copies in memory. */
 	g_mime_parser_set_persist_stream(parser, TRUE);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	/* "^" matches every header: the callback counts them. */
+	g_mime_parser_set_header_regex(parser, "^", guard_header_seen,
+	    &sc.guard);
 	msg = g_mime_parser_construct_message(parser, scan_parser_options);
-	if (msg != NULL)
+	if (sc.guard.state == GUARD_TRIPPED)
+		rc = scan_limit(&sc, sc.guard.limit, sc.guard.limit_value);
+	else if (msg != NULL)
 		rc = scan_message(&sc, msg, 0);
 	else
 		rc = scan_raw(&sc);

@@ -49,8 +49,14 @@
  *  - Bounded work: a message with more than max_parts MIME objects or
  *    nested deeper than max_depth is reported as a match of kind
  *    CONTENT_SCAN_LIMIT (it is not scanned further and is never passed as
- *    clean); at most max_part_bytes decoded bytes of each text part are
- *    searched (logged when a part is cut).
+ *    clean).  So is a message whose parse would cost GMime far more memory
+ *    than its size (the parse is cut while it runs): more than 20 *
+ *    max_parts lines starting with "--", more than 50 * max_parts headers,
+ *    a Content-Type or Content-Disposition header over 64 KiB, or more
+ *    than 512 * max_parts bytes of those headers in all.  At most
+ *    max_part_bytes decoded bytes of each text part are searched (logged
+ *    when a part is cut).  Memory stays bounded whatever the part sizes:
+ *    text is decoded and searched in chunks.
  *
  * GMime is initialised once, lazily (or by content_scan_init), in the
  * process that scans: safe in a forked, single-threaded policyd worker.
@@ -132,7 +138,9 @@ struct content_scan_match {
 	int found;                        /* 0 clean, 1 matched           */
 	enum content_scan_kind kind;
 	/* keyword: the folded keyword; extension: the extension without a
-	 * dot; limit: "max_parts 1000" or "max_depth 20". */
+	 * dot; limit: the limit and its value: "max_parts 1000",
+	 * "max_depth 20", "max_boundary_lines 20000", "max_headers 50000",
+	 * "max_param_header_bytes 65536", "max_param_headers_total 512000". */
 	char item[CONTENT_SCAN_TEXT_MAX];
 	/* keyword: "Subject" or the part's content type ("text/html",
 	 * "multipart/mixed prologue", "unparsed message"); extension: the

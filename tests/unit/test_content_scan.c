@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -165,6 +166,7 @@ static const struct sample_case cases[] = {
 	{ "kw_evasion_whitespace.eml", KW, "buy now", "text/plain" },
 	{ "kw_evasion_invisible.eml", KW, "viagra", "text/plain" },
 	{ "kw_evasion_fullwidth.eml", KW, "viagra", "text/plain" },
+	{ "kw_uuencode.eml", KW, "viagra", "text/plain" },
 	/* extensions */
 	{ "ext_disposition.eml", EXT, "exe", "evil.exe" },
 	{ "ext_content_type_name.eml", EXT, "exe", "evil.exe" },
@@ -176,6 +178,7 @@ static const struct sample_case cases[] = {
 	{ "ext_trailing_space.eml", EXT, "exe", NULL },
 	{ "ext_repeated_param.eml", EXT, "exe", "invoice.exe" },
 	{ "ext_rlo.eml", EXT, "exe", "photo\\xe2\\x80\\xaegpj.exe" },
+	{ "ext_ntfs_stream.eml", EXT, "exe", "evil.exe:Zone.Identifier" },
 	{ "ext_windows_path.eml", EXT, "exe",
 	    "C:\\x5cUsers\\x5cbob\\x5cDesktop\\x5csetup.exe" },
 	{ "ext_multi_dot.eml", EXT, "tar.gz", "backup.TAR.GZ" },
@@ -399,13 +402,13 @@ test_limit_depth(void **state)
 	content_scan_rules_free(&rules);
 }
 
-/* message_fill - write into fd (truncated first) a message whose base64
- * text part decodes to len bytes of filler (a repeated pattern; an ASCII
- * one is broken into lines) with word at decoded offset at (no word when
- * NULL). */
+/* message_fill_lead - write into fd (truncated first) a message whose
+ * base64 text part decodes to len bytes of filler (a repeated pattern; an
+ * ASCII one is broken into lines), starting with lead and with word at
+ * decoded offset at (each omitted when NULL). */
 static void
-message_fill(int fd, size_t len, const char *filler, const char *word,
-    size_t at)
+message_fill_lead(int fd, size_t len, const char *filler, const char *lead,
+    const char *word, size_t at)
 {
 	static const char b64[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -427,6 +430,8 @@ message_fill(int fd, size_t len, const char *filler, const char *word,
 	for (i = 0; i < len; i++)
 		text[i] = (lines && i % 61 == 60) ? '\n' :
 		    (unsigned char)filler[i % flen];
+	if (lead != NULL)
+		memcpy(text, lead, strlen(lead));
 	if (word != NULL)
 		memcpy(text + at, word, strlen(word));
 	o = strlen(head);
@@ -453,6 +458,14 @@ message_fill(int fd, size_t len, const char *filler, const char *word,
 	assert_int_equal(pwrite(fd, msg, o, 0), (ssize_t)o);
 	free(text);
 	free(msg);
+}
+
+/* message_fill - message_fill_lead without a lead. */
+static void
+message_fill(int fd, size_t len, const char *filler, const char *word,
+    size_t at)
+{
+	message_fill_lead(fd, len, filler, NULL, word, at);
 }
 
 /* big_message - a new temporary file filled by message_fill. */
@@ -550,6 +563,52 @@ test_large_part_streamed(void **state)
 	close(fd);
 }
 
+/* scan_cpu_seconds - scan fd with rules; returns the CPU time it took
+ * and asserts a clean result. */
+static double
+scan_cpu_seconds(const struct content_scan_rules *rules, int fd,
+    int expect_found)
+{
+	struct content_scan_match m;
+	struct error err;
+	clock_t t0 = clock();
+
+	assert_int_equal(content_scan_fd(rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, expect_found);
+	return (double)(clock() - t0) / CLOCKS_PER_SEC;
+}
+
+/* test_pathological_text - text built to make a naive scanner quadratic
+ * (8 MB without a single ASCII byte after the first; 4 MB of combining
+ * marks of alternating classes, which GLib's normaliser sorts with a
+ * quadratic sort) is scanned in linear time, and a keyword after it is
+ * still found.  The bound is generous CPU time: linear takes well under a
+ * second, quadratic many seconds. */
+static void
+test_pathological_text(void **state)
+{
+	static const char *const kws[] = { "\xe5\xa3\xb2\xe6\x98\xa5", NULL };
+	struct content_scan_rules rules;
+	int fd;
+
+	rules_add_all(&rules, kws, NULL);
+	fd = temp_message("", 0);
+	/* "a" then CJK: the one ASCII byte is at the very start */
+	message_fill_lead(fd, (8 << 20) + 1, "\xe6\x97\xa5\xe6\x9c\xac", "a",
+	    NULL, 0);
+	assert_true(scan_cpu_seconds(&rules, fd, 0) < 3.0);
+	message_fill_lead(fd, (8 << 20) + 1, "\xe6\x97\xa5\xe6\x9c\xac", "a",
+	    "\xe5\xa3\xb2\xe6\x98\xa5", (8 << 20) - 6);
+	assert_true(scan_cpu_seconds(&rules, fd, 1) < 3.0);
+	message_fill_lead(fd, (4 << 20) + 1, "\xcc\x81\xcc\xa3", "a", NULL, 0);
+	assert_true(scan_cpu_seconds(&rules, fd, 0) < 3.0);
+	message_fill_lead(fd, (4 << 20) + 1, "\xcc\x81\xcc\xa3", "a",
+	    "\xe5\xa3\xb2\xe6\x98\xa5", (4 << 20) - 6);
+	assert_true(scan_cpu_seconds(&rules, fd, 1) < 3.0);
+	close(fd);
+	content_scan_rules_free(&rules);
+}
+
 /* test_part_byte_limit - only the first max_part_bytes decoded bytes of a
  * text part are searched. */
 static void
@@ -601,6 +660,90 @@ test_keyword_edges(void **state)
 	content_scan_rules_free(&rules);
 }
 
+/* generated - an unlinked temporary file: head, then body repeated
+ * count times, then tail. */
+static int
+generated(const char *head, const char *body, size_t count, const char *tail)
+{
+	size_t hl = strlen(head), bl = strlen(body), tl = strlen(tail), i, o;
+	char *msg = malloc(hl + bl * count + tl);
+	int fd;
+
+	assert_non_null(msg);
+	memcpy(msg, head, hl);
+	for (i = 0, o = hl; i < count; i++, o += bl)
+		memcpy(msg + o, body, bl);
+	memcpy(msg + o, tail, tl);
+	fd = temp_message(msg, o + tl);
+	free(msg);
+	return fd;
+}
+
+/* expect_limit - scanning fd with std_rules gives a LIMIT match whose
+ * item is item. */
+static void
+expect_limit(int fd, const char *item)
+{
+	struct content_scan_match m;
+	struct error err;
+
+	assert_int_equal(content_scan_fd(&std_rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, 1);
+	assert_string_equal(content_scan_kind_name(m.kind), "limit");
+	assert_string_equal(m.item, item);
+	close(fd);
+}
+
+/* test_parse_guard - messages that would make GMime build huge trees are
+ * cut while being parsed and reported as LIMIT: many empty parts, many
+ * headers, one huge Content-Type, many large Content-Types. */
+static void
+test_parse_guard(void **state)
+{
+	static const char mp[] = "From: a@example.org\nSubject: x\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\n\n";
+
+	/* 20001 lines starting with "--" (each an empty part) */
+	expect_limit(generated(mp, "--b\n\n", 20001, "--b--\n"),
+	    "max_boundary_lines 20000");
+	/* 50001 headers */
+	expect_limit(generated("From: a@example.org\n", "X-A: b\n", 50000,
+	    "\nbody\n"), "max_headers 50000");
+	/* one Content-Type of more than 64 KiB (folded lines) */
+	expect_limit(generated("From: a@example.org\nContent-Type: text/plain",
+	    ";\n p=vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv", 2000, "\n\nbody\n"),
+	    "max_param_header_bytes 65536");
+	/* 1000 Content-Types of about 600 bytes: more than 512 * max_parts */
+#define PARAM50 "; p=vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+	expect_limit(generated(mp, "--b\nContent-Type: text/plain" PARAM50
+	    PARAM50 PARAM50 PARAM50 PARAM50 PARAM50 PARAM50 PARAM50 PARAM50
+	    PARAM50 PARAM50 PARAM50 "\n\nx\n", 1000, "--b--\n"),
+	    "max_param_headers_total 512000");
+#undef PARAM50
+}
+
+/* test_parse_guard_legitimate - what a real message has stays well under
+ * the guard: many "-- " lines and long folded headers that carry no
+ * parameters. */
+static void
+test_parse_guard_legitimate(void **state)
+{
+	struct content_scan_match m;
+	struct error err;
+	int fd;
+
+	fd = generated("From: a@example.org\nSubject: x\n\n", "-- \nline\n",
+	    5000, "end\n");
+	assert_int_equal(content_scan_fd(&std_rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, 0);
+	close(fd);
+	fd = generated("From: a@example.org\nReferences:",
+	    "\n <0123456789abcdef@example.org>", 5000, "\n\nbody\n");
+	assert_int_equal(content_scan_fd(&std_rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, 0);
+	close(fd);
+}
+
 /* test_empty_message - an empty file is scanned (raw) and clean. */
 static void
 test_empty_message(void **state)
@@ -633,7 +776,6 @@ test_kind_names(void **state)
 int
 main(void)
 {
-	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) + 16];
 	static const struct CMUnitTest fixed[] = {
 		cmocka_unit_test(test_unterminated_attachment),
 		cmocka_unit_test(test_rules_validation),
@@ -646,10 +788,15 @@ main(void)
 		cmocka_unit_test(test_keyword_every_offset),
 		cmocka_unit_test(test_large_part_streamed),
 		cmocka_unit_test(test_part_byte_limit),
+		cmocka_unit_test(test_pathological_text),
 		cmocka_unit_test(test_keyword_edges),
+		cmocka_unit_test(test_parse_guard),
+		cmocka_unit_test(test_parse_guard_legitimate),
 		cmocka_unit_test(test_empty_message),
 		cmocka_unit_test(test_kind_names),
 	};
+	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) +
+	    sizeof(fixed) / sizeof(fixed[0])];
 	size_t n = 0, i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
