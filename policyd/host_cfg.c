@@ -14,7 +14,6 @@
 
 #include "host_internal.h"
 #include "log.h"
-#include "plugin_proposed.h"
 
 /* host_cfg_node - the node behind a handle (the handle is the node). */
 const struct config_node *
@@ -32,6 +31,7 @@ cfg_handle(const struct config_node *n)
 
 /* ==== Navigation ==== */
 
+/* elemta_cfg_type - scalar, list or map (0 for NULL). */
 enum elemta_cfg_type
 elemta_cfg_type(const elemta_cfg *node)
 {
@@ -54,6 +54,7 @@ elemta_cfg_get(const elemta_cfg *map, const char *key)
 	return NULL;
 }
 
+/* elemta_cfg_len - list items or map pairs. */
 size_t
 elemta_cfg_len(const elemta_cfg *node)
 {
@@ -64,6 +65,7 @@ elemta_cfg_len(const elemta_cfg *node)
 	return n->count;
 }
 
+/* elemta_cfg_at - the i-th list item or map value. */
 const elemta_cfg *
 elemta_cfg_at(const elemta_cfg *node, size_t i)
 {
@@ -74,6 +76,7 @@ elemta_cfg_at(const elemta_cfg *node, size_t i)
 	return cfg_handle(n->items[i]);
 }
 
+/* elemta_cfg_key_at - the i-th key of a map. */
 const char *
 elemta_cfg_key_at(const elemta_cfg *map, size_t i)
 {
@@ -84,6 +87,7 @@ elemta_cfg_key_at(const elemta_cfg *map, size_t i)
 	return n->keys[i];
 }
 
+/* elemta_cfg_scalar - the text of a scalar, NULL otherwise. */
 const char *
 elemta_cfg_scalar(const elemta_cfg *node)
 {
@@ -94,6 +98,7 @@ elemta_cfg_scalar(const elemta_cfg *node)
 	return n->scalar ? n->scalar : "";
 }
 
+/* elemta_cfg_where - "file:line:column" of a node. */
 const char *
 elemta_cfg_where(const elemta_cfg *node)
 {
@@ -177,6 +182,7 @@ cfg_scalar(const elemta_cfg *map, const char *key, const char *expected,
 	return 0;
 }
 
+/* elemta_cfg_string - a scalar as text. */
 int
 elemta_cfg_string(const elemta_cfg *map, const char *key, const char *def,
     const char **out, char *err, size_t errlen)
@@ -190,6 +196,7 @@ elemta_cfg_string(const elemta_cfg *map, const char *key, const char *def,
 	return 0;
 }
 
+/* elemta_cfg_int - an integer within [min, max]. */
 int
 elemta_cfg_int(const elemta_cfg *map, const char *key, int64_t def,
     int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
@@ -211,6 +218,7 @@ elemta_cfg_int(const elemta_cfg *map, const char *key, int64_t def,
 	return 0;
 }
 
+/* elemta_cfg_bool - true/false, yes/no, on/off. */
 int
 elemta_cfg_bool(const elemta_cfg *map, const char *key, int def, int *out,
     char *err, size_t errlen)
@@ -232,6 +240,7 @@ elemta_cfg_bool(const elemta_cfg *map, const char *key, int def, int *out,
 	return 0;
 }
 
+/* elemta_cfg_duration_ms - "30s", "5m", "250ms" or bare seconds. */
 int
 elemta_cfg_duration_ms(const elemta_cfg *map, const char *key, uint64_t def,
     uint64_t *out, char *err, size_t errlen)
@@ -253,6 +262,7 @@ elemta_cfg_duration_ms(const elemta_cfg *map, const char *key, uint64_t def,
 	return 0;
 }
 
+/* elemta_cfg_size - "10MB", "512K" or bare bytes. */
 int
 elemta_cfg_size(const elemta_cfg *map, const char *key, uint64_t def,
     uint64_t *out, char *err, size_t errlen)

@@ -32,7 +32,6 @@
 
 #include "host_internal.h"
 #include "log.h"
-#include "plugin_proposed.h"
 
 const struct host_plugin *host_ctx_init_plugin;
 struct plugin_host *host_ctx_init_host;
@@ -147,18 +146,21 @@ ctx_str(const elemta_ctx *ctx, const char *name)
 	return v ? v : "";
 }
 
+/* elemta_ctx_client_ip - the canonical client address. */
 const char *
 elemta_ctx_client_ip(const elemta_ctx *ctx)
 {
 	return ctx ? ctx->client_ip : "";
 }
 
+/* elemta_ctx_client_port - the client port, 0 unknown. */
 unsigned
 elemta_ctx_client_port(const elemta_ctx *ctx)
 {
 	return ctx ? ctx->client_port : 0;
 }
 
+/* elemta_ctx_client_name - the client host name, "unknown" without DNS. */
 const char *
 elemta_ctx_client_name(const elemta_ctx *ctx)
 {
@@ -167,36 +169,42 @@ elemta_ctx_client_name(const elemta_ctx *ctx)
 	return *v ? v : "unknown";
 }
 
+/* elemta_ctx_helo - the HELO/EHLO name, "" before. */
 const char *
 elemta_ctx_helo(const elemta_ctx *ctx)
 {
 	return ctx_str(ctx, "helo_name");
 }
 
+/* elemta_ctx_phase - the protocol_state of the request. */
 const char *
 elemta_ctx_phase(const elemta_ctx *ctx)
 {
 	return plugin_phase_name(ctx ? ctx->phase : PLUGIN_PHASE_UNKNOWN);
 }
 
+/* elemta_ctx_instance - the per-transaction id. */
 const char *
 elemta_ctx_instance(const elemta_ctx *ctx)
 {
 	return ctx_str(ctx, "instance");
 }
 
+/* elemta_ctx_queue_id - the queue id, "" unknown. */
 const char *
 elemta_ctx_queue_id(const elemta_ctx *ctx)
 {
 	return ctx_str(ctx, "queue_id");
 }
 
+/* elemta_ctx_tls - 1 when the session is encrypted. */
 int
 elemta_ctx_tls(const elemta_ctx *ctx)
 {
 	return *ctx_str(ctx, "encryption_protocol") != '\0';
 }
 
+/* elemta_ctx_tls_protocol - "TLSv1.3" or "". */
 const char *
 elemta_ctx_tls_protocol(const elemta_ctx *ctx)
 {
@@ -215,36 +223,42 @@ elemta_ctx_authenticated(const elemta_ctx *ctx)
 	return *ctx_str(ctx, "sasl_username") != '\0';
 }
 
+/* elemta_ctx_auth_succeeded - the outcome of this AUTH attempt (later: authenticated). */
 int
 elemta_ctx_auth_succeeded(const elemta_ctx *ctx)
 {
 	return elemta_ctx_authenticated(ctx);
 }
 
+/* elemta_ctx_sasl_username - the SASL user, "" if none. */
 const char *
 elemta_ctx_sasl_username(const elemta_ctx *ctx)
 {
 	return ctx_str(ctx, "sasl_username");
 }
 
+/* elemta_ctx_sasl_method - the SASL mechanism, "" if none. */
 const char *
 elemta_ctx_sasl_method(const elemta_ctx *ctx)
 {
 	return ctx_str(ctx, "sasl_method");
 }
 
+/* elemta_ctx_sender - NULL before MAIL, "" for <>. */
 const char *
 elemta_ctx_sender(const elemta_ctx *ctx)
 {
 	return ctx ? ctx->sender : NULL;
 }
 
+/* elemta_ctx_recipient - the recipient under test (RCPT only). */
 const char *
 elemta_ctx_recipient(const elemta_ctx *ctx)
 {
 	return ctx ? ctx->recipient : NULL;
 }
 
+/* elemta_ctx_recipient_count - recipients accepted so far. */
 size_t
 elemta_ctx_recipient_count(const elemta_ctx *ctx)
 {
@@ -261,12 +275,14 @@ elemta_ctx_recipient_at(const elemta_ctx *ctx, size_t i)
 	return wire_request_nth(ctx->req, "accepted_recipient", i);
 }
 
+/* elemta_ctx_size - declared or actual message size, 0 unknown. */
 uint64_t
 elemta_ctx_size(const elemta_ctx *ctx)
 {
 	return ctx ? ctx->size : 0;
 }
 
+/* elemta_ctx_attr - any attribute, as the listener allows it. */
 const char *
 elemta_ctx_attr(const elemta_ctx *ctx, const char *name)
 {
@@ -294,6 +310,7 @@ elemta_ctx_message_read(const elemta_ctx *ctx, uint64_t offset, void *buf,
 	return n;
 }
 
+/* elemta_ctx_message_fd - the host-owned message descriptor, -1 none. */
 int
 elemta_ctx_message_fd(const elemta_ctx *ctx)
 {
@@ -337,6 +354,7 @@ ctx_plugin(const elemta_ctx *ctx)
 	return ctx ? ctx->plugin : host_ctx_init_plugin;
 }
 
+/* ctx_host - the host a service call works on. */
 static struct plugin_host *
 ctx_host(const elemta_ctx *ctx)
 {

@@ -16,6 +16,11 @@ struct host_plugin {
 	char file[CONFIG_PATH_MAX];        /* path, or "built-in"           */
 	const struct elemta_plugin *desc;
 	void *dl;                          /* dlopen handle, NULL built-in  */
+	int dl_fd;                         /* the checked file, open while
+	                                    * loaded: glibc matches dlopen
+	                                    * names, so /proc/self/fd/N must
+	                                    * never be reused for another
+	                                    * plugin; -1 for built-ins      */
 	void *state;                       /* from init                     */
 	bool initialized;
 	/* Accumulated since the last metric flush (cheap: no I/O per call). */

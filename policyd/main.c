@@ -213,8 +213,22 @@ main(int argc, char **argv)
 			    "use --bind (ELEMTA_POLICY_FD is not set)");
 	}
 
+	if (strcmp(cfg->counters.backend, "lmdb") != 0)
+		fatal("counters.backend '%s' is not supported by this "
+		    "elemta-policyd (only lmdb)", cfg->counters.backend);
+	if (standalone) {
+		/* No elemtactl: prepare the table as it would. */
+		bool discarded = false;
+
+		if (counter_store_prepare(cfg->counters.path,
+		    (enum counter_sync)cfg->counters.sync, &discarded, &err) != 0)
+			fatal("counter table %s: %s", cfg->counters.path, err.text);
+	}
 	if (counter_store_open(cfg->counters.path, cfg->counters.map_size,
 	    false, &cs, &err) != 0)
+		fatal("counter table %s: %s", cfg->counters.path, err.text);
+	if (counter_store_set_sync(cs, (enum counter_sync)cfg->counters.sync,
+	    &err) != 0)
 		fatal("counter table %s: %s", cfg->counters.path, err.text);
 	host = plugin_host_new(cs, cfg->counters.ipv6_prefix);
 	if (plugin_host_load_config(host, cfg, &err) != 0)
@@ -233,8 +247,11 @@ main(int argc, char **argv)
 		fatal("%s", err.text);
 
 	plugin_host_free(host);
+	if (counter_flush(cs, &err) != 0)
+		log_warn("counter table flush: %s", err.text);
 	counter_store_close(cs);
 	if (standalone) {
+		counter_store_mark_clean(cfg->counters.path);
 		unlink(cfg->policyd.socket);
 		if (strncmp(cfg->policyd.postfix_listen, "unix:", 5) == 0)
 			unlink(cfg->policyd.postfix_listen + 5);

@@ -88,11 +88,14 @@ plugin_host_free(struct plugin_host *h)
 			p->desc->destroy(p->state);
 		if (p->dl != NULL)
 			dlclose(p->dl);
+		if (p->dl_fd >= 0)
+			close(p->dl_fd);
 	}
 	free(h->plugins);
 	free(h);
 }
 
+/* plugin_host_count - how many plugins the chain holds. */
 size_t
 plugin_host_count(const struct plugin_host *h)
 {
@@ -159,6 +162,7 @@ host_attach(struct plugin_host *h, const char *name,
 	}
 	p = &h->plugins[h->count];
 	memset(p, 0, sizeof(*p));
+	p->dl_fd = -1;
 	str_copy(p->name, name, sizeof(p->name));
 	str_copy(p->file, file, sizeof(p->file));
 	p->desc = desc;
@@ -257,10 +261,10 @@ plugin_host_add_file(struct plugin_host *h, const char *name,
 	dl = dlopen(procpath, RTLD_NOW | RTLD_LOCAL);
 	if (dl == NULL && access("/proc/self/fd", F_OK) != 0)
 		dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	close(fd);
 	if (dl == NULL) {
 		const char *why = dlerror();
 
+		close(fd);
 		return error_set(err, "plugin '%s': cannot load %s: %s", name,
 		    path, why ? LOG_ESC(esc, why) : "unknown dlopen error");
 	}
@@ -268,15 +272,18 @@ plugin_host_add_file(struct plugin_host *h, const char *name,
 	desc = dlsym(dl, ELEMTA_PLUGIN_SYMBOL);
 	if (desc == NULL) {
 		dlclose(dl);
+		close(fd);
 		return error_set(err, "plugin '%s': %s has no '%s' descriptor "
 		    "symbol (declare it with ELEMTA_PLUGIN_EXPORT)", name, path,
 		    ELEMTA_PLUGIN_SYMBOL);
 	}
 	if (host_attach(h, name, desc, path, config, err) != 0) {
 		dlclose(dl);
+		close(fd);
 		return -1;
 	}
 	h->plugins[h->count - 1].dl = dl;
+	h->plugins[h->count - 1].dl_fd = fd;
 	return 0;
 }
 

@@ -288,22 +288,14 @@ conn_request(struct conn *c, const struct wire_request *req)
 	const char *mfd;
 	char esc[128];
 
-	if ((type != NULL && strcmp(type, "smtpd_access_policy") != 0) ||
-	    req->count == 0) {
-		/* Not a policy question (or an empty one): no opinion. */
-		log_info("conn %lu: unsupported request type '%s': DUNNO",
-		    c->id, LOG_ESC(esc, type ? type : ""));
-		memset(&d, 0, sizeof(d));
-		d.result.action = ELEMTA_CONTINUE;
-		return conn_reply(c, &d.result);
-	}
-
 	memset(&rq, 0, sizeof(rq));
 	rq.req = req;
 	rq.listener = c->listener;
 	rq.message_fd = -1;
 	rq.auth_succeeded = -1;
 	if (c->listener == PLUGIN_LISTENER_ELEMTA) {
+		/* Claim the descriptor first so the FIFO stays aligned even
+		 * when the request is then not decided. */
 		mfd = wire_request_get(req, "message_fd");
 		if (mfd != NULL && strcmp(mfd, "1") == 0) {
 			rq.message_fd = conn_pop_fd(c);
@@ -315,6 +307,17 @@ conn_request(struct conn *c, const struct wire_request *req)
 				    "missing, try again later");
 			}
 		}
+	}
+	if ((type != NULL && strcmp(type, "smtpd_access_policy") != 0) ||
+	    req->count == 0) {
+		/* Not a policy question (or an empty one): no opinion. */
+		log_info("conn %lu: unsupported request type '%s': DUNNO",
+		    c->id, LOG_ESC(esc, type ? type : ""));
+		if (rq.message_fd >= 0)
+			close(rq.message_fd);
+		memset(&d, 0, sizeof(d));
+		d.result.action = ELEMTA_CONTINUE;
+		return conn_reply(c, &d.result);
 	}
 	conn_track_instance(c, wire_request_get(req, "instance"));
 	rq.instance_accepted = c->inst_accepted;
@@ -508,6 +511,9 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	plugin_host_flush_metrics(w->host);
+	/* FAST sync mode: this is the "about once a second" flush. */
+	if (w->cs != NULL && counter_flush(w->cs, &err) != 0)
+		log_warn("counter table flush failed: %s", err.text);
 	if (w->cs != NULL && ++w->ticks % WORKER_SWEEP_EVERY == 0) {
 		long n = counter_sweep(w->cs, WORKER_SWEEP_KEYS, &err);
 

@@ -33,6 +33,9 @@
 #include "policy_client.h"
 
 #define POLICY_RBUF_SIZE (WIRE_REPLY_MAX + 64)
+/* An idle connection is closed by us first, well before policyd's own
+ * idle limit, so policyd never closes one just as a request goes out. */
+#define POLICY_IDLE_CLOSE_MS (10 * 60 * 1000)
 
 struct policy_request {
 	struct pconn *conn;
@@ -118,7 +121,8 @@ request_free(struct policy_request *r)
 	free(r);
 }
 
-/* pconn_arm_timer - the timer tracks the oldest pending request. */
+/* pconn_arm_timer - the timer tracks the oldest pending request, or the
+ * idle limit of a connection with nothing pending. */
 static void
 pconn_arm_timer(struct pconn *c)
 {
@@ -128,7 +132,12 @@ pconn_arm_timer(struct pconn *c)
 	if (c->fail_why[0] != '\0')
 		return;     /* a failure is already scheduled on it */
 	if (c->head == NULL) {
-		evtimer_del(c->timer);
+		if (c->fd >= 0) {
+			tv.tv_sec = POLICY_IDLE_CLOSE_MS / 1000;
+			tv.tv_usec = 0;
+			evtimer_add(c->timer, &tv);
+		} else
+			evtimer_del(c->timer);
 		return;
 	}
 	now = policy_now_ms();
@@ -284,8 +293,8 @@ pconn_write_cb(evutil_socket_t fd, short what, void *arg)
 		pconn_fail(c, why);
 }
 
-/* pconn_timer_cb - the oldest request timed out, or a failure was
- * scheduled by pconn_fail_later. */
+/* pconn_timer_cb - the oldest request timed out, a failure was
+ * scheduled by pconn_fail_later, or the connection sat idle too long. */
 static void
 pconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -297,8 +306,14 @@ pconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		pconn_fail(c, why);
 		return;
 	}
-	if (c->head == NULL)
+	if (c->head == NULL) {
+		if (c->fd >= 0) {
+			log_debug("policy client: closing idle connection %u",
+			    c->index);
+			pconn_close(c);
+		}
 		return;
+	}
 	if (c->head->deadline_ms > policy_now_ms()) {
 		pconn_arm_timer(c);
 		return;
@@ -460,6 +475,30 @@ policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
 			pconn_fail_later(c, werr);
 	}
 	return r;
+}
+
+/* policy_client_connect_all - open every slot now (failures are left to
+ * the lazy reconnect).  Connections made at start-up are accepted by the
+ * policyd workers running then, so a worker that later stops or dies is
+ * noticed as EOF on its connections instead of requests sitting in the
+ * listen queue. */
+void
+policy_client_connect_all(struct policy_client *pc)
+{
+	char why[128];
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < pc->nconns; i++) {
+		struct pconn *c = &pc->conns[i];
+
+		if (c->fd >= 0 || pconn_connect(c, why, sizeof(why)) == 0) {
+			ok++;
+			pconn_arm_timer(c);
+		}
+	}
+	if (ok < pc->nconns)
+		log_warn("policy client: %u of %u connections to %s open (%s)",
+		    ok, pc->nconns, pc->path, why);
 }
 
 /* policy_client_cancel - forget the callback; the reply is still read

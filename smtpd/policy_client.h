@@ -38,6 +38,8 @@ typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);
 /* policy_client_new - nothing is connected yet. */
 struct policy_client *policy_client_new(struct event_base *base,
     const char *socket_path, unsigned max_conns, uint64_t timeout_ms);
+/* policy_client_connect_all - connect the whole pool now (start-up). */
+void policy_client_connect_all(struct policy_client *pc);
 /* policy_client_free - fails every pending request (callbacks run). */
 void policy_client_free(struct policy_client *pc);
 

@@ -45,6 +45,11 @@
 #define SERVER_LINGER_S 2
 #define SERVER_IP_BUCKETS 4096
 #define SERVER_STOP_FLUSH_S 3        /* after the grace: last 421s out  */
+/* A deep accept queue: with SYN cookies on, a connection whose final ACK
+ * meets a full queue is silently lost (the client waits for a greeting
+ * forever), so bursts of connections need room.  The kernel clamps it to
+ * net.core.somaxconn. */
+#define SERVER_BACKLOG 4096
 
 enum conn_state {
 	CONN_OPEN,       /* talking                                       */
@@ -560,7 +565,7 @@ server_bind(const struct config_listen *ls, struct error *err)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, 1024) < 0) {
+	    listen(fd, SERVER_BACKLOG) < 0) {
 		int e = errno;
 
 		close(fd);
@@ -639,7 +644,7 @@ server_listen(struct server *srv, enum server_listen_source src,
 			    "which this build does not have yet: MAIL will be "
 			    "refused there", ls->address);
 		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 &&
-		    !acc && listen(fds[i], 1024) < 0)
+		    !acc && listen(fds[i], SERVER_BACKLOG) < 0)
 			return error_set(err, "listen %s (fd %d): %s",
 			    ls->address, fds[i], strerror(errno));
 		evutil_make_socket_nonblocking(fds[i]);
@@ -648,8 +653,10 @@ server_listen(struct server *srv, enum server_listen_source src,
 		l->mode = ls->mode;
 		l->address = ls->address;
 		l->retry = evtimer_new(srv->base, server_retry_cb, l);
+		/* Backlog 0: already listening.  (-1 would make libevent
+		 * call listen(fd, 128) and shrink the queue.) */
 		l->lev = evconnlistener_new(srv->base, server_accept_cb, l,
-		    LEV_OPT_CLOSE_ON_FREE, -1, fds[i]);
+		    LEV_OPT_CLOSE_ON_FREE, 0, fds[i]);
 		if (l->lev == NULL || l->retry == NULL)
 			return error_set(err, "listen %s: evconnlistener_new "
 			    "failed", ls->address);
@@ -751,6 +758,7 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	}
 	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
 	    pool < 2 ? 2 : pool, cfg->policyd.timeout_ms);
+	policy_client_connect_all(srv->pc);
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
 	srv->grace = evtimer_new(srv->base, server_grace_cb, srv);

@@ -7,20 +7,27 @@
  * (write), at end of data (flush, reader for policyd) and on the final
  * decision (commit or abort).  Runs as the unprivileged smtpd user; the
  * data written is client input, stored byte-exact and never interpreted.
- * Calls are synchronous: the fsyncs happen in the event loop, which is
- * what the 250 reply has to wait for anyway.
+ * The commit (envelope, fsyncs, rename) runs either synchronously
+ * (spool_msg_commit, unit tests) or on the committer's threads
+ * (spool_commit_submit): a job owns its message and a private copy of
+ * the envelope, the threads touch nothing else, and completions are
+ * handed back to the event loop through an eventfd.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "error.h"
 #include "log.h"
@@ -264,13 +271,16 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 		return error_set(err, "message not open");
 	if (spool_msg_flush(m, err) < 0)
 		goto fail;
+	/* Envelope first: on a journalling file system the first fsync
+	 * commits the metadata and data of both files at once, so the
+	 * following fsyncs find little left to do. */
+	if (spool_envelope_write(m, env, do_fsync, err) < 0)
+		goto fail;
 	if (do_fsync && fsync(m->fd) < 0) {
 		error_set(err, "fsync %s/message: %s", m->tmpdir,
 		    strerror(errno));
 		goto fail;
 	}
-	if (spool_envelope_write(m, env, do_fsync, err) < 0)
-		goto fail;
 	if (do_fsync && spool_fsync_path(m->tmpdir, err) < 0)
 		goto fail;
 	snprintf(parent, sizeof(parent), "%s/%s", m->spool, sub);
@@ -318,4 +328,239 @@ spool_msg_abort(struct spool_msg *m)
 			    strerror(errno));
 	}
 	spool_msg_close(m);
+}
+
+/*==== Asynchronous commits ====*/
+
+struct spool_job {
+	struct spool_job *next;
+	struct spool_msg msg;         /* owned                          */
+	struct spool_envelope env;    /* strings point into arena       */
+	char *arena;
+	char **rcpts;
+	enum spool_dest dest;
+	bool do_fsync;
+	bool cancelled;               /* main thread only               */
+	int rc;
+	struct error err;
+	spool_done_fn done;
+	void *arg;
+};
+
+struct spool_committer {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct spool_job *todo_head, *todo_tail;
+	struct spool_job *done_head;  /* order does not matter          */
+	bool stopping;
+	pthread_t *threads;
+	unsigned nthreads;
+	int efd;                      /* eventfd: completions waiting   */
+	struct event *ev;
+};
+
+/* spool_thread - take jobs until told to stop and nothing is left. */
+static void *
+spool_thread(void *arg)
+{
+	struct spool_committer *sc = arg;
+	uint64_t one = 1;
+
+	for (;;) {
+		struct spool_job *j;
+
+		pthread_mutex_lock(&sc->lock);
+		while (sc->todo_head == NULL && !sc->stopping)
+			pthread_cond_wait(&sc->wake, &sc->lock);
+		j = sc->todo_head;
+		if (j == NULL) {
+			pthread_mutex_unlock(&sc->lock);
+			return NULL;
+		}
+		sc->todo_head = j->next;
+		if (sc->todo_head == NULL)
+			sc->todo_tail = NULL;
+		pthread_mutex_unlock(&sc->lock);
+
+		j->rc = spool_msg_commit(&j->msg, &j->env, j->dest, j->do_fsync,
+		    &j->err);
+
+		pthread_mutex_lock(&sc->lock);
+		j->next = sc->done_head;
+		sc->done_head = j;
+		pthread_mutex_unlock(&sc->lock);
+		/* Cannot fail short of a counter overflow (2^64 - 1). */
+		(void)!write(sc->efd, &one, sizeof(one));
+	}
+}
+
+/* spool_job_free - a finished job's memory. */
+static void
+spool_job_free(struct spool_job *j)
+{
+	spool_msg_abort(&j->msg);     /* no-op after a commit */
+	free(j->arena);
+	free(j->rcpts);
+	free(j);
+}
+
+/* spool_committer_drain - run the callbacks of finished jobs. */
+static void
+spool_committer_drain(struct spool_committer *sc)
+{
+	struct spool_job *j;
+	uint64_t n;
+
+	if (read(sc->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("spool: eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&sc->lock);
+	j = sc->done_head;
+	sc->done_head = NULL;
+	pthread_mutex_unlock(&sc->lock);
+	while (j != NULL) {
+		struct spool_job *next = j->next;
+
+		if (!j->cancelled)
+			j->done(j->arg, j->rc, j->rc < 0 ? j->err.text : "");
+		else if (j->rc == 0)
+			log_info("spool: %s committed after its session ended",
+			    j->msg.id);
+		spool_job_free(j);
+		j = next;
+	}
+}
+
+/* spool_committer_cb - the eventfd is readable. */
+static void
+spool_committer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	spool_committer_drain(arg);
+}
+
+/* spool_committer_new - start the threads. */
+struct spool_committer *
+spool_committer_new(struct event_base *base, unsigned nthreads,
+    struct error *err)
+{
+	struct spool_committer *sc = xcalloc(1, sizeof(*sc));
+
+	pthread_mutex_init(&sc->lock, NULL);
+	pthread_cond_init(&sc->wake, NULL);
+	sc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (sc->efd < 0) {
+		error_set(err, "eventfd: %s", strerror(errno));
+		free(sc);
+		return NULL;
+	}
+	sc->ev = event_new(base, sc->efd, EV_READ | EV_PERSIST,
+	    spool_committer_cb, sc);
+	if (sc->ev == NULL || event_add(sc->ev, NULL) < 0) {
+		error_set(err, "spool committer: event setup failed");
+		close(sc->efd);
+		free(sc);
+		return NULL;
+	}
+	sc->threads = xcalloc(nthreads, sizeof(*sc->threads));
+	for (unsigned i = 0; i < nthreads; i++) {
+		int rc = pthread_create(&sc->threads[i], NULL, spool_thread, sc);
+
+		if (rc != 0) {
+			error_set(err, "pthread_create: %s", strerror(rc));
+			sc->nthreads = i;
+			spool_committer_free(sc);
+			return NULL;
+		}
+		sc->nthreads = i + 1;
+	}
+	return sc;
+}
+
+/* spool_committer_free - stop after the queued jobs; run what is left. */
+void
+spool_committer_free(struct spool_committer *sc)
+{
+	if (sc == NULL)
+		return;
+	pthread_mutex_lock(&sc->lock);
+	sc->stopping = true;
+	pthread_cond_broadcast(&sc->wake);
+	pthread_mutex_unlock(&sc->lock);
+	for (unsigned i = 0; i < sc->nthreads; i++)
+		pthread_join(sc->threads[i], NULL);
+	spool_committer_drain(sc);
+	event_free(sc->ev);
+	close(sc->efd);
+	free(sc->threads);
+	pthread_mutex_destroy(&sc->lock);
+	pthread_cond_destroy(&sc->wake);
+	free(sc);
+}
+
+/* spool_arena_put - copy s into the arena at *off. */
+static const char *
+spool_arena_put(char *arena, size_t *off, const char *s)
+{
+	char *p = arena + *off;
+	size_t n = strlen(s ? s : "") + 1;
+
+	memcpy(p, s ? s : "", n);
+	*off += n;
+	return p;
+}
+
+/* spool_commit_submit - queue a commit; the job owns m and an env copy. */
+struct spool_job *
+spool_commit_submit(struct spool_committer *sc, struct spool_msg *m,
+    const struct spool_envelope *env, enum spool_dest dest, bool do_fsync,
+    spool_done_fn done, void *arg)
+{
+	struct spool_job *j = xcalloc(1, sizeof(*j));
+	const char *strs[] = { env->client_address, env->client_name,
+	    env->helo, env->protocol, env->tls, env->auth_user, env->sender };
+	size_t total = 0, off = 0;
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		total += strlen(strs[i] ? strs[i] : "") + 1;
+	for (size_t i = 0; i < env->recipient_count; i++)
+		total += strlen(env->recipients[i]) + 1;
+	j->arena = xmalloc(total);
+	j->rcpts = xcalloc(env->recipient_count + 1, sizeof(*j->rcpts));
+	j->env = *env;
+	j->env.client_address = spool_arena_put(j->arena, &off,
+	    env->client_address);
+	j->env.client_name = spool_arena_put(j->arena, &off, env->client_name);
+	j->env.helo = spool_arena_put(j->arena, &off, env->helo);
+	j->env.protocol = spool_arena_put(j->arena, &off, env->protocol);
+	j->env.tls = spool_arena_put(j->arena, &off, env->tls);
+	j->env.auth_user = spool_arena_put(j->arena, &off, env->auth_user);
+	j->env.sender = spool_arena_put(j->arena, &off, env->sender);
+	for (size_t i = 0; i < env->recipient_count; i++)
+		j->rcpts[i] = (char *)spool_arena_put(j->arena, &off,
+		    env->recipients[i]);
+	j->env.recipients = j->rcpts;
+	j->msg = *m;
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	j->dest = dest;
+	j->do_fsync = do_fsync;
+	j->done = done;
+	j->arg = arg;
+
+	pthread_mutex_lock(&sc->lock);
+	if (sc->todo_tail != NULL)
+		sc->todo_tail->next = j;
+	else
+		sc->todo_head = j;
+	sc->todo_tail = j;
+	pthread_cond_signal(&sc->wake);
+	pthread_mutex_unlock(&sc->lock);
+	return j;
+}
+
+/* spool_job_cancel - forget the callback (main thread only). */
+void
+spool_job_cancel(struct spool_job *j)
+{
+	if (j != NULL)
+		j->cancelled = true;
 }

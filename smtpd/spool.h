@@ -84,4 +84,33 @@ int spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 /* spool_msg_abort - remove the tmp directory and close (idempotent). */
 void spool_msg_abort(struct spool_msg *m);
 
+/*==== Asynchronous commits ====
+ *
+ * The fsyncs of a commit take a good part of a millisecond; done in the
+ * event loop they would stall every session of the worker.  A committer
+ * runs spool_msg_commit on a few threads instead (concurrent fsyncs also
+ * share journal commits) and reports back in the event loop thread. */
+
+struct event_base;
+struct spool_committer;
+struct spool_job;
+
+/* done(arg, rc, error text) runs in the event loop thread; rc is 0 when
+ * the message is durable in queue/ or quarantine/. */
+typedef void (*spool_done_fn)(void *arg, int rc, const char *errtext);
+
+/* spool_committer_new - nthreads commit threads reporting to base. */
+struct spool_committer *spool_committer_new(struct event_base *base,
+    unsigned nthreads, struct error *err);
+/* spool_committer_free - finish the queued jobs, join the threads. */
+void spool_committer_free(struct spool_committer *sc);
+/* spool_commit_submit - commit m (taken over: *m is left closed) with a
+ * copy of env.  Never calls done from inside. */
+struct spool_job *spool_commit_submit(struct spool_committer *sc,
+    struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest, bool do_fsync, spool_done_fn done, void *arg);
+/* spool_job_cancel - done will not run; the commit still completes (or
+ * cleans up after itself). */
+void spool_job_cancel(struct spool_job *j);
+
 #endif

@@ -114,6 +114,11 @@ int elemta_cfg_size(const elemta_cfg *map, const char *key, uint64_t def,
  * items are all scalars; read them with elemta_cfg_len/at/scalar. */
 int elemta_cfg_string_list(const elemta_cfg *map, const char *key,
     const elemta_cfg **out, char *err, size_t errlen);
+/* A file path: a relative one is resolved against the directory of the
+ * config file.  out receives def (or "") when absent.  0, or -1 with err
+ * (also when the result does not fit outlen). */
+int elemta_cfg_path(const elemta_cfg *map, const char *key, const char *def,
+    char *out, size_t outlen, char *err, size_t errlen);
 /* Fails naming the first key of map not in the NULL-terminated known[]
  * list, suggesting the nearest known key. */
 int elemta_cfg_check_keys(const elemta_cfg *map, const char *const known[],
@@ -193,6 +198,16 @@ int64_t elemta_rate_peek(const elemta_ctx *ctx, const char *key,
     uint64_t period_ms);
 /* Forgets key's events. 0 on success, -1 on error. */
 int elemta_rate_reset(const elemta_ctx *ctx, const char *key);
+
+/* Reputation: a shared score 0..100 per key (namespaced per plugin like
+ * rate keys), 50 (neutral) when unknown, decaying toward 50 with a 24 h
+ * half-life.  Returns 0, or -1 when the table failed. */
+int elemta_reputation_get(const elemta_ctx *ctx, const char *key,
+    double *score);
+/* Decays the score to now, adds delta, clamps to 0..100.  Kept even when
+ * the decision ends refused.  0 or -1. */
+int elemta_reputation_adjust(const elemta_ctx *ctx, const char *key,
+    double delta);
 
 /* Adds delta to the metric counter name (Prometheus metric name rules),
  * shared across workers. */

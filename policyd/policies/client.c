@@ -188,6 +188,7 @@ policy_client_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	return client_hours_config(&p->hours, cfg, err, errlen);
 }
 
+/* policy_client_free - release the client lists. */
 void
 policy_client_free(struct policy *p)
 {

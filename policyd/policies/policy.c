@@ -42,7 +42,12 @@ static const char *const policy_keys[] = {
 	NULL,
 };
 
-/* Known keys whose rules do not exist yet: refused, never ignored. */
+/* Known keys whose rules do not exist yet: refused, never ignored.
+ * TODO(issue 4, content rules): prohibited_keywords, prohibited_extensions
+ * and content_action at END-OF-MESSAGE, reading the message with GMime
+ * through elemta_ctx_message_fd().
+ * TODO(issue 5): max_failed_auth, failed_auth_window, user_auth_hours in
+ * on_auth, once policyd verifies AUTH credentials. */
 static const char *const policy_unsupported[] = {
 	"prohibited_keywords", "prohibited_extensions", "content_action",
 	"max_failed_auth", "failed_auth_window", "user_auth_hours",
@@ -108,12 +113,14 @@ policy_cfg_count(const elemta_cfg *cfg, const char *key, uint32_t max,
 	return 0;
 }
 
+/* policy_phase_is - the request is about phase. */
 bool
 policy_phase_is(const elemta_ctx *ctx, const char *phase)
 {
 	return strcmp(elemta_ctx_phase(ctx), phase) == 0;
 }
 
+/* policy_from_postfix - the request came from the Postfix listener. */
 bool
 policy_from_postfix(const elemta_ctx *ctx)
 {
@@ -224,6 +231,7 @@ policy_after(struct policy *p, const elemta_ctx *ctx, enum elemta_action act)
 	return act;
 }
 
+/* policy_on_connect - CONNECT: client rules, then connection counting. */
 static enum elemta_action
 policy_on_connect(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 {
@@ -236,6 +244,7 @@ policy_on_connect(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 	return policy_walk(p, RULES(connect_rules), METRIC_CONNECTIONS, ctx, res);
 }
 
+/* policy_on_mail_from - MAIL: sender rules (and client rules for Postfix). */
 static enum elemta_action
 policy_on_mail_from(void *state, const elemta_ctx *ctx,
     struct elemta_result *res)
@@ -253,6 +262,7 @@ policy_on_mail_from(void *state, const elemta_ctx *ctx,
 	    METRIC_SENDERS, ctx, res));
 }
 
+/* policy_on_rcpt_to - RCPT: recipient rules (after the Postfix prelude). */
 static enum elemta_action
 policy_on_rcpt_to(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 {
@@ -265,6 +275,7 @@ policy_on_rcpt_to(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 	    METRIC_RECIPIENTS, ctx, res));
 }
 
+/* policy_on_data - DATA and END-OF-MESSAGE: message rules. */
 static enum elemta_action
 policy_on_data(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 {
@@ -279,6 +290,7 @@ policy_on_data(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 
 /* ==== Life cycle ==== */
 
+/* policy_destroy - free the plugin state. */
 static void
 policy_destroy(void *state)
 {

@@ -141,6 +141,7 @@ policy_rate_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	return 0;
 }
 
+/* policy_rate_free - release the rate_limits list. */
 void
 policy_rate_free(struct policy *p)
 {
@@ -286,6 +287,7 @@ rate_limits_for(struct policy *p, enum policy_event event,
 	return ELEMTA_CONTINUE;
 }
 
+/* policy_rule_limits_connection - rate_limits with event: connection. */
 enum elemta_action
 policy_rule_limits_connection(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)
@@ -293,6 +295,7 @@ policy_rule_limits_connection(struct policy *p, const elemta_ctx *ctx,
 	return rate_limits_for(p, POLICY_EVENT_CONNECTION, ctx, res);
 }
 
+/* policy_rule_limits_message - rate_limits with event: message (once per message). */
 enum elemta_action
 policy_rule_limits_message(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)
@@ -302,6 +305,7 @@ policy_rule_limits_message(struct policy *p, const elemta_ctx *ctx,
 	return rate_limits_for(p, POLICY_EVENT_MESSAGE, ctx, res);
 }
 
+/* policy_rule_limits_recipient - rate_limits with event: recipient. */
 enum elemta_action
 policy_rule_limits_recipient(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)

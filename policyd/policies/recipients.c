@@ -25,6 +25,7 @@ policy_recipients_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	    &p->max_recipients_per_message, err, errlen);
 }
 
+/* policy_recipients_free - release the recipient domain lists. */
 void
 policy_recipients_free(struct policy *p)
 {

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../plugin_proposed.h"
 #include "error.h"
 #include "policy.h"
 
@@ -119,6 +118,7 @@ policy_reputation_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	return 0;
 }
 
+/* policy_reputation_free - release the reputation list. */
 void
 policy_reputation_free(struct policy *p)
 {

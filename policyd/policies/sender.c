@@ -37,6 +37,7 @@ policy_sender_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	    err, errlen);
 }
 
+/* policy_sender_free - release the sender domain list. */
 void
 policy_sender_free(struct policy *p)
 {
