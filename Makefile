@@ -126,3 +126,4 @@ clean:
 .PHONY: all setup-quiet run unit integration check install clean FORCE
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+include mk/sanitize.mk mk/fuzz.mk

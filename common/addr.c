@@ -245,6 +245,8 @@ addr_cidr_parse(const char *text, struct addr_cidr *out, struct error *err)
 	}
 	out->prefix = (unsigned)(dotted ? prefix + 96 : prefix);
 	addr_mask(out->net.bytes, out->prefix);
+	/* ::ffff:192.0.2.0/12 masks to ::/12, which is not an IPv4 network. */
+	out->net.is_v4 = out->prefix >= 96 && addr_is_mapped(out->net.bytes);
 	return 0;
 }
 
@@ -448,7 +450,7 @@ addr_domain_list_free(struct addr_domain_list *list)
 	list->count = 0;
 }
 
-/* addr_mail_domain - the domain part of a mail address: after the last
+/* addr_mail_domain - the domain part of a mail address: after the first
  * '@' outside a quoted local part ("a@b"@example.com), or NULL when there
  * is no '@' or nothing after it.  Points into address. */
 const char *
@@ -464,8 +466,13 @@ addr_mail_domain(const char *address)
 			p++;
 		else if (*p == '"')
 			quoted = !quoted;
-		else if (*p == '@' && !quoted)
+		else if (*p == '@' && !quoted) {
+			/* The first unquoted '@' ends the local part; the
+			 * domain may be a literal that contains '@' itself
+			 * ("[tag:x@y]"), so a later one is not a separator. */
 			at = p;
+			break;
+		}
 	}
 	if (at == NULL || at[1] == '\0')
 		return NULL;

@@ -73,7 +73,7 @@ bool addr_domain_list_match(const struct addr_domain_list *list,
     const char *domain);
 void addr_domain_list_free(struct addr_domain_list *list);
 
-/* addr_mail_domain - the domain part of a mail address (after the last
+/* addr_mail_domain - the domain part of a mail address (after the first
  * '@', outside quotes), or NULL when there is none. */
 const char *addr_mail_domain(const char *address);
 

@@ -25,7 +25,8 @@ int strbuf_append(struct strbuf *sb, const char *data, size_t len);
 int strbuf_append_str(struct strbuf *sb, const char *s);
 int strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap);
+int strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 void strbuf_reset(struct strbuf *sb);   /* len = 0, keeps memory */
 void strbuf_free(struct strbuf *sb);
 /* strbuf_cstr - data, or "" when empty; valid until the next append. */

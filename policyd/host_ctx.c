@@ -1,6 +1,7 @@
 /*
  * host_ctx.c - the request context and host services of <elemta/plugin.h>:
- * every elemta_ctx_* accessor, elemta_rate_*, elemta_metric_add,
+ * every elemta_ctx_* accessor, elemta_rate_*, elemta_event_*,
+ * elemta_reputation_*, elemta_metric_add,
  * elemta_log and elemta_result_set.
  *
  * Called by plugins (loaded shared objects resolve these symbols from the
@@ -19,6 +20,7 @@
  *   elemta_instance_accepted  requests of this instance at or after MAIL
  *                             already accepted on this connection (Postfix
  *                             listener: lets a plugin count a message once)
+ * and one it hides: elemta_auth_password (AUTH) is never returned.
  */
 #include <errno.h>
 #include <limits.h>
@@ -67,6 +69,10 @@ ctx_is_extension(const char *name)
 const char *
 host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 {
+	/* The AUTH password is for policyd's own check (plugin_host.c),
+	 * never for a plugin. */
+	if (strcmp(name, HOST_AUTH_PASSWORD_ATTR) == 0)
+		return NULL;
 	if (strcmp(name, "elemta_listener") == 0)
 		return ctx->rq->listener == PLUGIN_LISTENER_POSTFIX ?
 		    "postfix" : "elemta";
@@ -506,6 +512,59 @@ elemta_rate_reset(const elemta_ctx *ctx, const char *key)
 		return -1;
 	}
 	return 0;
+}
+
+/* elemta_event_add - record a failure-type event (kept on refusal: it
+ * is not one of the decision's withdrawable rate hits). */
+int
+elemta_event_add(const elemta_ctx *ctx, const char *key, uint64_t period_ms,
+    uint32_t keep, uint32_t *count)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+	uint32_t n = 0;
+
+	if (count != NULL)
+		*count = 0;
+	if (h == NULL || h->cs == NULL) {
+		ctx_counter_fail(ctx, "event add", "no counter table");
+		return -1;
+	}
+	if (period_ms == 0 || keep == 0 || keep > COUNTER_LIMIT_MAX) {
+		ctx_counter_fail(ctx, "event add", "keep or period out of range");
+		return -1;
+	}
+	if (ctx_rate_key(ctx, key, k, sizeof(k)) != 0) {
+		ctx_counter_fail(ctx, "event add", "bad key");
+		return -1;
+	}
+	if (counter_event_add(h->cs, k, keep, period_ms, &n, &err) != 0) {
+		ctx_counter_fail(ctx, "event add", err.text);
+		return -1;
+	}
+	if (count != NULL)
+		*count = n;
+	return 0;
+}
+
+/* elemta_event_count - events of key in the window, recording nothing. */
+int64_t
+elemta_event_count(const elemta_ctx *ctx, const char *key, uint64_t period_ms)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char k[COUNTER_KEY_MAX + 1];
+	struct error err;
+	uint32_t count;
+
+	if (h == NULL || h->cs == NULL || period_ms == 0 ||
+	    ctx_rate_key(ctx, key, k, sizeof(k)) != 0)
+		return -1;
+	if (counter_event_count(h->cs, k, period_ms, &count, &err) != 0) {
+		ctx_counter_fail(ctx, "event count", err.text);
+		return -1;
+	}
+	return (int64_t)count;
 }
 
 /* The table's reputation decay (counter_reputation_get's half-life). */

@@ -10,6 +10,13 @@
 #include "addr.h"
 #include "plugin_host.h"
 
+/* The AUTH request attributes policyd itself reads (Elemta extensions;
+ * the password is hidden from plugins by host_ctx_attr). */
+#define HOST_AUTH_PASSWORD_ATTR "elemta_auth_password"
+#define HOST_AUTH_AUTHZID_ATTR "elemta_auth_authzid"
+
+struct auth_users;
+
 /* One loaded plugin of the chain. */
 struct host_plugin {
 	char name[CONFIG_NAME_MAX];        /* configured name               */
@@ -38,6 +45,8 @@ struct plugin_host {
 	unsigned ipv6_prefix;
 	char config_dir[CONFIG_PATH_MAX];  /* for relative plugin paths    */
 	bool in_decision;                  /* counter_decision_begin called */
+	struct auth_users *auth;           /* AUTH verification, borrowed;
+	                                    * NULL: not configured          */
 	/* decisions per phase and action since the last flush */
 	uint64_t decisions[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
 };

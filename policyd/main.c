@@ -13,16 +13,19 @@
  *     logs to stderr, ELEMTA_WORKER_ID names the worker.  With --bind it
  *     binds policyd.socket and policyd.postfix_listen itself (one worker).
  *     Each worker opens the counter table (counters.path) itself, after
- *     the fork, loads the enabled plugins in config order - any failure is
- *     fatal with a line naming the plugin and file - and serves until
- *     SIGTERM, which finishes the request in hand and exits 0.
+ *     the fork, reads auth.users_file (re-read whenever it changes; a bad
+ *     line or a missing file is logged, not fatal), loads the enabled
+ *     plugins in config order - any failure is fatal with a line naming
+ *     the plugin and file - and serves until SIGTERM, which finishes the
+ *     request in hand and exits 0.
  *
  * SECURITY
  *     Runs as policyd.user: elemtactl dropped privileges before exec.
  *     Trusted: the config file, the environment and descriptors from
- *     elemtactl, and the plugins it names (they run in this process, after
- *     the loader's ownership and permission checks).  Untrusted: every
- *     byte and descriptor arriving on the sockets.
+ *     elemtactl, the users file, and the plugins it names (they run in
+ *     this process, after the loader's ownership and permission checks).
+ *     Untrusted: every byte and descriptor arriving on the sockets,
+ *     including the AUTH credentials verified here.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "counter.h"
 #include "log.h"
@@ -167,6 +171,7 @@ main(int argc, char **argv)
 	const char *wid = getenv("ELEMTA_WORKER_ID");
 	struct config_errors errs;
 	struct counter_store *cs = NULL;
+	struct auth_users *users = NULL;
 	struct plugin_host *host;
 	struct config *cfg;
 	struct error err;
@@ -231,6 +236,12 @@ main(int argc, char **argv)
 	    &err) != 0)
 		fatal("counter table %s: %s", cfg->counters.path, err.text);
 	host = plugin_host_new(cs, cfg->counters.ipv6_prefix);
+	if (cfg->auth.users_file[0] != '\0') {
+		/* Problems are logged by the loader; a missing file is not
+		 * fatal: every AUTH then fails until it appears. */
+		users = auth_users_open(cfg->auth.users_file);
+		plugin_host_set_auth(host, users);
+	}
 	if (plugin_host_load_config(host, cfg, &err) != 0)
 		fatal("%s", err.text);
 
@@ -247,6 +258,7 @@ main(int argc, char **argv)
 		fatal("%s", err.text);
 
 	plugin_host_free(host);
+	auth_users_free(users);
 	if (counter_flush(cs, &err) != 0)
 		log_warn("counter table flush: %s", err.text);
 	counter_store_close(cs);

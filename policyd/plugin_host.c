@@ -9,6 +9,8 @@
  * once loaded (they run in this process), but their results are not: an
  * out-of-range action, a code that disagrees with the action or a message
  * with control characters is corrected here before it reaches the wire.
+ * An AUTH request's credentials are verified here (policyd/auth.c)
+ * before its hooks run, so a hook sees the outcome, never the password.
  */
 #include <ctype.h>
 #include <dlfcn.h>
@@ -21,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "builtin.h"
 #include "host_internal.h"
 #include "log.h"
@@ -93,6 +96,13 @@ plugin_host_free(struct plugin_host *h)
 	}
 	free(h->plugins);
 	free(h);
+}
+
+/* plugin_host_set_auth - the users table AUTH requests are checked on. */
+void
+plugin_host_set_auth(struct plugin_host *h, struct auth_users *users)
+{
+	h->auth = users;
 }
 
 /* plugin_host_count - how many plugins the chain holds. */
@@ -496,6 +506,64 @@ host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
 	wire_result_defaults(&d->result);
 }
 
+/* ==== AUTH ==== */
+
+/* host_auth_verify - policyd's own check of an AUTH request's credentials
+ * (Elemta listener only: the phase is UNKNOWN on the Postfix listener).
+ * Besides sasl_method and sasl_username it reads two Elemta extensions:
+ *   elemta_auth_password  base64 of the password bytes exactly as the
+ *                         client sent them (any byte survives the line
+ *                         protocol); never logged, hidden from plugins by
+ *                         host_ctx_attr, wiped by the worker afterwards
+ *   elemta_auth_authzid   PLAIN's authorization identity when not empty;
+ *                         it must equal the user (no proxy authorization)
+ * One log line per attempt with the outcome, never the password.  Returns
+ * 1 for right credentials, 0 for anything else. */
+static int
+host_auth_verify(struct plugin_host *h, const struct elemta_ctx *ctx)
+{
+	char sid[128], user[AUTH_USER_MAX * 4 + 8], method[64], ip[96];
+	const char *u = wire_request_get(ctx->req, "sasl_username");
+	const char *m = wire_request_get(ctx->req, "sasl_method");
+	enum auth_result r;
+
+	r = auth_verify(h->auth, u,
+	    wire_request_get(ctx->req, HOST_AUTH_AUTHZID_ATTR),
+	    wire_request_get(ctx->req, HOST_AUTH_PASSWORD_ATTR));
+	log_info("sid=%s AUTH credentials %s%s%s: method=%s user=<%s> "
+	    "client=[%s]", LOG_ESC(sid, ctx->session),
+	    r == AUTH_RESULT_OK ? "ok" : "bad (",
+	    r == AUTH_RESULT_OK ? "" : auth_result_name(r),
+	    r == AUTH_RESULT_OK ? "" : ")", LOG_ESC(method, m),
+	    LOG_ESC(user, u), log_escape(ip, sizeof(ip), ctx->client_ip,
+	    strlen(ctx->client_ip)));
+	return r == AUTH_RESULT_OK;
+}
+
+/* host_auth_outcome - the AUTH reply when no hook refused: the
+ * credentials decide.  DISCARD and QUARANTINE mean nothing before a
+ * message exists; they count as continue here. */
+static void
+host_auth_outcome(const struct plugin_request *rq, struct plugin_decision *d)
+{
+	if (d->result.action != ELEMTA_CONTINUE)
+		log_info("AUTH: plugin '%s' answered %s; an AUTH has no message, "
+		    "treated as continue", d->plugin,
+		    action_words[d->result.action]);
+	memset(&d->result, 0, sizeof(d->result));
+	d->plugin[0] = '\0';
+	if (rq->auth_succeeded == 1) {
+		d->result.action = ELEMTA_CONTINUE;
+	} else {
+		d->result.action = ELEMTA_REJECT;
+		d->result.smtp_code = 535;
+		str_copy(d->result.enhanced, "5.7.8", sizeof(d->result.enhanced));
+		str_copy(d->result.message, "Authentication credentials invalid",
+		    sizeof(d->result.message));
+	}
+	wire_result_defaults(&d->result);
+}
+
 /* plugin_host_decide - one request through the chain, one counter
  * transaction, one reply. */
 void
@@ -503,9 +571,11 @@ plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
     struct plugin_decision *d)
 {
 	struct elemta_ctx ctx;
+	struct plugin_request vrq;
 	struct error err;
 	const char *state = wire_request_get(rq->req, "protocol_state");
 	enum plugin_phase phase = plugin_phase_parse(state);
+	bool refused;
 
 	memset(d, 0, sizeof(*d));
 	/* AUTH is an Elemta extension: on the Postfix listener it is just
@@ -527,30 +597,66 @@ plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		return;
 	}
 	if (phase == PLUGIN_PHASE_AUTH && rq->auth_succeeded < 0) {
-		/* The hooks may only see an attempt whose credentials policyd
-		 * verified; without a verdict there is nothing to decide. */
-		host_result_tempfail(&d->result, 454, "4.7.0",
-		    "Temporary authentication failure");
-		h->decisions[phase][ELEMTA_TEMPFAIL]++;
-		host_log_decision(&ctx, d);
-		return;
+		if (h->auth == NULL) {
+			/* The hooks may only see an attempt whose
+			 * credentials policyd verified; without a users
+			 * table there is nothing to decide. */
+			log_warn("AUTH request but auth.users_file is not set");
+			host_result_tempfail(&d->result, 454, "4.7.0",
+			    "Temporary authentication failure");
+			h->decisions[phase][ELEMTA_TEMPFAIL]++;
+			host_log_decision(&ctx, d);
+			return;
+		}
+		/* Verified before the decision's transaction begins: the
+		 * hash takes milliseconds, the writer lock must not. */
+		vrq = *rq;
+		vrq.auth_succeeded = host_auth_verify(h, &ctx);
+		rq = &vrq;
+		ctx.rq = rq;
 	}
 
 	if (h->cs != NULL) {
 		counter_decision_begin(h->cs);
 		h->in_decision = true;
+		/* At AUTH this write comes first on purpose: it takes the
+		 * table's writer lock for the whole decision, so a hook's
+		 * failed-auth count-then-record is one atomic step across
+		 * every worker (no burst of parallel guesses slips past a
+		 * limit). */
+		if (phase == PLUGIN_PHASE_AUTH &&
+		    counter_metric_add(h->cs, rq->auth_succeeded == 1 ?
+		    "policyd_auth_credentials_ok_total" :
+		    "policyd_auth_credentials_bad_total", 1, &err) != 0)
+			log_warn("AUTH metric: %s", err.text);
 	}
 	host_run_chain(h, &ctx, d);
+	refused = d->result.action == ELEMTA_REJECT ||
+	    d->result.action == ELEMTA_TEMPFAIL;
+	if (phase == PLUGIN_PHASE_AUTH && !refused)
+		host_auth_outcome(rq, d);
 	d->accepted = d->result.action != ELEMTA_REJECT &&
 	    d->result.action != ELEMTA_TEMPFAIL;
 	if (h->cs != NULL) {
 		h->in_decision = false;
-		if (counter_decision_end(h->cs, d->accepted, &err) != 0) {
+		/* Rate hits are withdrawn only when a hook refused: wrong
+		 * credentials are the outcome of an attempt the hooks let
+		 * through, and a plugin counting failures with
+		 * elemta_rate_check must see them kept. */
+		if (counter_decision_end(h->cs, !refused, &err) != 0) {
 			char esc[128];
 
 			log_err("sid=%s counter table commit failed: %s",
 			    LOG_ESC(esc, ctx.session), err.text);
-			if (d->accepted) {
+			if (phase == PLUGIN_PHASE_AUTH) {
+				/* Even a 535: a failure that was not
+				 * counted must not be answered as one, or a
+				 * broken table would allow endless guessing. */
+				host_result_tempfail(&d->result, 454, "4.7.0",
+				    "Temporary authentication failure");
+				d->accepted = false;
+				d->plugin[0] = '\0';
+			} else if (d->accepted) {
 				host_result_tempfail(&d->result, 451, "4.3.0",
 				    "Temporary policy failure, try again later");
 				d->accepted = false;

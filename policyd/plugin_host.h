@@ -97,6 +97,18 @@ size_t plugin_host_count(const struct plugin_host *h);
 /* plugin_host_name - the i-th plugin's configured name. */
 const char *plugin_host_name(const struct plugin_host *h, size_t i);
 
+struct auth_users;
+
+/* plugin_host_set_auth - the users table (policyd/auth.h, borrowed) that
+ * AUTH requests are verified against.  An AUTH request on the Elemta
+ * listener is then: credentials verified (one crypt(3) call, the password
+ * never shown to a plugin), on_auth hooks run with the outcome visible,
+ * and the reply is the first refusing hook's verdict, else continue
+ * (smtpd: 235 2.7.0) for right credentials or REJECT 535 5.7.8 for wrong
+ * ones.  Without a table (NULL, auth.users_file unset) an unverified AUTH
+ * is answered TEMPFAIL 454 4.7.0 without running the hooks. */
+void plugin_host_set_auth(struct plugin_host *h, struct auth_users *users);
+
 /* One request to decide. */
 struct plugin_request {
 	const struct wire_request *req;  /* the attributes (borrowed)        */
@@ -109,7 +121,9 @@ struct plugin_request {
 	 * that were accepted.  0 when unknown. */
 	unsigned instance_accepted;
 	unsigned instance_rcpt_accepted;
-	/* AUTH: 1 the credentials were right, 0 wrong, -1 not verified. */
+	/* AUTH: 1 the credentials were right, 0 wrong, -1 not verified:
+	 * plugin_host_decide then verifies them itself against the users
+	 * table given with plugin_host_set_auth (see there). */
 	int auth_succeeded;
 };
 

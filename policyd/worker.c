@@ -17,6 +17,13 @@
  * chain is CPU and LMDB work only), and replies are appended to the
  * output buffer in order.  When the output backs up (a client that does
  * not read), parsing and reading pause until it drains.
+ *
+ * AUTH: a request carrying elemta_auth_password is wiped from the
+ * parser's buffer as soon as it is decided, read buffers are wiped once
+ * consumed and at close, so a password does not linger in this process's
+ * memory (the parser may still have left a copy behind when it grew its
+ * buffer with realloc).  A successful AUTH is answered "action=OK" (the
+ * contract of docs/internals.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -145,6 +152,10 @@ conn_close(struct conn *c)
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	close(c->fd);
+	/* A half-received AUTH request may hold a password. */
+	explicit_bzero(c->in, sizeof(c->in));
+	if (c->parser.req.buf != NULL)
+		explicit_bzero(c->parser.req.buf, c->parser.req.bufcap);
 	while (c->fd_count > 0) {
 		close(c->fds[c->fd_head]);
 		c->fd_head = (c->fd_head + 1) % CONN_FDS_MAX;
@@ -264,6 +275,29 @@ conn_track_instance(struct conn *c, const char *instance)
 	c->inst_rcpt_accepted = 0;
 }
 
+/* conn_wipe_secrets - after a request is decided: a password it carried
+ * is erased from the parser's buffer (the attribute strings live there;
+ * the bytes of the next request are still in in[]). */
+static void
+conn_wipe_secrets(struct wire_request *req)
+{
+	if (wire_request_get(req, "elemta_auth_password") != NULL)
+		explicit_bzero(req->buf, req->len);
+}
+
+/* conn_reply_auth_ok - a successful AUTH: "action=OK" (smtpd answers
+ * 235), where wire_reply_encode would say DUNNO. */
+static int
+conn_reply_auth_ok(struct conn *c)
+{
+	if (strbuf_append_str(&c->out, "action=OK\n\n") != 0) {
+		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
+		    CONN_OUT_LIMIT);
+		return -1;
+	}
+	return 0;
+}
+
 /* conn_tempfail - answer a request the host could not even look at. */
 static int
 conn_tempfail(struct conn *c, const char *text)
@@ -331,6 +365,8 @@ conn_request(struct conn *c, const struct wire_request *req)
 		c->inst_accepted++;
 	if (d.accepted && d.phase == PLUGIN_PHASE_RCPT)
 		c->inst_rcpt_accepted++;
+	if (d.phase == PLUGIN_PHASE_AUTH && d.result.action == ELEMTA_CONTINUE)
+		return conn_reply_auth_ok(c);
 	return conn_reply(c, &d.result);
 }
 
@@ -359,14 +395,19 @@ conn_process(struct conn *c)
 			}
 			if (rc == 0)
 				break;
-			if (conn_request(c, &c->parser.req) != 0) {
+			rc = conn_request(c, &c->parser.req);
+			conn_wipe_secrets(&c->parser.req);
+			if (rc != 0) {
 				conn_close(c);
 				return;
 			}
 			wire_parser_next(&c->parser);
 		}
-		if (c->in_off == c->in_len)
+		if (c->in_off == c->in_len) {
+			/* cheap, and no password bytes stay behind */
+			explicit_bzero(c->in, c->in_len);
 			c->in_off = c->in_len = 0;
+		}
 		if (conn_flush(c) != 0)
 			return;
 		/* Everything went out at once: carry on with the input. */

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,6 +39,7 @@
 #include "policy_client.h"
 #include "server.h"
 #include "session.h"
+#include "spool.h"
 
 #define SERVER_WINDOW 16384          /* bytes handed to session_feed    */
 #define SERVER_READ_HIGH (64 * 1024) /* stop reading above this backlog */
@@ -45,6 +47,7 @@
 #define SERVER_LINGER_S 2
 #define SERVER_IP_BUCKETS 4096
 #define SERVER_STOP_FLUSH_S 3        /* after the grace: last 421s out  */
+#define SERVER_COMMIT_THREADS 8      /* concurrent fsyncs per worker    */
 /* A deep accept queue: with SYN cookies on, a connection whose final ACK
  * meets a full queue is silently lost (the client waits for a greeting
  * forever), so bursts of connections need room.  The kernel clamps it to
@@ -79,29 +82,34 @@ struct conn {
 	struct bufferevent *bev;
 	struct session *session;
 	struct policy_request *preq;
+	struct spool_job *job;     /* commit in progress               */
 	struct ip_entry *ip;
 	enum conn_state state;
 	bool eof;                  /* the client half-closed           */
 	bool draining;             /* inside conn_drain                */
 	uint64_t read_timeout_ms;  /* as last set on the bufferevent   */
+	time_t linger_until;       /* CONN_LINGER ends at the latest    */
 };
 
 struct server {
 	const struct config *cfg;
 	struct event_base *base;
 	struct policy_client *pc;
+	struct spool_committer *committer;
 	struct listener listeners[CONFIG_LISTEN_MAX];
 	size_t nlisteners;
 	struct conn *conns;
 	unsigned nconns;
 	struct ip_entry *ip_table[SERVER_IP_BUCKETS];
 	bool stopping;
+	bool grace_over;           /* remaining sessions get 421 4.3.2 */
 	struct event *sig_term, *sig_int, *grace, *hard_stop;
 };
 
 static const struct session_ops conn_ops;
 static void conn_settle(struct conn *c);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_after_eof(struct conn *c);
 
 /*==== Per-address connection counts ====*/
 
@@ -167,6 +175,8 @@ conn_free(struct conn *c)
 
 	if (c->preq != NULL)
 		policy_client_cancel(c->preq);
+	if (c->job != NULL)
+		spool_job_cancel(c->job);
 	session_free(c->session);
 	bufferevent_free(c->bev);
 	ip_release(srv, c->ip);
@@ -239,13 +249,18 @@ conn_drain(struct conn *c)
 	}
 }
 
-/* conn_linger_read - discard whatever the client still sends. */
+/* conn_linger_read - discard whatever the client still sends, but not
+ * for longer than the linger time (a client that keeps sending would
+ * otherwise keep resetting the read timeout). */
 static void
 conn_linger_read(struct bufferevent *bev, void *arg)
 {
+	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	evbuffer_drain(in, evbuffer_get_length(in));
+	if (time(NULL) > c->linger_until)
+		conn_free(c);
 }
 
 /* conn_settle - after any session activity: a closing connection whose
@@ -264,6 +279,7 @@ conn_settle(struct conn *c)
 		return;
 	}
 	c->state = CONN_LINGER;
+	c->linger_until = time(NULL) + SERVER_LINGER_S;
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	/* EOF, error or the linger timeout end it in conn_event_cb. */
 	bufferevent_setcb(c->bev, conn_linger_read, NULL, conn_event_cb, c);
@@ -310,33 +326,25 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
+		/* The client will send nothing more, but may still read:
+		 * answer what it sent, then close. */
 		c->eof = true;
-		/* Input still waiting behind a pending decision (a client
-		 * that pipelined and half-closed) is answered first. */
-		if (c->state == CONN_OPEN && c->preq != NULL &&
-		    evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-			return;
-		if (c->state == CONN_CLOSING) {
-			conn_settle(c);
-			return;
-		}
-		conn_free(c);
+		conn_after_eof(c);
 		return;
 	}
 	/* BEV_EVENT_ERROR: the connection is gone. */
 	conn_free(c);
 }
 
-/* conn_after_eof - a half-closed client whose input is now processed. */
+/* conn_after_eof - a half-closed client: once no decision or commit is
+ * pending, the replies so far are flushed and the connection closed
+ * (buffered commands behind a pending decision are answered first). */
 static void
 conn_after_eof(struct conn *c)
 {
-	if (c->state == CONN_OPEN && c->preq == NULL &&
-	    (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 ||
-	    !session_wants_input(c->session)))
-		conn_free(c);
-	else
-		conn_settle(c);
+	if (c->state == CONN_OPEN && c->preq == NULL && c->job == NULL)
+		c->state = CONN_CLOSING;
+	conn_settle(c);
 }
 
 /*==== The session seam ====*/
@@ -370,8 +378,22 @@ conn_op_pending(void *io)
 	return evbuffer_get_length(bufferevent_get_input(c->bev));
 }
 
-/* conn_policy_done - the policy answer: to the session, then resume
- * reading the input that waited behind it. */
+/* conn_resume - after an asynchronous answer: read the input that
+ * waited behind it, honour a stop whose grace is over, finish closes. */
+static void
+conn_resume(struct conn *c)
+{
+	if (c->srv->grace_over && c->state == CONN_OPEN &&
+	    c->preq == NULL && c->job == NULL)
+		session_shutdown(c->session);
+	conn_drain(c);
+	if (c->eof)
+		conn_after_eof(c);
+	else
+		conn_settle(c);
+}
+
+/* conn_policy_done - the policy answer goes to the session. */
 static void
 conn_policy_done(void *arg, const struct policy_result *res)
 {
@@ -379,11 +401,29 @@ conn_policy_done(void *arg, const struct policy_result *res)
 
 	c->preq = NULL;
 	session_policy_done(c->session, res);
-	conn_drain(c);
-	if (c->eof)
-		conn_after_eof(c);
-	else
-		conn_settle(c);
+	conn_resume(c);
+}
+
+/* conn_commit_done - the message is on disk (or not). */
+static void
+conn_commit_done(void *arg, int rc, const char *errtext)
+{
+	struct conn *c = arg;
+
+	c->job = NULL;
+	session_commit_done(c->session, rc, errtext);
+	conn_resume(c);
+}
+
+/* conn_op_commit - hand the accepted message to the commit threads. */
+static void
+conn_op_commit(void *io, struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest)
+{
+	struct conn *c = io;
+
+	c->job = spool_commit_submit(c->srv->committer, m, env, dest,
+	    c->srv->cfg->spool.fsync, conn_commit_done, c);
 }
 
 /* conn_op_policy - start a request on the worker's policy client. */
@@ -403,6 +443,7 @@ static const struct session_ops conn_ops = {
 	.close = conn_op_close,
 	.pending = conn_op_pending,
 	.policy = conn_op_policy,
+	.commit = conn_op_commit,
 };
 
 /*==== Accepting ====*/
@@ -688,10 +729,13 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = { SERVER_STOP_FLUSH_S, 0 };
 
 	log_info("shutdown grace over: closing %u session(s)", srv->nconns);
+	srv->grace_over = true;
 	evtimer_add(srv->hard_stop, &tv);
 	while (c != NULL) {
 		next = c->next;
-		if (c->state == CONN_OPEN) {
+		/* A message being committed gets its 250 first (conn_resume
+		 * shuts the session down right after). */
+		if (c->state == CONN_OPEN && c->job == NULL) {
 			if (c->preq != NULL) {
 				policy_client_cancel(c->preq);
 				c->preq = NULL;
@@ -759,6 +803,12 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
 	    pool < 2 ? 2 : pool, cfg->policyd.timeout_ms);
 	policy_client_connect_all(srv->pc);
+	srv->committer = spool_committer_new(srv->base, SERVER_COMMIT_THREADS,
+	    err);
+	if (srv->committer == NULL) {
+		rc = -1;
+		goto out;
+	}
 	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_signal_cb, srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_signal_cb, srv);
 	srv->grace = evtimer_new(srv->base, server_grace_cb, srv);
@@ -785,6 +835,9 @@ out:
 		if (srv->listeners[i].retry != NULL)
 			event_free(srv->listeners[i].retry);
 	}
+	/* Before the policy client: joining the threads may run callbacks of
+	 * connections that are gone (cancelled, so only cleanup). */
+	spool_committer_free(srv->committer);
 	policy_client_free(srv->pc);
 	if (srv->sig_term)
 		event_free(srv->sig_term);

@@ -145,6 +145,7 @@ session_state_name(enum session_state st)
 	case SESSION_WAIT_POLICY: return "WAIT_POLICY";
 	case SESSION_DATA: return "DATA";
 	case SESSION_EOM_POLICY: return "EOM_POLICY";
+	case SESSION_EOM_COMMIT: return "EOM_COMMIT";
 	case SESSION_CLOSING: return "CLOSING";
 	}
 	return "?";
@@ -177,12 +178,14 @@ session_enter_state(struct session *s, enum session_state st)
 	s->state = st;
 }
 
+/* session_state - the current state (server.c, tests). */
 enum session_state
 session_state(const struct session *s)
 {
 	return s->state;
 }
 
+/* session_id - the id every log line of the session carries. */
 const char *
 session_id(const struct session *s)
 {
@@ -546,12 +549,14 @@ struct session *
 session_new(const struct config *cfg, const struct session_ops *ops,
     void *io, const struct session_peer *peer)
 {
-	static unsigned counter;
+	static unsigned counter, pid;
 	struct session *s = xcalloc(1, sizeof(*s));
 
+	if (pid == 0)
+		pid = (unsigned)getpid();
 	counter++;
-	snprintf(s->sid, sizeof(s->sid), "%06X%06X",
-	    (unsigned)getpid() & 0xFFFFFFu, counter & 0xFFFFFFu);
+	snprintf(s->sid, sizeof(s->sid), "%06X%06X", pid & 0xFFFFFFu,
+	    counter & 0xFFFFFFu);
 	s->state = SESSION_CONNECT_POLICY;
 	s->cfg = cfg;
 	s->ops = ops;
@@ -954,10 +959,36 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	env.sender = t->sender;
 	env.recipients = t->rcpts;
 	env.recipient_count = t->nrcpt;
+	t->verdict = verdict;     /* what session_commit_done reports */
+	if (s->ops->commit != NULL) {
+		session_enter_state(s, SESSION_EOM_COMMIT);
+		s->ops->commit(s->io, s->spool, &env,
+		    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE);
+		free(s->spool);
+		s->spool = NULL;
+		return;
+	}
+	session_enter_state(s, SESSION_EOM_COMMIT);
 	if (spool_msg_commit(s->spool, &env,
 	    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE,
 	    s->cfg->spool.fsync, &err) < 0) {
-		log_err("sid=%s spool: %s", s->sid, err.text);
+		session_commit_done(s, -1, err.text);
+		return;
+	}
+	session_commit_done(s, 0, "");
+}
+
+/* session_commit_done - 250 once the message is durable, else 451. */
+void
+session_commit_done(struct session *s, int rc, const char *errtext)
+{
+	struct session_txn *t = &s->txn;
+	char esc[SESSION_ESC];
+
+	if (s->state != SESSION_EOM_COMMIT)
+		return;
+	if (rc < 0) {
+		log_err("sid=%s spool: %s", s->sid, errtext);
 		session_txn_reset(s);
 		session_enter_state(s, SESSION_HELO_DONE);
 		session_reply_error(s, 451, "4.3.0",
@@ -965,11 +996,12 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 		return;
 	}
 	log_info("sid=%s %s %s from=<%s> nrcpt=%zu size=%" PRIu64, s->sid,
-	    verdict == ELEMTA_QUARANTINE ? "quarantined as" : "queued as",
-	    qid, esc, t->nrcpt, s->message_size);
+	    t->verdict == ELEMTA_QUARANTINE ? "quarantined as" : "queued as",
+	    t->queue_id, session_esc(esc, sizeof(esc), t->sender), t->nrcpt,
+	    s->message_size);
+	session_reply(s, "250 2.0.0 Ok: queued as %s", t->queue_id);
 	session_txn_reset(s);
 	session_enter_state(s, SESSION_HELO_DONE);
-	session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 }
 
 /* session_data_input - feed DATA bytes; stops right after the end. */
@@ -1157,6 +1189,9 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 		if (s->skip_line) {
 			nl = memchr(p, '\n', n);
 			if (nl == NULL) {
+				/* The over-long line's deadline keeps running. */
+				if (s->line_start_ms == 0)
+					s->line_start_ms = session_now_ms();
 				pos = len;
 				break;
 			}

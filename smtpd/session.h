@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "policy_client.h"
+#include "spool.h"
 #include "strbuf.h"
 
 enum session_state {
@@ -39,6 +40,7 @@ enum session_state {
 	SESSION_WAIT_POLICY,     /* a command's policy answer is pending   */
 	SESSION_DATA,            /* receiving the message after 354        */
 	SESSION_EOM_POLICY,      /* end of data seen, decision pending     */
+	SESSION_EOM_COMMIT,      /* accepted, being made durable on disk   */
 	SESSION_CLOSING,         /* last reply queued; no more input       */
 };
 
@@ -66,6 +68,11 @@ struct session_ops {
 	 * at once.  Must not call session_policy_done itself. */
 	int (*policy)(void *io, struct strbuf *req, int fd, char *why,
 	    size_t whylen);
+	/* Optional: commit the accepted message (m taken over, env copied)
+	 * off the event loop; the outcome comes back through
+	 * session_commit_done.  NULL: the session commits synchronously. */
+	void (*commit)(void *io, struct spool_msg *m,
+	    const struct spool_envelope *env, enum spool_dest dest);
 };
 
 struct session;
@@ -83,6 +90,8 @@ size_t session_feed(struct session *s, const char *data, size_t len,
     size_t avail);
 /* session_policy_done - the answer to the request started last. */
 void session_policy_done(struct session *s, const struct policy_result *res);
+/* session_commit_done - the outcome of ops->commit (rc 0: durable). */
+void session_commit_done(struct session *s, int rc, const char *errtext);
 /* session_timeout - the client was idle too long: 421 4.4.2, close. */
 void session_timeout(struct session *s);
 /* session_shutdown - the server is stopping: 421 4.3.2, close. */

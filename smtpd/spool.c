@@ -32,6 +32,7 @@
 #include "error.h"
 #include "log.h"
 #include "spool.h"
+#include "strbuf.h"
 
 /*==== Queue ids ====*/
 
@@ -40,6 +41,7 @@ void
 spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
 {
 	static uint64_t last;
+	static unsigned pid;     /* the process never forks after start */
 	struct timeval tv;
 	uint64_t us;
 
@@ -50,8 +52,10 @@ spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
 	if (us <= last)
 		us = last + 1;
 	last = us;
+	if (pid == 0)
+		pid = (unsigned)getpid();
 	snprintf(out, SPOOL_ID_LEN + 1, "%013" PRIX64 "%03X",
-	    (uint64_t)(us & 0xFFFFFFFFFFFFFu), (unsigned)getpid() & 0xFFFu);
+	    (uint64_t)(us & 0xFFFFFFFFFFFFFu), pid & 0xFFFu);
 }
 
 /*==== Helpers ====*/
@@ -206,41 +210,38 @@ spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
     bool do_fsync, struct error *err)
 {
 	char path[PATH_MAX], stamp[32];
+	struct strbuf sb = STRBUF_INIT(64u << 20);
 	struct tm tm;
-	FILE *f;
 	int fd, rc = 0;
 
-	snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0)
-		return error_set(err, "create %s: %s", path, strerror(errno));
-	f = fdopen(fd, "w");
-	if (f == NULL) {
-		close(fd);
-		return error_set(err, "fdopen %s: %s", path, strerror(errno));
-	}
 	gmtime_r(&env->received, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(f, "version: 1\n");
-	fprintf(f, "queue-id: %s\n", m->id);
-	fprintf(f, "received: %lld %s\n", (long long)env->received, stamp);
-	fprintf(f, "client-address: %s\n", env->client_address);
-	fprintf(f, "client-port: %u\n", env->client_port);
-	fprintf(f, "client-name: %s\n", env->client_name);
-	fprintf(f, "helo: %s\n", env->helo);
-	fprintf(f, "protocol: %s\n", env->protocol);
-	fprintf(f, "tls: %s\n", env->tls);
-	fprintf(f, "auth-user: %s\n", env->auth_user);
-	fprintf(f, "sender: %s\n", env->sender);
+	rc |= strbuf_appendf(&sb, "version: 1\nqueue-id: %s\n"
+	    "received: %lld %s\nclient-address: %s\nclient-port: %u\n"
+	    "client-name: %s\nhelo: %s\nprotocol: %s\ntls: %s\n"
+	    "auth-user: %s\nsender: %s\n", m->id, (long long)env->received,
+	    stamp, env->client_address, env->client_port, env->client_name,
+	    env->helo, env->protocol, env->tls, env->auth_user, env->sender);
 	for (size_t i = 0; i < env->recipient_count; i++)
-		fprintf(f, "recipient: %s\n", env->recipients[i]);
-	fprintf(f, "size: %" PRIu64 "\n", m->size);
-	if (fflush(f) != 0 || ferror(f))
+		rc |= strbuf_appendf(&sb, "recipient: %s\n", env->recipients[i]);
+	rc |= strbuf_appendf(&sb, "size: %" PRIu64 "\n", m->size);
+	if (rc != 0) {
+		strbuf_free(&sb);
+		return error_set(err, "envelope too large");
+	}
+	snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		strbuf_free(&sb);
+		return error_set(err, "create %s: %s", path, strerror(errno));
+	}
+	if (spool_write_all(fd, sb.data, sb.len) < 0)
 		rc = error_set(err, "write %s: %s", path, strerror(errno));
-	else if (do_fsync && fsync(fileno(f)) < 0)
+	else if (do_fsync && fsync(fd) < 0)
 		rc = error_set(err, "fsync %s: %s", path, strerror(errno));
-	if (fclose(f) != 0 && rc == 0)
+	if (close(fd) < 0 && rc == 0)
 		rc = error_set(err, "close %s: %s", path, strerror(errno));
+	strbuf_free(&sb);
 	return rc;
 }
 
@@ -259,13 +260,23 @@ spool_msg_close(struct spool_msg *m)
 	m->open = false;
 }
 
-/* spool_msg_commit - envelope, fsyncs, rename, fsync of the parent. */
-int
-spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
+/* spool_dest_dir - spool/queue or spool/quarantine. */
+static void
+spool_dest_dir(const char *spool, enum spool_dest dest, char *buf,
+    size_t size)
+{
+	snprintf(buf, size, "%s/%s", spool,
+	    dest == SPOOL_QUARANTINE ? "quarantine" : "queue");
+}
+
+/* spool_commit_begin - the commit up to and including the rename; the
+ * destination directory's fsync is left to the caller (so a batch of
+ * commits can share one).  m is closed either way. */
+static int
+spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
     enum spool_dest dest, bool do_fsync, struct error *err)
 {
 	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX];
-	const char *sub = dest == SPOOL_QUARANTINE ? "quarantine" : "queue";
 
 	if (!m->open)
 		return error_set(err, "message not open");
@@ -283,7 +294,7 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 	}
 	if (do_fsync && spool_fsync_path(m->tmpdir, err) < 0)
 		goto fail;
-	snprintf(parent, sizeof(parent), "%s/%s", m->spool, sub);
+	spool_dest_dir(m->spool, dest, parent, sizeof(parent));
 	snprintf(target, sizeof(target), "%s/%s", parent, m->id);
 	/* Never replace: a (theoretical) id collision must fail, not
 	 * overwrite someone else's message. */
@@ -296,18 +307,29 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 		    strerror(errno));
 		goto fail;
 	}
-	if (do_fsync && spool_fsync_path(parent, err) < 0) {
-		/* The rename happened but may not be durable.  The message
-		 * is visible and complete; report the failure so the client
-		 * retries, and leave the file (a duplicate beats a loss). */
-		spool_msg_close(m);
-		return -1;
-	}
 	spool_msg_close(m);
 	return 0;
 fail:
 	spool_msg_abort(m);
 	return -1;
+}
+
+/* spool_msg_commit - envelope, fsyncs, rename, fsync of the parent.  A
+ * failing parent fsync leaves the (complete) message in place and
+ * reports the failure: the client retries, and a duplicate beats a loss. */
+int
+spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest, bool do_fsync, struct error *err)
+{
+	char parent[PATH_MAX];
+	const char *spool = m->spool;
+
+	if (spool_commit_begin(m, env, dest, do_fsync, err) < 0)
+		return -1;
+	if (!do_fsync)
+		return 0;
+	spool_dest_dir(spool, dest, parent, sizeof(parent));
+	return spool_fsync_path(parent, err);
 }
 
 /* spool_msg_abort - unlink both files and the tmp directory. */
@@ -339,6 +361,7 @@ struct spool_job {
 	char *arena;
 	char **rcpts;
 	enum spool_dest dest;
+	const char *spool;            /* spool.path (borrowed)          */
 	bool do_fsync;
 	bool cancelled;               /* main thread only               */
 	int rc;
@@ -351,6 +374,8 @@ struct spool_committer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct spool_job *todo_head, *todo_tail;
+	struct spool_job *sync_head;  /* renamed, awaiting the dir fsync */
+	bool syncing;                 /* a thread is fsyncing the dirs  */
 	struct spool_job *done_head;  /* order does not matter          */
 	bool stopping;
 	pthread_t *threads;
@@ -359,38 +384,106 @@ struct spool_committer {
 	struct event *ev;
 };
 
-/* spool_thread - take jobs until told to stop and nothing is left. */
+/* spool_notify - wake the event loop: completions are waiting.  Cannot
+ * fail short of a counter overflow (2^64 - 1). */
+static void
+spool_notify(struct spool_committer *sc)
+{
+	uint64_t one = 1;
+
+	(void)!write(sc->efd, &one, sizeof(one));
+}
+
+/* spool_sync_batch - one fsync of the destination directories covers
+ * every rename done before it started: group commit for the batch. */
+static void
+spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
+{
+	bool need[2] = { false, false };
+	struct error err;
+	int rc = 0;
+
+	for (struct spool_job *j = batch; j != NULL; j = j->next)
+		need[j->dest == SPOOL_QUARANTINE] = true;
+	for (int d = 0; d < 2 && rc == 0; d++) {
+		char parent[PATH_MAX];
+
+		if (!need[d])
+			continue;
+		spool_dest_dir(batch->spool, d ? SPOOL_QUARANTINE : SPOOL_QUEUE,
+		    parent, sizeof(parent));
+		rc = spool_fsync_path(parent, &err);
+	}
+	pthread_mutex_lock(&sc->lock);
+	while (batch != NULL) {
+		struct spool_job *next = batch->next;
+
+		if (rc < 0) {
+			batch->rc = -1;
+			batch->err = err;
+		}
+		batch->next = sc->done_head;
+		sc->done_head = batch;
+		batch = next;
+	}
+	sc->syncing = false;
+	if (sc->sync_head != NULL)
+		pthread_cond_signal(&sc->wake);
+	pthread_mutex_unlock(&sc->lock);
+	spool_notify(sc);
+}
+
+/* spool_thread - commit jobs; renamed ones wait in sync_head for the
+ * next directory fsync, which one thread at a time performs for all of
+ * them.  Exits when stopping and nothing is left for it. */
 static void *
 spool_thread(void *arg)
 {
 	struct spool_committer *sc = arg;
-	uint64_t one = 1;
 
 	for (;;) {
 		struct spool_job *j;
 
 		pthread_mutex_lock(&sc->lock);
-		while (sc->todo_head == NULL && !sc->stopping)
+		while (sc->todo_head == NULL &&
+		    (sc->sync_head == NULL || sc->syncing) && !sc->stopping)
 			pthread_cond_wait(&sc->wake, &sc->lock);
+		if (sc->sync_head != NULL && !sc->syncing) {
+			struct spool_job *batch = sc->sync_head;
+
+			sc->sync_head = NULL;
+			sc->syncing = true;
+			pthread_mutex_unlock(&sc->lock);
+			spool_sync_batch(sc, batch);
+			continue;
+		}
 		j = sc->todo_head;
 		if (j == NULL) {
 			pthread_mutex_unlock(&sc->lock);
-			return NULL;
+			return NULL;     /* stopping, nothing to do */
 		}
 		sc->todo_head = j->next;
 		if (sc->todo_head == NULL)
 			sc->todo_tail = NULL;
 		pthread_mutex_unlock(&sc->lock);
 
-		j->rc = spool_msg_commit(&j->msg, &j->env, j->dest, j->do_fsync,
-		    &j->err);
+		j->spool = j->msg.spool;
+		j->rc = spool_commit_begin(&j->msg, &j->env, j->dest,
+		    j->do_fsync, &j->err);
 
 		pthread_mutex_lock(&sc->lock);
+		if (j->rc == 0 && j->do_fsync) {
+			j->next = sc->sync_head;
+			sc->sync_head = j;
+			if (!sc->syncing)
+				pthread_cond_signal(&sc->wake);
+			pthread_mutex_unlock(&sc->lock);
+			continue;
+		}
 		j->next = sc->done_head;
 		sc->done_head = j;
 		pthread_mutex_unlock(&sc->lock);
-		/* Cannot fail short of a counter overflow (2^64 - 1). */
-		(void)!write(sc->efd, &one, sizeof(one));
+		spool_notify(sc);
 	}
 }
 

@@ -187,8 +187,9 @@ int elemta_ctx_message_fd(const elemta_ctx *ctx);
  * plugin entry's config name, so two plugins never collide.  Events are
  * part of the current decision: when the chain's final result is REJECT or
  * TEMPFAIL they are withdrawn (a refused command is never counted);
- * metrics are kept.  limit is 1..ELEMTA_RATE_LIMIT_MAX, period_ms > 0,
- * else -1. */
+ * metrics are kept.  (At AUTH, the host's own 535 for wrong credentials
+ * after every hook continued is not a refusal by the chain: events stay.)
+ * limit is 1..ELEMTA_RATE_LIMIT_MAX, period_ms > 0, else -1. */
 #define ELEMTA_RATE_LIMIT_MAX 100000u
 int elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
     uint64_t period_ms, uint64_t *retry_ms);
@@ -198,6 +199,23 @@ int64_t elemta_rate_peek(const elemta_ctx *ctx, const char *key,
     uint64_t period_ms);
 /* Forgets key's events. 0 on success, -1 on error. */
 int elemta_rate_reset(const elemta_ctx *ctx, const char *key);
+
+/* Failure counting (failed AUTH attempts and the like) on the same table:
+ * records one event for key unconditionally, keeping at most keep
+ * (1..ELEMTA_RATE_LIMIT_MAX) of the newest timestamps, and stores in
+ * *count (may be NULL) the events now lying in the last period_ms.  Keys
+ * are namespaced per plugin like rate keys.  Unlike elemta_rate_check,
+ * the event is recorded even when the decision ends refused (a plugin
+ * that refuses an attempt still counts it).  Use one period per key;
+ * forget a key with elemta_rate_reset.  Returns 0, or -1 when the table
+ * failed or an argument is out of range (period_ms 0, keep 0 or too
+ * large). */
+int elemta_event_add(const elemta_ctx *ctx, const char *key,
+    uint64_t period_ms, uint32_t keep, uint32_t *count);
+/* Events recorded for key in the last period_ms (by elemta_event_add or
+ * elemta_rate_check), without recording one; -1 on error. */
+int64_t elemta_event_count(const elemta_ctx *ctx, const char *key,
+    uint64_t period_ms);
 
 /* Reputation: a shared score 0..100 per key (namespaced per plugin like
  * rate keys), 50 (neutral) when unknown, decaying toward 50 with a 24 h

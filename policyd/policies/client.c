@@ -7,7 +7,9 @@
  * client whose address does not parse ("unknown") matches no list.
  *
  * access_hours: {start: "09:00", end: "17:00", days: [mon, ...],
- * timezone: "Europe/Paris"}.  Open when start <= local time < end on a
+ * timezone: "Europe/Paris"}; the same window parser and evaluator
+ * (policy_hours_config, policy_hours_open) serve auth.c's
+ * user_auth_hours.  Open when start <= local time < end on a
  * listed day (end before start spans midnight: 22:00-06:00).  The local
  * time in another zone comes from setenv("TZ") + tzset() + localtime_r(),
  * restored right after; that is process-global, which is safe because a
@@ -33,9 +35,9 @@ policy_set_clock(time_t (*clock)(void))
 	policy_clock = clock;
 }
 
-/* client_now - the wall clock (seconds). */
-static time_t
-client_now(void)
+/* policy_now - the wall clock (seconds) the hours rules read. */
+time_t
+policy_now(void)
 {
 	return policy_clock ? policy_clock() : time(NULL);
 }
@@ -110,20 +112,21 @@ static const char *const hours_keys[] = {
 	"start", "end", "days", "timezone", NULL,
 };
 
-/* client_hours_config - access_hours, validated completely. */
-static int
-client_hours_config(struct policy_hours *hr, const elemta_cfg *cfg,
-    char *err, size_t errlen)
+/* policy_hours_config - one window {start, end, days, timezone} from
+ * node m (NULL: no window), validated completely; key names it in
+ * messages ("access_hours", "user_auth_hours.alice"). */
+int
+policy_hours_config(struct policy_hours *hr, const elemta_cfg *m,
+    const char *key, char *err, size_t errlen)
 {
-	const elemta_cfg *m = elemta_cfg_get(cfg, "access_hours");
 	const elemta_cfg *days;
 	const char *start, *end, *tz;
 
 	if (m == NULL)
 		return 0;
 	if (elemta_cfg_type(m) != ELEMTA_CFG_MAP) {
-		snprintf(err, errlen, "%s: key 'access_hours': expected a map "
-		    "{start, end, days, timezone}", elemta_cfg_where(m));
+		snprintf(err, errlen, "%s: key '%s': expected a map "
+		    "{start, end, days, timezone}", elemta_cfg_where(m), key);
 		return -1;
 	}
 	if (elemta_cfg_check_keys(m, hours_keys, err, errlen) != 0 ||
@@ -133,18 +136,18 @@ client_hours_config(struct policy_hours *hr, const elemta_cfg *cfg,
 	    elemta_cfg_string_list(m, "days", &days, err, errlen) != 0)
 		return -1;
 	if (hours_parse_time(start, &hr->start_min) != 0 || hr->start_min >= 1440) {
-		snprintf(err, errlen, "%s: key 'access_hours.start': expected "
-		    "a time like \"09:00\"", elemta_cfg_where(m));
+		snprintf(err, errlen, "%s: key '%s.start': expected "
+		    "a time like \"09:00\"", elemta_cfg_where(m), key);
 		return -1;
 	}
 	if (hours_parse_time(end, &hr->end_min) != 0) {
-		snprintf(err, errlen, "%s: key 'access_hours.end': expected "
-		    "a time like \"17:00\"", elemta_cfg_where(m));
+		snprintf(err, errlen, "%s: key '%s.end': expected "
+		    "a time like \"17:00\"", elemta_cfg_where(m), key);
 		return -1;
 	}
 	if (hr->start_min == hr->end_min) {
-		snprintf(err, errlen, "%s: key 'access_hours': start and end "
-		    "are equal (an empty window)", elemta_cfg_where(m));
+		snprintf(err, errlen, "%s: key '%s': start and end "
+		    "are equal (an empty window)", elemta_cfg_where(m), key);
 		return -1;
 	}
 	hr->days = days ? 0 : 0x7f;
@@ -153,22 +156,23 @@ client_hours_config(struct policy_hours *hr, const elemta_cfg *cfg,
 		int d = hours_parse_day(elemta_cfg_scalar(it));
 
 		if (d < 0) {
-			snprintf(err, errlen, "%s: key 'access_hours.days': "
+			snprintf(err, errlen, "%s: key '%s.days': "
 			    "'%.32s' is not a day (mon, tue, ... sun)",
-			    elemta_cfg_where(it), elemta_cfg_scalar(it));
+			    elemta_cfg_where(it), key, elemta_cfg_scalar(it));
 			return -1;
 		}
 		hr->days |= 1u << d;
 	}
 	if (hr->days == 0) {
-		snprintf(err, errlen, "%s: key 'access_hours.days': empty "
-		    "(the server would never be open)", elemta_cfg_where(m));
+		snprintf(err, errlen, "%s: key '%s.days': empty "
+		    "(the window would never be open)", elemta_cfg_where(m),
+		    key);
 		return -1;
 	}
 	if (*tz != '\0' && !hours_zone_valid(tz)) {
-		snprintf(err, errlen, "%s: key 'access_hours.timezone': unknown "
+		snprintf(err, errlen, "%s: key '%s.timezone': unknown "
 		    "time zone '%.64s' (expected an IANA name like "
-		    "\"Europe/Paris\")", elemta_cfg_where(m), tz);
+		    "\"Europe/Paris\")", elemta_cfg_where(m), key, tz);
 		return -1;
 	}
 	str_copy(hr->timezone, tz, sizeof(hr->timezone));
@@ -185,7 +189,8 @@ policy_client_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	if (policy_cfg_cidrs(cfg, "blocked_ips", &p->blocked_ips, err, errlen) != 0 ||
 	    policy_cfg_cidrs(cfg, "exempt_ips", &p->exempt_ips, err, errlen) != 0)
 		return -1;
-	return client_hours_config(&p->hours, cfg, err, errlen);
+	return policy_hours_config(&p->hours, elemta_cfg_get(cfg, "access_hours"),
+	    "access_hours", err, errlen);
 }
 
 /* policy_client_free - release the client lists. */
@@ -247,9 +252,10 @@ hours_local(const char *tz, time_t now, struct tm *tm)
 	return r ? 0 : -1;
 }
 
-/* hours_open - whether the window contains now (cached per UTC minute). */
-static bool
-hours_open(struct policy_hours *hr, time_t now)
+/* policy_hours_open - whether the window contains now (cached per UTC
+ * minute). */
+bool
+policy_hours_open(struct policy_hours *hr, time_t now)
 {
 	int64_t minute = (int64_t)now / 60;
 	unsigned m;
@@ -278,7 +284,7 @@ enum elemta_action
 policy_rule_access_hours(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)
 {
-	if (!p->hours.set || hours_open(&p->hours, client_now()))
+	if (!p->hours.set || policy_hours_open(&p->hours, policy_now()))
 		return ELEMTA_CONTINUE;
 	return elemta_result_set(res, ELEMTA_TEMPFAIL, 421, "4.7.0",
 	    "Service available only from %02u:%02u to %02u:%02u%s%s, "

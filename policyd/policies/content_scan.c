@@ -1160,6 +1160,8 @@ text_search(struct scan *sc)
 static size_t
 text_cut(const struct buf *p)
 {
+	if (p->len == 0)
+		return 0;   /* data may still be NULL: no pointer arithmetic */
 	const char *end = p->data + p->len;
 	size_t floor = p->len > SCAN_PENDING_MAX ? p->len - SCAN_PENDING_MAX : 0;
 	size_t i, step;

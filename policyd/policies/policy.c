@@ -42,15 +42,9 @@ static const char *const policy_keys[] = {
 	NULL,
 };
 
-/* Known keys whose rules do not exist yet: refused, never ignored.
- * TODO(issue 4, content rules): prohibited_keywords, prohibited_extensions
- * and content_action at END-OF-MESSAGE, reading the message with GMime
- * through elemta_ctx_message_fd().
- * TODO(issue 5): max_failed_auth, failed_auth_window, user_auth_hours in
- * on_auth, once policyd verifies AUTH credentials. */
+/* Known keys whose rules do not exist yet: refused, never ignored
+ * (none at the moment). */
 static const char *const policy_unsupported[] = {
-	"prohibited_keywords", "prohibited_extensions", "content_action",
-	"max_failed_auth", "failed_auth_window", "user_auth_hours",
 	NULL,
 };
 
@@ -275,7 +269,9 @@ policy_on_rcpt_to(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 	    METRIC_RECIPIENTS, ctx, res));
 }
 
-/* policy_on_data - DATA and END-OF-MESSAGE: message rules. */
+/* policy_on_data - DATA and END-OF-MESSAGE: message rules, then the
+ * content rules (outside policy_walk: only their REJECT is a refusal
+ * to count; quarantine and discard accept the message). */
 static enum elemta_action
 policy_on_data(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 {
@@ -284,8 +280,15 @@ policy_on_data(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 
 	if (act != ELEMTA_CONTINUE)
 		return act;
-	return policy_after(p, ctx, policy_walk(p, RULES(data_rules),
-	    METRIC_MESSAGES, ctx, res));
+	act = policy_walk(p, RULES(data_rules), METRIC_MESSAGES, ctx, res);
+	if (act == ELEMTA_CONTINUE) {
+		act = policy_rule_content(p, ctx, res);
+		if (act == ELEMTA_REJECT) {
+			elemta_metric_add(ctx, METRIC_MESSAGES, 1);
+			policy_reputation_refused(p, ctx);
+		}
+	}
+	return policy_after(p, ctx, act);
 }
 
 /* ==== Life cycle ==== */
@@ -303,6 +306,8 @@ policy_destroy(void *state)
 	policy_sender_free(p);
 	policy_recipients_free(p);
 	policy_rate_free(p);
+	policy_auth_free(p);
+	policy_content_free(p);
 	free(p);
 }
 
@@ -328,7 +333,9 @@ policy_init(const elemta_cfg *cfg, void **state, char *err, size_t errlen)
 	    policy_reputation_config(p, cfg, err, errlen) != 0 ||
 	    policy_sender_config(p, cfg, err, errlen) != 0 ||
 	    policy_recipients_config(p, cfg, err, errlen) != 0 ||
-	    policy_rate_config(p, cfg, err, errlen) != 0) {
+	    policy_rate_config(p, cfg, err, errlen) != 0 ||
+	    policy_auth_config(p, cfg, err, errlen) != 0 ||
+	    policy_content_config(p, cfg, err, errlen) != 0) {
 		policy_destroy(p);
 		return -1;
 	}
@@ -348,7 +355,7 @@ const struct elemta_plugin policy_plugin_descriptor = {
 	.destroy = policy_destroy,
 	.on_connect = policy_on_connect,
 	.on_helo = NULL,
-	.on_auth = NULL,
+	.on_auth = policy_on_auth,
 	.on_mail_from = policy_on_mail_from,
 	.on_rcpt_to = policy_on_rcpt_to,
 	.on_data = policy_on_data,

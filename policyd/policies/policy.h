@@ -18,6 +18,10 @@
  *                 max_recipients_per_message
  *   rate.c        max_connections_per_minute, max_messages_per_minute,
  *                 rate_limits
+ *   content.c     prohibited_keywords, prohibited_extensions,
+ *                 content_action (scanning in content_scan.c, GMime)
+ *   auth.c        max_failed_auth, failed_auth_window, user_auth_hours
+ *                 (on_auth, after policyd verified the credentials)
  *
  * Each rule is a small function with one input (the request context) and
  * one output (a verdict); the hooks in policy.c walk ordered tables of them.
@@ -32,6 +36,7 @@
 #include <elemta/plugin.h>
 
 #include "addr.h"
+#include "content_scan.h"
 
 extern const struct elemta_plugin policy_plugin_descriptor;
 
@@ -74,6 +79,12 @@ struct policy_hours {
 	bool cached_open;
 };
 
+/* One user_auth_hours entry. */
+struct policy_user_hours {
+	char *user;
+	struct policy_hours hours;
+};
+
 struct policy {
 	/* client (CONNECT) */
 	struct addr_cidr_list blocked_ips;
@@ -97,6 +108,14 @@ struct policy {
 	/* rate_limits */
 	struct policy_rate_limit *rate_limits;
 	size_t rate_limit_count;
+	/* authentication (AUTH) */
+	uint32_t max_failed_auth;                /* 0 = off */
+	uint64_t failed_auth_window_ms;
+	struct policy_user_hours *user_hours;    /* sorted by user */
+	size_t user_hours_count;
+	/* content (END-OF-MESSAGE) */
+	struct content_scan_rules content;       /* both lists, one scan */
+	enum elemta_action content_action;       /* REJECT, QUARANTINE, DISCARD */
 };
 
 /* A rule: CONTINUE, or a verdict written to res. */
@@ -133,6 +152,14 @@ enum elemta_action policy_rule_access_hours(struct policy *p,
     const elemta_ctx *ctx, struct elemta_result *res);
 /* policy_set_clock - test seam: the wall clock access_hours reads. */
 void policy_set_clock(time_t (*clock)(void));
+/* policy_now - that wall clock (seconds). */
+time_t policy_now(void);
+/* policy_hours_config - one window {start, end, days, timezone} from map
+ * node m (NULL: none, hr->set stays false); key names it in errors. */
+int policy_hours_config(struct policy_hours *hr, const elemta_cfg *m,
+    const char *key, char *err, size_t errlen);
+/* policy_hours_open - whether the window contains now. */
+bool policy_hours_open(struct policy_hours *hr, time_t now);
 
 /* ==== reputation.c ==== */
 int policy_reputation_config(struct policy *p, const elemta_cfg *cfg,
@@ -189,5 +216,22 @@ enum elemta_action policy_rule_limits_message(struct policy *p,
     const elemta_ctx *ctx, struct elemta_result *res);
 enum elemta_action policy_rule_limits_recipient(struct policy *p,
     const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== content.c ==== */
+int policy_content_config(struct policy *p, const elemta_cfg *cfg,
+    char *err, size_t errlen);
+void policy_content_free(struct policy *p);
+/* policy_rule_content - prohibited_keywords / prohibited_extensions at
+ * END-OF-MESSAGE; a match takes content_action, a scan error 451 4.3.0. */
+enum elemta_action policy_rule_content(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== auth.c ==== */
+int policy_auth_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+void policy_auth_free(struct policy *p);
+/* policy_on_auth - the on_auth hook: failed-auth limits, auth hours. */
+enum elemta_action policy_on_auth(void *state, const elemta_ctx *ctx,
+    struct elemta_result *res);
 
 #endif

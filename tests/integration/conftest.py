@@ -36,7 +36,8 @@ def make_elemta():
             e.stop()
         finally:
             e.kill_all()
-    reports = [e for e in made if "AddressSanitizer" in e.log() or "runtime error:" in e.log()]
+    reports = [e for e in made if any(m in e.log() for m in
+                                      ("AddressSanitizer", "LeakSanitizer", "runtime error:"))]
     if reports:
         raise AssertionError("sanitizer report in %s:\n%s" % (reports[0].log_path,
                                                                reports[0].log()[-4000:]))

@@ -433,7 +433,7 @@ test_domain_invalid(void **state)
 	addr_domain_list_free(&list);
 }
 
-/* test_mail_domain - after the last '@' outside quotes, or NULL. */
+/* test_mail_domain - after the first '@' outside quotes, or NULL. */
 static void
 test_mail_domain(void **state)
 {
@@ -441,7 +441,10 @@ test_mail_domain(void **state)
 	assert_string_equal(addr_mail_domain("\"a@b\"@example.com"), "example.com");
 	assert_string_equal(addr_mail_domain("\"a\\\"@b\"@example.com"),
 	    "example.com");
-	assert_string_equal(addr_mail_domain("a@b@example.net"), "example.net");
+	/* The domain may be a general address literal containing '@'. */
+	assert_string_equal(addr_mail_domain("user@[tag:x@blocked.com]"),
+	    "[tag:x@blocked.com]");
+	assert_string_equal(addr_mail_domain("a@b@example.net"), "b@example.net");
 	assert_string_equal(addr_mail_domain("@example.com"), "example.com");
 	assert_null(addr_mail_domain("alice"));
 	assert_null(addr_mail_domain("alice@"));

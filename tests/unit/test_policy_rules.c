@@ -10,8 +10,14 @@
  * not counted, the window sliding); IPv6 clients sharing their /64;
  * exempt_ips; two workers (two store handles) sharing one count; a
  * Postfix transaction counted once per instance; the metric counters;
- * config errors (unknown key with a suggestion, "not supported yet", bad
- * values naming file:line).
+ * config errors (unknown key with a suggestion, bad values naming
+ * file:line); the content rules at END-OF-MESSAGE (one scan
+ * for keywords and extensions, content_action reject / quarantine /
+ * discard, a scan error or a missing descriptor, a too complex message);
+ * the AUTH rules (the failed-auth lock of address and user refusing even
+ * the right password, what a success resets, what a locked attempt
+ * counts, IPv6 /64 keys, user_auth_hours with a fake clock, the metrics,
+ * config errors).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -120,6 +127,9 @@ fx_close(struct fx *fx)
 	policy_set_clock(NULL);
 }
 
+/* The message descriptor ask_on passes (END-OF-MESSAGE), -1 none. */
+static int ask_message_fd = -1;
+
 /* A request: phase, client, and "name=value" extras. */
 struct rq {
 	struct wire_attr attrs[24];
@@ -159,7 +169,7 @@ ask_on(struct fx *fx, enum plugin_listener l, unsigned inst_accepted,
 	q.r.count = n;
 	q.p.req = &q.r;
 	q.p.listener = l;
-	q.p.message_fd = -1;
+	q.p.message_fd = ask_message_fd;
 	q.p.auth_succeeded = -1;
 	q.p.instance_accepted = inst_accepted;
 	plugin_host_decide(fx->h, &q.p, d);
@@ -778,6 +788,242 @@ test_metrics(void **state)
 	fx_close(&fx);
 }
 
+/* ==== Content rules ==== */
+
+#define MIME_DIR "tests/unit/data/mime/"
+
+/* eom_on - decide END-OF-MESSAGE for the sample file (or fd when file
+ * is NULL); returns the code (0 continue). */
+static int
+eom_on(struct fx *fx, enum plugin_listener l, struct plugin_decision *d,
+    const char *file, int fd)
+{
+	char path[256];
+	int own = -1, code;
+
+	if (file != NULL) {
+		snprintf(path, sizeof(path), MIME_DIR "%s", file);
+		own = fd = open(path, O_RDONLY);
+		if (fd < 0)
+			fail_msg("cannot open %s (run from the tree's root)", path);
+	}
+	ask_message_fd = fd;
+	code = ask_on(fx, l, 0, d, "END-OF-MESSAGE", "192.0.2.1",
+	    "sender=a@b.org", "size=600", "accepted_recipient=x@y.org", NULL);
+	ask_message_fd = -1;
+	if (own >= 0) {
+		/* The host does not own (or close) the descriptor. */
+		assert_int_not_equal(fcntl(own, F_GETFD), -1);
+		assert_int_equal(lseek(own, 0, SEEK_CUR), 0);
+		close(own);
+	}
+	return code;
+}
+
+#define EOM(fx, d, file) eom_on((fx), PLUGIN_LISTENER_ELEMTA, (d), (file), -1)
+
+/* metric_value - one metric's current value. */
+static uint64_t
+metric_value(struct fx *fx, const char *name)
+{
+	struct metric_find m = { name, 0 };
+	struct error err;
+
+	assert_int_equal(counter_visit(fx->cs, "metric", NULL, metric_cb, &m,
+	    &err), 0);
+	return m.value;
+}
+
+static const char content_yaml[] =
+    "      prohibited_keywords: [viagra, lottery]\n"
+    "      prohibited_extensions: [exe, .scr]\n";
+
+/* test_content_reject - keywords (Subject RFC 2047, base64 part, QP soft
+ * break) and extensions (RFC 2231, RFC 2047, nested, attached message,
+ * upper case): 550 5.7.1 with a clear text; clean mail passes. */
+static void
+test_content_reject(void **state)
+{
+	static const char *const keyword_files[] = {
+		"kw_subject_b64.eml", "kw_base64_part.eml",
+		"kw_qp_soft_break.eml", "kw_nested_multipart.eml",
+	};
+	static const char *const ext_files[] = {
+		"ext_rfc2231.eml", "ext_rfc2047.eml", "ext_nested.eml",
+		"ext_attached_message.eml", "ext_upper_case.eml",
+	};
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, content_yaml), 0);
+	for (size_t i = 0; i < sizeof(keyword_files) / sizeof(*keyword_files); i++) {
+		EOM(&fx, &d, keyword_files[i]);
+		expect(&d, 550, "5.7.1");
+		assert_string_equal(d.result.message,
+		    "Message rejected: prohibited content");
+		assert_false(d.accepted);
+	}
+	for (size_t i = 0; i < sizeof(ext_files) / sizeof(*ext_files); i++) {
+		EOM(&fx, &d, ext_files[i]);
+		expect(&d, 550, "5.7.1");
+		if (strstr(d.result.message, "attachment type .") == NULL ||
+		    strstr(d.result.message, "not allowed") == NULL)
+			fail_msg("%s: %s", ext_files[i], d.result.message);
+	}
+	EOM(&fx, &d, "ext_upper_case.eml");
+	assert_string_equal(d.result.message,
+	    "Message rejected: attachment type .exe not allowed");
+	EOM(&fx, &d, "neg_clean.eml");
+	expect(&d, 0, NULL);
+	EOM(&fx, &d, "neg_executive.eml");
+	expect(&d, 0, NULL);
+	/* 4 keyword + 5 extension + 1 repeated extension rejections. */
+	assert_int_equal(metric_value(&fx, "policy_rejected_messages_total"),
+	    4 + 5 + 1);
+	fx_close(&fx);
+}
+
+/* test_content_actions - quarantine and discard accept the message with
+ * that action and are not counted as rejections. */
+static void
+test_content_actions(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [viagra]\n"
+	    "      content_action: quarantine\n"), 0);
+	EOM(&fx, &d, "kw_subject_b64.eml");
+	assert_int_equal(d.result.action, ELEMTA_QUARANTINE);
+	assert_true(d.accepted);
+	assert_non_null(strstr(d.result.message, "prohibited content"));
+	EOM(&fx, &d, "neg_clean.eml");
+	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
+	assert_int_equal(metric_value(&fx, "policy_rejected_messages_total"), 0);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_extensions: [exe]\n"
+	    "      content_action: discard\n"), 0);
+	EOM(&fx, &d, "ext_rfc2231.eml");
+	assert_int_equal(d.result.action, ELEMTA_DISCARD);
+	assert_true(d.accepted);
+	EOM(&fx, &d, "kw_subject_b64.eml");     /* no keyword configured */
+	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
+	assert_int_equal(metric_value(&fx, "policy_rejected_messages_total"), 0);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_extensions: [exe]\n"
+	    "      content_action: reject\n"), 0);
+	EOM(&fx, &d, "ext_rfc2231.eml");
+	expect(&d, 550, "5.7.1");
+	fx_close(&fx);
+}
+
+/* test_content_no_message - a scan error tempfails (never a silent
+ * allow); no descriptor (Postfix listener, DATA) skips the rules; the
+ * size rule decides before the scan. */
+static void
+test_content_no_message(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	int pipefd[2];
+
+	assert_int_equal(fx_open(&fx, content_yaml), 0);
+	/* A descriptor that is not a regular file: the scanner refuses. */
+	assert_int_equal(pipe(pipefd), 0);
+	eom_on(&fx, PLUGIN_LISTENER_ELEMTA, &d, NULL, pipefd[0]);
+	expect(&d, 451, "4.3.0");
+	assert_int_equal(d.result.action, ELEMTA_TEMPFAIL);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_int_equal(metric_value(&fx, "policy_rejected_messages_total"), 0);
+	/* No descriptor at all. */
+	eom_on(&fx, PLUGIN_LISTENER_ELEMTA, &d, NULL, -1);
+	expect(&d, 0, NULL);
+	eom_on(&fx, PLUGIN_LISTENER_POSTFIX, &d, NULL, -1);
+	expect(&d, 0, NULL);
+	/* DATA: not scanned even when a descriptor were there. */
+	ASK(&fx, &d, "DATA", "192.0.2.1", "sender=a@b.org");
+	expect(&d, 0, NULL);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [viagra]\n"
+	    "      max_message_size: 100\n"), 0);
+	EOM(&fx, &d, "kw_subject_b64.eml");     /* size=600 > 100 */
+	expect(&d, 552, "5.3.4");
+	fx_close(&fx);
+}
+
+/* test_content_limit - a message nested deeper than the scanner's limit
+ * is treated as a match (never passed as clean). */
+static void
+test_content_limit(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	char path[] = "/tmp/elemta-test-deep-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f;
+
+	assert_true(fd >= 0);
+	f = fdopen(dup(fd), "w");
+	assert_non_null(f);
+	fprintf(f, "From: a@b.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n");
+	for (int i = 0; i < 40; i++)
+		fprintf(f, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n"
+		    "\r\n--b%d\r\n", i, i);
+	fprintf(f, "Content-Type: text/plain\r\n\r\nhello\r\n");
+	for (int i = 39; i >= 0; i--)
+		fprintf(f, "--b%d--\r\n", i);
+	fclose(f);
+	unlink(path);
+	assert_int_equal(fx_open(&fx, content_yaml), 0);
+	eom_on(&fx, PLUGIN_LISTENER_ELEMTA, &d, NULL, fd);
+	expect(&d, 550, "5.7.1");
+	assert_string_equal(d.result.message,
+	    "Message rejected: MIME structure too complex to scan");
+	fx_close(&fx);
+	close(fd);
+}
+
+/* test_content_config - list items and content_action are validated at
+ * start-up, naming file:line and the key. */
+static void
+test_content_config(void **state)
+{
+	struct fx fx;
+	char where[300];
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [viagra]\n"
+	    "      content_action: bounce\n"), -1);
+	if (strstr(fx.err, "content_action") == NULL ||
+	    strstr(fx.err, "reject, quarantine or discard") == NULL)
+		fail_msg("error text: %s", fx.err);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_extensions:\n"
+	    "        - exe\n        - \"a/b\"\n"), -1);
+	snprintf(where, sizeof(where), "%s/elemta.yaml:12:", tmpdir);
+	if (strstr(fx.err, where) == NULL ||
+	    strstr(fx.err, "prohibited_extensions") == NULL)
+		fail_msg("error text: %s", fx.err);
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [\"\"]\n"), -1);
+	assert_non_null(strstr(fx.err, "prohibited_keywords"));
+	fx_close(&fx);
+
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: viagra\n"), -1);
+	assert_non_null(strstr(fx.err, "prohibited_keywords"));
+	fx_close(&fx);
+
+	/* Valid, and the rules off when the lists are empty. */
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: []\n"
+	    "      content_action: quarantine\n"), 0);
+	fx_close(&fx);
+}
+
 /* ==== Config ==== */
 
 /* test_config_errors - unknown keys suggest the nearest, unimplemented
@@ -792,9 +1038,8 @@ test_config_errors(void **state)
 	assert_non_null(strstr(fx.err, "did you mean 'max_messages_per_minute'"));
 	fx_close(&fx);
 
-	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [x]\n"), -1);
-	assert_non_null(strstr(fx.err, "not supported yet"));
-	assert_non_null(strstr(fx.err, "prohibited_keywords"));
+	/* The content keys are implemented now (test_content_config). */
+	assert_int_equal(fx_open(&fx, "      prohibited_keywords: [x]\n"), 0);
 	fx_close(&fx);
 
 	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 5\n"
@@ -823,6 +1068,236 @@ test_config_errors(void **state)
 	fx_close(&fx);
 }
 
+/* ==== AUTH rules ==== */
+
+/* auth_on - one AUTH decision as policyd makes it after checking the
+ * credentials (ok: 1 right, 0 wrong); returns the code (0 continue). */
+static int
+auth_on(struct fx *fx, struct plugin_decision *d, const char *ip,
+    const char *user, int ok)
+{
+	struct rq q;
+	size_t n = 0;
+
+	memset(&q, 0, sizeof(q));
+	snprintf(q.text[n++], 256, "request=smtpd_access_policy");
+	snprintf(q.text[n++], 256, "protocol_state=AUTH");
+	snprintf(q.text[n++], 256, "client_address=%s", ip);
+	snprintf(q.text[n++], 256, "sasl_method=PLAIN");
+	snprintf(q.text[n++], 256, "sasl_username=%s", user);
+	for (size_t i = 0; i < n; i++) {
+		char *eq = strchr(q.text[i], '=');
+
+		*eq = '\0';
+		q.attrs[i].name = q.text[i];
+		q.attrs[i].value = eq + 1;
+	}
+	q.r.attrs = q.attrs;
+	q.r.count = n;
+	q.p.req = &q.r;
+	q.p.listener = PLUGIN_LISTENER_ELEMTA;
+	q.p.message_fd = -1;
+	q.p.auth_succeeded = ok;
+	plugin_host_decide(fx->h, &q.p, d);
+	return d->result.action == ELEMTA_CONTINUE ? 0 : d->result.smtp_code;
+}
+
+/* auth_count - failures recorded under one of the plugin's keys
+ * ("ip:192.0.2.1", "user:alice", "pair:192.0.2.1 alice"). */
+static uint32_t
+auth_count(struct fx *fx, const char *key)
+{
+	struct error err;
+	uint32_t n = 0;
+	char k[300];
+
+	snprintf(k, sizeof(k), "policy:authfail:%s", key);
+	assert_int_equal(counter_event_count(fx->cs, k, 600000, &n, &err), 0);
+	return n;
+}
+
+#define AUTH_LOCKED_TEXT \
+	"Too many failed authentication attempts, try again later"
+
+/* test_auth_failed_limit - max_failed_auth failures lock the address and
+ * the user (454 4.7.0, even with the right password) until the window
+ * passes. */
+static void
+test_auth_failed_limit(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 3\n"
+	    "      failed_auth_window: 10m\n"), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 0), 535);
+		expect(&d, 535, "5.7.8");
+		assert_string_equal(d.result.message,
+		    "Authentication credentials invalid");
+	}
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 454);
+	expect(&d, 454, "4.7.0");
+	assert_string_equal(d.result.message, AUTH_LOCKED_TEXT);
+	assert_string_equal(d.plugin, "policy");
+	/* The user from elsewhere, another user from here: locked too. */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.2", "alice", 1), 454);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "bob", 1), 454);
+	/* Others are not concerned. */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.3", "bob", 1), 0);
+	/* Once the window has passed the failures, the right password
+	 * works again (the locked attempts with it were not counted). */
+	fake_ms += 10 * 60 * 1000 + 1;
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 0);
+	fx_close(&fx);
+}
+
+/* test_auth_success_resets - a success forgets the user's and the
+ * pair's failures, never the address's own. */
+static void
+test_auth_success_resets(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 3\n"), 0);
+	auth_on(&fx, &d, "192.0.2.1", "alice", 0);
+	auth_on(&fx, &d, "192.0.2.1", "alice", 0);
+	auth_on(&fx, &d, "192.0.2.9", "alice", 0);
+	assert_int_equal(auth_count(&fx, "ip:192.0.2.1"), 2);
+	assert_int_equal(auth_count(&fx, "user:alice"), 3);
+	assert_int_equal(auth_count(&fx, "pair:192.0.2.1 alice"), 2);
+	/* alice is locked now, until the window has passed. */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 454);
+	fake_ms += 15 * 60 * 1000 + 1;           /* the default window */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 0), 535);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 0);
+	assert_int_equal(auth_count(&fx, "user:alice"), 0);
+	assert_int_equal(auth_count(&fx, "pair:192.0.2.1 alice"), 0);
+	assert_int_equal(auth_count(&fx, "ip:192.0.2.1"), 1);
+	/* The address keeps counting toward its limit across users. */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "bob", 0), 535);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "carol", 0), 535);
+	assert_int_equal(auth_count(&fx, "ip:192.0.2.1"), 3);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 454);
+	fx_close(&fx);
+}
+
+/* test_auth_lock_counts_wrong_only - while locked, a wrong password is
+ * still counted, the right one is not; the metrics say what happened. */
+static void
+test_auth_lock_counts_wrong_only(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 3\n"), 0);
+	for (int i = 0; i < 3; i++)
+		auth_on(&fx, &d, "192.0.2.1", "alice", 0);
+	assert_int_equal(auth_count(&fx, "user:alice"), 3);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.2", "alice", 1), 454);
+	assert_int_equal(auth_count(&fx, "user:alice"), 3);
+	assert_int_equal(auth_count(&fx, "ip:192.0.2.2"), 0);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.2", "alice", 0), 454);
+	assert_int_equal(auth_count(&fx, "user:alice"), 4);
+	assert_int_equal(auth_count(&fx, "ip:192.0.2.2"), 1);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.3", "bob", 1), 0);
+	assert_int_equal(metric_value(&fx, "policy_auth_failures_total"), 3);
+	assert_int_equal(metric_value(&fx, "policy_auth_locked_total"), 2);
+	assert_int_equal(metric_value(&fx, "policy_auth_success_total"), 1);
+	fx_close(&fx);
+}
+
+/* test_auth_ipv6_prefix - IPv6 clients share their /64's count. */
+static void
+test_auth_ipv6_prefix(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 2\n"), 0);
+	auth_on(&fx, &d, "2001:db8::1", "alice", 0);
+	auth_on(&fx, &d, "2001:db8::2", "bob", 0);
+	assert_int_equal(auth_count(&fx, "ip:2001:db8::/64"), 2);
+	assert_int_equal(auth_on(&fx, &d, "2001:db8::ffff", "carol", 1), 454);
+	assert_int_equal(auth_on(&fx, &d, "2001:db8:0:1::1", "carol", 1), 0);
+	fx_close(&fx);
+}
+
+/* test_auth_hours - outside a user's window every AUTH as that user is
+ * refused 535 5.7.8 and counted, whatever the password; in the window,
+ * and for other users, the outcome decides. */
+static void
+test_auth_hours(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 5\n"
+	    "      user_auth_hours:\n"
+	    "        alice: {start: \"08:00\", end: \"18:00\", "
+	    "days: [mon, tue, wed, thu, fri], timezone: \"Europe/Paris\"}\n"),
+	    0);
+	policy_set_clock(fake_time_fn);
+	fake_time = 1764064800;                   /* Tue 10:00 UTC, 11:00 CET */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 0);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 0), 535);
+	assert_string_equal(d.result.message,
+	    "Authentication credentials invalid");
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 0);
+	fake_time = 1764064800 + 7 * 3600 + 60;   /* 18:01 CET */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 1), 535);
+	expect(&d, 535, "5.7.8");
+	assert_string_equal(d.result.message,
+	    "Authentication not allowed at this time for this user");
+	assert_int_equal(auth_count(&fx, "user:alice"), 1);
+	/* The same answer with a wrong password: nothing leaks. */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "alice", 0), 535);
+	assert_string_equal(d.result.message,
+	    "Authentication not allowed at this time for this user");
+	assert_int_equal(auth_count(&fx, "user:alice"), 2);
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.1", "bob", 1), 0);
+	fake_time = 1764064800 + 6 * 3600 + 60;   /* 17:01 CET */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.2", "alice", 1), 0);
+	fake_time = 1764064800 + 4 * 86400;       /* Saturday 11:00 CET */
+	assert_int_equal(auth_on(&fx, &d, "192.0.2.2", "alice", 1), 535);
+	assert_int_equal(metric_value(&fx, "policy_auth_failures_total"), 4);
+	assert_int_equal(metric_value(&fx, "policy_auth_success_total"), 4);
+	fx_close(&fx);
+}
+
+/* test_auth_config_errors - the AUTH keys are validated at init. */
+static void
+test_auth_config_errors(void **state)
+{
+	struct fx fx;
+
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: -1\n"), -1);
+	assert_non_null(strstr(fx.err, "max_failed_auth"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 3\n"
+	    "      failed_auth_window: 0s\n"), -1);
+	assert_non_null(strstr(fx.err, "failed_auth_window"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      user_auth_hours: [alice]\n"), -1);
+	assert_non_null(strstr(fx.err, "expected a map"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      user_auth_hours:\n"
+	    "        alice: {start: \"08:00\", end: \"18:00\", "
+	    "days: [mon, funday]}\n"), -1);
+	assert_non_null(strstr(fx.err, "user_auth_hours.alice.days"));
+	assert_non_null(strstr(fx.err, "funday"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      user_auth_hours:\n"
+	    "        alice: {start: \"08:00\", end: \"18:00\", "
+	    "timezone: \"Mars/Olympus\"}\n"), -1);
+	assert_non_null(strstr(fx.err, "unknown time zone"));
+	fx_close(&fx);
+	assert_int_equal(fx_open(&fx, "      max_failed_auth: 5\n"
+	    "      failed_auth_window: 15m\n      user_auth_hours: {}\n"), 0);
+	fx_close(&fx);
+}
+
 int
 main(void)
 {
@@ -845,7 +1320,18 @@ main(void)
 		cmocka_unit_test(test_reputation_file),
 		cmocka_unit_test(test_reputation_history),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_content_reject),
+		cmocka_unit_test(test_content_actions),
+		cmocka_unit_test(test_content_no_message),
+		cmocka_unit_test(test_content_limit),
+		cmocka_unit_test(test_content_config),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_auth_failed_limit),
+		cmocka_unit_test(test_auth_success_resets),
+		cmocka_unit_test(test_auth_lock_counts_wrong_only),
+		cmocka_unit_test(test_auth_ipv6_prefix),
+		cmocka_unit_test(test_auth_hours),
+		cmocka_unit_test(test_auth_config_errors),
 	};
 
 	log_init("test_policy_rules", true, LOG_LEVEL_ERR);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 #include "wire.h"
 #include "../../smtpd/session.h"
 #include "../../smtpd/spool.h"
@@ -85,7 +86,37 @@ drv_policy(void *io, struct strbuf *req, int fd, char *why, size_t whylen)
 }
 
 static const struct session_ops drv_ops = {
-	drv_write, drv_close, drv_pending, drv_policy,
+	.write = drv_write,
+	.close = drv_close,
+	.pending = drv_pending,
+	.policy = drv_policy,
+};
+
+/* The asynchronous commit seam: the message is taken over and committed
+ * when the test says so (drv_commit_finish). */
+static struct spool_msg drv_job;
+static struct spool_envelope drv_job_env;
+static enum spool_dest drv_job_dest;
+static bool drv_job_pending;
+
+static void
+drv_commit(void *io, struct spool_msg *m, const struct spool_envelope *env,
+    enum spool_dest dest)
+{
+	drv_job = *m;
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	drv_job_env = *env;       /* valid until session_commit_done */
+	drv_job_dest = dest;
+	drv_job_pending = true;
+}
+
+static const struct session_ops drv_ops_async = {
+	.write = drv_write,
+	.close = drv_close,
+	.pending = drv_pending,
+	.policy = drv_policy,
+	.commit = drv_commit,
 };
 
 /* drv_pump - feed unconsumed input until the session stops taking it. */
@@ -700,6 +731,55 @@ test_shutdown(void **state)
 }
 
 static void
+test_async_commit(void **state)
+{
+	struct drv *d = *state;
+	struct session_peer peer = { "2001:db8::7", 40000, "2001:db8::1", 25,
+	    CONFIG_MODE_SMTP };
+	struct error err;
+	const char *r;
+
+	session_free(d->s);
+	d->s = session_new(d->cfg, &drv_ops_async, d, &peer);
+	mail_to_data(d);
+	drv_send(d, "Subject: a\r\n\r\nbody\r\n.\r\nNOOP\r\n");
+	drv_answer(d, "DUNNO");
+	/* accepted, but no 250 before the commit is durable */
+	assert_true(drv_job_pending);
+	assert_state(d, SESSION_EOM_COMMIT);
+	assert_reply(d, "");
+	assert_int_equal(drv_job_dest, SPOOL_QUEUE);
+	assert_string_equal(drv_job_env.client_address, "2001:db8::7");
+	assert_int_equal(spool_msg_commit(&drv_job, &drv_job_env, drv_job_dest,
+	    false, &err), 0);
+	drv_job_pending = false;
+	session_commit_done(d->s, 0, "");
+	drv_pump(d);
+	r = drv_take(d);
+	assert_memory_equal(r, "250 2.0.0 Ok: queued as ", 24);
+	assert_non_null(strstr(r, "\r\n250 2.0.0 Ok\r\n"));
+	assert_int_equal(count_dir(d, "queue"), 1);
+
+	/* a failed commit is a 451 */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "Subject: b\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	assert_true(drv_job_pending);
+	spool_msg_abort(&drv_job);
+	drv_job_pending = false;
+	session_commit_done(d->s, -1, "disk full (test)");
+	assert_reply(d, "451 4.3.0 Error: queue file write error\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+}
+
+static void
 test_state_names(void **state)
 {
 	assert_string_equal(session_state_name(SESSION_CONNECT_POLICY),
@@ -713,6 +793,7 @@ test_state_names(void **state)
 int
 main(void)
 {
+	log_init("test_session", true, LOG_LEVEL_WARN);
 	const struct CMUnitTest tests[] = {
 		T(test_greeting_and_quit),
 		T(test_early_talker),
@@ -738,6 +819,7 @@ main(void)
 		T(test_data_sync_violation),
 		T(test_timeout_and_shutdown),
 		T(test_shutdown),
+		T(test_async_commit),
 		T(test_state_names),
 	};
 

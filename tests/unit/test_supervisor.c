@@ -1,13 +1,15 @@
 /*
  * test_supervisor.c - unit tests for the pure parts of elemtactl
  * (tools/elemtactl/): the restart backoff and the worker state machine
- * (workers.c), the status file format and the pid-file lock (runtime.c),
- * argument parsing (args.c), HOST:PORT parsing (sockets.c), directory
- * creation and spool tmp/ cleaning (dirs.c) and the worker access check
- * of privs.c.
+ * (workers.c), the status and reload-result file formats and the
+ * pid-file lock (runtime.c), argument parsing (args.c), HOST:PORT parsing
+ * and the reload's socket take-over (sockets.c), directory creation and
+ * spool tmp/ cleaning (dirs.c), the worker access check of privs.c and
+ * the summing of the smtpd stats files for status (control.c).
  *
  * elemtactl's objects are not in any library the unit-test rule links, so
- * the source files under test are included here directly.
+ * the source files under test are included here directly (check_config.c
+ * too, which control.c calls).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +25,8 @@
 #include <unistd.h>
 
 #include "../../tools/elemtactl/args.c"
+#include "../../tools/elemtactl/check_config.c"
+#include "../../tools/elemtactl/control.c"
 #include "../../tools/elemtactl/dirs.c"
 #include "../../tools/elemtactl/privs.c"
 #include "../../tools/elemtactl/runtime.c"
@@ -144,6 +148,38 @@ static void test_state_transitions(void **state)
 	ctl_worker_enter_state(&w, CTL_WORKER_STOPPING);
 	ctl_worker_enter_state(&w, CTL_WORKER_STOPPED);
 	assert_int_equal(w.state, CTL_WORKER_STOPPED);
+	/* reload: an old policyd retires, then is stopped or exits */
+	ctl_worker_enter_state(&w, CTL_WORKER_RUNNING);
+	ctl_worker_enter_state(&w, CTL_WORKER_RETIRING);
+	ctl_worker_enter_state(&w, CTL_WORKER_STOPPING);
+	ctl_worker_enter_state(&w, CTL_WORKER_STOPPED);
+	ctl_worker_enter_state(&w, CTL_WORKER_RUNNING);
+	ctl_worker_enter_state(&w, CTL_WORKER_RETIRING);
+	ctl_worker_enter_state(&w, CTL_WORKER_STOPPED);
+	assert_string_equal(ctl_worker_state_name(CTL_WORKER_RETIRING),
+	    "retiring");
+}
+
+/* test_retiring_never_restarts - a retiring worker cannot go back to
+ * running or restarting: that is a broken invariant. */
+static void test_retiring_never_restarts(void **state)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct ctl_worker w = { .state = CTL_WORKER_RETIRING };
+
+		log_init("test", true, LOG_LEVEL_ERR);
+		if (freopen("/dev/null", "w", stderr) == NULL)
+			_exit(3);
+		ctl_worker_enter_state(&w, CTL_WORKER_RESTARTING);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 1);
 }
 
 /* test_state_impossible_is_fatal - STOPPED -> STOPPING breaks an
@@ -188,21 +224,27 @@ static void test_exit_describe(void **state)
 /* test_status_from_workers - a slot without a process shows pid 0. */
 static void test_status_from_workers(void **state)
 {
-	struct ctl_worker w[2] = {
+	struct ctl_worker w[3] = {
 		{ .kind = CTL_KIND_POLICYD, .id = 0, .state = CTL_WORKER_RUNNING,
-		  .pid = 100, .started_unix = 1764201600, .restarts = 0 },
+		  .pid = 100, .started_unix = 1764201600, .restarts = 0,
+		  .generation = 2 },
 		{ .kind = CTL_KIND_SMTPD, .id = 1, .state = CTL_WORKER_RESTARTING,
-		  .pid = 0, .started_unix = 1764201000, .restarts = 3 },
+		  .pid = 0, .started_unix = 1764201000, .restarts = 3,
+		  .generation = 2 },
+		{ .kind = CTL_KIND_POLICYD, .id = 0, .state = CTL_WORKER_RETIRING,
+		  .pid = 90, .started_unix = 1764200000, .restarts = 1,
+		  .generation = 1 },
 	};
 	struct ctl_status st;
 	struct strbuf sb = STRBUF_INIT(0);
 
-	ctl_status_from_workers(&st, 42, 1764200000, w, 2);
+	ctl_status_from_workers(&st, 42, 1764200000, 2, w, 3);
 	assert_int_equal(ctl_status_format(&st, &sb), 0);
 	assert_string_equal(strbuf_cstr(&sb),
-	    "elemtactl 42 1764200000\n"
-	    "policyd 0 100 running 1764201600 0\n"
-	    "smtpd 1 0 restarting 0 3\n");
+	    "elemtactl 42 1764200000 2\n"
+	    "policyd 0 100 running 1764201600 0 2\n"
+	    "smtpd 1 0 restarting 0 3 2\n"
+	    "policyd 0 90 retiring 1764200000 1 1\n");
 	ctl_status_free(&st);
 	strbuf_free(&sb);
 }
@@ -210,9 +252,9 @@ static void test_status_from_workers(void **state)
 /* test_status_roundtrip - parse(format(x)) == x. */
 static void test_status_roundtrip(void **state)
 {
-	const char *text = "elemtactl 4242 1764201600\n"
-	    "policyd 0 4243 running 1764201601 0\n"
-	    "smtpd 1 0 restarting 0 7\n";
+	const char *text = "elemtactl 4242 1764201600 3\n"
+	    "policyd 0 4243 running 1764201601 0 3\n"
+	    "smtpd 1 0 restarting 0 7 3\n";
 	struct ctl_status st;
 	struct strbuf sb = STRBUF_INIT(0);
 	struct error err;
@@ -226,10 +268,29 @@ static void test_status_roundtrip(void **state)
 	assert_string_equal(st.workers[1].state, "restarting");
 	assert_int_equal(st.workers[1].id, 1);
 	assert_int_equal(st.workers[1].restarts, 7);
+	assert_int_equal(st.workers[1].generation, 3);
+	assert_int_equal(st.generation, 3);
 	assert_int_equal(ctl_status_format(&st, &sb), 0);
 	assert_string_equal(strbuf_cstr(&sb), text);
 	ctl_status_free(&st);
 	strbuf_free(&sb);
+}
+
+/* test_status_parse_old_format - a file without generations (written by
+ * an older elemtactl) still reads, generation 0. */
+static void test_status_parse_old_format(void **state)
+{
+	const char *text = "elemtactl 4242 1764201600\n"
+	    "smtpd 1 77 running 1764201601 2\n";
+	struct ctl_status st;
+	struct error err;
+
+	assert_int_equal(ctl_status_parse(text, strlen(text), &st, &err), 0);
+	assert_int_equal(st.generation, 0);
+	assert_int_equal(st.count, 1);
+	assert_int_equal(st.workers[0].pid, 77);
+	assert_int_equal(st.workers[0].generation, 0);
+	ctl_status_free(&st);
 }
 
 /* test_status_parse_rejects - malformed files are errors, not guesses. */
@@ -240,9 +301,11 @@ static void test_status_parse_rejects(void **state)
 		"elemtactl\n",
 		"elemtactl 0 1\n",                       /* pid 0 */
 		"supervisor 12 1\n",
-		"elemtactl 12 1 extra\n",
 		"elemtactl 12 1\nsmtpd 0 1 running 1\n",  /* 5 fields */
 		"elemtactl 12 1\nsmtpd 0 1 running 1 0 x\n",
+		"elemtactl 12 1\nsmtpd 0 1 running 1 0 1 1\n",  /* 8 fields */
+		"elemtactl 12 1 x\n",
+		"elemtactl 12 1 1 1\n",
 		"elemtactl 12 1\nsmtpd x 1 running 1 0\n",
 		"elemtactl 12 1\nsmtpd 0 -1 running 1 0\n",
 		"elemtactl 12 1\nsmtpd 0 1 running 1 0x\n",
@@ -263,7 +326,7 @@ static void test_status_write_read(void **state)
 {
 	char dir[64];
 	struct ctl_status st = { .pid = 7, .started = 99 }, got;
-	struct ctl_status_worker w = { "smtpd", 0, 8, "running", 100, 1 };
+	struct ctl_status_worker w = { "smtpd", 0, 8, "running", 100, 1, 1 };
 	struct error err;
 
 	make_tmpdir(dir, sizeof(dir));
@@ -281,6 +344,102 @@ static void test_status_write_read(void **state)
 	assert_int_equal(got.count, 0);
 	ctl_status_remove(dir);
 	assert_int_equal(ctl_status_read(dir, &got, &err), -1);
+	remove_tree(dir);
+}
+
+/* ==== runtime.c: the reload-result file ==== */
+
+/* test_reload_result_roundtrip - what the supervisor writes, reload
+ * reads: outcome, sequence, generation and every error line. */
+static void test_reload_result_roundtrip(void **state)
+{
+	struct ctl_reload_result r = { .pid = 4242, .seq = 7, .ok = false,
+	    .generation = 3 }, got;
+	struct strbuf sb = STRBUF_INIT(0);
+	struct error err;
+	char dir[64];
+
+	ctl_reload_result_add(&r, "/x/elemta.yaml:4:12: key 'server.workers': "
+	    "bad");
+	ctl_reload_result_add(&r, "two\nlines");
+	assert_int_equal(ctl_reload_result_format(&r, &sb), 0);
+	assert_string_equal(strbuf_cstr(&sb), "elemtactl 4242 7\nresult failed\n"
+	    "generation 3\nerror /x/elemta.yaml:4:12: key 'server.workers': bad\n"
+	    "error two lines\n");
+	make_tmpdir(dir, sizeof(dir));
+	assert_int_equal(ctl_reload_result_read(dir, &got, &err), 0);
+	assert_int_equal(ctl_reload_result_write(dir, &r, &err), 0);
+	assert_int_equal(ctl_reload_result_read(dir, &got, &err), 1);
+	assert_int_equal(got.pid, 4242);
+	assert_int_equal(got.seq, 7);
+	assert_false(got.ok);
+	assert_int_equal(got.generation, 3);
+	assert_int_equal(got.error_count, 2);
+	assert_string_equal(got.errors[1], "two lines");
+	ctl_reload_result_free(&got);
+	ctl_reload_result_free(&r);
+	r.ok = true;
+	r.seq = 8;
+	assert_int_equal(ctl_reload_result_write(dir, &r, &err), 0);
+	assert_int_equal(ctl_reload_result_read(dir, &got, &err), 1);
+	assert_true(got.ok);
+	assert_int_equal(got.error_count, 0);
+	ctl_reload_result_remove(dir);
+	assert_int_equal(ctl_reload_result_read(dir, &got, &err), 0);
+	strbuf_free(&sb);
+	remove_tree(dir);
+}
+
+/* test_reload_result_rejects - a malformed file is an error. */
+static void test_reload_result_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"elemtactl 1 2\n",                          /* no result */
+		"elemtactl 0 2\nresult ok\n",
+		"elemtactl 1 2\nresult maybe\n",
+		"elemtactl 1 2\nresult ok\nsurprise\n",
+		"supervisor 1 2\nresult ok\n",
+	};
+	struct ctl_reload_result r;
+	struct error err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (ctl_reload_result_parse(bad[i], strlen(bad[i]), &r, &err) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(r.errors);
+	}
+}
+
+/* test_stats_read - status adds up every smtpd-*.stats file per key,
+ * skipping other files and malformed lines; no files is not an error. */
+static void test_stats_read(void **state)
+{
+	struct ctl_stats st;
+	char dir[64], path[128];
+
+	make_tmpdir(dir, sizeof(dir));
+	ctl_stats_read(dir, &st);
+	assert_int_equal(st.files, 0);
+	assert_int_equal(st.count, 0);
+	snprintf(path, sizeof(path), "%s/smtpd-0.stats", dir);
+	write_file(path, "sessions_open 2\nmessages_accepted 10\n"
+	    "bad line\nmessages_refused x\nweird$key 3\n");
+	snprintf(path, sizeof(path), "%s/smtpd-1.stats", dir);
+	write_file(path, "messages_accepted 5\r\nsessions_open 1");
+	snprintf(path, sizeof(path), "%s/status", dir);
+	write_file(path, "sessions_open 100\n");
+	ctl_stats_read(dir, &st);
+	assert_int_equal(st.files, 2);
+	assert_int_equal(st.count, 2);
+	for (size_t i = 0; i < st.count; i++) {
+		if (strcmp(st.key[i], "sessions_open") == 0)
+			assert_int_equal(st.value[i], 3);
+		else if (strcmp(st.key[i], "messages_accepted") == 0)
+			assert_int_equal(st.value[i], 15);
+		else
+			fail_msg("unexpected key %s", st.key[i]);
+	}
 	remove_tree(dir);
 }
 
@@ -384,10 +543,45 @@ static void test_args_commands(void **state)
 	assert_int_equal(a.rest_count, 3);
 	assert_string_equal(a.rest[0], "policy");
 	assert_string_equal(a.rest[2], "rcpt");
+	assert_int_equal(parse(&a, &err, "status", "--json", NULL), 0);
+	assert_true(a.json);
 	assert_int_equal(parse(&a, &err, "--help", NULL), 0);
 	assert_int_equal(a.command, CTL_CMD_HELP);
+	assert_false(a.command_help);
+	/* COMMAND --help: that command's usage */
 	assert_int_equal(parse(&a, &err, "start", "-h", NULL), 0);
-	assert_int_equal(a.command, CTL_CMD_HELP);
+	assert_int_equal(a.command, CTL_CMD_START);
+	assert_true(a.command_help);
+	assert_non_null(strstr(ctl_command_usage(a.command), "--foreground"));
+	assert_int_equal(parse(&a, &err, "reload", "--help", NULL), 0);
+	assert_true(a.command_help);
+}
+
+/* test_args_test_plugin_owns_its_options - after test-plugin, --config,
+ * -c and --help are the plugin's, never elemtactl's; -c before it is. */
+static void test_args_test_plugin_owns_its_options(void **state)
+{
+	struct ctl_args a;
+	struct error err;
+
+	assert_int_equal(parse(&a, &err, "-c", "e.yaml", "test-plugin", "x.so",
+	    "--config", "p.yaml", "-c", "q.yaml", "--rcpt", "a@b", NULL), 0);
+	assert_string_equal(a.config_file, "e.yaml");
+	assert_int_equal(a.rest_count, 7);
+	assert_string_equal(a.rest[0], "x.so");
+	assert_string_equal(a.rest[2], "p.yaml");
+	assert_string_equal(a.rest[3], "-c");
+	assert_int_equal(parse(&a, &err, "test-plugin", "--config=p.yaml",
+	    "policy", NULL), 0);
+	assert_string_equal(a.config_file, CONFIG_DEFAULT_FILE);
+	assert_string_equal(a.rest[0], "--config=p.yaml");
+	assert_int_equal(parse(&a, &err, "test-plugin", "--help", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_TEST_PLUGIN);
+	assert_false(a.command_help);            /* test-plugin reads it */
+	assert_int_equal(a.rest_count, 1);
+	assert_string_equal(a.rest[0], "--help");
+	assert_non_null(strstr(ctl_command_usage(CTL_CMD_TEST_PLUGIN),
+	    "--auth-user"));
 }
 
 /* test_args_errors - each mistake is refused with a reason. */
@@ -440,6 +634,151 @@ static void test_hostport(void **state)
 			fail_msg("accepted: %s", bad[i]);
 	assert_int_equal(ctl_hostport_parse("[0000:0000:0000:0000:0000:0000:0000:"
 	    "0001]:25", host, 8, &port, &err), -1);
+}
+
+/* free_tcp_port - a loopback port that was free a moment ago. */
+static unsigned free_tcp_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	unsigned port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* set_listen - listen entry i of cfg on 127.0.0.1:port. */
+static void set_listen(struct config *cfg, size_t i, unsigned port)
+{
+	struct config_listen *l = &cfg->server.listen[i];
+
+	snprintf(l->address, sizeof(l->address), "127.0.0.1:%u", port);
+	snprintf(l->host, sizeof(l->host), "127.0.0.1");
+	l->port = port;
+	if (cfg->server.listen_count <= i)
+		cfg->server.listen_count = i + 1;
+}
+
+/* connect_unix - a connection to path, or -1. */
+static int connect_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* test_sockets_reopen - a reload keeps an unchanged listener's very
+ * descriptor, binds the new one, releases the removed one, and moves a
+ * fresh policy socket in: connecting by path reaches only it. */
+static void test_sockets_reopen(void **state)
+{
+	static struct config c1, c2;
+	struct ctl_users users = { .root = false };
+	struct ctl_sockets old, neu;
+	struct error err;
+	char dir[64], tmp[128];
+	unsigned p1 = free_tcp_port(), p2 = free_tcp_port(), p3;
+	int keep_fd, gone_fd, old_policy, cfd, afd;
+
+	make_tmpdir(dir, sizeof(dir));
+	memset(&c1, 0, sizeof(c1));
+	set_listen(&c1, 0, p1);
+	set_listen(&c1, 1, p2);
+	snprintf(c1.policyd.socket, sizeof(c1.policyd.socket), "%s/p.sock", dir);
+	assert_int_equal(ctl_sockets_open(&c1, &users, &old, &err), 0);
+	keep_fd = old.listen[0].fd;
+	gone_fd = old.listen[1].fd;
+	old_policy = old.policy.fd;
+
+	do
+		p3 = free_tcp_port();
+	while (p3 == p1 || p3 == p2);
+	memcpy(&c2, &c1, sizeof(c2));
+	c2.server.listen_count = 0;
+	set_listen(&c2, 0, p3);
+	set_listen(&c2, 1, p1);
+	assert_int_equal(ctl_sockets_reopen(&c2, "", &users, &old, &neu, &err),
+	    0);
+	assert_int_equal(neu.listen_count, 2);
+	assert_int_equal(neu.listen[1].fd, keep_fd);     /* the same socket */
+	assert_true(neu.listen[0].fd >= 0 && neu.listen[0].fd != gone_fd);
+	assert_int_equal(old.listen[0].fd, -1);          /* taken over */
+	assert_int_equal(old.listen[1].fd, gone_fd);
+	assert_string_equal(neu.policy.unix_path, c1.policyd.socket);
+	snprintf(tmp, sizeof(tmp), "%s/p.sock.reload", dir);
+	assert_int_equal(access(tmp, F_OK), -1);         /* renamed in */
+
+	cfd = connect_unix(c1.policyd.socket);
+	assert_true(cfd >= 0);
+	assert_int_equal(accept(old_policy, NULL, NULL), -1);  /* EAGAIN */
+	afd = accept(neu.policy.fd, NULL, NULL);
+	assert_true(afd >= 0);
+	close(afd);
+	close(cfd);
+
+	ctl_sockets_release_old(&old);
+	assert_int_equal(fcntl(gone_fd, F_GETFD), -1);   /* closed */
+	assert_int_equal(fcntl(old_policy, F_GETFD), -1);
+	assert_true(fcntl(keep_fd, F_GETFD) >= 0);
+	assert_int_equal(access(c1.policyd.socket, F_OK), 0); /* not unlinked */
+	ctl_sockets_close(&neu);
+	assert_int_equal(access(c1.policyd.socket, F_OK), -1);
+	remove_tree(dir);
+}
+
+/* test_sockets_reopen_failure_changes_nothing - a new address that
+ * cannot be bound leaves the running sockets exactly as they were. */
+static void test_sockets_reopen_failure_changes_nothing(void **state)
+{
+	static struct config c1, c2;
+	struct ctl_users users = { .root = false };
+	struct ctl_sockets old, neu;
+	struct error err;
+	char dir[64], tmp[128];
+	unsigned p1 = free_tcp_port(), p2;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int blocker = socket(AF_INET, SOCK_STREAM, 0), keep_fd, cfd;
+
+	make_tmpdir(dir, sizeof(dir));
+	memset(&c1, 0, sizeof(c1));
+	set_listen(&c1, 0, p1);
+	snprintf(c1.policyd.socket, sizeof(c1.policyd.socket), "%s/p.sock", dir);
+	assert_int_equal(ctl_sockets_open(&c1, &users, &old, &err), 0);
+	keep_fd = old.listen[0].fd;
+
+	do
+		p2 = free_tcp_port();
+	while (p2 == p1);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)p2);
+	assert_int_equal(bind(blocker, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(blocker, 1), 0);
+	memcpy(&c2, &c1, sizeof(c2));
+	set_listen(&c2, 1, p2);
+	assert_int_equal(ctl_sockets_reopen(&c2, "", &users, &old, &neu, &err),
+	    -1);
+	assert_non_null(strstr(err.text, "in use"));
+	assert_int_equal(old.listen[0].fd, keep_fd);
+	snprintf(tmp, sizeof(tmp), "%s/p.sock.reload", dir);
+	assert_int_equal(access(tmp, F_OK), -1);
+	cfd = connect_unix(c1.policyd.socket);            /* still the old */
+	assert_true(cfd >= 0);
+	close(cfd);
+	assert_true(accept(old.policy.fd, NULL, NULL) >= 0);
+	close(blocker);
+	ctl_sockets_close(&old);
+	remove_tree(dir);
 }
 
 /* ==== dirs.c ==== */
@@ -548,18 +887,26 @@ int main(void)
 		cmocka_unit_test(test_state_names),
 		cmocka_unit_test(test_state_transitions),
 		cmocka_unit_test(test_state_impossible_is_fatal),
+		cmocka_unit_test(test_retiring_never_restarts),
 		cmocka_unit_test(test_exit_describe),
 		cmocka_unit_test(test_status_from_workers),
 		cmocka_unit_test(test_status_roundtrip),
 		cmocka_unit_test(test_status_parse_rejects),
+		cmocka_unit_test(test_status_parse_old_format),
 		cmocka_unit_test(test_status_write_read),
+		cmocka_unit_test(test_reload_result_roundtrip),
+		cmocka_unit_test(test_reload_result_rejects),
+		cmocka_unit_test(test_stats_read),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_lock_exclusive),
 		cmocka_unit_test(test_lock_stale_file),
 		cmocka_unit_test(test_args_config_anywhere),
 		cmocka_unit_test(test_args_commands),
 		cmocka_unit_test(test_args_errors),
+		cmocka_unit_test(test_args_test_plugin_owns_its_options),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_sockets_reopen),
+		cmocka_unit_test(test_sockets_reopen_failure_changes_nothing),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_dir_clean_no_follow),
 		cmocka_unit_test(test_check_access_as_user),

@@ -1,26 +1,47 @@
 /*
- * control.c - `elemtactl stop` and `elemtactl status`: talking to a running
- * supervisor through its files in server.runtime_dir (runtime.c).
+ * control.c - `elemtactl stop`, `status` and `reload`: talking to a
+ * running supervisor through its files in server.runtime_dir (runtime.c)
+ * and signals.
  *
  * Run by the operator (root, or the development user).  A supervisor is
  * running exactly when the pid file's lock is held; the pid inside is the
  * one to signal.  Exit codes are meant for scripts: stop exits 0 once the
  * supervisor is gone, 1 when it was not running or would not stop; status
- * exits 0 (running), 3 (not running, as LSB init scripts do), 1 (error).
+ * exits 0 (running), 3 (not running, as LSB init scripts do), 1 (error);
+ * reload exits 0 once the new workers run, 1 when it was refused (the
+ * errors are printed; the running configuration stays) or not running.
+ *
+ * reload sends SIGHUP and waits for runtime_dir/reload-result to show a
+ * sequence number past the one it saw before, written by the same
+ * supervisor: that is the outcome of its request (or of one that arrived
+ * together with it and read the same file).
+ *
+ * status adds what the workers report: the smtpd-*.stats files in
+ * runtime_dir ("key value" lines; absent files are fine) and the counter
+ * table's size and fill, read through a read-only handle (as elemta-stat
+ * does: it never blocks the workers).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "counter.h"
 #include "elemtactl.h"
 
 #define CONTROL_POLL_MS 100
 #define CONTROL_STOP_EXTRA_MS 10000u   /* beyond shutdown_grace */
 #define CONTROL_PID_WAIT_MS 2000u      /* a supervisor just starting */
+#define CONTROL_RELOAD_WAIT_MS 30000u  /* validation + starting workers */
+#define CONTROL_STATS_FILE_MAX 65536
 
 /* control_sleep_ms - nap between probes. */
 static void control_sleep_ms(unsigned ms)
@@ -53,71 +74,301 @@ static int control_probe(const char *dir, pid_t *pid, struct error *err)
 	return rc;
 }
 
+/* control_target - the configuration and the runtime directory to look
+ * in.  A file that does not load any more (being edited) still names its
+ * runtime_dir, so a running system can be stopped, inspected and asked to
+ * reload whatever state the file is in: *cfg is then NULL.  errs (may be
+ * NULL: then the problems are printed) receives the problems.  -1 (told)
+ * when not even the directory can be found. */
+static int control_target(const struct ctl_args *args, struct config **cfg,
+    char *dir, size_t size, struct config_errors *errs)
+{
+	if (errs == NULL) {
+		*cfg = ctl_config_load(args->config_file);
+	} else {
+		memset(errs, 0, sizeof(*errs));
+		*cfg = config_load(args->config_file, errs);
+	}
+	if (*cfg != NULL) {
+		str_copy(dir, (*cfg)->server.runtime_dir, size);
+		return 0;
+	}
+	if (ctl_config_runtime_dir(args->config_file, dir, size) == -1) {
+		fprintf(stderr, "elemtactl: cannot find server.runtime_dir without "
+		    "a readable configuration\n");
+		return -1;
+	}
+	return 0;
+}
+
 /* ctl_stop - see elemtactl.h. */
 int ctl_stop(const struct ctl_args *args)
 {
-	struct config *cfg = ctl_config_load(args->config_file);
+	struct config *cfg;
 	struct error err;
+	char dir[CONFIG_PATH_MAX];
 	uint64_t deadline, wait_ms;
 	pid_t pid;
 	int rc;
 
-	if (cfg == NULL) {
-		fprintf(stderr, "elemtactl: cannot find the runtime directory "
-		    "without a valid configuration\n");
+	if (control_target(args, &cfg, dir, sizeof(dir), NULL) == -1)
 		return 1;
-	}
-	rc = control_probe(cfg->server.runtime_dir, &pid, &err);
+	if (cfg == NULL)
+		fprintf(stderr, "elemtactl: the configuration has errors (above); "
+		    "stopping the supervisor of %s anyway\n", dir);
+	/* The supervisor itself gives up on its workers after grace + 5 s;
+	 * without a config, the default grace. */
+	wait_ms = (cfg ? cfg->server.shutdown_grace_ms : 30000u)
+	    + CONTROL_STOP_EXTRA_MS;
+	config_free(cfg);
+	rc = control_probe(dir, &pid, &err);
 	if (rc == -1 || (rc == 1 && pid == 0)) {
 		fprintf(stderr, "elemtactl: %s\n", rc == -1 ? err.text
 		    : "running, but its pid file is empty");
-		config_free(cfg);
 		return 1;
 	}
 	if (rc == 0) {
 		fprintf(stderr, "elemtactl: not running\n");
-		config_free(cfg);
 		return 1;
 	}
 	if (kill(pid, SIGTERM) == -1 && errno != ESRCH) {
 		fprintf(stderr, "elemtactl: cannot signal pid %ld: %s\n", (long)pid,
 		    strerror(errno));
-		config_free(cfg);
 		return 1;
 	}
-
-	/* The supervisor itself gives up on its workers after grace + 5 s. */
-	wait_ms = cfg->server.shutdown_grace_ms + CONTROL_STOP_EXTRA_MS;
 	deadline = control_now_ms() + wait_ms;
 	for (;;) {
 		pid_t now_pid;
 
-		rc = ctl_lock_probe(cfg->server.runtime_dir, &now_pid, &err);
+		rc = ctl_lock_probe(dir, &now_pid, &err);
 		if (rc == 0 || (rc == 1 && now_pid != 0 && now_pid != pid)) {
 			printf("elemtactl: stopped\n");
-			config_free(cfg);
 			return 0;
 		}
 		if (rc == -1) {
 			fprintf(stderr, "elemtactl: %s\n", err.text);
-			break;
+			return 1;
 		}
 		if (control_now_ms() >= deadline) {
 			fprintf(stderr, "elemtactl: pid %ld still running after %" PRIu64
 			    " s\n", (long)pid, wait_ms / 1000);
-			break;
+			return 1;
 		}
 		control_sleep_ms(CONTROL_POLL_MS);
 	}
+}
+
+/* ==== reload ==== */
+
+/* control_reload_seq - the sequence number of the last outcome written by
+ * supervisor pid, 0 when none. */
+static uint64_t control_reload_seq(const char *dir, pid_t pid)
+{
+	struct ctl_reload_result r;
+	struct error err;
+	uint64_t seq = 0;
+
+	if (ctl_reload_result_read(dir, &r, &err) == 1 && r.pid == pid)
+		seq = r.seq;
+	ctl_reload_result_free(&r);
+	return seq;
+}
+
+/* ctl_reload - see elemtactl.h. */
+int ctl_reload(const struct ctl_args *args)
+{
+	static struct config_errors errs;
+	struct config *cfg;
+	struct ctl_reload_result r;
+	struct error err;
+	char dir[CONFIG_PATH_MAX];
+	uint64_t seq0, deadline;
+	pid_t pid;
+	int rc;
+
+	/* The supervisor validates the file itself and reports every
+	 * problem: the local load only finds it (and speaks when it cannot). */
+	if (control_target(args, &cfg, dir, sizeof(dir), &errs) == -1) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.text[i]);
+		return 1;
+	}
 	config_free(cfg);
+	rc = control_probe(dir, &pid, &err);
+	if (rc != 1 || pid == 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.text[i]);
+		fprintf(stderr, "elemtactl: %s\n", rc == -1 ? err.text : rc == 0
+		    ? "not running (no supervisor holds the pid file in "
+		    "server.runtime_dir): nothing to reload"
+		    : "running, but its pid file is empty");
+		return 1;
+	}
+	seq0 = control_reload_seq(dir, pid);
+	if (kill(pid, SIGHUP) == -1) {
+		fprintf(stderr, "elemtactl: cannot signal pid %ld: %s\n", (long)pid,
+		    strerror(errno));
+		return 1;
+	}
+	deadline = control_now_ms() + CONTROL_RELOAD_WAIT_MS;
+	for (;;) {
+		pid_t now_pid;
+
+		memset(&r, 0, sizeof(r));
+		if (ctl_reload_result_read(dir, &r, &err) == 1 && r.pid == pid
+		    && r.seq > seq0)
+			break;
+		ctl_reload_result_free(&r);
+		if (ctl_lock_probe(dir, &now_pid, &err) != 1
+		    || (now_pid != 0 && now_pid != pid)) {
+			fprintf(stderr, "elemtactl: the supervisor (pid %ld) is gone\n",
+			    (long)pid);
+			return 1;
+		}
+		if (control_now_ms() >= deadline) {
+			fprintf(stderr, "elemtactl: no reload outcome from pid %ld "
+			    "within %u s (see its log)\n", (long)pid,
+			    CONTROL_RELOAD_WAIT_MS / 1000);
+			return 1;
+		}
+		control_sleep_ms(CONTROL_POLL_MS);
+	}
+	if (r.ok) {
+		printf("elemtactl: reloaded: generation %u running\n", r.generation);
+		ctl_reload_result_free(&r);
+		return 0;
+	}
+	for (size_t i = 0; i < r.error_count; i++)
+		fprintf(stderr, "%s\n", r.errors[i]);
+	fprintf(stderr, "elemtactl: reload refused; generation %u keeps running "
+	    "with the previous configuration\n", r.generation);
+	ctl_reload_result_free(&r);
 	return 1;
+}
+
+/* ==== status ==== */
+
+/* stats_key_ok - a key as the stats files may use: [A-Za-z0-9_.-]. */
+static bool stats_key_ok(const char *k, size_t len)
+{
+	if (len == 0 || len >= sizeof(((struct ctl_stats *)0)->key[0]))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = k[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		    || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* stats_add - add value to key's sum. */
+static void stats_add(struct ctl_stats *st, const char *key, size_t len,
+    uint64_t value)
+{
+	size_t i;
+
+	for (i = 0; i < st->count; i++)
+		if (strlen(st->key[i]) == len && memcmp(st->key[i], key, len) == 0)
+			break;
+	if (i == st->count) {
+		if (st->count == CTL_STATS_KEYS_MAX)
+			return;
+		memcpy(st->key[i], key, len);
+		st->key[i][len] = '\0';
+		st->value[i] = 0;
+		st->count++;
+	}
+	st->value[i] += value;
+}
+
+/* stats_parse - the "key value" lines of one file; others are skipped. */
+static void stats_parse(struct ctl_stats *st, char *text)
+{
+	char *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' '), *end;
+		unsigned long long v;
+
+		if (sp == NULL || !stats_key_ok(line, (size_t)(sp - line))
+		    || sp[1] < '0' || sp[1] > '9')
+			continue;
+		errno = 0;
+		v = strtoull(sp + 1, &end, 10);
+		if (errno != 0 || (*end != '\0' && *end != '\r'))
+			continue;
+		stats_add(st, line, (size_t)(sp - line), (uint64_t)v);
+	}
+}
+
+/* ctl_stats_read - see elemtactl.h. */
+void ctl_stats_read(const char *dir, struct ctl_stats *st)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	memset(st, 0, sizeof(*st));
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t n = strlen(de->d_name);
+		struct strbuf sb = STRBUF_INIT(CONTROL_STATS_FILE_MAX);
+		struct error err;
+
+		if (n <= 12 || strncmp(de->d_name, "smtpd-", 6) != 0
+		    || strcmp(de->d_name + n - 6, ".stats") != 0)
+			continue;
+		if (ctl_runtime_file_read(dir, de->d_name, &sb, &err) == 1
+		    && sb.data != NULL) {
+			stats_parse(st, sb.data);
+			st->files++;
+		}
+		strbuf_free(&sb);
+	}
+	closedir(d);
+}
+
+/* control_counter_stats - the counter table's size and fill, read-only;
+ * -1 with err when unavailable (absent, unreadable). */
+static int control_counter_stats(const struct config *cfg,
+    struct counter_stats *cst, struct error *err)
+{
+	struct counter_store *cs;
+	int rc;
+
+	if (access(cfg->counters.path, F_OK) == -1)
+		return error_set(err, "%s: %s", cfg->counters.path, strerror(errno));
+	if (counter_store_open(cfg->counters.path, cfg->counters.map_size, true,
+	    &cs, err) == -1)
+		return -1;
+	rc = counter_stats(cs, cst, err);
+	counter_store_close(cs);
+	return rc;
+}
+
+/* control_bytes - "12.3 MB" style, powers of 1024. */
+static char *control_bytes(uint64_t v, char *buf, size_t size)
+{
+	static const char *const unit[] = { "B", "KB", "MB", "GB", "TB" };
+	double d = (double)v;
+	size_t u = 0;
+
+	while (d >= 1024.0 && u < 4) {
+		d /= 1024.0;
+		u++;
+	}
+	snprintf(buf, size, u == 0 ? "%.0f %s" : "%.1f %s", d, unit[u]);
+	return buf;
 }
 
 /* control_print_workers - the worker table of the status file. */
 static void control_print_workers(const struct ctl_status *st, int64_t now)
 {
-	printf("%-8s %3s %8s  %-10s %8s  %s\n", "KIND", "ID", "PID", "STATE",
-	    "UPTIME", "RESTARTS");
+	printf("%-8s %3s %8s  %-10s %3s %8s  %s\n", "KIND", "ID", "PID", "STATE",
+	    "GEN", "UPTIME", "RESTARTS");
 	for (size_t i = 0; i < st->count; i++) {
 		const struct ctl_status_worker *w = &st->workers[i];
 		char up[32], pid[16];
@@ -129,48 +380,164 @@ static void control_print_workers(const struct ctl_status *st, int64_t now)
 			str_copy(pid, "-", sizeof(pid));
 			str_copy(up, "-", sizeof(up));
 		}
-		printf("%-8s %3u %8s  %-10s %8s  %u\n", w->kind, w->id, pid, w->state,
-		    up, w->restarts);
+		printf("%-8s %3u %8s  %-10s %3u %8s  %u\n", w->kind, w->id, pid,
+		    w->state, w->generation, up, w->restarts);
 	}
+}
+
+/* control_print_extra - what the workers report, when they do (cfg may
+ * be NULL: then the counter table is unknown). */
+static void control_print_extra(const struct config *cfg, const char *dir)
+{
+	struct ctl_stats stats;
+	struct counter_stats cst;
+	struct error err;
+	char used[32], total[32];
+
+	ctl_stats_read(dir, &stats);
+	if (stats.files == 0) {
+		printf("smtpd counts: not reported (no smtpd-*.stats in %s)\n",
+		    dir);
+	} else {
+		printf("smtpd counts (%zu worker file%s):", stats.files,
+		    stats.files == 1 ? "" : "s");
+		for (size_t i = 0; i < stats.count; i++)
+			printf("%s %s %" PRIu64, i ? "," : "", stats.key[i],
+			    stats.value[i]);
+		printf("\n");
+	}
+	if (cfg == NULL) {
+		printf("counter table: unknown (the configuration has errors)\n");
+		return;
+	}
+	if (control_counter_stats(cfg, &cst, &err) == -1) {
+		printf("counter table: unavailable (%s)\n", err.text);
+		return;
+	}
+	printf("counter table: %s: %" PRIu64 " entries, %s of %s used (%.0f%%)\n",
+	    cfg->counters.path, cst.entries, control_bytes(cst.used_bytes, used,
+	    sizeof(used)), control_bytes(cst.map_size, total, sizeof(total)),
+	    cst.map_size ? 100.0 * (double)cst.used_bytes / (double)cst.map_size
+	    : 0.0);
+}
+
+/* control_status_json - the whole status as one JSON document (cfg may
+ * be NULL). */
+static void control_status_json(const struct config *cfg, const char *dir,
+    pid_t pid, const struct ctl_status *st, int64_t now)
+{
+	json_object *root = json_object_new_object(), *workers, *o;
+	struct ctl_stats stats;
+	struct counter_stats cst;
+	struct error err;
+
+	json_object_object_add(root, "running", json_object_new_boolean(pid > 0));
+	if (pid > 0) {
+		json_object_object_add(root, "pid", json_object_new_int64(pid));
+		if (st != NULL) {
+			json_object_object_add(root, "started",
+			    json_object_new_int64(st->started));
+			json_object_object_add(root, "uptime_seconds",
+			    json_object_new_int64(now - st->started));
+			json_object_object_add(root, "generation",
+			    json_object_new_int64(st->generation));
+			workers = json_object_new_array();
+			for (size_t i = 0; i < st->count; i++) {
+				const struct ctl_status_worker *w = &st->workers[i];
+
+				o = json_object_new_object();
+				json_object_object_add(o, "kind",
+				    json_object_new_string(w->kind));
+				json_object_object_add(o, "id", json_object_new_int64(w->id));
+				json_object_object_add(o, "pid",
+				    json_object_new_int64(w->pid));
+				json_object_object_add(o, "state",
+				    json_object_new_string(w->state));
+				json_object_object_add(o, "generation",
+				    json_object_new_int64(w->generation));
+				json_object_object_add(o, "started",
+				    json_object_new_int64(w->started));
+				json_object_object_add(o, "restarts",
+				    json_object_new_int64(w->restarts));
+				json_object_array_add(workers, o);
+			}
+			json_object_object_add(root, "workers", workers);
+		}
+		ctl_stats_read(dir, &stats);
+		o = json_object_new_object();
+		for (size_t i = 0; i < stats.count; i++)
+			json_object_object_add(o, stats.key[i],
+			    json_object_new_int64((int64_t)stats.value[i]));
+		json_object_object_add(root, "smtpd", o);
+	}
+	if (cfg != NULL && control_counter_stats(cfg, &cst, &err) == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "path",
+		    json_object_new_string(cfg->counters.path));
+		json_object_object_add(o, "map_size",
+		    json_object_new_int64((int64_t)cst.map_size));
+		json_object_object_add(o, "used_bytes",
+		    json_object_new_int64((int64_t)cst.used_bytes));
+		json_object_object_add(o, "entries",
+		    json_object_new_int64((int64_t)cst.entries));
+		json_object_object_add(root, "counters", o);
+	}
+	printf("%s\n", json_object_to_json_string_ext(root,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
 }
 
 /* ctl_status - see elemtactl.h. */
 int ctl_status(const struct ctl_args *args)
 {
-	struct config *cfg = ctl_config_load(args->config_file);
+	struct config *cfg;
 	struct ctl_status st;
 	struct error err;
 	int64_t now = (int64_t)time(NULL);
-	char up[32];
+	char up[32], dir[CONFIG_PATH_MAX];
 	pid_t pid;
 	int rc;
 
-	if (cfg == NULL)
+	if (control_target(args, &cfg, dir, sizeof(dir), NULL) == -1)
 		return 1;
-	rc = control_probe(cfg->server.runtime_dir, &pid, &err);
+	rc = control_probe(dir, &pid, &err);
 	if (rc == -1) {
 		fprintf(stderr, "elemtactl: %s\n", err.text);
 		config_free(cfg);
 		return 1;
 	}
 	if (rc == 0) {
-		printf("elemta is not running\n");
+		if (args->json)
+			control_status_json(cfg, dir, 0, NULL, now);
+		else
+			printf("elemta is not running\n");
 		config_free(cfg);
 		return 3;
 	}
-	if (ctl_status_read(cfg->server.runtime_dir, &st, &err) == -1) {
-		printf("elemta is running (pid %ld)\n", (long)pid);
+	if (ctl_status_read(dir, &st, &err) == -1) {
+		if (args->json)
+			control_status_json(cfg, dir, pid, NULL, now);
+		else
+			printf("elemta is running (pid %ld)\n", (long)pid);
 		fprintf(stderr, "elemtactl: worker status unavailable: %s\n",
 		    err.text);
 	} else if (st.pid != pid) {
-		printf("elemta is running (pid %ld)\n", (long)pid);
+		if (args->json)
+			control_status_json(cfg, dir, pid, NULL, now);
+		else
+			printf("elemta is running (pid %ld)\n", (long)pid);
 		fprintf(stderr, "elemtactl: worker status unavailable: the status "
 		    "file was written by pid %ld\n", (long)st.pid);
 		ctl_status_free(&st);
+	} else if (args->json) {
+		control_status_json(cfg, dir, pid, &st, now);
+		ctl_status_free(&st);
 	} else {
-		printf("elemta is running (pid %ld, up %s)\n", (long)pid,
-		    ctl_format_duration(now - st.started, up, sizeof(up)));
+		printf("elemta is running (pid %ld, up %s, generation %u)\n",
+		    (long)pid, ctl_format_duration(now - st.started, up, sizeof(up)),
+		    st.generation);
 		control_print_workers(&st, now);
+		control_print_extra(cfg, dir);
 		ctl_status_free(&st);
 	}
 	config_free(cfg);

@@ -12,8 +12,10 @@
  *   sockets.c       binding the listeners and the policy sockets
  *   privs.c         resolving the worker users, the privilege drop
  *   dirs.c          runtime/spool/counter directories, spool tmp/ cleaning
- *   runtime.c       the pid file (the lock) and the status file
- *   control.c       stop and status: talking to a running supervisor
+ *   runtime.c       the pid file (the lock), the status file, the
+ *                   reload-result file
+ *   control.c       stop, status, reload: talking to a running supervisor
+ *   test_plugin.c   test-plugin: one plugin in isolation
  */
 #ifndef ELEMTACTL_H
 #define ELEMTACTL_H
@@ -47,23 +49,33 @@ struct ctl_args {
 	const char *config_file;      /* -c, or CONFIG_DEFAULT_FILE       */
 	bool foreground;              /* start --foreground               */
 	bool verbose;                 /* check-config -v                  */
+	bool json;                    /* status --json                    */
+	bool command_help;            /* COMMAND --help                   */
 	const char *rest[CTL_ARGS_REST_MAX]; /* test-plugin's own arguments */
 	size_t rest_count;
 };
 
-/* ctl_args_parse - argv into *out; -c may come before or after the
- * command.  Pointers in *out point into argv. */
+/* ctl_args_parse - argv into *out.  -c may come before the command, and
+ * after it for every command but test-plugin, which takes every word
+ * after its name as its own (rest).  Pointers in *out point into argv. */
 int ctl_args_parse(int argc, char **argv, struct ctl_args *out,
     struct error *err);
 const char *ctl_command_name(enum ctl_command cmd);
 /* ctl_usage - the usage text. */
 const char *ctl_usage(void);
+/* ctl_command_usage - the usage text of one command. */
+const char *ctl_command_usage(enum ctl_command cmd);
 
 /* ==== check_config.c ==== */
 
 /* ctl_config_load - config_load, printing every problem to stderr; NULL
  * when the file is invalid. */
 struct config *ctl_config_load(const char *path);
+/* ctl_config_runtime_dir - for stop, status and reload when the file
+ * does not load any more (an operator is editing it): server.runtime_dir
+ * read from the raw YAML (default /run/elemta), resolved against the
+ * file's directory, into out (PATH_MAX bytes); -1 when even that fails. */
+int ctl_config_runtime_dir(const char *path, char *out, size_t size);
 /* ctl_config_check_extra - what config.c cannot know: TLS files readable,
  * plugin files present, worker users present (as root).  Appends to errs;
  * returns the number of problems added. */
@@ -77,6 +89,23 @@ struct ctl_users;
 size_t ctl_config_check_access(const struct config *cfg,
     const struct ctl_users *users, bool with_dirs,
     struct config_errors *errs);
+/* ctl_config_check_plugins - load and initialise every enabled plugin as
+ * policyd would (each alone, no counter table) in a forked child that
+ * runs as users->policyd when users->root (users may be NULL: as is);
+ * one problem per broken plugin, naming the entry's or the key's
+ * file:line:column.  Bounded in time (a hanging init is killed). */
+size_t ctl_config_check_plugins(const struct config *cfg,
+    const struct ctl_users *users, bool log_to_stderr,
+    struct config_errors *errs);
+/* ctl_config_validate - what check-config, start and reload check beyond
+ * config_load: extra checks, access (when users is not NULL), plugins. */
+size_t ctl_config_validate(const struct config *cfg,
+    const struct ctl_users *users, bool log_to_stderr,
+    struct config_errors *errs);
+/* ctl_config_where - "file:line:column" of section.key in cfg's
+ * document, or the file name when the key was not written. */
+const char *ctl_config_where(const struct config *cfg, const char *section,
+    const char *key);
 int ctl_check_config(const struct ctl_args *args);
 
 /* ==== workers.c ==== */
@@ -96,11 +125,14 @@ enum ctl_worker_state {
 	CTL_WORKER_RUNNING,      /* a process runs                             */
 	CTL_WORKER_RESTARTING,   /* it died; waiting out the backoff delay     */
 	CTL_WORKER_STOPPING,     /* SIGTERM sent, waiting for it to exit       */
+	CTL_WORKER_RETIRING,     /* superseded by a reload, still serving the
+	                          * older smtpd workers; never restarted      */
 };
 
 struct ctl_worker {
 	enum ctl_worker_kind kind;
 	unsigned id;                 /* 0-based within its kind               */
+	unsigned generation;         /* 1 at start, +1 per applied reload     */
 	enum ctl_worker_state state; /* changed by ctl_worker_enter_state only */
 	pid_t pid;                   /* 0 when no process                     */
 	int64_t started_unix;        /* wall clock, for the status file       */
@@ -129,6 +161,7 @@ char *ctl_exit_describe(int wstatus, char *buf, size_t size);
 
 #define CTL_PID_FILE "elemtactl.pid"
 #define CTL_STATUS_FILE "status"
+#define CTL_RELOAD_FILE "reload-result"
 #define CTL_STATUS_WORKERS_MAX 4096
 
 struct ctl_lock {
@@ -147,8 +180,9 @@ void ctl_lock_release(struct ctl_lock *lk);
  * when not written yet), 0 (no), -1 (cannot tell). */
 int ctl_lock_probe(const char *dir, pid_t *holder, struct error *err);
 
-/* The status file: "elemtactl PID STARTED_UNIX", then one line per worker
- * "kind id pid state started_unix restarts". */
+/* The status file: "elemtactl PID STARTED_UNIX [GENERATION]", then one
+ * line per worker "kind id pid state started_unix restarts [generation]"
+ * (the generations are optional when read: older files lack them). */
 struct ctl_status_worker {
 	char kind[16];
 	unsigned id;
@@ -156,18 +190,21 @@ struct ctl_status_worker {
 	char state[16];
 	int64_t started;
 	unsigned restarts;
+	unsigned generation;
 };
 
 struct ctl_status {
 	pid_t pid;
 	int64_t started;
+	unsigned generation;         /* the current one                     */
 	struct ctl_status_worker *workers; /* owned; ctl_status_free */
 	size_t count;
 };
 
 /* ctl_status_from_workers - snapshot the worker table. */
 void ctl_status_from_workers(struct ctl_status *st, pid_t pid,
-    int64_t started, const struct ctl_worker *workers, size_t count);
+    int64_t started, unsigned generation, const struct ctl_worker *workers,
+    size_t count);
 int ctl_status_format(const struct ctl_status *st, struct strbuf *out);
 int ctl_status_parse(const char *text, size_t len, struct ctl_status *st,
     struct error *err);
@@ -178,6 +215,47 @@ int ctl_status_write(const char *dir, const struct ctl_status *st,
 int ctl_status_read(const char *dir, struct ctl_status *st,
     struct error *err);
 void ctl_status_remove(const char *dir);
+/* The reload-result file, rewritten (atomically) by the supervisor after
+ * each reload attempt:
+ *     elemtactl PID SEQ
+ *     result ok|failed
+ *     generation N            (the generation running afterwards)
+ *     error TEXT              (one per problem, when failed)
+ * SEQ counts the supervisor's reload attempts from 1, so `elemtactl
+ * reload` can wait for the outcome of the one it asked for. */
+#define CTL_RELOAD_ERRORS_MAX CONFIG_ERRORS_MAX
+struct ctl_reload_result {
+	pid_t pid;
+	uint64_t seq;
+	bool ok;
+	unsigned generation;
+	char (*errors)[ERROR_TEXT_MAX];  /* owned; ctl_reload_result_free */
+	size_t error_count;
+};
+
+int ctl_reload_result_format(const struct ctl_reload_result *r,
+    struct strbuf *out);
+int ctl_reload_result_parse(const char *text, size_t len,
+    struct ctl_reload_result *r, struct error *err);
+void ctl_reload_result_free(struct ctl_reload_result *r);
+/* ctl_reload_result_add - append one error line (dropped past the max;
+ * CR/LF become spaces). */
+void ctl_reload_result_add(struct ctl_reload_result *r, const char *text);
+int ctl_reload_result_write(const char *dir,
+    const struct ctl_reload_result *r, struct error *err);
+/* ctl_reload_result_read - 1 read, 0 no file, -1 error. */
+int ctl_reload_result_read(const char *dir, struct ctl_reload_result *r,
+    struct error *err);
+void ctl_reload_result_remove(const char *dir);
+
+/* ctl_runtime_file_read - a whole small file of dir into sb (at most
+ * limit bytes); 1 read, 0 absent, -1 error. */
+int ctl_runtime_file_read(const char *dir, const char *name,
+    struct strbuf *sb, struct error *err);
+/* ctl_runtime_file_write - replace dir/name atomically (temp + rename). */
+int ctl_runtime_file_write(const char *dir, const char *name,
+    const char *data, size_t len, struct error *err);
+
 /* ctl_format_duration - "45s", "5m", "2h 3m", "3d 4h". */
 char *ctl_format_duration(int64_t seconds, char *buf, size_t size);
 
@@ -260,6 +338,22 @@ int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
     struct ctl_sockets *s, struct error *err);
 /* ctl_sockets_close_listeners - close the SMTP listeners only (stop). */
 void ctl_sockets_close_listeners(struct ctl_sockets *s);
+/* ctl_sockets_reopen - for a reload: the sockets cfg asks for into *out,
+ * taking over from *old every SMTP listener whose address is unchanged
+ * (and the Postfix listener when its setting is unchanged) instead of
+ * binding it again, and a fresh policy socket, bound at a temporary path
+ * beside policyd.socket and, as the last step, renamed over it: from then
+ * on connecting by path reaches the fresh socket (and the workers that
+ * will hold it), while the workers holding the old one keep the
+ * connections they have.  On failure *old is untouched and nothing new
+ * stays open. */
+int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
+    const struct ctl_users *users, struct ctl_sockets *old,
+    struct ctl_sockets *out, struct error *err);
+/* ctl_sockets_release_old - after ctl_sockets_reopen succeeded: close
+ * what of *old was not taken over, without unlinking any path (the
+ * policy path now names the fresh socket). */
+void ctl_sockets_release_old(struct ctl_sockets *old);
 /* ctl_sockets_close - close everything, unlinking the Unix sockets. */
 void ctl_sockets_close(struct ctl_sockets *s);
 /* ctl_hostport_parse - "127.0.0.1:10040" or "[::1]:10040". */
@@ -298,5 +392,23 @@ int ctl_start(const struct ctl_args *args);
 
 int ctl_stop(const struct ctl_args *args);
 int ctl_status(const struct ctl_args *args);
+int ctl_reload(const struct ctl_args *args);
+
+/* ctl_stats_read - add up the "key value" lines (decimal values) of every
+ * runtime_dir/smtpd-*.stats file, per key, at most CTL_STATS_KEYS_MAX
+ * distinct keys; files counts the files read (0: none, not an error). */
+#define CTL_STATS_KEYS_MAX 32
+struct ctl_stats {
+	char key[CTL_STATS_KEYS_MAX][48];
+	uint64_t value[CTL_STATS_KEYS_MAX];
+	size_t count;
+	size_t files;
+};
+void ctl_stats_read(const char *dir, struct ctl_stats *st);
+
+/* ==== test_plugin.c ==== */
+
+/* ctl_test_plugin - `elemtactl test-plugin`; exit 0 / 1 / 2. */
+int ctl_test_plugin(const struct ctl_args *args);
 
 #endif

@@ -8,8 +8,8 @@
  * SECURITY: run by the operator, as root in production (start binds ports
  * and drops each worker's privileges, see supervisor.c).  Its inputs are
  * the command line and the config file, both trusted.  Exit codes: 0 ok,
- * 1 error, 2 usage (and commands not implemented yet), 3 status: not
- * running.
+ * 1 error (test-plugin: a phase was refused), 2 usage (test-plugin: also
+ * a plugin that cannot be loaded), 3 status: not running.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +27,10 @@ int main(int argc, char **argv)
 		    err.text);
 		return 2;
 	}
+	if (args.command_help) {
+		fputs(ctl_command_usage(args.command), stdout);
+		return 0;
+	}
 	switch (args.command) {
 	case CTL_CMD_HELP:
 		fputs(ctl_usage(), stdout);
@@ -40,10 +44,9 @@ int main(int argc, char **argv)
 	case CTL_CMD_CHECK_CONFIG:
 		return ctl_check_config(&args);
 	case CTL_CMD_RELOAD:
+		return ctl_reload(&args);
 	case CTL_CMD_TEST_PLUGIN:
-		fprintf(stderr, "elemtactl: %s: not implemented yet\n",
-		    ctl_command_name(args.command));
-		return 2;
+		return ctl_test_plugin(&args);
 	case CTL_CMD_NONE:
 		break;
 	}

@@ -9,6 +9,14 @@
  * configured path is a leftover of a crashed run and is replaced.  All
  * listeners are non-blocking with a backlog of CTL_LISTEN_BACKLOG; the
  * workers accept on them concurrently.
+ *
+ * Reload (ctl_sockets_reopen): an SMTP listener whose address is unchanged
+ * is the same descriptor for the new workers, so nothing queued on it is
+ * lost and no connection is refused while workers change; the policy
+ * socket is a fresh one renamed over policyd.socket, so the new smtpd
+ * workers reach only the new policyd workers (new rules) while the old
+ * policyd workers keep serving the connections the old smtpd workers
+ * already have.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,6 +250,145 @@ int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
 fail:
 	ctl_sockets_close(s);
 	return -1;
+}
+
+static void sockets_close_one(struct ctl_socket *s);
+
+/* sockets_same_address - is fd listening on what host:port resolves to? */
+static bool sockets_same_address(int fd, const char *host, unsigned port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct addrinfo hints, *res = NULL;
+	char service[16];
+	bool same = false;
+
+	if (fd == -1 || getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		return false;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(service, sizeof(service), "%u", port);
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		host = "0.0.0.0";
+	if (getaddrinfo(host, service, &hints, &res) != 0)
+		return false;
+	if (res->ai_family == ss.ss_family && res->ai_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)res->ai_addr;
+		const struct sockaddr_in *b = (const void *)&ss;
+
+		same = a->sin_port == b->sin_port
+		    && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	} else if (res->ai_family == ss.ss_family && res->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)res->ai_addr;
+		const struct sockaddr_in6 *b = (const void *)&ss;
+
+		same = a->sin6_port == b->sin6_port
+		    && memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0;
+	}
+	freeaddrinfo(res);
+	return same;
+}
+
+/* ctl_sockets_reopen - see elemtactl.h. */
+int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
+    const struct ctl_users *users, struct ctl_sockets *old,
+    struct ctl_sockets *out, struct error *err)
+{
+	bool taken[CONFIG_LISTEN_MAX] = { false };
+	bool bound[CONFIG_LISTEN_MAX] = { false };
+	bool postfix_taken = false;
+	char tmp[CONFIG_PATH_MAX];
+
+	ctl_sockets_init(out);
+	for (size_t i = 0; i < cfg->server.listen_count; i++) {
+		const struct config_listen *l = &cfg->server.listen[i];
+		size_t j;
+
+		for (j = 0; j < old->listen_count; j++)
+			if (!taken[j] && sockets_same_address(old->listen[j].fd,
+			    l->host, l->port))
+				break;
+		if (j < old->listen_count) {
+			taken[j] = true;
+			out->listen[i].fd = old->listen[j].fd;
+			str_copy(out->listen[i].name, l->address,
+			    sizeof(out->listen[i].name));
+		} else {
+			if (sockets_listen_tcp(&out->listen[i], l->address, l->host,
+			    l->port, err) == -1)
+				goto fail;
+			bound[i] = true;
+		}
+		out->listen_count = i + 1;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.reload", cfg->policyd.socket)
+	    >= (int)sizeof(tmp)) {
+		error_set(err, "cannot listen on %s.reload: path too long",
+		    cfg->policyd.socket);
+		goto fail;
+	}
+	if (ctl_mkdir_p_parent(cfg->policyd.socket, err) == -1
+	    || sockets_listen_unix(&out->policy, tmp, 0660, users->root,
+	    users->policyd.uid, users->smtpd.gid, err) == -1)
+		goto fail;
+	if (cfg->policyd.postfix_listen[0] != '\0') {
+		if (old->postfix.fd != -1
+		    && strcmp(old_postfix, cfg->policyd.postfix_listen) == 0) {
+			out->postfix = old->postfix;
+			postfix_taken = true;
+		} else if (sockets_open_postfix(cfg, users, &out->postfix,
+		    err) == -1) {
+			goto fail;
+		}
+	}
+	/* Last, as it cannot be undone: from here on, connecting to
+	 * policyd.socket reaches the fresh socket. */
+	if (rename(tmp, cfg->policyd.socket) == -1) {
+		error_set(err, "cannot rename %s to %s: %s", tmp,
+		    cfg->policyd.socket, strerror(errno));
+		goto fail;
+	}
+	str_copy(out->policy.unix_path, cfg->policyd.socket,
+	    sizeof(out->policy.unix_path));
+	str_copy(out->policy.name, cfg->policyd.socket,
+	    sizeof(out->policy.name));
+	/* Success: what was taken over now belongs to out only. */
+	for (size_t j = 0; j < old->listen_count; j++)
+		if (taken[j])
+			old->listen[j].fd = -1;
+	if (postfix_taken || (old->postfix.unix_path[0] != '\0'
+	    && strcmp(old->postfix.unix_path, out->postfix.unix_path) == 0)) {
+		/* taken over, or re-bound at the same path: never unlink it */
+		if (postfix_taken)
+			old->postfix.fd = -1;
+		old->postfix.unix_path[0] = '\0';
+	}
+	return 0;
+fail:
+	for (size_t i = 0; i < out->listen_count; i++)
+		if (bound[i] && out->listen[i].fd != -1)
+			close(out->listen[i].fd);
+	if (out->policy.fd != -1)
+		sockets_close_one(&out->policy);
+	if (!postfix_taken && out->postfix.fd != -1)
+		sockets_close_one(&out->postfix);
+	ctl_sockets_init(out);
+	return -1;
+}
+
+/* ctl_sockets_release_old - see elemtactl.h. */
+void ctl_sockets_release_old(struct ctl_sockets *old)
+{
+	ctl_sockets_close_listeners(old);
+	old->listen_count = 0;
+	/* Its path names the fresh socket now: close without unlinking. */
+	if (old->policy.fd != -1)
+		close(old->policy.fd);
+	sockets_reset(&old->policy);
+	/* A Postfix listener not taken over was removed or moved. */
+	sockets_close_one(&old->postfix);
 }
 
 /* ctl_sockets_close_listeners - see elemtactl.h. */

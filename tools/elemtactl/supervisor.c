@@ -25,6 +25,20 @@
  * once they are all gone, SIGTERM to the policyd workers; whatever still
  * runs after server.shutdown_grace + 5 s gets SIGKILL.  A second stop
  * signal kills at once.  The status file is rewritten after every change.
+ *
+ * Reload (SIGHUP, sent by `elemtactl reload`): the file is read and
+ * validated exactly as check-config does (plugins included, in a child
+ * process), and settings that need a restart are refused; any problem is
+ * logged and written to runtime_dir/reload-result, and nothing changes.
+ * A valid config starts a new generation of workers without refusing a
+ * single connection: the listening sockets stay open here throughout
+ * (unchanged ones are the very same descriptors, sockets.c), a fresh
+ * policy socket replaces policyd.socket's path, the new policyd and then
+ * the new smtpd workers start, and only then do the old smtpd workers
+ * get SIGTERM (they stop accepting, finish their sessions within
+ * shutdown_grace, then exit).  The old policyd workers are RETIRING: they
+ * keep answering the old smtpd workers' sessions and get SIGTERM once no
+ * smtpd worker of their generation or an older one is left.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +67,8 @@
 #define SUP_STOP_EXTRA_MS 5000u      /* beyond shutdown_grace             */
 #define SUP_FDS_ENV_MAX (32 + CONFIG_LISTEN_MAX * 4)
 
+#define SUP_RELOAD_ERRORS_LOGGED CONFIG_ERRORS_MAX
+
 enum sup_stop_phase {
 	SUP_RUNNING,          /* supervising                                 */
 	SUP_STOP_SMTPD,       /* smtpd workers finishing their sessions      */
@@ -68,8 +84,13 @@ struct supervisor {
 	char smtpd_bin[CONFIG_PATH_MAX];
 	char policyd_bin[CONFIG_PATH_MAX];
 
-	struct ctl_worker *workers;   /* policyd slots, then smtpd slots */
+	/* Slots of the current generation (policyd, then smtpd) and of
+	 * older ones until their processes are gone. */
+	struct ctl_worker *workers;
 	size_t worker_count;
+	size_t worker_cap;
+	unsigned generation;          /* 1 at start, +1 per applied reload  */
+	uint64_t reload_seq;          /* reload attempts, for reload-result */
 
 	/* What each kind inherits (descriptors in the supervisor, the
 	 * variables telling the worker where they land). */
@@ -167,8 +188,8 @@ static void sup_write_status(struct supervisor *s)
 	struct ctl_status st;
 	struct error err;
 
-	ctl_status_from_workers(&st, s->pid, s->started_unix, s->workers,
-	    s->worker_count);
+	ctl_status_from_workers(&st, s->pid, s->started_unix, s->generation,
+	    s->workers, s->worker_count);
 	if (ctl_status_write(s->cfg->server.runtime_dir, &st, &err) == -1) {
 		if (!s->status_warned)
 			log_warn("%s", err.text);
@@ -217,16 +238,20 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 	if (w->state == CTL_WORKER_RESTARTING)
 		w->restarts++;
 	ctl_worker_enter_state(w, CTL_WORKER_RUNNING);
-	log_info("worker %s[%u] pid %ld started%s", ctl_worker_kind_name(w->kind),
-	    w->id, (long)pid, w->restarts ? " (restart)" : "");
+	log_info("worker %s[%u] pid %ld started (generation %u)%s",
+	    ctl_worker_kind_name(w->kind), w->id, (long)pid, w->generation,
+	    w->restarts ? " (restart)" : "");
 	s->status_dirty = true;
 	return 0;
 }
 
-/* sup_may_restart - does the current phase still want this slot? */
+/* sup_may_restart - does the current phase still want this slot?  Only
+ * the current generation is ever restarted. */
 static bool sup_may_restart(const struct supervisor *s,
     const struct ctl_worker *w)
 {
+	if (w->generation != s->generation)
+		return false;
 	return s->phase == SUP_RUNNING
 	    || (s->phase == SUP_STOP_SMTPD && w->kind == CTL_KIND_POLICYD);
 }
@@ -273,9 +298,11 @@ static void sup_reap(struct supervisor *s)
 		ctl_exit_describe(status, how, sizeof(how));
 		w->pid = 0;
 		s->status_dirty = true;
-		if (w->state == CTL_WORKER_STOPPING) {
-			log_info("worker %s[%u] pid %ld %s", ctl_worker_kind_name(w->kind),
-			    w->id, (long)pid, how);
+		if (w->state == CTL_WORKER_STOPPING
+		    || w->state == CTL_WORKER_RETIRING) {
+			log_info("worker %s[%u] pid %ld (generation %u) %s",
+			    ctl_worker_kind_name(w->kind), w->id, (long)pid,
+			    w->generation, how);
 			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
 			continue;
 		}
@@ -295,25 +322,73 @@ static void sup_reap(struct supervisor *s)
 	}
 }
 
-/* sup_stop_kind - SIGTERM every running worker of kind; cancel restarts. */
+/* sup_stop_worker - SIGTERM one running or retiring worker; cancel a
+ * pending restart. */
+static void sup_stop_worker(struct supervisor *s, struct ctl_worker *w)
+{
+	if (w->state == CTL_WORKER_RESTARTING) {
+		ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
+	} else if (w->state == CTL_WORKER_RUNNING
+	    || w->state == CTL_WORKER_RETIRING) {
+		if (kill(w->pid, SIGTERM) == -1 && errno != ESRCH)
+			log_warn("kill worker %s[%u] pid %ld: %s",
+			    ctl_worker_kind_name(w->kind), w->id, (long)w->pid,
+			    strerror(errno));
+		ctl_worker_enter_state(w, CTL_WORKER_STOPPING);
+	}
+	s->status_dirty = true;
+}
+
+/* sup_stop_kind - SIGTERM every worker of kind; cancel restarts. */
 static void sup_stop_kind(struct supervisor *s, enum ctl_worker_kind kind)
 {
-	for (size_t i = 0; i < s->worker_count; i++) {
-		struct ctl_worker *w = &s->workers[i];
+	for (size_t i = 0; i < s->worker_count; i++)
+		if (s->workers[i].kind == kind)
+			sup_stop_worker(s, &s->workers[i]);
+}
 
-		if (w->kind != kind)
+/* sup_retire_progress - a retiring policyd worker of generation g is
+ * stopped once no smtpd worker of generation g or older is left: nobody
+ * can ask it anything any more (newer smtpd workers connect to the newer
+ * policy socket). */
+static void sup_retire_progress(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *p = &s->workers[i];
+		bool needed = false;
+
+		if (p->state != CTL_WORKER_RETIRING)
 			continue;
-		if (w->state == CTL_WORKER_RESTARTING) {
-			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
-		} else if (w->state == CTL_WORKER_RUNNING) {
-			if (kill(w->pid, SIGTERM) == -1 && errno != ESRCH)
-				log_warn("kill worker %s[%u] pid %ld: %s",
-				    ctl_worker_kind_name(kind), w->id, (long)w->pid,
-				    strerror(errno));
-			ctl_worker_enter_state(w, CTL_WORKER_STOPPING);
+		for (size_t j = 0; j < s->worker_count && !needed; j++)
+			needed = s->workers[j].kind == CTL_KIND_SMTPD
+			    && s->workers[j].generation <= p->generation
+			    && s->workers[j].state != CTL_WORKER_STOPPED;
+		if (!needed) {
+			log_info("worker policyd[%u] pid %ld (generation %u): its "
+			    "smtpd workers are gone; stopping it", p->id,
+			    (long)p->pid, p->generation);
+			sup_stop_worker(s, p);
 		}
-		s->status_dirty = true;
 	}
+}
+
+/* sup_compact - forget the slots of older generations once stopped. */
+static void sup_compact(struct supervisor *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->worker_count; i++) {
+		const struct ctl_worker *w = &s->workers[i];
+
+		if (w->generation != s->generation && w->state == CTL_WORKER_STOPPED)
+			continue;
+		if (n != i)
+			s->workers[n] = *w;
+		n++;
+	}
+	if (n != s->worker_count)
+		s->status_dirty = true;
+	s->worker_count = n;
 }
 
 /* sup_kind_gone - no process of kind left. */
@@ -382,6 +457,8 @@ static bool sup_all_stopped(const struct supervisor *s)
 
 /* ==== the loop ==== */
 
+static void sup_reload(struct supervisor *s);
+
 /* sup_read_signals - drain the signalfd. */
 static void sup_read_signals(struct supervisor *s)
 {
@@ -409,8 +486,7 @@ static void sup_read_signals(struct supervisor *s)
 			}
 			break;
 		case SIGHUP:
-			log_warn("SIGHUP: reload is not implemented yet; configuration "
-			    "unchanged");
+			sup_reload(s);
 			break;
 		default:
 			break;
@@ -451,7 +527,9 @@ static void sup_loop(struct supervisor *s)
 		uint64_t now = sup_now_ms();
 
 		sup_respawn_due(s, now);
+		sup_retire_progress(s);
 		sup_stop_progress(s, now);
+		sup_compact(s);
 		if (s->status_dirty)
 			sup_write_status(s);
 		if (sup_all_stopped(s))
@@ -470,15 +548,14 @@ static void sup_loop(struct supervisor *s)
 
 /* ==== start-up ==== */
 
-/* sup_prepare_dirs - spool and counter directories (owners when root),
- * and the cleaning of spool tmp/. */
-static int sup_prepare_dirs(struct supervisor *s, struct error *err)
+/* sup_prepare_spool - the spool directories of cfg (owners when root);
+ * at start and at a reload that may have moved spool.path. */
+static int sup_prepare_spool(const struct supervisor *s,
+    const struct config *cfg, struct error *err)
 {
 	static const char *const spool_sub[] = { "tmp", "queue", "quarantine" };
-	const struct config *cfg = s->cfg;
 	const struct ctl_users *u = &s->users;
 	char path[CONFIG_PATH_MAX + 16];     /* + "/quarantine" */
-	long removed;
 
 	/* The spool's top stays root's: smtpd must not be able to swap its
 	 * sub-directories for links that root would later follow. */
@@ -492,6 +569,20 @@ static int sup_prepare_dirs(struct supervisor *s, struct error *err)
 		    err) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+/* sup_prepare_dirs - at start: spool and counter directories (owners when
+ * root), and the cleaning of spool tmp/. */
+static int sup_prepare_dirs(struct supervisor *s, struct error *err)
+{
+	const struct config *cfg = s->cfg;
+	const struct ctl_users *u = &s->users;
+	char path[CONFIG_PATH_MAX + 16];
+	long removed;
+
+	if (sup_prepare_spool(s, cfg, err) == -1)
+		return -1;
 	if (ctl_mkdir_p(cfg->counters.path, 0700, err) == -1)
 		return -1;
 	/* Before any worker opens the table: a FAST-mode table that was open
@@ -566,21 +657,30 @@ static void sup_prepare_inheritance(struct supervisor *s)
 	}
 }
 
-/* sup_make_workers - the slots: policyd workers first, then smtpd. */
-static void sup_make_workers(struct supervisor *s)
+/* sup_add_generation - append the slots of generation s->generation for
+ * s->cfg: policyd workers first, then smtpd.  Returns the first new
+ * slot's index. */
+static size_t sup_add_generation(struct supervisor *s)
 {
 	unsigned np = s->cfg->policyd.workers, ns = s->cfg->server.workers;
+	size_t first = s->worker_count, need = first + np + ns;
 
-	s->worker_count = (size_t)np + ns;
-	s->workers = xcalloc(s->worker_count ? s->worker_count : 1,
-	    sizeof(*s->workers));
-	for (size_t i = 0; i < s->worker_count; i++) {
-		struct ctl_worker *w = &s->workers[i];
+	if (need > s->worker_cap) {
+		s->worker_cap = need * 2;
+		s->workers = xrealloc(s->workers, s->worker_cap
+		    * sizeof(*s->workers));
+	}
+	for (size_t i = 0; i < (size_t)np + ns; i++) {
+		struct ctl_worker *w = &s->workers[first + i];
 
+		memset(w, 0, sizeof(*w));
 		w->kind = i < np ? CTL_KIND_POLICYD : CTL_KIND_SMTPD;
 		w->id = i < np ? (unsigned)i : (unsigned)(i - np);
 		w->state = CTL_WORKER_STOPPED;
+		w->generation = s->generation;
 	}
+	s->worker_count = need;
+	return first;
 }
 
 /* sup_signals - block the signals the loop reads and open the signalfd.
@@ -639,6 +739,7 @@ static void sup_cleanup(struct supervisor *s)
 		 * page cache): only a system crash leaves the marker behind. */
 		counter_store_mark_clean(s->cfg->counters.path);
 		ctl_status_remove(s->cfg->server.runtime_dir);
+		ctl_reload_result_remove(s->cfg->server.runtime_dir);
 		ctl_lock_release(&s->lock);
 	}
 	if (s->sigfd != -1)
@@ -675,6 +776,14 @@ static int sup_startup(struct supervisor *s)
 		sup_error(s, "%s", err.text);
 		return -1;
 	}
+	/* Every enabled plugin, loaded as policyd would: a broken one is a
+	 * clear error now rather than a crash loop of every policyd worker. */
+	memset(&extra, 0, sizeof(extra));
+	if (ctl_config_check_plugins(s->cfg, &s->users, true, &extra) > 0) {
+		for (size_t i = 0; i < extra.count; i++)
+			sup_error(s, "%s", extra.text[i]);
+		return -1;
+	}
 	if (!s->users.root) {
 		fprintf(stderr, "elemtactl: not running as root; all processes run "
 		    "as user %s (development mode)\n", s->users.smtpd.name);
@@ -707,6 +816,7 @@ static int sup_startup(struct supervisor *s)
 		sup_error(s, "%s", err.text);
 		return -1;
 	}
+	ctl_reload_result_remove(s->cfg->server.runtime_dir);
 	if (ctl_lock_write_pid(&s->lock, s->pid, &err) == -1
 	    || sup_prepare_dirs(s, &err) == -1
 	    || ctl_sockets_open(s->cfg, &s->users, &s->sockets, &err) == -1
@@ -724,9 +834,194 @@ static int sup_startup(struct supervisor *s)
 	}
 	sup_raise_nofile(s);
 	sup_prepare_inheritance(s);
-	sup_make_workers(s);
+	s->generation = 1;
+	sup_add_generation(s);
 	s->started_unix = (int64_t)time(NULL);
 	return 0;
+}
+
+/* ==== reload ==== */
+
+/* sup_errs_add - append one problem (dropped when errs is full). */
+static void sup_errs_add(struct config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sup_errs_add(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errs->count >= CONFIG_ERRORS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errs->text[errs->count++], ERROR_TEXT_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* sup_reload_fixed - settings a running system cannot change: refused
+ * with the reason (every one of them is added to errs). */
+static void sup_reload_fixed(const struct supervisor *s,
+    const struct config *n, struct config_errors *errs)
+{
+	const struct config *o = s->cfg;
+	const struct {
+		const char *section, *key, *was, *now, *why;
+	} fixed[] = {
+		{ "server", "runtime_dir", o->server.runtime_dir,
+		    n->server.runtime_dir, "it holds the running supervisor's "
+		    "pid file and lock" },
+		{ "server", "user", o->server.user, n->server.user,
+		    "the worker users are resolved once, at start" },
+		{ "policyd", "user", o->policyd.user, n->policyd.user,
+		    "the worker users are resolved once, at start" },
+		{ "policyd", "socket", o->policyd.socket, n->policyd.socket,
+		    "the running smtpd workers reach policyd there" },
+		{ "counters", "path", o->counters.path, n->counters.path,
+		    "the table's crash marker is kept by the running supervisor" },
+	};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		if (strcmp(fixed[i].was, fixed[i].now) == 0)
+			continue;
+		sup_errs_add(errs, "%s: key '%s.%s': cannot change on reload "
+		    "(running: '%.200s'); %s: restart elemta to apply it",
+		    ctl_config_where(n, fixed[i].section, fixed[i].key),
+		    fixed[i].section, fixed[i].key, fixed[i].was, fixed[i].why);
+	}
+	if (o->counters.sync != n->counters.sync)
+		sup_errs_add(errs, "%s: key 'counters.sync': cannot change on "
+		    "reload; the table was prepared for the running mode: "
+		    "restart elemta to apply it",
+		    ctl_config_where(n, "counters", "sync"));
+}
+
+/* sup_retire_generations - everything older than the current generation:
+ * smtpd workers get SIGTERM (they finish their sessions), policyd workers
+ * retire (sup_retire_progress stops them later), pending restarts are
+ * cancelled. */
+static void sup_retire_generations(struct supervisor *s)
+{
+	for (size_t i = 0; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+
+		if (w->generation == s->generation)
+			continue;
+		if (w->state == CTL_WORKER_RESTARTING)
+			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
+		else if (w->state == CTL_WORKER_RUNNING && w->kind == CTL_KIND_SMTPD)
+			sup_stop_worker(s, w);
+		else if (w->state == CTL_WORKER_RUNNING)
+			ctl_worker_enter_state(w, CTL_WORKER_RETIRING);
+		s->status_dirty = true;
+	}
+}
+
+/* sup_reload_apply - start generation + 1 with ncfg (validated); on
+ * success ncfg belongs to the supervisor.  -1 with err: nothing changed. */
+static int sup_reload_apply(struct supervisor *s, struct config *ncfg,
+    struct config_errors *errs)
+{
+	struct ctl_sockets nsock;
+	struct config *ocfg = s->cfg;
+	struct error err;
+	size_t first;
+	int level;
+
+	if (sup_prepare_spool(s, ncfg, &err) == -1) {
+		sup_errs_add(errs, "%s", err.text);
+		return -1;
+	}
+	if (ctl_config_check_access(ncfg, &s->users, true, errs) > 0)
+		return -1;
+	if (ctl_sockets_reopen(ncfg, ocfg->policyd.postfix_listen, &s->users,
+	    &s->sockets, &nsock, &err) == -1) {
+		sup_errs_add(errs, "%s", err.text);
+		return -1;
+	}
+
+	/* The point of no return: the policy path names the fresh socket. */
+	ctl_sockets_release_old(&s->sockets);
+	s->sockets = nsock;
+	s->cfg = ncfg;
+	s->generation++;
+	sup_prepare_inheritance(s);
+	level = log_level_parse(ncfg->log.level);
+	log_init("elemtactl", s->foreground, level < 0 ? LOG_LEVEL_INFO
+	    : (enum log_level)level);
+
+	/* policyd first, so that the new smtpd workers' first requests find
+	 * it; a worker that cannot start is retried like a crashed one. */
+	first = sup_add_generation(s);
+	for (size_t i = first; i < s->worker_count; i++) {
+		struct ctl_worker *w = &s->workers[i];
+		uint64_t now = sup_now_ms();
+
+		if (sup_spawn(s, w, &err) == 0)
+			continue;
+		w->started_ms = now;
+		log_err("worker %s[%u] (generation %u) cannot start: %s; retrying "
+		    "in %" PRIu64 " ms", ctl_worker_kind_name(w->kind), w->id,
+		    w->generation, err.text, ctl_worker_crashed(w, now));
+		ctl_worker_enter_state(w, CTL_WORKER_RESTARTING);
+	}
+	sup_retire_generations(s);
+	config_free(ocfg);
+	s->status_dirty = true;
+	log_info("reload: generation %u running: %u policyd and %u smtpd "
+	    "workers, %zu listener%s", s->generation, ncfg->policyd.workers,
+	    ncfg->server.workers, s->sockets.listen_count,
+	    s->sockets.listen_count == 1 ? "" : "s");
+	return 0;
+}
+
+/* sup_reload - SIGHUP: re-read, validate, apply or refuse; the outcome is
+ * logged and written to runtime_dir/reload-result. */
+static void sup_reload(struct supervisor *s)
+{
+	static struct config_errors errs;  /* 32 KiB: not on the stack */
+	struct ctl_reload_result res;
+	struct config *ncfg = NULL;
+	struct error err;
+
+	memset(&res, 0, sizeof(res));
+	memset(&errs, 0, sizeof(errs));
+	res.pid = s->pid;
+	res.seq = ++s->reload_seq;
+	if (s->phase != SUP_RUNNING) {
+		log_warn("SIGHUP while stopping: not reloading");
+		sup_errs_add(&errs, "elemta is stopping: not reloaded");
+		goto done;
+	}
+	log_info("SIGHUP: reloading %s", s->cfg->file);
+	ncfg = config_load(s->cfg->file, &errs);
+	if (ncfg == NULL) {
+		if (errs.count == 0)
+			sup_errs_add(&errs, "%s: invalid configuration", s->cfg->file);
+		goto done;
+	}
+	sup_reload_fixed(s, ncfg, &errs);
+	if (errs.count == 0)
+		ctl_config_validate(ncfg, &s->users, s->foreground, &errs);
+	if (errs.count == 0 && sup_reload_apply(s, ncfg, &errs) == 0) {
+		ncfg = NULL;             /* the running config now */
+		res.ok = true;
+	}
+done:
+	if (ncfg != NULL)
+		config_free(ncfg);
+	res.generation = s->generation;
+	if (!res.ok) {
+		for (size_t i = 0; i < errs.count; i++) {
+			log_err("reload refused: %s", errs.text[i]);
+			ctl_reload_result_add(&res, errs.text[i]);
+		}
+		log_warn("reload refused (%zu problem%s); generation %u keeps "
+		    "running unchanged", errs.count, errs.count == 1 ? "" : "s",
+		    s->generation);
+	}
+	if (ctl_reload_result_write(s->cfg->server.runtime_dir, &res, &err) == -1)
+		log_warn("%s", err.text);
+	ctl_reload_result_free(&res);
+	if (s->status_dirty)
+		sup_write_status(s);
 }
 
 /* sup_run - the supervisor process proper; returns the exit code. */

@@ -9,11 +9,15 @@
  *   STOPPED    -> RUNNING     spawned
  *   STOPPED    -> RESTARTING  the first spawn failed (supervision loop)
  *   RUNNING    -> RESTARTING  exited while not asked to stop
- *   RUNNING    -> STOPPING    SIGTERM sent (stop, later: reload)
+ *   RUNNING    -> STOPPING    SIGTERM sent (stop; reload: old smtpd)
+ *   RUNNING    -> RETIRING    reload: an old policyd, kept for the old
+ *                             smtpd workers' sessions
  *   RESTARTING -> RUNNING     backoff delay over, spawned again
  *   RESTARTING -> RESTARTING  spawning failed again
- *   RESTARTING -> STOPPED     stop requested while waiting
+ *   RESTARTING -> STOPPED     stop requested (or superseded) while waiting
  *   STOPPING   -> STOPPED     the process exited
+ *   RETIRING   -> STOPPING    SIGTERM sent (no older smtpd left, or stop)
+ *   RETIRING   -> STOPPED     it exited by itself (never restarted)
  *
  * Backoff: a worker that dies within CTL_BACKOFF_RESET_MS of its start is
  * in a crash loop; restart n of the loop waits 100 ms * 2^(n-1), capped at
@@ -51,6 +55,8 @@ const char *ctl_worker_state_name(enum ctl_worker_state state)
 		return "restarting";
 	case CTL_WORKER_STOPPING:
 		return "stopping";
+	case CTL_WORKER_RETIRING:
+		return "retiring";
 	}
 	return "unknown";
 }
@@ -63,12 +69,15 @@ static bool workers_transition_ok(enum ctl_worker_state from,
 	case CTL_WORKER_STOPPED:
 		return to == CTL_WORKER_RUNNING || to == CTL_WORKER_RESTARTING;
 	case CTL_WORKER_RUNNING:
-		return to == CTL_WORKER_RESTARTING || to == CTL_WORKER_STOPPING;
+		return to == CTL_WORKER_RESTARTING || to == CTL_WORKER_STOPPING
+		    || to == CTL_WORKER_RETIRING;
 	case CTL_WORKER_RESTARTING:
 		return to == CTL_WORKER_RUNNING || to == CTL_WORKER_RESTARTING
 		    || to == CTL_WORKER_STOPPED;
 	case CTL_WORKER_STOPPING:
 		return to == CTL_WORKER_STOPPED;
+	case CTL_WORKER_RETIRING:
+		return to == CTL_WORKER_STOPPING || to == CTL_WORKER_STOPPED;
 	}
 	return false;
 }

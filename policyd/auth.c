@@ -1,0 +1,756 @@
+/*
+ * auth.c - the users file (auth.users_file) and SMTP AUTH password
+ * verification with crypt(3); the contract is in auth.h.
+ *
+ * Called by policyd/main.c at start and by policyd/plugin_host.c for each
+ * AUTH request arriving on the private socket.  Runs as the policyd user,
+ * single-threaded.  Trusted: the users file (the administrator's), still
+ * parsed defensively, every bad line reported with its number.
+ * Untrusted: the user name, authorization identity and base64 password of
+ * each request (the client's, relayed by smtpd).
+ *
+ * Cost: a load checks each new entry with one crypt(3) call (the only
+ * reliable test that libxcrypt accepts a hash, plus a length check that
+ * catches a truncated one); entries unchanged since the previous load are
+ * not checked again, so editing one line of a big file is cheap.  A
+ * verification is exactly one crypt(3) call, whatever the outcome.
+ */
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "error.h"
+#include "log.h"
+
+#define AUTH_FILE_MAX (16u << 20)     /* a users file larger is refused */
+#define AUTH_LINE_MAX 4096
+#define AUTH_B64_MAX (((AUTH_PASSWORD_MAX + 2) / 3) * 4)
+#define AUTH_CHECK_MS 1000            /* file identity checked this often */
+#define AUTH_CHECK_PHRASE "elemta users-file check"
+
+struct auth_entry {
+	char *user;
+	char *hash;
+	unsigned line;
+};
+
+/* What identifies one version of the file. */
+struct auth_file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+struct auth_users {
+	char *path;
+	struct auth_entry *entries;   /* sorted by user, unique           */
+	size_t count;
+	bool loaded;                  /* the last load read the file      */
+	bool failing;                 /* an unreadable file was reported  */
+	bool have_id;
+	struct auth_file_id id;       /* of the version loaded            */
+	bool checked;
+	uint64_t last_check_ms;
+	char dummy[CRYPT_OUTPUT_SIZE];/* unknown users are hashed on this */
+	unsigned bad[AUTH_BAD_LINES_MAX];
+	size_t nbad;
+	uint64_t hashes;
+	struct crypt_data *cd;        /* crypt's work area (~32 KB): heap */
+};
+
+/* A growing list of entries while a file is parsed. */
+struct auth_vec {
+	struct auth_entry *items;
+	size_t count;
+	size_t cap;
+};
+
+/* auth_result_name - for log lines. */
+const char *
+auth_result_name(enum auth_result r)
+{
+	switch (r) {
+	case AUTH_RESULT_OK:
+		return "ok";
+	case AUTH_RESULT_WRONG_PASSWORD:
+		return "wrong password";
+	case AUTH_RESULT_UNKNOWN_USER:
+		return "unknown user";
+	case AUTH_RESULT_MALFORMED:
+		return "malformed credentials";
+	case AUTH_RESULT_AUTHZID:
+		return "authorization identity differs from the user";
+	case AUTH_RESULT_UNAVAILABLE:
+		return "users file unavailable";
+	}
+	return "unknown";
+}
+
+/* auth_now_ms - monotonic milliseconds (the re-read throttle). */
+static uint64_t
+auth_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ==== Entries ==== */
+
+/* auth_entries_free - free a list of entries. */
+static void
+auth_entries_free(struct auth_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].user);
+		free(e[i].hash);
+	}
+	free(e);
+}
+
+/* auth_entry_cmp - by user, then by line (the first line wins). */
+static int
+auth_entry_cmp(const void *a, const void *b)
+{
+	const struct auth_entry *x = a, *y = b;
+	int c = strcmp(x->user, y->user);
+
+	if (c != 0)
+		return c;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* auth_key_cmp - bsearch: a user name against an entry. */
+static int
+auth_key_cmp(const void *key, const void *elem)
+{
+	const struct auth_entry *e = elem;
+
+	return strcmp(key, e->user);
+}
+
+/* auth_find - the entry of user in a sorted list, or NULL. */
+static const struct auth_entry *
+auth_find(const struct auth_entry *e, size_t n, const char *user)
+{
+	if (n == 0)
+		return NULL;
+	return bsearch(user, e, n, sizeof(*e), auth_key_cmp);
+}
+
+/* auth_bad - remember and log one skipped line. */
+static void
+auth_bad(struct auth_users *u, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+auth_bad(struct auth_users *u, unsigned line, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_warn("%s:%u: %s; line ignored", u->path, line, text);
+	if (u->nbad < AUTH_BAD_LINES_MAX)
+		u->bad[u->nbad] = line;
+	u->nbad++;
+}
+
+/* auth_user_valid - 1..AUTH_USER_MAX bytes, no blank or control byte (a
+ * blank there is almost always a typo in the file). */
+static bool
+auth_user_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > AUTH_USER_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* auth_hash_check - NULL when crypt(3) takes hash as a complete hash of a
+ * scheme it supports, else the reason.  Hashing a fixed phrase with hash
+ * as the setting must work, and the result must have the same length and
+ * the same parameters (everything up to the last '$'); a truncated hash
+ * would otherwise load fine and never verify. */
+static const char *
+auth_hash_check(struct auth_users *u, const char *hash)
+{
+	size_t n = strlen(hash);
+	const char *out, *a, *b;
+
+	if (n >= CRYPT_OUTPUT_SIZE)
+		return "hash too long";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)hash[i];
+
+		if (c <= 0x20 || c == 0x7f || c == ':')
+			return "hash contains a blank, ':' or a control character";
+	}
+	out = crypt_rn(AUTH_CHECK_PHRASE, hash, u->cd, (int)sizeof(*u->cd));
+	if (out == NULL || out[0] == '*')
+		return "hash not recognised by crypt(3) (unsupported scheme "
+		    "or malformed)";
+	if (strlen(out) != n)
+		return "hash has the wrong length for its scheme (truncated?)";
+	a = strrchr(out, '$');
+	b = strrchr(hash, '$');
+	if ((a == NULL) != (b == NULL) ||
+	    (a != NULL && (a - out != b - hash ||
+	    memcmp(out, hash, (size_t)(a - out)) != 0)))
+		return "hash parameters are not in crypt(3)'s canonical form";
+	return NULL;
+}
+
+/* auth_parse_line - one line (NUL-terminated, LF removed): a comment, a
+ * blank, an entry appended to v, or a bad line reported.  old is the
+ * previous load's table: an identical entry there needs no crypt check. */
+static void
+auth_parse_line(struct auth_users *u, unsigned lineno, char *line,
+    const struct auth_entry *old, size_t nold, struct auth_vec *v)
+{
+	char esc[AUTH_USER_MAX * 4 + 8];
+	const struct auth_entry *prev;
+	const char *why;
+	char *colon, *hash, *end;
+	size_t ulen;
+
+	while (*line == ' ' || *line == '\t')
+		line++;
+	end = line + strlen(line);
+	while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
+	    end[-1] == '\r'))
+		*--end = '\0';
+	if (*line == '\0' || *line == '#')
+		return;
+	colon = strchr(line, ':');
+	if (colon == NULL) {
+		auth_bad(u, lineno, "no ':' (expected user:hash)");
+		return;
+	}
+	ulen = (size_t)(colon - line);
+	if (ulen == 0) {
+		auth_bad(u, lineno, "empty user name");
+		return;
+	}
+	if (!auth_user_valid(line, ulen)) {
+		auth_bad(u, lineno, "user name '%s' is longer than %d bytes or "
+		    "contains a blank or control character",
+		    log_escape(esc, sizeof(esc), line, ulen), AUTH_USER_MAX);
+		return;
+	}
+	*colon = '\0';
+	hash = colon + 1;
+	LOG_ESC(esc, line);
+	if (*hash == '\0') {
+		auth_bad(u, lineno, "user '%s': empty hash", esc);
+		return;
+	}
+	prev = auth_find(old, nold, line);
+	if (prev == NULL || strcmp(prev->hash, hash) != 0) {
+		why = auth_hash_check(u, hash);
+		if (why != NULL) {
+			auth_bad(u, lineno, "user '%s': %s", esc, why);
+			return;
+		}
+	}
+	if (crypt_checksalt(hash) == CRYPT_SALT_METHOD_LEGACY)
+		log_warn("%s:%u: user '%s': weak legacy hash scheme; rehash the "
+		    "password with yescrypt ($y$) or bcrypt ($2b$)", u->path,
+		    lineno, esc);
+	if (v->count == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 16;
+		v->items = xrealloc(v->items, v->cap * sizeof(*v->items));
+	}
+	v->items[v->count].user = xstrdup(line);
+	v->items[v->count].hash = xstrdup(hash);
+	v->items[v->count].line = lineno;
+	v->count++;
+}
+
+/* auth_dedupe - sort v by user; a user listed again is reported and the
+ * later line dropped. */
+static void
+auth_dedupe(struct auth_users *u, struct auth_vec *v)
+{
+	size_t w = 0;
+	char esc[AUTH_USER_MAX * 4 + 8];
+
+	if (v->count == 0)
+		return;
+	qsort(v->items, v->count, sizeof(*v->items), auth_entry_cmp);
+	for (size_t i = 0; i < v->count; i++) {
+		if (w > 0 && strcmp(v->items[w - 1].user, v->items[i].user) == 0) {
+			auth_bad(u, v->items[i].line, "user '%s' already defined "
+			    "on line %u", LOG_ESC(esc, v->items[i].user),
+			    v->items[w - 1].line);
+			free(v->items[i].user);
+			free(v->items[i].hash);
+			continue;
+		}
+		v->items[w++] = v->items[i];
+	}
+	v->count = w;
+}
+
+/* auth_uint_cmp - qsort: line numbers. */
+static int
+auth_uint_cmp(const void *a, const void *b)
+{
+	unsigned x = *(const unsigned *)a, y = *(const unsigned *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ==== The dummy hash ==== */
+
+/* auth_random_phrase - a phrase nobody knows (the dummy hash must match
+ * no password; its timing is what matters). */
+static void
+auth_random_phrase(char *buf, size_t size)
+{
+	unsigned char rnd[16];
+	size_t n = 0;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		uint64_t t = auth_now_ms() ^ ((uint64_t)getpid() << 32);
+
+		memcpy(rnd, &t, sizeof(t));
+		memcpy(rnd + 8, &t, sizeof(t));
+	}
+	for (size_t i = 0; i < sizeof(rnd) && n + 3 <= size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%02x", rnd[i]);
+}
+
+/* auth_dummy_from - hash a random phrase with setting into u->dummy;
+ * -1 when crypt refuses it. */
+static int
+auth_dummy_from(struct auth_users *u, const char *setting)
+{
+	char phrase[40];
+	const char *out;
+
+	auth_random_phrase(phrase, sizeof(phrase));
+	out = crypt_rn(phrase, setting, u->cd, (int)sizeof(*u->cd));
+	if (out == NULL || out[0] == '*' ||
+	    str_copy(u->dummy, out, sizeof(u->dummy)) >= sizeof(u->dummy))
+		return -1;
+	return 0;
+}
+
+/* auth_dummy_default - the dummy when the file has no valid entry: the
+ * preferred scheme of libxcrypt, sha512-crypt if that fails. */
+static void
+auth_dummy_default(struct auth_users *u)
+{
+	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+
+	if (crypt_gensalt_rn(NULL, 0, NULL, 0, setting, sizeof(setting)) != NULL &&
+	    auth_dummy_from(u, setting) == 0)
+		return;
+	if (crypt_gensalt_rn("$6$", 0, NULL, 0, setting, sizeof(setting)) != NULL &&
+	    auth_dummy_from(u, setting) == 0)
+		return;
+	/* Never expected; a dummy crypt refuses still costs a call. */
+	str_copy(u->dummy, "*", sizeof(u->dummy));
+}
+
+/* ==== Loading ==== */
+
+/* auth_unavailable - the file cannot be used: every verification fails
+ * until it can; reported once per change. */
+static void
+auth_unavailable(struct auth_users *u, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void
+auth_unavailable(struct auth_users *u, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (!u->failing)
+		log_err("auth.users_file %s: %s; every AUTH fails until it can "
+		    "be read", u->path, text);
+	u->failing = true;
+	auth_entries_free(u->entries, u->count);
+	u->entries = NULL;
+	u->count = 0;
+	u->loaded = false;
+	u->have_id = false;
+	u->nbad = 0;
+}
+
+/* auth_file_id_of - the identity fields of st. */
+static void
+auth_file_id_of(const struct stat *st, struct auth_file_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime = st->st_mtim;
+	id->ctime = st->st_ctim;
+}
+
+/* auth_same_file - st is the version that was loaded. */
+static bool
+auth_same_file(const struct auth_file_id *id, const struct stat *st)
+{
+	return id->dev == st->st_dev && id->ino == st->st_ino &&
+	    id->size == st->st_size &&
+	    id->mtime.tv_sec == st->st_mtim.tv_sec &&
+	    id->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+	    id->ctime.tv_sec == st->st_ctim.tv_sec &&
+	    id->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* auth_read_file - the whole file into a new NUL-terminated buffer;
+ * NULL (reported through auth_unavailable) on failure. */
+static char *
+auth_read_file(struct auth_users *u, struct stat *st, size_t *len)
+{
+	char *buf;
+	size_t n = 0;
+	int fd;
+
+	/* O_NONBLOCK: a FIFO put there must not hang the worker. */
+	fd = open(u->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		auth_unavailable(u, "cannot open: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, st) != 0) {
+		auth_unavailable(u, "cannot stat: %s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st->st_mode) || st->st_size > (off_t)AUTH_FILE_MAX) {
+		auth_unavailable(u, "%s", !S_ISREG(st->st_mode) ?
+		    "not a regular file" : "larger than 16 MB");
+		close(fd);
+		return NULL;
+	}
+	buf = xmalloc((size_t)st->st_size + 1);
+	for (;;) {
+		ssize_t r;
+
+		if (n == (size_t)st->st_size)
+			break;
+		r = read(fd, buf + n, (size_t)st->st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			auth_unavailable(u, "read failed: %s", strerror(errno));
+			explicit_bzero(buf, n);
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;      /* shrank while read: the next check re-reads */
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* auth_load - read and parse the file, replacing the table. */
+static void
+auth_load(struct auth_users *u)
+{
+	struct auth_vec v = { NULL, 0, 0 };
+	struct stat st;
+	char *buf, *line, *nl;
+	char first[CRYPT_OUTPUT_SIZE] = "";
+	unsigned lineno = 0;
+	size_t len;
+
+	buf = auth_read_file(u, &st, &len);
+	if (buf == NULL)
+		return;
+	if ((st.st_mode & 077) != 0)
+		log_warn("auth.users_file %s: mode %04o lets group or others at "
+		    "the password hashes; it should be readable by the policyd "
+		    "user only (chmod 600)", u->path,
+		    (unsigned)(st.st_mode & 07777));
+	u->nbad = 0;
+	for (line = buf; line < buf + len; line = nl + 1) {
+		nl = memchr(line, '\n', (size_t)(buf + len - line));
+		if (nl == NULL)
+			nl = buf + len;
+		*nl = '\0';
+		lineno++;
+		if ((size_t)(nl - line) > AUTH_LINE_MAX) {
+			auth_bad(u, lineno, "longer than %d bytes", AUTH_LINE_MAX);
+			continue;
+		}
+		if (memchr(line, '\0', (size_t)(nl - line)) != NULL) {
+			auth_bad(u, lineno, "contains a NUL byte");
+			continue;
+		}
+		auth_parse_line(u, lineno, line, u->entries, u->count, &v);
+		if (first[0] == '\0' && v.count > 0)
+			str_copy(first, v.items[0].hash, sizeof(first));
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	auth_dedupe(u, &v);
+	qsort(u->bad, u->nbad < AUTH_BAD_LINES_MAX ? u->nbad :
+	    AUTH_BAD_LINES_MAX, sizeof(u->bad[0]), auth_uint_cmp);
+
+	auth_entries_free(u->entries, u->count);
+	u->entries = v.items;
+	u->count = v.count;
+	if (first[0] == '\0' || auth_dummy_from(u, first) != 0)
+		auth_dummy_default(u);
+	explicit_bzero(u->cd, sizeof(*u->cd));
+	auth_file_id_of(&st, &u->id);
+	u->have_id = true;
+	u->loaded = true;
+	if (u->failing)
+		log_info("auth.users_file %s: readable again", u->path);
+	u->failing = false;
+	log_info("auth.users_file %s: %zu users loaded, %zu bad lines skipped",
+	    u->path, u->count, u->nbad);
+}
+
+/* auth_users_refresh - re-read a changed file (see auth.h). */
+void
+auth_users_refresh(struct auth_users *u, bool force)
+{
+	uint64_t now = auth_now_ms();
+	struct stat st;
+
+	if (!force && u->checked && now - u->last_check_ms < AUTH_CHECK_MS)
+		return;
+	u->checked = true;
+	u->last_check_ms = now;
+	if (u->path[0] == '\0') {
+		auth_unavailable(u, "not configured");
+		return;
+	}
+	if (stat(u->path, &st) != 0) {
+		auth_unavailable(u, "%s", strerror(errno));
+		return;
+	}
+	if (!force && u->have_id && auth_same_file(&u->id, &st))
+		return;
+	auth_load(u);
+}
+
+/* auth_users_open - a table loaded from path. */
+struct auth_users *
+auth_users_open(const char *path)
+{
+	struct auth_users *u = xcalloc(1, sizeof(*u));
+
+	u->path = xstrdup(path != NULL ? path : "");
+	u->cd = xcalloc(1, sizeof(*u->cd));
+	auth_dummy_default(u);
+	auth_users_refresh(u, true);
+	return u;
+}
+
+/* auth_users_free - everything, the work area wiped. */
+void
+auth_users_free(struct auth_users *u)
+{
+	if (u == NULL)
+		return;
+	auth_entries_free(u->entries, u->count);
+	explicit_bzero(u->cd, sizeof(*u->cd));
+	free(u->cd);
+	free(u->path);
+	free(u);
+}
+
+/* auth_users_count - valid entries. */
+size_t
+auth_users_count(const struct auth_users *u)
+{
+	return u->count;
+}
+
+/* auth_users_loaded - whether the file was read. */
+bool
+auth_users_loaded(const struct auth_users *u)
+{
+	return u->loaded;
+}
+
+/* auth_users_bad_lines - the lines the last load skipped. */
+size_t
+auth_users_bad_lines(const struct auth_users *u, const unsigned **lines)
+{
+	if (lines != NULL)
+		*lines = u->bad;
+	return u->nbad;
+}
+
+/* auth_users_hashes - crypt calls made by verifications. */
+uint64_t
+auth_users_hashes(const struct auth_users *u)
+{
+	return u->hashes;
+}
+
+/* auth_users_dummy_scheme - "$y$", "$6$", "$2b$", or "" (DES). */
+const char *
+auth_users_dummy_scheme(const struct auth_users *u)
+{
+	static char scheme[16];
+	const char *end;
+
+	scheme[0] = '\0';
+	if (u->dummy[0] == '$' && (end = strchr(u->dummy + 1, '$')) != NULL &&
+	    (size_t)(end - u->dummy) + 2 <= sizeof(scheme)) {
+		memcpy(scheme, u->dummy, (size_t)(end - u->dummy) + 1);
+		scheme[end - u->dummy + 1] = '\0';
+	}
+	return scheme;
+}
+
+/* ==== Verification ==== */
+
+static const signed char b64_value[256] = {
+	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
+	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
+	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
+	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
+	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
+	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31,
+	['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
+	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41,
+	['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
+	['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
+	['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61,
+	['9'] = 62, ['+'] = 63, ['/'] = 64,
+};  /* value + 1; 0 = not in the alphabet */
+
+/* auth_base64_decode - strict RFC 4648 base64. */
+long
+auth_base64_decode(const char *in, unsigned char *out, size_t outlen)
+{
+	size_t len = strlen(in), n = 0;
+
+	if (len % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t w = 0;
+		size_t pad = 0, k;
+
+		for (size_t j = 0; j < 4; j++) {
+			unsigned char c = (unsigned char)in[i + j];
+
+			if (c == '=') {
+				/* only the last group, only its last two */
+				if (i + 4 != len || j < 2)
+					return -1;
+				pad++;
+				w <<= 6;
+				continue;
+			}
+			if (pad > 0 || b64_value[c] == 0)
+				return -1;
+			w = (w << 6) | (uint32_t)(b64_value[c] - 1);
+		}
+		k = 3 - pad;
+		if (n + k > outlen)
+			return -1;
+		out[n++] = (unsigned char)(w >> 16);
+		if (k > 1)
+			out[n++] = (unsigned char)(w >> 8);
+		if (k > 2)
+			out[n++] = (unsigned char)w;
+	}
+	return (long)n;
+}
+
+/* auth_equal - constant-time string equality (the lengths, a property of
+ * the scheme, are not secret). */
+static bool
+auth_equal(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t n = la < lb ? la : lb;
+	volatile unsigned char d = (unsigned char)(la != lb);
+
+	for (size_t i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/* auth_verify - one verification, one crypt(3) call (see auth.h). */
+enum auth_result
+auth_verify(struct auth_users *u, const char *user, const char *authzid,
+    const char *password_b64)
+{
+	unsigned char pw[AUTH_PASSWORD_MAX + 1];
+	const struct auth_entry *e = NULL;
+	enum auth_result r = AUTH_RESULT_OK;
+	const char *out;
+	size_t ulen;
+	long n = -1;
+	bool match;
+
+	auth_users_refresh(u, false);
+	ulen = user != NULL ? strnlen(user, AUTH_USER_MAX + 1) : 0;
+	if (ulen == 0 || ulen > AUTH_USER_MAX)
+		r = AUTH_RESULT_MALFORMED;
+	else if (authzid != NULL && *authzid != '\0' && strcmp(authzid, user) != 0)
+		r = AUTH_RESULT_AUTHZID;
+	if (r == AUTH_RESULT_OK) {
+		if (password_b64 == NULL || strlen(password_b64) > AUTH_B64_MAX)
+			n = -1;
+		else
+			n = auth_base64_decode(password_b64, pw, AUTH_PASSWORD_MAX);
+		/* crypt takes a C string: a NUL would cut the password. */
+		if (n <= 0 || memchr(pw, '\0', (size_t)n) != NULL)
+			r = AUTH_RESULT_MALFORMED;
+	}
+	if (r == AUTH_RESULT_OK && !u->loaded)
+		r = AUTH_RESULT_UNAVAILABLE;
+	if (r == AUTH_RESULT_OK) {
+		e = auth_find(u->entries, u->count, user);
+		if (e == NULL)
+			r = AUTH_RESULT_UNKNOWN_USER;
+	}
+	if (r != AUTH_RESULT_OK)
+		n = 0;
+	pw[n] = '\0';
+	/* Always exactly one hash: the entry's, or the dummy of the same
+	 * scheme and cost, so the reply's timing tells nothing. */
+	out = crypt_rn((const char *)pw, e != NULL ? e->hash : u->dummy, u->cd,
+	    (int)sizeof(*u->cd));
+	u->hashes++;
+	match = out != NULL && out[0] != '*' &&
+	    auth_equal(out, e != NULL ? e->hash : u->dummy);
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(u->cd, sizeof(*u->cd));
+	if (r == AUTH_RESULT_OK && !match)
+		r = AUTH_RESULT_WRONG_PASSWORD;
+	return r;
+}

@@ -1,0 +1,316 @@
+/*
+ * auth.c - the `policy` plugin's AUTH rules, run by its on_auth hook after
+ * policyd verified the credentials (elemta_ctx_auth_succeeded says how it
+ * went; the password is never visible here):
+ *
+ *   max_failed_auth: 5, failed_auth_window: 15m
+ *       Failures are counted in the host's shared counter table (every
+ *       worker, every restart) under three keys: the client address
+ *       ("elemta_client_key": IPv6 folded to its /64), the username, and
+ *       the address+username pair.  Once the address or the username has
+ *       max_failed_auth failures inside the window, every further AUTH
+ *       from that address or for that user is refused with 454 4.7.0 -
+ *       even with the right password, and with the same answer either
+ *       way, so a locked-out guesser learns nothing.  A refused attempt
+ *       whose password was wrong still counts (elemta_event_add keeps it
+ *       although the decision ends refused), so a client that keeps
+ *       guessing stays locked out; one that stops is let in again once
+ *       its failures age out of the window.  One with the right password
+ *       is not counted.  A success resets the username's and the pair's
+ *       counts, never the address's own: one valid account must not
+ *       reset an attacker's budget.  exempt_ips does not apply here.
+ *       The host runs each AUTH decision under the table's writer lock,
+ *       so the check and the record are one step across workers.
+ *
+ *   user_auth_hours: {alice: {start: "08:00", end: "18:00",
+ *                     days: [mon, ...], timezone: "Europe/Paris"}}
+ *       Outside her window every AUTH as alice is refused with 535 5.7.8
+ *       and counted as a failure - whatever the password, so the answer
+ *       does not tell whether it was right.  Windows are parsed and
+ *       evaluated by client.c (the same code as access_hours).
+ *
+ * Metrics: policy_auth_success_total (accepted by these rules),
+ * policy_auth_failures_total (wrong credentials or outside the hours),
+ * policy_auth_locked_total (refused by the failed-auth limit).
+ *
+ * Called from policy.c (config, destroy) and by the host as the policy
+ * plugin's on_auth hook.  Requests from the Postfix listener never reach
+ * it: AUTH is an Elemta extension there answered by the host.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "policy.h"
+
+#define AUTH_WINDOW_DEFAULT_MS (15u * 60 * 1000)
+#define AUTH_WINDOW_MIN_MS 1000u
+#define AUTH_WINDOW_MAX_MS (30ull * 86400 * 1000)
+#define AUTH_USER_MAX 255
+#define AUTH_FAILED_MAX 10000u   /* max_failed_auth's upper bound */
+
+#define METRIC_AUTH_SUCCESS "policy_auth_success_total"
+#define METRIC_AUTH_FAILURES "policy_auth_failures_total"
+#define METRIC_AUTH_LOCKED "policy_auth_locked_total"
+
+/* The three counter keys of one attempt ("" when there is no user). */
+struct auth_keys {
+	char ip[160];
+	char user[AUTH_USER_MAX + 32];
+	char pair[160 + AUTH_USER_MAX + 32];
+};
+
+/* ==== Config ==== */
+
+/* auth_user_hours_cmp - qsort/bsearch order of user_auth_hours. */
+static int
+auth_user_hours_cmp(const void *a, const void *b)
+{
+	const struct policy_user_hours *x = a, *y = b;
+
+	return strcmp(x->user, y->user);
+}
+
+/* auth_hours_config - user_auth_hours: a map of user -> window. */
+static int
+auth_hours_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen)
+{
+	const elemta_cfg *m = elemta_cfg_get(cfg, "user_auth_hours");
+	size_t n;
+
+	if (m == NULL || (elemta_cfg_type(m) == ELEMTA_CFG_SCALAR &&
+	    *elemta_cfg_scalar(m) == '\0'))
+		return 0;
+	if (elemta_cfg_type(m) != ELEMTA_CFG_MAP) {
+		snprintf(err, errlen, "%s: key 'user_auth_hours': expected a map "
+		    "of user: {start, end, days, timezone}", elemta_cfg_where(m));
+		return -1;
+	}
+	n = elemta_cfg_len(m);
+	p->user_hours = xcalloc(n ? n : 1, sizeof(*p->user_hours));
+	for (size_t i = 0; i < n; i++) {
+		const char *user = elemta_cfg_key_at(m, i);
+		const elemta_cfg *item = elemta_cfg_at(m, i);
+		struct policy_user_hours *uh = &p->user_hours[i];
+		char key[128];
+
+		if (user == NULL || *user == '\0' || strlen(user) > AUTH_USER_MAX) {
+			snprintf(err, errlen, "%s: key 'user_auth_hours': a user "
+			    "name must have 1 to %d bytes", elemta_cfg_where(item),
+			    AUTH_USER_MAX);
+			return -1;
+		}
+		uh->user = xstrdup(user);
+		p->user_hours_count++;
+		snprintf(key, sizeof(key), "user_auth_hours.%.64s", user);
+		if (policy_hours_config(&uh->hours, item, key, err, errlen) != 0)
+			return -1;
+	}
+	qsort(p->user_hours, p->user_hours_count, sizeof(*p->user_hours),
+	    auth_user_hours_cmp);
+	for (size_t i = 1; i < p->user_hours_count; i++) {
+		if (strcmp(p->user_hours[i - 1].user, p->user_hours[i].user) == 0) {
+			snprintf(err, errlen, "%s: key 'user_auth_hours': user "
+			    "'%.64s' listed twice", elemta_cfg_where(m),
+			    p->user_hours[i].user);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* policy_auth_config - max_failed_auth, failed_auth_window,
+ * user_auth_hours. */
+int
+policy_auth_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen)
+{
+	const elemta_cfg *w = elemta_cfg_get(cfg, "failed_auth_window");
+
+	if (policy_cfg_count(cfg, "max_failed_auth", AUTH_FAILED_MAX,
+	    &p->max_failed_auth, err, errlen) != 0 ||
+	    elemta_cfg_duration_ms(cfg, "failed_auth_window",
+	    AUTH_WINDOW_DEFAULT_MS, &p->failed_auth_window_ms, err, errlen) != 0)
+		return -1;
+	if (p->failed_auth_window_ms < AUTH_WINDOW_MIN_MS ||
+	    p->failed_auth_window_ms > AUTH_WINDOW_MAX_MS) {
+		snprintf(err, errlen, "%s: key 'failed_auth_window': must be "
+		    "between 1s and 30d", w ? elemta_cfg_where(w) : "config");
+		return -1;
+	}
+	return auth_hours_config(p, cfg, err, errlen);
+}
+
+/* policy_auth_free - release user_auth_hours. */
+void
+policy_auth_free(struct policy *p)
+{
+	for (size_t i = 0; i < p->user_hours_count; i++)
+		free(p->user_hours[i].user);
+	free(p->user_hours);
+	p->user_hours = NULL;
+	p->user_hours_count = 0;
+}
+
+/* ==== Counting ==== */
+
+/* auth_keys_make - the attempt's counter keys.  The client key has no
+ * blank, so "pair" stays unambiguous whatever the user name holds. */
+static void
+auth_keys_make(struct auth_keys *k, const elemta_ctx *ctx, const char *user)
+{
+	const char *ck = elemta_ctx_attr(ctx, "elemta_client_key");
+
+	if (ck == NULL || *ck == '\0')
+		ck = elemta_ctx_client_ip(ctx);
+	snprintf(k->ip, sizeof(k->ip), "authfail:ip:%s", ck);
+	k->user[0] = k->pair[0] = '\0';
+	if (*user == '\0')
+		return;
+	snprintf(k->user, sizeof(k->user), "authfail:user:%.*s", AUTH_USER_MAX,
+	    user);
+	snprintf(k->pair, sizeof(k->pair), "authfail:pair:%s %.*s", ck,
+	    AUTH_USER_MAX, user);
+}
+
+/* auth_table_failure - the verdict when the counters could not be read
+ * or written: try again (never an unchecked attempt). */
+static enum elemta_action
+auth_table_failure(struct elemta_result *res)
+{
+	return elemta_result_set(res, ELEMTA_TEMPFAIL, 454, "4.7.0",
+	    "Temporary authentication failure, try again later");
+}
+
+/* auth_locked - 1 when the address or the user reached max_failed_auth
+ * failures in the window, 0 when not, -1 when the table failed. */
+static int
+auth_locked(const struct policy *p, const elemta_ctx *ctx,
+    const struct auth_keys *k)
+{
+	int64_t ip = elemta_event_count(ctx, k->ip, p->failed_auth_window_ms);
+	int64_t user = 0;
+
+	if (ip < 0)
+		return -1;
+	if (ip >= p->max_failed_auth)
+		return 1;
+	if (k->user[0] != '\0')
+		user = elemta_event_count(ctx, k->user, p->failed_auth_window_ms);
+	if (user < 0)
+		return -1;
+	return user >= p->max_failed_auth;
+}
+
+/* auth_record_failure - one failure under each key (kept even though the
+ * decision may end refused); 0, or -1 when the table failed.  A log keeps
+ * max_failed_auth + 1 timestamps: enough to judge the limit, and its
+ * count reaches exactly max_failed_auth only on the failure that locks,
+ * which is logged once. */
+static int
+auth_record_failure(const struct policy *p, const elemta_ctx *ctx,
+    const struct auth_keys *k)
+{
+	uint32_t keep = p->max_failed_auth + 1, nip = 0, nuser = 0;
+
+	if (p->max_failed_auth == 0)
+		return 0;
+	if (elemta_event_add(ctx, k->ip, p->failed_auth_window_ms, keep,
+	    &nip) != 0)
+		return -1;
+	if (k->user[0] != '\0' &&
+	    (elemta_event_add(ctx, k->user, p->failed_auth_window_ms, keep,
+	    &nuser) != 0 ||
+	    elemta_event_add(ctx, k->pair, p->failed_auth_window_ms, keep,
+	    NULL) != 0))
+		return -1;
+	if (nip == p->max_failed_auth || nuser == p->max_failed_auth)
+		elemta_log(ctx, ELEMTA_LOG_WARNING, "failed AUTH limit reached: "
+		    "client %s %u, user '%s' %u failures (limit %u per %llu s); "
+		    "AUTH refused until they age out",
+		    elemta_ctx_client_ip(ctx), (unsigned)nip,
+		    elemta_ctx_sasl_username(ctx), (unsigned)nuser,
+		    (unsigned)p->max_failed_auth,
+		    (unsigned long long)(p->failed_auth_window_ms / 1000));
+	return 0;
+}
+
+/* auth_user_key_cmp - bsearch: a user name against an entry. */
+static int
+auth_user_key_cmp(const void *key, const void *elem)
+{
+	const struct policy_user_hours *uh = elem;
+
+	return strcmp(key, uh->user);
+}
+
+/* auth_hours_find - the user's window, or NULL when unrestricted. */
+static struct policy_user_hours *
+auth_hours_find(struct policy *p, const char *user)
+{
+	if (p->user_hours_count == 0 || *user == '\0')
+		return NULL;
+	return bsearch(user, p->user_hours, p->user_hours_count,
+	    sizeof(*p->user_hours), auth_user_key_cmp);
+}
+
+/* ==== The hook ==== */
+
+/* policy_on_auth - limits first (they hide the outcome), then the hours,
+ * then the outcome: count a failure, or reset the user's counts. */
+enum elemta_action
+policy_on_auth(void *state, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	struct policy *p = state;
+	const char *user = elemta_ctx_sasl_username(ctx);
+	bool ok = elemta_ctx_auth_succeeded(ctx) == 1;
+	struct policy_user_hours *uh;
+	struct auth_keys k;
+
+	auth_keys_make(&k, ctx, user);
+	if (p->max_failed_auth > 0) {
+		int locked = auth_locked(p, ctx, &k);
+
+		if (locked < 0)
+			return auth_table_failure(res);
+		if (locked > 0) {
+			if (!ok && auth_record_failure(p, ctx, &k) != 0)
+				return auth_table_failure(res);
+			elemta_metric_add(ctx, METRIC_AUTH_LOCKED, 1);
+			elemta_log(ctx, ELEMTA_LOG_INFO, "AUTH as '%s' from %s "
+			    "refused: too many failed attempts", user,
+			    elemta_ctx_client_ip(ctx));
+			return elemta_result_set(res, ELEMTA_TEMPFAIL, 454,
+			    "4.7.0", "Too many failed authentication attempts, "
+			    "try again later");
+		}
+	}
+	uh = auth_hours_find(p, user);
+	if (uh != NULL && !policy_hours_open(&uh->hours, policy_now())) {
+		if (auth_record_failure(p, ctx, &k) != 0)
+			return auth_table_failure(res);
+		elemta_metric_add(ctx, METRIC_AUTH_FAILURES, 1);
+		elemta_log(ctx, ELEMTA_LOG_INFO, "AUTH as '%s' refused outside "
+		    "its hours %02u:%02u-%02u:%02u%s%s", user,
+		    uh->hours.start_min / 60, uh->hours.start_min % 60,
+		    uh->hours.end_min / 60, uh->hours.end_min % 60,
+		    uh->hours.timezone[0] ? " " : "", uh->hours.timezone);
+		return elemta_result_set(res, ELEMTA_REJECT, 535, "5.7.8",
+		    "Authentication not allowed at this time for this user");
+	}
+	if (!ok) {
+		/* The host answers 535 5.7.8 unless a later plugin refuses. */
+		if (auth_record_failure(p, ctx, &k) != 0)
+			return auth_table_failure(res);
+		elemta_metric_add(ctx, METRIC_AUTH_FAILURES, 1);
+		return ELEMTA_CONTINUE;
+	}
+	if (p->max_failed_auth > 0 && k.user[0] != '\0' &&
+	    (elemta_rate_reset(ctx, k.user) != 0 ||
+	    elemta_rate_reset(ctx, k.pair) != 0))
+		return auth_table_failure(res);
+	elemta_metric_add(ctx, METRIC_AUTH_SUCCESS, 1);
+	return ELEMTA_CONTINUE;
+}
