@@ -49,7 +49,14 @@
 #define CONN_IDLE_SECONDS 3600      /* a silent connection is dropped   */
 #define CONN_INSTANCE_MAX 128
 #define WORKER_CONNS_MAX 4096
-#define WORKER_ACCEPT_BURST 64
+/* Clients (smtpd pools, Postfix smtpd processes) keep their connections
+ * for long, so whichever worker wins the accept race serves a client for
+ * its lifetime.  To spread clients evenly without coordination, a worker
+ * that already has connections yields: it waits WORKER_YIELD_MS per
+ * connection it holds (capped) before accepting, so an idler worker
+ * watching the same socket takes the connection first. */
+#define WORKER_YIELD_MS 2
+#define WORKER_YIELD_MAX_MS 50
 #define WORKER_SWEEP_EVERY 5        /* ticks (seconds) between sweeps   */
 #define WORKER_SWEEP_KEYS 1000
 
@@ -90,7 +97,9 @@ struct conn {
 struct worker_listener {
 	struct worker *w;
 	enum plugin_listener kind;
+	int fd;
 	struct event *ev;
+	struct event *ev_yield;   /* re-arms ev after yielding to idler workers */
 };
 
 struct worker {
@@ -501,33 +510,66 @@ conn_new(struct worker *w, int fd, enum plugin_listener listener)
 	    listener == PLUGIN_LISTENER_POSTFIX ? "postfix" : "elemta");
 }
 
-/* worker_on_accept - accept a burst of connections (the listening socket
- * is shared with the other workers: EAGAIN just means one of them won). */
+/* worker_accept_one - accept one pending connection, if any is left (the
+ * listening socket is shared: EAGAIN just means another worker won). */
+static void
+worker_accept_one(struct worker_listener *l)
+{
+	struct worker *w = l->w;
+	int fd;
+
+	do
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_warn("accept: %s", strerror(errno));
+		return;
+	}
+	if (w->nconns >= WORKER_CONNS_MAX) {
+		log_warn("%d connections open; refusing a new one",
+		    WORKER_CONNS_MAX);
+		close(fd);
+		return;
+	}
+	conn_new(w, fd, l->kind);
+}
+
+/* worker_on_accept - a connection is pending: take it now when idle, or
+ * yield to less loaded workers for a moment first. */
 static void
 worker_on_accept(evutil_socket_t lfd, short what, void *arg)
 {
 	struct worker_listener *l = arg;
-	struct worker *w = l->w;
+	long ms = (long)l->w->nconns * WORKER_YIELD_MS;
 
+	(void)lfd;
 	(void)what;
-	for (int i = 0; i < WORKER_ACCEPT_BURST; i++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warn("accept: %s", strerror(errno));
-			return;
-		}
-		if (w->nconns >= WORKER_CONNS_MAX) {
-			log_warn("%d connections open; refusing a new one",
-			    WORKER_CONNS_MAX);
-			close(fd);
-			continue;
-		}
-		conn_new(w, fd, l->kind);
+	if (ms == 0) {
+		worker_accept_one(l);
+		return;
 	}
+	if (ms > WORKER_YIELD_MAX_MS)
+		ms = WORKER_YIELD_MAX_MS;
+	struct timeval tv = { 0, ms * 1000 };
+	event_del(l->ev);
+	if (event_add(l->ev_yield, &tv) != 0) {
+		event_add(l->ev, NULL);
+		worker_accept_one(l);
+	}
+}
+
+/* worker_on_yield_done - the yield is over: accept if still pending. */
+static void
+worker_on_yield_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	worker_accept_one(l);
+	if (event_add(l->ev, NULL) != 0)
+		log_err("cannot watch the listening socket again");
 }
 
 /* worker_on_signal - SIGTERM/SIGINT: stop after the request in hand (it
@@ -578,8 +620,10 @@ worker_listen(struct worker *w, enum plugin_listener kind, int fd,
 		    strerror(errno));
 	l->w = w;
 	l->kind = kind;
+	l->fd = fd;
 	l->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, worker_on_accept, l);
-	if (l->ev == NULL || event_add(l->ev, NULL) != 0)
+	l->ev_yield = evtimer_new(w->base, worker_on_yield_done, l);
+	if (l->ev == NULL || l->ev_yield == NULL || event_add(l->ev, NULL) != 0)
 		return error_set(err, "cannot watch descriptor %d", fd);
 	return 0;
 }
@@ -596,9 +640,12 @@ worker_shutdown(struct worker *w)
 			    c->out.len - c->out_off);
 		conn_close(c);
 	}
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (w->listeners[i].ev != NULL)
 			event_free(w->listeners[i].ev);
+		if (w->listeners[i].ev_yield != NULL)
+			event_free(w->listeners[i].ev_yield);
+	}
 	if (w->ev_term)
 		event_free(w->ev_term);
 	if (w->ev_int)
