@@ -114,11 +114,19 @@ def test_test_plugin_example_policy_so(tmp_path):
     assert "RCPT <b@example.com> continue" in r.stdout, r.stdout
     assert re.search(r"^RCPT <x@blocked\.com> reject 550 5\.7\.1 ", r.stdout, re.M), r.stdout
 
-    # AUTH runs the plugin's on_auth with the outcome given.
-    for flag in ("--auth-ok", "--auth-fail"):
-        r = run("test-plugin", so, "--config", cfg, "--ip", "198.51.100.1",
-                "--auth-user", "alice", flag, cwd=str(tmp_path))
-        assert re.search(r"^AUTH alice ", r.stdout, re.M), r.stdout
+    # AUTH runs with the outcome given; a wrong password is answered 535 by
+    # the host, which is not a refusal by the plugin (exit 0).
+    r = run("test-plugin", so, "--config", cfg, "--ip", "198.51.100.1",
+            "--auth-user", "alice", "--auth-ok", "--from", "alice@example.com",
+            cwd=str(tmp_path))
+    assert r.returncode == 0, r
+    assert "AUTH alice continue" in r.stdout, r.stdout
+    r = run("test-plugin", so, "--config", cfg, "--ip", "198.51.100.1",
+            "--auth-user", "alice", "--auth-fail", "--from", "alice@example.com",
+            cwd=str(tmp_path))
+    assert r.returncode == 0, r
+    assert re.search(r"^AUTH alice reject 535 5\.7\.8 .*no plugin refused", r.stdout, re.M), r.stdout
+    assert "MAIL <alice@example.com> continue" in r.stdout, r.stdout
 
 
 def test_test_plugin_example_data_so_with_eml(tmp_path):

@@ -27,7 +27,10 @@
  * next recipient, and when none was accepted the run ends before DATA; a
  * refused AUTH leaves the session unauthenticated.  Exit status: 0 every
  * phase continued (discard and quarantine accept), 1 a phase was refused,
- * 2 a usage error or a plugin that cannot be loaded (one line).
+ * 2 a usage error or a plugin that cannot be loaded (one line).  With
+ * --auth-fail the host answers the AUTH 535 5.7.8 itself (after the
+ * on_auth hooks saw the failure): that counts as a refusal only when a
+ * plugin decided it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -491,8 +494,12 @@ static struct plugin_decision tp_decide(struct tp_session *ss,
 	if (d.result.action != ELEMTA_CONTINUE)
 		printf(" %d %s %s", d.result.smtp_code, d.result.enhanced,
 		    d.result.message);
-	if (phase == PLUGIN_PHASE_AUTH && d.accepted && o->auth_ok == 0)
-		printf(" (password wrong: the client gets 535 5.7.8)");
+	/* --auth-fail: the host itself answers 535 for the wrong password;
+	 * that is the premise of the run, not a refusal by the plugin. */
+	if (phase == PLUGIN_PHASE_AUTH && o->auth_ok == 0 && d.plugin[0] == '\0') {
+		printf(" (wrong password: the host's answer, no plugin refused)\n");
+		return d;
+	}
 	printf("\n");
 	if (!d.accepted)
 		ss->refused = true;
