@@ -1,7 +1,9 @@
 # Elemta - top-level build.
 #   make            all programs, the plugin SDK files and the example plugins
 #   make run        the whole system in the foreground (config/elemta.yaml)
-#   make check      every test: unit (cmocka) then integration (pytest)
+#   make check      every test: unit (cmocka), integration (pytest), the same
+#                   under ASan+UBSan, and 30 s per fuzz target
+#   make check-fast unit and integration tests of the plain build only
 #   make install    PREFIX=/usr/local DESTDIR=
 .SUFFIXES:
 
@@ -109,7 +111,12 @@ unit: setup-quiet $(UNIT_BINS)
 integration: all
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
-check: all unit integration
+# Everything CI runs (issue 9): the plain build's unit and integration
+# tests, the same under ASan+UBSan, the fuzz corpora replayed and each fuzz
+# target for 30 s.  `make check-fast` is the first half alone.
+check: check-fast check-asan fuzz-ci
+
+check-fast: all unit integration
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/elemta \
@@ -123,7 +130,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all setup-quiet run unit integration check install clean FORCE
+.PHONY: all setup-quiet run unit integration check check-fast install clean FORCE
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 include mk/sanitize.mk mk/fuzz.mk

@@ -196,23 +196,18 @@ addr_check_mail(const char *line)
 		return;
 	FUZZ_CHECK(d > line && d <= line + strlen(line) && d[-1] == '@' &&
 	    *d != '\0', "domain of '%s' at offset %td", line, d - line);
-	/* No '@' outside quotes after it (the same quoting rule). */
+	/* The '@' before it is the first one outside quotes (the domain may
+	 * be a literal holding another '@'). */
 	for (const char *p = line; p < d - 1; p++) {
 		if (quoted && *p == '\\' && p[1] != '\0')
 			p++;
 		else if (*p == '"')
 			quoted = !quoted;
+		else
+			FUZZ_CHECK(*p != '@' || quoted, "'%s': an unquoted '@' "
+			    "before the domain's", line);
 	}
 	FUZZ_CHECK(!quoted, "'%s': the '@' before the domain is quoted", line);
-	for (const char *p = d; *p; p++) {
-		if (quoted && *p == '\\' && p[1] != '\0')
-			p++;
-		else if (*p == '"')
-			quoted = !quoted;
-		else
-			FUZZ_CHECK(*p != '@' || quoted, "'%s': unquoted '@' "
-			    "after the domain start", line);
-	}
 }
 
 /* LLVMFuzzerInitialize - quiet logs. */
