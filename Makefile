@@ -19,7 +19,7 @@ B         := build
 ifeq ($(origin CC),default)
 CC        := cc
 endif
-PKGS      := yaml-0.1 lmdb libevent libevent_openssl openssl gmime-3.0 json-c libmicrohttpd libxcrypt
+PKGS      := yaml-0.1 lmdb libevent libevent_openssl openssl gmime-3.0 json-c libmicrohttpd libxcrypt hiredis
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -121,6 +121,8 @@ static int check_hostport(const struct config *cfg, char *value, size_t size,
     struct error *err);
 static int check_postfix_listen(const struct config *cfg, char *value,
     size_t size, struct error *err);
+static int check_key_prefix(const struct config *cfg, char *value,
+    size_t size, struct error *err);
 
 /* Enum values whose order is the order of the C enum they are stored in. */
 static const char *const listen_modes[] = { "smtp", "submission", "smtps",
@@ -134,9 +136,8 @@ static const char *const counter_sync_values[] = { "safe", "fast", NULL };
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
 static const char *const log_levels[] = { "error", "warning", "info",
     "debug", NULL };
-/* Only LMDB today; "redis" would be added here (and a field in struct
- * config) when a second backend exists. */
-static const char *const counter_backends[] = { "lmdb", NULL };
+/* Stored as text; common/counter.c opens the one named. */
+static const char *const counter_backends[] = { "lmdb", "redis", NULL };
 
 /* Every setting, once.  Order matters twice: config_dump prints in this
  * order, and computed defaults may read settings listed before them
@@ -253,7 +254,28 @@ static const struct setting config_settings[] = {
 	  .help = "safe: fsync every recording decision; fast: flush once a second" },
 	{ .name = "counters.backend", .type = SET_ENUM, .store = STORE_TEXT,
 	  AT(counters.backend), .def = "lmdb", .values = counter_backends,
-	  .help = "counter store implementation" },
+	  .help = "lmdb: the table at counters.path (one host); redis: a "
+	  "Redis/Valkey server shared by several hosts" },
+	{ .name = "counters.redis.address", .type = SET_STRING,
+	  .store = STORE_TEXT, AT(counters.redis.address),
+	  .def = "127.0.0.1:6379", .check = check_postfix_listen,
+	  .help = "Redis server: IP:PORT, [IPv6]:PORT or unix:PATH" },
+	{ .name = "counters.redis.password_file", .type = SET_PATH,
+	  .store = STORE_TEXT, AT(counters.redis.password_file), .def = "",
+	  .help = "file whose first line is the Redis password, read by "
+	  "policyd at start (\"\" = no AUTH)" },
+	{ .name = "counters.redis.database", .type = SET_INT,
+	  .store = STORE_UINT, AT(counters.redis.database), .def = "0",
+	  .min = 0, .max = 15, .help = "Redis database number (SELECT)" },
+	{ .name = "counters.redis.key_prefix", .type = SET_STRING,
+	  .store = STORE_TEXT, AT(counters.redis.key_prefix),
+	  .def = "elemta:", .check = check_key_prefix,
+	  .help = "every Redis key Elemta uses starts with it (hosts sharing "
+	  "limits use the same prefix)" },
+	{ .name = "counters.redis.timeout_ms", .type = SET_MILLIS,
+	  .store = STORE_UINT, AT(counters.redis.timeout_ms), .def = "200",
+	  .min = 10, .max = 10000,
+	  .help = "longest a Redis call may take (milliseconds, or a duration)" },
 
 	{ .name = "spool.path", .type = SET_PATH, .store = STORE_TEXT,
 	  AT(spool.path), .def = "/var/spool/elemta",
@@ -1401,6 +1423,19 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 	return 0;
 }
 
+/* check_key_prefix - counters.redis.key_prefix: printable, no spaces
+ * (it starts every key and every SCAN pattern). */
+static int
+check_key_prefix(const struct config *cfg, char *value, size_t size,
+    struct error *err)
+{
+	for (const char *p = value; *p != '\0'; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return error_set(err, "the key prefix may not contain "
+			    "spaces or control characters");
+	return 0;
+}
+
 /* setting_field - where s's value lives in cfg. */
 static void *
 setting_field(struct config *cfg, const struct setting *s)
@@ -2017,6 +2052,51 @@ unknown_section(struct loader *ld, const char *key, unsigned line,
 	    list);
 }
 
+/* subsection_known - true when the table has settings under name + "."
+ * ("counters.redis"). */
+static bool
+subsection_known(const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
+		if (strncmp(config_settings[i].name, name, len) == 0 &&
+		    config_settings[i].name[len] == '.')
+			return true;
+	return false;
+}
+
+/* check_section_keys - every key of the map sect (at dotted path name) is
+ * a setting or a known subsection, whose keys are checked in turn. */
+static void
+check_section_keys(struct loader *ld, const char *name,
+    const struct config_node *sect)
+{
+	unsigned line, column;
+
+	for (size_t k = 0; k < sect->count; k++) {
+		const struct config_node *sub = sect->items[k];
+		char full[KEY_PATH_MAX];
+
+		key_join(full, sizeof(full), name, sect->keys[k]);
+		if (setting_find(full) != NULL)
+			continue;
+		key_position(ld, sect, k, &line, &column);
+		if (!subsection_known(full)) {
+			unknown_key(ld, name, sect->keys[k], line, column);
+			continue;
+		}
+		if (sub->type == CONFIG_NODE_SCALAR && sub->scalar[0] == '\0')
+			continue;       /* "redis:" with everything commented */
+		if (sub->type != CONFIG_NODE_MAP) {
+			load_error(ld, sub, full, "expected a map of %s settings, "
+			    "found %s", full, node_type_name(sub));
+			continue;
+		}
+		check_section_keys(ld, full, sub);
+	}
+}
+
 /* check_structure - every top-level key is a section, every section is a
  * map, every key in a section is in the table. */
 static void
@@ -2051,29 +2131,32 @@ check_structure(struct loader *ld, const struct config_node *root)
 			    "found %s", key, node_type_name(sect));
 			continue;
 		}
-		for (size_t k = 0; k < sect->count; k++) {
-			char full[KEY_PATH_MAX];
-
-			key_join(full, sizeof(full), key, sect->keys[k]);
-			if (setting_find(full) != NULL)
-				continue;
-			key_position(ld, sect, k, &line, &column);
-			unknown_key(ld, key, sect->keys[k], line, column);
-		}
+		check_section_keys(ld, key, sect);
 	}
 }
 
-/* setting_node - the value node of s in the document, or NULL. */
+/* setting_node - the value node of s in the document, or NULL; a name
+ * with several dots ("counters.redis.address") walks nested maps. */
 static const struct config_node *
 setting_node(const struct config_node *root, const struct setting *s)
 {
-	char section[CONFIG_NAME_MAX];
-	const char *dot = strchr(s->name, '.');
+	char part[CONFIG_NAME_MAX];
+	const struct config_node *n = root;
+	const char *p = s->name;
 
-	if (dot == NULL)
-		return config_node_get(root, s->name);
-	section_name_copy(s->name, section, sizeof(section));
-	return config_node_get(config_node_get(root, section), dot + 1);
+	while (n != NULL) {
+		size_t len = strcspn(p, ".");
+
+		if (len >= sizeof(part))
+			return NULL;
+		memcpy(part, p, len);
+		part[len] = '\0';
+		n = n->type == CONFIG_NODE_MAP ? config_node_get(n, part) : NULL;
+		if (p[len] == '\0')
+			return n;
+		p += len + 1;
+	}
+	return NULL;
 }
 
 /* setting_load - s from the document, or its default. */

@@ -138,8 +138,16 @@ struct config {
 		char path[CONFIG_PATH_MAX];       /* default /var/lib/elemta/counters */
 		uint64_t map_size;                /* default 64MB             */
 		unsigned ipv6_prefix;             /* default 64               */
-		char backend[16];                 /* default "lmdb"           */
+		char backend[16];                 /* "lmdb" (default) | "redis" */
 		unsigned sync;                    /* enum counter_sync: safe|fast */
+		struct {                          /* backend: redis           */
+			char address[256];        /* "127.0.0.1:6379", "[::1]:6379",
+			                           * "unix:/run/redis.sock"   */
+			char password_file[CONFIG_PATH_MAX]; /* "" = no AUTH  */
+			unsigned database;        /* SELECT 0..15, default 0   */
+			char key_prefix[64];      /* default "elemta:"        */
+			uint64_t timeout_ms;      /* per call, default 200     */
+		} redis;
 	} counters;
 
 	struct {

@@ -1,215 +1,34 @@
 /*
- * counter.c - the shared counter table on LMDB (see counter.h).
+ * counter.c - the public counter interface (counter.h) as a thin dispatch
+ * over the backend a store was opened with: counter_lmdb.c (the embedded
+ * table, the default) or counter_redis.c (one table for several hosts).
  *
- * Called by every elemta-policyd worker (rate limits, failed-auth counts,
- * reputation, metrics: one environment opened after fork) and by
- * elemta-stat (read-only, while the workers write).  This file is the only
- * one that touches LMDB; it owns the key layout and the transactions.
- *
- * ==== Exactness: the algorithm and its bound ====
- * A rate key holds a sliding log: a header with the high-water mark H
- * (the newest timestamp ever recorded, kept when a hit is withdrawn), then
- * the timestamps t1 <= t2 <= ... <= tn (ms, realtime) of its accepted
- * events.  counter_rate_hit(key, N, P) runs inside one LMDB write
- * transaction, and LMDB admits one writer at a time across every process
- * of the environment, so the check and the append are one atomic step:
- *     now := max(clock, H)           (a clock stepping back keeps the log
- *                                     ordered; windows freeze, never widen)
- *     drop every ti <= now - P       (the window is (now - P, now])
- *     k   := timestamps left
- *     k < N  -> append now, accept
- *     k >= N -> refuse, record nothing;
- *               retry_ms = t[k-N+1] + P - now (the oldest when k == N), >= 1
- * Bound: take any window (a, a + P] and the events e1..em accepted in it,
- * em last, at time t.  When em was accepted, e1..em-1 had timestamps in
- * (a, t] within (t - P, t], so they were all still in the log and m - 1 < N.
- * Hence NEVER MORE THAN N ACCEPTED EVENTS IN ANY WINDOW OF P ms, across all
- * workers (one writer at a time) and restarts (the log is on disk).  The
- * decision depends only on the key's own accepted events, and refused
- * events are never appended (a decision that ends refused withdraws the
- * events it appended before it commits), so a client with fewer than N
- * accepted events in the window is never refused - one steadily under 90%
- * of the limit never is.  Pruning is exact: an entry <= now - P can never
- * re-enter a window because now never goes below H.  Windows are measured
- * on the realtime clock: a forward step of the system clock ends windows
- * early; a backward step is absorbed by H while the key exists (a key that
- * was swept or reset starts afresh).  Cost: a log holds
- * at most N (<= COUNTER_LIMIT_MAX) timestamps of 8 bytes; a hit rewrites it.
- * A key must always be used with the same period (callers namespace keys).
- *
- * ==== Durability ====
- * The environment runs with MDB_NOMETASYNC: each commit fdatasync()s the
- * data pages it wrote, and the meta page that makes the commit current is
- * written without a flush (it reaches the disk with the next commit's flush
- * or the kernel's writeback).  A crashed process loses nothing (its writes
- * are in the page cache).  A power loss may undo the last committed
- * transaction(s) - a few counter events, which is acceptable - but cannot
- * corrupt the table: every page a meta page refers to was flushed before
- * that meta page was written.  MDB_NOSYNC was rejected: LMDB 0.9 may then
- * reuse pages that the last durable meta page still refers to, so a power
- * loss can leave a corrupt table.  Price: one fdatasync per write
- * transaction, i.e. per policy decision that records something, and the
- * writer lock is held through it: about 7,000 recording decisions/s in
- * total on this machine's disk (MDB_NOSYNC would allow about 150,000).
- * Refusals and read-only decisions write nothing and cost no flush.
- *
- * ==== Transactions ====
- * Between counter_decision_begin() and counter_decision_end() the first
- * write opens one write transaction and later calls reuse it (reads use it
- * too once it is open, else a short read transaction): one policy decision
- * is at most one write transaction, and the LMDB writer lock is held until
- * the decision ends, so callers keep decisions short.  Outside a decision
- * every write call is its own transaction.  A decision remembers up to
- * COUNTER_DECISION_HITS rate hits (key and timestamp) to withdraw them.
- *
- * ==== Full map ====
- * On MDB_MAP_FULL the transaction is aborted; then: adopt a larger map
- * another process already set (up to the cap), else sweep stale rate
- * entries once, else double the map (up to the cap, 16x the configured
- * size; logged with log_warn) and retry.  LMDB copies pages even to delete,
- * so a completely full map cannot be swept: the full-map sweep alone runs
- * with the map at a hard ceiling of the cap plus 1/16, then the map is set
- * back (LMDB keeps it at least as large as the data).  So a table full of
- * live entries recovers by itself once they expire, and the file never
- * exceeds the hard ceiling.  Auto-commit calls retry inside this file; in a
- * decision the decision's writes are lost and the call fails (the caller
- * tempfails).  "counter table full" is reported only when nothing could be
- * swept and the map cannot grow.  Never a crash, never a silent allow:
- * counter_rate_hit reports allowed = false on every error.
- * MDB_MAP_RESIZED (another process grew the map) is handled by adopting the
- * new size and beginning the transaction again.  Callers should still call
- * counter_sweep() regularly so stale entries never cause growth.
- *
- * ==== Values (host byte order; the table is local to one machine) ====
- *   "rate"   struct rate_hdr, then count uint64 timestamps, ascending
- *            (count may be 0 after a withdrawal: the header keeps H);
- *            limit 0 marks a failure-event log (counter_event_add)
- *   "rep"    struct rep_value {double score; uint64 updated_ms}
- *   "metric" uint64
- * Keys are caller text, 1..COUNTER_KEY_MAX bytes, stored without the NUL.
+ * Called by policyd's host services and the built-in policy plugin (the
+ * decisions), elemta-stat and elemtactl (inspection and preparation).
+ * Every argument is checked here, once, so the backends receive only
+ * valid input and answer the same errors; the clock (realtime, or the
+ * tests' clock) lives here too.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <lmdb.h>
-
+#include "config.h"
 #include "counter.h"
+#include "counter_backend.h"
 #include "log.h"
 
-#define RATE_MAGIC 0x52544c45u          /* "ELTR" */
-#define RATE_VERSION 1
-#define RATE_PERIOD_MAX (3660ULL * 86400 * 1000)  /* ten years in ms */
-#define COUNTER_DECISION_HITS 32        /* rate hits one decision can undo */
-#define COUNTER_GROW_FACTOR 16          /* map may grow to 16x configured  */
-#define COUNTER_FULL_SWEEP 4096         /* keys swept when the map is full */
-#define COUNTER_WRITE_ATTEMPTS 10
-#define FULL_SWEEP_PAUSE_MS 1000        /* a fruitless full sweep rests   */
-#define FULL_LOG_PAUSE_MS 60000         /* "table full" logged this often */
-#define FULL_SWEEP_METRIC "elemta_counter_full_sweeps_total"
-#define REP_NEUTRAL 50.0
-#define REP_GET_HALF_LIFE_S 86400.0     /* counter_reputation_get's decay  */
-#define KEY_ESC_MAX 160                 /* escaped key length in messages  */
-#define MAP_DEFAULT (64ULL << 20)       /* map_size 0: the config default   */
-#define MAP_MIN (64ULL << 10)           /* smaller maps are raised to this  */
+#define PASSWORD_FILE_MAX 4096      /* the first line must be shorter */
 
-/* Returned by an operation that already filled err (not an LMDB error). */
-#define OP_ERR (-1)
-
-enum counter_kind {
-	KIND_RATE,
-	KIND_REP,
-	KIND_METRIC,
-	KIND_COUNT
+const char *const counter_kind_names[COUNTER_KIND_COUNT] = {
+	"rate", "rep", "metric"
 };
 
-static const char *const kind_names[KIND_COUNT] = { "rate", "rep", "metric" };
-
-struct rate_hdr {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t reserved;
-	uint32_t limit;         /* last limit used; 0 = event log */
-	uint32_t count;         /* timestamps that follow (may be 0) */
-	uint64_t period_ms;
-	uint64_t high_ms;       /* newest timestamp ever recorded */
-};
-
-struct rep_value {
-	double score;
-	uint64_t updated_ms;
-};
-
-struct decision_hit {
-	char key[COUNTER_KEY_MAX + 1];
-	size_t klen;
-	uint64_t ts;
-};
-
-struct counter_store {
-	MDB_env *env;
-	MDB_dbi dbi[KIND_COUNT];
-	char *dir;
-	bool readonly;
-	bool broken;            /* a remap failed: the env must not be used */
-	pid_t pid;              /* LMDB handles never cross a fork */
-	uint64_t map_cap;       /* growth stops here: 16x the configured map */
-	uint64_t (*clock)(void);
-
-	MDB_txn *rtxn;          /* cached read transaction, reset when idle */
-
-	bool in_decision;
-	bool decision_failed;
-	MDB_txn *wtxn;          /* the decision's write transaction */
-	struct error decision_err;
-	size_t nhits;
-	struct decision_hit hits[COUNTER_DECISION_HITS];
-
-	bool busy;              /* inside counter_visit's callback */
-
-	uint64_t *ts;           /* scratch copy of one log */
-	size_t ts_cap;
-
-	char sweep_key[COUNTER_KEY_MAX + 1];   /* where the last sweep stopped */
-	size_t sweep_len;
-
-	enum counter_sync sync;  /* durability mode                          */
-	uint64_t flushed_ms;     /* FAST mode: last mdb_env_sync             */
-	bool dirty;              /* FAST mode: commits since the last flush  */
-
-	uint64_t full_swept_ms;  /* last fruitless full-map sweep */
-	uint64_t full_logged_ms; /* last "counter table full" logged */
-};
-
-typedef int (*store_op)(struct counter_store *cs, MDB_txn *txn, void *arg,
-    struct error *err);
-
-struct sweep_arg {
-	size_t max_keys;
-	long deleted;
-};
-
-struct metric_arg {
-	const char *name;
-	size_t nlen;
-	uint64_t delta;
-};
-
-/* ==== small helpers ==== */
-
-/* key_escape - key made safe for an error text or a log line. */
-static const char *
-key_escape(char *buf, size_t size, const char *key, size_t klen)
-{
-	return log_escape(buf, size, key, klen);
-}
+/* ==== argument checks ==== */
 
 /* key_check - validate a caller key; stores its length. */
 static int
@@ -233,684 +52,143 @@ key_check(const char *key, size_t *klen, struct error *err)
 static int
 period_check(uint64_t period_ms, struct error *err)
 {
-	if (period_ms == 0 || period_ms > RATE_PERIOD_MAX)
+	if (period_ms == 0 || period_ms > COUNTER_PERIOD_MAX)
 		return error_set(err, "counter period %" PRIu64
 		    " ms out of range 1..%llu", period_ms,
-		    (unsigned long long)RATE_PERIOD_MAX);
+		    (unsigned long long)COUNTER_PERIOD_MAX);
 	return 0;
 }
 
-/* lmdb_error - one error text for a failed LMDB call. */
+/* store_check - a store to dispatch to. */
 static int
-lmdb_error(struct error *err, const char *what, int rc)
+store_check(const struct counter_store *cs, struct error *err)
 {
-	return error_set(err, "counter table: %s: %s", what, mdb_strerror(rc));
-}
-
-/* mkval - an MDB_val over caller bytes. */
-static MDB_val
-mkval(const void *p, size_t n)
-{
-	MDB_val v;
-
-	v.mv_data = (void *)p;
-	v.mv_size = n;
-	return v;
-}
-
-/* ts_reserve - make the scratch log hold n timestamps. */
-static uint64_t *
-ts_reserve(struct counter_store *cs, size_t n)
-{
-	if (n > cs->ts_cap) {
-		size_t cap = cs->ts_cap ? cs->ts_cap : 64;
-
-		while (cap < n)
-			cap *= 2;
-		cs->ts = xrealloc(cs->ts, cap * sizeof(*cs->ts));
-		cs->ts_cap = cap;
-	}
-	return cs->ts;
-}
-
-/* window_cutoff - timestamps <= the result have left (now - P, now]. */
-static uint64_t
-window_cutoff(uint64_t now, uint64_t period_ms)
-{
-	return now > period_ms ? now - period_ms : 0;
-}
-
-/* first_after - index of the first ts[i] > cutoff in an ascending log. */
-static size_t
-first_after(const uint64_t *ts, size_t n, uint64_t cutoff)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ts[mid] <= cutoff)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* decay - move score toward neutral for elapsed ms with half-life h (s). */
-static double
-decay(double score, uint64_t elapsed_ms, double half_life_s)
-{
-	double f = exp2(-((double)elapsed_ms / 1000.0) / half_life_s);
-
-	return REP_NEUTRAL + (score - REP_NEUTRAL) * f;
-}
-
-/* paused - true while less than pause_ms passed since *last (0: never);
- * a clock that stepped back ends the pause. */
-static bool
-paused(uint64_t now, uint64_t last, uint64_t pause_ms)
-{
-	return last != 0 && now >= last && now - last < pause_ms;
-}
-
-/* clamp_score - keep a score in 0..100. */
-static double
-clamp_score(double s)
-{
-	return s < 0.0 ? 0.0 : s > 100.0 ? 100.0 : s;
-}
-
-/* ==== value codecs ==== */
-
-/* rate_load - copy key's log into cs->ts (room for one more); *n = 0 when
- * absent.  Returns 0, OP_ERR for a malformed value, or an LMDB code. */
-static int
-rate_load(struct counter_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, struct rate_hdr *hdr, size_t *n, struct error *err)
-{
-	MDB_val k = mkval(key, klen), v;
-	const unsigned char *p;
-	uint64_t *ts;
-	size_t i;
-	int rc;
-
-	memset(hdr, 0, sizeof(*hdr));
-	*n = 0;
-	rc = mdb_get(txn, cs->dbi[KIND_RATE], &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		ts_reserve(cs, 1);
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	if (v.mv_size < sizeof(*hdr))
-		goto bad;
-	memcpy(hdr, v.mv_data, sizeof(*hdr));
-	if (hdr->magic != RATE_MAGIC || hdr->version != RATE_VERSION ||
-	    hdr->count > COUNTER_LIMIT_MAX ||
-	    v.mv_size != sizeof(*hdr) + (size_t)hdr->count * sizeof(uint64_t))
-		goto bad;
-	ts = ts_reserve(cs, (size_t)hdr->count + 1);
-	p = (const unsigned char *)v.mv_data + sizeof(*hdr);
-	memcpy(ts, p, (size_t)hdr->count * sizeof(uint64_t));
-	for (i = 1; i < hdr->count; i++)
-		if (ts[i] < ts[i - 1])
-			goto bad;
-	if (hdr->count > 0 && ts[hdr->count - 1] > hdr->high_ms)
-		goto bad;
-	*n = hdr->count;
-	return 0;
-bad:
-	{
-		char ek[KEY_ESC_MAX];
-
-		error_set(err, "counter table: malformed rate entry \"%s\" "
-		    "(reset it)", key_escape(ek, sizeof(ek), key, klen));
-		return OP_ERR;
-	}
-}
-
-/* rate_store - write n timestamps ts as key's log.  An empty log is kept
- * for its high-water mark (a withdrawn hit); the sweep removes it. */
-static int
-rate_store(struct counter_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, uint32_t limit, uint64_t period_ms, uint64_t high_ms,
-    const uint64_t *ts, size_t n)
-{
-	MDB_val k = mkval(key, klen), v;
-	struct rate_hdr hdr;
-	int rc;
-
-	memset(&hdr, 0, sizeof(hdr));
-	hdr.magic = RATE_MAGIC;
-	hdr.version = RATE_VERSION;
-	hdr.limit = limit;
-	hdr.count = (uint32_t)n;
-	hdr.period_ms = period_ms;
-	hdr.high_ms = high_ms;
-	v.mv_data = NULL;
-	v.mv_size = sizeof(hdr) + n * sizeof(uint64_t);
-	/* MDB_RESERVE: LMDB hands out the space and we fill it; ts lives in
-	 * scratch memory, never in the map, so the put cannot move it. */
-	rc = mdb_put(txn, cs->dbi[KIND_RATE], &k, &v, MDB_RESERVE);
-	if (rc != 0)
-		return rc;
-	memcpy(v.mv_data, &hdr, sizeof(hdr));
-	memcpy((unsigned char *)v.mv_data + sizeof(hdr), ts,
-	    n * sizeof(uint64_t));
-	return 0;
-}
-
-/* rep_load - key's reputation record; found = false when absent. */
-static int
-rep_load(struct counter_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, struct rep_value *rv, bool *found)
-{
-	MDB_val k = mkval(key, klen), v;
-	int rc;
-
-	*found = false;
-	rc = mdb_get(txn, cs->dbi[KIND_REP], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (v.mv_size != sizeof(*rv))
-		return 0;       /* unreadable: start again from neutral */
-	memcpy(rv, v.mv_data, sizeof(*rv));
-	if (!isfinite(rv->score))
-		return 0;
-	*found = true;
-	return 0;
-}
-
-/* rep_current - the decayed score of a loaded record at now. */
-static double
-rep_current(const struct rep_value *rv, bool found, uint64_t now,
-    double half_life_s)
-{
-	if (!found)
-		return REP_NEUTRAL;
-	return clamp_score(decay(rv->score,
-	    now > rv->updated_ms ? now - rv->updated_ms : 0, half_life_s));
-}
-
-/* ==== environment and transactions ==== */
-
-/* store_usable - refuse calls on a broken, forked or busy store. */
-static int
-store_usable(struct counter_store *cs, struct error *err)
-{
-	if (cs == NULL || cs->env == NULL)
+	if (cs == NULL || cs->be == NULL)
 		return error_set(err, "counter table not open");
-	if (cs->broken)
-		return error_set(err, "counter table at %s unusable after a "
-		    "failed remap", cs->dir);
-	if (cs->pid != getpid())
-		return error_set(err, "counter table opened before fork; "
-		    "open it in this process");
-	if (cs->busy)
-		return error_set(err, "counter table called from inside "
-		    "counter_visit");
 	return 0;
 }
 
-/* rtxn_release - drop the cached read transaction entirely. */
-static void
-rtxn_release(struct counter_store *cs)
-{
-	if (cs->rtxn != NULL) {
-		mdb_txn_abort(cs->rtxn);
-		cs->rtxn = NULL;
-	}
-}
+/* ==== opening ==== */
 
-/* map_size_now - this process's current map size. */
-static uint64_t
-map_size_now(struct counter_store *cs)
-{
-	MDB_envinfo info;
-
-	if (mdb_env_info(cs->env, &info) != 0)
-		return 0;
-	return (uint64_t)info.me_mapsize;
-}
-
-/* map_set - remap to size (no transaction may be active); a failure
- * restores the old size, and failing that marks the store broken. */
-static int
-map_set(struct counter_store *cs, uint64_t size)
-{
-	uint64_t old = map_size_now(cs);
-	int rc;
-
-	rtxn_release(cs);
-	rc = mdb_env_set_mapsize(cs->env, (size_t)size);
-	if (rc != 0 && mdb_env_set_mapsize(cs->env, (size_t)old) != 0) {
-		cs->broken = true;
-		log_err("counter table at %s: remap failed: %s", cs->dir,
-		    mdb_strerror(rc));
-	}
-	return rc;
-}
-
-/* map_adopt - take the map size another process persisted, never
- * shrinking ours and never beyond the cap (a persisted size above it comes
- * from a reserve sweep; LMDB still maps at least the data).  Returns 1
- * when the map grew, 0 when not, -1 on error. */
-static int
-map_adopt(struct counter_store *cs)
-{
-	uint64_t old = map_size_now(cs), now, want;
-
-	if (map_set(cs, 0) != 0)
-		return -1;
-	now = map_size_now(cs);
-	want = now;
-	if (want > cs->map_cap)
-		want = cs->map_cap;
-	if (want < old)
-		want = old;
-	if (want != now && map_set(cs, want) != 0)
-		return -1;
-	return map_size_now(cs) > old ? 1 : 0;
-}
-
-/* wtxn_begin - begin a write transaction; adopts a map another process
- * grew (MDB_MAP_RESIZED) and begins again once. */
-static int
-wtxn_begin(struct counter_store *cs, MDB_txn **txn)
-{
-	int rc;
-
-	/* The cached read transaction is always reset here (store_read parks
-	 * it), so it holds no snapshot and this thread may write. */
-	rc = mdb_txn_begin(cs->env, NULL, 0, txn);
-	if (rc == MDB_MAP_RESIZED) {
-		if (map_adopt(cs) < 0)
-			return rc;
-		rc = mdb_txn_begin(cs->env, NULL, 0, txn);
-	}
-	return rc;
-}
-
-/* rtxn_begin - (re)start the cached read transaction, adopting a grown
- * map once on MDB_MAP_RESIZED. */
-static int
-rtxn_begin(struct counter_store *cs)
-{
-	int rc, attempt;
-
-	for (attempt = 0; attempt < 2; attempt++) {
-		if (cs->rtxn != NULL)
-			rc = mdb_txn_renew(cs->rtxn);
-		else
-			rc = mdb_txn_begin(cs->env, NULL, MDB_RDONLY, &cs->rtxn);
-		if (rc == 0)
-			return 0;
-		rtxn_release(cs);
-		if (rc != MDB_MAP_RESIZED || map_adopt(cs) < 0)
-			return rc;
-	}
-	return MDB_MAP_RESIZED;
-}
-
-/* rtxn_done - park the cached read transaction (keeps its reader slot). */
-static void
-rtxn_done(struct counter_store *cs)
-{
-	if (cs->rtxn != NULL)
-		mdb_txn_reset(cs->rtxn);
-}
-
-/* txn_run - op in a transaction of its own, no recovery (used by the
- * recovery itself).  Returns 0, OP_ERR or an LMDB code. */
-static int
-txn_run(struct counter_store *cs, store_op op, void *arg, struct error *err)
-{
-	MDB_txn *txn;
-	int rc;
-
-	rc = wtxn_begin(cs, &txn);
-	if (rc != 0)
-		return rc;
-	rc = op(cs, txn, arg, err);
-	if (rc == 0)
-		return mdb_txn_commit(txn);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
-static int op_sweep(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err);
-static int op_metric_add(struct counter_store *cs, MDB_txn *txn,
-    void *varg, struct error *err);
-
-/* sweep_reserved - the full-map sweep.  LMDB copies pages even to delete,
- * so it runs with the map at the hard ceiling (cap + 1/16), then sets the
- * map back (LMDB keeps it at least as large as the data).  Pages freed by
- * transaction T are reusable only from T+2 (the meta page of T-1 must stay
- * valid until T+1 commits), so one more small transaction - counting the
- * event in a metric - follows a fruitful sweep.  Returns the number
- * deleted, or -1. */
-static long
-sweep_reserved(struct counter_store *cs)
-{
-	struct sweep_arg a = { COUNTER_FULL_SWEEP, 0 };
-	struct metric_arg m = { FULL_SWEEP_METRIC,
-	    sizeof(FULL_SWEEP_METRIC) - 1, 1 };
-	uint64_t base = map_size_now(cs), hard;
-	int rc;
-
-	hard = cs->map_cap + cs->map_cap / 16;
-	if (base < hard && map_set(cs, hard) != 0)
-		return -1;
-	rc = txn_run(cs, op_sweep, &a, NULL);
-	if (rc == 0 && a.deleted > 0)
-		(void)txn_run(cs, op_metric_add, &m, NULL);
-	if (base < hard && map_set(cs, base) != 0)
-		return -1;
-	return rc == 0 ? a.deleted : -1;
-}
-
-/* full_recover - after MDB_MAP_FULL (no transaction open): adopt a bigger
- * map, else sweep once, else grow.  0: retry; -1: full (err set). */
-static int
-full_recover(struct counter_store *cs, bool *swept, struct error *err)
-{
-	uint64_t old, grown;
-	int r;
-
-	r = map_adopt(cs);
-	if (r < 0)
-		return error_set(err, "counter table full (remap failed)");
-	if (r > 0)
-		return 0;
-	/* A sweep that found nothing is not repeated for every call while
-	 * the table stays full: that would scan thousands of keys per call. */
-	if (!*swept && !paused(counter_now_ms(cs), cs->full_swept_ms,
-	    FULL_SWEEP_PAUSE_MS)) {
-		long n;
-
-		*swept = true;
-		n = sweep_reserved(cs);
-		if (n > 0) {
-			cs->full_swept_ms = 0;
-			log_warn("counter table at %s full: swept %ld stale "
-			    "entries", cs->dir, n);
-			return 0;
-		}
-		cs->full_swept_ms = counter_now_ms(cs);
-	}
-	old = map_size_now(cs);
-	if (old >= cs->map_cap) {
-		if (!paused(counter_now_ms(cs), cs->full_logged_ms,
-		    FULL_LOG_PAUSE_MS)) {
-			cs->full_logged_ms = counter_now_ms(cs);
-			log_err("counter table at %s full at %" PRIu64 " bytes "
-			    "(limit %" PRIu64 "); refusing to record until "
-			    "entries expire", cs->dir, old, cs->map_cap);
-		}
-		return error_set(err, "counter table full");
-	}
-	grown = old > cs->map_cap / 2 ? cs->map_cap : old * 2;
-	if (map_set(cs, grown) != 0)
-		return error_set(err, "counter table full (growth failed)");
-	log_warn("counter table at %s full: map grown from %" PRIu64 " to %"
-	    PRIu64 " bytes (limit %" PRIu64 ")", cs->dir, old,
-	    map_size_now(cs), cs->map_cap);
-	return 0;
-}
-
-/* decision_fail - abort the decision's transaction and remember why. */
-static int
-decision_fail(struct counter_store *cs, int rc, const char *what,
-    struct error *err)
-{
-	struct error e;
-
-	if (cs->wtxn != NULL) {
-		mdb_txn_abort(cs->wtxn);
-		cs->wtxn = NULL;
-	}
-	cs->nhits = 0;
-	cs->decision_failed = true;
-	if (rc == MDB_MAP_FULL) {
-		bool swept = false;
-
-		if (full_recover(cs, &swept, &e) == 0)
-			error_set(&e, "counter table was full (made room); this "
-			    "decision's counters were dropped");
-	} else {
-		lmdb_error(&e, what, rc);
-	}
-	cs->decision_err = e;
-	return error_set(err, "%s", e.text);
-}
-
-/* store_write - run op in the decision's write transaction, or in its own
- * transaction (retried after a full map) outside a decision. */
-static int
-store_write(struct counter_store *cs, store_op op, void *arg,
-    const char *what, struct error *err)
-{
-	bool swept = false;
-	MDB_txn *txn;
-	int rc, attempt;
-
-	if (store_usable(cs, err) < 0)
-		return -1;
-	if (cs->readonly)
-		return error_set(err, "counter table at %s is open read-only",
-		    cs->dir);
-	if (cs->in_decision) {
-		if (cs->decision_failed)
-			return error_set(err, "%s", cs->decision_err.text);
-		if (cs->wtxn == NULL) {
-			rc = wtxn_begin(cs, &cs->wtxn);
-			if (rc != 0) {
-				cs->wtxn = NULL;
-				return decision_fail(cs, rc, "begin", err);
-			}
-		}
-		rc = op(cs, cs->wtxn, arg, err);
-		if (rc == 0)
-			return 0;
-		if (rc == OP_ERR)       /* refused before writing anything */
-			return -1;
-		return decision_fail(cs, rc, what, err);
-	}
-	for (attempt = 0; attempt < COUNTER_WRITE_ATTEMPTS; attempt++) {
-		rc = wtxn_begin(cs, &txn);
-		if (rc != 0)
-			return lmdb_error(err, "begin", rc);
-		rc = op(cs, txn, arg, err);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-		if (rc == 0)
-			return 0;
-		if (rc == OP_ERR)
-			return -1;
-		if (rc != MDB_MAP_FULL)
-			return lmdb_error(err, what, rc);
-		if (full_recover(cs, &swept, err) < 0)
-			return -1;
-	}
-	return error_set(err, "counter table full");
-}
-
-/* store_read - run op in the decision's transaction when one is open,
- * else in the cached read transaction. */
-static int
-store_read(struct counter_store *cs, store_op op, void *arg,
-    const char *what, struct error *err)
-{
-	int rc;
-
-	if (store_usable(cs, err) < 0)
-		return -1;
-	if (cs->in_decision && cs->decision_failed)
-		return error_set(err, "%s", cs->decision_err.text);
-	if (cs->in_decision && cs->wtxn != NULL) {
-		rc = op(cs, cs->wtxn, arg, err);
-		if (rc == 0)
-			return 0;
-		if (rc == OP_ERR)
-			return -1;
-		return decision_fail(cs, rc, what, err);
-	}
-	rc = rtxn_begin(cs);
-	if (rc != 0)
-		return lmdb_error(err, "begin read", rc);
-	rc = op(cs, cs->rtxn, arg, err);
-	rtxn_done(cs);
-	if (rc == 0)
-		return 0;
-	if (rc == OP_ERR)
-		return -1;
-	return lmdb_error(err, what, rc);
-}
-
-/* open_fail - common exit of counter_store_open. */
-static int
-open_fail(struct counter_store *cs)
-{
-	if (cs->env != NULL)
-		mdb_env_close(cs->env);
-	free(cs->dir);
-	free(cs);
-	return -1;
-}
-
-/* counter_store_open - open (creating when writable) the environment. */
+/* counter_store_open - the LMDB table in dir. */
 int
 counter_store_open(const char *dir, uint64_t map_size, bool readonly,
     struct counter_store **out, struct error *err)
 {
-	struct counter_store *cs;
-	char path[4096];
-	struct stat st;
-	MDB_txn *txn;
-	unsigned flags;
-	int rc, i, dead;
+	return counter_lmdb_open(dir, map_size, readonly, out, err);
+}
 
-	*out = NULL;
-	if (dir == NULL || *dir == '\0')
-		return error_set(err, "counter table: no directory given");
-	if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >=
-	    sizeof(path))
-		return error_set(err, "counter table: path too long");
-	if (readonly) {
-		if (stat(path, &st) != 0 || st.st_size == 0)
-			return error_set(err, "no counter table at %s", dir);
-	} else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		return error_set(err, "cannot create counter directory %s: %s",
-		    dir, strerror(errno));
-	}
+/* password_read - the first line of path (without its line end) into
+ * buf; an empty file means no password. */
+static int
+password_read(const char *path, char *buf, size_t size, struct error *err)
+{
+	char line[PASSWORD_FILE_MAX];
+	FILE *f;
+	size_t n;
 
-	cs = xcalloc(1, sizeof(*cs));
-	cs->dir = xstrdup(dir);
-	cs->readonly = readonly;
-	cs->pid = getpid();
-	if (map_size == 0)
-		map_size = MAP_DEFAULT;
-	if (map_size < MAP_MIN)
-		map_size = MAP_MIN;
-	map_size = (map_size + 4095) & ~(uint64_t)4095;
-	cs->map_cap = map_size <= UINT64_MAX / COUNTER_GROW_FACTOR ?
-	    map_size * COUNTER_GROW_FACTOR : UINT64_MAX;
+	buf[0] = '\0';
+	f = fopen(path, "re");
+	if (f == NULL)
+		return error_set(err, "counters.redis.password_file %s: %s",
+		    path, strerror(errno));
+	if (fgets(line, sizeof(line), f) == NULL) {
+		bool failed = ferror(f) != 0;
 
-	rc = mdb_env_create(&cs->env);
-	if (rc != 0) {
-		cs->env = NULL;
-		lmdb_error(err, "create", rc);
-		return open_fail(cs);
+		fclose(f);
+		if (failed)
+			return error_set(err, "counters.redis.password_file %s: "
+			    "cannot read it", path);
+		return 0;
 	}
-	if ((rc = mdb_env_set_maxdbs(cs->env, KIND_COUNT + 1)) != 0 ||
-	    (!readonly &&
-	    (rc = mdb_env_set_mapsize(cs->env, (size_t)map_size)) != 0)) {
-		lmdb_error(err, "configure", rc);
-		return open_fail(cs);
+	fclose(f);
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	if (n >= size) {
+		explicit_bzero(line, sizeof(line));
+		return error_set(err, "counters.redis.password_file %s: the "
+		    "password is longer than %zu bytes", path, size - 1);
 	}
-	flags = readonly ? MDB_RDONLY : MDB_NOMETASYNC;
-	rc = mdb_env_open(cs->env, dir, flags, 0600);
-	if (rc != 0) {
-		if (readonly && (rc == ENOENT || rc == MDB_INVALID))
-			error_set(err, "no counter table at %s", dir);
-		else
-			error_set(err, "cannot open counter table at %s: %s",
-			    dir, mdb_strerror(rc));
-		return open_fail(cs);
-	}
-	if (mdb_env_get_maxkeysize(cs->env) < COUNTER_KEY_MAX) {
-		error_set(err, "counter table: LMDB keys limited to %d bytes",
-		    mdb_env_get_maxkeysize(cs->env));
-		return open_fail(cs);
-	}
-	/* Readers left behind by crashed workers would pin old pages. */
-	(void)mdb_reader_check(cs->env, &dead);
-	if (!readonly) {
-		/* Keep a map another process (or an earlier run) grew. */
-		if (map_adopt(cs) < 0) {
-			error_set(err, "cannot open counter table at %s: "
-			    "remap failed", dir);
-			return open_fail(cs);
-		}
-	}
-
-	rc = mdb_txn_begin(cs->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
-	if (rc != 0) {
-		error_set(err, "cannot open counter table at %s: %s", dir,
-		    mdb_strerror(rc));
-		return open_fail(cs);
-	}
-	for (i = 0; i < KIND_COUNT; i++) {
-		rc = mdb_dbi_open(txn, kind_names[i],
-		    readonly ? 0 : MDB_CREATE, &cs->dbi[i]);
-		if (rc != 0)
-			break;
-	}
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);   /* keeps the handles open */
-	else
-		mdb_txn_abort(txn);
-	if (rc != 0) {
-		if (readonly && rc == MDB_NOTFOUND)
-			error_set(err, "no counter table at %s", dir);
-		else
-			error_set(err, "cannot open counter table at %s: %s",
-			    dir, mdb_strerror(rc));
-		return open_fail(cs);
-	}
-	*out = cs;
+	memcpy(buf, line, n + 1);
+	explicit_bzero(line, sizeof(line));
 	return 0;
 }
 
-/* counter_store_close - commit a pending decision (as accepted: keeping
- * events can only make limits stricter) and close. */
+/* counter_store_open_config - the backend counters.backend names. */
+int
+counter_store_open_config(const struct config *cfg, bool readonly,
+    struct counter_store **out, struct error *err)
+{
+	struct counter_redis_options o;
+	int rc;
+
+	*out = NULL;
+	if (strcmp(cfg->counters.backend, "lmdb") == 0)
+		return counter_lmdb_open(cfg->counters.path,
+		    cfg->counters.map_size, readonly, out, err);
+	if (strcmp(cfg->counters.backend, "redis") != 0)
+		return error_set(err, "counters.backend '%s' is not supported",
+		    cfg->counters.backend);
+	memset(&o, 0, sizeof(o));
+	str_copy(o.address, cfg->counters.redis.address, sizeof(o.address));
+	str_copy(o.key_prefix, cfg->counters.redis.key_prefix,
+	    sizeof(o.key_prefix));
+	o.database = cfg->counters.redis.database;
+	o.timeout_ms = cfg->counters.redis.timeout_ms;
+	/* policyd.fail_mode: accept lets decisions continue through an
+	 * outage; inspection (read-only stores, reset) never pretends. */
+	o.fail_open = !readonly &&
+	    cfg->policyd.fail_mode == CONFIG_FAIL_ACCEPT;
+	if (cfg->counters.redis.password_file[0] != '\0' &&
+	    password_read(cfg->counters.redis.password_file, o.password,
+	    sizeof(o.password), err) < 0)
+		return -1;
+	rc = counter_redis_open(&o, readonly, out, err);
+	explicit_bzero(o.password, sizeof(o.password));
+	return rc;
+}
+
+/* counter_store_close - finish a pending decision (as accepted) and
+ * release the store; NULL is ignored. */
 void
 counter_store_close(struct counter_store *cs)
 {
-	if (cs == NULL)
+	if (cs == NULL || cs->be == NULL)
 		return;
-	if (cs->env != NULL && cs->pid == getpid()) {
-		if (cs->wtxn != NULL) {
-			log_warn("counter table at %s closed inside a decision; "
-			    "committing it", cs->dir);
-			if (mdb_txn_commit(cs->wtxn) != 0)
-				log_err("counter table at %s: final commit "
-				    "failed", cs->dir);
-			cs->wtxn = NULL;
-		}
-		rtxn_release(cs);
-		mdb_env_close(cs->env);
-	}
-	free(cs->ts);
-	free(cs->dir);
-	free(cs);
+	cs->be->close(cs);
+}
+
+/* counter_store_backend - "lmdb" or "redis". */
+const char *
+counter_store_backend(const struct counter_store *cs)
+{
+	return cs != NULL && cs->be != NULL ? cs->be->name : "none";
+}
+
+/* counter_store_unavailable - true during a backend outage. */
+bool
+counter_store_unavailable(const struct counter_store *cs)
+{
+	return cs != NULL && cs->be != NULL && cs->be->unavailable(cs);
+}
+
+/* counter_store_set_sync - durability mode (LMDB; Redis ignores it). */
+int
+counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
+    struct error *err)
+{
+	if (store_check(cs, err) < 0)
+		return -1;
+	return cs->be->set_sync(cs, mode, err);
+}
+
+/* counter_flush - the periodic flush of FAST mode. */
+int
+counter_flush(struct counter_store *cs, struct error *err)
+{
+	if (store_check(cs, err) < 0)
+		return -1;
+	return cs->be->flush(cs, err);
 }
 
 /* ==== clock ==== */
@@ -937,156 +215,25 @@ counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void))
 
 /* ==== decisions ==== */
 
-/* counter_decision_begin - start a decision; its first write opens the
- * one write transaction. */
+/* counter_decision_begin - start a decision. */
 void
 counter_decision_begin(struct counter_store *cs)
 {
-	if (cs->in_decision) {
-		struct error e;
-
-		log_err("counter table: decision begun twice; committing the "
-		    "previous one");
-		(void)counter_decision_end(cs, true, &e);
-	}
-	cs->in_decision = true;
-	cs->decision_failed = false;
-	cs->nhits = 0;
+	if (store_check(cs, NULL) == 0)
+		cs->be->decision_begin(cs);
 }
 
-/* withdraw_one - remove one occurrence of ts from key's log. */
-static int
-withdraw_one(struct counter_store *cs, MDB_txn *txn,
-    const struct decision_hit *h, struct error *err)
-{
-	struct rate_hdr hdr;
-	size_t n, i;
-	int rc;
-
-	rc = rate_load(cs, txn, h->key, h->klen, &hdr, &n, err);
-	if (rc != 0)
-		return rc;
-	for (i = n; i > 0; i--)
-		if (cs->ts[i - 1] == h->ts)
-			break;
-	if (i == 0)
-		return 0;       /* reset or swept within the decision */
-	memmove(&cs->ts[i - 1], &cs->ts[i], (n - i) * sizeof(uint64_t));
-	return rate_store(cs, txn, h->key, h->klen, hdr.limit, hdr.period_ms,
-	    hdr.high_ms, cs->ts, n - 1);
-}
-
-/* counter_decision_end - withdraw this decision's rate hits if it was
- * refused, then commit. */
+/* counter_decision_end - end it, accepted or refused. */
 int
 counter_decision_end(struct counter_store *cs, bool accepted,
     struct error *err)
 {
-	struct error e;
-	MDB_txn *txn;
-	size_t i;
-	int rc = 0;
-
-	if (!cs->in_decision)
-		return 0;
-	cs->in_decision = false;
-	if (cs->decision_failed) {
-		cs->decision_failed = false;
-		return error_set(err, "%s", cs->decision_err.text);
-	}
-	txn = cs->wtxn;
-	cs->wtxn = NULL;
-	if (txn == NULL) {
-		cs->nhits = 0;
-		return 0;
-	}
-	for (i = cs->nhits; !accepted && i > 0 && rc == 0; i--) {
-		rc = withdraw_one(cs, txn, &cs->hits[i - 1], &e);
-		if (rc == OP_ERR) {
-			log_warn("%s", e.text);   /* keep the other withdrawals */
-			rc = 0;
-		}
-	}
-	cs->nhits = 0;
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
-	if (rc == 0)
-		return 0;
-	if (rc == MDB_MAP_FULL) {
-		bool swept = false;
-
-		if (full_recover(cs, &swept, err) < 0)
-			return -1;
-		return error_set(err, "counter table was full (made room); "
-		    "this decision's counters were dropped");
-	}
-	return lmdb_error(err, "commit", rc);
+	if (store_check(cs, err) < 0)
+		return -1;
+	return cs->be->decision_end(cs, accepted, err);
 }
 
 /* ==== rate logs ==== */
-
-struct rate_arg {
-	const char *key;
-	size_t klen;
-	uint32_t limit;         /* rate hit: limit; event add: keep */
-	uint64_t period_ms;
-	struct counter_rate_result *res;
-	uint32_t *count;
-};
-
-/* op_rate_hit - the exact check-and-record (see the file comment). */
-static int
-op_rate_hit(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rate_arg *a = varg;
-	struct counter_rate_result *res = a->res;
-	struct rate_hdr hdr;
-	size_t n, first, k;
-	uint64_t now;
-	int rc;
-
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
-	if (rc != 0)
-		return rc;
-	now = counter_now_ms(cs);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
-	first = first_after(cs->ts, n, window_cutoff(now, a->period_ms));
-	k = n - first;
-	if (k >= a->limit) {
-		uint64_t expire = cs->ts[first + (k - a->limit)] + a->period_ms;
-
-		res->allowed = false;
-		res->count = (uint32_t)k;
-		res->retry_ms = expire > now ? expire - now : 1;
-		return 0;
-	}
-	if (cs->in_decision && cs->nhits >= COUNTER_DECISION_HITS) {
-		error_set(err, "counter table: more than %d rate checks in one "
-		    "decision", COUNTER_DECISION_HITS);
-		return OP_ERR;
-	}
-	cs->ts[n] = now;
-	rc = rate_store(cs, txn, a->key, a->klen, a->limit, a->period_ms, now,
-	    cs->ts + first, k + 1);
-	if (rc != 0)
-		return rc;
-	if (cs->in_decision) {
-		struct decision_hit *h = &cs->hits[cs->nhits++];
-
-		memcpy(h->key, a->key, a->klen);
-		h->key[a->klen] = '\0';
-		h->klen = a->klen;
-		h->ts = now;
-	}
-	res->allowed = true;
-	res->count = (uint32_t)(k + 1);
-	res->retry_ms = 0;
-	return 0;
-}
 
 /* counter_rate_hit - accept and record one event if fewer than limit lie
  * in the window; allowed is false on every error. */
@@ -1094,55 +241,20 @@ int
 counter_rate_hit(struct counter_store *cs, const char *key, uint32_t limit,
     uint64_t period_ms, struct counter_rate_result *res, struct error *err)
 {
-	struct rate_arg a;
+	size_t klen;
 
 	memset(res, 0, sizeof(*res));
 	res->allowed = false;
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0 ||
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0 ||
 	    period_check(period_ms, err) < 0)
 		return -1;
 	if (limit == 0 || limit > COUNTER_LIMIT_MAX)
 		return error_set(err, "rate limit %" PRIu32 " out of range "
 		    "1..%d", limit, COUNTER_LIMIT_MAX);
-	a.key = key;
-	a.limit = limit;
-	a.period_ms = period_ms;
-	a.res = res;
-	if (store_write(cs, op_rate_hit, &a, "rate hit", err) < 0) {
+	if (cs->be->rate_hit(cs, key, klen, limit, period_ms, res, err) < 0) {
 		memset(res, 0, sizeof(*res));
 		return -1;
 	}
-	return 0;
-}
-
-/* op_event_add - append now, prune the window, keep the newest a->limit. */
-static int
-op_event_add(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rate_arg *a = varg;
-	struct rate_hdr hdr;
-	size_t n, first, k;
-	uint64_t now;
-	int rc;
-
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
-	if (rc != 0)
-		return rc;
-	now = counter_now_ms(cs);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
-	cs->ts[n++] = now;
-	first = first_after(cs->ts, n, window_cutoff(now, a->period_ms));
-	if (n - first > a->limit)
-		first = n - a->limit;
-	k = n - first;
-	rc = rate_store(cs, txn, a->key, a->klen, 0, a->period_ms, now,
-	    cs->ts + first, k);
-	if (rc != 0)
-		return rc;
-	*a->count = (uint32_t)k;
 	return 0;
 }
 
@@ -1151,43 +263,19 @@ int
 counter_event_add(struct counter_store *cs, const char *key, uint32_t keep,
     uint64_t period_ms, uint32_t *count, struct error *err)
 {
-	struct rate_arg a;
 	uint32_t dummy;
+	size_t klen;
 
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0 ||
+	if (count == NULL)
+		count = &dummy;
+	*count = 0;
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0 ||
 	    period_check(period_ms, err) < 0)
 		return -1;
 	if (keep == 0 || keep > COUNTER_LIMIT_MAX)
 		return error_set(err, "event keep %" PRIu32 " out of range "
 		    "1..%d", keep, COUNTER_LIMIT_MAX);
-	a.key = key;
-	a.limit = keep;
-	a.period_ms = period_ms;
-	a.count = count != NULL ? count : &dummy;
-	return store_write(cs, op_event_add, &a, "event add", err);
-}
-
-/* op_event_count - events of key inside (now - period, now]. */
-static int
-op_event_count(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rate_arg *a = varg;
-	struct rate_hdr hdr;
-	size_t n;
-	uint64_t now;
-	int rc;
-
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
-	if (rc != 0)
-		return rc;
-	now = counter_now_ms(cs);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
-	*a->count = (uint32_t)(n - first_after(cs->ts, n,
-	    window_cutoff(now, a->period_ms)));
-	return 0;
+	return cs->be->event_add(cs, key, klen, keep, period_ms, count, err);
 }
 
 /* counter_event_count - events for key in the last period_ms. */
@@ -1195,35 +283,13 @@ int
 counter_event_count(struct counter_store *cs, const char *key,
     uint64_t period_ms, uint32_t *count, struct error *err)
 {
-	struct rate_arg a;
+	size_t klen;
 
 	*count = 0;
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0 ||
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0 ||
 	    period_check(period_ms, err) < 0)
 		return -1;
-	a.key = key;
-	a.period_ms = period_ms;
-	a.count = count;
-	return store_read(cs, op_event_count, &a, "event count", err);
-}
-
-/* op_key_reset - forget key in "rate" and "rep". */
-static int
-op_key_reset(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rate_arg *a = varg;
-	MDB_val k = mkval(a->key, a->klen);
-	int rc;
-
-	rc = mdb_del(txn, cs->dbi[KIND_RATE], &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	rc = mdb_del(txn, cs->dbi[KIND_REP], &k, NULL);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	return 0;
+	return cs->be->event_count(cs, key, klen, period_ms, count, err);
 }
 
 /* counter_key_reset - forget key's events and reputation (absent: ok). */
@@ -1231,80 +297,26 @@ int
 counter_key_reset(struct counter_store *cs, const char *key,
     struct error *err)
 {
-	struct rate_arg a;
+	size_t klen;
 
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0)
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0)
 		return -1;
-	a.key = key;
-	return store_write(cs, op_key_reset, &a, "reset", err);
+	return cs->be->key_reset(cs, key, klen, err);
 }
 
 /* ==== reputation ==== */
-
-struct rep_arg {
-	const char *key;
-	size_t klen;
-	double delta;
-	double half_life_s;
-	double *score;
-};
-
-/* op_rep_get - the stored score decayed to now. */
-static int
-op_rep_get(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rep_arg *a = varg;
-	struct rep_value rv;
-	bool found;
-	int rc;
-
-	rc = rep_load(cs, txn, a->key, a->klen, &rv, &found);
-	if (rc != 0)
-		return rc;
-	*a->score = rep_current(&rv, found, counter_now_ms(cs),
-	    REP_GET_HALF_LIFE_S);
-	return 0;
-}
 
 /* counter_reputation_get - decayed score (24 h half-life); absent = 50. */
 int
 counter_reputation_get(struct counter_store *cs, const char *key,
     double *score, struct error *err)
 {
-	struct rep_arg a;
+	size_t klen;
 
-	*score = REP_NEUTRAL;
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0)
+	*score = COUNTER_REP_NEUTRAL;
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0)
 		return -1;
-	a.key = key;
-	a.score = score;
-	return store_read(cs, op_rep_get, &a, "reputation get", err);
-}
-
-/* op_rep_adjust - decay, add delta, clamp, store with the time. */
-static int
-op_rep_adjust(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct rep_arg *a = varg;
-	struct rep_value rv;
-	MDB_val k = mkval(a->key, a->klen), v;
-	uint64_t now = counter_now_ms(cs);
-	bool found;
-	int rc;
-
-	rc = rep_load(cs, txn, a->key, a->klen, &rv, &found);
-	if (rc != 0)
-		return rc;
-	rv.score = clamp_score(rep_current(&rv, found, now, a->half_life_s) +
-	    a->delta);
-	if (!found || now > rv.updated_ms)
-		rv.updated_ms = now;
-	v = mkval(&rv, sizeof(rv));
-	return mdb_put(txn, cs->dbi[KIND_REP], &k, &v, 0);
+	return cs->be->rep_get(cs, key, klen, score, err);
 }
 
 /* counter_reputation_adjust - add delta after decaying for elapsed time
@@ -1313,252 +325,40 @@ int
 counter_reputation_adjust(struct counter_store *cs, const char *key,
     double delta, double half_life_s, struct error *err)
 {
-	struct rep_arg a;
+	size_t klen;
 
-	memset(&a, 0, sizeof(a));
-	if (key_check(key, &a.klen, err) < 0)
+	if (store_check(cs, err) < 0 || key_check(key, &klen, err) < 0)
 		return -1;
 	if (!isfinite(delta))
 		return error_set(err, "reputation delta not a number");
 	if (!isfinite(half_life_s) || half_life_s <= 0.0)
 		return error_set(err, "reputation half-life must be > 0");
-	a.key = key;
-	a.delta = delta;
-	a.half_life_s = half_life_s;
-	return store_write(cs, op_rep_adjust, &a, "reputation adjust", err);
+	return cs->be->rep_adjust(cs, key, klen, delta, half_life_s, err);
 }
 
 /* ==== metrics ==== */
-
-/* op_metric_add - saturating add. */
-static int
-op_metric_add(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct metric_arg *a = varg;
-	MDB_val k = mkval(a->name, a->nlen), v;
-	uint64_t value = 0;
-	int rc;
-
-	rc = mdb_get(txn, cs->dbi[KIND_METRIC], &k, &v);
-	if (rc == 0 && v.mv_size == sizeof(value))
-		memcpy(&value, v.mv_data, sizeof(value));
-	else if (rc != 0 && rc != MDB_NOTFOUND)
-		return rc;
-	value = value > UINT64_MAX - a->delta ? UINT64_MAX : value + a->delta;
-	v = mkval(&value, sizeof(value));
-	return mdb_put(txn, cs->dbi[KIND_METRIC], &k, &v, 0);
-}
 
 /* counter_metric_add - add delta to the shared metric name. */
 int
 counter_metric_add(struct counter_store *cs, const char *name,
     uint64_t delta, struct error *err)
 {
-	struct metric_arg a;
+	size_t nlen;
 
-	if (key_check(name, &a.nlen, err) < 0)
+	if (store_check(cs, err) < 0 || key_check(name, &nlen, err) < 0)
 		return -1;
-	a.name = name;
-	a.delta = delta;
-	return store_write(cs, op_metric_add, &a, "metric add", err);
+	return cs->be->metric_add(cs, name, nlen, delta, err);
 }
 
-/* ==== sweeping ==== */
+/* ==== sweeping and inspection ==== */
 
-/* rate_stale - a rate value whose newest event (its high-water mark) left
- * its window at now, or that cannot be read. */
-static bool
-rate_stale(const MDB_val *v, uint64_t now)
-{
-	struct rate_hdr hdr;
-
-	if (v->mv_size < sizeof(hdr))
-		return true;
-	memcpy(&hdr, v->mv_data, sizeof(hdr));
-	if (hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
-	    v->mv_size != sizeof(hdr) + (size_t)hdr.count * sizeof(uint64_t))
-		return true;
-	return hdr.high_ms <= window_cutoff(now, hdr.period_ms);
-}
-
-/* op_sweep - visit up to max_keys rate entries after the remembered
- * position, deleting stale ones; wraps to the start at the end. */
-static int
-op_sweep(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct sweep_arg *a = varg;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t now = counter_now_ms(cs);
-	size_t visited = 0;
-	int rc;
-
-	a->deleted = 0;
-	rc = mdb_cursor_open(txn, cs->dbi[KIND_RATE], &cur);
-	if (rc != 0)
-		return rc;
-	if (cs->sweep_len > 0) {
-		k = mkval(cs->sweep_key, cs->sweep_len);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0 && k.mv_size == cs->sweep_len &&
-		    memcmp(k.mv_data, cs->sweep_key, cs->sweep_len) == 0)
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	}
-	while (rc == 0 && visited < a->max_keys) {
-		visited++;
-		if (k.mv_size <= COUNTER_KEY_MAX) {
-			memcpy(cs->sweep_key, k.mv_data, k.mv_size);
-			cs->sweep_len = k.mv_size;
-		}
-		if (rate_stale(&v, now)) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc != 0)
-				break;
-			a->deleted++;
-		}
-		/* After a delete the cursor already sits on the next entry;
-		 * LMDB's MDB_NEXT accounts for that. */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND) {
-		cs->sweep_len = 0;      /* next sweep starts from the top */
-		rc = 0;
-	}
-	return rc;
-}
-
-/* counter_sweep - delete stale rate entries, at most max_keys visited. */
+/* counter_sweep - delete stale entries (a no-op where keys expire). */
 long
 counter_sweep(struct counter_store *cs, size_t max_keys, struct error *err)
 {
-	struct sweep_arg a = { max_keys, 0 };
-
-	if (max_keys == 0)
-		return 0;
-	if (store_write(cs, op_sweep, &a, "sweep", err) < 0)
+	if (store_check(cs, err) < 0)
 		return -1;
-	return a.deleted;
-}
-
-/* ==== inspection ==== */
-
-struct visit_arg {
-	enum counter_kind kind;
-	const char *prefix;
-	size_t plen;
-	counter_visit_fn fn;
-	void *arg;
-};
-
-/* entry_fill - decode one value into e; false when it cannot be read. */
-static bool
-entry_fill(struct counter_store *cs, enum counter_kind kind,
-    const MDB_val *v, uint64_t now, struct counter_entry *e)
-{
-	struct rate_hdr hdr;
-	struct rep_value rv;
-	uint64_t t, cutoff;
-	size_t i;
-
-	switch (kind) {
-	case KIND_RATE:
-		if (v->mv_size < sizeof(hdr))
-			return false;
-		memcpy(&hdr, v->mv_data, sizeof(hdr));
-		if (hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
-		    v->mv_size != sizeof(hdr) +
-		    (size_t)hdr.count * sizeof(uint64_t))
-			return false;
-		e->limit = hdr.limit;
-		e->period_ms = hdr.period_ms;
-		e->newest_ms = hdr.high_ms;
-		cutoff = window_cutoff(now > hdr.high_ms ? now : hdr.high_ms,
-		    hdr.period_ms);
-		for (i = 0; i < hdr.count; i++) {
-			memcpy(&t, (const unsigned char *)v->mv_data +
-			    sizeof(hdr) + i * sizeof(t), sizeof(t));
-			if (t > cutoff) {
-				if (e->count == 0)
-					e->oldest_ms = t;
-				e->count++;
-			}
-			e->newest_ms = t;
-		}
-		return true;
-	case KIND_REP:
-		if (v->mv_size != sizeof(rv))
-			return false;
-		memcpy(&rv, v->mv_data, sizeof(rv));
-		if (!isfinite(rv.score))
-			return false;
-		e->score = rep_current(&rv, true, now, REP_GET_HALF_LIFE_S);
-		e->newest_ms = rv.updated_ms;
-		return true;
-	case KIND_METRIC:
-		if (v->mv_size != sizeof(e->value))
-			return false;
-		memcpy(&e->value, v->mv_data, sizeof(e->value));
-		e->count = (uint32_t)e->value;
-		return true;
-	default:
-		(void)cs;
-		return false;
-	}
-}
-
-/* op_visit - walk the keys starting with the prefix, in key order. */
-static int
-op_visit(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct visit_arg *a = varg;
-	char key[COUNTER_KEY_MAX + 1];
-	struct counter_entry e;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t now = counter_now_ms(cs);
-	int rc, stop;
-
-	rc = mdb_cursor_open(txn, cs->dbi[a->kind], &cur);
-	if (rc != 0)
-		return rc;
-	if (a->plen > 0) {
-		k = mkval(a->prefix, a->plen);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	}
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < a->plen ||
-		    memcmp(k.mv_data, a->prefix, a->plen) != 0)
-			break;
-		if (k.mv_size > COUNTER_KEY_MAX)
-			continue;
-		memcpy(key, k.mv_data, k.mv_size);
-		key[k.mv_size] = '\0';
-		memset(&e, 0, sizeof(e));
-		e.kind = kind_names[a->kind];
-		e.key = key;
-		if (!entry_fill(cs, a->kind, &v, now, &e)) {
-			char ek[KEY_ESC_MAX];
-
-			log_warn("counter table: unreadable %s entry \"%s\"",
-			    e.kind, key_escape(ek, sizeof(ek), key, k.mv_size));
-			continue;
-		}
-		cs->busy = true;
-		stop = a->fn(&e, a->arg);
-		cs->busy = false;
-		if (stop != 0)
-			break;
-	}
-	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return cs->be->sweep(cs, max_keys, err);
 }
 
 /* counter_visit - call fn for every entry of kind under prefix. */
@@ -1566,184 +366,36 @@ int
 counter_visit(struct counter_store *cs, const char *kind,
     const char *prefix, counter_visit_fn fn, void *arg, struct error *err)
 {
-	struct visit_arg a;
+	size_t plen;
 	int i;
 
-	memset(&a, 0, sizeof(a));
-	for (i = 0; i < KIND_COUNT; i++)
-		if (kind != NULL && strcmp(kind, kind_names[i]) == 0)
+	if (store_check(cs, err) < 0)
+		return -1;
+	for (i = 0; i < COUNTER_KIND_COUNT; i++)
+		if (kind != NULL && strcmp(kind, counter_kind_names[i]) == 0)
 			break;
-	if (i == KIND_COUNT)
+	if (i == COUNTER_KIND_COUNT)
 		return error_set(err, "unknown counter kind (want rate, rep or "
 		    "metric)");
 	if (fn == NULL)
 		return error_set(err, "counter_visit: no callback");
-	a.kind = (enum counter_kind)i;
-	a.prefix = prefix != NULL ? prefix : "";
-	a.plen = strnlen(a.prefix, COUNTER_KEY_MAX + 1);
-	if (a.plen > COUNTER_KEY_MAX)
+	if (prefix == NULL)
+		prefix = "";
+	plen = strnlen(prefix, COUNTER_KEY_MAX + 1);
+	if (plen > COUNTER_KEY_MAX)
 		return error_set(err, "counter prefix longer than %d bytes",
 		    COUNTER_KEY_MAX);
-	a.fn = fn;
-	a.arg = arg;
-	return store_read(cs, op_visit, &a, "visit", err);
+	return cs->be->visit(cs, (enum counter_kind)i, prefix, plen, fn, arg,
+	    err);
 }
 
-/* op_stats - entries of the three databases. */
-static int
-op_stats(struct counter_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
-{
-	struct counter_stats *st = varg;
-	MDB_stat ms;
-	int i, rc;
-
-	st->entries = 0;
-	for (i = 0; i < KIND_COUNT; i++) {
-		rc = mdb_stat(txn, cs->dbi[i], &ms);
-		if (rc != 0)
-			return rc;
-		st->entries += ms.ms_entries;
-	}
-	return 0;
-}
-
-/* counter_stats - map size, bytes in use, entries. */
+/* counter_stats - size, use and entries of the store. */
 int
 counter_stats(struct counter_store *cs, struct counter_stats *st,
     struct error *err)
 {
-	MDB_envinfo info;
-	MDB_stat ms;
-	int rc;
-
 	memset(st, 0, sizeof(*st));
-	if (store_read(cs, op_stats, st, "stats", err) < 0)
+	if (store_check(cs, err) < 0)
 		return -1;
-	if ((rc = mdb_env_info(cs->env, &info)) != 0 ||
-	    (rc = mdb_env_stat(cs->env, &ms)) != 0)
-		return lmdb_error(err, "stats", rc);
-	st->map_size = (uint64_t)info.me_mapsize;
-	st->used_bytes = ((uint64_t)info.me_last_pgno + 1) * ms.ms_psize;
-	return 0;
-}
-
-/* ==== Durability modes ==== */
-
-/* counter_store_set_sync - switch MDB_NOSYNC on (FAST) or off (SAFE). */
-int
-counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
-    struct error *err)
-{
-	int rc;
-
-	if (cs->readonly)
-		return error_set(err, "counter table: read-only store");
-	rc = mdb_env_set_flags(cs->env, MDB_NOSYNC, mode == COUNTER_SYNC_FAST);
-	if (rc != 0)
-		return lmdb_error(err, "set sync mode", rc);
-	cs->sync = mode;
-	cs->dirty = mode == COUNTER_SYNC_FAST;
-	return 0;
-}
-
-/* counter_flush - bounded-loss flush for FAST mode (at most ~1 s lost). */
-int
-counter_flush(struct counter_store *cs, struct error *err)
-{
-	uint64_t now;
-	int rc;
-
-	if (cs->readonly || cs->sync != COUNTER_SYNC_FAST || cs->in_decision)
-		return 0;
-	now = counter_now_ms(cs);
-	if (now - cs->flushed_ms < 1000 && now >= cs->flushed_ms)
-		return 0;
-	cs->flushed_ms = now;
-	rc = mdb_env_sync(cs->env, 1);
-	if (rc != 0)
-		return lmdb_error(err, "flush", rc);
-	return 0;
-}
-
-/* boot_id - this boot's identity, or "" when the kernel does not say. */
-static void
-boot_id(char *buf, size_t size)
-{
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
-
-	buf[0] = '\0';
-	if (f == NULL)
-		return;
-	if (fgets(buf, (int)size, f) == NULL)
-		buf[0] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	fclose(f);
-}
-
-/* counter_store_prepare - see counter.h. */
-int
-counter_store_prepare(const char *dir, enum counter_sync mode,
-    bool *discarded, struct error *err)
-{
-	char marker[4096], prev[128] = "", now_id[128], aside[4096];
-	FILE *f;
-	int fd;
-
-	*discarded = false;
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return error_set(err, "cannot create counter directory %s: %s",
-		    dir, strerror(errno));
-	if ((size_t)snprintf(marker, sizeof(marker), "%s/open-boot-id", dir) >=
-	    sizeof(marker))
-		return error_set(err, "counter table: path too long");
-	boot_id(now_id, sizeof(now_id));
-	if ((f = fopen(marker, "r")) != NULL) {
-		if (fgets(prev, sizeof(prev), f) == NULL)
-			prev[0] = '\0';
-		prev[strcspn(prev, "\n")] = '\0';
-		fclose(f);
-	}
-	/* Left open by an earlier boot: the system went down under us.  Only
-	 * FAST mode can have been corrupted by that. */
-	if (mode == COUNTER_SYNC_FAST && prev[0] != '\0' && now_id[0] != '\0' &&
-	    strcmp(prev, now_id) != 0) {
-		snprintf(aside, sizeof(aside), "%s/discarded-%lld", dir,
-		    (long long)time(NULL));
-		if (mkdir(aside, 0700) != 0)
-			return error_set(err, "cannot create %s: %s", aside,
-			    strerror(errno));
-		static const char *const files[] = { "data.mdb", "lock.mdb" };
-		for (size_t i = 0; i < 2; i++) {
-			char from[4096 + 16], to[4096 + 16];
-			snprintf(from, sizeof(from), "%s/%s", dir, files[i]);
-			snprintf(to, sizeof(to), "%s/%s", aside, files[i]);
-			if (rename(from, to) != 0 && errno != ENOENT)
-				return error_set(err, "cannot move %s aside: %s",
-				    from, strerror(errno));
-		}
-		log_warn("counter table %s was open when the system went down "
-		    "(counters.sync: fast): moved to %s, starting empty", dir,
-		    aside);
-		*discarded = true;
-	}
-	fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return error_set(err, "cannot write %s: %s", marker,
-		    strerror(errno));
-	dprintf(fd, "%s\n", now_id);
-	(void)fsync(fd);
-	close(fd);
-	return 0;
-}
-
-/* counter_store_mark_clean - a clean stop: nothing to distrust next time. */
-void
-counter_store_mark_clean(const char *dir)
-{
-	char marker[4096];
-
-	if ((size_t)snprintf(marker, sizeof(marker), "%s/open-boot-id", dir) <
-	    sizeof(marker))
-		(void)unlink(marker);
+	return cs->be->stats(cs, st, err);
 }

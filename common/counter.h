@@ -1,8 +1,10 @@
 /*
- * counter.h - the shared counter table (LMDB).
+ * counter.h - the shared counter table: one interface, two backends
+ * (counters.backend): an embedded LMDB table (the default; one host) or a
+ * Redis/Valkey server (several MX hosts holding one limit).
  *
- * The only module that touches LMDB.  Every elemta-policyd worker opens the
- * environment after fork; elemta-stat opens it read-only.  Named databases:
+ * Every elemta-policyd worker opens the store after fork; elemta-stat
+ * opens it read-only.  The kinds of entries:
  *   "rate"    sliding-window event logs (rate limits, failed-auth counts)
  *   "rep"     reputation history per client key
  *   "metric"  monotonically increasing metric counters
@@ -10,14 +12,27 @@
  * Exactness: a rate key stores the timestamps of its accepted events inside
  * the window (a sliding log).  An event is accepted only when fewer than
  * `limit` timestamps lie in (now - period, now], and the check and the
- * append happen in one LMDB write transaction, which LMDB serialises across
- * processes; so no window of `period` ever holds more than `limit`
- * accepted events, and a client under the limit is never refused.
+ * append are one atomic step (LMDB: one write transaction, serialised
+ * across processes; Redis: one server-side script, serialised across
+ * every host, on the server's clock); so no window of `period` ever holds
+ * more than `limit` accepted events, and a client under the limit is never
+ * refused.
  *
- * Decisions: counter_decision_begin() opens one write transaction lazily on
- * the first write; counter_decision_end() commits it.  Rate hits recorded
- * during a decision that ends refused are withdrawn before the commit, so a
- * refused event is never counted.
+ * Decisions: counter_decision_begin() opens a decision (LMDB: one write
+ * transaction, begun lazily on the first write); counter_decision_end()
+ * ends it.  Rate hits recorded during a decision that ends refused are
+ * withdrawn, so a refused event is never counted.
+ *
+ * Outages (Redis only): while the server is unreachable or slower than
+ * counters.redis.timeout_ms, calls fail (-1, err says so; at once while
+ * the store backs off between reconnection attempts) and the callers
+ * tempfail - never a silent allow.  With policyd.fail_mode: accept, the
+ * calls a writable store gets inside a decision answer neutrally instead
+ * (rate hits allowed, counts 0, scores 50, nothing recorded), so policyd
+ * continues as smtpd would without policyd; resets and inspection outside
+ * decisions still fail.  The outage and the recovery are logged once each
+ * by the store; counter_store_unavailable() lets callers skip logging
+ * every failed request.
  */
 #ifndef ELEMTA_COUNTER_H
 #define ELEMTA_COUNTER_H
@@ -31,6 +46,7 @@
 #define COUNTER_KEY_MAX 480      /* below LMDB's default max key size 511 */
 #define COUNTER_LIMIT_MAX 100000 /* largest limit a sliding log may hold  */
 
+struct config;
 struct counter_store;
 
 /* Durability of a writable store (counters.sync). */
@@ -44,13 +60,28 @@ enum counter_sync {
 	                     * start (see counter_store_prepare)              */
 };
 
-/* counter_store_open - open (creating when writable) the environment in
- * directory dir with an initial map of map_size bytes. */
+/* counter_store_open_config - open the backend cfg->counters.backend
+ * names: the LMDB table at counters.path (counters.map_size), or the Redis
+ * server of counters.redis.* (the password file is read now).  A writable
+ * Redis store connects on first use and rides out outages; a read-only one
+ * (elemta-stat) must reach the server now.  policyd.fail_mode is taken
+ * from cfg for a writable store (see Outages above). */
+int counter_store_open_config(const struct config *cfg, bool readonly,
+    struct counter_store **out, struct error *err);
+/* counter_store_open - open (creating when writable) the LMDB environment
+ * in directory dir with an initial map of map_size bytes. */
 int counter_store_open(const char *dir, uint64_t map_size, bool readonly,
     struct counter_store **out, struct error *err);
+/* counter_store_close - end a pending decision as accepted; close. */
 void counter_store_close(struct counter_store *cs);
+/* counter_store_backend - "lmdb" or "redis" (static text). */
+const char *counter_store_backend(const struct counter_store *cs);
+/* counter_store_unavailable - true while the backend is in an outage that
+ * it has logged (never for LMDB). */
+bool counter_store_unavailable(const struct counter_store *cs);
 
-/* counter_store_set_sync - choose the durability mode (writable stores). */
+/* counter_store_set_sync - choose the durability mode (writable LMDB
+ * stores; Redis keeps its own persistence settings and ignores it). */
 int counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
     struct error *err);
 /* counter_flush - in FAST mode, flush to disk when the last flush is older
@@ -67,7 +98,9 @@ int counter_store_prepare(const char *dir, enum counter_sync mode,
     bool *discarded, struct error *err);
 void counter_store_mark_clean(const char *dir);
 
-/* Wall-clock milliseconds; tests replace it through counter_set_clock. */
+/* Wall-clock milliseconds; tests replace it through counter_set_clock.
+ * LMDB decides on this clock; Redis decides on the server's clock (so
+ * hosts with skewed clocks agree) and the test clock does not reach it. */
 uint64_t counter_now_ms(const struct counter_store *cs);
 void counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void));
 
@@ -109,7 +142,8 @@ int counter_metric_add(struct counter_store *cs, const char *name,
     uint64_t delta, struct error *err);
 
 /* counter_sweep - delete rate entries whose newest event left its window;
- * at most max_keys per call.  Returns the number deleted or -1. */
+ * at most max_keys per call.  Returns the number deleted or -1.  (Redis:
+ * 0 - every key carries an expiry and the server deletes it.) */
 long counter_sweep(struct counter_store *cs, size_t max_keys,
     struct error *err);
 
@@ -127,15 +161,17 @@ struct counter_entry {
 };
 typedef int (*counter_visit_fn)(const struct counter_entry *e, void *arg);
 /* counter_visit - call fn for every entry of kind whose key starts with
- * prefix (NULL: all), in key order, inside one read transaction; stops when
- * fn returns non-zero. */
+ * prefix (NULL: all), in key order, inside one read transaction (Redis:
+ * an incremental SCAN, collected and sorted before the first call, so a
+ * snapshot only as consistent as SCAN's guarantee); stops when fn returns
+ * non-zero. */
 int counter_visit(struct counter_store *cs, const char *kind,
     const char *prefix, counter_visit_fn fn, void *arg, struct error *err);
 
 struct counter_stats {
-	uint64_t map_size;
-	uint64_t used_bytes;
-	uint64_t entries;
+	uint64_t map_size;       /* LMDB map; Redis maxmemory (0: unlimited) */
+	uint64_t used_bytes;     /* LMDB pages in use; Redis used_memory     */
+	uint64_t entries;        /* LMDB entries; Redis DBSIZE               */
 };
 int counter_stats(struct counter_store *cs, struct counter_stats *st,
     struct error *err);

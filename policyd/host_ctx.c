@@ -433,12 +433,20 @@ ctx_rate_key(const elemta_ctx *ctx, const char *key, char *buf, size_t size)
 	return 0;
 }
 
-/* ctx_counter_fail - log a table problem once per call with the plugin. */
+/* ctx_counter_fail - log a table problem with the plugin's name; during a
+ * backend outage the store has already logged it once, so stay quiet
+ * rather than logging every request. */
 static void
 ctx_counter_fail(const elemta_ctx *ctx, const char *what, const char *why)
 {
 	const struct host_plugin *p = ctx_plugin(ctx);
+	struct plugin_host *h = ctx_host(ctx);
 
+	if (h != NULL && h->cs != NULL && counter_store_unavailable(h->cs)) {
+		log_debug("plugin=%s: %s failed: %s", p ? p->name : "-", what,
+		    why);
+		return;
+	}
 	log_err("plugin=%s: %s failed: %s", p ? p->name : "-", what, why);
 }
 

@@ -12,7 +12,8 @@
  *     set, the Postfix listener on ELEMTA_POSTFIX_FD; ELEMTA_FOREGROUND=1
  *     logs to stderr, ELEMTA_WORKER_ID names the worker.  With --bind it
  *     binds policyd.socket and policyd.postfix_listen itself (one worker).
- *     Each worker opens the counter table (counters.path) itself, after
+ *     Each worker opens the counter table (counters.path, or the Redis
+ *     server of counters.redis with its password file) itself, after
  *     the fork, reads auth.users_file (re-read whenever it changes; a bad
  *     line or a missing file is logged, not fatal), loads the enabled
  *     plugins in config order - any failure is fatal with a line naming
@@ -178,6 +179,7 @@ main(int argc, char **argv)
 	char names[512];
 	bool standalone = false, to_stderr;
 	int policy_fd, postfix_fd, opt, level;
+	bool lmdb;
 
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -218,10 +220,8 @@ main(int argc, char **argv)
 			    "use --bind (ELEMTA_POLICY_FD is not set)");
 	}
 
-	if (strcmp(cfg->counters.backend, "lmdb") != 0)
-		fatal("counters.backend '%s' is not supported by this "
-		    "elemta-policyd (only lmdb)", cfg->counters.backend);
-	if (standalone) {
+	lmdb = strcmp(cfg->counters.backend, "lmdb") == 0;
+	if (standalone && lmdb) {
 		/* No elemtactl: prepare the table as it would. */
 		bool discarded = false;
 
@@ -229,9 +229,10 @@ main(int argc, char **argv)
 		    (enum counter_sync)cfg->counters.sync, &discarded, &err) != 0)
 			fatal("counter table %s: %s", cfg->counters.path, err.text);
 	}
-	if (counter_store_open(cfg->counters.path, cfg->counters.map_size,
-	    false, &cs, &err) != 0)
-		fatal("counter table %s: %s", cfg->counters.path, err.text);
+	/* Redis: the password file is read here, before the first request;
+	 * an unreachable server is logged and ridden out, not fatal. */
+	if (counter_store_open_config(cfg, false, &cs, &err) != 0)
+		fatal("counter table (%s): %s", cfg->counters.backend, err.text);
 	if (counter_store_set_sync(cs, (enum counter_sync)cfg->counters.sync,
 	    &err) != 0)
 		fatal("counter table %s: %s", cfg->counters.path, err.text);
@@ -263,7 +264,8 @@ main(int argc, char **argv)
 		log_warn("counter table flush: %s", err.text);
 	counter_store_close(cs);
 	if (standalone) {
-		counter_store_mark_clean(cfg->counters.path);
+		if (lmdb)
+			counter_store_mark_clean(cfg->counters.path);
 		unlink(cfg->policyd.socket);
 		if (strncmp(cfg->policyd.postfix_listen, "unix:", 5) == 0)
 			unlink(cfg->policyd.postfix_listen + 5);

@@ -392,6 +392,12 @@ test_defaults(void **state)
 	assert_string_equal(cfg->counters.path, "/var/lib/elemta/counters");
 	assert_int_equal(cfg->counters.map_size, 64 * 1024 * 1024);
 	assert_int_equal(cfg->counters.ipv6_prefix, 64);
+	assert_string_equal(cfg->counters.backend, "lmdb");
+	assert_string_equal(cfg->counters.redis.address, "127.0.0.1:6379");
+	assert_string_equal(cfg->counters.redis.password_file, "");
+	assert_int_equal(cfg->counters.redis.database, 0);
+	assert_string_equal(cfg->counters.redis.key_prefix, "elemta:");
+	assert_int_equal(cfg->counters.redis.timeout_ms, 200);
 	assert_string_equal(cfg->spool.path, "/var/spool/elemta");
 	assert_true(cfg->spool.fsync);
 	assert_string_equal(cfg->metrics.listen, "");
@@ -439,6 +445,32 @@ test_dump(void **state)
 	assert_non_null(strstr(text, "\nplugins[1].name = my-rule_2\n"));
 	assert_non_null(strstr(text, "\nplugins[1].enabled = false\n"));
 	free(text);
+	config_free(cfg);
+}
+
+/* test_redis_settings - counters.redis.* (a nested section) land in
+ * their fields; a unix: address and the password file are resolved */
+static void
+test_redis_settings(void **state)
+{
+	struct config *cfg = load_ok(LISTEN "counters:\n  backend: redis\n"
+	    "  redis:\n    address: \"[::1]:6380\"\n"
+	    "    password_file: /etc/elemta/redis.pw\n    database: 3\n"
+	    "    key_prefix: \"mx:\"\n    timeout_ms: 1s\n");
+
+	assert_string_equal(cfg->counters.backend, "redis");
+	assert_string_equal(cfg->counters.redis.address, "[::1]:6380");
+	assert_string_equal(cfg->counters.redis.password_file,
+	    "/etc/elemta/redis.pw");
+	assert_int_equal(cfg->counters.redis.database, 3);
+	assert_string_equal(cfg->counters.redis.key_prefix, "mx:");
+	assert_int_equal(cfg->counters.redis.timeout_ms, 1000);
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN "counters:\n  redis:\n"
+	    "    address: \"unix:/run/redis/redis.sock\"\n");
+	assert_string_equal(cfg->counters.redis.address,
+	    "unix:/run/redis/redis.sock");
 	config_free(cfg);
 }
 
@@ -682,8 +714,22 @@ static const struct bad_case bad_cases[] = {
 	  "allowed: error, warning, info, debug" },
 	{ "bad listen mode", LISTEN "      mode: lmtp\n", 4,
 	  "server.listen[0].mode", "allowed: smtp, submission, smtps" },
-	{ "bad counters backend", LISTEN "counters:\n  backend: redis\n", 5,
-	  "counters.backend", "allowed: lmdb" },
+	{ "bad counters backend", LISTEN "counters:\n  backend: memcached\n", 5,
+	  "counters.backend", "allowed: lmdb, redis" },
+	{ "redis address without port",
+	  LISTEN "counters:\n  redis:\n    address: \"127.0.0.1\"\n", 6,
+	  "counters.redis.address", "missing ':PORT'" },
+	{ "redis database out of range",
+	  LISTEN "counters:\n  redis:\n    database: 16\n", 6,
+	  "counters.redis.database", "out of range (min 0, max 15)" },
+	{ "redis unknown key",
+	  LISTEN "counters:\n  redis:\n    adress: \"127.0.0.1:6379\"\n", 6,
+	  "counters.redis.adress", "did you mean 'counters.redis.address'" },
+	{ "redis not a map", LISTEN "counters:\n  redis: 127.0.0.1\n", 5,
+	  "counters.redis", "expected a map" },
+	{ "redis key prefix with a space",
+	  LISTEN "counters:\n  redis:\n    key_prefix: \"a b\"\n", 6,
+	  "counters.redis.key_prefix", "spaces" },
 	{ "missing listen", "# c\nserver:\n  workers: 2\n", 2, "server.listen",
 	  "missing" },
 	{ "missing server section", "log:\n  level: info\n", 1,
@@ -862,6 +908,7 @@ main(void)
 		cmocka_unit_test(test_repo_config),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_socket_follows_runtime_dir),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_relative_paths),

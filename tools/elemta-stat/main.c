@@ -1,14 +1,16 @@
 /*
  * elemta-stat - inspect the shared counter table.
  *
- * Opens the LMDB table read-only (safe while policyd workers write: LMDB
- * readers never block writers) and prints rate windows, failed-auth logs,
+ * Opens the counter table read-only (LMDB: safe while policyd workers
+ * write, readers never block writers; Redis: SCAN, never KEYS, so the
+ * server is never blocked) and prints rate windows, failed-auth logs,
  * reputation scores and metric counters as an aligned table, one JSON
  * document (--json) or the Prometheus text format (--prometheus).
  * `reset KEY` is the only writing command.
  *
  * Privileges: runs as the invoking user; reading needs read access to
- * counters.path (the policyd user's directory in production).
+ * counters.path (the policyd user's directory in production), or for
+ * Redis to counters.redis.password_file.
  * Untrusted input: none but the table itself; keys are escaped on output.
  */
 #include <errno.h>
@@ -296,8 +298,7 @@ main(int argc, char **argv)
 	bool writing = strcmp(cmd, "reset") == 0;
 	struct counter_store *cs = NULL;
 	struct error err = { "" };
-	if (counter_store_open(cfg->counters.path, cfg->counters.map_size, !writing,
-	    &cs, &err) < 0) {
+	if (counter_store_open_config(cfg, !writing, &cs, &err) < 0) {
 		fprintf(stderr, "elemta-stat: %s\n", err.text);
 		config_free(cfg);
 		return 1;

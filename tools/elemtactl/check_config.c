@@ -240,6 +240,9 @@ size_t ctl_config_check_access(const struct config *cfg,
 	check_access_add(policyd, &np, cfg->file, R_OK, "the configuration");
 	check_access_add(policyd, &np, cfg->auth.users_file, R_OK,
 	    "auth.users_file");
+	if (strcmp(cfg->counters.backend, "redis") == 0)
+		check_access_add(policyd, &np, cfg->counters.redis.password_file,
+		    R_OK, "counters.redis.password_file");
 	for (size_t i = 0; i < cfg->plugin_count; i++)
 		if (cfg->plugins[i].enabled)
 			check_access_add(policyd, &np, cfg->plugins[i].path, R_OK,
@@ -260,8 +263,9 @@ size_t ctl_config_check_access(const struct config *cfg,
 			check_access_add(smtpd, &ns, socket_dir, X_OK,
 			    "the policy socket's directory");
 		}
-		check_access_add(policyd, &np, cfg->counters.path,
-		    R_OK | W_OK | X_OK, "counters.path");
+		if (strcmp(cfg->counters.backend, "lmdb") == 0)
+			check_access_add(policyd, &np, cfg->counters.path,
+			    R_OK | W_OK | X_OK, "counters.path");
 	}
 	if (ctl_privs_check_access(&users->smtpd, smtpd, ns, &err) == -1)
 		check_add(errs, "%s (smtpd workers run as server.user and open it "

@@ -339,14 +339,24 @@ static int control_counter_stats(const struct config *cfg,
 	struct counter_store *cs;
 	int rc;
 
-	if (access(cfg->counters.path, F_OK) == -1)
+	if (strcmp(cfg->counters.backend, "lmdb") == 0 &&
+	    access(cfg->counters.path, F_OK) == -1)
 		return error_set(err, "%s: %s", cfg->counters.path, strerror(errno));
-	if (counter_store_open(cfg->counters.path, cfg->counters.map_size, true,
-	    &cs, err) == -1)
+	if (counter_store_open_config(cfg, true, &cs, err) == -1)
 		return -1;
 	rc = counter_stats(cs, cst, err);
 	counter_store_close(cs);
 	return rc;
+}
+
+/* control_counter_where - the table's path, or "redis ADDRESS". */
+static const char *control_counter_where(const struct config *cfg,
+    char *buf, size_t size)
+{
+	if (strcmp(cfg->counters.backend, "redis") != 0)
+		return cfg->counters.path;
+	snprintf(buf, size, "redis %s", cfg->counters.redis.address);
+	return buf;
 }
 
 /* control_bytes - "12.3 MB" style, powers of 1024. */
@@ -392,7 +402,7 @@ static void control_print_extra(const struct config *cfg, const char *dir)
 	struct ctl_stats stats;
 	struct counter_stats cst;
 	struct error err;
-	char used[32], total[32];
+	char used[32], total[32], where[300];
 
 	ctl_stats_read(dir, &stats);
 	if (stats.files == 0) {
@@ -414,11 +424,19 @@ static void control_print_extra(const struct config *cfg, const char *dir)
 		printf("counter table: unavailable (%s)\n", err.text);
 		return;
 	}
+	if (cst.map_size == 0) {
+		/* Redis without maxmemory: no ceiling to compare with. */
+		printf("counter table: %s: %" PRIu64 " entries, %s used (no "
+		    "memory limit)\n", control_counter_where(cfg, where,
+		    sizeof(where)), cst.entries, control_bytes(cst.used_bytes,
+		    used, sizeof(used)));
+		return;
+	}
 	printf("counter table: %s: %" PRIu64 " entries, %s of %s used (%.0f%%)\n",
-	    cfg->counters.path, cst.entries, control_bytes(cst.used_bytes, used,
-	    sizeof(used)), control_bytes(cst.map_size, total, sizeof(total)),
-	    cst.map_size ? 100.0 * (double)cst.used_bytes / (double)cst.map_size
-	    : 0.0);
+	    control_counter_where(cfg, where, sizeof(where)), cst.entries,
+	    control_bytes(cst.used_bytes, used, sizeof(used)),
+	    control_bytes(cst.map_size, total, sizeof(total)),
+	    100.0 * (double)cst.used_bytes / (double)cst.map_size);
 }
 
 /* control_status_json - the whole status as one JSON document (cfg may
@@ -430,6 +448,7 @@ static void control_status_json(const struct config *cfg, const char *dir,
 	struct ctl_stats stats;
 	struct counter_stats cst;
 	struct error err;
+	char where[300];
 
 	json_object_object_add(root, "running", json_object_new_boolean(pid > 0));
 	if (pid > 0) {
@@ -473,7 +492,8 @@ static void control_status_json(const struct config *cfg, const char *dir,
 	if (cfg != NULL && control_counter_stats(cfg, &cst, &err) == 0) {
 		o = json_object_new_object();
 		json_object_object_add(o, "path",
-		    json_object_new_string(cfg->counters.path));
+		    json_object_new_string(control_counter_where(cfg, where,
+		    sizeof(where))));
 		json_object_object_add(o, "map_size",
 		    json_object_new_int64((int64_t)cst.map_size));
 		json_object_object_add(o, "used_bytes",

@@ -583,18 +583,23 @@ static int sup_prepare_dirs(struct supervisor *s, struct error *err)
 
 	if (sup_prepare_spool(s, cfg, err) == -1)
 		return -1;
-	if (ctl_mkdir_p(cfg->counters.path, 0700, err) == -1)
-		return -1;
-	/* Before any worker opens the table: a FAST-mode table that was open
-	 * when the system went down is moved aside, never trusted. */
-	bool discarded;
-	if (counter_store_prepare(cfg->counters.path, (enum counter_sync)
-	    cfg->counters.sync, &discarded, err) == -1)
-		return -1;
-	if (u->root && (ctl_dir_secure(cfg->counters.path, u->policyd.uid,
-	    u->policyd.gid, 0700, err) == -1 || ctl_dir_chown_files(
-	    cfg->counters.path, u->policyd.uid, u->policyd.gid, err) == -1))
-		return -1;
+	/* counters.backend: redis keeps nothing on this host. */
+	if (strcmp(cfg->counters.backend, "lmdb") == 0) {
+		if (ctl_mkdir_p(cfg->counters.path, 0700, err) == -1)
+			return -1;
+		/* Before any worker opens the table: a FAST-mode table that
+		 * was open when the system went down is moved aside, never
+		 * trusted. */
+		bool discarded;
+		if (counter_store_prepare(cfg->counters.path, (enum
+		    counter_sync)cfg->counters.sync, &discarded, err) == -1)
+			return -1;
+		if (u->root && (ctl_dir_secure(cfg->counters.path,
+		    u->policyd.uid, u->policyd.gid, 0700, err) == -1 ||
+		    ctl_dir_chown_files(cfg->counters.path, u->policyd.uid,
+		    u->policyd.gid, err) == -1))
+			return -1;
+	}
 
 	/* Leftovers of sessions that died mid-DATA: never complete, never
 	 * acknowledged, safe to drop. */
