@@ -262,6 +262,10 @@ command_literal_valid(const char *s, size_t len)
 
 	if (len == 0 || len >= sizeof(buf))
 		return false;
+	/* inet_pton stops at a NUL: "192.0.2.5\0x" would pass as 192.0.2.5
+	 * while the whole literal, NUL included, went on to policyd. */
+	if (memchr(s, '\0', len) != NULL)
+		return false;
 	memcpy(buf, s, len);
 	buf[len] = '\0';
 	if (strncasecmp(buf, "IPv6:", 5) == 0)
@@ -283,6 +287,16 @@ command_literal_valid(const char *s, size_t len)
 	return true;
 }
 
+/* command_has_high - any octet >= 0x80 in s[0..len). */
+static bool
+command_has_high(const char *s, size_t len)
+{
+	for (size_t k = 0; k < len; k++)
+		if ((unsigned char)s[k] >= 0x80)
+			return true;
+	return false;
+}
+
 /* command_parse_address - the mailbox inside the brackets. */
 int
 command_parse_address(const char *inner, size_t len, bool is_rcpt,
@@ -292,22 +306,21 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 	const char *enh = is_rcpt ? "5.1.3" : "5.1.7";
 	const char *what = is_rcpt ? "recipient" : "sender";
 	size_t i = 0, local_start, local_len, dom_start, dom_len;
-	bool high = false;
+	bool high = command_has_high(inner, len);
 
 	*non_ascii = false;
 	out[0] = '\0';
-	for (size_t k = 0; k < len; k++)
-		if (s[k] >= 0x80)
-			high = true;
 	if (high && !utf8)
 		return command_fail(err, 553, "5.6.7",
 		    "Error: non-ASCII %s address without SMTPUTF8", what);
 	if (high && !command_utf8_valid(inner, len))
 		return command_fail(err, 501, enh,
 		    "Bad %s address syntax (invalid UTF-8)", what);
-	*non_ascii = high;
 
-	/* A-d-l ":" : checked, then dropped (RFC 5321 appendix C). */
+	/* A-d-l ":" : checked, then dropped (RFC 5321 appendix C).  Its
+	 * domains must be ASCII even under SMTPUTF8: source routes predate
+	 * RFC 6531 and no SMTPUTF8 client sends one, and a route that is
+	 * dropped must not be what makes an address non-ASCII. */
 	if (len > 0 && s[0] == '@') {
 		for (;;) {
 			size_t d;
@@ -321,7 +334,7 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 					goto syntax;
 				d = (size_t)(end - inner) - i + 1;
 			} else {
-				d = command_domain_len(inner + i, len - i, utf8);
+				d = command_domain_len(inner + i, len - i, false);
 				if (d == 0)
 					goto syntax;
 			}
@@ -387,6 +400,7 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 		    strncasecmp(inner + local_start, "postmaster", 10) == 0) {
 			memcpy(out, inner + local_start, local_len);
 			out[local_len] = '\0';
+			*non_ascii = false;
 			return 0;
 		}
 		goto syntax;
@@ -413,8 +427,17 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 		return command_fail(err, 553, enh,
 		    "Error: %s address domain longer than %d octets", what,
 		    COMMAND_DOMAIN_MAX);
+	/* A 64-octet local part and a 255-octet domain make 320 octets,
+	 * more than out holds: the path limit binds the whole mailbox. */
+	if (len - local_start > COMMAND_PATH_MAX)
+		return command_fail(err, 553, enh,
+		    "Error: %s address longer than %d octets", what,
+		    COMMAND_PATH_MAX);
 	memcpy(out, inner + local_start, len - local_start);
 	out[len - local_start] = '\0';
+	/* Only the kept mailbox says whether the address is non-ASCII: a
+	 * UTF-8 source route is dropped with the route. */
+	*non_ascii = command_has_high(inner + local_start, len - local_start);
 	return 0;
 syntax:
 	return command_fail(err, 501, enh, "Bad %s address syntax", what);

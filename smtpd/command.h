@@ -122,11 +122,13 @@ int command_parse_rcpt(const char *arg, bool utf8, struct command_path *out,
     struct command_error *err);
 
 /* command_parse_address - the mailbox between the brackets of a path
- * (inner, len bytes): optional source route (ignored), local part (dot
+ * (inner, len bytes): optional source route (ASCII, ignored), local part (dot
  * string or quoted string), '@', domain or address literal.  is_rcpt
  * selects the enhanced code (5.1.3 vs 5.1.7) and allows the bare
  * "postmaster"; utf8 allows UTF-8 (RFC 6531).  The mailbox without the
- * route goes to out (COMMAND_PATH_MAX + 1 bytes). */
+ * route goes to out (COMMAND_PATH_MAX + 1 bytes; a longer mailbox is a
+ * 553) and *non_ascii says whether that kept mailbox has UTF-8.  A NUL
+ * anywhere, address literals included, is a syntax error. */
 int command_parse_address(const char *inner, size_t len, bool is_rcpt,
     bool utf8, char *out, bool *non_ascii, struct command_error *err);
 

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -61,6 +62,7 @@ struct pconn {
 	char rbuf[POLICY_RBUF_SIZE];
 	size_t rlen;
 	struct wire_reply cur;    /* the reply being read               */
+	bool cur_ok;              /* its action was the word OK         */
 	bool have_action;
 };
 
@@ -111,14 +113,40 @@ policy_client_new(struct event_base *base, const char *socket_path,
 	return pc;
 }
 
+/* request_data_free - wipe and free a request's bytes: an AUTH request
+ * holds a password, and freed heap is not cleared. */
+static void
+request_data_free(struct policy_request *r)
+{
+	if (r->data != NULL) {
+		explicit_bzero(r->data, r->len);
+		free(r->data);
+	}
+	r->data = NULL;
+}
+
 /* request_free - release a request and its descriptor. */
 static void
 request_free(struct policy_request *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
-	free(r->data);
+	request_data_free(r);
 	free(r);
+}
+
+/* policy_result_parse - see policy_client.h. */
+void
+policy_result_parse(const char *action, struct policy_result *res)
+{
+	const char *s = action != NULL ? action : "";
+
+	wire_reply_parse(action, &res->reply);
+	while (*s == ' ' || *s == '\t')
+		s++;
+	res->action_ok = res->reply.action == ELEMTA_CONTINUE &&
+	    strncasecmp(s, "OK", 2) == 0 &&
+	    (s[2] == '\0' || s[2] == ' ' || s[2] == '\t');
 }
 
 /* pconn_arm_timer - the timer tracks the oldest pending request, or the
@@ -274,8 +302,7 @@ pconn_flush(struct pconn *c, char *why, size_t whylen)
 		r->off += (size_t)n;
 		if (r->off == r->len) {
 			/* The bytes are no longer needed once sent. */
-			free(r->data);
-			r->data = NULL;
+			request_data_free(r);
 			c->wcur = r->next;
 		}
 	}
@@ -338,10 +365,12 @@ pconn_reply_done(struct pconn *c)
 		c->tail = NULL;
 	c->npending--;
 	memset(&res, 0, sizeof(res));
-	if (c->have_action)
+	if (c->have_action) {
 		res.reply = c->cur;
-	else
-		wire_reply_parse(NULL, &res.reply);  /* no action: tempfail */
+		res.action_ok = c->cur_ok;
+	} else {
+		policy_result_parse(NULL, &res);  /* no action: tempfail */
+	}
 	c->have_action = false;
 	pconn_arm_timer(c);
 	if (r->done != NULL)
@@ -397,7 +426,12 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		line[len] = '\0';
 		if (strncmp(line, "action=", 7) == 0) {
-			wire_reply_parse(line + 7, &c->cur);
+			struct policy_result pr;
+
+			memset(&pr, 0, sizeof(pr));
+			policy_result_parse(line + 7, &pr);
+			c->cur = pr.reply;
+			c->cur_ok = pr.action_ok;
 			c->have_action = true;
 		}
 	}
@@ -434,6 +468,23 @@ pconn_pick(struct policy_client *pc)
 	return spare != NULL ? spare : best;
 }
 
+/* pconn_peer_gone - an idle connection whose policyd worker went away
+ * (it was restarted, or retired by a reload) shows EOF before we use it:
+ * checking costs one recv, and spares the request that would otherwise
+ * be written to a dead socket and fail. */
+static bool
+pconn_peer_gone(struct pconn *c)
+{
+	char b;
+	ssize_t n;
+
+	if (c->fd < 0 || c->head != NULL || c->fail_why[0] != '\0')
+		return false;
+	n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR);
+}
+
 /* policy_client_submit - queue one request on the best connection. */
 struct policy_request *
 policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
@@ -443,11 +494,18 @@ policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
 	struct policy_request *r;
 	char werr[96];
 
+	if (c != NULL && pconn_peer_gone(c)) {
+		log_debug("policy client: connection %u closed by policyd; "
+		    "reconnecting", c->index);
+		pconn_close(c);
+	}
 	if (c == NULL || (c->fd < 0 && pconn_connect(c, why, whylen) < 0)) {
 		if (c == NULL)
 			snprintf(why, whylen, "every policy connection is failing");
 		if (fd >= 0)
 			close(fd);
+		if (req->data != NULL)
+			explicit_bzero(req->data, req->len);
 		strbuf_free(req);
 		return NULL;
 	}

@@ -11,6 +11,8 @@
  * fail the request at once: policy_client_submit returns NULL.  The
  * done callback is never called from inside policy_client_submit.
  * Applying policyd.fail_mode to a failure is the caller's business.
+ * A request's bytes are wiped before they are freed (an AUTH request
+ * carries a password).
  */
 #ifndef ELEMTA_SMTPD_POLICY_CLIENT_H
 #define ELEMTA_SMTPD_POLICY_CLIENT_H
@@ -31,9 +33,19 @@ struct policy_result {
 	bool failed;              /* no answer: timeout, policyd down, ... */
 	char why[128];            /* when failed, for the log              */
 	struct wire_reply reply;  /* when not failed                       */
+	/* The action was the word OK itself.  wire_reply_parse folds OK
+	 * and DUNNO into "continue"; only at AUTH does the difference
+	 * matter: policyd says OK for verified credentials, and a DUNNO
+	 * (a policy server that knows nothing of AUTH) must never log a
+	 * client in. */
+	bool action_ok;
 };
 
 typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);
+
+/* policy_result_parse - the value of "action=" into res->reply and
+ * res->action_ok (res->failed is left alone). */
+void policy_result_parse(const char *action, struct policy_result *res);
 
 /* policy_client_new - nothing is connected yet. */
 struct policy_client *policy_client_new(struct event_base *base,

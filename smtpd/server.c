@@ -14,6 +14,16 @@
  * reply is flushed we shut down our sending side and discard input until
  * the client closes (or 2 s pass), so a client that kept talking does not
  * turn our final reply into a TCP reset.
+ *
+ * TLS (libevent's bufferevent_openssl over the same socket): on an smtps
+ * listener the handshake runs first and the session starts once it is
+ * done.  After STARTTLS the 220 is flushed in plaintext while reading is
+ * off and every byte already buffered is dropped (the session logs how
+ * many: CVE-2011-0411); then the plaintext bufferevent lets go of the
+ * socket and a TLS one takes it over.  Anything the client sent behind
+ * STARTTLS without waiting is either in the dropped buffer or is read as
+ * TLS records, which fails the handshake: it is never executed.  A
+ * failed or timed-out handshake is logged and ends only its connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,8 +40,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "addr.h"
 #include "error.h"
@@ -40,6 +54,8 @@
 #include "server.h"
 #include "session.h"
 #include "spool.h"
+#include "stats.h"
+#include "tls.h"
 
 #define SERVER_WINDOW 16384          /* bytes handed to session_feed    */
 #define SERVER_READ_HIGH (64 * 1024) /* stop reading above this backlog */
@@ -48,6 +64,8 @@
 #define SERVER_IP_BUCKETS 4096
 #define SERVER_STOP_FLUSH_S 3        /* after the grace: last 421s out  */
 #define SERVER_COMMIT_THREADS 8      /* concurrent fsyncs per worker    */
+#define SERVER_HANDSHAKE_MS 60000    /* a TLS handshake must end within
+                                        this (or the command timeout)   */
 /* A deep accept queue: with SYN cookies on, a connection whose final ACK
  * meets a full queue is silently lost (the client waits for a greeting
  * forever), so bursts of connections need room.  The kernel clamps it to
@@ -56,6 +74,8 @@
 
 enum conn_state {
 	CONN_OPEN,       /* talking                                       */
+	CONN_TLS_WAIT,   /* STARTTLS: flushing the 220, reading is off    */
+	CONN_HANDSHAKE,  /* the TLS handshake runs (STARTTLS or smtps)    */
 	CONN_CLOSING,    /* last reply queued, flushing                   */
 	CONN_LINGER,     /* write side shut, discarding input until EOF   */
 };
@@ -87,6 +107,9 @@ struct conn {
 	enum conn_state state;
 	bool eof;                  /* the client half-closed           */
 	bool draining;             /* inside conn_drain                */
+	bool tls;                  /* bev is a bufferevent_openssl     */
+	bool tls_wanted;           /* the session asked for STARTTLS   */
+	bool started;              /* session_start was called         */
 	uint64_t read_timeout_ms;  /* as last set on the bufferevent   */
 	time_t linger_until;       /* CONN_LINGER ends at the latest    */
 };
@@ -96,6 +119,7 @@ struct server {
 	struct event_base *base;
 	struct policy_client *pc;
 	struct spool_committer *committer;
+	struct tls_server *tls;    /* NULL without tls.certificate     */
 	struct listener listeners[CONFIG_LISTEN_MAX];
 	size_t nlisteners;
 	struct conn *conns;
@@ -108,6 +132,11 @@ struct server {
 
 static const struct session_ops conn_ops;
 static void conn_settle(struct conn *c);
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_tls_switch(struct conn *c);
+static void conn_tls_established(struct conn *c);
+static void conn_tls_failed(struct conn *c, short what);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_after_eof(struct conn *c);
 
@@ -178,7 +207,8 @@ conn_free(struct conn *c)
 	if (c->job != NULL)
 		spool_job_cancel(c->job);
 	session_free(c->session);
-	bufferevent_free(c->bev);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
 	ip_release(srv, c->ip);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
@@ -187,6 +217,7 @@ conn_free(struct conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	smtpd_stats_session(0);
 	free(c);
 	if (srv->stopping && srv->nconns == 0)
 		event_base_loopexit(srv->base, NULL);
@@ -239,6 +270,16 @@ conn_drain(struct conn *c)
 			break;
 	}
 	c->draining = false;
+	if (c->tls_wanted && c->state == CONN_OPEN) {
+		/* STARTTLS: nothing buffered now is ever read (the session
+		 * logged how much there was), and nothing more is read until
+		 * TLS takes over the socket. */
+		c->tls_wanted = false;
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_disable(c->bev, EV_READ);
+		c->state = CONN_TLS_WAIT;
+		return;
+	}
 	if (c->state == CONN_OPEN) {
 		uint64_t t = session_read_timeout_ms(c->session);
 
@@ -271,6 +312,11 @@ conn_settle(struct conn *c)
 {
 	struct timeval tv = { SERVER_LINGER_S, 0 };
 
+	if (c->state == CONN_TLS_WAIT &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_tls_switch(c);
+		return;
+	}
 	if (c->state != CONN_CLOSING ||
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
 		return;
@@ -280,6 +326,15 @@ conn_settle(struct conn *c)
 	}
 	c->state = CONN_LINGER;
 	c->linger_until = time(NULL) + SERVER_LINGER_S;
+	if (c->tls) {
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+		/* close_notify before the TCP half-close: a polite end
+		 * for clients that check (a failure changes nothing). */
+		if (ssl != NULL && SSL_is_init_finished(ssl))
+			(void)SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	/* EOF, error or the linger timeout end it in conn_event_cb. */
 	bufferevent_setcb(c->bev, conn_linger_read, NULL, conn_event_cb, c);
@@ -310,6 +365,13 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->state == CONN_HANDSHAKE) {
+		if (what & BEV_EVENT_CONNECTED)
+			conn_tls_established(c);
+		else
+			conn_tls_failed(c, what);
+		return;
+	}
 	if (c->state == CONN_LINGER) {
 		/* EOF, error or the linger timeout: done either way. */
 		conn_free(c);
@@ -438,13 +500,146 @@ conn_op_policy(void *io, struct strbuf *req, int fd, char *why,
 	return c->preq != NULL ? 0 : -1;
 }
 
+/* conn_op_starttls - the 220 is queued: conn_drain drops the input and
+ * stops reading, conn_settle switches once the 220 is out. */
+static void
+conn_op_starttls(void *io)
+{
+	struct conn *c = io;
+
+	c->tls_wanted = true;
+}
+
 static const struct session_ops conn_ops = {
 	.write = conn_op_write,
 	.close = conn_op_close,
 	.pending = conn_op_pending,
 	.policy = conn_op_policy,
 	.commit = conn_op_commit,
+	.starttls = conn_op_starttls,
 };
+
+/*==== TLS ====*/
+
+/* conn_handshake_timeout - how long a handshake may take. */
+static void
+conn_handshake_timeout(struct conn *c)
+{
+	uint64_t ms = c->srv->cfg->server.command_timeout_ms;
+
+	if (ms == 0 || ms > SERVER_HANDSHAKE_MS)
+		ms = SERVER_HANDSHAKE_MS;
+	c->read_timeout_ms = 0;    /* force: a new bufferevent */
+	conn_set_read_timeout(c, ms);
+}
+
+/* conn_tls_setup - a TLS bufferevent accepting on fd (taken over: closed
+ * on failure); NULL when OpenSSL or libevent cannot make one. */
+static struct bufferevent *
+conn_tls_setup(struct server *srv, int fd)
+{
+	struct bufferevent *bev;
+	SSL *ssl = tls_server_ssl(srv->tls);
+
+	if (ssl == NULL) {
+		close(fd);
+		return NULL;
+	}
+	/* With BEV_OPT_CLOSE_ON_FREE the bufferevent owns ssl and fd, on
+	 * failure too. */
+	bev = bufferevent_openssl_socket_new(srv->base, fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		return NULL;
+	/* A client that closes without close_notify just ends the
+	 * session (SMTP has its own end markers). */
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+/* conn_tls_begin - c->bev is a fresh TLS bufferevent: wait for the
+ * handshake. */
+static void
+conn_tls_begin(struct conn *c)
+{
+	c->tls = true;
+	c->state = CONN_HANDSHAKE;
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
+	conn_handshake_timeout(c);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* conn_tls_switch - the 220 to STARTTLS is out: the plaintext
+ * bufferevent lets go of the socket and a TLS one takes it over. */
+static void
+conn_tls_switch(struct conn *c)
+{
+	int fd = bufferevent_getfd(c->bev);
+
+	/* fd -1 first, so freeing the old bufferevent does not close the
+	 * socket; it had nothing left to send and reading was off. */
+	bufferevent_setfd(c->bev, -1);
+	bufferevent_free(c->bev);
+	c->bev = conn_tls_setup(c->srv, fd);
+	if (c->bev == NULL) {
+		log_err("sid=%s cannot start TLS: out of memory",
+		    session_id(c->session));
+		session_tls_failed(c->session, "cannot set up TLS");
+		conn_free(c);
+		return;
+	}
+	conn_tls_begin(c);
+}
+
+/* conn_tls_established - the handshake is done: tell the session (and
+ * start it on an smtps listener), then read what is waiting. */
+static void
+conn_tls_established(struct conn *c)
+{
+	struct tls_info info;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+	memset(&info, 0, sizeof(info));
+	if (ssl != NULL)
+		tls_describe(ssl, &info);
+	c->state = CONN_OPEN;
+	session_tls_started(c->session, info.protocol, info.cipher);
+	c->read_timeout_ms = 0;
+	conn_set_read_timeout(c, c->srv->cfg->server.command_timeout_ms);
+	if (!c->started) {
+		c->started = true;
+		session_start(c->session);
+	}
+	conn_drain(c);
+	conn_settle(c);
+}
+
+/* conn_tls_failed - the handshake failed, timed out or the client left:
+ * logged by the session; only this connection ends. */
+static void
+conn_tls_failed(struct conn *c, short what)
+{
+	char why[256];
+	unsigned long e, first = 0;
+
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+		if (first == 0)
+			first = e;
+	ERR_clear_error();
+	if (first != 0)
+		tls_error_text(first, why, sizeof(why));
+	else if (what & BEV_EVENT_TIMEOUT)
+		str_copy(why, "timeout", sizeof(why));
+	else if (what & BEV_EVENT_EOF)
+		str_copy(why, "connection closed by the client", sizeof(why));
+	else if (errno != 0)
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	else
+		str_copy(why, "connection lost", sizeof(why));
+	session_tls_failed(c->session, why);
+	conn_free(c);
+}
 
 /*==== Accepting ====*/
 
@@ -459,6 +654,7 @@ server_refuse(struct server *srv, int fd, const char *text)
 	if (n > 0)
 		(void)send(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n :
 		    sizeof(buf) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	smtpd_stats_add(SMTPD_STAT_CONNECTIONS_REFUSED, 1);
 	shutdown(fd, SHUT_WR);
 	close(fd);
 }
@@ -526,10 +722,15 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_err("bufferevent_socket_new failed");
+	server_sockname(fd, local, sizeof(local), &lport);
+	if (l->mode == CONFIG_MODE_SMTPS)
+		c->bev = conn_tls_setup(srv, fd);
+	else if ((c->bev = bufferevent_socket_new(srv->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		close(fd);
+	if (c->bev == NULL) {
+		log_err("connect from unknown[%s]:%u: cannot set up the "
+		    "connection (out of memory)", client, cport);
 		free(c);
 		return;
 	}
@@ -540,18 +741,26 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	smtpd_stats_session(1);
 
-	server_sockname(fd, local, sizeof(local), &lport);
 	peer.client_address = client;
 	peer.client_port = cport;
 	peer.server_address = local;
 	peer.server_port = lport;
 	peer.mode = l->mode;
+	peer.starttls = srv->tls != NULL && l->mode != CONFIG_MODE_SMTPS;
 	c->session = session_new(cfg, &conn_ops, c, &peer);
+	if (l->mode == CONFIG_MODE_SMTPS) {
+		/* Implicit TLS (RFC 8314): the greeting waits for the
+		 * handshake (conn_tls_established starts the session). */
+		conn_tls_begin(c);
+		return;
+	}
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
 	conn_set_read_timeout(c, cfg->server.command_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
+	c->started = true;
 	session_start(c->session);
 	conn_settle(c);
 }
@@ -672,18 +881,24 @@ server_listen(struct server *srv, enum server_listen_source src,
 		int acc = 0;
 		socklen_t alen = sizeof(acc);
 
-		if (ls->mode == CONFIG_MODE_SMTPS) {
-			/* Hook: implicit TLS arrives with the TLS issue. */
-			log_warn("listener %s: mode smtps needs TLS, which this "
-			    "build does not have yet; not accepting there",
-			    ls->address);
-			close(fds[i]);
-			continue;
+		if (ls->mode == CONFIG_MODE_SMTPS && srv->tls == NULL) {
+			/* config_load refuses this; a defence in depth. */
+			for (size_t k = i; k < cfg->server.listen_count; k++)
+				close(fds[k]);
+			return error_set(err, "listener %s: mode smtps needs "
+			    "tls.certificate and tls.key", ls->address);
 		}
-		if (ls->mode == CONFIG_MODE_SUBMISSION)
+		if (ls->mode == CONFIG_MODE_SUBMISSION &&
+		    cfg->auth.users_file[0] == '\0')
 			log_warn("listener %s: mode submission requires AUTH, "
-			    "which this build does not have yet: MAIL will be "
+			    "but auth.users_file is not set: MAIL will be "
 			    "refused there", ls->address);
+		else if (ls->mode == CONFIG_MODE_SUBMISSION &&
+		    srv->tls == NULL && cfg->auth.require_tls)
+			log_warn("listener %s: mode submission requires AUTH, "
+			    "which needs TLS (auth.require_tls), but there is no "
+			    "tls.certificate: MAIL will be refused there",
+			    ls->address);
 		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 &&
 		    !acc && listen(fds[i], SERVER_BACKLOG) < 0)
 			return error_set(err, "listen %s (fd %d): %s",
@@ -733,6 +948,12 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(srv->hard_stop, &tv);
 	while (c != NULL) {
 		next = c->next;
+		/* A handshake in progress has nobody to say goodbye to. */
+		if (c->state == CONN_TLS_WAIT || c->state == CONN_HANDSHAKE) {
+			conn_free(c);
+			c = next;
+			continue;
+		}
 		/* A message being committed gets its 250 first (conn_resume
 		 * shuts the session down right after). */
 		if (c->state == CONN_OPEN && c->job == NULL) {
@@ -792,6 +1013,11 @@ server_run(const struct config *cfg, enum server_listen_source src,
 		free(srv);
 		return error_set(err, "event_base_new failed");
 	}
+	if (cfg->tls.certificate[0] != '\0' &&
+	    (srv->tls = tls_server_new(cfg, err)) == NULL) {
+		rc = -1;
+		goto out;
+	}
 	if (server_listen(srv, src, err) < 0) {
 		rc = -1;
 		goto out;
@@ -820,6 +1046,7 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	}
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
+	smtpd_stats_start(srv->base, cfg);
 	log_info("ready: %zu listener(s), policy socket %s, pool %u",
 	    srv->nlisteners, cfg->policyd.socket, pool < 2 ? 2 : pool);
 
@@ -839,6 +1066,7 @@ out:
 	 * connections that are gone (cancelled, so only cleanup). */
 	spool_committer_free(srv->committer);
 	policy_client_free(srv->pc);
+	tls_server_free(srv->tls);
 	if (srv->sig_term)
 		event_free(srv->sig_term);
 	if (srv->sig_int)
@@ -847,6 +1075,7 @@ out:
 		event_free(srv->grace);
 	if (srv->hard_stop)
 		event_free(srv->hard_stop);
+	smtpd_stats_stop();
 	event_base_free(srv->base);
 	free(srv);
 	return rc;

@@ -16,12 +16,31 @@
  * quarantine -> remembered for the message (for the whole session when
  * given at CONNECT or HELO) and answered normally; a failed request ->
  * policyd.fail_mode (451 4.3.5, or continue with a warning).  A 421 from
- * anywhere closes the connection.
+ * anywhere closes the connection.  AUTH is the exception: only a literal
+ * OK authenticates (235 2.7.0), a refusal is relayed, anything else
+ * (DUNNO, a failed request in either fail mode) is 454 4.7.0.
+ *
+ * STARTTLS (RFC 3207) and AUTH (RFC 4954) replies:
+ *   220 2.0.0  ready to start TLS (then everything the client said is
+ *              forgotten and buffered input discarded)
+ *   502 5.5.1  STARTTLS without a certificate (or on smtps)
+ *   503 5.5.1  STARTTLS under TLS; AUTH before EHLO, after success or
+ *              inside a transaction; AUTH without auth.users_file
+ *   538 5.7.11 AUTH without TLS while auth.require_tls is on
+ *   504 5.5.4  a mechanism other than PLAIN and LOGIN
+ *   500 5.5.6  an AUTH line over 12288 octets
+ *   501 5.7.0  the client cancelled ("*")
+ *   501 5.5.2  malformed base64 or PLAIN message
+ *   535 5.7.8  credentials refused (policyd, or too long to be valid)
+ *   454 4.7.0  policyd unavailable or locked out
+ *   530 5.7.0  MAIL on a submission listener before AUTH
+ * Every one of them counts toward server.max_errors.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,21 +50,40 @@
 #include "wire.h"
 #include "command.h"
 #include "data.h"
+#include "sasl.h"
 #include "session.h"
 #include "spool.h"
+#include "stats.h"
 
 #define SESSION_DATA_CHUNK 8192
 #define SESSION_ESC 512            /* escaped-string buffer for logs   */
 #define SESSION_RATE_GRACE_MS 10000 /* min_data_rate applies after this */
+/* An AUTH request: ~1.4 KB of password, two 255-octet names, the HELO
+ * name and the usual attributes fit well within this. */
+#define SESSION_AUTH_REQUEST_ROOM 8192
+#define SESSION_TLS_PROTOCOL_MAX 32
+#define SESSION_TLS_CIPHER_MAX 96
+/* The longest line session_feed copies: an AUTH line and its CRLF, or a
+ * bare LF and one more byte. */
+#define SESSION_LINE_BUF (SASL_LINE_MAX + 3)
 
 enum session_phase {
 	PHASE_CONNECT,
 	PHASE_EHLO,
 	PHASE_HELO,
+	PHASE_AUTH,
 	PHASE_MAIL,
 	PHASE_RCPT,
 	PHASE_DATA,
 	PHASE_EOM,
+};
+
+/* Which client response an AUTH exchange (SESSION_AUTH) waits for. */
+enum session_auth_step {
+	AUTH_STEP_NONE,
+	AUTH_STEP_PLAIN,            /* PLAIN: the whole message         */
+	AUTH_STEP_LOGIN_USER,       /* LOGIN: the user name             */
+	AUTH_STEP_LOGIN_PASSWORD,   /* LOGIN: the password              */
 };
 
 /* One mail transaction (MAIL .. end of data); reset by RSET, HELO/EHLO
@@ -80,8 +118,24 @@ struct session {
 
 	char *helo;                  /* owned; NULL before HELO/EHLO    */
 	bool esmtp;
-	bool authenticated;          /* AUTH hook: always false for now */
 	enum elemta_action session_verdict; /* from CONNECT/HELO         */
+
+	bool starttls_ok;            /* the peer may offer STARTTLS     */
+	bool tls;                    /* the connection is encrypted     */
+	char tls_protocol[SESSION_TLS_PROTOCOL_MAX];
+	char tls_cipher[SESSION_TLS_CIPHER_MAX];
+	/* "PROTOCOL CIPHER" for the envelope; here (not on a stack) so an
+	 * asynchronous commit may keep pointing at it. */
+	char tls_desc[SESSION_TLS_PROTOCOL_MAX + SESSION_TLS_CIPHER_MAX];
+
+	bool authenticated;          /* policyd answered OK to AUTH     */
+	const char *sasl_method;     /* "PLAIN", "LOGIN"; NULL: none    */
+	char *sasl_user;             /* owned: authenticated, or the
+	                                identity of the exchange        */
+	char *auth_authzid;          /* owned, during a check; NULL: "" */
+	char *auth_secret;           /* owned: base64 password until the
+	                                request is built, then wiped    */
+	enum session_auth_step auth_step;
 
 	bool skip_line;              /* discarding an over-long line    */
 	bool in_feed;                /* inside session_feed             */
@@ -107,6 +161,7 @@ struct session {
 
 static void session_reply(struct session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void session_auth_clear(struct session *s, bool all);
 static void session_reply_error(struct session *s, int code,
     const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -142,6 +197,8 @@ session_state_name(enum session_state st)
 	case SESSION_HELO_DONE: return "HELO_DONE";
 	case SESSION_MAIL_DONE: return "MAIL_DONE";
 	case SESSION_RCPT_DONE: return "RCPT_DONE";
+	case SESSION_AUTH: return "AUTH";
+	case SESSION_STARTTLS: return "STARTTLS";
 	case SESSION_WAIT_POLICY: return "WAIT_POLICY";
 	case SESSION_DATA: return "DATA";
 	case SESSION_EOM_POLICY: return "EOM_POLICY";
@@ -159,6 +216,7 @@ session_phase_name(enum session_phase ph)
 	case PHASE_CONNECT: return "CONNECT";
 	case PHASE_EHLO: return "EHLO";
 	case PHASE_HELO: return "HELO";
+	case PHASE_AUTH: return "AUTH";
 	case PHASE_MAIL: return "MAIL";
 	case PHASE_RCPT: return "RCPT";
 	case PHASE_DATA: return "DATA";
@@ -201,6 +259,7 @@ session_wants_input(const struct session *s)
 	case SESSION_HELO_DONE:
 	case SESSION_MAIL_DONE:
 	case SESSION_RCPT_DONE:
+	case SESSION_AUTH:
 	case SESSION_DATA:
 		return true;
 	default:
@@ -243,6 +302,30 @@ session_txn_reset(struct session *s)
 	}
 	s->oversize = false;
 	session_new_instance(s);
+}
+
+/* session_starttls_offered - STARTTLS is advertised and accepted: a
+ * certificate is loaded (the peer says so), the transport can switch,
+ * and the connection is not encrypted yet. */
+static bool
+session_starttls_offered(const struct session *s)
+{
+	return s->starttls_ok && s->ops->starttls != NULL && !s->tls;
+}
+
+/* session_auth_enabled - AUTH exists here: auth.users_file is set. */
+static bool
+session_auth_enabled(const struct session *s)
+{
+	return s->cfg->auth.users_file[0] != '\0';
+}
+
+/* session_auth_offered - AUTH is advertised: enabled, and under TLS
+ * unless auth.require_tls is off. */
+static bool
+session_auth_offered(const struct session *s)
+{
+	return session_auth_enabled(s) && (s->tls || !s->cfg->auth.require_tls);
 }
 
 /*==== Replies ====*/
@@ -332,6 +415,7 @@ session_log_reject(struct session *s, const char *what, int code,
 	char e1[SESSION_ESC], e2[SESSION_ESC], e3[SESSION_ESC], e4[SESSION_ESC];
 	char e5[SESSION_ESC];
 
+	smtpd_stats_refused(what);
 	log_info("sid=%s reject: %s from unknown[%s]: %d %s %s; from=<%s> "
 	    "to=<%s> proto=%s helo=<%s>", s->sid, what,
 	    session_esc(e5, sizeof(e5), s->client_addr), code, enh,
@@ -362,6 +446,27 @@ session_sync_violation(struct session *s, const char *after)
 }
 
 /*==== Policy requests ====*/
+
+/* session_strbuf_wipe - clear and free a request (it may hold a
+ * password). */
+static void
+session_strbuf_wipe(struct strbuf *sb)
+{
+	if (sb->data != NULL)
+		explicit_bzero(sb->data, sb->cap);
+	strbuf_free(sb);
+}
+
+/* session_auth_wipe - forget the password of an AUTH exchange. */
+static void
+session_auth_wipe(struct session *s)
+{
+	if (s->auth_secret == NULL)
+		return;
+	explicit_bzero(s->auth_secret, SASL_PASSWORD_B64_MAX);
+	free(s->auth_secret);
+	s->auth_secret = NULL;
+}
 
 /* session_attr_u - an unsigned attribute. */
 static int
@@ -406,8 +511,25 @@ session_build_request(struct session *s, enum session_phase ph,
 	if (ph == PHASE_EOM)
 		rc |= session_attr_u(sb, "size", s->message_size);
 	rc |= wire_encode_attr(sb, "instance", s->instance);
-	/* Hooks for the TLS/AUTH issue: sasl_method, sasl_username,
-	 * encryption_protocol, encryption_cipher go here. */
+	if (s->tls) {
+		rc |= wire_encode_attr(sb, "encryption_protocol",
+		    s->tls_protocol);
+		rc |= wire_encode_attr(sb, "encryption_cipher", s->tls_cipher);
+	}
+	if (ph == PHASE_AUTH) {
+		/* The credentials under test (docs/internals.md): the
+		 * password as base64 of its bytes, never logged. */
+		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
+		rc |= wire_encode_attr(sb, "sasl_username", s->sasl_user);
+		rc |= wire_encode_attr(sb, "elemta_auth_password",
+		    s->auth_secret != NULL ? s->auth_secret : "");
+		if (s->auth_authzid != NULL)
+			rc |= wire_encode_attr(sb, "elemta_auth_authzid",
+			    s->auth_authzid);
+	} else if (s->authenticated) {
+		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
+		rc |= wire_encode_attr(sb, "sasl_username", s->sasl_user);
+	}
 	rc |= wire_encode_attr(sb, "elemta_session", s->sid);
 	rc |= wire_encode_attr(sb, "elemta_listen_mode",
 	    config_listen_mode_name(s->mode));
@@ -436,16 +558,28 @@ session_ask(struct session *s, enum session_phase ph,
 	session_enter_state(s, wait_state);
 	memset(&res, 0, sizeof(res));
 	res.failed = true;
+	if (ph == PHASE_AUTH) {
+		/* All the room the request needs, up front: a strbuf that
+		 * grows reallocates, which would leave a copy of the password
+		 * in freed memory. */
+		static const char room[SESSION_AUTH_REQUEST_ROOM];
+
+		(void)strbuf_append(&sb, room, sizeof(room));
+		strbuf_reset(&sb);
+	}
 	if (session_build_request(s, ph, &sb, rcpt, fd >= 0) < 0) {
-		strbuf_free(&sb);
+		session_auth_wipe(s);
+		session_strbuf_wipe(&sb);
 		if (fd >= 0)
 			close(fd);
 		str_copy(res.why, "request too large", sizeof(res.why));
 		session_policy_done(s, &res);
 		return;
 	}
+	/* The request holds the only copy of an AUTH password now. */
+	session_auth_wipe(s);
 	if (s->ops->policy(s->io, &sb, fd, res.why, sizeof(res.why)) < 0) {
-		strbuf_free(&sb);
+		session_strbuf_wipe(&sb);
 		session_policy_done(s, &res);
 	}
 }
@@ -566,6 +700,7 @@ session_new(const struct config *cfg, const struct session_ops *ops,
 	s->client_port = peer->client_port;
 	s->server_port = peer->server_port;
 	s->mode = peer->mode;
+	s->starttls_ok = peer->starttls;
 	session_new_instance(s);
 	return s;
 }
@@ -649,11 +784,14 @@ session_helo_proceed(struct session *s, const struct session_verdict *v)
 		session_reply(s, "250 %s", host);
 		return;
 	}
-	/* STARTTLS and AUTH will be advertised here by the TLS/AUTH work. */
 	session_reply(s, "250-%s", host);
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %" PRIu64, s->cfg->server.max_message_size);
 	session_reply(s, "250-8BITMIME");
+	if (session_starttls_offered(s))
+		session_reply(s, "250-STARTTLS");
+	if (session_auth_offered(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250-ENHANCEDSTATUSCODES");
 	session_reply(s, "250-SMTPUTF8");
 	session_reply(s, "250 HELP");
@@ -797,37 +935,54 @@ session_data_check(struct session *s, const struct command *cmd)
 	session_ask(s, PHASE_DATA, SESSION_WAIT_POLICY, NULL, -1);
 }
 
+/* session_with_protocol - the Received: header's "with" name: RFC 3848
+ * (ESMTPS under TLS, ESMTPA authenticated, ESMTPSA both) and RFC 6531
+ * (UTF8SMTP...) for a transaction that declared SMTPUTF8. */
+static const char *
+session_with_protocol(const struct session *s)
+{
+	static const char *const esmtp[4] = {
+		"ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA" };
+	static const char *const utf8[4] = {
+		"UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA" };
+	int i = (s->tls ? 2 : 0) + (s->authenticated ? 1 : 0);
+
+	if (s->txn.smtputf8)
+		return utf8[i];
+	return s->esmtp ? esmtp[i] : "SMTP";
+}
+
 /* session_received_header - the trace header of RFC 5321 4.4. */
 static int
 session_received_header(struct session *s, struct error *err)
 {
-	char date[64], buf[2048];
-	const char *proto;
+	char date[64], buf[2048], tls[SESSION_TLS_PROTOCOL_MAX +
+	    SESSION_TLS_CIPHER_MAX + 40];
+	const char *proto = session_with_protocol(s);
 	struct tm tm;
 	time_t now = time(NULL);
 	int n;
 
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	/* RFC 3848 / RFC 6531 with-protocol names. */
-	if (s->txn.smtputf8)
-		proto = "UTF8SMTP";
-	else
-		proto = s->esmtp ? "ESMTP" : "SMTP";
+	tls[0] = '\0';
+	if (s->tls)
+		snprintf(tls, sizeof(tls), "\t(using %s with cipher %s)\r\n",
+		    s->tls_protocol, s->tls_cipher);
 	if (s->txn.nrcpt == 1)
 		n = snprintf(buf, sizeof(buf),
-		    "Received: from %s (unknown [%s])\r\n"
+		    "Received: from %s (unknown [%s])\r\n%s"
 		    "\tby %s (Elemta) with %s id %s\r\n"
 		    "\tfor <%s>; %s\r\n",
-		    s->helo, s->client_addr, s->cfg->server.hostname, proto,
-		    s->txn.queue_id, s->txn.rcpts[0], date);
+		    s->helo, s->client_addr, tls, s->cfg->server.hostname,
+		    proto, s->txn.queue_id, s->txn.rcpts[0], date);
 	else
 		n = snprintf(buf, sizeof(buf),
-		    "Received: from %s (unknown [%s])\r\n"
+		    "Received: from %s (unknown [%s])\r\n%s"
 		    "\tby %s (Elemta) with %s id %s;\r\n"
 		    "\t%s\r\n",
-		    s->helo, s->client_addr, s->cfg->server.hostname, proto,
-		    s->txn.queue_id, date);
+		    s->helo, s->client_addr, tls, s->cfg->server.hostname,
+		    proto, s->txn.queue_id, date);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return error_set(err, "Received: header too long");
 	return spool_msg_write(s->spool, buf, (size_t)n, err);
@@ -944,6 +1099,7 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 		    s->sid, qid, esc, t->nrcpt, s->message_size);
 		session_txn_reset(s);
 		session_enter_state(s, SESSION_HELO_DONE);
+		smtpd_stats_add(SMTPD_STAT_MESSAGES_DISCARDED, 1);
 		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
 		return;
 	}
@@ -954,8 +1110,14 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	env.client_name = "unknown";
 	env.helo = s->helo;
 	env.protocol = s->esmtp ? "ESMTP" : "SMTP";
-	env.tls = "none";
-	env.auth_user = "";
+	if (s->tls) {
+		snprintf(s->tls_desc, sizeof(s->tls_desc), "%s %s",
+		    s->tls_protocol, s->tls_cipher);
+		env.tls = s->tls_desc;
+	} else {
+		env.tls = "none";
+	}
+	env.auth_user = s->authenticated ? s->sasl_user : "";
 	env.sender = t->sender;
 	env.recipients = t->rcpts;
 	env.recipient_count = t->nrcpt;
@@ -989,6 +1151,7 @@ session_commit_done(struct session *s, int rc, const char *errtext)
 		return;
 	if (rc < 0) {
 		log_err("sid=%s spool: %s", s->sid, errtext);
+		smtpd_stats_add(SMTPD_STAT_MESSAGES_REFUSED, 1);
 		session_txn_reset(s);
 		session_enter_state(s, SESSION_HELO_DONE);
 		session_reply_error(s, 451, "4.3.0",
@@ -999,6 +1162,8 @@ session_commit_done(struct session *s, int rc, const char *errtext)
 	    t->verdict == ELEMTA_QUARANTINE ? "quarantined as" : "queued as",
 	    t->queue_id, session_esc(esc, sizeof(esc), t->sender), t->nrcpt,
 	    s->message_size);
+	smtpd_stats_add(t->verdict == ELEMTA_QUARANTINE ?
+	    SMTPD_STAT_MESSAGES_QUARANTINED : SMTPD_STAT_MESSAGES_QUEUED, 1);
 	session_reply(s, "250 2.0.0 Ok: queued as %s", t->queue_id);
 	session_txn_reset(s);
 	session_enter_state(s, SESSION_HELO_DONE);
@@ -1059,6 +1224,342 @@ session_data_input(struct session *s, const char *data, size_t len)
 	return done;
 }
 
+/*==== STARTTLS (RFC 3207) ====*/
+
+/* session_forget_client - RFC 3207 4.2: after STARTTLS the server
+ * discards everything it learnt from the client: HELO/EHLO, the
+ * transaction, an authentication. */
+static void
+session_forget_client(struct session *s)
+{
+	session_txn_reset(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	session_auth_clear(s, true);
+}
+
+/* session_starttls_check - 220, forget, hand over to the transport. */
+static void
+session_starttls_check(struct session *s, const struct command *cmd)
+{
+	if (s->tls) {
+		session_reply_error(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (!session_starttls_offered(s)) {
+		session_reply_error(s, 502, "5.5.1",
+		    "Error: command not implemented");
+		return;
+	}
+	if (cmd->arg_len > 0) {
+		session_reply_error(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->state == SESSION_MAIL_DONE || s->state == SESSION_RCPT_DONE) {
+		session_reply_error(s, 503, "5.5.1",
+		    "Error: MAIL transaction in progress");
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	session_forget_client(s);
+	/* From here session_feed consumes (discards) whatever it is given. */
+	session_enter_state(s, SESSION_STARTTLS);
+	s->ops->starttls(s->io);
+}
+
+/* session_tls_started - see session.h. */
+void
+session_tls_started(struct session *s, const char *protocol,
+    const char *cipher)
+{
+	char e1[SESSION_ESC], e2[SESSION_ESC], e3[SESSION_ESC];
+
+	s->tls = true;
+	str_copy(s->tls_protocol, protocol, sizeof(s->tls_protocol));
+	str_copy(s->tls_cipher, cipher, sizeof(s->tls_cipher));
+	log_info("sid=%s TLS connection established from unknown[%s]: %s "
+	    "with cipher %s", s->sid,
+	    session_esc(e1, sizeof(e1), s->client_addr),
+	    session_esc(e2, sizeof(e2), s->tls_protocol),
+	    session_esc(e3, sizeof(e3), s->tls_cipher));
+	if (s->state == SESSION_STARTTLS)
+		session_enter_state(s, SESSION_GREETED);
+}
+
+/* session_tls_failed - see session.h. */
+void
+session_tls_failed(struct session *s, const char *why)
+{
+	char e1[SESSION_ESC], e2[SESSION_ESC];
+
+	log_info("sid=%s TLS handshake failed with unknown[%s]:%u: %s",
+	    s->sid, session_esc(e1, sizeof(e1), s->client_addr),
+	    s->client_port, session_esc(e2, sizeof(e2), why));
+	session_close(s);
+}
+
+/*==== AUTH (RFC 4954) ====*/
+
+/* session_auth_clear - end an exchange: its identity and secrets go;
+ * with all (STARTTLS) an established authentication goes too. */
+static void
+session_auth_clear(struct session *s, bool all)
+{
+	session_auth_wipe(s);
+	free(s->auth_authzid);
+	s->auth_authzid = NULL;
+	s->auth_step = AUTH_STEP_NONE;
+	if (all || !s->authenticated) {
+		free(s->sasl_user);
+		s->sasl_user = NULL;
+		s->sasl_method = NULL;
+		s->authenticated = false;
+	}
+}
+
+/* session_auth_fail - end the exchange with a refusal (counted toward
+ * max_errors like every failed AUTH); why goes to the log. */
+static void
+session_auth_fail(struct session *s, int code, const char *enh,
+    const char *text, const char *why)
+{
+	char e1[SESSION_ESC], e2[SESSION_ESC], e3[SESSION_ESC];
+
+	log_info("sid=%s warning: unknown[%s]: SASL %s authentication failed"
+	    " for <%s>: %s", s->sid,
+	    session_esc(e1, sizeof(e1), s->client_addr),
+	    s->sasl_method != NULL ? s->sasl_method : "-",
+	    session_esc(e2, sizeof(e2), s->sasl_user),
+	    session_esc(e3, sizeof(e3), why));
+	session_auth_clear(s, false);
+	session_enter_state(s, session_ready_state(s));
+	session_reply_error(s, code, enh, "%s", text);
+}
+
+/* session_auth_challenge - the 334 that asks for the next response. */
+static void
+session_auth_challenge(struct session *s)
+{
+	session_enter_state(s, SESSION_AUTH);
+	switch (s->auth_step) {
+	case AUTH_STEP_PLAIN:
+		session_reply(s, "334 ");
+		break;
+	case AUTH_STEP_LOGIN_USER:
+		session_reply(s, "334 VXNlcm5hbWU6");     /* "Username:" */
+		break;
+	case AUTH_STEP_LOGIN_PASSWORD:
+		session_reply(s, "334 UGFzc3dvcmQ6");     /* "Password:" */
+		break;
+	case AUTH_STEP_NONE:
+		break;
+	}
+}
+
+/* session_auth_submit - the complete credentials: check what smtpd can
+ * check, then ask policyd.  user is s->sasl_user when already kept. */
+static void
+session_auth_submit(struct session *s, const char *authzid,
+    const char *user, size_t user_len, const unsigned char *password,
+    size_t password_len)
+{
+	if (!sasl_name_valid(user, user_len) ||
+	    !sasl_name_valid(authzid, strlen(authzid))) {
+		session_auth_fail(s, 535, "5.7.8",
+		    "Authentication credentials invalid",
+		    "user name or authorization identity too long, not UTF-8 "
+		    "or with control characters");
+		return;
+	}
+	if (password_len > SASL_PASSWORD_MAX) {
+		session_auth_fail(s, 535, "5.7.8",
+		    "Authentication credentials invalid", "password too long");
+		return;
+	}
+	if (user != s->sasl_user) {
+		free(s->sasl_user);
+		s->sasl_user = xstrndup(user, user_len);
+	}
+	free(s->auth_authzid);
+	s->auth_authzid = authzid[0] != '\0' ? xstrdup(authzid) : NULL;
+	session_auth_wipe(s);
+	s->auth_secret = xmalloc(SASL_PASSWORD_B64_MAX);
+	(void)sasl_b64_encode(password, password_len, s->auth_secret,
+	    SASL_PASSWORD_B64_MAX);
+	s->auth_step = AUTH_STEP_NONE;
+	session_enter_state(s, session_ready_state(s));
+	session_ask(s, PHASE_AUTH, SESSION_WAIT_POLICY, NULL, -1);
+}
+
+/* session_auth_response - one client response (the initial response of
+ * the AUTH command, or a line after 334). */
+static void
+session_auth_response(struct session *s, const char *line, size_t len,
+    bool initial)
+{
+	unsigned char msg[SASL_DECODED_MAX + 1];
+	struct sasl_plain plain;
+	long n;
+
+	if (len == 1 && line[0] == '*') {
+		session_auth_fail(s, 501, "5.7.0", "Authentication aborted",
+		    "cancelled by the client");
+		return;
+	}
+	if (len > SASL_LINE_MAX) {
+		session_auth_fail(s, 500, "5.5.6",
+		    "Authentication Exchange line is too long", "line too long");
+		return;
+	}
+	/* RFC 4954 4: "=" is an empty initial response. */
+	if (initial && len == 1 && line[0] == '=')
+		n = 0;
+	else
+		n = sasl_b64_decode(line, len, msg);
+	if (n < 0) {
+		session_auth_fail(s, 501, "5.5.2", "Error: cannot decode "
+		    "response", "malformed base64");
+		return;
+	}
+	switch (s->auth_step) {
+	case AUTH_STEP_PLAIN:
+		if (sasl_plain_parse(msg, (size_t)n, &plain) < 0) {
+			session_auth_fail(s, 501, "5.5.2", "Error: malformed "
+			    "PLAIN message", "malformed PLAIN message");
+			break;
+		}
+		session_auth_submit(s, plain.authzid, plain.authcid,
+		    strlen(plain.authcid), plain.password, plain.password_len);
+		break;
+	case AUTH_STEP_LOGIN_USER:
+		if (memchr(msg, '\0', (size_t)n) != NULL ||
+		    !sasl_name_valid((const char *)msg, (size_t)n)) {
+			session_auth_fail(s, 535, "5.7.8",
+			    "Authentication credentials invalid",
+			    "user name too long, not UTF-8 or with control "
+			    "characters");
+			break;
+		}
+		free(s->sasl_user);
+		s->sasl_user = xstrndup((const char *)msg, (size_t)n);
+		s->auth_step = AUTH_STEP_LOGIN_PASSWORD;
+		session_auth_challenge(s);
+		break;
+	case AUTH_STEP_LOGIN_PASSWORD:
+		session_auth_submit(s, "", s->sasl_user, strlen(s->sasl_user),
+		    msg, (size_t)n);
+		break;
+	case AUTH_STEP_NONE:
+		break;
+	}
+	explicit_bzero(msg, (size_t)n + 1);
+}
+
+/* session_auth_check - sequence, TLS, mechanism; then a 334 or, with an
+ * initial response, straight to the credentials. */
+static void
+session_auth_check(struct session *s, const struct command *cmd)
+{
+	const char *arg = cmd->arg, *end = cmd->arg + cmd->arg_len, *resp;
+	size_t mlen, rlen;
+
+	if (!session_auth_enabled(s)) {
+		session_reply_error(s, 503, "5.5.1",
+		    "Error: authentication not enabled");
+		return;
+	}
+	if (s->state == SESSION_GREETED) {
+		session_reply_error(s, 503, "5.5.1",
+		    "Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->authenticated) {
+		session_reply_error(s, 503, "5.5.1",
+		    "Error: already authenticated");
+		return;
+	}
+	if (s->state != SESSION_HELO_DONE) {
+		session_reply_error(s, 503, "5.5.1",
+		    "Error: MAIL transaction in progress");
+		return;
+	}
+	if (!s->tls && s->cfg->auth.require_tls) {
+		session_reply_error(s, 538, "5.7.11", "Encryption required "
+		    "for requested authentication mechanism");
+		return;
+	}
+	mlen = strcspn(arg, " \t");
+	if (mlen > cmd->arg_len)
+		mlen = cmd->arg_len;
+	resp = arg + mlen;
+	while (resp < end && (*resp == ' ' || *resp == '\t'))
+		resp++;
+	rlen = (size_t)(end - resp);
+	if (mlen == 0 || memchr(resp, ' ', rlen) != NULL ||
+	    memchr(resp, '\t', rlen) != NULL) {
+		session_reply_error(s, 501, "5.5.4",
+		    "Syntax: AUTH mechanism [initial-response]");
+		return;
+	}
+	if (mlen == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
+		s->sasl_method = "PLAIN";
+		s->auth_step = AUTH_STEP_PLAIN;
+	} else if (mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0) {
+		s->sasl_method = "LOGIN";
+		s->auth_step = AUTH_STEP_LOGIN_USER;
+	} else {
+		session_reply_error(s, 504, "5.5.4",
+		    "Error: unsupported authentication mechanism");
+		return;
+	}
+	free(s->sasl_user);
+	s->sasl_user = NULL;
+	if (rlen == 0)
+		session_auth_challenge(s);
+	else
+		session_auth_response(s, resp, rlen, true);
+}
+
+/* session_auth_proceed - policyd's verdict on the credentials. */
+static void
+session_auth_proceed(struct session *s, const struct policy_result *res)
+{
+	struct session_verdict v;
+	char e1[SESSION_ESC], e2[SESSION_ESC], why[600];
+
+	session_enter_state(s, session_ready_state(s));
+	if (res->failed) {
+		/* Never authenticated without a verdict, whatever
+		 * policyd.fail_mode says. */
+		snprintf(why, sizeof(why), "policy service failed (%s)",
+		    res->why);
+		session_auth_fail(s, 454, "4.7.0",
+		    "Temporary authentication failure", why);
+		return;
+	}
+	session_verdict_from(s, res, &v);
+	if (session_verdict_refuses(&v)) {
+		snprintf(why, sizeof(why), "%d %s %s", v.code, v.enhanced,
+		    v.text);
+		session_auth_fail(s, v.code, v.enhanced, v.text, why);
+		return;
+	}
+	if (!res->action_ok) {
+		session_auth_fail(s, 454, "4.7.0",
+		    "Temporary authentication failure",
+		    "the policy service did not answer OK");
+		return;
+	}
+	s->authenticated = true;
+	session_auth_clear(s, false);     /* the exchange; keeps the identity */
+	log_info("sid=%s client=unknown[%s], sasl_method=%s, "
+	    "sasl_username=%s", s->sid,
+	    session_esc(e1, sizeof(e1), s->client_addr), s->sasl_method,
+	    session_esc(e2, sizeof(e2), s->sasl_user));
+	session_reply(s, "235 2.7.0 Authentication successful");
+}
+
 /*==== Other commands ====*/
 
 /* session_rset - forget the transaction. */
@@ -1091,7 +1592,7 @@ session_command(struct session *s, const char *line, size_t len)
 	s->counts[cmd.id]++;
 	s->last_cmd = cmd.id;
 	if (len + 2 > COMMAND_LINE_MAX && cmd.id != CMD_MAIL &&
-	    cmd.id != CMD_RCPT) {
+	    cmd.id != CMD_RCPT && cmd.id != CMD_AUTH) {
 		session_reply_error(s, 500, "5.5.2", "Error: line too long");
 		return;
 	}
@@ -1130,10 +1631,14 @@ session_command(struct session *s, const char *line, size_t len)
 			session_reply(s, "252 2.5.2 Cannot VRFY user, but will "
 			    "accept message and attempt delivery");
 		break;
+	case CMD_STARTTLS:
+		session_starttls_check(s, &cmd);
+		break;
+	case CMD_AUTH:
+		session_auth_check(s, &cmd);
+		break;
 	case CMD_EXPN:
 	case CMD_BDAT:
-	case CMD_STARTTLS:   /* hook: TLS/AUTH issue */
-	case CMD_AUTH:       /* hook: TLS/AUTH issue */
 		session_reply_error(s, 502, "5.5.1",
 		    "Error: command not implemented");
 		break;
@@ -1157,6 +1662,33 @@ session_command(struct session *s, const char *line, size_t len)
 
 /*==== Input ====*/
 
+/* session_auth_line - the line at p (n bytes so far) is an AUTH command
+ * or response, which may be up to SASL_LINE_MAX octets long. */
+static bool
+session_auth_line(const struct session *s, const char *p, size_t n)
+{
+	return s->state == SESSION_AUTH || (n >= 5 &&
+	    strncasecmp(p, "AUTH", 4) == 0 && (p[4] == ' ' || p[4] == '\t'));
+}
+
+/* session_line_too_long - answer a line over its limit (the rest of it
+ * is skipped by the caller). */
+static void
+session_line_too_long(struct session *s, bool auth)
+{
+	if (!auth) {
+		session_reply_error(s, 500, "5.5.2", "Error: line too long");
+		return;
+	}
+	if (s->state == SESSION_AUTH) {
+		session_auth_fail(s, 500, "5.5.6",
+		    "Authentication Exchange line is too long", "line too long");
+		return;
+	}
+	session_reply_error(s, 500, "5.5.6",
+	    "Authentication Exchange line is too long");
+}
+
 /* session_feed - see session.h. */
 size_t
 session_feed(struct session *s, const char *data, size_t len, size_t avail)
@@ -1165,6 +1697,8 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 
 	if (s->state == SESSION_CLOSING)
 		return len;     /* nothing more is read after the last reply */
+	if (s->state == SESSION_STARTTLS)
+		return len;     /* plaintext behind STARTTLS: discarded */
 	if (s->state == SESSION_CONNECT_POLICY && len > 0) {
 		char esc[SESSION_ESC];
 
@@ -1178,7 +1712,8 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 	s->in_feed = true;
 	while (pos < len) {
 		const char *p = data + pos, *nl;
-		size_t n = len - pos, lim, linelen;
+		size_t n = len - pos, lim, linelen, max;
+		bool auth;
 
 		if (s->state == SESSION_DATA) {
 			pos += session_data_input(s, p, n);
@@ -1200,10 +1735,12 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 			s->line_start_ms = 0;
 			continue;
 		}
-		lim = n < COMMAND_MAIL_LINE_MAX ? n : COMMAND_MAIL_LINE_MAX;
+		auth = session_auth_line(s, p, n);
+		max = auth ? SASL_LINE_MAX + 2 : COMMAND_MAIL_LINE_MAX;
+		lim = n < max ? n : max;
 		nl = memchr(p, '\n', lim);
 		if (nl == NULL) {
-			if (n < COMMAND_MAIL_LINE_MAX) {
+			if (n < max) {
 				/* A partial line: it must complete within the
 				 * command timeout (slowloris). */
 				if (s->line_start_ms == 0)
@@ -1213,8 +1750,7 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 			s->ncommands++;
 			s->skip_line = true;
 			pos += lim;
-			session_reply_error(s, 500, "5.5.2",
-			    "Error: line too long");
+			session_line_too_long(s, auth);
 			continue;
 		}
 		linelen = (size_t)(nl - p) + 1;
@@ -1227,14 +1763,30 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 		if (linelen > 0 && p[linelen - 1] == '\r')
 			linelen--;
 		{
-			char line[COMMAND_MAIL_LINE_MAX + 1];
+			char line[SESSION_LINE_BUF];
 
 			memcpy(line, p, linelen);
 			line[linelen] = '\0';
-			session_command(s, line, linelen);
+			if (s->state == SESSION_AUTH)
+				session_auth_response(s, line, linelen, false);
+			else
+				session_command(s, line, linelen);
+			/* An AUTH line may hold a password. */
+			if (auth)
+				explicit_bzero(line, linelen);
 		}
 	}
 	s->in_feed = false;
+	if (s->state == SESSION_STARTTLS && avail > pos) {
+		char esc[SESSION_ESC];
+
+		/* CVE-2011-0411: commands pipelined behind STARTTLS were
+		 * sent in plaintext and must not run once TLS is up. */
+		log_info("sid=%s discarding %zu byte(s) sent after STARTTLS "
+		    "from unknown[%s]", s->sid, avail - pos,
+		    session_esc(esc, sizeof(esc), s->client_addr));
+		pos = len;
+	}
 	return pos;
 }
 
@@ -1249,6 +1801,11 @@ session_policy_done(struct session *s, const struct policy_result *res)
 	if (s->state != SESSION_CONNECT_POLICY &&
 	    s->state != SESSION_WAIT_POLICY && s->state != SESSION_EOM_POLICY)
 		return;     /* e.g. closed by a timeout meanwhile */
+	if (s->phase == PHASE_AUTH) {
+		/* Its own mapping: no fail mode, only OK authenticates. */
+		session_auth_proceed(s, res);
+		return;
+	}
 	session_verdict_from(s, res, &v);
 	if (v.code == 421 && s->phase != PHASE_CONNECT) {
 		session_refuse(s, &v, session_phase_name(s->phase),
@@ -1263,6 +1820,8 @@ session_policy_done(struct session *s, const struct policy_result *res)
 	case PHASE_HELO:
 		session_helo_proceed(s, &v);
 		break;
+	case PHASE_AUTH:
+		break;      /* handled above */
 	case PHASE_MAIL:
 		session_mail_proceed(s, &v);
 		break;
@@ -1361,6 +1920,7 @@ session_free(struct session *s)
 	    session_esc(esc, sizeof(esc), s->client_addr), s->client_port,
 	    stats, s->ncommands);
 	session_txn_reset(s);
+	session_auth_clear(s, true);
 	free(s->helo);
 	free(s);
 }

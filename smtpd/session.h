@@ -17,6 +17,22 @@
  * nothing after the final "." is read as part of the message.  Replies go
  * out through ops->write in order; the caller flushes them when its input
  * runs dry (RFC 2920).
+ *
+ * TLS (RFC 3207): the session answers STARTTLS with 220, forgets what
+ * the client told it (HELO, transaction, authentication), consumes and
+ * discards every input byte the caller holds (plaintext sent behind
+ * STARTTLS must never be executed after the handshake: CVE-2011-0411)
+ * and asks ops->starttls to switch; the handshake's outcome comes back
+ * through session_tls_started (the client must EHLO again) or
+ * session_tls_failed.  On an smtps listener the caller completes the
+ * handshake first and calls session_tls_started before session_start.
+ *
+ * AUTH (RFC 4954, PLAIN and LOGIN with initial responses): the session
+ * decodes the client's messages and asks policyd, which verifies the
+ * credentials (protocol_state=AUTH); the password is wiped from the
+ * session's buffers once the request is built.  Only a literal
+ * action=OK authenticates; a failed request never does (454 4.7.0,
+ * whatever policyd.fail_mode says).
  */
 #ifndef ELEMTA_SMTPD_SESSION_H
 #define ELEMTA_SMTPD_SESSION_H
@@ -37,6 +53,10 @@ enum session_state {
 	SESSION_HELO_DONE,       /* ready for MAIL                         */
 	SESSION_MAIL_DONE,       /* MAIL accepted, RCPT expected           */
 	SESSION_RCPT_DONE,       /* at least one recipient accepted        */
+	SESSION_AUTH,            /* 334 sent: the next line is the client's
+	                            SASL response, not a command           */
+	SESSION_STARTTLS,        /* 220 to STARTTLS sent, the TLS handshake
+	                            runs; input is discarded               */
 	SESSION_WAIT_POLICY,     /* a command's policy answer is pending   */
 	SESSION_DATA,            /* receiving the message after 354        */
 	SESSION_EOM_POLICY,      /* end of data seen, decision pending     */
@@ -51,6 +71,9 @@ struct session_peer {
 	const char *server_address;
 	unsigned server_port;
 	enum config_listen_mode mode;
+	bool starttls;                /* STARTTLS may be offered (a
+	                                 certificate is loaded and the
+	                                 connection is not TLS already)   */
 };
 
 /* How a session reaches the outside world.  io is passed back as is. */
@@ -73,6 +96,12 @@ struct session_ops {
 	 * session_commit_done.  NULL: the session commits synchronously. */
 	void (*commit)(void *io, struct spool_msg *m,
 	    const struct spool_envelope *env, enum spool_dest dest);
+	/* Optional: switch the connection to TLS after STARTTLS.  Called
+	 * with the 220 reply queued; input not consumed by then must be
+	 * dropped, the handshake starts once the reply is sent, and its
+	 * outcome comes back through session_tls_started or
+	 * session_tls_failed.  NULL: STARTTLS is never offered. */
+	void (*starttls)(void *io);
 };
 
 struct session;
@@ -92,6 +121,14 @@ size_t session_feed(struct session *s, const char *data, size_t len,
 void session_policy_done(struct session *s, const struct policy_result *res);
 /* session_commit_done - the outcome of ops->commit (rc 0: durable). */
 void session_commit_done(struct session *s, int rc, const char *errtext);
+/* session_tls_started - the TLS handshake completed: protocol and
+ * cipher as OpenSSL names them ("TLSv1.3", "TLS_AES_256_GCM_SHA384").
+ * After STARTTLS the session is back in SESSION_GREETED. */
+void session_tls_started(struct session *s, const char *protocol,
+    const char *cipher);
+/* session_tls_failed - the handshake failed (why: for the log); the
+ * session is closing and the caller drops the connection. */
+void session_tls_failed(struct session *s, const char *why);
 /* session_timeout - the client was idle too long: 421 4.4.2, close. */
 void session_timeout(struct session *s);
 /* session_shutdown - the server is stopping: 421 4.3.2, close. */

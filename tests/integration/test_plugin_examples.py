@@ -236,7 +236,6 @@ def test_rcpt_blocked_relay_and_max_recipients(make_elemta, sdk):
                what="policy_rejected_recipients_total counted")
 
 
-@pytest.mark.skip(reason="SMTP AUTH lands with issue 5; unskip then")
 def test_relay_allowed_once_authenticated(make_elemta, sdk):
     e = make_elemta(start=False,
                     plugins=[policy(sdk, {"allowed_relay_domains": ["example.com"]})],

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -348,6 +349,106 @@ test_utf8(void **state)
 	assert_false(command_utf8_valid("\x80", 1));
 }
 
+/*==== Fuzz findings (reproducers in tests/fuzz/corpus/, regress-*) ====*/
+
+/* test_address_mailbox_bounded - a 64-octet local part and a 255-octet
+ * domain are each within their limits but 320 octets together: refused
+ * with 553 instead of overflowing the COMMAND_PATH_MAX + 1 out buffer
+ * (mailbox/regress-overflow-320-octet-mailbox). */
+static void
+test_address_mailbox_bounded(void **state)
+{
+	char in[400], label[64];
+	char *out = malloc(COMMAND_PATH_MAX + 1);
+	struct command_error err;
+	bool na;
+	int n;
+
+	memset(label, 'd', 63);
+	label[63] = '\0';
+	n = snprintf(in, sizeof(in), "%.64s@%s.%s.%s.%s",
+	    "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll",
+	    label, label, label, label);
+	assert_int_equal(n, 320);
+	expect_err(command_parse_address(in, (size_t)n, true, false, out, &na,
+	    &err), &err, 553, "5.1.3");
+	expect_err(command_parse_address(in, (size_t)n, false, false, out, &na,
+	    &err), &err, 553, "5.1.7");
+	/* exactly COMMAND_PATH_MAX octets still fit */
+	n = snprintf(in, sizeof(in), "%.64s@%s.%s.%.62s",
+	    "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll",
+	    label, label, label);
+	assert_int_equal(n, 255);
+	in[n] = 'x';
+	in[n + 1] = '\0';
+	n++;
+	assert_int_equal(command_parse_address(in, (size_t)n, true, false, out,
+	    &na, &err), 0);
+	assert_int_equal(strlen(out), COMMAND_PATH_MAX);
+	/* one more octet (a 64-octet label is refused by syntax, so the
+	 * extra octet goes into a new label) */
+	memcpy(in + n, ".x", 3);
+	n += 2;
+	expect_err(command_parse_address(in, (size_t)n, true, false, out, &na,
+	    &err), &err, 553, "5.1.3");
+	free(out);
+}
+
+/* test_address_route_utf8 - the dropped source route never decides
+ * non_ascii: it describes the kept mailbox, and a route must be ASCII
+ * (command/regress-utf8-route-sets-non-ascii). */
+static void
+test_address_route_utf8(void **state)
+{
+	static const char in[] = "@b\xc3\xbc.example:user@example.com";
+	char out[COMMAND_PATH_MAX + 1];
+	struct command_path p;
+	struct command_error err;
+	bool na = true;
+
+	/* a UTF-8 route: refused, even under SMTPUTF8 */
+	expect_err(command_parse_address(in, sizeof(in) - 1, true, true,
+	    out, &na, &err), &err, 501, "5.1.3");
+	assert_false(na);
+	expect_err(command_parse_rcpt("TO:<@b\xc3\xbc.example:user@"
+	    "example.com>", true, &p, &err), &err, 501, "5.1.3");
+	expect_err(command_parse_rcpt("TO:<@b\xc3\xbc.example:user@"
+	    "example.com>", false, &p, &err), &err, 553, "5.6.7");
+	/* an ASCII route is dropped; the kept mailbox decides */
+	assert_int_equal(command_parse_rcpt("TO:<@a.example,@b.example:"
+	    "user@example.com>", true, &p, &err), 0);
+	assert_string_equal(p.address, "user@example.com");
+	assert_false(p.non_ascii);
+	assert_int_equal(command_parse_rcpt("TO:<@a.example:j\xc3\xb8rn@"
+	    "example.com>", true, &p, &err), 0);
+	assert_string_equal(p.address, "j\xc3\xb8rn@example.com");
+	assert_true(p.non_ascii);
+}
+
+/* test_address_literal_nul - a NUL inside an address literal (where
+ * inet_pton would stop reading) is a syntax error
+ * (mailbox/regress-literal-with-nul). */
+static void
+test_address_literal_nul(void **state)
+{
+	static const char lit4[] = "u@[192.0.2.5\0x]";
+	static const char lit6[] = "u@[IPv6:2001:db8::1\0x]";
+	static const char route[] = "@[192.0.2.5\0x]:u@example.com";
+	char out[COMMAND_PATH_MAX + 1];
+	struct command_error err;
+	bool na;
+
+	expect_err(command_parse_address(lit4, sizeof(lit4) - 1, true, false,
+	    out, &na, &err), &err, 501, "5.1.3");
+	expect_err(command_parse_address(lit6, sizeof(lit6) - 1, false, false,
+	    out, &na, &err), &err, 501, "5.1.7");
+	expect_err(command_parse_address(route, sizeof(route) - 1, true, false,
+	    out, &na, &err), &err, 501, "5.1.3");
+	assert_int_equal(command_parse_address("u@[192.0.2.5]", 13, true,
+	    false, out, &na, &err), 0);
+	assert_string_equal(out, "u@[192.0.2.5]");
+}
+
 int
 main(void)
 {
@@ -363,6 +464,9 @@ main(void)
 		cmocka_unit_test(test_mail_utf8),
 		cmocka_unit_test(test_rcpt),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_address_mailbox_bounded),
+		cmocka_unit_test(test_address_route_utf8),
+		cmocka_unit_test(test_address_literal_nul),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

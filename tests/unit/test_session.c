@@ -18,6 +18,7 @@
 #include "config.h"
 #include "log.h"
 #include "wire.h"
+#include "../../smtpd/policy_client.h"
 #include "../../smtpd/session.h"
 #include "../../smtpd/spool.h"
 
@@ -31,6 +32,7 @@ struct drv {
 	char *in;
 	size_t in_len, in_pos, in_cap;
 	int npolicy;              /* requests started */
+	int nstarttls;            /* ops->starttls calls */
 	char req[16384];          /* the last request */
 	char msg[8192];           /* message read through the EOM fd */
 	bool policy_fail_now;     /* ops->policy returns -1 */
@@ -92,6 +94,13 @@ static const struct session_ops drv_ops = {
 	.policy = drv_policy,
 };
 
+/* drv_starttls - the transport is asked to switch to TLS. */
+static void
+drv_starttls(void *io)
+{
+	((struct drv *)io)->nstarttls++;
+}
+
 /* The asynchronous commit seam: the message is taken over and committed
  * when the test says so (drv_commit_finish). */
 static struct spool_msg drv_job;
@@ -117,6 +126,17 @@ static const struct session_ops drv_ops_async = {
 	.pending = drv_pending,
 	.policy = drv_policy,
 	.commit = drv_commit,
+};
+
+/* A transport that can do TLS (and commits asynchronously, so the
+ * envelope can be inspected). */
+static const struct session_ops drv_ops_tls = {
+	.write = drv_write,
+	.close = drv_close,
+	.pending = drv_pending,
+	.policy = drv_policy,
+	.commit = drv_commit,
+	.starttls = drv_starttls,
 };
 
 /* drv_pump - feed unconsumed input until the session stops taking it. */
@@ -159,7 +179,7 @@ drv_answer(struct drv *d, const char *action)
 	struct policy_result res;
 
 	memset(&res, 0, sizeof(res));
-	wire_reply_parse(action, &res.reply);
+	policy_result_parse(action, &res);
 	session_policy_done(d->s, &res);
 	drv_pump(d);
 }
@@ -216,7 +236,7 @@ setup(void **state)
 {
 	struct drv *d = calloc(1, sizeof(*d));
 	struct session_peer peer = { "192.0.2.7", 50123, "192.0.2.1", 25,
-	    CONFIG_MODE_SMTP };
+	    CONFIG_MODE_SMTP, false };
 	struct error err;
 
 	d->cfg = calloc(1, sizeof(*d->cfg));
@@ -735,7 +755,7 @@ test_async_commit(void **state)
 {
 	struct drv *d = *state;
 	struct session_peer peer = { "2001:db8::7", 40000, "2001:db8::1", 25,
-	    CONFIG_MODE_SMTP };
+	    CONFIG_MODE_SMTP, false };
 	struct error err;
 	const char *r;
 
@@ -779,6 +799,402 @@ test_async_commit(void **state)
 	assert_int_equal(count_dir(d, "tmp"), 0);
 }
 
+/*==== STARTTLS and AUTH ====*/
+
+/* drv_reopen - a fresh session on ops for a peer of the given mode. */
+static void
+drv_reopen(struct drv *d, const struct session_ops *ops,
+    enum config_listen_mode mode, bool starttls)
+{
+	struct session_peer peer = { "192.0.2.7", 50123, "192.0.2.1", 587,
+	    mode, starttls };
+
+	session_free(d->s);
+	d->s = session_new(d->cfg, ops, d, &peer);
+}
+
+/* auth_setup - AUTH enabled; require_tls as given. */
+static void
+auth_setup(struct drv *d, bool require_tls)
+{
+	snprintf(d->cfg->auth.users_file, sizeof(d->cfg->auth.users_file),
+	    "/nonexistent/users");
+	d->cfg->auth.require_tls = require_tls;
+}
+
+/* ehlo_reply - EHLO answered by policyd; returns the 250 lines. */
+static const char *
+ehlo_reply(struct drv *d)
+{
+	drv_send(d, "EHLO client.test\r\n");
+	drv_answer(d, "DUNNO");
+	return drv_take(d);
+}
+
+/* commit_job - finish the asynchronous commit the session handed over. */
+static void
+commit_job(struct drv *d)
+{
+	struct error err;
+
+	assert_true(drv_job_pending);
+	assert_int_equal(spool_msg_commit(&drv_job, &drv_job_env, drv_job_dest,
+	    false, &err), 0);
+	drv_job_pending = false;
+	session_commit_done(d->s, 0, "");
+	drv_pump(d);
+}
+
+/* send_message - MAIL .. end of data, every step accepted; the commit
+ * is left pending (drv_job). */
+static void
+send_message(struct drv *d)
+{
+	drv_send(d, "MAIL FROM:<alice@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "Subject: t\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	assert_true(drv_job_pending);
+}
+
+static void
+test_starttls_discards_injection_and_resets(void **state)
+{
+	struct drv *d = *state;
+	int before;
+
+	auth_setup(d, true);
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, true);
+	greet(d);
+	/* STARTTLS offered; AUTH not offered, and refused, without TLS */
+	assert_string_equal(ehlo_reply(d), "250-mx.test\r\n250-PIPELINING\r\n"
+	    "250-SIZE 10000\r\n250-8BITMIME\r\n250-STARTTLS\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "538 5.7.11 Encryption required for requested "
+	    "authentication mechanism\r\n");
+	/* the plaintext injection: everything behind STARTTLS is dropped */
+	before = d->npolicy;
+	drv_send(d, "STARTTLS\r\nRSET\r\nMAIL FROM:<evil@x.example>\r\n");
+	assert_reply(d, "220 2.0.0 Ready to start TLS\r\n");
+	assert_int_equal(d->nstarttls, 1);
+	assert_state(d, SESSION_STARTTLS);
+	assert_int_equal(drv_pending(d), 0);
+	assert_int_equal(d->npolicy, before);
+	/* more plaintext before the handshake is dropped as well */
+	drv_send(d, "NOOP\r\n");
+	assert_int_equal(drv_pending(d), 0);
+	session_tls_started(d->s, "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+	assert_state(d, SESSION_GREETED);
+	drv_pump(d);
+	assert_reply(d, "");
+	/* RFC 3207: the client starts over with EHLO */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	drv_send(d, "EHLO client.test\r\n");
+	assert_non_null(strstr(d->req, "encryption_protocol=TLSv1.3\n"));
+	assert_non_null(strstr(d->req,
+	    "encryption_cipher=TLS_AES_256_GCM_SHA384\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n"
+	    "250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n"
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP\r\n");
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "503 5.5.1 Error: TLS already active\r\n");
+	assert_int_equal(d->nstarttls, 1);
+	assert_false(d->closed);
+}
+
+static void
+test_starttls_refusals(void **state)
+{
+	struct drv *d = *state;
+
+	/* no certificate: not offered, not implemented */
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, false);
+	greet(d);
+	assert_null(strstr(ehlo_reply(d), "STARTTLS"));
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "502 5.5.1 Error: command not implemented\r\n");
+
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, true);
+	greet(d);
+	ehlo_reply(d);
+	drv_send(d, "STARTTLS now\r\n");
+	assert_reply(d, "501 5.5.4 Syntax: STARTTLS\r\n");
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "503 5.5.1 Error: MAIL transaction in progress\r\n");
+	assert_int_equal(d->nstarttls, 0);
+}
+
+static void
+test_starttls_handshake_failure_closes(void **state)
+{
+	struct drv *d = *state;
+
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, true);
+	greet(d);
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "220 2.0.0 Ready to start TLS\r\n");
+	session_tls_failed(d->s, "wrong version number");
+	assert_true(d->closed);
+	assert_state(d, SESSION_CLOSING);
+}
+
+static void
+test_submission_auth_plain_under_tls(void **state)
+{
+	struct drv *d = *state;
+	const char *r;
+
+	auth_setup(d, true);
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SUBMISSION, true);
+	greet(d);
+	ehlo_reply(d);
+	drv_send(d, "STARTTLS\r\n");
+	assert_reply(d, "220 2.0.0 Ready to start TLS\r\n");
+	session_tls_started(d->s, "TLSv1.3", "TLS_AES_256_GCM_SHA384");
+	assert_non_null(strstr(ehlo_reply(d), "250-AUTH PLAIN LOGIN\r\n"));
+	/* submission: AUTH before MAIL */
+	drv_send(d, "MAIL FROM:<alice@b.example>\r\n");
+	assert_reply(d, "530 5.7.0 Error: authentication required\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_state(d, SESSION_WAIT_POLICY);
+	assert_non_null(strstr(d->req, "protocol_state=AUTH\n"));
+	assert_non_null(strstr(d->req, "sasl_method=PLAIN\n"));
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	/* the password as base64 of its bytes, no authzid when empty */
+	assert_non_null(strstr(d->req, "elemta_auth_password=czNjcmV0\n"));
+	assert_null(strstr(d->req, "elemta_auth_authzid"));
+	assert_non_null(strstr(d->req, "encryption_protocol=TLSv1.3\n"));
+	drv_answer(d, "OK");
+	assert_reply(d, "235 2.7.0 Authentication successful\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "503 5.5.1 Error: already authenticated\r\n");
+	/* every later request carries the identity; no password */
+	drv_send(d, "MAIL FROM:<alice@b.example>\r\n");
+	assert_non_null(strstr(d->req, "sasl_method=PLAIN\n"));
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	assert_null(strstr(d->req, "elemta_auth_password"));
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	drv_send(d, "RCPT TO:<c@d.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	drv_send(d, "Subject: t\r\n\r\nbody\r\n.\r\n");
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	assert_non_null(strstr(d->msg, "\t(using TLSv1.3 with cipher "
+	    "TLS_AES_256_GCM_SHA384)\r\n\tby mx.test (Elemta) with ESMTPSA id "));
+	drv_answer(d, "DUNNO");
+	assert_string_equal(drv_job_env.auth_user, "alice");
+	assert_string_equal(drv_job_env.tls, "TLSv1.3 TLS_AES_256_GCM_SHA384");
+	commit_job(d);
+	r = drv_take(d);
+	assert_memory_equal(r, "250 2.0.0 Ok: queued as ", 24);
+	assert_int_equal(count_dir(d, "queue"), 1);
+}
+
+static void
+test_auth_login_and_relayed_refusals(void **state)
+{
+	struct drv *d = *state;
+
+	auth_setup(d, false);
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, false);
+	d->cfg->server.max_errors = 100;
+	greet(d);
+	/* without TLS when require_tls is off */
+	assert_non_null(strstr(ehlo_reply(d), "250-AUTH PLAIN LOGIN\r\n"));
+	drv_send(d, "auth login\r\n");
+	assert_reply(d, "334 VXNlcm5hbWU6\r\n");
+	assert_state(d, SESSION_AUTH);
+	drv_send(d, "YWxpY2U=\r\n");
+	assert_reply(d, "334 UGFzc3dvcmQ6\r\n");
+	drv_send(d, "d3Jvbmc=\r\n");
+	assert_non_null(strstr(d->req, "sasl_method=LOGIN\n"));
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	assert_non_null(strstr(d->req, "elemta_auth_password=d3Jvbmc=\n"));
+	assert_null(strstr(d->req, "encryption_protocol"));
+	drv_answer(d, "535 5.7.8 Authentication credentials invalid");
+	assert_reply(d, "535 5.7.8 Authentication credentials invalid\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	/* the initial response form, then cancelled */
+	drv_send(d, "AUTH LOGIN YWxpY2U=\r\n");
+	assert_reply(d, "334 UGFzc3dvcmQ6\r\n");
+	drv_send(d, "*\r\n");
+	assert_reply(d, "501 5.7.0 Authentication aborted\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	/* PLAIN in two steps, with an authorization identity; locked out */
+	drv_send(d, "AUTH PLAIN\r\n");
+	assert_reply(d, "334 \r\n");
+	drv_send(d, "YWRtaW4AYWxpY2UAcHc=\r\n");
+	assert_non_null(strstr(d->req, "elemta_auth_authzid=admin\n"));
+	assert_non_null(strstr(d->req, "elemta_auth_password=cHc=\n"));
+	drv_answer(d, "454 4.7.0 Too many failed authentication attempts");
+	assert_reply(d, "454 4.7.0 Too many failed authentication attempts\r\n");
+	/* not authenticated: no identity in later requests */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_null(strstr(d->req, "sasl_username"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "503 5.5.1 Error: MAIL transaction in progress\r\n");
+}
+
+static void
+test_auth_syntax_errors(void **state)
+{
+	struct drv *d = *state;
+	char *line = malloc(13100);
+	int before;
+
+	auth_setup(d, false);
+	d->cfg->server.max_errors = 100;
+	greet(d);
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "503 5.5.1 Error: send HELO/EHLO first\r\n");
+	ehlo_reply(d);
+	before = d->npolicy;
+	drv_send(d, "AUTH\r\n");
+	assert_reply(d, "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+	drv_send(d, "AUTH CRAM-MD5\r\n");
+	assert_reply(d, "504 5.5.4 Error: unsupported authentication "
+	    "mechanism\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA== extra\r\n");
+	assert_reply(d, "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+	drv_send(d, "AUTH PLAIN !!!!\r\n");
+	assert_reply(d, "501 5.5.2 Error: cannot decode response\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA=\r\n");
+	assert_reply(d, "501 5.5.2 Error: cannot decode response\r\n");
+	drv_send(d, "AUTH PLAIN YWxpY2UAczNjcmV0\r\n");     /* one NUL */
+	assert_reply(d, "501 5.5.2 Error: malformed PLAIN message\r\n");
+	drv_send(d, "AUTH PLAIN =\r\n");
+	assert_reply(d, "501 5.5.2 Error: malformed PLAIN message\r\n");
+	drv_send(d, "AUTH LOGIN\r\n");
+	drv_send(d, "YW\r\n");
+	assert_reply(d, "334 VXNlcm5hbWU6\r\n501 5.5.2 Error: cannot decode "
+	    "response\r\n");
+	assert_int_equal(d->npolicy, before);
+	/* 12288 octets of base64 are read (and refused for what they say) */
+	memcpy(line, "AUTH PLAIN ", 11);
+	memset(line + 11, 'A', 12276);
+	memcpy(line + 12287, "\r\n", 3);
+	drv_send(d, line);
+	assert_reply(d, "501 5.5.2 Error: malformed PLAIN message\r\n");
+	/* longer is 500 5.5.6, as a command and as a response */
+	memset(line + 11, 'A', 13000);
+	memcpy(line + 13011, "\r\n", 3);
+	drv_send(d, line);
+	assert_reply(d, "500 5.5.6 Authentication Exchange line is too long\r\n");
+	drv_send(d, "AUTH PLAIN\r\n");
+	assert_reply(d, "334 \r\n");
+	drv_send(d, line + 11);
+	assert_reply(d, "500 5.5.6 Authentication Exchange line is too long\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	drv_send(d, "NOOP\r\n");
+	assert_reply(d, "250 2.0.0 Ok\r\n");
+	assert_int_equal(d->npolicy, before);
+	free(line);
+}
+
+static void
+test_auth_not_enabled_and_error_limit(void **state)
+{
+	struct drv *d = *state;
+
+	greet(d);
+	ehlo_reply(d);
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "503 5.5.1 Error: authentication not enabled\r\n");
+	/* failed AUTH attempts count toward max_errors (5) */
+	auth_setup(d, false);
+	for (int i = 0; i < 3; i++) {
+		drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+		drv_answer(d, "535 5.7.8 Authentication credentials invalid");
+	}
+	drv_take(d);
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer(d, "535 5.7.8 Authentication credentials invalid");
+	assert_reply(d, "535 5.7.8 Authentication credentials invalid\r\n"
+	    "421 4.7.0 mx.test Error: too many errors\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_auth_only_ok_authenticates(void **state)
+{
+	struct drv *d = *state;
+
+	auth_setup(d, false);
+	d->cfg->policyd.fail_mode = CONFIG_FAIL_ACCEPT;
+	greet(d);
+	ehlo_reply(d);
+	/* policyd down: never a login, even in fail_mode accept */
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_fail(d);
+	assert_reply(d, "454 4.7.0 Temporary authentication failure\r\n");
+	d->policy_fail_now = true;
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	assert_reply(d, "454 4.7.0 Temporary authentication failure\r\n");
+	d->policy_fail_now = false;
+	/* a DUNNO (a policy server that knows nothing of AUTH) is no OK */
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "454 4.7.0 Temporary authentication failure\r\n");
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_null(strstr(d->req, "sasl_username"));
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	drv_send(d, "RSET\r\n");
+	drv_take(d);
+	/* a 421 ends the session */
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer(d, "421 4.7.0 go away");
+	assert_reply(d, "421 4.7.0 go away\r\n");
+	assert_true(d->closed);
+}
+
+static void
+test_auth_received_header_without_tls(void **state)
+{
+	struct drv *d = *state;
+
+	auth_setup(d, false);
+	drv_reopen(d, &drv_ops_tls, CONFIG_MODE_SMTP, true);
+	greet(d);
+	ehlo_reply(d);
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer(d, "OK");
+	drv_take(d);
+	send_message(d);
+	assert_non_null(strstr(d->msg, "[192.0.2.7])\r\n\tby mx.test "
+	    "(Elemta) with ESMTPA id "));
+	assert_null(strstr(d->msg, "(using "));
+	assert_string_equal(drv_job_env.tls, "none");
+	assert_string_equal(drv_job_env.auth_user, "alice");
+	commit_job(d);
+	drv_take(d);
+	/* STARTTLS forgets the authentication (RFC 3207 4.2) */
+	drv_send(d, "STARTTLS\r\n");
+	session_tls_started(d->s, "TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384");
+	ehlo_reply(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_null(strstr(d->req, "sasl_username"));
+	assert_non_null(strstr(d->req, "encryption_protocol=TLSv1.2\n"));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+}
+
 static void
 test_state_names(void **state)
 {
@@ -820,6 +1236,15 @@ main(void)
 		T(test_timeout_and_shutdown),
 		T(test_shutdown),
 		T(test_async_commit),
+		T(test_starttls_discards_injection_and_resets),
+		T(test_starttls_refusals),
+		T(test_starttls_handshake_failure_closes),
+		T(test_submission_auth_plain_under_tls),
+		T(test_auth_login_and_relayed_refusals),
+		T(test_auth_syntax_errors),
+		T(test_auth_not_enabled_and_error_limit),
+		T(test_auth_only_ok_authenticates),
+		T(test_auth_received_header_without_tls),
 		T(test_state_names),
 	};
 

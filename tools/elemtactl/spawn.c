@@ -13,6 +13,13 @@
  * ELEMTA_* contract variables, a few harmless ones imported (PATH, TZ,
  * locale, sanitizer options) and any other ELEMTA_* the operator set (test
  * hooks); nothing else of the supervisor's environment reaches a worker.
+ *
+ * TLS: an smtpd worker (the one given ELEMTA_LISTEN_FDS) of a config with
+ * tls.certificate also inherits that file and tls.key, opened read-only
+ * here while still root (the key may be readable by root only), right
+ * after its listeners, named by ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.
+ * The paths come from the config file the worker is started with, read
+ * again at each spawn, so a reloaded config's files are the ones passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +56,8 @@ static const char *const spawn_imported[] = {
 /* Set by elemtactl itself: never taken from the supervisor's environment. */
 static const char *const spawn_reserved[] = {
 	"ELEMTA_FOREGROUND", "ELEMTA_WORKER_ID", "ELEMTA_LISTEN_FDS",
-	"ELEMTA_POLICY_FD", "ELEMTA_POSTFIX_FD",
+	"ELEMTA_POLICY_FD", "ELEMTA_POSTFIX_FD", "ELEMTA_TLS_CERT_FD",
+	"ELEMTA_TLS_KEY_FD", "ELEMTA_METRICS_FD",
 };
 
 /* spawn_try - dir/name when it is an executable regular file. */
@@ -217,15 +225,16 @@ static bool spawn_env_named(const char *entry, const char *const *names,
 #define SPAWN_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* spawn_build_env - the worker's environment into envp (pointers into
- * environ or to the caller's buffers, NULL-terminated). */
+ * environ or to the caller's buffers, NULL-terminated); tls_env: the two
+ * TLS descriptor variables, or NULLs. */
 static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
-    char *id_var, size_t id_size)
+    char *id_var, size_t id_size, char *const tls_env[2])
 {
 	size_t n = 0;
 	bool have_path = false;
 
-	/* Room is kept for the 5 variables added below and the NULL. */
-	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 6; e++) {
+	/* Room is kept for the 7 variables added below and the NULL. */
+	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 8; e++) {
 		if (spawn_env_named(*e, spawn_imported, SPAWN_COUNT(spawn_imported))) {
 			envp[n++] = *e;
 			have_path |= strncmp(*e, "PATH=", 5) == 0;
@@ -243,7 +252,56 @@ static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
 	for (size_t i = 0; i < 2; i++)
 		if (sp->fd_env[i])
 			envp[n++] = (char *)sp->fd_env[i];
+	for (size_t i = 0; i < 2; i++)
+		if (tls_env[i])
+			envp[n++] = tls_env[i];
 	envp[n] = NULL;
+}
+
+/* spawn_tls_open - for an smtpd worker whose config names a certificate:
+ * tls.certificate and tls.key opened read-only (close-on-exec) into
+ * fds[0], fds[1]; else both -1.  A config that does not load opens
+ * nothing: the worker itself reports the problem. */
+static int spawn_tls_open(const struct ctl_spawn *sp, int fds[2],
+    struct error *err)
+{
+	static const char listen_var[] = "ELEMTA_LISTEN_FDS=";
+	struct config_errors errs;
+	struct config *cfg;
+	int rc = 0;
+
+	fds[0] = fds[1] = -1;
+	if (sp->fd_env[0] == NULL || strncmp(sp->fd_env[0], listen_var,
+	    sizeof(listen_var) - 1) != 0)
+		return 0;
+	memset(&errs, 0, sizeof(errs));
+	cfg = config_load(sp->config_file, &errs);
+	if (cfg == NULL)
+		return 0;
+	if (cfg->tls.certificate[0] != '\0' && cfg->tls.key[0] != '\0') {
+		fds[0] = open(cfg->tls.certificate, O_RDONLY | O_CLOEXEC | O_NOCTTY
+		    | O_NONBLOCK);
+		if (fds[0] == -1)
+			rc = error_set(err, "tls.certificate '%s': %s",
+			    cfg->tls.certificate, strerror(errno));
+		else if ((fds[1] = open(cfg->tls.key, O_RDONLY | O_CLOEXEC
+		    | O_NOCTTY | O_NONBLOCK)) == -1) {
+			rc = error_set(err, "tls.key '%s': %s", cfg->tls.key,
+			    strerror(errno));
+			close(fds[0]);
+			fds[0] = -1;
+		}
+	}
+	config_free(cfg);
+	return rc;
+}
+
+/* spawn_tls_close - the supervisor's copies, once the child has its own. */
+static void spawn_tls_close(int fds[2])
+{
+	for (size_t i = 0; i < 2; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
 }
 
 /* ctl_spawn_worker - see elemtactl.h. */
@@ -252,25 +310,55 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 	char *envp[SPAWN_ENV_MAX];
 	char *argv[4];
 	char id_var[48], msg[SPAWN_MSG_MAX];
-	int errpipe[2], status;
+	char cert_var[48], key_var[48], *tls_env[2] = { NULL, NULL };
+	int errpipe[2], status, tls_fds[2], fds[CONFIG_LISTEN_MAX + 2];
+	struct ctl_spawn tsp;
 	pid_t supervisor = getpid(), pid;
 	size_t got = 0;
 	ssize_t n;
 
+	if (spawn_tls_open(sp, tls_fds, err) == -1)
+		return -1;
+	if (tls_fds[0] != -1) {
+		/* The two files go right after the listeners. */
+		if (sp->fd_count > CONFIG_LISTEN_MAX) {
+			spawn_tls_close(tls_fds);
+			return error_set(err, "too many descriptors to pass");
+		}
+		tsp = *sp;
+		if (sp->fd_count > 0)
+			memcpy(fds, sp->fds, sp->fd_count * sizeof(fds[0]));
+		fds[sp->fd_count] = tls_fds[0];
+		fds[sp->fd_count + 1] = tls_fds[1];
+		tsp.fds = fds;
+		tsp.fd_count = sp->fd_count + 2;
+		snprintf(cert_var, sizeof(cert_var), "ELEMTA_TLS_CERT_FD=%zu",
+		    3 + sp->fd_count);
+		snprintf(key_var, sizeof(key_var), "ELEMTA_TLS_KEY_FD=%zu",
+		    4 + sp->fd_count);
+		tls_env[0] = cert_var;
+		tls_env[1] = key_var;
+		sp = &tsp;
+	}
 	argv[0] = (char *)sp->binary;
 	argv[1] = "-c";
 	argv[2] = (char *)sp->config_file;
 	argv[3] = NULL;
-	spawn_build_env(sp, envp, id_var, sizeof(id_var));
+	spawn_build_env(sp, envp, id_var, sizeof(id_var), tls_env);
 
-	if (pipe2(errpipe, O_CLOEXEC) == -1)
-		return error_set(err, "pipe: %s", strerror(errno));
+	if (pipe2(errpipe, O_CLOEXEC) == -1) {
+		int e = errno;
+
+		spawn_tls_close(tls_fds);
+		return error_set(err, "pipe: %s", strerror(e));
+	}
 	pid = fork();
 	if (pid == -1) {
 		int e = errno;
 
 		close(errpipe[0]);
 		close(errpipe[1]);
+		spawn_tls_close(tls_fds);
 		return error_set(err, "fork: %s", strerror(e));
 	}
 	if (pid == 0) {
@@ -278,6 +366,7 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 		spawn_child(sp, argv, envp, errpipe[1], supervisor);
 	}
 	close(errpipe[1]);
+	spawn_tls_close(tls_fds);
 	/* End of file without a message: the exec happened. */
 	while (got < sizeof(msg) - 1) {
 		n = read(errpipe[0], msg + got, sizeof(msg) - 1 - got);

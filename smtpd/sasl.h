@@ -1,0 +1,61 @@
+/*
+ * sasl.h - the client side of SMTP AUTH's messages as smtpd sees them
+ * (RFC 4954): base64 lines, the PLAIN message (RFC 4616) and the limits
+ * on what is relayed to policyd.  Pure functions, no I/O, no state.
+ *
+ * Called by session.c for every AUTH command and response line, and by
+ * the unit tests.  Every input is untrusted client text.  smtpd never
+ * verifies a password: it decodes the client's message, checks its
+ * shape, and relays the credentials to policyd (docs/internals.md,
+ * protocol_state=AUTH).
+ */
+#ifndef ELEMTA_SMTPD_SASL_H
+#define ELEMTA_SMTPD_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* RFC 4954 4: AUTH command and response lines of up to 12288 octets
+ * (without CRLF) must be accepted; longer ones get 500 5.5.6. */
+#define SASL_LINE_MAX 12288
+/* The most bytes a line of SASL_LINE_MAX base64 characters decodes to. */
+#define SASL_DECODED_MAX (SASL_LINE_MAX / 4 * 3)
+/* What policyd accepts (policyd/auth.h: AUTH_USER_MAX, AUTH_PASSWORD_MAX);
+ * longer credentials cannot be right and are refused without asking. */
+#define SASL_USER_MAX 255
+#define SASL_PASSWORD_MAX 1024
+/* base64 of SASL_PASSWORD_MAX bytes, with its NUL. */
+#define SASL_PASSWORD_B64_MAX (((SASL_PASSWORD_MAX + 2) / 3) * 4 + 1)
+
+/* sasl_b64_decode - strict RFC 4648 base64 (alphabet, '=' padding only
+ * at the end, length a multiple of 4, no blanks) of in[0..len) into out,
+ * which holds len / 4 * 3 bytes.  Returns the decoded length, or -1 for
+ * malformed input.  An empty input decodes to 0 bytes. */
+long sasl_b64_decode(const char *in, size_t len, unsigned char *out);
+
+/* sasl_b64_encode - base64 of in[0..len) into out (size bytes, NUL
+ * terminated).  Returns the length written, or -1 when it does not fit. */
+long sasl_b64_encode(const unsigned char *in, size_t len, char *out,
+    size_t size);
+
+/* The parts of a PLAIN message; pointers into the decoded message, each
+ * NUL-terminated there (the message is modified). */
+struct sasl_plain {
+	const char *authzid;      /* "" when absent */
+	const char *authcid;
+	const unsigned char *password;
+	size_t password_len;
+};
+
+/* sasl_plain_parse - "[authzid] NUL authcid NUL passwd" (RFC 4616) in
+ * msg[0..len), where msg has room for one more byte.  -1 unless there
+ * are exactly two NULs (a password cannot hold one). */
+int sasl_plain_parse(unsigned char *msg, size_t len, struct sasl_plain *out);
+
+/* sasl_name_valid - a user name or authorization identity smtpd relays:
+ * at most SASL_USER_MAX octets, well-formed UTF-8, no control character
+ * (it goes into policy requests, logs and the envelope).  Empty is
+ * allowed (policyd refuses it, counting the failure). */
+bool sasl_name_valid(const char *name, size_t len);
+
+#endif

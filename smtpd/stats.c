@@ -1,0 +1,305 @@
+/*
+ * stats.c - elemta-smtpd's per-worker counts and their stats file (see
+ * stats.h for the contract, docs/internals.md for the file format).
+ *
+ * Called from the worker's single event-loop thread only (server.c and
+ * session.c), so the counts are plain integers.  Runs as server.user;
+ * writes only inside server.runtime_dir/stats/, which elemtactl creates
+ * for that user (created here, mode 0755, when missing and possible).
+ * The files are read by elemtactl status and elemta-metricsd (another
+ * user): 0644, never secrets.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stats.h"
+
+#define STATS_SUBDIR "stats"
+#define STATS_ID_MAX 999999u
+#define STATS_FILE_MAX 4096
+
+/* The key of each count in the file; `_total` marks a count that only
+ * grows (metrics_format.h relies on that suffix). */
+static const char *const stats_keys[SMTPD_STAT_COUNT] = {
+	[SMTPD_STAT_CONNECTIONS] = "connections_total",
+	[SMTPD_STAT_CONNECTIONS_REFUSED] = "connections_refused_total",
+	[SMTPD_STAT_SESSIONS_OPEN] = "sessions_open",
+	[SMTPD_STAT_MESSAGES_QUEUED] = "messages_queued_total",
+	[SMTPD_STAT_MESSAGES_QUARANTINED] = "messages_quarantined_total",
+	[SMTPD_STAT_MESSAGES_DISCARDED] = "messages_discarded_total",
+	[SMTPD_STAT_MESSAGES_REFUSED] = "messages_refused_total",
+	[SMTPD_STAT_REFUSED_CONNECT] = "refused_connect_total",
+	[SMTPD_STAT_REFUSED_HELO] = "refused_helo_total",
+	[SMTPD_STAT_REFUSED_AUTH] = "refused_auth_total",
+	[SMTPD_STAT_REFUSED_MAIL] = "refused_mail_total",
+	[SMTPD_STAT_REFUSED_RCPT] = "refused_rcpt_total",
+	[SMTPD_STAT_REFUSED_DATA] = "refused_data_total",
+	[SMTPD_STAT_REFUSED_OTHER] = "refused_other_total",
+};
+
+static uint64_t stats_count[SMTPD_STAT_COUNT];
+
+static struct {
+	bool started;            /* smtpd_stats_start succeeded          */
+	bool dirty;              /* changed since the last write         */
+	bool warned;             /* a write failure was logged           */
+	struct event *timer;
+	unsigned id;
+	char dir[CONFIG_PATH_MAX + 16];
+	char path[CONFIG_PATH_MAX + 64];   /* dir/smtpd-ID-PID.stats     */
+	char tmp[CONFIG_PATH_MAX + 64];    /* dir/.smtpd-ID-PID.tmp      */
+} stats;
+
+/* smtpd_stats_add - see stats.h. */
+void
+smtpd_stats_add(enum smtpd_stat which, int64_t delta)
+{
+	uint64_t *v;
+
+	if ((unsigned)which >= SMTPD_STAT_COUNT)
+		return;
+	v = &stats_count[which];
+	if (delta < 0)
+		*v = *v >= (uint64_t)-delta ? *v - (uint64_t)-delta : 0;
+	else
+		*v += (uint64_t)delta;
+	stats.dirty = true;
+}
+
+/* smtpd_stats_session - see stats.h. */
+void
+smtpd_stats_session(int opened)
+{
+	if (opened)
+		smtpd_stats_add(SMTPD_STAT_CONNECTIONS, 1);
+	smtpd_stats_add(SMTPD_STAT_SESSIONS_OPEN, opened ? 1 : -1);
+}
+
+/* smtpd_stats_refused - see stats.h. */
+void
+smtpd_stats_refused(const char *phase)
+{
+	static const struct {
+		const char *phase;
+		enum smtpd_stat stat;
+	} map[] = {
+		{ "CONNECT", SMTPD_STAT_REFUSED_CONNECT },
+		{ "HELO", SMTPD_STAT_REFUSED_HELO },
+		{ "EHLO", SMTPD_STAT_REFUSED_HELO },
+		{ "AUTH", SMTPD_STAT_REFUSED_AUTH },
+		{ "MAIL", SMTPD_STAT_REFUSED_MAIL },
+		{ "RCPT", SMTPD_STAT_REFUSED_RCPT },
+		{ "DATA", SMTPD_STAT_REFUSED_DATA },
+		{ "END-OF-MESSAGE", SMTPD_STAT_MESSAGES_REFUSED },
+	};
+
+	for (size_t i = 0; phase != NULL && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(map[i].phase, phase) == 0) {
+			smtpd_stats_add(map[i].stat, 1);
+			return;
+		}
+	smtpd_stats_add(SMTPD_STAT_REFUSED_OTHER, 1);
+}
+
+/* smtpd_stats_value - see stats.h. */
+uint64_t
+smtpd_stats_value(enum smtpd_stat which)
+{
+	return (unsigned)which < SMTPD_STAT_COUNT ? stats_count[which] : 0;
+}
+
+/* stats_write - the file, replaced atomically; false on failure (logged
+ * once until a write succeeds again). */
+static bool
+stats_write(void)
+{
+	char buf[STATS_FILE_MAX];
+	size_t len = 0;
+	int fd;
+
+	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++) {
+		int n = snprintf(buf + len, sizeof(buf) - len, "%s %" PRIu64 "\n",
+		    stats_keys[i], stats_count[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(buf) - len)
+			return false;       /* cannot happen: few short lines */
+		len += (size_t)n;
+	}
+	fd = open(stats.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644);
+	if (fd >= 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (close(fd) == 0 && n == (ssize_t)len &&
+		    rename(stats.tmp, stats.path) == 0) {
+			stats.warned = false;
+			return true;
+		}
+		unlink(stats.tmp);
+	}
+	if (!stats.warned)
+		log_warn("stats file %s: %s", stats.path, strerror(errno));
+	stats.warned = true;
+	return false;
+}
+
+/* stats_on_tick - once a second: write when something changed. */
+static void
+stats_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (stats.dirty && stats_write())
+		stats.dirty = false;
+}
+
+/* stats_load_totals - add the `_total` counts of file dir/name to ours. */
+static void
+stats_load_totals(const char *name)
+{
+	char path[sizeof(stats.dir) + 300], buf[STATS_FILE_MAX], *save = NULL;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", stats.dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' '), *end;
+		unsigned long long v;
+
+		if (sp == NULL)
+			continue;
+		*sp = '\0';
+		errno = 0;
+		v = strtoull(sp + 1, &end, 10);
+		if (errno != 0 || *end != '\0')
+			continue;
+		for (size_t i = 0; i < SMTPD_STAT_COUNT; i++) {
+			size_t kl = strlen(stats_keys[i]);
+
+			if (kl > 6 && strcmp(stats_keys[i] + kl - 6, "_total") == 0 &&
+			    strcmp(line, stats_keys[i]) == 0)
+				stats_count[i] += (uint64_t)v;
+		}
+	}
+}
+
+/* stats_take_over - the file of a dead worker of our id (a crash, or an
+ * older generation that has finished) becomes ours: its totals carry on
+ * here, and the rename keeps the sum over all files unchanged at every
+ * moment (no dip, no double count). */
+static void
+stats_take_over(void)
+{
+	char prefix[32], from[sizeof(stats.dir) + 300];
+	DIR *d = opendir(stats.dir);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	snprintf(prefix, sizeof(prefix), "smtpd-%u-", stats.id);
+	while ((de = readdir(d)) != NULL) {
+		size_t pl = strlen(prefix), n = strlen(de->d_name);
+		char *end;
+		long pid;
+
+		if (strncmp(de->d_name, prefix, pl) != 0 || n <= pl + 6 ||
+		    strcmp(de->d_name + n - 6, ".stats") != 0)
+			continue;
+		errno = 0;
+		pid = strtol(de->d_name + pl, &end, 10);
+		if (errno != 0 || pid <= 0 || strcmp(end, ".stats") != 0 ||
+		    pid == (long)getpid())
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;           /* still running (or unknown) */
+		stats_load_totals(de->d_name);
+		snprintf(from, sizeof(from), "%s/%s", stats.dir, de->d_name);
+		if (rename(from, stats.path) == 0) {
+			log_debug("stats: took over %s", de->d_name);
+			break;
+		}
+		/* Not ours after all: forget what was read. */
+		memset(stats_count, 0, sizeof(stats_count));
+	}
+	closedir(d);
+}
+
+/* smtpd_stats_start - see stats.h. */
+void
+smtpd_stats_start(struct event_base *base, const struct config *cfg)
+{
+	const char *wid = getenv("ELEMTA_WORKER_ID");
+	struct timeval second = { 1, 0 };
+	struct stat st;
+	char *end;
+
+	if (stats.started)
+		return;
+	stats.id = 0;
+	if (wid != NULL && *wid != '\0') {
+		unsigned long v = strtoul(wid, &end, 10);
+
+		if (*end == '\0' && v <= STATS_ID_MAX)
+			stats.id = (unsigned)v;
+	}
+	snprintf(stats.dir, sizeof(stats.dir), "%s/%s", cfg->server.runtime_dir,
+	    STATS_SUBDIR);
+	if (mkdir(stats.dir, 0755) != 0 && errno != EEXIST) {
+		log_warn("stats directory %s: %s; counts are not reported",
+		    stats.dir, strerror(errno));
+		return;
+	}
+	if (lstat(stats.dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		log_warn("stats directory %s: not a directory; counts are not "
+		    "reported", stats.dir);
+		return;
+	}
+	snprintf(stats.path, sizeof(stats.path), "%s/smtpd-%u-%ld.stats",
+	    stats.dir, stats.id, (long)getpid());
+	snprintf(stats.tmp, sizeof(stats.tmp), "%s/.smtpd-%u-%ld.tmp",
+	    stats.dir, stats.id, (long)getpid());
+	stats_take_over();
+	stats.timer = event_new(base, -1, EV_PERSIST, stats_on_tick, NULL);
+	if (stats.timer == NULL || event_add(stats.timer, &second) != 0) {
+		log_warn("stats: cannot set up the timer; counts are not "
+		    "reported");
+		if (stats.timer != NULL)
+			event_free(stats.timer);
+		stats.timer = NULL;
+		return;
+	}
+	stats.started = true;
+	stats.dirty = !stats_write();
+}
+
+/* smtpd_stats_stop - see stats.h. */
+void
+smtpd_stats_stop(void)
+{
+	if (!stats.started)
+		return;
+	event_free(stats.timer);
+	stats.timer = NULL;
+	stats_write();
+	stats.started = false;
+}
