@@ -34,6 +34,7 @@ SMTPD_SRC   := $(filter-out smtpd/main.c,$(wildcard smtpd/*.c))
 POLICYD_SRC := $(filter-out policyd/main.c,$(wildcard policyd/*.c policyd/policies/*.c))
 CTL_SRC     := $(wildcard tools/elemtactl/*.c)
 STAT_SRC    := $(wildcard tools/elemta-stat/*.c)
+METRICSD_SRC := $(wildcard tools/elemta-metricsd/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 PLUGIN_SRC  := $(wildcard examples/plugins/*.c)
 
@@ -42,11 +43,11 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_COMMON  := $(B)/lib/libelemta-common.a
 LIB_SMTPD   := $(B)/lib/libelemta-smtpd.a
 LIB_POLICYD := $(B)/lib/libelemta-policyd.a
-BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat
+BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PLUGINS     := $(patsubst examples/plugins/%.c,$(B)/plugins/%.so,$(PLUGIN_SRC))
 
-all: setup-quiet $(BINS) $(PLUGINS) $(B)/elemta-plugin.pc
+all: setup-quiet $(BINS) $(PLUGINS) $(B)/elemta-plugin.pc man
 
 # Installs missing Debian packages first, so `make run`/`make check` work as
 # the very first command on a fresh machine; a no-op (well under a second)
@@ -82,6 +83,9 @@ $(B)/bin/elemtactl: $(call obj,$(CTL_SRC)) $(LIB_POLICYD) $(LIB_COMMON)
 $(B)/bin/elemta-stat: $(call obj,$(STAT_SRC)) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS)
+$(B)/bin/elemta-metricsd: $(call obj,$(METRICSD_SRC)) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS)
 
 $(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h
 	@mkdir -p $(dir $@)
@@ -114,15 +118,19 @@ integration: all
 # Everything CI runs (issue 9): the plain build's unit and integration
 # tests, the same under ASan+UBSan, the fuzz corpora replayed and each fuzz
 # target for 30 s.  `make check-fast` is the first half alone.
-check: check-fast check-asan fuzz-ci
+check: check-fast check-asan fuzz-ci bench-quick
+
+# The benchmark's smallest configuration, so it cannot rot (figures: README).
+bench-quick: all
+	/usr/bin/python3 scripts/bench --quick --no-build
 
 check-fast: all unit integration
 
-install: all
+install: all install-man install-unit
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/elemta \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SYSCONFDIR)
 	install -m 755 $(B)/bin/elemtactl $(B)/bin/elemta-stat $(DESTDIR)$(SBINDIR)/
-	install -m 755 $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(DESTDIR)$(LIBEXECDIR)/
+	install -m 755 $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-metricsd $(DESTDIR)$(LIBEXECDIR)/
 	install -m 644 include/elemta/plugin.h $(DESTDIR)$(INCLUDEDIR)/elemta/
 	install -m 644 $(B)/elemta-plugin.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/elemta.yaml ] || install -m 644 config/elemta.yaml.dist $(DESTDIR)$(SYSCONFDIR)/elemta.yaml
@@ -130,7 +138,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all setup-quiet run unit integration check check-fast install clean FORCE
+.PHONY: all setup-quiet run unit integration check check-fast bench-quick install clean FORCE
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
-include mk/sanitize.mk mk/fuzz.mk
+include mk/sanitize.mk mk/fuzz.mk mk/docs.mk

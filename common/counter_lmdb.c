@@ -93,12 +93,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1625,6 +1630,340 @@ static const struct counter_backend lmdb_backend = {
 
 /* ==== Preparation (elemtactl) ==== */
 
+/*
+ * The start-up check of an existing table.  LMDB trusts its file: a
+ * garbage header is MDB_INVALID, but a bad page number or size deeper in
+ * the tree is a SIGBUS or SIGSEGV in whoever reads it - every policyd
+ * worker, in a restart loop.  So before any worker opens the table,
+ * elemtactl reads all of it once in a child process: the meta pages,
+ * every entry of every database and every page of every value, and the
+ * free list's page numbers.  The child runs as the owner of data.mdb (the
+ * file is written by the unprivileged policyd user and LMDB is not
+ * hardened against hostile files: root never parses it) and without core
+ * dumps; a crash of the child is evidence of corruption, not a crash of
+ * elemtactl.  A corrupt table is moved aside (as a FAST-mode table after
+ * a system crash is) and counting starts afresh: counters are worth less
+ * than a mail server that starts.  A table that could not be checked at
+ * all (permissions, I/O errors, a check that does not finish) is an error
+ * naming the file, never a reason to discard it.
+ */
+
+#define CHECK_TIMEOUT_S 120      /* a sane table is read in far less   */
+#define CHECK_WHY_MAX 256
+
+enum table_check {
+	TABLE_OK,
+	TABLE_CORRUPT,           /* unreadable by LMDB: move it aside */
+	TABLE_UNCHECKED,         /* could not look: refuse to start   */
+};
+
+/* check_exit - report why to the parent and end the checking child. */
+static void check_exit(int fd, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
+static void
+check_exit(int fd, int code, const char *fmt, ...)
+{
+	char buf[CHECK_WHY_MAX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0 && write(fd, buf, strlen(buf)) < 0)
+		code = 2;
+	_exit(code);
+}
+
+/* check_rc_corrupt - an LMDB code that says the file itself is bad (as
+ * opposed to errno values and resource limits). */
+static bool
+check_rc_corrupt(int rc)
+{
+	return rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
+	    rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+	    rc == MDB_PANIC || rc == MDB_INCOMPATIBLE ||
+	    rc == MDB_CURSOR_FULL || rc == MDB_PAGE_FULL ||
+	    rc == MDB_BAD_VALSIZE || rc == MDB_BAD_DBI;
+}
+
+/* check_walk - read every entry of dbi and every page of its values
+ * (overflow pages too); fails with MDB_CORRUPTED past limit entries (a
+ * cycle in the tree).  *n counts the entries seen.  A size field gone
+ * wild makes these reads fault: the child dies of it, which is the
+ * verdict. */
+static int
+check_walk(MDB_txn *txn, MDB_dbi dbi, size_t limit, size_t *n,
+    volatile unsigned *sink)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	*n = 0;
+	rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const unsigned char *p = v.mv_data;
+
+		if (++*n > limit) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		for (size_t i = 0; i < v.mv_size; i += 512)
+			*sink += p[i];
+		if (v.mv_size > 0)
+			*sink += p[v.mv_size - 1];
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* check_freelist - every page number on the free list (database 0: a
+ * count, then the numbers) lies between the meta pages and the last
+ * page; a wrong one would be handed out by the next write. */
+static int
+check_freelist(MDB_txn *txn, size_t last_pgno, int fd)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, 0, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t ids[2], n = v.mv_size / sizeof(size_t);
+		const unsigned char *p = v.mv_data;
+
+		if (n == 0 || v.mv_size % sizeof(size_t) != 0)
+			check_exit(fd, 1, "free list entry of %zu bytes",
+			    v.mv_size);
+		memcpy(ids, p, sizeof(size_t));
+		if (ids[0] != n - 1)
+			check_exit(fd, 1, "free list entry counts %zu pages in "
+			    "%zu bytes", ids[0], v.mv_size);
+		for (size_t i = 1; i < n; i++) {
+			memcpy(&ids[1], p + i * sizeof(size_t), sizeof(size_t));
+			if (ids[1] < 2 || ids[1] > last_pgno)
+				check_exit(fd, 1, "free page %zu outside the "
+				    "table (last page %zu)", ids[1], last_pgno);
+		}
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* check_child - the checking child: exits 0 (sound), 1 (corrupt) or 2
+ * (could not check), with the reason written to fd. */
+static void check_child(const char *dir, const struct stat *st, int fd)
+    __attribute__((noreturn));
+static void
+check_child(const char *dir, const struct stat *st, int fd)
+{
+	static const int fatal[] = { SIGBUS, SIGSEGV, SIGABRT, SIGFPE, SIGILL,
+	    SIGALRM };
+	struct rlimit no_core = { 0, 0 };
+	sigset_t set;
+	char path[4096];
+	struct stat fst;
+	MDB_envinfo info;
+	MDB_stat ms;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	volatile unsigned sink = 0;
+	size_t n;
+	int rc, i;
+
+	sigemptyset(&set);
+	/* Death by these signals is the verdict: no inherited handler (nor
+	 * a sanitizer's) may catch them, and no core is left behind. */
+	for (i = 0; i < (int)(sizeof(fatal) / sizeof(fatal[0])); i++) {
+		signal(fatal[i], SIG_DFL);
+		sigaddset(&set, fatal[i]);
+	}
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	alarm(CHECK_TIMEOUT_S);
+	if (geteuid() == 0 && st->st_uid != 0 && (setgroups(0, NULL) != 0 ||
+	    setresgid(st->st_gid, st->st_gid, st->st_gid) != 0 ||
+	    setresuid(st->st_uid, st->st_uid, st->st_uid) != 0))
+		check_exit(fd, 2, "cannot take the identity of its owner (uid "
+		    "%lu): %s", (unsigned long)st->st_uid, strerror(errno));
+	if ((rc = mdb_env_create(&env)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(env, COUNTER_KIND_COUNT + 1)) != 0)
+		check_exit(fd, 2, "%s", mdb_strerror(rc));
+	rc = mdb_env_open(env, dir, MDB_RDONLY, 0600);
+	if (rc == EACCES) {
+		/* lock.mdb is not the owner's (say root's, from an elemta-stat
+		 * run): read without taking part in the locking.  elemtactl
+		 * chowns it to the policyd user right after this check. */
+		mdb_env_close(env);
+		if ((rc = mdb_env_create(&env)) != 0 ||
+		    (rc = mdb_env_set_maxdbs(env, COUNTER_KIND_COUNT + 1)) != 0)
+			check_exit(fd, 2, "%s", mdb_strerror(rc));
+		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0600);
+	}
+	if (rc != 0)
+		check_exit(fd, check_rc_corrupt(rc) ? 1 : 2, "%s",
+		    mdb_strerror(rc));
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if ((rc = mdb_env_info(env, &info)) != 0 ||
+	    (rc = mdb_env_stat(env, &ms)) != 0)
+		check_exit(fd, check_rc_corrupt(rc) ? 1 : 2, "%s",
+		    mdb_strerror(rc));
+	if (stat(path, &fst) != 0)
+		check_exit(fd, 2, "%s", strerror(errno));
+	/* A page past the end of the file is a SIGBUS when read. */
+	if ((uint64_t)fst.st_size < ((uint64_t)info.me_last_pgno + 1) *
+	    ms.ms_psize)
+		check_exit(fd, 1, "file of %lld bytes, but its last page ends "
+		    "at %llu", (long long)fst.st_size, ((unsigned long long)
+		    info.me_last_pgno + 1) * ms.ms_psize);
+	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, NULL, 0, &dbi);
+	if (rc == 0)
+		rc = mdb_stat(txn, dbi, &ms);
+	if (rc == 0)
+		rc = check_walk(txn, dbi, ms.ms_entries, &n, &sink);
+	if (rc != 0)
+		check_exit(fd, check_rc_corrupt(rc) ? 1 : 2, "%s",
+		    mdb_strerror(rc));
+	for (i = 0; i < COUNTER_KIND_COUNT; i++) {
+		rc = mdb_dbi_open(txn, counter_kind_names[i], 0, &dbi);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc == 0)
+			rc = mdb_stat(txn, dbi, &ms);
+		if (rc == 0)
+			rc = check_walk(txn, dbi, ms.ms_entries, &n, &sink);
+		if (rc != 0)
+			check_exit(fd, check_rc_corrupt(rc) ? 1 : 2,
+			    "database \"%s\": %s", counter_kind_names[i],
+			    mdb_strerror(rc));
+		if (n != ms.ms_entries)
+			check_exit(fd, 1, "database \"%s\": %zu entries where "
+			    "%zu are recorded", counter_kind_names[i], n,
+			    (size_t)ms.ms_entries);
+	}
+	rc = check_freelist(txn, info.me_last_pgno, fd);
+	if (rc != 0)
+		check_exit(fd, check_rc_corrupt(rc) ? 1 : 2, "free list: %s",
+		    mdb_strerror(rc));
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	_exit(0);
+}
+
+/* table_check - read the table at dir in a child (see above); why says
+ * what is wrong unless TABLE_OK. */
+static enum table_check
+table_check(const char *dir, char *why, size_t size)
+{
+	char path[4096];
+	struct stat st;
+	int pfd[2], status, sig;
+	ssize_t n;
+	pid_t pid;
+
+	why[0] = '\0';
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return TABLE_OK;        /* nothing yet: created later */
+		snprintf(why, size, "%s", strerror(errno));
+		return TABLE_UNCHECKED;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == 0)
+		return TABLE_OK;                /* LMDB initialises it */
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		snprintf(why, size, "pipe: %s", strerror(errno));
+		return TABLE_UNCHECKED;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, size, "fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return TABLE_UNCHECKED;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		check_child(dir, &st, pfd[1]);
+	}
+	close(pfd[1]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(why, size, "waitpid: %s", strerror(errno));
+			close(pfd[0]);
+			return TABLE_UNCHECKED;
+		}
+	}
+	n = read(pfd[0], why, size - 1);
+	why[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	if (WIFEXITED(status)) {
+		if (WEXITSTATUS(status) == 0)
+			return TABLE_OK;
+		if (why[0] == '\0')
+			snprintf(why, size, "the check exited with status %d",
+			    WEXITSTATUS(status));
+		return WEXITSTATUS(status) == 1 ? TABLE_CORRUPT :
+		    TABLE_UNCHECKED;
+	}
+	sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	if (sig == SIGALRM) {
+		snprintf(why, size, "the check did not finish within %d s",
+		    CHECK_TIMEOUT_S);
+		return TABLE_UNCHECKED;
+	}
+	snprintf(why, size, "reading it crashed the check (%s)",
+	    strsignal(sig));
+	return sig == SIGBUS || sig == SIGSEGV || sig == SIGABRT ||
+	    sig == SIGFPE || sig == SIGILL ? TABLE_CORRUPT : TABLE_UNCHECKED;
+}
+
+/* table_move_aside - rename data.mdb and lock.mdb of dir into a new
+ * dir/discarded-<time>[-N]/ (named in aside). */
+static int
+table_move_aside(const char *dir, char *aside, size_t size,
+    struct error *err)
+{
+	static const char *const files[] = { "data.mdb", "lock.mdb" };
+	long long now = (long long)time(NULL);
+	int attempt;
+
+	for (attempt = 1; ; attempt++) {
+		int len = attempt == 1 ?
+		    snprintf(aside, size, "%s/discarded-%lld", dir, now) :
+		    snprintf(aside, size, "%s/discarded-%lld-%d", dir, now,
+		    attempt);
+
+		if (len < 0 || (size_t)len >= size - 16)
+			return error_set(err, "counter table: path too long");
+		if (mkdir(aside, 0700) == 0)
+			break;
+		if (errno != EEXIST || attempt >= 100)
+			return error_set(err, "cannot create %s: %s", aside,
+			    strerror(errno));
+	}
+	for (size_t i = 0; i < 2; i++) {
+		char from[4096 + 16], to[4096 + 16];
+
+		snprintf(from, sizeof(from), "%s/%s", dir, files[i]);
+		snprintf(to, sizeof(to), "%s/%s", aside, files[i]);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			return error_set(err, "cannot move %s aside: %s",
+			    from, strerror(errno));
+	}
+	return 0;
+}
+
 /* boot_id - this boot's identity, or "" when the kernel does not say. */
 static void
 boot_id(char *buf, size_t size)
@@ -1646,6 +1985,7 @@ counter_store_prepare(const char *dir, enum counter_sync mode,
     bool *discarded, struct error *err)
 {
 	char marker[4096], prev[128] = "", now_id[128], aside[4096];
+	char why[CHECK_WHY_MAX];
 	FILE *f;
 	int fd;
 
@@ -1667,24 +2007,29 @@ counter_store_prepare(const char *dir, enum counter_sync mode,
 	 * FAST mode can have been corrupted by that. */
 	if (mode == COUNTER_SYNC_FAST && prev[0] != '\0' && now_id[0] != '\0' &&
 	    strcmp(prev, now_id) != 0) {
-		snprintf(aside, sizeof(aside), "%s/discarded-%lld", dir,
-		    (long long)time(NULL));
-		if (mkdir(aside, 0700) != 0)
-			return error_set(err, "cannot create %s: %s", aside,
-			    strerror(errno));
-		static const char *const files[] = { "data.mdb", "lock.mdb" };
-		for (size_t i = 0; i < 2; i++) {
-			char from[4096 + 16], to[4096 + 16];
-			snprintf(from, sizeof(from), "%s/%s", dir, files[i]);
-			snprintf(to, sizeof(to), "%s/%s", aside, files[i]);
-			if (rename(from, to) != 0 && errno != ENOENT)
-				return error_set(err, "cannot move %s aside: %s",
-				    from, strerror(errno));
-		}
+		if (table_move_aside(dir, aside, sizeof(aside), err) != 0)
+			return -1;
 		log_warn("counter table %s was open when the system went down "
 		    "(counters.sync: fast): moved to %s, starting empty", dir,
 		    aside);
 		*discarded = true;
+	}
+	/* A table LMDB cannot read would crash every policyd worker in a
+	 * loop (see table_check): moved aside, or an error when not even
+	 * checkable. */
+	switch (table_check(dir, why, sizeof(why))) {
+	case TABLE_OK:
+		break;
+	case TABLE_CORRUPT:
+		if (table_move_aside(dir, aside, sizeof(aside), err) != 0)
+			return -1;
+		log_warn("counter table %s/data.mdb is corrupt (%s): moved "
+		    "to %s, starting with an empty table", dir, why, aside);
+		*discarded = true;
+		break;
+	case TABLE_UNCHECKED:
+		return error_set(err, "cannot check counter table "
+		    "%s/data.mdb: %s", dir, why);
 	}
 	fd = open(marker, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)

@@ -17,6 +17,12 @@
 
 struct auth_users;
 
+#define HOST_DECISION_ACTIONS 5
+/* Upper bounds (microseconds) of the decision latency histogram's
+ * buckets; the +Inf bucket follows.  plugin_host.c prints them in
+ * seconds as the `le` labels. */
+#define HOST_LATENCY_BUCKETS 14
+
 /* One loaded plugin of the chain. */
 struct host_plugin {
 	char name[CONFIG_NAME_MAX];        /* configured name               */
@@ -33,9 +39,9 @@ struct host_plugin {
 	/* Accumulated since the last metric flush (cheap: no I/O per call). */
 	uint64_t calls;
 	uint64_t usec;
+	/* decisions this plugin made, per phase and action */
+	uint64_t decided[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
 };
-
-#define HOST_DECISION_ACTIONS 5
 
 struct plugin_host {
 	struct host_plugin *plugins;
@@ -47,8 +53,14 @@ struct plugin_host {
 	bool in_decision;                  /* counter_decision_begin called */
 	struct auth_users *auth;           /* AUTH verification, borrowed;
 	                                    * NULL: not configured          */
-	/* decisions per phase and action since the last flush */
+	/* decisions no plugin made (every hook continued, or the host
+	 * answered itself), per phase and action, since the last flush */
 	uint64_t decisions[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
+	/* decision latency since the last flush: per-bucket (not yet
+	 * cumulative) counts, the +Inf bucket last; sum in microseconds */
+	uint64_t latency[HOST_LATENCY_BUCKETS + 1];
+	uint64_t latency_count;
+	uint64_t latency_usec;
 };
 
 /* The request context a hook receives (opaque to plugins). */

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,18 @@ static const char *const phase_names[] = {
 
 static const char *const action_words[HOST_DECISION_ACTIONS] = {
 	"continue", "reject", "tempfail", "discard", "quarantine",
+};
+
+/* The decision latency histogram: bucket bounds in microseconds and the
+ * same bounds as printed (seconds), the `le` labels of
+ * elemta_policy_decision_seconds_bucket (common/metrics_format.h). */
+static const uint64_t latency_bound_us[HOST_LATENCY_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
+	500000, 1000000, 2500000,
+};
+static const char *const latency_le[HOST_LATENCY_BUCKETS + 1] = {
+	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+	"0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
 };
 
 /* plugin_phase_parse - protocol_state to phase (absent = RCPT, as Postfix). */
@@ -564,10 +577,29 @@ host_auth_outcome(const struct plugin_request *rq, struct plugin_decision *d)
 	wire_result_defaults(&d->result);
 }
 
-/* plugin_host_decide - one request through the chain, one counter
- * transaction, one reply. */
-void
-plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
+/* host_count_decision - the final verdict, counted for the plugin that
+ * decided it (by name: the result may have been rewritten since), or as
+ * nobody's. */
+static void
+host_count_decision(struct plugin_host *h, const struct plugin_decision *d)
+{
+	unsigned a = (unsigned)d->result.action;
+
+	if (a >= HOST_DECISION_ACTIONS)
+		return;
+	if (d->plugin[0] != '\0')
+		for (size_t i = 0; i < h->count; i++)
+			if (strcmp(h->plugins[i].name, d->plugin) == 0) {
+				h->plugins[i].decided[d->phase][a]++;
+				return;
+			}
+	h->decisions[d->phase][a]++;
+}
+
+/* host_decide - one request through the chain, one counter transaction,
+ * one reply (plugin_host_decide times it). */
+static void
+host_decide(struct plugin_host *h, const struct plugin_request *rq,
     struct plugin_decision *d)
 {
 	struct elemta_ctx ctx;
@@ -626,8 +658,9 @@ plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		 * limit). */
 		if (phase == PLUGIN_PHASE_AUTH &&
 		    counter_metric_add(h->cs, rq->auth_succeeded == 1 ?
-		    "policyd_auth_credentials_ok_total" :
-		    "policyd_auth_credentials_bad_total", 1, &err) != 0)
+		    "elemta_auth_credentials_total{result=\"ok\"}" :
+		    "elemta_auth_credentials_total{result=\"bad\"}", 1,
+		    &err) != 0)
 			log_warn("AUTH metric: %s", err.text);
 	}
 	host_run_chain(h, &ctx, d);
@@ -664,42 +697,111 @@ plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
 			}
 		}
 	}
-	h->decisions[phase][d->result.action]++;
+	host_count_decision(h, d);
 	if (d->result.action != ELEMTA_CONTINUE)
 		host_log_decision(&ctx, d);
 }
 
+/* plugin_host_decide - host_decide, its latency recorded in memory for
+ * the next metric flush. */
+void
+plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
+    struct plugin_decision *d)
+{
+	struct timespec t0;
+	uint64_t us;
+	size_t b = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	host_decide(h, rq, d);
+	us = host_usec_since(&t0);
+	while (b < HOST_LATENCY_BUCKETS && us > latency_bound_us[b])
+		b++;
+	h->latency[b]++;
+	h->latency_count++;
+	h->latency_usec += us;
+}
+
 /* ==== Metrics ==== */
 
-/* host_metric_name - "plugin_<name>_<what>" with the name folded to the
- * Prometheus alphabet. */
+/* host_metric_add - add delta to the metric key printf'd from fmt; keeps
+ * the first failure in *rc/err. */
+static void host_metric_add(struct plugin_host *h, int *rc, struct error *err,
+    uint64_t delta, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static void
-host_metric_name(char *buf, size_t size, const char *prefix, const char *name,
-    const char *suffix)
+host_metric_add(struct plugin_host *h, int *rc, struct error *err,
+    uint64_t delta, const char *fmt, ...)
 {
-	size_t n = 0;
+	char key[COUNTER_KEY_MAX + 1];
+	va_list ap;
+	int n;
 
-	n = str_copy(buf, prefix, size);
-	for (const char *p = name; *p && n + 1 < size; p++, n++)
-		buf[n] = isalnum((unsigned char)*p) ? (char)tolower((unsigned char)*p) : '_';
-	if (n < size)
-		buf[n] = '\0';
-	if (n < size)
-		str_copy(buf + n, suffix, size - n);
+	if (*rc != 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(key, sizeof(key), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return;         /* cannot happen: names are bounded */
+	*rc = counter_metric_add(h->cs, key, delta, err);
+}
+
+/* host_flush_decisions - one phase x action table of counts, labelled
+ * with the deciding plugin's name ("" for nobody), then zeroed. */
+static void
+host_flush_decisions(struct plugin_host *h, int *rc, struct error *err,
+    uint64_t (*counts)[HOST_DECISION_ACTIONS], const char *plugin)
+{
+	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM; ph++)
+		for (size_t a = 0; a < HOST_DECISION_ACTIONS; a++) {
+			if (counts[ph][a] == 0)
+				continue;
+			host_metric_add(h, rc, err, counts[ph][a],
+			    "elemta_policy_decisions_total{phase=\"%s\","
+			    "action=\"%s\",plugin=\"%s\"}",
+			    plugin_phase_name((enum plugin_phase)ph),
+			    action_words[a], plugin);
+			counts[ph][a] = 0;
+		}
+}
+
+/* host_flush_latency - the histogram: cumulative bucket counts, the sum
+ * (integer microseconds, printed as seconds) and the count. */
+static void
+host_flush_latency(struct plugin_host *h, int *rc, struct error *err)
+{
+	uint64_t cum = 0;
+
+	if (h->latency_count == 0)
+		return;
+	for (size_t b = 0; b <= HOST_LATENCY_BUCKETS; b++) {
+		cum += h->latency[b];
+		/* Every bucket, also at 0: a scrape must see all of them. */
+		host_metric_add(h, rc, err, cum,
+		    "elemta_policy_decision_seconds_bucket{le=\"%s\"}",
+		    latency_le[b]);
+		h->latency[b] = 0;
+	}
+	host_metric_add(h, rc, err, h->latency_usec,
+	    "elemta_policy_decision_seconds_sum");
+	host_metric_add(h, rc, err, h->latency_count,
+	    "elemta_policy_decision_seconds_count");
+	h->latency_usec = h->latency_count = 0;
 }
 
 /* plugin_host_flush_metrics - one write transaction with everything
- * accumulated in memory since the last flush. */
+ * accumulated in memory since the last flush.  The keys are the samples
+ * exactly as common/metrics_format.c prints them. */
 void
 plugin_host_flush_metrics(struct plugin_host *h)
 {
-	char name[160];
 	struct error err;
-	bool any = false;
+	bool any;
 	int rc = 0;
 
 	if (h->cs == NULL || h->in_decision)
 		return;
+	any = h->latency_count != 0;
 	for (size_t i = 0; i < h->count && !any; i++)
 		any = h->plugins[i].calls != 0;
 	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM && !any; ph++)
@@ -709,36 +811,21 @@ plugin_host_flush_metrics(struct plugin_host *h)
 		return;
 
 	counter_decision_begin(h->cs);
-	for (size_t i = 0; i < h->count && rc == 0; i++) {
+	for (size_t i = 0; i < h->count; i++) {
 		struct host_plugin *p = &h->plugins[i];
 
-		if (p->calls == 0)
-			continue;
-		host_metric_name(name, sizeof(name), "plugin_", p->name,
-		    "_calls_total");
-		rc = counter_metric_add(h->cs, name, p->calls, &err);
-		host_metric_name(name, sizeof(name), "plugin_", p->name,
-		    "_microseconds_total");
-		if (rc == 0)
-			rc = counter_metric_add(h->cs, name, p->usec, &err);
-		p->calls = p->usec = 0;
-	}
-	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM && rc == 0; ph++) {
-		for (size_t a = 0; a < HOST_DECISION_ACTIONS && rc == 0; a++) {
-			char phase[32];
-
-			if (h->decisions[ph][a] == 0)
-				continue;
-			host_metric_name(phase, sizeof(phase), "",
-			    plugin_phase_name((enum plugin_phase)ph), "");
-			snprintf(name, sizeof(name),
-			    "policyd_decisions_%s_%s_total", phase,
-			    action_words[a]);
-			rc = counter_metric_add(h->cs, name, h->decisions[ph][a],
-			    &err);
-			h->decisions[ph][a] = 0;
+		if (p->calls != 0) {
+			host_metric_add(h, &rc, &err, p->calls,
+			    "elemta_plugin_calls_total{plugin=\"%s\"}", p->name);
+			host_metric_add(h, &rc, &err, p->usec,
+			    "elemta_plugin_seconds_total{plugin=\"%s\"}",
+			    p->name);
 		}
+		p->calls = p->usec = 0;
+		host_flush_decisions(h, &rc, &err, p->decided, p->name);
 	}
+	host_flush_decisions(h, &rc, &err, h->decisions, "");
+	host_flush_latency(h, &rc, &err);
 	if (rc != 0)
 		log_warn("metric flush failed: %s", err.text);
 	if (counter_decision_end(h->cs, true, &err) != 0)

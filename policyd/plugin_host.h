@@ -141,9 +141,13 @@ struct plugin_decision {
 void plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
     struct plugin_decision *out);
 
-/* plugin_host_flush_metrics - write the per-plugin call counts and time
- * ("plugin_<name>_calls_total", "plugin_<name>_microseconds_total") and
- * the decision counts accumulated in memory to the counter table. */
+/* plugin_host_flush_metrics - write what was accumulated in memory since
+ * the last flush to the counter table, in one transaction, as labelled
+ * metric keys (common/metrics_format.h): per-plugin hook calls and time
+ * (elemta_plugin_calls_total, elemta_plugin_seconds_total{plugin=...}),
+ * decisions (elemta_policy_decisions_total{phase,action,plugin}) and the
+ * decision latency histogram (elemta_policy_decision_seconds).  The
+ * worker calls it once a second and at exit. */
 void plugin_host_flush_metrics(struct plugin_host *h);
 
 #endif

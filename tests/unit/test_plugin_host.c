@@ -694,8 +694,14 @@ test_rate_namespaced_and_withdrawn(void **state)
 
 		assert_int_equal(plugin_host_add(h2, "r9", &plug_rate, NULL,
 		    NULL, &err), 0);
-		struct metric_find m = { "plugin_r9_calls_total", 0 };
-		struct metric_find dm = { "policyd_decisions_rcpt_continue_total", 0 };
+		struct metric_find m = {
+		    "elemta_plugin_calls_total{plugin=\"r9\"}", 0 };
+		struct metric_find dm = { "elemta_policy_decisions_total"
+		    "{phase=\"RCPT\",action=\"continue\",plugin=\"\"}", 0 };
+		struct metric_find hc = {
+		    "elemta_policy_decision_seconds_count", 0 };
+		struct metric_find hi = {
+		    "elemta_policy_decision_seconds_bucket{le=\"+Inf\"}", 0 };
 
 		decide(h2, rcpt_req, &d);
 		decide(h2, rcpt_req, &d);
@@ -706,6 +712,13 @@ test_rate_namespaced_and_withdrawn(void **state)
 		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &dm,
 		    &err), 0);
 		assert_int_equal(dm.value, 1);
+		/* every decision is in the latency histogram */
+		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hc,
+		    &err), 0);
+		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hi,
+		    &err), 0);
+		assert_true(hc.value >= 2);
+		assert_int_equal(hi.value, hc.value);
 		plugin_host_free(h2);
 	}
 	counter_store_close(cs);

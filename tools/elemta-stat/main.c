@@ -4,8 +4,10 @@
  * Opens the counter table read-only (LMDB: safe while policyd workers
  * write, readers never block writers; Redis: SCAN, never KEYS, so the
  * server is never blocked) and prints rate windows, failed-auth logs,
- * reputation scores and metric counters as an aligned table, one JSON
- * document (--json) or the Prometheus text format (--prometheus).
+ * reputation scores and metric counters as an aligned table or one JSON
+ * document (--json); --prometheus prints the very exposition that
+ * elemta-metricsd serves (common/metrics_format.c: the table's metrics,
+ * the smtpd stats files and the table's size).
  * `reset KEY` is the only writing command.
  *
  * Privileges: runs as the invoking user; reading needs read access to
@@ -26,6 +28,8 @@
 #include "config.h"
 #include "counter.h"
 #include "log.h"
+#include "metrics_format.h"
+#include "strbuf.h"
 
 enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROMETHEUS };
 
@@ -175,54 +179,6 @@ stat_print_text(const struct stat_rows *rows, size_t n)
 	}
 }
 
-/* stat_prom_label - s escaped for a Prometheus label value. */
-static void
-stat_prom_label(char *dst, size_t size, const char *s)
-{
-	size_t o = 0;
-	for (; *s && o + 3 < size; s++) {
-		if (*s == '\\' || *s == '"') {
-			dst[o++] = '\\';
-			dst[o++] = *s;
-		} else if ((unsigned char)*s < 0x20) {
-			dst[o++] = '?';
-		} else {
-			dst[o++] = *s;
-		}
-	}
-	dst[o] = '\0';
-}
-
-/* stat_print_prometheus - the text exposition format. */
-static void
-stat_print_prometheus(const struct stat_rows *rows, size_t n)
-{
-	char label[COUNTER_KEY_MAX * 2 + 8];
-
-	printf("# HELP elemta_rate_window_count Events in the current window per rate key.\n"
-	    "# TYPE elemta_rate_window_count gauge\n");
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(rows->items[i].kind, "rate") == 0) {
-			stat_prom_label(label, sizeof(label), rows->items[i].key);
-			printf("elemta_rate_window_count{key=\"%s\",limit=\"%" PRIu32 "\"} %" PRIu32 "\n",
-			    label, rows->items[i].limit, rows->items[i].count);
-		}
-	printf("# HELP elemta_reputation_score Reputation score per client key.\n"
-	    "# TYPE elemta_reputation_score gauge\n");
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(rows->items[i].kind, "rep") == 0) {
-			stat_prom_label(label, sizeof(label), rows->items[i].key);
-			printf("elemta_reputation_score{key=\"%s\"} %.3f\n", label,
-			    rows->items[i].score);
-		}
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(rows->items[i].kind, "metric") == 0) {
-			/* metric keys are validated metric names when written */
-			printf("# TYPE %s counter\n%s %" PRIu64 "\n", rows->items[i].key,
-			    rows->items[i].key, rows->items[i].value);
-		}
-}
-
 /* stat_print - rows in the chosen format. */
 static void
 stat_print(const struct stat_rows *rows, size_t n, enum stat_format fmt)
@@ -237,8 +193,6 @@ stat_print(const struct stat_rows *rows, size_t n, enum stat_format fmt)
 		puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(doc);
-	} else if (fmt == STAT_PROMETHEUS) {
-		stat_print_prometheus(rows, n);
 	} else if (n == 0) {
 		printf("no counters\n");
 	} else {
@@ -246,6 +200,27 @@ stat_print(const struct stat_rows *rows, size_t n, enum stat_format fmt)
 	}
 }
 
+/* stat_prometheus - the exposition elemta-metricsd serves at /metrics
+ * (the same code: common/metrics_format.c), samples filtered by key
+ * prefix.  1 when the table could not be read (the rest is printed). */
+static int
+stat_prometheus(const struct config *cfg, struct counter_store *cs,
+    const char *prefix)
+{
+	struct strbuf out = STRBUF_INIT(METRICS_OUTPUT_MAX);
+	struct error err = { "" };
+	int rc = metrics_collect(cfg, cs, prefix, &out, &err);
+
+	fwrite(strbuf_cstr(&out), 1, out.len, stdout);
+	strbuf_free(&out);
+	if (rc != 0) {
+		fprintf(stderr, "elemta-stat: %s\n", err.text);
+		return 1;
+	}
+	return 0;
+}
+
+/* main - options, the config, the table, then one command. */
 int
 main(int argc, char **argv)
 {
@@ -331,6 +306,13 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
+	if (fmt == STAT_PROMETHEUS && strcmp(cmd, "list") != 0) {
+		fprintf(stderr, "elemta-stat: --prometheus prints the metrics "
+		    "exposition; it goes with list [PREFIX] only\n");
+		counter_store_close(cs);
+		config_free(cfg);
+		return 2;
+	}
 	if (strcmp(cmd, "show") == 0 && arg == NULL) {
 		stat_usage(stderr);
 		counter_store_close(cs);
@@ -340,6 +322,15 @@ main(int argc, char **argv)
 
 	for (;;) {
 		struct stat_rows rows = { 0 };
+
+		if (fmt == STAT_PROMETHEUS) {
+			rc = stat_prometheus(cfg, cs, arg);
+			if (watch == 0 || rc != 0)
+				break;
+			fflush(stdout);
+			sleep((unsigned)watch);
+			continue;
+		}
 		const char *prefix = strcmp(cmd, "top") == 0 ? NULL : arg;
 		if (stat_load(cs, prefix, &rows, &err) < 0) {
 			fprintf(stderr, "elemta-stat: %s\n", err.text);

@@ -304,11 +304,16 @@ static void stats_parse(struct ctl_stats *st, char *text)
 	}
 }
 
-/* ctl_stats_read - see elemtactl.h. */
-void ctl_stats_read(const char *dir, struct ctl_stats *st)
+/* ctl_stats_read - see elemtactl.h; the files live in runtime_dir/stats/
+ * (writable by the smtpd user, unlike the runtime directory). */
+void ctl_stats_read(const char *runtime_dir, struct ctl_stats *st)
 {
-	DIR *d = opendir(dir);
+	char dir[PATH_MAX + 16];
+	DIR *d;
 	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "%s/stats", runtime_dir);
+	d = opendir(dir);
 
 	memset(st, 0, sizeof(*st));
 	if (d == NULL)

@@ -117,6 +117,7 @@ int ctl_check_config(const struct ctl_args *args);
 enum ctl_worker_kind {
 	CTL_KIND_POLICYD,
 	CTL_KIND_SMTPD,
+	CTL_KIND_METRICS,            /* elemta-metricsd, when metrics.listen */
 };
 
 /* A worker slot's state (see workers.c for the transitions). */
@@ -329,6 +330,7 @@ struct ctl_sockets {
 	size_t listen_count;
 	struct ctl_socket policy;     /* policyd.socket                    */
 	struct ctl_socket postfix;    /* policyd.postfix_listen, fd -1: off */
+	struct ctl_socket metrics;    /* metrics.listen, fd -1: off        */
 };
 
 void ctl_sockets_init(struct ctl_sockets *s);

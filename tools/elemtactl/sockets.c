@@ -2,7 +2,8 @@
  * sockets.c - the listening sockets elemtactl binds before any worker
  * starts: every server.listen address (inherited by each smtpd worker),
  * the private policy socket policyd.socket and the optional Postfix
- * listener policyd.postfix_listen (inherited by each policyd worker).
+ * listener policyd.postfix_listen (inherited by each policyd worker), and
+ * metrics.listen (inherited by the elemta-metricsd worker).
  *
  * Called by supervisor.c at start, as root in production (ports below 1024),
  * while the pid-file lock is held, so a Unix socket file already at a
@@ -48,6 +49,7 @@ void ctl_sockets_init(struct ctl_sockets *s)
 	s->listen_count = 0;
 	sockets_reset(&s->policy);
 	sockets_reset(&s->postfix);
+	sockets_reset(&s->metrics);
 }
 
 /* ctl_hostport_parse - see elemtactl.h. */
@@ -224,6 +226,20 @@ static int sockets_open_postfix(const struct config *cfg,
 	return sockets_listen_tcp(s, spec, host, port, err);
 }
 
+/* sockets_open_metrics - metrics.listen (HOST:PORT), inherited by the
+ * elemta-metricsd worker. */
+static int sockets_open_metrics(const struct config *cfg,
+    struct ctl_socket *s, struct error *err)
+{
+	char host[256];
+	unsigned port;
+
+	if (ctl_hostport_parse(cfg->metrics.listen, host, sizeof(host), &port,
+	    err) == -1)
+		return error_prefix(err, "metrics.listen");
+	return sockets_listen_tcp(s, cfg->metrics.listen, host, port, err);
+}
+
 /* ctl_sockets_open - see elemtactl.h. */
 int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
     struct ctl_sockets *s, struct error *err)
@@ -245,6 +261,9 @@ int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
 		goto fail;
 	if (cfg->policyd.postfix_listen[0] != '\0'
 	    && sockets_open_postfix(cfg, users, &s->postfix, err) == -1)
+		goto fail;
+	if (cfg->metrics.listen[0] != '\0'
+	    && sockets_open_metrics(cfg, &s->metrics, err) == -1)
 		goto fail;
 	return 0;
 fail:
@@ -298,7 +317,7 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 {
 	bool taken[CONFIG_LISTEN_MAX] = { false };
 	bool bound[CONFIG_LISTEN_MAX] = { false };
-	bool postfix_taken = false;
+	bool postfix_taken = false, metrics_taken = false;
 	char tmp[CONFIG_PATH_MAX];
 
 	ctl_sockets_init(out);
@@ -343,6 +362,23 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 			goto fail;
 		}
 	}
+	if (cfg->metrics.listen[0] != '\0') {
+		char mhost[256];
+		unsigned mport;
+
+		if (ctl_hostport_parse(cfg->metrics.listen, mhost, sizeof(mhost),
+		    &mport, err) == -1) {
+			error_prefix(err, "metrics.listen");
+			goto fail;
+		}
+		if (sockets_same_address(old->metrics.fd, mhost, mport)) {
+			out->metrics = old->metrics;
+			metrics_taken = true;
+		} else if (sockets_listen_tcp(&out->metrics, cfg->metrics.listen,
+		    mhost, mport, err) == -1) {
+			goto fail;
+		}
+	}
 	/* Last, as it cannot be undone: from here on, connecting to
 	 * policyd.socket reaches the fresh socket. */
 	if (rename(tmp, cfg->policyd.socket) == -1) {
@@ -365,6 +401,8 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 			old->postfix.fd = -1;
 		old->postfix.unix_path[0] = '\0';
 	}
+	if (metrics_taken)
+		old->metrics.fd = -1;
 	return 0;
 fail:
 	for (size_t i = 0; i < out->listen_count; i++)
@@ -374,6 +412,8 @@ fail:
 		sockets_close_one(&out->policy);
 	if (!postfix_taken && out->postfix.fd != -1)
 		sockets_close_one(&out->postfix);
+	if (!metrics_taken && out->metrics.fd != -1)
+		sockets_close_one(&out->metrics);
 	ctl_sockets_init(out);
 	return -1;
 }
@@ -389,6 +429,7 @@ void ctl_sockets_release_old(struct ctl_sockets *old)
 	sockets_reset(&old->policy);
 	/* A Postfix listener not taken over was removed or moved. */
 	sockets_close_one(&old->postfix);
+	sockets_close_one(&old->metrics);
 }
 
 /* ctl_sockets_close_listeners - see elemtactl.h. */
@@ -418,4 +459,5 @@ void ctl_sockets_close(struct ctl_sockets *s)
 	s->listen_count = 0;
 	sockets_close_one(&s->policy);
 	sockets_close_one(&s->postfix);
+	sockets_close_one(&s->metrics);
 }

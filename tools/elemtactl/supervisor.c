@@ -61,6 +61,7 @@
 
 #include "counter.h"
 #include "elemtactl.h"
+#include "metrics_format.h"
 #include "log.h"
 
 #define SUP_KILL_WAIT_MS 5000u       /* after SIGKILL, before giving up   */
@@ -83,6 +84,7 @@ struct supervisor {
 	struct ctl_sockets sockets;
 	char smtpd_bin[CONFIG_PATH_MAX];
 	char policyd_bin[CONFIG_PATH_MAX];
+	char metricsd_bin[CONFIG_PATH_MAX]; /* found at its first spawn  */
 
 	/* Slots of the current generation (policyd, then smtpd) and of
 	 * older ones until their processes are gone. */
@@ -101,6 +103,8 @@ struct supervisor {
 	size_t policyd_fd_count;
 	char policy_env[32];
 	char postfix_env[32];
+	int metrics_fds[1];
+	char metrics_env[32];
 
 	pid_t pid;
 	int64_t started_unix;
@@ -222,6 +226,20 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 		sp.fd_count = s->policyd_fd_count;
 		sp.fd_env[0] = s->policy_env;
 		sp.fd_env[1] = s->postfix_env[0] ? s->postfix_env : NULL;
+	} else if (w->kind == CTL_KIND_METRICS) {
+		/* Looked up when first needed: without metrics.listen the
+		 * binary is never needed. */
+		if (s->metricsd_bin[0] == '\0' && ctl_worker_binary(
+		    "elemta-metricsd", s->metricsd_bin, sizeof(s->metricsd_bin),
+		    err) == -1) {
+			s->metricsd_bin[0] = '\0';
+			return -1;
+		}
+		sp.binary = s->metricsd_bin;
+		sp.user = &s->users.policyd;  /* reads the counter table */
+		sp.fds = s->metrics_fds;
+		sp.fd_count = 1;
+		sp.fd_env[0] = s->metrics_env;
 	} else {
 		sp.binary = s->smtpd_bin;
 		sp.user = &s->users.smtpd;
@@ -406,6 +424,7 @@ static void sup_kill_all(struct supervisor *s, uint64_t now)
 {
 	sup_stop_kind(s, CTL_KIND_SMTPD);
 	sup_stop_kind(s, CTL_KIND_POLICYD);
+	sup_stop_kind(s, CTL_KIND_METRICS);
 	for (size_t i = 0; i < s->worker_count; i++) {
 		struct ctl_worker *w = &s->workers[i];
 
@@ -434,6 +453,7 @@ static void sup_begin_stop(struct supervisor *s, const char *why)
 	 * would keep accepting into the backlog. */
 	ctl_sockets_close_listeners(&s->sockets);
 	sup_stop_kind(s, CTL_KIND_SMTPD);
+	sup_stop_kind(s, CTL_KIND_METRICS);
 }
 
 /* sup_stop_progress - move the stop along: phase two once smtpd is gone,
@@ -452,7 +472,8 @@ static void sup_stop_progress(struct supervisor *s, uint64_t now)
 static bool sup_all_stopped(const struct supervisor *s)
 {
 	return s->phase != SUP_RUNNING && sup_kind_gone(s, CTL_KIND_SMTPD)
-	    && sup_kind_gone(s, CTL_KIND_POLICYD);
+	    && sup_kind_gone(s, CTL_KIND_POLICYD)
+	    && sup_kind_gone(s, CTL_KIND_METRICS);
 }
 
 /* ==== the loop ==== */
@@ -601,6 +622,19 @@ static int sup_prepare_dirs(struct supervisor *s, struct error *err)
 			return -1;
 	}
 
+	/* smtpd workers write their counts into runtime_dir/stats/
+	 * (smtpd/stats.c), theirs to write; an earlier run's files go, so
+	 * totals count from this start. */
+	snprintf(path, sizeof(path), "%s/%s", cfg->server.runtime_dir,
+	    METRICS_STATS_SUBDIR);
+	if (ctl_mkdir_p(path, 0755, err) == -1)
+		return -1;
+	if (ctl_dir_clean(path, &removed, err) == -1)
+		log_warn("cleaning %s: %s", path, err->text);
+	if (u->root && ctl_dir_secure(path, u->smtpd.uid, u->smtpd.gid, 0755,
+	    err) == -1)
+		return -1;
+
 	/* Leftovers of sessions that died mid-DATA: never complete, never
 	 * acknowledged, safe to drop. */
 	snprintf(path, sizeof(path), "%s/tmp", cfg->spool.path);
@@ -660,27 +694,32 @@ static void sup_prepare_inheritance(struct supervisor *s)
 		snprintf(s->postfix_env, sizeof(s->postfix_env),
 		    "ELEMTA_POSTFIX_FD=4");
 	}
+	s->metrics_fds[0] = s->sockets.metrics.fd;
+	snprintf(s->metrics_env, sizeof(s->metrics_env), "ELEMTA_METRICS_FD=3");
 }
 
 /* sup_add_generation - append the slots of generation s->generation for
- * s->cfg: policyd workers first, then smtpd.  Returns the first new
- * slot's index. */
+ * s->cfg: policyd workers first, then smtpd, then the metrics worker
+ * (when metrics.listen is bound).  Returns the first new slot's index. */
 static size_t sup_add_generation(struct supervisor *s)
 {
 	unsigned np = s->cfg->policyd.workers, ns = s->cfg->server.workers;
-	size_t first = s->worker_count, need = first + np + ns;
+	unsigned nm = s->sockets.metrics.fd != -1 ? 1 : 0;
+	size_t first = s->worker_count, need = first + np + ns + nm;
 
 	if (need > s->worker_cap) {
 		s->worker_cap = need * 2;
 		s->workers = xrealloc(s->workers, s->worker_cap
 		    * sizeof(*s->workers));
 	}
-	for (size_t i = 0; i < (size_t)np + ns; i++) {
+	for (size_t i = 0; i < (size_t)np + ns + nm; i++) {
 		struct ctl_worker *w = &s->workers[first + i];
 
 		memset(w, 0, sizeof(*w));
-		w->kind = i < np ? CTL_KIND_POLICYD : CTL_KIND_SMTPD;
-		w->id = i < np ? (unsigned)i : (unsigned)(i - np);
+		w->kind = i < np ? CTL_KIND_POLICYD : i < (size_t)np + ns ?
+		    CTL_KIND_SMTPD : CTL_KIND_METRICS;
+		w->id = i < np ? (unsigned)i : i < (size_t)np + ns ?
+		    (unsigned)(i - np) : 0;
 		w->state = CTL_WORKER_STOPPED;
 		w->generation = s->generation;
 	}
@@ -899,9 +938,9 @@ static void sup_reload_fixed(const struct supervisor *s,
 }
 
 /* sup_retire_generations - everything older than the current generation:
- * smtpd workers get SIGTERM (they finish their sessions), policyd workers
- * retire (sup_retire_progress stops them later), pending restarts are
- * cancelled. */
+ * smtpd workers get SIGTERM (they finish their sessions), and so does a
+ * metrics worker, policyd workers retire (sup_retire_progress stops them
+ * later), pending restarts are cancelled. */
 static void sup_retire_generations(struct supervisor *s)
 {
 	for (size_t i = 0; i < s->worker_count; i++) {
@@ -911,7 +950,7 @@ static void sup_retire_generations(struct supervisor *s)
 			continue;
 		if (w->state == CTL_WORKER_RESTARTING)
 			ctl_worker_enter_state(w, CTL_WORKER_STOPPED);
-		else if (w->state == CTL_WORKER_RUNNING && w->kind == CTL_KIND_SMTPD)
+		else if (w->state == CTL_WORKER_RUNNING && w->kind != CTL_KIND_POLICYD)
 			sup_stop_worker(s, w);
 		else if (w->state == CTL_WORKER_RUNNING)
 			ctl_worker_enter_state(w, CTL_WORKER_RETIRING);

@@ -31,7 +31,8 @@
 #include "elemtactl.h"
 #include "log.h"
 
-/* ctl_worker_kind_name - "policyd" / "smtpd", as in logs and status. */
+/* ctl_worker_kind_name - "policyd" / "smtpd" / "metrics", as in logs and
+ * status. */
 const char *ctl_worker_kind_name(enum ctl_worker_kind kind)
 {
 	switch (kind) {
@@ -39,6 +40,8 @@ const char *ctl_worker_kind_name(enum ctl_worker_kind kind)
 		return "policyd";
 	case CTL_KIND_SMTPD:
 		return "smtpd";
+	case CTL_KIND_METRICS:
+		return "metrics";
 	}
 	return "unknown";
 }
