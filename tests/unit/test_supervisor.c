@@ -422,12 +422,16 @@ static void test_stats_read(void **state)
 	ctl_stats_read(dir, &st);
 	assert_int_equal(st.files, 0);
 	assert_int_equal(st.count, 0);
-	snprintf(path, sizeof(path), "%s/smtpd-0.stats", dir);
+	snprintf(path, sizeof(path), "%s/stats", dir);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/stats/smtpd-0.stats", dir);
 	write_file(path, "sessions_open 2\nmessages_accepted 10\n"
 	    "bad line\nmessages_refused x\nweird$key 3\n");
-	snprintf(path, sizeof(path), "%s/smtpd-1.stats", dir);
+	snprintf(path, sizeof(path), "%s/stats/smtpd-1.stats", dir);
 	write_file(path, "messages_accepted 5\r\nsessions_open 1");
-	snprintf(path, sizeof(path), "%s/status", dir);
+	snprintf(path, sizeof(path), "%s/stats/status", dir);
+	write_file(path, "sessions_open 100\n");
+	snprintf(path, sizeof(path), "%s/smtpd-9.stats", dir);  /* not in stats/ */
 	write_file(path, "sessions_open 100\n");
 	ctl_stats_read(dir, &st);
 	assert_int_equal(st.files, 2);
