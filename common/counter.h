@@ -76,8 +76,10 @@ int counter_store_open(const char *dir, uint64_t map_size, bool readonly,
 void counter_store_close(struct counter_store *cs);
 /* counter_store_backend - "lmdb" or "redis" (static text). */
 const char *counter_store_backend(const struct counter_store *cs);
-/* counter_store_unavailable - true while the backend is in an outage that
- * it has logged (never for LMDB). */
+/* counter_store_unavailable - true while the backend is in a state it has
+ * already logged: a Redis outage, or an LMDB table full at its growth cap
+ * (until a write commits again).  Callers use it to avoid logging the same
+ * problem once per request. */
 bool counter_store_unavailable(const struct counter_store *cs);
 
 /* counter_store_set_sync - choose the durability mode (writable LMDB

@@ -183,6 +183,8 @@ struct lmdb_store {
 
 	uint64_t full_swept_ms;  /* last fruitless full-map sweep */
 	uint64_t full_logged_ms; /* last "counter table full" logged */
+	bool at_cap;             /* full at the growth cap: reported (once a
+	                          * minute) until a write commits again */
 };
 
 typedef int (*store_op)(struct lmdb_store *cs, MDB_txn *txn, void *arg,
@@ -629,6 +631,7 @@ full_recover(struct lmdb_store *cs, bool *swept, struct error *err)
 			    "(limit %" PRIu64 "); refusing to record until "
 			    "entries expire", cs->dir, old, cs->map_cap);
 		}
+		cs->at_cap = true;
 		return error_set(err, "counter table full");
 	}
 	grown = old > cs->map_cap / 2 ? cs->map_cap : old * 2;
@@ -707,8 +710,10 @@ store_write(struct lmdb_store *cs, store_op op, void *arg,
 			rc = mdb_txn_commit(txn);
 		else
 			mdb_txn_abort(txn);
-		if (rc == 0)
+		if (rc == 0) {
+			cs->at_cap = false;
 			return 0;
+		}
 		if (rc == OP_ERR)
 			return -1;
 		if (rc != MDB_MAP_FULL)
@@ -974,8 +979,10 @@ lmdb_decision_end(struct counter_store *base, bool accepted,
 		rc = mdb_txn_commit(txn);
 	else
 		mdb_txn_abort(txn);
-	if (rc == 0)
+	if (rc == 0) {
+		cs->at_cap = false;
 		return 0;
+	}
 	if (rc == MDB_MAP_FULL) {
 		bool swept = false;
 
@@ -1600,12 +1607,12 @@ lmdb_flush(struct counter_store *base, struct error *err)
 	return 0;
 }
 
-/* lmdb_unavailable - a local table has no outages to report. */
+/* lmdb_unavailable - a local table's only "outage" is being full at its
+ * growth cap, which full_recover already reports once a minute. */
 static bool
 lmdb_unavailable(const struct counter_store *base)
 {
-	(void)base;
-	return false;
+	return lmdb_of((struct counter_store *)base)->at_cap;
 }
 
 static const struct counter_backend lmdb_backend = {

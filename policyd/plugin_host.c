@@ -679,7 +679,11 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		if (counter_decision_end(h->cs, !refused, &err) != 0) {
 			char esc[128];
 
-			log_err("sid=%s counter table commit failed: %s",
+			/* A full or unreachable table was already reported
+			 * by the store (once, not per request). */
+			log_msg(counter_store_unavailable(h->cs) ?
+			    LOG_LEVEL_DEBUG : LOG_LEVEL_ERR,
+			    "sid=%s counter table commit failed: %s",
 			    LOG_ESC(esc, ctx.session), err.text);
 			if (phase == PLUGIN_PHASE_AUTH) {
 				/* Even a 535: a failure that was not

@@ -215,10 +215,12 @@ def kill_mid_data(e):
         assert c.cmd("DATA")[0] == 354
         c.send(b"Subject: never finished\r\n\r\n" + b"z" * 200000 + b"\r\n")
         port = c.sock.getsockname()[1]
-        m = wait_until(lambda: re.search(r"elemta-smtpd\[(\d+)\]: info: \S+ connect from "
-                                         r"unknown\[127\.0\.0\.1\]:%d " % port, e.log()),
-                       10, what="connect line of the mid-DATA session")
-        pid = int(m.group(1))
+        # The last such line: under load, an earlier session (served by a
+        # worker killed since) may have used the same client port.
+        pids = wait_until(lambda: re.findall(r"elemta-smtpd\[(\d+)\]: info: \S+ connect from "
+                                             r"unknown\[127\.0\.0\.1\]:%d " % port, e.log()),
+                          10, what="connect line of the mid-DATA session")
+        pid = int(pids[-1])
         # tmp/<queue id>/ was made before the 354; let the body arrive.
         time.sleep(0.2)
         os.kill(pid, signal.SIGKILL)
