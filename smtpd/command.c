@@ -111,7 +111,9 @@ command_fail(struct command_error *err, int code, const char *enhanced,
 }
 
 /* command_check_chars - NUL and control characters never belong in a
- * command line; a bare CR in particular is how command injection hides. */
+ * command line (a bare CR in particular is how command injection hides),
+ * nor do octets that are not UTF-8: RFC 6531 allows UTF-8 in some
+ * arguments, nothing allows arbitrary 8-bit bytes. */
 int
 command_check_chars(const char *line, size_t len, struct command_error *err)
 {
@@ -125,6 +127,9 @@ command_check_chars(const char *line, size_t len, struct command_error *err)
 			return command_fail(err, 500, "5.5.2",
 			    "Error: control character in command");
 	}
+	if (!command_utf8_valid(line, len))
+		return command_fail(err, 500, "5.5.2",
+		    "Error: invalid UTF-8 in command");
 	return 0;
 }
 

@@ -59,6 +59,9 @@
 
 #define SERVER_WINDOW 16384          /* bytes handed to session_feed    */
 #define SERVER_READ_HIGH (64 * 1024) /* stop reading above this backlog */
+#define SERVER_WRITE_HIGH (64 * 1024) /* stop reading above this many
+                                       * unsent reply bytes            */
+#define SERVER_WRITE_LOW (16 * 1024)  /* ... and resume below this     */
 #define SERVER_FLUSH_TIMEOUT_S 30    /* client must take our replies    */
 #define SERVER_LINGER_S 2
 #define SERVER_IP_BUCKETS 4096
@@ -107,6 +110,7 @@ struct conn {
 	enum conn_state state;
 	bool eof;                  /* the client half-closed           */
 	bool draining;             /* inside conn_drain                */
+	bool output_full;          /* reading paused: replies unsent   */
 	bool tls;                  /* bev is a bufferevent_openssl     */
 	bool tls_wanted;           /* the session asked for STARTTLS   */
 	bool started;              /* session_start was called         */
@@ -259,6 +263,16 @@ conn_drain(struct conn *c)
 		if (!session_wants_input(c->session) &&
 		    st != SESSION_CONNECT_POLICY)
 			break;
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) >
+		    SERVER_WRITE_HIGH) {
+			/* A client that pipelines without reading our
+			 * replies: stop reading until it takes them, so
+			 * TCP pushes back instead of our memory growing
+			 * (conn_write_cb resumes). */
+			c->output_full = true;
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
 		win = avail < SERVER_WINDOW ? avail : SERVER_WINDOW;
 		p = (const char *)evbuffer_pullup(in, (ev_ssize_t)win);
 		if (p == NULL)
@@ -352,11 +366,19 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_settle(c);
 }
 
-/* conn_write_cb - output drained: maybe finish a close. */
+/* conn_write_cb - output drained to the low watermark: resume reading
+ * paused by a backlog of replies, maybe finish a close. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
 {
-	conn_settle(arg);
+	struct conn *c = arg;
+
+	if (c->output_full && c->state == CONN_OPEN) {
+		c->output_full = false;
+		bufferevent_enable(bev, EV_READ);
+		conn_drain(c);
+	}
+	conn_settle(c);
 }
 
 /* conn_event_cb - EOF, errors and timeouts. */
@@ -557,6 +579,17 @@ conn_tls_setup(struct server *srv, int fd)
 	return bev;
 }
 
+/* conn_watch - the callbacks and buffer bounds of an open connection:
+ * at most SERVER_READ_HIGH unread input, and write callbacks once the
+ * replies drain to SERVER_WRITE_LOW (conn_write_cb). */
+static void
+conn_watch(struct conn *c)
+{
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
+	bufferevent_setwatermark(c->bev, EV_WRITE, SERVER_WRITE_LOW, 0);
+}
+
 /* conn_tls_begin - c->bev is a fresh TLS bufferevent: wait for the
  * handshake. */
 static void
@@ -564,8 +597,7 @@ conn_tls_begin(struct conn *c)
 {
 	c->tls = true;
 	c->state = CONN_HANDSHAKE;
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
+	conn_watch(c);
 	conn_handshake_timeout(c);
 	bufferevent_enable(c->bev, EV_READ);
 }
@@ -756,8 +788,7 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		conn_tls_begin(c);
 		return;
 	}
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, SERVER_READ_HIGH);
+	conn_watch(c);
 	conn_set_read_timeout(c, cfg->server.command_timeout_ms);
 	bufferevent_enable(c->bev, EV_READ);
 	c->started = true;

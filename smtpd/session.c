@@ -144,7 +144,7 @@ struct session {
 
 	unsigned errors;
 	unsigned ncommands;
-	uint16_t counts[CMD__COUNT];
+	unsigned counts[CMD__COUNT];   /* for the disconnect line */
 	enum command_id last_cmd;
 
 	unsigned instance_seq;

@@ -931,9 +931,6 @@ def test_pipelined_rset_flood_answered_in_order_memory_flat(make_elemta):
           % (time.monotonic() - t0, rss0, rss1, hwm0, hwm1))
 
 
-@pytest.mark.xfail(strict=True, reason="smtpd keeps reading pipelined commands while "
-                   "its replies pile up unsent (no output high-water mark in "
-                   "smtpd/server.c): memory grows with the input")
 def test_pipelined_flood_without_reading_memory_bounded(make_elemta):
     """12 MB of pipelined RSETs from a client that does not read the
     replies: the worker must stop reading (TCP back-pressure) instead of

@@ -374,6 +374,13 @@ def test_command_reply_matrix(smtpd):
     c.send(b"NO\x00OP\r\n")
     code, text, _ = c.reply()
     assert (code, text[:5]) == (500, "5.5.2")
+    # Octets that are not UTF-8, in any command, with or without SMTPUTF8.
+    for raw in (b"VRFY j\xf6rg", b"MAIL FROM:<j\xf6rg@example.org> SMTPUTF8",
+                b"NOOP \xc0\xaf", b"EHLO \xed\xa0\x80.test"):
+        c.send(raw + b"\r\n")
+        code, text, _ = c.reply()
+        assert (code, text[:5]) == (500, "5.5.2"), (raw, code, text)
+        assert "UTF-8" in text
     assert c.cmd("QUIT")[0] == 221
 
 

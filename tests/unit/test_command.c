@@ -77,8 +77,16 @@ test_chars(void **state)
 	expect_err(command_check_chars("MAIL\rRCPT", 9, &err), &err, 500,
 	    "5.5.2");
 	expect_err(command_check_chars("A\x7f", 2, &err), &err, 500, "5.5.2");
-	/* 8-bit bytes are not control characters. */
+	/* Well-formed UTF-8 is left to the argument parsers ... */
 	assert_int_equal(command_check_chars("EHLO \xc3\xa9", 7, &err), 0);
+	/* ... anything else 8-bit is refused before them. */
+	expect_err(command_check_chars("VRFY \xff", 6, &err), &err, 500,
+	    "5.5.2");
+	assert_non_null(strstr(err.text, "UTF-8"));
+	expect_err(command_check_chars("NOOP \xc3", 6, &err), &err, 500,
+	    "5.5.2");
+	expect_err(command_check_chars("RCPT TO:<a@\xed\xa0\x80>", 15, &err),
+	    &err, 500, "5.5.2");
 }
 
 static void
