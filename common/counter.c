@@ -73,9 +73,9 @@ store_check(const struct counter_store *cs, struct error *err)
 /* counter_store_open - the LMDB table in dir. */
 int
 counter_store_open(const char *dir, uint64_t map_size, bool readonly,
-    struct counter_store **out, struct error *err)
+    enum counter_sync sync, struct counter_store **out, struct error *err)
 {
-	return counter_lmdb_open(dir, map_size, readonly, out, err);
+	return counter_lmdb_open(dir, map_size, readonly, sync, out, err);
 }
 
 /* password_read - the first line of path (without its line end) into
@@ -125,7 +125,8 @@ counter_store_open_config(const struct config *cfg, bool readonly,
 	*out = NULL;
 	if (strcmp(cfg->counters.backend, "lmdb") == 0)
 		return counter_lmdb_open(cfg->counters.path,
-		    cfg->counters.map_size, readonly, out, err);
+		    cfg->counters.map_size, readonly,
+		    (enum counter_sync)cfg->counters.sync, out, err);
 	if (strcmp(cfg->counters.backend, "redis") != 0)
 		return error_set(err, "counters.backend '%s' is not supported",
 		    cfg->counters.backend);
@@ -172,15 +173,6 @@ counter_store_unavailable(const struct counter_store *cs)
 	return cs != NULL && cs->be != NULL && cs->be->unavailable(cs);
 }
 
-/* counter_store_set_sync - durability mode (LMDB; Redis ignores it). */
-int
-counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
-    struct error *err)
-{
-	if (store_check(cs, err) < 0)
-		return -1;
-	return cs->be->set_sync(cs, mode, err);
-}
 
 /* counter_flush - the periodic flush of FAST mode. */
 int
@@ -213,7 +205,26 @@ counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void))
 	cs->clock = clock;
 }
 
-/* ==== decisions ==== */
+/* ==== batches and decisions ==== */
+
+/* counter_batch_begin - decisions from here on share one commit. */
+void
+counter_batch_begin(struct counter_store *cs)
+{
+	if (store_check(cs, NULL) == 0 && cs->be->batch_begin != NULL)
+		cs->be->batch_begin(cs);
+}
+
+/* counter_batch_end - commit the batch (0), or report it lost (-1). */
+int
+counter_batch_end(struct counter_store *cs, struct error *err)
+{
+	if (store_check(cs, err) < 0)
+		return -1;
+	if (cs->be->batch_end == NULL)
+		return 0;
+	return cs->be->batch_end(cs, err);
+}
 
 /* counter_decision_begin - start a decision. */
 void

@@ -23,6 +23,18 @@
  * ends it.  Rate hits recorded during a decision that ends refused are
  * withdrawn, so a refused event is never counted.
  *
+ * Batches (group commit): between counter_batch_begin() and
+ * counter_batch_end() consecutive decisions share one write transaction
+ * (LMDB), committed - one flush - by counter_batch_end().  Each decision
+ * still sees the ones before it (exactness is unchanged) and a refused one
+ * still withdraws its own hits; but nothing of the batch is durable, and
+ * no answer may leave the process, before counter_batch_end() returns 0.
+ * When it returns -1 every decision of the batch was lost and must be
+ * answered as a temporary failure.  The writer lock is held from the
+ * batch's first write to its end: keep batches short and decide slow
+ * requests (password hashes, message scans) outside them.  Redis has no
+ * batches (each call is atomic on the server): both calls do nothing.
+ *
  * Outages (Redis only): while the server is unreachable or slower than
  * counters.redis.timeout_ms, calls fail (-1, err says so; at once while
  * the store backs off between reconnection attempts) and the callers
@@ -54,14 +66,16 @@ enum counter_sync {
 	COUNTER_SYNC_SAFE,  /* MDB_NOMETASYNC: one fdatasync per decision that
 	                     * records; a power loss can lose the last events,
 	                     * never corrupt the table (default)              */
-	COUNTER_SYNC_FAST,  /* MDB_NOSYNC, flushed by counter_flush() about
-	                     * once a second: ~20x the recording rate; after a
-	                     * system crash the table is discarded at the next
-	                     * start (see counter_store_prepare)              */
+	COUNTER_SYNC_FAST,  /* MDB_WRITEMAP | MDB_NOSYNC, flushed by
+	                     * counter_flush() about once a second: no write
+	                     * system call per commit; after a system crash
+	                     * the table is discarded at the next start (see
+	                     * counter_store_prepare)                         */
 };
 
 /* counter_store_open_config - open the backend cfg->counters.backend
- * names: the LMDB table at counters.path (counters.map_size), or the Redis
+ * names: the LMDB table at counters.path (counters.map_size, counters.sync),
+ * or the Redis
  * server of counters.redis.* (the password file is read now).  A writable
  * Redis store connects on first use and rides out outages; a read-only one
  * (elemta-stat) must reach the server now.  policyd.fail_mode is taken
@@ -69,9 +83,10 @@ enum counter_sync {
 int counter_store_open_config(const struct config *cfg, bool readonly,
     struct counter_store **out, struct error *err);
 /* counter_store_open - open (creating when writable) the LMDB environment
- * in directory dir with an initial map of map_size bytes. */
+ * in directory dir with an initial map of map_size bytes, in durability
+ * mode sync (ignored when readonly). */
 int counter_store_open(const char *dir, uint64_t map_size, bool readonly,
-    struct counter_store **out, struct error *err);
+    enum counter_sync sync, struct counter_store **out, struct error *err);
 /* counter_store_close - end a pending decision as accepted; close. */
 void counter_store_close(struct counter_store *cs);
 /* counter_store_backend - "lmdb" or "redis" (static text). */
@@ -82,10 +97,6 @@ const char *counter_store_backend(const struct counter_store *cs);
  * problem once per request. */
 bool counter_store_unavailable(const struct counter_store *cs);
 
-/* counter_store_set_sync - choose the durability mode (writable LMDB
- * stores; Redis keeps its own persistence settings and ignores it). */
-int counter_store_set_sync(struct counter_store *cs, enum counter_sync mode,
-    struct error *err);
 /* counter_flush - in FAST mode, flush to disk when the last flush is older
  * than a second; cheap otherwise.  policyd calls it from its housekeeping. */
 int counter_flush(struct counter_store *cs, struct error *err);
@@ -105,6 +116,10 @@ void counter_store_mark_clean(const char *dir);
  * hosts with skewed clocks agree) and the test clock does not reach it. */
 uint64_t counter_now_ms(const struct counter_store *cs);
 void counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void));
+
+void counter_batch_begin(struct counter_store *cs);
+/* counter_batch_end - commit the batch; -1: all of it was lost. */
+int counter_batch_end(struct counter_store *cs, struct error *err);
 
 void counter_decision_begin(struct counter_store *cs);
 /* Commits (accepted: keep everything; refused: withdraw this decision's

@@ -47,9 +47,9 @@ struct counter_store {
 struct counter_backend {
 	const char *name;               /* "lmdb", "redis" */
 	void (*close)(struct counter_store *cs);
-	int (*set_sync)(struct counter_store *cs, enum counter_sync mode,
-	    struct error *err);
 	int (*flush)(struct counter_store *cs, struct error *err);
+	void (*batch_begin)(struct counter_store *cs);     /* NULL: none */
+	int (*batch_end)(struct counter_store *cs, struct error *err);
 	void (*decision_begin)(struct counter_store *cs);
 	int (*decision_end)(struct counter_store *cs, bool accepted,
 	    struct error *err);
@@ -81,6 +81,7 @@ struct counter_backend {
 
 /* counter_lmdb_open - the LMDB store (counter_store_open's work). */
 int counter_lmdb_open(const char *dir, uint64_t map_size, bool readonly,
+    enum counter_sync sync,
     struct counter_store **out, struct error *err);
 
 /* Settings of the Redis store (copied from counters.redis.*). */

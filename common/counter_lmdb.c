@@ -51,10 +51,17 @@
  * that meta page was written.  MDB_NOSYNC was rejected: LMDB 0.9 may then
  * reuse pages that the last durable meta page still refers to, so a power
  * loss can leave a corrupt table.  Price: one fdatasync per write
- * transaction, i.e. per policy decision that records something, and the
- * writer lock is held through it: about 7,000 recording decisions/s in
- * total on this machine's disk (MDB_NOSYNC would allow about 150,000).
- * Refusals and read-only decisions write nothing and cost no flush.
+ * transaction, and the writer lock is held through it; batches (group
+ * commit, below) make that one flush per batch of decisions rather than
+ * per decision.  Refusals and read-only decisions write nothing and cost
+ * no flush.
+ *
+ * counters.sync: fast opens the environment with MDB_WRITEMAP | MDB_NOSYNC:
+ * commits write into the shared mapping (no pwrite per page, no flush) and
+ * counter_flush() msyncs about once a second.  A crashed process still
+ * loses nothing (the mapping is the page cache).  A system crash can leave
+ * the table inconsistent, which is why counter_store_prepare() discards a
+ * table that was open when the machine went down.
  *
  * ==== Transactions ====
  * Between counter_decision_begin() and counter_decision_end() the first
@@ -64,6 +71,13 @@
  * the decision ends, so callers keep decisions short.  Outside a decision
  * every write call is its own transaction.  A decision remembers up to
  * COUNTER_DECISION_HITS rate hits (key and timestamp) to withdraw them.
+ * Inside a batch (counter_batch_begin/end) the write transaction outlives
+ * the decisions: each decision runs in it, a refused one withdraws its
+ * hits from it, and counter_batch_end() commits it.  Any failure aborts the
+ * transaction, so the whole batch is lost and reported so; later calls in
+ * the same batch fail at once.  (Nested transactions would confine a
+ * failure to one decision, but MDB_WRITEMAP does not support them, and a
+ * failure - a full map - hits the whole batch anyway.)
  *
  * ==== Full map ====
  * On MDB_MAP_FULL the transaction is aborted; then: adopt a larger map
@@ -162,9 +176,11 @@ struct lmdb_store {
 
 	MDB_txn *rtxn;          /* cached read transaction, reset when idle */
 
+	bool in_batch;
+	bool batch_failed;      /* its transaction was aborted */
 	bool in_decision;
 	bool decision_failed;
-	MDB_txn *wtxn;          /* the decision's write transaction */
+	MDB_txn *wtxn;          /* the decision's (or batch's) transaction */
 	struct error decision_err;
 	size_t nhits;
 	struct decision_hit hits[COUNTER_DECISION_HITS];
@@ -179,7 +195,6 @@ struct lmdb_store {
 
 	enum counter_sync sync;  /* durability mode                          */
 	uint64_t flushed_ms;     /* FAST mode: last mdb_env_sync             */
-	bool dirty;              /* FAST mode: commits since the last flush  */
 
 	uint64_t full_swept_ms;  /* last fruitless full-map sweep */
 	uint64_t full_logged_ms; /* last "counter table full" logged */
@@ -656,6 +671,7 @@ decision_fail(struct lmdb_store *cs, int rc, const char *what,
 	}
 	cs->nhits = 0;
 	cs->decision_failed = true;
+	cs->batch_failed = cs->in_batch;
 	if (rc == MDB_MAP_FULL) {
 		bool swept = false;
 
@@ -669,8 +685,24 @@ decision_fail(struct lmdb_store *cs, int rc, const char *what,
 	return error_set(err, "%s", e.text);
 }
 
-/* store_write - run op in the decision's write transaction, or in its own
- * transaction (retried after a full map) outside a decision. */
+/* shared_txn - true when calls run in the decision's or the batch's
+ * transaction rather than in one of their own. */
+static bool
+shared_txn(const struct lmdb_store *cs)
+{
+	return cs->in_decision || cs->in_batch;
+}
+
+/* shared_failed - the shared transaction was aborted: the reason. */
+static bool
+shared_failed(const struct lmdb_store *cs)
+{
+	return (cs->in_decision && cs->decision_failed) ||
+	    (cs->in_batch && cs->batch_failed);
+}
+
+/* store_write - run op in the decision's (batch's) write transaction, or
+ * in its own transaction (retried after a full map) outside them. */
 static int
 store_write(struct lmdb_store *cs, store_op op, void *arg,
     const char *what, struct error *err)
@@ -684,8 +716,8 @@ store_write(struct lmdb_store *cs, store_op op, void *arg,
 	if (cs->readonly)
 		return error_set(err, "counter table at %s is open read-only",
 		    cs->dir);
-	if (cs->in_decision) {
-		if (cs->decision_failed)
+	if (shared_txn(cs)) {
+		if (shared_failed(cs))
 			return error_set(err, "%s", cs->decision_err.text);
 		if (cs->wtxn == NULL) {
 			rc = wtxn_begin(cs, &cs->wtxn);
@@ -734,9 +766,9 @@ store_read(struct lmdb_store *cs, store_op op, void *arg,
 
 	if (store_usable(cs, err) < 0)
 		return -1;
-	if (cs->in_decision && cs->decision_failed)
+	if (shared_failed(cs))
 		return error_set(err, "%s", cs->decision_err.text);
-	if (cs->in_decision && cs->wtxn != NULL) {
+	if (shared_txn(cs) && cs->wtxn != NULL) {
 		rc = op(cs, cs->wtxn, arg, err);
 		if (rc == 0)
 			return 0;
@@ -770,7 +802,7 @@ open_fail(struct lmdb_store *cs)
 /* counter_lmdb_open - open (creating when writable) the environment. */
 int
 counter_lmdb_open(const char *dir, uint64_t map_size, bool readonly,
-    struct counter_store **out, struct error *err)
+    enum counter_sync sync, struct counter_store **out, struct error *err)
 {
 	struct lmdb_store *cs;
 	char path[4096];
@@ -797,6 +829,7 @@ counter_lmdb_open(const char *dir, uint64_t map_size, bool readonly,
 	cs->base.be = &lmdb_backend;
 	cs->dir = xstrdup(dir);
 	cs->readonly = readonly;
+	cs->sync = readonly ? COUNTER_SYNC_SAFE : sync;
 	cs->pid = getpid();
 	if (map_size == 0)
 		map_size = MAP_DEFAULT;
@@ -818,7 +851,12 @@ counter_lmdb_open(const char *dir, uint64_t map_size, bool readonly,
 		lmdb_error(err, "configure", rc);
 		return open_fail(cs);
 	}
-	flags = readonly ? MDB_RDONLY : MDB_NOMETASYNC;
+	if (readonly)
+		flags = MDB_RDONLY;
+	else if (cs->sync == COUNTER_SYNC_FAST)
+		flags = MDB_WRITEMAP | MDB_NOSYNC;
+	else
+		flags = MDB_NOMETASYNC;
 	rc = mdb_env_open(cs->env, dir, flags, 0600);
 	if (rc != 0) {
 		if (readonly && (rc == ENOENT || rc == MDB_INVALID))
@@ -942,8 +980,31 @@ withdraw_one(struct lmdb_store *cs, MDB_txn *txn,
 	    hdr.high_ms, cs->ts, n - 1);
 }
 
+/* commit_shared - commit the decision's or batch's transaction; a full
+ * map makes room for the next one. */
+static int
+commit_shared(struct lmdb_store *cs, MDB_txn *txn, const char *what,
+    struct error *err)
+{
+	int rc = mdb_txn_commit(txn);
+
+	if (rc == 0) {
+		cs->at_cap = false;
+		return 0;
+	}
+	if (rc == MDB_MAP_FULL) {
+		bool swept = false;
+
+		if (full_recover(cs, &swept, err) < 0)
+			return -1;
+		return error_set(err, "counter table was full (made room); "
+		    "%s's counters were dropped", what);
+	}
+	return lmdb_error(err, "commit", rc);
+}
+
 /* lmdb_decision_end - withdraw this decision's rate hits if it was
- * refused, then commit. */
+ * refused, then commit (inside a batch: leave that to the batch). */
 static int
 lmdb_decision_end(struct counter_store *base, bool accepted,
     struct error *err)
@@ -957,17 +1018,13 @@ lmdb_decision_end(struct counter_store *base, bool accepted,
 	if (!cs->in_decision)
 		return 0;
 	cs->in_decision = false;
-	if (cs->decision_failed) {
+	if (cs->decision_failed || (cs->in_batch && cs->batch_failed)) {
 		cs->decision_failed = false;
+		cs->nhits = 0;
 		return error_set(err, "%s", cs->decision_err.text);
 	}
 	txn = cs->wtxn;
-	cs->wtxn = NULL;
-	if (txn == NULL) {
-		cs->nhits = 0;
-		return 0;
-	}
-	for (i = cs->nhits; !accepted && i > 0 && rc == 0; i--) {
+	for (i = cs->nhits; !accepted && txn != NULL && i > 0 && rc == 0; i--) {
 		rc = withdraw_one(cs, txn, &cs->hits[i - 1], &e);
 		if (rc == OP_ERR) {
 			log_warn("%s", e.text);   /* keep the other withdrawals */
@@ -975,23 +1032,57 @@ lmdb_decision_end(struct counter_store *base, bool accepted,
 		}
 	}
 	cs->nhits = 0;
-	if (rc == 0)
-		rc = mdb_txn_commit(txn);
-	else
-		mdb_txn_abort(txn);
-	if (rc == 0) {
-		cs->at_cap = false;
+	if (rc != 0) {
+		(void)decision_fail(cs, rc, "withdraw", err);
+		cs->decision_failed = false;    /* the decision is over */
+		return -1;
+	}
+	if (cs->in_batch || txn == NULL)
 		return 0;
-	}
-	if (rc == MDB_MAP_FULL) {
-		bool swept = false;
+	cs->wtxn = NULL;
+	return commit_shared(cs, txn, "this decision", err);
+}
 
-		if (full_recover(cs, &swept, err) < 0)
-			return -1;
-		return error_set(err, "counter table was full (made room); "
-		    "this decision's counters were dropped");
+/* lmdb_batch_begin - decisions share one transaction until batch_end. */
+static void
+lmdb_batch_begin(struct counter_store *base)
+{
+	struct lmdb_store *cs = lmdb_of(base);
+
+	if (cs->in_decision || cs->in_batch) {
+		log_err("counter table: batch begun inside a decision or "
+		    "batch; ignored");
+		return;
 	}
-	return lmdb_error(err, "commit", rc);
+	cs->in_batch = true;
+	cs->batch_failed = false;
+}
+
+/* lmdb_batch_end - commit the batch's transaction. */
+static int
+lmdb_batch_end(struct counter_store *base, struct error *err)
+{
+	struct lmdb_store *cs = lmdb_of(base);
+	MDB_txn *txn = cs->wtxn;
+
+	if (!cs->in_batch)
+		return 0;
+	if (cs->in_decision) {
+		struct error e;
+
+		log_err("counter table: batch ended inside a decision; "
+		    "ending the decision as accepted");
+		(void)lmdb_decision_end(base, true, &e);
+	}
+	cs->in_batch = false;
+	cs->wtxn = NULL;
+	if (cs->batch_failed) {
+		cs->batch_failed = false;
+		return error_set(err, "%s", cs->decision_err.text);
+	}
+	if (txn == NULL)
+		return 0;
+	return commit_shared(cs, txn, "this batch", err);
 }
 
 /* ==== rate logs ==== */
@@ -1569,24 +1660,6 @@ lmdb_stats(struct counter_store *base, struct counter_stats *st,
 
 /* ==== Durability modes ==== */
 
-/* lmdb_set_sync - switch MDB_NOSYNC on (FAST) or off (SAFE). */
-static int
-lmdb_set_sync(struct counter_store *base, enum counter_sync mode,
-    struct error *err)
-{
-	struct lmdb_store *cs = lmdb_of(base);
-	int rc;
-
-	if (cs->readonly)
-		return error_set(err, "counter table: read-only store");
-	rc = mdb_env_set_flags(cs->env, MDB_NOSYNC, mode == COUNTER_SYNC_FAST);
-	if (rc != 0)
-		return lmdb_error(err, "set sync mode", rc);
-	cs->sync = mode;
-	cs->dirty = mode == COUNTER_SYNC_FAST;
-	return 0;
-}
-
 /* lmdb_flush - bounded-loss flush for FAST mode (at most ~1 s lost). */
 static int
 lmdb_flush(struct counter_store *base, struct error *err)
@@ -1595,7 +1668,7 @@ lmdb_flush(struct counter_store *base, struct error *err)
 	uint64_t now;
 	int rc;
 
-	if (cs->readonly || cs->sync != COUNTER_SYNC_FAST || cs->in_decision)
+	if (cs->readonly || cs->sync != COUNTER_SYNC_FAST || shared_txn(cs))
 		return 0;
 	now = counter_now_ms(&cs->base);
 	if (now - cs->flushed_ms < 1000 && now >= cs->flushed_ms)
@@ -1618,7 +1691,8 @@ lmdb_unavailable(const struct counter_store *base)
 static const struct counter_backend lmdb_backend = {
 	.name = "lmdb",
 	.close = lmdb_close,
-	.set_sync = lmdb_set_sync,
+	.batch_begin = lmdb_batch_begin,
+	.batch_end = lmdb_batch_end,
 	.flush = lmdb_flush,
 	.decision_begin = lmdb_decision_begin,
 	.decision_end = lmdb_decision_end,

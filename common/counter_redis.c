@@ -1251,14 +1251,6 @@ redis_sweep(struct counter_store *base, size_t max_keys, struct error *err)
 	return 0;
 }
 
-/* redis_set_sync - the server's persistence is its own configuration. */
-static int
-redis_set_sync(struct counter_store *base, enum counter_sync mode,
-    struct error *err)
-{
-	return 0;
-}
-
 /* redis_flush - nothing buffered outside decisions. */
 static int
 redis_flush(struct counter_store *base, struct error *err)
@@ -1691,7 +1683,6 @@ counter_redis_open(const struct counter_redis_options *o, bool readonly,
 static const struct counter_backend redis_backend = {
 	.name = "redis",
 	.close = redis_close,
-	.set_sync = redis_set_sync,
 	.flush = redis_flush,
 	.decision_begin = redis_decision_begin,
 	.decision_end = redis_decision_end,

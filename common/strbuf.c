@@ -99,13 +99,21 @@ strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 	return rc;
 }
 
+/* strbuf_truncate - drop everything after the first len bytes. */
+void
+strbuf_truncate(struct strbuf *sb, size_t len)
+{
+	if (len >= sb->len)
+		return;
+	sb->len = len;
+	sb->data[len] = '\0';
+}
+
 /* strbuf_reset - len = 0, keeps the memory for reuse. */
 void
 strbuf_reset(struct strbuf *sb)
 {
-	sb->len = 0;
-	if (sb->data != NULL)
-		sb->data[0] = '\0';
+	strbuf_truncate(sb, 0);
 }
 
 /* strbuf_free - release the memory; the strbuf is empty and reusable. */

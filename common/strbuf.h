@@ -28,6 +28,8 @@ int strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 int strbuf_vappendf(struct strbuf *sb, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 void strbuf_reset(struct strbuf *sb);   /* len = 0, keeps memory */
+/* strbuf_truncate - len = min(len, current), keeps memory. */
+void strbuf_truncate(struct strbuf *sb, size_t len);
 void strbuf_free(struct strbuf *sb);
 /* strbuf_cstr - data, or "" when empty; valid until the next append. */
 const char *strbuf_cstr(const struct strbuf *sb);

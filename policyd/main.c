@@ -233,9 +233,6 @@ main(int argc, char **argv)
 	 * an unreachable server is logged and ridden out, not fatal. */
 	if (counter_store_open_config(cfg, false, &cs, &err) != 0)
 		fatal("counter table (%s): %s", cfg->counters.backend, err.text);
-	if (counter_store_set_sync(cs, (enum counter_sync)cfg->counters.sync,
-	    &err) != 0)
-		fatal("counter table %s: %s", cfg->counters.path, err.text);
 	host = plugin_host_new(cs, cfg->counters.ipv6_prefix);
 	if (cfg->auth.users_file[0] != '\0') {
 		/* Problems are logged by the loader; a missing file is not

@@ -18,6 +18,18 @@
  * output buffer in order.  When the output backs up (a client that does
  * not read), parsing and reading pause until it drains.
  *
+ * Group commit: with the LMDB table, the decisions one loop turn makes -
+ * across all connections - share one write transaction (counter_batch_*),
+ * so safe mode pays one flush per turn instead of one per decision.  Every
+ * reply given while the batch is open is held (out[held_from..)) until it
+ * commits: the commit runs from an event of the lowest priority, i.e. once
+ * no connection has input left to decide (or inline, when the batch
+ * reaches WORKER_BATCH_MAX decisions or WORKER_BATCH_MS of age, and
+ * before a slow request - a password hash or a message scan - which must
+ * not run under the table's writer lock).  A batch that fails to commit
+ * turns each of its held replies into a temporary failure: nothing is
+ * answered as decided unless its counters are stored.
+ *
  * AUTH: a request carrying elemta_auth_password is wiped from the
  * parser's buffer as soon as it is decided, read buffers are wiped once
  * consumed and at close, so a password does not linger in this process's
@@ -58,6 +70,12 @@
 #define WORKER_YIELD_MS 2
 #define WORKER_YIELD_MAX_MS 50
 #define WORKER_SWEEP_EVERY 5        /* ticks (seconds) between sweeps   */
+#define WORKER_BATCH_MAX 64         /* decisions per group commit       */
+#define WORKER_BATCH_MS 5           /* oldest held reply, at most       */
+/* Event priorities (of 3; events default to the middle one): the group
+ * commit runs after everything else of a loop turn. */
+#define WORKER_PRIO_COUNT 3
+#define WORKER_PRIO_COMMIT 2
 #define WORKER_SWEEP_KEYS 1000
 
 /* A connection's life: reading requests; paused because its replies are
@@ -87,6 +105,12 @@ struct conn {
 	bool write_armed;
 	int fds[CONN_FDS_MAX];      /* FIFO of received descriptors */
 	size_t fd_head, fd_count;
+	/* Replies held for the worker's batch: out[held_from..) answers
+	 * held_count requests (see the header comment). */
+	bool held;
+	struct conn *held_next;
+	size_t held_from;
+	unsigned held_count;
 	/* The current transaction (Postfix: one smtpd session per connection). */
 	char instance[CONN_INSTANCE_MAX];
 	unsigned inst_accepted;
@@ -112,11 +136,19 @@ struct worker {
 	size_t nconns;
 	unsigned long next_id;
 	unsigned ticks;
+	/* Group commit (LMDB only: Redis commits every call on the server). */
+	bool batching;
+	bool batch_open;
+	unsigned batch_decisions;
+	struct timespec batch_started;
+	struct conn *held;          /* connections with replies held */
+	struct event *ev_commit;
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_process(struct conn *c);
+static void worker_batch_commit(struct worker *w);
 
 /* ==== Connection state ==== */
 
@@ -172,6 +204,14 @@ conn_close(struct conn *c)
 	}
 	wire_parser_free(&c->parser);
 	strbuf_free(&c->out);
+	if (c->held) {
+		struct conn **pp = &w->held;
+
+		while (*pp != NULL && *pp != c)
+			pp = &(*pp)->held_next;
+		if (*pp == c)
+			*pp = c->held_next;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -184,14 +224,17 @@ conn_close(struct conn *c)
 
 /* ==== Output ==== */
 
-/* conn_flush - write what the socket takes; returns -1 when the
- * connection was closed (by an error or at the end of draining). */
+/* conn_flush - write what the socket takes, up to the held replies;
+ * returns -1 when the connection was closed (by an error or at the end of
+ * draining). */
 static int
 conn_flush(struct conn *c)
 {
-	while (c->out_off < c->out.len) {
+	size_t end = c->held ? c->held_from : c->out.len;
+
+	while (c->out_off < end) {
 		ssize_t n = write(c->fd, c->out.data + c->out_off,
-		    c->out.len - c->out_off);
+		    end - c->out_off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -210,12 +253,14 @@ conn_flush(struct conn *c)
 		}
 		c->out_off += (size_t)n;
 	}
-	strbuf_reset(&c->out);
-	c->out_off = 0;
 	if (c->write_armed) {
 		event_del(c->ev_write);
 		c->write_armed = false;
 	}
+	if (c->held)
+		return 0;       /* the rest waits for the batch's commit */
+	strbuf_reset(&c->out);
+	c->out_off = 0;
 	if (c->state == CONN_DRAINING && c->in_off == c->in_len) {
 		conn_close(c);
 		return -1;
@@ -223,15 +268,36 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/* conn_note_reply - one reply was appended at offset from: while the
+ * worker's batch is open it is held until the batch commits. */
+static void
+conn_note_reply(struct conn *c, size_t from)
+{
+	struct worker *w = c->w;
+
+	if (c->held) {
+		c->held_count++;
+	} else if (w->batch_open) {
+		c->held = true;
+		c->held_from = from;
+		c->held_count = 1;
+		c->held_next = w->held;
+		w->held = c;
+	}
+}
+
 /* conn_reply - append one encoded reply. */
 static int
 conn_reply(struct conn *c, const struct elemta_result *res)
 {
+	size_t from = c->out.len;
+
 	if (wire_reply_encode(&c->out, res) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
 	}
+	conn_note_reply(c, from);
 	return 0;
 }
 
@@ -299,11 +365,14 @@ conn_wipe_secrets(struct wire_request *req)
 static int
 conn_reply_auth_ok(struct conn *c)
 {
+	size_t from = c->out.len;
+
 	if (strbuf_append_str(&c->out, "action=OK\n\n") != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
 	}
+	conn_note_reply(c, from);
 	return 0;
 }
 
@@ -319,6 +388,121 @@ conn_tempfail(struct conn *c, const char *text)
 	str_copy(res.enhanced, "4.3.0", sizeof(res.enhanced));
 	str_copy(res.message, text, sizeof(res.message));
 	return conn_reply(c, &res);
+}
+
+/* ==== Group commit ==== */
+
+/* batch_age_ms - how long the open batch has been holding replies. */
+static long
+batch_age_ms(const struct worker *w)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - w->batch_started.tv_sec) * 1000 +
+	    (now.tv_nsec - w->batch_started.tv_nsec) / 1000000;
+}
+
+/* worker_batch_join - before a decision: commit the open batch first when
+ * it is big or old enough, or when this request is slow (it must not run
+ * under the writer lock the batch may hold); then make sure a batch is
+ * open and its commit scheduled. */
+static void
+worker_batch_join(struct worker *w, bool slow)
+{
+	if (!w->batching)
+		return;
+	if (w->batch_open && (slow || w->batch_decisions >= WORKER_BATCH_MAX ||
+	    batch_age_ms(w) >= WORKER_BATCH_MS))
+		worker_batch_commit(w);
+	if (w->batch_open)
+		return;
+	counter_batch_begin(w->cs);
+	w->batch_open = true;
+	w->batch_decisions = 0;
+	clock_gettime(CLOCK_MONOTONIC, &w->batch_started);
+	event_active(w->ev_commit, EV_TIMEOUT, 0);
+}
+
+/* batch_fail_replies - c's held replies answered decisions whose counters
+ * were lost: each becomes a temporary failure, and the per-instance
+ * tallies start over (what they counted was not stored). */
+static void
+batch_fail_replies(struct conn *c)
+{
+	unsigned n = c->held_count;
+
+	strbuf_truncate(&c->out, c->held_from);
+	c->held = false;
+	c->inst_accepted = 0;
+	c->inst_rcpt_accepted = 0;
+	while (n-- > 0)
+		if (conn_tempfail(c, "Temporary policy failure, try again "
+		    "later") != 0)
+			break;  /* cannot happen below CONN_OUT_LIMIT */
+}
+
+/* worker_batch_release - commit the open batch; returns the connections
+ * whose replies it held (a list through held_next, no longer held), with
+ * failed batches' replies already turned into tempfails. */
+static struct conn *
+worker_batch_release(struct worker *w)
+{
+	struct conn *list = w->held, *c;
+	struct error err;
+	bool failed;
+
+	if (!w->batch_open)
+		return NULL;
+	w->batch_open = false;
+	w->held = NULL;
+	failed = counter_batch_end(w->cs, &err) != 0;
+	if (failed)
+		log_msg(counter_store_unavailable(w->cs) ? LOG_LEVEL_DEBUG :
+		    LOG_LEVEL_ERR, "counter table commit of %u decisions "
+		    "failed: %s; answering them with tempfail",
+		    w->batch_decisions, err.text);
+	for (c = list; c != NULL; c = c->held_next) {
+		if (failed)
+			batch_fail_replies(c);
+		c->held = false;
+		c->held_count = 0;
+	}
+	return list;
+}
+
+/* worker_batch_commit - commit the open batch from inside some
+ * connection's processing: the released replies are sent from each
+ * connection's write event, because closing a connection here (a write
+ * error) could pull it from under its caller. */
+static void
+worker_batch_commit(struct worker *w)
+{
+	struct conn *c = worker_batch_release(w), *next;
+
+	for (; c != NULL; c = next) {
+		next = c->held_next;
+		c->held_next = NULL;
+		event_active(c->ev_write, EV_WRITE, 1);
+	}
+}
+
+/* worker_on_commit - the lowest-priority event: every connection with
+ * input has been served this turn.  Top level, so the released replies
+ * go out at once (each connection is unlinked from the list before it is
+ * touched: conn_on_write may close it or put it in a new batch). */
+static void
+worker_on_commit(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = worker_batch_release(arg), *next;
+
+	(void)fd;
+	(void)what;
+	for (; c != NULL; c = next) {
+		next = c->held_next;
+		c->held_next = NULL;
+		conn_on_write(c->fd, EV_WRITE, c);
+	}
 }
 
 /* conn_request - decide one complete request and queue its reply. */
@@ -366,7 +550,10 @@ conn_request(struct conn *c, const struct wire_request *req)
 	rq.instance_accepted = c->inst_accepted;
 	rq.instance_rcpt_accepted = c->inst_rcpt_accepted;
 
+	worker_batch_join(c->w, rq.message_fd >= 0 ||
+	    wire_request_get(req, "elemta_auth_password") != NULL);
 	plugin_host_decide(c->w->host, &rq, &d);
+	c->w->batch_decisions++;
 
 	if (rq.message_fd >= 0)
 		close(rq.message_fd);
@@ -397,7 +584,9 @@ conn_process(struct conn *c)
 				log_info("conn %lu: protocol error: %s; closing",
 				    c->id, err.text);
 				/* Answer what was decided before the bad
-				 * request, then close. */
+				 * request (committed first), then close. */
+				if (c->held)
+					worker_batch_commit(c->w);
 				if (conn_flush(c) == 0)
 					conn_close(c);
 				return;
@@ -417,6 +606,8 @@ conn_process(struct conn *c)
 			explicit_bzero(c->in, c->in_len);
 			c->in_off = c->in_len = 0;
 		}
+		if (c->held)
+			break;  /* worker_on_commit sends the replies */
 		if (conn_flush(c) != 0)
 			return;
 		/* Everything went out at once: carry on with the input. */
@@ -593,6 +784,8 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* Housekeeping writes commit on their own. */
+	worker_batch_commit(w);
 	plugin_host_flush_metrics(w->host);
 	/* FAST sync mode: this is the "about once a second" flush. */
 	if (w->cs != NULL && counter_flush(w->cs, &err) != 0)
@@ -632,6 +825,7 @@ worker_listen(struct worker *w, enum plugin_listener kind, int fd,
 static void
 worker_shutdown(struct worker *w)
 {
+	worker_batch_commit(w);
 	while (w->conns != NULL) {
 		struct conn *c = w->conns;
 
@@ -652,6 +846,8 @@ worker_shutdown(struct worker *w)
 		event_free(w->ev_int);
 	if (w->ev_tick)
 		event_free(w->ev_tick);
+	if (w->ev_commit)
+		event_free(w->ev_commit);
 	plugin_host_flush_metrics(w->host);
 	event_base_free(w->base);
 }
@@ -673,6 +869,17 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
 	w.base = event_base_new();
 	if (w.base == NULL)
 		return error_set(err, "event_base_new failed");
+	if (event_base_priority_init(w.base, WORKER_PRIO_COUNT) != 0) {
+		event_base_free(w.base);
+		return error_set(err, "event_base_priority_init failed");
+	}
+	w.batching = cs != NULL && strcmp(counter_store_backend(cs), "lmdb") == 0;
+	w.ev_commit = event_new(w.base, -1, 0, worker_on_commit, &w);
+	if (w.ev_commit == NULL ||
+	    event_priority_set(w.ev_commit, WORKER_PRIO_COMMIT) != 0) {
+		worker_shutdown(&w);
+		return error_set(err, "cannot set up the commit event");
+	}
 	if ((policy_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_ELEMTA,
 	    policy_fd, err) != 0) ||
 	    (postfix_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_POSTFIX,

@@ -4,9 +4,12 @@
  * Started by elemtactl (fork + execve) with `-c CONFIG`, already running
  * as the unprivileged server.user, with the listening sockets on the
  * descriptors named in ELEMTA_LISTEN_FDS (same order as server.listen),
- * ELEMTA_FOREGROUND=1 to log to stderr and ELEMTA_WORKER_ID for the log.
+ * ELEMTA_FOREGROUND=1 to log to stderr and ELEMTA_WORKER_ID for the log,
+ * and the connection table shared by all smtpd workers on ELEMTA_PEER_FD
+ * with its own slot in ELEMTA_PEER_SLOT (server.c, peer_table.c).
  * For manual testing, `elemta-smtpd -c FILE --bind` binds server.listen
- * itself and creates the spool directories.
+ * itself and creates the spool directories (and counts connections per
+ * address in a table of its own).
  *
  * Privileges: none needed; the process refuses nothing about its uid
  * because elemtactl is the one that drops root.  Untrusted inputs: every

@@ -50,6 +50,7 @@
 #include "addr.h"
 #include "error.h"
 #include "log.h"
+#include "peer_table.h"
 #include "policy_client.h"
 #include "server.h"
 #include "session.h"
@@ -64,7 +65,6 @@
 #define SERVER_WRITE_LOW (16 * 1024)  /* ... and resume below this     */
 #define SERVER_FLUSH_TIMEOUT_S 30    /* client must take our replies    */
 #define SERVER_LINGER_S 2
-#define SERVER_IP_BUCKETS 4096
 #define SERVER_STOP_FLUSH_S 3        /* after the grace: last 421s out  */
 #define SERVER_COMMIT_THREADS 8      /* concurrent fsyncs per worker    */
 #define SERVER_HANDSHAKE_MS 60000    /* a TLS handshake must end within
@@ -85,12 +85,6 @@ enum conn_state {
 
 struct server;
 
-struct ip_entry {
-	struct ip_entry *next;
-	struct addr_ip ip;
-	unsigned count;
-};
-
 struct listener {
 	struct server *srv;
 	struct evconnlistener *lev;
@@ -106,7 +100,8 @@ struct conn {
 	struct session *session;
 	struct policy_request *preq;
 	struct spool_job *job;     /* commit in progress               */
-	struct ip_entry *ip;
+	struct addr_ip ip;         /* the client, as counted           */
+	struct peer_table *peers;  /* where ip is counted, or NULL     */
 	enum conn_state state;
 	bool eof;                  /* the client half-closed           */
 	bool draining;             /* inside conn_drain                */
@@ -128,7 +123,8 @@ struct server {
 	size_t nlisteners;
 	struct conn *conns;
 	unsigned nconns;
-	struct ip_entry *ip_table[SERVER_IP_BUCKETS];
+	struct peer_table *peers;  /* per-address counts of all workers */
+	struct peer_table *overflow; /* private; when peers' slot is full */
 	bool stopping;
 	bool grace_over;           /* remaining sessions get 421 4.3.2 */
 	struct event *sig_term, *sig_int, *grace, *hard_stop;
@@ -146,55 +142,75 @@ static void conn_after_eof(struct conn *c);
 
 /*==== Per-address connection counts ====*/
 
-/* ip_hash - FNV-1a over the 16 address bytes. */
-static unsigned
-ip_hash(const struct addr_ip *ip)
+/* server_peers_open - the table shared by every smtpd worker of this
+ * elemtactl (peer_table.h), or a private one when started alone.  A
+ * table that was passed but cannot be used is a warning, not a failure:
+ * the limit is then counted by this worker alone. */
+static int
+server_peers_open(struct server *srv, struct error *err)
 {
-	uint32_t h = 2166136261u;
+	unsigned maxc = srv->cfg->server.max_connections;
+	bool inherited;
 
-	for (size_t i = 0; i < sizeof(ip->bytes); i++) {
-		h ^= ip->bytes[i];
-		h *= 16777619u;
+	srv->peers = peer_table_from_env(maxc, &inherited, err);
+	if (srv->peers == NULL && inherited) {
+		log_warn("%s: server.max_connections_per_ip counts this "
+		    "worker's connections only", err->text);
+		srv->peers = peer_table_new_private(maxc, err);
 	}
-	return h % SERVER_IP_BUCKETS;
+	if (srv->peers == NULL)
+		return -1;
+	if (inherited)
+		log_info("connections per address: shared table, slot %u of %u",
+		    peer_table_slot(srv->peers), peer_table_slots(srv->peers));
+	/* The shared table is sized at elemtactl's start; a reload may have
+	 * raised server.max_connections beyond it (server_peers_add). */
+	if ((uint64_t)maxc * 4 > (uint64_t)peer_table_capacity(srv->peers) * 3)
+		log_warn("the shared connection table holds %u addresses per "
+		    "worker, fewer than server.max_connections (%u): restart "
+		    "elemta to resize it", peer_table_capacity(srv->peers) / 4 * 3,
+		    maxc);
+	return 0;
 }
 
-/* ip_find - the entry for ip, created (count 0) when create is set. */
-static struct ip_entry *
-ip_find(struct server *srv, const struct addr_ip *ip, bool create)
+/* server_peers_count - connections from ip in every worker. */
+static unsigned
+server_peers_count(const struct server *srv, const struct addr_ip *ip)
 {
-	unsigned h = ip_hash(ip);
-	struct ip_entry *e;
+	unsigned n = peer_table_count(srv->peers, ip);
 
-	for (e = srv->ip_table[h]; e != NULL; e = e->next)
-		if (memcmp(e->ip.bytes, ip->bytes, sizeof(ip->bytes)) == 0)
-			return e;
-	if (!create)
-		return NULL;
-	e = xcalloc(1, sizeof(*e));
-	e->ip = *ip;
-	e->next = srv->ip_table[h];
-	srv->ip_table[h] = e;
-	return e;
+	if (srv->overflow != NULL)
+		n += peer_table_count(srv->overflow, ip);
+	return n;
 }
 
-/* ip_release - one connection from e's address ended. */
+/* server_peers_add - count c's client.  When the own slot is full (more
+ * distinct addresses than it was sized for) the connection is counted in
+ * a private table instead: still limited, but seen by this worker only. */
 static void
-ip_release(struct server *srv, struct ip_entry *e)
+server_peers_add(struct server *srv, struct conn *c, const char *client)
 {
-	unsigned h;
-	struct ip_entry **pp;
-
-	if (e == NULL || --e->count > 0)
+	if (peer_table_add(srv->peers, &c->ip) == 0) {
+		c->peers = srv->peers;
 		return;
-	h = ip_hash(&e->ip);
-	for (pp = &srv->ip_table[h]; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			free(e);
+	}
+	if (srv->overflow == NULL) {
+		struct error err;
+
+		srv->overflow = peer_table_new_private(
+		    srv->cfg->server.max_connections, &err);
+		if (srv->overflow == NULL) {
+			log_err("connect from unknown[%s]: the connection table "
+			    "is full and no private one: %s; not counted",
+			    client, err.text);
 			return;
 		}
+		log_warn("the shared connection table is full (%u addresses): "
+		    "further addresses are counted by this worker only",
+		    peer_table_capacity(srv->peers) / 4 * 3);
 	}
+	if (peer_table_add(srv->overflow, &c->ip) == 0)
+		c->peers = srv->overflow;
 }
 
 /*==== Connections ====*/
@@ -213,7 +229,8 @@ conn_free(struct conn *c)
 	session_free(c->session);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
-	ip_release(srv, c->ip);
+	if (c->peers != NULL)
+		peer_table_remove(c->peers, &c->ip);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -722,9 +739,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	char client[ADDR_TEXT_MAX], local[ADDR_TEXT_MAX];
 	struct session_peer peer;
 	struct addr_ip ip;
-	struct ip_entry *e;
 	struct conn *c;
-	unsigned cport = 0, lport;
+	unsigned cport = 0, lport, from_ip;
 
 	if (addr_ip_from_sockaddr(sa, &ip) < 0) {
 		close(fd);
@@ -742,12 +758,14 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		server_refuse(srv, fd, "Error: too many connections");
 		return;
 	}
-	e = ip_find(srv, &ip, false);
-	if (cfg->server.max_connections_per_ip > 0 && e != NULL &&
-	    e->count >= cfg->server.max_connections_per_ip) {
+	/* Summed over every smtpd worker (peer_table.c states how far
+	 * accepts racing in several workers at once can overshoot). */
+	from_ip = server_peers_count(srv, &ip);
+	if (cfg->server.max_connections_per_ip > 0 &&
+	    from_ip >= cfg->server.max_connections_per_ip) {
 		log_warn("connect from unknown[%s]:%u refused: too many "
 		    "connections from this address (%u)", client, cport,
-		    e->count);
+		    from_ip);
 		server_refuse(srv, fd,
 		    "Error: too many connections from your address");
 		return;
@@ -766,8 +784,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		free(c);
 		return;
 	}
-	c->ip = ip_find(srv, &ip, true);
-	c->ip->count++;
+	c->ip = ip;
+	server_peers_add(srv, c, client);
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
@@ -1049,6 +1067,10 @@ server_run(const struct config *cfg, enum server_listen_source src,
 		rc = -1;
 		goto out;
 	}
+	if (server_peers_open(srv, err) < 0) {
+		rc = -1;
+		goto out;
+	}
 	if (server_listen(srv, src, err) < 0) {
 		rc = -1;
 		goto out;
@@ -1107,6 +1129,9 @@ out:
 	if (srv->hard_stop)
 		event_free(srv->hard_stop);
 	smtpd_stats_stop();
+	/* After the connections: conn_free removes their counts. */
+	peer_table_close(srv->overflow);
+	peer_table_close(srv->peers);
 	event_base_free(srv->base);
 	free(srv);
 	return rc;

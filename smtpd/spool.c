@@ -1,7 +1,7 @@
 /*
- * spool.c - the spool writer: one directory per message under tmp/,
- * renamed atomically into queue/ or quarantine/ after everything is on
- * disk (see spool.h for the contract).
+ * spool.c - the spool writer: one file per message under tmp/, renamed
+ * atomically into queue/ or quarantine/ after everything is on disk (see
+ * spool.h for the contract).
  *
  * Called by session.c when DATA starts (open), for each chunk of body
  * (write), at end of data (flush, reader for policyd) and on the final
@@ -116,33 +116,43 @@ spool_prepare(const char *spool, struct error *err)
 
 /*==== Messages ====*/
 
-/* spool_msg_open - mkdir tmp/<id> and create its message file. */
+/* spool_msg_open - the file that receives the message: an unnamed
+ * O_TMPFILE inode in tmp/ (nothing to clean after a crash, and the commit
+ * links it into queue/ without the file system's rename lock), or, where
+ * the file system cannot, a file named tmp/<id>. */
 int
 spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
     struct error *err)
 {
-	char path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;
 	str_copy(m->id, id, sizeof(m->id));
 	m->spool = spool;
 	if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s", spool, id) >=
-	    sizeof(path) - 16)
+	    sizeof(path))
 		return error_set(err, "spool path too long");
-	if (mkdir(path, 0750) < 0)
-		return error_set(err, "mkdir %s: %s", path, strerror(errno));
-	m->tmpdir = xstrdup(path);
+	snprintf(dir, sizeof(dir), "%s/tmp", spool);
+	m->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+	m->anonymous = m->fd >= 0;
+	if (m->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+		m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0640);
+	if (m->fd < 0)
+		return error_set(err, "create %s: %s", path, strerror(errno));
+	m->tmppath = xstrdup(path);
 	m->open = true;
-	strcat(path, "/message");
-	m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (m->fd < 0) {
-		error_set(err, "create %s: %s", path, strerror(errno));
-		spool_msg_abort(m);
-		return -1;
-	}
 	m->buf = xmalloc(SPOOL_BUF_SIZE);
 	return 0;
+}
+
+/* spool_fd_path - the /proc name of m's descriptor, which reaches the
+ * inode even when it has no name of its own. */
+static void
+spool_fd_path(const struct spool_msg *m, char *buf, size_t size)
+{
+	snprintf(buf, size, "/proc/self/fd/%d", m->fd);
 }
 
 /* spool_msg_flush - write the buffered bytes to the file. */
@@ -150,10 +160,10 @@ int
 spool_msg_flush(struct spool_msg *m, struct error *err)
 {
 	if (m->failed)
-		return error_set(err, "earlier write to %s failed", m->tmpdir);
+		return error_set(err, "earlier write to %s failed", m->tmppath);
 	if (m->buflen > 0 && spool_write_all(m->fd, m->buf, m->buflen) < 0) {
 		m->failed = true;
-		return error_set(err, "write %s/message: %s", m->tmpdir,
+		return error_set(err, "write %s: %s", m->tmppath,
 		    strerror(errno));
 	}
 	m->buflen = 0;
@@ -178,7 +188,7 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len,
 	if (len >= SPOOL_BUF_SIZE / 2) {
 		if (spool_write_all(m->fd, data, len) < 0) {
 			m->failed = true;
-			return error_set(err, "write %s/message: %s", m->tmpdir,
+			return error_set(err, "write %s: %s", m->tmppath,
 			    strerror(errno));
 		}
 		return 0;
@@ -189,34 +199,39 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len,
 }
 
 /* spool_msg_reader - a separate read-only open file description, so the
- * reader's offset never moves ours. */
+ * reader's offset never moves ours.  Until the commit the file holds the
+ * message and nothing else (the envelope comes after the EOM decision). */
 int
 spool_msg_reader(const struct spool_msg *m, struct error *err)
 {
-	char path[PATH_MAX];
+	char proc[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/message", m->tmpdir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	spool_fd_path(m, proc, sizeof(proc));
+	fd = open(m->anonymous ? proc : m->tmppath, O_RDONLY | O_CLOEXEC);
+
 	if (fd < 0)
-		return error_set(err, "open %s: %s", path, strerror(errno));
+		return error_set(err, "open %s: %s", m->tmppath,
+		    strerror(errno));
 	return fd;
 }
 
-/* spool_envelope_write - the envelope file (docs/internals.md format);
- * values come from validated protocol fields and never hold CR or LF. */
+/* spool_envelope_write - append the envelope (docs/internals.md format)
+ * after the message; values come from validated protocol fields and never
+ * hold CR or LF.  The last line, "size: " and 20 digits, has a fixed
+ * length, so a reader finds where the message ends from the file's tail. */
 static int
 spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
-    bool do_fsync, struct error *err)
+    struct error *err)
 {
-	char path[PATH_MAX], stamp[32];
+	char stamp[32];
 	struct strbuf sb = STRBUF_INIT(64u << 20);
 	struct tm tm;
-	int fd, rc = 0;
+	int rc = 0;
 
 	gmtime_r(&env->received, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	rc |= strbuf_appendf(&sb, "version: 1\nqueue-id: %s\n"
+	rc |= strbuf_appendf(&sb, "version: 2\nqueue-id: %s\n"
 	    "received: %lld %s\nclient-address: %s\nclient-port: %u\n"
 	    "client-name: %s\nhelo: %s\nprotocol: %s\ntls: %s\n"
 	    "auth-user: %s\nsender: %s\n", m->id, (long long)env->received,
@@ -224,23 +239,14 @@ spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
 	    env->helo, env->protocol, env->tls, env->auth_user, env->sender);
 	for (size_t i = 0; i < env->recipient_count; i++)
 		rc |= strbuf_appendf(&sb, "recipient: %s\n", env->recipients[i]);
-	rc |= strbuf_appendf(&sb, "size: %" PRIu64 "\n", m->size);
+	rc |= strbuf_appendf(&sb, "size: %0*" PRIu64 "\n", SPOOL_SIZE_DIGITS,
+	    m->size);
 	if (rc != 0) {
 		strbuf_free(&sb);
 		return error_set(err, "envelope too large");
 	}
-	snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		strbuf_free(&sb);
-		return error_set(err, "create %s: %s", path, strerror(errno));
-	}
-	if (spool_write_all(fd, sb.data, sb.len) < 0)
-		rc = error_set(err, "write %s: %s", path, strerror(errno));
-	else if (do_fsync && fsync(fd) < 0)
-		rc = error_set(err, "fsync %s: %s", path, strerror(errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = error_set(err, "close %s: %s", path, strerror(errno));
+	if (spool_write_all(m->fd, sb.data, sb.len) < 0)
+		rc = error_set(err, "write %s: %s", m->tmppath, strerror(errno));
 	strbuf_free(&sb);
 	return rc;
 }
@@ -255,8 +261,8 @@ spool_msg_close(struct spool_msg *m)
 	free(m->buf);
 	m->buf = NULL;
 	m->buflen = 0;
-	free(m->tmpdir);
-	m->tmpdir = NULL;
+	free(m->tmppath);
+	m->tmppath = NULL;
 	m->open = false;
 }
 
@@ -276,35 +282,33 @@ static int
 spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
     enum spool_dest dest, bool do_fsync, struct error *err)
 {
-	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX];
+	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX], proc[64];
 
 	if (!m->open)
 		return error_set(err, "message not open");
-	if (spool_msg_flush(m, err) < 0)
+	if (spool_msg_flush(m, err) < 0 ||
+	    spool_envelope_write(m, env, err) < 0)
 		goto fail;
-	/* Envelope first: on a journalling file system the first fsync
-	 * commits the metadata and data of both files at once, so the
-	 * following fsyncs find little left to do. */
-	if (spool_envelope_write(m, env, do_fsync, err) < 0)
-		goto fail;
-	if (do_fsync && fsync(m->fd) < 0) {
-		error_set(err, "fsync %s/message: %s", m->tmpdir,
-		    strerror(errno));
+	/* fdatasync: the size changed, so it flushes the inode too (a named
+	 * tmp/ entry need not be durable: the rename replaces it). */
+	if (do_fsync && fdatasync(m->fd) < 0) {
+		error_set(err, "fsync %s: %s", m->tmppath, strerror(errno));
 		goto fail;
 	}
-	if (do_fsync && spool_fsync_path(m->tmpdir, err) < 0)
-		goto fail;
 	spool_dest_dir(m->spool, dest, parent, sizeof(parent));
 	snprintf(target, sizeof(target), "%s/%s", parent, m->id);
 	/* Never replace: a (theoretical) id collision must fail, not
-	 * overwrite someone else's message. */
-	if (renameat2(AT_FDCWD, m->tmpdir, AT_FDCWD, target,
+	 * overwrite someone else's message - link(2) and RENAME_NOREPLACE
+	 * refuse to (where the file system lacks RENAME_NOREPLACE, link +
+	 * unlink). */
+	spool_fd_path(m, proc, sizeof(proc));
+	if (m->anonymous ? linkat(AT_FDCWD, proc, AT_FDCWD, target,
+	    AT_SYMLINK_FOLLOW) < 0 :
+	    renameat2(AT_FDCWD, m->tmppath, AT_FDCWD, target,
 	    RENAME_NOREPLACE) < 0 && (errno != EINVAL ||
-	    /* no RENAME_NOREPLACE here: rename(2) still refuses to
-	     * replace a non-empty directory */
-	    rename(m->tmpdir, target) < 0)) {
-		error_set(err, "rename %s to %s: %s", m->tmpdir, target,
-		    strerror(errno));
+	    link(m->tmppath, target) < 0 || unlink(m->tmppath) < 0)) {
+		error_set(err, "%s %s to %s: %s", m->anonymous ? "link" :
+		    "rename", m->tmppath, target, strerror(errno));
 		goto fail;
 	}
 	spool_msg_close(m);
@@ -332,23 +336,16 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 	return spool_fsync_path(parent, err);
 }
 
-/* spool_msg_abort - unlink both files and the tmp directory. */
+/* spool_msg_abort - drop the message (an unnamed file goes with its
+ * descriptor). */
 void
 spool_msg_abort(struct spool_msg *m)
 {
-	char path[PATH_MAX];
-
 	if (!m->open)
 		return;
-	if (m->tmpdir != NULL) {
-		snprintf(path, sizeof(path), "%s/message", m->tmpdir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/envelope", m->tmpdir);
-		unlink(path);
-		if (rmdir(m->tmpdir) < 0 && errno != ENOENT)
-			log_warn("spool: rmdir %s: %s", m->tmpdir,
-			    strerror(errno));
-	}
+	if (!m->anonymous && m->tmppath != NULL && unlink(m->tmppath) < 0 &&
+	    errno != ENOENT)
+		log_warn("spool: unlink %s: %s", m->tmppath, strerror(errno));
 	spool_msg_close(m);
 }
 

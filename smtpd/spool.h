@@ -1,16 +1,25 @@
 /*
  * spool.h - the spool writer of elemta-smtpd.
  *
- * Layout and durability contract (docs/internals.md, "Spool"):
- *   spool.path/tmp/<id>/message    being received
- *   spool.path/tmp/<id>/envelope   written at acceptance
- *   spool.path/queue/<id>/         accepted (rename of the tmp directory)
- *   spool.path/quarantine/<id>/    quarantined
- * On commit both files and tmp/<id> are fsync'd, the directory is renamed
- * (never over an existing one) and the destination directory fsync'd;
- * only then may the caller answer 250.  Every failure path removes the
- * tmp directory, so nothing partial survives in tmp/ or ever shows in
- * queue/.  With spool.fsync false the fsyncs are skipped (benchmarks).
+ * Layout and durability contract (docs/internals.md, "Spool"): one file
+ * per message, the message bytes first and the envelope after them,
+ * ending in a fixed-width "size:" line that says where the envelope
+ * begins.
+ *   spool.path/tmp/              being received: an unnamed O_TMPFILE
+ *                                inode (tmp/<id> where the file system
+ *                                has no O_TMPFILE); message bytes only
+ *   spool.path/queue/<id>        accepted: message + envelope
+ *   spool.path/quarantine/<id>   quarantined
+ * On commit the envelope is appended, the file fsync'd and linked
+ * (renamed) into place - never over an existing file - and the destination
+ * directory fsync'd; only then may the caller answer 250.  Every failure
+ * path drops the tmp file, and a killed worker's unnamed files vanish with
+ * it, so nothing partial survives in tmp/ or ever shows in queue/.  One
+ * inode and one file fsync per message (plus a directory fsync shared by a
+ * batch): inode allocation was the receive path's largest cost with a
+ * directory and two files per message, and cross-directory renames the
+ * next (they take the file system's rename lock).  With spool.fsync false the fsyncs are
+ * skipped (benchmarks).
  */
 #ifndef ELEMTA_SMTPD_SPOOL_H
 #define ELEMTA_SMTPD_SPOOL_H
@@ -24,11 +33,14 @@
 
 #define SPOOL_ID_LEN 16           /* upper-case hex digits */
 #define SPOOL_BUF_SIZE 8192       /* write buffer, allocated while open */
+#define SPOOL_SIZE_DIGITS 20      /* "size: " + 20 digits + LF ends a file */
 
 /* A message being received.  Zero-initialised means "not open". */
 struct spool_msg {
 	char id[SPOOL_ID_LEN + 1];
-	char *tmpdir;             /* spool/tmp/<id>, owned                */
+	char *tmppath;            /* spool/tmp/<id>, owned (a name only in
+	                           * logs when anonymous)                  */
+	bool anonymous;           /* an O_TMPFILE inode, linked at commit */
 	const char *spool;        /* spool.path, borrowed                 */
 	int fd;                   /* message file, -1 when closed         */
 	char *buf;                /* pending bytes, owned                 */
@@ -38,7 +50,7 @@ struct spool_msg {
 	bool failed;              /* a write failed: the message is lost  */
 };
 
-/* The envelope stored beside the message (format in docs/internals.md). */
+/* The envelope stored after the message (format in docs/internals.md). */
 struct spool_envelope {
 	time_t received;
 	const char *client_address;
@@ -64,7 +76,7 @@ void spool_queue_id_new(char out[SPOOL_ID_LEN + 1]);
  * `elemta-smtpd --bind`; elemtactl normally does it). */
 int spool_prepare(const char *spool, struct error *err);
 
-/* spool_msg_open - create tmp/<id>/ and its message file (exclusive). */
+/* spool_msg_open - create the (unnamed) tmp file of message id. */
 int spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
     struct error *err);
 /* spool_msg_write - append bytes (buffered).  After a failure the message
@@ -76,12 +88,12 @@ int spool_msg_flush(struct spool_msg *m, struct error *err);
 /* spool_msg_reader - a new read-only descriptor of the message file
  * (close-on-exec), or -1. */
 int spool_msg_reader(const struct spool_msg *m, struct error *err);
-/* spool_msg_commit - write the envelope, fsync, rename to queue/ or
- * quarantine/, fsync the destination directory.  On failure the tmp
- * directory is removed.  Either way the message is closed afterwards. */
+/* spool_msg_commit - append the envelope, fsync, link (rename) into
+ * queue/ or quarantine/, fsync the destination directory.  On failure the
+ * tmp file is dropped.  Either way the message is closed afterwards. */
 int spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
     enum spool_dest dest, bool do_fsync, struct error *err);
-/* spool_msg_abort - remove the tmp directory and close (idempotent). */
+/* spool_msg_abort - drop the tmp file and close (idempotent). */
 void spool_msg_abort(struct spool_msg *m);
 
 /*==== Asynchronous commits ====

@@ -186,19 +186,61 @@ class Elemta:
             return []
 
     def read_queued(self, qid, sub="queue"):
-        with open(self.path("spool", sub, qid, "message"), "rb") as f:
-            msg = f.read()
-        env = {}
-        rcpts = []
-        with open(self.path("spool", sub, qid, "envelope")) as f:
-            for line in f:
-                k, _, v = line.rstrip("\n").partition(": ")
-                if k == "recipient":
-                    rcpts.append(v)
-                else:
-                    env[k] = v.rstrip(":") if v.endswith(":") and k == v else v
-        env["recipients"] = rcpts
+        """(message bytes, envelope) of spool/<sub>/<qid>; the envelope's
+        recipients are a list under "recipients"."""
+        msg, env = read_spool_file(self.path("spool", sub, qid))
+        env["recipients"] = env.pop("recipient")
         return msg, env
+
+
+def open_tmp_files(pid, tmp_dir):
+    """What process pid has open in tmp_dir (spool/tmp: a message being
+    received is an O_TMPFILE inode there, "tmp/#<inode> (deleted)")."""
+    prefix = tmp_dir.rstrip("/") + "/"
+    out = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith(prefix):
+            out.append(target)
+    return out
+
+
+SPOOL_SIZE_LINE = len("size: ") + 20 + 1
+
+
+def read_spool_file(path):
+    """A spooled message (docs/internals.md, "Spool"): the message bytes,
+    then the envelope, whose last line "size: " + 20 digits gives the
+    message's length.  Returns (message, envelope) with the envelope's
+    recipients as a list under "recipient"; ValueError when malformed."""
+    with open(path, "rb") as f:
+        data = f.read()
+    tail = data[-SPOOL_SIZE_LINE:]
+    if len(data) < SPOOL_SIZE_LINE or not tail.startswith(b"size: ") \
+            or not tail.endswith(b"\n") or not tail[6:-1].isdigit():
+        raise ValueError("%s: no size line at the end" % path)
+    size = int(tail[6:-1])
+    if size > len(data) - SPOOL_SIZE_LINE:
+        raise ValueError("%s: size %d beyond the file" % (path, size))
+    env = {"recipient": []}
+    for line in data[size:].decode("utf-8").split("\n")[:-1]:
+        k, sep, v = line.partition(": ")
+        if not sep and line.endswith(":"):
+            k, v = line[:-1], ""
+        elif not sep:
+            raise ValueError("%s: bad envelope line %r" % (path, line))
+        if k == "recipient":
+            env["recipient"].append(v)
+        elif k in env:
+            raise ValueError("%s: envelope key %s twice" % (path, k))
+        else:
+            env[k] = v
+    if int(env.get("size", -1)) != size:
+        raise ValueError("%s: size line is not the envelope's last" % path)
+    return data[:size], env
 
 
 class SMTPConn:

@@ -156,9 +156,8 @@ def test_spool_belongs_to_the_smtpd_user(instance):
         assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
             (smtpd_pw.pw_uid, smtpd_pw.pw_gid, 0o700), (sub, st)
     (qid,) = e.queued()
-    for f in ("message", "envelope"):
-        st = os.stat(e.path("spool", "queue", qid, f))
-        assert st.st_uid == smtpd_pw.pw_uid and not st.st_mode & 0o007, (f, st)
+    st = os.stat(e.path("spool", "queue", qid))
+    assert st.st_uid == smtpd_pw.pw_uid and not st.st_mode & 0o007, (qid, st)
     # The policyd user cannot read queued mail.
     r = as_user(policyd_pw.pw_uid, policyd_pw.pw_gid, "ls", e.path("spool", "queue"))
     assert r.returncode != 0 and "Permission denied" in r.stderr, r

@@ -3,11 +3,13 @@ policyd (a thread in this process answering the Postfix policy protocol),
 driven by raw sockets and smtplib.  Covers the reply matrix of the strict
 ESMTP receiver: SMTP smuggling payloads, pipelining and synchronisation,
 limits, timeouts, policy outcomes and fail modes, connection limits,
-graceful stop, and 2,000 concurrent sessions on one worker.
+graceful stop, and 2,000 concurrent sessions on one worker.  The
+per-address limit across several workers runs under elemtactl.
 """
 import array
 import json
 import os
+import re
 import resource
 import selectors
 import signal
@@ -19,7 +21,7 @@ import time
 
 import pytest
 
-from elemta import BIN, SMTPConn, free_port, wait_until
+from elemta import BIN, SMTPConn, free_port, open_tmp_files, read_spool_file, wait_until
 
 # ELEMTA_SMTPD: run the tests against another build (e.g. a sanitizer one).
 SMTPD = os.environ.get("ELEMTA_SMTPD", os.path.join(BIN, "elemta-smtpd"))
@@ -150,8 +152,7 @@ class Smtpd:
             return []
 
     def message(self, qid, sub="queue"):
-        with open(os.path.join(self.dir, "spool", sub, qid, "message"), "rb") as f:
-            return f.read()
+        return read_spool_file(os.path.join(self.dir, "spool", sub, qid))[0]
 
     def connect(self, host="127.0.0.1", port=None, greet=True):
         c = SMTPConn(port or self.port, host=host)
@@ -216,11 +217,11 @@ def test_message_spooled_with_received_header_and_envelope(smtpd):
                            b"\tby mx.test.example (Elemta) with ESMTP id " +
                            ids[0].encode() + b"\r\n\tfor <bob@example.com>; ")
     assert b"Subject: hi" + rest == body
-    with open(os.path.join(s.dir, "spool", "queue", ids[0], "envelope")) as f:
-        env = f.read()
-    assert "sender: alice@example.org\n" in env
-    assert "recipient: bob@example.com\n" in env
-    assert "size: %d\n" % len(msg) in env
+    _, env = read_spool_file(os.path.join(s.dir, "spool", "queue", ids[0]))
+    assert env["version"] == "2" and env["queue-id"] == ids[0]
+    assert env["sender"] == "alice@example.org"
+    assert env["recipient"] == ["bob@example.com"]
+    assert env["size"] == "%020d" % len(msg)
     assert s.spool("tmp") == []
     # every phase asked policyd, the message travelled as a descriptor
     for phase in ("CONNECT", "EHLO", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE"):
@@ -463,10 +464,12 @@ def test_disconnect_mid_data_leaves_nothing(smtpd):
     c = s.connect()
     to_data(c)
     c.send(b"Subject: half\r\n\r\n" + b"z" * 50000)
-    wait_until(lambda: s.spool("tmp") != [], 5, what="tmp file")
+    # Being received: an unnamed file in tmp/, open in smtpd only.
+    wait_until(lambda: len(open_tmp_files(s.proc.pid, os.path.join(s.dir, "spool", "tmp"))) == 1, 5, what="tmp file")
+    assert s.spool("tmp") == []
     c.close()
-    wait_until(lambda: s.spool("tmp") == [], 5, what="tmp cleaned")
-    assert s.spool() == []
+    wait_until(lambda: open_tmp_files(s.proc.pid, os.path.join(s.dir, "spool", "tmp")) == [], 5, what="tmp dropped")
+    assert s.spool() == [] and s.spool("tmp") == []
     c = s.connect()
     assert c.cmd("QUIT")[0] == 221
 
@@ -553,6 +556,103 @@ def test_connections_per_ip_limit(smtpd):
     d = s.connect()
     d.cmd("QUIT")
     b.cmd("QUIT")
+
+
+PER_IP_SOURCE = "127.0.0.5"
+
+
+def _per_ip_greet(e):
+    """A connection from PER_IP_SOURCE: (conn, code, enhanced code)."""
+    c = SMTPConn(e.port, source=PER_IP_SOURCE)
+    code, text, _ = c.reply()
+    return c, code, text[:5]
+
+
+def _per_ip_worker(e, c):
+    """The pid of the smtpd worker that accepted or refused conn c (its
+    connect line names the client port)."""
+    port = c.sock.getsockname()[1]
+    pat = re.compile(r"elemta-smtpd\[(\d+)\]: \w+: (?:sid=\S+ )?connect from "
+                     r"unknown\[%s\]:%d\b" % (re.escape(PER_IP_SOURCE), port))
+
+    def find():
+        m = pat.search(e.log())
+        return int(m.group(1)) if m else None
+    return wait_until(find, 5, what="connect line for port %d" % port)
+
+
+def _per_ip_only(e, pid_run, pid_stop, n):
+    """n connections while worker pid_stop is stopped, so that pid_run
+    accepts (or refuses) every one of them."""
+    os.kill(pid_stop, signal.SIGSTOP)
+    try:
+        out = [_per_ip_greet(e) for _ in range(n)]
+    finally:
+        os.kill(pid_stop, signal.SIGCONT)
+    for c, _, _ in out:
+        assert _per_ip_worker(e, c) == pid_run
+    return out
+
+
+def _per_ip_quit(e, conns):
+    """QUIT each connection and wait until its worker let it go."""
+    before = e.log().count("disconnect from unknown[%s]" % PER_IP_SOURCE)
+    for c in conns:
+        c.cmd("QUIT")
+        c.close()
+    wait_until(lambda: e.log().count("disconnect from unknown[%s]" % PER_IP_SOURCE)
+               >= before + len(conns), 5, what="disconnects logged")
+
+
+def test_connections_per_ip_limit_across_workers(make_elemta):
+    """The limit is global: with 2 workers and a limit of 4, 12
+    connections get exactly 4 greetings (2 accepted by each worker) and
+    8 refusals, made by a worker that holds only 2 itself."""
+    e = make_elemta(overrides={"server": {"workers": 2,
+                                          "max_connections_per_ip": 4}})
+    a, b = e.worker_pids("smtpd")
+    on_a = _per_ip_only(e, a, b, 2)
+    on_b = _per_ip_only(e, b, a, 10)
+    codes = [code for _, code, _ in on_a + on_b]
+    assert codes == [220] * 4 + [421] * 8, codes
+    assert all(ext == "4.7.0" for _, _, ext in on_b[2:])
+    assert "too many connections from this address (4)" in e.log()
+    for c, _, _ in on_b[2:]:
+        c.close()
+
+    # Two leave (one per worker); two new ones are greeted, a third not.
+    _per_ip_quit(e, [on_a[0][0], on_b[0][0]])
+    fresh = [_per_ip_greet(e) for _ in range(3)]
+    assert [(code, ext) for _, code, ext in fresh][2] == (421, "4.7.0"), fresh
+    assert [code for _, code, _ in fresh[:2]] == [220] * 2
+    _per_ip_quit(e, [on_a[1][0], on_b[1][0]] + [c for c, _, _ in fresh[:2]])
+    fresh[2][0].close()
+    # Everything released: the full limit again.
+    again = [_per_ip_greet(e) for _ in range(4)]
+    assert [code for _, code, _ in again] == [220] * 4
+    _per_ip_quit(e, [c for c, _, _ in again])
+
+
+def test_connections_per_ip_killed_worker_leaves_no_counts(make_elemta):
+    """kill -9 of a worker holding connections: once elemtactl restarted
+    it, its counts are gone (its clients went with it)."""
+    e = make_elemta(overrides={"server": {"workers": 2,
+                                          "max_connections_per_ip": 4}})
+    a, b = e.worker_pids("smtpd")
+    on_a = _per_ip_only(e, a, b, 3)
+    on_b = _per_ip_only(e, b, a, 2)
+    assert [code for _, code, _ in on_a + on_b] == [220, 220, 220, 220, 421]
+    os.kill(a, signal.SIGKILL)
+    wait_until(lambda: len(e.worker_pids("smtpd")) == 2 and a not in e.worker_pids("smtpd"),
+               10, what="smtpd worker restarted")
+    for c, _, _ in on_a + on_b[1:]:
+        c.close()
+    # b still holds one: three more fit, the fourth does not.
+    fresh = [_per_ip_greet(e) for _ in range(4)]
+    assert [(code, ext) for _, code, ext in fresh][3] == (421, "4.7.0"), fresh
+    assert [code for _, code, _ in fresh[:3]] == [220] * 3
+    _per_ip_quit(e, [on_b[0][0]] + [c for c, _, _ in fresh[:3]])
+    fresh[3][0].close()
 
 
 def test_ipv6_and_mapped_addresses(smtpd):

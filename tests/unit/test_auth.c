@@ -581,7 +581,7 @@ open_chain(struct config **cfg, struct counter_store **cs)
 	if (*cfg == NULL)
 		return NULL;
 	if (counter_store_open((*cfg)->counters.path, (*cfg)->counters.map_size,
-	    false, cs, &err) != 0)
+	    false, COUNTER_SYNC_SAFE, cs, &err) != 0)
 		return NULL;
 	h = plugin_host_new(*cs, (*cfg)->counters.ipv6_prefix);
 	if (plugin_host_load_config(h, *cfg, &err) != 0) {

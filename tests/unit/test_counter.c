@@ -2,7 +2,8 @@
  * test_counter.c - unit tests for common/counter.c, one test per promise of
  * counter.h: exact sliding-window limits (against a brute-force model on a
  * fake clock, and across two processes on the real clock), refused events
- * never counted, decision withdrawal, persistence, full and resized maps,
+ * never counted, decision withdrawal, batches (group commit), both
+ * durability modes, persistence, full and resized maps,
  * sweeping, reputation decay, metrics, inspection and input limits.
  * Every test works in its own mkdtemp() directory under /tmp.
  */
@@ -61,7 +62,7 @@ fx_open(struct fx *f, uint64_t map_size)
 {
 	struct error err = { "" };
 
-	assert_int_equal(counter_store_open(f->dir, map_size, false, &f->cs,
+	assert_int_equal(counter_store_open(f->dir, map_size, false, COUNTER_SYNC_SAFE, &f->cs,
 	    &err), 0);
 	counter_set_clock(f->cs, fake_clock);
 }
@@ -511,29 +512,49 @@ recording_clock(void)
 	return last_clock;
 }
 
-/* hammer - child body: hit one key for ms milliseconds, sending every
- * accepted timestamp down fd.  Exit status 0 = no error. */
+#define HAMMER_BATCH 5
+
+/* hammer - child body: hit one key for ms milliseconds in durability
+ * mode sync, sending every accepted timestamp down fd; batched: in
+ * batches of HAMMER_BATCH decisions, each sent only once its batch has
+ * committed (as policyd answers).  Exit status 0 = no error. */
 static int
-hammer(const char *dir, int fd, int ms)
+hammer(const char *dir, int fd, int ms, enum counter_sync sync, bool batched)
 {
 	struct counter_store *cs;
 	struct counter_rate_result r;
 	struct error err = { "" };
 	struct timespec start, now;
+	uint64_t held[HAMMER_BATCH];
+	size_t nheld = 0, k;
+	int i;
 
-	if (counter_store_open(dir, 4 * MAP_1M, false, &cs, &err) != 0)
+	if (counter_store_open(dir, 4 * MAP_1M, false, sync, &cs, &err) != 0)
 		return 2;
 	counter_set_clock(cs, recording_clock);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	do {
-		if (counter_rate_hit(cs, "hammer", 50, 200, &r, &err) != 0) {
-			fprintf(stderr, "hammer: %s\n", err.text);
-			return 3;
+		if (batched)
+			counter_batch_begin(cs);
+		for (i = 0; i < (batched ? HAMMER_BATCH : 1); i++) {
+			counter_decision_begin(cs);
+			if (counter_rate_hit(cs, "hammer", 50, 200, &r,
+			    &err) != 0) {
+				fprintf(stderr, "hammer: %s\n", err.text);
+				return 3;
+			}
+			if (counter_decision_end(cs, r.allowed, &err) != 0)
+				return 5;
+			if (r.allowed)
+				held[nheld++] = last_clock;
 		}
-		if (r.allowed &&
-		    write(fd, &last_clock, sizeof(last_clock)) !=
-		    sizeof(last_clock))
-			return 4;
+		if (batched && counter_batch_end(cs, &err) != 0)
+			return 6;
+		for (k = 0; k < nheld; k++)
+			if (write(fd, &held[k], sizeof(held[k])) !=
+			    sizeof(held[k]))
+				return 4;
+		nheld = 0;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while ((now.tv_sec - start.tv_sec) * 1000 +
 	    (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
@@ -541,10 +562,28 @@ hammer(const char *dir, int fd, int ms)
 	return 0;
 }
 
-/* Two processes hammering one key on the real clock: the union of their
- * accepted timestamps never has more than 50 in any 200 ms window. */
+/* fill_until_full - inside a decision: new metric keys prefix:N until a
+ * write fails, which must be for a full table. */
 static void
-test_two_processes(void **state)
+fill_until_full(struct counter_store *cs, const char *prefix)
+{
+	struct error err = { "" };
+	char key[64];
+	int i, rc = 0;
+
+	for (i = 0; i < 100000 && rc == 0; i++) {
+		snprintf(key, sizeof(key), "%s:%06d", prefix, i);
+		rc = counter_metric_add(cs, key, 1, &err);
+	}
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err.text, "full"));
+}
+
+/* two_processes - two children hammer one key on the real clock: the
+ * union of their accepted timestamps never has more than 50 in any 200
+ * ms window. */
+static void
+two_processes(void **state, enum counter_sync sync, bool batched)
 {
 	struct fx *f = *state;
 	uint64_t *ts = NULL;
@@ -563,7 +602,7 @@ test_two_processes(void **state)
 		assert_true(pid[i] >= 0);
 		if (pid[i] == 0) {
 			close(p[0]);
-			_exit(hammer(f->dir, p[1], 300));
+			_exit(hammer(f->dir, p[1], 300, sync, batched));
 		}
 	}
 	close(p[1]);
@@ -586,6 +625,148 @@ test_two_processes(void **state)
 	assert_true(max_in_window(ts, n, 200) <= 50);
 	free(ts);
 	fx_open(f, MAP_1M);
+}
+
+/* Two processes, one decision per commit, SAFE mode. */
+static void
+test_two_processes(void **state)
+{
+	two_processes(state, COUNTER_SYNC_SAFE, false);
+}
+
+/* Two processes, batches of decisions, FAST mode (MDB_WRITEMAP): the
+ * bound holds as well (policyd's configuration under counters.sync:
+ * fast). */
+static void
+test_two_processes_fast_batched(void **state)
+{
+	two_processes(state, COUNTER_SYNC_FAST, true);
+}
+
+/* child_count - in a child process (LMDB handles never cross a fork,
+ * and one process must not open a table twice): the committed count of
+ * key, as the exit status. */
+static int
+child_count(const char *dir, const char *key)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct counter_store *cs;
+		struct error err;
+		uint32_t n;
+
+		if (counter_store_open(dir, 0, true, COUNTER_SYNC_SAFE, &cs,
+		    &err) != 0)
+			_exit(255);
+		counter_set_clock(cs, fake_clock);
+		if (counter_event_count(cs, key, 60000, &n, &err) != 0)
+			_exit(254);
+		_exit(n > 200 ? 253 : (int)n);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* A batch: its decisions see each other (the limit is exact across
+ * them), a refused one withdraws only its own hits, and nothing is
+ * visible to another process before counter_batch_end. */
+static void
+test_batch_group_commit(void **state)
+{
+	struct fx *f = *state;
+	struct error err = { "" };
+	int i, allowed = 0;
+
+	counter_batch_begin(f->cs);
+	for (i = 0; i < 5; i++) {
+		counter_decision_begin(f->cs);
+		if (hit(f->cs, "lim", 3, 60000).allowed)
+			allowed++;
+		assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
+	}
+	assert_int_equal(allowed, 3);
+	counter_decision_begin(f->cs);
+	assert_true(hit(f->cs, "other", 10, 60000).allowed);
+	assert_true(hit(f->cs, "third", 10, 60000).allowed);
+	assert_int_equal(counter_decision_end(f->cs, false, &err), 0);
+	counter_decision_begin(f->cs);
+	assert_true(hit(f->cs, "third", 10, 60000).allowed);
+	assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
+	assert_int_equal(count(f->cs, "lim", 60000), 3);
+	assert_int_equal(count(f->cs, "other", 60000), 0);
+	assert_int_equal(count(f->cs, "third", 60000), 1);
+	/* uncommitted: another process sees nothing yet */
+	assert_int_equal(child_count(f->dir, "lim"), 0);
+	assert_int_equal(counter_batch_end(f->cs, &err), 0);
+	assert_int_equal(child_count(f->dir, "lim"), 3);
+	assert_int_equal(child_count(f->dir, "third"), 1);
+	/* an empty batch, and writes outside any decision inside one */
+	counter_batch_begin(f->cs);
+	assert_int_equal(counter_batch_end(f->cs, &err), 0);
+	counter_batch_begin(f->cs);
+	assert_int_equal(counter_metric_add(f->cs, "m", 2, &err), 0);
+	assert_int_equal(counter_batch_end(f->cs, &err), 0);
+	assert_int_equal(child_count(f->dir, "third"), 1);
+}
+
+/* A failure anywhere in a batch loses the whole batch, and says so: the
+ * decisions before it (already "accepted") were never committed, later
+ * calls fail at once, never allow; the next batch works. */
+static void
+test_batch_failure_loses_all(void **state)
+{
+	struct fx *f = *state;
+	struct counter_rate_result r;
+	struct error err = { "" };
+
+	fx_fresh(f, "small", 64 * 1024);
+	counter_batch_begin(f->cs);
+	counter_decision_begin(f->cs);
+	assert_true(hit(f->cs, "early", 5, 60000).allowed);
+	assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
+	counter_decision_begin(f->cs);
+	fill_until_full(f->cs, "fill");
+	assert_int_equal(counter_decision_end(f->cs, true, &err), -1);
+	counter_decision_begin(f->cs);
+	assert_int_equal(counter_rate_hit(f->cs, "late", 5, 60000, &r, &err),
+	    -1);
+	assert_false(r.allowed);
+	assert_int_equal(counter_decision_end(f->cs, true, &err), -1);
+	assert_int_equal(counter_batch_end(f->cs, &err), -1);
+	assert_int_equal(count(f->cs, "early", 60000), 0);
+	counter_batch_begin(f->cs);
+	counter_decision_begin(f->cs);
+	assert_true(hit(f->cs, "early", 5, 60000).allowed);
+	assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
+	assert_int_equal(counter_batch_end(f->cs, &err), 0);
+	assert_int_equal(count(f->cs, "early", 60000), 1);
+}
+
+/* FAST mode (MDB_WRITEMAP | MDB_NOSYNC): the same table, readable by a
+ * SAFE opener after close (and by elemta-stat meanwhile). */
+static void
+test_fast_mode_persists(void **state)
+{
+	struct fx *f = *state;
+	struct error err = { "" };
+
+	counter_store_close(f->cs);
+	assert_int_equal(counter_store_open(f->dir, MAP_1M, false,
+	    COUNTER_SYNC_FAST, &f->cs, &err), 0);
+	counter_set_clock(f->cs, fake_clock);
+	assert_true(hit(f->cs, "fast", 2, 60000).allowed);
+	assert_true(hit(f->cs, "fast", 2, 60000).allowed);
+	assert_false(hit(f->cs, "fast", 2, 60000).allowed);
+	assert_int_equal(counter_flush(f->cs, &err), 0);
+	assert_int_equal(child_count(f->dir, "fast"), 2);
+	counter_store_close(f->cs);
+	fx_open(f, MAP_1M);
+	assert_int_equal(count(f->cs, "fast", 60000), 2);
+	assert_false(hit(f->cs, "fast", 2, 60000).allowed);
 }
 
 struct seen {
@@ -678,17 +859,10 @@ test_full_map_in_decision(void **state)
 	struct fx *f = *state;
 	struct counter_rate_result r;
 	struct error err = { "" };
-	char key[64];
-	int i, rc = 0;
 
 	fx_fresh(f, "small", 64 * 1024);
 	counter_decision_begin(f->cs);
-	for (i = 0; i < 100000 && rc == 0; i++) {
-		snprintf(key, sizeof(key), "dec:%06d", i);
-		rc = counter_metric_add(f->cs, key, 1, &err);
-	}
-	assert_int_equal(rc, -1);
-	assert_non_null(strstr(err.text, "full"));
+	fill_until_full(f->cs, "dec");
 	/* later calls in the failed decision fail too, never allow */
 	assert_int_equal(counter_rate_hit(f->cs, "dec:x", 5, 1000, &r, &err),
 	    -1);
@@ -768,7 +942,7 @@ test_map_resized_by_other(void **state)
 		char key[64];
 		int i;
 
-		if (counter_store_open(f->dir, 64 * 1024, false, &cs, &err))
+		if (counter_store_open(f->dir, 64 * 1024, false, COUNTER_SYNC_SAFE, &cs, &err))
 			_exit(2);
 		counter_set_clock(cs, fake_clock);
 		for (i = 0; i < 3000; i++) {
@@ -1024,12 +1198,12 @@ test_readonly_missing(void **state)
 	char dir[128], want[192];
 
 	snprintf(dir, sizeof(dir), "%s/nothere", f->dir);
-	assert_int_equal(counter_store_open(dir, MAP_1M, true, &cs, &err), -1);
+	assert_int_equal(counter_store_open(dir, MAP_1M, true, COUNTER_SYNC_SAFE, &cs, &err), -1);
 	assert_null(cs);
 	snprintf(want, sizeof(want), "no counter table at %s", dir);
 	assert_string_equal(err.text, want);
 	assert_int_equal(mkdir(dir, 0700), 0);
-	assert_int_equal(counter_store_open(dir, MAP_1M, true, &cs, &err), -1);
+	assert_int_equal(counter_store_open(dir, MAP_1M, true, COUNTER_SYNC_SAFE, &cs, &err), -1);
 	assert_string_equal(err.text, want);
 	/* read-only never creates anything */
 	assert_int_equal(access(f->dir, F_OK), 0);
@@ -1058,7 +1232,7 @@ test_readonly_while_writing(void **state)
 		struct counter_rate_result r;
 		struct seen s;
 
-		if (counter_store_open(f->dir, 0, true, &cs, &err) != 0)
+		if (counter_store_open(f->dir, 0, true, COUNTER_SYNC_SAFE, &cs, &err) != 0)
 			_exit(2);
 		counter_set_clock(cs, fake_clock);
 		memset(&s, 0, sizeof(s));
@@ -1097,6 +1271,10 @@ main(void)
 		T(test_decision_hit_bound),
 		T(test_persistence),
 		T(test_two_processes),
+		T(test_two_processes_fast_batched),
+		T(test_batch_group_commit),
+		T(test_batch_failure_loses_all),
+		T(test_fast_mode_persists),
 		T(test_full_map_grows_then_refuses),
 		T(test_full_map_in_decision),
 		T(test_full_map_sweeps_stale),

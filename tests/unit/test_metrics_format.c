@@ -254,7 +254,7 @@ test_table_and_collect(void **state)
 	const char *s;
 
 	mk_tmpdir();
-	assert_int_equal(counter_store_open(tmpdir, 1 << 20, false, &cs, &err), 0);
+	assert_int_equal(counter_store_open(tmpdir, 1 << 20, false, COUNTER_SYNC_SAFE, &cs, &err), 0);
 	assert_int_equal(counter_metric_add(cs, "policy_rejected_total", 2, &err), 0);
 	assert_int_equal(counter_metric_add(cs,
 	    "elemta_d_seconds_bucket{le=\"0.1\"}", 1, &err), 0);

@@ -655,7 +655,7 @@ test_rate_namespaced_and_withdrawn(void **state)
 
 	make_tmpdir();
 	snprintf(dir, sizeof(dir), "%s/counters", tmpdir);
-	assert_int_equal(counter_store_open(dir, 8 << 20, false, &cs, &err), 0);
+	assert_int_equal(counter_store_open(dir, 8 << 20, false, COUNTER_SYNC_SAFE, &cs, &err), 0);
 	fake_ms = 1000000;
 	counter_set_clock(cs, fake_clock);
 

@@ -102,7 +102,7 @@ fx_open(struct fx *fx, const char *policy_yaml)
 	if (fx->cfg == NULL)
 		fail_msg("config_load: %s", errs.count ? errs.text[0] : "?");
 	assert_int_equal(counter_store_open(fx->cfg->counters.path,
-	    fx->cfg->counters.map_size, false, &fx->cs, &err), 0);
+	    fx->cfg->counters.map_size, false, COUNTER_SYNC_SAFE, &fx->cs, &err), 0);
 	fake_ms = 1700000000000ull;
 	counter_set_clock(fx->cs, fake_clock);
 	fx->h = plugin_host_new(fx->cs, fx->cfg->counters.ipv6_prefix);
@@ -519,7 +519,7 @@ test_message_rate_two_workers(void **state)
 
 	assert_int_equal(fx_open(&fx, "      max_messages_per_minute: 3\n"), 0);
 	assert_int_equal(counter_store_open(fx.cfg->counters.path,
-	    fx.cfg->counters.map_size, false, &cs2, &err), 0);
+	    fx.cfg->counters.map_size, false, COUNTER_SYNC_SAFE, &cs2, &err), 0);
 	counter_set_clock(cs2, fake_clock);
 	h2 = plugin_host_new(cs2, 64);
 	assert_int_equal(plugin_host_load_config(h2, fx.cfg, &err), 0);

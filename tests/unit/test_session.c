@@ -231,6 +231,33 @@ count_dir(struct drv *d, const char *sub)
 	return n;
 }
 
+/* count_open_tmp - this process's descriptors of files in spool/tmp/ (a
+ * message being received is an unnamed O_TMPFILE inode there). */
+static int
+count_open_tmp(struct drv *d)
+{
+	char prefix[512], link[1024], fdpath[300];
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(dir);
+	snprintf(prefix, sizeof(prefix), "%s/tmp/", d->spool);
+	while ((e = readdir(dir)) != NULL) {
+		ssize_t len;
+
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%s", e->d_name);
+		len = readlink(fdpath, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (strncmp(link, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
 static int
 setup(void **state)
 {
@@ -729,12 +756,15 @@ test_timeout_and_shutdown(void **state)
 
 	mail_to_data(d);
 	drv_send(d, "Subject: partial\r\n");
-	assert_int_equal(count_dir(d, "tmp"), 1);
+	/* being received: open, and without a name anyone could see */
+	assert_int_equal(count_open_tmp(d), 1);
+	assert_int_equal(count_dir(d, "tmp"), 0);
 	assert_true(session_read_timeout_ms(d->s) > 0);
 	session_timeout(d->s);
 	assert_reply(d, "421 4.4.2 mx.test Error: timeout exceeded\r\n");
 	assert_true(d->closed);
 	/* the partial message is gone */
+	assert_int_equal(count_open_tmp(d), 0);
 	assert_int_equal(count_dir(d, "tmp"), 0);
 	assert_int_equal(count_dir(d, "queue"), 0);
 }

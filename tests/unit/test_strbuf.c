@@ -129,7 +129,15 @@ test_reset_keeps_memory(void **state)
 	/* Reusable after free. */
 	assert_int_equal(strbuf_append_str(&sb, "again"), 0);
 	assert_string_equal(strbuf_cstr(&sb), "again");
+	/* Truncation keeps a prefix; a longer length changes nothing. */
+	strbuf_truncate(&sb, 9);
+	assert_string_equal(strbuf_cstr(&sb), "again");
+	strbuf_truncate(&sb, 2);
+	assert_int_equal(sb.len, 2);
+	assert_string_equal(strbuf_cstr(&sb), "ag");
 	strbuf_free(&sb);
+	strbuf_truncate(&sb, 0);        /* empty, never allocated: no-op */
+	assert_int_equal(sb.len, 0);
 }
 
 /* test_growth - many appends grow the buffer and keep the content. */

@@ -20,7 +20,7 @@
 
 #include "elemtactl.h"
 
-#define CLEAN_DEPTH_MAX 16   /* spool tmp/ holds <id>/message: depth 2 */
+#define CLEAN_DEPTH_MAX 16   /* spool tmp/ holds <id> files (depth 1) */
 
 /* dirs_mkdir_one - mkdir path unless a directory is already there;
  * errors name target, the directory the caller wanted. */

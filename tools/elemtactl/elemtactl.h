@@ -141,6 +141,9 @@ struct ctl_worker {
 	uint64_t restart_at_ms;      /* RESTARTING: monotonic due time        */
 	unsigned restarts;           /* processes started after the first     */
 	unsigned crashes;            /* consecutive short-lived exits         */
+	int peer_slot;               /* smtpd: its slot of the connection
+	                              * table (common/peer_table.h), kept
+	                              * across restarts; -1: none yet      */
 };
 
 const char *ctl_worker_kind_name(enum ctl_worker_kind kind);
@@ -380,6 +383,9 @@ struct ctl_spawn {
 	const int *fds;               /* to become 3, 4, ...               */
 	size_t fd_count;
 	const char *fd_env[2];        /* e.g. "ELEMTA_LISTEN_FDS=3,4"      */
+	bool peer;                    /* smtpd: pass the connection table   */
+	int peer_fd;                  /* ... this memfd, after the others   */
+	unsigned peer_slot;           /* ... and this slot of it            */
 };
 
 /* ctl_spawn_worker - fork and exec; returns the pid once the exec

@@ -20,6 +20,11 @@
  * after its listeners, named by ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.
  * The paths come from the config file the worker is started with, read
  * again at each spawn, so a reloaded config's files are the ones passed.
+ *
+ * Connection table: an smtpd worker also inherits the supervisor's
+ * shared table of connections per client address (common/peer_table.h),
+ * the same memfd for every smtpd worker of every generation, last in the
+ * layout, named by ELEMTA_PEER_FD, with its own slot in ELEMTA_PEER_SLOT.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +46,8 @@
 #endif
 
 #define SPAWN_ENV_MAX 64
+#define SPAWN_FDS_MAX (CONFIG_LISTEN_MAX + 3)  /* listeners, TLS, table */
+#define SPAWN_EXTRA_ENV 4                      /* TLS x 2, table x 2    */
 #define SPAWN_MSG_MAX 512
 #define SPAWN_CLOSE_FALLBACK_MAX 65536
 
@@ -57,7 +64,8 @@ static const char *const spawn_imported[] = {
 static const char *const spawn_reserved[] = {
 	"ELEMTA_FOREGROUND", "ELEMTA_WORKER_ID", "ELEMTA_LISTEN_FDS",
 	"ELEMTA_POLICY_FD", "ELEMTA_POSTFIX_FD", "ELEMTA_TLS_CERT_FD",
-	"ELEMTA_TLS_KEY_FD", "ELEMTA_METRICS_FD",
+	"ELEMTA_TLS_KEY_FD", "ELEMTA_METRICS_FD", "ELEMTA_PEER_FD",
+	"ELEMTA_PEER_SLOT",
 };
 
 /* spawn_try - dir/name when it is an executable regular file. */
@@ -152,7 +160,7 @@ static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
 static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
     char *const envp[], int errfd, pid_t supervisor)
 {
-	int high[CONFIG_LISTEN_MAX + 2];
+	int high[SPAWN_FDS_MAX];
 	int base = 3 + (int)sp->fd_count;   /* first fd above the layout */
 	char msg[SPAWN_MSG_MAX];
 	sigset_t none;
@@ -167,7 +175,7 @@ static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
 	 * the supervisor, which then stops the workers gracefully. */
 	setpgid(0, 0);
 
-	if (sp->fd_count > CONFIG_LISTEN_MAX + 2)
+	if (sp->fd_count > SPAWN_FDS_MAX)
 		spawn_child_fail(errfd, "too many descriptors to pass");
 	nul = open("/dev/null", O_RDWR);
 	if (nul == -1)
@@ -225,16 +233,18 @@ static bool spawn_env_named(const char *entry, const char *const *names,
 #define SPAWN_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* spawn_build_env - the worker's environment into envp (pointers into
- * environ or to the caller's buffers, NULL-terminated); tls_env: the two
- * TLS descriptor variables, or NULLs. */
+ * environ or to the caller's buffers, NULL-terminated); extra: the TLS
+ * and connection table variables, NULL where absent. */
 static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
-    char *id_var, size_t id_size, char *const tls_env[2])
+    char *id_var, size_t id_size, char *const extra[SPAWN_EXTRA_ENV])
 {
 	size_t n = 0;
 	bool have_path = false;
 
-	/* Room is kept for the 7 variables added below and the NULL. */
-	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 8; e++) {
+	/* Room is kept for the 5 + SPAWN_EXTRA_ENV variables added below and
+	 * the NULL. */
+	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 6 - SPAWN_EXTRA_ENV;
+	    e++) {
 		if (spawn_env_named(*e, spawn_imported, SPAWN_COUNT(spawn_imported))) {
 			envp[n++] = *e;
 			have_path |= strncmp(*e, "PATH=", 5) == 0;
@@ -252,9 +262,9 @@ static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
 	for (size_t i = 0; i < 2; i++)
 		if (sp->fd_env[i])
 			envp[n++] = (char *)sp->fd_env[i];
-	for (size_t i = 0; i < 2; i++)
-		if (tls_env[i])
-			envp[n++] = tls_env[i];
+	for (size_t i = 0; i < SPAWN_EXTRA_ENV; i++)
+		if (extra[i])
+			envp[n++] = extra[i];
 	envp[n] = NULL;
 }
 
@@ -310,8 +320,9 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 	char *envp[SPAWN_ENV_MAX];
 	char *argv[4];
 	char id_var[48], msg[SPAWN_MSG_MAX];
-	char cert_var[48], key_var[48], *tls_env[2] = { NULL, NULL };
-	int errpipe[2], status, tls_fds[2], fds[CONFIG_LISTEN_MAX + 2];
+	char cert_var[48], key_var[48], peer_fd_var[48], peer_slot_var[48];
+	char *extra[SPAWN_EXTRA_ENV] = { NULL, NULL, NULL, NULL };
+	int errpipe[2], status, tls_fds[2], fds[SPAWN_FDS_MAX];
 	struct ctl_spawn tsp;
 	pid_t supervisor = getpid(), pid;
 	size_t got = 0;
@@ -319,32 +330,41 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 
 	if (spawn_tls_open(sp, tls_fds, err) == -1)
 		return -1;
+	if (sp->fd_count > CONFIG_LISTEN_MAX) {
+		spawn_tls_close(tls_fds);
+		return error_set(err, "too many descriptors to pass");
+	}
+	tsp = *sp;
+	if (sp->fd_count > 0)
+		memcpy(fds, sp->fds, sp->fd_count * sizeof(fds[0]));
+	tsp.fds = fds;
 	if (tls_fds[0] != -1) {
 		/* The two files go right after the listeners. */
-		if (sp->fd_count > CONFIG_LISTEN_MAX) {
-			spawn_tls_close(tls_fds);
-			return error_set(err, "too many descriptors to pass");
-		}
-		tsp = *sp;
-		if (sp->fd_count > 0)
-			memcpy(fds, sp->fds, sp->fd_count * sizeof(fds[0]));
-		fds[sp->fd_count] = tls_fds[0];
-		fds[sp->fd_count + 1] = tls_fds[1];
-		tsp.fds = fds;
-		tsp.fd_count = sp->fd_count + 2;
 		snprintf(cert_var, sizeof(cert_var), "ELEMTA_TLS_CERT_FD=%zu",
-		    3 + sp->fd_count);
+		    3 + tsp.fd_count);
+		fds[tsp.fd_count++] = tls_fds[0];
 		snprintf(key_var, sizeof(key_var), "ELEMTA_TLS_KEY_FD=%zu",
-		    4 + sp->fd_count);
-		tls_env[0] = cert_var;
-		tls_env[1] = key_var;
-		sp = &tsp;
+		    3 + tsp.fd_count);
+		fds[tsp.fd_count++] = tls_fds[1];
+		extra[0] = cert_var;
+		extra[1] = key_var;
 	}
+	if (sp->peer) {
+		/* The connection table last (it is close-on-exec here). */
+		snprintf(peer_fd_var, sizeof(peer_fd_var), "ELEMTA_PEER_FD=%zu",
+		    3 + tsp.fd_count);
+		snprintf(peer_slot_var, sizeof(peer_slot_var),
+		    "ELEMTA_PEER_SLOT=%u", sp->peer_slot);
+		fds[tsp.fd_count++] = sp->peer_fd;
+		extra[2] = peer_fd_var;
+		extra[3] = peer_slot_var;
+	}
+	sp = &tsp;
 	argv[0] = (char *)sp->binary;
 	argv[1] = "-c";
 	argv[2] = (char *)sp->config_file;
 	argv[3] = NULL;
-	spawn_build_env(sp, envp, id_var, sizeof(id_var), tls_env);
+	spawn_build_env(sp, envp, id_var, sizeof(id_var), extra);
 
 	if (pipe2(errpipe, O_CLOEXEC) == -1) {
 		int e = errno;

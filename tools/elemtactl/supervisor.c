@@ -14,8 +14,18 @@
  *   and errors still reach the terminal), setsid;
  *   config + extra checks; worker users; worker binaries; runtime_dir and
  *   the pid-file lock; spool and counter directories; clean spool tmp/;
- *   bind every socket; spawn policyd workers, then smtpd workers;
- *   daemon mode: stdio to /dev/null, tell the parent.
+ *   bind every socket; create the connection table; spawn policyd
+ *   workers, then smtpd workers; daemon mode: stdio to /dev/null, tell
+ *   the parent.
+ *
+ * Connection table: server.max_connections_per_ip holds across all smtpd
+ * workers through one shared memfd (common/peer_table.h), created here
+ * once, sized by the starting config and kept for the supervisor's life
+ * (reloads included).  Each smtpd process gets a slot of its own that no
+ * other live process has: a restarted worker keeps its slot, a new
+ * generation's workers take free ones (the old generation still counts
+ * its sessions in its own).  When an smtpd process is reaped its slot is
+ * zeroed here at once, so a crashed worker leaves no counts behind.
  *
  * Supervision: one poll(2) loop on a signalfd (SIGCHLD, SIGTERM, SIGINT,
  * SIGQUIT, SIGHUP) with the nearest restart or stop deadline as timeout.
@@ -63,6 +73,7 @@
 #include "elemtactl.h"
 #include "metrics_format.h"
 #include "log.h"
+#include "peer_table.h"
 
 #define SUP_KILL_WAIT_MS 5000u       /* after SIGKILL, before giving up   */
 #define SUP_STOP_EXTRA_MS 5000u      /* beyond shutdown_grace             */
@@ -105,6 +116,7 @@ struct supervisor {
 	char postfix_env[32];
 	int metrics_fds[1];
 	char metrics_env[32];
+	int peer_fd;                  /* the smtpd connection table (memfd) */
 
 	pid_t pid;
 	int64_t started_unix;
@@ -207,6 +219,38 @@ static void sup_write_status(struct supervisor *s)
 
 /* ==== workers ==== */
 
+/* sup_peer_slot_taken - does a live smtpd slot other than w (running,
+ * stopping, retiring or waiting to restart) hold table slot k? */
+static bool sup_peer_slot_taken(const struct supervisor *s,
+    const struct ctl_worker *w, int k)
+{
+	for (size_t i = 0; i < s->worker_count; i++) {
+		const struct ctl_worker *o = &s->workers[i];
+
+		if (o != w && o->kind == CTL_KIND_SMTPD && o->peer_slot == k
+		    && o->state != CTL_WORKER_STOPPED)
+			return true;
+	}
+	return false;
+}
+
+/* sup_peer_slot - the table slot for smtpd worker w: its own again after
+ * a crash, else the lowest free one; -1 when every slot is held (several
+ * reloads within one shutdown_grace). */
+static int sup_peer_slot(const struct supervisor *s, struct ctl_worker *w)
+{
+	if (w->peer_slot >= 0 && !sup_peer_slot_taken(s, w, w->peer_slot))
+		return w->peer_slot;
+	w->peer_slot = -1;
+	for (int k = 0; k < PEER_TABLE_SLOTS; k++) {
+		if (!sup_peer_slot_taken(s, w, k)) {
+			w->peer_slot = k;
+			break;
+		}
+	}
+	return w->peer_slot;
+}
+
 /* sup_spawn - start the process of slot w; -1 with the reason in err. */
 static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
     struct error *err)
@@ -246,6 +290,15 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 		sp.fds = s->smtpd_fds;
 		sp.fd_count = s->smtpd_fd_count;
 		sp.fd_env[0] = s->smtpd_env;
+		if (s->peer_fd != -1 && sup_peer_slot(s, w) >= 0) {
+			sp.peer = true;
+			sp.peer_fd = s->peer_fd;
+			sp.peer_slot = (unsigned)w->peer_slot;
+		} else if (s->peer_fd != -1) {
+			log_warn("worker smtpd[%u]: all %d connection table slots "
+			    "are in use; its server.max_connections_per_ip counts "
+			    "its own connections only", w->id, PEER_TABLE_SLOTS);
+		}
 	}
 	pid = ctl_spawn_worker(&sp, err);
 	if (pid == -1)
@@ -295,6 +348,19 @@ static void sup_respawn_due(struct supervisor *s, uint64_t now)
 	}
 }
 
+/* sup_peer_slot_reset - w's process is gone (and with it its sessions):
+ * zero its counts now rather than when a successor attaches, which may
+ * be a backoff delay away or never. */
+static void sup_peer_slot_reset(struct supervisor *s, const struct ctl_worker *w)
+{
+	struct error err;
+
+	if (w->kind != CTL_KIND_SMTPD || w->peer_slot < 0 || s->peer_fd == -1)
+		return;
+	if (peer_table_reset_slot(s->peer_fd, (unsigned)w->peer_slot, &err) == -1)
+		log_warn("worker smtpd[%u]: %s", w->id, err.text);
+}
+
 /* sup_reap - collect every exited child and decide its slot's future. */
 static void sup_reap(struct supervisor *s)
 {
@@ -316,6 +382,7 @@ static void sup_reap(struct supervisor *s)
 		ctl_exit_describe(status, how, sizeof(how));
 		w->pid = 0;
 		s->status_dirty = true;
+		sup_peer_slot_reset(s, w);
 		if (w->state == CTL_WORKER_STOPPING
 		    || w->state == CTL_WORKER_RETIRING) {
 			log_info("worker %s[%u] pid %ld (generation %u) %s",
@@ -722,6 +789,7 @@ static size_t sup_add_generation(struct supervisor *s)
 		    (unsigned)(i - np) : 0;
 		w->state = CTL_WORKER_STOPPED;
 		w->generation = s->generation;
+		w->peer_slot = -1;
 	}
 	s->worker_count = need;
 	return first;
@@ -778,6 +846,9 @@ static void sup_ready(struct supervisor *s)
 static void sup_cleanup(struct supervisor *s)
 {
 	ctl_sockets_close(&s->sockets);
+	if (s->peer_fd != -1)
+		close(s->peer_fd);
+	s->peer_fd = -1;
 	if (s->lock.fd != -1) {
 		/* Workers are gone (a killed process loses nothing of LMDB's
 		 * page cache): only a system crash leaves the marker behind. */
@@ -877,6 +948,14 @@ static int sup_startup(struct supervisor *s)
 		return -1;
 	}
 	sup_raise_nofile(s);
+	/* Sized by this config's max_connections for the supervisor's life
+	 * (a reload that raises it makes workers count the excess alone). */
+	s->peer_fd = peer_table_create(PEER_TABLE_SLOTS,
+	    s->cfg->server.max_connections, &err);
+	if (s->peer_fd == -1) {
+		sup_error(s, "connection table: %s", err.text);
+		return -1;
+	}
 	sup_prepare_inheritance(s);
 	s->generation = 1;
 	sup_add_generation(s);
@@ -1144,6 +1223,7 @@ int ctl_start(const struct ctl_args *args)
 	s->lock.fd = -1;
 	s->sigfd = -1;
 	s->ready_fd = -1;
+	s->peer_fd = -1;
 	ctl_sockets_init(&s->sockets);
 	umask(022);
 

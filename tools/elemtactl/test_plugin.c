@@ -594,13 +594,14 @@ static int tp_scratch_store(struct counter_store **cs, struct error *err)
 		return error_set(err, "cannot create a scratch counter table "
 		    "in %s: %s", tmp && tmp[0] == '/' ? tmp : "/tmp",
 		    strerror(errno));
-	if (counter_store_open(dir, TP_MAP_SIZE, false, cs, err) == -1) {
+	/* FAST: a scratch table needs no flushes. */
+	if (counter_store_open(dir, TP_MAP_SIZE, false, COUNTER_SYNC_FAST, cs,
+	    err) == -1) {
 		ctl_dir_clean(dir, &removed, NULL);
 		rmdir(dir);
 		return error_prefix(err, "scratch counter table");
 	}
 	/* LMDB keeps its descriptors: the files may go now. */
-	counter_store_set_sync(*cs, COUNTER_SYNC_FAST, NULL);
 	ctl_dir_clean(dir, &removed, NULL);
 	rmdir(dir);
 	return 0;

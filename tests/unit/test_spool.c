@@ -1,0 +1,296 @@
+/*
+ * test_spool.c - unit tests for smtpd/spool.c: the one-file queue format
+ * (message, then envelope, ending in the fixed-width size line), the
+ * reader descriptor seeing only the message, nothing visible before the
+ * commit, nothing left after an abort, an id collision refused without
+ * overwriting, and the asynchronous committer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "../../smtpd/spool.h"
+
+#define SIZE_LINE (6 + SPOOL_SIZE_DIGITS + 1)
+
+struct fx {
+	char dir[64];
+};
+
+/* count_entries - names in dir/sub (without . and ..). */
+static int
+count_entries(const struct fx *f, const char *sub)
+{
+	char path[128];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, sub);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* slurp - the whole file at dir/sub/id (malloc'd), its length in *len. */
+static char *
+slurp(const struct fx *f, const char *sub, const char *id, size_t *len)
+{
+	char path[128];
+	struct stat st;
+	char *buf;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", f->dir, sub, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	assert_int_equal(read(fd, buf, (size_t)st.st_size), st.st_size);
+	buf[st.st_size] = '\0';
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+static char *const two_rcpts[] = { "bob@example.com", "carol@example.net" };
+
+/* envelope - a typical envelope. */
+static struct spool_envelope
+envelope(void)
+{
+	struct spool_envelope env = {
+		.received = 1764201600,
+		.client_address = "192.0.2.7",
+		.client_port = 50123,
+		.client_name = "unknown",
+		.helo = "client.example",
+		.protocol = "ESMTP",
+		.tls = "none",
+		.auth_user = "",
+		.sender = "alice@example.org",
+		.recipients = two_rcpts,
+		.recipient_count = 2,
+	};
+
+	return env;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct error err;
+
+	strcpy(f->dir, "/tmp/elemta-test-spool.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(spool_prepare(f->dir, &err), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+/* The committed file: the message byte-exact, then the envelope, whose
+ * last line is "size: " and 20 digits giving where it begins; nothing was
+ * visible under a name before the commit. */
+static void
+test_commit_format(void **state)
+{
+	struct fx *f = *state;
+	static const char msg[] = "Received: x\r\nSubject: hi\r\n\r\nbody\r\n";
+	struct spool_envelope env = envelope();
+	struct spool_msg m;
+	struct error err;
+	size_t len, size;
+	char *data, want[64], want_env[512];
+
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB001", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, msg, 13, &err), 0);
+	assert_int_equal(spool_msg_write(&m, msg + 13, sizeof(msg) - 1 - 13,
+	    &err), 0);
+	assert_int_equal(count_entries(f, "tmp"), m.anonymous ? 0 : 1);
+	assert_int_equal(count_entries(f, "queue"), 0);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, true, &err),
+	    0);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "queue"), 1);
+
+	data = slurp(f, "queue", "00000000000AB001", &len);
+	assert_true(len > sizeof(msg) - 1 + SIZE_LINE);
+	snprintf(want, sizeof(want), "size: %020zu\n", sizeof(msg) - 1);
+	assert_memory_equal(data + len - SIZE_LINE, want, SIZE_LINE);
+	size = strtoul(data + len - SIZE_LINE + 6, NULL, 10);
+	assert_int_equal(size, sizeof(msg) - 1);
+	assert_memory_equal(data, msg, size);
+	snprintf(want_env, sizeof(want_env),
+	    "version: 2\nqueue-id: 00000000000AB001\n"
+	    "received: 1764201600 2025-11-27T00:00:00Z\n"
+	    "client-address: 192.0.2.7\nclient-port: 50123\n"
+	    "client-name: unknown\nhelo: client.example\nprotocol: ESMTP\n"
+	    "tls: none\nauth-user: \nsender: alice@example.org\n"
+	    "recipient: bob@example.com\nrecipient: carol@example.net\n"
+	    "size: %020zu\n", sizeof(msg) - 1);
+	assert_string_equal(data + size, want_env);
+	free(data);
+}
+
+/* The descriptor policyd gets at END-OF-MESSAGE reads the message and
+ * nothing else, and cannot write. */
+static void
+test_reader_sees_the_message_only(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct spool_msg m;
+	struct error err;
+	char buf[64];
+	int fd;
+
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB002", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "hello\r\n", 7, &err), 0);
+	assert_int_equal(spool_msg_flush(&m, &err), 0);
+	fd = spool_msg_reader(&m, &err);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "hello\r\n", 7);
+	assert_int_equal(write(fd, "x", 1), -1);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUARANTINE, false,
+	    &err), 0);
+	close(fd);
+	assert_int_equal(count_entries(f, "quarantine"), 1);
+	assert_int_equal(count_entries(f, "queue"), 0);
+}
+
+/* An aborted message leaves nothing anywhere; abort is idempotent. */
+static void
+test_abort_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct spool_msg m;
+	struct error err;
+
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB003", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "partial", 7, &err), 0);
+	spool_msg_abort(&m);
+	spool_msg_abort(&m);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "queue"), 0);
+	assert_int_equal(m.fd, -1);
+}
+
+/* A second message under an existing id fails and leaves the first one
+ * untouched (the link never replaces). */
+static void
+test_collision_refused(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct spool_msg m;
+	struct error err;
+	size_t len1, len2;
+	char *before, *after;
+
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB004", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "first\r\n", 7, &err), 0);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err),
+	    0);
+	before = slurp(f, "queue", "00000000000AB004", &len1);
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB004", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "second\r\n", 8, &err), 0);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err),
+	    -1);
+	assert_non_null(strstr(err.text, "File exists"));
+	after = slurp(f, "queue", "00000000000AB004", &len2);
+	assert_int_equal(len1, len2);
+	assert_memory_equal(before, after, len1);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	free(before);
+	free(after);
+}
+
+static int committed_rc = -2;
+
+/* on_done - the committer's completion, in the event loop thread. */
+static void
+on_done(void *arg, int rc, const char *errtext)
+{
+	committed_rc = rc;
+	event_base_loopbreak(arg);
+}
+
+/* The committer's threads commit and report through the event loop. */
+static void
+test_committer(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct event_base *base = event_base_new();
+	struct spool_committer *sc;
+	struct spool_msg m;
+	struct error err;
+	struct timeval limit = { 10, 0 };
+
+	sc = spool_committer_new(base, 2, &err);
+	assert_non_null(sc);
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB005", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "async\r\n", 7, &err), 0);
+	assert_non_null(spool_commit_submit(sc, &m, &env, SPOOL_QUEUE, true,
+	    on_done, base));
+	assert_int_equal(m.fd, -1);     /* taken over */
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	assert_int_equal(committed_rc, 0);
+	assert_int_equal(count_entries(f, "queue"), 1);
+	spool_committer_free(sc);
+	event_base_free(base);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_commit_format),
+		T(test_reader_sees_the_message_only),
+		T(test_abort_leaves_nothing),
+		T(test_collision_refused),
+		T(test_committer),
+#undef T
+	};
+
+	log_init("test_spool", true, LOG_LEVEL_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
