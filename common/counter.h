@@ -110,6 +110,12 @@ int counter_flush(struct counter_store *cs, struct error *err);
 int counter_store_prepare(const char *dir, enum counter_sync mode,
     bool *discarded, struct error *err);
 void counter_store_mark_clean(const char *dir);
+/* counter_store_check - read the LMDB table in dir once in a child process
+ * (as counter_store_prepare does): 0 when it is sound or absent, -1 with
+ * err saying it is corrupt or could not be checked.  For tools that open a
+ * table no elemtactl start has checked: LMDB trusts its file, and a
+ * damaged one crashes the reader. */
+int counter_store_check(const char *dir, struct error *err);
 
 /* Wall-clock milliseconds; tests replace it through counter_set_clock.
  * LMDB decides on this clock; Redis decides on the server's clock (so

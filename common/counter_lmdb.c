@@ -2122,6 +2122,26 @@ counter_store_prepare(const char *dir, enum counter_sync mode,
 	return 0;
 }
 
+/* counter_store_check - the start-up check alone, for readers that open a
+ * table elemtactl has not checked (elemta-stat while Elemta is stopped). */
+int
+counter_store_check(const char *dir, struct error *err)
+{
+	char why[CHECK_WHY_MAX];
+
+	switch (table_check(dir, why, sizeof(why))) {
+	case TABLE_OK:
+		return 0;
+	case TABLE_CORRUPT:
+		return error_set(err, "counter table %s/data.mdb is corrupt "
+		    "(%s); elemtactl start moves it aside", dir, why);
+	case TABLE_UNCHECKED:
+		break;
+	}
+	return error_set(err, "cannot check counter table %s/data.mdb: %s",
+	    dir, why);
+}
+
 /* counter_store_mark_clean - a clean stop: nothing to distrust next time. */
 void
 counter_store_mark_clean(const char *dir)

@@ -616,13 +616,15 @@ elemta_reputation_adjust(const elemta_ctx *ctx, const char *key, double delta)
 	return 0;
 }
 
-/* ctx_metric_name_valid - Prometheus: [a-zA-Z_:][a-zA-Z0-9_:]*. */
+/* ctx_metric_name_valid - Prometheus: [a-zA-Z_:][a-zA-Z0-9_:]*, and not
+ * in the host's own elemta_ namespace (a plugin must not be able to
+ * inflate elemta_decisions_total and friends). */
 static bool
 ctx_metric_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 200)
+	if (n == 0 || n > 200 || strncmp(name, "elemta_", 7) == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];

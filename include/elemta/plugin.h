@@ -227,8 +227,9 @@ int elemta_reputation_get(const elemta_ctx *ctx, const char *key,
 int elemta_reputation_adjust(const elemta_ctx *ctx, const char *key,
     double delta);
 
-/* Adds delta to the metric counter name (Prometheus metric name rules),
- * shared across workers. */
+/* Adds delta to the metric counter name (Prometheus metric name rules;
+ * names beginning with "elemta_" are the host's own and refused), shared
+ * across workers. */
 void elemta_metric_add(const elemta_ctx *ctx, const char *name, uint64_t delta);
 
 enum elemta_log_level {

@@ -636,10 +636,11 @@ def _corrupt_node_size(path):
                                      _corrupt_wild_root, _corrupt_node_size],
                          ids=["garbage", "tree", "truncated", "wild-root", "node-size"])
 def test_counter_table_corrupt_while_stopped_is_moved_aside(make_elemta, corrupt):
-    """data.mdb damaged while stopped: elemtactl start reads the whole table
-    in a child before any worker opens it, moves the corrupt one to
-    counters/discarded-<time>/ with a warning naming the file, and starts
-    with an empty table; no worker ever crashes on it."""
+    """data.mdb damaged while stopped: elemta-stat says so and does not
+    crash; elemtactl start reads the whole table in a child before any
+    worker opens it, moves the corrupt one to counters/discarded-<time>/
+    with a warning naming the file, and starts with an empty table; no
+    worker ever crashes on it."""
     e, pport = postfix_elemta(make_elemta, policy=RULE_3)
     # A table of many pages, so that the damage lands in the tree.
     pc = PolicyClient(pport)
@@ -651,6 +652,13 @@ def test_counter_table_corrupt_while_stopped_is_moved_aside(make_elemta, corrupt
     data = e.path("counters", "data.mdb")
     assert os.path.getsize(data) > 64 * 4096
     corrupt(data)
+    # elemta-stat on the damaged table while stopped: one clear line and
+    # status 1, never a crash.
+    r = subprocess.run([STAT, "-c", e.config_path, "list"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert re.match(r"elemta-stat: counter table \S+/data\.mdb is corrupt \(.+\); "
+                    r"elemtactl start moves it aside\n$", r.stderr), r.stderr
     e.start()
     log = e.log()
     m = re.search(r"warning: counter table (\S+)/data\.mdb is corrupt \((.+)\): moved to (\S+), "

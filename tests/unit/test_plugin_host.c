@@ -625,6 +625,22 @@ static const struct elemta_plugin plug_rate = {
 	.on_rcpt_to = rate_plug,
 };
 
+/* metric_plug - adds to a metric of its own and tries to forge one of
+ * the host's. */
+static enum elemta_action
+metric_plug(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	elemta_metric_add(ctx, "plugin_things_total", 1);
+	elemta_metric_add(ctx, "elemta_plugin_calls_total{plugin=\"m\"}", 1000);
+	elemta_metric_add(ctx, "bad name", 1);
+	return ELEMTA_CONTINUE;
+}
+
+static const struct elemta_plugin plug_metric = {
+	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "metric",
+	.on_rcpt_to = metric_plug,
+};
+
 struct metric_find {
 	const char *name;
 	uint64_t value;
@@ -720,6 +736,27 @@ test_rate_namespaced_and_withdrawn(void **state)
 		assert_true(hc.value >= 2);
 		assert_int_equal(hi.value, hc.value);
 		plugin_host_free(h2);
+	}
+
+	/* A plugin's own metrics count; the host's elemta_ names and
+	 * invalid names are refused. */
+	{
+		struct plugin_host *h3 = plugin_host_new(cs, 64);
+		struct metric_find own = { "plugin_things_total", 0 };
+		struct metric_find forged = {
+		    "elemta_plugin_calls_total{plugin=\"m\"}", 0 };
+
+		assert_int_equal(plugin_host_add(h3, "m", &plug_metric, NULL,
+		    NULL, &err), 0);
+		decide(h3, rcpt_req, &d);
+		plugin_host_flush_metrics(h3);
+		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
+		    &own, &err), 0);
+		assert_int_equal(own.value, 1);
+		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
+		    &forged, &err), 0);
+		assert_int_equal(forged.value, 1);      /* the host's one call */
+		plugin_host_free(h3);
 	}
 	counter_store_close(cs);
 

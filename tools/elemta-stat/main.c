@@ -273,7 +273,11 @@ main(int argc, char **argv)
 	bool writing = strcmp(cmd, "reset") == 0;
 	struct counter_store *cs = NULL;
 	struct error err = { "" };
-	if (counter_store_open_config(cfg, !writing, &cs, &err) < 0) {
+	/* A damaged table must be an error message, not a crash of this
+	 * tool: read it once in a child first. */
+	if ((strcmp(cfg->counters.backend, "lmdb") == 0 &&
+	    counter_store_check(cfg->counters.path, &err) < 0) ||
+	    counter_store_open_config(cfg, !writing, &cs, &err) < 0) {
 		fprintf(stderr, "elemta-stat: %s\n", err.text);
 		config_free(cfg);
 		return 1;
