@@ -232,11 +232,10 @@ size_t ctl_config_check_access(const struct config *cfg,
 
 	if (!users->root)
 		return 0;
-	/* Workers are exec'd unprivileged: they read everything themselves. */
+	/* Workers are exec'd unprivileged and read the rest themselves.  The
+	 * TLS certificate and key are not on the list: elemtactl opens them
+	 * and passes the descriptors, so the key may stay root's alone. */
 	check_access_add(smtpd, &ns, cfg->file, R_OK, "the configuration");
-	check_access_add(smtpd, &ns, cfg->tls.certificate, R_OK,
-	    "tls.certificate");
-	check_access_add(smtpd, &ns, cfg->tls.key, R_OK, "tls.key");
 	check_access_add(policyd, &np, cfg->file, R_OK, "the configuration");
 	check_access_add(policyd, &np, cfg->auth.users_file, R_OK,
 	    "auth.users_file");
