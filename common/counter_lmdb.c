@@ -37,7 +37,9 @@
  * on the realtime clock: a forward step of the system clock ends windows
  * early; a backward step is absorbed by H while the key exists (a key that
  * was swept or reset starts afresh).  Cost: a log holds
- * at most N (<= COUNTER_LIMIT_MAX) timestamps of 8 bytes; a hit rewrites it.
+ * at most N timestamps of 8 bytes and a hit rewrites it, so logs serve
+ * limits up to RATE_LOG_MAX (8 KB); larger limits keep per-bucket counts
+ * with the same bound (see "bucketed windows" below).
  * A key must always be used with the same period (callers namespace keys).
  *
  * ==== Durability ====
@@ -394,6 +396,237 @@ rate_store(struct lmdb_store *cs, MDB_txn *txn, const char *key,
 	memcpy((unsigned char *)v.mv_data + sizeof(hdr), ts,
 	    n * sizeof(uint64_t));
 	return 0;
+}
+
+/* ==== bucketed windows (limits above RATE_LOG_MAX) ==== */
+
+/* A log of N timestamps is rewritten whole on every accepted hit, which
+ * at N = 100,000 is 800 KB per hit.  Above RATE_LOG_MAX a key keeps
+ * counts per time bucket instead: width w = ceil(P / RATE_BUCKETS), a
+ * ring of RATE_RING buckets numbered floor(t / w), newest last.
+ *     now := max(clock, H)
+ *     C   := sum of the buckets floor((now - P) / w) .. floor(now / w)
+ *     C < N  -> count now in its bucket, accept;  C >= N -> refuse
+ * C counts every accepted event in (now - P, now] (the ring holds
+ * RATE_BUCKETS + 2 >= P / w + 2 buckets, so none of them was recycled),
+ * plus perhaps some of the oldest bucket's events that already left.  So
+ * the bound of the log holds unchanged - NEVER MORE THAN N ACCEPTED IN ANY
+ * WINDOW OF P - by the same argument (at the last accepted event of any
+ * window, the others were all counted in C < N).  The price is that C
+ * may exceed the true count by the events of one bucket: a client sending
+ * steadily at a rate r <= 0.9 N / P has at most r (P + w) + 1 <= 0.9 N
+ * (1 + 1/RATE_BUCKETS) + 1 < 0.93 N + 1 < N events in C (N > RATE_LOG_MAX),
+ * so a client steadily under 90% of the limit is still never refused.
+ * Cost per hit: one fixed-size value of RATE_RING counters.
+ * Withdrawal decrements the withdrawn hit's bucket (exact); retry_ms is
+ * when enough of the oldest buckets will have left C to go below N. */
+
+#define RATE_LOG_MAX 1024               /* exact logs up to this limit     */
+#define RATE_VERSION_BUCKETS 2
+#define RATE_BUCKETS 32
+#define RATE_RING (RATE_BUCKETS + 2)
+
+struct rate_ring {
+	uint64_t newest;                /* bucket number of the newest slot */
+	uint32_t n[RATE_RING];          /* events per bucket, by number % RING */
+};
+
+/* bucket_width - w for period P (>= 1 ms). */
+static uint64_t
+bucket_width(uint64_t period_ms)
+{
+	uint64_t w = (period_ms + RATE_BUCKETS - 1) / RATE_BUCKETS;
+
+	return w > 0 ? w : 1;
+}
+
+/* rate_version - the representation of key's rate value: 0 when absent,
+ * else the header's version (validated later by its loader). */
+static int
+rate_version(struct lmdb_store *cs, MDB_txn *txn, const char *key,
+    size_t klen, int *version)
+{
+	MDB_val k = mkval(key, klen), v;
+	struct rate_hdr hdr;
+	int rc;
+
+	*version = 0;
+	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size >= sizeof(hdr)) {
+		memcpy(&hdr, v.mv_data, sizeof(hdr));
+		*version = hdr.version;
+	}
+	return 0;
+}
+
+/* ring_valid - a decoded bucket value is consistent. */
+static bool
+ring_valid(const struct rate_hdr *hdr, const struct rate_ring *r)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < RATE_RING; i++)
+		sum += r->n[i];
+	return hdr->magic == RATE_MAGIC &&
+	    hdr->version == RATE_VERSION_BUCKETS && hdr->period_ms > 0 &&
+	    sum == hdr->count &&
+	    r->newest <= hdr->high_ms / bucket_width(hdr->period_ms);
+}
+
+/* ring_decode - a stored bucket value; false when malformed. */
+static bool
+ring_decode(const MDB_val *v, struct rate_hdr *hdr, struct rate_ring *r)
+{
+	if (v->mv_size != sizeof(*hdr) + sizeof(*r))
+		return false;
+	memcpy(hdr, v->mv_data, sizeof(*hdr));
+	memcpy(r, (const unsigned char *)v->mv_data + sizeof(*hdr),
+	    sizeof(*r));
+	return ring_valid(hdr, r);
+}
+
+/* ring_load - key's bucket value; an absent key is an empty ring. */
+static int
+ring_load(struct lmdb_store *cs, MDB_txn *txn, const char *key,
+    size_t klen, struct rate_hdr *hdr, struct rate_ring *r,
+    struct error *err)
+{
+	MDB_val k = mkval(key, klen), v;
+	int rc;
+
+	memset(hdr, 0, sizeof(*hdr));
+	memset(r, 0, sizeof(*r));
+	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (!ring_decode(&v, hdr, r)) {
+		char ek[KEY_ESC_MAX];
+
+		error_set(err, "counter table: malformed rate entry \"%s\" "
+		    "(reset it)", key_escape(ek, sizeof(ek), key, klen));
+		return OP_ERR;
+	}
+	return 0;
+}
+
+/* ring_store - write key's bucket value. */
+static int
+ring_store(struct lmdb_store *cs, MDB_txn *txn, const char *key,
+    size_t klen, uint32_t limit, uint64_t period_ms, uint64_t high_ms,
+    const struct rate_ring *r)
+{
+	MDB_val k = mkval(key, klen), v;
+	unsigned char buf[sizeof(struct rate_hdr) + sizeof(struct rate_ring)];
+	struct rate_hdr hdr;
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < RATE_RING; i++)
+		sum += r->n[i];
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = RATE_MAGIC;
+	hdr.version = RATE_VERSION_BUCKETS;
+	hdr.limit = limit;
+	hdr.count = (uint32_t)sum;
+	hdr.period_ms = period_ms;
+	hdr.high_ms = high_ms;
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), r, sizeof(*r));
+	v = mkval(buf, sizeof(buf));
+	return mdb_put(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v, 0);
+}
+
+/* ring_advance - make bucket number bn the newest, emptying the buckets
+ * that the ring reuses on the way. */
+static void
+ring_advance(struct rate_ring *r, uint64_t bn)
+{
+	uint64_t b;
+
+	if (bn <= r->newest)
+		return;
+	if (bn - r->newest >= RATE_RING) {
+		memset(r->n, 0, sizeof(r->n));
+	} else {
+		for (b = r->newest + 1; b <= bn; b++)
+			r->n[b % RATE_RING] = 0;
+	}
+	r->newest = bn;
+}
+
+/* ring_first - the oldest bucket number (of width w) that C covers for
+ * the window (now - period_ms, now]. */
+static uint64_t
+ring_first(const struct rate_ring *r, uint64_t now, uint64_t period_ms,
+    uint64_t w)
+{
+	uint64_t first = window_cutoff(now, period_ms) / w;
+
+	if (r->newest >= RATE_RING - 1 && first < r->newest - (RATE_RING - 1))
+		first = r->newest - (RATE_RING - 1);
+	return first;
+}
+
+/* ring_count - C for the window (now - period_ms, now] (r advanced to
+ * now's bucket). */
+static uint64_t
+ring_count(const struct rate_ring *r, uint64_t now, uint64_t period_ms,
+    uint64_t w)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t b = ring_first(r, now, period_ms, w); b <= r->newest;
+	    b++)
+		sum += r->n[b % RATE_RING];
+	return sum;
+}
+
+/* ring_from_log - the ring equivalent of an exact log (a key whose limit
+ * rose above RATE_LOG_MAX). */
+static void
+ring_from_log(struct rate_ring *r, const uint64_t *ts, size_t n,
+    uint64_t high_ms, uint64_t period_ms)
+{
+	uint64_t w = bucket_width(period_ms);
+
+	memset(r, 0, sizeof(*r));
+	r->newest = high_ms / w;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t b = ts[i] / w;
+
+		if (b + RATE_RING > r->newest)
+			r->n[b % RATE_RING]++;
+	}
+}
+
+/* log_from_ring - an exact log for a ring (a key whose limit fell to
+ * RATE_LOG_MAX or below): each bucket's events at the bucket's last
+ * millisecond (never after H), i.e. as late as they can have been, so
+ * they leave the window no earlier than they really do.  Returns n. */
+static size_t
+log_from_ring(struct lmdb_store *cs, const struct rate_hdr *hdr,
+    const struct rate_ring *r, uint64_t now)
+{
+	uint64_t w = bucket_width(hdr->period_ms), first, b;
+	size_t n = 0;
+
+	/* Only C's buckets: C <= N <= COUNTER_LIMIT_MAX timestamps. */
+	first = ring_first(r, now, hdr->period_ms, w);
+	ts_reserve(cs, (size_t)hdr->count + 1);
+	for (b = first; b <= r->newest; b++) {
+		uint64_t t = (b + 1) * w - 1;
+
+		if (t > hdr->high_ms)
+			t = hdr->high_ms;
+		for (uint32_t i = 0; i < r->n[b % RATE_RING]; i++)
+			cs->ts[n++] = t;
+	}
+	return n;
 }
 
 /* rep_load - key's reputation record; found = false when absent. */
@@ -965,8 +1198,26 @@ withdraw_one(struct lmdb_store *cs, MDB_txn *txn,
 {
 	struct rate_hdr hdr;
 	size_t n, i;
-	int rc;
+	int rc, version;
 
+	rc = rate_version(cs, txn, h->key, h->klen, &version);
+	if (rc != 0)
+		return rc;
+	if (version == RATE_VERSION_BUCKETS) {
+		struct rate_ring r;
+		uint64_t b;
+
+		rc = ring_load(cs, txn, h->key, h->klen, &hdr, &r, err);
+		if (rc != 0)
+			return rc;
+		b = h->ts / bucket_width(hdr.period_ms);
+		if (b > r.newest || b + RATE_RING <= r.newest ||
+		    r.n[b % RATE_RING] == 0)
+			return 0;       /* reset, swept or recycled meanwhile */
+		r.n[b % RATE_RING]--;
+		return ring_store(cs, txn, h->key, h->klen, hdr.limit,
+		    hdr.period_ms, hdr.high_ms, &r);
+	}
 	rc = rate_load(cs, txn, h->key, h->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
@@ -1096,6 +1347,98 @@ struct rate_arg {
 	uint32_t *count;
 };
 
+/* decision_remember - an accepted hit, to withdraw if the decision ends
+ * refused. */
+static void
+decision_remember(struct lmdb_store *cs, const struct rate_arg *a,
+    uint64_t ts)
+{
+	struct decision_hit *h;
+
+	if (!cs->in_decision)
+		return;
+	h = &cs->hits[cs->nhits++];
+	memcpy(h->key, a->key, a->klen);
+	h->key[a->klen] = '\0';
+	h->klen = a->klen;
+	h->ts = ts;
+}
+
+/* decision_full - true (err set) when this decision cannot remember one
+ * more hit. */
+static bool
+decision_full(struct lmdb_store *cs, struct error *err)
+{
+	if (!cs->in_decision || cs->nhits < COUNTER_DECISION_HITS)
+		return false;
+	error_set(err, "counter table: more than %d rate checks in one "
+	    "decision", COUNTER_DECISION_HITS);
+	return true;
+}
+
+/* op_rate_hit_ring - the bucketed check-and-record (limits above
+ * RATE_LOG_MAX; see "bucketed windows").  A key still holding a log, or a
+ * ring of another period, is converted first. */
+static int
+op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
+    int version, struct error *err)
+{
+	struct counter_rate_result *res = a->res;
+	uint64_t w = bucket_width(a->period_ms), now, c;
+	struct rate_hdr hdr;
+	struct rate_ring r;
+	size_t n;
+	int rc;
+
+	if (version == RATE_VERSION_BUCKETS) {
+		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		if (rc != 0)
+			return rc;
+		if (hdr.period_ms != a->period_ms) {
+			now = counter_now_ms(&cs->base);
+			n = log_from_ring(cs, &hdr, &r, now > hdr.high_ms ?
+			    now : hdr.high_ms);
+			ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
+		}
+	} else {
+		rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
+		if (rc != 0)
+			return rc;
+		ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
+	}
+	now = counter_now_ms(&cs->base);
+	if (now < hdr.high_ms)
+		now = hdr.high_ms;
+	ring_advance(&r, now / w);
+	c = ring_count(&r, now, a->period_ms, w);
+	if (c >= a->limit) {
+		uint64_t need = c - a->limit + 1, gone = 0, b, leave;
+
+		for (b = ring_first(&r, now, a->period_ms, w); b < r.newest; b++) {
+			gone += r.n[b % RATE_RING];
+			if (gone >= need)
+				break;
+		}
+		leave = (b + 1) * w + a->period_ms;
+		res->allowed = false;
+		res->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		res->retry_ms = leave > now ? leave - now : 1;
+		return 0;
+	}
+	if (decision_full(cs, err))
+		return OP_ERR;
+	r.n[r.newest % RATE_RING]++;
+	rc = ring_store(cs, txn, a->key, a->klen, a->limit, a->period_ms, now,
+	    &r);
+	if (rc != 0)
+		return rc;
+	decision_remember(cs, a, now);
+	res->allowed = true;
+	res->count = (uint32_t)(c + 1);
+	res->retry_ms = 0;
+	return 0;
+}
+
 /* op_rate_hit - the exact check-and-record (see the file comment). */
 static int
 op_rate_hit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
@@ -1106,8 +1449,28 @@ op_rate_hit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	struct rate_hdr hdr;
 	size_t n, first, k;
 	uint64_t now;
-	int rc;
+	int rc, version;
 
+	rc = rate_version(cs, txn, a->key, a->klen, &version);
+	if (rc != 0)
+		return rc;
+	if (a->limit > RATE_LOG_MAX)
+		return op_rate_hit_ring(cs, txn, a, version, err);
+	if (version == RATE_VERSION_BUCKETS) {
+		/* The limit fell to a log's size: the ring becomes a log. */
+		struct rate_ring r;
+
+		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		if (rc != 0)
+			return rc;
+		now = counter_now_ms(&cs->base);
+		n = log_from_ring(cs, &hdr, &r, now > hdr.high_ms ? now :
+		    hdr.high_ms);
+		rc = rate_store(cs, txn, a->key, a->klen, hdr.limit,
+		    hdr.period_ms, hdr.high_ms, cs->ts, n);
+		if (rc != 0)
+			return rc;
+	}
 	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
@@ -1124,24 +1487,14 @@ op_rate_hit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		res->retry_ms = expire > now ? expire - now : 1;
 		return 0;
 	}
-	if (cs->in_decision && cs->nhits >= COUNTER_DECISION_HITS) {
-		error_set(err, "counter table: more than %d rate checks in one "
-		    "decision", COUNTER_DECISION_HITS);
+	if (decision_full(cs, err))
 		return OP_ERR;
-	}
 	cs->ts[n] = now;
 	rc = rate_store(cs, txn, a->key, a->klen, a->limit, a->period_ms, now,
 	    cs->ts + first, k + 1);
 	if (rc != 0)
 		return rc;
-	if (cs->in_decision) {
-		struct decision_hit *h = &cs->hits[cs->nhits++];
-
-		memcpy(h->key, a->key, a->klen);
-		h->key[a->klen] = '\0';
-		h->klen = a->klen;
-		h->ts = now;
-	}
+	decision_remember(cs, a, now);
 	res->allowed = true;
 	res->count = (uint32_t)(k + 1);
 	res->retry_ms = 0;
@@ -1226,8 +1579,27 @@ op_event_count(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	struct rate_hdr hdr;
 	size_t n;
 	uint64_t now;
-	int rc;
+	int rc, version;
 
+	rc = rate_version(cs, txn, a->key, a->klen, &version);
+	if (rc != 0)
+		return rc;
+	if (version == RATE_VERSION_BUCKETS) {
+		struct rate_ring r;
+		uint64_t w, c;
+
+		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		if (rc != 0)
+			return rc;
+		now = counter_now_ms(&cs->base);
+		if (now < hdr.high_ms)
+			now = hdr.high_ms;
+		w = bucket_width(hdr.period_ms);
+		ring_advance(&r, now / w);
+		c = ring_count(&r, now, a->period_ms, w);
+		*a->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		return 0;
+	}
 	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
@@ -1414,10 +1786,13 @@ rate_stale(const MDB_val *v, uint64_t now)
 {
 	struct rate_hdr hdr;
 
+	struct rate_ring r;
+
 	if (v->mv_size < sizeof(hdr))
 		return true;
 	memcpy(&hdr, v->mv_data, sizeof(hdr));
-	if (hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
+	if (hdr.version == RATE_VERSION_BUCKETS ? !ring_decode(v, &hdr, &r) :
+	    hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
 	    v->mv_size != sizeof(hdr) + (size_t)hdr.count * sizeof(uint64_t))
 		return true;
 	return hdr.high_ms <= window_cutoff(now, hdr.period_ms);
@@ -1496,6 +1871,38 @@ struct visit_arg {
 	void *arg;
 };
 
+/* ring_fill - a bucketed rate value for inspection: C as the count, the
+ * oldest counted bucket's start (or the window's) as the oldest event. */
+static bool
+ring_fill(const MDB_val *v, uint64_t now, struct counter_entry *e)
+{
+	struct rate_hdr hdr;
+	struct rate_ring r;
+	uint64_t w, c;
+
+	if (!ring_decode(v, &hdr, &r))
+		return false;
+	if (now < hdr.high_ms)
+		now = hdr.high_ms;
+	w = bucket_width(hdr.period_ms);
+	ring_advance(&r, now / w);
+	c = ring_count(&r, now, hdr.period_ms, w);
+	e->limit = hdr.limit;
+	e->period_ms = hdr.period_ms;
+	e->newest_ms = hdr.high_ms;
+	e->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+	for (uint64_t b = ring_first(&r, now, hdr.period_ms, w);
+	    b <= r.newest && c > 0; b++) {
+		if (r.n[b % RATE_RING] != 0) {
+			uint64_t cutoff = window_cutoff(now, hdr.period_ms);
+
+			e->oldest_ms = b * w > cutoff ? b * w : cutoff + 1;
+			break;
+		}
+	}
+	return true;
+}
+
 /* entry_fill - decode one value into e; false when it cannot be read. */
 static bool
 entry_fill(struct lmdb_store *cs, enum counter_kind kind,
@@ -1511,6 +1918,8 @@ entry_fill(struct lmdb_store *cs, enum counter_kind kind,
 		if (v->mv_size < sizeof(hdr))
 			return false;
 		memcpy(&hdr, v->mv_data, sizeof(hdr));
+		if (hdr.version == RATE_VERSION_BUCKETS)
+			return ring_fill(v, now, e);
 		if (hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
 		    v->mv_size != sizeof(hdr) +
 		    (size_t)hdr.count * sizeof(uint64_t))

@@ -677,6 +677,29 @@ link_ready(struct redis_store *rs, struct error *err)
 
 /* ==== Commands ==== */
 
+/* link_stale - a kept connection failed with the server closing it (or a
+ * reset) rather than a timeout: typically the server restarted since the
+ * last call.  It is dropped quietly and the call tries once more on a
+ * fresh one, so a Redis restart costs no tempfail and no outage line;
+ * only a failing reconnect is an outage.  (A call whose write reached a
+ * server that died before answering may so run twice: a rate hit counted
+ * twice makes a limit stricter, never looser.) */
+static bool
+link_stale(struct redis_store *rs, bool reused)
+{
+	char buf[REDIS_ERR_ESC];
+
+	if (!reused || rs->c == NULL ||
+	    (rs->c->err != REDIS_ERR_EOF && rs->c->err != REDIS_ERR_IO) ||
+	    strcmp(context_why(rs->c, buf, sizeof(buf)), "timed out") == 0)
+		return false;
+	log_debug("counter store: redis %s: kept connection failed (%s); "
+	    "reconnecting", rs->opt.address, context_why(rs->c, buf,
+	    sizeof(buf)));
+	redis_link_enter(rs, REDIS_LINK_CLOSED, "stale");
+	return true;
+}
+
 /* command - one command, one reply (an error reply is returned too);
  * NULL when the link failed (err set, state DOWN). */
 static redisReply *
@@ -685,10 +708,16 @@ command(struct redis_store *rs, int argc, const char **argv,
 {
 	char buf[REDIS_ERR_ESC];
 	redisReply *r;
+	bool reused = rs->state == REDIS_LINK_UP && rs->pid == getpid();
 
 	if (link_ready(rs, err) < 0)
 		return NULL;
 	r = redisCommandArgv(rs->c, argc, argv, lens);
+	if (r == NULL && link_stale(rs, reused)) {
+		if (link_ready(rs, err) < 0)
+			return NULL;
+		r = redisCommandArgv(rs->c, argc, argv, lens);
+	}
 	if (r == NULL) {
 		link_fail(rs, context_why(rs->c, buf, sizeof(buf)), err);
 		return NULL;
@@ -704,23 +733,29 @@ pipeline(struct redis_store *rs, size_t n, const int *argc,
     redisReply **replies, struct error *err)
 {
 	char buf[REDIS_ERR_ESC];
+	bool reused = rs->state == REDIS_LINK_UP && rs->pid == getpid();
 	size_t i;
 
-	if (link_ready(rs, err) < 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		if (redisAppendCommandArgv(rs->c, argc[i], (const char **)argv[i],
-		    lens[i]) != REDIS_OK)
-			return link_fail(rs, "out of memory", err);
-	for (i = 0; i < n; i++) {
-		if (redisGetReply(rs->c, (void **)&replies[i]) != REDIS_OK) {
-			while (i > 0)
-				freeReplyObject(replies[--i]);
+	for (int attempt = 0; ; attempt++) {
+		if (link_ready(rs, err) < 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			if (redisAppendCommandArgv(rs->c, argc[i],
+			    (const char **)argv[i], lens[i]) != REDIS_OK)
+				return link_fail(rs, "out of memory", err);
+		for (i = 0; i < n; i++)
+			if (redisGetReply(rs->c, (void **)&replies[i]) !=
+			    REDIS_OK)
+				break;
+		if (i == n)
+			return 0;
+		while (i > 0)
+			freeReplyObject(replies[--i]);
+		/* See link_stale: one more try on a fresh connection. */
+		if (attempt > 0 || !link_stale(rs, reused))
 			return link_fail(rs, context_why(rs->c, buf,
 			    sizeof(buf)), err);
-		}
 	}
-	return 0;
 }
 
 /* script_noscript - the server lost its script cache (SCRIPT FLUSH). */

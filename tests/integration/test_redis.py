@@ -230,6 +230,23 @@ def test_redis_down_tempfails_then_recovers(make_elemta, redis):
     assert len(unreachable_lines(e)) == len(lines)
 
 
+def test_redis_restart_between_requests_costs_nothing(make_elemta, redis):
+    """Redis restarted while no request is in flight: every policyd worker
+    finds its kept connection dead on the next call, reconnects at once
+    and answers - no 451, no outage line.  (Several client addresses, so
+    both workers and every smtpd pool connection are exercised.)"""
+    e = make_elemta(policy={"max_messages_per_minute": 1000},
+                    overrides=redis_overrides(redis))
+    for i in range(8):
+        assert mail_from(e.port, "127.0.0.%d" % (140 + i))[0] == 250
+    redis.stop()
+    redis.start()
+    for i in range(16):
+        code, text = mail_from(e.port, "127.0.0.%d" % (140 + i % 8))
+        assert code == 250, (i, code, text)
+    assert unreachable_lines(e) == [], unreachable_lines(e)
+
+
 def test_redis_down_fail_mode_accept_continues(make_elemta, redis):
     e = make_elemta(policy={"max_messages_per_minute": 100},
                     overrides=redis_overrides(redis, fail_mode="accept"))

@@ -656,7 +656,9 @@ def test_connections_per_ip_killed_worker_leaves_no_counts(make_elemta):
 
 
 def test_ipv6_and_mapped_addresses(smtpd):
-    port = free_port("::1")
+    # "::" (dual stack): the port must be free for IPv4 too, which a
+    # probe on ::1 alone does not show.
+    port = free_port("::")
     s = smtpd(listen=[{"address": "[::]:%d" % port, "mode": "smtp"}])
     c = s.connect(host="::1", port=port)
     c.cmd("QUIT")

@@ -798,6 +798,123 @@ collect(const struct counter_entry *e, void *arg)
 	return s->stop_after > 0 && s->n >= s->stop_after;
 }
 
+/* ==== bucketed windows (limits above 1024) ==== */
+
+/* A bursty random load against a ring-kept key on the fake clock: the
+ * accepted timestamps never exceed the limit in any window (brute force
+ * over the accepted set), and a steady client at 89% of the limit on a
+ * ring-kept key is never refused. */
+static void
+test_ring_bound_and_steady_client(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t limit = 2000;
+	const uint64_t period = 10000;
+	uint64_t *acc = calloc(200000, sizeof(*acc));
+	size_t nacc = 0, i;
+	unsigned seed = 7;
+
+	assert_non_null(acc);
+	/* (batches of 1000 steps: one commit each, not one per hit) */
+	for (i = 0; i < 40000; i++) {
+		/* bursts of 0..7 events per millisecond step, now and then
+		 * a 30 ms gap: every window is pushed far past the limit */
+		unsigned burst = (seed = seed * 1103515245u + 12345u) >> 29;
+
+		if (i % 1000 == 0)
+			counter_batch_begin(f->cs);
+		fake_now += ((seed >> 8) % 31 == 0) ? 30 : 1;
+		for (unsigned b = 0; b < burst && nacc < 200000; b++)
+			if (hit(f->cs, "ring:bursty", limit, period).allowed)
+				acc[nacc++] = fake_now;
+		if (i % 1000 == 999)
+			assert_int_equal(counter_batch_end(f->cs, NULL), 0);
+	}
+	assert_true(nacc > 2 * limit);
+	assert_true(max_in_window(acc, nacc, period) <= limit);
+	free(acc);
+
+	/* 1780 per 10 s (89%), evenly spaced, for 40 s */
+	counter_batch_begin(f->cs);
+	for (i = 0; i < 4 * 1780; i++) {
+		fake_now += period / 1780 + 1;
+		assert_true(hit(f->cs, "ring:steady", limit, period).allowed);
+	}
+	assert_int_equal(counter_batch_end(f->cs, NULL), 0);
+}
+
+/* Withdrawal, retry_ms, inspection and peeking on a ring-kept key. */
+static void
+test_ring_withdraw_retry_visit(void **state)
+{
+	struct fx *f = *state;
+	struct counter_rate_result r;
+	struct error err = { "" };
+	struct seen s;
+	uint32_t i;
+
+	counter_decision_begin(f->cs);
+	assert_true(hit(f->cs, "ring:w", 1500, 60000).allowed);
+	assert_int_equal(counter_decision_end(f->cs, false, &err), 0);
+	assert_int_equal(count(f->cs, "ring:w", 60000), 0);
+	counter_batch_begin(f->cs);
+	for (i = 0; i < 1500; i++) {
+		fake_now += 10;
+		assert_true(hit(f->cs, "ring:w", 1500, 60000).allowed);
+	}
+	assert_int_equal(counter_batch_end(f->cs, NULL), 0);
+	assert_int_equal(count(f->cs, "ring:w", 60000), 1500);
+	assert_int_equal(counter_rate_hit(f->cs, "ring:w", 1500, 60000, &r,
+	    &err), 0);
+	assert_false(r.allowed);
+	assert_int_equal(r.count, 1500);
+	/* the oldest bucket leaves by P plus one bucket, and then a hit is
+	 * allowed again */
+	assert_true(r.retry_ms >= 1 && r.retry_ms <= 60000 + 60000 / 32 + 1);
+	fake_now += r.retry_ms;
+	assert_true(hit(f->cs, "ring:w", 1500, 60000).allowed);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(counter_visit(f->cs, "rate", "ring:w", collect, &s,
+	    &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.last.limit, 1500);
+	assert_true(s.last.count >= 1 && s.last.count <= 1500);
+	assert_int_equal(s.last.newest_ms, fake_now);
+	assert_true(s.last.oldest_ms > 0 && s.last.oldest_ms <= fake_now);
+	/* a stale ring is swept like a log */
+	fake_now += 2 * 60000 + 5000;
+	assert_true(counter_sweep(f->cs, 100, &err) >= 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(counter_visit(f->cs, "rate", "ring:w", collect, &s,
+	    &err), 0);
+	assert_int_equal(s.n, 0);
+}
+
+/* A key whose limit crosses 1024 either way keeps its events: log to
+ * ring exactly, ring to log conservatively (events stay counted at least
+ * as long as they really are in the window). */
+static void
+test_ring_log_conversion(void **state)
+{
+	struct fx *f = *state;
+	uint32_t i;
+
+	for (i = 0; i < 300; i++) {
+		fake_now += 5;
+		assert_true(hit(f->cs, "conv", 500, 20000).allowed);
+	}
+	assert_int_equal(hit(f->cs, "conv", 5000, 20000).count, 301);
+	assert_int_equal(count(f->cs, "conv", 20000), 301);
+	/* back to a small limit: 301 >= 200 until they leave the window */
+	assert_false(hit(f->cs, "conv", 200, 20000).allowed);
+	fake_now += 10000;
+	assert_false(hit(f->cs, "conv", 200, 20000).allowed);
+	fake_now += 10000 + 20000 / 32 + 1;
+	assert_true(hit(f->cs, "conv", 200, 20000).allowed);
+	assert_int_equal(count(f->cs, "conv", 20000), 1);
+}
+
 /* ==== full and resized maps ==== */
 
 /* A tiny map grows (up to 16x) and then reports "counter table full"
@@ -1275,6 +1392,9 @@ main(void)
 		T(test_batch_group_commit),
 		T(test_batch_failure_loses_all),
 		T(test_fast_mode_persists),
+		T(test_ring_bound_and_steady_client),
+		T(test_ring_withdraw_retry_visit),
+		T(test_ring_log_conversion),
 		T(test_full_map_grows_then_refuses),
 		T(test_full_map_in_decision),
 		T(test_full_map_sweeps_stale),
