@@ -1286,10 +1286,24 @@ redis_sweep(struct counter_store *base, size_t max_keys, struct error *err)
 	return 0;
 }
 
-/* redis_flush - nothing buffered outside decisions. */
+/* redis_flush - nothing is buffered; policyd's once-a-second call is used
+ * to reconnect during an outage once the retry time has come, so the
+ * recovery is noticed (and logged) without waiting for traffic. */
 static int
 redis_flush(struct counter_store *base, struct error *err)
 {
+	struct redis_store *rs = redis_of(base);
+	struct error ignored;
+	unsigned long failed;
+
+	if (rs->readonly || rs->in_decision || rs->state != REDIS_LINK_DOWN ||
+	    mono_ms() < rs->retry_at_ms)
+		return 0;
+	failed = rs->failed_calls;
+
+	call_begin(rs);
+	(void)link_ready(rs, &ignored);   /* still down: logged at debug */
+	rs->failed_calls = failed;        /* a probe is not a failed call */
 	return 0;
 }
 
