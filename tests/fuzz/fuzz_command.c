@@ -17,12 +17,16 @@
  *    the address parses again to itself as a bare mailbox;
  *  - an accepted address has a domain part (addr_mail_domain) except the
  *    bare "postmaster" recipient;
- *  - an accepted HELO name is one word, at most 255 octets, valid UTF-8.
+ *  - an accepted HELO name is one word, at most 255 octets, valid UTF-8;
+ *  - a line is refused before parsing exactly when it holds a control
+ *    character or is not UTF-8 (GLib's validator as the oracle).
  */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+
+#include <glib.h>
 
 #include "addr.h"
 #include "log.h"
@@ -44,7 +48,8 @@ cmd_check_error(const struct command_error *err)
 	    "reply text");
 }
 
-/* cmd_has_control - a NUL or a control character other than TAB. */
+/* cmd_has_control - a NUL or a control character other than TAB (the
+ * other reason for a refusal, invalid UTF-8, is checked with GLib). */
 static bool
 cmd_has_control(const char *line, size_t len)
 {
@@ -141,10 +146,16 @@ cmd_line(const char *line, size_t len, uint64_t max_size, bool utf8)
 		cmd_check_error(&err);
 		FUZZ_CHECK(err.code == 500 && strcmp(err.enhanced, "5.5.2") == 0,
 		    "check_chars reply %d %s", err.code, err.enhanced);
-		FUZZ_CHECK(cmd_has_control(line, len), "refused a clean line");
+		FUZZ_CHECK(cmd_has_control(line, len) ||
+		    !g_utf8_validate_len(line, len, NULL),
+		    "refused a clean line");
 		return;
 	}
 	FUZZ_CHECK(strlen(line) == len, "NUL passed the character check");
+	/* GLib's validator as the independent oracle: only well-formed
+	 * UTF-8 reaches the argument parsers. */
+	FUZZ_CHECK(g_utf8_validate_len(line, len, NULL),
+	    "invalid UTF-8 passed the character check");
 	command_parse(line, &cmd);
 	FUZZ_CHECK(cmd.id >= CMD_UNKNOWN && cmd.id < CMD__COUNT, "id %d",
 	    (int)cmd.id);
