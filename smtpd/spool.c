@@ -351,6 +351,9 @@ spool_msg_abort(struct spool_msg *m)
 
 /*==== Asynchronous commits ====*/
 
+#define SPOOL_SYNC_WAIT_US 1000   /* a link waits this long at most for
+                                   * others to share its directory fsync */
+
 struct spool_job {
 	struct spool_job *next;
 	struct spool_msg msg;         /* owned                          */
@@ -372,6 +375,8 @@ struct spool_committer {
 	pthread_cond_t wake;
 	struct spool_job *todo_head, *todo_tail;
 	struct spool_job *sync_head;  /* renamed, awaiting the dir fsync */
+	struct timespec sync_since;   /* when sync_head got its first   */
+	unsigned inflight;            /* jobs between dequeue and link  */
 	bool syncing;                 /* a thread is fsyncing the dirs  */
 	struct spool_job *done_head;  /* order does not matter          */
 	bool stopping;
@@ -430,9 +435,45 @@ spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
 	spool_notify(sc);
 }
 
-/* spool_thread - commit jobs; renamed ones wait in sync_head for the
- * next directory fsync, which one thread at a time performs for all of
- * them.  Exits when stopping and nothing is left for it. */
+/* spool_sync_deadline - when the pending links must be synced at the
+ * latest (sync_since + SPOOL_SYNC_WAIT_US), on the condition's clock. */
+static struct timespec
+spool_sync_deadline(const struct spool_committer *sc)
+{
+	struct timespec t = sc->sync_since;
+
+	t.tv_nsec += SPOOL_SYNC_WAIT_US * 1000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* spool_sync_due - the pending links should be synced now: nobody else
+ * is about to link (the last commit in flight syncs for the batch), or
+ * the oldest has waited SPOOL_SYNC_WAIT_US, or we are stopping. */
+static bool
+spool_sync_due(const struct spool_committer *sc)
+{
+	struct timespec now, due;
+
+	if (sc->sync_head == NULL || sc->syncing)
+		return false;
+	if (sc->inflight == 0 || sc->stopping)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	due = spool_sync_deadline(sc);
+	return now.tv_sec > due.tv_sec ||
+	    (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec);
+}
+
+/* spool_thread - commit jobs; linked ones wait in sync_head for the next
+ * directory fsync, which one thread at a time performs for all of them.
+ * A directory fsync costs a disk flush like the file's own, so it waits
+ * (briefly) for the commits still in flight to link first: under load
+ * one directory flush then covers most of them instead of each paying
+ * its own.  Exits when stopping and nothing is left for it. */
 static void *
 spool_thread(void *arg)
 {
@@ -442,10 +483,20 @@ spool_thread(void *arg)
 		struct spool_job *j;
 
 		pthread_mutex_lock(&sc->lock);
-		while (sc->todo_head == NULL &&
-		    (sc->sync_head == NULL || sc->syncing) && !sc->stopping)
-			pthread_cond_wait(&sc->wake, &sc->lock);
-		if (sc->sync_head != NULL && !sc->syncing) {
+		for (;;) {
+			if (spool_sync_due(sc) || sc->todo_head != NULL ||
+			    (sc->stopping && sc->sync_head == NULL))
+				break;
+			if (sc->sync_head != NULL && !sc->syncing) {
+				struct timespec due = spool_sync_deadline(sc);
+
+				pthread_cond_timedwait(&sc->wake, &sc->lock,
+				    &due);
+			} else {
+				pthread_cond_wait(&sc->wake, &sc->lock);
+			}
+		}
+		if (spool_sync_due(sc)) {
 			struct spool_job *batch = sc->sync_head;
 
 			sc->sync_head = NULL;
@@ -462,6 +513,7 @@ spool_thread(void *arg)
 		sc->todo_head = j->next;
 		if (sc->todo_head == NULL)
 			sc->todo_tail = NULL;
+		sc->inflight++;
 		pthread_mutex_unlock(&sc->lock);
 
 		j->spool = j->msg.spool;
@@ -469,14 +521,18 @@ spool_thread(void *arg)
 		    j->do_fsync, &j->err);
 
 		pthread_mutex_lock(&sc->lock);
+		sc->inflight--;
 		if (j->rc == 0 && j->do_fsync) {
+			if (sc->sync_head == NULL)
+				clock_gettime(CLOCK_MONOTONIC, &sc->sync_since);
 			j->next = sc->sync_head;
 			sc->sync_head = j;
-			if (!sc->syncing)
-				pthread_cond_signal(&sc->wake);
+			pthread_cond_signal(&sc->wake);
 			pthread_mutex_unlock(&sc->lock);
 			continue;
 		}
+		if (sc->inflight == 0 && sc->sync_head != NULL)
+			pthread_cond_signal(&sc->wake);
 		j->next = sc->done_head;
 		sc->done_head = j;
 		pthread_mutex_unlock(&sc->lock);
@@ -533,9 +589,14 @@ spool_committer_new(struct event_base *base, unsigned nthreads,
     struct error *err)
 {
 	struct spool_committer *sc = xcalloc(1, sizeof(*sc));
+	pthread_condattr_t ca;
 
 	pthread_mutex_init(&sc->lock, NULL);
-	pthread_cond_init(&sc->wake, NULL);
+	/* spool_sync_deadline is on CLOCK_MONOTONIC. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sc->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	sc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (sc->efd < 0) {
 		error_set(err, "eventfd: %s", strerror(errno));

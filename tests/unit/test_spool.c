@@ -278,6 +278,55 @@ test_committer(void **state)
 	event_base_free(base);
 }
 
+static int many_done, many_ok;
+
+/* on_many - counts completions; stops the loop after the last. */
+static void
+on_many(void *arg, int rc, const char *errtext)
+{
+	many_done++;
+	if (rc == 0)
+		many_ok++;
+	if (many_done == 50)
+		event_base_loopbreak(arg);
+}
+
+/* Fifty commits at once through four threads: every one completes once,
+ * durable (the directory fsyncs are shared between commits in flight,
+ * and none waits longer than the batching bound for company). */
+static void
+test_committer_many(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct event_base *base = event_base_new();
+	struct spool_committer *sc;
+	struct spool_msg m;
+	struct error err;
+	struct timeval limit = { 20, 0 };
+	char id[SPOOL_ID_LEN + 1];
+
+	sc = spool_committer_new(base, 4, &err);
+	assert_non_null(sc);
+	many_done = many_ok = 0;
+	for (int i = 0; i < 50; i++) {
+		snprintf(id, sizeof(id), "00000000000C%04X", i);
+		assert_int_equal(spool_msg_open(&m, f->dir, id, &err), 0);
+		assert_int_equal(spool_msg_write(&m, "many\r\n", 6, &err), 0);
+		assert_non_null(spool_commit_submit(sc, &m, &env, i % 5 == 0 ?
+		    SPOOL_QUARANTINE : SPOOL_QUEUE, true, on_many, base));
+	}
+	event_base_loopexit(base, &limit);
+	event_base_dispatch(base);
+	assert_int_equal(many_done, 50);
+	assert_int_equal(many_ok, 50);
+	assert_int_equal(count_entries(f, "queue"), 40);
+	assert_int_equal(count_entries(f, "quarantine"), 10);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	spool_committer_free(sc);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -288,6 +337,7 @@ main(void)
 		T(test_abort_leaves_nothing),
 		T(test_collision_refused),
 		T(test_committer),
+		T(test_committer_many),
 #undef T
 	};
 
