@@ -207,6 +207,13 @@ counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void))
 
 /* ==== batches and decisions ==== */
 
+/* counter_store_batches - the backend groups commits. */
+bool
+counter_store_batches(const struct counter_store *cs)
+{
+	return cs != NULL && cs->be != NULL && cs->be->batch_begin != NULL;
+}
+
 /* counter_batch_begin - decisions from here on share one commit. */
 void
 counter_batch_begin(struct counter_store *cs)

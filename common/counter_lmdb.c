@@ -319,52 +319,78 @@ clamp_score(double s)
 
 /* ==== value codecs ==== */
 
-/* rate_load - copy key's log into cs->ts (room for one more); *n = 0 when
- * absent.  Returns 0, OP_ERR for a malformed value, or an LMDB code. */
+/* rate_malformed - the error of a rate value that cannot be decoded. */
 static int
-rate_load(struct lmdb_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, struct rate_hdr *hdr, size_t *n, struct error *err)
+rate_malformed(const char *key, size_t klen, struct error *err)
 {
-	MDB_val k = mkval(key, klen), v;
-	const unsigned char *p;
-	uint64_t *ts;
-	size_t i;
+	char ek[KEY_ESC_MAX];
+
+	error_set(err, "counter table: malformed rate entry \"%s\" (reset it)",
+	    key_escape(ek, sizeof(ek), key, klen));
+	return OP_ERR;
+}
+
+/* rate_fetch - key's rate value, looked up once per operation: *version
+ * is 0 (and v empty) when absent, else the header's version, which
+ * chooses the decoder (rate_load for logs, ring_load for rings).  The
+ * value points into the map: decode it before the next write. */
+static int
+rate_fetch(struct lmdb_store *cs, MDB_txn *txn, const char *key,
+    size_t klen, MDB_val *v, int *version)
+{
+	MDB_val k = mkval(key, klen);
+	struct rate_hdr hdr;
 	int rc;
 
-	memset(hdr, 0, sizeof(*hdr));
-	*n = 0;
-	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v);
+	*version = 0;
+	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, v);
 	if (rc == MDB_NOTFOUND) {
-		ts_reserve(cs, 1);
+		v->mv_data = NULL;
+		v->mv_size = 0;
 		return 0;
 	}
 	if (rc != 0)
 		return rc;
-	if (v.mv_size < sizeof(*hdr))
-		goto bad;
-	memcpy(hdr, v.mv_data, sizeof(*hdr));
+	if (v->mv_size >= sizeof(hdr)) {
+		memcpy(&hdr, v->mv_data, sizeof(hdr));
+		*version = hdr.version;
+	}
+	return 0;
+}
+
+/* rate_load - copy the log in v (from rate_fetch; empty when absent) into
+ * cs->ts (room for one more).  Returns 0 or OP_ERR for a malformed value. */
+static int
+rate_load(struct lmdb_store *cs, const MDB_val *v, const char *key,
+    size_t klen, struct rate_hdr *hdr, size_t *n, struct error *err)
+{
+	const unsigned char *p;
+	uint64_t *ts;
+	size_t i;
+
+	memset(hdr, 0, sizeof(*hdr));
+	*n = 0;
+	if (v->mv_data == NULL) {
+		ts_reserve(cs, 1);
+		return 0;
+	}
+	if (v->mv_size < sizeof(*hdr))
+		return rate_malformed(key, klen, err);
+	memcpy(hdr, v->mv_data, sizeof(*hdr));
 	if (hdr->magic != RATE_MAGIC || hdr->version != RATE_VERSION ||
 	    hdr->count > COUNTER_LIMIT_MAX ||
-	    v.mv_size != sizeof(*hdr) + (size_t)hdr->count * sizeof(uint64_t))
-		goto bad;
+	    v->mv_size != sizeof(*hdr) + (size_t)hdr->count * sizeof(uint64_t))
+		return rate_malformed(key, klen, err);
 	ts = ts_reserve(cs, (size_t)hdr->count + 1);
-	p = (const unsigned char *)v.mv_data + sizeof(*hdr);
+	p = (const unsigned char *)v->mv_data + sizeof(*hdr);
 	memcpy(ts, p, (size_t)hdr->count * sizeof(uint64_t));
 	for (i = 1; i < hdr->count; i++)
 		if (ts[i] < ts[i - 1])
-			goto bad;
+			return rate_malformed(key, klen, err);
 	if (hdr->count > 0 && ts[hdr->count - 1] > hdr->high_ms)
-		goto bad;
+		return rate_malformed(key, klen, err);
 	*n = hdr->count;
 	return 0;
-bad:
-	{
-		char ek[KEY_ESC_MAX];
-
-		error_set(err, "counter table: malformed rate entry \"%s\" "
-		    "(reset it)", key_escape(ek, sizeof(ek), key, klen));
-		return OP_ERR;
-	}
 }
 
 /* rate_store - write n timestamps ts as key's log.  An empty log is kept
@@ -440,29 +466,6 @@ bucket_width(uint64_t period_ms)
 	return w > 0 ? w : 1;
 }
 
-/* rate_version - the representation of key's rate value: 0 when absent,
- * else the header's version (validated later by its loader). */
-static int
-rate_version(struct lmdb_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, int *version)
-{
-	MDB_val k = mkval(key, klen), v;
-	struct rate_hdr hdr;
-	int rc;
-
-	*version = 0;
-	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (v.mv_size >= sizeof(hdr)) {
-		memcpy(&hdr, v.mv_data, sizeof(hdr));
-		*version = hdr.version;
-	}
-	return 0;
-}
-
 /* ring_valid - a decoded bucket value is consistent. */
 static bool
 ring_valid(const struct rate_hdr *hdr, const struct rate_ring *r)
@@ -489,29 +492,15 @@ ring_decode(const MDB_val *v, struct rate_hdr *hdr, struct rate_ring *r)
 	return ring_valid(hdr, r);
 }
 
-/* ring_load - key's bucket value; an absent key is an empty ring. */
+/* ring_load - decode the bucket value in v (from rate_fetch). */
 static int
-ring_load(struct lmdb_store *cs, MDB_txn *txn, const char *key,
-    size_t klen, struct rate_hdr *hdr, struct rate_ring *r,
-    struct error *err)
+ring_load(const MDB_val *v, const char *key, size_t klen,
+    struct rate_hdr *hdr, struct rate_ring *r, struct error *err)
 {
-	MDB_val k = mkval(key, klen), v;
-	int rc;
-
 	memset(hdr, 0, sizeof(*hdr));
 	memset(r, 0, sizeof(*r));
-	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_RATE], &k, &v);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	if (!ring_decode(&v, hdr, r)) {
-		char ek[KEY_ESC_MAX];
-
-		error_set(err, "counter table: malformed rate entry \"%s\" "
-		    "(reset it)", key_escape(ek, sizeof(ek), key, klen));
-		return OP_ERR;
-	}
+	if (!ring_decode(v, hdr, r))
+		return rate_malformed(key, klen, err);
 	return 0;
 }
 
@@ -1197,17 +1186,18 @@ withdraw_one(struct lmdb_store *cs, MDB_txn *txn,
     const struct decision_hit *h, struct error *err)
 {
 	struct rate_hdr hdr;
+	MDB_val v;
 	size_t n, i;
 	int rc, version;
 
-	rc = rate_version(cs, txn, h->key, h->klen, &version);
+	rc = rate_fetch(cs, txn, h->key, h->klen, &v, &version);
 	if (rc != 0)
 		return rc;
 	if (version == RATE_VERSION_BUCKETS) {
 		struct rate_ring r;
 		uint64_t b;
 
-		rc = ring_load(cs, txn, h->key, h->klen, &hdr, &r, err);
+		rc = ring_load(&v, h->key, h->klen, &hdr, &r, err);
 		if (rc != 0)
 			return rc;
 		b = h->ts / bucket_width(hdr.period_ms);
@@ -1218,7 +1208,7 @@ withdraw_one(struct lmdb_store *cs, MDB_txn *txn,
 		return ring_store(cs, txn, h->key, h->klen, hdr.limit,
 		    hdr.period_ms, hdr.high_ms, &r);
 	}
-	rc = rate_load(cs, txn, h->key, h->klen, &hdr, &n, err);
+	rc = rate_load(cs, &v, h->key, h->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
 	for (i = n; i > 0; i--)
@@ -1381,7 +1371,7 @@ decision_full(struct lmdb_store *cs, struct error *err)
  * ring of another period, is converted first. */
 static int
 op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
-    int version, struct error *err)
+    const MDB_val *v, int version, struct error *err)
 {
 	struct counter_rate_result *res = a->res;
 	uint64_t w = bucket_width(a->period_ms), now, c;
@@ -1391,7 +1381,7 @@ op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
 	int rc;
 
 	if (version == RATE_VERSION_BUCKETS) {
-		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		rc = ring_load(v, a->key, a->klen, &hdr, &r, err);
 		if (rc != 0)
 			return rc;
 		if (hdr.period_ms != a->period_ms) {
@@ -1401,7 +1391,7 @@ op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
 			ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
 		}
 	} else {
-		rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
+		rc = rate_load(cs, v, a->key, a->klen, &hdr, &n, err);
 		if (rc != 0)
 			return rc;
 		ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
@@ -1447,33 +1437,32 @@ op_rate_hit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	struct rate_arg *a = varg;
 	struct counter_rate_result *res = a->res;
 	struct rate_hdr hdr;
+	MDB_val v;
 	size_t n, first, k;
 	uint64_t now;
 	int rc, version;
 
-	rc = rate_version(cs, txn, a->key, a->klen, &version);
+	rc = rate_fetch(cs, txn, a->key, a->klen, &v, &version);
 	if (rc != 0)
 		return rc;
 	if (a->limit > RATE_LOG_MAX)
-		return op_rate_hit_ring(cs, txn, a, version, err);
+		return op_rate_hit_ring(cs, txn, a, &v, version, err);
 	if (version == RATE_VERSION_BUCKETS) {
-		/* The limit fell to a log's size: the ring becomes a log. */
+		/* The limit fell to a log's size: the ring becomes a log, in
+		 * cs->ts as rate_load would have left it. */
 		struct rate_ring r;
 
-		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		rc = ring_load(&v, a->key, a->klen, &hdr, &r, err);
 		if (rc != 0)
 			return rc;
 		now = counter_now_ms(&cs->base);
 		n = log_from_ring(cs, &hdr, &r, now > hdr.high_ms ? now :
 		    hdr.high_ms);
-		rc = rate_store(cs, txn, a->key, a->klen, hdr.limit,
-		    hdr.period_ms, hdr.high_ms, cs->ts, n);
+	} else {
+		rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
 		if (rc != 0)
 			return rc;
 	}
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
-	if (rc != 0)
-		return rc;
 	now = counter_now_ms(&cs->base);
 	if (now < hdr.high_ms)
 		now = hdr.high_ms;
@@ -1531,11 +1520,14 @@ op_event_add(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 {
 	struct rate_arg *a = varg;
 	struct rate_hdr hdr;
+	MDB_val v;
 	size_t n, first, k;
 	uint64_t now;
-	int rc;
+	int rc, version;
 
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
+	rc = rate_fetch(cs, txn, a->key, a->klen, &v, &version);
+	if (rc == 0)
+		rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
 	now = counter_now_ms(&cs->base);
@@ -1577,18 +1569,19 @@ op_event_count(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 {
 	struct rate_arg *a = varg;
 	struct rate_hdr hdr;
+	MDB_val v;
 	size_t n;
 	uint64_t now;
 	int rc, version;
 
-	rc = rate_version(cs, txn, a->key, a->klen, &version);
+	rc = rate_fetch(cs, txn, a->key, a->klen, &v, &version);
 	if (rc != 0)
 		return rc;
 	if (version == RATE_VERSION_BUCKETS) {
 		struct rate_ring r;
 		uint64_t w, c;
 
-		rc = ring_load(cs, txn, a->key, a->klen, &hdr, &r, err);
+		rc = ring_load(&v, a->key, a->klen, &hdr, &r, err);
 		if (rc != 0)
 			return rc;
 		now = counter_now_ms(&cs->base);
@@ -1600,7 +1593,7 @@ op_event_count(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		*a->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
 		return 0;
 	}
-	rc = rate_load(cs, txn, a->key, a->klen, &hdr, &n, err);
+	rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
 	now = counter_now_ms(&cs->base);

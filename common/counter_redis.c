@@ -688,41 +688,18 @@ static bool
 link_stale(struct redis_store *rs, bool reused)
 {
 	char buf[REDIS_ERR_ESC];
+	const char *why;
 
 	if (!reused || rs->c == NULL ||
-	    (rs->c->err != REDIS_ERR_EOF && rs->c->err != REDIS_ERR_IO) ||
-	    strcmp(context_why(rs->c, buf, sizeof(buf)), "timed out") == 0)
+	    (rs->c->err != REDIS_ERR_EOF && rs->c->err != REDIS_ERR_IO))
+		return false;
+	why = context_why(rs->c, buf, sizeof(buf));
+	if (strcmp(why, "timed out") == 0)
 		return false;
 	log_debug("counter store: redis %s: kept connection failed (%s); "
-	    "reconnecting", rs->opt.address, context_why(rs->c, buf,
-	    sizeof(buf)));
+	    "reconnecting", rs->opt.address, why);
 	redis_link_enter(rs, REDIS_LINK_CLOSED, "stale");
 	return true;
-}
-
-/* command - one command, one reply (an error reply is returned too);
- * NULL when the link failed (err set, state DOWN). */
-static redisReply *
-command(struct redis_store *rs, int argc, const char **argv,
-    const size_t *lens, struct error *err)
-{
-	char buf[REDIS_ERR_ESC];
-	redisReply *r;
-	bool reused = rs->state == REDIS_LINK_UP && rs->pid == getpid();
-
-	if (link_ready(rs, err) < 0)
-		return NULL;
-	r = redisCommandArgv(rs->c, argc, argv, lens);
-	if (r == NULL && link_stale(rs, reused)) {
-		if (link_ready(rs, err) < 0)
-			return NULL;
-		r = redisCommandArgv(rs->c, argc, argv, lens);
-	}
-	if (r == NULL) {
-		link_fail(rs, context_why(rs->c, buf, sizeof(buf)), err);
-		return NULL;
-	}
-	return r;
 }
 
 /* pipeline - n commands in one round trip; replies[i] receive each reply
@@ -756,6 +733,21 @@ pipeline(struct redis_store *rs, size_t n, const int *argc,
 			return link_fail(rs, context_why(rs->c, buf,
 			    sizeof(buf)), err);
 	}
+}
+
+/* command - one command, one reply (an error reply is returned too);
+ * NULL when the link failed (err set, state DOWN). */
+static redisReply *
+command(struct redis_store *rs, int argc, const char **argv,
+    const size_t *lens, struct error *err)
+{
+	const char *const *argvs[1] = { argv };
+	const size_t *lenss[1] = { lens };
+	redisReply *r;
+
+	if (pipeline(rs, 1, &argc, argvs, lenss, &r, err) < 0)
+		return NULL;
+	return r;
 }
 
 /* script_noscript - the server lost its script cache (SCRIPT FLUSH). */

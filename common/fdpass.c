@@ -8,6 +8,7 @@
  * control message (more descriptors than we take) fails the read.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -116,4 +117,20 @@ fdpass_recv(int sock, void *buf, size_t len, int *fd)
 	}
 	fdpass_take(&msg, fd);
 	return n;
+}
+
+/* fdpass_env_number - see fdpass.h. */
+int
+fdpass_env_number(const char *name, long max, long *out)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	errno = 0;
+	*out = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || *out < 0 || *out > max)
+		return -1;
+	return 1;
 }

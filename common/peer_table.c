@@ -72,6 +72,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "peer_table.h"
 
 #define PEER_TABLE_MAGIC 0x54504c45u   /* "ELPT" */
@@ -552,22 +553,6 @@ peer_table_new_private(unsigned max_connections, struct error *err)
 	return t;
 }
 
-/* peer_env_number - a decimal variable: 1 set (*out), 0 absent, -1 bad. */
-static int
-peer_env_number(const char *name, long max, long *out)
-{
-	const char *v = getenv(name);
-	char *end;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	errno = 0;
-	*out = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || *out < 0 || *out > max)
-		return -1;
-	return 1;
-}
-
 /* peer_table_from_env - see peer_table.h. */
 struct peer_table *
 peer_table_from_env(unsigned max_connections, bool *inherited,
@@ -575,8 +560,8 @@ peer_table_from_env(unsigned max_connections, bool *inherited,
 {
 	struct peer_table *t;
 	long fd = -1, slot = -1;
-	int has_fd = peer_env_number("ELEMTA_PEER_FD", INT_MAX, &fd);
-	int has_slot = peer_env_number("ELEMTA_PEER_SLOT", PEER_MAX_SLOTS - 1,
+	int has_fd = fdpass_env_number("ELEMTA_PEER_FD", INT_MAX, &fd);
+	int has_slot = fdpass_env_number("ELEMTA_PEER_SLOT", PEER_MAX_SLOTS - 1,
 	    &slot);
 
 	*inherited = has_fd != 0 || has_slot != 0;

@@ -42,6 +42,7 @@
 #include "auth.h"
 #include "config.h"
 #include "counter.h"
+#include "fdpass.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "worker.h"
@@ -61,17 +62,14 @@ usage(void)
 static int
 env_fd(const char *name)
 {
-	const char *v = getenv(name);
 	struct stat st;
-	char *end;
 	long fd;
+	int has = fdpass_env_number(name, 65535, &fd);
 
-	if (v == NULL || *v == '\0')
+	if (has == 0)
 		return -1;
-	errno = 0;
-	fd = strtol(v, &end, 10);
-	if (errno != 0 || *end != '\0' || fd < 0 || fd > 65535)
-		fatal("%s=%s: not a descriptor number", name, v);
+	if (has < 0)
+		fatal("%s=%s: not a descriptor number", name, getenv(name));
 	if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
 		fatal("%s=%ld: not an open socket", name, fd);
 	return (int)fd;

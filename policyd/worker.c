@@ -350,16 +350,6 @@ conn_track_instance(struct conn *c, const char *instance)
 	c->inst_rcpt_accepted = 0;
 }
 
-/* conn_wipe_secrets - after a request is decided: a password it carried
- * is erased from the parser's buffer (the attribute strings live there;
- * the bytes of the next request are still in in[]). */
-static void
-conn_wipe_secrets(struct wire_request *req)
-{
-	if (wire_request_get(req, "elemta_auth_password") != NULL)
-		explicit_bzero(req->buf, req->len);
-}
-
 /* conn_reply_auth_ok - a successful AUTH: "action=OK" (smtpd answers
  * 235), where wire_reply_encode would say DUNNO. */
 static int
@@ -505,9 +495,10 @@ worker_on_commit(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* conn_request - decide one complete request and queue its reply. */
+/* conn_request - decide one complete request and queue its reply;
+ * secret: it carries elemta_auth_password. */
 static int
-conn_request(struct conn *c, const struct wire_request *req)
+conn_request(struct conn *c, const struct wire_request *req, bool secret)
 {
 	struct plugin_request rq;
 	struct plugin_decision d;
@@ -550,8 +541,7 @@ conn_request(struct conn *c, const struct wire_request *req)
 	rq.instance_accepted = c->inst_accepted;
 	rq.instance_rcpt_accepted = c->inst_rcpt_accepted;
 
-	worker_batch_join(c->w, rq.message_fd >= 0 ||
-	    wire_request_get(req, "elemta_auth_password") != NULL);
+	worker_batch_join(c->w, rq.message_fd >= 0 || secret);
 	plugin_host_decide(c->w->host, &rq, &d);
 	c->w->batch_decisions++;
 
@@ -576,6 +566,7 @@ conn_process(struct conn *c)
 	for (;;) {
 		while (c->in_off < c->in_len && c->out.len < CONN_OUT_HIGH) {
 			size_t used = 0;
+			bool secret;
 			int rc = wire_parser_feed(&c->parser, c->in + c->in_off,
 			    c->in_len - c->in_off, &used, &err);
 
@@ -593,8 +584,15 @@ conn_process(struct conn *c)
 			}
 			if (rc == 0)
 				break;
-			rc = conn_request(c, &c->parser.req);
-			conn_wipe_secrets(&c->parser.req);
+			secret = wire_request_get(&c->parser.req,
+			    "elemta_auth_password") != NULL;
+			rc = conn_request(c, &c->parser.req, secret);
+			/* A password is erased from the parser's buffer once
+			 * decided (the attribute strings live there; the
+			 * next request's bytes are still in in[]). */
+			if (secret)
+				explicit_bzero(c->parser.req.buf,
+				    c->parser.req.len);
 			if (rc != 0) {
 				conn_close(c);
 				return;
@@ -873,7 +871,7 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
 		event_base_free(w.base);
 		return error_set(err, "event_base_priority_init failed");
 	}
-	w.batching = cs != NULL && strcmp(counter_store_backend(cs), "lmdb") == 0;
+	w.batching = counter_store_batches(cs);
 	w.ev_commit = event_new(w.base, -1, 0, worker_on_commit, &w);
 	if (w.ev_commit == NULL ||
 	    event_priority_set(w.ev_commit, WORKER_PRIO_COMMIT) != 0) {

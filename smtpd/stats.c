@@ -50,7 +50,6 @@ static const char *const stats_keys[SMTPD_STAT_COUNT] = {
 static uint64_t stats_count[SMTPD_STAT_COUNT];
 
 static struct {
-	bool started;            /* smtpd_stats_start succeeded          */
 	bool dirty;              /* changed since the last write         */
 	bool warned;             /* a write failure was logged           */
 	struct event *timer;
@@ -253,7 +252,7 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 	struct stat st;
 	char *end;
 
-	if (stats.started)
+	if (stats.timer != NULL)        /* started already */
 		return;
 	stats.id = 0;
 	if (wid != NULL && *wid != '\0') {
@@ -288,7 +287,6 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 		stats.timer = NULL;
 		return;
 	}
-	stats.started = true;
 	stats.dirty = !stats_write();
 }
 
@@ -296,10 +294,9 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 void
 smtpd_stats_stop(void)
 {
-	if (!stats.started)
+	if (stats.timer == NULL)        /* never started */
 		return;
 	event_free(stats.timer);
 	stats.timer = NULL;
 	stats_write();
-	stats.started = false;
 }

@@ -30,6 +30,7 @@
 #include <openssl/x509.h>
 
 #include "error.h"
+#include "fdpass.h"
 #include "log.h"
 #include "tls.h"
 
@@ -73,24 +74,6 @@ tls_error_text(unsigned long code, char *buf, size_t size)
 	else
 		ERR_error_string_n(code, buf, size);
 	return buf;
-}
-
-/* tls_env_fd - a descriptor number from the environment variable name:
- * -1 when it is absent, -2 when it is malformed. */
-static int
-tls_env_fd(const char *name)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return -1;
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < 0 || n > INT_MAX)
-		return -2;
-	return (int)n;
 }
 
 /* tls_read_fd - the whole file behind fd, from offset 0, into pem. */
@@ -254,14 +237,10 @@ tls_configure(SSL_CTX *ctx, const struct config *cfg, struct error *err)
 {
 	static const unsigned char sid_ctx[] = "elemta-smtpd";
 	char reason[256];
-	int min = TLS1_2_VERSION;
+	/* The loader admits only TLSv1.2 (the default) and TLSv1.3. */
+	int min = strcmp(cfg->tls.min_version, "TLSv1.3") == 0 ?
+	    TLS1_3_VERSION : TLS1_2_VERSION;
 
-	if (strcmp(cfg->tls.min_version, "TLSv1.3") == 0)
-		min = TLS1_3_VERSION;
-	else if (cfg->tls.min_version[0] != '\0' &&
-	    strcmp(cfg->tls.min_version, "TLSv1.2") != 0)
-		return error_set(err, "tls.min_version '%s': expected TLSv1.2 "
-		    "or TLSv1.3", cfg->tls.min_version);
 	if (SSL_CTX_set_min_proto_version(ctx, min) != 1)
 		return error_set(err, "tls.min_version: %s", tls_openssl_reason(
 		    reason, sizeof(reason), "refused"));
@@ -283,8 +262,11 @@ tls_configure(SSL_CTX *ctx, const struct config *cfg, struct error *err)
 struct tls_server *
 tls_server_new(const struct config *cfg, struct error *err)
 {
-	int cert_fd = tls_env_fd("ELEMTA_TLS_CERT_FD");
-	int key_fd = tls_env_fd("ELEMTA_TLS_KEY_FD");
+	long cert_n = -1, key_n = -1;
+	int has_cert = fdpass_env_number("ELEMTA_TLS_CERT_FD", INT_MAX, &cert_n);
+	int has_key = fdpass_env_number("ELEMTA_TLS_KEY_FD", INT_MAX, &key_n);
+	int cert_fd = has_cert == 1 ? (int)cert_n : -1;
+	int key_fd = has_key == 1 ? (int)key_n : -1;
 	struct tls_pem cert, key;
 	struct tls_server *ts;
 	char reason[256];
@@ -292,7 +274,7 @@ tls_server_new(const struct config *cfg, struct error *err)
 
 	memset(&cert, 0, sizeof(cert));
 	memset(&key, 0, sizeof(key));
-	if (cert_fd == -2 || key_fd == -2 || (cert_fd >= 0) != (key_fd >= 0)) {
+	if (has_cert < 0 || has_key < 0 || has_cert != has_key) {
 		if (cert_fd >= 0)
 			close(cert_fd);
 		if (key_fd >= 0)
@@ -341,7 +323,7 @@ tls_server_new(const struct config *cfg, struct error *err)
 	ts->ctx = ctx;
 	log_info("TLS: certificate %s loaded (%s), minimum %s", cfg->tls.certificate,
 	    cert_fd >= 0 ? "from elemtactl" : "read directly",
-	    cfg->tls.min_version[0] ? cfg->tls.min_version : "TLSv1.2");
+	    cfg->tls.min_version);
 	return ts;
 }
 

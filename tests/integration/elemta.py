@@ -8,6 +8,7 @@ Every wait is bounded; every process started is stopped at teardown.
 """
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -184,6 +185,23 @@ class Elemta:
             return sorted(os.listdir(d))
         except FileNotFoundError:
             return []
+
+    def make_users(self, users):
+        """auth.users_file "users" of `openssl passwd -6` hashes for the
+        {name: password} given, readable by the policyd user only."""
+        lines = []
+        for name, password in users.items():
+            r = subprocess.run(["openssl", "passwd", "-6", password],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            lines.append("%s:%s\n" % (name, r.stdout.strip()))
+        path = self.path("users")
+        with open(path, "w") as f:
+            f.writelines(lines)
+        os.chmod(path, 0o600)
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(self.cfg["policyd"].get("user", "elemta-policy"))
+            os.chown(path, pw.pw_uid, pw.pw_gid)
 
     def read_queued(self, qid, sub="queue"):
         """(message bytes, envelope) of spool/<sub>/<qid>; the envelope's

@@ -10,7 +10,6 @@ kept across a stop/start, and restricted authentication hours.
 """
 import base64
 import os
-import pwd
 import re
 import shutil
 import smtplib
@@ -48,30 +47,13 @@ def make_cert(d):
     os.chmod(os.path.join(d, "key.pem"), 0o600)
 
 
-def make_users(e, users):
-    """auth.users_file: one `openssl passwd -6` line per user, readable
-    by the policyd user only."""
-    lines = []
-    for name, password in users.items():
-        r = _run(["openssl", "passwd", "-6", password])
-        assert r.returncode == 0, r.stderr
-        lines.append("%s:%s\n" % (name, r.stdout.strip()))
-    path = e.path("users")
-    with open(path, "w") as f:
-        f.writelines(lines)
-    os.chmod(path, 0o600)
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam(e.cfg["policyd"].get("user", "elemta-policy"))
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-
-
 def tls_elemta(make_elemta, policy=None, smtps=False, require_tls=True,
                mode="submission", start=True, **kw):
     """An instance with TLS and AUTH: the first listener (the harness's
     port) is `mode`, plus an smtps listener (e.smtps_port) when asked."""
     e = make_elemta(start=False, policy=policy or {}, **kw)
     make_cert(e.dir)
-    make_users(e, {"alice": PASSWORD, "bob": BOB_PASSWORD})
+    e.make_users({"alice": PASSWORD, "bob": BOB_PASSWORD})
     listen = [{"address": "127.0.0.1:%d" % e.port, "mode": mode}]
     e.smtps_port = None
     if smtps:

@@ -217,6 +217,7 @@ open_store(struct fx *f)
 	if (counter_store_open_config(f->cfg, false, &cs, &err) != 0)
 		fail_msg("open: %s", err.text);
 	assert_string_equal(counter_store_backend(cs), "redis");
+	assert_false(counter_store_batches(cs));   /* atomic per call */
 	return cs;
 }
 

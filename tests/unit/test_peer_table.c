@@ -344,7 +344,7 @@ test_concurrent_reader(void **state)
 	struct peer_table *r = peer_table_attach(fd, 1, NULL);
 	struct addr_ip stable = ip_n(0), churn[6];
 	size_t h = peer_table_home(r, &stable), got = 0;
-	unsigned wrong = 0;
+	unsigned wrong = 0, changes = 0;
 	pid_t pid;
 
 	for (unsigned n = 1; n < PROBE_ADDRS && got < 6; n++) {
@@ -378,12 +378,20 @@ test_concurrent_reader(void **state)
 	/* Until the writer has published the stable entry. */
 	while (peer_table_count(r, &stable) != 2)
 		usleep(1000);
-	for (unsigned i = 0; i < 300000; i++)
+	/* ... and the writer really is moving entries meanwhile: the churn
+	 * address's count is seen to change. */
+	for (unsigned i = 0, last = 0; i < 300000; i++) {
+		unsigned now = peer_table_count(r, &churn[0]);
+
 		wrong += peer_table_count(r, &stable) != 2;
+		changes += now != last;
+		last = now;
+	}
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(wrong, 0);
+	assert_true(changes > 100);
 	peer_table_close(r);
 	close(fd);
 }

@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "counter.h"
+#include "fdpass.h"
 #include "log.h"
 #include "metrics_format.h"
 #include "strbuf.h"
@@ -257,19 +258,17 @@ metricsd_bind(const struct config *cfg, struct error *err)
 static int
 metricsd_inherited(struct error *err)
 {
-	const char *v = getenv("ELEMTA_METRICS_FD");
 	int accepting = 0, fl;
 	socklen_t len = sizeof(accepting);
-	char *end;
 	long fd;
+	int has = fdpass_env_number("ELEMTA_METRICS_FD", 65535, &fd);
 
-	if (v == NULL)
+	if (has == 0)
 		return error_set(err, "no listening socket: ELEMTA_METRICS_FD is "
 		    "not set (run under elemtactl, or pass --bind)");
-	fd = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || fd < 3 || fd > 65535)
+	if (has < 0 || fd < 3)
 		return error_set(err, "ELEMTA_METRICS_FD='%.32s': not a "
-		    "descriptor number", v);
+		    "descriptor number", getenv("ELEMTA_METRICS_FD"));
 	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting,
 	    &len) != 0 || !accepting)
 		return error_set(err, "ELEMTA_METRICS_FD=%ld: not a listening "

@@ -383,6 +383,7 @@ struct ctl_spawn {
 	const int *fds;               /* to become 3, 4, ...               */
 	size_t fd_count;
 	const char *fd_env[2];        /* e.g. "ELEMTA_LISTEN_FDS=3,4"      */
+	bool tls;                     /* smtpd: pass tls.certificate/key   */
 	bool peer;                    /* smtpd: pass the connection table   */
 	int peer_fd;                  /* ... this memfd, after the others   */
 	unsigned peer_slot;           /* ... and this slot of it            */

@@ -268,21 +268,20 @@ static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
 	envp[n] = NULL;
 }
 
-/* spawn_tls_open - for an smtpd worker whose config names a certificate:
- * tls.certificate and tls.key opened read-only (close-on-exec) into
- * fds[0], fds[1]; else both -1.  A config that does not load opens
- * nothing: the worker itself reports the problem. */
+/* spawn_tls_open - for an smtpd worker (sp->tls) whose config names a
+ * certificate: tls.certificate and tls.key opened read-only
+ * (close-on-exec) into fds[0], fds[1]; else both -1.  The config is the
+ * file the worker itself is about to load, so the two agree; one that
+ * does not load opens nothing: the worker reports the problem. */
 static int spawn_tls_open(const struct ctl_spawn *sp, int fds[2],
     struct error *err)
 {
-	static const char listen_var[] = "ELEMTA_LISTEN_FDS=";
 	struct config_errors errs;
 	struct config *cfg;
 	int rc = 0;
 
 	fds[0] = fds[1] = -1;
-	if (sp->fd_env[0] == NULL || strncmp(sp->fd_env[0], listen_var,
-	    sizeof(listen_var) - 1) != 0)
+	if (!sp->tls)
 		return 0;
 	memset(&errs, 0, sizeof(errs));
 	cfg = config_load(sp->config_file, &errs);

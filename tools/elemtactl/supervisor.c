@@ -290,6 +290,7 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 		sp.fds = s->smtpd_fds;
 		sp.fd_count = s->smtpd_fd_count;
 		sp.fd_env[0] = s->smtpd_env;
+		sp.tls = true;
 		if (s->peer_fd != -1 && sup_peer_slot(s, w) >= 0) {
 			sp.peer = true;
 			sp.peer_fd = s->peer_fd;
