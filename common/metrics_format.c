@@ -380,12 +380,13 @@ metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
 
 /*==== Stats files ====*/
 
-/* stats_name_parse - "PROGRAM-ID-PID.stats": the program (into prog) and
- * the pid; false for any other name (temporary files included). */
-static bool
-stats_name_parse(const char *name, char *prog, size_t size, long *pid)
+/* metrics_stats_name_parse - see metrics_format.h. */
+bool
+metrics_stats_name_parse(const char *name, char *prog, size_t size,
+    unsigned *id, long *pid)
 {
 	size_t n = strlen(name), sl = strlen(METRICS_STATS_SUFFIX), i = 0;
+	unsigned long v;
 	const char *p;
 	char *end;
 
@@ -395,23 +396,28 @@ stats_name_parse(const char *name, char *prog, size_t size, long *pid)
 		i++;
 	if (i == 0 || i >= size || name[i] != '-')
 		return false;
-	memcpy(prog, name, i);
-	prog[i] = '\0';
 	p = name + i + 1;
 	if (*p < '0' || *p > '9')
 		return false;
-	(void)strtoul(p, &end, 10);
-	if (*end != '-' || end[1] < '0' || end[1] > '9')
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno != 0 || v > METRICS_STATS_ID_MAX || *end != '-' ||
+	    end[1] < '0' || end[1] > '9')
 		return false;
 	errno = 0;
 	*pid = strtol(end + 1, &end, 10);
-	return errno == 0 && *pid > 0 && strcmp(end, METRICS_STATS_SUFFIX) == 0;
+	if (errno != 0 || *pid <= 0 || strcmp(end, METRICS_STATS_SUFFIX) != 0)
+		return false;
+	memcpy(prog, name, i);
+	prog[i] = '\0';
+	*id = (unsigned)v;
+	return true;
 }
 
-/* stats_pid_alive - the file's writer still runs (EPERM: it runs as
+/* metrics_stats_pid_alive - see metrics_format.h (EPERM: it runs as
  * another user, which is the normal case for elemta-metricsd). */
-static bool
-stats_pid_alive(long pid)
+bool
+metrics_stats_pid_alive(long pid)
 {
 	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
@@ -445,26 +451,25 @@ stats_read_file(int dfd, const char *name, char *buf, size_t size)
 	return true;
 }
 
-/* stats_add_lines - every valid "key value" line of text. */
+/* stats_visit_lines - every valid "key value" line of text, through fn;
+ * gauges only when line->alive (totals always). */
 static void
-stats_add_lines(struct metrics_set *set, const char *prog, char *text,
-    bool alive)
+stats_visit_lines(char *text, struct metrics_stats_line *line,
+    bool gauges, metrics_stats_fn fn, void *arg)
 {
 	char *save = NULL;
 
-	for (char *line = strtok_r(text, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char key[METRICS_STATS_KEY_MAX + 64], *sp = strchr(line, ' ');
-		char *end;
+	for (char *l = strtok_r(text, "\n", &save); l != NULL;
+	    l = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(l, ' '), *end;
 		size_t klen;
 		unsigned long long v;
-		bool counter;
 
 		if (sp == NULL)
 			continue;
-		klen = (size_t)(sp - line);
+		klen = (size_t)(sp - l);
 		if (klen == 0 || klen > METRICS_STATS_KEY_MAX ||
-		    strspn(line, "abcdefghijklmnopqrstuvwxyz0123456789_") != klen ||
+		    strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789_") != klen ||
 		    sp[1] < '0' || sp[1] > '9')
 			continue;
 		errno = 0;
@@ -472,19 +477,37 @@ stats_add_lines(struct metrics_set *set, const char *prog, char *text,
 		if (errno != 0 || (*end != '\0' && *end != '\r'))
 			continue;
 		*sp = '\0';
-		counter = name_ends(line, klen, "_total");
-		if (!counter && !alive)
-			continue;          /* a gauge of a process that is gone */
-		snprintf(key, sizeof(key), "elemta_%s_%s", prog, line);
-		(void)metrics_set_add(set, key, (uint64_t)v, counter ?
-		    METRICS_COUNTER : METRICS_GAUGE,
-		    "Worker statistic, summed over every worker of the program.");
+		line->key = l;
+		line->value = (uint64_t)v;
+		line->total = name_ends(l, klen, "_total");
+		if (line->total || gauges)
+			fn(arg, line);
 	}
 }
 
-/* metrics_set_add_stats_dir - see metrics_format.h. */
+/* stats_visit_file - one file of the open directory d. */
+static bool
+stats_visit_file(DIR *d, const char *name, const char *program,
+    bool all_lines, char *buf, metrics_stats_fn fn, void *arg)
+{
+	struct metrics_stats_line line = { .file = name };
+	char prog[32];
+
+	if (!metrics_stats_name_parse(name, prog, sizeof(prog), &line.id,
+	    &line.pid) || (program != NULL && strcmp(prog, program) != 0))
+		return false;
+	if (!stats_read_file(dirfd(d), name, buf, METRICS_STATS_FILE_MAX))
+		return false;
+	line.program = prog;
+	line.alive = metrics_stats_pid_alive(line.pid);
+	stats_visit_lines(buf, &line, all_lines || line.alive, fn, arg);
+	return true;
+}
+
+/* metrics_stats_visit - see metrics_format.h. */
 size_t
-metrics_set_add_stats_dir(struct metrics_set *set, const char *dir)
+metrics_stats_visit(const char *dir, const char *program, metrics_stats_fn fn,
+    void *arg)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -494,21 +517,49 @@ metrics_set_add_stats_dir(struct metrics_set *set, const char *dir)
 	if (d == NULL)
 		return 0;
 	buf = xmalloc(METRICS_STATS_FILE_MAX);
-	while ((de = readdir(d)) != NULL && files < METRICS_STATS_FILES_MAX) {
-		char prog[32];
-		long pid;
-
-		if (!stats_name_parse(de->d_name, prog, sizeof(prog), &pid))
-			continue;
-		if (!stats_read_file(dirfd(d), de->d_name, buf,
-		    METRICS_STATS_FILE_MAX))
-			continue;
-		stats_add_lines(set, prog, buf, stats_pid_alive(pid));
-		files++;
-	}
+	while ((de = readdir(d)) != NULL && files < METRICS_STATS_FILES_MAX)
+		if (stats_visit_file(d, de->d_name, program, false, buf, fn, arg))
+			files++;
 	closedir(d);
 	free(buf);
 	return files;
+}
+
+/* metrics_stats_file_visit - see metrics_format.h. */
+bool
+metrics_stats_file_visit(const char *dir, const char *name,
+    metrics_stats_fn fn, void *arg)
+{
+	DIR *d = opendir(dir);
+	char *buf;
+	bool ok;
+
+	if (d == NULL)
+		return false;
+	buf = xmalloc(METRICS_STATS_FILE_MAX);
+	ok = stats_visit_file(d, name, NULL, true, buf, fn, arg);
+	closedir(d);
+	free(buf);
+	return ok;
+}
+
+/* stats_add_line - a visited line as a sample: elemta_PROGRAM_KEY. */
+static void
+stats_add_line(void *arg, const struct metrics_stats_line *line)
+{
+	char key[METRICS_STATS_KEY_MAX + 64];
+
+	snprintf(key, sizeof(key), "elemta_%s_%s", line->program, line->key);
+	(void)metrics_set_add(arg, key, line->value, line->total ?
+	    METRICS_COUNTER : METRICS_GAUGE,
+	    "Worker statistic, summed over every worker of the program.");
+}
+
+/* metrics_set_add_stats_dir - see metrics_format.h. */
+size_t
+metrics_set_add_stats_dir(struct metrics_set *set, const char *dir)
+{
+	return metrics_stats_visit(dir, NULL, stats_add_line, set);
 }
 
 /*==== Formatting ====*/

@@ -90,6 +90,45 @@ int metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
  * is skipped.  Returns the number of files read. */
 size_t metrics_set_add_stats_dir(struct metrics_set *set, const char *dir);
 
+/* One line of a worker stats file (see above), as handed to a visitor. */
+struct metrics_stats_line {
+	const char *file;        /* PROGRAM-ID-PID.stats                  */
+	const char *program;
+	unsigned id;             /* the worker slot                       */
+	long pid;
+	bool alive;              /* the writer still runs                 */
+	const char *key;         /* [a-z0-9_], at most METRICS_STATS_KEY_MAX */
+	uint64_t value;
+	bool total;              /* the key ends in _total: only grows    */
+};
+typedef void (*metrics_stats_fn)(void *arg,
+    const struct metrics_stats_line *line);
+
+/* metrics_stats_visit - the one reader of the stats files: every line of
+ * dir's files (only PROGRAM's when program is not NULL) that belongs in
+ * a sum over the workers: `_total` lines of every file, other lines only
+ * of files whose writer still runs.  Invalid names and lines are skipped.
+ * Returns the number of files read (a missing directory: 0). */
+size_t metrics_stats_visit(const char *dir, const char *program,
+    metrics_stats_fn fn, void *arg);
+
+/* metrics_stats_file_visit - every valid line of the one stats file
+ * dir/name, alive or not (for a worker taking over a dead predecessor's
+ * totals).  false when name is not a stats file name or cannot be read. */
+bool metrics_stats_file_visit(const char *dir, const char *name,
+    metrics_stats_fn fn, void *arg);
+
+/* metrics_stats_name_parse - "PROGRAM-ID-PID.stats" (PROGRAM [a-z]+,
+ * ID <= METRICS_STATS_ID_MAX, PID > 0): program into prog (size bytes),
+ * id and pid; false for any other name, temporary files included. */
+#define METRICS_STATS_ID_MAX 999999u
+bool metrics_stats_name_parse(const char *name, char *prog, size_t size,
+    unsigned *id, long *pid);
+
+/* metrics_stats_pid_alive - is the writer of a stats file still running
+ * (as any user)? */
+bool metrics_stats_pid_alive(long pid);
+
 /* metrics_set_format - the exposition of every sample whose key starts
  * with prefix (NULL: all), appended to out.  -1 when out's limit was
  * reached (out then ends at a complete line). */

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +21,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics_format.h"
 #include "stats.h"
 
-#define STATS_SUBDIR "stats"
-#define STATS_ID_MAX 999999u
 #define STATS_FILE_MAX 4096
 
 /* The key of each count in the file; `_total` marks a count that only
@@ -163,43 +161,16 @@ stats_on_tick(evutil_socket_t fd, short what, void *arg)
 		stats.dirty = false;
 }
 
-/* stats_load_totals - add the `_total` counts of file dir/name to ours. */
+/* stats_take_line - a predecessor's line: its totals carry on in ours. */
 static void
-stats_load_totals(const char *name)
+stats_take_line(void *arg, const struct metrics_stats_line *line)
 {
-	char path[sizeof(stats.dir) + 300], buf[STATS_FILE_MAX], *save = NULL;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", stats.dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	(void)arg;
+	if (!line->total)
 		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	for (char *line = strtok_r(buf, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(line, ' '), *end;
-		unsigned long long v;
-
-		if (sp == NULL)
-			continue;
-		*sp = '\0';
-		errno = 0;
-		v = strtoull(sp + 1, &end, 10);
-		if (errno != 0 || *end != '\0')
-			continue;
-		for (size_t i = 0; i < SMTPD_STAT_COUNT; i++) {
-			size_t kl = strlen(stats_keys[i]);
-
-			if (kl > 6 && strcmp(stats_keys[i] + kl - 6, "_total") == 0 &&
-			    strcmp(line, stats_keys[i]) == 0)
-				stats_count[i] += (uint64_t)v;
-		}
-	}
+	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
+		if (strcmp(line->key, stats_keys[i]) == 0)
+			stats_count[i] += line->value;
 }
 
 /* stats_take_over - the file of a dead worker of our id (a crash, or an
@@ -209,29 +180,25 @@ stats_load_totals(const char *name)
 static void
 stats_take_over(void)
 {
-	char prefix[32], from[sizeof(stats.dir) + 300];
+	char from[sizeof(stats.dir) + 300];
 	DIR *d = opendir(stats.dir);
 	struct dirent *de;
 
 	if (d == NULL)
 		return;
-	snprintf(prefix, sizeof(prefix), "smtpd-%u-", stats.id);
 	while ((de = readdir(d)) != NULL) {
-		size_t pl = strlen(prefix), n = strlen(de->d_name);
-		char *end;
+		char prog[8];
+		unsigned id;
 		long pid;
 
-		if (strncmp(de->d_name, prefix, pl) != 0 || n <= pl + 6 ||
-		    strcmp(de->d_name + n - 6, ".stats") != 0)
+		if (!metrics_stats_name_parse(de->d_name, prog, sizeof(prog),
+		    &id, &pid) || strcmp(prog, "smtpd") != 0 ||
+		    id != stats.id || pid == (long)getpid() ||
+		    metrics_stats_pid_alive(pid))
 			continue;
-		errno = 0;
-		pid = strtol(de->d_name + pl, &end, 10);
-		if (errno != 0 || pid <= 0 || strcmp(end, ".stats") != 0 ||
-		    pid == (long)getpid())
+		if (!metrics_stats_file_visit(stats.dir, de->d_name,
+		    stats_take_line, NULL))
 			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;           /* still running (or unknown) */
-		stats_load_totals(de->d_name);
 		snprintf(from, sizeof(from), "%s/%s", stats.dir, de->d_name);
 		if (rename(from, stats.path) == 0) {
 			log_debug("stats: took over %s", de->d_name);
@@ -258,11 +225,11 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 	if (wid != NULL && *wid != '\0') {
 		unsigned long v = strtoul(wid, &end, 10);
 
-		if (*end == '\0' && v <= STATS_ID_MAX)
+		if (*end == '\0' && v <= METRICS_STATS_ID_MAX)
 			stats.id = (unsigned)v;
 	}
 	snprintf(stats.dir, sizeof(stats.dir), "%s/%s", cfg->server.runtime_dir,
-	    STATS_SUBDIR);
+	    METRICS_STATS_SUBDIR);
 	if (mkdir(stats.dir, 0755) != 0 && errno != EEXIST) {
 		log_warn("stats directory %s: %s; counts are not reported",
 		    stats.dir, strerror(errno));

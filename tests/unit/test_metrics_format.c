@@ -241,6 +241,90 @@ test_stats_dir(void **state)
 	metrics_set_free(set);
 }
 
+/* sum_line - a visitor adding every line's value to one sum per key
+ * kind, remembering which programs were seen. */
+struct visit_sums {
+	uint64_t totals, gauges;
+	unsigned lines;
+	char programs[64];
+};
+
+static void
+sum_line(void *arg, const struct metrics_stats_line *line)
+{
+	struct visit_sums *v = arg;
+
+	if (line->total)
+		v->totals += line->value;
+	else
+		v->gauges += line->value;
+	v->lines++;
+	if (strstr(v->programs, line->program) == NULL &&
+	    strlen(v->programs) + strlen(line->program) + 2 < sizeof(v->programs)) {
+		strcat(v->programs, line->program);
+		strcat(v->programs, " ");
+	}
+}
+
+/* test_stats_visit - the one reader that elemta-metricsd, elemtactl
+ * status and smtpd's take-over share: a program filter; gauges of dead
+ * writers left out of sums but seen by the one-file visit; names that are
+ * not PROGRAM-ID-PID.stats (ids past the maximum, temporary files)
+ * ignored. */
+static void
+test_stats_visit(void **state)
+{
+	struct visit_sums v = { 0 };
+	char live[64], prog[16];
+	unsigned id;
+	long pid;
+
+	mk_tmpdir();
+	snprintf(live, sizeof(live), "smtpd-0-%ld.stats", (long)getpid());
+	write_file(live, "a_total 1\nopen 10\n");
+	write_file("smtpd-1-4194305.stats", "a_total 2\nopen 20\n");
+	write_file("policyd-0-4194305.stats", "a_total 4\nopen 40\n");
+	write_file("smtpd-1000000-4194305.stats", "a_total 8\n");
+	assert_int_equal(metrics_stats_visit(tmpdir, "smtpd", sum_line, &v), 2);
+	assert_int_equal(v.totals, 3);
+	assert_int_equal(v.gauges, 10);          /* the dead worker's 20 left out */
+	assert_string_equal(v.programs, "smtpd ");
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(metrics_stats_visit(tmpdir, NULL, sum_line, &v), 3);
+	assert_int_equal(v.totals, 7);
+	assert_int_equal(v.gauges, 10);
+	memset(&v, 0, sizeof(v));
+	assert_true(metrics_stats_file_visit(tmpdir, "smtpd-1-4194305.stats",
+	    sum_line, &v));
+	assert_int_equal(v.totals, 2);
+	assert_int_equal(v.gauges, 20);          /* one file: every line */
+	assert_false(metrics_stats_file_visit(tmpdir, "smtpd-9-4194305.stats",
+	    sum_line, &v));                      /* absent */
+	assert_false(metrics_stats_file_visit(tmpdir, "nothing.txt", sum_line,
+	    &v));
+	rm_tmpdir();
+
+	assert_true(metrics_stats_name_parse("smtpd-12-345.stats", prog,
+	    sizeof(prog), &id, &pid));
+	assert_string_equal(prog, "smtpd");
+	assert_int_equal(id, 12);
+	assert_int_equal(pid, 345);
+	assert_false(metrics_stats_name_parse(".smtpd-1-2.tmp", prog,
+	    sizeof(prog), &id, &pid));
+	assert_false(metrics_stats_name_parse("smtpd-1-0.stats", prog,
+	    sizeof(prog), &id, &pid));
+	assert_false(metrics_stats_name_parse("smtpd--1-2.stats", prog,
+	    sizeof(prog), &id, &pid));
+	assert_false(metrics_stats_name_parse("smtpd-1000000-2.stats", prog,
+	    sizeof(prog), &id, &pid));
+	assert_false(metrics_stats_name_parse("smtpd-1-2.stats.x", prog,
+	    sizeof(prog), &id, &pid));
+	assert_false(metrics_stats_name_parse("verylongprogramname-1-2.stats",
+	    prog, 8, &id, &pid));
+	assert_true(metrics_stats_pid_alive((long)getpid()));
+	assert_false(metrics_stats_pid_alive(4194305));
+}
+
 /* test_table_and_collect - the table's metric keys as counters, a
  * _bucket/_sum/_count triple as a histogram; metrics_collect adds the
  * table size and elemta_counters_up, or up 0 without a table. */
@@ -295,6 +379,7 @@ main(void)
 		cmocka_unit_test(test_histogram),
 		cmocka_unit_test(test_type_conflict),
 		cmocka_unit_test(test_stats_dir),
+		cmocka_unit_test(test_stats_visit),
 		cmocka_unit_test(test_table_and_collect),
 	};
 

@@ -411,12 +411,14 @@ static void test_reload_result_rejects(void **state)
 	}
 }
 
-/* test_stats_read - status adds up every smtpd-*.stats file per key,
- * skipping other files and malformed lines; no files is not an error. */
+/* test_stats_read - status adds up the smtpd workers' stats files per
+ * key with the same reader as elemta-metricsd (metrics_stats_visit):
+ * totals of every file, gauges of running workers only; other files and
+ * malformed lines skipped; no files is not an error. */
 static void test_stats_read(void **state)
 {
 	struct ctl_stats st;
-	char dir[64], path[128];
+	char dir[64], path[160];
 
 	make_tmpdir(dir, sizeof(dir));
 	ctl_stats_read(dir, &st);
@@ -424,23 +426,32 @@ static void test_stats_read(void **state)
 	assert_int_equal(st.count, 0);
 	snprintf(path, sizeof(path), "%s/stats", dir);
 	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/stats/smtpd-0.stats", dir);
-	write_file(path, "sessions_open 2\nmessages_accepted 10\n"
-	    "bad line\nmessages_refused x\nweird$key 3\n");
-	snprintf(path, sizeof(path), "%s/stats/smtpd-1.stats", dir);
-	write_file(path, "messages_accepted 5\r\nsessions_open 1");
+	snprintf(path, sizeof(path), "%s/stats/smtpd-0-%ld.stats", dir,
+	    (long)getpid());
+	write_file(path, "sessions_open 2\nmessages_queued_total 10\n"
+	    "bad line\nmessages_refused_total x\nweird$key 3\n");
+	snprintf(path, sizeof(path), "%s/stats/smtpd-1-%ld.stats", dir,
+	    (long)getppid());
+	write_file(path, "messages_queued_total 5\r\nsessions_open 1");
+	/* a worker that is gone: its total counts, its gauge does not */
+	snprintf(path, sizeof(path), "%s/stats/smtpd-2-4194305.stats", dir);
+	write_file(path, "messages_queued_total 100\nsessions_open 50\n");
+	snprintf(path, sizeof(path), "%s/stats/policyd-0-%ld.stats", dir,
+	    (long)getpid());
+	write_file(path, "sessions_open 1000\n");
 	snprintf(path, sizeof(path), "%s/stats/status", dir);
 	write_file(path, "sessions_open 100\n");
-	snprintf(path, sizeof(path), "%s/smtpd-9.stats", dir);  /* not in stats/ */
+	snprintf(path, sizeof(path), "%s/smtpd-9-%ld.stats", dir,
+	    (long)getpid());                           /* not in stats/ */
 	write_file(path, "sessions_open 100\n");
 	ctl_stats_read(dir, &st);
-	assert_int_equal(st.files, 2);
+	assert_int_equal(st.files, 3);
 	assert_int_equal(st.count, 2);
 	for (size_t i = 0; i < st.count; i++) {
 		if (strcmp(st.key[i], "sessions_open") == 0)
 			assert_int_equal(st.value[i], 3);
-		else if (strcmp(st.key[i], "messages_accepted") == 0)
-			assert_int_equal(st.value[i], 15);
+		else if (strcmp(st.key[i], "messages_queued_total") == 0)
+			assert_int_equal(st.value[i], 115);
 		else
 			fail_msg("unexpected key %s", st.key[i]);
 	}

@@ -21,9 +21,7 @@
  * table's size and fill, read through a read-only handle (as elemta-stat
  * does: it never blocks the workers).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,12 +34,12 @@
 
 #include "counter.h"
 #include "elemtactl.h"
+#include "metrics_format.h"
 
 #define CONTROL_POLL_MS 100
 #define CONTROL_STOP_EXTRA_MS 10000u   /* beyond shutdown_grace */
 #define CONTROL_PID_WAIT_MS 2000u      /* a supervisor just starting */
 #define CONTROL_RELOAD_WAIT_MS 30000u  /* validation + starting workers */
-#define CONTROL_STATS_FILE_MAX 65536
 
 /* control_sleep_ms - nap between probes. */
 static void control_sleep_ms(unsigned ms)
@@ -248,92 +246,37 @@ int ctl_reload(const struct ctl_args *args)
 
 /* ==== status ==== */
 
-/* stats_key_ok - a key as the stats files may use: [A-Za-z0-9_.-]. */
-static bool stats_key_ok(const char *k, size_t len)
+/* stats_add - a visited line into its key's sum. */
+static void stats_add(void *arg, const struct metrics_stats_line *line)
 {
-	if (len == 0 || len >= sizeof(((struct ctl_stats *)0)->key[0]))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = k[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-		    || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* stats_add - add value to key's sum. */
-static void stats_add(struct ctl_stats *st, const char *key, size_t len,
-    uint64_t value)
-{
+	struct ctl_stats *st = arg;
 	size_t i;
 
 	for (i = 0; i < st->count; i++)
-		if (strlen(st->key[i]) == len && memcmp(st->key[i], key, len) == 0)
+		if (strcmp(st->key[i], line->key) == 0)
 			break;
 	if (i == st->count) {
-		if (st->count == CTL_STATS_KEYS_MAX)
+		if (st->count == CTL_STATS_KEYS_MAX ||
+		    strlen(line->key) >= sizeof(st->key[i]))
 			return;
-		memcpy(st->key[i], key, len);
-		st->key[i][len] = '\0';
+		strcpy(st->key[i], line->key);
 		st->value[i] = 0;
 		st->count++;
 	}
-	st->value[i] += value;
-}
-
-/* stats_parse - the "key value" lines of one file; others are skipped. */
-static void stats_parse(struct ctl_stats *st, char *text)
-{
-	char *save = NULL;
-
-	for (char *line = strtok_r(text, "\n", &save); line;
-	    line = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(line, ' '), *end;
-		unsigned long long v;
-
-		if (sp == NULL || !stats_key_ok(line, (size_t)(sp - line))
-		    || sp[1] < '0' || sp[1] > '9')
-			continue;
-		errno = 0;
-		v = strtoull(sp + 1, &end, 10);
-		if (errno != 0 || (*end != '\0' && *end != '\r'))
-			continue;
-		stats_add(st, line, (size_t)(sp - line), (uint64_t)v);
-	}
+	st->value[i] += line->value;
 }
 
 /* ctl_stats_read - see elemtactl.h; the files live in runtime_dir/stats/
- * (writable by the smtpd user, unlike the runtime directory). */
+ * (writable by the smtpd user, unlike the runtime directory).  The same
+ * reader as elemta-metricsd's, so both agree (a dead worker's gauges are
+ * left out of both). */
 void ctl_stats_read(const char *runtime_dir, struct ctl_stats *st)
 {
 	char dir[PATH_MAX + 16];
-	DIR *d;
-	struct dirent *de;
-
-	snprintf(dir, sizeof(dir), "%s/stats", runtime_dir);
-	d = opendir(dir);
 
 	memset(st, 0, sizeof(*st));
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		struct strbuf sb = STRBUF_INIT(CONTROL_STATS_FILE_MAX);
-		struct error err;
-
-		if (n <= 12 || strncmp(de->d_name, "smtpd-", 6) != 0
-		    || strcmp(de->d_name + n - 6, ".stats") != 0)
-			continue;
-		if (ctl_runtime_file_read(dir, de->d_name, &sb, &err) == 1
-		    && sb.data != NULL) {
-			stats_parse(st, sb.data);
-			st->files++;
-		}
-		strbuf_free(&sb);
-	}
-	closedir(d);
+	snprintf(dir, sizeof(dir), "%s/%s", runtime_dir, METRICS_STATS_SUBDIR);
+	st->files = metrics_stats_visit(dir, "smtpd", stats_add, st);
 }
 
 /* control_counter_stats - the counter table's size and fill, read-only;

@@ -403,9 +403,10 @@ int ctl_stop(const struct ctl_args *args);
 int ctl_status(const struct ctl_args *args);
 int ctl_reload(const struct ctl_args *args);
 
-/* ctl_stats_read - add up the "key value" lines (decimal values) of every
- * runtime_dir/smtpd-*.stats file, per key, at most CTL_STATS_KEYS_MAX
- * distinct keys; files counts the files read (0: none, not an error). */
+/* ctl_stats_read - the sums over the smtpd workers' stats files in
+ * runtime_dir/stats/ per key (metrics_stats_visit: totals of every file,
+ * gauges of running workers), at most CTL_STATS_KEYS_MAX distinct keys;
+ * files counts the files read (0: none, not an error). */
 #define CTL_STATS_KEYS_MAX 32
 struct ctl_stats {
 	char key[CTL_STATS_KEYS_MAX][48];
