@@ -1398,6 +1398,22 @@ check_hostport(const struct config *cfg, char *value, size_t size,
 	return listen_address_parse(value, host, sizeof(host), &port, err);
 }
 
+/* endpoint_derive - the parsed form of a listen setting its check
+ * accepted ("" stays all-empty): consumers never parse the text again. */
+static void
+endpoint_derive(const char *text, struct config_endpoint *ep)
+{
+	struct error err;
+
+	memset(ep, 0, sizeof(*ep));
+	if (strncmp(text, "unix:", 5) == 0)
+		str_copy(ep->path, text + 5, sizeof(ep->path));
+	else if (text[0] != '\0' &&
+	    listen_address_parse(text, ep->host, sizeof(ep->host), &ep->port,
+	    &err) < 0)
+		memset(ep, 0, sizeof(*ep));     /* cannot happen: checked */
+}
+
 /* check_postfix_listen - "" (off), HOST:PORT, or unix:PATH (PATH made
  * absolute and stored back as "unix:/abs/path"). */
 static int
@@ -2381,6 +2397,11 @@ config_load(const char *path, struct config_errors *errs)
 	for (size_t i = 0; i < SETTINGS_COUNT; i++)
 		setting_load(ld, &config_settings[i], root);
 	check_cross(ld, root);
+	if (ld->error_count == 0) {
+		endpoint_derive(cfg->policyd.postfix_listen,
+		    &cfg->policyd.postfix_endpoint);
+		endpoint_derive(cfg->metrics.listen, &cfg->metrics.endpoint);
+	}
 out:
 	free((void *)ld->text);
 	free(ld->marks);

@@ -78,6 +78,14 @@ struct config_listen {
 	enum config_listen_mode mode;
 };
 
+/* A listen address as parsed once by config_load: TCP (numeric host and
+ * port) or a Unix socket (absolute path). */
+struct config_endpoint {
+	char host[128];           /* "127.0.0.1", "::", "0.0.0.0"; "" for unix */
+	unsigned port;            /* 0 for unix                              */
+	char path[CONFIG_PATH_MAX]; /* absolute socket path; "" for TCP       */
+};
+
 enum config_fail_mode { CONFIG_FAIL_TEMPFAIL, CONFIG_FAIL_ACCEPT };
 enum config_bare_newline { CONFIG_BARE_REJECT, CONFIG_BARE_NORMALIZE };
 
@@ -132,6 +140,7 @@ struct config {
 		uint64_t timeout_ms;              /* default 2000             */
 		enum config_fail_mode fail_mode;  /* default tempfail         */
 		char postfix_listen[CONFIG_PATH_MAX]; /* "" = off             */
+		struct config_endpoint postfix_endpoint; /* postfix_listen, parsed */
 	} policyd;
 
 	struct {
@@ -157,6 +166,7 @@ struct config {
 
 	struct {
 		char listen[256];                 /* "" = off                 */
+		struct config_endpoint endpoint;  /* listen, parsed (TCP)     */
 	} metrics;
 
 	struct {

@@ -30,22 +30,22 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "config.h"
 #include "counter.h"
 #include "fdpass.h"
+#include "listen.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "worker.h"
+
+#define POLICYD_BACKLOG 512
 
 /* usage - the synopsis, to stderr; exits 2. */
 static void __attribute__((noreturn))
@@ -75,85 +75,33 @@ env_fd(const char *name)
 	return (int)fd;
 }
 
-/* bind_unix - a listening Unix socket at path (a stale socket file is
- * replaced; any other file is an error). */
+/* bind_unix - --bind: a listening Unix socket at path. */
 static int
 bind_unix(const char *path, mode_t mode)
 {
-	struct sockaddr_un sun;
-	struct stat st;
+	struct error err;
+	int fd = listen_unix(path, mode, false, 0, 0, POLICYD_BACKLOG, &err);
+
+	if (fd < 0)
+		fatal("%s", err.text);
+	return fd;
+}
+
+/* bind_postfix - --bind: policyd.postfix_listen, Unix or TCP. */
+static int
+bind_postfix(const struct config *cfg)
+{
+	const struct config_endpoint *ep = &cfg->policyd.postfix_endpoint;
+	struct error err;
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
-		fatal("socket path too long: %s", path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			fatal("cannot listen on %s: exists and is not a socket", path);
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chmod(path, mode) != 0 || listen(fd, 512) != 0)
-		fatal("cannot listen on %s: %s", path, strerror(errno));
-	return fd;
-}
-
-/* bind_tcp - a listening TCP socket for "host:port" or "[v6]:port". */
-static int
-bind_tcp(const char *spec)
-{
-	char host[256];
-	const char *port;
-	struct addrinfo hints, *ai = NULL;
-	int fd, one = 1, rc;
-
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-
-		if (close == NULL || close[1] != ':' ||
-		    (size_t)(close - spec - 1) >= sizeof(host))
-			fatal("policyd.postfix_listen '%s': expected [ADDRESS]:PORT", spec);
-		memcpy(host, spec + 1, (size_t)(close - spec - 1));
-		host[close - spec - 1] = '\0';
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(spec, ':');
-
-		if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
-			fatal("policyd.postfix_listen '%s': expected HOST:PORT or "
-			    "unix:/PATH", spec);
-		memcpy(host, spec, (size_t)(colon - spec));
-		host[colon - spec] = '\0';
-		port = colon + 1;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &ai);
-	if (rc != 0)
-		fatal("policyd.postfix_listen '%s': %s", spec, gai_strerror(rc));
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (ep->path[0] != '\0')
+		return bind_unix(ep->path, 0666);
+	fd = listen_tcp(ep->host, ep->port, POLICYD_BACKLOG,
+	    cfg->policyd.postfix_listen, &err);
 	if (fd < 0)
-		fatal("socket: %s", strerror(errno));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0)
-		fatal("cannot listen on %s: %s", spec,
-		    errno == EADDRINUSE ? "address in use" : strerror(errno));
-	freeaddrinfo(ai);
+		fatal("%s", err.text);
 	return fd;
-}
-
-/* bind_postfix - policyd.postfix_listen: "unix:/path", "/path" or TCP. */
-static int
-bind_postfix(const char *spec)
-{
-	if (strncmp(spec, "unix:", 5) == 0)
-		return bind_unix(spec + 5, 0666);
-	if (spec[0] == '/')
-		return bind_unix(spec, 0666);
-	return bind_tcp(spec);
 }
 
 int
@@ -209,7 +157,7 @@ main(int argc, char **argv)
 	if (standalone) {
 		policy_fd = bind_unix(cfg->policyd.socket, 0660);
 		postfix_fd = cfg->policyd.postfix_listen[0] ?
-		    bind_postfix(cfg->policyd.postfix_listen) : -1;
+		    bind_postfix(cfg) : -1;
 	} else {
 		policy_fd = env_fd("ELEMTA_POLICY_FD");
 		postfix_fd = env_fd("ELEMTA_POSTFIX_FD");
@@ -262,10 +210,8 @@ main(int argc, char **argv)
 		if (lmdb)
 			counter_store_mark_clean(cfg->counters.path);
 		unlink(cfg->policyd.socket);
-		if (strncmp(cfg->policyd.postfix_listen, "unix:", 5) == 0)
-			unlink(cfg->policyd.postfix_listen + 5);
-		else if (cfg->policyd.postfix_listen[0] == '/')
-			unlink(cfg->policyd.postfix_listen);
+		if (cfg->policyd.postfix_endpoint.path[0] != '\0')
+			unlink(cfg->policyd.postfix_endpoint.path);
 	}
 	config_free(cfg);
 	log_info("stopped");

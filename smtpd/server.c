@@ -49,6 +49,7 @@
 
 #include "addr.h"
 #include "error.h"
+#include "listen.h"
 #include "log.h"
 #include "peer_table.h"
 #include "policy_client.h"
@@ -897,41 +898,11 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /*==== Listeners ====*/
 
-/* server_bind - socket, bind, listen for one server.listen entry. */
+/* server_bind - --bind: listen on one server.listen entry ourselves. */
 static int
 server_bind(const struct config_listen *ls, struct error *err)
 {
-	struct addrinfo hints, *res = NULL;
-	char port[16];
-	int fd, one = 1, rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%u", ls->port);
-	rc = getaddrinfo(ls->host[0] ? ls->host : NULL, port, &hints, &res);
-	if (rc != 0)
-		return error_set(err, "listen %s: %s", ls->address,
-		    gai_strerror(rc));
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		freeaddrinfo(res);
-		return error_set(err, "listen %s: socket: %s", ls->address,
-		    strerror(errno));
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(fd, SERVER_BACKLOG) < 0) {
-		int e = errno;
-
-		close(fd);
-		freeaddrinfo(res);
-		return error_set(err, "listen %s: %s", ls->address,
-		    e == EADDRINUSE ? "address already in use" : strerror(e));
-	}
-	freeaddrinfo(res);
-	return fd;
+	return listen_tcp(ls->host, ls->port, SERVER_BACKLOG, ls->address, err);
 }
 
 /* server_inherited_fds - parse ELEMTA_LISTEN_FDS ("3,4"). */

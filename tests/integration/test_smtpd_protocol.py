@@ -656,16 +656,22 @@ def test_connections_per_ip_killed_worker_leaves_no_counts(make_elemta):
 
 
 def test_ipv6_and_mapped_addresses(smtpd):
-    # "::" (dual stack): the port must be free for IPv4 too, which a
-    # probe on ::1 alone does not show.
+    # "[::]" listens on IPv6 only (as elemtactl's listeners always did), so
+    # "0.0.0.0" (or an IPv4 address) can listen on the same port beside it
+    # and every client is seen in its own family.  The port must be free
+    # for IPv4 too, which a probe on ::1 alone does not show.
     port = free_port("::")
-    s = smtpd(listen=[{"address": "[::]:%d" % port, "mode": "smtp"}])
+    s = smtpd(listen=[{"address": "[::]:%d" % port, "mode": "smtp"},
+                      {"address": "127.0.0.1:%d" % port, "mode": "smtp"}])
     c = s.connect(host="::1", port=port)
     c.cmd("QUIT")
     c = s.connect(host="127.0.0.1", port=port)
     c.cmd("QUIT")
     addrs = [r["client_address"] for r in s.policy.phase("CONNECT")]
     assert addrs == ["::1", "127.0.0.1"], addrs
+    # an IPv4-mapped client address (::ffff:127.0.0.1) can only come from
+    # a dual-stack socket, which Elemta never opens; its canonical form is
+    # covered by tests/unit/test_addr.c
 
 
 def test_sigterm_graceful_stop(smtpd):

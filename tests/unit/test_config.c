@@ -326,6 +326,11 @@ test_full_config(void **state)
 	assert_int_equal(cfg->policyd.fail_mode, CONFIG_FAIL_ACCEPT);
 	assert_string_equal(cfg->policyd.postfix_listen,
 	    "unix:/tmp/pf/policy.sock");
+	/* parsed once here; elemtactl, policyd and metricsd use the parts */
+	assert_string_equal(cfg->policyd.postfix_endpoint.path,
+	    "/tmp/pf/policy.sock");
+	assert_string_equal(cfg->policyd.postfix_endpoint.host, "");
+	assert_int_equal(cfg->policyd.postfix_endpoint.port, 0);
 
 	assert_string_equal(cfg->counters.path, "/var/lib/x");
 	assert_int_equal(cfg->counters.map_size, 1024 * 1024 * 1024);
@@ -333,6 +338,9 @@ test_full_config(void **state)
 	assert_string_equal(cfg->spool.path, "/spool");
 	assert_false(cfg->spool.fsync);
 	assert_string_equal(cfg->metrics.listen, "127.0.0.1:9100");
+	assert_string_equal(cfg->metrics.endpoint.host, "127.0.0.1");
+	assert_int_equal(cfg->metrics.endpoint.port, 9100);
+	assert_string_equal(cfg->metrics.endpoint.path, "");
 	assert_string_equal(cfg->log.level, "debug");
 
 	assert_int_equal(cfg->plugin_count, 2);
@@ -401,6 +409,9 @@ test_defaults(void **state)
 	assert_string_equal(cfg->spool.path, "/var/spool/elemta");
 	assert_true(cfg->spool.fsync);
 	assert_string_equal(cfg->metrics.listen, "");
+	assert_string_equal(cfg->metrics.endpoint.host, "");
+	assert_int_equal(cfg->metrics.endpoint.port, 0);
+	assert_string_equal(cfg->policyd.postfix_endpoint.path, "");
 	assert_string_equal(cfg->log.level, "info");
 	assert_int_equal(cfg->plugin_count, 0);
 	config_free(cfg);
@@ -415,6 +426,13 @@ test_socket_follows_runtime_dir(void **state)
 
 	assert_string_equal(cfg->policyd.socket, "/var/run/e/policyd.sock");
 	assert_string_equal(cfg->policyd.postfix_listen, "[::1]:10040");
+	assert_string_equal(cfg->policyd.postfix_endpoint.host, "::1");
+	assert_int_equal(cfg->policyd.postfix_endpoint.port, 10040);
+	assert_string_equal(cfg->policyd.postfix_endpoint.path, "");
+	config_free(cfg);
+	cfg = load_ok(LISTEN "metrics:\n  listen: \"*:9100\"\n");
+	assert_string_equal(cfg->metrics.endpoint.host, "0.0.0.0");
+	assert_int_equal(cfg->metrics.endpoint.port, 9100);
 	config_free(cfg);
 }
 

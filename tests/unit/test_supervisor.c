@@ -625,32 +625,6 @@ static void test_args_errors(void **state)
 
 /* ==== sockets.c ==== */
 
-/* test_hostport - policyd.postfix_listen's HOST:PORT forms. */
-static void test_hostport(void **state)
-{
-	char host[64];
-	unsigned port;
-	struct error err;
-
-	assert_int_equal(ctl_hostport_parse("127.0.0.1:10040", host, sizeof(host),
-	    &port, &err), 0);
-	assert_string_equal(host, "127.0.0.1");
-	assert_int_equal(port, 10040);
-	assert_int_equal(ctl_hostport_parse("[::1]:25", host, sizeof(host), &port,
-	    &err), 0);
-	assert_string_equal(host, "::1");
-	assert_int_equal(port, 25);
-	static const char *const bad[] = {
-		"127.0.0.1", ":25", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-		"127.0.0.1:25x", "::1:25", "[::1]25", "[::1]", "127.0.0.1:-1",
-	};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (ctl_hostport_parse(bad[i], host, sizeof(host), &port, &err) != -1)
-			fail_msg("accepted: %s", bad[i]);
-	assert_int_equal(ctl_hostport_parse("[0000:0000:0000:0000:0000:0000:0000:"
-	    "0001]:25", host, 8, &port, &err), -1);
-}
-
 /* free_tcp_port - a loopback port that was free a moment ago. */
 static unsigned free_tcp_port(void)
 {
@@ -919,7 +893,6 @@ int main(void)
 		cmocka_unit_test(test_args_commands),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_test_plugin_owns_its_options),
-		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_sockets_reopen),
 		cmocka_unit_test(test_sockets_reopen_failure_changes_nothing),
 		cmocka_unit_test(test_mkdir_p),

@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -42,6 +41,7 @@
 #include "config.h"
 #include "counter.h"
 #include "fdpass.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics_format.h"
 #include "strbuf.h"
@@ -177,81 +177,16 @@ metricsd_handle(void *cls, struct MHD_Connection *conn, const char *url,
 	return rc;
 }
 
-/* metricsd_hostport - "HOST:PORT" or "[V6]:PORT" (config.c checked the
- * form already) into host and port text. */
-static int
-metricsd_hostport(const char *text, char *host, size_t hsize, char *port,
-    size_t psize, struct error *err)
-{
-	const char *colon, *h = text;
-	size_t hl;
-
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (close == NULL || close[1] != ':')
-			return error_set(err, "metrics.listen '%s': expected "
-			    "[IPV6]:PORT", text);
-		h = text + 1;
-		hl = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (colon == NULL)
-			return error_set(err, "metrics.listen '%s': expected "
-			    "HOST:PORT", text);
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= hsize || strlen(colon + 1) >= psize ||
-	    colon[1] == '\0')
-		return error_set(err, "metrics.listen '%s': bad address", text);
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	str_copy(port, colon + 1, psize);
-	return 0;
-}
-
 /* metricsd_bind - --bind: listen on metrics.listen ourselves. */
 static int
 metricsd_bind(const struct config *cfg, struct error *err)
 {
-	struct addrinfo hints, *res = NULL;
-	char host[256], port[16];
-	int fd, one = 1, rc;
-
 	if (cfg->metrics.listen[0] == '\0')
 		return error_set(err, "metrics.listen is not set in %s",
 		    cfg->file);
-	if (metricsd_hostport(cfg->metrics.listen, host, sizeof(host), port,
-	    sizeof(port), err) != 0)
-		return -1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	rc = getaddrinfo(strcmp(host, "*") == 0 ? "0.0.0.0" : host, port,
-	    &hints, &res);
-	if (rc != 0)
-		return error_set(err, "cannot listen on %s: %s",
-		    cfg->metrics.listen, gai_strerror(rc));
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (res->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-	    listen(fd, METRICSD_BACKLOG) != 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		freeaddrinfo(res);
-		return error_set(err, "cannot listen on %s: %s",
-		    cfg->metrics.listen, strerror(e));
-	}
-	freeaddrinfo(res);
-	return fd;
+	return listen_tcp(cfg->metrics.endpoint.host,
+	    cfg->metrics.endpoint.port, METRICSD_BACKLOG, cfg->metrics.listen,
+	    err);
 }
 
 /* metricsd_inherited - the listening socket elemtactl passed. */

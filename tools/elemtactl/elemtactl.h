@@ -361,10 +361,6 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 void ctl_sockets_release_old(struct ctl_sockets *old);
 /* ctl_sockets_close - close everything, unlinking the Unix sockets. */
 void ctl_sockets_close(struct ctl_sockets *s);
-/* ctl_hostport_parse - "127.0.0.1:10040" or "[::1]:10040". */
-int ctl_hostport_parse(const char *text, char *host, size_t host_size,
-    unsigned *port, struct error *err);
-
 /* ==== spawn.c ==== */
 
 /* ctl_worker_binary - the worker program `name`: in $ELEMTA_LIBEXEC_DIR

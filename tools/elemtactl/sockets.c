@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "elemtactl.h"
+#include "listen.h"
 
 /* sockets_reset - mark one socket closed. */
 static void sockets_reset(struct ctl_socket *s)
@@ -52,192 +53,63 @@ void ctl_sockets_init(struct ctl_sockets *s)
 	sockets_reset(&s->metrics);
 }
 
-/* ctl_hostport_parse - see elemtactl.h. */
-int ctl_hostport_parse(const char *text, char *host, size_t host_size,
-    unsigned *port, struct error *err)
-{
-	const char *h, *colon, *p;
-	size_t hlen;
-	char *end;
-	unsigned long v;
-
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (close == NULL || close[1] != ':')
-			return error_set(err, "'%s': expected [IPV6]:PORT", text);
-		h = text + 1;
-		hlen = (size_t)(close - h);
-		p = close + 2;
-	} else {
-		colon = strrchr(text, ':');
-		if (colon == NULL)
-			return error_set(err, "'%s': expected HOST:PORT", text);
-		if (memchr(text, ':', (size_t)(colon - text)) != NULL)
-			return error_set(err, "'%s': write an IPv6 address in "
-			    "brackets, [::1]:PORT", text);
-		h = text;
-		hlen = (size_t)(colon - text);
-		p = colon + 1;
-	}
-	if (hlen == 0)
-		return error_set(err, "'%s': missing host", text);
-	if (hlen >= host_size)
-		return error_set(err, "'%s': host too long", text);
-	if (*p < '0' || *p > '9')
-		return error_set(err, "'%s': expected a port number", text);
-	errno = 0;
-	v = strtoul(p, &end, 10);
-	if (errno != 0 || *end != '\0' || v == 0 || v > 65535)
-		return error_set(err, "'%s': port must be 1-65535", text);
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (unsigned)v;
-	return 0;
-}
-
-/* sockets_listen_tcp - bind and listen on host:port; name is the address
- * as configured, for the error message. */
+/* sockets_listen_tcp - s listening on host:port; name is the address as
+ * configured, for the error message. */
 static int sockets_listen_tcp(struct ctl_socket *s, const char *name,
     const char *host, unsigned port, struct error *err)
 {
-	struct addrinfo hints, *res = NULL;
-	char service[16];
-	int fd, one = 1, rc;
+	int fd = listen_tcp(host, port, CTL_LISTEN_BACKLOG, name, err);
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(service, sizeof(service), "%u", port);
-	/* A host-less address means every IPv4 address (one fd per entry). */
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		host = "0.0.0.0";
-	rc = getaddrinfo(host, service, &hints, &res);
-	if (rc != 0)
-		return error_set(err, "cannot listen on %s: %s", name,
-		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1) {
-		rc = errno;
-		goto fail;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1
-	    || (res->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1)
-	    || bind(fd, res->ai_addr, res->ai_addrlen) == -1
-	    || listen(fd, CTL_LISTEN_BACKLOG) == -1) {
-		rc = errno;
-		close(fd);
-		goto fail;
-	}
-	freeaddrinfo(res);
+	if (fd == -1)
+		return -1;
 	s->fd = fd;
 	str_copy(s->name, name, sizeof(s->name));
 	return 0;
-fail:
-	freeaddrinfo(res);
-	return error_set(err, "cannot listen on %s: %s", name, strerror(rc));
 }
 
-/* sockets_listen_unix - bind path with mode and owner (when chown_it),
- * replacing a stale socket file; a non-socket there is left alone. */
+/* sockets_listen_unix - s listening on path with mode and owner (when
+ * chown_it). */
 static int sockets_listen_unix(struct ctl_socket *s, const char *path,
     mode_t mode, bool chown_it, uid_t uid, gid_t gid, struct error *err)
 {
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old_umask;
-	int fd, rc;
+	int fd = listen_unix(path, mode, chown_it, uid, gid, CTL_LISTEN_BACKLOG,
+	    err);
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return error_set(err, "cannot listen on %s: path longer than %zu "
-		    "bytes", path, sizeof(sun.sun_path) - 1);
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return error_set(err, "cannot listen on %s: a file that is "
-			    "not a socket is in the way", path);
-		if (unlink(path) == -1)
-			return error_set(err, "cannot remove stale socket %s: %s",
-			    path, strerror(errno));
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
-		return error_set(err, "cannot listen on %s: %s", path,
-		    strerror(errno));
-	/* Created 0600, widened to mode once the owner is right: never
-	 * reachable by someone it is not meant for. */
-	old_umask = umask(0177);
-	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old_umask);
-	if (rc == -1) {
-		rc = errno;
-		close(fd);
-		return error_set(err, "cannot listen on %s: %s", path,
-		    strerror(rc));
-	}
-	if ((chown_it && fchownat(AT_FDCWD, path, uid, gid,
-	    AT_SYMLINK_NOFOLLOW) == -1) || chmod(path, mode) == -1
-	    || listen(fd, CTL_LISTEN_BACKLOG) == -1) {
-		rc = errno;
-		close(fd);
-		unlink(path);
-		return error_set(err, "cannot listen on %s: %s", path,
-		    strerror(rc));
-	}
+		return -1;
 	s->fd = fd;
 	str_copy(s->name, path, sizeof(s->name));
 	str_copy(s->unix_path, path, sizeof(s->unix_path));
 	return 0;
 }
 
-/* sockets_open_postfix - policyd.postfix_listen: "unix:PATH" (relative to
- * the config file's directory) or "HOST:PORT". */
+/* sockets_open_postfix - policyd.postfix_listen: a Unix socket (its path
+ * made absolute by config_load) or HOST:PORT. */
 static int sockets_open_postfix(const struct config *cfg,
     const struct ctl_users *users, struct ctl_socket *s, struct error *err)
 {
-	const char *spec = cfg->policyd.postfix_listen;
-	char host[256], path[CONFIG_PATH_MAX];
-	unsigned port;
+	const struct config_endpoint *ep = &cfg->policyd.postfix_endpoint;
 
-	if (strncmp(spec, "unix:", 5) == 0) {
-		const char *p = spec + 5;
-		int n = p[0] == '/' ? snprintf(path, sizeof(path), "%s", p)
-		    : snprintf(path, sizeof(path), "%s/%s", cfg->dir, p);
-
-		if (n < 0 || (size_t)n >= sizeof(path))
-			return error_set(err, "policyd.postfix_listen: path too long");
-		if (ctl_mkdir_p_parent(path, err) == -1)
+	if (ep->path[0] != '\0') {
+		if (ctl_mkdir_p_parent(ep->path, err) == -1)
 			return -1;
 		/* Postfix's smtpd connects as the postfix user: the socket is
 		 * open to all, the operator restricts its directory (as
 		 * Postfix's own private/ directory does). */
-		return sockets_listen_unix(s, path, 0666, users->root,
+		return sockets_listen_unix(s, ep->path, 0666, users->root,
 		    users->policyd.uid, users->policyd.gid, err);
 	}
-	if (ctl_hostport_parse(spec, host, sizeof(host), &port, err) == -1)
-		return error_prefix(err, "policyd.postfix_listen");
-	return sockets_listen_tcp(s, spec, host, port, err);
+	return sockets_listen_tcp(s, cfg->policyd.postfix_listen, ep->host,
+	    ep->port, err);
 }
 
-/* sockets_open_metrics - metrics.listen (HOST:PORT), inherited by the
- * elemta-metricsd worker. */
+/* sockets_open_metrics - metrics.listen, inherited by the elemta-metricsd
+ * worker. */
 static int sockets_open_metrics(const struct config *cfg,
     struct ctl_socket *s, struct error *err)
 {
-	char host[256];
-	unsigned port;
-
-	if (ctl_hostport_parse(cfg->metrics.listen, host, sizeof(host), &port,
-	    err) == -1)
-		return error_prefix(err, "metrics.listen");
-	return sockets_listen_tcp(s, cfg->metrics.listen, host, port, err);
+	return sockets_listen_tcp(s, cfg->metrics.listen,
+	    cfg->metrics.endpoint.host, cfg->metrics.endpoint.port, err);
 }
 
 /* ctl_sockets_open - see elemtactl.h. */
@@ -273,41 +145,32 @@ fail:
 
 static void sockets_close_one(struct ctl_socket *s);
 
-/* sockets_same_address - is fd listening on what host:port resolves to? */
+/* sockets_same_address - is fd listening on host:port? */
 static bool sockets_same_address(int fd, const char *host, unsigned port)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	struct addrinfo hints, *res = NULL;
-	char service[16];
-	bool same = false;
+	struct sockaddr_storage ss, want;
+	socklen_t len = sizeof(ss), want_len;
+	struct error err;
 
-	if (fd == -1 || getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+	if (fd == -1 || getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    listen_sockaddr(host, port, &want, &want_len, &err) == -1 ||
+	    want.ss_family != ss.ss_family)
 		return false;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(service, sizeof(service), "%u", port);
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
-		host = "0.0.0.0";
-	if (getaddrinfo(host, service, &hints, &res) != 0)
-		return false;
-	if (res->ai_family == ss.ss_family && res->ai_family == AF_INET) {
-		const struct sockaddr_in *a = (const void *)res->ai_addr;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)&want;
 		const struct sockaddr_in *b = (const void *)&ss;
 
-		same = a->sin_port == b->sin_port
+		return a->sin_port == b->sin_port
 		    && a->sin_addr.s_addr == b->sin_addr.s_addr;
-	} else if (res->ai_family == ss.ss_family && res->ai_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const void *)res->ai_addr;
+	}
+	if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)&want;
 		const struct sockaddr_in6 *b = (const void *)&ss;
 
-		same = a->sin6_port == b->sin6_port
+		return a->sin6_port == b->sin6_port
 		    && memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0;
 	}
-	freeaddrinfo(res);
-	return same;
+	return false;
 }
 
 /* ctl_sockets_reopen - see elemtactl.h. */
@@ -363,19 +226,11 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 		}
 	}
 	if (cfg->metrics.listen[0] != '\0') {
-		char mhost[256];
-		unsigned mport;
-
-		if (ctl_hostport_parse(cfg->metrics.listen, mhost, sizeof(mhost),
-		    &mport, err) == -1) {
-			error_prefix(err, "metrics.listen");
-			goto fail;
-		}
-		if (sockets_same_address(old->metrics.fd, mhost, mport)) {
+		if (sockets_same_address(old->metrics.fd,
+		    cfg->metrics.endpoint.host, cfg->metrics.endpoint.port)) {
 			out->metrics = old->metrics;
 			metrics_taken = true;
-		} else if (sockets_listen_tcp(&out->metrics, cfg->metrics.listen,
-		    mhost, mport, err) == -1) {
+		} else if (sockets_open_metrics(cfg, &out->metrics, err) == -1) {
 			goto fail;
 		}
 	}

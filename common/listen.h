@@ -1,0 +1,40 @@
+/*
+ * listen.h - listening sockets: TCP on a numeric HOST:PORT and Unix
+ * sockets with a safe mode and owner.
+ *
+ * The one way Elemta opens a listener: elemtactl for every socket it
+ * passes to its workers, elemta-policyd --bind and elemta-metricsd --bind
+ * when run alone.  Addresses come parsed (struct config_endpoint).
+ */
+#ifndef ELEMTA_LISTEN_H
+#define ELEMTA_LISTEN_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+/* listen_sockaddr - the socket address of a numeric host and port ("" or
+ * "*": 0.0.0.0), as listen_tcp binds it.  0, or -1 with err. */
+int listen_sockaddr(const char *host, unsigned port,
+    struct sockaddr_storage *ss, socklen_t *len, struct error *err);
+
+/* listen_tcp - a non-blocking, close-on-exec socket listening on
+ * host:port (a numeric address; "" or "*" mean every IPv4 address; an
+ * IPv6 address listens on IPv6 only), with SO_REUSEADDR.  name labels the
+ * error ("cannot listen on NAME: ...").  Returns the descriptor, or -1
+ * with err. */
+int listen_tcp(const char *host, unsigned port, int backlog,
+    const char *name, struct error *err);
+
+/* listen_unix - a non-blocking, close-on-exec Unix socket listening on
+ * path, replacing a stale socket file (any other file in the way is an
+ * error).  The socket file is created 0600, given to uid:gid when
+ * chown_it, and only then widened to mode: never reachable by anyone it
+ * is not meant for.  Returns the descriptor, or -1 with err (nothing left
+ * behind). */
+int listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
+    gid_t gid, int backlog, struct error *err);
+
+#endif

@@ -1,0 +1,140 @@
+/*
+ * test_listen.c - common/listen.c: the one way listeners are opened
+ * (elemtactl, policyd --bind, metricsd --bind).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "listen.h"
+
+/* bound_port - the port fd listens on. */
+static unsigned
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* test_tcp - non-blocking, close-on-exec, really listening; a port in
+ * use and a host name (never resolved) are clear errors. */
+static void
+test_tcp(void **state)
+{
+	struct error err;
+	int fd = listen_tcp("127.0.0.1", 0, 8, "test", &err), fd2, c;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	unsigned port;
+	char name[32];
+
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	port = bound_port(fd);
+	assert_true(port > 0);
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	close(c);
+	snprintf(name, sizeof(name), "127.0.0.1:%u", port);
+	fd2 = listen_tcp("127.0.0.1", port, 8, name, &err);
+	assert_int_equal(fd2, -1);
+	assert_non_null(strstr(err.text, name));
+	assert_non_null(strstr(err.text, "address in use"));
+	close(fd);
+	assert_int_equal(listen_tcp("localhost", 25, 8, "x", &err), -1);
+	assert_non_null(strstr(err.text, "cannot listen on x"));
+}
+
+/* test_tcp_v6_only - "::1" listens on IPv6 only, so an IPv4 listener
+ * on the same port can coexist. */
+static void
+test_tcp_v6_only(void **state)
+{
+	struct error err;
+	int fd6 = listen_tcp("::1", 0, 8, "v6", &err), fd4;
+	int v6only = 0;
+	socklen_t len = sizeof(v6only);
+
+	if (fd6 < 0)
+		skip();                  /* no IPv6 on this machine */
+	assert_int_equal(getsockopt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+	    &len), 0);
+	assert_int_equal(v6only, 1);
+	fd4 = listen_tcp("", bound_port(fd6), 8, "v4", &err);   /* "" = 0.0.0.0 */
+	assert_true(fd4 >= 0);
+	close(fd4);
+	close(fd6);
+}
+
+/* test_unix - mode applied, a stale socket replaced, a regular file in
+ * the way refused (and kept), a path too long refused. */
+static void
+test_unix(void **state)
+{
+	char dir[] = "/tmp/elemta-test-listen-XXXXXX", path[128], lng[200];
+	struct error err;
+	struct stat st;
+	int fd, fd2;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	fd = listen_unix(path, 0660, false, 0, 0, 8, &err);
+	assert_true(fd >= 0);
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	close(fd);                       /* the file stays: stale */
+	fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
+	assert_true(fd2 >= 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	close(fd2);
+	unlink(path);
+
+	snprintf(path, sizeof(path), "%s/file", dir);
+	fclose(fopen(path, "w"));
+	assert_int_equal(listen_unix(path, 0600, false, 0, 0, 8, &err), -1);
+	assert_non_null(strstr(err.text, "not a socket"));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	unlink(path);
+
+	memset(lng, 'a', sizeof(lng) - 1);
+	lng[0] = '/';
+	lng[sizeof(lng) - 1] = '\0';
+	assert_int_equal(listen_unix(lng, 0600, false, 0, 0, 8, &err), -1);
+	assert_non_null(strstr(err.text, "path longer than"));
+	assert_int_equal(rmdir(dir), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp),
+		cmocka_unit_test(test_tcp_v6_only),
+		cmocka_unit_test(test_unix),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
