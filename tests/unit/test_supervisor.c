@@ -2,10 +2,11 @@
  * test_supervisor.c - unit tests for the pure parts of elemtactl
  * (tools/elemtactl/): the restart backoff and the worker state machine
  * (workers.c), the status and reload-result file formats and the
- * pid-file lock (runtime.c), argument parsing (args.c), HOST:PORT parsing
- * and the reload's socket take-over (sockets.c), directory creation and
- * spool tmp/ cleaning (dirs.c), the worker access check of privs.c and
- * the summing of the smtpd stats files for status (control.c).
+ * pid-file lock (runtime.c), argument parsing (args.c), the reload's
+ * socket take-over (sockets.c), the inherited descriptor layout
+ * (spawn.c), directory creation and spool tmp/ cleaning (dirs.c), the
+ * worker access check of privs.c and the summing of the smtpd stats files
+ * for status (control.c).
  *
  * elemtactl's objects are not in any library the unit-test rule links, so
  * the source files under test are included here directly (check_config.c
@@ -31,6 +32,7 @@
 #include "../../tools/elemtactl/privs.c"
 #include "../../tools/elemtactl/runtime.c"
 #include "../../tools/elemtactl/sockets.c"
+#include "../../tools/elemtactl/spawn.c"
 #include "../../tools/elemtactl/workers.c"
 
 /* ==== helpers ==== */
@@ -625,6 +627,31 @@ static void test_args_errors(void **state)
 
 /* ==== sockets.c ==== */
 
+/* test_spawn_layout - descriptors land at 3, 4, ... in the order
+ * passed; the layout and the variable list are bounded, never overrun. */
+static void test_spawn_layout(void **state)
+{
+	struct ctl_spawn sp;
+	char big[CTL_SPAWN_VAR_MAX + 8];
+
+	memset(&sp, 0, sizeof(sp));
+	for (int i = 0; i < CTL_SPAWN_FDS_MAX; i++)
+		assert_int_equal(ctl_spawn_pass(&sp, 100 + i), 3 + i);
+	assert_int_equal(ctl_spawn_pass(&sp, 7), -1);
+	assert_int_equal(sp.fd_count, CTL_SPAWN_FDS_MAX);
+	assert_int_equal(sp.fds[0], 100);
+	assert_int_equal(ctl_spawn_var(&sp, "ELEMTA_POLICY_FD=%d", 3), 0);
+	assert_string_equal(sp.vars[0], "ELEMTA_POLICY_FD=3");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(ctl_spawn_var(&sp, "A=%s", big), -1);
+	assert_int_equal(sp.var_count, 1);
+	for (int i = 1; i < CTL_SPAWN_VARS_MAX; i++)
+		assert_int_equal(ctl_spawn_var(&sp, "V%d=1", i), 0);
+	assert_int_equal(ctl_spawn_var(&sp, "ONE_TOO_MANY=1"), -1);
+	assert_int_equal(sp.var_count, CTL_SPAWN_VARS_MAX);
+}
+
 /* free_tcp_port - a loopback port that was free a moment ago. */
 static unsigned free_tcp_port(void)
 {
@@ -886,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_reload_result_roundtrip),
 		cmocka_unit_test(test_reload_result_rejects),
 		cmocka_unit_test(test_stats_read),
+		cmocka_unit_test(test_spawn_layout),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_lock_exclusive),
 		cmocka_unit_test(test_lock_stale_file),

@@ -368,7 +368,12 @@ void ctl_sockets_close(struct ctl_sockets *s);
 int ctl_worker_binary(const char *name, char *out, size_t size,
     struct error *err);
 
-/* Everything a worker child needs, prepared before fork. */
+/* Everything a worker child needs, prepared before fork: the
+ * descriptors it inherits (they become 3, 4, ... in the order passed)
+ * and the ELEMTA_* variables that tell it where they landed. */
+#define CTL_SPAWN_FDS_MAX (CONFIG_LISTEN_MAX + 4)   /* listeners, TLS, table */
+#define CTL_SPAWN_VARS_MAX 6
+#define CTL_SPAWN_VAR_MAX (32 + CONFIG_LISTEN_MAX * 4)
 struct ctl_spawn {
 	const char *binary;           /* absolute path                     */
 	const char *config_file;      /* absolute path, passed as -c       */
@@ -376,14 +381,28 @@ struct ctl_spawn {
 	bool drop;
 	bool foreground;              /* inherit stdout/stderr             */
 	unsigned id;
-	const int *fds;               /* to become 3, 4, ...               */
+	int fds[CTL_SPAWN_FDS_MAX];   /* borrowed: the caller closes them  */
 	size_t fd_count;
-	const char *fd_env[2];        /* e.g. "ELEMTA_LISTEN_FDS=3,4"      */
-	bool tls;                     /* smtpd: pass tls.certificate/key   */
-	bool peer;                    /* smtpd: pass the connection table   */
-	int peer_fd;                  /* ... this memfd, after the others   */
-	unsigned peer_slot;           /* ... and this slot of it            */
+	char vars[CTL_SPAWN_VARS_MAX][CTL_SPAWN_VAR_MAX]; /* "NAME=value"   */
+	size_t var_count;
 };
+
+/* ctl_spawn_pass - fd becomes the worker's next descriptor; returns its
+ * number in the worker (3, 4, ...), or -1 when the layout is full. */
+int ctl_spawn_pass(struct ctl_spawn *sp, int fd);
+
+/* ctl_spawn_var - add the variable "NAME=value" (printf format); -1 when
+ * there are too many or it is too long. */
+int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ctl_spawn_pass_tls - for an smtpd worker: when sp->config_file names a
+ * certificate, tls.certificate and tls.key opened read-only here (as
+ * root: the key may be readable by root only) and passed as
+ * ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.  The two descriptors are
+ * returned in owned[] (-1 when absent) for the caller to close once the
+ * worker is spawned.  -1 with err when a file cannot be opened. */
+int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err);
 
 /* ctl_spawn_worker - fork and exec; returns the pid once the exec
  * succeeded, or -1 with the child's reason in err (the child is reaped). */

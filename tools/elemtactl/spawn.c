@@ -14,17 +14,14 @@
  * locale, sanitizer options) and any other ELEMTA_* the operator set (test
  * hooks); nothing else of the supervisor's environment reaches a worker.
  *
- * TLS: an smtpd worker (the one given ELEMTA_LISTEN_FDS) of a config with
- * tls.certificate also inherits that file and tls.key, opened read-only
- * here while still root (the key may be readable by root only), right
- * after its listeners, named by ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.
- * The paths come from the config file the worker is started with, read
- * again at each spawn, so a reloaded config's files are the ones passed.
- *
- * Connection table: an smtpd worker also inherits the supervisor's
- * shared table of connections per client address (common/peer_table.h),
- * the same memfd for every smtpd worker of every generation, last in the
- * layout, named by ELEMTA_PEER_FD, with its own slot in ELEMTA_PEER_SLOT.
+ * What a worker inherits is a list: supervisor.c passes descriptors
+ * (ctl_spawn_pass: 3, 4, ... in that order) and names them in variables
+ * (ctl_spawn_var), per kind.  TLS (ctl_spawn_pass_tls): an smtpd worker
+ * of a config with tls.certificate also inherits that file and tls.key,
+ * opened read-only here while still root (the key may be readable by root
+ * only), named by ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.  The paths come
+ * from the config file the worker is started with, read again at each
+ * spawn, so a reloaded config's files are the ones passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,8 +43,6 @@
 #endif
 
 #define SPAWN_ENV_MAX 64
-#define SPAWN_FDS_MAX (CONFIG_LISTEN_MAX + 3)  /* listeners, TLS, table */
-#define SPAWN_EXTRA_ENV 4                      /* TLS x 2, table x 2    */
 #define SPAWN_MSG_MAX 512
 #define SPAWN_CLOSE_FALLBACK_MAX 65536
 
@@ -160,7 +155,7 @@ static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
 static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
     char *const envp[], int errfd, pid_t supervisor)
 {
-	int high[SPAWN_FDS_MAX];
+	int high[CTL_SPAWN_FDS_MAX];
 	int base = 3 + (int)sp->fd_count;   /* first fd above the layout */
 	char msg[SPAWN_MSG_MAX];
 	sigset_t none;
@@ -175,8 +170,6 @@ static void spawn_child(const struct ctl_spawn *sp, char *const argv[],
 	 * the supervisor, which then stops the workers gracefully. */
 	setpgid(0, 0);
 
-	if (sp->fd_count > SPAWN_FDS_MAX)
-		spawn_child_fail(errfd, "too many descriptors to pass");
 	nul = open("/dev/null", O_RDWR);
 	if (nul == -1)
 		spawn_child_fail(errfd, "open /dev/null: %s", strerror(errno));
@@ -233,17 +226,15 @@ static bool spawn_env_named(const char *entry, const char *const *names,
 #define SPAWN_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* spawn_build_env - the worker's environment into envp (pointers into
- * environ or to the caller's buffers, NULL-terminated); extra: the TLS
- * and connection table variables, NULL where absent. */
+ * environ, sp->vars or id_var, NULL-terminated). */
 static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
-    char *id_var, size_t id_size, char *const extra[SPAWN_EXTRA_ENV])
+    char *id_var, size_t id_size)
 {
 	size_t n = 0;
 	bool have_path = false;
 
-	/* Room is kept for the 5 + SPAWN_EXTRA_ENV variables added below and
-	 * the NULL. */
-	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 6 - SPAWN_EXTRA_ENV;
+	/* Room is kept for the variables added below and the NULL. */
+	for (char **e = environ; *e && n < SPAWN_ENV_MAX - 4 - CTL_SPAWN_VARS_MAX;
 	    e++) {
 		if (spawn_env_named(*e, spawn_imported, SPAWN_COUNT(spawn_imported))) {
 			envp[n++] = *e;
@@ -259,58 +250,86 @@ static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
 		envp[n++] = "ELEMTA_FOREGROUND=1";
 	snprintf(id_var, id_size, "ELEMTA_WORKER_ID=%u", sp->id);
 	envp[n++] = id_var;
-	for (size_t i = 0; i < 2; i++)
-		if (sp->fd_env[i])
-			envp[n++] = (char *)sp->fd_env[i];
-	for (size_t i = 0; i < SPAWN_EXTRA_ENV; i++)
-		if (extra[i])
-			envp[n++] = extra[i];
+	for (size_t i = 0; i < sp->var_count; i++)
+		envp[n++] = (char *)sp->vars[i];
 	envp[n] = NULL;
 }
 
-/* spawn_tls_open - for an smtpd worker (sp->tls) whose config names a
- * certificate: tls.certificate and tls.key opened read-only
- * (close-on-exec) into fds[0], fds[1]; else both -1.  The config is the
- * file the worker itself is about to load, so the two agree; one that
- * does not load opens nothing: the worker reports the problem. */
-static int spawn_tls_open(const struct ctl_spawn *sp, int fds[2],
-    struct error *err)
+/* ctl_spawn_pass - see elemtactl.h. */
+int ctl_spawn_pass(struct ctl_spawn *sp, int fd)
+{
+	if (sp->fd_count >= CTL_SPAWN_FDS_MAX)
+		return -1;
+	sp->fds[sp->fd_count++] = fd;
+	return 3 + (int)sp->fd_count - 1;
+}
+
+/* ctl_spawn_var - see elemtactl.h. */
+int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (sp->var_count >= CTL_SPAWN_VARS_MAX)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(sp->vars[sp->var_count], CTL_SPAWN_VAR_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= CTL_SPAWN_VAR_MAX)
+		return -1;
+	sp->var_count++;
+	return 0;
+}
+
+/* ctl_spawn_pass_tls - see elemtactl.h.  The config is the file the
+ * worker itself is about to load, so the two agree; one that does not
+ * load opens nothing: the worker reports the problem. */
+int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err)
 {
 	struct config_errors errs;
 	struct config *cfg;
-	int rc = 0;
+	int cert, key;
 
-	fds[0] = fds[1] = -1;
-	if (!sp->tls)
-		return 0;
+	owned[0] = owned[1] = -1;
 	memset(&errs, 0, sizeof(errs));
 	cfg = config_load(sp->config_file, &errs);
 	if (cfg == NULL)
 		return 0;
-	if (cfg->tls.certificate[0] != '\0' && cfg->tls.key[0] != '\0') {
-		fds[0] = open(cfg->tls.certificate, O_RDONLY | O_CLOEXEC | O_NOCTTY
-		    | O_NONBLOCK);
-		if (fds[0] == -1)
-			rc = error_set(err, "tls.certificate '%s': %s",
-			    cfg->tls.certificate, strerror(errno));
-		else if ((fds[1] = open(cfg->tls.key, O_RDONLY | O_CLOEXEC
-		    | O_NOCTTY | O_NONBLOCK)) == -1) {
-			rc = error_set(err, "tls.key '%s': %s", cfg->tls.key,
-			    strerror(errno));
-			close(fds[0]);
-			fds[0] = -1;
-		}
+	if (cfg->tls.certificate[0] == '\0' || cfg->tls.key[0] == '\0') {
+		config_free(cfg);
+		return 0;
+	}
+	owned[0] = open(cfg->tls.certificate, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK);
+	if (owned[0] == -1) {
+		error_set(err, "tls.certificate '%s': %s", cfg->tls.certificate,
+		    strerror(errno));
+		goto fail;
+	}
+	owned[1] = open(cfg->tls.key, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK);
+	if (owned[1] == -1) {
+		error_set(err, "tls.key '%s': %s", cfg->tls.key, strerror(errno));
+		goto fail;
 	}
 	config_free(cfg);
-	return rc;
-}
-
-/* spawn_tls_close - the supervisor's copies, once the child has its own. */
-static void spawn_tls_close(int fds[2])
-{
-	for (size_t i = 0; i < 2; i++)
-		if (fds[i] != -1)
-			close(fds[i]);
+	cfg = NULL;
+	if ((cert = ctl_spawn_pass(sp, owned[0])) == -1 ||
+	    (key = ctl_spawn_pass(sp, owned[1])) == -1 ||
+	    ctl_spawn_var(sp, "ELEMTA_TLS_CERT_FD=%d", cert) == -1 ||
+	    ctl_spawn_var(sp, "ELEMTA_TLS_KEY_FD=%d", key) == -1) {
+		error_set(err, "too many descriptors to pass");
+		goto fail;
+	}
+	return 0;
+fail:
+	config_free(cfg);
+	for (int i = 0; i < 2; i++) {
+		if (owned[i] != -1)
+			close(owned[i]);
+		owned[i] = -1;
+	}
+	return -1;
 }
 
 /* ctl_spawn_worker - see elemtactl.h. */
@@ -319,65 +338,25 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 	char *envp[SPAWN_ENV_MAX];
 	char *argv[4];
 	char id_var[48], msg[SPAWN_MSG_MAX];
-	char cert_var[48], key_var[48], peer_fd_var[48], peer_slot_var[48];
-	char *extra[SPAWN_EXTRA_ENV] = { NULL, NULL, NULL, NULL };
-	int errpipe[2], status, tls_fds[2], fds[SPAWN_FDS_MAX];
-	struct ctl_spawn tsp;
+	int errpipe[2], status;
 	pid_t supervisor = getpid(), pid;
 	size_t got = 0;
 	ssize_t n;
 
-	if (spawn_tls_open(sp, tls_fds, err) == -1)
-		return -1;
-	if (sp->fd_count > CONFIG_LISTEN_MAX) {
-		spawn_tls_close(tls_fds);
-		return error_set(err, "too many descriptors to pass");
-	}
-	tsp = *sp;
-	if (sp->fd_count > 0)
-		memcpy(fds, sp->fds, sp->fd_count * sizeof(fds[0]));
-	tsp.fds = fds;
-	if (tls_fds[0] != -1) {
-		/* The two files go right after the listeners. */
-		snprintf(cert_var, sizeof(cert_var), "ELEMTA_TLS_CERT_FD=%zu",
-		    3 + tsp.fd_count);
-		fds[tsp.fd_count++] = tls_fds[0];
-		snprintf(key_var, sizeof(key_var), "ELEMTA_TLS_KEY_FD=%zu",
-		    3 + tsp.fd_count);
-		fds[tsp.fd_count++] = tls_fds[1];
-		extra[0] = cert_var;
-		extra[1] = key_var;
-	}
-	if (sp->peer) {
-		/* The connection table last (it is close-on-exec here). */
-		snprintf(peer_fd_var, sizeof(peer_fd_var), "ELEMTA_PEER_FD=%zu",
-		    3 + tsp.fd_count);
-		snprintf(peer_slot_var, sizeof(peer_slot_var),
-		    "ELEMTA_PEER_SLOT=%u", sp->peer_slot);
-		fds[tsp.fd_count++] = sp->peer_fd;
-		extra[2] = peer_fd_var;
-		extra[3] = peer_slot_var;
-	}
-	sp = &tsp;
 	argv[0] = (char *)sp->binary;
 	argv[1] = "-c";
 	argv[2] = (char *)sp->config_file;
 	argv[3] = NULL;
-	spawn_build_env(sp, envp, id_var, sizeof(id_var), extra);
+	spawn_build_env(sp, envp, id_var, sizeof(id_var));
 
-	if (pipe2(errpipe, O_CLOEXEC) == -1) {
-		int e = errno;
-
-		spawn_tls_close(tls_fds);
-		return error_set(err, "pipe: %s", strerror(e));
-	}
+	if (pipe2(errpipe, O_CLOEXEC) == -1)
+		return error_set(err, "pipe: %s", strerror(errno));
 	pid = fork();
 	if (pid == -1) {
 		int e = errno;
 
 		close(errpipe[0]);
 		close(errpipe[1]);
-		spawn_tls_close(tls_fds);
 		return error_set(err, "fork: %s", strerror(e));
 	}
 	if (pid == 0) {
@@ -385,7 +364,6 @@ pid_t ctl_spawn_worker(const struct ctl_spawn *sp, struct error *err)
 		spawn_child(sp, argv, envp, errpipe[1], supervisor);
 	}
 	close(errpipe[1]);
-	spawn_tls_close(tls_fds);
 	/* End of file without a message: the exec happened. */
 	while (got < sizeof(msg) - 1) {
 		n = read(errpipe[0], msg + got, sizeof(msg) - 1 - got);

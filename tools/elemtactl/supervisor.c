@@ -77,7 +77,6 @@
 
 #define SUP_KILL_WAIT_MS 5000u       /* after SIGKILL, before giving up   */
 #define SUP_STOP_EXTRA_MS 5000u      /* beyond shutdown_grace             */
-#define SUP_FDS_ENV_MAX (32 + CONFIG_LISTEN_MAX * 4)
 
 #define SUP_RELOAD_ERRORS_LOGGED CONFIG_ERRORS_MAX
 
@@ -105,17 +104,6 @@ struct supervisor {
 	unsigned generation;          /* 1 at start, +1 per applied reload  */
 	uint64_t reload_seq;          /* reload attempts, for reload-result */
 
-	/* What each kind inherits (descriptors in the supervisor, the
-	 * variables telling the worker where they land). */
-	int smtpd_fds[CONFIG_LISTEN_MAX];
-	size_t smtpd_fd_count;
-	char smtpd_env[SUP_FDS_ENV_MAX];
-	int policyd_fds[2];
-	size_t policyd_fd_count;
-	char policy_env[32];
-	char postfix_env[32];
-	int metrics_fds[1];
-	char metrics_env[32];
 	int peer_fd;                  /* the smtpd connection table (memfd) */
 
 	pid_t pid;
@@ -251,11 +239,75 @@ static int sup_peer_slot(const struct supervisor *s, struct ctl_worker *w)
 	return w->peer_slot;
 }
 
+/* sup_inherit_smtpd - an smtpd worker's descriptors: its listeners
+ * (ELEMTA_LISTEN_FDS), the TLS files (opened now, into tls[] for the
+ * caller to close after the spawn), the connection table and its slot. */
+static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
+    struct ctl_spawn *sp, int tls[2], struct error *err)
+{
+	char list[CTL_SPAWN_VAR_MAX] = "";
+	size_t off = 0;
+	int fd;
+
+	for (size_t i = 0; i < s->sockets.listen_count; i++) {
+		if ((fd = ctl_spawn_pass(sp, s->sockets.listen[i].fd)) == -1)
+			return error_set(err, "too many descriptors to pass");
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+		    i ? "," : "", fd);
+	}
+	if (ctl_spawn_var(sp, "ELEMTA_LISTEN_FDS=%s", list) == -1 ||
+	    ctl_spawn_pass_tls(sp, tls, err) == -1)
+		return -1;
+	if (s->peer_fd == -1)
+		return 0;
+	if (sup_peer_slot(s, w) < 0) {
+		log_warn("worker smtpd[%u]: all %d connection table slots are in "
+		    "use; its server.max_connections_per_ip counts its own "
+		    "connections only", w->id, PEER_TABLE_SLOTS);
+		return 0;
+	}
+	/* The connection table last (it is close-on-exec here). */
+	if ((fd = ctl_spawn_pass(sp, s->peer_fd)) == -1 ||
+	    ctl_spawn_var(sp, "ELEMTA_PEER_FD=%d", fd) == -1 ||
+	    ctl_spawn_var(sp, "ELEMTA_PEER_SLOT=%d", w->peer_slot) == -1)
+		return error_set(err, "too many descriptors to pass");
+	return 0;
+}
+
+/* sup_inherit - what worker w inherits, by kind (docs/internals.md). */
+static int sup_inherit(struct supervisor *s, struct ctl_worker *w,
+    struct ctl_spawn *sp, int tls[2], struct error *err)
+{
+	int fd;
+
+	tls[0] = tls[1] = -1;
+	switch (w->kind) {
+	case CTL_KIND_POLICYD:
+		if ((fd = ctl_spawn_pass(sp, s->sockets.policy.fd)) == -1 ||
+		    ctl_spawn_var(sp, "ELEMTA_POLICY_FD=%d", fd) == -1)
+			return error_set(err, "too many descriptors to pass");
+		if (s->sockets.postfix.fd != -1 &&
+		    ((fd = ctl_spawn_pass(sp, s->sockets.postfix.fd)) == -1 ||
+		    ctl_spawn_var(sp, "ELEMTA_POSTFIX_FD=%d", fd) == -1))
+			return error_set(err, "too many descriptors to pass");
+		return 0;
+	case CTL_KIND_METRICS:
+		if ((fd = ctl_spawn_pass(sp, s->sockets.metrics.fd)) == -1 ||
+		    ctl_spawn_var(sp, "ELEMTA_METRICS_FD=%d", fd) == -1)
+			return error_set(err, "too many descriptors to pass");
+		return 0;
+	case CTL_KIND_SMTPD:
+		return sup_inherit_smtpd(s, w, sp, tls, err);
+	}
+	return error_set(err, "unknown worker kind");
+}
+
 /* sup_spawn - start the process of slot w; -1 with the reason in err. */
 static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
     struct error *err)
 {
 	struct ctl_spawn sp;
+	int tls[2];
 	pid_t pid;
 
 	memset(&sp, 0, sizeof(sp));
@@ -266,10 +318,6 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 	if (w->kind == CTL_KIND_POLICYD) {
 		sp.binary = s->policyd_bin;
 		sp.user = &s->users.policyd;
-		sp.fds = s->policyd_fds;
-		sp.fd_count = s->policyd_fd_count;
-		sp.fd_env[0] = s->policy_env;
-		sp.fd_env[1] = s->postfix_env[0] ? s->postfix_env : NULL;
 	} else if (w->kind == CTL_KIND_METRICS) {
 		/* Looked up when first needed: without metrics.listen the
 		 * binary is never needed. */
@@ -281,27 +329,15 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
 		}
 		sp.binary = s->metricsd_bin;
 		sp.user = &s->users.policyd;  /* reads the counter table */
-		sp.fds = s->metrics_fds;
-		sp.fd_count = 1;
-		sp.fd_env[0] = s->metrics_env;
 	} else {
 		sp.binary = s->smtpd_bin;
 		sp.user = &s->users.smtpd;
-		sp.fds = s->smtpd_fds;
-		sp.fd_count = s->smtpd_fd_count;
-		sp.fd_env[0] = s->smtpd_env;
-		sp.tls = true;
-		if (s->peer_fd != -1 && sup_peer_slot(s, w) >= 0) {
-			sp.peer = true;
-			sp.peer_fd = s->peer_fd;
-			sp.peer_slot = (unsigned)w->peer_slot;
-		} else if (s->peer_fd != -1) {
-			log_warn("worker smtpd[%u]: all %d connection table slots "
-			    "are in use; its server.max_connections_per_ip counts "
-			    "its own connections only", w->id, PEER_TABLE_SLOTS);
-		}
 	}
-	pid = ctl_spawn_worker(&sp, err);
+	pid = sup_inherit(s, w, &sp, tls, err) == -1 ? -1 :
+	    ctl_spawn_worker(&sp, err);
+	for (int i = 0; i < 2; i++)
+		if (tls[i] != -1)
+			close(tls[i]);
 	if (pid == -1)
 		return -1;
 	w->pid = pid;
@@ -740,32 +776,6 @@ static void sup_raise_nofile(const struct supervisor *s)
 		    s->cfg->server.max_connections);
 }
 
-/* sup_prepare_inheritance - the descriptor lists and their variables. */
-static void sup_prepare_inheritance(struct supervisor *s)
-{
-	size_t off;
-
-	s->smtpd_fd_count = s->sockets.listen_count;
-	off = (size_t)snprintf(s->smtpd_env, sizeof(s->smtpd_env),
-	    "ELEMTA_LISTEN_FDS=");
-	for (size_t i = 0; i < s->smtpd_fd_count; i++) {
-		s->smtpd_fds[i] = s->sockets.listen[i].fd;
-		off += (size_t)snprintf(s->smtpd_env + off, sizeof(s->smtpd_env) - off,
-		    "%s%zu", i ? "," : "", 3 + i);
-	}
-	s->policyd_fds[0] = s->sockets.policy.fd;
-	s->policyd_fd_count = 1;
-	snprintf(s->policy_env, sizeof(s->policy_env), "ELEMTA_POLICY_FD=3");
-	s->postfix_env[0] = '\0';
-	if (s->sockets.postfix.fd != -1) {
-		s->policyd_fds[s->policyd_fd_count++] = s->sockets.postfix.fd;
-		snprintf(s->postfix_env, sizeof(s->postfix_env),
-		    "ELEMTA_POSTFIX_FD=4");
-	}
-	s->metrics_fds[0] = s->sockets.metrics.fd;
-	snprintf(s->metrics_env, sizeof(s->metrics_env), "ELEMTA_METRICS_FD=3");
-}
-
 /* sup_add_generation - append the slots of generation s->generation for
  * s->cfg: policyd workers first, then smtpd, then the metrics worker
  * (when metrics.listen is bound).  Returns the first new slot's index. */
@@ -957,7 +967,6 @@ static int sup_startup(struct supervisor *s)
 		sup_error(s, "connection table: %s", err.text);
 		return -1;
 	}
-	sup_prepare_inheritance(s);
 	s->generation = 1;
 	sup_add_generation(s);
 	s->started_unix = (int64_t)time(NULL);
@@ -1066,7 +1075,6 @@ static int sup_reload_apply(struct supervisor *s, struct config *ncfg,
 	s->sockets = nsock;
 	s->cfg = ncfg;
 	s->generation++;
-	sup_prepare_inheritance(s);
 	level = log_level_parse(ncfg->log.level);
 	log_init("elemtactl", s->foreground, level < 0 ? LOG_LEVEL_INFO
 	    : (enum log_level)level);
