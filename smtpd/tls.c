@@ -116,7 +116,8 @@ tls_read_fd(int fd, const char *what, struct tls_pem *pem, struct error *err)
 }
 
 /* tls_read_pem - the PEM of one setting: from the inherited descriptor
- * (closed afterwards) or, without one, from the file. */
+ * or, without one (fd -1), from the file.  The descriptor is closed
+ * either way. */
 static int
 tls_read_pem(int fd, const char *setting, const char *path,
     struct tls_pem *pem, struct error *err)
@@ -128,14 +129,12 @@ tls_read_pem(int fd, const char *setting, const char *path,
 	if (fd >= 0) {
 		snprintf(what, sizeof(what), "%s '%s' (inherited fd %d)",
 		    setting, path, fd);
-		rc = tls_read_fd(fd, what, pem, err);
-		close(fd);
-		return rc;
+	} else {
+		snprintf(what, sizeof(what), "%s '%s'", setting, path);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return error_set(err, "%s: %s", what, strerror(errno));
 	}
-	snprintf(what, sizeof(what), "%s '%s'", setting, path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return error_set(err, "%s: %s", what, strerror(errno));
 	rc = tls_read_fd(fd, what, pem, err);
 	close(fd);
 	return rc;
@@ -258,7 +257,9 @@ tls_configure(SSL_CTX *ctx, const struct config *cfg, struct error *err)
 	return 0;
 }
 
-/* tls_server_new - see tls.h. */
+/* tls_server_new - see tls.h.  Every path ends at `out`, which releases
+ * whatever is still held (the inherited descriptors are consumed by
+ * tls_read_pem, or closed there). */
 struct tls_server *
 tls_server_new(const struct config *cfg, struct error *err)
 {
@@ -267,63 +268,56 @@ tls_server_new(const struct config *cfg, struct error *err)
 	int has_key = fdpass_env_number("ELEMTA_TLS_KEY_FD", INT_MAX, &key_n);
 	int cert_fd = has_cert == 1 ? (int)cert_n : -1;
 	int key_fd = has_key == 1 ? (int)key_n : -1;
+	bool inherited = cert_fd >= 0;
 	struct tls_pem cert, key;
-	struct tls_server *ts;
+	struct tls_server *ts = NULL;
 	char reason[256];
-	SSL_CTX *ctx;
+	SSL_CTX *ctx = NULL;
+	int rc;
 
 	memset(&cert, 0, sizeof(cert));
 	memset(&key, 0, sizeof(key));
 	if (has_cert < 0 || has_key < 0 || has_cert != has_key) {
-		if (cert_fd >= 0)
-			close(cert_fd);
-		if (key_fd >= 0)
-			close(key_fd);
 		error_set(err, "bad ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD "
 		    "(both or neither, descriptor numbers)");
-		return NULL;
+		goto out;
 	}
 	if (cfg->tls.certificate[0] == '\0' || cfg->tls.key[0] == '\0') {
-		if (cert_fd >= 0) {
-			close(cert_fd);
-			close(key_fd);
-		}
 		error_set(err, "TLS needs tls.certificate and tls.key");
-		return NULL;
+		goto out;
 	}
-	if (tls_read_pem(cert_fd, "tls.certificate", cfg->tls.certificate,
-	    &cert, err) < 0) {
-		if (key_fd >= 0)
-			close(key_fd);
-		return NULL;
-	}
-	if (tls_read_pem(key_fd, "tls.key", cfg->tls.key, &key, err) < 0) {
-		tls_pem_free(&cert);
-		return NULL;
-	}
+	rc = tls_read_pem(cert_fd, "tls.certificate", cfg->tls.certificate,
+	    &cert, err);
+	cert_fd = -1;
+	if (rc < 0)
+		goto out;
+	rc = tls_read_pem(key_fd, "tls.key", cfg->tls.key, &key, err);
+	key_fd = -1;
+	if (rc < 0)
+		goto out;
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		error_set(err, "SSL_CTX_new: %s", tls_openssl_reason(reason,
 		    sizeof(reason), "failed"));
-		tls_pem_free(&cert);
-		tls_pem_free(&key);
-		return NULL;
+		goto out;
 	}
 	if (tls_configure(ctx, cfg, err) < 0 ||
 	    tls_use_chain(ctx, &cert, cfg->tls.certificate, err) < 0 ||
-	    tls_use_key(ctx, &key, cfg->tls.key, err) < 0) {
-		SSL_CTX_free(ctx);
-		tls_pem_free(&cert);
-		tls_pem_free(&key);
-		return NULL;
-	}
-	tls_pem_free(&cert);
-	tls_pem_free(&key);
+	    tls_use_key(ctx, &key, cfg->tls.key, err) < 0)
+		goto out;
 	ts = xcalloc(1, sizeof(*ts));
 	ts->ctx = ctx;
+	ctx = NULL;
 	log_info("TLS: certificate %s loaded (%s), minimum %s", cfg->tls.certificate,
-	    cert_fd >= 0 ? "from elemtactl" : "read directly",
-	    cfg->tls.min_version);
+	    inherited ? "from elemtactl" : "read directly", cfg->tls.min_version);
+out:
+	if (cert_fd >= 0)
+		close(cert_fd);
+	if (key_fd >= 0)
+		close(key_fd);
+	SSL_CTX_free(ctx);
+	tls_pem_free(&cert);
+	tls_pem_free(&key);
 	return ts;
 }
 
