@@ -324,22 +324,62 @@ table_collect(const struct counter_entry *e, void *arg)
 	return 0;
 }
 
-/* table_is_histogram - does some key of rows make base (len bytes) a
- * histogram: base_bucket{...le=...}? */
-static bool
-table_is_histogram(const struct table_rows *r, const char *base, size_t len)
+/* cmp_str - qsort comparator of C strings. */
+static int
+cmp_str(const void *a, const void *b)
 {
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* table_histograms - the distinct bases X of every row X_bucket{...,le=..},
+ * sorted (n log n: a scrape must stay cheap with many plugin metrics).
+ * Returns how many; *out is freed by the caller (strings and array). */
+static size_t
+table_histograms(const struct table_rows *r, char ***out)
+{
+	char **bases = xcalloc(r->count + 1, sizeof(*bases));
+	size_t n = 0, kept = 0;
+
 	for (size_t i = 0; i < r->count; i++) {
 		size_t nlen;
 		bool has_le;
 		double le;
 
-		if (strncmp(r->keys[i], base, len) != 0 ||
-		    strncmp(r->keys[i] + len, "_bucket{", 8) != 0)
-			continue;
 		if (key_scan(r->keys[i], &nlen, &has_le, &le) && has_le &&
-		    nlen == len + 7)
+		    name_ends(r->keys[i], nlen, "_bucket"))
+			bases[n++] = xstrndup(r->keys[i], nlen - 7);
+	}
+	qsort(bases, n, sizeof(*bases), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (kept > 0 && strcmp(bases[kept - 1], bases[i]) == 0)
+			free(bases[i]);
+		else
+			bases[kept++] = bases[i];
+	}
+	*out = bases;
+	return kept;
+}
+
+/* table_is_histogram - is base (len bytes, not terminated) one of the
+ * sorted bases? */
+static bool
+table_is_histogram(char *const *bases, size_t n, const char *base,
+    size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(bases[mid], base, len);
+
+		if (c == 0 && bases[mid][len] != '\0')
+			c = 1;                   /* longer: sorts after base */
+		if (c == 0)
 			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return false;
 }
@@ -351,6 +391,8 @@ metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
 {
 	struct table_rows r = { NULL, NULL, 0, 0 };
 	int rc = counter_visit(cs, "metric", NULL, table_collect, &r, err);
+	char **bases;
+	size_t nb = table_histograms(&r, &bases);
 
 	for (size_t i = 0; i < r.count; i++) {
 		const char *k = r.keys[i];
@@ -360,17 +402,20 @@ metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
 		if (!metrics_key_valid(k, &nlen))
 			continue;
 		if (name_ends(k, nlen, "_bucket") &&
-		    table_is_histogram(&r, k, nlen - 7))
+		    table_is_histogram(bases, nb, k, nlen - 7))
 			type = METRICS_HISTOGRAM;
 		else if (k[nlen] == '\0' && name_ends(k, nlen, "_sum") &&
-		    table_is_histogram(&r, k, nlen - 4))
+		    table_is_histogram(bases, nb, k, nlen - 4))
 			type = METRICS_HISTOGRAM;
 		else if (k[nlen] == '\0' && name_ends(k, nlen, "_count") &&
-		    table_is_histogram(&r, k, nlen - 6))
+		    table_is_histogram(bases, nb, k, nlen - 6))
 			type = METRICS_HISTOGRAM;
 		(void)metrics_set_add(set, k, r.values[i], type,
 		    "Counter a plugin added with elemta_metric_add().");
 	}
+	for (size_t i = 0; i < nb; i++)
+		free(bases[i]);
+	free(bases);
 	for (size_t i = 0; i < r.count; i++)
 		free(r.keys[i]);
 	free(r.keys);

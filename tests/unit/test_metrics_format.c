@@ -349,6 +349,19 @@ test_table_and_collect(void **state)
 	assert_int_equal(counter_metric_add(cs, "elemta_d_seconds_count", 2,
 	    &err), 0);
 	assert_int_equal(counter_metric_add(cs, "lonely_sum", 5, &err), 0);
+	/* prefixes of a histogram's name are not histograms, nor longer names */
+	assert_int_equal(counter_metric_add(cs, "elemta_d_sum", 1, &err), 0);
+	assert_int_equal(counter_metric_add(cs, "elemta_d_seconds_x_count", 1,
+	    &err), 0);
+	/* many histograms: the classification is by sorted lookup */
+	for (int i = 0; i < 200; i++) {
+		char k[64];
+
+		snprintf(k, sizeof(k), "h%03d_bucket{le=\"1\"}", i);
+		assert_int_equal(counter_metric_add(cs, k, 1, &err), 0);
+		snprintf(k, sizeof(k), "h%03d_count", i);
+		assert_int_equal(counter_metric_add(cs, k, 1, &err), 0);
+	}
 	memset(&cfg, 0, sizeof(cfg));
 	snprintf(cfg.server.runtime_dir, sizeof(cfg.server.runtime_dir),
 	    "%s/run", tmpdir);
@@ -359,6 +372,12 @@ test_table_and_collect(void **state)
 	assert_non_null(strstr(s, "# TYPE elemta_d_seconds histogram\n"));
 	assert_non_null(strstr(s, "elemta_d_seconds_sum 0.300000\n"));
 	assert_non_null(strstr(s, "# TYPE lonely_sum counter\n"));
+	assert_non_null(strstr(s, "# TYPE elemta_d_sum counter\n"));
+	assert_non_null(strstr(s, "# TYPE elemta_d_seconds_x_count counter\n"));
+	assert_non_null(strstr(s, "# TYPE h000 histogram\n"));
+	assert_non_null(strstr(s, "# TYPE h199 histogram\n"));
+	assert_non_null(strstr(s, "h137_count 1\n"));
+	assert_null(strstr(s, "# TYPE h137_count"));
 	assert_non_null(strstr(s, "elemta_counters_up 1\n"));
 	assert_non_null(strstr(s, "# TYPE elemta_counters_entries gauge\n"));
 	counter_store_close(cs);
