@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -275,6 +276,30 @@ spool_dest_dir(const char *spool, enum spool_dest dest, char *buf,
 	    dest == SPOOL_QUARANTINE ? "quarantine" : "queue");
 }
 
+/* spool_link_anonymous - give m's unnamed inode the name target.  Linux
+ * 6.10 and later let the process that opened it link it by descriptor
+ * (AT_EMPTY_PATH); older kernels allow that to CAP_DAC_READ_SEARCH only
+ * (ENOENT), so then through its /proc name, which costs a path walk. */
+static int
+spool_link_anonymous(const struct spool_msg *m, const char *target)
+{
+	static atomic_bool by_proc;   /* learnt once; committer threads */
+	char proc[64];
+
+	if (!atomic_load_explicit(&by_proc, memory_order_relaxed)) {
+		if (linkat(m->fd, "", AT_FDCWD, target, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != ENOENT && errno != EPERM && errno != EINVAL)
+			return -1;
+	}
+	spool_fd_path(m, proc, sizeof(proc));
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, target, AT_SYMLINK_FOLLOW) < 0)
+		return -1;
+	/* Refused by descriptor but not by name: this kernel is older. */
+	atomic_store_explicit(&by_proc, true, memory_order_relaxed);
+	return 0;
+}
+
 /* spool_commit_begin - the commit up to and including the rename; the
  * destination directory's fsync is left to the caller (so a batch of
  * commits can share one).  m is closed either way. */
@@ -282,7 +307,7 @@ static int
 spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
     enum spool_dest dest, bool do_fsync, struct error *err)
 {
-	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX], proc[64];
+	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX];
 
 	if (!m->open)
 		return error_set(err, "message not open");
@@ -301,9 +326,7 @@ spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
 	 * overwrite someone else's message - link(2) and RENAME_NOREPLACE
 	 * refuse to (where the file system lacks RENAME_NOREPLACE, link +
 	 * unlink). */
-	spool_fd_path(m, proc, sizeof(proc));
-	if (m->anonymous ? linkat(AT_FDCWD, proc, AT_FDCWD, target,
-	    AT_SYMLINK_FOLLOW) < 0 :
+	if (m->anonymous ? spool_link_anonymous(m, target) < 0 :
 	    renameat2(AT_FDCWD, m->tmppath, AT_FDCWD, target,
 	    RENAME_NOREPLACE) < 0 && (errno != EINVAL ||
 	    link(m->tmppath, target) < 0 || unlink(m->tmppath) < 0)) {
@@ -378,6 +401,8 @@ struct spool_committer {
 	struct timespec sync_since;   /* when sync_head got its first   */
 	unsigned inflight;            /* jobs between dequeue and link  */
 	bool syncing;                 /* a thread is fsyncing the dirs  */
+	int dir_fd[2];                /* queue/, quarantine/ (or -1), for
+	                               * the syncing thread only         */
 	struct spool_job *done_head;  /* order does not matter          */
 	bool stopping;
 	pthread_t *threads;
@@ -414,7 +439,17 @@ spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
 			continue;
 		spool_dest_dir(batch->spool, d ? SPOOL_QUARANTINE : SPOOL_QUEUE,
 		    parent, sizeof(parent));
-		rc = spool_fsync_path(parent, &err);
+		/* Opened once and kept (one thread syncs at a time): an
+		 * open and a close less per batch. */
+		if (sc->dir_fd[d] < 0)
+			sc->dir_fd[d] = open(parent, O_RDONLY | O_DIRECTORY |
+			    O_CLOEXEC);
+		if (sc->dir_fd[d] < 0)
+			rc = error_set(&err, "open %s: %s", parent,
+			    strerror(errno));
+		else if (fsync(sc->dir_fd[d]) < 0)
+			rc = error_set(&err, "fsync %s: %s", parent,
+			    strerror(errno));
 	}
 	pthread_mutex_lock(&sc->lock);
 	while (batch != NULL) {
@@ -601,6 +636,7 @@ spool_committer_new(struct event_base *base, unsigned nthreads,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sc->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	sc->dir_fd[0] = sc->dir_fd[1] = -1;
 	sc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (sc->efd < 0) {
 		error_set(err, "eventfd: %s", strerror(errno));
@@ -645,6 +681,9 @@ spool_committer_free(struct spool_committer *sc)
 	spool_committer_drain(sc);
 	event_free(sc->ev);
 	close(sc->efd);
+	for (int d = 0; d < 2; d++)
+		if (sc->dir_fd[d] >= 0)
+			close(sc->dir_fd[d]);
 	free(sc->threads);
 	pthread_mutex_destroy(&sc->lock);
 	pthread_cond_destroy(&sc->wake);
