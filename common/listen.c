@@ -75,6 +75,23 @@ listen_tcp(const char *host, unsigned port, int backlog, const char *name,
 	return fd;
 }
 
+/* listen_unix_in_use - does a process still listen on the socket file?
+ * Only a refused connection proves it stale; an accepted or pending one
+ * (a full backlog) means someone serves it. */
+static bool
+listen_unix_in_use(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd == -1)
+		return false;
+	used = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+	    errno == EAGAIN || errno == EINPROGRESS;
+	close(fd);
+	return used;
+}
+
 /* listen_unix - see listen.h. */
 int
 listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
@@ -95,6 +112,9 @@ listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
 		if (!S_ISSOCK(st.st_mode))
 			return error_set(err, "cannot listen on %s: a file that is "
 			    "not a socket is in the way", path);
+		if (listen_unix_in_use(&sun))
+			return error_set(err, "cannot listen on %s: in use by a "
+			    "running process", path);
 		if (unlink(path) == -1)
 			return error_set(err, "cannot remove stale socket %s: %s",
 			    path, strerror(errno));

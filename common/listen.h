@@ -29,8 +29,8 @@ int listen_tcp(const char *host, unsigned port, int backlog,
     const char *name, struct error *err);
 
 /* listen_unix - a non-blocking, close-on-exec Unix socket listening on
- * path, replacing a stale socket file (any other file in the way is an
- * error).  The socket file is created 0600, given to uid:gid when
+ * path, replacing a stale socket file (one nobody accepts on); a socket
+ * a running process serves, or any other file in the way, is an error.  The socket file is created 0600, given to uid:gid when
  * chown_it, and only then widened to mode: never reachable by anyone it
  * is not meant for.  Returns the descriptor, or -1 with err (nothing left
  * behind). */

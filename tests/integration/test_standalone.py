@@ -88,11 +88,20 @@ def test_policyd_bind_tcp_postfix_listener(workdir):
         # the policyd.socket (smtpd's wire protocol) is there too, mode 0660
         st = os.stat(workdir / "run" / "policyd.sock")
         assert oct(st.st_mode & 0o777) == "0o660"
-        # a second instance finds the port taken: one clear line, exit 1
+        # a second instance finds the sockets taken: one clear line, exit
+        # 1, and the first instance keeps its policyd.socket (same file,
+        # still answering)
+        sock = str(workdir / "run" / "policyd.sock")
         r = subprocess.run([POLICYD, "-c", config, "--bind"], capture_output=True,
                            text=True, timeout=10)
         assert r.returncode != 0
         assert "cannot listen on" in r.stderr + r.stdout
+        assert "in use by a running process" in r.stderr + r.stdout
+        assert os.stat(sock).st_ino == st.st_ino
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.connect(sock)
+        u.close()
+        assert postfix_request(connect, "x@fine.example") == "action=DUNNO"
     finally:
         stop(p)
 

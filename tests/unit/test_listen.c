@@ -64,13 +64,14 @@ test_tcp(void **state)
 	assert_non_null(strstr(err.text, "cannot listen on x"));
 }
 
-/* test_tcp_v6_only - "::1" listens on IPv6 only, so an IPv4 listener
- * on the same port can coexist. */
+/* test_tcp_v6_only - "::" listens on IPv6 only, so the IPv4 wildcard can
+ * listen on the same port beside it (a dual-stack "::" would take the
+ * IPv4 port too: EADDRINUSE). */
 static void
 test_tcp_v6_only(void **state)
 {
 	struct error err;
-	int fd6 = listen_tcp("::1", 0, 8, "v6", &err), fd4;
+	int fd6 = listen_tcp("::", 0, 8, "v6", &err), fd4;
 	int v6only = 0;
 	socklen_t len = sizeof(v6only);
 
@@ -85,14 +86,16 @@ test_tcp_v6_only(void **state)
 	close(fd6);
 }
 
-/* test_unix - mode applied, a stale socket replaced, a regular file in
- * the way refused (and kept), a path too long refused. */
+/* test_unix - mode applied, a socket still served refused (and kept), a
+ * stale one replaced, a regular file in the way refused (and kept), a
+ * path too long refused. */
 static void
 test_unix(void **state)
 {
 	char dir[] = "/tmp/elemta-test-listen-XXXXXX", path[128], lng[200];
 	struct error err;
 	struct stat st;
+	ino_t ino;
 	int fd, fd2;
 
 	assert_non_null(mkdtemp(dir));
@@ -103,6 +106,12 @@ test_unix(void **state)
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0660);
+	/* while served, the file is not taken over (nor removed) */
+	ino = st.st_ino;
+	assert_int_equal(listen_unix(path, 0600, false, 0, 0, 8, &err), -1);
+	assert_non_null(strstr(err.text, "in use"));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_int_equal(st.st_ino, ino);
 	close(fd);                       /* the file stays: stale */
 	fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
 	assert_true(fd2 >= 0);
