@@ -233,6 +233,14 @@ counter_batch_end(struct counter_store *cs, struct error *err)
 	return cs->be->batch_end(cs, err);
 }
 
+/* counter_batch_failed - the open batch is lost already. */
+bool
+counter_batch_failed(const struct counter_store *cs)
+{
+	return cs != NULL && cs->be != NULL && cs->be->batch_failed != NULL &&
+	    cs->be->batch_failed(cs);
+}
+
 /* counter_decision_begin - start a decision. */
 void
 counter_decision_begin(struct counter_store *cs)

@@ -30,7 +30,8 @@
  * still withdraws its own hits; but nothing of the batch is durable, and
  * no answer may leave the process, before counter_batch_end() returns 0.
  * When it returns -1 every decision of the batch was lost and must be
- * answered as a temporary failure.  The writer lock is held from the
+ * answered as a temporary failure (counter_batch_failed() tells as soon
+ * as that is certain).  The writer lock is held from the
  * batch's first write to its end: keep batches short and decide slow
  * requests (password hashes, message scans) outside them.  Redis has no
  * batches (each call is atomic on the server): both calls do nothing.
@@ -129,6 +130,9 @@ bool counter_store_batches(const struct counter_store *cs);
 void counter_batch_begin(struct counter_store *cs);
 /* counter_batch_end - commit the batch; -1: all of it was lost. */
 int counter_batch_end(struct counter_store *cs, struct error *err);
+/* counter_batch_failed - the open batch is already lost (a decision in it
+ * failed): end it now, as every later decision in it would fail too. */
+bool counter_batch_failed(const struct counter_store *cs);
 
 void counter_decision_begin(struct counter_store *cs);
 /* Commits (accepted: keep everything; refused: withdraw this decision's

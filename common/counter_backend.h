@@ -50,6 +50,7 @@ struct counter_backend {
 	int (*flush)(struct counter_store *cs, struct error *err);
 	void (*batch_begin)(struct counter_store *cs);     /* NULL: none */
 	int (*batch_end)(struct counter_store *cs, struct error *err);
+	bool (*batch_failed)(const struct counter_store *cs);
 	void (*decision_begin)(struct counter_store *cs);
 	int (*decision_end)(struct counter_store *cs, bool accepted,
 	    struct error *err);

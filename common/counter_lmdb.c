@@ -1299,12 +1299,21 @@ lmdb_batch_begin(struct counter_store *base)
 	cs->batch_failed = false;
 }
 
+/* lmdb_batch_failed - a decision aborted the batch's transaction. */
+static bool
+lmdb_batch_failed(const struct counter_store *base)
+{
+	const struct lmdb_store *cs = (const struct lmdb_store *)base;
+
+	return cs->in_batch && cs->batch_failed;
+}
+
 /* lmdb_batch_end - commit the batch's transaction. */
 static int
 lmdb_batch_end(struct counter_store *base, struct error *err)
 {
 	struct lmdb_store *cs = lmdb_of(base);
-	MDB_txn *txn = cs->wtxn;
+	MDB_txn *txn;
 
 	if (!cs->in_batch)
 		return 0;
@@ -1315,6 +1324,7 @@ lmdb_batch_end(struct counter_store *base, struct error *err)
 		    "ending the decision as accepted");
 		(void)lmdb_decision_end(base, true, &e);
 	}
+	txn = cs->wtxn;         /* after the decision: it may have aborted it */
 	cs->in_batch = false;
 	cs->wtxn = NULL;
 	if (cs->batch_failed) {
@@ -2095,6 +2105,7 @@ static const struct counter_backend lmdb_backend = {
 	.close = lmdb_close,
 	.batch_begin = lmdb_batch_begin,
 	.batch_end = lmdb_batch_end,
+	.batch_failed = lmdb_batch_failed,
 	.flush = lmdb_flush,
 	.decision_begin = lmdb_decision_begin,
 	.decision_end = lmdb_decision_end,

@@ -106,8 +106,7 @@ struct conn {
 	int fds[CONN_FDS_MAX];      /* FIFO of received descriptors */
 	size_t fd_head, fd_count;
 	/* Replies held for the worker's batch: out[held_from..) answers
-	 * held_count requests (see the header comment). */
-	bool held;
+	 * held_count requests (see the header comment); held while > 0. */
 	struct conn *held_next;
 	size_t held_from;
 	unsigned held_count;
@@ -204,7 +203,7 @@ conn_close(struct conn *c)
 	}
 	wire_parser_free(&c->parser);
 	strbuf_free(&c->out);
-	if (c->held) {
+	if (c->held_count > 0) {
 		struct conn **pp = &w->held;
 
 		while (*pp != NULL && *pp != c)
@@ -230,7 +229,7 @@ conn_close(struct conn *c)
 static int
 conn_flush(struct conn *c)
 {
-	size_t end = c->held ? c->held_from : c->out.len;
+	size_t end = c->held_count > 0 ? c->held_from : c->out.len;
 
 	while (c->out_off < end) {
 		ssize_t n = write(c->fd, c->out.data + c->out_off,
@@ -257,7 +256,7 @@ conn_flush(struct conn *c)
 		event_del(c->ev_write);
 		c->write_armed = false;
 	}
-	if (c->held)
+	if (c->held_count > 0)
 		return 0;       /* the rest waits for the batch's commit */
 	strbuf_reset(&c->out);
 	c->out_off = 0;
@@ -275,10 +274,9 @@ conn_note_reply(struct conn *c, size_t from)
 {
 	struct worker *w = c->w;
 
-	if (c->held) {
+	if (c->held_count > 0) {
 		c->held_count++;
 	} else if (w->batch_open) {
-		c->held = true;
 		c->held_from = from;
 		c->held_count = 1;
 		c->held_next = w->held;
@@ -394,9 +392,12 @@ batch_age_ms(const struct worker *w)
 }
 
 /* worker_batch_join - before a decision: commit the open batch first when
- * it is big or old enough, or when this request is slow (it must not run
- * under the writer lock the batch may hold); then make sure a batch is
- * open and its commit scheduled. */
+ * it is big or old enough, or when this request is slow; then make sure
+ * a batch is open and its commit scheduled.  A slow request (password
+ * hash, message scan) is decided outside any batch: it must not run under
+ * the writer lock a batch may hold, and on its own its answer is exactly
+ * what the host decided (an AUTH whose counters fail is 454, not the
+ * batch's 451). */
 static void
 worker_batch_join(struct worker *w, bool slow)
 {
@@ -405,7 +406,7 @@ worker_batch_join(struct worker *w, bool slow)
 	if (w->batch_open && (slow || w->batch_decisions >= WORKER_BATCH_MAX ||
 	    batch_age_ms(w) >= WORKER_BATCH_MS))
 		worker_batch_commit(w);
-	if (w->batch_open)
+	if (w->batch_open || slow)
 		return;
 	counter_batch_begin(w->cs);
 	w->batch_open = true;
@@ -423,7 +424,7 @@ batch_fail_replies(struct conn *c)
 	unsigned n = c->held_count;
 
 	strbuf_truncate(&c->out, c->held_from);
-	c->held = false;
+	c->held_count = 0;
 	c->inst_accepted = 0;
 	c->inst_rcpt_accepted = 0;
 	while (n-- > 0)
@@ -432,18 +433,22 @@ batch_fail_replies(struct conn *c)
 			break;  /* cannot happen below CONN_OUT_LIMIT */
 }
 
-/* worker_batch_release - commit the open batch; returns the connections
- * whose replies it held (a list through held_next, no longer held), with
- * failed batches' replies already turned into tempfails. */
-static struct conn *
-worker_batch_release(struct worker *w)
+/* worker_batch_send - commit the open batch and release the replies it
+ * held (a failed batch's turned into tempfails).  now: write them at once
+ * (top level only); else from each connection's write event, because
+ * closing a connection here (a write error) could pull it from under a
+ * caller that is processing it.  Each connection is unlinked from the
+ * list before it is touched: conn_on_write may close it or put it in a
+ * new batch. */
+static void
+worker_batch_send(struct worker *w, bool now)
 {
-	struct conn *list = w->held, *c;
+	struct conn *c = w->held, *next;
 	struct error err;
 	bool failed;
 
 	if (!w->batch_open)
-		return NULL;
+		return;
 	w->batch_open = false;
 	w->held = NULL;
 	failed = counter_batch_end(w->cs, &err) != 0;
@@ -452,47 +457,34 @@ worker_batch_release(struct worker *w)
 		    LOG_LEVEL_ERR, "counter table commit of %u decisions "
 		    "failed: %s; answering them with tempfail",
 		    w->batch_decisions, err.text);
-	for (c = list; c != NULL; c = c->held_next) {
+	for (; c != NULL; c = next) {
+		next = c->held_next;
+		c->held_next = NULL;
 		if (failed)
 			batch_fail_replies(c);
-		c->held = false;
 		c->held_count = 0;
+		if (now)
+			conn_on_write(c->fd, EV_WRITE, c);
+		else
+			event_active(c->ev_write, EV_WRITE, 1);
 	}
-	return list;
 }
 
-/* worker_batch_commit - commit the open batch from inside some
- * connection's processing: the released replies are sent from each
- * connection's write event, because closing a connection here (a write
- * error) could pull it from under its caller. */
+/* worker_batch_commit - commit from inside some connection's processing. */
 static void
 worker_batch_commit(struct worker *w)
 {
-	struct conn *c = worker_batch_release(w), *next;
-
-	for (; c != NULL; c = next) {
-		next = c->held_next;
-		c->held_next = NULL;
-		event_active(c->ev_write, EV_WRITE, 1);
-	}
+	worker_batch_send(w, false);
 }
 
 /* worker_on_commit - the lowest-priority event: every connection with
- * input has been served this turn.  Top level, so the released replies
- * go out at once (each connection is unlinked from the list before it is
- * touched: conn_on_write may close it or put it in a new batch). */
+ * input has been served this turn. */
 static void
 worker_on_commit(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = worker_batch_release(arg), *next;
-
 	(void)fd;
 	(void)what;
-	for (; c != NULL; c = next) {
-		next = c->held_next;
-		c->held_next = NULL;
-		conn_on_write(c->fd, EV_WRITE, c);
-	}
+	worker_batch_send(arg, true);
 }
 
 /* conn_request - decide one complete request and queue its reply;
@@ -505,6 +497,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 	const char *type = wire_request_get(req, "request");
 	const char *mfd;
 	char esc[128];
+	int rc;
 
 	memset(&rq, 0, sizeof(rq));
 	rq.req = req;
@@ -552,8 +545,15 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 	if (d.accepted && d.phase == PLUGIN_PHASE_RCPT)
 		c->inst_rcpt_accepted++;
 	if (d.phase == PLUGIN_PHASE_AUTH && d.result.action == ELEMTA_CONTINUE)
-		return conn_reply_auth_ok(c);
-	return conn_reply(c, &d.result);
+		rc = conn_reply_auth_ok(c);
+	else
+		rc = conn_reply(c, &d.result);
+	/* A lost batch fails every later decision in it: end it now (its
+	 * held replies, this one included, become temporary failures) so
+	 * the next decision starts afresh. */
+	if (rc == 0 && c->w->batch_open && counter_batch_failed(c->w->cs))
+		worker_batch_commit(c->w);
+	return rc;
 }
 
 /* conn_process - parse and decide buffered requests until the input is
@@ -576,7 +576,7 @@ conn_process(struct conn *c)
 				    c->id, err.text);
 				/* Answer what was decided before the bad
 				 * request (committed first), then close. */
-				if (c->held)
+				if (c->held_count > 0)
 					worker_batch_commit(c->w);
 				if (conn_flush(c) == 0)
 					conn_close(c);
@@ -604,7 +604,7 @@ conn_process(struct conn *c)
 			explicit_bzero(c->in, c->in_len);
 			c->in_off = c->in_len = 0;
 		}
-		if (c->held)
+		if (c->held_count > 0)
 			break;  /* worker_on_commit sends the replies */
 		if (conn_flush(c) != 0)
 			return;

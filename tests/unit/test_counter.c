@@ -726,19 +726,24 @@ test_batch_failure_loses_all(void **state)
 	struct error err = { "" };
 
 	fx_fresh(f, "small", 64 * 1024);
+	assert_false(counter_batch_failed(f->cs));      /* no batch */
 	counter_batch_begin(f->cs);
 	counter_decision_begin(f->cs);
 	assert_true(hit(f->cs, "early", 5, 60000).allowed);
 	assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
+	assert_false(counter_batch_failed(f->cs));
 	counter_decision_begin(f->cs);
 	fill_until_full(f->cs, "fill");
 	assert_int_equal(counter_decision_end(f->cs, true, &err), -1);
+	/* known lost at once: policyd ends the batch here */
+	assert_true(counter_batch_failed(f->cs));
 	counter_decision_begin(f->cs);
 	assert_int_equal(counter_rate_hit(f->cs, "late", 5, 60000, &r, &err),
 	    -1);
 	assert_false(r.allowed);
 	assert_int_equal(counter_decision_end(f->cs, true, &err), -1);
 	assert_int_equal(counter_batch_end(f->cs, &err), -1);
+	assert_false(counter_batch_failed(f->cs));
 	assert_int_equal(count(f->cs, "early", 60000), 0);
 	counter_batch_begin(f->cs);
 	counter_decision_begin(f->cs);

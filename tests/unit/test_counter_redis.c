@@ -218,6 +218,7 @@ open_store(struct fx *f)
 		fail_msg("open: %s", err.text);
 	assert_string_equal(counter_store_backend(cs), "redis");
 	assert_false(counter_store_batches(cs));   /* atomic per call */
+	assert_false(counter_batch_failed(cs));
 	return cs;
 }
 
