@@ -16,7 +16,11 @@
  * across processes; Redis: one server-side script, serialised across
  * every host, on the server's clock); so no window of `period` ever holds
  * more than `limit` accepted events, and a client under the limit is never
- * refused.
+ * refused.  LMDB keeps the log only up to a limit of 1,024 (RATE_LOG_MAX);
+ * a larger limit counts events in 32 buckets per period instead (O(1) per
+ * hit): the bound above still holds, but the window is counted up to one
+ * bucket (period/32) early, so a client steadily under ~90% of the limit
+ * is never refused while one just under it may be (Redis stays exact).
  *
  * Decisions: counter_decision_begin() opens a decision (LMDB: one write
  * transaction, begun lazily on the first write); counter_decision_end()

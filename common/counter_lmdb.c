@@ -618,6 +618,47 @@ log_from_ring(struct lmdb_store *cs, const struct rate_hdr *hdr,
 	return n;
 }
 
+/* rate_now - the clock for a key's window: never before its newest
+ * event (a clock that stepped back must not reopen the window). */
+static uint64_t
+rate_now(const struct lmdb_store *cs, const struct rate_hdr *hdr)
+{
+	uint64_t now = counter_now_ms(&cs->base);
+
+	return now > hdr->high_ms ? now : hdr->high_ms;
+}
+
+/* ring_window_count - the events a ring holds in the window of period
+ * ending at now (its buckets advanced to now first), capped to 32 bits. */
+static uint32_t
+ring_window_count(struct rate_ring *r, uint64_t now, uint64_t period_ms,
+    uint64_t bucket_period_ms)
+{
+	uint64_t w = bucket_width(bucket_period_ms), c;
+
+	ring_advance(r, now / w);
+	c = ring_count(r, now, period_ms, w);
+	return c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+}
+
+/* rate_load_log - the key's events as a log in cs->ts, a ring converted
+ * (log_from_ring), for the operations that work on logs. */
+static int
+rate_load_log(struct lmdb_store *cs, const MDB_val *v, int version,
+    const char *key, size_t klen, struct rate_hdr *hdr, size_t *n,
+    struct error *err)
+{
+	struct rate_ring r;
+	int rc;
+
+	if (version != RATE_VERSION_BUCKETS)
+		return rate_load(cs, v, key, klen, hdr, n, err);
+	rc = ring_load(v, key, klen, hdr, &r, err);
+	if (rc == 0)
+		*n = log_from_ring(cs, hdr, &r, rate_now(cs, hdr));
+	return rc;
+}
+
 /* rep_load - key's reputation record; found = false when absent. */
 static int
 rep_load(struct lmdb_store *cs, MDB_txn *txn, const char *key,
@@ -1395,9 +1436,7 @@ op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
 		if (rc != 0)
 			return rc;
 		if (hdr.period_ms != a->period_ms) {
-			now = counter_now_ms(&cs->base);
-			n = log_from_ring(cs, &hdr, &r, now > hdr.high_ms ?
-			    now : hdr.high_ms);
+			n = log_from_ring(cs, &hdr, &r, rate_now(cs, &hdr));
 			ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
 		}
 	} else {
@@ -1406,11 +1445,8 @@ op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
 			return rc;
 		ring_from_log(&r, cs->ts, n, hdr.high_ms, a->period_ms);
 	}
-	now = counter_now_ms(&cs->base);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
-	ring_advance(&r, now / w);
-	c = ring_count(&r, now, a->period_ms, w);
+	now = rate_now(cs, &hdr);
+	c = ring_window_count(&r, now, a->period_ms, a->period_ms);
 	if (c >= a->limit) {
 		uint64_t need = c - a->limit + 1, gone = 0, b, leave;
 
@@ -1457,25 +1493,11 @@ op_rate_hit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		return rc;
 	if (a->limit > RATE_LOG_MAX)
 		return op_rate_hit_ring(cs, txn, a, &v, version, err);
-	if (version == RATE_VERSION_BUCKETS) {
-		/* The limit fell to a log's size: the ring becomes a log, in
-		 * cs->ts as rate_load would have left it. */
-		struct rate_ring r;
-
-		rc = ring_load(&v, a->key, a->klen, &hdr, &r, err);
-		if (rc != 0)
-			return rc;
-		now = counter_now_ms(&cs->base);
-		n = log_from_ring(cs, &hdr, &r, now > hdr.high_ms ? now :
-		    hdr.high_ms);
-	} else {
-		rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
-		if (rc != 0)
-			return rc;
-	}
-	now = counter_now_ms(&cs->base);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
+	/* A ring whose limit fell to a log's size becomes a log. */
+	rc = rate_load_log(cs, &v, version, a->key, a->klen, &hdr, &n, err);
+	if (rc != 0)
+		return rc;
+	now = rate_now(cs, &hdr);
 	first = first_after(cs->ts, n, window_cutoff(now, a->period_ms));
 	k = n - first;
 	if (k >= a->limit) {
@@ -1535,14 +1557,15 @@ op_event_add(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	uint64_t now;
 	int rc, version;
 
+	/* A key a rate limit above RATE_LOG_MAX made a ring (plugins may
+	 * share keys between the two calls) becomes a log again. */
 	rc = rate_fetch(cs, txn, a->key, a->klen, &v, &version);
 	if (rc == 0)
-		rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
+		rc = rate_load_log(cs, &v, version, a->key, a->klen, &hdr, &n,
+		    err);
 	if (rc != 0)
 		return rc;
-	now = counter_now_ms(&cs->base);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
+	now = rate_now(cs, &hdr);
 	cs->ts[n++] = now;
 	first = first_after(cs->ts, n, window_cutoff(now, a->period_ms));
 	if (n - first > a->limit)
@@ -1589,26 +1612,18 @@ op_event_count(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		return rc;
 	if (version == RATE_VERSION_BUCKETS) {
 		struct rate_ring r;
-		uint64_t w, c;
 
 		rc = ring_load(&v, a->key, a->klen, &hdr, &r, err);
 		if (rc != 0)
 			return rc;
-		now = counter_now_ms(&cs->base);
-		if (now < hdr.high_ms)
-			now = hdr.high_ms;
-		w = bucket_width(hdr.period_ms);
-		ring_advance(&r, now / w);
-		c = ring_count(&r, now, a->period_ms, w);
-		*a->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		*a->count = ring_window_count(&r, rate_now(cs, &hdr),
+		    a->period_ms, hdr.period_ms);
 		return 0;
 	}
 	rc = rate_load(cs, &v, a->key, a->klen, &hdr, &n, err);
 	if (rc != 0)
 		return rc;
-	now = counter_now_ms(&cs->base);
-	if (now < hdr.high_ms)
-		now = hdr.high_ms;
+	now = rate_now(cs, &hdr);
 	*a->count = (uint32_t)(n - first_after(cs->ts, n,
 	    window_cutoff(now, a->period_ms)));
 	return 0;
@@ -1888,12 +1903,11 @@ ring_fill(const MDB_val *v, uint64_t now, struct counter_entry *e)
 	if (now < hdr.high_ms)
 		now = hdr.high_ms;
 	w = bucket_width(hdr.period_ms);
-	ring_advance(&r, now / w);
-	c = ring_count(&r, now, hdr.period_ms, w);
+	c = ring_window_count(&r, now, hdr.period_ms, hdr.period_ms);
 	e->limit = hdr.limit;
 	e->period_ms = hdr.period_ms;
 	e->newest_ms = hdr.high_ms;
-	e->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+	e->count = (uint32_t)c;
 	for (uint64_t b = ring_first(&r, now, hdr.period_ms, w);
 	    b <= r.newest && c > 0; b++) {
 		if (r.n[b % RATE_RING] != 0) {

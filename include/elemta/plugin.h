@@ -189,7 +189,10 @@ int elemta_ctx_message_fd(const elemta_ctx *ctx);
  * TEMPFAIL they are withdrawn (a refused command is never counted);
  * metrics are kept.  (At AUTH, the host's own 535 for wrong credentials
  * after every hook continued is not a refusal by the chain: events stay.)
- * limit is 1..ELEMTA_RATE_LIMIT_MAX, period_ms > 0, else -1. */
+ * limit is 1..ELEMTA_RATE_LIMIT_MAX, period_ms > 0, else -1.  Limits above
+ * 1024 are counted in 32 buckets per period on the LMDB table: never more
+ * than limit events in any window still holds, but a client just under
+ * the limit may be refused (one steadily under ~90% of it never is). */
 #define ELEMTA_RATE_LIMIT_MAX 100000u
 int elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
     uint64_t period_ms, uint64_t *retry_ms);

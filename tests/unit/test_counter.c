@@ -925,6 +925,20 @@ test_ring_log_conversion(void **state)
 	fake_now += 10000 + 20000 / 32 + 1;
 	assert_true(hit(f->cs, "conv", 200, 20000).allowed);
 	assert_int_equal(count(f->cs, "conv", 20000), 1);
+
+	/* counter_event_add on a key a large limit made a ring (plugins may
+	 * share keys between the two calls): it becomes a log and counts on */
+	{
+		struct error err = { "" };
+		uint32_t n = 0;
+
+		for (i = 0; i < 3; i++)
+			assert_true(hit(f->cs, "shared", 5000, 20000).allowed);
+		assert_int_equal(counter_event_add(f->cs, "shared", 100, 20000,
+		    &n, &err), 0);
+		assert_int_equal(n, 4);
+		assert_int_equal(count(f->cs, "shared", 20000), 4);
+	}
 }
 
 /* ==== full and resized maps ==== */
