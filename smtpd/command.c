@@ -110,33 +110,78 @@ command_fail(struct command_error *err, int code, const char *enhanced,
 	return -1;
 }
 
+/* utf8_seq_len - the length of the well-formed UTF-8 sequence starting
+ * at the non-ASCII byte s[i] (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF), or 0. */
+static size_t
+utf8_seq_len(const unsigned char *s, size_t i, size_t len)
+{
+	unsigned char c = s[i];
+	unsigned lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 1;
+	else if (c >= 0xe0 && c <= 0xef) {
+		n = 2;
+		if (c == 0xe0)
+			lo = 0xa0;
+		else if (c == 0xed)
+			hi = 0x9f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3;
+		if (c == 0xf0)
+			lo = 0x90;
+		else if (c == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (len - i <= n)     /* the n continuation bytes must exist */
+		return 0;
+	if (s[i + 1] < lo || s[i + 1] > hi)
+		return 0;
+	for (size_t k = 2; k <= n; k++)
+		if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+			return 0;
+	return n + 1;
+}
+
 /* command_check_chars - NUL and control characters never belong in a
  * command line (a bare CR in particular is how command injection hides),
  * nor do octets that are not UTF-8: RFC 6531 allows UTF-8 in some
- * arguments, nothing allows arbitrary 8-bit bytes. */
+ * arguments, nothing allows arbitrary 8-bit bytes.  One pass: every
+ * command line of every session comes through here. */
 int
 command_check_chars(const char *line, size_t len, struct command_error *err)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
+	const unsigned char *s = (const unsigned char *)line;
+	size_t i = 0;
 
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+
+		if (c >= 0x80) {
+			if ((n = utf8_seq_len(s, i, len)) == 0)
+				return command_fail(err, 500, "5.5.2",
+				    "Error: invalid UTF-8 in command");
+			i += n;
+			continue;
+		}
 		if (c == 0)
 			return command_fail(err, 500, "5.5.2",
 			    "Error: NUL character in command");
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return command_fail(err, 500, "5.5.2",
 			    "Error: control character in command");
+		i++;
 	}
-	if (!command_utf8_valid(line, len))
-		return command_fail(err, 500, "5.5.2",
-		    "Error: invalid UTF-8 in command");
 	return 0;
 }
 
 /*==== UTF-8 ====*/
 
-/* command_utf8_valid - RFC 3629 well-formedness: no overlong forms, no
- * surrogates, nothing above U+10FFFF. */
+/* command_utf8_valid - RFC 3629 well-formedness (utf8_seq_len). */
 bool
 command_utf8_valid(const char *str, size_t len)
 {
@@ -144,38 +189,11 @@ command_utf8_valid(const char *str, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = s[i];
-		size_t n;
-		unsigned lo = 0x80, hi = 0xbf;
+		size_t n = s[i] < 0x80 ? 1 : utf8_seq_len(s, i, len);
 
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else
+		if (n == 0)
 			return false;
-		if (len - i <= n)     /* the n continuation bytes must exist */
-			return false;
-		if (s[i + 1] < lo || s[i + 1] > hi)
-			return false;
-		for (size_t k = 2; k <= n; k++)
-			if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-				return false;
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }
