@@ -87,7 +87,6 @@
     (unsigned)sizeof(struct peer_slot_head))
 #define PEER_READ_TRIES 8u             /* then take what was read      */
 #define PEER_READ_SPIN 3u              /* tries before yielding the CPU */
-#define PEER_ZERO_CHUNK 65536u
 
 /* Shared words must be lock-free: a lock-based atomic would use a lock
  * private to each process. */
@@ -228,29 +227,16 @@ peer_table_create(unsigned slots, unsigned max_connections, struct error *err)
 	return fd;
 }
 
-/* peer_zero_range - zeroes in [off, off + len) of fd: the pages are
- * given back (hole punching) or, where that is not supported, written. */
+/* peer_zero_range - zeroes in [off, off + len) of fd, the pages given
+ * back: the table is a memfd, whose shmem always punches holes (and
+ * F_SEAL_SEAL keeps anyone from adding a write seal that would stop it). */
 static int
 peer_zero_range(int fd, uint64_t off, uint64_t len, struct error *err)
 {
-	static const unsigned char zeros[PEER_ZERO_CHUNK];
-
 	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 	    (off_t)off, (off_t)len) == 0)
 		return 0;
-	while (len > 0) {
-		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
-		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return error_set(err, "zeroing the peer table: %s",
-			    w == 0 ? "short write" : strerror(errno));
-		off += (uint64_t)w;
-		len -= (uint64_t)w;
-	}
-	return 0;
+	return error_set(err, "zeroing the peer table: %s", strerror(errno));
 }
 
 /* peer_table_reset_slot - see peer_table.h. */
@@ -455,27 +441,14 @@ static void
 peer_claim(struct peer_table *t)
 {
 	struct peer_slot_head *h = peer_slot_head(t, t->own);
-	struct peer_entry *e = peer_slot_entries(t, t->own);
 	struct error err;
 
 	atomic_store_explicit(&h->owner, 0, memory_order_release);
 	if (peer_zero_range(t->fd, PEER_HEAD_BYTES + (uint64_t)t->own *
-	    t->slot_bytes, t->slot_bytes, &err) == -1) {
-		/* Cannot punch or write through fd: zero through the
-		 * mapping, entry by entry (only the non-zero ones). */
-		for (size_t i = 0; i < t->capacity; i++) {
-			if (atomic_load_explicit(&e[i].count,
-			    memory_order_relaxed) == 0 &&
-			    atomic_load_explicit(&e[i].key[0],
-			    memory_order_relaxed) == 0)
-				continue;
-			atomic_store_explicit(&e[i].count, 0,
-			    memory_order_relaxed);
-			for (size_t k = 0; k < 4; k++)
-				atomic_store_explicit(&e[i].key[k], 0,
-				    memory_order_relaxed);
-		}
-	}
+	    t->slot_bytes, t->slot_bytes, &err) == -1)
+		/* Not a memfd after all: zero through the mapping (the
+		 * slot is hidden from readers meanwhile). */
+		memset(peer_slot_entries(t, t->own), 0, t->slot_bytes);
 	atomic_store_explicit(&h->seq, 0, memory_order_relaxed);
 	t->used = 0;
 	atomic_store_explicit(&h->owner, (uint32_t)getpid(),
@@ -583,15 +556,12 @@ peer_table_from_env(unsigned max_connections, bool *inherited,
 void
 peer_table_close(struct peer_table *t)
 {
-	struct error err;
-
 	if (t == NULL)
 		return;
+	/* Readers skip the slot from here; elemtactl zeroes it when it
+	 * reaps us, and the next owner when it claims it. */
 	atomic_store_explicit(&peer_slot_head(t, t->own)->owner, 0,
 	    memory_order_release);
-	/* Best effort: elemtactl zeroes the slot again when it reaps us. */
-	(void)peer_zero_range(t->fd, PEER_HEAD_BYTES + (uint64_t)t->own *
-	    t->slot_bytes, t->slot_bytes, &err);
 	munmap(t->map, t->map_size);
 	close(t->fd);
 	free(t);

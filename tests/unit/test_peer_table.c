@@ -297,6 +297,7 @@ test_new_owner_zeroes_slot(void **state)
 
 	assert_true(fd >= 0);
 	t1 = peer_table_attach(fd, 1, NULL);
+	assert_non_null(t1);
 	assert_int_equal(peer_table_add(t1, &a), 0);
 	in_child(child_add, fd, 0, 4);         /* crashes holding 4 */
 	assert_int_equal(peer_table_count(t1, &a), 5);
@@ -343,9 +344,12 @@ test_concurrent_reader(void **state)
 	int fd = peer_table_create(2, 8, NULL), status;   /* 16 entries */
 	struct peer_table *r = peer_table_attach(fd, 1, NULL);
 	struct addr_ip stable = ip_n(0), churn[6];
-	size_t h = peer_table_home(r, &stable), got = 0;
-	unsigned wrong = 0, changes = 0;
+	size_t h, got = 0;
+	unsigned wrong = 0, changes = 0, waited = 0;
 	pid_t pid;
+
+	assert_non_null(r);
+	h = peer_table_home(r, &stable);
 
 	for (unsigned n = 1; n < PROBE_ADDRS && got < 6; n++) {
 		struct addr_ip ip = ip_n(n);
@@ -361,6 +365,9 @@ test_concurrent_reader(void **state)
 		struct peer_table *w = peer_table_attach(fd, 0, NULL);
 		bool held[6] = { true, true };
 
+		if (w == NULL)
+			_exit(2);
+
 		peer_table_add(w, &churn[0]);
 		peer_table_add(w, &churn[1]);
 		peer_table_add(w, &stable);
@@ -375,9 +382,13 @@ test_concurrent_reader(void **state)
 			held[k] = !held[k];
 		}
 	}
-	/* Until the writer has published the stable entry. */
-	while (peer_table_count(r, &stable) != 2)
+	/* Until the writer has published the stable entry (bounded: a writer
+	 * that died is a failure, not a hang). */
+	while (peer_table_count(r, &stable) != 2) {
+		if (waitpid(pid, &status, WNOHANG) == pid || ++waited > 10000)
+			fail_msg("the writer process did not publish its entries");
 		usleep(1000);
+	}
 	/* ... and the writer really is moving entries meanwhile: the churn
 	 * address's count is seen to change. */
 	for (unsigned i = 0, last = 0; i < 300000; i++) {
@@ -475,6 +486,15 @@ test_from_env(void **state)
 	setenv("ELEMTA_PEER_FD", num, 1);
 	setenv("ELEMTA_PEER_SLOT", "x", 1);
 	assert_null(peer_table_from_env(50, &inherited, &err));
+	assert_int_equal(fcntl(pass, F_GETFD), -1);
+
+	pass = dup(fd);                        /* FD without SLOT */
+	snprintf(num, sizeof(num), "%d", pass);
+	setenv("ELEMTA_PEER_FD", num, 1);
+	unsetenv("ELEMTA_PEER_SLOT");
+	assert_null(peer_table_from_env(50, &inherited, &err));
+	assert_true(inherited);
+	assert_non_null(strstr(err.text, "ELEMTA_PEER_SLOT"));
 	assert_int_equal(fcntl(pass, F_GETFD), -1);
 
 	pass = dup(fd);
