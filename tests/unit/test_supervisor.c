@@ -434,7 +434,10 @@ static void test_stats_read(void **state)
 	    "bad line\nmessages_refused_total x\nweird$key 3\n");
 	snprintf(path, sizeof(path), "%s/stats/smtpd-1-%ld.stats", dir,
 	    (long)getppid());
-	write_file(path, "messages_queued_total 5\r\nsessions_open 1");
+	/* a key longer than 48 bytes (up to METRICS_STATS_KEY_MAX) counts in
+	 * status as in the metrics */
+	write_file(path, "messages_queued_total 5\r\nsessions_open 1\n"
+	    "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk_total 7");
 	/* a worker that is gone: its total counts, its gauge does not */
 	snprintf(path, sizeof(path), "%s/stats/smtpd-2-4194305.stats", dir);
 	write_file(path, "messages_queued_total 100\nsessions_open 50\n");
@@ -448,12 +451,14 @@ static void test_stats_read(void **state)
 	write_file(path, "sessions_open 100\n");
 	ctl_stats_read(dir, &st);
 	assert_int_equal(st.files, 3);
-	assert_int_equal(st.count, 2);
+	assert_int_equal(st.count, 3);
 	for (size_t i = 0; i < st.count; i++) {
 		if (strcmp(st.key[i], "sessions_open") == 0)
 			assert_int_equal(st.value[i], 3);
 		else if (strcmp(st.key[i], "messages_queued_total") == 0)
 			assert_int_equal(st.value[i], 115);
+		else if (strcmp(st.key[i], "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk_total") == 0)
+			assert_int_equal(st.value[i], 7);
 		else
 			fail_msg("unexpected key %s", st.key[i]);
 	}
@@ -632,12 +637,19 @@ static void test_args_errors(void **state)
 static void test_spawn_layout(void **state)
 {
 	struct ctl_spawn sp;
+	struct error err;
 	char big[CTL_SPAWN_VAR_MAX + 8];
 
+	memset(&sp, 0, sizeof(sp));
+	assert_int_equal(ctl_spawn_pass_named(&sp, 42, "ELEMTA_X_FD", &err), 0);
+	assert_int_equal(sp.fds[0], 42);
+	assert_string_equal(sp.vars[0], "ELEMTA_X_FD=3");
 	memset(&sp, 0, sizeof(sp));
 	for (int i = 0; i < CTL_SPAWN_FDS_MAX; i++)
 		assert_int_equal(ctl_spawn_pass(&sp, 100 + i), 3 + i);
 	assert_int_equal(ctl_spawn_pass(&sp, 7), -1);
+	assert_int_equal(ctl_spawn_pass_named(&sp, 7, "ELEMTA_Y_FD", &err), -1);
+	assert_non_null(strstr(err.text, "too many descriptors"));
 	assert_int_equal(sp.fd_count, CTL_SPAWN_FDS_MAX);
 	assert_int_equal(sp.fds[0], 100);
 	assert_int_equal(ctl_spawn_var(&sp, "ELEMTA_POLICY_FD=%d", 3), 0);

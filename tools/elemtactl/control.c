@@ -34,7 +34,6 @@
 
 #include "counter.h"
 #include "elemtactl.h"
-#include "metrics_format.h"
 
 #define CONTROL_POLL_MS 100
 #define CONTROL_STOP_EXTRA_MS 10000u   /* beyond shutdown_grace */
@@ -256,9 +255,8 @@ static void stats_add(void *arg, const struct metrics_stats_line *line)
 		if (strcmp(st->key[i], line->key) == 0)
 			break;
 	if (i == st->count) {
-		if (st->count == CTL_STATS_KEYS_MAX ||
-		    strlen(line->key) >= sizeof(st->key[i]))
-			return;
+		if (st->count == CTL_STATS_KEYS_MAX)
+			return;         /* keys are <= METRICS_STATS_KEY_MAX */
 		strcpy(st->key[i], line->key);
 		st->value[i] = 0;
 		st->count++;

@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "metrics_format.h"
 #include "strbuf.h"
 
 /* ==== args.c ==== */
@@ -391,6 +392,11 @@ struct ctl_spawn {
  * number in the worker (3, 4, ...), or -1 when the layout is full. */
 int ctl_spawn_pass(struct ctl_spawn *sp, int fd);
 
+/* ctl_spawn_pass_named - ctl_spawn_pass, then NAME=<its number>; -1 with
+ * err when the layout or the variable list is full. */
+int ctl_spawn_pass_named(struct ctl_spawn *sp, int fd, const char *name,
+    struct error *err);
+
 /* ctl_spawn_var - add the variable "NAME=value" (printf format); -1 when
  * there are too many or it is too long. */
 int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
@@ -424,7 +430,7 @@ int ctl_reload(const struct ctl_args *args);
  * files counts the files read (0: none, not an error). */
 #define CTL_STATS_KEYS_MAX 32
 struct ctl_stats {
-	char key[CTL_STATS_KEYS_MAX][48];
+	char key[CTL_STATS_KEYS_MAX][METRICS_STATS_KEY_MAX + 1];
 	uint64_t value[CTL_STATS_KEYS_MAX];
 	size_t count;
 	size_t files;

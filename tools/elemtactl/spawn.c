@@ -264,6 +264,17 @@ int ctl_spawn_pass(struct ctl_spawn *sp, int fd)
 	return 3 + (int)sp->fd_count - 1;
 }
 
+/* ctl_spawn_pass_named - see elemtactl.h. */
+int ctl_spawn_pass_named(struct ctl_spawn *sp, int fd, const char *name,
+    struct error *err)
+{
+	int n = ctl_spawn_pass(sp, fd);
+
+	if (n == -1 || ctl_spawn_var(sp, "%s=%d", name, n) == -1)
+		return error_set(err, "too many descriptors to pass");
+	return 0;
+}
+
 /* ctl_spawn_var - see elemtactl.h. */
 int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
 {
@@ -288,7 +299,6 @@ int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err)
 {
 	struct config_errors errs;
 	struct config *cfg;
-	int cert, key;
 
 	owned[0] = owned[1] = -1;
 	memset(&errs, 0, sizeof(errs));
@@ -314,13 +324,9 @@ int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err)
 	}
 	config_free(cfg);
 	cfg = NULL;
-	if ((cert = ctl_spawn_pass(sp, owned[0])) == -1 ||
-	    (key = ctl_spawn_pass(sp, owned[1])) == -1 ||
-	    ctl_spawn_var(sp, "ELEMTA_TLS_CERT_FD=%d", cert) == -1 ||
-	    ctl_spawn_var(sp, "ELEMTA_TLS_KEY_FD=%d", key) == -1) {
-		error_set(err, "too many descriptors to pass");
+	if (ctl_spawn_pass_named(sp, owned[0], "ELEMTA_TLS_CERT_FD", err) == -1 ||
+	    ctl_spawn_pass_named(sp, owned[1], "ELEMTA_TLS_KEY_FD", err) == -1)
 		goto fail;
-	}
 	return 0;
 fail:
 	config_free(cfg);

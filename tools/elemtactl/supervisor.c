@@ -255,11 +255,10 @@ static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
 		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
 		    i ? "," : "", fd);
 	}
-	if (ctl_spawn_var(sp, "ELEMTA_LISTEN_FDS=%s", list) == -1 ||
-	    ctl_spawn_pass_tls(sp, tls, err) == -1)
+	if (ctl_spawn_var(sp, "ELEMTA_LISTEN_FDS=%s", list) == -1)
+		return error_set(err, "too many descriptors to pass");
+	if (ctl_spawn_pass_tls(sp, tls, err) == -1)
 		return -1;
-	if (s->peer_fd == -1)
-		return 0;
 	if (sup_peer_slot(s, w) < 0) {
 		log_warn("worker smtpd[%u]: all %d connection table slots are in "
 		    "use; its server.max_connections_per_ip counts its own "
@@ -267,9 +266,9 @@ static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
 		return 0;
 	}
 	/* The connection table last (it is close-on-exec here). */
-	if ((fd = ctl_spawn_pass(sp, s->peer_fd)) == -1 ||
-	    ctl_spawn_var(sp, "ELEMTA_PEER_FD=%d", fd) == -1 ||
-	    ctl_spawn_var(sp, "ELEMTA_PEER_SLOT=%d", w->peer_slot) == -1)
+	if (ctl_spawn_pass_named(sp, s->peer_fd, "ELEMTA_PEER_FD", err) == -1)
+		return -1;
+	if (ctl_spawn_var(sp, "ELEMTA_PEER_SLOT=%d", w->peer_slot) == -1)
 		return error_set(err, "too many descriptors to pass");
 	return 0;
 }
@@ -278,24 +277,19 @@ static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
 static int sup_inherit(struct supervisor *s, struct ctl_worker *w,
     struct ctl_spawn *sp, int tls[2], struct error *err)
 {
-	int fd;
-
 	tls[0] = tls[1] = -1;
 	switch (w->kind) {
 	case CTL_KIND_POLICYD:
-		if ((fd = ctl_spawn_pass(sp, s->sockets.policy.fd)) == -1 ||
-		    ctl_spawn_var(sp, "ELEMTA_POLICY_FD=%d", fd) == -1)
-			return error_set(err, "too many descriptors to pass");
-		if (s->sockets.postfix.fd != -1 &&
-		    ((fd = ctl_spawn_pass(sp, s->sockets.postfix.fd)) == -1 ||
-		    ctl_spawn_var(sp, "ELEMTA_POSTFIX_FD=%d", fd) == -1))
-			return error_set(err, "too many descriptors to pass");
-		return 0;
+		if (ctl_spawn_pass_named(sp, s->sockets.policy.fd,
+		    "ELEMTA_POLICY_FD", err) == -1)
+			return -1;
+		if (s->sockets.postfix.fd == -1)
+			return 0;
+		return ctl_spawn_pass_named(sp, s->sockets.postfix.fd,
+		    "ELEMTA_POSTFIX_FD", err);
 	case CTL_KIND_METRICS:
-		if ((fd = ctl_spawn_pass(sp, s->sockets.metrics.fd)) == -1 ||
-		    ctl_spawn_var(sp, "ELEMTA_METRICS_FD=%d", fd) == -1)
-			return error_set(err, "too many descriptors to pass");
-		return 0;
+		return ctl_spawn_pass_named(sp, s->sockets.metrics.fd,
+		    "ELEMTA_METRICS_FD", err);
 	case CTL_KIND_SMTPD:
 		return sup_inherit_smtpd(s, w, sp, tls, err);
 	}
