@@ -740,9 +740,7 @@ metrics_set_format(const struct metrics_set *set, const char *prefix,
 		}
 		if (rc != 0) {
 			/* Never a family cut in the middle. */
-			out->len = mark;
-			if (out->data != NULL)
-				out->data[mark] = '\0';
+			strbuf_truncate(out, mark);
 		}
 		i = end;
 	}

@@ -142,6 +142,22 @@ peer_capacity_for(unsigned max_connections)
 	return cap;
 }
 
+/* peer_room - the distinct addresses a slot of capacity entries takes:
+ * probe runs stay short below 3/4, and an empty entry always ends one
+ * (peer_find relies on it). */
+static unsigned
+peer_room(unsigned capacity)
+{
+	return capacity - capacity / 4;
+}
+
+/* peer_table_room - see peer_table.h. */
+unsigned
+peer_table_room(unsigned max_connections)
+{
+	return peer_room(peer_capacity_for(max_connections));
+}
+
 /* peer_slot_bytes - one slot's size, rounded up to whole pages. */
 static uint64_t
 peer_slot_bytes(unsigned capacity)
@@ -606,9 +622,7 @@ peer_table_add(struct peer_table *t, const struct addr_ip *ip)
 			    memory_order_release);
 		return 0;
 	}
-	/* Probe runs stay short below 3/4, and an empty entry always ends
-	 * one (peer_find relies on it). */
-	if (t->used >= t->capacity - t->capacity / 4)
+	if (t->used >= peer_room(t->capacity))
 		return -1;
 	for (size_t k = 0; k < 4; k++)
 		atomic_store_explicit(&e[i].key[k], key[k], memory_order_relaxed);

@@ -42,6 +42,11 @@ struct peer_table;
 int peer_table_create(unsigned slots, unsigned max_connections,
     struct error *err);
 
+/* peer_table_room - how many distinct addresses each slot of a table
+ * created for max_connections holds (at least 1.5 x max_connections):
+ * elemtactl refuses a reload whose server.max_connections exceeds it. */
+unsigned peer_table_room(unsigned max_connections);
+
 /* peer_table_reset_slot - zero slot of the table behind fd (elemtactl,
  * after the slot's process was reaped).  0, or -1 (err). */
 int peer_table_reset_slot(int fd, unsigned slot, struct error *err);

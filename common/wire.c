@@ -399,9 +399,7 @@ wire_encode_attr(struct strbuf *sb, const char *name, const char *value)
 	    wire_append_clean(sb, value, false) < 0 ||
 	    strbuf_append(sb, "\n", 1) < 0) {
 		/* All or nothing, like every strbuf append. */
-		sb->len = old;
-		if (sb->data != NULL)
-			sb->data[old] = '\0';
+		strbuf_truncate(sb, old);
 		return -1;
 	}
 	return 0;

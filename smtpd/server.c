@@ -28,7 +28,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -127,7 +126,6 @@ struct server {
 	struct conn *conns;
 	unsigned nconns;
 	struct peer_table *peers;  /* per-address counts of all workers */
-	struct peer_table *overflow; /* private; when peers' slot is full */
 	bool stopping;
 	bool grace_over;           /* remaining sessions get 421 4.3.2 */
 	struct event *sig_term, *sig_int, *grace, *hard_stop;
@@ -167,54 +165,28 @@ server_peers_open(struct server *srv, struct error *err)
 	if (inherited)
 		log_info("connections per address: shared table, slot %u of %u",
 		    peer_table_slot(srv->peers), peer_table_slots(srv->peers));
-	/* The shared table is sized at elemtactl's start; a reload may have
-	 * raised server.max_connections beyond it (server_peers_add). */
-	if ((uint64_t)maxc * 4 > (uint64_t)peer_table_capacity(srv->peers) * 3)
-		log_warn("the shared connection table holds %u addresses per "
-		    "worker, fewer than server.max_connections (%u): restart "
-		    "elemta to resize it", peer_table_capacity(srv->peers) / 4 * 3,
-		    maxc);
 	return 0;
 }
 
-/* server_peers_count - connections from ip in every worker. */
-static unsigned
-server_peers_count(const struct server *srv, const struct addr_ip *ip)
-{
-	unsigned n = peer_table_count(srv->peers, ip);
-
-	if (srv->overflow != NULL)
-		n += peer_table_count(srv->overflow, ip);
-	return n;
-}
-
-/* server_peers_add - count c's client.  When the own slot is full (more
- * distinct addresses than it was sized for) the connection is counted in
- * a private table instead: still limited, but seen by this worker only. */
+/* server_peers_add - count c's client.  The slot has room for every
+ * session (elemtactl sizes the table by server.max_connections and
+ * refuses a reload that raises it beyond that), so a full slot is a bug,
+ * said once. */
 static void
 server_peers_add(struct server *srv, struct conn *c, const char *client)
 {
+	static bool said;
+
 	if (peer_table_add(srv->peers, &c->ip) == 0) {
 		c->peers = srv->peers;
 		return;
 	}
-	if (srv->overflow == NULL) {
-		struct error err;
-
-		srv->overflow = peer_table_new_private(
-		    srv->cfg->server.max_connections, &err);
-		if (srv->overflow == NULL) {
-			log_err("connect from unknown[%s]: the connection table "
-			    "is full and no private one: %s; not counted",
-			    client, err.text);
-			return;
-		}
-		log_warn("the shared connection table is full (%u addresses): "
-		    "further addresses are counted by this worker only",
-		    peer_table_capacity(srv->peers) / 4 * 3);
-	}
-	if (peer_table_add(srv->overflow, &c->ip) == 0)
-		c->peers = srv->overflow;
+	if (!said)
+		log_err("connect from unknown[%s]: the connection table is full "
+		    "(%u addresses); this and further new addresses are not "
+		    "counted for server.max_connections_per_ip", client,
+		    peer_table_room(srv->cfg->server.max_connections));
+	said = true;
 }
 
 /*==== Connections ====*/
@@ -469,7 +441,7 @@ conn_op_write(void *io, const char *data, size_t len)
 	struct conn *c = io;
 
 	bufferevent_write(c->bev, data, len);
-	if (!c->tls && !c->flush_armed && c->ev_flush != NULL) {
+	if (!c->tls && !c->flush_armed) {
 		c->flush_armed = true;
 		event_active(c->ev_flush, EV_TIMEOUT, 0);
 	}
@@ -813,9 +785,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	/* Summed over every smtpd worker (peer_table.c states how far
 	 * accepts racing in several workers at once can overshoot). */
-	from_ip = server_peers_count(srv, &ip);
-	if (cfg->server.max_connections_per_ip > 0 &&
-	    from_ip >= cfg->server.max_connections_per_ip) {
+	from_ip = peer_table_count(srv->peers, &ip);
+	if (from_ip >= cfg->server.max_connections_per_ip) {
 		log_warn("connect from unknown[%s]:%u refused: too many "
 		    "connections from this address (%u)", client, cport,
 		    from_ip);
@@ -1159,7 +1130,6 @@ out:
 		event_free(srv->hard_stop);
 	smtpd_stats_stop();
 	/* After the connections: conn_free removes their counts. */
-	peer_table_close(srv->overflow);
 	peer_table_close(srv->peers);
 	event_base_free(srv->base);
 	free(srv);

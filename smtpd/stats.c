@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "log.h"
 #include "metrics_format.h"
 #include "stats.h"
@@ -214,20 +215,14 @@ stats_take_over(void)
 void
 smtpd_stats_start(struct event_base *base, const struct config *cfg)
 {
-	const char *wid = getenv("ELEMTA_WORKER_ID");
 	struct timeval second = { 1, 0 };
 	struct stat st;
-	char *end;
+	long wid;
 
 	if (stats.timer != NULL)        /* started already */
 		return;
-	stats.id = 0;
-	if (wid != NULL && *wid != '\0') {
-		unsigned long v = strtoul(wid, &end, 10);
-
-		if (*end == '\0' && v <= METRICS_STATS_ID_MAX)
-			stats.id = (unsigned)v;
-	}
+	stats.id = fdpass_env_number("ELEMTA_WORKER_ID", METRICS_STATS_ID_MAX,
+	    &wid) == 1 ? (unsigned)wid : 0;
 	snprintf(stats.dir, sizeof(stats.dir), "%s/%s", cfg->server.runtime_dir,
 	    METRICS_STATS_SUBDIR);
 	if (mkdir(stats.dir, 0755) != 0 && errno != EEXIST) {

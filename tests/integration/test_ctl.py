@@ -366,8 +366,22 @@ def test_invalid_reload_keeps_the_old_rules(make_elemta):
         assert r.returncode == 1, r
         assert "policyd.socket" in r.stderr and "restart" in r.stderr, r.stderr
         still_old()
+
+        # More sessions per worker than the connection table sized at
+        # start counts (it is a sealed shared memfd): a restart is needed.
+        e.cfg = json.loads(json.dumps(good))
+        e.cfg["server"]["max_connections"] = 100000   # the default is 10,000
+        e.write_config()
+        r = e.ctl("reload")
+        assert r.returncode == 1, r
+        assert re.search(r"key 'server.max_connections': 100000 is more than the "
+                         r"connection table sized at start holds per worker \(\d+\): "
+                         r"restart", r.stderr), r.stderr
+        still_old()
     finally:
+        # A raise the table has room for (1.5x at least) is applied.
         e.cfg = good
+        e.cfg["server"]["max_connections"] = 12000
         e.write_config()
     r = e.ctl("reload")
     assert r.returncode == 0, r

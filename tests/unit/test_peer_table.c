@@ -451,6 +451,22 @@ test_capacity(void **state)
 
 		assert_non_null(t);
 		assert_int_equal(peer_table_capacity(t), cases[i][1]);
+		/* the room elemtactl checks reloads against: 3/4 of it, at
+		 * least 1.5 x the sessions, and exactly what add accepts */
+		assert_int_equal(peer_table_room(cases[i][0]),
+		    cases[i][1] - cases[i][1] / 4);
+		assert_true(peer_table_room(cases[i][0]) >= cases[i][0] * 3 / 2);
+		peer_table_close(t);
+	}
+	{
+		struct peer_table *t = peer_table_new_private(8, NULL);
+		struct addr_ip a;
+		unsigned n = 0;
+
+		assert_non_null(t);
+		while (n < 100 && (a = ip_n(n), peer_table_add(t, &a) == 0))
+			n++;
+		assert_int_equal(n, peer_table_room(8));
 		peer_table_close(t);
 	}
 }

@@ -105,6 +105,7 @@ struct supervisor {
 	uint64_t reload_seq;          /* reload attempts, for reload-result */
 
 	int peer_fd;                  /* the smtpd connection table (memfd) */
+	unsigned peer_room;           /* ... addresses per worker it holds  */
 
 	pid_t pid;
 	int64_t started_unix;
@@ -961,6 +962,7 @@ static int sup_startup(struct supervisor *s)
 		sup_error(s, "connection table: %s", err.text);
 		return -1;
 	}
+	s->peer_room = peer_table_room(s->cfg->server.max_connections);
 	s->generation = 1;
 	sup_add_generation(s);
 	s->started_unix = (int64_t)time(NULL);
@@ -1013,6 +1015,14 @@ static void sup_reload_fixed(const struct supervisor *s,
 		    ctl_config_where(n, fixed[i].section, fixed[i].key),
 		    fixed[i].section, fixed[i].key, fixed[i].was, fixed[i].why);
 	}
+	/* The connection table was sized at start (a sealed memfd every
+	 * worker maps): a worker may not hold more sessions than it counts. */
+	if (n->server.max_connections > s->peer_room)
+		sup_errs_add(errs, "%s: key 'server.max_connections': %u is more "
+		    "than the connection table sized at start holds per worker "
+		    "(%u): restart elemta to raise it that far",
+		    ctl_config_where(n, "server", "max_connections"),
+		    n->server.max_connections, s->peer_room);
 	if (o->counters.sync != n->counters.sync)
 		sup_errs_add(errs, "%s: key 'counters.sync': cannot change on "
 		    "reload; the table was prepared for the running mode: "
