@@ -401,6 +401,7 @@ struct spool_committer {
 	struct timespec sync_since;   /* when sync_head got its first   */
 	unsigned inflight;            /* jobs between dequeue and link  */
 	bool syncing;                 /* a thread is fsyncing the dirs  */
+	unsigned long sync_batches;   /* directory syncs done (tests)   */
 	int dir_fd[2];                /* queue/, quarantine/ (or -1), for
 	                               * the syncing thread only         */
 	struct spool_job *done_head;  /* order does not matter          */
@@ -464,6 +465,7 @@ spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
 		batch = next;
 	}
 	sc->syncing = false;
+	sc->sync_batches++;
 	if (sc->sync_head != NULL)
 		pthread_cond_signal(&sc->wake);
 	pthread_mutex_unlock(&sc->lock);
@@ -664,6 +666,18 @@ spool_committer_new(struct event_base *base, unsigned nthreads,
 		sc->nthreads = i + 1;
 	}
 	return sc;
+}
+
+/* spool_committer_sync_batches - see spool.h. */
+unsigned long
+spool_committer_sync_batches(struct spool_committer *sc)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&sc->lock);
+	n = sc->sync_batches;
+	pthread_mutex_unlock(&sc->lock);
+	return n;
 }
 
 /* spool_committer_free - stop after the queued jobs; run what is left. */

@@ -114,6 +114,10 @@ typedef void (*spool_done_fn)(void *arg, int rc, const char *errtext);
 /* spool_committer_new - nthreads commit threads reporting to base. */
 struct spool_committer *spool_committer_new(struct event_base *base,
     unsigned nthreads, struct error *err);
+/* spool_committer_sync_batches - how many directory syncs (each covering
+ * every commit linked before it) the committer has done: its group
+ * commit, observable (tests, diagnostics). */
+unsigned long spool_committer_sync_batches(struct spool_committer *sc);
 /* spool_committer_free - finish the queued jobs, join the threads. */
 void spool_committer_free(struct spool_committer *sc);
 /* spool_commit_submit - commit m (taken over: *m is left closed) with a
