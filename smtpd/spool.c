@@ -117,6 +117,18 @@ spool_prepare(const char *spool, struct error *err)
 
 /*==== Messages ====*/
 
+/* Named files: the file system refused O_TMPFILE once (learnt, so every
+ * later message skips the attempt), or spool_use_named_files.  Messages
+ * are opened by the event-loop thread only. */
+static bool spool_named;
+
+/* spool_use_named_files - see spool.h. */
+void
+spool_use_named_files(bool on)
+{
+	spool_named = on;
+}
+
 /* spool_msg_open - the file that receives the message: an unnamed
  * O_TMPFILE inode in tmp/ (nothing to clean after a crash, and the commit
  * links it into queue/ without the file system's rename lock), or, where
@@ -135,9 +147,13 @@ spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
 	    sizeof(path))
 		return error_set(err, "spool path too long");
 	snprintf(dir, sizeof(dir), "%s/tmp", spool);
-	m->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
-	m->anonymous = m->fd >= 0;
-	if (m->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+	if (!spool_named) {
+		m->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+		m->anonymous = m->fd >= 0;
+		if (m->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR))
+			spool_named = true;
+	}
+	if (spool_named)
 		m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0640);
 	if (m->fd < 0)
@@ -518,10 +534,12 @@ spool_thread(void *arg)
 
 	for (;;) {
 		struct spool_job *j;
+		bool sync_now;
 
 		pthread_mutex_lock(&sc->lock);
 		for (;;) {
-			if (spool_sync_due(sc) || sc->todo_head != NULL ||
+			sync_now = spool_sync_due(sc);
+			if (sync_now || sc->todo_head != NULL ||
 			    (sc->stopping && sc->sync_head == NULL))
 				break;
 			if (sc->sync_head != NULL && !sc->syncing) {
@@ -533,7 +551,7 @@ spool_thread(void *arg)
 				pthread_cond_wait(&sc->wake, &sc->lock);
 			}
 		}
-		if (spool_sync_due(sc)) {
+		if (sync_now) {
 			struct spool_job *batch = sc->sync_head;
 
 			sc->sync_head = NULL;

@@ -114,6 +114,12 @@ typedef void (*spool_done_fn)(void *arg, int rc, const char *errtext);
 /* spool_committer_new - nthreads commit threads reporting to base. */
 struct spool_committer *spool_committer_new(struct event_base *base,
     unsigned nthreads, struct error *err);
+/* spool_use_named_files - receive into named files tmp/<id> (renamed
+ * into place at commit) instead of unnamed O_TMPFILE inodes: what a file
+ * system without O_TMPFILE gets automatically; tests use it to exercise
+ * that path. */
+void spool_use_named_files(bool on);
+
 /* spool_committer_sync_batches - how many directory syncs (each covering
  * every commit linked before it) the committer has done: its group
  * commit, observable (tests, diagnostics). */

@@ -105,12 +105,26 @@ setup(void **state)
 	return 0;
 }
 
+/* setup_named - the same, receiving into named tmp/ files (a file
+ * system without O_TMPFILE). */
+static bool named_mode;
+
+static int
+setup_named(void **state)
+{
+	named_mode = true;
+	spool_use_named_files(true);
+	return setup(state);
+}
+
 static int
 teardown(void **state)
 {
 	struct fx *f = *state;
 	char cmd[128];
 
+	named_mode = false;
+	spool_use_named_files(false);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);
@@ -136,7 +150,8 @@ test_commit_format(void **state)
 	assert_int_equal(spool_msg_write(&m, msg, 13, &err), 0);
 	assert_int_equal(spool_msg_write(&m, msg + 13, sizeof(msg) - 1 - 13,
 	    &err), 0);
-	assert_int_equal(count_entries(f, "tmp"), m.anonymous ? 0 : 1);
+	assert_int_equal(m.anonymous, !named_mode);
+	assert_int_equal(count_entries(f, "tmp"), named_mode ? 1 : 0);
 	assert_int_equal(count_entries(f, "queue"), 0);
 	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, true, &err),
 	    0);
@@ -201,6 +216,7 @@ test_abort_leaves_nothing(void **state)
 	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB003", &err),
 	    0);
 	assert_int_equal(spool_msg_write(&m, "partial", 7, &err), 0);
+	assert_int_equal(count_entries(f, "tmp"), named_mode ? 1 : 0);
 	spool_msg_abort(&m);
 	spool_msg_abort(&m);
 	assert_int_equal(count_entries(f, "tmp"), 0);
@@ -320,6 +336,13 @@ main(void)
 		T(test_collision_refused),
 		T(test_committer_many),
 #undef T
+#define N(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup_named, \
+    teardown, NULL)
+		N(test_commit_format),
+		N(test_reader_sees_the_message_only),
+		N(test_abort_leaves_nothing),
+		N(test_collision_refused),
+#undef N
 	};
 
 	log_init("test_spool", true, LOG_LEVEL_ERR);
