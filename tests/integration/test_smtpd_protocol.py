@@ -655,6 +655,31 @@ def test_connections_per_ip_killed_worker_leaves_no_counts(make_elemta):
     fresh[3][0].close()
 
 
+def test_connections_per_ip_retired_worker_killed_leaves_no_counts(make_elemta):
+    """A worker that is never restarted - an old generation's, killed while
+    it still finishes its sessions after a reload - leaves no counts:
+    nobody claims its slot again, so only elemtactl, reaping it, clears
+    it (peer_table_reset_slot)."""
+    e = make_elemta(overrides={"server": {"workers": 2,
+                                          "max_connections_per_ip": 4,
+                                          "shutdown_grace": "30s"}})
+    a, b = e.worker_pids("smtpd")
+    on_a = _per_ip_only(e, a, b, 3)
+    assert [code for _, code, _ in on_a] == [220] * 3
+    r = e.ctl("reload")
+    assert r.returncode == 0, r
+    wait_until(lambda: len(set(e.worker_pids("smtpd")) - {a, b}) == 2, 10,
+               what="the new generation running")
+    os.kill(a, signal.SIGKILL)
+    wait_until(lambda: re.search(r"pid %d \(generation 1\) killed by signal 9" % a,
+                                 e.log()), 10, what="the killed worker reaped")
+    for c, _, _ in on_a:
+        c.close()
+    fresh = [_per_ip_greet(e) for _ in range(4)]
+    assert [code for _, code, _ in fresh] == [220] * 4, fresh
+    _per_ip_quit(e, [c for c, _, _ in fresh])
+
+
 def test_ipv6_and_mapped_addresses(smtpd):
     # "[::]" listens on IPv6 only (as elemtactl's listeners always did), so
     # "0.0.0.0" (or an IPv4 address) can listen on the same port beside it
