@@ -211,19 +211,35 @@ class Elemta:
         return msg, env
 
 
-def open_tmp_files(pid, tmp_dir):
-    """What process pid has open in tmp_dir (spool/tmp: a message being
-    received is an O_TMPFILE inode there, "tmp/#<inode> (deleted)")."""
+def _open_tmp_fds(pid, tmp_dir):
+    """(fd path, target) of what process pid has open in tmp_dir."""
     prefix = tmp_dir.rstrip("/") + "/"
-    out = []
     for fd in os.listdir("/proc/%d/fd" % pid):
+        path = "/proc/%d/fd/%s" % (pid, fd)
         try:
-            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            target = os.readlink(path)
         except OSError:
             continue
         if target.startswith(prefix):
-            out.append(target)
-    return out
+            yield path, target
+
+
+def open_tmp_files(pid, tmp_dir):
+    """What process pid has open in tmp_dir (spool/tmp: a message being
+    received is an O_TMPFILE inode there, "tmp/#<inode> (deleted)")."""
+    return [target for _, target in _open_tmp_fds(pid, tmp_dir)]
+
+
+def open_tmp_bytes(pid, tmp_dir):
+    """The bytes of what process pid has open in tmp_dir (the messages it
+    is receiving, which have no name)."""
+    total = 0
+    for path, _ in _open_tmp_fds(pid, tmp_dir):
+        try:
+            total += os.stat(path).st_size
+        except OSError:
+            pass
+    return total
 
 
 SPOOL_SIZE_LINE = len("size: ") + 20 + 1

@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from elemta import STAT, SMTPConn, open_tmp_files, read_spool_file, send_message, wait_until
+from elemta import STAT, SMTPConn, open_tmp_bytes, open_tmp_files, read_spool_file, send_message, wait_until
 
 QID_RE = re.compile(r"^[0-9A-F]{16}$")
 
@@ -1041,15 +1041,7 @@ def test_hundred_megabyte_message_against_ten_megabyte_limit(make_elemta):
         # The message being received has no name (O_TMPFILE): measure it
         # through the worker's descriptors into tmp/.
         while not done.is_set():
-            total = 0
-            for fd in os.listdir("/proc/%d/fd" % pid):
-                path = "/proc/%d/fd/%s" % (pid, fd)
-                try:
-                    if os.readlink(path).startswith(tmp + "/"):
-                        total += os.stat(path).st_size
-                except OSError:
-                    pass
-            peak[0] = max(peak[0], total)
+            peak[0] = max(peak[0], open_tmp_bytes(pid, tmp))
             time.sleep(0.01)
     wt = threading.Thread(target=watch, daemon=True)
     wt.start()
