@@ -358,6 +358,20 @@ rate_fetch(struct lmdb_store *cs, MDB_txn *txn, const char *key,
 	return 0;
 }
 
+/* log_header_ok - v is a well-formed log value: *hdr read from it, magic,
+ * version, and a size matching its count (at most COUNTER_LIMIT_MAX).
+ * The one test of a log's shape (rate_load, the sweep, elemta-stat). */
+static bool
+log_header_ok(const MDB_val *v, struct rate_hdr *hdr)
+{
+	if (v->mv_size < sizeof(*hdr))
+		return false;
+	memcpy(hdr, v->mv_data, sizeof(*hdr));
+	return hdr->magic == RATE_MAGIC && hdr->version == RATE_VERSION &&
+	    hdr->count <= COUNTER_LIMIT_MAX &&
+	    v->mv_size == sizeof(*hdr) + (size_t)hdr->count * sizeof(uint64_t);
+}
+
 /* rate_load - copy the log in v (from rate_fetch; empty when absent) into
  * cs->ts (room for one more).  Returns 0 or OP_ERR for a malformed value. */
 static int
@@ -374,12 +388,7 @@ rate_load(struct lmdb_store *cs, const MDB_val *v, const char *key,
 		ts_reserve(cs, 1);
 		return 0;
 	}
-	if (v->mv_size < sizeof(*hdr))
-		return rate_malformed(key, klen, err);
-	memcpy(hdr, v->mv_data, sizeof(*hdr));
-	if (hdr->magic != RATE_MAGIC || hdr->version != RATE_VERSION ||
-	    hdr->count > COUNTER_LIMIT_MAX ||
-	    v->mv_size != sizeof(*hdr) + (size_t)hdr->count * sizeof(uint64_t))
+	if (!log_header_ok(v, hdr))
 		return rate_malformed(key, klen, err);
 	ts = ts_reserve(cs, (size_t)hdr->count + 1);
 	p = (const unsigned char *)v->mv_data + sizeof(*hdr);
@@ -1803,15 +1812,9 @@ static bool
 rate_stale(const MDB_val *v, uint64_t now)
 {
 	struct rate_hdr hdr;
-
 	struct rate_ring r;
 
-	if (v->mv_size < sizeof(hdr))
-		return true;
-	memcpy(&hdr, v->mv_data, sizeof(hdr));
-	if (hdr.version == RATE_VERSION_BUCKETS ? !ring_decode(v, &hdr, &r) :
-	    hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
-	    v->mv_size != sizeof(hdr) + (size_t)hdr.count * sizeof(uint64_t))
+	if (!log_header_ok(v, &hdr) && !ring_decode(v, &hdr, &r))
 		return true;
 	return hdr.high_ms <= window_cutoff(now, hdr.period_ms);
 }
@@ -1932,15 +1935,8 @@ entry_fill(struct lmdb_store *cs, enum counter_kind kind,
 
 	switch (kind) {
 	case COUNTER_KIND_RATE:
-		if (v->mv_size < sizeof(hdr))
-			return false;
-		memcpy(&hdr, v->mv_data, sizeof(hdr));
-		if (hdr.version == RATE_VERSION_BUCKETS)
-			return ring_fill(v, now, e);
-		if (hdr.magic != RATE_MAGIC || hdr.version != RATE_VERSION ||
-		    v->mv_size != sizeof(hdr) +
-		    (size_t)hdr.count * sizeof(uint64_t))
-			return false;
+		if (!log_header_ok(v, &hdr))
+			return ring_fill(v, now, e);    /* a ring, or junk */
 		e->limit = hdr.limit;
 		e->period_ms = hdr.period_ms;
 		e->newest_ms = hdr.high_ms;

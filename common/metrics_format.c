@@ -530,9 +530,9 @@ stats_visit_lines(char *text, struct metrics_stats_line *line,
 	}
 }
 
-/* stats_visit_file - one file of the open directory d. */
+/* stats_visit_file - one file of the directory open as dfd. */
 static bool
-stats_visit_file(DIR *d, const char *name, const char *program,
+stats_visit_file(int dfd, const char *name, const char *program,
     bool all_lines, char *buf, metrics_stats_fn fn, void *arg)
 {
 	struct metrics_stats_line line = { .file = name };
@@ -541,7 +541,7 @@ stats_visit_file(DIR *d, const char *name, const char *program,
 	if (!metrics_stats_name_parse(name, prog, sizeof(prog), &line.id,
 	    &line.pid) || (program != NULL && strcmp(prog, program) != 0))
 		return false;
-	if (!stats_read_file(dirfd(d), name, buf, METRICS_STATS_FILE_MAX))
+	if (!stats_read_file(dfd, name, buf, METRICS_STATS_FILE_MAX))
 		return false;
 	line.program = prog;
 	line.alive = metrics_stats_pid_alive(line.pid);
@@ -563,7 +563,8 @@ metrics_stats_visit(const char *dir, const char *program, metrics_stats_fn fn,
 		return 0;
 	buf = xmalloc(METRICS_STATS_FILE_MAX);
 	while ((de = readdir(d)) != NULL && files < METRICS_STATS_FILES_MAX)
-		if (stats_visit_file(d, de->d_name, program, false, buf, fn, arg))
+		if (stats_visit_file(dirfd(d), de->d_name, program, false, buf,
+		    fn, arg))
 			files++;
 	closedir(d);
 	free(buf);
@@ -575,15 +576,15 @@ bool
 metrics_stats_file_visit(const char *dir, const char *name,
     metrics_stats_fn fn, void *arg)
 {
-	DIR *d = opendir(dir);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char *buf;
 	bool ok;
 
-	if (d == NULL)
+	if (dfd < 0)
 		return false;
 	buf = xmalloc(METRICS_STATS_FILE_MAX);
-	ok = stats_visit_file(d, name, NULL, true, buf, fn, arg);
-	closedir(d);
+	ok = stats_visit_file(dfd, name, NULL, true, buf, fn, arg);
+	close(dfd);
 	free(buf);
 	return ok;
 }
