@@ -211,7 +211,8 @@ counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void))
 bool
 counter_store_batches(const struct counter_store *cs)
 {
-	return cs != NULL && cs->be != NULL && cs->be->batch_begin != NULL;
+	return cs != NULL && cs->be != NULL && cs->be->batches != NULL &&
+	    cs->be->batches(cs);
 }
 
 /* counter_batch_begin - decisions from here on share one commit. */

@@ -128,8 +128,9 @@ int counter_store_check(const char *dir, struct error *err);
 uint64_t counter_now_ms(const struct counter_store *cs);
 void counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void));
 
-/* counter_store_batches - true when batches group commits (LMDB); a
- * caller need not hold answers for a store without them (Redis). */
+/* counter_store_batches - true when batches group commits (LMDB with
+ * counters.sync safe, where each commit is an fdatasync); a caller need
+ * not hold answers for a store without them (LMDB fast, Redis). */
 bool counter_store_batches(const struct counter_store *cs);
 void counter_batch_begin(struct counter_store *cs);
 /* counter_batch_end - commit the batch; -1: all of it was lost. */

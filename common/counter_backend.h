@@ -48,7 +48,9 @@ struct counter_backend {
 	const char *name;               /* "lmdb", "redis" */
 	void (*close)(struct counter_store *cs);
 	int (*flush)(struct counter_store *cs, struct error *err);
-	void (*batch_begin)(struct counter_store *cs);     /* NULL: none */
+	/* NULL: no batches; else whether this store groups commits */
+	bool (*batches)(const struct counter_store *cs);
+	void (*batch_begin)(struct counter_store *cs);
 	int (*batch_end)(struct counter_store *cs, struct error *err);
 	bool (*batch_failed)(const struct counter_store *cs);
 	void (*decision_begin)(struct counter_store *cs);

@@ -1349,6 +1349,17 @@ lmdb_batch_begin(struct counter_store *base)
 	cs->batch_failed = false;
 }
 
+/* lmdb_batches - group commits pay where a commit costs an fdatasync
+ * (counters.sync safe).  In fast mode a commit makes no system call: a
+ * batch would only hold replies and the writer lock across the turn
+ * (measured: 2 workers, policy_load fast, 71-78k req/s batched, 83-98k
+ * not). */
+static bool
+lmdb_batches(const struct counter_store *base)
+{
+	return ((const struct lmdb_store *)base)->sync == COUNTER_SYNC_SAFE;
+}
+
 /* lmdb_batch_failed - a decision aborted the batch's transaction. */
 static bool
 lmdb_batch_failed(const struct counter_store *base)
@@ -2113,6 +2124,7 @@ lmdb_unavailable(const struct counter_store *base)
 static const struct counter_backend lmdb_backend = {
 	.name = "lmdb",
 	.close = lmdb_close,
+	.batches = lmdb_batches,
 	.batch_begin = lmdb_batch_begin,
 	.batch_end = lmdb_batch_end,
 	.batch_failed = lmdb_batch_failed,

@@ -18,7 +18,9 @@
  * output buffer in order.  When the output backs up (a client that does
  * not read), parsing and reading pause until it drains.
  *
- * Group commit: with the LMDB table, the decisions one loop turn makes -
+ * Group commit: with the LMDB table in counters.sync safe (where a commit
+ * is an fdatasync; in fast mode it costs nothing and batching only held
+ * replies and the writer lock longer), the decisions one loop turn makes -
  * across all connections - share one write transaction (counter_batch_*),
  * so safe mode pays one flush per turn instead of one per decision.  Every
  * reply given while the batch is open is held (out[held_from..)) until it
@@ -135,7 +137,7 @@ struct worker {
 	size_t nconns;
 	unsigned long next_id;
 	unsigned ticks;
-	/* Group commit (LMDB only: Redis commits every call on the server). */
+	/* Group commit (LMDB safe mode only: counter_store_batches). */
 	bool batching;
 	bool batch_open;
 	unsigned batch_decisions;
