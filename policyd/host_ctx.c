@@ -69,17 +69,21 @@ ctx_is_extension(const char *name)
 const char *
 host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 {
-	/* The AUTH password is for policyd's own check (plugin_host.c),
-	 * never for a plugin. */
-	if (strcmp(name, HOST_AUTH_PASSWORD_ATTR) == 0)
-		return NULL;
-	if (strcmp(name, "elemta_listener") == 0)
-		return ctx->rq->listener == PLUGIN_LISTENER_POSTFIX ?
-		    "postfix" : "elemta";
-	if (strcmp(name, "elemta_client_key") == 0)
-		return ctx->client_key;
-	if (strcmp(name, "elemta_instance_accepted") == 0)
-		return ctx->instance_accepted;
+	/* Postfix's own attribute names never start with "elemta_": one
+	 * test keeps the common lookups off the special cases. */
+	if (strncmp(name, "elemta_", 7) == 0) {
+		/* The AUTH password is for policyd's own check
+		 * (plugin_host.c), never for a plugin. */
+		if (strcmp(name, HOST_AUTH_PASSWORD_ATTR) == 0)
+			return NULL;
+		if (strcmp(name, "elemta_listener") == 0)
+			return ctx->rq->listener == PLUGIN_LISTENER_POSTFIX ?
+			    "postfix" : "elemta";
+		if (strcmp(name, "elemta_client_key") == 0)
+			return ctx->client_key;
+		if (strcmp(name, "elemta_instance_accepted") == 0)
+			return ctx->instance_accepted;
+	}
 	if (ctx->rq->listener == PLUGIN_LISTENER_POSTFIX && ctx_is_extension(name))
 		return NULL;
 	return wire_request_get(ctx->req, name);
@@ -107,8 +111,12 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 	v = host_ctx_attr(ctx, "client_address");
 	if (v != NULL && addr_ip_parse(v, &ip) == 0) {
 		addr_ip_format(&ip, ctx->client_ip, sizeof(ctx->client_ip));
-		addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
-		    sizeof(ctx->client_key));
+		if (ip.is_v4)            /* the key is the address itself */
+			str_copy(ctx->client_key, ctx->client_ip,
+			    sizeof(ctx->client_key));
+		else
+			addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
+			    sizeof(ctx->client_key));
 		ctx->client_ip_valid = true;
 	} else {
 		/* "unknown" or garbage: keep the text so rules and logs see

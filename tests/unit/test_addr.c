@@ -63,6 +63,18 @@ test_parse_v4(void **state)
 	assert_string_equal(fmt("192.0.2.7"), "192.0.2.7");
 	assert_string_equal(fmt("0.0.0.0"), "0.0.0.0");
 	assert_string_equal(fmt("255.255.255.255"), "255.255.255.255");
+	/* every digit count, including the zeros inside 100 and 10 */
+	assert_string_equal(fmt("9.10.99.100"), "9.10.99.100");
+	assert_string_equal(fmt("101.110.200.250"), "101.110.200.250");
+	{
+		struct addr_ip a4;
+		char small[8];
+
+		/* too small a buffer: truncated, still terminated */
+		assert_int_equal(addr_ip_parse("192.0.2.7", &a4), 0);
+		assert_string_equal(addr_ip_format(&a4, small, sizeof(small)),
+		    "192.0.2");
+	}
 }
 
 /* test_parse_v6 - IPv6 in RFC 5952 canonical form. */
