@@ -75,21 +75,27 @@ listen_tcp(const char *host, unsigned port, int backlog, const char *name,
 	return fd;
 }
 
-/* listen_unix_in_use - does a process still listen on the socket file?
- * Only a refused connection proves it stale; an accepted or pending one
- * (a full backlog) means someone serves it. */
-static bool
-listen_unix_in_use(const struct sockaddr_un *sun)
+/* listen_unix_stale - is the socket file left over by a dead process?
+ * 1 stale: a connection was refused (or the file just went away); 0 in
+ * use: accepted or pending (a full backlog); -1 with errno: cannot tell
+ * (EACCES, EMFILE...), and a socket we cannot judge is never removed. */
+static int
+listen_unix_stale(const struct sockaddr_un *sun)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	bool used;
+	int rc, e;
 
 	if (fd == -1)
-		return false;
-	used = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
-	    errno == EAGAIN || errno == EINPROGRESS;
+		return -1;
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	e = errno;
 	close(fd);
-	return used;
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
+		return 0;
+	if (e == ECONNREFUSED || e == ENOENT)
+		return 1;
+	errno = e;
+	return -1;
 }
 
 /* listen_unix - see listen.h. */
@@ -112,10 +118,16 @@ listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
 		if (!S_ISSOCK(st.st_mode))
 			return error_set(err, "cannot listen on %s: a file that is "
 			    "not a socket is in the way", path);
-		if (listen_unix_in_use(&sun))
+		switch (listen_unix_stale(&sun)) {
+		case 0:
 			return error_set(err, "cannot listen on %s: in use by a "
 			    "running process", path);
-		if (unlink(path) == -1)
+		case -1:
+			return error_set(err, "cannot listen on %s: cannot tell "
+			    "whether the socket is in use: %s", path,
+			    strerror(errno));
+		}
+		if (unlink(path) == -1 && errno != ENOENT)
 			return error_set(err, "cannot remove stale socket %s: %s",
 			    path, strerror(errno));
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,8 +61,11 @@ test_tcp(void **state)
 	assert_non_null(strstr(err.text, name));
 	assert_non_null(strstr(err.text, "address in use"));
 	close(fd);
-	assert_int_equal(listen_tcp("localhost", 25, 8, "x", &err), -1);
+	/* a host name is never resolved (AI_NUMERICHOST): the refusal is
+	 * the resolver's, whatever the port and privileges */
+	assert_int_equal(listen_tcp("localhost", 0, 8, "x", &err), -1);
 	assert_non_null(strstr(err.text, "cannot listen on x"));
+	assert_non_null(strstr(err.text, "not known"));
 }
 
 /* test_tcp_v6_only - "::" listens on IPv6 only, so the IPv4 wildcard can
@@ -87,8 +91,8 @@ test_tcp_v6_only(void **state)
 }
 
 /* test_unix - mode applied, a socket still served refused (and kept), a
- * stale one replaced, a regular file in the way refused (and kept), a
- * path too long refused. */
+ * stale one replaced, one that cannot be judged refused (and kept), a
+ * regular file in the way refused (and kept), a path too long refused. */
 static void
 test_unix(void **state)
 {
@@ -113,6 +117,28 @@ test_unix(void **state)
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_ino, ino);
 	close(fd);                       /* the file stays: stale */
+	/* a socket that cannot be judged (here: no descriptor left to try
+	 * a connection with) is refused and kept, never removed */
+	{
+		struct rlimit old, low;
+		int held[64], n = 0;
+
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+		low = old;
+		low.rlim_cur = 64;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+		while (n < 64 && (held[n] = dup(0)) >= 0)
+			n++;
+		assert_true(n < 64);             /* EMFILE reached */
+		fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
+		while (n > 0)
+			close(held[--n]);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+		assert_int_equal(fd2, -1);
+		assert_non_null(strstr(err.text, "cannot tell"));
+		assert_int_equal(lstat(path, &st), 0);
+		assert_int_equal(st.st_ino, ino);
+	}
 	fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
 	assert_true(fd2 >= 0);
 	assert_int_equal(lstat(path, &st), 0);

@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -736,7 +737,7 @@ static void test_sockets_reopen(void **state)
 	c2.server.listen_count = 0;
 	set_listen(&c2, 0, p3);
 	set_listen(&c2, 1, p1);
-	assert_int_equal(ctl_sockets_reopen(&c2, "", &users, &old, &neu, &err),
+	assert_int_equal(ctl_sockets_reopen(&c2, &users, &old, &neu, &err),
 	    0);
 	assert_int_equal(neu.listen_count, 2);
 	assert_int_equal(neu.listen[1].fd, keep_fd);     /* the same socket */
@@ -762,6 +763,59 @@ static void test_sockets_reopen(void **state)
 	assert_int_equal(access(c1.policyd.socket, F_OK), 0); /* not unlinked */
 	ctl_sockets_close(&neu);
 	assert_int_equal(access(c1.policyd.socket, F_OK), -1);
+	remove_tree(dir);
+}
+
+/* test_sockets_reopen_same_endpoint - a Postfix or metrics listener
+ * whose setting is spelt differently but names what already listens (a
+ * path with "//", "0.0.0.0" for "*") is taken over, not bound again
+ * (which would fail: the running socket holds it), and its socket file
+ * is not unlinked when the old set is released. */
+static void test_sockets_reopen_same_endpoint(void **state)
+{
+	static struct config c1, c2;
+	struct ctl_users users = { .root = false };
+	struct ctl_sockets old, neu;
+	struct error err;
+	char dir[64], pf[128], pf2[128];
+	unsigned port = free_tcp_port();
+	int pf_fd, m_fd;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(pf, sizeof(pf), "%s/pf.sock", dir);
+	snprintf(pf2, sizeof(pf2), "%s//pf.sock", dir);
+	memset(&c1, 0, sizeof(c1));
+	snprintf(c1.policyd.socket, sizeof(c1.policyd.socket), "%s/p.sock", dir);
+	str_copy(c1.policyd.postfix_endpoint.path, pf,
+	    sizeof(c1.policyd.postfix_endpoint.path));
+	snprintf(c1.policyd.postfix_listen, sizeof(c1.policyd.postfix_listen),
+	    "unix:%s", pf);
+	snprintf(c1.metrics.listen, sizeof(c1.metrics.listen), "*:%u", port);
+	snprintf(c1.metrics.endpoint.host, sizeof(c1.metrics.endpoint.host),
+	    "*");
+	c1.metrics.endpoint.port = port;
+	assert_int_equal(ctl_sockets_open(&c1, &users, &old, &err), 0);
+	pf_fd = old.postfix.fd;
+	m_fd = old.metrics.fd;
+
+	memcpy(&c2, &c1, sizeof(c2));
+	str_copy(c2.policyd.postfix_endpoint.path, pf2,
+	    sizeof(c2.policyd.postfix_endpoint.path));
+	snprintf(c2.policyd.postfix_listen, sizeof(c2.policyd.postfix_listen),
+	    "unix:%s", pf2);
+	snprintf(c2.metrics.listen, sizeof(c2.metrics.listen), "0.0.0.0:%u",
+	    port);
+	snprintf(c2.metrics.endpoint.host, sizeof(c2.metrics.endpoint.host),
+	    "0.0.0.0");
+	assert_int_equal(ctl_sockets_reopen(&c2, &users, &old, &neu, &err), 0);
+	assert_int_equal(neu.postfix.fd, pf_fd);
+	assert_int_equal(neu.metrics.fd, m_fd);
+	ctl_sockets_release_old(&old);
+	assert_true(fcntl(pf_fd, F_GETFD) >= 0);
+	assert_true(fcntl(m_fd, F_GETFD) >= 0);
+	assert_int_equal(access(pf, F_OK), 0);
+	ctl_sockets_close(&neu);
+	assert_int_equal(access(pf, F_OK), -1);
 	remove_tree(dir);
 }
 
@@ -794,7 +848,7 @@ static void test_sockets_reopen_failure_changes_nothing(void **state)
 	assert_int_equal(listen(blocker, 1), 0);
 	memcpy(&c2, &c1, sizeof(c2));
 	set_listen(&c2, 1, p2);
-	assert_int_equal(ctl_sockets_reopen(&c2, "", &users, &old, &neu, &err),
+	assert_int_equal(ctl_sockets_reopen(&c2, &users, &old, &neu, &err),
 	    -1);
 	assert_non_null(strstr(err.text, "in use"));
 	assert_int_equal(old.listen[0].fd, keep_fd);
@@ -934,6 +988,7 @@ int main(void)
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_test_plugin_owns_its_options),
 		cmocka_unit_test(test_sockets_reopen),
+		cmocka_unit_test(test_sockets_reopen_same_endpoint),
 		cmocka_unit_test(test_sockets_reopen_failure_changes_nothing),
 		cmocka_unit_test(test_mkdir_p),
 		cmocka_unit_test(test_dir_clean_no_follow),

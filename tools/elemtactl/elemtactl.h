@@ -345,15 +345,15 @@ int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
 /* ctl_sockets_close_listeners - close the SMTP listeners only (stop). */
 void ctl_sockets_close_listeners(struct ctl_sockets *s);
 /* ctl_sockets_reopen - for a reload: the sockets cfg asks for into *out,
- * taking over from *old every SMTP listener whose address is unchanged
- * (and the Postfix listener when its setting is unchanged) instead of
+ * taking over from *old every listener that already serves an address
+ * cfg names (the same bound address, or the same socket file) instead of
  * binding it again, and a fresh policy socket, bound at a temporary path
  * beside policyd.socket and, as the last step, renamed over it: from then
  * on connecting by path reaches the fresh socket (and the workers that
  * will hold it), while the workers holding the old one keep the
  * connections they have.  On failure *old is untouched and nothing new
  * stays open. */
-int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
+int ctl_sockets_reopen(const struct config *cfg,
     const struct ctl_users *users, struct ctl_sockets *old,
     struct ctl_sockets *out, struct error *err);
 /* ctl_sockets_release_old - after ctl_sockets_reopen succeeded: close

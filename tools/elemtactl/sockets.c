@@ -20,15 +20,12 @@
  * already have.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "elemtactl.h"
@@ -173,8 +170,27 @@ static bool sockets_same_address(int fd, const char *host, unsigned port)
 	return false;
 }
 
+/* sockets_serves - does the open socket s already serve ep?  By the
+ * socket file's identity for a path (however the path is spelt), by the
+ * bound address for HOST:PORT.  Binding either again would fail: the
+ * running socket holds the address, and listen_unix never takes over a
+ * socket a process (here elemtactl itself) serves. */
+static bool sockets_serves(const struct ctl_socket *s,
+    const struct config_endpoint *ep)
+{
+	struct stat a, b;
+
+	if (s->fd == -1)
+		return false;
+	if (ep->path[0] == '\0')
+		return sockets_same_address(s->fd, ep->host, ep->port);
+	return s->unix_path[0] != '\0' && stat(s->unix_path, &a) == 0 &&
+	    stat(ep->path, &b) == 0 && a.st_dev == b.st_dev &&
+	    a.st_ino == b.st_ino;
+}
+
 /* ctl_sockets_reopen - see elemtactl.h. */
-int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
+int ctl_sockets_reopen(const struct config *cfg,
     const struct ctl_users *users, struct ctl_sockets *old,
     struct ctl_sockets *out, struct error *err)
 {
@@ -216,8 +232,7 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 	    users->policyd.uid, users->smtpd.gid, err) == -1)
 		goto fail;
 	if (cfg->policyd.postfix_listen[0] != '\0') {
-		if (old->postfix.fd != -1
-		    && strcmp(old_postfix, cfg->policyd.postfix_listen) == 0) {
+		if (sockets_serves(&old->postfix, &cfg->policyd.postfix_endpoint)) {
 			out->postfix = old->postfix;
 			postfix_taken = true;
 		} else if (sockets_open_postfix(cfg, users, &out->postfix,
@@ -226,8 +241,7 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 		}
 	}
 	if (cfg->metrics.listen[0] != '\0') {
-		if (sockets_same_address(old->metrics.fd,
-		    cfg->metrics.endpoint.host, cfg->metrics.endpoint.port)) {
+		if (sockets_serves(&old->metrics, &cfg->metrics.endpoint)) {
 			out->metrics = old->metrics;
 			metrics_taken = true;
 		} else if (sockets_open_metrics(cfg, &out->metrics, err) == -1) {
@@ -249,11 +263,9 @@ int ctl_sockets_reopen(const struct config *cfg, const char *old_postfix,
 	for (size_t j = 0; j < old->listen_count; j++)
 		if (taken[j])
 			old->listen[j].fd = -1;
-	if (postfix_taken || (old->postfix.unix_path[0] != '\0'
-	    && strcmp(old->postfix.unix_path, out->postfix.unix_path) == 0)) {
-		/* taken over, or re-bound at the same path: never unlink it */
-		if (postfix_taken)
-			old->postfix.fd = -1;
+	if (postfix_taken) {
+		/* its path is the new one's too: never unlink it */
+		old->postfix.fd = -1;
 		old->postfix.unix_path[0] = '\0';
 	}
 	if (metrics_taken)

@@ -1068,8 +1068,8 @@ static int sup_reload_apply(struct supervisor *s, struct config *ncfg,
 	}
 	if (ctl_config_check_access(ncfg, &s->users, true, errs) > 0)
 		return -1;
-	if (ctl_sockets_reopen(ncfg, ocfg->policyd.postfix_listen, &s->users,
-	    &s->sockets, &nsock, &err) == -1) {
+	if (ctl_sockets_reopen(ncfg, &s->users, &s->sockets, &nsock,
+	    &err) == -1) {
 		sup_errs_add(errs, "%s", err.text);
 		return -1;
 	}
