@@ -452,23 +452,23 @@ peer_delete(struct peer_table *t, size_t i)
 }
 
 /* peer_claim - take the own slot: hidden from readers, zeroed (whatever
- * a crashed predecessor left), then published with this process's pid. */
-static void
-peer_claim(struct peer_table *t)
+ * a crashed predecessor left), then published with this process's pid.
+ * -1 (err) when the slot cannot be zeroed: not the memfd elemtactl made
+ * (a plain memset would race the readers still probing it). */
+static int
+peer_claim(struct peer_table *t, struct error *err)
 {
 	struct peer_slot_head *h = peer_slot_head(t, t->own);
-	struct error err;
 
 	atomic_store_explicit(&h->owner, 0, memory_order_release);
 	if (peer_zero_range(t->fd, PEER_HEAD_BYTES + (uint64_t)t->own *
-	    t->slot_bytes, t->slot_bytes, &err) == -1)
-		/* Not a memfd after all: zero through the mapping (the
-		 * slot is hidden from readers meanwhile). */
-		memset(peer_slot_entries(t, t->own), 0, t->slot_bytes);
+	    t->slot_bytes, t->slot_bytes, err) == -1)
+		return -1;
 	atomic_store_explicit(&h->seq, 0, memory_order_relaxed);
 	t->used = 0;
 	atomic_store_explicit(&h->owner, (uint32_t)getpid(),
 	    memory_order_release);
+	return 0;
 }
 
 /*==== Opening and closing ====*/
@@ -524,7 +524,10 @@ peer_table_attach(int fd, unsigned slot, struct error *err)
 	t->slot_bytes = (size_t)h.slot_bytes;
 	t->seed = h.seed;
 	t->own = slot;
-	peer_claim(t);
+	if (peer_claim(t, err) == -1) {
+		peer_table_close(t);
+		return NULL;
+	}
 	return t;
 }
 
@@ -672,6 +675,13 @@ unsigned
 peer_table_capacity(const struct peer_table *t)
 {
 	return t->capacity;
+}
+
+/* peer_table_holds - see peer_table.h. */
+unsigned
+peer_table_holds(const struct peer_table *t)
+{
+	return peer_room(t->capacity);
 }
 
 /* peer_table_home - see peer_table.h. */

@@ -59,7 +59,7 @@ struct peer_table *peer_table_attach(int fd, unsigned slot,
     struct error *err);
 
 /* peer_table_new_private - a table of one slot of this process only (smtpd
- * started without elemtactl, or overflow), sized for max_connections. */
+ * started without elemtactl), sized for max_connections. */
 struct peer_table *peer_table_new_private(unsigned max_connections,
     struct error *err);
 
@@ -87,10 +87,14 @@ void peer_table_remove(struct peer_table *t, const struct addr_ip *ip);
  * unmap, close the descriptor.  NULL is fine. */
 void peer_table_close(struct peer_table *t);
 
-/* peer_table_slot, peer_table_slots, peer_table_capacity - for logs. */
+/* peer_table_slot, peer_table_slots, peer_table_capacity - for logs;
+ * peer_table_holds - the distinct addresses t's own slot takes (the
+ * table's size was fixed when elemtactl started, whatever a reload set
+ * server.max_connections to since). */
 unsigned peer_table_slot(const struct peer_table *t);
 unsigned peer_table_slots(const struct peer_table *t);
 unsigned peer_table_capacity(const struct peer_table *t);
+unsigned peer_table_holds(const struct peer_table *t);
 
 /* peer_table_home - the index where ip's probe sequence starts (the same
  * in every slot); for tests that need colliding addresses. */

@@ -185,7 +185,7 @@ server_peers_add(struct server *srv, struct conn *c, const char *client)
 		log_err("connect from unknown[%s]: the connection table is full "
 		    "(%u addresses); this and further new addresses are not "
 		    "counted for server.max_connections_per_ip", client,
-		    peer_table_room(srv->cfg->server.max_connections));
+		    peer_table_holds(srv->peers));
 	said = true;
 }
 

@@ -456,6 +456,8 @@ test_capacity(void **state)
 		assert_int_equal(peer_table_room(cases[i][0]),
 		    cases[i][1] - cases[i][1] / 4);
 		assert_true(peer_table_room(cases[i][0]) >= cases[i][0] * 3 / 2);
+		assert_int_equal(peer_table_holds(t),
+		    peer_table_room(cases[i][0]));
 		peer_table_close(t);
 	}
 	{

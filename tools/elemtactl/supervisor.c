@@ -954,8 +954,9 @@ static int sup_startup(struct supervisor *s)
 		return -1;
 	}
 	sup_raise_nofile(s);
-	/* Sized by this config's max_connections for the supervisor's life
-	 * (a reload that raises it makes workers count the excess alone). */
+	/* Sized by this config's max_connections for the supervisor's life:
+	 * a reload whose max_connections exceeds peer_table_room of it is
+	 * refused (sup_reload_fixed). */
 	s->peer_fd = peer_table_create(PEER_TABLE_SLOTS,
 	    s->cfg->server.max_connections, &err);
 	if (s->peer_fd == -1) {
