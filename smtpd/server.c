@@ -1082,8 +1082,8 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
 	    pool < 2 ? 2 : pool, cfg->policyd.timeout_ms);
 	policy_client_connect_all(srv->pc);
-	srv->committer = spool_committer_new(srv->base, SERVER_COMMIT_THREADS,
-	    err);
+	srv->committer = spool_committer_new(srv->base, cfg->spool.path,
+	    SERVER_COMMIT_THREADS, err);
 	if (srv->committer == NULL) {
 		rc = -1;
 		goto out;

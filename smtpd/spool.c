@@ -400,7 +400,6 @@ struct spool_job {
 	char *arena;
 	char **rcpts;
 	enum spool_dest dest;
-	const char *spool;            /* spool.path (borrowed)          */
 	bool do_fsync;
 	bool cancelled;               /* main thread only               */
 	int rc;
@@ -418,8 +417,8 @@ struct spool_committer {
 	unsigned inflight;            /* jobs between dequeue and link  */
 	bool syncing;                 /* a thread is fsyncing the dirs  */
 	unsigned long sync_batches;   /* directory syncs done (tests)   */
-	int dir_fd[2];                /* queue/, quarantine/ (or -1), for
-	                               * the syncing thread only         */
+	char *spool;                  /* spool.path it commits into     */
+	int dir_fd[2];                /* its queue/, quarantine/        */
 	struct spool_job *done_head;  /* order does not matter          */
 	bool stopping;
 	pthread_t *threads;
@@ -449,25 +448,10 @@ spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
 
 	for (struct spool_job *j = batch; j != NULL; j = j->next)
 		need[j->dest == SPOOL_QUARANTINE] = true;
-	for (int d = 0; d < 2 && rc == 0; d++) {
-		char parent[PATH_MAX];
-
-		if (!need[d])
-			continue;
-		spool_dest_dir(batch->spool, d ? SPOOL_QUARANTINE : SPOOL_QUEUE,
-		    parent, sizeof(parent));
-		/* Opened once and kept (one thread syncs at a time): an
-		 * open and a close less per batch. */
-		if (sc->dir_fd[d] < 0)
-			sc->dir_fd[d] = open(parent, O_RDONLY | O_DIRECTORY |
-			    O_CLOEXEC);
-		if (sc->dir_fd[d] < 0)
-			rc = error_set(&err, "open %s: %s", parent,
-			    strerror(errno));
-		else if (fsync(sc->dir_fd[d]) < 0)
-			rc = error_set(&err, "fsync %s: %s", parent,
-			    strerror(errno));
-	}
+	for (int d = 0; d < 2 && rc == 0; d++)
+		if (need[d] && fsync(sc->dir_fd[d]) < 0)
+			rc = error_set(&err, "fsync %s/%s: %s", sc->spool,
+			    d ? "quarantine" : "queue", strerror(errno));
 	pthread_mutex_lock(&sc->lock);
 	while (batch != NULL) {
 		struct spool_job *next = batch->next;
@@ -488,37 +472,44 @@ spool_sync_batch(struct spool_committer *sc, struct spool_job *batch)
 	spool_notify(sc);
 }
 
-/* spool_sync_deadline - when the pending links must be synced at the
- * latest (sync_since + SPOOL_SYNC_WAIT_US), on the condition's clock. */
+/* spool_sync_deadline - when links pending since since must be synced
+ * at the latest (since + SPOOL_SYNC_WAIT_US), on the condition's clock. */
 static struct timespec
-spool_sync_deadline(const struct spool_committer *sc)
+spool_sync_deadline(struct timespec since)
 {
-	struct timespec t = sc->sync_since;
-
-	t.tv_nsec += SPOOL_SYNC_WAIT_US * 1000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
+	since.tv_nsec += SPOOL_SYNC_WAIT_US * 1000L;
+	if (since.tv_nsec >= 1000000000L) {
+		since.tv_sec++;
+		since.tv_nsec -= 1000000000L;
 	}
-	return t;
+	return since;
 }
 
-/* spool_sync_due - the pending links should be synced now: nobody else
- * is about to link (the last commit in flight syncs for the batch), or
- * the oldest has waited SPOOL_SYNC_WAIT_US, or we are stopping. */
+/* spool_sync_is_due - see spool.h. */
+bool
+spool_sync_is_due(bool pending, bool syncing, unsigned inflight,
+    bool stopping, struct timespec since, struct timespec now)
+{
+	struct timespec due;
+
+	if (!pending || syncing)
+		return false;
+	if (inflight == 0 || stopping)
+		return true;
+	due = spool_sync_deadline(since);
+	return now.tv_sec > due.tv_sec ||
+	    (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec);
+}
+
+/* spool_sync_due - spool_sync_is_due for the committer's state now. */
 static bool
 spool_sync_due(const struct spool_committer *sc)
 {
-	struct timespec now, due;
+	struct timespec now;
 
-	if (sc->sync_head == NULL || sc->syncing)
-		return false;
-	if (sc->inflight == 0 || sc->stopping)
-		return true;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	due = spool_sync_deadline(sc);
-	return now.tv_sec > due.tv_sec ||
-	    (now.tv_sec == due.tv_sec && now.tv_nsec >= due.tv_nsec);
+	return spool_sync_is_due(sc->sync_head != NULL, sc->syncing,
+	    sc->inflight, sc->stopping, sc->sync_since, now);
 }
 
 /* spool_thread - commit jobs; linked ones wait in sync_head for the next
@@ -543,7 +534,8 @@ spool_thread(void *arg)
 			    (sc->stopping && sc->sync_head == NULL))
 				break;
 			if (sc->sync_head != NULL && !sc->syncing) {
-				struct timespec due = spool_sync_deadline(sc);
+				struct timespec due = spool_sync_deadline(
+				    sc->sync_since);
 
 				pthread_cond_timedwait(&sc->wake, &sc->lock,
 				    &due);
@@ -571,7 +563,6 @@ spool_thread(void *arg)
 		sc->inflight++;
 		pthread_mutex_unlock(&sc->lock);
 
-		j->spool = j->msg.spool;
 		j->rc = spool_commit_begin(&j->msg, &j->env, j->dest,
 		    j->do_fsync, &j->err);
 
@@ -590,8 +581,8 @@ spool_thread(void *arg)
 			pthread_mutex_unlock(&sc->lock);
 			continue;
 		}
-		if (sc->inflight == 0 && sc->sync_head != NULL)
-			pthread_cond_signal(&sc->wake);
+		/* A batch this job kept waiting is due now: this thread
+		 * sees it at the top of its loop (no wake-up needed). */
 		j->next = sc->done_head;
 		sc->done_head = j;
 		pthread_mutex_unlock(&sc->lock);
@@ -642,10 +633,11 @@ spool_committer_cb(evutil_socket_t fd, short what, void *arg)
 	spool_committer_drain(arg);
 }
 
-/* spool_committer_new - start the threads. */
+/* spool_committer_new - open spool's destination directories (their
+ * descriptors serve every directory fsync), start the threads. */
 struct spool_committer *
-spool_committer_new(struct event_base *base, unsigned nthreads,
-    struct error *err)
+spool_committer_new(struct event_base *base, const char *spool,
+    unsigned nthreads, struct error *err)
 {
 	struct spool_committer *sc = xcalloc(1, sizeof(*sc));
 	pthread_condattr_t ca;
@@ -656,20 +648,29 @@ spool_committer_new(struct event_base *base, unsigned nthreads,
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sc->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	sc->dir_fd[0] = sc->dir_fd[1] = -1;
+	sc->spool = xstrdup(spool);
+	sc->efd = sc->dir_fd[0] = sc->dir_fd[1] = -1;
+	for (int d = 0; d < 2; d++) {
+		char dir[PATH_MAX];
+
+		spool_dest_dir(spool, d ? SPOOL_QUARANTINE : SPOOL_QUEUE, dir,
+		    sizeof(dir));
+		sc->dir_fd[d] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (sc->dir_fd[d] < 0) {
+			error_set(err, "open %s: %s", dir, strerror(errno));
+			goto fail;
+		}
+	}
 	sc->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (sc->efd < 0) {
 		error_set(err, "eventfd: %s", strerror(errno));
-		free(sc);
-		return NULL;
+		goto fail;
 	}
 	sc->ev = event_new(base, sc->efd, EV_READ | EV_PERSIST,
 	    spool_committer_cb, sc);
 	if (sc->ev == NULL || event_add(sc->ev, NULL) < 0) {
 		error_set(err, "spool committer: event setup failed");
-		close(sc->efd);
-		free(sc);
-		return NULL;
+		goto fail;
 	}
 	sc->threads = xcalloc(nthreads, sizeof(*sc->threads));
 	for (unsigned i = 0; i < nthreads; i++) {
@@ -677,13 +678,14 @@ spool_committer_new(struct event_base *base, unsigned nthreads,
 
 		if (rc != 0) {
 			error_set(err, "pthread_create: %s", strerror(rc));
-			sc->nthreads = i;
-			spool_committer_free(sc);
-			return NULL;
+			goto fail;
 		}
 		sc->nthreads = i + 1;
 	}
 	return sc;
+fail:
+	spool_committer_free(sc);
+	return NULL;
 }
 
 /* spool_committer_sync_batches - see spool.h. */
@@ -710,12 +712,16 @@ spool_committer_free(struct spool_committer *sc)
 	pthread_mutex_unlock(&sc->lock);
 	for (unsigned i = 0; i < sc->nthreads; i++)
 		pthread_join(sc->threads[i], NULL);
-	spool_committer_drain(sc);
-	event_free(sc->ev);
-	close(sc->efd);
+	if (sc->efd >= 0)         /* else nothing was ever submitted */
+		spool_committer_drain(sc);
+	if (sc->ev != NULL)
+		event_free(sc->ev);
+	if (sc->efd >= 0)
+		close(sc->efd);
 	for (int d = 0; d < 2; d++)
 		if (sc->dir_fd[d] >= 0)
 			close(sc->dir_fd[d]);
+	free(sc->spool);
 	free(sc->threads);
 	pthread_mutex_destroy(&sc->lock);
 	pthread_cond_destroy(&sc->wake);

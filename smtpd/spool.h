@@ -111,9 +111,18 @@ struct spool_job;
  * the message is durable in queue/ or quarantine/. */
 typedef void (*spool_done_fn)(void *arg, int rc, const char *errtext);
 
-/* spool_committer_new - nthreads commit threads reporting to base. */
+/* spool_committer_new - nthreads commit threads reporting to base, for
+ * messages opened under spool (spool_msg_open's spool): its queue/ and
+ * quarantine/ are opened now, so a missing one fails here, at start. */
 struct spool_committer *spool_committer_new(struct event_base *base,
-    unsigned nthreads, struct error *err);
+    const char *spool, unsigned nthreads, struct error *err);
+/* spool_sync_is_due - the committer's group-commit rule on plain values
+ * (unit-tested): links are pending and no directory sync is running, and
+ * either no other commit is in flight (the last one syncs for the batch),
+ * or the first pending link (since) waited its 1 ms, or the committer is
+ * stopping.  Clocks are CLOCK_MONOTONIC. */
+bool spool_sync_is_due(bool pending, bool syncing, unsigned inflight,
+    bool stopping, struct timespec since, struct timespec now);
 /* spool_use_named_files - receive into named files tmp/<id> (renamed
  * into place at commit) instead of unnamed O_TMPFILE inodes: what a file
  * system without O_TMPFILE gets automatically; tests use it to exercise

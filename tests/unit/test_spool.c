@@ -286,7 +286,7 @@ test_committer_many(void **state)
 	struct timeval limit = { 20, 0 }, linger = { 0, 200000 };
 	char id[SPOOL_ID_LEN + 1];
 
-	sc = spool_committer_new(base, 4, &err);
+	sc = spool_committer_new(base, f->dir, 4, &err);
 	assert_non_null(sc);
 	many_done = many_ok = 0;
 	many_want = 1;
@@ -325,6 +325,48 @@ test_committer_many(void **state)
 	event_base_free(base);
 }
 
+/* The group-commit rule: a directory sync waits (at most 1 ms) while
+ * other commits are still on their way to their links, so that one flush
+ * covers them too; it never waits when nothing else is in flight or the
+ * committer stops, and never starts beside a sync already running. */
+static void
+test_sync_rule(void **state)
+{
+	struct timespec t0 = { 100, 999500000 }, early = { 101, 400000 },
+	    late = { 101, 500000 };
+
+	/* nothing pending, or a sync running: no */
+	assert_false(spool_sync_is_due(false, false, 0, false, t0, late));
+	assert_false(spool_sync_is_due(true, true, 0, false, t0, late));
+	/* the last commit in flight syncs for the batch at once */
+	assert_true(spool_sync_is_due(true, false, 0, false, t0, t0));
+	/* others in flight: wait for them until the deadline (across a
+	 * second boundary: 100.9995 s + 1 ms = 101.0005 s) */
+	assert_false(spool_sync_is_due(true, false, 3, false, t0, t0));
+	assert_false(spool_sync_is_due(true, false, 3, false, t0, early));
+	assert_true(spool_sync_is_due(true, false, 3, false, t0, late));
+	/* stopping: no waiting */
+	assert_true(spool_sync_is_due(true, false, 3, true, t0, t0));
+}
+
+/* A spool without its destination directories is refused when the
+ * committer starts, not at the first commit. */
+static void
+test_committer_needs_directories(void **state)
+{
+	struct fx *f = *state;
+	struct event_base *base = event_base_new();
+	struct error err;
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/quarantine", f->dir);
+	assert_int_equal(rmdir(path), 0);
+	assert_null(spool_committer_new(base, f->dir, 2, &err));
+	assert_non_null(strstr(err.text, "quarantine"));
+	assert_int_equal(mkdir(path, 0750), 0);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -335,6 +377,8 @@ main(void)
 		T(test_abort_leaves_nothing),
 		T(test_collision_refused),
 		T(test_committer_many),
+		T(test_committer_needs_directories),
+		cmocka_unit_test(test_sync_rule),
 #undef T
 #define N(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup_named, \
     teardown, NULL)
