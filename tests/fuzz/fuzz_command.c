@@ -156,6 +156,8 @@ cmd_line(const char *line, size_t len, uint64_t max_size, bool utf8)
 	 * UTF-8 reaches the argument parsers. */
 	FUZZ_CHECK(g_utf8_validate_len(line, len, NULL),
 	    "invalid UTF-8 passed the character check");
+	FUZZ_CHECK(!cmd_has_control(line, len),
+	    "a control character passed the character check");
 	command_parse(line, &cmd);
 	FUZZ_CHECK(cmd.id >= CMD_UNKNOWN && cmd.id < CMD__COUNT, "id %d",
 	    (int)cmd.id);
