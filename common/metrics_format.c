@@ -500,7 +500,7 @@ stats_read_file(int dfd, const char *name, char *buf, size_t size)
  * gauges only when line->alive (totals always). */
 static void
 stats_visit_lines(char *text, struct metrics_stats_line *line,
-    bool gauges, metrics_stats_fn fn, void *arg)
+    metrics_stats_fn fn, void *arg)
 {
 	char *save = NULL;
 
@@ -525,7 +525,7 @@ stats_visit_lines(char *text, struct metrics_stats_line *line,
 		line->key = l;
 		line->value = (uint64_t)v;
 		line->total = name_ends(l, klen, "_total");
-		if (line->total || gauges)
+		if (line->total || line->alive)
 			fn(arg, line);
 	}
 }
@@ -533,7 +533,7 @@ stats_visit_lines(char *text, struct metrics_stats_line *line,
 /* stats_visit_file - one file of the directory open as dfd. */
 static bool
 stats_visit_file(int dfd, const char *name, const char *program,
-    bool all_lines, char *buf, metrics_stats_fn fn, void *arg)
+    char *buf, metrics_stats_fn fn, void *arg)
 {
 	struct metrics_stats_line line = { .file = name };
 	char prog[32];
@@ -545,7 +545,7 @@ stats_visit_file(int dfd, const char *name, const char *program,
 		return false;
 	line.program = prog;
 	line.alive = metrics_stats_pid_alive(line.pid);
-	stats_visit_lines(buf, &line, all_lines || line.alive, fn, arg);
+	stats_visit_lines(buf, &line, fn, arg);
 	return true;
 }
 
@@ -563,30 +563,12 @@ metrics_stats_visit(const char *dir, const char *program, metrics_stats_fn fn,
 		return 0;
 	buf = xmalloc(METRICS_STATS_FILE_MAX);
 	while ((de = readdir(d)) != NULL && files < METRICS_STATS_FILES_MAX)
-		if (stats_visit_file(dirfd(d), de->d_name, program, false, buf,
-		    fn, arg))
+		if (stats_visit_file(dirfd(d), de->d_name, program, buf, fn,
+		    arg))
 			files++;
 	closedir(d);
 	free(buf);
 	return files;
-}
-
-/* metrics_stats_file_visit - see metrics_format.h. */
-bool
-metrics_stats_file_visit(const char *dir, const char *name,
-    metrics_stats_fn fn, void *arg)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char *buf;
-	bool ok;
-
-	if (dfd < 0)
-		return false;
-	buf = xmalloc(METRICS_STATS_FILE_MAX);
-	ok = stats_visit_file(dfd, name, NULL, true, buf, fn, arg);
-	close(dfd);
-	free(buf);
-	return ok;
 }
 
 /* stats_add_line - a visited line as a sample: elemta_PROGRAM_KEY. */

@@ -90,7 +90,8 @@ int metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
  * is skipped.  Returns the number of files read. */
 size_t metrics_set_add_stats_dir(struct metrics_set *set, const char *dir);
 
-/* One line of a worker stats file (see above), as handed to a visitor. */
+/* One line of a worker stats file (see above), as handed to a visitor;
+ * a file's lines come one after another. */
 struct metrics_stats_line {
 	const char *file;        /* PROGRAM-ID-PID.stats                  */
 	const char *program;
@@ -110,12 +111,6 @@ typedef void (*metrics_stats_fn)(void *arg,
  * of files whose writer still runs.  Invalid names and lines are skipped.
  * Returns the number of files read (a missing directory: 0). */
 size_t metrics_stats_visit(const char *dir, const char *program,
-    metrics_stats_fn fn, void *arg);
-
-/* metrics_stats_file_visit - every valid line of the one stats file
- * dir/name, alive or not (for a worker taking over a dead predecessor's
- * totals).  false when name is not a stats file name or cannot be read. */
-bool metrics_stats_file_visit(const char *dir, const char *name,
     metrics_stats_fn fn, void *arg);
 
 /* metrics_stats_name_parse - "PROGRAM-ID-PID.stats" (PROGRAM [a-z]+,

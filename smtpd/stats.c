@@ -9,7 +9,6 @@
  * The files are read by elemtactl status and elemta-metricsd (another
  * user): 0644, never secrets.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -162,53 +161,50 @@ stats_on_tick(evutil_socket_t fd, short what, void *arg)
 		stats.dirty = false;
 }
 
-/* stats_take_line - a predecessor's line: its totals carry on in ours. */
+/* What the take-over found: the first dead file of our id, and its
+ * totals in stats_count. */
+struct stats_taken {
+	char file[256];
+};
+
+/* stats_take_line - a line of a dead worker of our id (a crash, or an
+ * older generation that has finished): the totals of the first such file
+ * carry on in ours. */
 static void
 stats_take_line(void *arg, const struct metrics_stats_line *line)
 {
-	(void)arg;
-	if (!line->total)
+	struct stats_taken *t = arg;
+
+	if (strcmp(line->program, "smtpd") != 0 || line->id != stats.id ||
+	    line->alive || line->pid == (long)getpid() || !line->total)
 		return;
+	if (t->file[0] == '\0')
+		str_copy(t->file, line->file, sizeof(t->file));
+	else if (strcmp(t->file, line->file) != 0)
+		return;                  /* another one: the next start's */
 	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
 		if (strcmp(line->key, stats_keys[i]) == 0)
 			stats_count[i] += line->value;
 }
 
-/* stats_take_over - the file of a dead worker of our id (a crash, or an
- * older generation that has finished) becomes ours: its totals carry on
- * here, and the rename keeps the sum over all files unchanged at every
- * moment (no dip, no double count). */
+/* stats_take_over - that file becomes ours: the rename keeps the sum over
+ * all files unchanged at every moment (no dip, no double count). */
 static void
 stats_take_over(void)
 {
-	char from[sizeof(stats.dir) + 300];
-	DIR *d = opendir(stats.dir);
-	struct dirent *de;
+	struct stats_taken t = { "" };
+	char from[sizeof(stats.dir) + sizeof(t.file) + 1];
 
-	if (d == NULL)
+	metrics_stats_visit(stats.dir, "smtpd", stats_take_line, &t);
+	if (t.file[0] == '\0')
 		return;
-	while ((de = readdir(d)) != NULL) {
-		char prog[8];
-		unsigned id;
-		long pid;
-
-		if (!metrics_stats_name_parse(de->d_name, prog, sizeof(prog),
-		    &id, &pid) || strcmp(prog, "smtpd") != 0 ||
-		    id != stats.id || pid == (long)getpid() ||
-		    metrics_stats_pid_alive(pid))
-			continue;
-		if (!metrics_stats_file_visit(stats.dir, de->d_name,
-		    stats_take_line, NULL))
-			continue;
-		snprintf(from, sizeof(from), "%s/%s", stats.dir, de->d_name);
-		if (rename(from, stats.path) == 0) {
-			log_debug("stats: took over %s", de->d_name);
-			break;
-		}
-		/* Not ours after all: forget what was read. */
-		memset(stats_count, 0, sizeof(stats_count));
+	snprintf(from, sizeof(from), "%s/%s", stats.dir, t.file);
+	if (rename(from, stats.path) == 0) {
+		log_debug("stats: took over %s", t.file);
+		return;
 	}
-	closedir(d);
+	/* Taken by someone else meanwhile: forget what was read. */
+	memset(stats_count, 0, sizeof(stats_count));
 }
 
 /* smtpd_stats_start - see stats.h. */

@@ -266,15 +266,39 @@ sum_line(void *arg, const struct metrics_stats_line *line)
 	}
 }
 
+/* dead_line - a visitor keeping the (last) line of a dead writer, with
+ * the file facts the visit hands over. */
+struct visit_dead {
+	char file[64];
+	unsigned id, lines;
+	long pid;
+	uint64_t value;
+};
+
+static void
+dead_line(void *arg, const struct metrics_stats_line *line)
+{
+	struct visit_dead *d = arg;
+
+	if (line->alive)
+		return;
+	snprintf(d->file, sizeof(d->file), "%s", line->file);
+	d->id = line->id;
+	d->pid = line->pid;
+	d->value = line->value;
+	d->lines++;
+}
+
 /* test_stats_visit - the one reader that elemta-metricsd, elemtactl
  * status and smtpd's take-over share: a program filter; gauges of dead
- * writers left out of sums but seen by the one-file visit; names that are
- * not PROGRAM-ID-PID.stats (ids past the maximum, temporary files)
- * ignored. */
+ * writers left out; a line names its file, worker id and writer pid and
+ * says whether it runs; names that are not PROGRAM-ID-PID.stats (ids past
+ * the maximum, temporary files) ignored. */
 static void
 test_stats_visit(void **state)
 {
 	struct visit_sums v = { 0 };
+	struct visit_dead dead;
 	char live[64], prog[16];
 	unsigned id;
 	long pid;
@@ -293,15 +317,15 @@ test_stats_visit(void **state)
 	assert_int_equal(metrics_stats_visit(tmpdir, NULL, sum_line, &v), 3);
 	assert_int_equal(v.totals, 7);
 	assert_int_equal(v.gauges, 10);
-	memset(&v, 0, sizeof(v));
-	assert_true(metrics_stats_file_visit(tmpdir, "smtpd-1-4194305.stats",
-	    sum_line, &v));
-	assert_int_equal(v.totals, 2);
-	assert_int_equal(v.gauges, 20);          /* one file: every line */
-	assert_false(metrics_stats_file_visit(tmpdir, "smtpd-9-4194305.stats",
-	    sum_line, &v));                      /* absent */
-	assert_false(metrics_stats_file_visit(tmpdir, "nothing.txt", sum_line,
-	    &v));
+	/* what smtpd's take-over picks a dead predecessor's file by */
+	memset(&dead, 0, sizeof(dead));
+	assert_int_equal(metrics_stats_visit(tmpdir, "smtpd", dead_line, &dead),
+	    2);
+	assert_int_equal(dead.lines, 1);         /* its total, no gauge */
+	assert_string_equal(dead.file, "smtpd-1-4194305.stats");
+	assert_int_equal(dead.id, 1);
+	assert_int_equal(dead.pid, 4194305);
+	assert_int_equal(dead.value, 2);
 	rm_tmpdir();
 
 	assert_true(metrics_stats_name_parse("smtpd-12-345.stats", prog,
