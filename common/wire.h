@@ -24,6 +24,14 @@
 #define WIRE_ATTRS_MAX 4096        /* attributes in one request */
 #define WIRE_REPLY_MAX 1024
 
+/* Elemta's own request attributes start with this (Postfix's never do);
+ * the AUTH credentials are two of them.  The password is read by
+ * policyd's own check only, never shown to a plugin. */
+#define WIRE_EXT_PREFIX "elemta_"
+#define WIRE_EXT_PREFIX_LEN (sizeof(WIRE_EXT_PREFIX) - 1)
+#define WIRE_AUTH_PASSWORD WIRE_EXT_PREFIX "auth_password"
+#define WIRE_AUTH_AUTHZID WIRE_EXT_PREFIX "auth_authzid"
+
 struct wire_attr {
 	const char *name;   /* points into the request's buffer */
 	const char *value;

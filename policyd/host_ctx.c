@@ -56,35 +56,28 @@ ctx_parse_u64(const char *s)
 	return (uint64_t)v;
 }
 
-/* ctx_is_extension - attributes only Elemta's own smtpd may set. */
-static bool
-ctx_is_extension(const char *name)
-{
-	return strncmp(name, "elemta_", 7) == 0 ||
-	    strcmp(name, "accepted_recipient") == 0 ||
-	    strcmp(name, "message_fd") == 0;
-}
-
-/* host_ctx_attr - a request attribute as the listener allows it. */
+/* host_ctx_attr - a request attribute as the listener allows it: the
+ * host's own facts for its elemta_ names, the AUTH password to nobody,
+ * and to Postfix's requests none of the attributes only Elemta's smtpd
+ * may set (the elemta_ ones, accepted_recipient, message_fd). */
 const char *
 host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 {
-	/* Postfix's own attribute names never start with "elemta_": one
-	 * test keeps the common lookups off the special cases. */
-	if (strncmp(name, "elemta_", 7) == 0) {
-		/* The AUTH password is for policyd's own check
-		 * (plugin_host.c), never for a plugin. */
-		if (strcmp(name, HOST_AUTH_PASSWORD_ATTR) == 0)
+	bool postfix = ctx->rq->listener == PLUGIN_LISTENER_POSTFIX;
+
+	if (strncmp(name, WIRE_EXT_PREFIX, WIRE_EXT_PREFIX_LEN) == 0) {
+		if (strcmp(name, WIRE_AUTH_PASSWORD) == 0)
 			return NULL;
 		if (strcmp(name, "elemta_listener") == 0)
-			return ctx->rq->listener == PLUGIN_LISTENER_POSTFIX ?
-			    "postfix" : "elemta";
+			return postfix ? "postfix" : "elemta";
 		if (strcmp(name, "elemta_client_key") == 0)
 			return ctx->client_key;
 		if (strcmp(name, "elemta_instance_accepted") == 0)
 			return ctx->instance_accepted;
+		return postfix ? NULL : wire_request_get(ctx->req, name);
 	}
-	if (ctx->rq->listener == PLUGIN_LISTENER_POSTFIX && ctx_is_extension(name))
+	if (postfix && (strcmp(name, "accepted_recipient") == 0 ||
+	    strcmp(name, "message_fd") == 0))
 		return NULL;
 	return wire_request_get(ctx->req, name);
 }
@@ -111,12 +104,8 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 	v = host_ctx_attr(ctx, "client_address");
 	if (v != NULL && addr_ip_parse(v, &ip) == 0) {
 		addr_ip_format(&ip, ctx->client_ip, sizeof(ctx->client_ip));
-		if (ip.is_v4)            /* the key is the address itself */
-			str_copy(ctx->client_key, ctx->client_ip,
-			    sizeof(ctx->client_key));
-		else
-			addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
-			    sizeof(ctx->client_key));
+		addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
+		    sizeof(ctx->client_key));
 		ctx->client_ip_valid = true;
 	} else {
 		/* "unknown" or garbage: keep the text so rules and logs see
@@ -632,7 +621,8 @@ ctx_metric_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 200 || strncmp(name, "elemta_", 7) == 0)
+	if (n == 0 || n > 200 ||
+	    strncmp(name, WIRE_EXT_PREFIX, WIRE_EXT_PREFIX_LEN) == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];

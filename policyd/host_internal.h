@@ -10,11 +10,6 @@
 #include "addr.h"
 #include "plugin_host.h"
 
-/* The AUTH request attributes policyd itself reads (Elemta extensions;
- * the password is hidden from plugins by host_ctx_attr, which relies on
- * the "elemta_" prefix). */
-#define HOST_AUTH_PASSWORD_ATTR "elemta_auth_password"
-#define HOST_AUTH_AUTHZID_ATTR "elemta_auth_authzid"
 
 struct auth_users;
 

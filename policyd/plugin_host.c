@@ -541,8 +541,8 @@ host_auth_verify(struct plugin_host *h, const struct elemta_ctx *ctx)
 	enum auth_result r;
 
 	r = auth_verify(h->auth, u,
-	    wire_request_get(ctx->req, HOST_AUTH_AUTHZID_ATTR),
-	    wire_request_get(ctx->req, HOST_AUTH_PASSWORD_ATTR));
+	    wire_request_get(ctx->req, WIRE_AUTH_AUTHZID),
+	    wire_request_get(ctx->req, WIRE_AUTH_PASSWORD));
 	log_info("sid=%s AUTH credentials %s%s%s: method=%s user=<%s> "
 	    "client=[%s]", LOG_ESC(sid, ctx->session),
 	    r == AUTH_RESULT_OK ? "ok" : "bad (",

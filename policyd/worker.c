@@ -587,7 +587,7 @@ conn_process(struct conn *c)
 			if (rc == 0)
 				break;
 			secret = wire_request_get(&c->parser.req,
-			    "elemta_auth_password") != NULL;
+			    WIRE_AUTH_PASSWORD) != NULL;
 			rc = conn_request(c, &c->parser.req, secret);
 			/* A password is erased from the parser's buffer once
 			 * decided (the attribute strings live there; the

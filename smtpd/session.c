@@ -521,10 +521,10 @@ session_build_request(struct session *s, enum session_phase ph,
 		 * password as base64 of its bytes, never logged. */
 		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
 		rc |= wire_encode_attr(sb, "sasl_username", s->sasl_user);
-		rc |= wire_encode_attr(sb, "elemta_auth_password",
+		rc |= wire_encode_attr(sb, WIRE_AUTH_PASSWORD,
 		    s->auth_secret != NULL ? s->auth_secret : "");
 		if (s->auth_authzid != NULL)
-			rc |= wire_encode_attr(sb, "elemta_auth_authzid",
+			rc |= wire_encode_attr(sb, WIRE_AUTH_AUTHZID,
 			    s->auth_authzid);
 	} else if (s->authenticated) {
 		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
