@@ -2,20 +2,23 @@
  * listen.c - listening sockets (see listen.h).
  *
  * Called by elemtactl (tools/elemtactl/sockets.c) for every socket its
- * workers inherit, and by elemta-policyd and elemta-metricsd when they
- * bind for themselves (--bind).
+ * workers inherit, by elemta-policyd and elemta-metricsd to take such a
+ * socket over (listen_inherited), and by smtpd, policyd and metricsd when
+ * they bind for themselves (--bind).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "listen.h"
 
 /* listen_sockaddr - see listen.h. */
@@ -47,7 +50,7 @@ listen_sockaddr(const char *host, unsigned port, struct sockaddr_storage *ss,
 
 /* listen_tcp - see listen.h. */
 int
-listen_tcp(const char *host, unsigned port, int backlog, const char *name,
+listen_tcp(const char *host, unsigned port, const char *name,
     struct error *err)
 {
 	struct sockaddr_storage ss;
@@ -66,7 +69,7 @@ listen_tcp(const char *host, unsigned port, int backlog, const char *name,
 	    (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
 	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
 	    bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(fd, backlog) == -1) {
+	    listen(fd, LISTEN_BACKLOG) == -1) {
 		rc = errno;
 		close(fd);
 		return error_set(err, "cannot listen on %s: %s", name,
@@ -101,7 +104,7 @@ listen_unix_stale(const struct sockaddr_un *sun)
 /* listen_unix - see listen.h. */
 int
 listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
-    gid_t gid, int backlog, struct error *err)
+    gid_t gid, struct error *err)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -146,7 +149,7 @@ listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
 	}
 	if ((chown_it && fchownat(AT_FDCWD, path, uid, gid,
 	    AT_SYMLINK_NOFOLLOW) == -1) || chmod(path, mode) == -1 ||
-	    listen(fd, backlog) == -1) {
+	    listen(fd, LISTEN_BACKLOG) == -1) {
 		rc = errno;
 		close(fd);
 		unlink(path);
@@ -154,4 +157,29 @@ listen_unix(const char *path, mode_t mode, bool chown_it, uid_t uid,
 		    strerror(rc));
 	}
 	return fd;
+}
+
+/* listen_inherited - see listen.h. */
+int
+listen_inherited(const char *env, int *fd, struct error *err)
+{
+	int accepting = 0, fl;
+	socklen_t len = sizeof(accepting);
+	long n;
+	int has = fdpass_env_number(env, 65535, &n);
+
+	if (has == 0)
+		return 0;
+	if (has < 0 || n < 3)
+		return error_set(err, "%s='%.32s': not a descriptor number", env,
+		    getenv(env));
+	if (getsockopt((int)n, SOL_SOCKET, SO_ACCEPTCONN, &accepting,
+	    &len) != 0 || !accepting)
+		return error_set(err, "%s=%ld: not a listening socket", env, n);
+	fl = fcntl((int)n, F_GETFL);
+	if (fl < 0 || fcntl((int)n, F_SETFL, fl | O_NONBLOCK) != 0 ||
+	    fcntl((int)n, F_SETFD, FD_CLOEXEC) != 0)
+		return error_set(err, "%s=%ld: %s", env, n, strerror(errno));
+	*fd = (int)n;
+	return 1;
 }

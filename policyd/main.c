@@ -28,24 +28,20 @@
  *     Untrusted: every byte and descriptor arriving on the sockets,
  *     including the AUTH credentials verified here.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "config.h"
 #include "counter.h"
-#include "fdpass.h"
 #include "listen.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "worker.h"
-
-#define POLICYD_BACKLOG 512
 
 /* usage - the synopsis, to stderr; exits 2. */
 static void __attribute__((noreturn))
@@ -57,22 +53,17 @@ usage(void)
 	exit(2);
 }
 
-/* env_fd - a listening socket descriptor inherited from elemtactl, or -1
- * when the variable is unset. */
+/* env_fd - a listening socket inherited from elemtactl, or -1 when the
+ * variable is unset. */
 static int
 env_fd(const char *name)
 {
-	struct stat st;
-	long fd;
-	int has = fdpass_env_number(name, 65535, &fd);
+	struct error err;
+	int fd = -1;
 
-	if (has == 0)
-		return -1;
-	if (has < 0)
-		fatal("%s=%s: not a descriptor number", name, getenv(name));
-	if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
-		fatal("%s=%ld: not an open socket", name, fd);
-	return (int)fd;
+	if (listen_inherited(name, &fd, &err) < 0)
+		fatal("%s", err.text);
+	return fd;
 }
 
 /* bind_unix - --bind: a listening Unix socket at path. */
@@ -80,7 +71,7 @@ static int
 bind_unix(const char *path, mode_t mode)
 {
 	struct error err;
-	int fd = listen_unix(path, mode, false, 0, 0, POLICYD_BACKLOG, &err);
+	int fd = listen_unix(path, mode, false, 0, 0, &err);
 
 	if (fd < 0)
 		fatal("%s", err.text);
@@ -97,8 +88,7 @@ bind_postfix(const struct config *cfg)
 
 	if (ep->path[0] != '\0')
 		return bind_unix(ep->path, 0666);
-	fd = listen_tcp(ep->host, ep->port, POLICYD_BACKLOG,
-	    cfg->policyd.postfix_listen, &err);
+	fd = listen_tcp(ep->host, ep->port, cfg->policyd.postfix_listen, &err);
 	if (fd < 0)
 		fatal("%s", err.text);
 	return fd;

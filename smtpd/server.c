@@ -73,7 +73,6 @@
  * meets a full queue is silently lost (the client waits for a greeting
  * forever), so bursts of connections need room.  The kernel clamps it to
  * net.core.somaxconn. */
-#define SERVER_BACKLOG 4096
 
 enum conn_state {
 	CONN_OPEN,       /* talking                                       */
@@ -873,7 +872,7 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 static int
 server_bind(const struct config_listen *ls, struct error *err)
 {
-	return listen_tcp(ls->host, ls->port, SERVER_BACKLOG, ls->address, err);
+	return listen_tcp(ls->host, ls->port, ls->address, err);
 }
 
 /* server_inherited_fds - parse ELEMTA_LISTEN_FDS ("3,4"). */
@@ -949,7 +948,7 @@ server_listen(struct server *srv, enum server_listen_source src,
 			    "tls.certificate: MAIL will be refused there",
 			    ls->address);
 		if (getsockopt(fds[i], SOL_SOCKET, SO_ACCEPTCONN, &acc, &alen) == 0 &&
-		    !acc && listen(fds[i], SERVER_BACKLOG) < 0)
+		    !acc && listen(fds[i], LISTEN_BACKLOG) < 0)
 			return error_set(err, "listen %s (fd %d): %s",
 			    ls->address, fds[i], strerror(errno));
 		evutil_make_socket_nonblocking(fds[i]);

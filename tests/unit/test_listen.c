@@ -40,7 +40,7 @@ static void
 test_tcp(void **state)
 {
 	struct error err;
-	int fd = listen_tcp("127.0.0.1", 0, 8, "test", &err), fd2, c;
+	int fd = listen_tcp("127.0.0.1", 0, "test", &err), fd2, c;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	unsigned port;
 	char name[32];
@@ -56,14 +56,14 @@ test_tcp(void **state)
 	assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	close(c);
 	snprintf(name, sizeof(name), "127.0.0.1:%u", port);
-	fd2 = listen_tcp("127.0.0.1", port, 8, name, &err);
+	fd2 = listen_tcp("127.0.0.1", port, name, &err);
 	assert_int_equal(fd2, -1);
 	assert_non_null(strstr(err.text, name));
 	assert_non_null(strstr(err.text, "address in use"));
 	close(fd);
 	/* a host name is never resolved (AI_NUMERICHOST): the refusal is
 	 * the resolver's, whatever the port and privileges */
-	assert_int_equal(listen_tcp("localhost", 0, 8, "x", &err), -1);
+	assert_int_equal(listen_tcp("localhost", 0, "x", &err), -1);
 	assert_non_null(strstr(err.text, "cannot listen on x"));
 	assert_non_null(strstr(err.text, "not known"));
 }
@@ -75,7 +75,7 @@ static void
 test_tcp_v6_only(void **state)
 {
 	struct error err;
-	int fd6 = listen_tcp("::", 0, 8, "v6", &err), fd4;
+	int fd6 = listen_tcp("::", 0, "v6", &err), fd4;
 	int v6only = 0;
 	socklen_t len = sizeof(v6only);
 
@@ -84,7 +84,7 @@ test_tcp_v6_only(void **state)
 	assert_int_equal(getsockopt(fd6, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
 	    &len), 0);
 	assert_int_equal(v6only, 1);
-	fd4 = listen_tcp("", bound_port(fd6), 8, "v4", &err);   /* "" = 0.0.0.0 */
+	fd4 = listen_tcp("", bound_port(fd6), "v4", &err);   /* "" = 0.0.0.0 */
 	assert_true(fd4 >= 0);
 	close(fd4);
 	close(fd6);
@@ -104,7 +104,7 @@ test_unix(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
-	fd = listen_unix(path, 0660, false, 0, 0, 8, &err);
+	fd = listen_unix(path, 0660, false, 0, 0, &err);
 	assert_true(fd >= 0);
 	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
 	assert_int_equal(lstat(path, &st), 0);
@@ -112,7 +112,7 @@ test_unix(void **state)
 	assert_int_equal(st.st_mode & 0777, 0660);
 	/* while served, the file is not taken over (nor removed) */
 	ino = st.st_ino;
-	assert_int_equal(listen_unix(path, 0600, false, 0, 0, 8, &err), -1);
+	assert_int_equal(listen_unix(path, 0600, false, 0, 0, &err), -1);
 	assert_non_null(strstr(err.text, "in use"));
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_ino, ino);
@@ -130,7 +130,7 @@ test_unix(void **state)
 		while (n < 64 && (held[n] = dup(0)) >= 0)
 			n++;
 		assert_true(n < 64);             /* EMFILE reached */
-		fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
+		fd2 = listen_unix(path, 0600, false, 0, 0, &err);
 		while (n > 0)
 			close(held[--n]);
 		assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
@@ -139,7 +139,7 @@ test_unix(void **state)
 		assert_int_equal(lstat(path, &st), 0);
 		assert_int_equal(st.st_ino, ino);
 	}
-	fd2 = listen_unix(path, 0600, false, 0, 0, 8, &err);
+	fd2 = listen_unix(path, 0600, false, 0, 0, &err);
 	assert_true(fd2 >= 0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -148,7 +148,7 @@ test_unix(void **state)
 
 	snprintf(path, sizeof(path), "%s/file", dir);
 	fclose(fopen(path, "w"));
-	assert_int_equal(listen_unix(path, 0600, false, 0, 0, 8, &err), -1);
+	assert_int_equal(listen_unix(path, 0600, false, 0, 0, &err), -1);
 	assert_non_null(strstr(err.text, "not a socket"));
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -157,9 +157,46 @@ test_unix(void **state)
 	memset(lng, 'a', sizeof(lng) - 1);
 	lng[0] = '/';
 	lng[sizeof(lng) - 1] = '\0';
-	assert_int_equal(listen_unix(lng, 0600, false, 0, 0, 8, &err), -1);
+	assert_int_equal(listen_unix(lng, 0600, false, 0, 0, &err), -1);
 	assert_non_null(strstr(err.text, "path longer than"));
 	assert_int_equal(rmdir(dir), 0);
+}
+
+/* test_inherited - a descriptor named in the environment is taken only
+ * when it is a listening socket above stderr, and made non-blocking and
+ * close-on-exec; unset is not an error. */
+static void
+test_inherited(void **state)
+{
+	struct error err;
+	char num[16];
+	int lfd = listen_tcp("127.0.0.1", 0, "l", &err);
+	int plain = socket(AF_INET, SOCK_STREAM, 0), fd = -1;
+
+	assert_true(lfd >= 3 && plain >= 3);
+	unsetenv("TEST_LISTEN_FD");
+	assert_int_equal(listen_inherited("TEST_LISTEN_FD", &fd, &err), 0);
+	setenv("TEST_LISTEN_FD", "abc", 1);
+	assert_int_equal(listen_inherited("TEST_LISTEN_FD", &fd, &err), -1);
+	assert_non_null(strstr(err.text, "not a descriptor number"));
+	setenv("TEST_LISTEN_FD", "1", 1);
+	assert_int_equal(listen_inherited("TEST_LISTEN_FD", &fd, &err), -1);
+	snprintf(num, sizeof(num), "%d", plain);
+	setenv("TEST_LISTEN_FD", num, 1);
+	assert_int_equal(listen_inherited("TEST_LISTEN_FD", &fd, &err), -1);
+	assert_non_null(strstr(err.text, "not a listening socket"));
+	/* as inherited across exec: blocking, no close-on-exec */
+	fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK);
+	fcntl(lfd, F_SETFD, 0);
+	snprintf(num, sizeof(num), "%d", lfd);
+	setenv("TEST_LISTEN_FD", num, 1);
+	assert_int_equal(listen_inherited("TEST_LISTEN_FD", &fd, &err), 1);
+	assert_int_equal(fd, lfd);
+	assert_true(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
+	unsetenv("TEST_LISTEN_FD");
+	close(plain);
+	close(lfd);
 }
 
 int
@@ -169,6 +206,7 @@ main(void)
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_tcp_v6_only),
 		cmocka_unit_test(test_unix),
+		cmocka_unit_test(test_inherited),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

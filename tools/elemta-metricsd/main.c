@@ -22,8 +22,6 @@
  * and bounds connections and their idle time.  Nothing a client sends
  * is ever logged unescaped.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +36,6 @@
 
 #include "config.h"
 #include "counter.h"
-#include "fdpass.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics_format.h"
@@ -49,7 +44,6 @@
 #define METRICSD_CONN_LIMIT 32
 #define METRICSD_CONN_PER_IP 8
 #define METRICSD_CONN_TIMEOUT_S 10
-#define METRICSD_BACKLOG 64
 #define METRICSD_WARN_EVERY_S 60
 
 /* What the request handler needs (read-only after start-up, but for the
@@ -185,37 +179,20 @@ metricsd_bind(const struct config *cfg, struct error *err)
 		return error_set(err, "metrics.listen is not set in %s",
 		    cfg->file);
 	return listen_tcp(cfg->metrics.endpoint.host,
-	    cfg->metrics.endpoint.port, METRICSD_BACKLOG, cfg->metrics.listen,
-	    err);
+	    cfg->metrics.endpoint.port, cfg->metrics.listen, err);
 }
 
 /* metricsd_inherited - the listening socket elemtactl passed. */
 static int
 metricsd_inherited(struct error *err)
 {
-	int accepting = 0, fl;
-	socklen_t len = sizeof(accepting);
-	long fd;
-	int has = fdpass_env_number("ELEMTA_METRICS_FD", 65535, &fd);
+	int fd = -1;
+	int has = listen_inherited("ELEMTA_METRICS_FD", &fd, err);
 
 	if (has == 0)
 		return error_set(err, "no listening socket: ELEMTA_METRICS_FD is "
 		    "not set (run under elemtactl, or pass --bind)");
-	if (has < 0 || fd < 3)
-		return error_set(err, "ELEMTA_METRICS_FD='%.32s': not a "
-		    "descriptor number", getenv("ELEMTA_METRICS_FD"));
-	if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting,
-	    &len) != 0 || !accepting)
-		return error_set(err, "ELEMTA_METRICS_FD=%ld: not a listening "
-		    "socket", fd);
-	/* Shared with the previous generation's worker during a reload:
-	 * an accept that loses the race must not block the thread. */
-	fl = fcntl((int)fd, F_GETFL);
-	if (fl < 0 || fcntl((int)fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
-	    fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0)
-		return error_set(err, "ELEMTA_METRICS_FD=%ld: %s", fd,
-		    strerror(errno));
-	return (int)fd;
+	return has < 0 ? -1 : fd;
 }
 
 /* main - config, socket, the HTTP daemon, then wait for a stop signal. */

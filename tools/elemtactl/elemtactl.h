@@ -321,8 +321,6 @@ int ctl_dir_clean(const char *path, long *removed, struct error *err);
 
 /* ==== sockets.c ==== */
 
-#define CTL_LISTEN_BACKLOG 4096  /* a burst past the accept queue is lost silently under SYN cookies */
-
 struct ctl_socket {
 	int fd;                       /* -1 when not open                 */
 	char name[CONFIG_PATH_MAX];   /* as configured, for messages      */

@@ -8,7 +8,7 @@
  * Called by supervisor.c at start, as root in production (ports below 1024),
  * while the pid-file lock is held, so a Unix socket file already at a
  * configured path is a leftover of a crashed run and is replaced.  All
- * listeners are non-blocking with a backlog of CTL_LISTEN_BACKLOG; the
+ * listeners are non-blocking with a backlog of LISTEN_BACKLOG; the
  * workers accept on them concurrently.
  *
  * Reload (ctl_sockets_reopen): an SMTP listener whose address is unchanged
@@ -55,7 +55,7 @@ void ctl_sockets_init(struct ctl_sockets *s)
 static int sockets_listen_tcp(struct ctl_socket *s, const char *name,
     const char *host, unsigned port, struct error *err)
 {
-	int fd = listen_tcp(host, port, CTL_LISTEN_BACKLOG, name, err);
+	int fd = listen_tcp(host, port, name, err);
 
 	if (fd == -1)
 		return -1;
@@ -69,8 +69,7 @@ static int sockets_listen_tcp(struct ctl_socket *s, const char *name,
 static int sockets_listen_unix(struct ctl_socket *s, const char *path,
     mode_t mode, bool chown_it, uid_t uid, gid_t gid, struct error *err)
 {
-	int fd = listen_unix(path, mode, chown_it, uid, gid, CTL_LISTEN_BACKLOG,
-	    err);
+	int fd = listen_unix(path, mode, chown_it, uid, gid, err);
 
 	if (fd == -1)
 		return -1;
