@@ -211,7 +211,7 @@ counter_set_clock(struct counter_store *cs, uint64_t (*clock)(void))
 bool
 counter_store_batches(const struct counter_store *cs)
 {
-	return cs != NULL && cs->be != NULL && cs->be->batches != NULL &&
+	return store_check(cs, NULL) == 0 && cs->be->batches != NULL &&
 	    cs->be->batches(cs);
 }
 
@@ -238,7 +238,7 @@ counter_batch_end(struct counter_store *cs, struct error *err)
 bool
 counter_batch_failed(const struct counter_store *cs)
 {
-	return cs != NULL && cs->be != NULL && cs->be->batch_failed != NULL &&
+	return store_check(cs, NULL) == 0 && cs->be->batch_failed != NULL &&
 	    cs->be->batch_failed(cs);
 }
 

@@ -48,7 +48,8 @@ struct counter_backend {
 	const char *name;               /* "lmdb", "redis" */
 	void (*close)(struct counter_store *cs);
 	int (*flush)(struct counter_store *cs, struct error *err);
-	/* NULL: no batches; else whether this store groups commits */
+	/* Whether grouping decisions saves anything (NULL: never); the
+	 * only test callers make - the batch_* ops are only the means. */
 	bool (*batches)(const struct counter_store *cs);
 	void (*batch_begin)(struct counter_store *cs);
 	int (*batch_end)(struct counter_store *cs, struct error *err);

@@ -1385,7 +1385,7 @@ lmdb_batch_end(struct counter_store *base, struct error *err)
 		    "ending the decision as accepted");
 		(void)lmdb_decision_end(base, true, &e);
 	}
-	txn = cs->wtxn;         /* after the decision: it may have aborted it */
+	txn = cs->wtxn;         /* the batch's (NULL if a failure aborted it) */
 	cs->in_batch = false;
 	cs->wtxn = NULL;
 	if (cs->batch_failed) {
@@ -1477,7 +1477,7 @@ op_rate_hit_ring(struct lmdb_store *cs, MDB_txn *txn, struct rate_arg *a,
 		}
 		leave = (b + 1) * w + a->period_ms;
 		res->allowed = false;
-		res->count = c > UINT32_MAX ? UINT32_MAX : (uint32_t)c;
+		res->count = (uint32_t)c;     /* capped by ring_window_count */
 		res->retry_ms = leave > now ? leave - now : 1;
 		return 0;
 	}

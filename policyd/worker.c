@@ -25,12 +25,14 @@
  * so safe mode pays one flush per turn instead of one per decision.  Every
  * reply given while the batch is open is held (out[held_from..)) until it
  * commits: the commit runs from an event of the lowest priority, i.e. once
- * no connection has input left to decide (or inline, when the batch
- * reaches WORKER_BATCH_MAX decisions or WORKER_BATCH_MS of age, and
- * before a slow request - a password hash or a message scan - which must
- * not run under the table's writer lock).  A batch that fails to commit
- * turns each of its held replies into a temporary failure: nothing is
- * answered as decided unless its counters are stored.
+ * no connection has input left to decide (or inline: when the batch
+ * reaches WORKER_BATCH_MAX decisions or WORKER_BATCH_MS of age, as soon
+ * as it is known lost (counter_batch_failed), and before a slow request -
+ * a password hash or a message scan - which is then decided on its own,
+ * outside any batch, so it never runs under the table's writer lock and
+ * its answer is its own).  A batch that fails to commit turns each of its
+ * held replies into a temporary failure: nothing is answered as decided
+ * unless its counters are stored.
  *
  * AUTH: a request carrying elemta_auth_password is wiped from the
  * parser's buffer as soon as it is decided, read buffers are wiped once

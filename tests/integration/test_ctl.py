@@ -385,6 +385,8 @@ def test_invalid_reload_keeps_the_old_rules(make_elemta):
         e.write_config()
     r = e.ctl("reload")
     assert r.returncode == 0, r
+    assert "generation 2" in r.stdout, r.stdout
+    wait_until(lambda: status_rows(e)["generation"] == 2, 20, what="generation 2")
 
 
 # ---- status ---------------------------------------------------------------
