@@ -631,7 +631,7 @@ static void test_args_errors(void **state)
 	assert_int_equal(parse(&a, &err, "--config=", "start", NULL), -1);
 }
 
-/* ==== sockets.c ==== */
+/* ==== spawn.c ==== */
 
 /* test_spawn_layout - descriptors land at 3, 4, ... in the order
  * passed; the layout and the variable list are bounded, never overrun. */
@@ -641,11 +641,11 @@ static void test_spawn_layout(void **state)
 	struct error err;
 	char big[CTL_SPAWN_VAR_MAX + 8];
 
-	memset(&sp, 0, sizeof(sp));
+	ctl_spawn_init(&sp);
 	assert_int_equal(ctl_spawn_pass_named(&sp, 42, "ELEMTA_X_FD", &err), 0);
 	assert_int_equal(sp.fds[0], 42);
 	assert_string_equal(sp.vars[0], "ELEMTA_X_FD=3");
-	memset(&sp, 0, sizeof(sp));
+	ctl_spawn_init(&sp);
 	for (int i = 0; i < CTL_SPAWN_FDS_MAX; i++)
 		assert_int_equal(ctl_spawn_pass(&sp, 100 + i), 3 + i);
 	assert_int_equal(ctl_spawn_pass(&sp, 7), -1);
@@ -663,6 +663,57 @@ static void test_spawn_layout(void **state)
 		assert_int_equal(ctl_spawn_var(&sp, "V%d=1", i), 0);
 	assert_int_equal(ctl_spawn_var(&sp, "ONE_TOO_MANY=1"), -1);
 	assert_int_equal(sp.var_count, CTL_SPAWN_VARS_MAX);
+}
+
+/* test_spawn_tls_owned - the TLS files are opened for the spawn, passed
+ * after what came before them, owned by the layout and closed by
+ * ctl_spawn_release; a missing key passes nothing usable and reports
+ * the file, and release still closes what was opened. */
+static void test_spawn_tls_owned(void **state)
+{
+	struct ctl_spawn sp;
+	struct error err;
+	char dir[64], cfg[128], text[512];
+	int cert, key;
+
+	make_tmpdir(dir, sizeof(dir));
+	snprintf(cfg, sizeof(cfg), "%s/elemta.yaml", dir);
+	snprintf(text, sizeof(text), "%s/c.pem", dir);
+	write_file(text, "cert\n");
+	snprintf(text, sizeof(text), "%s/k.pem", dir);
+	write_file(text, "key\n");
+	snprintf(text, sizeof(text), "server:\n  listen: [{address: "
+	    "\"127.0.0.1:2599\", mode: smtp}]\ntls:\n  certificate: "
+	    "%s/c.pem\n  key: %s/k.pem\n", dir, dir);
+	write_file(cfg, text);
+	ctl_spawn_init(&sp);
+	sp.config_file = cfg;
+	assert_int_equal(ctl_spawn_pass(&sp, 42), 3);
+	assert_int_equal(ctl_spawn_pass_tls(&sp, &err), 0);
+	cert = sp.owned[0];
+	key = sp.owned[1];
+	assert_true(cert >= 0 && key >= 0);
+	assert_int_equal(sp.fd_count, 3);
+	assert_int_equal(sp.fds[1], cert);
+	assert_int_equal(sp.fds[2], key);
+	assert_string_equal(sp.vars[0], "ELEMTA_TLS_CERT_FD=4");
+	assert_string_equal(sp.vars[1], "ELEMTA_TLS_KEY_FD=5");
+	ctl_spawn_release(&sp);
+	assert_int_equal(fcntl(cert, F_GETFD), -1);
+	assert_int_equal(fcntl(key, F_GETFD), -1);
+	assert_int_equal(sp.owned[0], -1);
+
+	snprintf(text, sizeof(text), "%s/k.pem", dir);
+	assert_int_equal(unlink(text), 0);
+	ctl_spawn_init(&sp);
+	sp.config_file = cfg;
+	assert_int_equal(ctl_spawn_pass_tls(&sp, &err), -1);
+	assert_non_null(strstr(err.text, "tls.key"));
+	cert = sp.owned[0];
+	assert_true(cert >= 0);
+	ctl_spawn_release(&sp);
+	assert_int_equal(fcntl(cert, F_GETFD), -1);
+	remove_tree(dir);
 }
 
 /* free_tcp_port - a loopback port that was free a moment ago. */
@@ -980,6 +1031,7 @@ int main(void)
 		cmocka_unit_test(test_reload_result_rejects),
 		cmocka_unit_test(test_stats_read),
 		cmocka_unit_test(test_spawn_layout),
+		cmocka_unit_test(test_spawn_tls_owned),
 		cmocka_unit_test(test_format_duration),
 		cmocka_unit_test(test_lock_exclusive),
 		cmocka_unit_test(test_lock_stale_file),

@@ -380,8 +380,11 @@ struct ctl_spawn {
 	bool drop;
 	bool foreground;              /* inherit stdout/stderr             */
 	unsigned id;
-	int fds[CTL_SPAWN_FDS_MAX];   /* borrowed: the caller closes them  */
+	int fds[CTL_SPAWN_FDS_MAX];   /* borrowed, or in owned[]           */
 	size_t fd_count;
+	int owned[2];                 /* opened for this spawn (the TLS
+	                               * files), -1 or closed by
+	                               * ctl_spawn_release                 */
 	char vars[CTL_SPAWN_VARS_MAX][CTL_SPAWN_VAR_MAX]; /* "NAME=value"   */
 	size_t var_count;
 };
@@ -400,13 +403,19 @@ int ctl_spawn_pass_named(struct ctl_spawn *sp, int fd, const char *name,
 int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ctl_spawn_init - an empty layout (nothing passed, nothing owned). */
+void ctl_spawn_init(struct ctl_spawn *sp);
+
 /* ctl_spawn_pass_tls - for an smtpd worker: when sp->config_file names a
  * certificate, tls.certificate and tls.key opened read-only here (as
- * root: the key may be readable by root only) and passed as
- * ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.  The two descriptors are
- * returned in owned[] (-1 when absent) for the caller to close once the
- * worker is spawned.  -1 with err when a file cannot be opened. */
-int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err);
+ * root: the key may be readable by root only) into sp->owned and passed
+ * as ELEMTA_TLS_CERT_FD / ELEMTA_TLS_KEY_FD.  -1 with err when a file
+ * cannot be opened. */
+int ctl_spawn_pass_tls(struct ctl_spawn *sp, struct error *err);
+
+/* ctl_spawn_release - close what the layout owns (after the spawn, or
+ * instead of it). */
+void ctl_spawn_release(struct ctl_spawn *sp);
 
 /* ctl_spawn_worker - fork and exec; returns the pid once the exec
  * succeeded, or -1 with the child's reason in err (the child is reaped). */

@@ -295,47 +295,49 @@ int ctl_spawn_var(struct ctl_spawn *sp, const char *fmt, ...)
 /* ctl_spawn_pass_tls - see elemtactl.h.  The config is the file the
  * worker itself is about to load, so the two agree; one that does not
  * load opens nothing: the worker reports the problem. */
-int ctl_spawn_pass_tls(struct ctl_spawn *sp, int owned[2], struct error *err)
+int ctl_spawn_pass_tls(struct ctl_spawn *sp, struct error *err)
 {
 	struct config_errors errs;
 	struct config *cfg;
+	const char *paths[2];
+	int rc = 0;
 
-	owned[0] = owned[1] = -1;
 	memset(&errs, 0, sizeof(errs));
 	cfg = config_load(sp->config_file, &errs);
 	if (cfg == NULL)
 		return 0;
-	if (cfg->tls.certificate[0] == '\0' || cfg->tls.key[0] == '\0') {
-		config_free(cfg);
-		return 0;
-	}
-	owned[0] = open(cfg->tls.certificate, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK);
-	if (owned[0] == -1) {
-		error_set(err, "tls.certificate '%s': %s", cfg->tls.certificate,
-		    strerror(errno));
-		goto fail;
-	}
-	owned[1] = open(cfg->tls.key, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-	    O_NONBLOCK);
-	if (owned[1] == -1) {
-		error_set(err, "tls.key '%s': %s", cfg->tls.key, strerror(errno));
-		goto fail;
+	paths[0] = cfg->tls.certificate;
+	paths[1] = cfg->tls.key;
+	for (int i = 0; i < 2 && rc == 0 && paths[0][0] != '\0' &&
+	    paths[1][0] != '\0'; i++) {
+		sp->owned[i] = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY |
+		    O_NONBLOCK);
+		if (sp->owned[i] == -1)
+			rc = error_set(err, "%s '%s': %s", i ? "tls.key" :
+			    "tls.certificate", paths[i], strerror(errno));
+		else if (ctl_spawn_pass_named(sp, sp->owned[i], i ?
+		    "ELEMTA_TLS_KEY_FD" : "ELEMTA_TLS_CERT_FD", err) == -1)
+			rc = -1;
 	}
 	config_free(cfg);
-	cfg = NULL;
-	if (ctl_spawn_pass_named(sp, owned[0], "ELEMTA_TLS_CERT_FD", err) == -1 ||
-	    ctl_spawn_pass_named(sp, owned[1], "ELEMTA_TLS_KEY_FD", err) == -1)
-		goto fail;
-	return 0;
-fail:
-	config_free(cfg);
+	return rc;
+}
+
+/* ctl_spawn_init - see elemtactl.h. */
+void ctl_spawn_init(struct ctl_spawn *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->owned[0] = sp->owned[1] = -1;
+}
+
+/* ctl_spawn_release - see elemtactl.h. */
+void ctl_spawn_release(struct ctl_spawn *sp)
+{
 	for (int i = 0; i < 2; i++) {
-		if (owned[i] != -1)
-			close(owned[i]);
-		owned[i] = -1;
+		if (sp->owned[i] != -1)
+			close(sp->owned[i]);
+		sp->owned[i] = -1;
 	}
-	return -1;
 }
 
 /* ctl_spawn_worker - see elemtactl.h. */

@@ -241,10 +241,10 @@ static int sup_peer_slot(const struct supervisor *s, struct ctl_worker *w)
 }
 
 /* sup_inherit_smtpd - an smtpd worker's descriptors: its listeners
- * (ELEMTA_LISTEN_FDS), the TLS files (opened now, into tls[] for the
- * caller to close after the spawn), the connection table and its slot. */
+ * (ELEMTA_LISTEN_FDS), the TLS files (opened now, owned by sp), the
+ * connection table and its slot. */
 static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
-    struct ctl_spawn *sp, int tls[2], struct error *err)
+    struct ctl_spawn *sp, struct error *err)
 {
 	char list[CTL_SPAWN_VAR_MAX] = "";
 	size_t off = 0;
@@ -258,7 +258,7 @@ static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
 	}
 	if (ctl_spawn_var(sp, "ELEMTA_LISTEN_FDS=%s", list) == -1)
 		return error_set(err, "too many descriptors to pass");
-	if (ctl_spawn_pass_tls(sp, tls, err) == -1)
+	if (ctl_spawn_pass_tls(sp, err) == -1)
 		return -1;
 	if (sup_peer_slot(s, w) < 0) {
 		log_warn("worker smtpd[%u]: all %d connection table slots are in "
@@ -274,13 +274,15 @@ static int sup_inherit_smtpd(struct supervisor *s, struct ctl_worker *w,
 	return 0;
 }
 
-/* sup_inherit - what worker w inherits, by kind (docs/internals.md). */
+/* sup_inherit - the program worker w runs, as whom, and what it
+ * inherits, by kind (docs/internals.md). */
 static int sup_inherit(struct supervisor *s, struct ctl_worker *w,
-    struct ctl_spawn *sp, int tls[2], struct error *err)
+    struct ctl_spawn *sp, struct error *err)
 {
-	tls[0] = tls[1] = -1;
 	switch (w->kind) {
 	case CTL_KIND_POLICYD:
+		sp->binary = s->policyd_bin;
+		sp->user = &s->users.policyd;
 		if (ctl_spawn_pass_named(sp, s->sockets.policy.fd,
 		    "ELEMTA_POLICY_FD", err) == -1)
 			return -1;
@@ -289,10 +291,22 @@ static int sup_inherit(struct supervisor *s, struct ctl_worker *w,
 		return ctl_spawn_pass_named(sp, s->sockets.postfix.fd,
 		    "ELEMTA_POSTFIX_FD", err);
 	case CTL_KIND_METRICS:
+		/* Looked up when first needed: without metrics.listen the
+		 * binary is never needed. */
+		if (s->metricsd_bin[0] == '\0' && ctl_worker_binary(
+		    "elemta-metricsd", s->metricsd_bin, sizeof(s->metricsd_bin),
+		    err) == -1) {
+			s->metricsd_bin[0] = '\0';
+			return -1;
+		}
+		sp->binary = s->metricsd_bin;
+		sp->user = &s->users.policyd;  /* reads the counter table */
 		return ctl_spawn_pass_named(sp, s->sockets.metrics.fd,
 		    "ELEMTA_METRICS_FD", err);
 	case CTL_KIND_SMTPD:
-		return sup_inherit_smtpd(s, w, sp, tls, err);
+		sp->binary = s->smtpd_bin;
+		sp->user = &s->users.smtpd;
+		return sup_inherit_smtpd(s, w, sp, err);
 	}
 	return error_set(err, "unknown worker kind");
 }
@@ -302,37 +316,16 @@ static int sup_spawn(struct supervisor *s, struct ctl_worker *w,
     struct error *err)
 {
 	struct ctl_spawn sp;
-	int tls[2];
 	pid_t pid;
 
-	memset(&sp, 0, sizeof(sp));
+	ctl_spawn_init(&sp);
 	sp.config_file = s->cfg->file;
 	sp.drop = s->users.root;
 	sp.foreground = s->foreground;
 	sp.id = w->id;
-	if (w->kind == CTL_KIND_POLICYD) {
-		sp.binary = s->policyd_bin;
-		sp.user = &s->users.policyd;
-	} else if (w->kind == CTL_KIND_METRICS) {
-		/* Looked up when first needed: without metrics.listen the
-		 * binary is never needed. */
-		if (s->metricsd_bin[0] == '\0' && ctl_worker_binary(
-		    "elemta-metricsd", s->metricsd_bin, sizeof(s->metricsd_bin),
-		    err) == -1) {
-			s->metricsd_bin[0] = '\0';
-			return -1;
-		}
-		sp.binary = s->metricsd_bin;
-		sp.user = &s->users.policyd;  /* reads the counter table */
-	} else {
-		sp.binary = s->smtpd_bin;
-		sp.user = &s->users.smtpd;
-	}
-	pid = sup_inherit(s, w, &sp, tls, err) == -1 ? -1 :
+	pid = sup_inherit(s, w, &sp, err) == -1 ? -1 :
 	    ctl_spawn_worker(&sp, err);
-	for (int i = 0; i < 2; i++)
-		if (tls[i] != -1)
-			close(tls[i]);
+	ctl_spawn_release(&sp);
 	if (pid == -1)
 		return -1;
 	w->pid = pid;
