@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "base64.h"
 #include "error.h"
 #include "log.h"
 
@@ -634,61 +635,6 @@ auth_users_dummy_scheme(const struct auth_users *u)
 
 /* ==== Verification ==== */
 
-static const signed char b64_value[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
-	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
-	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
-	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
-	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26,
-	['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31,
-	['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
-	['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41,
-	['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46,
-	['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
-	['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
-	['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61,
-	['9'] = 62, ['+'] = 63, ['/'] = 64,
-};  /* value + 1; 0 = not in the alphabet */
-
-/* auth_base64_decode - strict RFC 4648 base64. */
-long
-auth_base64_decode(const char *in, unsigned char *out, size_t outlen)
-{
-	size_t len = strlen(in), n = 0;
-
-	if (len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t w = 0;
-		size_t pad = 0, k;
-
-		for (size_t j = 0; j < 4; j++) {
-			unsigned char c = (unsigned char)in[i + j];
-
-			if (c == '=') {
-				/* only the last group, only its last two */
-				if (i + 4 != len || j < 2)
-					return -1;
-				pad++;
-				w <<= 6;
-				continue;
-			}
-			if (pad > 0 || b64_value[c] == 0)
-				return -1;
-			w = (w << 6) | (uint32_t)(b64_value[c] - 1);
-		}
-		k = 3 - pad;
-		if (n + k > outlen)
-			return -1;
-		out[n++] = (unsigned char)(w >> 16);
-		if (k > 1)
-			out[n++] = (unsigned char)(w >> 8);
-		if (k > 2)
-			out[n++] = (unsigned char)w;
-	}
-	return (long)n;
-}
-
 /* auth_equal - constant-time string equality (the lengths, a property of
  * the scheme, are not secret). */
 static bool
@@ -726,7 +672,8 @@ auth_verify(struct auth_users *u, const char *user, const char *authzid,
 		if (password_b64 == NULL || strlen(password_b64) > AUTH_B64_MAX)
 			n = -1;
 		else
-			n = auth_base64_decode(password_b64, pw, AUTH_PASSWORD_MAX);
+			n = base64_decode(password_b64, strlen(password_b64),
+			    pw, AUTH_PASSWORD_MAX);
 		/* crypt takes a C string: a NUL would cut the password. */
 		if (n <= 0 || memchr(pw, '\0', (size_t)n) != NULL)
 			r = AUTH_RESULT_MALFORMED;

@@ -88,9 +88,5 @@ const char *auth_users_dummy_scheme(const struct auth_users *u);
 enum auth_result auth_verify(struct auth_users *u, const char *user,
     const char *authzid, const char *password_b64);
 
-/* auth_base64_decode - strict RFC 4648 base64 (padding required, no
- * whitespace) of in into out (outlen bytes).  Returns the decoded length,
- * or -1 when in is malformed or does not fit. */
-long auth_base64_decode(const char *in, unsigned char *out, size_t outlen);
 
 #endif

@@ -27,16 +27,6 @@
 /* base64 of SASL_PASSWORD_MAX bytes, with its NUL. */
 #define SASL_PASSWORD_B64_MAX (((SASL_PASSWORD_MAX + 2) / 3) * 4 + 1)
 
-/* sasl_b64_decode - strict RFC 4648 base64 (alphabet, '=' padding only
- * at the end, length a multiple of 4, no blanks) of in[0..len) into out,
- * which holds len / 4 * 3 bytes.  Returns the decoded length, or -1 for
- * malformed input.  An empty input decodes to 0 bytes. */
-long sasl_b64_decode(const char *in, size_t len, unsigned char *out);
-
-/* sasl_b64_encode - base64 of in[0..len) into out (size bytes, NUL
- * terminated).  Returns the length written, or -1 when it does not fit. */
-long sasl_b64_encode(const unsigned char *in, size_t len, char *out,
-    size_t size);
 
 /* The parts of a PLAIN message; pointers into the decoded message, each
  * NUL-terminated there (the message is modified). */

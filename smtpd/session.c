@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "base64.h"
 #include "error.h"
 #include "log.h"
 #include "wire.h"
@@ -1385,7 +1386,7 @@ session_auth_submit(struct session *s, const char *authzid,
 	s->auth_authzid = authzid[0] != '\0' ? xstrdup(authzid) : NULL;
 	session_auth_wipe(s);
 	s->auth_secret = xmalloc(SASL_PASSWORD_B64_MAX);
-	(void)sasl_b64_encode(password, password_len, s->auth_secret,
+	(void)base64_encode(password, password_len, s->auth_secret,
 	    SASL_PASSWORD_B64_MAX);
 	s->auth_step = AUTH_STEP_NONE;
 	session_enter_state(s, session_ready_state(s));
@@ -1416,7 +1417,7 @@ session_auth_response(struct session *s, const char *line, size_t len,
 	if (initial && len == 1 && line[0] == '=')
 		n = 0;
 	else
-		n = sasl_b64_decode(line, len, msg);
+		n = base64_decode(line, len, msg, SASL_DECODED_MAX);
 	if (n < 0) {
 		session_auth_fail(s, 501, "5.5.2", "Error: cannot decode "
 		    "response", "malformed base64");
