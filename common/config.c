@@ -1408,10 +1408,9 @@ endpoint_derive(const char *text, struct config_endpoint *ep)
 	memset(ep, 0, sizeof(*ep));
 	if (strncmp(text, "unix:", 5) == 0)
 		str_copy(ep->path, text + 5, sizeof(ep->path));
-	else if (text[0] != '\0' &&
-	    listen_address_parse(text, ep->host, sizeof(ep->host), &ep->port,
-	    &err) < 0)
-		memset(ep, 0, sizeof(*ep));     /* cannot happen: checked */
+	else if (text[0] != '\0')          /* checked by its key's rule */
+		(void)listen_address_parse(text, ep->host, sizeof(ep->host),
+		    &ep->port, &err);
 }
 
 /* check_postfix_listen - "" (off), HOST:PORT, or unix:PATH (PATH made

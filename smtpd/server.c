@@ -775,8 +775,7 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		cport = ntohs(((struct sockaddr_in *)sa)->sin_port);
 	else if (sa->sa_family == AF_INET6)
 		cport = ntohs(((struct sockaddr_in6 *)sa)->sin6_port);
-	if (cfg->server.max_connections > 0 &&
-	    srv->nconns >= cfg->server.max_connections) {
+	if (srv->nconns >= cfg->server.max_connections) {   /* >= 1 */
 		log_warn("connect from unknown[%s]:%u refused: too many "
 		    "connections (%u)", client, cport, srv->nconns);
 		server_refuse(srv, fd, "Error: too many connections");
