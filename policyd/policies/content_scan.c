@@ -24,7 +24,11 @@
  * folded keywords are searched with memmem over a window that keeps the
  * last (longest keyword - 1) bytes of the previous chunk, so memory stays
  * bounded whatever the part size and a keyword across a chunk boundary is
- * still found.
+ * still found.  Before folding, an HTML part's character references are
+ * decoded and a text body's "begin 644 name" lines are picked out (both
+ * streaming state machines below, a few bytes carried between chunks).
+ * Which parts are text: text/..., and a part whose Content-Type GMime
+ * could not parse (RFC 2045 5.2: text/plain).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -422,6 +426,581 @@ fold_string(const char *s, size_t *len_out)
 	return res;
 }
 
+/*==== HTML character references ====*/
+
+/*
+ * A text/html part is shown with its character references decoded, so
+ * "v&#105;agra" reads "viagra": they are decoded before folding, as the
+ * HTML5 tokeniser does in text.  Streaming, byte by byte at a '&' (the
+ * text between is copied with memchr), with at most HTML_HELD_MAX bytes
+ * held between pieces; the output is never longer than the input (every
+ * reference is at least as long as the UTF-8 it stands for, and bytes
+ * that turn out not to be one are copied as they were).
+ *  - Numeric: "&#" decimal digits or "&#x" hex digits, any number of
+ *    them (the value saturates), the ';' optional.  0, surrogates and
+ *    values past U+10FFFF give U+FFFD; 0x80-0x9F the Windows-1252
+ *    character, as browsers do.
+ *  - Named: the table below (ASCII punctuation, Latin-1, spaces,
+ *    invisible characters, quotation marks) and the 156 mathematical
+ *    letters (&afr; &aopf; &ascr; ...), decoded to the plain letter their
+ *    fold gives anyway.  The Latin-1 names and amp/lt/gt/quot are also
+ *    read without ';' (HTML5's legacy rule: the longest that matches, the
+ *    rest copied).  An unknown name is copied as it is.
+ * Tags and comments are left in place: "v<b></b>iagra" is not matched.
+ */
+
+/* Longest name held after '&' (the longest in the table is 21). */
+#define HTML_NAME_MAX 32
+#define HTML_HELD_MAX (HTML_NAME_MAX + 1)	/* '&' and the name */
+
+enum html_state {
+	HTML_TEXT,      /* ordinary text                               */
+	HTML_AMP,       /* after '&'                                   */
+	HTML_NAME,      /* in the letters and digits of "&name"        */
+	HTML_HASH,      /* after "&#"                                  */
+	HTML_HEX_X,     /* after "&#x"                                 */
+	HTML_DECIMAL,   /* in the digits of "&#105"                    */
+	HTML_HEX,       /* in the digits of "&#x69"                    */
+};
+
+struct html_refs {
+	enum html_state state;
+	char held[HTML_HELD_MAX];   /* the reference's bytes so far        */
+	size_t held_len;
+	uint32_t value;             /* numeric value, saturated at 0x110000 */
+};
+
+/* The HTML 4 Latin-1 names, U+00A0 to U+00FF in order (all legacy). */
+static const char *const html_latin1[96] = {
+	"nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect",
+	"uml", "copy", "ordf", "laquo", "not", "shy", "reg", "macr",
+	"deg", "plusmn", "sup2", "sup3", "acute", "micro", "para", "middot",
+	"cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34",
+	"iquest", "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring",
+	"AElig", "Ccedil", "Egrave", "Eacute", "Ecirc", "Euml", "Igrave",
+	"Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
+	"Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute",
+	"Ucirc", "Uuml", "Yacute", "THORN", "szlig", "agrave", "aacute",
+	"acirc", "atilde", "auml", "aring", "aelig", "ccedil", "egrave",
+	"eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth",
+	"ntilde", "ograve", "oacute", "ocirc", "otilde", "ouml", "divide",
+	"oslash", "ugrave", "uacute", "ucirc", "uuml", "yacute", "thorn",
+	"yuml",
+};
+
+struct html_name {
+	const char *name;
+	gunichar u;
+	bool legacy;    /* also recognised without ';' */
+};
+
+static const struct html_name html_names[] = {
+	{ "amp", '&', true }, { "AMP", '&', true }, { "lt", '<', true },
+	{ "LT", '<', true }, { "gt", '>', true }, { "GT", '>', true },
+	{ "quot", '"', true }, { "QUOT", '"', true },
+	{ "apos", '\'', false }, { "Tab", '\t', false },
+	{ "NewLine", '\n', false }, { "excl", '!', false },
+	{ "num", '#', false }, { "dollar", '$', false },
+	{ "percnt", '%', false }, { "lpar", '(', false },
+	{ "rpar", ')', false }, { "ast", '*', false }, { "plus", '+', false },
+	{ "comma", ',', false }, { "period", '.', false },
+	{ "sol", '/', false }, { "colon", ':', false }, { "semi", ';', false },
+	{ "equals", '=', false }, { "quest", '?', false },
+	{ "commat", '@', false }, { "lsqb", '[', false },
+	{ "lbrack", '[', false }, { "bsol", '\\', false },
+	{ "rsqb", ']', false }, { "rbrack", ']', false },
+	{ "Hat", '^', false }, { "lowbar", '_', false },
+	{ "UnderBar", '_', false }, { "grave", '`', false },
+	{ "DiacriticalGrave", '`', false }, { "lcub", '{', false },
+	{ "lbrace", '{', false }, { "verbar", '|', false },
+	{ "vert", '|', false }, { "VerticalLine", '|', false },
+	{ "rcub", '}', false }, { "rbrace", '}', false },
+	{ "NonBreakingSpace", 0x00A0, false },
+	{ "ensp", 0x2002, false }, { "emsp", 0x2003, false },
+	{ "emsp13", 0x2004, false }, { "emsp14", 0x2005, false },
+	{ "numsp", 0x2007, false }, { "puncsp", 0x2008, false },
+	{ "thinsp", 0x2009, false }, { "ThinSpace", 0x2009, false },
+	{ "hairsp", 0x200A, false }, { "VeryThinSpace", 0x200A, false },
+	{ "ZeroWidthSpace", 0x200B, false },
+	{ "NegativeVeryThinSpace", 0x200B, false },
+	{ "NegativeThinSpace", 0x200B, false },
+	{ "NegativeMediumSpace", 0x200B, false },
+	{ "NegativeThickSpace", 0x200B, false },
+	{ "zwnj", 0x200C, false }, { "zwj", 0x200D, false },
+	{ "lrm", 0x200E, false }, { "rlm", 0x200F, false },
+	{ "hyphen", 0x2010, false }, { "dash", 0x2010, false },
+	{ "ndash", 0x2013, false }, { "mdash", 0x2014, false },
+	{ "lsquo", 0x2018, false }, { "rsquo", 0x2019, false },
+	{ "sbquo", 0x201A, false }, { "ldquo", 0x201C, false },
+	{ "rdquo", 0x201D, false }, { "bdquo", 0x201E, false },
+	{ "bull", 0x2022, false }, { "hellip", 0x2026, false },
+	{ "MediumSpace", 0x205F, false }, { "NoBreak", 0x2060, false },
+	{ "af", 0x2061, false }, { "ApplyFunction", 0x2061, false },
+	{ "it", 0x2062, false }, { "InvisibleTimes", 0x2062, false },
+	{ "ic", 0x2063, false }, { "InvisibleComma", 0x2063, false },
+	{ "euro", 0x20AC, false }, { "trade", 0x2122, false },
+};
+
+/* Windows-1252 for the C1 range, which browsers use for &#128; to &#159;. */
+static const uint16_t html_c1[32] = {
+	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+};
+
+/* html_enter - the one place the decoder's state changes. */
+static void
+html_enter(struct html_refs *h, enum html_state next)
+{
+	h->state = next;
+}
+
+/* html_emit - append code point u as UTF-8, the way a browser reads a
+ * numeric reference to it. */
+static void
+html_emit(struct buf *out, uint32_t u)
+{
+	char utf8[8];
+
+	if (u == 0 || u > 0x10FFFF || (u >= 0xD800 && u <= 0xDFFF))
+		u = 0xFFFD;
+	else if (u >= 0x80 && u <= 0x9F)
+		u = html_c1[u - 0x80];
+	buf_put(out, utf8, (size_t)g_unichar_to_utf8((gunichar)u, utf8));
+}
+
+/* html_is_name - is entry the name name[0..len)?  The first byte is
+ * compared first: most entries differ there. */
+static bool
+html_is_name(const char *entry, const char *name, size_t len)
+{
+	return entry[0] == name[0] && strncmp(entry, name, len) == 0 &&
+	    entry[len] == '\0';
+}
+
+/* html_lookup - the character named name[0..len) (len >= 1), or -1; with
+ * legacy only the names also recognised without ';'. */
+static long
+html_lookup(const char *name, size_t len, bool legacy)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(html_names) / sizeof(html_names[0]); i++)
+		if ((html_names[i].legacy || !legacy) &&
+		    html_is_name(html_names[i].name, name, len))
+			return (long)html_names[i].u;
+	for (i = 0; i < sizeof(html_latin1) / sizeof(html_latin1[0]); i++)
+		if (html_is_name(html_latin1[i], name, len))
+			return (long)(0xA0 + i);
+	/* &afr; &aopf; &ascr;: mathematical letters, which fold to the
+	 * letter itself. */
+	if (!legacy && len >= 3 && g_ascii_isalpha(name[0]) &&
+	    ((len == 3 && memcmp(name + 1, "fr", 2) == 0) ||
+	    (len == 4 && (memcmp(name + 1, "opf", 3) == 0 ||
+	    memcmp(name + 1, "scr", 3) == 0))))
+		return (unsigned char)name[0];
+	return -1;
+}
+
+/* html_copy_held - the held bytes were no reference: copy them. */
+static void
+html_copy_held(struct html_refs *h, struct buf *out)
+{
+	buf_put(out, h->held, h->held_len);
+	h->held_len = 0;
+	html_enter(h, HTML_TEXT);
+}
+
+/* html_name_end - the name held after '&' ended (with ';' when
+ * semicolon, which is then consumed): decode it whole, or its longest
+ * legacy prefix and copy the rest, or copy it all.  Returns whether the
+ * ';' was used. */
+static bool
+html_name_end(struct html_refs *h, struct buf *out, bool semicolon)
+{
+	const char *name = h->held + 1;
+	size_t len = h->held_len - 1, n;
+	long u;
+
+	if (semicolon && (u = html_lookup(name, len, false)) >= 0) {
+		html_emit(out, (uint32_t)u);
+		h->held_len = 0;
+		html_enter(h, HTML_TEXT);
+		return true;
+	}
+	for (n = len; n >= 2; n--) {
+		if ((u = html_lookup(name, n, true)) >= 0) {
+			html_emit(out, (uint32_t)u);
+			buf_put(out, name + n, len - n);
+			h->held_len = 0;
+			html_enter(h, HTML_TEXT);
+			return false;
+		}
+	}
+	html_copy_held(h, out);
+	return false;
+}
+
+/* html_number_end - a numeric reference ended: emit its character. */
+static void
+html_number_end(struct html_refs *h, struct buf *out)
+{
+	html_emit(out, h->value);
+	h->held_len = 0;
+	html_enter(h, HTML_TEXT);
+}
+
+/* html_digit - add one digit to the value, saturating past U+10FFFF. */
+static void
+html_digit(struct html_refs *h, unsigned base, unsigned digit)
+{
+	h->value = h->value > 0x10FFFF ? 0x110000 : h->value * base + digit;
+	if (h->value > 0x10FFFF)
+		h->value = 0x110000;
+}
+
+/* html_hold - keep one byte of a possible reference. */
+static void
+html_hold(struct html_refs *h, char c)
+{
+	h->held[h->held_len++] = c;
+}
+
+/* html_feed - decode the references in p[0..len) into out; a reference
+ * cut at the end is held for the next call (or html_end). */
+static void
+html_feed(struct html_refs *h, const char *p, size_t len, struct buf *out)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)p[i];
+		const char *amp;
+		size_t n;
+
+		switch (h->state) {
+		case HTML_TEXT:
+			amp = memchr(p + i, '&', len - i);
+			n = amp != NULL ? (size_t)(amp - (p + i)) : len - i;
+			buf_put(out, p + i, n);
+			i += n;
+			if (amp != NULL) {
+				h->held_len = 0;
+				html_hold(h, '&');
+				html_enter(h, HTML_AMP);
+				i++;
+			}
+			break;
+		case HTML_AMP:
+			if (c == '#') {
+				html_hold(h, '#');
+				html_enter(h, HTML_HASH);
+				i++;
+			} else if (g_ascii_isalnum(c)) {
+				html_hold(h, (char)c);
+				html_enter(h, HTML_NAME);
+				i++;
+			} else {
+				html_copy_held(h, out);	/* c read as text */
+			}
+			break;
+		case HTML_NAME:
+			if (g_ascii_isalnum(c) && h->held_len < HTML_HELD_MAX) {
+				html_hold(h, (char)c);
+				i++;
+			} else if (html_name_end(h, out, c == ';')) {
+				i++;	/* the ';' belonged to the reference */
+			}
+			break;
+		case HTML_HASH:
+			if (c == 'x' || c == 'X') {
+				html_hold(h, (char)c);
+				html_enter(h, HTML_HEX_X);
+				i++;
+			} else if (g_ascii_isdigit(c)) {
+				h->value = 0;
+				html_digit(h, 10, c - '0');
+				html_enter(h, HTML_DECIMAL);
+				i++;
+			} else {
+				html_copy_held(h, out);
+			}
+			break;
+		case HTML_HEX_X:
+			if (g_ascii_isxdigit(c)) {
+				h->value = 0;
+				html_digit(h, 16, (unsigned)g_ascii_xdigit_value(c));
+				html_enter(h, HTML_HEX);
+				i++;
+			} else {
+				html_copy_held(h, out);
+			}
+			break;
+		case HTML_DECIMAL:
+		case HTML_HEX:
+			if (h->state == HTML_DECIMAL && g_ascii_isdigit(c)) {
+				html_digit(h, 10, c - '0');
+				i++;
+			} else if (h->state == HTML_HEX && g_ascii_isxdigit(c)) {
+				html_digit(h, 16, (unsigned)g_ascii_xdigit_value(c));
+				i++;
+			} else {
+				if (c == ';')
+					i++;
+				html_number_end(h, out);
+			}
+			break;
+		}
+	}
+}
+
+/* html_end - the text ended: finish or copy what is held. */
+static void
+html_end(struct html_refs *h, struct buf *out)
+{
+	switch (h->state) {
+	case HTML_TEXT:
+		break;
+	case HTML_NAME:
+		html_name_end(h, out, false);
+		break;
+	case HTML_DECIMAL:
+	case HTML_HEX:
+		html_number_end(h, out);
+		break;
+	case HTML_AMP:
+	case HTML_HASH:
+	case HTML_HEX_X:
+		html_copy_held(h, out);
+		break;
+	}
+	h->held_len = 0;
+	html_enter(h, HTML_TEXT);
+}
+
+/*==== uuencode, base64 and yEnc blocks inside text ====*/
+
+/*
+ * Mail clients turn a block in a text body that starts with a line
+ * "begin 644 name" (uuencode), "begin-base64 644 name" or
+ * "=ybegin ... name=name" (yEnc) into an attachment saved under that
+ * name, so those names are checked against the prohibited extensions
+ * like MIME file names.  Only at a line start: "begin" or
+ * "begin-base64", blanks, 1 to 4 octal digits, blanks, the name (the rest
+ * of the line); or "=ybegin " and, as its last keyword, " name=" and the
+ * name (the rest of the line: yEnc allows blanks in it).  "begin" in
+ * prose ("begin the setup.exe download") has no mode and is not one.
+ * Other lines are skipped with memchr.  The words before a name are
+ * looked for in the first BEGIN_UU_PREFIX_MAX bytes of a uuencode line
+ * and the first BEGIN_PREFIX_MAX of a yEnc one (each byte costs at most
+ * a re-read of that prefix), and the last BEGIN_NAME_MAX bytes of a name
+ * are kept (the end of a name is where its extension is).
+ */
+#define BEGIN_UU_PREFIX_MAX 32
+#define BEGIN_PREFIX_MAX 256
+#define BEGIN_NAME_MAX 4096
+
+enum begin_state {
+	BEGIN_LINE_START,   /* next byte starts a line                     */
+	BEGIN_PREFIX,       /* collecting the line start                   */
+	BEGIN_NAME,         /* a begin line: collecting its name           */
+	BEGIN_SKIP,         /* rest of an uninteresting line               */
+};
+
+struct begin_lines {
+	enum begin_state state;
+	char prefix[BEGIN_PREFIX_MAX];
+	size_t prefix_len;
+	struct buf name;
+};
+
+/* What the line start collected so far is. */
+enum begin_verdict {
+	BEGIN_MORE,         /* could still be a begin line                 */
+	BEGIN_NOT,          /* is not one                                  */
+	BEGIN_NAMED,        /* is one; its name starts at *start           */
+};
+
+/* begin_enter - the one place the detector's state changes. */
+static void
+begin_enter(struct begin_lines *b, enum begin_state next)
+{
+	b->state = next;
+}
+
+/* begin_is_blank - a blank between the words of a begin line. */
+static bool
+begin_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* begin_literal - is s[0..len) a prefix of lit (or lit one of s)?
+ * *matched gets how much of lit it covers. */
+static bool
+begin_literal(const char *s, size_t len, const char *lit, size_t *matched)
+{
+	size_t n = strlen(lit);
+
+	*matched = len < n ? len : n;
+	return memcmp(s, lit, *matched) == 0;
+}
+
+/* begin_classify - judge the line start b->prefix[0..prefix_len), which
+ * was BEGIN_MORE one byte ago. */
+static enum begin_verdict
+begin_classify(const struct begin_lines *b, size_t *start)
+{
+	const char *s = b->prefix;
+	size_t len = b->prefix_len, m, i, digits = 0;
+
+	if (len > 0 && s[0] == '=') {
+		if (!begin_literal(s, len, "=ybegin ", &m))
+			return BEGIN_NOT;
+		if (m < 8 || len < 13 ||
+		    memcmp(s + len - 6, " name=", 6) != 0)
+			return BEGIN_MORE;
+		*start = len;
+		return BEGIN_NAMED;
+	}
+	if (len > BEGIN_UU_PREFIX_MAX || !begin_literal(s, len, "begin", &m))
+		return BEGIN_NOT;
+	if (m < 5 || len == 5)
+		return BEGIN_MORE;
+	i = 5;
+	if (s[i] == '-') {
+		if (!begin_literal(s + i, len - i, "-base64", &m))
+			return BEGIN_NOT;
+		if (m < 7 || len == i + 7)
+			return BEGIN_MORE;
+		i += 7;
+	}
+	if (!begin_is_blank(s[i]))
+		return BEGIN_NOT;
+	while (i < len && begin_is_blank(s[i]))
+		i++;
+	while (i < len && s[i] >= '0' && s[i] <= '7' && digits < 4) {
+		i++;
+		digits++;
+	}
+	if (i == len)
+		return BEGIN_MORE;
+	if (digits == 0 || !begin_is_blank(s[i]))
+		return BEGIN_NOT;
+	while (i < len && begin_is_blank(s[i]))
+		i++;
+	if (i == len)
+		return BEGIN_MORE;
+	*start = i;
+	return BEGIN_NAMED;
+}
+
+/* begin_name_put - append to the name, keeping only its last
+ * BEGIN_NAME_MAX bytes. */
+static void
+begin_name_put(struct begin_lines *b, const char *p, size_t n)
+{
+	if (n >= BEGIN_NAME_MAX) {
+		b->name.len = 0;
+		buf_put(&b->name, p + n - BEGIN_NAME_MAX, BEGIN_NAME_MAX);
+		return;
+	}
+	buf_put(&b->name, p, n);
+	if (b->name.len > BEGIN_NAME_MAX)
+		buf_consume(&b->name, b->name.len - BEGIN_NAME_MAX);
+}
+
+/* begin_name_done - the begin line ended: terminate its name (without a
+ * trailing CR).  Returns whether there is a name to check. */
+static bool
+begin_name_done(struct begin_lines *b)
+{
+	if (b->name.len > 0 && b->name.data[b->name.len - 1] == '\r')
+		b->name.len--;
+	buf_putc(&b->name, '\0');
+	b->name.len--;
+	begin_enter(b, BEGIN_LINE_START);
+	return b->name.len > 0;
+}
+
+/* begin_feed - run p[0..len) through the line detector.  Stops after a
+ * begin line's end and returns true, its name (NUL-terminated) in
+ * b->name; *used gets the bytes consumed. */
+static bool
+begin_feed(struct begin_lines *b, const char *p, size_t len, size_t *used)
+{
+	size_t i = 0, start = 0;
+
+	while (i < len) {
+		const char *nl;
+		size_t n;
+		char c;
+
+		switch (b->state) {
+		case BEGIN_LINE_START:
+			b->prefix_len = 0;
+			begin_enter(b, BEGIN_PREFIX);
+			break;
+		case BEGIN_PREFIX:
+			c = p[i++];
+			if (c == '\n') {
+				begin_enter(b, BEGIN_LINE_START);
+				break;
+			}
+			b->prefix[b->prefix_len++] = c;
+			switch (begin_classify(b, &start)) {
+			case BEGIN_NOT:
+				begin_enter(b, BEGIN_SKIP);
+				break;
+			case BEGIN_NAMED:
+				b->name.len = 0;
+				begin_name_put(b, b->prefix + start,
+				    b->prefix_len - start);
+				begin_enter(b, BEGIN_NAME);
+				break;
+			case BEGIN_MORE:
+				if (b->prefix_len == BEGIN_PREFIX_MAX)
+					begin_enter(b, BEGIN_SKIP);
+				break;
+			}
+			break;
+		case BEGIN_NAME:
+			nl = memchr(p + i, '\n', len - i);
+			n = nl != NULL ? (size_t)(nl - (p + i)) : len - i;
+			begin_name_put(b, p + i, n);
+			i += n;
+			if (nl != NULL) {
+				*used = i + 1;
+				return begin_name_done(b);
+			}
+			break;
+		case BEGIN_SKIP:
+			nl = memchr(p + i, '\n', len - i);
+			if (nl == NULL) {
+				i = len;
+				break;
+			}
+			i = (size_t)(nl - p) + 1;
+			begin_enter(b, BEGIN_LINE_START);
+			break;
+		}
+	}
+	*used = i;
+	return false;
+}
+
+/* begin_end - the text ended: true when it ended inside a begin line's
+ * name, then in b->name as begin_feed leaves it. */
+static bool
+begin_end(struct begin_lines *b)
+{
+	bool named = b->state == BEGIN_NAME && begin_name_done(b);
+
+	begin_enter(b, BEGIN_LINE_START);
+	return named;
+}
+
 /*==== rules ====*/
 
 /* content_scan_rules_init - empty lists and the default limits. */
@@ -581,6 +1160,19 @@ content_scan_kind_name(enum content_scan_kind kind)
 
 static bool scan_gmime_ready;
 static GMimeParserOptions *scan_parser_options;
+/* Parses one Content-Type header again to learn whether GMime found it
+ * invalid: its warning callback sets scan_type_warned. */
+static GMimeParserOptions *scan_type_options;
+static bool scan_type_warned;
+
+/* scan_type_warning - scan_type_options' warning callback. */
+static void
+scan_type_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+    gpointer user_data)
+{
+	if (code == GMIME_WARN_INVALID_CONTENT_TYPE)
+		scan_type_warned = true;
+}
 
 /* content_scan_init - initialise GMime and the parser options once. */
 void
@@ -603,6 +1195,9 @@ content_scan_init(void)
 	    GMIME_RFC_COMPLIANCE_LOOSE);
 	g_mime_parser_options_set_fallback_charsets(scan_parser_options,
 	    fallback);
+	scan_type_options = g_mime_parser_options_new();
+	g_mime_parser_options_set_warning_callback(scan_type_options,
+	    scan_type_warning, NULL);
 	scan_gmime_ready = true;
 }
 
@@ -1083,8 +1678,10 @@ struct scan {
 	struct buf scratch;         /* fold_text working memory         */
 	struct buf name;            /* folded file name                 */
 	bool space;                 /* window ends in a (folded) space  */
-	size_t fed;                 /* decoded bytes of this text       */
 	const char *hit;            /* folded keyword found, or NULL    */
+	struct html_refs html;      /* references cut between pieces    */
+	struct buf html_out;        /* a piece with references decoded  */
+	struct begin_lines begin;   /* begin lines of a text body       */
 	char *chunk;                /* SCAN_CHUNK read buffer           */
 };
 
@@ -1122,7 +1719,6 @@ text_begin(struct scan *sc)
 	sc->pending.len = 0;
 	sc->window.len = 0;
 	sc->space = false;
-	sc->fed = 0;
 	sc->hit = NULL;
 	fold_emit_ascii(&sc->window, &sc->space, ' ');
 }
@@ -1205,7 +1801,6 @@ text_feed(struct scan *sc, const char *data, size_t len)
 	size_t cut;
 
 	buf_put(&sc->pending, data, len);
-	sc->fed += len;
 	cut = text_cut(&sc->pending);
 	if (cut == 0)
 		return 0;
@@ -1227,27 +1822,118 @@ text_end(struct scan *sc)
 	return text_search(sc);
 }
 
-/* scan_string - search one complete string (a header value, a prologue);
- * returns 1 with the match recorded when a keyword is in it. */
-static int
-scan_string(struct scan *sc, const char *s, const char *where)
+/* How a text is read. */
+enum text_kind {
+	TEXT_HEADER,    /* a header value: keywords only               */
+	TEXT_BODY,      /* a body: keywords, and begin lines' names    */
+	TEXT_HTML,      /* an HTML body: references decoded, keywords  */
+};
+
+static int scan_file_name(struct scan *sc, const char *name);
+
+/* text_start - start a new text: text_begin, and no reference or begin
+ * line carried over. */
+static void
+text_start(struct scan *sc)
 {
 	text_begin(sc);
-	if (text_feed(sc, s, strlen(s)) == 1 || text_end(sc) == 1)
-		return scan_found(sc, CONTENT_SCAN_KEYWORD, sc->hit,
-		    strlen(sc->hit), where);
+	sc->html.held_len = 0;
+	html_enter(&sc->html, HTML_TEXT);
+	begin_enter(&sc->begin, BEGIN_LINE_START);
+}
+
+/* text_begin_lines - check the name of every begin line in p[0..len);
+ * returns 1 with the match recorded. */
+static int
+text_begin_lines(struct scan *sc, const char *p, size_t len)
+{
+	size_t used;
+
+	while (len > 0) {
+		if (begin_feed(&sc->begin, p, len, &used) &&
+		    scan_file_name(sc, sc->begin.name.data) == 1)
+			return 1;
+		p += used;
+		len -= used;
+	}
 	return 0;
+}
+
+/* text_keyword_found - record the keyword text_feed/text_end found. */
+static int
+text_keyword_found(struct scan *sc, const char *where)
+{
+	return scan_found(sc, CONTENT_SCAN_KEYWORD, sc->hit, strlen(sc->hit),
+	    where);
+}
+
+/* text_piece - the next decoded bytes of the current text: a body's
+ * begin lines are checked for names, then (an HTML body's references
+ * decoded) the bytes are searched for keywords.  Returns 1 with the
+ * match recorded, else 0. */
+static int
+text_piece(struct scan *sc, enum text_kind kind, const char *p, size_t len,
+    const char *where)
+{
+	if (kind == TEXT_BODY && sc->rules->extension_count > 0 &&
+	    text_begin_lines(sc, p, len) == 1)
+		return 1;
+	if (sc->rules->keyword_count == 0)
+		return 0;
+	if (kind == TEXT_HTML) {
+		sc->html_out.len = 0;
+		html_feed(&sc->html, p, len, &sc->html_out);
+		p = sc->html_out.data;
+		len = sc->html_out.len;
+	}
+	return text_feed(sc, p, len) == 1 ? text_keyword_found(sc, where) : 0;
+}
+
+/* text_finish - the current text ended: its last begin line, the
+ * reference held at its end, the virtual trailing space.  Returns 1 with
+ * the match recorded, else 0. */
+static int
+text_finish(struct scan *sc, enum text_kind kind, const char *where)
+{
+	if (kind == TEXT_BODY && sc->rules->extension_count > 0 &&
+	    begin_end(&sc->begin) &&
+	    scan_file_name(sc, sc->begin.name.data) == 1)
+		return 1;
+	if (sc->rules->keyword_count == 0)
+		return 0;
+	if (kind == TEXT_HTML) {
+		sc->html_out.len = 0;
+		html_end(&sc->html, &sc->html_out);
+		if (text_feed(sc, sc->html_out.data, sc->html_out.len) == 1)
+			return text_keyword_found(sc, where);
+	}
+	return text_end(sc) == 1 ? text_keyword_found(sc, where) : 0;
+}
+
+/* scan_string - search one complete string (a header value, a prologue);
+ * returns 1 with the match recorded when something is in it. */
+static int
+scan_string(struct scan *sc, const char *s, enum text_kind kind,
+    const char *where)
+{
+	int rc;
+
+	text_start(sc);
+	rc = text_piece(sc, kind, s, strlen(s), where);
+	return rc != 0 ? rc : text_finish(sc, kind, where);
 }
 
 /* scan_stream_text - search the bytes of stream (already decoded) as one
  * text, at most max_part_bytes of them.  Returns 1 on a match, 0, or -1
  * when the underlying file could not be read. */
 static int
-scan_stream_text(struct scan *sc, GMimeStream *stream, const char *where)
+scan_stream_text(struct scan *sc, GMimeStream *stream, enum text_kind kind,
+    const char *where)
 {
+	size_t total = 0;
 	bool cut = false;
 
-	text_begin(sc);
+	text_start(sc);
 	for (;;) {
 		ssize_t n = g_mime_stream_read(stream, sc->chunk, SCAN_CHUNK);
 		size_t take;
@@ -1255,12 +1941,13 @@ scan_stream_text(struct scan *sc, GMimeStream *stream, const char *where)
 		if (n <= 0)
 			break;
 		take = (size_t)n;
-		if (take > sc->max_part_bytes - sc->fed) {
-			take = sc->max_part_bytes - sc->fed;
+		if (take > sc->max_part_bytes - total) {
+			take = sc->max_part_bytes - total;
 			cut = true;
 		}
-		if (text_feed(sc, sc->chunk, take) == 1)
-			goto found;
+		total += take;
+		if (text_piece(sc, kind, sc->chunk, take, where) == 1)
+			return 1;
 		if (cut)
 			break;
 	}
@@ -1273,12 +1960,28 @@ scan_stream_text(struct scan *sc, GMimeStream *stream, const char *where)
 		    "only (max_part_bytes)", LOG_ESC(esc, where),
 		    sc->max_part_bytes);
 	}
-	if (text_end(sc) == 1)
-		goto found;
-	return 0;
-found:
-	return scan_found(sc, CONTENT_SCAN_KEYWORD, sc->hit, strlen(sc->hit),
-	    where);
+	return text_finish(sc, kind, where);
+}
+
+/* scan_next_header - the next header of obj named name (any case) from
+ * *pos on, *pos moved past it; NULL when there is none.  GMime's own
+ * getters return only the first of repeated headers. */
+static GMimeHeader *
+scan_next_header(GMimeObject *obj, const char *name, int *pos)
+{
+	GMimeHeaderList *headers = g_mime_object_get_header_list(obj);
+	int count = headers != NULL ? g_mime_header_list_get_count(headers) : 0;
+
+	while (*pos < count) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(headers,
+		    (*pos)++);
+		const char *n;
+
+		if (h != NULL && (n = g_mime_header_get_name(h)) != NULL &&
+		    strcasecmp(n, name) == 0)
+			return h;
+	}
+	return NULL;
 }
 
 /* scan_subjects - search every Subject header of a message (a message
@@ -1286,24 +1989,19 @@ found:
 static int
 scan_subjects(struct scan *sc, GMimeObject *message)
 {
-	GMimeHeaderList *headers;
-	int i, count;
+	GMimeHeader *h;
+	int pos = 0;
 
 	if (sc->rules->keyword_count == 0)
 		return 0;
-	headers = g_mime_object_get_header_list(message);
-	count = headers != NULL ? g_mime_header_list_get_count(headers) : 0;
-	for (i = 0; i < count; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(headers, i);
-		const char *name, *value;
+	while ((h = scan_next_header(message, "Subject", &pos)) != NULL) {
+		/* RFC 2047 decoded, else as it came */
+		const char *value = g_mime_header_get_value(h);
 
-		if (h == NULL || (name = g_mime_header_get_name(h)) == NULL ||
-		    strcasecmp(name, "Subject") != 0)
-			continue;
-		value = g_mime_header_get_value(h);	/* RFC 2047 decoded */
 		if (value == NULL)
 			value = g_mime_header_get_raw_value(h);
-		if (value != NULL && scan_string(sc, value, "Subject") == 1)
+		if (value != NULL &&
+		    scan_string(sc, value, TEXT_HEADER, "Subject") == 1)
 			return 1;
 	}
 	return 0;
@@ -1395,10 +2093,52 @@ scan_names(struct scan *sc, GMimeObject *obj)
 	return 0;
 }
 
-/* scan_text_part - decode a text/... part (transfer encoding, then charset
- * to UTF-8) and search it.  Returns 1, 0 or -1 (read error). */
+/* The match's where for a part read as text/plain because its
+ * Content-Type is not valid. */
+#define SCAN_INVALID_TYPE_WHERE "text/plain (invalid Content-Type)"
+
+/* scan_type_invalid - is the part's Content-Type empty or invalid?  RFC
+ * 2045 5.2 reads such a part as text/plain; charset=us-ascii, and mail
+ * clients show it as text; GMime makes it application/octet-stream (and
+ * warns, which the parse of each Content-Type header below catches).  An
+ * empty type or subtype ("/plain"), which GMime lets through, is not
+ * valid either. */
+static bool
+scan_type_invalid(GMimeObject *obj)
+{
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	const char *type, *subtype, *value;
+	GMimeHeader *h;
+	int pos = 0;
+
+	if (ct == NULL)
+		return true;
+	type = g_mime_content_type_get_media_type(ct);
+	subtype = g_mime_content_type_get_media_subtype(ct);
+	if (type == NULL || type[0] == '\0' || subtype == NULL ||
+	    subtype[0] == '\0')
+		return true;
+	if (!g_mime_content_type_is_type(ct, "application", "octet-stream"))
+		return false;
+	while ((h = scan_next_header(obj, "Content-Type", &pos)) != NULL) {
+		if ((value = g_mime_header_get_value(h)) == NULL)
+			return true;
+		scan_type_warned = false;
+		g_object_unref(g_mime_content_type_parse(scan_type_options,
+		    value));
+		if (scan_type_warned)
+			return true;
+	}
+	return false;
+}
+
+/* scan_text_part - decode a part read as text (transfer encoding, then
+ * charset to UTF-8) and search it as kind; invalid_type: its Content-Type
+ * is not valid, so it is text/plain in US-ASCII.  Returns 1, 0 or -1
+ * (read error). */
 static int
-scan_text_part(struct scan *sc, GMimeObject *obj)
+scan_text_part(struct scan *sc, GMimeObject *obj, enum text_kind kind,
+    bool invalid_type)
 {
 	GMimeDataWrapper *content;
 	GMimeStream *source, *filtered;
@@ -1429,7 +2169,8 @@ scan_text_part(struct scan *sc, GMimeObject *obj)
 		break;	/* 7bit, 8bit, binary or unknown: as it is */
 	}
 
-	charset = g_mime_object_get_content_type_parameter(obj, "charset");
+	charset = invalid_type ? NULL :
+	    g_mime_object_get_content_type_parameter(obj, "charset");
 	if (charset != NULL) {
 		const char *canon = g_mime_charset_canon_name(charset);
 
@@ -1446,9 +2187,10 @@ scan_text_part(struct scan *sc, GMimeObject *obj)
 		}
 	}
 
-	where = g_mime_content_type_get_mime_type(
+	where = invalid_type ? NULL : g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj));
-	rc = scan_stream_text(sc, filtered, where != NULL ? where : "text");
+	rc = scan_stream_text(sc, filtered, kind, invalid_type ?
+	    SCAN_INVALID_TYPE_WHERE : where != NULL ? where : "text");
 	g_free(where);
 	g_object_unref(filtered);
 	return rc;
@@ -1464,14 +2206,14 @@ scan_multipart_text(struct scan *sc, GMimeObject *obj, const char *text,
 	char *type, where[CONTENT_SCAN_TEXT_MAX];
 	int rc;
 
-	if (text == NULL || text[0] == '\0' || sc->rules->keyword_count == 0)
+	if (text == NULL || text[0] == '\0')
 		return 0;
 	type = g_mime_content_type_get_mime_type(
 	    g_mime_object_get_content_type(obj));
 	snprintf(where, sizeof(where), "%s %s",
 	    type != NULL ? type : "multipart", which);
 	g_free(type);
-	rc = scan_string(sc, text, where);
+	rc = scan_string(sc, text, TEXT_BODY, where);
 	return rc;
 }
 
@@ -1481,6 +2223,7 @@ scan_multipart_text(struct scan *sc, GMimeObject *obj, const char *text,
 static int
 scan_object(struct scan *sc, GMimeObject *obj, size_t depth)
 {
+	GMimeContentType *ct;
 	int rc;
 
 	if (++sc->parts > sc->max_parts)
@@ -1513,10 +2256,15 @@ scan_object(struct scan *sc, GMimeObject *obj, size_t depth)
 
 		return inner != NULL ? scan_message(sc, inner, depth + 1) : 0;
 	}
-	if (GMIME_IS_PART(obj) && sc->rules->keyword_count > 0 &&
-	    g_mime_content_type_is_type(g_mime_object_get_content_type(obj),
-	    "text", "*"))
-		return scan_text_part(sc, obj);
+	if (!GMIME_IS_PART(obj))
+		return 0;
+	if (scan_type_invalid(obj))
+		return scan_text_part(sc, obj, TEXT_BODY, true);
+	ct = g_mime_object_get_content_type(obj);
+	if (g_mime_content_type_is_type(ct, "text", "html"))
+		return scan_text_part(sc, obj, TEXT_HTML, false);
+	if (g_mime_content_type_is_type(ct, "text", "*"))
+		return scan_text_part(sc, obj, TEXT_BODY, false);
 	return 0;
 }
 
@@ -1542,10 +2290,8 @@ scan_raw(struct scan *sc)
 	int rc;
 
 	log_info("content scan: message not parseable as MIME, scanned raw");
-	if (sc->rules->keyword_count == 0)
-		return 0;
 	stream = scan_stream_new(sc->io, 0, -1);
-	rc = scan_stream_text(sc, stream, "unparsed message");
+	rc = scan_stream_text(sc, stream, TEXT_BODY, "unparsed message");
 	g_object_unref(stream);
 	return rc;
 }
@@ -1650,6 +2396,8 @@ content_scan_fd(const struct content_scan_rules *rules, int fd,
 	buf_free(&sc.window);
 	buf_free(&sc.scratch);
 	buf_free(&sc.name);
+	buf_free(&sc.html_out);
+	buf_free(&sc.begin.name);
 	free(sc.chunk);
 	return rc == -1 ? -1 : 0;
 }

@@ -30,6 +30,17 @@
  *    is scanned as raw bytes.  The text around the parts of a multipart
  *    (prologue and epilogue) is scanned too: a multipart without a usable
  *    boundary keeps its whole body there.
+ *  - A part whose Content-Type is empty or not valid (no type or subtype,
+ *    "text", ";", what GMime cannot parse) is a text/plain part in
+ *    US-ASCII, as RFC 2045 5.2 says and mail clients show it (where:
+ *    "text/plain (invalid Content-Type)").
+ *  - In a text/html part, character references are decoded before
+ *    matching, as a browser shows them ("v&#105;agra", "v&#x69;agra",
+ *    "vi&shy;agra", "&nbsp;", with or without ';' where HTML allows it),
+ *    streaming, with a few bytes held between chunks and never more
+ *    output than input.  Only once ("&amp;#105;" is the text "&#105;"),
+ *    and never in other parts (text/plain shows references as typed).
+ *    Tags are not removed.
  *  - Only text parts are searched for keywords.  The decoded content of a
  *    non-text part (application/octet-stream, image/..., a PDF, a zip) is
  *    never searched: keywords there are not found, by design.
@@ -44,6 +55,13 @@
  *    ("evil.exe.", "evil.exe ") are removed; it matches when it ends with
  *    "." + the extension, so "executive.txt" is not ".exe" and a
  *    configured "tar.gz" works.
+ *  - Extensions are also checked on the names of the blocks clients turn
+ *    into attachments inside a text body (text parts other than HTML, the
+ *    prologue and epilogue, an unparsed message): a line starting
+ *    "begin 644 name" (uuencode, 1 to 4 octal digits), "begin-base64 644
+ *    name", or "=ybegin ... name=name" (yEnc); "begin" in prose, without
+ *    a mode, or not at a line start, is not such a block.  A name's last
+ *    4096 bytes are checked (where: the name).
  *  - A message GMime cannot parse at all is scanned, whole and raw, as one
  *    text (never a bypass).
  *  - Bounded work: a message with more than max_parts MIME objects or
@@ -143,8 +161,9 @@ struct content_scan_match {
 	 * "max_param_header_bytes 65536", "max_param_headers_total 512000". */
 	char item[CONTENT_SCAN_TEXT_MAX];
 	/* keyword: "Subject" or the part's content type ("text/html",
-	 * "multipart/mixed prologue", "unparsed message"); extension: the
-	 * attachment's file name as sent (decoded); limit: "MIME structure". */
+	 * "multipart/mixed prologue", "unparsed message", "text/plain
+	 * (invalid Content-Type)"); extension: the attachment's file name as
+	 * sent (decoded) or of a begin line; limit: "MIME structure". */
 	char where[CONTENT_SCAN_TEXT_MAX];
 };
 

@@ -12,7 +12,9 @@
  *
  * Decided and tested: keywords are searched only in Subject headers and
  * text parts, so a keyword inside a non-text attachment (base64
- * application/octet-stream) is not a match.
+ * application/octet-stream) is not a match; a part whose Content-Type is
+ * not valid is a text part; HTML character references are decoded only
+ * in text/html parts, and "begin" lines are read only in other text.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -167,6 +169,10 @@ static const struct sample_case cases[] = {
 	{ "kw_evasion_invisible.eml", KW, "viagra", "text/plain" },
 	{ "kw_evasion_fullwidth.eml", KW, "viagra", "text/plain" },
 	{ "kw_uuencode.eml", KW, "viagra", "text/plain" },
+	/* "Content-Type: ;" is read as text/plain (RFC 2045 5.2) */
+	{ "kw_invalid_content_type.eml", KW, "viagra",
+	    "text/plain (invalid Content-Type)" },
+	{ "kw_html_references.eml", KW, "viagra", "text/html" },
 	/* extensions */
 	{ "ext_disposition.eml", EXT, "exe", "evil.exe" },
 	{ "ext_content_type_name.eml", EXT, "exe", "evil.exe" },
@@ -184,10 +190,14 @@ static const struct sample_case cases[] = {
 	{ "ext_multi_dot.eml", EXT, "tar.gz", "backup.TAR.GZ" },
 	{ "ext_nested.eml", EXT, "scr", "screensaver.scr" },
 	{ "ext_attached_message.eml", EXT, "exe", "Setup.Exe" },
+	{ "ext_uuencode_inline.eml", EXT, "exe", "evil.exe" },
 	/* negatives */
 	{ "neg_executive.eml", CLEAN, NULL, NULL },
 	{ "neg_clean.eml", CLEAN, NULL, NULL },
 	{ "neg_keyword_in_binary.eml", CLEAN, NULL, NULL },
+	/* "begin" lines without a mode or not at a line start; references
+	 * in text/plain are not decoded */
+	{ "neg_begin_prose.eml", CLEAN, NULL, NULL },
 	/* malformed input is still scanned */
 	{ "malformed_unterminated.eml", KW, "viagra", "text/plain" },
 	{ "malformed_no_boundary.eml", KW, "viagra",
@@ -402,25 +412,26 @@ test_limit_depth(void **state)
 	content_scan_rules_free(&rules);
 }
 
-/* message_fill_lead - write into fd (truncated first) a message whose
- * base64 text part decodes to len bytes of filler (a repeated pattern; an
- * ASCII one is broken into lines), starting with lead and with word at
- * decoded offset at (each omitted when NULL). */
+/* message_fill_typed - write into fd (truncated first) a message whose
+ * base64 part of Content-Type type decodes to len bytes of filler (a
+ * repeated pattern; an ASCII one is broken into lines), starting with lead
+ * and with word at decoded offset at (each omitted when NULL). */
 static void
-message_fill_lead(int fd, size_t len, const char *filler, const char *lead,
-    const char *word, size_t at)
+message_fill_typed(int fd, const char *type, size_t len, const char *filler,
+    const char *lead, const char *word, size_t at)
 {
 	static const char b64[] =
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	static const char head[] =
-	    "From: a@example.org\nSubject: big\nMIME-Version: 1.0\n"
-	    "Content-Type: text/plain; charset=utf-8\n"
-	    "Content-Transfer-Encoding: base64\n\n";
+	char head[256];
 	size_t flen = strlen(filler);
 	bool lines = true;
 	unsigned char *text = malloc(len);
 	char *msg = malloc(sizeof(head) + len * 2 + 16);
 	size_t i, o, col = 0;
+
+	snprintf(head, sizeof(head), "From: a@example.org\nSubject: big\n"
+	    "MIME-Version: 1.0\nContent-Type: %s\n"
+	    "Content-Transfer-Encoding: base64\n\n", type);
 
 	assert_non_null(text);
 	assert_non_null(msg);
@@ -458,6 +469,15 @@ message_fill_lead(int fd, size_t len, const char *filler, const char *lead,
 	assert_int_equal(pwrite(fd, msg, o, 0), (ssize_t)o);
 	free(text);
 	free(msg);
+}
+
+/* message_fill_lead - message_fill_typed for a UTF-8 text/plain part. */
+static void
+message_fill_lead(int fd, size_t len, const char *filler, const char *lead,
+    const char *word, size_t at)
+{
+	message_fill_typed(fd, "text/plain; charset=utf-8", len, filler, lead,
+	    word, at);
 }
 
 /* message_fill - message_fill_lead without a lead. */
@@ -757,6 +777,346 @@ test_empty_message(void **state)
 	close(fd);
 }
 
+/* scan_text - scan the message text with rules; returns the match. */
+static struct content_scan_match
+scan_text(const struct content_scan_rules *rules, const char *text)
+{
+	struct content_scan_match m;
+	struct error err = { "" };
+	int fd = temp_message(text, strlen(text));
+
+	if (content_scan_fd(rules, fd, &m, &err) != 0)
+		fail_msg("scan failed: %s", err.text);
+	close(fd);
+	return m;
+}
+
+/* part_message - a multipart message whose second part has the header
+ * lines headers and the body body (first part: clean text/plain). */
+static char *
+part_message(const char *headers, const char *body)
+{
+	static char msg[4096];
+
+	snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: x\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: multipart/mixed; boundary=\"b\"\n\n"
+	    "--b\nContent-Type: text/plain\n\nhello\n"
+	    "--b\n%s\n\n%s\n--b--\n", headers, body);
+	return msg;
+}
+
+/* test_invalid_content_type - a part whose Content-Type is empty or not
+ * valid is scanned as text/plain (RFC 2045 5.2), at the top level too; a
+ * valid non-text type is still not scanned and a valid text/plain part is
+ * scanned as before. */
+static void
+test_invalid_content_type(void **state)
+{
+	static const char *const invalid[] = {
+		"Content-Type:", "Content-Type: ;", "Content-Type: text",
+		"Content-Type: /plain", "Content-Type: image/",
+		"Content-Type: te(x)t/plain", "Content-Type: ; charset=utf-8",
+		"Content-Type: application/", "Content-Type: image png",
+		"Content-Type: image/png\nContent-Type: ;",
+	};
+	static const char *const not_text[] = {
+		"Content-Type: application/octet-stream",
+		"Content-Type: Application/Octet-Stream; name=data.bin",
+		"Content-Type: image/png", "Content-Type: foo/bar",
+	};
+	struct content_scan_match m;
+	char top[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+		m = scan_text(&std_rules, part_message(invalid[i],
+		    "cheap VIAGRA"));
+		if (!m.found)
+			fail_msg("\"%s\": part not scanned", invalid[i]);
+		assert_string_equal(m.item, "viagra");
+		assert_string_equal(m.where,
+		    "text/plain (invalid Content-Type)");
+	}
+	for (i = 0; i < sizeof(not_text) / sizeof(not_text[0]); i++) {
+		m = scan_text(&std_rules, part_message(not_text[i],
+		    "cheap VIAGRA"));
+		if (m.found)
+			fail_msg("\"%s\": non-text part scanned", not_text[i]);
+	}
+	m = scan_text(&std_rules, part_message(
+	    "Content-Type: text/plain; charset=us-ascii", "cheap VIAGRA"));
+	assert_int_equal(m.found, 1);
+	assert_string_equal(m.where, "text/plain");
+	m = scan_text(&std_rules, part_message("X-Other: 1", "cheap VIAGRA"));
+	assert_int_equal(m.found, 1);
+	assert_string_equal(m.where, "text/plain");
+
+	snprintf(top, sizeof(top), "From: a@example.org\nSubject: x\n"
+	    "MIME-Version: 1.0\nContent-Type:\n\ncheap VIAGRA\n");
+	m = scan_text(&std_rules, top);
+	assert_int_equal(m.found, 1);
+	assert_string_equal(m.where, "text/plain (invalid Content-Type)");
+}
+
+/* html_case - an HTML body and whether std_rules find a keyword in it. */
+struct html_case {
+	const char *body;
+	const char *item;       /* NULL: clean */
+};
+
+/* test_html_references - character references in a text/html part are
+ * decoded before matching (decimal, hex, leading zeros, no ';', named
+ * and invisible ones); a reference to another character, a reference
+ * escaped with &amp; and an unknown name are not the keyword; in
+ * text/plain references are not decoded. */
+static void
+test_html_references(void **state)
+{
+	static const struct html_case html_cases[] = {
+		{ "v&#105;agra", "viagra" },
+		{ "v&#x69;agra", "viagra" },
+		{ "V&#X49;AGRA", "viagra" },
+		{ "v&#00000000000000000000105;agra", "viagra" },
+		{ "v&#105agra", "viagra" },
+		{ "vi&#x61gra", "viagra" },
+		{ "&#118;&#105;&#97;&#103;&#114;&#97;", "viagra" },
+		{ "vi&shy;agra", "viagra" },
+		{ "vi&zwnj;ag&ZeroWidthSpace;ra", "viagra" },
+		{ "v&iopf;a&gfr;r&ascr;", "viagra" },
+		{ "buy&nbsp;now", "buy now" },
+		{ "buy&nbspnow", "buy now" },
+		{ "free&#32;lottery", "free lottery" },
+		{ "STRA&szlig;E", "strasse" },
+		{ "<p>end v&#105;agra&#", "viagra" },
+		{ "v&#106;agra", NULL },
+		{ "v&amp;#105;agra", NULL },
+		{ "v&#105x;gra", NULL },
+		{ "vi&unknown;agra", NULL },
+		{ "v&#;iagra", NULL },
+		{ "v&#x;iagra", NULL },
+		{ "v&#99999999999999999999;agra", NULL },
+		{ "v&#0;iagra", NULL },
+	};
+	char msg[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(html_cases) / sizeof(html_cases[0]); i++) {
+		struct content_scan_match m;
+
+		snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: x\n"
+		    "MIME-Version: 1.0\nContent-Type: text/html\n\n"
+		    "<html><body>%s</body></html>\n", html_cases[i].body);
+		m = scan_text(&std_rules, msg);
+		if (html_cases[i].item == NULL) {
+			if (m.found)
+				fail_msg("\"%s\": unexpected match \"%s\"",
+				    html_cases[i].body, m.item);
+			continue;
+		}
+		if (!m.found)
+			fail_msg("\"%s\": \"%s\" not found", html_cases[i].body,
+			    html_cases[i].item);
+		assert_string_equal(m.item, html_cases[i].item);
+		assert_string_equal(m.where, "text/html");
+		/* The same bytes in text/plain are shown as typed. */
+		snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: x\n"
+		    "MIME-Version: 1.0\nContent-Type: text/plain\n\n%s\n",
+		    html_cases[i].body);
+		m = scan_text(&std_rules, msg);
+		if (m.found && strstr(html_cases[i].body, "&") != NULL &&
+		    strcmp(html_cases[i].body, "STRA&szlig;E") != 0)
+			fail_msg("\"%s\" in text/plain: decoded", html_cases[i].body);
+	}
+}
+
+/* test_html_reference_every_offset - a reference is decoded wherever the
+ * decoder's pieces cut it, and references never grow the text. */
+static void
+test_html_reference_every_offset(void **state)
+{
+	static const char *const words[] = {
+		"v&#x000069;agra", "vi&shy;agra",
+	};
+	struct content_scan_match m;
+	struct error err;
+	size_t w, at;
+	int fd = temp_message("", 0);
+
+	for (w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		for (at = 0; at + strlen(words[w]) <= 8192; at++) {
+			message_fill_typed(fd, "text/html; charset=utf-8", 8192,
+			    "lorem &amp; ipsum ", NULL, words[w], at);
+			assert_int_equal(content_scan_fd(&std_rules, fd, &m,
+			    &err), 0);
+			if (!m.found || strcmp(m.item, "viagra") != 0)
+				fail_msg("\"%s\" at decoded offset %zu not "
+				    "found", words[w], at);
+		}
+	}
+	message_fill_typed(fd, "text/html; charset=utf-8", 8192,
+	    "lorem &amp; ipsum ", NULL, NULL, 0);
+	assert_int_equal(content_scan_fd(&std_rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, 0);
+	close(fd);
+}
+
+/* test_text_cost - parts made of nothing but references (and of
+ * unterminated ones), or of lines that start like begin lines, are
+ * scanned in linear time (generous CPU bound, as test_pathological_text). */
+static void
+test_text_cost(void **state)
+{
+	static const struct {
+		const char *type, *filler;
+	} runs[] = {
+		{ "text/html", "&#x69;&NegativeVeryThinSpace;&eacute" },
+		{ "text/html", "&&#&#x&abcdefghijklmnopqrstuvwxyz0123456789" },
+		/* 61 bytes: every line is "begin" and 55 blanks */
+		{ "text/plain", "begin                                 "
+		    "                      x" },
+		{ "text/plain", "=ybegin line=128 size=10 part=1 total=2 "
+		    "crc32=0 x=y z=w     x" },
+	};
+	size_t i;
+	int fd = temp_message("", 0);
+
+	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		message_fill_typed(fd, runs[i].type, 4 << 20, runs[i].filler,
+		    NULL, NULL, 0);
+		assert_true(scan_cpu_seconds(&std_rules, fd, 0) < 3.0);
+	}
+	close(fd);
+}
+
+/* begin_case - a text body and the extension std_rules find in it. */
+struct begin_case {
+	const char *body;
+	const char *item;       /* NULL: clean */
+	const char *where;
+};
+
+/* test_begin_lines - the names of uuencode, base64 and yEnc blocks in a
+ * text body are checked against the prohibited extensions, also with
+ * only extension rules; "begin" without a mode, not at a line start, a
+ * mode that is not octal, or yEnc without a name is no block. */
+static void
+test_begin_lines(void **state)
+{
+	static const struct begin_case begin_cases[] = {
+		{ "begin 644 evil.exe\n`\nend\n", "exe", "evil.exe" },
+		{ "text\r\nbegin 644 evil.exe\r\n`\r\nend\r\n", "exe",
+		    "evil.exe" },
+		{ "begin 0755 Screen.SCR\n", "scr", "Screen.SCR" },
+		{ "begin-base64 644 evil.exe\nAAAA\n====\n", "exe",
+		    "evil.exe" },
+		{ "begin \t 644 \t C:\\\\tmp\\\\evil.exe", "exe", NULL },
+		{ "=ybegin part=1 line=128 size=5 name=my evil.exe\n", "exe",
+		    "my evil.exe" },
+		{ "=ybegin name=evil.exe", "exe", "evil.exe" },
+		{ "begin 644 backup.tar.gz\n", "tar.gz", "backup.tar.gz" },
+		{ "begin the download of setup.exe now\n", NULL, NULL },
+		{ "please begin 644 evil.exe\n", NULL, NULL },
+		{ " begin 644 evil.exe\n", NULL, NULL },
+		{ "begin 9 evil.exe\n", NULL, NULL },
+		{ "begin 64444 evil.exe\n", NULL, NULL },
+		{ "begin644 evil.exe\n", NULL, NULL },
+		{ "begin 644 readme.txt\n", NULL, NULL },
+		{ "begin-base 644 evil.exe\n", NULL, NULL },
+		{ "=ybegin line=128 size=10\n", NULL, NULL },
+		{ "=ybegin line=128 size=10 filename=evil.exe\n", NULL, NULL },
+	};
+	static const char *const exts[] = { "exe", ".scr", "tar.gz", NULL };
+	struct content_scan_rules only_ext;
+	char msg[512];
+	size_t i, r;
+
+	rules_add_all(&only_ext, NULL, exts);
+	for (i = 0; i < sizeof(begin_cases) / sizeof(begin_cases[0]); i++) {
+		for (r = 0; r < 2; r++) {
+			const struct content_scan_rules *rules =
+			    r == 0 ? &std_rules : &only_ext;
+			struct content_scan_match m;
+
+			snprintf(msg, sizeof(msg), "From: a@example.org\n"
+			    "Subject: x\n\nHi Bob,\n%s", begin_cases[i].body);
+			m = scan_text(rules, msg);
+			if (begin_cases[i].item == NULL) {
+				if (m.found)
+					fail_msg("\"%s\": unexpected match "
+					    "\"%s\"", begin_cases[i].body, m.item);
+				continue;
+			}
+			if (!m.found)
+				fail_msg("\"%s\": not found (rules %zu)",
+				    begin_cases[i].body, r);
+			assert_string_equal(content_scan_kind_name(m.kind),
+			    "extension");
+			assert_string_equal(m.item, begin_cases[i].item);
+			if (begin_cases[i].where != NULL)
+				assert_string_equal(m.where, begin_cases[i].where);
+		}
+	}
+	content_scan_rules_free(&only_ext);
+}
+
+/* test_begin_line_long_name - a name longer than what is kept of it is
+ * still checked by its end; a non-text part's begin lines are data. */
+static void
+test_begin_line_long_name(void **state)
+{
+	size_t len = 100000;
+	char *msg = malloc(len + 256);
+	struct content_scan_match m;
+	int n;
+
+	assert_non_null(msg);
+	n = snprintf(msg, 256, "From: a@example.org\nSubject: x\n\n"
+	    "begin 644 ");
+	memset(msg + n, 'a', len);
+	strcpy(msg + n + len, ".exe\n");
+	m = scan_text(&std_rules, msg);
+	assert_int_equal(m.found, 1);
+	assert_string_equal(m.item, "exe");
+	strcpy(msg + n + len, ".txt\n");
+	m = scan_text(&std_rules, msg);
+	assert_int_equal(m.found, 0);
+	free(msg);
+	m = scan_text(&std_rules, part_message(
+	    "Content-Type: application/octet-stream",
+	    "begin 644 evil.exe\n`\nend"));
+	assert_int_equal(m.found, 0);
+}
+
+/* test_begin_line_every_offset - a begin line is seen wherever the
+ * decoder's pieces cut it. */
+static void
+test_begin_line_every_offset(void **state)
+{
+	static const char *const exts[] = { "exe", NULL };
+	struct content_scan_rules rules;
+	struct content_scan_match m;
+	struct error err;
+	size_t at;
+	int fd = temp_message("", 0);
+
+	rules_add_all(&rules, NULL, exts);
+	for (at = 0; at + 22 <= 8192; at++) {
+		message_fill(fd, 8192, "lorem ipsum ", "\nbegin 644 evil.exe\r\n",
+		    at);
+		assert_int_equal(content_scan_fd(&rules, fd, &m, &err), 0);
+		if (!m.found)
+			fail_msg("begin line at decoded offset %zu not found",
+			    at);
+		assert_string_equal(m.where, "evil.exe");
+	}
+	message_fill(fd, 8192, "lorem ipsum ", "\nbegin 644 evil.txt\r\n", 77);
+	assert_int_equal(content_scan_fd(&rules, fd, &m, &err), 0);
+	assert_int_equal(m.found, 0);
+	close(fd);
+	content_scan_rules_free(&rules);
+}
+
 /* test_kind_names - every kind has a name for logs. */
 static void
 test_kind_names(void **state)
@@ -793,6 +1153,13 @@ main(void)
 		cmocka_unit_test(test_parse_guard),
 		cmocka_unit_test(test_parse_guard_legitimate),
 		cmocka_unit_test(test_empty_message),
+		cmocka_unit_test(test_invalid_content_type),
+		cmocka_unit_test(test_html_references),
+		cmocka_unit_test(test_html_reference_every_offset),
+		cmocka_unit_test(test_text_cost),
+		cmocka_unit_test(test_begin_lines),
+		cmocka_unit_test(test_begin_line_long_name),
+		cmocka_unit_test(test_begin_line_every_offset),
 		cmocka_unit_test(test_kind_names),
 	};
 	struct CMUnitTest tests[sizeof(cases) / sizeof(cases[0]) +
