@@ -321,6 +321,7 @@ CONTENT = {"prohibited_keywords": ["viagra", "lottery"],
     "kw_subject_b64.eml",      # Subject: =?UTF-8?B?...?= (RFC 2047)
     "kw_base64_part.eml",      # a base64 text/plain part
     "kw_qp_soft_break.eml",    # quoted-printable, soft break inside the word
+    "kw_invalid_content_type.eml",  # "Content-Type: ;" read as text/plain
 ])
 def test_prohibited_keywords(make_elemta, sample):
     e = make_elemta(policy=CONTENT)
@@ -336,6 +337,7 @@ def test_prohibited_keywords(make_elemta, sample):
     ("ext_nested.eml", "scr"),             # three multipart levels deep
     ("ext_attached_message.eml", "exe"),   # inside a message/rfc822
     ("ext_upper_case.eml", "exe"),         # EVIL.EXE
+    ("ext_uuencode_inline.eml", "exe"),    # "begin 644 evil.exe" in the text
 ])
 def test_prohibited_extensions(make_elemta, sample, ext):
     e = make_elemta(policy=CONTENT)
@@ -343,6 +345,24 @@ def test_prohibited_extensions(make_elemta, sample, ext):
     expect(r["eom"], 550, "5.7.1")
     assert "attachment type .%s not allowed" % ext in r["eom"][1], r
     assert e.queued() == []
+
+
+def test_html_character_references(make_elemta):
+    """An HTML part that hides the keyword behind character references
+    ("v&#105;agra", shown as "viagra") gets the content rule's reply; the
+    same session with a reference to another letter is accepted, so it is
+    the decoding that matched (issue 22, finding 6)."""
+    e = make_elemta(policy=CONTENT)
+    raw = eml("kw_html_references.eml")
+    assert b"v&#105;agra" in raw and b"viagra" not in raw.lower()
+    r = transaction(e.port, "a@example.org", ["b@example.com"], raw)
+    expect(r["eom"], 550, "5.7.1")
+    assert "Message rejected: prohibited content" in r["eom"][1]
+    assert e.queued() == []
+    r = transaction(e.port, "a@example.org", ["b@example.com"],
+                    raw.replace(b"v&#105;agra", b"v&#106;agra"))
+    assert r["eom"][0] == 250, r
+    assert len(e.queued()) == 1
 
 
 def test_content_clean_messages_pass(make_elemta):
