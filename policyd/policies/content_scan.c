@@ -1827,6 +1827,7 @@ enum text_kind {
 	TEXT_HEADER,    /* a header value: keywords only               */
 	TEXT_BODY,      /* a body: keywords, and begin lines' names    */
 	TEXT_HTML,      /* an HTML body: references decoded, keywords  */
+	TEXT_NAMES,     /* encoded content: begin lines' names only    */
 };
 
 static int scan_file_name(struct scan *sc, const char *name);
@@ -1875,10 +1876,11 @@ static int
 text_piece(struct scan *sc, enum text_kind kind, const char *p, size_t len,
     const char *where)
 {
-	if (kind == TEXT_BODY && sc->rules->extension_count > 0 &&
+	if ((kind == TEXT_BODY || kind == TEXT_NAMES) &&
+	    sc->rules->extension_count > 0 &&
 	    text_begin_lines(sc, p, len) == 1)
 		return 1;
-	if (sc->rules->keyword_count == 0)
+	if (kind == TEXT_NAMES || sc->rules->keyword_count == 0)
 		return 0;
 	if (kind == TEXT_HTML) {
 		sc->html_out.len = 0;
@@ -1895,11 +1897,11 @@ text_piece(struct scan *sc, enum text_kind kind, const char *p, size_t len,
 static int
 text_finish(struct scan *sc, enum text_kind kind, const char *where)
 {
-	if (kind == TEXT_BODY && sc->rules->extension_count > 0 &&
-	    begin_end(&sc->begin) &&
+	if ((kind == TEXT_BODY || kind == TEXT_NAMES) &&
+	    sc->rules->extension_count > 0 && begin_end(&sc->begin) &&
 	    scan_file_name(sc, sc->begin.name.data) == 1)
 		return 1;
-	if (sc->rules->keyword_count == 0)
+	if (kind == TEXT_NAMES || sc->rules->keyword_count == 0)
 		return 0;
 	if (kind == TEXT_HTML) {
 		sc->html_out.len = 0;
@@ -2196,6 +2198,26 @@ scan_text_part(struct scan *sc, GMimeObject *obj, enum text_kind kind,
 	return rc;
 }
 
+/* scan_uuencode_name - a part sent with Content-Transfer-Encoding
+ * x-uuencode: the decoder drops its "begin 644 name" line, and a client
+ * may save the part under that name, so the begin lines of the raw
+ * content are checked.  Returns 1 with the match recorded, 0, or -1 when
+ * the file could not be read. */
+static int
+scan_uuencode_name(struct scan *sc, GMimeObject *obj)
+{
+	GMimeDataWrapper *content = g_mime_part_get_content(GMIME_PART(obj));
+	GMimeStream *source;
+
+	if (sc->rules->extension_count == 0 || content == NULL ||
+	    g_mime_data_wrapper_get_encoding(content) !=
+	    GMIME_CONTENT_ENCODING_UUENCODE ||
+	    (source = g_mime_data_wrapper_get_stream(content)) == NULL)
+		return 0;
+	g_mime_stream_reset(source);
+	return scan_stream_text(sc, source, TEXT_NAMES, "x-uuencode part");
+}
+
 static int scan_message(struct scan *sc, GMimeMessage *msg, size_t depth);
 
 /* scan_multipart_text - search a multipart's prologue or epilogue. */
@@ -2258,6 +2280,8 @@ scan_object(struct scan *sc, GMimeObject *obj, size_t depth)
 	}
 	if (!GMIME_IS_PART(obj))
 		return 0;
+	if ((rc = scan_uuencode_name(sc, obj)) != 0)
+		return rc;
 	if (scan_type_invalid(obj))
 		return scan_text_part(sc, obj, TEXT_BODY, true);
 	ct = g_mime_object_get_content_type(obj);

@@ -60,8 +60,10 @@
  *    prologue and epilogue, an unparsed message): a line starting
  *    "begin 644 name" (uuencode, 1 to 4 octal digits), "begin-base64 644
  *    name", or "=ybegin ... name=name" (yEnc); "begin" in prose, without
- *    a mode, or not at a line start, is not such a block.  A name's last
- *    4096 bytes are checked (where: the name).
+ *    a mode, or not at a line start, is not such a block.  So are the
+ *    begin lines of any part sent with Content-Transfer-Encoding
+ *    x-uuencode (its decoder drops them).  A name's last 4096 bytes are
+ *    checked (where: the name).
  *  - A message GMime cannot parse at all is scanned, whole and raw, as one
  *    text (never a bypass).
  *  - Bounded work: a message with more than max_parts MIME objects or

@@ -338,6 +338,7 @@ def test_prohibited_keywords(make_elemta, sample):
     ("ext_attached_message.eml", "exe"),   # inside a message/rfc822
     ("ext_upper_case.eml", "exe"),         # EVIL.EXE
     ("ext_uuencode_inline.eml", "exe"),    # "begin 644 evil.exe" in the text
+    ("ext_uuencode_cte.eml", "exe"),       # x-uuencode part: "begin 755 Tool.EXE"
 ])
 def test_prohibited_extensions(make_elemta, sample, ext):
     e = make_elemta(policy=CONTENT)

@@ -191,6 +191,8 @@ static const struct sample_case cases[] = {
 	{ "ext_nested.eml", EXT, "scr", "screensaver.scr" },
 	{ "ext_attached_message.eml", EXT, "exe", "Setup.Exe" },
 	{ "ext_uuencode_inline.eml", EXT, "exe", "evil.exe" },
+	/* Content-Transfer-Encoding: x-uuencode, the name only in "begin" */
+	{ "ext_uuencode_cte.eml", EXT, "exe", "Tool.EXE" },
 	/* negatives */
 	{ "neg_executive.eml", CLEAN, NULL, NULL },
 	{ "neg_clean.eml", CLEAN, NULL, NULL },
