@@ -35,6 +35,7 @@ POLICYD_SRC := $(filter-out policyd/main.c,$(wildcard policyd/*.c policyd/polici
 CTL_SRC     := $(wildcard tools/elemtactl/*.c)
 STAT_SRC    := $(wildcard tools/elemta-stat/*.c)
 METRICSD_SRC := $(wildcard tools/elemta-metricsd/*.c)
+QUEUED_SRC  := $(wildcard queued/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 PLUGIN_SRC  := $(wildcard examples/plugins/*.c)
 
@@ -43,11 +44,12 @@ obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_COMMON  := $(B)/lib/libelemta-common.a
 LIB_SMTPD   := $(B)/lib/libelemta-smtpd.a
 LIB_POLICYD := $(B)/lib/libelemta-policyd.a
+LIB_QUEUED  := $(B)/lib/libelemta-queued.a
 BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PLUGINS     := $(patsubst examples/plugins/%.c,$(B)/plugins/%.so,$(PLUGIN_SRC))
 
-all: setup-quiet $(BINS) $(PLUGINS) $(B)/elemta-plugin.pc man
+all: setup-quiet $(BINS) $(LIB_QUEUED) $(PLUGINS) $(B)/elemta-plugin.pc man
 
 # Installs missing Debian packages first, so `make run`/`make check` work as
 # the very first command on a fresh machine; a no-op (well under a second)
@@ -66,6 +68,9 @@ $(LIB_SMTPD): $(call obj,$(SMTPD_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 $(LIB_POLICYD): $(call obj,$(POLICYD_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LIB_QUEUED): $(call obj,$(QUEUED_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -92,9 +97,9 @@ $(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h
 	$(CC) -std=c11 -shared -fPIC $(WARN) $(CFLAGS) -Iinclude -o $@ $<
 	@chmod go-w $@
 
-$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_COMMON)
+$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Rewritten whenever PREFIX changes (cmp keeps the timestamp otherwise).
 $(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in FORCE

@@ -47,6 +47,10 @@ ifneq ($(wildcard smtpd/data.c),)
 FUZZ_TARGETS  += data
 FUZZ_SRC_data := smtpd/data.c
 endif
+ifneq ($(wildcard queued/reply.c),)
+FUZZ_TARGETS  += reply
+FUZZ_SRC_reply := queued/reply.c queued/outcome.c
+endif
 ifneq ($(wildcard policyd/policies/content_scan.c),)
 FUZZ_TARGETS  += mime
 FUZZ_SRC_mime := policyd/policies/content_scan.c
