@@ -1,36 +1,26 @@
 /*
- * metrics_format.c - the Prometheus text exposition of Elemta's counters
- * (see metrics_format.h for the sources and their conventions).
+ * metrics_format.c - the Prometheus text exposition of a set of samples
+ * (see metrics_format.h for the conventions).  Formats only: what goes
+ * into a set is gathered by common/metrics_collect.c.
  *
- * Called by elemta-metricsd once per scrape and by elemta-stat
- * --prometheus.  Input is trusted in origin (the counter table and the
- * stats files are written by Elemta's own workers) but a compromised
- * worker could write anything there, so every key is checked against the
- * exposition grammar before it is printed and every file read is bounded.
+ * Called by the collector (elemta-metricsd once per scrape, elemta-stat
+ * --prometheus).  Keys come from Elemta's own workers and plugins, but a
+ * compromised worker could write anything, so every key is checked
+ * against the exposition grammar before it is added.
  *
  * A set is a flat array of samples; formatting sorts it by family, merges
  * repeated keys (summing), and writes each family's HELP and TYPE lines
  * once before its samples.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "config.h"
-#include "counter.h"
 #include "metrics_format.h"
 
 #define METRICS_LABELS_MAX 16
-#define METRICS_STATS_FILE_MAX (64u * 1024)
-#define METRICS_STATS_FILES_MAX 4096
 
 struct metrics_sample {
 	char *key;               /* owned: name{labels} as printed          */
@@ -47,69 +37,6 @@ struct metrics_sample {
 struct metrics_set {
 	struct metrics_sample *items;
 	size_t count, cap;
-};
-
-/* Documentation of the families Elemta writes itself.  Text only. */
-static const struct {
-	const char *family;
-	const char *help;
-} metrics_help[] = {
-	{ "elemta_auth_credentials_total",
-	  "AUTH attempts whose credentials policyd verified, by result." },
-	{ "elemta_counter_full_sweeps_total",
-	  "Full sweeps of the counter table after it filled up." },
-	{ "elemta_counters_entries", "Entries in the counter table." },
-	{ "elemta_counters_map_size_bytes",
-	  "Counter table size limit: the LMDB map, or Redis maxmemory (0 = "
-	  "unlimited)." },
-	{ "elemta_counters_up",
-	  "1 when the counter table could be read for this exposition." },
-	{ "elemta_counters_used_bytes", "Bytes in use in the counter table." },
-	{ "elemta_plugin_calls_total", "Hook calls per policy plugin." },
-	{ "elemta_plugin_seconds_total",
-	  "Time spent in each policy plugin's hooks." },
-	{ "elemta_policy_decision_seconds",
-	  "Time policyd took to decide one policy request." },
-	{ "elemta_policy_decisions_total",
-	  "Policy decisions by SMTP phase, action and deciding plugin "
-	  "(plugin=\"\" when no plugin decided: every hook continued, or "
-	  "policyd answered itself)." },
-	{ "elemta_smtpd_connections_refused_total",
-	  "Connections closed at once with 421 (server.max_connections, "
-	  "server.max_connections_per_ip)." },
-	{ "elemta_smtpd_connections_total",
-	  "SMTP connections accepted by elemta-smtpd." },
-	{ "elemta_smtpd_messages_discarded_total",
-	  "Messages answered 250 and dropped (discard verdict)." },
-	{ "elemta_smtpd_messages_quarantined_total",
-	  "Messages answered 250 and stored in the quarantine." },
-	{ "elemta_smtpd_messages_queued_total",
-	  "Messages answered 250 and stored in the queue." },
-	{ "elemta_smtpd_messages_refused_total",
-	  "Messages refused at the end of data (policy, size, content, "
-	  "queue errors)." },
-	{ "elemta_smtpd_refused_auth_total",
-	  "AUTH commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_refused_connect_total",
-	  "Connections refused (4xx/5xx) before the greeting by a policy "
-	  "verdict, or while policyd failed." },
-	{ "elemta_smtpd_refused_data_total",
-	  "DATA commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_refused_helo_total",
-	  "HELO/EHLO commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_refused_mail_total",
-	  "MAIL commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_refused_other_total",
-	  "Other commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_refused_rcpt_total",
-	  "RCPT commands refused (4xx/5xx) by a policy verdict, "
-	  "or while policyd failed." },
-	{ "elemta_smtpd_sessions_open", "SMTP sessions open now." },
 };
 
 /*==== Keys ====*/
@@ -233,6 +160,22 @@ stored_in_microseconds(const char *name, size_t len)
 	    name_ends(name, len, "_seconds_total"));
 }
 
+/* metrics_key_is_bucket - see metrics_format.h. */
+bool
+metrics_key_is_bucket(const char *key, size_t *name_len)
+{
+	size_t nlen;
+	bool has_le;
+	double le;
+
+	if (key == NULL || !key_scan(key, &nlen, &has_le, &le) || !has_le ||
+	    !name_ends(key, nlen, "_bucket"))
+		return false;
+	if (name_len != NULL)
+		*name_len = nlen;
+	return true;
+}
+
 /*==== Sets ====*/
 
 /* metrics_set_new - see metrics_format.h. */
@@ -300,296 +243,6 @@ metrics_set_add(struct metrics_set *set, const char *key, uint64_t value,
 	return 0;
 }
 
-/*==== The counter table ====*/
-
-struct table_rows {
-	char **keys;
-	uint64_t *values;
-	size_t count, cap;
-};
-
-/* table_collect - counter_visit callback: copy each metric entry. */
-static int
-table_collect(const struct counter_entry *e, void *arg)
-{
-	struct table_rows *r = arg;
-
-	if (r->count == r->cap) {
-		r->cap = r->cap ? r->cap * 2 : 64;
-		r->keys = xrealloc(r->keys, r->cap * sizeof(*r->keys));
-		r->values = xrealloc(r->values, r->cap * sizeof(*r->values));
-	}
-	r->keys[r->count] = xstrdup(e->key);
-	r->values[r->count++] = e->value;
-	return 0;
-}
-
-/* cmp_str - qsort comparator of C strings. */
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* table_histograms - the distinct bases X of every row X_bucket{...,le=..},
- * sorted (n log n: a scrape must stay cheap with many plugin metrics).
- * Returns how many; *out is freed by the caller (strings and array). */
-static size_t
-table_histograms(const struct table_rows *r, char ***out)
-{
-	char **bases = xcalloc(r->count + 1, sizeof(*bases));
-	size_t n = 0, kept = 0;
-
-	for (size_t i = 0; i < r->count; i++) {
-		size_t nlen;
-		bool has_le;
-		double le;
-
-		if (key_scan(r->keys[i], &nlen, &has_le, &le) && has_le &&
-		    name_ends(r->keys[i], nlen, "_bucket"))
-			bases[n++] = xstrndup(r->keys[i], nlen - 7);
-	}
-	qsort(bases, n, sizeof(*bases), cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		if (kept > 0 && strcmp(bases[kept - 1], bases[i]) == 0)
-			free(bases[i]);
-		else
-			bases[kept++] = bases[i];
-	}
-	*out = bases;
-	return kept;
-}
-
-/* table_is_histogram - is base (len bytes, not terminated) one of the
- * sorted bases? */
-static bool
-table_is_histogram(char *const *bases, size_t n, const char *base,
-    size_t len)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strncmp(bases[mid], base, len);
-
-		if (c == 0 && bases[mid][len] != '\0')
-			c = 1;                   /* longer: sorts after base */
-		if (c == 0)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/* metrics_set_add_table - see metrics_format.h. */
-int
-metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
-    struct error *err)
-{
-	struct table_rows r = { NULL, NULL, 0, 0 };
-	int rc = counter_visit(cs, "metric", NULL, table_collect, &r, err);
-	char **bases;
-	size_t nb = table_histograms(&r, &bases);
-
-	for (size_t i = 0; i < r.count; i++) {
-		const char *k = r.keys[i];
-		enum metrics_type type = METRICS_COUNTER;
-		size_t nlen;
-
-		if (!metrics_key_valid(k, &nlen))
-			continue;
-		if (name_ends(k, nlen, "_bucket") &&
-		    table_is_histogram(bases, nb, k, nlen - 7))
-			type = METRICS_HISTOGRAM;
-		else if (k[nlen] == '\0' && name_ends(k, nlen, "_sum") &&
-		    table_is_histogram(bases, nb, k, nlen - 4))
-			type = METRICS_HISTOGRAM;
-		else if (k[nlen] == '\0' && name_ends(k, nlen, "_count") &&
-		    table_is_histogram(bases, nb, k, nlen - 6))
-			type = METRICS_HISTOGRAM;
-		(void)metrics_set_add(set, k, r.values[i], type,
-		    "Counter a plugin added with elemta_metric_add().");
-	}
-	for (size_t i = 0; i < nb; i++)
-		free(bases[i]);
-	free(bases);
-	for (size_t i = 0; i < r.count; i++)
-		free(r.keys[i]);
-	free(r.keys);
-	free(r.values);
-	return rc;
-}
-
-/*==== Stats files ====*/
-
-/* metrics_stats_name_parse - see metrics_format.h. */
-bool
-metrics_stats_name_parse(const char *name, char *prog, size_t size,
-    unsigned *id, long *pid)
-{
-	size_t n = strlen(name), sl = strlen(METRICS_STATS_SUFFIX), i = 0;
-	unsigned long v;
-	const char *p;
-	char *end;
-
-	if (n <= sl || strcmp(name + n - sl, METRICS_STATS_SUFFIX) != 0)
-		return false;
-	while (name[i] >= 'a' && name[i] <= 'z')
-		i++;
-	if (i == 0 || i >= size || name[i] != '-')
-		return false;
-	p = name + i + 1;
-	if (*p < '0' || *p > '9')
-		return false;
-	errno = 0;
-	v = strtoul(p, &end, 10);
-	if (errno != 0 || v > METRICS_STATS_ID_MAX || *end != '-' ||
-	    end[1] < '0' || end[1] > '9')
-		return false;
-	errno = 0;
-	*pid = strtol(end + 1, &end, 10);
-	if (errno != 0 || *pid <= 0 || strcmp(end, METRICS_STATS_SUFFIX) != 0)
-		return false;
-	memcpy(prog, name, i);
-	prog[i] = '\0';
-	*id = (unsigned)v;
-	return true;
-}
-
-/* metrics_stats_pid_alive - see metrics_format.h (EPERM: it runs as
- * another user, which is the normal case for elemta-metricsd). */
-bool
-metrics_stats_pid_alive(long pid)
-{
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-/* stats_read_file - dir/name into buf (bounded); false when unreadable. */
-static bool
-stats_read_file(int dfd, const char *name, char *buf, size_t size)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-	    O_NONBLOCK);
-	size_t got = 0;
-	struct stat st;
-
-	if (fd < 0)
-		return false;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return false;
-	}
-	while (got + 1 < size) {
-		ssize_t n = read(fd, buf + got, size - 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	return true;
-}
-
-/* stats_visit_lines - every valid "key value" line of text, through fn;
- * gauges only when line->alive (totals always). */
-static void
-stats_visit_lines(char *text, struct metrics_stats_line *line,
-    metrics_stats_fn fn, void *arg)
-{
-	char *save = NULL;
-
-	for (char *l = strtok_r(text, "\n", &save); l != NULL;
-	    l = strtok_r(NULL, "\n", &save)) {
-		char *sp = strchr(l, ' '), *end;
-		size_t klen;
-		unsigned long long v;
-
-		if (sp == NULL)
-			continue;
-		klen = (size_t)(sp - l);
-		if (klen == 0 || klen > METRICS_STATS_KEY_MAX ||
-		    strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789_") != klen ||
-		    sp[1] < '0' || sp[1] > '9')
-			continue;
-		errno = 0;
-		v = strtoull(sp + 1, &end, 10);
-		if (errno != 0 || (*end != '\0' && *end != '\r'))
-			continue;
-		*sp = '\0';
-		line->key = l;
-		line->value = (uint64_t)v;
-		line->total = name_ends(l, klen, "_total");
-		if (line->total || line->alive)
-			fn(arg, line);
-	}
-}
-
-/* stats_visit_file - one file of the directory open as dfd. */
-static bool
-stats_visit_file(int dfd, const char *name, const char *program,
-    char *buf, metrics_stats_fn fn, void *arg)
-{
-	struct metrics_stats_line line = { .file = name };
-	char prog[32];
-
-	if (!metrics_stats_name_parse(name, prog, sizeof(prog), &line.id,
-	    &line.pid) || (program != NULL && strcmp(prog, program) != 0))
-		return false;
-	if (!stats_read_file(dfd, name, buf, METRICS_STATS_FILE_MAX))
-		return false;
-	line.program = prog;
-	line.alive = metrics_stats_pid_alive(line.pid);
-	stats_visit_lines(buf, &line, fn, arg);
-	return true;
-}
-
-/* metrics_stats_visit - see metrics_format.h. */
-size_t
-metrics_stats_visit(const char *dir, const char *program, metrics_stats_fn fn,
-    void *arg)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t files = 0;
-	char *buf;
-
-	if (d == NULL)
-		return 0;
-	buf = xmalloc(METRICS_STATS_FILE_MAX);
-	while ((de = readdir(d)) != NULL && files < METRICS_STATS_FILES_MAX)
-		if (stats_visit_file(dirfd(d), de->d_name, program, buf, fn,
-		    arg))
-			files++;
-	closedir(d);
-	free(buf);
-	return files;
-}
-
-/* stats_add_line - a visited line as a sample: elemta_PROGRAM_KEY. */
-static void
-stats_add_line(void *arg, const struct metrics_stats_line *line)
-{
-	char key[METRICS_STATS_KEY_MAX + 64];
-
-	snprintf(key, sizeof(key), "elemta_%s_%s", line->program, line->key);
-	(void)metrics_set_add(arg, key, line->value, line->total ?
-	    METRICS_COUNTER : METRICS_GAUGE,
-	    "Worker statistic, summed over every worker of the program.");
-}
-
-/* metrics_set_add_stats_dir - see metrics_format.h. */
-size_t
-metrics_set_add_stats_dir(struct metrics_set *set, const char *dir)
-{
-	return metrics_stats_visit(dir, NULL, stats_add_line, set);
-}
-
 /*==== Formatting ====*/
 
 /* sample_cmp - by family, then (histograms) bucket < sum < count and
@@ -615,14 +268,11 @@ sample_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* family_help - the built-in text, else the sample's own, else generic. */
+/* family_help - the text of the family's first sample, else generic. */
 static const char *
-family_help(const char *family, const char *fallback)
+family_help(const char *help)
 {
-	for (size_t i = 0; i < sizeof(metrics_help) / sizeof(metrics_help[0]); i++)
-		if (strcmp(metrics_help[i].family, family) == 0)
-			return metrics_help[i].help;
-	return fallback != NULL ? fallback : "Elemta metric.";
+	return help != NULL ? help : "Elemta metric.";
 }
 
 /* type_name - the TYPE line's word. */
@@ -697,8 +347,7 @@ metrics_set_format(const struct metrics_set *set, const char *prefix,
 		/* The family's type is that of its first sample added. */
 		enum metrics_type type = v[first]->type;
 
-		rc = format_help(out, v[i]->family, family_help(v[i]->family,
-		    v[first]->help));
+		rc = format_help(out, v[i]->family, family_help(v[first]->help));
 		if (rc == 0)
 			rc = strbuf_appendf(out, "# TYPE %s %s\n", v[i]->family,
 			    type_name(type));
@@ -731,36 +380,3 @@ metrics_set_format(const struct metrics_set *set, const char *prefix,
 	return rc;
 }
 
-/* metrics_collect - see metrics_format.h. */
-int
-metrics_collect(const struct config *cfg, struct counter_store *cs,
-    const char *prefix, struct strbuf *out, struct error *err)
-{
-	struct metrics_set *set = metrics_set_new();
-	char dir[CONFIG_PATH_MAX + sizeof(METRICS_STATS_SUBDIR) + 1];
-	struct counter_stats st;
-	int rc = 0;
-
-	snprintf(dir, sizeof(dir), "%s/%s", cfg->server.runtime_dir,
-	    METRICS_STATS_SUBDIR);
-	(void)metrics_set_add_stats_dir(set, dir);
-	if (cs == NULL) {
-		rc = error_set(err, "no counter table");
-	} else if (metrics_set_add_table(set, cs, err) != 0 ||
-	    counter_stats(cs, &st, err) != 0) {
-		rc = -1;
-	} else {
-		metrics_set_add(set, "elemta_counters_map_size_bytes",
-		    st.map_size, METRICS_GAUGE, NULL);
-		metrics_set_add(set, "elemta_counters_used_bytes", st.used_bytes,
-		    METRICS_GAUGE, NULL);
-		metrics_set_add(set, "elemta_counters_entries", st.entries,
-		    METRICS_GAUGE, NULL);
-	}
-	metrics_set_add(set, "elemta_counters_up", rc == 0, METRICS_GAUGE, NULL);
-	if (metrics_set_format(set, prefix, out) != 0 && rc == 0)
-		rc = error_set(err, "the exposition is larger than %zu bytes; "
-		    "families were left out", out->limit);
-	metrics_set_free(set);
-	return rc;
-}

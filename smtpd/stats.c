@@ -21,29 +21,10 @@
 
 #include "fdpass.h"
 #include "log.h"
-#include "metrics_format.h"
+#include "stats_file.h"
 #include "stats.h"
 
 #define STATS_FILE_MAX 4096
-
-/* The key of each count in the file; `_total` marks a count that only
- * grows (metrics_format.h relies on that suffix). */
-static const char *const stats_keys[SMTPD_STAT_COUNT] = {
-	[SMTPD_STAT_CONNECTIONS] = "connections_total",
-	[SMTPD_STAT_CONNECTIONS_REFUSED] = "connections_refused_total",
-	[SMTPD_STAT_SESSIONS_OPEN] = "sessions_open",
-	[SMTPD_STAT_MESSAGES_QUEUED] = "messages_queued_total",
-	[SMTPD_STAT_MESSAGES_QUARANTINED] = "messages_quarantined_total",
-	[SMTPD_STAT_MESSAGES_DISCARDED] = "messages_discarded_total",
-	[SMTPD_STAT_MESSAGES_REFUSED] = "messages_refused_total",
-	[SMTPD_STAT_REFUSED_CONNECT] = "refused_connect_total",
-	[SMTPD_STAT_REFUSED_HELO] = "refused_helo_total",
-	[SMTPD_STAT_REFUSED_AUTH] = "refused_auth_total",
-	[SMTPD_STAT_REFUSED_MAIL] = "refused_mail_total",
-	[SMTPD_STAT_REFUSED_RCPT] = "refused_rcpt_total",
-	[SMTPD_STAT_REFUSED_DATA] = "refused_data_total",
-	[SMTPD_STAT_REFUSED_OTHER] = "refused_other_total",
-};
 
 static uint64_t stats_count[SMTPD_STAT_COUNT];
 
@@ -126,7 +107,7 @@ stats_write(void)
 
 	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++) {
 		int n = snprintf(buf + len, sizeof(buf) - len, "%s %" PRIu64 "\n",
-		    stats_keys[i], stats_count[i]);
+		    stats_file_smtpd_keys[i].name, stats_count[i]);
 
 		if (n < 0 || (size_t)n >= sizeof(buf) - len)
 			return false;       /* cannot happen: few short lines */
@@ -171,7 +152,7 @@ struct stats_taken {
  * older generation that has finished): the totals of the first such file
  * carry on in ours. */
 static void
-stats_take_line(void *arg, const struct metrics_stats_line *line)
+stats_take_line(void *arg, const struct stats_file_line *line)
 {
 	struct stats_taken *t = arg;
 
@@ -183,7 +164,7 @@ stats_take_line(void *arg, const struct metrics_stats_line *line)
 	else if (strcmp(t->file, line->file) != 0)
 		return;                  /* another one: the next start's */
 	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
-		if (strcmp(line->key, stats_keys[i]) == 0)
+		if (strcmp(line->key, stats_file_smtpd_keys[i].name) == 0)
 			stats_count[i] += line->value;
 }
 
@@ -195,7 +176,7 @@ stats_take_over(void)
 	struct stats_taken t = { "" };
 	char from[sizeof(stats.dir) + sizeof(t.file) + 1];
 
-	metrics_stats_visit(stats.dir, "smtpd", stats_take_line, &t);
+	stats_file_visit(stats.dir, "smtpd", stats_take_line, &t);
 	if (t.file[0] == '\0')
 		return;
 	snprintf(from, sizeof(from), "%s/%s", stats.dir, t.file);
@@ -217,10 +198,10 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 
 	if (stats.timer != NULL)        /* started already */
 		return;
-	stats.id = fdpass_env_number("ELEMTA_WORKER_ID", METRICS_STATS_ID_MAX,
+	stats.id = fdpass_env_number("ELEMTA_WORKER_ID", STATS_FILE_ID_MAX,
 	    &wid) == 1 ? (unsigned)wid : 0;
 	snprintf(stats.dir, sizeof(stats.dir), "%s/%s", cfg->server.runtime_dir,
-	    METRICS_STATS_SUBDIR);
+	    STATS_FILE_SUBDIR);
 	if (mkdir(stats.dir, 0755) != 0 && errno != EEXIST) {
 		log_warn("stats directory %s: %s; counts are not reported",
 		    stats.dir, strerror(errno));

@@ -8,10 +8,11 @@
  * server.runtime_dir/stats/smtpd-ID-PID.stats (ID from ELEMTA_WORKER_ID)
  * by write-to-temporary-file + rename, so a reader never sees a partial
  * file.  The format, one `key value` line per count (decimal), is
- * documented in docs/internals.md: keys ending in `_total` only grow;
- * `sessions_open` is a gauge.  A worker replacing a dead one of the same
- * ID takes over its file (rename, then carrying on from its totals), so
- * totals summed over the files hold across crashes and reloads.
+ * documented in docs/internals.md; the keys, their types and HELP
+ * texts are common/stats_file.c's table, which the readers share.  A
+ * worker replacing a dead one of the same ID takes over its file (rename,
+ * then carrying on from its totals), so totals summed over the files hold
+ * across crashes and reloads.
  *
  * Callers: server.c (start, stop, connections) and session.c (outcomes).
  * Before smtpd_stats_start (unit tests) the counts are kept and never
@@ -25,26 +26,7 @@
 #include <event2/event.h>
 
 #include "config.h"
-
-enum smtpd_stat {
-	SMTPD_STAT_CONNECTIONS,           /* connections_total              */
-	SMTPD_STAT_CONNECTIONS_REFUSED,   /* connections_refused_total: 421
-	                                     at accept (connection limits)  */
-	SMTPD_STAT_SESSIONS_OPEN,         /* sessions_open (gauge)          */
-	SMTPD_STAT_MESSAGES_QUEUED,       /* messages_queued_total          */
-	SMTPD_STAT_MESSAGES_QUARANTINED,  /* messages_quarantined_total     */
-	SMTPD_STAT_MESSAGES_DISCARDED,    /* messages_discarded_total       */
-	SMTPD_STAT_MESSAGES_REFUSED,      /* messages_refused_total: 4xx/5xx
-	                                     at the end of data            */
-	SMTPD_STAT_REFUSED_CONNECT,       /* refused_connect_total ...      */
-	SMTPD_STAT_REFUSED_HELO,
-	SMTPD_STAT_REFUSED_AUTH,
-	SMTPD_STAT_REFUSED_MAIL,
-	SMTPD_STAT_REFUSED_RCPT,
-	SMTPD_STAT_REFUSED_DATA,
-	SMTPD_STAT_REFUSED_OTHER,
-	SMTPD_STAT_COUNT
-};
+#include "stats_file.h"      /* enum smtpd_stat, the keys */
 
 /* smtpd_stats_add - add delta (may be negative for the gauge). */
 void smtpd_stats_add(enum smtpd_stat which, int64_t delta);

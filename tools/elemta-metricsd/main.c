@@ -1,6 +1,6 @@
 /*
  * elemta-metricsd - serves GET /metrics, the Prometheus text exposition
- * of Elemta's counters (common/metrics_format.h), over HTTP with
+ * of Elemta's counters (common/metrics_collect.h), over HTTP with
  * libmicrohttpd.
  *
  * Started by elemtactl as the supervised worker of kind "metrics" when
@@ -38,7 +38,7 @@
 #include "counter.h"
 #include "listen.h"
 #include "log.h"
-#include "metrics_format.h"
+#include "metrics_collect.h"
 #include "strbuf.h"
 
 #define METRICSD_CONN_LIMIT 32

@@ -6,7 +6,7 @@
  * server is never blocked) and prints rate windows, failed-auth logs,
  * reputation scores and metric counters as an aligned table or one JSON
  * document (--json); --prometheus prints the very exposition that
- * elemta-metricsd serves (common/metrics_format.c: the table's metrics,
+ * elemta-metricsd serves (common/metrics_collect.c: the table's metrics,
  * the smtpd stats files and the table's size).
  * `reset KEY` is the only writing command.
  *
@@ -28,7 +28,7 @@
 #include "config.h"
 #include "counter.h"
 #include "log.h"
-#include "metrics_format.h"
+#include "metrics_collect.h"
 #include "strbuf.h"
 
 enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROMETHEUS };
@@ -201,7 +201,7 @@ stat_print(const struct stat_rows *rows, size_t n, enum stat_format fmt)
 }
 
 /* stat_prometheus - the exposition elemta-metricsd serves at /metrics
- * (the same code: common/metrics_format.c), samples filtered by key
+ * (the same code: common/metrics_collect.c), samples filtered by key
  * prefix.  1 when the table could not be read (the rest is printed). */
 static int
 stat_prometheus(const struct config *cfg, struct counter_store *cs,

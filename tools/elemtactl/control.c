@@ -246,7 +246,7 @@ int ctl_reload(const struct ctl_args *args)
 /* ==== status ==== */
 
 /* stats_add - a visited line into its key's sum. */
-static void stats_add(void *arg, const struct metrics_stats_line *line)
+static void stats_add(void *arg, const struct stats_file_line *line)
 {
 	struct ctl_stats *st = arg;
 	size_t i;
@@ -256,7 +256,7 @@ static void stats_add(void *arg, const struct metrics_stats_line *line)
 			break;
 	if (i == st->count) {
 		if (st->count == CTL_STATS_KEYS_MAX)
-			return;         /* keys are <= METRICS_STATS_KEY_MAX */
+			return;         /* keys are <= STATS_FILE_KEY_MAX */
 		strcpy(st->key[i], line->key);
 		st->value[i] = 0;
 		st->count++;
@@ -273,8 +273,8 @@ void ctl_stats_read(const char *runtime_dir, struct ctl_stats *st)
 	char dir[PATH_MAX + 16];
 
 	memset(st, 0, sizeof(*st));
-	snprintf(dir, sizeof(dir), "%s/%s", runtime_dir, METRICS_STATS_SUBDIR);
-	st->files = metrics_stats_visit(dir, "smtpd", stats_add, st);
+	snprintf(dir, sizeof(dir), "%s/%s", runtime_dir, STATS_FILE_SUBDIR);
+	st->files = stats_file_visit(dir, "smtpd", stats_add, st);
 }
 
 /* control_counter_stats - the counter table's size and fill, read-only;

@@ -27,7 +27,7 @@
 
 #include "config.h"
 #include "error.h"
-#include "metrics_format.h"
+#include "stats_file.h"
 #include "strbuf.h"
 
 /* ==== args.c ==== */
@@ -432,12 +432,12 @@ int ctl_status(const struct ctl_args *args);
 int ctl_reload(const struct ctl_args *args);
 
 /* ctl_stats_read - the sums over the smtpd workers' stats files in
- * runtime_dir/stats/ per key (metrics_stats_visit: totals of every file,
+ * runtime_dir/stats/ per key (stats_file_visit: totals of every file,
  * gauges of running workers), at most CTL_STATS_KEYS_MAX distinct keys;
  * files counts the files read (0: none, not an error). */
 #define CTL_STATS_KEYS_MAX 32
 struct ctl_stats {
-	char key[CTL_STATS_KEYS_MAX][METRICS_STATS_KEY_MAX + 1];
+	char key[CTL_STATS_KEYS_MAX][STATS_FILE_KEY_MAX + 1];
 	uint64_t value[CTL_STATS_KEYS_MAX];
 	size_t count;
 	size_t files;

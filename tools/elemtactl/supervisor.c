@@ -71,7 +71,7 @@
 
 #include "counter.h"
 #include "elemtactl.h"
-#include "metrics_format.h"
+#include "stats_file.h"
 #include "log.h"
 #include "peer_table.h"
 
@@ -718,7 +718,7 @@ static int sup_prepare_dirs(struct supervisor *s, struct error *err)
 	 * (smtpd/stats.c), theirs to write; an earlier run's files go, so
 	 * totals count from this start. */
 	snprintf(path, sizeof(path), "%s/%s", cfg->server.runtime_dir,
-	    METRICS_STATS_SUBDIR);
+	    STATS_FILE_SUBDIR);
 	if (ctl_mkdir_p(path, 0755, err) == -1)
 		return -1;
 	if (ctl_dir_clean(path, &removed, err) == -1)

@@ -1,0 +1,233 @@
+/*
+ * stats_file.c - the worker stats files (see stats_file.h): the table of
+ * elemta-smtpd's keys and the one reader.
+ *
+ * Called by smtpd/stats.c (the writer's key names, its take-over),
+ * elemtactl status (tools/elemtactl/control.c) and the metrics collector
+ * (common/metrics_collect.c).  The files are written by Elemta's own
+ * workers, but a compromised worker could write anything there, so every
+ * read is bounded and every name and line checked.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "stats_file.h"
+
+#define STATS_FILE_SIZE_MAX (64u * 1024)
+#define STATS_FILE_FILES_MAX 4096
+
+/* The HELP text of a refusal count: "X commands refused ...". */
+#define STATS_REFUSED(what) what " refused (4xx/5xx) by a policy verdict, " \
+	"or while policyd failed."
+
+const struct stats_file_key stats_file_smtpd_keys[SMTPD_STAT_COUNT] = {
+	[SMTPD_STAT_CONNECTIONS] = { "connections_total", STATS_FILE_COUNTER,
+	    "SMTP connections accepted by elemta-smtpd." },
+	[SMTPD_STAT_CONNECTIONS_REFUSED] = { "connections_refused_total",
+	    STATS_FILE_COUNTER,
+	    "Connections closed at once with 421 (server.max_connections, "
+	    "server.max_connections_per_ip)." },
+	[SMTPD_STAT_SESSIONS_OPEN] = { "sessions_open", STATS_FILE_GAUGE,
+	    "SMTP sessions open now." },
+	[SMTPD_STAT_MESSAGES_QUEUED] = { "messages_queued_total",
+	    STATS_FILE_COUNTER,
+	    "Messages answered 250 and stored in the queue." },
+	[SMTPD_STAT_MESSAGES_QUARANTINED] = { "messages_quarantined_total",
+	    STATS_FILE_COUNTER,
+	    "Messages answered 250 and stored in the quarantine." },
+	[SMTPD_STAT_MESSAGES_DISCARDED] = { "messages_discarded_total",
+	    STATS_FILE_COUNTER,
+	    "Messages answered 250 and dropped (discard verdict)." },
+	[SMTPD_STAT_MESSAGES_REFUSED] = { "messages_refused_total",
+	    STATS_FILE_COUNTER,
+	    "Messages refused at the end of data (policy, size, content, "
+	    "queue errors)." },
+	[SMTPD_STAT_REFUSED_CONNECT] = { "refused_connect_total",
+	    STATS_FILE_COUNTER,
+	    "Connections refused (4xx/5xx) before the greeting by a policy "
+	    "verdict, or while policyd failed." },
+	[SMTPD_STAT_REFUSED_HELO] = { "refused_helo_total", STATS_FILE_COUNTER,
+	    STATS_REFUSED("HELO/EHLO commands") },
+	[SMTPD_STAT_REFUSED_AUTH] = { "refused_auth_total", STATS_FILE_COUNTER,
+	    STATS_REFUSED("AUTH commands") },
+	[SMTPD_STAT_REFUSED_MAIL] = { "refused_mail_total", STATS_FILE_COUNTER,
+	    STATS_REFUSED("MAIL commands") },
+	[SMTPD_STAT_REFUSED_RCPT] = { "refused_rcpt_total", STATS_FILE_COUNTER,
+	    STATS_REFUSED("RCPT commands") },
+	[SMTPD_STAT_REFUSED_DATA] = { "refused_data_total", STATS_FILE_COUNTER,
+	    STATS_REFUSED("DATA commands") },
+	[SMTPD_STAT_REFUSED_OTHER] = { "refused_other_total",
+	    STATS_FILE_COUNTER, STATS_REFUSED("Other commands") },
+};
+
+/* stats_file_key_find - see stats_file.h. */
+const struct stats_file_key *
+stats_file_key_find(const char *program, const char *key)
+{
+	if (strcmp(program, "smtpd") != 0)
+		return NULL;
+	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
+		if (strcmp(stats_file_smtpd_keys[i].name, key) == 0)
+			return &stats_file_smtpd_keys[i];
+	return NULL;
+}
+
+/* stats_file_name_parse - see stats_file.h. */
+bool
+stats_file_name_parse(const char *name, char *prog, size_t size,
+    unsigned *id, long *pid)
+{
+	size_t n = strlen(name), sl = strlen(STATS_FILE_SUFFIX), i = 0;
+	unsigned long v;
+	const char *p;
+	char *end;
+
+	if (n <= sl || strcmp(name + n - sl, STATS_FILE_SUFFIX) != 0)
+		return false;
+	while (name[i] >= 'a' && name[i] <= 'z')
+		i++;
+	if (i == 0 || i >= size || name[i] != '-')
+		return false;
+	p = name + i + 1;
+	if (*p < '0' || *p > '9')
+		return false;
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno != 0 || v > STATS_FILE_ID_MAX || *end != '-' ||
+	    end[1] < '0' || end[1] > '9')
+		return false;
+	errno = 0;
+	*pid = strtol(end + 1, &end, 10);
+	if (errno != 0 || *pid <= 0 || strcmp(end, STATS_FILE_SUFFIX) != 0)
+		return false;
+	memcpy(prog, name, i);
+	prog[i] = '\0';
+	*id = (unsigned)v;
+	return true;
+}
+
+/* stats_file_pid_alive - see stats_file.h (EPERM: it runs as another
+ * user, which is the normal case for elemta-metricsd). */
+bool
+stats_file_pid_alive(long pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* read_file - dir/name into buf (bounded); false when unreadable. */
+static bool
+read_file(int dfd, const char *name, char *buf, size_t size)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK);
+	size_t got = 0;
+	struct stat st;
+
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return false;
+	}
+	while (got + 1 < size) {
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return true;
+}
+
+/* is_total - does the key (len bytes) end in _total? */
+static bool
+is_total(const char *key, size_t len)
+{
+	return len > 6 && memcmp(key + len - 6, "_total", 6) == 0;
+}
+
+/* visit_lines - every valid "key value" line of text, through fn;
+ * gauges only when line->alive (totals always). */
+static void
+visit_lines(char *text, struct stats_file_line *line, stats_file_fn fn,
+    void *arg)
+{
+	char *save = NULL;
+
+	for (char *l = strtok_r(text, "\n", &save); l != NULL;
+	    l = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(l, ' '), *end;
+		size_t klen;
+		unsigned long long v;
+
+		if (sp == NULL)
+			continue;
+		klen = (size_t)(sp - l);
+		if (klen == 0 || klen > STATS_FILE_KEY_MAX ||
+		    strspn(l, "abcdefghijklmnopqrstuvwxyz0123456789_") != klen ||
+		    sp[1] < '0' || sp[1] > '9')
+			continue;
+		errno = 0;
+		v = strtoull(sp + 1, &end, 10);
+		if (errno != 0 || (*end != '\0' && *end != '\r'))
+			continue;
+		*sp = '\0';
+		line->key = l;
+		line->value = (uint64_t)v;
+		line->total = is_total(l, klen);
+		if (line->total || line->alive)
+			fn(arg, line);
+	}
+}
+
+/* visit_file - one file of the directory open as dfd. */
+static bool
+visit_file(int dfd, const char *name, const char *program, char *buf,
+    stats_file_fn fn, void *arg)
+{
+	struct stats_file_line line = { .file = name };
+	char prog[32];
+
+	if (!stats_file_name_parse(name, prog, sizeof(prog), &line.id,
+	    &line.pid) || (program != NULL && strcmp(prog, program) != 0))
+		return false;
+	if (!read_file(dfd, name, buf, STATS_FILE_SIZE_MAX))
+		return false;
+	line.program = prog;
+	line.alive = stats_file_pid_alive(line.pid);
+	visit_lines(buf, &line, fn, arg);
+	return true;
+}
+
+/* stats_file_visit - see stats_file.h. */
+size_t
+stats_file_visit(const char *dir, const char *program, stats_file_fn fn,
+    void *arg)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t files = 0;
+	char *buf;
+
+	if (d == NULL)
+		return 0;
+	buf = xmalloc(STATS_FILE_SIZE_MAX);
+	while ((de = readdir(d)) != NULL && files < STATS_FILE_FILES_MAX)
+		if (visit_file(dirfd(d), de->d_name, program, buf, fn, arg))
+			files++;
+	closedir(d);
+	free(buf);
+	return files;
+}
