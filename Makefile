@@ -1,10 +1,15 @@
 # Elemta - top-level build.
 #   make            all programs, the plugin SDK files and the example plugins
-#   make run        the whole system in the foreground (config/elemta.yaml)
+#                   (builds only: a missing dependency fails naming
+#                   scripts/setup)
+#   make run        the whole system in the foreground (config/elemta.yaml),
+#                   after scripts/setup
 #   make check      every test: unit (cmocka), integration (pytest), the same
-#                   under ASan+UBSan, and 30 s per fuzz target
+#                   under ASan+UBSan, and 30 s per fuzz target, after
+#                   scripts/setup --test
 #   make check-fast unit and integration tests of the plain build only
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=  (installs only; the system
+#                   users are scripts/setup's, or the packager's)
 .SUFFIXES:
 
 PREFIX    ?= /usr/local
@@ -19,22 +24,32 @@ B         := build
 ifeq ($(origin CC),default)
 CC        := cc
 endif
-PKGS      := yaml-0.1 lmdb libevent libevent_openssl openssl gmime-3.0 json-c libmicrohttpd libxcrypt hiredis
+# The pkg-config modules each program links, from what its code really
+# calls (its own sources and the common/ objects they pull in): the
+# internet-facing elemta-smtpd has no counter store (liblmdb, hiredis)
+# and no MIME parser (GMime); tests/integration/test_link.py checks.
+SMTPD_PKGS    := yaml-0.1 libevent libevent_openssl openssl
+POLICYD_PKGS  := yaml-0.1 lmdb hiredis libevent libcrypto gmime-3.0 libxcrypt
+CTL_PKGS      := $(POLICYD_PKGS) json-c
+STAT_PKGS     := yaml-0.1 lmdb hiredis json-c
+METRICSD_PKGS := yaml-0.1 lmdb hiredis libmicrohttpd
+PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS))
+pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
              -Wformat=2 -Wno-unused-parameter -Wvla
 CFLAGS    ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) $(CFLAGS) -Iinclude -Icommon \
              -DLIBEXECDIR='"$(LIBEXECDIR)"' $(PKG_CFLAGS)
-LDLIBS     = $(PKG_LIBS) -ldl -lm
+# Unit tests and fuzz targets link everything.
+LDLIBS     = $(call pkg_libs,$(PKGS)) -ldl -lm
 
 COMMON_SRC  := $(wildcard common/*.c)
 SMTPD_SRC   := $(filter-out smtpd/main.c,$(wildcard smtpd/*.c))
 POLICYD_SRC := $(filter-out policyd/main.c,$(wildcard policyd/*.c policyd/policies/*.c))
-CTL_SRC     := $(wildcard tools/elemtactl/*.c)
+CTL_SRC     := $(filter-out tools/elemtactl/main.c,$(wildcard tools/elemtactl/*.c))
 STAT_SRC    := $(wildcard tools/elemta-stat/*.c)
-METRICSD_SRC := $(wildcard tools/elemta-metricsd/*.c)
+METRICSD_SRC := $(wildcard metricsd/*.c)
 QUEUED_SRC  := $(wildcard queued/*.c)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 PLUGIN_SRC  := $(wildcard examples/plugins/*.c)
@@ -45,19 +60,37 @@ LIB_COMMON  := $(B)/lib/libelemta-common.a
 LIB_SMTPD   := $(B)/lib/libelemta-smtpd.a
 LIB_POLICYD := $(B)/lib/libelemta-policyd.a
 LIB_QUEUED  := $(B)/lib/libelemta-queued.a
+LIB_CTL     := $(B)/lib/libelemta-ctl.a
 BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PLUGINS     := $(patsubst examples/plugins/%.c,$(B)/plugins/%.so,$(PLUGIN_SRC))
 
-all: setup-quiet $(BINS) $(LIB_QUEUED) $(PLUGINS) $(B)/elemta-plugin.pc man
+all: $(BINS) $(LIB_QUEUED) $(PLUGINS) $(B)/elemta-plugin.pc man
 
-# Installs missing Debian packages first, so `make run`/`make check` work as
-# the very first command on a fresh machine; a no-op (well under a second)
-# when everything is present.
-setup-quiet:
-	@sh scripts/setup
+# deps - runs before anything is compiled.  The goals that run Elemta or
+# its tests first install what they need (scripts/setup: missing Debian
+# packages, the system users when root), so `make run` and `make check`
+# work as the very first command on a fresh machine.  Every other goal
+# (`make`, `make install`, `make asan`...) has no step that could install
+# anything: make itself asks scripts/setup --check, which installs
+# nothing, and fails with its one line naming scripts/setup when a
+# dependency is missing.  Well under a second when everything is present.
+RUN_GOALS   := run
+TEST_GOALS  := check check-fast unit integration check-asan bench-quick \
+               fuzz fuzz-ci fuzz-regress
+# Builds of the test programs check for the test packages too.
+TEST_BUILDS := asan asan-inner fuzz-build $(B)/tests/%
+ifneq ($(filter $(TEST_GOALS),$(MAKECMDGOALS)),)
+DEPS_SETUP  := sh scripts/setup --test
+else ifneq ($(filter $(RUN_GOALS),$(MAKECMDGOALS)),)
+DEPS_SETUP  := sh scripts/setup
+endif
+DEPS_MISSING = $(shell sh scripts/setup --check \
+               $(if $(filter $(TEST_BUILDS),$(MAKECMDGOALS)),--test) 2>&1)
+deps:
+	@$(or $(DEPS_SETUP),$(if $(DEPS_MISSING),echo 'make: $(DEPS_MISSING)' >&2; exit 1,:))
 
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -73,33 +106,40 @@ $(LIB_POLICYD): $(call obj,$(POLICYD_SRC))
 $(LIB_QUEUED): $(call obj,$(QUEUED_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+$(LIB_CTL): $(call obj,$(CTL_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/bin/elemta-smtpd: $(call obj,smtpd/main.c) $(LIB_SMTPD) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $^ $(call pkg_libs,$(SMTPD_PKGS))
 # -rdynamic: loaded plugins resolve the host API (elemta_ctx_*, elemta_cfg_*)
 # from the executable itself.
 $(B)/bin/elemta-policyd: $(call obj,policyd/main.c) $(LIB_POLICYD) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -rdynamic -o $@ -Wl,--whole-archive $(LIB_POLICYD) -Wl,--no-whole-archive $(filter %.o,$^) $(LIB_COMMON) $(LDLIBS)
-$(B)/bin/elemtactl: $(call obj,$(CTL_SRC)) $(LIB_POLICYD) $(LIB_COMMON)
+	$(CC) -rdynamic -o $@ -Wl,--whole-archive $(LIB_POLICYD) -Wl,--no-whole-archive $(filter %.o,$^) $(LIB_COMMON) $(call pkg_libs,$(POLICYD_PKGS)) -ldl -lm
+$(B)/bin/elemtactl: $(call obj,tools/elemtactl/main.c) $(LIB_CTL) $(LIB_POLICYD) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -rdynamic -o $@ $(filter %.o,$^) -Wl,--whole-archive $(LIB_POLICYD) -Wl,--no-whole-archive $(LIB_COMMON) $(LDLIBS)
+	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_CTL) -Wl,--whole-archive $(LIB_POLICYD) -Wl,--no-whole-archive $(LIB_COMMON) $(call pkg_libs,$(CTL_PKGS)) -ldl -lm
 $(B)/bin/elemta-stat: $(call obj,$(STAT_SRC)) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $^ $(call pkg_libs,$(STAT_PKGS)) -lm
 $(B)/bin/elemta-metricsd: $(call obj,$(METRICSD_SRC)) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@ $^ $(call pkg_libs,$(METRICSD_PKGS)) -lm
 
-$(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h
+$(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -shared -fPIC $(WARN) $(CFLAGS) -Iinclude -o $@ $<
 	@chmod go-w $@
 
-$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON)
+$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# The test programs' objects are intermediate files of the rule above:
+# keep them, so a rebuild compiles only what changed.
+.SECONDARY:
 
 # Rewritten whenever PREFIX changes (cmp keeps the timestamp otherwise).
 $(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in FORCE
@@ -109,15 +149,15 @@ $(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in FORCE
 FORCE:
 
 # ---- running ----
-run: all
+run: deps all
 	sh scripts/dev-cert config
 	$(B)/bin/elemtactl -c config/elemta.yaml start --foreground
 
 # ---- tests ----
-unit: setup-quiet $(UNIT_BINS)
+unit: deps $(UNIT_BINS)
 	@sh tests/unit/run $(UNIT_BINS)
 
-integration: all
+integration: deps all
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
 # Everything CI runs (issue 9): the plain build's unit and integration
@@ -126,7 +166,7 @@ integration: all
 check: check-fast check-asan fuzz-ci bench-quick
 
 # The benchmark's smallest configuration, so it cannot rot (figures: README).
-bench-quick: all
+bench-quick: deps all
 	/usr/bin/python3 scripts/bench --quick --no-build
 
 check-fast: all unit integration
@@ -143,7 +183,7 @@ install: all install-man install-unit
 clean:
 	rm -rf $(B)
 
-.PHONY: all setup-quiet run unit integration check check-fast bench-quick install clean FORCE
+.PHONY: all deps run unit integration check check-fast bench-quick install clean FORCE
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 include mk/sanitize.mk mk/fuzz.mk mk/docs.mk

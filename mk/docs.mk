@@ -21,7 +21,7 @@ MAN_PAGES := $(patsubst docs/man/%.scd,$(B)/man/%,$(MAN_SRC))
 man: $(MAN_PAGES)
 
 # Through a temporary file, so a failed conversion leaves no page behind.
-$(B)/man/%: docs/man/%.scd
+$(B)/man/%: docs/man/%.scd | deps
 	@mkdir -p $(dir $@)
 	$(SCDOC) < $< > $@.tmp
 	@mv $@.tmp $@

@@ -60,7 +60,7 @@ fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 FUZZ_LIB      := $(FUZZ_B)/lib/libelemta-common.a
 FUZZ_BINS     := $(patsubst %,$(FUZZ_B)/bin/fuzz_%,$(FUZZ_TARGETS))
 
-$(FUZZ_B)/obj/%.o: %.c
+$(FUZZ_B)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -79,7 +79,7 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link_rule,$(t))))
 
 # fuzz-cc - a clear message instead of a link error when clang or its
 # libFuzzer runtime is missing.
-fuzz-cc:
+fuzz-cc: deps
 	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(d[0] & n & 0); }\n' | \
 	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || { \
 	    echo "make fuzz: '$(FUZZ_CC) -fsanitize=fuzzer' cannot link; install clang and its runtime (Debian: clang libclang-rt-14-dev)" >&2; \

@@ -40,7 +40,9 @@ ASAN_MAKE = $(MAKE) --no-print-directory -f $(firstword $(MAKEFILE_LIST)) \
 
 ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_B)/tests/%,$(UNIT_SRC))
 
-asan:
+# deps first: under `make check-asan` it installs the test packages
+# before the sub-make compiles anything.
+asan: deps
 	@$(ASAN_MAKE) asan-inner
 
 # asan-inner - what the variant holds; only meaningful inside the sub-make

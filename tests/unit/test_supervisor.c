@@ -8,9 +8,7 @@
  * worker access check of privs.c and the summing of the smtpd stats files
  * for status (control.c).
  *
- * elemtactl's objects are not in any library the unit-test rule links, so
- * the source files under test are included here directly (check_config.c
- * too, which control.c calls).
+ * Linked with libelemta-ctl.a (tools/elemtactl minus main.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,20 +19,15 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../tools/elemtactl/args.c"
-#include "../../tools/elemtactl/check_config.c"
-#include "../../tools/elemtactl/control.c"
-#include "../../tools/elemtactl/dirs.c"
-#include "../../tools/elemtactl/privs.c"
-#include "../../tools/elemtactl/runtime.c"
-#include "../../tools/elemtactl/sockets.c"
-#include "../../tools/elemtactl/spawn.c"
-#include "../../tools/elemtactl/workers.c"
+#include "log.h"
+#include "../../tools/elemtactl/elemtactl.h"
 
 /* ==== helpers ==== */
 
@@ -415,7 +408,7 @@ static void test_reload_result_rejects(void **state)
 }
 
 /* test_stats_read - status adds up the smtpd workers' stats files per
- * key with the same reader as elemta-metricsd (metrics_stats_visit):
+ * key with the same reader as elemta-metricsd (stats_file_visit):
  * totals of every file, gauges of running workers only; other files and
  * malformed lines skipped; no files is not an error. */
 static void test_stats_read(void **state)
@@ -435,7 +428,7 @@ static void test_stats_read(void **state)
 	    "bad line\nmessages_refused_total x\nweird$key 3\n");
 	snprintf(path, sizeof(path), "%s/stats/smtpd-1-%ld.stats", dir,
 	    (long)getppid());
-	/* a key longer than 48 bytes (up to METRICS_STATS_KEY_MAX) counts in
+	/* a key longer than 48 bytes (up to STATS_FILE_KEY_MAX) counts in
 	 * status as in the metrics */
 	write_file(path, "messages_queued_total 5\r\nsessions_open 1\n"
 	    "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk_total 7");
