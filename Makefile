@@ -25,14 +25,20 @@ ifeq ($(origin CC),default)
 CC        := cc
 endif
 # The pkg-config modules each program links, from what its code really
-# calls (its own sources and the common/ objects they pull in): the
-# internet-facing elemta-smtpd has no counter store (liblmdb, hiredis)
-# and no MIME parser (GMime); tests/integration/test_link.py checks.
-SMTPD_PKGS    := yaml-0.1 libevent libevent_openssl openssl
-POLICYD_PKGS  := yaml-0.1 lmdb hiredis libevent libcrypto gmime-3.0 libxcrypt
+# calls (its own sources and the common/ objects they pull in from the
+# archive): the internet-facing elemta-smtpd has no counter store
+# (liblmdb, hiredis) and no MIME parser (GMime);
+# tests/integration/test_link.py checks.  COMMON_PKGS: what the common/
+# objects every program pulls in call (config.c: libyaml; a library that
+# addr.c or config.c comes to call goes here); STORE_PKGS: the counter
+# store's backends (counter_lmdb.c, counter_redis.c).
+COMMON_PKGS   := yaml-0.1
+STORE_PKGS    := lmdb hiredis
+SMTPD_PKGS    := $(COMMON_PKGS) libevent libevent_openssl openssl
+POLICYD_PKGS  := $(COMMON_PKGS) $(STORE_PKGS) libevent libcrypto gmime-3.0 libxcrypt
 CTL_PKGS      := $(POLICYD_PKGS) json-c
-STAT_PKGS     := yaml-0.1 lmdb hiredis json-c
-METRICSD_PKGS := yaml-0.1 lmdb hiredis libmicrohttpd
+STAT_PKGS     := $(COMMON_PKGS) $(STORE_PKGS) json-c
+METRICSD_PKGS := $(COMMON_PKGS) $(STORE_PKGS) libmicrohttpd
 PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS))
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
