@@ -43,7 +43,7 @@ ASAN_UNIT_BINS := $(patsubst tests/unit/%.c,$(ASAN_B)/tests/%,$(UNIT_SRC))
 # deps first: under `make check-asan` it installs the test packages
 # before the sub-make compiles anything.
 asan: deps
-	@$(ASAN_MAKE) asan-inner
+	@+$(ASAN_MAKE) asan-inner
 
 # asan-inner - what the variant holds; only meaningful inside the sub-make
 # (B=build-asan), where $(UNIT_BINS) names the sanitized test programs.
