@@ -82,7 +82,7 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_link_rule,$(t))))
 fuzz-cc: deps
 	@printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n);\nint LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return (int)(d[0] & n & 0); }\n' | \
 	    $(FUZZ_CC) -x c -fsanitize=fuzzer -o /dev/null - 2>/dev/null || { \
-	    echo "make fuzz: '$(FUZZ_CC) -fsanitize=fuzzer' cannot link; install clang and its runtime (Debian: clang libclang-rt-14-dev)" >&2; \
+	    echo "make fuzz: '$(FUZZ_CC) -fsanitize=fuzzer' cannot link; install clang and its runtime (scripts/setup --test; Debian: clang libclang-rt-14-dev)" >&2; \
 	    exit 1; }
 
 fuzz-build: fuzz-cc $(FUZZ_BINS)
