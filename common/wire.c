@@ -21,6 +21,76 @@
 #include "log.h"
 #include "wire.h"
 
+/*==== Vocabulary: phases and actions ====*/
+
+/* protocol_state spellings, indexed by enum elemta_phase. */
+static const char *const wire_phases[] = {
+	[ELEMTA_PHASE_UNKNOWN] = "UNKNOWN",
+	[ELEMTA_PHASE_CONNECT] = "CONNECT",
+	[ELEMTA_PHASE_EHLO] = "EHLO",
+	[ELEMTA_PHASE_HELO] = "HELO",
+	[ELEMTA_PHASE_AUTH] = "AUTH",
+	[ELEMTA_PHASE_MAIL] = "MAIL",
+	[ELEMTA_PHASE_RCPT] = "RCPT",
+	[ELEMTA_PHASE_DATA] = "DATA",
+	[ELEMTA_PHASE_EOM] = "END-OF-MESSAGE",
+};
+
+#define WIRE_PHASE_COUNT (sizeof(wire_phases) / sizeof(wire_phases[0]))
+
+/* wire_phase_name - the protocol_state spelling of a phase. */
+const char *
+wire_phase_name(enum elemta_phase phase)
+{
+	if ((unsigned)phase >= WIRE_PHASE_COUNT)
+		return wire_phases[ELEMTA_PHASE_UNKNOWN];
+	return wire_phases[phase];
+}
+
+/* wire_phase_parse - protocol_state to phase (absent = RCPT, as Postfix). */
+enum elemta_phase
+wire_phase_parse(const char *state)
+{
+	if (state == NULL)
+		return ELEMTA_PHASE_RCPT;
+	for (size_t i = ELEMTA_PHASE_CONNECT; i < WIRE_PHASE_COUNT; i++)
+		if (strcmp(state, wire_phases[i]) == 0)
+			return (enum elemta_phase)i;
+	return ELEMTA_PHASE_UNKNOWN;
+}
+
+/* Reply action words Elemta writes. */
+#define WIRE_WORD_DUNNO "DUNNO"
+#define WIRE_WORD_OK "OK"
+#define WIRE_WORD_DISCARD "DISCARD"
+#define WIRE_WORD_HOLD "HOLD"
+
+/* Every action word understood in a reply (Postfix's access(5) words a
+ * policy server may send) and what it means here; "4NN text" and
+ * "5NN text" are parsed apart. */
+struct wire_action_word {
+	const char *word;
+	enum elemta_action action;
+	bool ok;                  /* the word OK itself             */
+	int code;                 /* REJECT/TEMPFAIL: default code  */
+	const char *enhanced;     /* ...and enhanced code           */
+	char word_class;          /* '4' or '5' for codes in text   */
+};
+
+static const struct wire_action_word wire_actions[] = {
+	{ WIRE_WORD_DUNNO, ELEMTA_CONTINUE, false, 0, "", 0 },
+	{ WIRE_WORD_OK, ELEMTA_CONTINUE, true, 0, "", 0 },
+	{ "PREPEND", ELEMTA_CONTINUE, false, 0, "", 0 },
+	{ "WARN", ELEMTA_CONTINUE, false, 0, "", 0 },
+	{ "FILTER", ELEMTA_CONTINUE, false, 0, "", 0 },
+	{ "REJECT", ELEMTA_REJECT, false, 550, "5.7.1", '5' },
+	{ "DEFER", ELEMTA_TEMPFAIL, false, 450, "4.7.1", '4' },
+	{ "DEFER_IF_PERMIT", ELEMTA_TEMPFAIL, false, 450, "4.7.1", '4' },
+	{ "DEFER_IF_REJECT", ELEMTA_TEMPFAIL, false, 450, "4.7.1", '4' },
+	{ WIRE_WORD_DISCARD, ELEMTA_DISCARD, false, 0, "", 0 },
+	{ WIRE_WORD_HOLD, ELEMTA_QUARANTINE, false, 0, "", 0 },
+};
+
 /*==== Request format and the Elemta extension attributes ====
  *
  * A request is a sequence of "name=value" lines ended by LF (a CR before
@@ -520,12 +590,6 @@ wire_reply_set(struct wire_reply *out, enum elemta_action action, int code,
 void
 wire_reply_parse(const char *action, struct wire_reply *out)
 {
-	static const char *const continue_words[] = {
-		"DUNNO", "OK", "PREPEND", "WARN", "FILTER", NULL,
-	};
-	static const char *const defer_words[] = {
-		"DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT", NULL,
-	};
 	const char *s, *rest;
 	size_t wlen;
 
@@ -538,39 +602,31 @@ wire_reply_parse(const char *action, struct wire_reply *out)
 	if (wlen == 0)
 		goto unknown;
 
-	for (int k = 0; continue_words[k] != NULL; k++) {
-		if (wlen == strlen(continue_words[k]) &&
-		    strncasecmp(s, continue_words[k], wlen) == 0) {
+	for (size_t k = 0; k < sizeof(wire_actions) / sizeof(wire_actions[0]);
+	    k++) {
+		const struct wire_action_word *a = &wire_actions[k];
+
+		if (wlen != strlen(a->word) || strncasecmp(s, a->word, wlen) != 0)
+			continue;
+		out->ok = a->ok;
+		switch (a->action) {
+		case ELEMTA_REJECT:
+		case ELEMTA_TEMPFAIL:
+			wire_reply_set(out, a->action, a->code, "", "");
+			wire_reply_text(out, rest, a->word_class);
+			if (out->enhanced[0] == '\0')
+				str_copy(out->enhanced, a->enhanced,
+				    sizeof(out->enhanced));
+			return;
+		case ELEMTA_DISCARD:
+		case ELEMTA_QUARANTINE:
+			wire_reply_set(out, a->action, 0, "",
+			    wire_skip_blank(rest));
+			return;
+		case ELEMTA_CONTINUE:
 			out->action = ELEMTA_CONTINUE;
 			return;
 		}
-	}
-	if (wlen == 6 && strncasecmp(s, "REJECT", 6) == 0) {
-		wire_reply_set(out, ELEMTA_REJECT, 550, "", "");
-		wire_reply_text(out, rest, '5');
-		if (out->enhanced[0] == '\0')
-			str_copy(out->enhanced, "5.7.1", sizeof(out->enhanced));
-		return;
-	}
-	for (int k = 0; defer_words[k] != NULL; k++) {
-		if (wlen == strlen(defer_words[k]) &&
-		    strncasecmp(s, defer_words[k], wlen) == 0) {
-			wire_reply_set(out, ELEMTA_TEMPFAIL, 450, "", "");
-			wire_reply_text(out, rest, '4');
-			if (out->enhanced[0] == '\0')
-				str_copy(out->enhanced, "4.7.1",
-				    sizeof(out->enhanced));
-			return;
-		}
-	}
-	if (wlen == 7 && strncasecmp(s, "DISCARD", 7) == 0) {
-		wire_reply_set(out, ELEMTA_DISCARD, 0, "", wire_skip_blank(rest));
-		return;
-	}
-	if (wlen == 4 && strncasecmp(s, "HOLD", 4) == 0) {
-		wire_reply_set(out, ELEMTA_QUARANTINE, 0, "",
-		    wire_skip_blank(rest));
-		return;
 	}
 	if (wlen == 3 && (s[0] == '4' || s[0] == '5') &&
 	    isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2])) {
@@ -647,16 +703,16 @@ wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
 	wire_result_defaults(&r);
 	switch (r.action) {
 	case ELEMTA_CONTINUE:
-		return strbuf_append_str(sb, "action=DUNNO\n\n");
+		return strbuf_appendf(sb, "action=%s\n\n", WIRE_WORD_DUNNO);
 	case ELEMTA_REJECT:
 	case ELEMTA_TEMPFAIL:
 		return strbuf_appendf(sb, "action=%03d %s %s\n\n", r.smtp_code,
 		    r.enhanced, r.message);
 	case ELEMTA_DISCARD:
-		word = "DISCARD";
+		word = WIRE_WORD_DISCARD;
 		break;
 	case ELEMTA_QUARANTINE:
-		word = "HOLD";
+		word = WIRE_WORD_HOLD;
 		break;
 	}
 	if (word == NULL)
@@ -664,4 +720,11 @@ wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
 	if (r.message[0] == '\0')
 		return strbuf_appendf(sb, "action=%s\n\n", word);
 	return strbuf_appendf(sb, "action=%s %s\n\n", word, r.message);
+}
+
+/* wire_reply_encode_ok - "action=OK" (verified AUTH credentials). */
+int
+wire_reply_encode_ok(struct strbuf *sb)
+{
+	return strbuf_appendf(sb, "action=%s\n\n", WIRE_WORD_OK);
 }

@@ -19,10 +19,60 @@
 #include "error.h"
 #include "strbuf.h"
 
+/* ==== Protocol limits ==== */
+
 #define WIRE_LINE_MAX 4096         /* one name=value line, without LF */
 #define WIRE_REQUEST_MAX (512 * 1024)
 #define WIRE_ATTRS_MAX 4096        /* attributes in one request */
 #define WIRE_REPLY_MAX 1024
+/* AUTH credentials policyd verifies: longer ones cannot be right, and
+ * smtpd refuses them without asking (smtpd/sasl.h, policyd/auth.h). */
+#define WIRE_AUTH_USER_MAX 255        /* bytes of a user name          */
+#define WIRE_AUTH_PASSWORD_MAX 1024   /* bytes of a decoded password   */
+/* base64 of WIRE_AUTH_PASSWORD_MAX bytes, with its NUL. */
+#define WIRE_AUTH_PASSWORD_B64_MAX (((WIRE_AUTH_PASSWORD_MAX + 2) / 3) * 4 + 1)
+
+/* ==== Phases ====
+ * The phase a request is about is enum elemta_phase (<elemta/plugin.h>:
+ * plugins see the same enum); its protocol_state spelling lives in
+ * wire.c only. */
+
+/* wire_phase_name - "CONNECT", "EHLO", "HELO", "AUTH", "MAIL", "RCPT",
+ * "DATA", "END-OF-MESSAGE"; "UNKNOWN" for anything else. */
+const char *wire_phase_name(enum elemta_phase phase);
+/* wire_phase_parse - a protocol_state value to its phase.  NULL (the
+ * attribute absent) is RCPT, as in Postfix; an unknown value is
+ * ELEMTA_PHASE_UNKNOWN. */
+enum elemta_phase wire_phase_parse(const char *state);
+
+/* ==== Attribute names ====
+ * Standard attributes (Postfix's SMTPD_POLICY_README) and Elemta's own
+ * (see wire.c); every encoder and decoder uses these names. */
+#define WIRE_ATTR_REQUEST "request"
+#define WIRE_ATTR_PROTOCOL_STATE "protocol_state"
+#define WIRE_ATTR_PROTOCOL_NAME "protocol_name"
+#define WIRE_ATTR_CLIENT_ADDRESS "client_address"
+#define WIRE_ATTR_CLIENT_PORT "client_port"
+#define WIRE_ATTR_CLIENT_NAME "client_name"
+#define WIRE_ATTR_REVERSE_CLIENT_NAME "reverse_client_name"
+#define WIRE_ATTR_SERVER_ADDRESS "server_address"
+#define WIRE_ATTR_SERVER_PORT "server_port"
+#define WIRE_ATTR_HELO_NAME "helo_name"
+#define WIRE_ATTR_SENDER "sender"
+#define WIRE_ATTR_RECIPIENT "recipient"
+#define WIRE_ATTR_RECIPIENT_COUNT "recipient_count"
+#define WIRE_ATTR_SIZE "size"
+#define WIRE_ATTR_INSTANCE "instance"
+#define WIRE_ATTR_QUEUE_ID "queue_id"
+#define WIRE_ATTR_SASL_METHOD "sasl_method"
+#define WIRE_ATTR_SASL_USERNAME "sasl_username"
+#define WIRE_ATTR_ENCRYPTION_PROTOCOL "encryption_protocol"
+#define WIRE_ATTR_ENCRYPTION_CIPHER "encryption_cipher"
+/* Elemta's extensions, honoured on the private socket only. */
+#define WIRE_ATTR_ACCEPTED_RECIPIENT "accepted_recipient"
+#define WIRE_ATTR_MESSAGE_FD "message_fd"
+/* The value of "request" for a policy question. */
+#define WIRE_REQUEST_POLICY "smtpd_access_policy"
 
 /* Elemta's own request attributes start with this (Postfix's never do);
  * the AUTH credentials are two of them.  The password is read by
@@ -31,6 +81,8 @@
 #define WIRE_EXT_PREFIX_LEN (sizeof(WIRE_EXT_PREFIX) - 1)
 #define WIRE_AUTH_PASSWORD WIRE_EXT_PREFIX "auth_password"
 #define WIRE_AUTH_AUTHZID WIRE_EXT_PREFIX "auth_authzid"
+#define WIRE_ATTR_SESSION WIRE_EXT_PREFIX "session"
+#define WIRE_ATTR_LISTEN_MODE WIRE_EXT_PREFIX "listen_mode"
 
 struct wire_attr {
 	const char *name;   /* points into the request's buffer */
@@ -89,19 +141,31 @@ const char *wire_request_nth(const struct wire_request *r, const char *name,
 int wire_encode_attr(struct strbuf *sb, const char *name, const char *value);
 int wire_encode_end(struct strbuf *sb);    /* the terminating empty line */
 
+/* ==== Replies ==== */
+
 /* A decoded reply. */
 struct wire_reply {
 	enum elemta_action action;
 	int code;                /* 0 when the action gave none */
 	char enhanced[16];       /* "" when none                */
 	char text[512];          /* without code / enhanced code */
+	/* The action was the word OK.  OK and DUNNO both continue; only
+	 * at AUTH does the difference matter: policyd says OK for verified
+	 * credentials, and a DUNNO (a policy server that knows nothing of
+	 * AUTH) must never log a client in. */
+	bool ok;
 };
 
 /* wire_reply_parse - parse the value of "action=" (after the '=').
  * Accepts DUNNO, OK, REJECT, DEFER, DEFER_IF_PERMIT, DEFER_IF_REJECT,
- * DISCARD, HOLD, PREPEND (continue), "4NN text" and "5NN text"; an unknown
- * action is a TEMPFAIL so that a bad policy server never silently allows. */
+ * DISCARD, HOLD, PREPEND, WARN, FILTER (continue), "4NN text" and
+ * "5NN text"; an unknown action is a TEMPFAIL so that a bad policy server
+ * never silently allows. */
 void wire_reply_parse(const char *action, struct wire_reply *out);
+/* wire_reply_encode_ok - "action=OK" and the empty line: policyd's
+ * answer to verified AUTH credentials (where wire_reply_encode would say
+ * DUNNO).  -1 when sb is full. */
+int wire_reply_encode_ok(struct strbuf *sb);
 /* wire_reply_encode - "action=NNN X.Y.Z text\n\n" (DUNNO for continue,
  * DISCARD/HOLD text for discard/quarantine).  Fills in the action's
  * default codes when res has none. */

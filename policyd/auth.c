@@ -34,7 +34,7 @@
 
 #define AUTH_FILE_MAX (16u << 20)     /* a users file larger is refused */
 #define AUTH_LINE_MAX 4096
-#define AUTH_B64_MAX (((AUTH_PASSWORD_MAX + 2) / 3) * 4)
+#define AUTH_B64_MAX (WIRE_AUTH_PASSWORD_B64_MAX - 1)  /* without the NUL */
 #define AUTH_CHECK_MS 1000            /* file identity checked this often */
 #define AUTH_CHECK_PHRASE "elemta users-file check"
 

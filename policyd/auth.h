@@ -33,8 +33,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_USER_MAX 255          /* bytes of a user name             */
-#define AUTH_PASSWORD_MAX 1024     /* bytes of a decoded password      */
+#include "wire.h"
+
+/* The protocol's limits (common/wire.h), under this module's names. */
+#define AUTH_USER_MAX WIRE_AUTH_USER_MAX
+#define AUTH_PASSWORD_MAX WIRE_AUTH_PASSWORD_MAX
 #define AUTH_BAD_LINES_MAX 64      /* bad line numbers remembered      */
 
 struct auth_users;

@@ -17,9 +17,6 @@
  *   elemta_client_key         the client address a per-client counter
  *                             should key on: IPv4 as is, IPv6 folded to its
  *                             counters.ipv6_prefix network ("2001:db8::/64")
- *   elemta_instance_accepted  requests of this instance at or after MAIL
- *                             already accepted on this connection (Postfix
- *                             listener: lets a plugin count a message once)
  * and one it hides: elemta_auth_password (AUTH) is never returned.
  */
 #include <errno.h>
@@ -72,12 +69,10 @@ host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 			return postfix ? "postfix" : "elemta";
 		if (strcmp(name, "elemta_client_key") == 0)
 			return ctx->client_key;
-		if (strcmp(name, "elemta_instance_accepted") == 0)
-			return ctx->instance_accepted;
 		return postfix ? NULL : wire_request_get(ctx->req, name);
 	}
-	if (postfix && (strcmp(name, "accepted_recipient") == 0 ||
-	    strcmp(name, "message_fd") == 0))
+	if (postfix && (strcmp(name, WIRE_ATTR_ACCEPTED_RECIPIENT) == 0 ||
+	    strcmp(name, WIRE_ATTR_MESSAGE_FD) == 0))
 		return NULL;
 	return wire_request_get(ctx->req, name);
 }
@@ -85,7 +80,7 @@ host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 /* host_ctx_init - parse the request's facts once for all hooks. */
 void
 host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
-    const struct plugin_request *rq, enum plugin_phase phase)
+    const struct plugin_request *rq, enum elemta_phase phase)
 {
 	const char *v;
 	struct addr_ip ip;
@@ -96,12 +91,12 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 	ctx->req = rq->req;
 	ctx->phase = phase;
 
-	v = host_ctx_attr(ctx, "elemta_session");
+	v = host_ctx_attr(ctx, WIRE_ATTR_SESSION);
 	if (v == NULL || *v == '\0')
-		v = host_ctx_attr(ctx, "instance");
+		v = host_ctx_attr(ctx, WIRE_ATTR_INSTANCE);
 	ctx->session = (v != NULL && *v != '\0') ? v : "-";
 
-	v = host_ctx_attr(ctx, "client_address");
+	v = host_ctx_attr(ctx, WIRE_ATTR_CLIENT_ADDRESS);
 	if (v != NULL && addr_ip_parse(v, &ip) == 0) {
 		addr_ip_format(&ip, ctx->client_ip, sizeof(ctx->client_ip));
 		addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
@@ -113,26 +108,25 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 		str_copy(ctx->client_ip, v ? v : "", sizeof(ctx->client_ip));
 		str_copy(ctx->client_key, ctx->client_ip, sizeof(ctx->client_key));
 	}
-	ctx->client_port = (unsigned)ctx_parse_u64(host_ctx_attr(ctx, "client_port"));
+	ctx->client_port = (unsigned)ctx_parse_u64(host_ctx_attr(ctx, WIRE_ATTR_CLIENT_PORT));
 
-	if (phase >= PLUGIN_PHASE_MAIL) {
-		v = host_ctx_attr(ctx, "sender");
+	if (phase >= ELEMTA_PHASE_MAIL) {
+		v = host_ctx_attr(ctx, WIRE_ATTR_SENDER);
 		ctx->sender = v ? v : "";
 	}
-	if (phase == PLUGIN_PHASE_RCPT) {
-		v = host_ctx_attr(ctx, "recipient");
+	if (phase == ELEMTA_PHASE_RCPT) {
+		v = host_ctx_attr(ctx, WIRE_ATTR_RECIPIENT);
 		ctx->recipient = v ? v : "";
 	}
-	/* Postfix sends recipient_count=0 in the RCPT state; the connection
-	 * tracks the accepted ones instead. */
-	if (rq->listener == PLUGIN_LISTENER_POSTFIX && phase == PLUGIN_PHASE_RCPT)
-		ctx->recipient_count = rq->instance_rcpt_accepted;
+	/* Postfix sends recipient_count=0 in the RCPT state; the host
+	 * tracks the accepted ones in the connection's transaction. */
+	if (rq->listener == PLUGIN_LISTENER_POSTFIX && phase == ELEMTA_PHASE_RCPT)
+		ctx->recipient_count = rq->txn != NULL ?
+		    rq->txn->rcpt_accepted : 0;
 	else
 		ctx->recipient_count = (size_t)ctx_parse_u64(
-		    host_ctx_attr(ctx, "recipient_count"));
-	ctx->size = ctx_parse_u64(host_ctx_attr(ctx, "size"));
-	snprintf(ctx->instance_accepted, sizeof(ctx->instance_accepted), "%u",
-	    rq->instance_accepted);
+		    host_ctx_attr(ctx, WIRE_ATTR_RECIPIENT_COUNT));
+	ctx->size = ctx_parse_u64(host_ctx_attr(ctx, WIRE_ATTR_SIZE));
 }
 
 /* ==== Accessors ==== */
@@ -167,7 +161,7 @@ elemta_ctx_client_port(const elemta_ctx *ctx)
 const char *
 elemta_ctx_client_name(const elemta_ctx *ctx)
 {
-	const char *v = ctx_str(ctx, "client_name");
+	const char *v = ctx_str(ctx, WIRE_ATTR_CLIENT_NAME);
 
 	return *v ? v : "unknown";
 }
@@ -176,42 +170,60 @@ elemta_ctx_client_name(const elemta_ctx *ctx)
 const char *
 elemta_ctx_helo(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "helo_name");
+	return ctx_str(ctx, WIRE_ATTR_HELO_NAME);
 }
 
-/* elemta_ctx_phase - the protocol_state of the request. */
+/* elemta_ctx_phase_id - the phase of the request. */
+enum elemta_phase
+elemta_ctx_phase_id(const elemta_ctx *ctx)
+{
+	return ctx ? ctx->phase : ELEMTA_PHASE_UNKNOWN;
+}
+
+/* elemta_ctx_phase - the protocol_state spelling of the phase. */
 const char *
 elemta_ctx_phase(const elemta_ctx *ctx)
 {
-	return plugin_phase_name(ctx ? ctx->phase : PLUGIN_PHASE_UNKNOWN);
+	return wire_phase_name(elemta_ctx_phase_id(ctx));
+}
+
+/* elemta_ctx_transaction_accepted - requests of this message accepted
+ * before (Postfix listener). */
+unsigned
+elemta_ctx_transaction_accepted(const elemta_ctx *ctx)
+{
+	if (ctx == NULL || ctx->rq->listener != PLUGIN_LISTENER_POSTFIX ||
+	    ctx->rq->txn == NULL)
+		return 0;
+	return ctx->rq->txn->accepted;
 }
 
 /* elemta_ctx_instance - the per-transaction id. */
 const char *
 elemta_ctx_instance(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "instance");
+	return ctx_str(ctx, WIRE_ATTR_INSTANCE);
 }
 
 /* elemta_ctx_queue_id - the queue id, "" unknown. */
 const char *
 elemta_ctx_queue_id(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "queue_id");
+	return ctx_str(ctx, WIRE_ATTR_QUEUE_ID);
 }
 
 /* elemta_ctx_tls - 1 when the session is encrypted. */
 int
 elemta_ctx_tls(const elemta_ctx *ctx)
 {
-	return *ctx_str(ctx, "encryption_protocol") != '\0';
+	return *ctx_str(ctx, WIRE_ATTR_ENCRYPTION_PROTOCOL) != '\0';
 }
 
 /* elemta_ctx_tls_protocol - "TLSv1.3" or "". */
 const char *
 elemta_ctx_tls_protocol(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "encryption_protocol");
+	return ctx_str(ctx, WIRE_ATTR_ENCRYPTION_PROTOCOL);
 }
 
 /* elemta_ctx_authenticated - in on_auth: this attempt succeeded; later:
@@ -221,9 +233,9 @@ elemta_ctx_authenticated(const elemta_ctx *ctx)
 {
 	if (ctx == NULL)
 		return 0;
-	if (ctx->phase == PLUGIN_PHASE_AUTH)
+	if (ctx->phase == ELEMTA_PHASE_AUTH)
 		return ctx->rq->auth_succeeded == 1;
-	return *ctx_str(ctx, "sasl_username") != '\0';
+	return *ctx_str(ctx, WIRE_ATTR_SASL_USERNAME) != '\0';
 }
 
 /* elemta_ctx_auth_succeeded - the outcome of this AUTH attempt (later: authenticated). */
@@ -237,14 +249,14 @@ elemta_ctx_auth_succeeded(const elemta_ctx *ctx)
 const char *
 elemta_ctx_sasl_username(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "sasl_username");
+	return ctx_str(ctx, WIRE_ATTR_SASL_USERNAME);
 }
 
 /* elemta_ctx_sasl_method - the SASL mechanism, "" if none. */
 const char *
 elemta_ctx_sasl_method(const elemta_ctx *ctx)
 {
-	return ctx_str(ctx, "sasl_method");
+	return ctx_str(ctx, WIRE_ATTR_SASL_METHOD);
 }
 
 /* elemta_ctx_sender - NULL before MAIL, "" for <>. */
@@ -275,7 +287,7 @@ elemta_ctx_recipient_at(const elemta_ctx *ctx, size_t i)
 {
 	if (ctx == NULL || ctx->rq->listener == PLUGIN_LISTENER_POSTFIX)
 		return NULL;
-	return wire_request_nth(ctx->req, "accepted_recipient", i);
+	return wire_request_nth(ctx->req, WIRE_ATTR_ACCEPTED_RECIPIENT, i);
 }
 
 /* elemta_ctx_size - declared or actual message size, 0 unknown. */

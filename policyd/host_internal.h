@@ -36,7 +36,7 @@ struct host_plugin {
 	uint64_t calls;
 	uint64_t usec;
 	/* decisions this plugin made, per phase and action */
-	uint64_t decided[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
+	uint64_t decided[ELEMTA_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
 };
 
 struct plugin_host {
@@ -51,7 +51,7 @@ struct plugin_host {
 	                                    * NULL: not configured          */
 	/* decisions no plugin made (every hook continued, or the host
 	 * answered itself), per phase and action, since the last flush */
-	uint64_t decisions[PLUGIN_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
+	uint64_t decisions[ELEMTA_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
 	/* decision latency since the last flush: per-bucket (not yet
 	 * cumulative) counts, the +Inf bucket last; sum in microseconds */
 	uint64_t latency[HOST_LATENCY_BUCKETS + 1];
@@ -65,11 +65,10 @@ struct elemta_ctx {
 	const struct host_plugin *plugin;  /* whose hook runs now           */
 	const struct plugin_request *rq;
 	const struct wire_request *req;
-	enum plugin_phase phase;
+	enum elemta_phase phase;
 	const char *session;               /* for log lines                 */
 	char client_ip[ADDR_TEXT_MAX];     /* canonical, or the raw text    */
 	char client_key[ADDR_TEXT_MAX + 8];/* IPv6 folded to its network    */
-	char instance_accepted[24];
 	bool client_ip_valid;
 	const char *sender;                /* NULL before MAIL              */
 	const char *recipient;             /* RCPT only                     */
@@ -80,7 +79,7 @@ struct elemta_ctx {
 
 /* host_ctx_init - build the context of one request (values parsed once). */
 void host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
-    const struct plugin_request *rq, enum plugin_phase phase);
+    const struct plugin_request *rq, enum elemta_phase phase);
 /* host_ctx_attr - an attribute, honouring the listener (extensions are
  * invisible on the Postfix listener); NULL when absent. */
 const char *host_ctx_attr(const struct elemta_ctx *ctx, const char *name);

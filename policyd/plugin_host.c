@@ -29,18 +29,6 @@
 #include "host_internal.h"
 #include "log.h"
 
-static const char *const phase_names[] = {
-	[PLUGIN_PHASE_UNKNOWN] = "UNKNOWN",
-	[PLUGIN_PHASE_CONNECT] = "CONNECT",
-	[PLUGIN_PHASE_EHLO] = "EHLO",
-	[PLUGIN_PHASE_HELO] = "HELO",
-	[PLUGIN_PHASE_AUTH] = "AUTH",
-	[PLUGIN_PHASE_MAIL] = "MAIL",
-	[PLUGIN_PHASE_RCPT] = "RCPT",
-	[PLUGIN_PHASE_DATA] = "DATA",
-	[PLUGIN_PHASE_EOM] = "END-OF-MESSAGE",
-};
-
 static const char *const action_words[HOST_DECISION_ACTIONS] = {
 	"continue", "reject", "tempfail", "discard", "quarantine",
 };
@@ -56,27 +44,6 @@ static const char *const latency_le[HOST_LATENCY_BUCKETS + 1] = {
 	"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
 	"0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
 };
-
-/* plugin_phase_parse - protocol_state to phase (absent = RCPT, as Postfix). */
-enum plugin_phase
-plugin_phase_parse(const char *state)
-{
-	if (state == NULL)
-		return PLUGIN_PHASE_RCPT;
-	for (size_t i = 1; i < sizeof(phase_names) / sizeof(phase_names[0]); i++)
-		if (strcmp(state, phase_names[i]) == 0)
-			return (enum plugin_phase)i;
-	return PLUGIN_PHASE_UNKNOWN;
-}
-
-/* plugin_phase_name - the protocol_state spelling of a phase. */
-const char *
-plugin_phase_name(enum plugin_phase phase)
-{
-	if ((unsigned)phase >= sizeof(phase_names) / sizeof(phase_names[0]))
-		return "UNKNOWN";
-	return phase_names[phase];
-}
 
 /* ==== Chain construction ==== */
 
@@ -353,24 +320,24 @@ plugin_host_load_config(struct plugin_host *h, const struct config *cfg,
 
 /* host_hook_for - the hook a phase runs. */
 static elemta_hook
-host_hook_for(const struct elemta_plugin *d, enum plugin_phase phase)
+host_hook_for(const struct elemta_plugin *d, enum elemta_phase phase)
 {
 	switch (phase) {
-	case PLUGIN_PHASE_CONNECT:
+	case ELEMTA_PHASE_CONNECT:
 		return d->on_connect;
-	case PLUGIN_PHASE_EHLO:
-	case PLUGIN_PHASE_HELO:
+	case ELEMTA_PHASE_EHLO:
+	case ELEMTA_PHASE_HELO:
 		return d->on_helo;
-	case PLUGIN_PHASE_AUTH:
+	case ELEMTA_PHASE_AUTH:
 		return d->on_auth;
-	case PLUGIN_PHASE_MAIL:
+	case ELEMTA_PHASE_MAIL:
 		return d->on_mail_from;
-	case PLUGIN_PHASE_RCPT:
+	case ELEMTA_PHASE_RCPT:
 		return d->on_rcpt_to;
-	case PLUGIN_PHASE_DATA:
-	case PLUGIN_PHASE_EOM:
+	case ELEMTA_PHASE_DATA:
+	case ELEMTA_PHASE_EOM:
 		return d->on_data;
-	case PLUGIN_PHASE_UNKNOWN:
+	case ELEMTA_PHASE_UNKNOWN:
 		break;
 	}
 	return NULL;
@@ -458,20 +425,20 @@ host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
 
 	v = ctx->session;
 	LOG_ESC(sid, v);
-	v = host_ctx_attr(ctx, "client_name");
+	v = host_ctx_attr(ctx, WIRE_ATTR_CLIENT_NAME);
 	LOG_ESC(name, v ? v : "unknown");
 	log_escape(ip, sizeof(ip), ctx->client_ip, strlen(ctx->client_ip));
 	log_escape(text, sizeof(text), d->result.message,
 	    strlen(d->result.message));
 	v = ctx->sender;
 	LOG_ESC(from, v ? v : "");
-	v = host_ctx_attr(ctx, "recipient");
+	v = host_ctx_attr(ctx, WIRE_ATTR_RECIPIENT);
 	LOG_ESC(to, v ? v : "");
-	v = host_ctx_attr(ctx, "helo_name");
+	v = host_ctx_attr(ctx, WIRE_ATTR_HELO_NAME);
 	LOG_ESC(helo, v ? v : "");
 	log_info("sid=%s %s: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> "
 	    "helo=<%s> plugin=%s", sid, action_words[d->result.action],
-	    plugin_phase_name(d->phase), name, ip, d->result.smtp_code,
+	    wire_phase_name(d->phase), name, ip, d->result.smtp_code,
 	    d->result.enhanced, text, from, to, helo,
 	    d->plugin[0] ? d->plugin : "-");
 }
@@ -502,7 +469,7 @@ host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
 		if ((unsigned)act > (unsigned)ELEMTA_QUARANTINE) {
 			log_err("plugin '%s' returned invalid action %d at %s; "
 			    "answering tempfail", p->name, (int)act,
-			    plugin_phase_name(ctx->phase));
+			    wire_phase_name(ctx->phase));
 			host_result_tempfail(&res, 451, "4.3.0",
 			    "Temporary policy failure, try again later");
 			act = ELEMTA_TEMPFAIL;
@@ -536,8 +503,8 @@ static int
 host_auth_verify(struct plugin_host *h, const struct elemta_ctx *ctx)
 {
 	char sid[128], user[AUTH_USER_MAX * 4 + 8], method[64], ip[96];
-	const char *u = wire_request_get(ctx->req, "sasl_username");
-	const char *m = wire_request_get(ctx->req, "sasl_method");
+	const char *u = wire_request_get(ctx->req, WIRE_ATTR_SASL_USERNAME);
+	const char *m = wire_request_get(ctx->req, WIRE_ATTR_SASL_METHOD);
 	enum auth_result r;
 
 	r = auth_verify(h->auth, u,
@@ -596,6 +563,45 @@ host_count_decision(struct plugin_host *h, const struct plugin_decision *d)
 	h->decisions[d->phase][a]++;
 }
 
+/* plugin_txn_forget - start counting the transaction afresh. */
+void
+plugin_txn_forget(struct plugin_txn *txn)
+{
+	txn->accepted = 0;
+	txn->rcpt_accepted = 0;
+}
+
+/* host_txn_track - the request's transaction: the counts start over
+ * when a new instance begins (Postfix listener only). */
+static void
+host_txn_track(const struct plugin_request *rq)
+{
+	const char *instance;
+
+	if (rq->txn == NULL || rq->listener != PLUGIN_LISTENER_POSTFIX)
+		return;
+	instance = wire_request_get(rq->req, WIRE_ATTR_INSTANCE);
+	if (instance == NULL)
+		instance = "";
+	if (strncmp(rq->txn->instance, instance, sizeof(rq->txn->instance)) == 0)
+		return;
+	str_copy(rq->txn->instance, instance, sizeof(rq->txn->instance));
+	plugin_txn_forget(rq->txn);
+}
+
+/* host_txn_note - count an accepted request in its transaction. */
+static void
+host_txn_note(const struct plugin_request *rq, const struct plugin_decision *d)
+{
+	if (rq->txn == NULL || rq->listener != PLUGIN_LISTENER_POSTFIX ||
+	    !d->accepted)
+		return;
+	if (d->phase >= ELEMTA_PHASE_MAIL)
+		rq->txn->accepted++;
+	if (d->phase == ELEMTA_PHASE_RCPT)
+		rq->txn->rcpt_accepted++;
+}
+
 /* host_decide - one request through the chain, one counter transaction,
  * one reply (plugin_host_decide times it). */
 static void
@@ -605,19 +611,20 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 	struct elemta_ctx ctx;
 	struct plugin_request vrq;
 	struct error err;
-	const char *state = wire_request_get(rq->req, "protocol_state");
-	enum plugin_phase phase = plugin_phase_parse(state);
+	const char *state = wire_request_get(rq->req, WIRE_ATTR_PROTOCOL_STATE);
+	enum elemta_phase phase = wire_phase_parse(state);
 	bool refused;
 
 	memset(d, 0, sizeof(*d));
 	/* AUTH is an Elemta extension: on the Postfix listener it is just
 	 * an unknown state. */
-	if (phase == PLUGIN_PHASE_AUTH && rq->listener == PLUGIN_LISTENER_POSTFIX)
-		phase = PLUGIN_PHASE_UNKNOWN;
+	if (phase == ELEMTA_PHASE_AUTH && rq->listener == PLUGIN_LISTENER_POSTFIX)
+		phase = ELEMTA_PHASE_UNKNOWN;
 	d->phase = phase;
+	host_txn_track(rq);
 	host_ctx_init(&ctx, h, rq, phase);
 
-	if (phase == PLUGIN_PHASE_UNKNOWN) {
+	if (phase == ELEMTA_PHASE_UNKNOWN) {
 		char esc[128], st[128];
 
 		log_info("sid=%s unknown protocol_state '%s': answering DUNNO",
@@ -628,7 +635,7 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		h->decisions[phase][ELEMTA_CONTINUE]++;
 		return;
 	}
-	if (phase == PLUGIN_PHASE_AUTH && rq->auth_succeeded < 0) {
+	if (phase == ELEMTA_PHASE_AUTH && rq->auth_succeeded < 0) {
 		if (h->auth == NULL) {
 			/* The hooks may only see an attempt whose
 			 * credentials policyd verified; without a users
@@ -656,7 +663,7 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		 * failed-auth count-then-record is one atomic step across
 		 * every worker (no burst of parallel guesses slips past a
 		 * limit). */
-		if (phase == PLUGIN_PHASE_AUTH &&
+		if (phase == ELEMTA_PHASE_AUTH &&
 		    counter_metric_add(h->cs, rq->auth_succeeded == 1 ?
 		    "elemta_auth_credentials_total{result=\"ok\"}" :
 		    "elemta_auth_credentials_total{result=\"bad\"}", 1,
@@ -666,7 +673,7 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 	host_run_chain(h, &ctx, d);
 	refused = d->result.action == ELEMTA_REJECT ||
 	    d->result.action == ELEMTA_TEMPFAIL;
-	if (phase == PLUGIN_PHASE_AUTH && !refused)
+	if (phase == ELEMTA_PHASE_AUTH && !refused)
 		host_auth_outcome(rq, d);
 	d->accepted = d->result.action != ELEMTA_REJECT &&
 	    d->result.action != ELEMTA_TEMPFAIL;
@@ -685,7 +692,7 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 			    LOG_LEVEL_DEBUG : LOG_LEVEL_ERR,
 			    "sid=%s counter table commit failed: %s",
 			    LOG_ESC(esc, ctx.session), err.text);
-			if (phase == PLUGIN_PHASE_AUTH) {
+			if (phase == ELEMTA_PHASE_AUTH) {
 				/* Even a 535: a failure that was not
 				 * counted must not be answered as one, or a
 				 * broken table would allow endless guessing. */
@@ -702,6 +709,7 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		}
 	}
 	host_count_decision(h, d);
+	host_txn_note(rq, d);
 	if (d->result.action != ELEMTA_CONTINUE)
 		host_log_decision(&ctx, d);
 }
@@ -756,14 +764,14 @@ static void
 host_flush_decisions(struct plugin_host *h, int *rc, struct error *err,
     uint64_t (*counts)[HOST_DECISION_ACTIONS], const char *plugin)
 {
-	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM; ph++)
+	for (size_t ph = 0; ph <= ELEMTA_PHASE_EOM; ph++)
 		for (size_t a = 0; a < HOST_DECISION_ACTIONS; a++) {
 			if (counts[ph][a] == 0)
 				continue;
 			host_metric_add(h, rc, err, counts[ph][a],
 			    "elemta_policy_decisions_total{phase=\"%s\","
 			    "action=\"%s\",plugin=\"%s\"}",
-			    plugin_phase_name((enum plugin_phase)ph),
+			    wire_phase_name((enum elemta_phase)ph),
 			    action_words[a], plugin);
 			counts[ph][a] = 0;
 		}
@@ -808,7 +816,7 @@ plugin_host_flush_metrics(struct plugin_host *h)
 	any = h->latency_count != 0;
 	for (size_t i = 0; i < h->count && !any; i++)
 		any = h->plugins[i].calls != 0;
-	for (size_t ph = 0; ph <= PLUGIN_PHASE_EOM && !any; ph++)
+	for (size_t ph = 0; ph <= ELEMTA_PHASE_EOM && !any; ph++)
 		for (size_t a = 0; a < HOST_DECISION_ACTIONS && !any; a++)
 			any = h->decisions[ph][a] != 0;
 	if (!any)

@@ -30,25 +30,6 @@
 #include "error.h"
 #include "wire.h"
 
-/* The SMTP phase a request is about (protocol_state). */
-enum plugin_phase {
-	PLUGIN_PHASE_UNKNOWN = 0,
-	PLUGIN_PHASE_CONNECT,
-	PLUGIN_PHASE_EHLO,
-	PLUGIN_PHASE_HELO,
-	PLUGIN_PHASE_AUTH,
-	PLUGIN_PHASE_MAIL,
-	PLUGIN_PHASE_RCPT,
-	PLUGIN_PHASE_DATA,
-	PLUGIN_PHASE_EOM,
-};
-
-/* plugin_phase_parse - protocol_state value to phase; NULL (absent) is RCPT
- * as in Postfix, an unknown value PLUGIN_PHASE_UNKNOWN. */
-enum plugin_phase plugin_phase_parse(const char *state);
-/* plugin_phase_name - "CONNECT", ..., "END-OF-MESSAGE", "UNKNOWN". */
-const char *plugin_phase_name(enum plugin_phase phase);
-
 /* Which listener a request came in on.  Requests from the Postfix listener
  * never honour Elemta's extension attributes. */
 enum plugin_listener {
@@ -109,18 +90,31 @@ struct auth_users;
  * is answered TEMPFAIL 454 4.7.0 without running the hooks. */
 void plugin_host_set_auth(struct plugin_host *h, struct auth_users *users);
 
+/* The transaction a connection's requests belong to, on the Postfix
+ * listener: Postfix sends recipient_count=0 at RCPT and may ask about
+ * one message several times (at MAIL, every RCPT, DATA...), all on the
+ * connection of its smtpd process.  The caller keeps one per connection
+ * (zeroed to start); plugin_host_decide alone updates it. */
+#define PLUGIN_INSTANCE_MAX 128
+struct plugin_txn {
+	char instance[PLUGIN_INSTANCE_MAX]; /* the `instance` it counts   */
+	unsigned accepted;       /* requests at or after MAIL accepted  */
+	unsigned rcpt_accepted;  /* RCPT requests accepted              */
+};
+
+/* plugin_txn_forget - what txn counted was not stored (the decisions'
+ * counter transaction was lost): count the transaction afresh. */
+void plugin_txn_forget(struct plugin_txn *txn);
+
 /* One request to decide. */
 struct plugin_request {
 	const struct wire_request *req;  /* the attributes (borrowed)        */
 	enum plugin_listener listener;
 	int message_fd;                  /* -1, or the spooled message (EOM) */
-	/* Per-transaction facts the caller tracks for the Postfix listener
-	 * (Postfix sends recipient_count=0 at RCPT and may ask about one
-	 * message several times): requests of this `instance` at or after
-	 * MAIL that were accepted before this one, and RCPT requests of it
-	 * that were accepted.  0 when unknown. */
-	unsigned instance_accepted;
-	unsigned instance_rcpt_accepted;
+	/* Postfix listener: the connection's transaction (borrowed, see
+	 * struct plugin_txn); NULL elsewhere or when unknown (the counts
+	 * are then 0). */
+	struct plugin_txn *txn;
 	/* AUTH: 1 the credentials were right, 0 wrong, -1 not verified:
 	 * plugin_host_decide then verifies them itself against the users
 	 * table given with plugin_host_set_auth (see there). */
@@ -130,7 +124,7 @@ struct plugin_request {
 /* The outcome of one decision. */
 struct plugin_decision {
 	struct elemta_result result;   /* final, codes and defaults filled  */
-	enum plugin_phase phase;
+	enum elemta_phase phase;
 	bool accepted;                 /* CONTINUE, DISCARD or QUARANTINE   */
 	char plugin[CONFIG_NAME_MAX];  /* who decided; "" when all continued */
 };

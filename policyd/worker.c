@@ -63,7 +63,6 @@
 #define CONN_OUT_HIGH (256 * 1024)  /* pause parsing above this backlog */
 #define CONN_OUT_LIMIT (4 * 1024 * 1024)
 #define CONN_IDLE_SECONDS 3600      /* a silent connection is dropped   */
-#define CONN_INSTANCE_MAX 128
 #define WORKER_CONNS_MAX 4096
 /* Clients (smtpd pools, Postfix smtpd processes) keep their connections
  * for long, so whichever worker wins the accept race serves a client for
@@ -114,10 +113,9 @@ struct conn {
 	struct conn *held_next;
 	size_t held_from;
 	unsigned held_count;
-	/* The current transaction (Postfix: one smtpd session per connection). */
-	char instance[CONN_INSTANCE_MAX];
-	unsigned inst_accepted;
-	unsigned inst_rcpt_accepted;
+	/* The current transaction (Postfix: one smtpd session per
+	 * connection), kept by the plugin host. */
+	struct plugin_txn txn;
 };
 
 /* One listening socket and what arrives on it. */
@@ -338,28 +336,14 @@ conn_push_fd(struct conn *c, int fd)
 	return true;
 }
 
-/* conn_track_instance - reset the per-transaction tallies when a new
- * instance starts. */
-static void
-conn_track_instance(struct conn *c, const char *instance)
-{
-	if (instance == NULL)
-		instance = "";
-	if (strncmp(c->instance, instance, sizeof(c->instance)) == 0)
-		return;
-	str_copy(c->instance, instance, sizeof(c->instance));
-	c->inst_accepted = 0;
-	c->inst_rcpt_accepted = 0;
-}
-
-/* conn_reply_auth_ok - a successful AUTH: "action=OK" (smtpd answers
- * 235), where wire_reply_encode would say DUNNO. */
+/* conn_reply_auth_ok - a successful AUTH: action OK (smtpd answers 235),
+ * where wire_reply_encode would say DUNNO. */
 static int
 conn_reply_auth_ok(struct conn *c)
 {
 	size_t from = c->out.len;
 
-	if (strbuf_append_str(&c->out, "action=OK\n\n") != 0) {
+	if (wire_reply_encode_ok(&c->out) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
@@ -420,8 +404,8 @@ worker_batch_join(struct worker *w, bool slow)
 }
 
 /* batch_fail_replies - c's held replies answered decisions whose counters
- * were lost: each becomes a temporary failure, and the per-instance
- * tallies start over (what they counted was not stored). */
+ * were lost: each becomes a temporary failure, and the transaction is
+ * counted afresh (what it counted was not stored). */
 static void
 batch_fail_replies(struct conn *c)
 {
@@ -429,8 +413,7 @@ batch_fail_replies(struct conn *c)
 
 	strbuf_truncate(&c->out, c->held_from);
 	c->held_count = 0;
-	c->inst_accepted = 0;
-	c->inst_rcpt_accepted = 0;
+	plugin_txn_forget(&c->txn);
 	while (n-- > 0)
 		if (conn_tempfail(c, "Temporary policy failure, try again "
 		    "later") != 0)
@@ -498,7 +481,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 {
 	struct plugin_request rq;
 	struct plugin_decision d;
-	const char *type = wire_request_get(req, "request");
+	const char *type = wire_request_get(req, WIRE_ATTR_REQUEST);
 	const char *mfd;
 	char esc[128];
 	int rc;
@@ -511,7 +494,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 	if (c->listener == PLUGIN_LISTENER_ELEMTA) {
 		/* Claim the descriptor first so the FIFO stays aligned even
 		 * when the request is then not decided. */
-		mfd = wire_request_get(req, "message_fd");
+		mfd = wire_request_get(req, WIRE_ATTR_MESSAGE_FD);
 		if (mfd != NULL && strcmp(mfd, "1") == 0) {
 			rq.message_fd = conn_pop_fd(c);
 			if (rq.message_fd < 0) {
@@ -523,7 +506,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 			}
 		}
 	}
-	if ((type != NULL && strcmp(type, "smtpd_access_policy") != 0) ||
+	if ((type != NULL && strcmp(type, WIRE_REQUEST_POLICY) != 0) ||
 	    req->count == 0) {
 		/* Not a policy question (or an empty one): no opinion. */
 		log_info("conn %lu: unsupported request type '%s': DUNNO",
@@ -534,9 +517,8 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		d.result.action = ELEMTA_CONTINUE;
 		return conn_reply(c, &d.result);
 	}
-	conn_track_instance(c, wire_request_get(req, "instance"));
-	rq.instance_accepted = c->inst_accepted;
-	rq.instance_rcpt_accepted = c->inst_rcpt_accepted;
+	if (c->listener == PLUGIN_LISTENER_POSTFIX)
+		rq.txn = &c->txn;
 
 	worker_batch_join(c->w, rq.message_fd >= 0 || secret);
 	plugin_host_decide(c->w->host, &rq, &d);
@@ -544,11 +526,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 
 	if (rq.message_fd >= 0)
 		close(rq.message_fd);
-	if (d.accepted && d.phase >= PLUGIN_PHASE_MAIL)
-		c->inst_accepted++;
-	if (d.accepted && d.phase == PLUGIN_PHASE_RCPT)
-		c->inst_rcpt_accepted++;
-	if (d.phase == PLUGIN_PHASE_AUTH && d.result.action == ELEMTA_CONTINUE)
+	if (d.phase == ELEMTA_PHASE_AUTH && d.result.action == ELEMTA_CONTINUE)
 		rc = conn_reply_auth_ok(c);
 	else
 		rc = conn_reply(c, &d.result);

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -139,14 +138,8 @@ request_free(struct policy_request *r)
 void
 policy_result_parse(const char *action, struct policy_result *res)
 {
-	const char *s = action != NULL ? action : "";
-
 	wire_reply_parse(action, &res->reply);
-	while (*s == ' ' || *s == '\t')
-		s++;
-	res->action_ok = res->reply.action == ELEMTA_CONTINUE &&
-	    strncasecmp(s, "OK", 2) == 0 &&
-	    (s[2] == '\0' || s[2] == ' ' || s[2] == '\t');
+	res->action_ok = res->reply.ok;
 }
 
 /* pconn_arm_timer - the timer tracks the oldest pending request, or the

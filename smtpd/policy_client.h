@@ -33,11 +33,8 @@ struct policy_result {
 	bool failed;              /* no answer: timeout, policyd down, ... */
 	char why[128];            /* when failed, for the log              */
 	struct wire_reply reply;  /* when not failed                       */
-	/* The action was the word OK itself.  wire_reply_parse folds OK
-	 * and DUNNO into "continue"; only at AUTH does the difference
-	 * matter: policyd says OK for verified credentials, and a DUNNO
-	 * (a policy server that knows nothing of AUTH) must never log a
-	 * client in. */
+	/* reply.ok, kept apart for the AUTH exchange (wire.h says why
+	 * OK and DUNNO differ there). */
 	bool action_ok;
 };
 

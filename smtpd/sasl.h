@@ -15,17 +15,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "wire.h"
+
 /* RFC 4954 4: AUTH command and response lines of up to 12288 octets
  * (without CRLF) must be accepted; longer ones get 500 5.5.6. */
 #define SASL_LINE_MAX 12288
 /* The most bytes a line of SASL_LINE_MAX base64 characters decodes to. */
 #define SASL_DECODED_MAX (SASL_LINE_MAX / 4 * 3)
-/* What policyd accepts (policyd/auth.h: AUTH_USER_MAX, AUTH_PASSWORD_MAX);
- * longer credentials cannot be right and are refused without asking. */
-#define SASL_USER_MAX 255
-#define SASL_PASSWORD_MAX 1024
-/* base64 of SASL_PASSWORD_MAX bytes, with its NUL. */
-#define SASL_PASSWORD_B64_MAX (((SASL_PASSWORD_MAX + 2) / 3) * 4 + 1)
+/* What policyd accepts (the protocol's limits, common/wire.h); longer
+ * credentials cannot be right and are refused without asking. */
+#define SASL_USER_MAX WIRE_AUTH_USER_MAX
+#define SASL_PASSWORD_MAX WIRE_AUTH_PASSWORD_MAX
+#define SASL_PASSWORD_B64_MAX WIRE_AUTH_PASSWORD_B64_MAX
 
 
 /* The parts of a PLAIN message; pointers into the decoded message, each

@@ -68,17 +68,6 @@
  * bare LF and one more byte. */
 #define SESSION_LINE_BUF (SASL_LINE_MAX + 3)
 
-enum session_phase {
-	PHASE_CONNECT,
-	PHASE_EHLO,
-	PHASE_HELO,
-	PHASE_AUTH,
-	PHASE_MAIL,
-	PHASE_RCPT,
-	PHASE_DATA,
-	PHASE_EOM,
-};
-
 /* Which client response an AUTH exchange (SESSION_AUTH) waits for. */
 enum session_auth_step {
 	AUTH_STEP_NONE,
@@ -107,7 +96,7 @@ struct session {
 	char sid[16];
 	enum session_state state;
 	enum session_state resume;   /* where a refused check returns   */
-	enum session_phase phase;    /* of the request in flight        */
+	enum elemta_phase phase;    /* of the request in flight        */
 	const struct config *cfg;
 	const struct session_ops *ops;
 	void *io;
@@ -205,23 +194,6 @@ session_state_name(enum session_state st)
 	case SESSION_EOM_POLICY: return "EOM_POLICY";
 	case SESSION_EOM_COMMIT: return "EOM_COMMIT";
 	case SESSION_CLOSING: return "CLOSING";
-	}
-	return "?";
-}
-
-/* session_phase_name - the protocol_state attribute of a phase. */
-static const char *
-session_phase_name(enum session_phase ph)
-{
-	switch (ph) {
-	case PHASE_CONNECT: return "CONNECT";
-	case PHASE_EHLO: return "EHLO";
-	case PHASE_HELO: return "HELO";
-	case PHASE_AUTH: return "AUTH";
-	case PHASE_MAIL: return "MAIL";
-	case PHASE_RCPT: return "RCPT";
-	case PHASE_DATA: return "DATA";
-	case PHASE_EOM: return "END-OF-MESSAGE";
 	}
 	return "?";
 }
@@ -410,15 +382,15 @@ session_reply_error(struct session *s, int code, const char *enh,
 
 /* session_log_reject - Postfix-like "reject:" line. */
 static void
-session_log_reject(struct session *s, const char *what, int code,
+session_log_reject(struct session *s, enum elemta_phase phase, int code,
     const char *enh, const char *text, const char *rcpt)
 {
 	char e1[SESSION_ESC], e2[SESSION_ESC], e3[SESSION_ESC], e4[SESSION_ESC];
 	char e5[SESSION_ESC];
 
-	smtpd_stats_refused(what);
+	smtpd_stats_refused(phase);
 	log_info("sid=%s reject: %s from unknown[%s]: %d %s %s; from=<%s> "
-	    "to=<%s> proto=%s helo=<%s>", s->sid, what,
+	    "to=<%s> proto=%s helo=<%s>", s->sid, wire_phase_name(phase),
 	    session_esc(e5, sizeof(e5), s->client_addr), code, enh,
 	    session_esc(e1, sizeof(e1), text),
 	    session_esc(e2, sizeof(e2), s->txn.sender),
@@ -482,64 +454,64 @@ session_attr_u(struct strbuf *sb, const char *name, uint64_t v)
 /* session_build_request - every attribute docs/internals.md lists for
  * this phase. */
 static int
-session_build_request(struct session *s, enum session_phase ph,
+session_build_request(struct session *s, enum elemta_phase ph,
     struct strbuf *sb, const char *rcpt, bool with_fd)
 {
 	const struct session_txn *t = &s->txn;
 	int rc = 0;
 
-	rc |= wire_encode_attr(sb, "request", "smtpd_access_policy");
-	rc |= wire_encode_attr(sb, "protocol_state", session_phase_name(ph));
-	rc |= wire_encode_attr(sb, "protocol_name", s->esmtp ? "ESMTP" : "SMTP");
-	rc |= wire_encode_attr(sb, "client_address", s->client_addr);
-	rc |= session_attr_u(sb, "client_port", s->client_port);
-	rc |= wire_encode_attr(sb, "client_name", "unknown");
-	rc |= wire_encode_attr(sb, "reverse_client_name", "unknown");
-	rc |= wire_encode_attr(sb, "server_address", s->server_addr);
-	rc |= session_attr_u(sb, "server_port", s->server_port);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_REQUEST, WIRE_REQUEST_POLICY);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_STATE, wire_phase_name(ph));
+	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_NAME, s->esmtp ? "ESMTP" : "SMTP");
+	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_ADDRESS, s->client_addr);
+	rc |= session_attr_u(sb, WIRE_ATTR_CLIENT_PORT, s->client_port);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_NAME, "unknown");
+	rc |= wire_encode_attr(sb, WIRE_ATTR_REVERSE_CLIENT_NAME, "unknown");
+	rc |= wire_encode_attr(sb, WIRE_ATTR_SERVER_ADDRESS, s->server_addr);
+	rc |= session_attr_u(sb, WIRE_ATTR_SERVER_PORT, s->server_port);
 	if (s->helo != NULL)
-		rc |= wire_encode_attr(sb, "helo_name", s->helo);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_HELO_NAME, s->helo);
 	if (t->active) {
-		rc |= wire_encode_attr(sb, "sender", t->sender);
-		rc |= wire_encode_attr(sb, "queue_id", t->queue_id);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SENDER, t->sender);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_QUEUE_ID, t->queue_id);
 	}
-	if (ph == PHASE_RCPT)
-		rc |= wire_encode_attr(sb, "recipient", rcpt);
-	if (ph >= PHASE_RCPT)
-		rc |= session_attr_u(sb, "recipient_count", t->nrcpt);
-	if (ph == PHASE_MAIL)
-		rc |= session_attr_u(sb, "size", t->declared_size);
-	if (ph == PHASE_EOM)
-		rc |= session_attr_u(sb, "size", s->message_size);
-	rc |= wire_encode_attr(sb, "instance", s->instance);
+	if (ph == ELEMTA_PHASE_RCPT)
+		rc |= wire_encode_attr(sb, WIRE_ATTR_RECIPIENT, rcpt);
+	if (ph >= ELEMTA_PHASE_RCPT)
+		rc |= session_attr_u(sb, WIRE_ATTR_RECIPIENT_COUNT, t->nrcpt);
+	if (ph == ELEMTA_PHASE_MAIL)
+		rc |= session_attr_u(sb, WIRE_ATTR_SIZE, t->declared_size);
+	if (ph == ELEMTA_PHASE_EOM)
+		rc |= session_attr_u(sb, WIRE_ATTR_SIZE, s->message_size);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_INSTANCE, s->instance);
 	if (s->tls) {
-		rc |= wire_encode_attr(sb, "encryption_protocol",
+		rc |= wire_encode_attr(sb, WIRE_ATTR_ENCRYPTION_PROTOCOL,
 		    s->tls_protocol);
-		rc |= wire_encode_attr(sb, "encryption_cipher", s->tls_cipher);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_ENCRYPTION_CIPHER, s->tls_cipher);
 	}
-	if (ph == PHASE_AUTH) {
+	if (ph == ELEMTA_PHASE_AUTH) {
 		/* The credentials under test (docs/internals.md): the
 		 * password as base64 of its bytes, never logged. */
-		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
-		rc |= wire_encode_attr(sb, "sasl_username", s->sasl_user);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD, s->sasl_method);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME, s->sasl_user);
 		rc |= wire_encode_attr(sb, WIRE_AUTH_PASSWORD,
 		    s->auth_secret != NULL ? s->auth_secret : "");
 		if (s->auth_authzid != NULL)
 			rc |= wire_encode_attr(sb, WIRE_AUTH_AUTHZID,
 			    s->auth_authzid);
 	} else if (s->authenticated) {
-		rc |= wire_encode_attr(sb, "sasl_method", s->sasl_method);
-		rc |= wire_encode_attr(sb, "sasl_username", s->sasl_user);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD, s->sasl_method);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME, s->sasl_user);
 	}
-	rc |= wire_encode_attr(sb, "elemta_session", s->sid);
-	rc |= wire_encode_attr(sb, "elemta_listen_mode",
+	rc |= wire_encode_attr(sb, WIRE_ATTR_SESSION, s->sid);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_LISTEN_MODE,
 	    config_listen_mode_name(s->mode));
-	if (ph == PHASE_DATA || ph == PHASE_EOM)
+	if (ph == ELEMTA_PHASE_DATA || ph == ELEMTA_PHASE_EOM)
 		for (size_t i = 0; i < t->nrcpt; i++)
-			rc |= wire_encode_attr(sb, "accepted_recipient",
+			rc |= wire_encode_attr(sb, WIRE_ATTR_ACCEPTED_RECIPIENT,
 			    t->rcpts[i]);
 	if (with_fd)
-		rc |= wire_encode_attr(sb, "message_fd", "1");
+		rc |= wire_encode_attr(sb, WIRE_ATTR_MESSAGE_FD, "1");
 	rc |= wire_encode_end(sb);
 	return rc ? -1 : 0;
 }
@@ -547,7 +519,7 @@ session_build_request(struct session *s, enum session_phase ph,
 /* session_ask - send the request for phase and wait in wait_state; a
  * request that fails at once is answered at once (fail mode). */
 static void
-session_ask(struct session *s, enum session_phase ph,
+session_ask(struct session *s, enum elemta_phase ph,
     enum session_state wait_state, const char *rcpt, int fd)
 {
 	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
@@ -559,7 +531,7 @@ session_ask(struct session *s, enum session_phase ph,
 	session_enter_state(s, wait_state);
 	memset(&res, 0, sizeof(res));
 	res.failed = true;
-	if (ph == PHASE_AUTH) {
+	if (ph == ELEMTA_PHASE_AUTH) {
 		/* All the room the request needs, up front: a strbuf that
 		 * grows reallocates, which would leave a copy of the password
 		 * in freed memory. */
@@ -605,13 +577,13 @@ session_verdict_from(struct session *s, const struct policy_result *res,
 		if (s->cfg->policyd.fail_mode == CONFIG_FAIL_ACCEPT) {
 			log_warn("sid=%s policy service failed at %s (%s): "
 			    "fail_mode accept, continuing", s->sid,
-			    session_phase_name(s->phase),
+			    wire_phase_name(s->phase),
 			    session_esc(esc, sizeof(esc), res->why));
 			v->action = ELEMTA_CONTINUE;
 			return;
 		}
 		log_warn("sid=%s policy service failed at %s (%s): "
-		    "fail_mode tempfail", s->sid, session_phase_name(s->phase),
+		    "fail_mode tempfail", s->sid, wire_phase_name(s->phase),
 		    session_esc(esc, sizeof(esc), res->why));
 		v->action = ELEMTA_TEMPFAIL;
 		v->code = 451;
@@ -651,9 +623,9 @@ session_verdict_refuses(const struct session_verdict *v)
 /* session_refuse - answer a refusing verdict (logged); 421 closes. */
 static void
 session_refuse(struct session *s, const struct session_verdict *v,
-    const char *what, const char *rcpt)
+    enum elemta_phase phase, const char *rcpt)
 {
-	session_log_reject(s, what, v->code, v->enhanced, v->text, rcpt);
+	session_log_reject(s, phase, v->code, v->enhanced, v->text, rcpt);
 	session_reply_error(s, v->code, v->enhanced, "%s", v->text);
 }
 
@@ -671,7 +643,7 @@ session_note_verdict(struct session *s, const struct session_verdict *v,
 		return;
 	log_info("sid=%s %s at %s: %s", s->sid,
 	    v->action == ELEMTA_DISCARD ? "discard" : "quarantine",
-	    session_phase_name(s->phase),
+	    wire_phase_name(s->phase),
 	    session_esc(esc, sizeof(esc), v->text));
 	if (*slot != ELEMTA_DISCARD)
 		*slot = v->action;
@@ -713,7 +685,7 @@ session_start(struct session *s)
 	log_info("sid=%s connect from unknown[%s]:%u to [%s]:%u mode=%s",
 	    s->sid, s->client_addr, s->client_port, s->server_addr,
 	    s->server_port, config_listen_mode_name(s->mode));
-	session_ask(s, PHASE_CONNECT, SESSION_CONNECT_POLICY, NULL, -1);
+	session_ask(s, ELEMTA_PHASE_CONNECT, SESSION_CONNECT_POLICY, NULL, -1);
 }
 
 /* session_connect_proceed - greet, or refuse and close. */
@@ -722,13 +694,13 @@ session_connect_proceed(struct session *s, const struct session_verdict *v)
 {
 	if (v->action == ELEMTA_REJECT) {
 		/* RFC 5321 3.1: a refusing greeting is 554. */
-		session_log_reject(s, "CONNECT", 554, v->enhanced, v->text, NULL);
+		session_log_reject(s, ELEMTA_PHASE_CONNECT, 554, v->enhanced, v->text, NULL);
 		session_reply(s, "554 %s %s", v->enhanced, v->text);
 		session_close(s);
 		return;
 	}
 	if (v->action == ELEMTA_TEMPFAIL) {
-		session_log_reject(s, "CONNECT", 421, v->enhanced, v->text, NULL);
+		session_log_reject(s, ELEMTA_PHASE_CONNECT, 421, v->enhanced, v->text, NULL);
 		session_reply(s, "421 %s %s", v->enhanced, v->text);
 		session_close(s);
 		return;
@@ -758,7 +730,7 @@ session_helo_check(struct session *s, const struct command *cmd)
 	s->helo = xstrndup(cmd->arg, cmd->arg_len);
 	s->esmtp = cmd->id == CMD_EHLO;
 	session_enter_state(s, SESSION_GREETED);
-	session_ask(s, cmd->id == CMD_EHLO ? PHASE_EHLO : PHASE_HELO,
+	session_ask(s, cmd->id == CMD_EHLO ? ELEMTA_PHASE_EHLO : ELEMTA_PHASE_HELO,
 	    SESSION_WAIT_POLICY, NULL, -1);
 }
 
@@ -773,15 +745,14 @@ session_helo_proceed(struct session *s, const struct session_verdict *v)
 		s->helo = NULL;
 		s->esmtp = false;
 		session_enter_state(s, SESSION_GREETED);
-		session_refuse(s, v, s->phase == PHASE_EHLO ? "EHLO" : "HELO",
-		    NULL);
+		session_refuse(s, v, s->phase, NULL);
 		return;
 	}
-	if (session_sync_violation(s, s->phase == PHASE_EHLO ? "EHLO" : "HELO"))
+	if (session_sync_violation(s, wire_phase_name(s->phase)))
 		return;
 	session_note_verdict(s, v, true);
 	session_enter_state(s, SESSION_HELO_DONE);
-	if (s->phase == PHASE_HELO) {
+	if (s->phase == ELEMTA_PHASE_HELO) {
 		session_reply(s, "250 %s", host);
 		return;
 	}
@@ -838,7 +809,7 @@ session_mail_check(struct session *s, const struct command *cmd)
 	t->smtputf8 = path.smtputf8;
 	t->verdict = ELEMTA_CONTINUE;
 	spool_queue_id_new(t->queue_id);
-	session_ask(s, PHASE_MAIL, SESSION_WAIT_POLICY, NULL, -1);
+	session_ask(s, ELEMTA_PHASE_MAIL, SESSION_WAIT_POLICY, NULL, -1);
 }
 
 /* session_mail_proceed - 250 2.1.0, or refuse and forget the sender. */
@@ -846,7 +817,7 @@ static void
 session_mail_proceed(struct session *s, const struct session_verdict *v)
 {
 	if (session_verdict_refuses(v)) {
-		session_refuse(s, v, "MAIL", NULL);
+		session_refuse(s, v, ELEMTA_PHASE_MAIL, NULL);
 		if (s->state == SESSION_CLOSING)
 			return;
 		session_txn_reset(s);
@@ -882,7 +853,7 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
-	session_ask(s, PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt, -1);
+	session_ask(s, ELEMTA_PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt, -1);
 }
 
 /* session_rcpt_proceed - add the recipient (250 2.1.5), or refuse. */
@@ -895,7 +866,7 @@ session_rcpt_proceed(struct session *s, const struct session_verdict *v)
 	t->pending_rcpt = NULL;
 	if (session_verdict_refuses(v)) {
 		session_enter_state(s, s->resume);
-		session_refuse(s, v, "RCPT", rcpt);
+		session_refuse(s, v, ELEMTA_PHASE_RCPT, rcpt);
 		free(rcpt);
 		return;
 	}
@@ -931,9 +902,9 @@ session_data_check(struct session *s, const struct command *cmd)
 			    "Error: need MAIL command");
 		return;
 	}
-	if (session_sync_violation(s, "DATA"))
+	if (session_sync_violation(s, command_name(CMD_DATA)))
 		return;
-	session_ask(s, PHASE_DATA, SESSION_WAIT_POLICY, NULL, -1);
+	session_ask(s, ELEMTA_PHASE_DATA, SESSION_WAIT_POLICY, NULL, -1);
 }
 
 /* session_with_protocol - the Received: header's "with" name: RFC 3848
@@ -997,10 +968,10 @@ session_data_proceed(struct session *s, const struct session_verdict *v)
 
 	if (session_verdict_refuses(v)) {
 		session_enter_state(s, s->resume);
-		session_refuse(s, v, "DATA", NULL);
+		session_refuse(s, v, ELEMTA_PHASE_DATA, NULL);
 		return;
 	}
-	if (session_sync_violation(s, "DATA"))
+	if (session_sync_violation(s, command_name(CMD_DATA)))
 		return;
 	session_note_verdict(s, v, false);
 	s->spool = xcalloc(1, sizeof(*s->spool));
@@ -1028,7 +999,7 @@ static void
 session_message_refused(struct session *s, int code, const char *enh,
     const char *text)
 {
-	session_log_reject(s, "END-OF-MESSAGE", code, enh, text,
+	session_log_reject(s, ELEMTA_PHASE_EOM, code, enh, text,
 	    s->txn.nrcpt == 1 ? s->txn.rcpts[0] : NULL);
 	session_txn_reset(s);
 	session_enter_state(s, SESSION_HELO_DONE);
@@ -1069,7 +1040,7 @@ session_eom(struct session *s)
 		return;
 	}
 	s->message_size = s->spool->size;
-	session_ask(s, PHASE_EOM, SESSION_EOM_POLICY, NULL, fd);
+	session_ask(s, ELEMTA_PHASE_EOM, SESSION_EOM_POLICY, NULL, fd);
 }
 
 /* session_eom_proceed - store (queue/ or quarantine/), drop, or refuse. */
@@ -1083,7 +1054,7 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	char esc[SESSION_ESC], qid[SPOOL_ID_LEN + 1];
 
 	if (session_verdict_refuses(v)) {
-		session_log_reject(s, "END-OF-MESSAGE", v->code, v->enhanced,
+		session_log_reject(s, ELEMTA_PHASE_EOM, v->code, v->enhanced,
 		    v->text, t->nrcpt == 1 ? t->rcpts[0] : NULL);
 		session_txn_reset(s);
 		session_enter_state(s, SESSION_HELO_DONE);
@@ -1390,7 +1361,7 @@ session_auth_submit(struct session *s, const char *authzid,
 	    SASL_PASSWORD_B64_MAX);
 	s->auth_step = AUTH_STEP_NONE;
 	session_enter_state(s, session_ready_state(s));
-	session_ask(s, PHASE_AUTH, SESSION_WAIT_POLICY, NULL, -1);
+	session_ask(s, ELEMTA_PHASE_AUTH, SESSION_WAIT_POLICY, NULL, -1);
 }
 
 /* session_auth_response - one client response (the initial response of
@@ -1802,37 +1773,39 @@ session_policy_done(struct session *s, const struct policy_result *res)
 	if (s->state != SESSION_CONNECT_POLICY &&
 	    s->state != SESSION_WAIT_POLICY && s->state != SESSION_EOM_POLICY)
 		return;     /* e.g. closed by a timeout meanwhile */
-	if (s->phase == PHASE_AUTH) {
+	if (s->phase == ELEMTA_PHASE_AUTH) {
 		/* Its own mapping: no fail mode, only OK authenticates. */
 		session_auth_proceed(s, res);
 		return;
 	}
 	session_verdict_from(s, res, &v);
-	if (v.code == 421 && s->phase != PHASE_CONNECT) {
-		session_refuse(s, &v, session_phase_name(s->phase),
-		    s->phase == PHASE_RCPT ? s->txn.pending_rcpt : NULL);
+	if (v.code == 421 && s->phase != ELEMTA_PHASE_CONNECT) {
+		session_refuse(s, &v, s->phase,
+		    s->phase == ELEMTA_PHASE_RCPT ? s->txn.pending_rcpt : NULL);
 		return;
 	}
 	switch (s->phase) {
-	case PHASE_CONNECT:
+	case ELEMTA_PHASE_CONNECT:
 		session_connect_proceed(s, &v);
 		break;
-	case PHASE_EHLO:
-	case PHASE_HELO:
+	case ELEMTA_PHASE_EHLO:
+	case ELEMTA_PHASE_HELO:
 		session_helo_proceed(s, &v);
 		break;
-	case PHASE_AUTH:
+	case ELEMTA_PHASE_AUTH:
 		break;      /* handled above */
-	case PHASE_MAIL:
+	case ELEMTA_PHASE_UNKNOWN:
+		break;      /* never asked */
+	case ELEMTA_PHASE_MAIL:
 		session_mail_proceed(s, &v);
 		break;
-	case PHASE_RCPT:
+	case ELEMTA_PHASE_RCPT:
 		session_rcpt_proceed(s, &v);
 		break;
-	case PHASE_DATA:
+	case ELEMTA_PHASE_DATA:
 		session_data_proceed(s, &v);
 		break;
-	case PHASE_EOM:
+	case ELEMTA_PHASE_EOM:
 		session_eom_proceed(s, &v);
 		break;
 	}

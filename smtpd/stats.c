@@ -65,28 +65,22 @@ smtpd_stats_session(int opened)
 
 /* smtpd_stats_refused - see stats.h. */
 void
-smtpd_stats_refused(const char *phase)
+smtpd_stats_refused(enum elemta_phase phase)
 {
-	static const struct {
-		const char *phase;
-		enum smtpd_stat stat;
-	} map[] = {
-		{ "CONNECT", SMTPD_STAT_REFUSED_CONNECT },
-		{ "HELO", SMTPD_STAT_REFUSED_HELO },
-		{ "EHLO", SMTPD_STAT_REFUSED_HELO },
-		{ "AUTH", SMTPD_STAT_REFUSED_AUTH },
-		{ "MAIL", SMTPD_STAT_REFUSED_MAIL },
-		{ "RCPT", SMTPD_STAT_REFUSED_RCPT },
-		{ "DATA", SMTPD_STAT_REFUSED_DATA },
-		{ "END-OF-MESSAGE", SMTPD_STAT_MESSAGES_REFUSED },
-	};
+	enum smtpd_stat stat;
 
-	for (size_t i = 0; phase != NULL && i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(map[i].phase, phase) == 0) {
-			smtpd_stats_add(map[i].stat, 1);
-			return;
-		}
-	smtpd_stats_add(SMTPD_STAT_REFUSED_OTHER, 1);
+	switch (phase) {
+	case ELEMTA_PHASE_CONNECT: stat = SMTPD_STAT_REFUSED_CONNECT; break;
+	case ELEMTA_PHASE_EHLO:
+	case ELEMTA_PHASE_HELO: stat = SMTPD_STAT_REFUSED_HELO; break;
+	case ELEMTA_PHASE_AUTH: stat = SMTPD_STAT_REFUSED_AUTH; break;
+	case ELEMTA_PHASE_MAIL: stat = SMTPD_STAT_REFUSED_MAIL; break;
+	case ELEMTA_PHASE_RCPT: stat = SMTPD_STAT_REFUSED_RCPT; break;
+	case ELEMTA_PHASE_DATA: stat = SMTPD_STAT_REFUSED_DATA; break;
+	case ELEMTA_PHASE_EOM: stat = SMTPD_STAT_MESSAGES_REFUSED; break;
+	default: stat = SMTPD_STAT_REFUSED_OTHER; break;
+	}
+	smtpd_stats_add(stat, 1);
 }
 
 /* smtpd_stats_value - see stats.h. */

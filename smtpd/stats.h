@@ -25,6 +25,8 @@
 
 #include <event2/event.h>
 
+#include <elemta/plugin.h>
+
 #include "config.h"
 #include "stats_file.h"      /* enum smtpd_stat, the keys */
 
@@ -34,9 +36,8 @@ void smtpd_stats_add(enum smtpd_stat which, int64_t delta);
  * closed (-1 open). */
 void smtpd_stats_session(int opened);
 /* smtpd_stats_refused - a refusal (reply 4xx/5xx from policy or a
- * check) logged at phase "CONNECT", "HELO", "EHLO", "AUTH", "MAIL",
- * "RCPT", "DATA" or "END-OF-MESSAGE" (a refused message). */
-void smtpd_stats_refused(const char *phase);
+ * check) at phase (END-OF-MESSAGE: a refused message). */
+void smtpd_stats_refused(enum elemta_phase phase);
 /* smtpd_stats_value - the current count (tests). */
 uint64_t smtpd_stats_value(enum smtpd_stat which);
 

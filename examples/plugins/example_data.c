@@ -27,9 +27,9 @@
  * link like any other library).
  *
  * on_data runs twice per message: at the DATA command, before any byte of
- * the message exists (elemta_ctx_phase() is "DATA"), and after the final
- * dot, once the message is spooled ("END-OF-MESSAGE").  Only the second
- * call can read the message.
+ * the message exists (elemta_ctx_phase_id() is ELEMTA_PHASE_DATA), and
+ * after the final dot, once the message is spooled (ELEMTA_PHASE_EOM).
+ * Only the second call can read the message.
  *
  * Build:  cc -std=c11 -shared -fPIC -Wall -Wextra -Werror \
  *             $(pkg-config --cflags elemta-plugin) -o example_data.so example_data.c
@@ -328,7 +328,7 @@ static enum elemta_action data_on_data(void *state, const elemta_ctx *ctx,
 	uint64_t offset = 0;
 
 	/* At DATA no message exists yet: nothing to judge. */
-	if (strcmp(elemta_ctx_phase(ctx), "END-OF-MESSAGE") != 0)
+	if (elemta_ctx_phase_id(ctx) != ELEMTA_PHASE_EOM)
 		return ELEMTA_CONTINUE;
 
 	memset(&sc, 0, sizeof sc);

@@ -16,10 +16,22 @@
  * Ownership: every pointer returned by an accessor below is owned by the host
  * and valid until the hook (or init) that received it returns.
  *
- * Versioning: ELEMTA_PLUGIN_ABI_VERSION changes whenever the descriptor, the
- * result struct or the meaning of an existing function changes.  New
- * functions may be added without a bump; a plugin built against an older
- * header keeps working.
+ * Versioning (the ABI rule): ELEMTA_PLUGIN_ABI_VERSION is the major
+ * version, stored in the descriptor and compared exactly at load time; it
+ * changes whenever the descriptor, the result struct or the meaning of an
+ * existing function or enum value changes, and a plugin built for another
+ * major version is refused with one line naming both versions.
+ * ELEMTA_PLUGIN_ABI_MINOR counts additions that leave every existing
+ * plugin working: new functions, new enum values appended at the end.
+ * It is not stored in the descriptor: a plugin built against minor N
+ * loads in every host of the same major version whose minor is at least
+ * N, and one that calls a function its host lacks is refused by dlopen
+ * (RTLD_NOW) with one "undefined symbol" line.  A function that is
+ * superseded keeps working (elemta_ctx_phase(), the string form of
+ * elemta_ctx_phase_id(), since minor 1).
+ *   minor 0  the first release of ABI 1
+ *   minor 1  enum elemta_phase, elemta_ctx_phase_id(),
+ *            elemta_ctx_transaction_accepted()
  */
 #ifndef ELEMTA_PLUGIN_H
 #define ELEMTA_PLUGIN_H
@@ -33,6 +45,7 @@ extern "C" {
 #endif
 
 #define ELEMTA_PLUGIN_ABI_VERSION 1u
+#define ELEMTA_PLUGIN_ABI_MINOR 1u
 #define ELEMTA_PLUGIN_SYMBOL "elemta_plugin"
 
 /* Declares the descriptor a plugin exports: ELEMTA_PLUGIN_EXPORT = {...}; */
@@ -134,8 +147,23 @@ const char *elemta_ctx_client_ip(const elemta_ctx *ctx);
 unsigned elemta_ctx_client_port(const elemta_ctx *ctx);
 const char *elemta_ctx_client_name(const elemta_ctx *ctx);  /* "unknown" */
 const char *elemta_ctx_helo(const elemta_ctx *ctx);         /* "" before */
-/* "CONNECT", "EHLO", "HELO", "AUTH", "MAIL", "RCPT", "DATA",
- * "END-OF-MESSAGE" */
+/* The SMTP phase a request is about (the protocol_state attribute).  The
+ * values are part of the ABI: new phases are only ever appended. */
+enum elemta_phase {
+	ELEMTA_PHASE_UNKNOWN = 0,  /* a protocol_state Elemta does not know */
+	ELEMTA_PHASE_CONNECT = 1,
+	ELEMTA_PHASE_EHLO = 2,
+	ELEMTA_PHASE_HELO = 3,
+	ELEMTA_PHASE_AUTH = 4,
+	ELEMTA_PHASE_MAIL = 5,
+	ELEMTA_PHASE_RCPT = 6,
+	ELEMTA_PHASE_DATA = 7,     /* the DATA command: no message yet     */
+	ELEMTA_PHASE_EOM = 8,      /* END-OF-MESSAGE: the message is read  */
+};
+/* The phase (since ABI minor 1): compare with the enum, not with text. */
+enum elemta_phase elemta_ctx_phase_id(const elemta_ctx *ctx);
+/* The phase's protocol_state spelling, for logs: "CONNECT", "EHLO",
+ * "HELO", "AUTH", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE", "UNKNOWN". */
 const char *elemta_ctx_phase(const elemta_ctx *ctx);
 const char *elemta_ctx_instance(const elemta_ctx *ctx);     /* per message */
 const char *elemta_ctx_queue_id(const elemta_ctx *ctx);     /* "" unknown  */
@@ -161,6 +189,13 @@ const char *elemta_ctx_sender(const elemta_ctx *ctx);
 const char *elemta_ctx_recipient(const elemta_ctx *ctx);
 size_t elemta_ctx_recipient_count(const elemta_ctx *ctx);
 const char *elemta_ctx_recipient_at(const elemta_ctx *ctx, size_t i);
+/* Requests of this message (the `instance` attribute) at or after MAIL
+ * that the chain already accepted before this one (since ABI minor 1).
+ * 0 means this request is the first: a plugin counting messages counts
+ * there, since a Postfix may ask about one message at MAIL, at every RCPT
+ * and at DATA.  Counted on the Postfix listener only: always 0 on the
+ * Elemta listener, where smtpd asks exactly once per phase. */
+unsigned elemta_ctx_transaction_accepted(const elemta_ctx *ctx);
 /* SIZE= declared at MAIL, or the actual size at end of data; 0 unknown. */
 uint64_t elemta_ctx_size(const elemta_ctx *ctx);
 

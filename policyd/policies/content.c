@@ -122,7 +122,7 @@ policy_rule_content(struct policy *p, const elemta_ctx *ctx,
 	int fd;
 
 	if ((p->content.keyword_count == 0 && p->content.extension_count == 0) ||
-	    !policy_phase_is(ctx, "END-OF-MESSAGE"))
+	    !policy_phase_is(ctx, ELEMTA_PHASE_EOM))
 		return ELEMTA_CONTINUE;
 	fd = elemta_ctx_message_fd(ctx);
 	if (fd < 0) {

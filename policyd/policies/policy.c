@@ -109,9 +109,9 @@ policy_cfg_count(const elemta_cfg *cfg, const char *key, uint32_t max,
 
 /* policy_phase_is - the request is about phase. */
 bool
-policy_phase_is(const elemta_ctx *ctx, const char *phase)
+policy_phase_is(const elemta_ctx *ctx, enum elemta_phase phase)
 {
-	return strcmp(elemta_ctx_phase(ctx), phase) == 0;
+	return elemta_ctx_phase_id(ctx) == phase;
 }
 
 /* policy_from_postfix - the request came from the Postfix listener. */
@@ -220,7 +220,7 @@ policy_after(struct policy *p, const elemta_ctx *ctx, enum elemta_action act)
 	if (act != ELEMTA_CONTINUE || !p->block_bad_reputation)
 		return act;
 	if (policy_from_postfix(ctx) ? policy_counts_message(ctx) :
-	    policy_phase_is(ctx, "END-OF-MESSAGE"))
+	    policy_phase_is(ctx, ELEMTA_PHASE_EOM))
 		policy_reputation_accepted(p, ctx);
 	return act;
 }

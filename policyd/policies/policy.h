@@ -133,8 +133,8 @@ int policy_cfg_cidrs(const elemta_cfg *cfg, const char *key,
 /* policy_cfg_count - a non-negative count key (0 = rule off). */
 int policy_cfg_count(const elemta_cfg *cfg, const char *key, uint32_t max,
     uint32_t *out, char *err, size_t errlen);
-/* policy_phase_is - elemta_ctx_phase(ctx) equals phase. */
-bool policy_phase_is(const elemta_ctx *ctx, const char *phase);
+/* policy_phase_is - the request is about phase. */
+bool policy_phase_is(const elemta_ctx *ctx, enum elemta_phase phase);
 /* policy_from_postfix - the request came in on the Postfix listener. */
 bool policy_from_postfix(const elemta_ctx *ctx);
 /* policy_table_failure - the verdict when the counter table failed. */

@@ -14,7 +14,7 @@
  * transaction.  A Postfix asks at whatever states its restrictions name,
  * often once per recipient; there the message counts at the first request
  * of the `instance` at or after MAIL that ends accepted - the host reports
- * how many were accepted before ("elemta_instance_accepted"), so a request
+ * how many were accepted before (elemta_ctx_transaction_accepted), so a request
  * refused for another reason (its count withdrawn) does not use up the
  * instance's one count.
  */
@@ -164,16 +164,13 @@ rate_client_key(const elemta_ctx *ctx)
 bool
 policy_counts_message(const elemta_ctx *ctx)
 {
-	const char *phase = elemta_ctx_phase(ctx);
-	const char *acc;
+	enum elemta_phase phase = elemta_ctx_phase_id(ctx);
 
 	if (!policy_from_postfix(ctx))
-		return strcmp(phase, "MAIL") == 0;
-	if (strcmp(phase, "MAIL") != 0 && strcmp(phase, "RCPT") != 0 &&
-	    strcmp(phase, "DATA") != 0 && strcmp(phase, "END-OF-MESSAGE") != 0)
+		return phase == ELEMTA_PHASE_MAIL;
+	if (phase < ELEMTA_PHASE_MAIL || phase > ELEMTA_PHASE_EOM)
 		return false;
-	acc = elemta_ctx_attr(ctx, "elemta_instance_accepted");
-	return acc == NULL || strcmp(acc, "0") == 0;
+	return elemta_ctx_transaction_accepted(ctx) == 0;
 }
 
 /* rate_hit - one event against key; the verdict when over the limit. */
@@ -310,7 +307,7 @@ enum elemta_action
 policy_rule_limits_recipient(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)
 {
-	if (!policy_phase_is(ctx, "RCPT"))
+	if (!policy_phase_is(ctx, ELEMTA_PHASE_RCPT))
 		return ELEMTA_CONTINUE;
 	return rate_limits_for(p, POLICY_EVENT_RECIPIENT, ctx, res);
 }

@@ -470,7 +470,7 @@ test_host_auth(void **state)
 	plugin_host_set_auth(h, u);
 	decide_auth(h, PLUGIN_LISTENER_ELEMTA, "192.0.2.1", "alice",
 	    B64("s3cret"), -1, &d);
-	assert_int_equal(d.phase, PLUGIN_PHASE_AUTH);
+	assert_int_equal(d.phase, ELEMTA_PHASE_AUTH);
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
 	assert_true(d.accepted);
 	assert_int_equal(spy_calls, 1);
@@ -512,7 +512,7 @@ test_host_auth(void **state)
 	decide_auth(h, PLUGIN_LISTENER_POSTFIX, "192.0.2.1", "alice",
 	    B64("s3cret"), -1, &d);
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
-	assert_int_equal(d.phase, PLUGIN_PHASE_UNKNOWN);
+	assert_int_equal(d.phase, ELEMTA_PHASE_UNKNOWN);
 	assert_int_equal(spy_calls, 0);
 
 	plugin_host_free(h);

@@ -198,7 +198,7 @@ test_chain_all_continue(void **state)
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
 	assert_true(d.accepted);
 	assert_string_equal(d.plugin, "");
-	assert_int_equal(d.phase, PLUGIN_PHASE_RCPT);
+	assert_int_equal(d.phase, ELEMTA_PHASE_RCPT);
 	assert_int_equal(calls_a, 1);
 	assert_int_equal(calls_b, 1);
 	assert_int_equal(calls_c, 1);
@@ -348,16 +348,16 @@ test_chain_phase_hooks(void **state)
 	decide(h, eom, &d);
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
 	assert_string_equal(seen_phase, "END-OF-MESSAGE");
-	assert_int_equal(d.phase, PLUGIN_PHASE_EOM);
+	assert_int_equal(d.phase, ELEMTA_PHASE_EOM);
 
 	calls_a = 0;
 	decide(h, vrfy, &d);
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
-	assert_int_equal(d.phase, PLUGIN_PHASE_UNKNOWN);
+	assert_int_equal(d.phase, ELEMTA_PHASE_UNKNOWN);
 	assert_int_equal(calls_a, 0);
 
 	decide(h, none, &d);
-	assert_int_equal(d.phase, PLUGIN_PHASE_RCPT);
+	assert_int_equal(d.phase, ELEMTA_PHASE_RCPT);
 	assert_int_equal(d.result.action, ELEMTA_REJECT);
 	plugin_host_free(h);
 }
@@ -379,7 +379,7 @@ test_chain_auth_unverified(void **state)
 	assert_int_equal(calls_a, 0);
 	decide_on(h, PLUGIN_LISTENER_POSTFIX, auth, &d);
 	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
-	assert_int_equal(d.phase, PLUGIN_PHASE_UNKNOWN);
+	assert_int_equal(d.phase, ELEMTA_PHASE_UNKNOWN);
 	plugin_host_free(h);
 }
 
@@ -523,20 +523,43 @@ test_ctx_accessors(void **state)
 	assert_int_equal(got_count, 3);
 
 	/* On the Postfix listener: extensions are invisible and the RCPT
-	 * count is the connection's tally, not Postfix's recipient_count=0. */
+	 * count is the connection's tally, not Postfix's recipient_count=0;
+	 * the host keeps the tally, and starts over at a new instance. */
 	{
 		struct req q;
 		struct plugin_request rq;
+		struct plugin_txn txn;
+		static const char *const next[] = { "protocol_state=RCPT",
+		    "client_address=192.0.2.7", "recipient=r@x.y",
+		    "instance=second", NULL };
 
+		memset(&txn, 0, sizeof(txn));
+		txn.accepted = 9;
+		txn.rcpt_accepted = 7;
 		memset(&rq, 0, sizeof(rq));
 		rq.req = req_make(&q, rcpt);
 		rq.listener = PLUGIN_LISTENER_POSTFIX;
 		rq.message_fd = -1;
-		rq.instance_rcpt_accepted = 7;
+		rq.txn = &txn;
 		plugin_host_decide(h, &rq, &d);
 		assert_string_equal(got_listener, "postfix");
 		assert_string_equal(got_ext, "(null)");
 		assert_int_equal(got_count, 7);
+		assert_true(d.accepted);
+		assert_int_equal(txn.rcpt_accepted, 8);
+		assert_int_equal(txn.accepted, 10);
+
+		rq.req = req_make(&q, next);
+		plugin_host_decide(h, &rq, &d);
+		assert_int_equal(got_count, 0);
+		assert_string_equal(txn.instance, "second");
+		assert_int_equal(txn.rcpt_accepted, 1);
+		assert_int_equal(txn.accepted, 1);
+
+		/* Elemta's listener never touches it. */
+		rq.listener = PLUGIN_LISTENER_ELEMTA;
+		plugin_host_decide(h, &rq, &d);
+		assert_int_equal(txn.accepted, 1);
 	}
 	plugin_host_free(h);
 }

@@ -53,6 +53,7 @@ struct fx {
 	struct config *cfg;
 	struct counter_store *cs;
 	struct plugin_host *h;
+	struct plugin_txn txn;    /* the Postfix connection's transaction */
 	char err[ERROR_TEXT_MAX];
 };
 
@@ -139,7 +140,9 @@ struct rq {
 };
 
 /* ask_on - decide one request; returns the decision's code (0 for
- * continue) and leaves the result in *d. */
+ * continue) and leaves the result in *d.  On the Postfix listener
+ * inst_accepted is what the host must have counted for the request's
+ * instance before it (asserted; the host keeps the count in fx->txn). */
 static int
 ask_on(struct fx *fx, enum plugin_listener l, unsigned inst_accepted,
     struct plugin_decision *d, const char *phase, const char *ip, ...)
@@ -171,7 +174,15 @@ ask_on(struct fx *fx, enum plugin_listener l, unsigned inst_accepted,
 	q.p.listener = l;
 	q.p.message_fd = ask_message_fd;
 	q.p.auth_succeeded = -1;
-	q.p.instance_accepted = inst_accepted;
+	if (l == PLUGIN_LISTENER_POSTFIX) {
+		const char *inst = wire_request_get(&q.r, "instance");
+
+		if (inst != NULL && strcmp(fx->txn.instance, inst) == 0)
+			assert_int_equal(fx->txn.accepted, inst_accepted);
+		else
+			assert_int_equal(inst_accepted, 0);
+		q.p.txn = &fx->txn;
+	}
 	plugin_host_decide(fx->h, &q.p, d);
 	return d->result.action == ELEMTA_CONTINUE ? 0 : d->result.smtp_code;
 }

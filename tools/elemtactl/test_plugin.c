@@ -411,7 +411,7 @@ static void tp_attr(struct strbuf *sb, const char *name, const char *value)
 /* tp_decide - build the request of phase (with recipient for RCPT) as
  * smtpd would, run the chain and print the phase's line. */
 static struct plugin_decision tp_decide(struct tp_session *ss,
-    enum plugin_phase phase, const char *label, const char *recipient)
+    enum elemta_phase phase, const char *label, const char *recipient)
 {
 	const struct tp_opts *o = ss->o;
 	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
@@ -422,45 +422,45 @@ static struct plugin_decision tp_decide(struct tp_session *ss,
 	char num[32];
 	size_t used;
 
-	tp_attr(&sb, "request", "smtpd_access_policy");
-	tp_attr(&sb, "protocol_state", plugin_phase_name(phase));
-	tp_attr(&sb, "protocol_name", "ESMTP");
-	tp_attr(&sb, "client_address", o->ip);
-	tp_attr(&sb, "client_port", "50000");
-	tp_attr(&sb, "client_name", "unknown");
-	tp_attr(&sb, "reverse_client_name", "unknown");
-	tp_attr(&sb, "server_address", "127.0.0.1");
-	tp_attr(&sb, "server_port", "25");
-	tp_attr(&sb, "instance", "test-plugin.1");
-	tp_attr(&sb, "elemta_session", TP_SESSION);
-	tp_attr(&sb, "elemta_listen_mode", "smtp");
-	if (phase != PLUGIN_PHASE_CONNECT)
-		tp_attr(&sb, "helo_name", o->helo);
-	if (phase == PLUGIN_PHASE_AUTH) {
-		tp_attr(&sb, "sasl_method", "PLAIN");
-		tp_attr(&sb, "sasl_username", o->auth_user);
+	tp_attr(&sb, WIRE_ATTR_REQUEST, WIRE_REQUEST_POLICY);
+	tp_attr(&sb, WIRE_ATTR_PROTOCOL_STATE, wire_phase_name(phase));
+	tp_attr(&sb, WIRE_ATTR_PROTOCOL_NAME, "ESMTP");
+	tp_attr(&sb, WIRE_ATTR_CLIENT_ADDRESS, o->ip);
+	tp_attr(&sb, WIRE_ATTR_CLIENT_PORT, "50000");
+	tp_attr(&sb, WIRE_ATTR_CLIENT_NAME, "unknown");
+	tp_attr(&sb, WIRE_ATTR_REVERSE_CLIENT_NAME, "unknown");
+	tp_attr(&sb, WIRE_ATTR_SERVER_ADDRESS, "127.0.0.1");
+	tp_attr(&sb, WIRE_ATTR_SERVER_PORT, "25");
+	tp_attr(&sb, WIRE_ATTR_INSTANCE, "test-plugin.1");
+	tp_attr(&sb, WIRE_ATTR_SESSION, TP_SESSION);
+	tp_attr(&sb, WIRE_ATTR_LISTEN_MODE, "smtp");
+	if (phase != ELEMTA_PHASE_CONNECT)
+		tp_attr(&sb, WIRE_ATTR_HELO_NAME, o->helo);
+	if (phase == ELEMTA_PHASE_AUTH) {
+		tp_attr(&sb, WIRE_ATTR_SASL_METHOD, "PLAIN");
+		tp_attr(&sb, WIRE_ATTR_SASL_USERNAME, o->auth_user);
 	} else if (ss->authenticated) {
-		tp_attr(&sb, "sasl_method", "PLAIN");
-		tp_attr(&sb, "sasl_username", o->auth_user);
+		tp_attr(&sb, WIRE_ATTR_SASL_METHOD, "PLAIN");
+		tp_attr(&sb, WIRE_ATTR_SASL_USERNAME, o->auth_user);
 	}
-	if (phase >= PLUGIN_PHASE_MAIL) {
-		tp_attr(&sb, "sender", o->from);
-		tp_attr(&sb, "queue_id", "0000000000000001");
+	if (phase >= ELEMTA_PHASE_MAIL) {
+		tp_attr(&sb, WIRE_ATTR_SENDER, o->from);
+		tp_attr(&sb, WIRE_ATTR_QUEUE_ID, "0000000000000001");
 		snprintf(num, sizeof(num), "%zu", ss->accepted_count);
-		tp_attr(&sb, "recipient_count", num);
+		tp_attr(&sb, WIRE_ATTR_RECIPIENT_COUNT, num);
 	}
-	if (phase == PLUGIN_PHASE_MAIL || phase == PLUGIN_PHASE_EOM) {
-		snprintf(num, sizeof(num), "%llu", phase == PLUGIN_PHASE_EOM
+	if (phase == ELEMTA_PHASE_MAIL || phase == ELEMTA_PHASE_EOM) {
+		snprintf(num, sizeof(num), "%llu", phase == ELEMTA_PHASE_EOM
 		    ? (unsigned long long)ss->size : 0ULL);
-		tp_attr(&sb, "size", num);
+		tp_attr(&sb, WIRE_ATTR_SIZE, num);
 	}
-	if (phase == PLUGIN_PHASE_RCPT)
-		tp_attr(&sb, "recipient", recipient);
-	if (phase == PLUGIN_PHASE_DATA || phase == PLUGIN_PHASE_EOM)
+	if (phase == ELEMTA_PHASE_RCPT)
+		tp_attr(&sb, WIRE_ATTR_RECIPIENT, recipient);
+	if (phase == ELEMTA_PHASE_DATA || phase == ELEMTA_PHASE_EOM)
 		for (size_t i = 0; i < ss->accepted_count; i++)
-			tp_attr(&sb, "accepted_recipient", ss->accepted[i]);
-	if (phase == PLUGIN_PHASE_EOM)
-		tp_attr(&sb, "message_fd", "1");
+			tp_attr(&sb, WIRE_ATTR_ACCEPTED_RECIPIENT, ss->accepted[i]);
+	if (phase == ELEMTA_PHASE_EOM)
+		tp_attr(&sb, WIRE_ATTR_MESSAGE_FD, "1");
 	wire_encode_end(&sb);
 
 	/* Through the real parser: the plugin sees exactly what policyd
@@ -468,8 +468,8 @@ static struct plugin_decision tp_decide(struct tp_session *ss,
 	wire_parser_init(&p);
 	memset(&rq, 0, sizeof(rq));
 	rq.listener = PLUGIN_LISTENER_ELEMTA;
-	rq.message_fd = phase == PLUGIN_PHASE_EOM ? ss->message_fd : -1;
-	rq.auth_succeeded = phase == PLUGIN_PHASE_AUTH ? o->auth_ok : -1;
+	rq.message_fd = phase == ELEMTA_PHASE_EOM ? ss->message_fd : -1;
+	rq.auth_succeeded = phase == ELEMTA_PHASE_AUTH ? o->auth_ok : -1;
 	rq.req = &p.req;
 	if (wire_parser_feed(&p, strbuf_cstr(&sb), sb.len, &used, &err) != 1) {
 		/* Cannot happen with our own bounded attributes. */
@@ -496,7 +496,7 @@ static struct plugin_decision tp_decide(struct tp_session *ss,
 		    d.result.message);
 	/* --auth-fail: the host itself answers 535 for the wrong password;
 	 * that is the premise of the run, not a refusal by the plugin. */
-	if (phase == PLUGIN_PHASE_AUTH && o->auth_ok == 0 && d.plugin[0] == '\0') {
+	if (phase == ELEMTA_PHASE_AUTH && o->auth_ok == 0 && d.plugin[0] == '\0') {
 		printf(" (wrong password: the host's answer, no plugin refused)\n");
 		return d;
 	}
@@ -513,31 +513,34 @@ static void tp_run(struct tp_session *ss)
 	struct plugin_decision d;
 	char label[1100];
 
-	if (!tp_decide(ss, PLUGIN_PHASE_CONNECT, "CONNECT", NULL).accepted)
+	if (!tp_decide(ss, ELEMTA_PHASE_CONNECT,
+	    wire_phase_name(ELEMTA_PHASE_CONNECT), NULL).accepted)
 		return;
 	snprintf(label, sizeof(label), "EHLO %s", o->helo);
-	if (!tp_decide(ss, PLUGIN_PHASE_EHLO, label, NULL).accepted)
+	if (!tp_decide(ss, ELEMTA_PHASE_EHLO, label, NULL).accepted)
 		return;
 	if (o->auth_user != NULL) {
 		snprintf(label, sizeof(label), "AUTH %s", o->auth_user);
-		d = tp_decide(ss, PLUGIN_PHASE_AUTH, label, NULL);
+		d = tp_decide(ss, ELEMTA_PHASE_AUTH, label, NULL);
 		ss->authenticated = d.accepted && o->auth_ok == 1;
 	}
 	if (o->from == NULL)
 		return;
 	snprintf(label, sizeof(label), "MAIL <%s>", o->from);
-	if (!tp_decide(ss, PLUGIN_PHASE_MAIL, label, NULL).accepted)
+	if (!tp_decide(ss, ELEMTA_PHASE_MAIL, label, NULL).accepted)
 		return;
 	for (size_t i = 0; i < o->rcpt_count; i++) {
 		snprintf(label, sizeof(label), "RCPT <%s>", o->rcpt[i]);
-		if (tp_decide(ss, PLUGIN_PHASE_RCPT, label, o->rcpt[i]).accepted)
+		if (tp_decide(ss, ELEMTA_PHASE_RCPT, label, o->rcpt[i]).accepted)
 			ss->accepted[ss->accepted_count++] = o->rcpt[i];
 	}
 	if (o->data == NULL || ss->accepted_count == 0)
 		return;
-	if (!tp_decide(ss, PLUGIN_PHASE_DATA, "DATA", NULL).accepted)
+	if (!tp_decide(ss, ELEMTA_PHASE_DATA,
+	    wire_phase_name(ELEMTA_PHASE_DATA), NULL).accepted)
 		return;
-	tp_decide(ss, PLUGIN_PHASE_EOM, "END-OF-MESSAGE", NULL);
+	tp_decide(ss, ELEMTA_PHASE_EOM, wire_phase_name(ELEMTA_PHASE_EOM),
+	    NULL);
 }
 
 /* ==== Set-up ==== */
