@@ -80,7 +80,8 @@ enum setting_store {
 	STORE_TEXT,     /* char[size]                                      */
 	STORE_UINT,     /* unsigned or uint64_t, chosen by size            */
 	STORE_BOOL,
-	STORE_INDEX,    /* an enum field: the index into values[]          */
+	STORE_INDEX,    /* an enum field: the index into values[], or
+	                   codes[index] when the setting has codes     */
 	STORE_LIST,     /* SET_LISTEN / SET_PLUGINS fill their own arrays  */
 };
 
@@ -102,6 +103,8 @@ struct setting {
 	setting_default_fn def_fn;  /* computed default (wins over def)      */
 	int64_t min, max;           /* INT: value, SIZE: bytes, DURATION: ms */
 	const char *const *values;  /* ENUM: allowed values, NULL-terminated */
+	const int *codes;           /* ENUM: values[i] is stored as codes[i]
+	                             * (NULL: as i)                          */
 	unsigned flags;
 	setting_check_fn check;
 	const char *help;
@@ -132,11 +135,12 @@ static const char *const bare_newline_values[] = { "reject", "normalize",
 static const char *const fail_mode_values[] = { "tempfail", "accept", NULL };
 /* index order = enum counter_sync */
 static const char *const counter_sync_values[] = { "safe", "fast", NULL };
-/* Stored as text. */
 static const char *const tls_versions[] = { "TLSv1.2", "TLSv1.3", NULL };
+/* Stored as enum log_level: the codes, in the order of the words. */
 static const char *const log_levels[] = { "error", "warning", "info",
     "debug", NULL };
-/* Stored as text; common/counter.c opens the one named. */
+static const int log_level_codes[] = { LOG_LEVEL_ERR, LOG_LEVEL_WARN,
+    LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 static const char *const counter_backends[] = { "lmdb", "redis", NULL };
 
 /* Every setting, once.  Order matters twice: config_dump prints in this
@@ -206,7 +210,7 @@ static const struct setting config_settings[] = {
 	{ .name = "tls.key", .type = SET_PATH, .store = STORE_TEXT,
 	  AT(tls.key), .def = "",
 	  .help = "PEM private key (with tls.certificate)" },
-	{ .name = "tls.min_version", .type = SET_ENUM, .store = STORE_TEXT,
+	{ .name = "tls.min_version", .type = SET_ENUM, .store = STORE_INDEX,
 	  AT(tls.min_version), .def = "TLSv1.2", .values = tls_versions,
 	  .help = "oldest TLS version offered" },
 	{ .name = "tls.ciphers", .type = SET_STRING, .store = STORE_TEXT,
@@ -252,7 +256,7 @@ static const struct setting config_settings[] = {
 	{ .name = "counters.sync", .type = SET_ENUM, .store = STORE_INDEX,
 	  AT(counters.sync), .def = "safe", .values = counter_sync_values,
 	  .help = "safe: fsync every recording decision; fast: flush once a second" },
-	{ .name = "counters.backend", .type = SET_ENUM, .store = STORE_TEXT,
+	{ .name = "counters.backend", .type = SET_ENUM, .store = STORE_INDEX,
 	  AT(counters.backend), .def = "lmdb", .values = counter_backends,
 	  .help = "lmdb: the table at counters.path (one host); redis: a "
 	  "Redis/Valkey server shared by several hosts" },
@@ -289,8 +293,9 @@ static const struct setting config_settings[] = {
 	  .check = check_hostport,
 	  .help = "HOST:PORT of the Prometheus endpoint (\"\" = off)" },
 
-	{ .name = "log.level", .type = SET_ENUM, .store = STORE_TEXT,
+	{ .name = "log.level", .type = SET_ENUM, .store = STORE_INDEX,
 	  AT(log.level), .def = "info", .values = log_levels,
+	  .codes = log_level_codes,
 	  .help = "most verbose level logged" },
 
 	{ .name = "plugins", .type = SET_PLUGINS, .store = STORE_LIST,
@@ -664,6 +669,28 @@ config_node_free(struct config_node *n)
 	free(n->items);
 	free(n->scalar);
 	free(n);
+}
+
+/* setting_enum_word - the spelling of the stored value of an enum
+ * setting, "?" for a value outside it. */
+static const char *
+setting_enum_word(const struct setting *s, int value)
+{
+	for (size_t i = 0; s->values != NULL && s->values[i] != NULL; i++)
+		if ((s->codes != NULL ? s->codes[i] : (int)i) == value)
+			return s->values[i];
+	return "?";
+}
+
+/* config_enum_name - see config.h. */
+const char *
+config_enum_name(const char *key, int value)
+{
+	for (size_t i = 0; i < SETTINGS_COUNT; i++)
+		if (config_settings[i].type == SET_ENUM &&
+		    strcmp(config_settings[i].name, key) == 0)
+			return setting_enum_word(&config_settings[i], value);
+	return "?";
 }
 
 /* config_listen_mode_name - "smtp", "submission", "smtps". */
@@ -1597,10 +1624,8 @@ setting_convert(struct config *cfg, const struct setting *s,
 	case SET_ENUM:
 		if (enum_parse(text, s->values, &index, err) < 0)
 			return -1;
-		if (s->store == STORE_TEXT) {
-			str_copy(setting_field(cfg, s), s->values[index], s->size);
-		} else if (s->store == STORE_INDEX) {
-			int v = (int)index;
+		if (s->store == STORE_INDEX) {
+			int v = s->codes != NULL ? s->codes[index] : (int)index;
 
 			memcpy(setting_field(cfg, s), &v, sizeof(v));
 		}
@@ -2449,7 +2474,7 @@ setting_format(const struct config *cfg, const struct setting *s, char *buf,
 		return;
 	case STORE_INDEX:
 		memcpy(&index, field, sizeof(index));
-		str_copy(buf, s->values[index], size);
+		str_copy(buf, setting_enum_word(s, index), size);
 		return;
 	case STORE_UINT:
 		if (s->type == SET_SIZE)

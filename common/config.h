@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "log.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/elemta/elemta.yaml"
 #define CONFIG_PATH_MAX 4096
@@ -86,8 +87,12 @@ struct config_endpoint {
 	char path[CONFIG_PATH_MAX]; /* absolute socket path; "" for TCP       */
 };
 
+/* Enum-valued settings are stored as these enums (config.c's table
+ * lists their spellings in the same order); nothing compares their text. */
 enum config_fail_mode { CONFIG_FAIL_TEMPFAIL, CONFIG_FAIL_ACCEPT };
 enum config_bare_newline { CONFIG_BARE_REJECT, CONFIG_BARE_NORMALIZE };
+enum config_tls_version { CONFIG_TLS_1_2, CONFIG_TLS_1_3 };
+enum config_counter_backend { CONFIG_BACKEND_LMDB, CONFIG_BACKEND_REDIS };
 
 struct config_plugin {
 	char name[CONFIG_NAME_MAX];
@@ -124,7 +129,7 @@ struct config {
 	struct {
 		char certificate[CONFIG_PATH_MAX];
 		char key[CONFIG_PATH_MAX];
-		char min_version[16];             /* default "TLSv1.2"        */
+		enum config_tls_version min_version; /* default TLSv1.2       */
 		char ciphers[512];
 	} tls;
 
@@ -147,7 +152,7 @@ struct config {
 		char path[CONFIG_PATH_MAX];       /* default /var/lib/elemta/counters */
 		uint64_t map_size;                /* default 64MB             */
 		unsigned ipv6_prefix;             /* default 64               */
-		char backend[16];                 /* "lmdb" (default) | "redis" */
+		enum config_counter_backend backend; /* lmdb (default) | redis */
 		unsigned sync;                    /* enum counter_sync: safe|fast */
 		struct {                          /* backend: redis           */
 			char address[256];        /* "127.0.0.1:6379", "[::1]:6379",
@@ -170,7 +175,7 @@ struct config {
 	} metrics;
 
 	struct {
-		char level[16];                   /* default "info"           */
+		enum log_level level;             /* default info             */
 	} log;
 
 	struct config_plugin plugins[CONFIG_PLUGINS_MAX];
@@ -192,6 +197,10 @@ void config_free(struct config *cfg);
 
 /* config_listen_mode_name - "smtp", "submission", "smtps". */
 const char *config_listen_mode_name(enum config_listen_mode m);
+/* config_enum_name - how the config file spells value of the enum-valued
+ * setting key ("counters.backend", CONFIG_BACKEND_REDIS -> "redis"), for
+ * messages; "?" when key is not an enum setting or value not one of it. */
+const char *config_enum_name(const char *key, int value);
 
 /* config_dump - write every setting with its effective value (check-config -v). */
 void config_dump(const struct config *cfg, FILE *out);

@@ -123,13 +123,13 @@ counter_store_open_config(const struct config *cfg, bool readonly,
 	int rc;
 
 	*out = NULL;
-	if (strcmp(cfg->counters.backend, "lmdb") == 0)
+	if (cfg->counters.backend == CONFIG_BACKEND_LMDB)
 		return counter_lmdb_open(cfg->counters.path,
 		    cfg->counters.map_size, readonly,
 		    (enum counter_sync)cfg->counters.sync, out, err);
-	if (strcmp(cfg->counters.backend, "redis") != 0)
-		return error_set(err, "counters.backend '%s' is not supported",
-		    cfg->counters.backend);
+	if (cfg->counters.backend != CONFIG_BACKEND_REDIS)
+		return error_set(err, "counters.backend %d is not supported",
+		    (int)cfg->counters.backend);
 	memset(&o, 0, sizeof(o));
 	str_copy(o.address, cfg->counters.redis.address, sizeof(o.address));
 	str_copy(o.key_prefix, cfg->counters.redis.key_prefix,

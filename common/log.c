@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,24 +69,6 @@ log_init(const char *ident, bool to_stderr, enum log_level max_level)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 		log_syslog_open = true;
 	}
-}
-
-/* log_level_parse - "error"/"err", "warning"/"warn", "info", "debug";
- * returns the level or -1 if unknown. */
-int
-log_level_parse(const char *name)
-{
-	if (name == NULL)
-		return -1;
-	if (strcasecmp(name, "error") == 0 || strcasecmp(name, "err") == 0)
-		return LOG_LEVEL_ERR;
-	if (strcasecmp(name, "warning") == 0 || strcasecmp(name, "warn") == 0)
-		return LOG_LEVEL_WARN;
-	if (strcasecmp(name, "info") == 0)
-		return LOG_LEVEL_INFO;
-	if (strcasecmp(name, "debug") == 0)
-		return LOG_LEVEL_DEBUG;
-	return -1;
 }
 
 /* log_level_name - the word written in stderr lines. */

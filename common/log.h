@@ -23,8 +23,6 @@ enum log_level {
 /* log_init - ident is the program name; to_stderr selects stderr over
  * syslog; messages above max_level are dropped. */
 void log_init(const char *ident, bool to_stderr, enum log_level max_level);
-/* log_level_parse - "error", "warning", "info", "debug"; -1 if unknown. */
-int log_level_parse(const char *name);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

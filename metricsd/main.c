@@ -213,7 +213,7 @@ main(int argc, char **argv)
 	struct error err;
 	bool bind_self = false, fg;
 	sigset_t set;
-	int ch, fd, level, sig = 0;
+	int ch, fd, sig = 0;
 
 	while ((ch = getopt_long(argc, argv, "c:bh", opts, NULL)) != -1) {
 		switch (ch) {
@@ -250,9 +250,7 @@ main(int argc, char **argv)
 			log_err("%s: cannot load the configuration", path);
 		return 1;
 	}
-	level = log_level_parse(md.cfg->log.level);
-	log_init("elemta-metricsd", fg, level < 0 ? LOG_LEVEL_INFO :
-	    (enum log_level)level);
+	log_init("elemta-metricsd", fg, md.cfg->log.level);
 	fd = bind_self ? metricsd_bind(md.cfg, &err) : metricsd_inherited(&err);
 	if (fd < 0) {
 		log_err("%s", err.text);

@@ -114,7 +114,7 @@ main(int argc, char **argv)
 	struct error err;
 	char names[512];
 	bool standalone = false, to_stderr;
-	int policy_fd, postfix_fd, opt, level;
+	int policy_fd, postfix_fd, opt;
 	bool lmdb;
 
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -140,9 +140,7 @@ main(int argc, char **argv)
 			log_err("%s", errs.text[i]);
 		return 1;
 	}
-	level = log_level_parse(cfg->log.level);
-	log_init("elemta-policyd", to_stderr,
-	    level < 0 ? LOG_LEVEL_INFO : (enum log_level)level);
+	log_init("elemta-policyd", to_stderr, cfg->log.level);
 
 	if (standalone) {
 		policy_fd = bind_unix(cfg->policyd.socket, 0660);
@@ -156,7 +154,7 @@ main(int argc, char **argv)
 			    "use --bind (ELEMTA_POLICY_FD is not set)");
 	}
 
-	lmdb = strcmp(cfg->counters.backend, "lmdb") == 0;
+	lmdb = cfg->counters.backend == CONFIG_BACKEND_LMDB;
 	if (standalone && lmdb) {
 		/* No elemtactl: prepare the table as it would. */
 		bool discarded = false;
@@ -168,7 +166,8 @@ main(int argc, char **argv)
 	/* Redis: the password file is read here, before the first request;
 	 * an unreachable server is logged and ridden out, not fatal. */
 	if (counter_store_open_config(cfg, false, &cs, &err) != 0)
-		fatal("counter table (%s): %s", cfg->counters.backend, err.text);
+		fatal("counter table (%s): %s", config_enum_name(
+		    "counters.backend", (int)cfg->counters.backend), err.text);
 	host = plugin_host_new(cs, cfg->counters.ipv6_prefix);
 	if (cfg->auth.users_file[0] != '\0') {
 		/* Problems are logged by the loader; a missing file is not

@@ -65,7 +65,6 @@ main(int argc, char **argv)
 	struct config_errors errs;
 	struct config *cfg;
 	struct error err;
-	int level;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -89,9 +88,7 @@ main(int argc, char **argv)
 			log_err("%s: cannot load the configuration", path);
 		return 1;
 	}
-	level = log_level_parse(cfg->log.level);
-	log_init("elemta-smtpd", fg, level < 0 ? LOG_LEVEL_INFO :
-	    (enum log_level)level);
+	log_init("elemta-smtpd", fg, cfg->log.level);
 	raise_fd_limit();
 	log_info("worker %s starting (config %s)", wid ? wid : "-", cfg->file);
 

@@ -236,9 +236,8 @@ tls_configure(SSL_CTX *ctx, const struct config *cfg, struct error *err)
 {
 	static const unsigned char sid_ctx[] = "elemta-smtpd";
 	char reason[256];
-	/* The loader admits only TLSv1.2 (the default) and TLSv1.3. */
-	int min = strcmp(cfg->tls.min_version, "TLSv1.3") == 0 ?
-	    TLS1_3_VERSION : TLS1_2_VERSION;
+	int min = cfg->tls.min_version == CONFIG_TLS_1_3 ? TLS1_3_VERSION :
+	    TLS1_2_VERSION;
 
 	if (SSL_CTX_set_min_proto_version(ctx, min) != 1)
 		return error_set(err, "tls.min_version: %s", tls_openssl_reason(
@@ -309,7 +308,8 @@ tls_server_new(const struct config *cfg, struct error *err)
 	ts->ctx = ctx;
 	ctx = NULL;
 	log_info("TLS: certificate %s loaded (%s), minimum %s", cfg->tls.certificate,
-	    inherited ? "from elemtactl" : "read directly", cfg->tls.min_version);
+	    inherited ? "from elemtactl" : "read directly",
+	    config_enum_name("tls.min_version", (int)cfg->tls.min_version));
 out:
 	if (cert_fd >= 0)
 		close(cert_fd);

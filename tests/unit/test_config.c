@@ -189,7 +189,7 @@ test_repo_config(void **state)
 	snprintf(want, sizeof(want), "%s/var/spool", root);
 	assert_string_equal(cfg->spool.path, want);
 	assert_true(cfg->spool.fsync);
-	assert_string_equal(cfg->log.level, "info");
+	assert_int_equal(cfg->log.level, LOG_LEVEL_INFO);
 
 	assert_int_equal(cfg->plugin_count, 1);
 	assert_string_equal(cfg->plugins[0].name, "policy");
@@ -314,7 +314,7 @@ test_full_config(void **state)
 
 	assert_string_equal(cfg->tls.certificate, "/tmp/tls/cert.pem");
 	assert_string_equal(cfg->tls.key, "/etc/ssl/private/key.pem");
-	assert_string_equal(cfg->tls.min_version, "TLSv1.3");
+	assert_int_equal(cfg->tls.min_version, CONFIG_TLS_1_3);
 	assert_string_equal(cfg->tls.ciphers, "HIGH:!aNULL");
 	assert_string_equal(cfg->auth.users_file, "/tmp/users");
 	assert_false(cfg->auth.require_tls);
@@ -341,7 +341,7 @@ test_full_config(void **state)
 	assert_string_equal(cfg->metrics.endpoint.host, "127.0.0.1");
 	assert_int_equal(cfg->metrics.endpoint.port, 9100);
 	assert_string_equal(cfg->metrics.endpoint.path, "");
-	assert_string_equal(cfg->log.level, "debug");
+	assert_int_equal(cfg->log.level, LOG_LEVEL_DEBUG);
 
 	assert_int_equal(cfg->plugin_count, 2);
 	assert_string_equal(cfg->plugins[0].name, "policy");
@@ -387,7 +387,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->server.banner, "ESMTP Elemta");
 	assert_string_equal(cfg->tls.certificate, "");
 	assert_string_equal(cfg->tls.key, "");
-	assert_string_equal(cfg->tls.min_version, "TLSv1.2");
+	assert_int_equal(cfg->tls.min_version, CONFIG_TLS_1_2);
 	assert_string_equal(cfg->tls.ciphers, "");
 	assert_string_equal(cfg->auth.users_file, "");
 	assert_true(cfg->auth.require_tls);
@@ -400,7 +400,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->counters.path, "/var/lib/elemta/counters");
 	assert_int_equal(cfg->counters.map_size, 64 * 1024 * 1024);
 	assert_int_equal(cfg->counters.ipv6_prefix, 64);
-	assert_string_equal(cfg->counters.backend, "lmdb");
+	assert_int_equal(cfg->counters.backend, CONFIG_BACKEND_LMDB);
 	assert_string_equal(cfg->counters.redis.address, "127.0.0.1:6379");
 	assert_string_equal(cfg->counters.redis.password_file, "");
 	assert_int_equal(cfg->counters.redis.database, 0);
@@ -412,7 +412,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->metrics.endpoint.host, "");
 	assert_int_equal(cfg->metrics.endpoint.port, 0);
 	assert_string_equal(cfg->policyd.postfix_endpoint.path, "");
-	assert_string_equal(cfg->log.level, "info");
+	assert_int_equal(cfg->log.level, LOG_LEVEL_INFO);
 	assert_int_equal(cfg->plugin_count, 0);
 	config_free(cfg);
 }
@@ -476,7 +476,7 @@ test_redis_settings(void **state)
 	    "    password_file: /etc/elemta/redis.pw\n    database: 3\n"
 	    "    key_prefix: \"mx:\"\n    timeout_ms: 1s\n");
 
-	assert_string_equal(cfg->counters.backend, "redis");
+	assert_int_equal(cfg->counters.backend, CONFIG_BACKEND_REDIS);
 	assert_string_equal(cfg->counters.redis.address, "[::1]:6380");
 	assert_string_equal(cfg->counters.redis.password_file,
 	    "/etc/elemta/redis.pw");
@@ -660,6 +660,15 @@ test_nodes(void **state)
 	assert_string_equal(config_node_get(c, "q")->scalar, "~");
 	assert_string_equal(config_listen_mode_name(CONFIG_MODE_SUBMISSION),
 	    "submission");
+	/* enum settings: stored as enums, spelled by the table */
+	assert_string_equal(config_enum_name("counters.backend",
+	    CONFIG_BACKEND_REDIS), "redis");
+	assert_string_equal(config_enum_name("tls.min_version",
+	    CONFIG_TLS_1_3), "TLSv1.3");
+	assert_string_equal(config_enum_name("log.level", LOG_LEVEL_WARN),
+	    "warning");
+	assert_string_equal(config_enum_name("log.level", 5), "?");
+	assert_string_equal(config_enum_name("server.workers", 1), "?");
 	config_free(cfg);
 	config_free(NULL);
 }

@@ -190,7 +190,7 @@ cfg_make(unsigned port, const char *prefix, bool accept)
 {
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 
-	str_copy(cfg->counters.backend, "redis", sizeof(cfg->counters.backend));
+	cfg->counters.backend = CONFIG_BACKEND_REDIS;
 	snprintf(cfg->counters.redis.address,
 	    sizeof(cfg->counters.redis.address), "127.0.0.1:%u", port);
 	str_copy(cfg->counters.redis.key_prefix, prefix,

@@ -275,7 +275,7 @@ main(int argc, char **argv)
 	struct error err = { "" };
 	/* A damaged table must be an error message, not a crash of this
 	 * tool: read it once in a child first. */
-	if ((strcmp(cfg->counters.backend, "lmdb") == 0 &&
+	if ((cfg->counters.backend == CONFIG_BACKEND_LMDB &&
 	    counter_store_check(cfg->counters.path, &err) < 0) ||
 	    counter_store_open_config(cfg, !writing, &cs, &err) < 0) {
 		fprintf(stderr, "elemta-stat: %s\n", err.text);

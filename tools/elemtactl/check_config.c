@@ -239,7 +239,7 @@ size_t ctl_config_check_access(const struct config *cfg,
 	check_access_add(policyd, &np, cfg->file, R_OK, "the configuration");
 	check_access_add(policyd, &np, cfg->auth.users_file, R_OK,
 	    "auth.users_file");
-	if (strcmp(cfg->counters.backend, "redis") == 0)
+	if (cfg->counters.backend == CONFIG_BACKEND_REDIS)
 		check_access_add(policyd, &np, cfg->counters.redis.password_file,
 		    R_OK, "counters.redis.password_file");
 	for (size_t i = 0; i < cfg->plugin_count; i++)
@@ -262,7 +262,7 @@ size_t ctl_config_check_access(const struct config *cfg,
 			check_access_add(smtpd, &ns, socket_dir, X_OK,
 			    "the policy socket's directory");
 		}
-		if (strcmp(cfg->counters.backend, "lmdb") == 0)
+		if (cfg->counters.backend == CONFIG_BACKEND_LMDB)
 			check_access_add(policyd, &np, cfg->counters.path,
 			    R_OK | W_OK | X_OK, "counters.path");
 	}

@@ -285,7 +285,7 @@ static int control_counter_stats(const struct config *cfg,
 	struct counter_store *cs;
 	int rc;
 
-	if (strcmp(cfg->counters.backend, "lmdb") == 0 &&
+	if (cfg->counters.backend == CONFIG_BACKEND_LMDB &&
 	    access(cfg->counters.path, F_OK) == -1)
 		return error_set(err, "%s: %s", cfg->counters.path, strerror(errno));
 	if (counter_store_open_config(cfg, true, &cs, err) == -1)
@@ -299,7 +299,7 @@ static int control_counter_stats(const struct config *cfg,
 static const char *control_counter_where(const struct config *cfg,
     char *buf, size_t size)
 {
-	if (strcmp(cfg->counters.backend, "redis") != 0)
+	if (cfg->counters.backend != CONFIG_BACKEND_REDIS)
 		return cfg->counters.path;
 	snprintf(buf, size, "redis %s", cfg->counters.redis.address);
 	return buf;

@@ -697,7 +697,7 @@ static int sup_prepare_dirs(struct supervisor *s, struct error *err)
 	if (sup_prepare_spool(s, cfg, err) == -1)
 		return -1;
 	/* counters.backend: redis keeps nothing on this host. */
-	if (strcmp(cfg->counters.backend, "lmdb") == 0) {
+	if (cfg->counters.backend == CONFIG_BACKEND_LMDB) {
 		if (ctl_mkdir_p(cfg->counters.path, 0700, err) == -1)
 			return -1;
 		/* Before any worker opens the table: a FAST-mode table that
@@ -871,7 +871,6 @@ static int sup_startup(struct supervisor *s)
 	static struct config_errors extra;
 	struct error err;
 	pid_t holder;
-	int level;
 
 	s->cfg = ctl_config_load(s->args->config_file);
 	if (s->cfg == NULL)
@@ -882,9 +881,7 @@ static int sup_startup(struct supervisor *s)
 			fprintf(stderr, "%s\n", extra.text[i]);
 		return -1;
 	}
-	level = log_level_parse(s->cfg->log.level);
-	log_init("elemtactl", s->foreground, level < 0 ? LOG_LEVEL_INFO
-	    : (enum log_level)level);
+	log_init("elemtactl", s->foreground, s->cfg->log.level);
 
 	if (ctl_users_resolve(s->cfg, &s->users, &err) == -1) {
 		sup_error(s, "%s", err.text);
@@ -1054,7 +1051,6 @@ static int sup_reload_apply(struct supervisor *s, struct config *ncfg,
 	struct config *ocfg = s->cfg;
 	struct error err;
 	size_t first;
-	int level;
 
 	if (sup_prepare_spool(s, ncfg, &err) == -1) {
 		sup_errs_add(errs, "%s", err.text);
@@ -1073,9 +1069,7 @@ static int sup_reload_apply(struct supervisor *s, struct config *ncfg,
 	s->sockets = nsock;
 	s->cfg = ncfg;
 	s->generation++;
-	level = log_level_parse(ncfg->log.level);
-	log_init("elemtactl", s->foreground, level < 0 ? LOG_LEVEL_INFO
-	    : (enum log_level)level);
+	log_init("elemtactl", s->foreground, ncfg->log.level);
 
 	/* policyd first, so that the new smtpd workers' first requests find
 	 * it; a worker that cannot start is retried like a crashed one. */
