@@ -424,7 +424,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 conn_after_eof(struct conn *c)
 {
-	if (c->state == CONN_OPEN && c->preq == NULL && c->job == NULL)
+	if (c->state == CONN_OPEN &&
+	    session_pending(c->session) == SESSION_PENDING_NONE)
 		c->state = CONN_CLOSING;
 	conn_settle(c);
 }
@@ -507,7 +508,7 @@ static void
 conn_resume(struct conn *c)
 {
 	if (c->srv->grace_over && c->state == CONN_OPEN &&
-	    c->preq == NULL && c->job == NULL)
+	    session_pending(c->session) == SESSION_PENDING_NONE)
 		session_shutdown(c->session);
 	conn_drain(c);
 	if (c->eof)
@@ -1003,7 +1004,8 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		/* A message being committed gets its 250 first (conn_resume
 		 * shuts the session down right after). */
-		if (c->state == CONN_OPEN && c->job == NULL) {
+		if (c->state == CONN_OPEN &&
+		    session_pending(c->session) != SESSION_PENDING_COMMIT) {
 			if (c->preq != NULL) {
 				policy_client_cancel(c->preq);
 				c->preq = NULL;

@@ -223,6 +223,22 @@ session_id(const struct session *s)
 	return s->sid;
 }
 
+/* session_pending - what the session waits for (server.c). */
+enum session_pending
+session_pending(const struct session *s)
+{
+	switch (s->state) {
+	case SESSION_CONNECT_POLICY:
+	case SESSION_WAIT_POLICY:
+	case SESSION_EOM_POLICY:
+		return SESSION_PENDING_POLICY;
+	case SESSION_EOM_COMMIT:
+		return SESSION_PENDING_COMMIT;
+	default:
+		return SESSION_PENDING_NONE;
+	}
+}
+
 /* session_wants_input - false while a decision is pending or closing. */
 bool
 session_wants_input(const struct session *s)
@@ -1050,7 +1066,6 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	struct session_txn *t = &s->txn;
 	enum elemta_action verdict = s->session_verdict;
 	struct spool_envelope env;
-	struct error err;
 	char esc[SESSION_ESC], qid[SPOOL_ID_LEN + 1];
 
 	if (session_verdict_refuses(v)) {
@@ -1094,22 +1109,11 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	env.recipients = t->rcpts;
 	env.recipient_count = t->nrcpt;
 	t->verdict = verdict;     /* what session_commit_done reports */
-	if (s->ops->commit != NULL) {
-		session_enter_state(s, SESSION_EOM_COMMIT);
-		s->ops->commit(s->io, s->spool, &env,
-		    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE);
-		free(s->spool);
-		s->spool = NULL;
-		return;
-	}
 	session_enter_state(s, SESSION_EOM_COMMIT);
-	if (spool_msg_commit(s->spool, &env,
-	    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE,
-	    s->cfg->spool.fsync, &err) < 0) {
-		session_commit_done(s, -1, err.text);
-		return;
-	}
-	session_commit_done(s, 0, "");
+	s->ops->commit(s->io, s->spool, &env,
+	    verdict == ELEMTA_QUARANTINE ? SPOOL_QUARANTINE : SPOOL_QUEUE);
+	free(s->spool);
+	s->spool = NULL;
 }
 
 /* session_commit_done - 250 once the message is durable, else 451. */

@@ -91,9 +91,10 @@ struct session_ops {
 	 * at once.  Must not call session_policy_done itself. */
 	int (*policy)(void *io, struct strbuf *req, int fd, char *why,
 	    size_t whylen);
-	/* Optional: commit the accepted message (m taken over, env copied)
-	 * off the event loop; the outcome comes back through
-	 * session_commit_done.  NULL: the session commits synchronously. */
+	/* Commit the accepted message off the event loop: m is taken over,
+	 * *env must be copied (the strings it points to stay valid until
+	 * session_commit_done).  The outcome comes back through
+	 * session_commit_done, never from inside this call. */
 	void (*commit)(void *io, struct spool_msg *m,
 	    const struct spool_envelope *env, enum spool_dest dest);
 	/* Optional: switch the connection to TLS after STARTTLS.  Called
@@ -146,5 +147,15 @@ uint64_t session_read_timeout_ms(const struct session *s);
 /* session_wants_input - false while waiting for a decision or closing
  * (the caller may stop reading; input stays buffered). */
 bool session_wants_input(const struct session *s);
+
+/* What the session waits for from its caller: it moves on only through
+ * session_policy_done (POLICY) or session_commit_done (COMMIT). */
+enum session_pending {
+	SESSION_PENDING_NONE,
+	SESSION_PENDING_POLICY,   /* a request started with ops->policy   */
+	SESSION_PENDING_COMMIT,   /* a message handed to ops->commit      */
+};
+/* session_pending - see enum session_pending. */
+enum session_pending session_pending(const struct session *s);
 
 #endif
