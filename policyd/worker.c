@@ -3,8 +3,9 @@
  * connections per worker process, each a stream of pipelined policy
  * requests answered strictly in order.
  *
- * Called by policyd/main.c.  Runs unprivileged (elemtactl dropped
- * privileges before exec).  Untrusted input: every byte read from a
+ * Called by policyd/main.c (worker_run), and by tests/unit/test_worker.c
+ * through worker_new and the worker_ops seam.  Runs unprivileged
+ * (elemtactl dropped privileges before exec).  Untrusted input: every byte read from a
  * connection - Elemta's smtpd on the private socket, or a Postfix (or
  * anyone who can reach policyd.postfix_listen) on the Postfix listener -
  * and any descriptor passed with it.  Bad input closes that connection
@@ -129,8 +130,10 @@ struct worker_listener {
 
 struct worker {
 	struct event_base *base;
-	struct plugin_host *host;
-	struct counter_store *cs;
+	const struct worker_ops *ops;
+	void *ops_arg;
+	struct plugin_host *host;   /* worker_run's (housekeeping), or NULL */
+	struct counter_store *cs;   /* worker_run's, or NULL             */
 	struct worker_listener listeners[2];
 	struct event *ev_term, *ev_int, *ev_tick;
 	struct conn *conns;
@@ -396,7 +399,7 @@ worker_batch_join(struct worker *w, bool slow)
 		worker_batch_commit(w);
 	if (w->batch_open || slow)
 		return;
-	counter_batch_begin(w->cs);
+	w->ops->batch_begin(w->ops_arg);
 	w->batch_open = true;
 	w->batch_decisions = 0;
 	clock_gettime(CLOCK_MONOTONIC, &w->batch_started);
@@ -438,10 +441,11 @@ worker_batch_send(struct worker *w, bool now)
 		return;
 	w->batch_open = false;
 	w->held = NULL;
-	failed = counter_batch_end(w->cs, &err) != 0;
+	failed = w->ops->batch_end(w->ops_arg, &err) != 0;
 	if (failed)
-		log_msg(counter_store_unavailable(w->cs) ? LOG_LEVEL_DEBUG :
-		    LOG_LEVEL_ERR, "counter table commit of %u decisions "
+		log_msg(w->cs != NULL && counter_store_unavailable(w->cs) ?
+		    LOG_LEVEL_DEBUG : LOG_LEVEL_ERR,
+		    "counter table commit of %u decisions "
 		    "failed: %s; answering them with tempfail",
 		    w->batch_decisions, err.text);
 	for (; c != NULL; c = next) {
@@ -521,7 +525,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		rq.txn = &c->txn;
 
 	worker_batch_join(c->w, rq.message_fd >= 0 || secret);
-	plugin_host_decide(c->w->host, &rq, &d);
+	c->w->ops->decide(c->w->ops_arg, &rq, &d);
 	c->w->batch_decisions++;
 
 	if (rq.message_fd >= 0)
@@ -533,7 +537,8 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 	/* A lost batch fails every later decision in it: end it now (its
 	 * held replies, this one included, become temporary failures) so
 	 * the next decision starts afresh. */
-	if (rc == 0 && c->w->batch_open && counter_batch_failed(c->w->cs))
+	if (rc == 0 && c->w->batch_open &&
+	    c->w->ops->batch_failed(c->w->ops_arg))
 		worker_batch_commit(c->w);
 	return rc;
 }
@@ -801,10 +806,12 @@ worker_listen(struct worker *w, enum plugin_listener kind, int fd,
 	return 0;
 }
 
-/* worker_shutdown - last replies out (best effort), everything freed. */
-static void
-worker_shutdown(struct worker *w)
+/* worker_free - last replies out (best effort), everything freed. */
+void
+worker_free(struct worker *w)
 {
+	if (w == NULL)
+		return;
 	worker_batch_commit(w);
 	while (w->conns != NULL) {
 		struct conn *c = w->conns;
@@ -828,9 +835,83 @@ worker_shutdown(struct worker *w)
 		event_free(w->ev_tick);
 	if (w->ev_commit)
 		event_free(w->ev_commit);
-	plugin_host_flush_metrics(w->host);
-	event_base_free(w->base);
+	free(w);
 }
+
+/* worker_new - the loop's state and its listening sockets on base. */
+struct worker *
+worker_new(struct event_base *base, const struct worker_ops *ops, void *arg,
+    bool batching, int policy_fd, int postfix_fd, struct error *err)
+{
+	struct worker *w;
+
+	if (policy_fd < 0 && postfix_fd < 0) {
+		error_set(err, "no listening socket to serve");
+		return NULL;
+	}
+	if (event_base_priority_init(base, WORKER_PRIO_COUNT) != 0) {
+		error_set(err, "event_base_priority_init failed");
+		return NULL;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->base = base;
+	w->ops = ops;
+	w->ops_arg = arg;
+	w->batching = batching;
+	w->ev_commit = event_new(base, -1, 0, worker_on_commit, w);
+	if (w->ev_commit == NULL ||
+	    event_priority_set(w->ev_commit, WORKER_PRIO_COMMIT) != 0) {
+		worker_free(w);
+		error_set(err, "cannot set up the commit event");
+		return NULL;
+	}
+	if ((policy_fd >= 0 && worker_listen(w, PLUGIN_LISTENER_ELEMTA,
+	    policy_fd, err) != 0) ||
+	    (postfix_fd >= 0 && worker_listen(w, PLUGIN_LISTENER_POSTFIX,
+	    postfix_fd, err) != 0)) {
+		worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/* The real collaborators: the plugin chain and the counter table. */
+struct worker_real {
+	struct plugin_host *host;
+	struct counter_store *cs;
+};
+
+static void
+real_decide(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out)
+{
+	plugin_host_decide(((struct worker_real *)arg)->host, rq, out);
+}
+
+static void
+real_batch_begin(void *arg)
+{
+	counter_batch_begin(((struct worker_real *)arg)->cs);
+}
+
+static int
+real_batch_end(void *arg, struct error *err)
+{
+	return counter_batch_end(((struct worker_real *)arg)->cs, err);
+}
+
+static bool
+real_batch_failed(void *arg)
+{
+	return counter_batch_failed(((struct worker_real *)arg)->cs);
+}
+
+static const struct worker_ops worker_real_ops = {
+	.decide = real_decide,
+	.batch_begin = real_batch_begin,
+	.batch_end = real_batch_end,
+	.batch_failed = real_batch_failed,
+};
 
 /* worker_run - set up the loop and serve until a stop signal. */
 int
@@ -838,48 +919,34 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
     int postfix_fd, struct error *err)
 {
 	struct timeval second = { 1, 0 };
-	struct worker w;
+	struct worker_real real = { host, cs };
+	struct event_base *base;
+	struct worker *w;
+	int rc = 0;
 
-	memset(&w, 0, sizeof(w));
-	w.host = host;
-	w.cs = cs;
-	if (policy_fd < 0 && postfix_fd < 0)
-		return error_set(err, "no listening socket to serve");
 	signal(SIGPIPE, SIG_IGN);
-	w.base = event_base_new();
-	if (w.base == NULL)
+	base = event_base_new();
+	if (base == NULL)
 		return error_set(err, "event_base_new failed");
-	if (event_base_priority_init(w.base, WORKER_PRIO_COUNT) != 0) {
-		event_base_free(w.base);
-		return error_set(err, "event_base_priority_init failed");
-	}
-	w.batching = counter_store_batches(cs);
-	w.ev_commit = event_new(w.base, -1, 0, worker_on_commit, &w);
-	if (w.ev_commit == NULL ||
-	    event_priority_set(w.ev_commit, WORKER_PRIO_COMMIT) != 0) {
-		worker_shutdown(&w);
-		return error_set(err, "cannot set up the commit event");
-	}
-	if ((policy_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_ELEMTA,
-	    policy_fd, err) != 0) ||
-	    (postfix_fd >= 0 && worker_listen(&w, PLUGIN_LISTENER_POSTFIX,
-	    postfix_fd, err) != 0)) {
-		worker_shutdown(&w);
+	w = worker_new(base, &worker_real_ops, &real,
+	    counter_store_batches(cs), policy_fd, postfix_fd, err);
+	if (w == NULL) {
+		event_base_free(base);
 		return -1;
 	}
-	w.ev_term = evsignal_new(w.base, SIGTERM, worker_on_signal, &w);
-	w.ev_int = evsignal_new(w.base, SIGINT, worker_on_signal, &w);
-	w.ev_tick = event_new(w.base, -1, EV_PERSIST, worker_on_tick, &w);
-	if (w.ev_term == NULL || w.ev_int == NULL || w.ev_tick == NULL ||
-	    event_add(w.ev_term, NULL) != 0 || event_add(w.ev_int, NULL) != 0 ||
-	    event_add(w.ev_tick, &second) != 0) {
-		worker_shutdown(&w);
-		return error_set(err, "cannot set up signal and timer events");
-	}
-	if (event_base_dispatch(w.base) < 0) {
-		worker_shutdown(&w);
-		return error_set(err, "event loop failed");
-	}
-	worker_shutdown(&w);
-	return 0;
+	w->host = host;
+	w->cs = cs;
+	w->ev_term = evsignal_new(base, SIGTERM, worker_on_signal, w);
+	w->ev_int = evsignal_new(base, SIGINT, worker_on_signal, w);
+	w->ev_tick = event_new(base, -1, EV_PERSIST, worker_on_tick, w);
+	if (w->ev_term == NULL || w->ev_int == NULL || w->ev_tick == NULL ||
+	    event_add(w->ev_term, NULL) != 0 || event_add(w->ev_int, NULL) != 0 ||
+	    event_add(w->ev_tick, &second) != 0)
+		rc = error_set(err, "cannot set up signal and timer events");
+	else if (event_base_dispatch(base) < 0)
+		rc = error_set(err, "event loop failed");
+	worker_free(w);
+	plugin_host_flush_metrics(host);
+	event_base_free(base);
+	return rc;
 }

@@ -13,6 +13,10 @@
 #include "error.h"
 #include "plugin_host.h"
 
+#include <stdbool.h>
+
+#include <event2/event.h>
+
 /* worker_run - serve until SIGTERM/SIGINT.  policy_fd is the private
  * listener (Elemta's smtpd, extensions honoured), postfix_fd the Postfix
  * listener (extensions ignored); either may be -1, not both.  cs may be
@@ -20,5 +24,32 @@
  * the loop could not be set up. */
 int worker_run(struct plugin_host *host, struct counter_store *cs,
     int policy_fd, int postfix_fd, struct error *err);
+
+/* What the loop asks of the rest of policyd, behind one seam (in the
+ * style of smtpd/session.h's session_ops) so that tests/unit/test_worker.c
+ * can script decisions and group commits.  worker_run passes the real
+ * ones: plugin_host_decide and the counter table's batches (counter.h's
+ * batch contract applies). */
+struct worker_ops {
+	void (*decide)(void *arg, const struct plugin_request *rq,
+	    struct plugin_decision *out);
+	void (*batch_begin)(void *arg);
+	int (*batch_end)(void *arg, struct error *err);   /* -1: all lost */
+	bool (*batch_failed)(void *arg);
+};
+
+struct worker;
+
+/* worker_new - a worker serving policy_fd and postfix_fd (as worker_run)
+ * on base, which must have no events yet (the worker sets its
+ * priorities).  batching: decisions share group commits through the
+ * batch_* ops.  ops and arg are borrowed.  No signals, no housekeeping
+ * tick: the caller runs base.  NULL (err filled) when it cannot be set up. */
+struct worker *worker_new(struct event_base *base,
+    const struct worker_ops *ops, void *arg, bool batching, int policy_fd,
+    int postfix_fd, struct error *err);
+/* worker_free - commit the open batch, write the last replies (best
+ * effort), close every connection, free the worker (not base). */
+void worker_free(struct worker *w);
 
 #endif

@@ -588,7 +588,7 @@ command_parse_path(const char *arg, bool is_rcpt, bool utf8,
 	memset(out, 0, sizeof(*out));
 	if (strncasecmp(arg, word, wlen) != 0)
 		return command_fail(err, 501, "5.5.4", "Syntax: %s %s<address>",
-		    is_rcpt ? "RCPT" : "MAIL", word);
+		    command_name(is_rcpt ? CMD_RCPT : CMD_MAIL), word);
 	p = arg + wlen;
 	while (*p == ' ')
 		p++;

@@ -1,0 +1,437 @@
+/*
+ * test_worker.c - policyd's event loop (policyd/worker.c) with fakes at
+ * its seam (struct worker_ops): decisions and group commits are
+ * scripted, clients are real Unix sockets.  One test per promise of the
+ * file's header comment: pipelined replies in request order, replies held
+ * until their batch commits, a failed batch answered with tempfails (and
+ * its transaction counted afresh), a batch known lost ended at once, slow
+ * requests decided outside batches, AUTH answered OK, a missing message
+ * descriptor answered with a tempfail.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "error.h"
+#include "wire.h"
+#include "../../policyd/plugin_host.h"
+#include "../../policyd/worker.h"
+
+#define TEMPFAIL_REPLY "action=451 4.3.0 Temporary policy failure, try again later\n\n"
+
+/* The scripted collaborators and what they saw. */
+struct fake {
+	char log[1024];            /* "b" begin, "d" decide, "e" end, in order */
+	size_t nlog;
+	int end_rc;                /* what batch_end returns            */
+	bool lost_after_decide;    /* batch_failed once a decision ran  */
+	bool in_batch;
+	bool decided_in_batch;
+	int client_fd;             /* must have nothing to read at commit */
+	bool bytes_before_commit;  /* a reply left before its commit    */
+	unsigned txn_seen;         /* rq->txn->accepted at the last decide */
+	int message_fd;            /* the descriptor the last decide got */
+};
+
+struct fx {
+	char dir[64];
+	char path[128];
+	int lfd, pfd;               /* the two listening sockets        */
+	struct event_base *base;
+	struct worker *w;
+	struct fake fake;
+	char in[8192];              /* what the client read             */
+	size_t in_len;
+};
+
+static void
+fake_note(struct fake *f, char c)
+{
+	if (f->nlog + 1 < sizeof(f->log)) {
+		f->log[f->nlog++] = c;
+		f->log[f->nlog] = '\0';
+	}
+}
+
+/* fake_decide - continue, unless the recipient starts with "reject";
+ * plays the host's part of counting a Postfix transaction. */
+static void
+fake_decide(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out)
+{
+	struct fake *f = arg;
+	const char *rcpt = wire_request_get(rq->req, WIRE_ATTR_RECIPIENT);
+
+	fake_note(f, 'd');
+	f->decided_in_batch = f->in_batch;
+	memset(out, 0, sizeof(*out));
+	out->phase = wire_phase_parse(wire_request_get(rq->req,
+	    WIRE_ATTR_PROTOCOL_STATE));
+	out->result.action = ELEMTA_CONTINUE;
+	if (rcpt != NULL && strncmp(rcpt, "reject", 6) == 0) {
+		out->result.action = ELEMTA_REJECT;
+		out->result.smtp_code = 550;
+		str_copy(out->result.enhanced, "5.7.1",
+		    sizeof(out->result.enhanced));
+		str_copy(out->result.message, "no", sizeof(out->result.message));
+	}
+	out->accepted = out->result.action == ELEMTA_CONTINUE;
+	f->message_fd = rq->message_fd;
+	if (rq->txn != NULL) {
+		f->txn_seen = rq->txn->accepted;
+		if (out->accepted)
+			rq->txn->accepted++;
+	}
+}
+
+static void
+fake_batch_begin(void *arg)
+{
+	struct fake *f = arg;
+
+	fake_note(f, 'b');
+	assert_false(f->in_batch);
+	f->in_batch = true;
+}
+
+static int
+fake_batch_end(void *arg, struct error *err)
+{
+	struct fake *f = arg;
+	struct pollfd p = { f->client_fd, POLLIN, 0 };
+
+	fake_note(f, 'e');
+	assert_true(f->in_batch);
+	f->in_batch = false;
+	/* Nothing decided in the batch may have left before this. */
+	if (f->client_fd >= 0 && poll(&p, 1, 0) > 0)
+		f->bytes_before_commit = true;
+	if (f->end_rc != 0)
+		return error_set(err, "commit failed (test)");
+	return 0;
+}
+
+static bool
+fake_batch_failed(void *arg)
+{
+	struct fake *f = arg;
+
+	return f->lost_after_decide && f->in_batch &&
+	    f->log[f->nlog - 1] == 'd';
+}
+
+static const struct worker_ops fake_ops = {
+	.decide = fake_decide,
+	.batch_begin = fake_batch_begin,
+	.batch_end = fake_batch_end,
+	.batch_failed = fake_batch_failed,
+};
+
+/* sock_at - a Unix stream socket bound and listening at dir/name
+ * (listening), or connected to it. */
+static int
+sock_at(const char *dir, const char *name, bool listening)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", dir, name);
+	if (listening) {
+		assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)),
+		    0);
+		assert_int_equal(listen(fd, 8), 0);
+	} else {
+		assert_int_equal(connect(fd, (struct sockaddr *)&sun,
+		    sizeof(sun)), 0);
+	}
+	return fd;
+}
+
+/* fx_open - a worker on both listeners; batching as given. */
+static void
+fx_open(struct fx *fx, bool batching)
+{
+	struct error err;
+
+	memset(fx, 0, sizeof(*fx));
+	str_copy(fx->dir, "/tmp/elemta-test-worker.XXXXXX", sizeof(fx->dir));
+	assert_non_null(mkdtemp(fx->dir));
+	fx->lfd = sock_at(fx->dir, "policy.sock", true);
+	fx->pfd = sock_at(fx->dir, "postfix.sock", true);
+	fx->fake.client_fd = -1;
+	fx->base = event_base_new();
+	assert_non_null(fx->base);
+	fx->w = worker_new(fx->base, &fake_ops, &fx->fake, batching, fx->lfd,
+	    fx->pfd, &err);
+	assert_non_null(fx->w);
+}
+
+static void
+fx_close(struct fx *fx)
+{
+	char cmd[128];
+
+	worker_free(fx->w);
+	event_base_free(fx->base);
+	if (fx->fake.client_fd >= 0)
+		close(fx->fake.client_fd);
+	close(fx->lfd);
+	close(fx->pfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* fx_connect - the client's socket on listener name. */
+static int
+fx_connect(struct fx *fx, const char *name)
+{
+	fx->fake.client_fd = sock_at(fx->dir, name, false);
+	return fx->fake.client_fd;
+}
+
+/* replies_in - complete replies (each ends with an empty line). */
+static size_t
+replies_in(const char *s)
+{
+	size_t n = 0;
+
+	while ((s = strstr(s, "\n\n")) != NULL) {
+		n++;
+		s += 2;
+	}
+	return n;
+}
+
+/* fx_run - turn the loop until want replies were read by the client (or
+ * a generous bound of idle turns passed: the test then fails on the
+ * replies, not on time). */
+static void
+fx_run(struct fx *fx, int fd, size_t want)
+{
+	for (int idle = 0; idle < 2000 && replies_in(fx->in) < want; idle++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+		if (poll(&p, 1, 5) <= 0)
+			continue;
+		n = read(fd, fx->in + fx->in_len, sizeof(fx->in) - 1 - fx->in_len);
+		if (n <= 0)
+			break;
+		fx->in_len += (size_t)n;
+		fx->in[fx->in_len] = '\0';
+	}
+}
+
+static void
+send_str(int fd, const char *s)
+{
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+#define REQ(state, extra) "request=smtpd_access_policy\nprotocol_state=" \
+	state "\nclient_address=192.0.2.1\n" extra "\n"
+
+/* Pipelined requests are answered strictly in order, one reply each. */
+static void
+test_pipelined_in_order(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, false);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", "") REQ("RCPT", "recipient=reject@x\n")
+	    REQ("RCPT", "recipient=ok@x\n") "request=other\n\n");
+	fx_run(&fx, fd, 4);
+	assert_string_equal(fx.in, "action=DUNNO\n\n"
+	    "action=550 5.7.1 no\n\n" "action=DUNNO\n\n" "action=DUNNO\n\n");
+	/* three decided (the unsupported request type is not), no batches */
+	assert_string_equal(fx.fake.log, "ddd");
+	fx_close(&fx);
+}
+
+/* With group commit, replies are held until their batch commits. */
+static void
+test_replies_held_until_commit(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, true);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", "") REQ("MAIL", "sender=a@b\n"));
+	fx_run(&fx, fd, 2);
+	assert_string_equal(fx.in, "action=DUNNO\n\naction=DUNNO\n\n");
+	assert_true(fx.fake.decided_in_batch);
+	assert_false(fx.fake.bytes_before_commit);
+	/* every batch begun was committed, each decision inside one */
+	assert_int_equal(fx.fake.log[0], 'b');
+	assert_int_equal(fx.fake.log[fx.fake.nlog - 1], 'e');
+	assert_false(fx.fake.in_batch);
+	fx_close(&fx);
+}
+
+/* A batch that fails to commit answers each of its decisions with a
+ * tempfail, and the connection's transaction is counted afresh. */
+static void
+test_failed_batch_tempfails(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, true);
+	fx.fake.end_rc = -1;
+	fd = fx_connect(&fx, "postfix.sock");
+	send_str(fd, REQ("MAIL", "instance=i1\n") REQ("RCPT",
+	    "instance=i1\nrecipient=a@b\n") REQ("RCPT", "instance=i1\n"
+	    "recipient=reject@b\n"));
+	fx_run(&fx, fd, 3);
+	assert_string_equal(fx.in, TEMPFAIL_REPLY TEMPFAIL_REPLY TEMPFAIL_REPLY);
+	assert_false(fx.fake.bytes_before_commit);
+	/* The next request of the transaction: nothing counted survived. */
+	fx.fake.end_rc = 0;
+	fx.in_len = 0;
+	fx.in[0] = '\0';
+	send_str(fd, REQ("RCPT", "instance=i1\nrecipient=c@b\n"));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	assert_int_equal(fx.fake.txn_seen, 0);
+	fx_close(&fx);
+}
+
+/* A batch known lost (batch_failed) is ended at once: the next decision
+ * starts a new batch, and only the lost one's replies are tempfails. */
+static void
+test_lost_batch_ended_at_once(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, true);
+	fx.fake.end_rc = -1;
+	fx.fake.lost_after_decide = true;
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", ""));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, TEMPFAIL_REPLY);
+	assert_string_equal(fx.fake.log, "bde");
+	fx.fake.end_rc = 0;
+	fx.fake.lost_after_decide = false;
+	send_str(fd, REQ("CONNECT", ""));
+	fx_run(&fx, fd, 2);
+	assert_string_equal(fx.in, TEMPFAIL_REPLY "action=DUNNO\n\n");
+	assert_string_equal(fx.fake.log, "bdebde");
+	fx_close(&fx);
+}
+
+/* A slow request (AUTH: a password hash) is decided outside any batch,
+ * after the open batch committed; a continuing AUTH is answered OK. */
+static void
+test_auth_outside_batch_ok(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, true);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", "") REQ("AUTH", "sasl_username=u\n"
+	    WIRE_AUTH_PASSWORD "=cGFzcw==\n"));
+	fx_run(&fx, fd, 2);
+	assert_string_equal(fx.in, "action=DUNNO\n\naction=OK\n\n");
+	assert_false(fx.fake.decided_in_batch);
+	/* CONNECT's batch committed before AUTH was decided */
+	assert_non_null(strstr(fx.fake.log, "bded"));
+	assert_false(fx.fake.bytes_before_commit);
+	fx_close(&fx);
+}
+
+/* A request claiming a message descriptor that never came is a
+ * tempfail, not decided; on the Postfix listener the claim is ignored. */
+static void
+test_missing_descriptor(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open(&fx, false);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("END-OF-MESSAGE", "message_fd=1\n"));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=451 4.3.0 Message descriptor "
+	    "missing, try again later\n\n");
+	assert_string_equal(fx.fake.log, "");
+	close(fd);
+	fx.fake.client_fd = -1;
+	fx.in_len = 0;
+	fx.in[0] = '\0';
+	fd = fx_connect(&fx, "postfix.sock");
+	send_str(fd, REQ("END-OF-MESSAGE", "message_fd=1\n"));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	assert_int_equal(fx.fake.message_fd, -1);
+	fx_close(&fx);
+}
+
+/* A malformed request closes the connection after the replies to what
+ * came before it. */
+static void
+test_protocol_error_closes(void **state)
+{
+	struct fx fx;
+	int fd;
+	char b;
+
+	(void)state;
+	fx_open(&fx, true);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", "") "no equals sign\n\n");
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	for (int i = 0; i < 2000; i++) {
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		event_base_loop(fx.base, EVLOOP_NONBLOCK);
+		if (poll(&p, 1, 5) > 0)
+			break;
+	}
+	assert_int_equal(read(fd, &b, 1), 0);   /* EOF */
+	fx_close(&fx);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_in_order),
+		cmocka_unit_test(test_replies_held_until_commit),
+		cmocka_unit_test(test_failed_batch_tempfails),
+		cmocka_unit_test(test_lost_batch_ended_at_once),
+		cmocka_unit_test(test_auth_outside_batch_ok),
+		cmocka_unit_test(test_missing_descriptor),
+		cmocka_unit_test(test_protocol_error_closes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
