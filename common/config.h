@@ -152,7 +152,7 @@ struct config {
 		char path[CONFIG_PATH_MAX];       /* default /var/lib/elemta/counters */
 		uint64_t map_size;                /* default 64MB             */
 		unsigned ipv6_prefix;             /* default 64               */
-		enum config_counter_backend backend; /* lmdb (default) | redis */
+		enum config_counter_backend backend; /* lmdb (default), redis */
 		unsigned sync;                    /* enum counter_sync: safe|fast */
 		struct {                          /* backend: redis           */
 			char address[256];        /* "127.0.0.1:6379", "[::1]:6379",

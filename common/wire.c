@@ -606,7 +606,8 @@ wire_reply_parse(const char *action, struct wire_reply *out)
 	    k++) {
 		const struct wire_action_word *a = &wire_actions[k];
 
-		if (wlen != strlen(a->word) || strncasecmp(s, a->word, wlen) != 0)
+		if (wlen != strlen(a->word) ||
+		    strncasecmp(s, a->word, wlen) != 0)
 			continue;
 		out->ok = a->ok;
 		switch (a->action) {

@@ -108,7 +108,8 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 		str_copy(ctx->client_ip, v ? v : "", sizeof(ctx->client_ip));
 		str_copy(ctx->client_key, ctx->client_ip, sizeof(ctx->client_key));
 	}
-	ctx->client_port = (unsigned)ctx_parse_u64(host_ctx_attr(ctx, WIRE_ATTR_CLIENT_PORT));
+	ctx->client_port = (unsigned)ctx_parse_u64(host_ctx_attr(ctx,
+	    WIRE_ATTR_CLIENT_PORT));
 
 	if (phase >= ELEMTA_PHASE_MAIL) {
 		v = host_ctx_attr(ctx, WIRE_ATTR_SENDER);
@@ -120,7 +121,8 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 	}
 	/* Postfix sends recipient_count=0 in the RCPT state; the host
 	 * tracks the accepted ones in the connection's transaction. */
-	if (rq->listener == PLUGIN_LISTENER_POSTFIX && phase == ELEMTA_PHASE_RCPT)
+	if (rq->listener == PLUGIN_LISTENER_POSTFIX &&
+	    phase == ELEMTA_PHASE_RCPT)
 		ctx->recipient_count = rq->txn != NULL ?
 		    rq->txn->rcpt_accepted : 0;
 	else

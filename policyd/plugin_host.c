@@ -583,7 +583,8 @@ host_txn_track(const struct plugin_request *rq)
 	instance = wire_request_get(rq->req, WIRE_ATTR_INSTANCE);
 	if (instance == NULL)
 		instance = "";
-	if (strncmp(rq->txn->instance, instance, sizeof(rq->txn->instance)) == 0)
+	if (strncmp(rq->txn->instance, instance,
+	    sizeof(rq->txn->instance)) == 0)
 		return;
 	str_copy(rq->txn->instance, instance, sizeof(rq->txn->instance));
 	plugin_txn_forget(rq->txn);
@@ -618,7 +619,8 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 	memset(d, 0, sizeof(*d));
 	/* AUTH is an Elemta extension: on the Postfix listener it is just
 	 * an unknown state. */
-	if (phase == ELEMTA_PHASE_AUTH && rq->listener == PLUGIN_LISTENER_POSTFIX)
+	if (phase == ELEMTA_PHASE_AUTH &&
+	    rq->listener == PLUGIN_LISTENER_POSTFIX)
 		phase = ELEMTA_PHASE_UNKNOWN;
 	d->phase = phase;
 	host_txn_track(rq);

@@ -5,11 +5,11 @@
  *
  * Called by policyd/main.c (worker_run), and by tests/unit/test_worker.c
  * through worker_new and the worker_ops seam.  Runs unprivileged
- * (elemtactl dropped privileges before exec).  Untrusted input: every byte read from a
- * connection - Elemta's smtpd on the private socket, or a Postfix (or
- * anyone who can reach policyd.postfix_listen) on the Postfix listener -
- * and any descriptor passed with it.  Bad input closes that connection
- * with a log line; it never stops the worker.
+ * (elemtactl dropped privileges before exec).  Untrusted input: every
+ * byte read from a connection - Elemta's smtpd on the private socket, or
+ * a Postfix (or anyone who can reach policyd.postfix_listen) on the
+ * Postfix listener - and any descriptor passed with it.  Bad input
+ * closes that connection with a log line; it never stops the worker.
  *
  * Per connection: bytes are read with fdpass_recv so a descriptor sent
  * with SCM_RIGHTS (smtpd's spooled message at END-OF-MESSAGE) is caught;
@@ -940,7 +940,8 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
 	w->ev_int = evsignal_new(base, SIGINT, worker_on_signal, w);
 	w->ev_tick = event_new(base, -1, EV_PERSIST, worker_on_tick, w);
 	if (w->ev_term == NULL || w->ev_int == NULL || w->ev_tick == NULL ||
-	    event_add(w->ev_term, NULL) != 0 || event_add(w->ev_int, NULL) != 0 ||
+	    event_add(w->ev_term, NULL) != 0 ||
+	    event_add(w->ev_int, NULL) != 0 ||
 	    event_add(w->ev_tick, &second) != 0)
 		rc = error_set(err, "cannot set up signal and timer events");
 	else if (event_base_dispatch(base) < 0)

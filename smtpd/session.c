@@ -477,8 +477,10 @@ session_build_request(struct session *s, enum elemta_phase ph,
 	int rc = 0;
 
 	rc |= wire_encode_attr(sb, WIRE_ATTR_REQUEST, WIRE_REQUEST_POLICY);
-	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_STATE, wire_phase_name(ph));
-	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_NAME, s->esmtp ? "ESMTP" : "SMTP");
+	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_STATE,
+	    wire_phase_name(ph));
+	rc |= wire_encode_attr(sb, WIRE_ATTR_PROTOCOL_NAME,
+	    s->esmtp ? "ESMTP" : "SMTP");
 	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_ADDRESS, s->client_addr);
 	rc |= session_attr_u(sb, WIRE_ATTR_CLIENT_PORT, s->client_port);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_NAME, "unknown");
@@ -503,21 +505,26 @@ session_build_request(struct session *s, enum elemta_phase ph,
 	if (s->tls) {
 		rc |= wire_encode_attr(sb, WIRE_ATTR_ENCRYPTION_PROTOCOL,
 		    s->tls_protocol);
-		rc |= wire_encode_attr(sb, WIRE_ATTR_ENCRYPTION_CIPHER, s->tls_cipher);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_ENCRYPTION_CIPHER,
+		    s->tls_cipher);
 	}
 	if (ph == ELEMTA_PHASE_AUTH) {
 		/* The credentials under test (docs/internals.md): the
 		 * password as base64 of its bytes, never logged. */
-		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD, s->sasl_method);
-		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME, s->sasl_user);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
+		    s->sasl_method);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME,
+		    s->sasl_user);
 		rc |= wire_encode_attr(sb, WIRE_AUTH_PASSWORD,
 		    s->auth_secret != NULL ? s->auth_secret : "");
 		if (s->auth_authzid != NULL)
 			rc |= wire_encode_attr(sb, WIRE_AUTH_AUTHZID,
 			    s->auth_authzid);
 	} else if (s->authenticated) {
-		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD, s->sasl_method);
-		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME, s->sasl_user);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
+		    s->sasl_method);
+		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME,
+		    s->sasl_user);
 	}
 	rc |= wire_encode_attr(sb, WIRE_ATTR_SESSION, s->sid);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_LISTEN_MODE,
@@ -710,13 +717,15 @@ session_connect_proceed(struct session *s, const struct session_verdict *v)
 {
 	if (v->action == ELEMTA_REJECT) {
 		/* RFC 5321 3.1: a refusing greeting is 554. */
-		session_log_reject(s, ELEMTA_PHASE_CONNECT, 554, v->enhanced, v->text, NULL);
+		session_log_reject(s, ELEMTA_PHASE_CONNECT, 554, v->enhanced,
+		    v->text, NULL);
 		session_reply(s, "554 %s %s", v->enhanced, v->text);
 		session_close(s);
 		return;
 	}
 	if (v->action == ELEMTA_TEMPFAIL) {
-		session_log_reject(s, ELEMTA_PHASE_CONNECT, 421, v->enhanced, v->text, NULL);
+		session_log_reject(s, ELEMTA_PHASE_CONNECT, 421, v->enhanced,
+		    v->text, NULL);
 		session_reply(s, "421 %s %s", v->enhanced, v->text);
 		session_close(s);
 		return;
@@ -746,8 +755,8 @@ session_helo_check(struct session *s, const struct command *cmd)
 	s->helo = xstrndup(cmd->arg, cmd->arg_len);
 	s->esmtp = cmd->id == CMD_EHLO;
 	session_enter_state(s, SESSION_GREETED);
-	session_ask(s, cmd->id == CMD_EHLO ? ELEMTA_PHASE_EHLO : ELEMTA_PHASE_HELO,
-	    SESSION_WAIT_POLICY, NULL, -1);
+	session_ask(s, cmd->id == CMD_EHLO ? ELEMTA_PHASE_EHLO :
+	    ELEMTA_PHASE_HELO, SESSION_WAIT_POLICY, NULL, -1);
 }
 
 /* session_helo_proceed - 250 (the EHLO keyword list), or refuse. */
@@ -869,7 +878,8 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
-	session_ask(s, ELEMTA_PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt, -1);
+	session_ask(s, ELEMTA_PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt,
+	    -1);
 }
 
 /* session_rcpt_proceed - add the recipient (250 2.1.5), or refuse. */

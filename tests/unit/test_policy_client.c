@@ -88,7 +88,8 @@ fx_open(struct fx *fx, unsigned max_conns, uint64_t timeout_ms)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	str_copy(sun.sun_path, fx->path, sizeof(sun.sun_path));
-	assert_int_equal(bind(fx->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(bind(fx->lfd, (struct sockaddr *)&sun, sizeof(sun)),
+	    0);
 	assert_int_equal(listen(fx->lfd, 8), 0);
 	fx->base = event_base_new();
 	assert_non_null(fx->base);
@@ -174,7 +175,8 @@ fx_read_requests(int fd, size_t n, int *rfd)
 		len += (size_t)k;
 		buf[len] = '\0';
 		seen = 0;
-		for (const char *s = buf; (s = strstr(s, "\n\n")) != NULL; s += 2)
+		for (const char *s = buf; (s = strstr(s, "\n\n")) != NULL;
+		    s += 2)
 			seen++;
 	}
 	return buf;
@@ -305,7 +307,8 @@ test_timeout_fails_connection(void **state)
 	assert_int_equal(fx.ndone, 2);
 	for (int i = 0; i < 2; i++) {
 		assert_true(fx.done[i].res.failed);
-		assert_string_equal(fx.done[i].res.why, "no answer within 30 ms");
+		assert_string_equal(fx.done[i].res.why,
+		    "no answer within 30 ms");
 	}
 	assert_int_equal(read(s, &b, 1), 0);      /* closed by the client */
 	/* A late answer reaches nobody; the next request gets a new one. */
@@ -364,7 +367,8 @@ test_peer_close_and_stray_reply(void **state)
 	close(s);
 	fx_run(&fx, 1);
 	assert_true(fx.done[0].res.failed);
-	assert_string_equal(fx.done[0].res.why, "policyd closed the connection");
+	assert_string_equal(fx.done[0].res.why,
+	    "policyd closed the connection");
 
 	assert_non_null(fx_submit(&fx, 1, "MAIL", -1));
 	s = fx_accept(&fx);

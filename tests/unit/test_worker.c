@@ -29,11 +29,12 @@
 #include "../../policyd/plugin_host.h"
 #include "../../policyd/worker.h"
 
-#define TEMPFAIL_REPLY "action=451 4.3.0 Temporary policy failure, try again later\n\n"
+#define TEMPFAIL_REPLY \
+	"action=451 4.3.0 Temporary policy failure, try again later\n\n"
 
 /* The scripted collaborators and what they saw. */
 struct fake {
-	char log[1024];            /* "b" begin, "d" decide, "e" end, in order */
+	char log[1024];            /* b(egin) d(ecide) e(nd), in order  */
 	size_t nlog;
 	int end_rc;                /* what batch_end returns            */
 	bool lost_after_decide;    /* batch_failed once a decision ran  */
@@ -85,7 +86,8 @@ fake_decide(void *arg, const struct plugin_request *rq,
 		out->result.smtp_code = 550;
 		str_copy(out->result.enhanced, "5.7.1",
 		    sizeof(out->result.enhanced));
-		str_copy(out->result.message, "no", sizeof(out->result.message));
+		str_copy(out->result.message, "no",
+		    sizeof(out->result.message));
 	}
 	out->accepted = out->result.action == ELEMTA_CONTINUE;
 	f->message_fd = rq->message_fd;
@@ -230,7 +232,8 @@ fx_run(struct fx *fx, int fd, size_t want)
 		event_base_loop(fx->base, EVLOOP_NONBLOCK);
 		if (poll(&p, 1, 5) <= 0)
 			continue;
-		n = read(fd, fx->in + fx->in_len, sizeof(fx->in) - 1 - fx->in_len);
+		n = read(fd, fx->in + fx->in_len,
+		    sizeof(fx->in) - 1 - fx->in_len);
 		if (n <= 0)
 			break;
 		fx->in_len += (size_t)n;
@@ -305,7 +308,8 @@ test_failed_batch_tempfails(void **state)
 	    "instance=i1\nrecipient=a@b\n") REQ("RCPT", "instance=i1\n"
 	    "recipient=reject@b\n"));
 	fx_run(&fx, fd, 3);
-	assert_string_equal(fx.in, TEMPFAIL_REPLY TEMPFAIL_REPLY TEMPFAIL_REPLY);
+	assert_string_equal(fx.in,
+	    TEMPFAIL_REPLY TEMPFAIL_REPLY TEMPFAIL_REPLY);
 	assert_false(fx.fake.bytes_before_commit);
 	/* The next request of the transaction: nothing counted survived. */
 	fx.fake.end_rc = 0;

@@ -458,7 +458,8 @@ static struct plugin_decision tp_decide(struct tp_session *ss,
 		tp_attr(&sb, WIRE_ATTR_RECIPIENT, recipient);
 	if (phase == ELEMTA_PHASE_DATA || phase == ELEMTA_PHASE_EOM)
 		for (size_t i = 0; i < ss->accepted_count; i++)
-			tp_attr(&sb, WIRE_ATTR_ACCEPTED_RECIPIENT, ss->accepted[i]);
+			tp_attr(&sb, WIRE_ATTR_ACCEPTED_RECIPIENT,
+			    ss->accepted[i]);
 	if (phase == ELEMTA_PHASE_EOM)
 		tp_attr(&sb, WIRE_ATTR_MESSAGE_FD, "1");
 	wire_encode_end(&sb);
