@@ -59,7 +59,40 @@ wire_phase_parse(const char *state)
 	return ELEMTA_PHASE_UNKNOWN;
 }
 
-/* Reply action words Elemta writes. */
+/* Elemta's own words for its actions, indexed by enum elemta_action. */
+static const char *const wire_action_names[] = {
+	[ELEMTA_CONTINUE] = "continue",
+	[ELEMTA_REJECT] = "reject",
+	[ELEMTA_TEMPFAIL] = "tempfail",
+	[ELEMTA_DISCARD] = "discard",
+	[ELEMTA_QUARANTINE] = "quarantine",
+};
+
+#define WIRE_ACTION_COUNT \
+	(sizeof(wire_action_names) / sizeof(wire_action_names[0]))
+
+/* wire_action_name - Elemta's word for an action. */
+const char *
+wire_action_name(enum elemta_action action)
+{
+	if ((unsigned)action >= WIRE_ACTION_COUNT)
+		return "?";
+	return wire_action_names[action];
+}
+
+/* wire_action_parse - the action a word names. */
+int
+wire_action_parse(const char *word, enum elemta_action *out)
+{
+	for (size_t i = 0; word != NULL && i < WIRE_ACTION_COUNT; i++)
+		if (strcmp(word, wire_action_names[i]) == 0) {
+			*out = (enum elemta_action)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Reply action words Elemta writes (Postfix's). */
 #define WIRE_WORD_DUNNO "DUNNO"
 #define WIRE_WORD_OK "OK"
 #define WIRE_WORD_DISCARD "DISCARD"
@@ -704,10 +737,12 @@ wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
 	wire_result_defaults(&r);
 	switch (r.action) {
 	case ELEMTA_CONTINUE:
-		return strbuf_appendf(sb, "action=%s\n\n", WIRE_WORD_DUNNO);
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n",
+		    WIRE_WORD_DUNNO);
 	case ELEMTA_REJECT:
 	case ELEMTA_TEMPFAIL:
-		return strbuf_appendf(sb, "action=%03d %s %s\n\n", r.smtp_code,
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%03d %s %s\n\n",
+		    r.smtp_code,
 		    r.enhanced, r.message);
 	case ELEMTA_DISCARD:
 		word = WIRE_WORD_DISCARD;
@@ -719,13 +754,14 @@ wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
 	if (word == NULL)
 		return -1;
 	if (r.message[0] == '\0')
-		return strbuf_appendf(sb, "action=%s\n\n", word);
-	return strbuf_appendf(sb, "action=%s %s\n\n", word, r.message);
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n", word);
+	return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %s\n\n", word,
+	    r.message);
 }
 
 /* wire_reply_encode_ok - "action=OK" (verified AUTH credentials). */
 int
 wire_reply_encode_ok(struct strbuf *sb)
 {
-	return strbuf_appendf(sb, "action=%s\n\n", WIRE_WORD_OK);
+	return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n", WIRE_WORD_OK);
 }

@@ -143,6 +143,17 @@ int wire_encode_end(struct strbuf *sb);    /* the terminating empty line */
 
 /* ==== Replies ==== */
 
+/* The reply's one attribute (anything else in a reply is ignored). */
+#define WIRE_ATTR_ACTION "action"
+
+/* wire_action_name - Elemta's word for an action, as config values,
+ * metric labels and logs spell it: "continue", "reject", "tempfail",
+ * "discard", "quarantine"; "?" outside the enum. */
+const char *wire_action_name(enum elemta_action action);
+/* wire_action_parse - the action word names (case-sensitive); 0, or -1
+ * when it names none. */
+int wire_action_parse(const char *word, enum elemta_action *out);
+
 /* A decoded reply. */
 struct wire_reply {
 	enum elemta_action action;

@@ -29,10 +29,6 @@
 #include "host_internal.h"
 #include "log.h"
 
-static const char *const action_words[HOST_DECISION_ACTIONS] = {
-	"continue", "reject", "tempfail", "discard", "quarantine",
-};
-
 /* The decision latency histogram: bucket bounds in microseconds and the
  * same bounds as printed (seconds), the `le` labels of
  * elemta_policy_decision_seconds_bucket (common/metrics_format.h). */
@@ -437,7 +433,7 @@ host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
 	v = host_ctx_attr(ctx, WIRE_ATTR_HELO_NAME);
 	LOG_ESC(helo, v ? v : "");
 	log_info("sid=%s %s: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> "
-	    "helo=<%s> plugin=%s", sid, action_words[d->result.action],
+	    "helo=<%s> plugin=%s", sid, wire_action_name(d->result.action),
 	    wire_phase_name(d->phase), name, ip, d->result.smtp_code,
 	    d->result.enhanced, text, from, to, helo,
 	    d->plugin[0] ? d->plugin : "-");
@@ -529,7 +525,7 @@ host_auth_outcome(const struct plugin_request *rq, struct plugin_decision *d)
 	if (d->result.action != ELEMTA_CONTINUE)
 		log_info("AUTH: plugin '%s' answered %s; an AUTH has no message, "
 		    "treated as continue", d->plugin,
-		    action_words[d->result.action]);
+		    wire_action_name(d->result.action));
 	memset(&d->result, 0, sizeof(d->result));
 	d->plugin[0] = '\0';
 	if (rq->auth_succeeded == 1) {
@@ -774,7 +770,7 @@ host_flush_decisions(struct plugin_host *h, int *rc, struct error *err,
 			    "elemta_policy_decisions_total{phase=\"%s\","
 			    "action=\"%s\",plugin=\"%s\"}",
 			    wire_phase_name((enum elemta_phase)ph),
-			    action_words[a], plugin);
+			    wire_action_name((enum elemta_action)a), plugin);
 			counts[ph][a] = 0;
 		}
 }

@@ -418,11 +418,12 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		}
 		line[len] = '\0';
-		if (strncmp(line, "action=", 7) == 0) {
+		if (strncmp(line, WIRE_ATTR_ACTION "=",
+		    sizeof(WIRE_ATTR_ACTION)) == 0) {
 			struct policy_result pr;
 
 			memset(&pr, 0, sizeof(pr));
-			policy_result_parse(line + 7, &pr);
+			policy_result_parse(line + sizeof(WIRE_ATTR_ACTION), &pr);
 			c->cur = pr.reply;
 			c->cur_ok = pr.action_ok;
 			c->have_action = true;

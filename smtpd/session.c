@@ -665,7 +665,7 @@ session_note_verdict(struct session *s, const struct session_verdict *v,
 	if (v->action != ELEMTA_DISCARD && v->action != ELEMTA_QUARANTINE)
 		return;
 	log_info("sid=%s %s at %s: %s", s->sid,
-	    v->action == ELEMTA_DISCARD ? "discard" : "quarantine",
+	    wire_action_name(v->action),
 	    wire_phase_name(s->phase),
 	    session_esc(esc, sizeof(esc), v->text));
 	if (*slot != ELEMTA_DISCARD)

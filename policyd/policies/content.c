@@ -60,13 +60,10 @@ policy_content_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	    elemta_cfg_string(cfg, "content_action", "reject", &action, err,
 	    errlen) != 0)
 		return -1;
-	if (strcmp(action, "reject") == 0)
-		p->content_action = ELEMTA_REJECT;
-	else if (strcmp(action, "quarantine") == 0)
-		p->content_action = ELEMTA_QUARANTINE;
-	else if (strcmp(action, "discard") == 0)
-		p->content_action = ELEMTA_DISCARD;
-	else {
+	if (wire_action_parse(action, &p->content_action) != 0 ||
+	    (p->content_action != ELEMTA_REJECT &&
+	    p->content_action != ELEMTA_QUARANTINE &&
+	    p->content_action != ELEMTA_DISCARD)) {
 		snprintf(err, errlen, "%s: key 'content_action': expected "
 		    "reject, quarantine or discard",
 		    elemta_cfg_where(elemta_cfg_get(cfg, "content_action")));

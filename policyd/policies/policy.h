@@ -37,6 +37,7 @@
 
 #include "addr.h"
 #include "content_scan.h"
+#include "wire.h"
 
 extern const struct elemta_plugin policy_plugin_descriptor;
 

@@ -91,11 +91,8 @@ rate_limit_config(struct policy_rate_limit *rl, const elemta_cfg *item,
 		    "between 1s and 30d", elemta_cfg_where(item));
 		return -1;
 	}
-	if (strcmp(action, "tempfail") == 0)
-		rl->action = ELEMTA_TEMPFAIL;
-	else if (strcmp(action, "reject") == 0)
-		rl->action = ELEMTA_REJECT;
-	else {
+	if (wire_action_parse(action, &rl->action) != 0 ||
+	    (rl->action != ELEMTA_TEMPFAIL && rl->action != ELEMTA_REJECT)) {
 		snprintf(err, errlen, "%s: key 'rate_limits.action': expected "
 		    "tempfail or reject", elemta_cfg_where(item));
 		return -1;

@@ -764,6 +764,57 @@ test_result_defaults(void **state)
 	assert_string_equal(r.enhanced, "5.7.1");
 }
 
+/* test_vocabulary - every phase and action spelled and parsed back by
+ * the one table that owns it; OK told apart from DUNNO. */
+static void
+test_vocabulary(void **state)
+{
+	static const char *const phases[] = { "UNKNOWN", "CONNECT", "EHLO",
+	    "HELO", "AUTH", "MAIL", "RCPT", "DATA", "END-OF-MESSAGE" };
+	static const char *const actions[] = { "continue", "reject",
+	    "tempfail", "discard", "quarantine" };
+	struct strbuf sb = STRBUF_INIT(WIRE_REPLY_MAX);
+	struct wire_reply r;
+	enum elemta_action a;
+
+	(void)state;
+	for (int p = ELEMTA_PHASE_UNKNOWN; p <= ELEMTA_PHASE_EOM; p++) {
+		assert_string_equal(wire_phase_name((enum elemta_phase)p),
+		    phases[p]);
+		if (p != ELEMTA_PHASE_UNKNOWN)
+			assert_int_equal(wire_phase_parse(phases[p]), p);
+	}
+	assert_int_equal(ELEMTA_PHASE_EOM, 8);     /* ABI: values fixed */
+	assert_string_equal(wire_phase_name((enum elemta_phase)99), "UNKNOWN");
+	assert_int_equal(wire_phase_parse(NULL), ELEMTA_PHASE_RCPT);
+	assert_int_equal(wire_phase_parse("rcpt"), ELEMTA_PHASE_UNKNOWN);
+	assert_int_equal(wire_phase_parse("UNKNOWN"), ELEMTA_PHASE_UNKNOWN);
+
+	for (int i = ELEMTA_CONTINUE; i <= ELEMTA_QUARANTINE; i++) {
+		assert_string_equal(wire_action_name((enum elemta_action)i),
+		    actions[i]);
+		assert_int_equal(wire_action_parse(actions[i], &a), 0);
+		assert_int_equal(a, i);
+	}
+	assert_string_equal(wire_action_name((enum elemta_action)7), "?");
+	assert_int_equal(wire_action_parse("Reject", &a), -1);
+	assert_int_equal(wire_action_parse(NULL, &a), -1);
+
+	wire_reply_parse("OK", &r);
+	assert_int_equal(r.action, ELEMTA_CONTINUE);
+	assert_true(r.ok);
+	wire_reply_parse(" ok\tfine", &r);
+	assert_true(r.ok);
+	wire_reply_parse("DUNNO", &r);
+	assert_false(r.ok);
+	wire_reply_parse("OKAY", &r);
+	assert_false(r.ok);
+	assert_int_equal(r.action, ELEMTA_TEMPFAIL);
+	assert_int_equal(wire_reply_encode_ok(&sb), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=OK\n\n");
+	strbuf_free(&sb);
+}
+
 /* main - run every test of this module. */
 int
 main(void)
@@ -790,6 +841,7 @@ main(void)
 		cmocka_unit_test(test_reply_encode_forms),
 		cmocka_unit_test(test_reply_roundtrip),
 		cmocka_unit_test(test_result_defaults),
+		cmocka_unit_test(test_vocabulary),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
