@@ -65,9 +65,9 @@ host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 	if (strncmp(name, WIRE_EXT_PREFIX, WIRE_EXT_PREFIX_LEN) == 0) {
 		if (strcmp(name, WIRE_AUTH_PASSWORD) == 0)
 			return NULL;
-		if (strcmp(name, "elemta_listener") == 0)
+		if (strcmp(name, ELEMTA_ATTR_LISTENER) == 0)
 			return postfix ? "postfix" : "elemta";
-		if (strcmp(name, "elemta_client_key") == 0)
+		if (strcmp(name, ELEMTA_ATTR_CLIENT_KEY) == 0)
 			return ctx->client_key;
 		return postfix ? NULL : wire_request_get(ctx->req, name);
 	}

@@ -161,7 +161,7 @@ policy_auth_free(struct policy *p)
 static void
 auth_keys_make(struct auth_keys *k, const elemta_ctx *ctx, const char *user)
 {
-	const char *ck = elemta_ctx_attr(ctx, "elemta_client_key");
+	const char *ck = elemta_ctx_attr(ctx, ELEMTA_ATTR_CLIENT_KEY);
 
 	if (ck == NULL || *ck == '\0')
 		ck = elemta_ctx_client_ip(ctx);

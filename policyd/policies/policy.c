@@ -118,7 +118,7 @@ policy_phase_is(const elemta_ctx *ctx, enum elemta_phase phase)
 bool
 policy_from_postfix(const elemta_ctx *ctx)
 {
-	const char *l = elemta_ctx_attr(ctx, "elemta_listener");
+	const char *l = elemta_ctx_attr(ctx, ELEMTA_ATTR_LISTENER);
 
 	return l != NULL && strcmp(l, "postfix") == 0;
 }

@@ -152,7 +152,7 @@ policy_rate_free(struct policy *p)
 static const char *
 rate_client_key(const elemta_ctx *ctx)
 {
-	const char *k = elemta_ctx_attr(ctx, "elemta_client_key");
+	const char *k = elemta_ctx_attr(ctx, ELEMTA_ATTR_CLIENT_KEY);
 
 	return (k != NULL && *k != '\0') ? k : elemta_ctx_client_ip(ctx);
 }

@@ -129,7 +129,7 @@ policy_reputation_free(struct policy *p)
 static const char *
 reputation_key(const elemta_ctx *ctx, char *buf, size_t size)
 {
-	const char *k = elemta_ctx_attr(ctx, "elemta_client_key");
+	const char *k = elemta_ctx_attr(ctx, ELEMTA_ATTR_CLIENT_KEY);
 
 	snprintf(buf, size, "rep:%s", (k && *k) ? k : elemta_ctx_client_ip(ctx));
 	return buf;
