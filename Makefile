@@ -29,10 +29,10 @@ endif
 # archive): the internet-facing elemta-smtpd has no counter store
 # (liblmdb, hiredis) and no MIME parser (GMime);
 # tests/integration/test_link.py checks.  COMMON_PKGS: what the common/
-# objects every program pulls in call (config.c: libyaml; a library that
+# objects every program pulls in call (config.c: libyaml; domain.c: libidn2; a library that
 # addr.c or config.c comes to call goes here); STORE_PKGS: the counter
 # store's backends (counter_lmdb.c, counter_redis.c).
-COMMON_PKGS   := yaml-0.1
+COMMON_PKGS   := yaml-0.1 libidn2
 STORE_PKGS    := lmdb hiredis
 SMTPD_PKGS    := $(COMMON_PKGS) libevent libevent_openssl openssl
 POLICYD_PKGS  := $(COMMON_PKGS) $(STORE_PKGS) libevent libcrypto gmime-3.0 libxcrypt

@@ -4,7 +4,8 @@
  * Called by smtpd (canonical client addresses for requests and logs),
  * policyd's rules (blocklists, exemptions, reputation, domain lists) and
  * the counter keys (IPv6 clients keyed by their /64).  Lists are parsed
- * and validated once at start-up; matching never allocates.
+ * and validated once at start-up; matching allocates only while libidn2
+ * maps a non-ASCII domain.
  *
  * IPv4 is stored IPv4-mapped (::ffff:a.b.c.d), and IPv6 text that is an
  * IPv4-mapped address (a dual-stack socket's view of an IPv4 client) is
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "domain.h"
 #include "log.h"
 
 #define ADDR_DOMAIN_MAX 253
@@ -380,16 +382,16 @@ addr_domain_valid(const char *d, size_t len)
 }
 
 /* addr_domain_list_add - add "example.com" (that domain only) or
- * ".example.com" (its subdomains only); stored lower-cased without a
- * trailing dot. */
+ * ".example.com" (its subdomains only); stored in the canonical form
+ * (domain.h), so "B\xc3\xbcCHER.example" is stored as its A-labels. */
 int
 addr_domain_list_add(struct addr_domain_list *list, const char *entry,
     struct error *err)
 {
-	char esc[128];
+	char esc[128], canon[DOMAIN_MAX + 2];
 	size_t len, cap = addr_list_cap(list->count);
 	bool sub;
-	char *copy;
+	struct error why;
 
 	if (entry == NULL || entry[0] == '\0')
 		return error_set(err, "invalid domain '': empty");
@@ -408,31 +410,31 @@ addr_domain_list_add(struct addr_domain_list *list, const char *entry,
 		return error_set(err, "invalid domain '%s': expected "
 		    "\"example.com\" or \".example.com\" (subdomains)", esc);
 	}
-	copy = xstrndup(entry, len);
-	for (char *p = copy; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
+	canon[0] = '.';
+	if (domain_canonical(entry + sub, len - sub, canon + 1,
+	    sizeof(canon) - 1, &why) < 0)
+		return error_set(err, "invalid domain '%s': %s", esc, why.text);
 	if (list->count == cap)
 		list->items = xrealloc(list->items,
 		    addr_list_cap(list->count + 1) * sizeof(*list->items));
-	list->items[list->count++] = copy;
+	list->items[list->count++] = xstrdup(sub ? canon : canon + 1);
 	return 0;
 }
 
-/* addr_domain_list_match - case-insensitive; a trailing dot on domain is
- * ignored. */
+/* addr_domain_list_match - domain is brought to its canonical form first
+ * (a request from a real Postfix carries the client's spelling); a domain
+ * without one matches nothing, so a block list must refuse it itself. */
 bool
 addr_domain_list_match(const struct addr_domain_list *list,
     const char *domain)
 {
+	char canon[DOMAIN_MAX + 1];
 	size_t len;
 
-	if (domain == NULL)
+	if (domain == NULL || domain_canonical(domain, strlen(domain), canon,
+	    sizeof(canon), NULL) < 0)
 		return false;
-	len = strlen(domain);
-	if (len > 0 && domain[len - 1] == '.')
-		len--;
-	if (len == 0)
-		return false;
+	len = strlen(canon);
 	for (size_t i = 0; i < list->count; i++) {
 		const char *item = list->items[i];
 		size_t ilen = strlen(item);
@@ -440,9 +442,9 @@ addr_domain_list_match(const struct addr_domain_list *list,
 		if (item[0] == '.') {
 			/* Subdomains only: something before the ".suffix". */
 			if (len > ilen &&
-			    strncasecmp(domain + len - ilen, item, ilen) == 0)
+			    memcmp(canon + len - ilen, item, ilen) == 0)
 				return true;
-		} else if (len == ilen && strncasecmp(domain, item, len) == 0) {
+		} else if (len == ilen && memcmp(canon, item, len) == 0) {
 			return true;
 		}
 	}

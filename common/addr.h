@@ -62,9 +62,11 @@ long addr_cidr_list_match(const struct addr_cidr_list *list,
 void addr_cidr_list_free(struct addr_cidr_list *list);
 
 /* Domain lists: "example.com" matches that domain only, ".example.com" its
- * subdomains (not itself); case-insensitive, trailing dot ignored. */
+ * subdomains (not itself).  Entries and the domains matched are compared
+ * in their canonical form (domain.h: UTS-46, A-labels, lower case, no
+ * trailing dot); a domain that has none matches no entry. */
 struct addr_domain_list {
-	char **items;         /* lower-cased, no trailing dot */
+	char **items;         /* canonical, "." prefix for subdomains */
 	size_t count;
 };
 int addr_domain_list_add(struct addr_domain_list *list, const char *entry,

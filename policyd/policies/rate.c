@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "domain.h"
 #include "error.h"
 #include "policy.h"
 
@@ -241,6 +242,12 @@ rate_key_value(const struct policy_rate_limit *rl, const elemta_ctx *ctx,
 	}
 	if (v == NULL || *v == '\0')
 		return NULL;
+	/* One counter per domain however it is spelt (a Postfix request
+	 * carries the client's spelling); a domain without a canonical
+	 * form counts under its own text. */
+	if (rl->key == POLICY_KEY_SENDER_DOMAIN &&
+	    domain_canonical(v, strlen(v), buf, size, NULL) == 0)
+		return buf;
 	str_copy(buf, v, size);
 	for (char *c = buf; *c; c++)
 		*c = (char)tolower((unsigned char)*c);

@@ -6,8 +6,13 @@
  *
  * Called from policy.c's on_rcpt_to.  The recipient is untrusted client
  * text; domain lists were parsed once at start-up (common/addr.h: exact
- * "example.com", subdomains ".example.com", case and trailing dot ignored).
+ * "example.com", subdomains ".example.com", compared in the canonical form
+ * of common/domain.h).  smtpd sends canonical domains already; a real
+ * Postfix sends the client's spelling, which the lists canonicalise.
  */
+#include <string.h>
+
+#include "domain.h"
 #include "error.h"
 #include "policy.h"
 
@@ -40,14 +45,22 @@ policy_rule_blocked_recipients(struct policy *p, const elemta_ctx *ctx,
 {
 	const char *r = elemta_ctx_recipient(ctx);
 	const char *dom;
+	char canon[DOMAIN_MAX + 1];
 
 	if (p->blocked_recipient_domains.count == 0 || r == NULL)
 		return ELEMTA_CONTINUE;
 	dom = addr_mail_domain(r);
-	if (dom == NULL || !addr_domain_list_match(&p->blocked_recipient_domains, dom))
+	if (dom == NULL)
+		return ELEMTA_CONTINUE;
+	/* A domain with no canonical form matches no list: refused here,
+	 * or bob@<U+FF0E>blocked.com (".blocked.com") would pass the list. */
+	if (domain_canonical(dom, strlen(dom), canon, sizeof(canon), NULL) < 0)
+		return elemta_result_set(res, ELEMTA_REJECT, 553, "5.1.3",
+		    "Recipient domain is not a valid domain name");
+	if (!addr_domain_list_match(&p->blocked_recipient_domains, canon))
 		return ELEMTA_CONTINUE;
 	return elemta_result_set(res, ELEMTA_REJECT, 550, "5.7.1",
-	    "Recipient domain %.100s is blocked", dom);
+	    "Recipient domain %.100s is blocked", canon);
 }
 
 /* policy_rule_relay - unauthenticated clients may only send to the

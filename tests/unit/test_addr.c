@@ -412,6 +412,35 @@ test_domain_case_and_dot(void **state)
 	assert_int_equal(list.count, 0);
 }
 
+/* test_domain_canonical - entries and matched domains compare in their
+ * canonical form (issue 22): the UTS-46 full stops, U-labels and case
+ * cannot slip a domain past a list, and an entry in U-labels matches its
+ * A-labels; a domain without a canonical form matches nothing. */
+static void
+test_domain_canonical(void **state)
+{
+	struct addr_domain_list list = { 0 };
+	struct error err;
+
+	(void)state;
+	assert_int_equal(addr_domain_list_add(&list, "blocked.com", &err), 0);
+	assert_int_equal(addr_domain_list_add(&list, "b\xc3\xbc" "cher.example",
+	    &err), 0);
+	assert_int_equal(addr_domain_list_add(&list, ".\xe4\xbe\x8b.jp", &err), 0);
+	assert_string_equal(list.items[1], "xn--bcher-kva.example");
+	assert_true(addr_domain_list_match(&list, "blocked\xe3\x80\x82" "com"));
+	assert_true(addr_domain_list_match(&list, "blocked\xef\xbc\x8e" "com"));
+	assert_true(addr_domain_list_match(&list, "blocked\xef\xbd\xa1" "com"));
+	assert_true(addr_domain_list_match(&list, "BLOCKED.COM"));
+	assert_true(addr_domain_list_match(&list, "xn--bcher-kva.example"));
+	assert_true(addr_domain_list_match(&list, "B\xc3\x9c" "CHER.example"));
+	assert_true(addr_domain_list_match(&list, "mx.xn--fsq.jp"));
+	assert_false(addr_domain_list_match(&list, "\xef\xbc\x8e" "blocked.com"));
+	assert_false(addr_domain_list_match(&list, "xn--zz.example"));
+	assert_int_equal(addr_domain_list_add(&list, "xn--zz.example", &err), -1);
+	addr_domain_list_free(&list);
+}
+
 /* test_domain_invalid - empty, spaces, '@', bad labels and over-long
  * entries fail with a clear error naming the entry. */
 static void
@@ -486,6 +515,7 @@ main(void)
 		cmocka_unit_test(test_domain_exact_vs_sub),
 		cmocka_unit_test(test_domain_case_and_dot),
 		cmocka_unit_test(test_domain_invalid),
+		cmocka_unit_test(test_domain_canonical),
 		cmocka_unit_test(test_mail_domain),
 	};
 

@@ -230,6 +230,42 @@ test_blocked_recipient_domains(void **state)
 	fx_close(&fx);
 }
 
+/* test_blocked_recipient_unicode_dots - a request from a real Postfix
+ * carries the client's spelling: the UTS-46 full stops, fullwidth letters
+ * and U-labels reach the same canonical domain, and a domain with no
+ * canonical form is refused rather than matched by nothing (issue 22). */
+static void
+test_blocked_recipient_unicode_dots(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, "      blocked_recipient_domains:\n"
+	    "        - blocked.com\n        - b\xc3\xbc" "cher.example\n"
+	    "      allowed_relay_domains: [example.com]\n"), 0);
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@blocked\xe3\x80\x82" "com", NULL);
+	expect(&d, 550, "5.7.1");
+	assert_non_null(strstr(d.result.message, "blocked.com is blocked"));
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@BLOCKED\xef\xbd\xa1" "com", NULL);
+	expect(&d, 550, "5.7.1");
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@xn--bcher-kva.example", NULL);
+	expect(&d, 550, "5.7.1");
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@\xef\xbc\x8e" "blocked.com", NULL);
+	expect(&d, 553, "5.1.3");
+	/* The relay list compares canonical forms as well. */
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@EXAMPLE\xe3\x80\x82" "com", NULL);
+	expect(&d, 0, NULL);
+	ask_on(&fx, PLUGIN_LISTENER_POSTFIX, 0, &d, "RCPT", "192.0.2.1",
+	    "recipient=bob@other\xe3\x80\x82" "com", NULL);
+	expect(&d, 554, "5.7.1");
+	fx_close(&fx);
+}
+
 /* test_allowed_relay_domains - unauthenticated clients only to listed
  * domains; authenticated ones anywhere. */
 static void
@@ -1314,6 +1350,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocked_recipient_domains),
+		cmocka_unit_test(test_blocked_recipient_unicode_dots),
 		cmocka_unit_test(test_allowed_relay_domains),
 		cmocka_unit_test(test_max_recipients),
 		cmocka_unit_test(test_allowed_sender_domains),
