@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "domain.h"
 #include "error.h"
 #include "command.h"
 
@@ -181,21 +182,56 @@ command_check_chars(const char *line, size_t len, struct command_error *err)
 
 /*==== UTF-8 ====*/
 
-/* command_utf8_valid - RFC 3629 well-formedness (utf8_seq_len). */
-bool
-command_utf8_valid(const char *str, size_t len)
+/* command_unsafe_code_point - the code points a line-based reader may
+ * split on or display reordered: C0 and C1 controls and DEL (U+0085 is a
+ * line break to Python's splitlines), the line and paragraph separators
+ * U+2028/U+2029, and the bidi controls (U+061C, U+200E/F, U+202A..E,
+ * U+2066..9) that make a HELO or an address read differently in a log. */
+static bool
+command_unsafe_code_point(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x2028 ||
+	    cp == 0x2029 || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* command_utf8_walk - RFC 3629 well-formedness (utf8_seq_len) and, when
+ * safe_only, no command_unsafe_code_point. */
+static bool
+command_utf8_walk(const char *str, size_t len, bool safe_only)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 
 	while (i < len) {
 		size_t n = s[i] < 0x80 ? 1 : utf8_seq_len(s, i, len);
+		uint32_t cp;
 
 		if (n == 0)
+			return false;
+		/* The lead byte's payload bits, then 6 per continuation. */
+		cp = n == 1 ? s[i] : (uint32_t)(s[i] & (0x7f >> n));
+		for (size_t k = 1; k < n; k++)
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		if (safe_only && command_unsafe_code_point(cp))
 			return false;
 		i += n;
 	}
 	return true;
+}
+
+/* command_utf8_valid - RFC 3629 well-formedness. */
+bool
+command_utf8_valid(const char *str, size_t len)
+{
+	return command_utf8_walk(str, len, false);
+}
+
+/* command_text_safe - see command.h. */
+bool
+command_text_safe(const char *str, size_t len)
+{
+	return command_utf8_walk(str, len, true);
 }
 
 /*==== HELO ====*/
@@ -220,6 +256,11 @@ command_parse_helo(const char *arg, enum command_id id,
 	if (!command_utf8_valid(arg, len))
 		return command_fail(err, 501, "5.5.4",
 		    "Error: %s hostname is not valid UTF-8", verb);
+	/* It is stored in the spool envelope and logged: one line each. */
+	if (!command_text_safe(arg, len))
+		return command_fail(err, 501, "5.5.4",
+		    "Error: %s hostname has a control, line separator or "
+		    "bidi control character", verb);
 	return 0;
 }
 
@@ -330,6 +371,7 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 	const char *what = is_rcpt ? "recipient" : "sender";
 	size_t i = 0, local_start, local_len, dom_start, dom_len;
 	bool high = command_has_high(inner, len);
+	char canon[COMMAND_DOMAIN_MAX + 1];
 
 	*non_ascii = false;
 	out[0] = '\0';
@@ -339,6 +381,11 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 	if (high && !command_utf8_valid(inner, len))
 		return command_fail(err, 501, enh,
 		    "Bad %s address syntax (invalid UTF-8)", what);
+	/* Quoted local parts may hold any UTF-8: not what the envelope's
+	 * one-line values and the logs can carry (Postfix refuses C1). */
+	if (high && !command_text_safe(inner, len))
+		return command_fail(err, 553, enh, "Error: %s address has a "
+		    "control, line separator or bidi control character", what);
 
 	/* A-d-l ":" : checked, then dropped (RFC 5321 appendix C).  Its
 	 * domains must be ASCII even under SMTPUTF8: source routes predate
@@ -450,17 +497,27 @@ command_parse_address(const char *inner, size_t len, bool is_rcpt,
 		return command_fail(err, 553, enh,
 		    "Error: %s address domain longer than %d octets", what,
 		    COMMAND_DOMAIN_MAX);
+	/* The domain in its one canonical form (UTS-46, A-labels, lower
+	 * case): what policyd's rules compare and what the envelope keeps,
+	 * so no spelling of a listed domain slips past a list, and the
+	 * recipient is deliverable by any next hop.  The message itself
+	 * keeps whatever the client wrote in its headers. */
+	if (domain_canonical(inner + dom_start, dom_len, canon, sizeof(canon),
+	    NULL) < 0)
+		return command_fail(err, 553, enh, "Error: %s address domain "
+		    "is not a valid domain name", what);
 	/* A 64-octet local part and a 255-octet domain make 320 octets,
 	 * more than out holds: the path limit binds the whole mailbox. */
-	if (len - local_start > COMMAND_PATH_MAX)
+	if (local_len + 1 + strlen(canon) > COMMAND_PATH_MAX)
 		return command_fail(err, 553, enh,
 		    "Error: %s address longer than %d octets", what,
 		    COMMAND_PATH_MAX);
-	memcpy(out, inner + local_start, len - local_start);
-	out[len - local_start] = '\0';
+	memcpy(out, inner + local_start, local_len + 1);
+	strcpy(out + local_len + 1, canon);
 	/* Only the kept mailbox says whether the address is non-ASCII: a
-	 * UTF-8 source route is dropped with the route. */
-	*non_ascii = command_has_high(inner + local_start, len - local_start);
+	 * UTF-8 source route is dropped with the route, a U-label became
+	 * A-labels. */
+	*non_ascii = command_has_high(out, strlen(out));
 	return 0;
 syntax:
 	return command_fail(err, 501, enh, "Bad %s address syntax", what);

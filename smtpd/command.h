@@ -16,6 +16,9 @@
  *   553 5.1.7 / 553 5.1.3  address longer than RFC 5321 allows (local
  *              part 64, domain 255, path 256 octets)
  *   553 5.6.7  non-ASCII address without SMTPUTF8 (RFC 6531 3.5)
+ *   553 5.1.7 / 553 5.1.3  a C1 control, U+2028/U+2029 or bidi control in
+ *              an address (501 5.5.4 in a HELO name); a domain with no
+ *              canonical form (common/domain.h: UTS-46, A-labels)
  *   555 5.5.4  unknown or unsupported MAIL/RCPT parameter (RFC 5321 4.1.1.11)
  *   552 5.3.4  SIZE= larger than the configured limit (RFC 1870)
  */
@@ -134,5 +137,11 @@ int command_parse_address(const char *inner, size_t len, bool is_rcpt,
 
 /* command_utf8_valid - well-formed UTF-8 (no overlongs, no surrogates). */
 bool command_utf8_valid(const char *s, size_t len);
+
+/* command_text_safe - well-formed UTF-8 that every line-based reader
+ * keeps on one line and displays in order: no C0 or C1 control, DEL,
+ * U+2028/U+2029, nor bidi control (U+061C, U+200E/F, U+202A..U+202E,
+ * U+2066..U+2069).  What the spool envelope's values hold. */
+bool command_text_safe(const char *s, size_t len);
 
 #endif

@@ -32,6 +32,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "command.h"
 #include "spool.h"
 #include "strbuf.h"
 
@@ -233,10 +234,33 @@ spool_msg_reader(const struct spool_msg *m, struct error *err)
 	return fd;
 }
 
+/* spool_envelope_safe - every value is one line to any reader
+ * (command_text_safe: no control, U+2028/U+2029 or bidi control).  The
+ * protocol fields were refused earlier when they were not; this is the
+ * format's own guarantee, whatever a caller passes. */
+static int
+spool_envelope_safe(const struct spool_envelope *env, struct error *err)
+{
+	const char *strs[] = { env->client_address, env->client_name,
+	    env->helo, env->protocol, env->tls, env->auth_user, env->sender };
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+		if (strs[i] != NULL && !command_text_safe(strs[i], strlen(strs[i])))
+			return error_set(err, "envelope value %zu has a "
+			    "character a reader would split on", i);
+	for (size_t i = 0; i < env->recipient_count; i++)
+		if (!command_text_safe(env->recipients[i],
+		    strlen(env->recipients[i])))
+			return error_set(err, "envelope recipient %zu has a "
+			    "character a reader would split on", i);
+	return 0;
+}
+
 /* spool_envelope_write - append the envelope (docs/internals.md format)
- * after the message; values come from validated protocol fields and never
- * hold CR or LF.  The last line, "size: " and 20 digits, has a fixed
- * length, so a reader finds where the message ends from the file's tail. */
+ * after the message; values come from validated protocol fields and are
+ * checked once more here (spool_envelope_safe).  The last line, "size: "
+ * and 20 digits, has a fixed length, so a reader finds where the message
+ * ends from the file's tail. */
 static int
 spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
     struct error *err)
@@ -245,6 +269,9 @@ spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
 	struct strbuf sb = STRBUF_INIT(64u << 20);
 	struct tm tm;
 	int rc = 0;
+
+	if (spool_envelope_safe(env, err) < 0)
+		return -1;
 
 	gmtime_r(&env->received, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);

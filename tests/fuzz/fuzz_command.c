@@ -17,7 +17,9 @@
  *    the address parses again to itself as a bare mailbox;
  *  - an accepted address has a domain part (addr_mail_domain) except the
  *    bare "postmaster" recipient;
- *  - an accepted HELO name is one word, at most 255 octets, valid UTF-8;
+ *  - an accepted HELO name or address is valid UTF-8 with nothing a
+ *    line-based reader splits on (command_text_safe); a HELO name is one
+ *    word of at most 255 octets;
  *  - a line is refused before parsing exactly when it holds a control
  *    character or is not UTF-8 (GLib's validator as the oracle).
  */
@@ -106,6 +108,8 @@ cmd_check_path(const struct command_path *p, bool is_rcpt, bool utf8)
 		utf8 = p->smtputf8;
 	FUZZ_CHECK(utf8 || !p->non_ascii, "non-ASCII address without "
 	    "SMTPUTF8");
+	FUZZ_CHECK(command_text_safe(p->address, len), "address '%s' holds a "
+	    "control, separator or bidi character", p->address);
 	if (is_rcpt)
 		FUZZ_CHECK(!p->size_given && p->body == BODY_UNSPECIFIED &&
 		    !p->smtputf8, "RCPT with MAIL parameters");
@@ -177,7 +181,8 @@ cmd_line(const char *line, size_t len, uint64_t max_size, bool utf8)
 
 		FUZZ_CHECK(n > 0 && n <= COMMAND_HELO_MAX &&
 		    strcspn(cmd.arg, " \t") == n &&
-		    command_utf8_valid(cmd.arg, n), "HELO '%s' accepted",
+		    command_utf8_valid(cmd.arg, n) &&
+		    command_text_safe(cmd.arg, n), "HELO '%s' accepted",
 		    cmd.arg);
 	} else {
 		cmd_check_error(&err);

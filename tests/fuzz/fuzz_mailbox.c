@@ -9,12 +9,14 @@
  * The output buffer is a heap block of exactly COMMAND_PATH_MAX + 1
  * bytes, so AddressSanitizer sees a single byte written past it.
  * Promises checked:
- *  - accepted: the output is the input without its source route, at
- *    most COMMAND_PATH_MAX octets, local part at most 64, domain at most
- *    255; non_ascii says whether it has UTF-8; without SMTPUTF8 it is
- *    ASCII; it parses again to itself; it has a domain (the same one
- *    addr_mail_domain finds) unless it is the bare "postmaster"
- *    recipient;
+ *  - accepted: the output is the input's local part (after its source
+ *    route) unchanged, '@', and the canonical form (common/domain.h) of
+ *    the input's domain; at most COMMAND_PATH_MAX octets, local part at
+ *    most 64, domain at most 255; non_ascii says whether it has UTF-8;
+ *    without SMTPUTF8 the input was ASCII; it holds nothing a line-based
+ *    reader splits on (command_text_safe); it parses again to itself;
+ *    it has a domain (the same one addr_mail_domain finds) unless it is
+ *    the bare "postmaster" recipient;
  *  - refused: 501 or 553 with 5.1.3 (RCPT), 5.1.7 (MAIL) or 5.6.7.
  */
 #include <stdbool.h>
@@ -24,6 +26,7 @@
 #include <strings.h>
 
 #include "addr.h"
+#include "domain.h"
 #include "error.h"
 #include "log.h"
 #include "../../smtpd/command.h"
@@ -45,6 +48,29 @@ mbox_local_len(const char *a)
 		return (size_t)(p - a);
 	}
 	return strcspn(a, "@");
+}
+
+/* mbox_from_input - whether out (local part of local octets, '@',
+ * domain) is some tail of inner whose domain was brought to its canonical
+ * form: the local part verbatim, starting the input or after a source
+ * route. */
+static bool
+mbox_from_input(const char *inner, size_t len, const char *out,
+    size_t local)
+{
+	char canon[COMMAND_DOMAIN_MAX + 1];
+
+	for (size_t j = len; j-- > local; ) {
+		if (inner[j] != '@' || memcmp(inner + j - local, out, local) != 0)
+			continue;
+		if (j - local != 0 && inner[0] != '@')
+			continue;
+		if (domain_canonical(inner + j + 1, len - j - 1, canon,
+		    sizeof(canon), NULL) == 0 &&
+		    strcmp(canon, out + local + 1) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* LLVMFuzzerInitialize - quiet logs. */
@@ -89,16 +115,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	olen = strlen(out);
 	FUZZ_CHECK(olen <= COMMAND_PATH_MAX, "mailbox of %zu octets", olen);
-	FUZZ_CHECK(olen <= len && memcmp(out, inner + len - olen, olen) == 0,
-	    "the output is not the input's tail");
 	for (size_t i = 0; i < len; i++)
 		high |= (unsigned char)inner[i] >= 0x80;
-	FUZZ_CHECK(non_ascii == high, "non_ascii %d for %s input", non_ascii,
-	    high ? "UTF-8" : "ASCII");
 	FUZZ_CHECK(utf8 || !high, "UTF-8 accepted without SMTPUTF8");
-	FUZZ_CHECK(olen == len || inner[0] == '@', "something other than a "
-	    "source route was dropped");
+	high = false;
+	for (size_t i = 0; i < olen; i++)
+		high |= (unsigned char)out[i] >= 0x80;
+	FUZZ_CHECK(non_ascii == high, "non_ascii %d for %s output", non_ascii,
+	    high ? "UTF-8" : "ASCII");
+	FUZZ_CHECK(command_text_safe(out, olen), "'%s' holds a control, "
+	    "separator or bidi character", out);
 	local = mbox_local_len(out);
+	if (local == olen)
+		FUZZ_CHECK(olen <= len && memcmp(out, inner + len - olen,
+		    olen) == 0, "the output is not the input's tail");
+	else
+		FUZZ_CHECK(mbox_from_input(inner, len, out, local), "'%s' is "
+		    "not the input's local part and canonical domain", out);
 	FUZZ_CHECK(local <= COMMAND_LOCAL_MAX, "local part of %zu octets",
 	    local);
 	FUZZ_CHECK(olen - local <= COMMAND_DOMAIN_MAX + 1, "domain of %zu "

@@ -9,6 +9,7 @@ Every wait is bounded; every process started is stopped at teardown.
 import json
 import os
 import pwd
+import re
 import signal
 import socket
 import subprocess
@@ -243,6 +244,8 @@ def open_tmp_bytes(pid, tmp_dir):
 
 
 SPOOL_SIZE_LINE = len("size: ") + 20 + 1
+ENVELOPE_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e"
+                             "\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def read_spool_file(path):
@@ -261,6 +264,12 @@ def read_spool_file(path):
         raise ValueError("%s: size %d beyond the file" % (path, size))
     env = {"recipient": []}
     for line in data[size:].decode("utf-8").split("\n")[:-1]:
+        # The format's promise (docs/internals.md): a value is one line to
+        # any reader, so nothing splitlines() splits on, no C0/C1 control
+        # and no bidi control.
+        if len(line.splitlines()) > 1 or ENVELOPE_UNSAFE.search(line):
+            raise ValueError("%s: envelope line %r has a control, "
+                             "separator or bidi character" % (path, line))
         k, sep, v = line.partition(": ")
         if not sep and line.endswith(":"):
             k, v = line[:-1], ""

@@ -110,6 +110,14 @@ test_helo(void **state)
 	    "5.5.4");
 	assert_int_equal(command_parse_helo("\xc3\xa9t\xc3\xa9.example", CMD_EHLO,
 	    &err), 0);
+	/* Issue 22: what a line-based envelope reader splits on, or a log
+	 * shows reordered. */
+	expect_err(command_parse_helo("\xe2\x80\xae\xc3\xa9vil.example",
+	    CMD_EHLO, &err), &err, 501, "5.5.4");               /* U+202E */
+	expect_err(command_parse_helo("a\xe2\x80\xa8" "b", CMD_EHLO, &err), &err,
+	    501, "5.5.4");                                      /* U+2028 */
+	expect_err(command_parse_helo("a\xc2\x85" "b", CMD_HELO, &err), &err,
+	    501, "5.5.4");                                      /* U+0085 */
 }
 
 static void
@@ -340,6 +348,73 @@ test_rcpt(void **state)
 	    &p, &err), 0);
 }
 
+/* test_rcpt_canonical_domain - the domain is kept in its canonical form
+ * (issue 22): UTS-46 full stops, case and U-labels; a domain without one
+ * is a 553. */
+static void
+test_rcpt_canonical_domain(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	assert_int_equal(command_parse_rcpt("TO:<Bob@blocked\xe3\x80\x82" "com>",
+	    true, &p, &err), 0);
+	assert_string_equal(p.address, "Bob@blocked.com");
+	assert_false(p.non_ascii);
+	assert_int_equal(command_parse_rcpt("TO:<bob@blocked\xef\xbd\xa1" "com>",
+	    true, &p, &err), 0);
+	assert_string_equal(p.address, "bob@blocked.com");
+	assert_int_equal(command_parse_rcpt("TO:<bob@BLOCKED.Com>", false, &p,
+	    &err), 0);
+	assert_string_equal(p.address, "bob@blocked.com");
+	assert_int_equal(command_parse_rcpt("TO:<j\xc3\xb6rg@B\xc3\x9c" "cher.example>",
+	    true, &p, &err), 0);
+	assert_string_equal(p.address, "j\xc3\xb6rg@xn--bcher-kva.example");
+	assert_true(p.non_ascii);
+	assert_int_equal(command_parse_rcpt("TO:<bob@[192.0.2.1]>", false, &p,
+	    &err), 0);
+	assert_string_equal(p.address, "bob@[192.0.2.1]");
+	expect_err(command_parse_rcpt("TO:<bob@\xef\xbc\x8e" "blocked.com>", true,
+	    &p, &err), &err, 553, "5.1.3");
+	expect_err(command_parse_rcpt("TO:<bob@xn--zz.example>", false, &p, &err),
+	    &err, 553, "5.1.3");
+	expect_err(command_parse_mail("FROM:<bob@xn--zz.example>", 0, &p, &err),
+	    &err, 553, "5.1.7");
+	assert_int_equal(command_parse_mail("FROM:<a@Example.ORG>", 0, &p, &err),
+	    0);
+	assert_string_equal(p.address, "a@example.org");
+}
+
+/* test_address_unsafe_chars - C1 controls, line separators and bidi
+ * controls in a (quoted) local part: 553 (issue 22). */
+static void
+test_address_unsafe_chars(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+
+	expect_err(command_parse_rcpt("TO:<\"\xe2\x80\xa8x\"@example.com>", true,
+	    &p, &err), &err, 553, "5.1.3");
+	expect_err(command_parse_rcpt("TO:<\xe2\x80\xa8x@example.com>", true,
+	    &p, &err), &err, 553, "5.1.3");
+	expect_err(command_parse_rcpt("TO:<\"a\xc2\x85" "b\"@example.com>", true,
+	    &p, &err), &err, 553, "5.1.3");
+	expect_err(command_parse_rcpt("TO:<\"\xe2\x80\xae" "cba\"@example.com>",
+	    true, &p, &err), &err, 553, "5.1.3");
+	expect_err(command_parse_mail("FROM:<\"a\xe2\x81\xa6\"@example.com> "
+	    "SMTPUTF8", 0, &p, &err), &err, 553, "5.1.7");
+	assert_int_equal(command_parse_rcpt("TO:<\"j\xc3\xb6 rg\"@example.com>",
+	    true, &p, &err), 0);
+	assert_true(command_text_safe("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9));
+	assert_false(command_text_safe("a\tb", 3));
+	assert_false(command_text_safe("\xc2\x9f", 2));
+	assert_true(command_text_safe("\xc2\xa0", 2));
+	assert_false(command_text_safe("\xe2\x80\xa9", 3));
+	assert_false(command_text_safe("\xd8\x9c", 2));
+	assert_true(command_text_safe("\xe2\x80\xa7\xe2\x81\xa5", 6));
+	assert_false(command_text_safe("\xc3", 1));
+}
+
 static void
 test_utf8(void **state)
 {
@@ -471,6 +546,8 @@ main(void)
 		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_mail_utf8),
 		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_rcpt_canonical_domain),
+		cmocka_unit_test(test_address_unsafe_chars),
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_address_mailbox_bounded),
 		cmocka_unit_test(test_address_route_utf8),

@@ -205,6 +205,45 @@ test_reader_sees_the_message_only(void **state)
 	assert_int_equal(count_entries(f, "queue"), 0);
 }
 
+/* The envelope holds only values every line-based reader keeps on one
+ * line: a HELO or recipient with U+2028, U+0085 or a bidi control makes
+ * the commit fail and leaves nothing behind (issue 22). */
+static void
+test_envelope_refuses_separators(void **state)
+{
+	static char *const bad_rcpt[] = { "\xe2\x80\xa8x@example.com" };
+	const char *bad_helo[] = { "\xe2\x80\xae\xc3\xa9vil.example",
+	    "a\xc2\x85" "b", "a\nrecipient: x@example.com" };
+	struct fx *f = *state;
+	struct spool_envelope env;
+	struct spool_msg m;
+	struct error err;
+
+	for (size_t i = 0; i <= sizeof(bad_helo) / sizeof(*bad_helo); i++) {
+		env = envelope();
+		if (i < sizeof(bad_helo) / sizeof(*bad_helo))
+			env.helo = bad_helo[i];
+		else {
+			env.recipients = bad_rcpt;
+			env.recipient_count = 1;
+		}
+		assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB009",
+		    &err), 0);
+		assert_int_equal(spool_msg_write(&m, "hello\r\n", 7, &err), 0);
+		assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false,
+		    &err), -1);
+		assert_non_null(strstr(err.text, "split"));
+		assert_int_equal(count_entries(f, "queue"), 0);
+		assert_int_equal(count_entries(f, "tmp"), 0);
+	}
+	/* Non-ASCII that is safe is stored as it is. */
+	env = envelope();
+	env.helo = "\xc3\xa9t\xc3\xa9.example";
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB00A", &err), 0);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err), 0);
+	assert_int_equal(count_entries(f, "queue"), 1);
+}
+
 /* An aborted message leaves nothing anywhere; abort is idempotent. */
 static void
 test_abort_leaves_nothing(void **state)
@@ -375,6 +414,7 @@ main(void)
 		T(test_commit_format),
 		T(test_reader_sees_the_message_only),
 		T(test_abort_leaves_nothing),
+		T(test_envelope_refuses_separators),
 		T(test_collision_refused),
 		T(test_committer_many),
 		T(test_committer_needs_directories),
