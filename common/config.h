@@ -120,7 +120,8 @@ struct config {
 		unsigned max_errors;              /* default 10                */
 		uint64_t command_timeout_ms;      /* default 5m                */
 		uint64_t data_timeout_ms;         /* default 10m               */
-		uint64_t min_data_rate;           /* bytes/s, default 0 (off)  */
+		uint64_t min_data_rate;           /* bytes/s, default 500      */
+		uint64_t min_data_rate_grace_ms;  /* default 30s               */
 		uint64_t shutdown_grace_ms;       /* default 30s               */
 		enum config_bare_newline bare_newline; /* default reject      */
 		char banner[256];                 /* default "ESMTP Elemta"   */

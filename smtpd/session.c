@@ -16,7 +16,10 @@
  * quarantine -> remembered for the message (for the whole session when
  * given at CONNECT or HELO) and answered normally; a failed request ->
  * policyd.fail_mode (451 4.3.5, or continue with a warning).  A 421 from
- * anywhere closes the connection.  AUTH is the exception: only a literal
+ * anywhere closes the connection.  Refusals count toward server.max_errors
+ * except "452 4.5.3" for a recipient over a limit (ours or a policy's),
+ * which counts only past SESSION_RCPT_OVERSHOOT per transaction, as in
+ * Postfix.  AUTH is the exception: only a literal
  * OK authenticates (235 2.7.0), a refusal is relayed, anything else
  * (DUNNO, a failed request in either fail mode) is 454 4.7.0.
  *
@@ -58,7 +61,12 @@
 
 #define SESSION_DATA_CHUNK 8192
 #define SESSION_ESC 512            /* escaped-string buffer for logs   */
-#define SESSION_RATE_GRACE_MS 10000 /* min_data_rate applies after this */
+/* Recipients refused for the recipient limit before each further one
+ * counts toward max_errors: Postfix's smtpd_recipient_overshoot_limit
+ * default.  A client that pipelines past the limit keeps its transaction
+ * (RFC 5321 4.5.3.1.10: it sends the rest later); one that goes on for
+ * ever is stopped. */
+#define SESSION_RCPT_OVERSHOOT 1000
 /* An AUTH request: ~1.4 KB of password, two 255-octet names, the HELO
  * name and the usual attributes fit well within this. */
 #define SESSION_AUTH_REQUEST_ROOM 8192
@@ -88,6 +96,7 @@ struct session_txn {
 	char **rcpts;                /* accepted recipients, owned      */
 	size_t nrcpt, rcpt_cap;
 	bool rcpt_tried;
+	unsigned rcpt_overshoot;     /* 452 4.5.3 answered so far       */
 	char *pending_rcpt;          /* under policy check, owned       */
 	enum elemta_action verdict;  /* CONTINUE, DISCARD or QUARANTINE */
 };
@@ -394,6 +403,18 @@ session_reply_error(struct session *s, int code, const char *enh,
 		return;
 	}
 	session_count_error(s);
+}
+
+/* session_rcpt_too_many - "452 4.5.3" for one recipient over a limit
+ * (server.max_recipients, or a policy's max_recipients_per_message): not
+ * a protocol error until the transaction has overshot the limit
+ * SESSION_RCPT_OVERSHOOT times. */
+static void
+session_rcpt_too_many(struct session *s, const char *text)
+{
+	session_reply(s, "452 4.5.3 %s", text);
+	if (++s->txn.rcpt_overshoot > SESSION_RCPT_OVERSHOOT)
+		session_count_error(s);
 }
 
 /* session_log_reject - Postfix-like "reject:" line. */
@@ -874,7 +895,7 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 		return;
 	}
 	if (t->nrcpt >= s->cfg->server.max_recipients) {
-		session_reply_error(s, 452, "4.5.3", "Error: too many recipients");
+		session_rcpt_too_many(s, "Error: too many recipients");
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
@@ -892,7 +913,13 @@ session_rcpt_proceed(struct session *s, const struct session_verdict *v)
 	t->pending_rcpt = NULL;
 	if (session_verdict_refuses(v)) {
 		session_enter_state(s, s->resume);
-		session_refuse(s, v, ELEMTA_PHASE_RCPT, rcpt);
+		if (v->code == 452 && strcmp(v->enhanced, "4.5.3") == 0) {
+			/* A policy's recipient limit: the same as ours. */
+			session_log_reject(s, ELEMTA_PHASE_RCPT, v->code,
+			    v->enhanced, v->text, rcpt);
+			session_rcpt_too_many(s, v->text);
+		} else
+			session_refuse(s, v, ELEMTA_PHASE_RCPT, rcpt);
 		free(rcpt);
 		return;
 	}
@@ -1155,6 +1182,42 @@ session_commit_done(struct session *s, int rc, const char *errtext)
 	session_enter_state(s, SESSION_HELO_DONE);
 }
 
+/* session_data_rate_deadline_ms - when the DATA in progress falls below
+ * server.min_data_rate, 0 when there is no such limit.  Postfix's credit
+ * (smtpd_min_data_rate): the grace, plus 1/rate seconds for every byte
+ * received, so a client is cut off only when its average since DATA,
+ * the grace forgiven, is below the rate; a trickle at a fraction f of the
+ * rate lasts grace / (1 - f) instead of server.data_timeout.  The read
+ * timer holds this deadline too (session_read_timeout_ms), so a client
+ * that sends nothing more meets it without another byte. */
+static uint64_t
+session_data_rate_deadline_ms(const struct session *s)
+{
+	uint64_t rate = s->cfg->server.min_data_rate;
+
+	if (rate == 0 || s->state != SESSION_DATA)
+		return 0;
+	return s->data_start_ms + s->cfg->server.min_data_rate_grace_ms +
+	    s->data_in * 1000 / rate;
+}
+
+/* session_data_too_slow - 421 4.4.2 and close: the message is dropped
+ * (the client retries it, faster or from a better link). */
+static void
+session_data_too_slow(struct session *s)
+{
+	char esc[SESSION_ESC];
+
+	log_info("sid=%s data rate too low (%" PRIu64 " bytes in %" PRIu64
+	    " ms) from unknown[%s]", s->sid, s->data_in,
+	    session_now_ms() - s->data_start_ms,
+	    session_esc(esc, sizeof(esc), s->client_addr));
+	session_txn_reset(s);
+	session_reply(s, "421 4.4.2 %s Error: data rate too low",
+	    s->cfg->server.hostname);
+	session_close(s);
+}
+
 /* session_data_input - feed DATA bytes; stops right after the end. */
 static size_t
 session_data_input(struct session *s, const char *data, size_t len)
@@ -1191,22 +1254,9 @@ session_data_input(struct session *s, const char *data, size_t len)
 		}
 	}
 	s->data_in += done;
-	if (s->cfg->server.min_data_rate > 0) {
-		uint64_t elapsed = session_now_ms() - s->data_start_ms;
-
-		if (elapsed > SESSION_RATE_GRACE_MS &&
-		    s->data_in * 1000 / elapsed < s->cfg->server.min_data_rate) {
-			char esc[SESSION_ESC];
-
-			log_info("sid=%s data rate too low from unknown[%s]",
-			    s->sid, session_esc(esc, sizeof(esc),
-			    s->client_addr));
-			session_txn_reset(s);
-			session_reply(s, "421 4.4.2 %s Error: data rate too low",
-			    s->cfg->server.hostname);
-			session_close(s);
-		}
-	}
+	if (session_data_rate_deadline_ms(s) != 0 &&
+	    session_now_ms() >= session_data_rate_deadline_ms(s))
+		session_data_too_slow(s);
 	return done;
 }
 
@@ -1849,6 +1899,16 @@ session_read_timeout_ms(const struct session *s)
 		if (left < t)
 			t = left;
 	}
+	if (session_data_rate_deadline_ms(s) != 0) {
+		uint64_t due = session_data_rate_deadline_ms(s);
+
+		if (now == 0)
+			now = session_now_ms();
+		if (now >= due)
+			return 0;
+		if (due - now < t)
+			t = due - now;
+	}
 	return t;
 }
 
@@ -1860,6 +1920,11 @@ session_timeout(struct session *s)
 
 	if (s->state == SESSION_CLOSING)
 		return;
+	if (session_data_rate_deadline_ms(s) != 0 &&
+	    session_now_ms() >= session_data_rate_deadline_ms(s)) {
+		session_data_too_slow(s);
+		return;
+	}
 	log_info("sid=%s timeout after %s from unknown[%s]", s->sid,
 	    s->state == SESSION_DATA ? "DATA content" :
 	    command_name(s->last_cmd),

@@ -130,7 +130,8 @@ void session_tls_started(struct session *s, const char *protocol,
 /* session_tls_failed - the handshake failed (why: for the log); the
  * session is closing and the caller drops the connection. */
 void session_tls_failed(struct session *s, const char *why);
-/* session_timeout - the client was idle too long: 421 4.4.2, close. */
+/* session_timeout - the client was idle too long, or its DATA fell below
+ * server.min_data_rate: 421 4.4.2, close. */
 void session_timeout(struct session *s);
 /* session_shutdown - the server is stopping: 421 4.3.2, close. */
 void session_shutdown(struct session *s);
@@ -141,8 +142,9 @@ enum session_state session_state(const struct session *s);
 const char *session_state_name(enum session_state st);
 const char *session_id(const struct session *s);
 /* session_read_timeout_ms - how long the client may stay silent now
- * (command timeout, what is left of a partial line or of the DATA
- * deadline); 0 means "already expired". */
+ * (command timeout, what is left of a partial line, of the DATA
+ * deadline, or of the time server.min_data_rate allows the bytes received
+ * so far); 0 means "already expired". */
 uint64_t session_read_timeout_ms(const struct session *s);
 /* session_wants_input - false while waiting for a decision or closing
  * (the caller may stop reading; input stays buffered). */

@@ -381,7 +381,9 @@ test_defaults(void **state)
 	assert_int_equal(cfg->server.max_errors, 10);
 	assert_int_equal(cfg->server.command_timeout_ms, 300000);
 	assert_int_equal(cfg->server.data_timeout_ms, 600000);
-	assert_int_equal(cfg->server.min_data_rate, 0);
+	/* Issue 22: on by default, Postfix's smtpd_min_data_rate. */
+	assert_int_equal(cfg->server.min_data_rate, 500);
+	assert_int_equal(cfg->server.min_data_rate_grace_ms, 30000);
 	assert_int_equal(cfg->server.shutdown_grace_ms, 30000);
 	assert_int_equal(cfg->server.bare_newline, CONFIG_BARE_REJECT);
 	assert_string_equal(cfg->server.banner, "ESMTP Elemta");

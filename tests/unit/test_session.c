@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "strbuf.h"
 #include "wire.h"
 #include "../../smtpd/policy_client.h"
 #include "../../smtpd/session.h"
@@ -769,6 +771,157 @@ test_max_recipients(void **state)
 	assert_state(d, SESSION_RCPT_DONE);
 }
 
+/* fill_recipients - a transaction with max_recipients (100) accepted. */
+static void
+fill_recipients(struct drv *d)
+{
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	for (int i = 0; i < 100; i++) {
+		drv_send(d, "RCPT TO:<r@d.example>\r\n");
+		drv_answer(d, "DUNNO");
+	}
+}
+
+/* test_recipient_overshoot_not_an_error - issue 22: 452 4.5.3 over the
+ * limit (ours or a policy's) is not a protocol error, so a client that
+ * pipelines past the limit keeps its transaction; past 1000 overshoots
+ * (Postfix's smtpd_recipient_overshoot_limit) each one counts again. */
+static void
+test_recipient_overshoot_not_an_error(void **state)
+{
+	struct drv *d = *state;
+	struct strbuf sb = STRBUF_INIT(1u << 20);
+	const char *out;
+
+	fill_recipients(d);
+	drv_take(d);
+	/* 900 more, pipelined (max_errors is 5). */
+	for (int i = 0; i < 900; i++)
+		assert_int_equal(strbuf_appendf(&sb, "RCPT TO:<x%d@d.example>\r\n",
+		    i), 0);
+	drv_send_n(d, sb.data, sb.len);
+	strbuf_free(&sb);
+	out = drv_take(d);
+	assert_null(strstr(out, "421"));
+	assert_int_equal(strlen(out), 900 * strlen("452 4.5.3 Error: too many "
+	    "recipients\r\n"));
+	assert_false(d->closed);
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "354 End data with <CR><LF>.<CR><LF>\r\n");
+	drv_send(d, "Subject: x\r\n\r\nhi\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	assert_non_null(strstr(drv_take(d), "250 2.0.0 Ok: queued as"));
+
+	/* A policy's 452 4.5.3 is the same limit: not counted. */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	for (int i = 0; i < 10; i++) {
+		drv_send(d, "RCPT TO:<p@d.example>\r\n");
+		drv_answer(d, "452 4.5.3 Too many recipients (at most 0 per message)");
+	}
+	assert_false(d->closed);
+	drv_take(d);
+	/* Another 4xx from a policy still counts: the fifth error closes. */
+	for (int i = 0; i < 5; i++) {
+		drv_send(d, "RCPT TO:<p@d.example>\r\n");
+		drv_answer(d, "450 4.7.1 try later");
+	}
+	assert_true(d->closed);
+	assert_non_null(strstr(drv_take(d), "421 4.7.0 mx.test Error: too many errors"));
+}
+
+/* test_recipient_overshoot_bounded - past 1000 overshoots per transaction
+ * the 452s count toward max_errors: no endless recipient loop. */
+static void
+test_recipient_overshoot_bounded(void **state)
+{
+	struct drv *d = *state;
+	struct strbuf sb = STRBUF_INIT(1u << 20);
+
+	fill_recipients(d);
+	for (int i = 0; i < 1004; i++)
+		assert_int_equal(strbuf_appendf(&sb, "RCPT TO:<x@d.example>\r\n"),
+		    0);
+	drv_send_n(d, sb.data, sb.len);
+	assert_false(d->closed);
+	drv_send(d, "RCPT TO:<x@d.example>\r\n");
+	assert_true(d->closed);
+	strbuf_free(&sb);
+}
+
+/* rate_to_data - min_data_rate 500 bytes/s after a 1 s grace, then a
+ * transaction up to DATA. */
+static void
+rate_to_data(struct drv *d)
+{
+	d->cfg->server.min_data_rate = 500;
+	d->cfg->server.min_data_rate_grace_ms = 1000;
+	mail_to_data(d);
+}
+
+/* test_min_data_rate - issue 22: a DATA that falls below
+ * server.min_data_rate after the grace is cut with 421 4.4.2, by the read
+ * timer alone (no further byte needed), long before data_timeout. */
+static void
+test_min_data_rate(void **state)
+{
+	struct drv *d = *state;
+	struct timespec pause = { 1, 200000000 };
+
+	rate_to_data(d);
+	/* The timer is armed for the grace, not the 10-minute data_timeout. */
+	assert_true(session_read_timeout_ms(d->s) <= 1000);
+	drv_send(d, "Subject: slow\r\n");
+	nanosleep(&pause, NULL);
+	assert_int_equal(session_read_timeout_ms(d->s), 0);
+	session_timeout(d->s);
+	assert_reply(d, "421 4.4.2 mx.test Error: data rate too low\r\n");
+	assert_true(d->closed);
+	assert_int_equal(count_open_tmp(d), 0);
+	assert_int_equal(count_dir(d, "queue"), 0);
+}
+
+/* test_min_data_rate_credit - every byte received earns 1/rate seconds
+ * (Postfix's credit): 4000 bytes at 500 bytes/s are 8 s beyond the grace. */
+static void
+test_min_data_rate_credit(void **state)
+{
+	struct drv *d = *state;
+	char body[4000];
+	uint64_t t;
+
+	rate_to_data(d);
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "Subject: slow\r\n\r\n", 17);
+	drv_send_n(d, body, sizeof(body));
+	t = session_read_timeout_ms(d->s);
+	assert_true(t > 7000 && t <= 9000);
+	assert_false(d->closed);
+	/* Off: only data_timeout is left. */
+	d->cfg->server.min_data_rate = 0;
+	assert_true(session_read_timeout_ms(d->s) > 9000);
+}
+
+/* test_min_data_rate_on_input - the same limit met by a byte arriving
+ * after the deadline (the timer may be late on a busy machine). */
+static void
+test_min_data_rate_on_input(void **state)
+{
+	struct drv *d = *state;
+	struct timespec pause = { 1, 200000000 };
+
+	rate_to_data(d);
+	drv_send(d, "S");
+	assert_false(d->closed);
+	nanosleep(&pause, NULL);
+	drv_send(d, "u");
+	assert_reply(d, "421 4.4.2 mx.test Error: data rate too low\r\n");
+	assert_true(d->closed);
+}
+
 static void
 test_data_sync_violation(void **state)
 {
@@ -1300,6 +1453,11 @@ main(void)
 		T(test_partial_line_waits),
 		T(test_misc_commands),
 		T(test_max_recipients),
+		T(test_recipient_overshoot_not_an_error),
+		T(test_recipient_overshoot_bounded),
+		T(test_min_data_rate),
+		T(test_min_data_rate_credit),
+		T(test_min_data_rate_on_input),
 		T(test_data_sync_violation),
 		T(test_timeout_and_shutdown),
 		T(test_shutdown),
