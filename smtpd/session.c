@@ -67,6 +67,9 @@
  * (RFC 5321 4.5.3.1.10: it sends the rest later); one that goes on for
  * ever is stopped. */
 #define SESSION_RCPT_OVERSHOOT 1000
+/* How early a libevent timer may fire by our clock (it reads the coarse
+ * monotonic clock, a tick of 1 to 10 ms). */
+#define SESSION_TIMER_SLACK_MS 20
 /* An AUTH request: ~1.4 KB of password, two 255-octet names, the HELO
  * name and the usual attributes fit well within this. */
 #define SESSION_AUTH_REQUEST_ROOM 8192
@@ -1920,8 +1923,11 @@ session_timeout(struct session *s)
 
 	if (s->state == SESSION_CLOSING)
 		return;
+	/* The read timer runs on libevent's coarse clock and may fire a few
+	 * milliseconds before our deadline: that is still the rate's. */
 	if (session_data_rate_deadline_ms(s) != 0 &&
-	    session_now_ms() >= session_data_rate_deadline_ms(s)) {
+	    session_now_ms() + SESSION_TIMER_SLACK_MS >=
+	    session_data_rate_deadline_ms(s)) {
 		session_data_too_slow(s);
 		return;
 	}
