@@ -290,6 +290,22 @@ addr_list_cap(size_t count)
 	return cap;
 }
 
+/* addr_cidr_format - "192.0.2.0/24" (IPv4 networks in IPv4 terms) or
+ * "2001:db8::/32"; buf must hold ADDR_TEXT_MAX + 4. */
+char *
+addr_cidr_format(const struct addr_cidr *cidr, char *buf, size_t size)
+{
+	char ip[ADDR_TEXT_MAX];
+
+	if (cidr->net.is_v4 && cidr->prefix >= 96)
+		snprintf(buf, size, "%s/%u", addr_ip_format(&cidr->net, ip,
+		    sizeof(ip)), cidr->prefix - 96);
+	else
+		snprintf(buf, size, "%s/%u", addr_ip_format(&cidr->net, ip,
+		    sizeof(ip)), cidr->prefix);
+	return buf;
+}
+
 /* addr_cidr_list_add - append one entry.  values is kept lazily: it is
  * allocated (earlier entries 0) when the first non-zero value arrives, and
  * from then on grows with items; a list whose values are all 0 keeps

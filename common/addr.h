@@ -51,6 +51,9 @@ char *addr_ip_key(const struct addr_ip *ip, unsigned v6_prefix, char *buf,
 /* addr_cidr_parse - "192.0.2.0/24", "2001:db8::/32" or a bare address. */
 int addr_cidr_parse(const char *text, struct addr_cidr *out, struct error *err);
 bool addr_cidr_contains(const struct addr_cidr *cidr, const struct addr_ip *ip);
+/* addr_cidr_format - "192.0.2.0/24" or "2001:db8::/32" (the form
+ * addr_cidr_parse reads back); buf holds ADDR_TEXT_MAX + 4. */
+char *addr_cidr_format(const struct addr_cidr *cidr, char *buf, size_t size);
 
 /* addr_cidr_list_add - append one entry (value ignored when the list was
  * never given values). */

@@ -36,9 +36,11 @@
 
 #include <yaml.h>
 
+#include "addr.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "route.h"
 
 #define CONFIG_FILE_SIZE_MAX (16u << 20) /* a bigger config is a mistake    */
 #define NODE_DEPTH_MAX 64                /* bounds the conversion recursion */
@@ -72,6 +74,9 @@ enum setting_type {
 	SET_ENUM,
 	SET_LISTEN,     /* server.listen: list of {address, mode}        */
 	SET_PLUGINS,    /* plugins: list of {name, path, enabled, config} */
+	SET_CIDRS,      /* a list of CIDR blocks (server.mynetworks)      */
+	SET_ROUTES,     /* delivery.routes: list of {domains, next_hop}    */
+	SET_RELAYHOST,  /* delivery.relayhost: an SMTP next hop (route.h)  */
 };
 
 /* How a value is stored in struct config. */
@@ -82,10 +87,13 @@ enum setting_store {
 	STORE_BOOL,
 	STORE_INDEX,    /* an enum field: the index into values[], or
 	                   codes[index] when the setting has codes     */
-	STORE_LIST,     /* SET_LISTEN / SET_PLUGINS fill their own arrays  */
+	STORE_LIST,     /* SET_LISTEN, SET_PLUGINS, SET_CIDRS, SET_ROUTES
+	                   fill their own fields                          */
+	STORE_HOP,      /* a struct route_hop                              */
 };
 
 #define SETTING_EMPTY_OK 0x1u   /* "" is meaningful (off / library default) */
+#define SETTING_OFF_OK 0x2u     /* SIZE/DURATION: "off" is 0 (and 0 is off) */
 
 /* An extra check of a SET_STRING value; may rewrite value (size bytes). */
 typedef int (*setting_check_fn)(const struct config *cfg, char *value,
@@ -142,6 +150,9 @@ static const char *const log_levels[] = { "error", "warning", "info",
 static const int log_level_codes[] = { LOG_LEVEL_ERR, LOG_LEVEL_WARN,
     LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 static const char *const counter_backends[] = { "lmdb", "redis", NULL };
+/* index order = enum config_delivery_tls */
+static const char *const delivery_tls_modes[] = { "may", "encrypt",
+    "verify", NULL };
 
 /* Every setting, once.  Order matters twice: config_dump prints in this
  * order, and computed defaults may read settings listed before them
@@ -208,6 +219,10 @@ static const struct setting config_settings[] = {
 	{ .name = "server.banner", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(server.banner), .def = "ESMTP Elemta",
 	  .help = "text after the host name in the 220 greeting" },
+	{ .name = "server.mynetworks", .type = SET_CIDRS, .store = STORE_LIST,
+	  .def = "127.0.0.0/8, ::1/128",
+	  .help = "client networks that may relay to any domain without "
+	  "AUTH (list of CIDR blocks)" },
 
 	{ .name = "tls.certificate", .type = SET_PATH, .store = STORE_TEXT,
 	  AT(tls.certificate), .def = "",
@@ -292,6 +307,104 @@ static const struct setting config_settings[] = {
 	{ .name = "spool.fsync", .type = SET_BOOL, .store = STORE_BOOL,
 	  AT(spool.fsync), .def = "true",
 	  .help = "fsync messages before answering 250" },
+	{ .name = "spool.min_free", .type = SET_SIZE, .store = STORE_UINT,
+	  AT(spool.min_free), .def = "100MB", .min = 0, .max = (int64_t)TIB,
+	  .flags = SETTING_OFF_OK,
+	  .help = "below this much free space smtpd answers MAIL with 452 "
+	  "4.3.1 (0 or off: no check)" },
+
+	/* smtp_port first: the next hops below default to it. */
+	{ .name = "delivery.smtp_port", .type = SET_INT, .store = STORE_UINT,
+	  AT(delivery.smtp_port), .def = "25", .min = 1, .max = 65535,
+	  .help = "port of SMTP next hops that name none (and of MX hosts)" },
+	{ .name = "delivery.relayhost", .type = SET_RELAYHOST,
+	  .store = STORE_HOP, AT(delivery.relayhost), .def = "",
+	  .flags = SETTING_EMPTY_OK,
+	  .help = "SMTP next hop for every domain no route names: "
+	  "[host]:port (no MX lookup) or host[:port] (\"\" = MX)" },
+	{ .name = "delivery.routes", .type = SET_ROUTES, .store = STORE_LIST,
+	  .help = "list of {domains: [example.com, .example.com] or [\"*\"], "
+	  "next_hop: smtp:[host]:port|smtp:host[:port]|lmtp:unix:/path|"
+	  "lmtp:host:port|maildir:/path|discard:|error:5.x.x text}" },
+	{ .name = "delivery.concurrency", .type = SET_INT, .store = STORE_UINT,
+	  AT(delivery.concurrency), .def = "20", .min = 1, .max = 10000,
+	  .help = "deliveries in progress at once, in total" },
+	{ .name = "delivery.destination_concurrency", .type = SET_INT,
+	  .store = STORE_UINT, AT(delivery.destination_concurrency),
+	  .def = "5", .min = 1, .max = 10000,
+	  .help = "deliveries in progress at once to one next hop" },
+	{ .name = "delivery.hop_limit", .type = SET_INT, .store = STORE_UINT,
+	  AT(delivery.hop_limit), .def = "50", .min = 1, .max = 1000,
+	  .help = "a message with more Received: headers bounces (5.4.6)" },
+	{ .name = "delivery.retry.min_backoff", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.retry.min_backoff_ms), .def = "5m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_DAY,
+	  .help = "wait before the first retry, doubled each time" },
+	{ .name = "delivery.retry.max_backoff", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.retry.max_backoff_ms), .def = "1h",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)(7 * MS_DAY),
+	  .help = "longest wait between two tries" },
+	{ .name = "delivery.retry.max_lifetime", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.retry.max_lifetime_ms), .def = "5d",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)(100 * MS_DAY),
+	  .help = "a recipient still undelivered after this bounces" },
+	{ .name = "delivery.retry.delay_warning", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.retry.delay_warning_ms),
+	  .def = "off", .min = 0, .max = (int64_t)(100 * MS_DAY),
+	  .flags = SETTING_OFF_OK,
+	  .help = "tell the sender once when a message is delayed this long "
+	  "(off: never)" },
+	{ .name = "delivery.tls.mode", .type = SET_ENUM, .store = STORE_INDEX,
+	  AT(delivery.tls.mode), .def = "may", .values = delivery_tls_modes,
+	  .help = "STARTTLS to next hops: may (when offered), encrypt "
+	  "(required), verify (required, certificate checked)" },
+	{ .name = "delivery.tls.ca_file", .type = SET_PATH, .store = STORE_TEXT,
+	  AT(delivery.tls.ca_file), .def = "",
+	  .help = "PEM CA certificates for tls.mode verify (\"\" = the "
+	  "system's store)" },
+	{ .name = "delivery.auth.username", .type = SET_STRING,
+	  .store = STORE_TEXT, AT(delivery.auth.username), .def = "",
+	  .flags = SETTING_EMPTY_OK,
+	  .help = "AUTH PLAIN/LOGIN user at the next hop (\"\" = no AUTH)" },
+	{ .name = "delivery.auth.password_file", .type = SET_PATH,
+	  .store = STORE_TEXT, AT(delivery.auth.password_file), .def = "",
+	  .help = "file whose first line is that user's password" },
+	{ .name = "delivery.bounce_size_limit", .type = SET_SIZE,
+	  .store = STORE_UINT, AT(delivery.bounce_size_limit), .def = "50KB",
+	  .min = (int64_t)KIB, .max = (int64_t)(2 * GIB),
+	  .help = "most of the original message a bounce returns (RET=FULL)" },
+	{ .name = "delivery.timeouts.connect", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.connect_ms), .def = "30s",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "TCP connection to a next hop" },
+	{ .name = "delivery.timeouts.greeting", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.greeting_ms), .def = "5m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "the next hop's 220 greeting" },
+	{ .name = "delivery.timeouts.command", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.command_ms), .def = "5m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "reply to EHLO, STARTTLS, AUTH, RSET, QUIT" },
+	{ .name = "delivery.timeouts.mail", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.mail_ms), .def = "5m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "reply to MAIL FROM" },
+	{ .name = "delivery.timeouts.rcpt", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.rcpt_ms), .def = "5m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "reply to RCPT TO" },
+	{ .name = "delivery.timeouts.data_init", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.data_init_ms), .def = "2m",
+	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "354 reply to DATA" },
+	{ .name = "delivery.timeouts.data_block", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.data_block_ms),
+	  .def = "3m", .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "each write of the message body" },
+	{ .name = "delivery.timeouts.data_term", .type = SET_DURATION,
+	  .store = STORE_UINT, AT(delivery.timeouts.data_term_ms),
+	  .def = "10m", .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
+	  .help = "reply(ies) after the final dot" },
 
 	{ .name = "metrics.listen", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(metrics.listen), .def = "", .flags = SETTING_EMPTY_OK,
@@ -1233,13 +1346,13 @@ done:
 
 /*==== Value conversion ====*/
 
-/* path_resolve - value made absolute against dir.  Leading "../" are
+/* config_path_resolve - value made absolute against dir.  Leading "../" are
  * applied to dir (which is canonical, so this is exact); "." and empty
  * components are dropped; later ".." are kept for the kernel to resolve,
  * because a symlink may sit before them. */
-static int
-path_resolve(const char *dir, const char *value, char *out, size_t size,
-    struct error *err)
+int
+config_path_resolve(const char *dir, const char *value, char *out,
+    size_t size, struct error *err)
 {
 	char buf[CONFIG_PATH_MAX * 2];
 	bool leading = true;
@@ -1456,7 +1569,7 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 
 	if (strncmp(value, "unix:", 5) != 0)
 		return check_hostport(cfg, value, size, err);
-	if (path_resolve(cfg->dir, value + 5, path, sizeof(path), err) < 0)
+	if (config_path_resolve(cfg->dir, value + 5, path, sizeof(path), err) < 0)
 		return error_prefix(err, "unix:PATH");
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "
@@ -1564,6 +1677,15 @@ enum_parse(const char *text, const char *const *values, size_t *index,
 	    show(shown, sizeof(shown), text), allowed);
 }
 
+/* off_hint - -1, telling that s also takes "off". */
+static int
+off_hint(const struct setting *s, struct error *err)
+{
+	if (s->flags & SETTING_OFF_OK)
+		text_append(err->text, sizeof(err->text), "; off: none");
+	return -1;
+}
+
 /* setting_convert - parse text as s's type and store it in cfg. */
 static int
 setting_convert(struct config *cfg, const struct setting *s,
@@ -1596,7 +1718,7 @@ setting_convert(struct config *cfg, const struct setting *s,
 		if (has_control(text))
 			return error_set(err, "the path contains a control "
 			    "character (tab, newline...)");
-		return path_resolve(cfg->dir, text, setting_field(cfg, s),
+		return config_path_resolve(cfg->dir, text, setting_field(cfg, s),
 		    s->size, err);
 	case SET_INT:
 		if (config_parse_int(text, s->min, s->max, &i, err) < 0)
@@ -1609,8 +1731,10 @@ setting_convert(struct config *cfg, const struct setting *s,
 		memcpy(setting_field(cfg, s), &b, sizeof(b));
 		return 0;
 	case SET_SIZE:
+		if ((s->flags & SETTING_OFF_OK) && strcasecmp(text, "off") == 0)
+			goto ranged;
 		if (config_parse_size(text, &u, err) < 0)
-			return -1;
+			return off_hint(s, err);
 		goto ranged;
 	case SET_MILLIS:
 		/* A bare number is milliseconds here (the key says so). */
@@ -1623,9 +1747,17 @@ setting_convert(struct config *cfg, const struct setting *s,
 		}
 		/* FALLTHROUGH */
 	case SET_DURATION:
+		if ((s->flags & SETTING_OFF_OK) && strcasecmp(text, "off") == 0)
+			goto ranged;
 		if (config_parse_duration_ms(text, &u, err) < 0)
-			return -1;
+			return off_hint(s, err);
 		goto ranged;
+	case SET_RELAYHOST:
+		if (has_control(text))
+			return error_set(err, "the value contains a control "
+			    "character (tab, newline...)");
+		return route_relayhost_parse(text, cfg->delivery.smtp_port,
+		    setting_field(cfg, s), err);
 	case SET_ENUM:
 		if (enum_parse(text, s->values, &index, err) < 0)
 			return -1;
@@ -1637,6 +1769,8 @@ setting_convert(struct config *cfg, const struct setting *s,
 		return 0;
 	case SET_LISTEN:
 	case SET_PLUGINS:
+	case SET_CIDRS:
+	case SET_ROUTES:
 		break;
 	}
 	return error_set(err, "internal error: no converter");
@@ -1890,7 +2024,7 @@ plugin_entry_load(struct loader *ld, const struct config_node *entry,
 		load_error(ld, n, key, "the path contains a control character "
 		    "(tab, newline...)");
 		rc = -1;
-	} else if (n != NULL && path_resolve(ld->cfg->dir, n->scalar, p->path,
+	} else if (n != NULL && config_path_resolve(ld->cfg->dir, n->scalar, p->path,
 	    sizeof(p->path), &err) < 0) {
 		load_error(ld, n, key, "%s", err.text);
 		rc = -1;
@@ -1966,6 +2100,232 @@ plugins_load(struct loader *ld, const struct setting *s,
 		if (!dup)
 			cfg->plugin_count++;
 	}
+}
+
+/*==== Lists: server.mynetworks and delivery.routes ====*/
+
+/* cidr_default - s's default list ("a, b") into list. */
+static void
+cidr_default(struct loader *ld, const struct setting *s,
+    struct addr_cidr_list *list)
+{
+	char buf[256], *save = NULL;
+	struct error err;
+
+	str_copy(buf, s->def, sizeof(buf));
+	for (char *t = strtok_r(buf, ", ", &save); t != NULL;
+	    t = strtok_r(NULL, ", ", &save))
+		if (addr_cidr_list_add(list, t, 0, &err) < 0)
+			load_error(ld, NULL, s->name, "bad default: %s", err.text);
+}
+
+/* cidrs_load - a list of CIDR blocks (absent or empty: the default;
+ * [] is an empty list). */
+static void
+cidrs_load(struct loader *ld, const struct setting *s,
+    const struct config_node *node)
+{
+	struct addr_cidr_list *list = &ld->cfg->server.mynetworks;
+	struct error err;
+
+	addr_cidr_list_free(list);
+	if (node == NULL || (node->type == CONFIG_NODE_SCALAR &&
+	    node->scalar[0] == '\0')) {
+		cidr_default(ld, s, list);
+		return;
+	}
+	if (node->type != CONFIG_NODE_LIST) {
+		load_error(ld, node, s->name, "expected a list of CIDR blocks "
+		    "such as [127.0.0.0/8, \"::1/128\"], found %s%s",
+		    node_type_name(node), node->type == CONFIG_NODE_SCALAR ?
+		    " (write it in brackets: [...])" : "");
+		return;
+	}
+	for (size_t i = 0; i < node->count; i++) {
+		const struct config_node *it = node->items[i];
+		char key[KEY_PATH_MAX + 24];
+
+		snprintf(key, sizeof(key), "%s[%zu]", s->name, i);
+		if (i == CONFIG_MYNETWORKS_MAX) {
+			load_error(ld, it, s->name, "too many entries (max %d)",
+			    CONFIG_MYNETWORKS_MAX);
+			return;
+		}
+		if (it->type != CONFIG_NODE_SCALAR) {
+			load_error(ld, it, key, "expected a CIDR block such as "
+			    "192.0.2.0/24, found %s", node_type_name(it));
+			continue;
+		}
+		if (addr_cidr_list_add(list, it->scalar, 0, &err) < 0)
+			load_error(ld, it, key, "%s", err.text);
+	}
+}
+
+/* route_domains_load - a route's domains list into r; -1 when unusable. */
+static int
+route_domains_load(struct loader *ld, const struct config_node *entry,
+    const char *prefix, struct route *r)
+{
+	const struct config_node *n = config_node_get(entry, "domains");
+	char key[KEY_PATH_MAX];
+	struct error err;
+	int rc = 0;
+
+	key_join(key, sizeof(key), prefix, "domains");
+	if (n == NULL || (n->type == CONFIG_NODE_SCALAR &&
+	    n->scalar[0] == '\0') || (n->type == CONFIG_NODE_LIST &&
+	    n->count == 0)) {
+		load_error(ld, n != NULL ? n : entry, key, "missing; each route "
+		    "needs the domains it serves, e.g. domains: [example.com, "
+		    ".example.com] (or [\"*\"] for every domain)");
+		return -1;
+	}
+	if (n->type != CONFIG_NODE_LIST) {
+		load_error(ld, n, key, "expected a list of domains, found %s%s",
+		    node_type_name(n), n->type == CONFIG_NODE_SCALAR ?
+		    " (write it in brackets: [...])" : "");
+		return -1;
+	}
+	for (size_t i = 0; i < n->count; i++) {
+		const struct config_node *it = n->items[i];
+		char ikey[KEY_PATH_MAX + 24];
+
+		snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+		if (it->type != CONFIG_NODE_SCALAR) {
+			load_error(ld, it, ikey, "expected a domain, found %s",
+			    node_type_name(it));
+			rc = -1;
+		} else if (route_domains_add(r, it->scalar, &err) < 0) {
+			load_error(ld, it, ikey, "%s", err.text);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+/* route_entry_load - one {domains, next_hop} map into r; -1 when it
+ * cannot be used. */
+static int
+route_entry_load(struct loader *ld, const struct config_node *entry,
+    const char *name, size_t index, struct route *r)
+{
+	static const char *const known[] = { "domains", "next_hop" };
+	char prefix[64], key[96];
+	const struct config_node *n;
+	struct error err;
+	bool bad;
+	int rc;
+
+	snprintf(prefix, sizeof(prefix), "%s[%zu]", name, index);
+	if (entry->type != CONFIG_NODE_MAP) {
+		load_error(ld, entry, prefix, "expected a map like {domains: "
+		    "[example.com], next_hop: \"smtp:[192.0.2.1]:25\"}, "
+		    "found %s", node_type_name(entry));
+		return -1;
+	}
+	check_keys(ld, entry, prefix, known, 2);
+	rc = route_domains_load(ld, entry, prefix, r);
+	snprintf(key, sizeof(key), "%s.next_hop", prefix);
+	n = scalar_child(ld, entry, "next_hop", key, &bad);
+	if (n == NULL) {
+		if (!bad)
+			load_error(ld, entry, key, "missing; each route needs a "
+			    "next hop, e.g. next_hop: \"smtp:[192.0.2.1]:25\" "
+			    "or \"maildir:/var/mail\"");
+		return -1;
+	}
+	if (route_hop_parse(n->scalar, ld->cfg->dir,
+	    ld->cfg->delivery.smtp_port, &r->hop, &err) < 0) {
+		load_error(ld, n, key, "%s", err.text);
+		return -1;
+	}
+	return rc;
+}
+
+/* route_shadowed - the earlier route that already names one of r's
+ * domains (index into routes), or -1. */
+static long
+route_shadowed(const struct route *routes, size_t count,
+    const struct route *r, size_t *which)
+{
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = 0; j < r->domains.count; j++)
+			for (size_t k = 0; k < routes[i].domains.count; k++)
+				if (strcmp(routes[i].domains.items[k],
+				    r->domains.items[j]) == 0) {
+					*which = j;
+					return (long)i;
+				}
+	return -1;
+}
+
+/* routes_load - delivery.routes, in order: a domain is routed once, and
+ * nothing follows the "*" route (it would never be used). */
+static void
+routes_load(struct loader *ld, const struct setting *s,
+    const struct config_node *node)
+{
+	struct config *cfg = ld->cfg;
+
+	cfg->delivery.route_count = 0;
+	if (node == NULL || (node->type == CONFIG_NODE_SCALAR &&
+	    node->scalar[0] == '\0'))
+		return;
+	if (node->type != CONFIG_NODE_LIST) {
+		load_error(ld, node, s->name, "expected a list of {domains, "
+		    "next_hop} maps, found %s", node_type_name(node));
+		return;
+	}
+	if (node->count > CONFIG_ROUTES_MAX) {
+		load_error(ld, node, s->name, "too many routes (%zu, max %d)",
+		    node->count, CONFIG_ROUTES_MAX);
+		return;
+	}
+	cfg->delivery.routes = xcalloc(node->count ? node->count : 1,
+	    sizeof(*cfg->delivery.routes));
+	for (size_t i = 0; i < node->count; i++) {
+		struct route *r = &cfg->delivery.routes[cfg->delivery.route_count];
+		const struct config_node *entry = node->items[i];
+		size_t dom = 0;
+		long prev;
+		char key[64];
+
+		snprintf(key, sizeof(key), "%s[%zu]", s->name, i);
+		if (cfg->delivery.route_count > 0 && cfg->delivery.routes[
+		    cfg->delivery.route_count - 1].all) {
+			load_error(ld, entry, key, "comes after the \"*\" route, "
+			    "which takes every domain: move \"*\" last");
+			continue;
+		}
+		if (route_entry_load(ld, entry, s->name, i, r) < 0) {
+			route_free(r);
+			memset(r, 0, sizeof(*r));
+			continue;
+		}
+		prev = route_shadowed(cfg->delivery.routes,
+		    cfg->delivery.route_count, r, &dom);
+		if (prev >= 0) {
+			load_error(ld, config_node_get(entry, "domains"), key,
+			    "domain '%s' is already routed by %s[%ld]; a "
+			    "domain may appear in one route", r->domains.items[dom],
+			    s->name, prev);
+			route_free(r);
+			memset(r, 0, sizeof(*r));
+			continue;
+		}
+		cfg->delivery.route_count++;
+	}
+}
+
+/* mx_hop_derive - the fallback next hop: SMTP to the recipient domain's
+ * MX hosts on delivery.smtp_port. */
+static void
+mx_hop_derive(struct config *cfg)
+{
+	memset(&cfg->delivery.mx, 0, sizeof(cfg->delivery.mx));
+	cfg->delivery.mx.transport = ROUTE_SMTP;
+	cfg->delivery.mx.mx = true;
+	cfg->delivery.mx.port = cfg->delivery.smtp_port;
 }
 
 /*==== Walking the document ====*/
@@ -2220,6 +2580,14 @@ setting_load(struct loader *ld, const struct setting *s,
 		plugins_load(ld, s, node);
 		return;
 	}
+	if (s->type == SET_CIDRS) {
+		cidrs_load(ld, s, node);
+		return;
+	}
+	if (s->type == SET_ROUTES) {
+		routes_load(ld, s, node);
+		return;
+	}
 	if (node != NULL && node->type != CONFIG_NODE_SCALAR) {
 		load_error(ld, node, s->name, "expected a single value (scalar), "
 		    "found %s", node_type_name(node));
@@ -2275,6 +2643,25 @@ check_cross(struct loader *ld, const struct config_node *root)
 			    "mode smtps (implicit TLS) needs tls.certificate and "
 			    "tls.key");
 		}
+	}
+	if (cfg->delivery.retry.max_backoff_ms <
+	    cfg->delivery.retry.min_backoff_ms)
+		load_error(ld, setting_node(root,
+		    setting_find("delivery.retry.max_backoff")),
+		    "delivery.retry.max_backoff", "shorter than "
+		    "delivery.retry.min_backoff; the backoff grows from min to "
+		    "max");
+	if ((cfg->delivery.auth.username[0] != '\0') !=
+	    (cfg->delivery.auth.password_file[0] != '\0')) {
+		bool user = cfg->delivery.auth.username[0] != '\0';
+
+		load_error(ld, setting_node(root, setting_find(user ?
+		    "delivery.auth.username" : "delivery.auth.password_file")),
+		    user ? "delivery.auth.password_file" :
+		    "delivery.auth.username", "missing; delivery.auth.%s is "
+		    "set, so delivery.auth.%s is required too (set both or "
+		    "neither)", user ? "username" : "password_file",
+		    user ? "password_file" : "username");
 	}
 	if (strlen(cfg->policyd.socket) >= sizeof(sun.sun_path)) {
 		const struct config_node *n = setting_node(root,
@@ -2430,6 +2817,7 @@ config_load(const char *path, struct config_errors *errs)
 		endpoint_derive(cfg->policyd.postfix_listen,
 		    &cfg->policyd.postfix_endpoint);
 		endpoint_derive(cfg->metrics.listen, &cfg->metrics.endpoint);
+		mx_hop_derive(cfg);
 	}
 out:
 	free((void *)ld->text);
@@ -2451,6 +2839,10 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	config_node_free(cfg->root);
+	addr_cidr_list_free(&cfg->server.mynetworks);
+	for (size_t i = 0; i < cfg->delivery.route_count; i++)
+		route_free(&cfg->delivery.routes[i]);
+	free(cfg->delivery.routes);
 	/* cfg is the first member of its struct config_owned. */
 	free(cfg);
 }
@@ -2481,8 +2873,19 @@ setting_format(const struct config *cfg, const struct setting *s, char *buf,
 		memcpy(&index, field, sizeof(index));
 		str_copy(buf, setting_enum_word(s, index), size);
 		return;
+	case STORE_HOP: {
+		const struct route_hop *hop = (const struct route_hop *)field;
+
+		if (hop->transport == ROUTE_NONE)
+			str_copy(buf, "\"\"", size);
+		else
+			route_hop_format(hop, buf, size);
+		return;
+	}
 	case STORE_UINT:
-		if (s->type == SET_SIZE)
+		if ((s->flags & SETTING_OFF_OK) && setting_load_uint(cfg, s) == 0)
+			str_copy(buf, "off", size);
+		else if (s->type == SET_SIZE)
 			format_size(setting_load_uint(cfg, s), buf, size);
 		else if (s->type == SET_DURATION)
 			format_duration(setting_load_uint(cfg, s), buf, size);
@@ -2493,6 +2896,38 @@ setting_format(const struct config *cfg, const struct setting *s, char *buf,
 		break;
 	}
 	str_copy(buf, "?", size);
+}
+
+/* dump_cidrs - "key = a, b" ("[]" when empty). */
+static void
+dump_cidrs(const struct addr_cidr_list *list, const char *name, FILE *out)
+{
+	char buf[ADDR_TEXT_MAX + 8];
+
+	fprintf(out, "%s = %s", name, list->count == 0 ? "[]" : "");
+	for (size_t i = 0; i < list->count; i++)
+		fprintf(out, "%s%s", i > 0 ? ", " : "",
+		    addr_cidr_format(&list->items[i], buf, sizeof(buf)));
+	fputc('\n', out);
+}
+
+/* dump_routes - "key[i].domains = a, .b" and "key[i].next_hop = hop". */
+static void
+dump_routes(const struct config *cfg, const char *name, FILE *out)
+{
+	char buf[ROUTE_HOP_TEXT_MAX];
+
+	if (cfg->delivery.route_count == 0)
+		fprintf(out, "%s = []\n", name);
+	for (size_t i = 0; i < cfg->delivery.route_count; i++) {
+		const struct route *r = &cfg->delivery.routes[i];
+
+		fprintf(out, "%s[%zu].domains = %s", name, i, r->all ? "*" : "");
+		for (size_t j = 0; j < r->domains.count; j++)
+			fprintf(out, "%s%s", j > 0 ? ", " : "", r->domains.items[j]);
+		fprintf(out, "\n%s[%zu].next_hop = %s\n", name, i,
+		    route_hop_format(&r->hop, buf, sizeof(buf)));
+	}
 }
 
 /* config_dump - "key = value" for every setting, in table order. */
@@ -2514,6 +2949,10 @@ config_dump(const struct config *cfg, FILE *out)
 				fprintf(out, "%s[%zu].mode = %s\n", s->name, j,
 				    config_listen_mode_name(l->mode));
 			}
+		} else if (s->type == SET_CIDRS) {
+			dump_cidrs(&cfg->server.mynetworks, s->name, out);
+		} else if (s->type == SET_ROUTES) {
+			dump_routes(cfg, s->name, out);
 		} else if (s->type == SET_PLUGINS) {
 			if (cfg->plugin_count == 0)
 				fprintf(out, "%s = []\n", s->name);

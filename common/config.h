@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "error.h"
 #include "log.h"
+#include "route.h"
 
 #define CONFIG_DEFAULT_FILE "/etc/elemta/elemta.yaml"
 #define CONFIG_PATH_MAX 4096
@@ -28,6 +30,8 @@
 #define CONFIG_LISTEN_MAX 16
 #define CONFIG_PLUGINS_MAX 32
 #define CONFIG_ERRORS_MAX 64
+#define CONFIG_ROUTES_MAX 1024
+#define CONFIG_MYNETWORKS_MAX 1024
 
 /* ==== The node tree (kept for plugin config subtrees) ==== */
 
@@ -59,6 +63,10 @@ int config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
     struct error *err);
 int config_parse_duration_ms(const char *s, uint64_t *out, struct error *err);
 int config_parse_size(const char *s, uint64_t *out, struct error *err);
+/* config_path_resolve - value made absolute against dir (the config
+ * file's directory) into out. */
+int config_path_resolve(const char *dir, const char *value, char *out,
+    size_t size, struct error *err);
 /* config_nearest - the entry of known[] closest to word (edit distance),
  * or NULL when none is close enough to suggest. */
 const char *config_nearest(const char *word, const char *const *known,
@@ -93,6 +101,14 @@ enum config_fail_mode { CONFIG_FAIL_TEMPFAIL, CONFIG_FAIL_ACCEPT };
 enum config_bare_newline { CONFIG_BARE_REJECT, CONFIG_BARE_NORMALIZE };
 enum config_tls_version { CONFIG_TLS_1_2, CONFIG_TLS_1_3 };
 enum config_counter_backend { CONFIG_BACKEND_LMDB, CONFIG_BACKEND_REDIS };
+/* delivery.tls.mode: STARTTLS towards next hops (elemta-queued maps it to
+ * its SMTP client's mode; common/ knows nothing of queued/). */
+enum config_delivery_tls {
+	CONFIG_DELIVERY_TLS_MAY,      /* when offered                      */
+	CONFIG_DELIVERY_TLS_ENCRYPT,  /* required, certificate not checked */
+	CONFIG_DELIVERY_TLS_VERIFY,   /* required, checked against ca_file
+	                               * and the next hop's name           */
+};
 
 struct config_plugin {
 	char name[CONFIG_NAME_MAX];
@@ -125,6 +141,8 @@ struct config {
 		uint64_t shutdown_grace_ms;       /* default 30s               */
 		enum config_bare_newline bare_newline; /* default reject      */
 		char banner[256];                 /* default "ESMTP Elemta"   */
+		struct addr_cidr_list mynetworks; /* may relay anywhere; owned;
+		                                   * default 127.0.0.0/8, ::1/128 */
 	} server;
 
 	struct {
@@ -168,7 +186,39 @@ struct config {
 	struct {
 		char path[CONFIG_PATH_MAX];       /* default /var/spool/elemta */
 		bool fsync;                       /* default true             */
+		uint64_t min_free;                /* bytes; 0 = off, default 100MB */
 	} spool;
+
+	struct {
+		unsigned smtp_port;               /* default 25               */
+		struct route_hop relayhost;       /* ROUTE_NONE: none (default) */
+		struct route *routes;             /* owned, in file order     */
+		size_t route_count;
+		struct route_hop mx;              /* the fallback: SMTP to the
+		                                   * recipient domain's MX    */
+		unsigned concurrency;             /* default 20               */
+		unsigned destination_concurrency; /* per next hop, default 5  */
+		unsigned hop_limit;               /* Received: headers, default 50 */
+		struct {
+			uint64_t min_backoff_ms;  /* default 5m               */
+			uint64_t max_backoff_ms;  /* default 1h               */
+			uint64_t max_lifetime_ms; /* default 5d               */
+			uint64_t delay_warning_ms; /* 0 = off (default)       */
+		} retry;
+		struct {
+			enum config_delivery_tls mode; /* default may         */
+			char ca_file[CONFIG_PATH_MAX]; /* "" = system CA store */
+		} tls;
+		struct {
+			char username[256];       /* "" = no AUTH             */
+			char password_file[CONFIG_PATH_MAX];
+		} auth;
+		uint64_t bounce_size_limit;       /* default 50KB             */
+		struct {                          /* RFC 5321 4.5.3.2, ms     */
+			uint64_t connect_ms, greeting_ms, command_ms, mail_ms,
+			    rcpt_ms, data_init_ms, data_block_ms, data_term_ms;
+		} timeouts;
+	} delivery;
 
 	struct {
 		char listen[256];                 /* "" = off                 */

@@ -419,6 +419,203 @@ test_defaults(void **state)
 	config_free(cfg);
 }
 
+/* dump_text - config_dump's output (free it). */
+static char *
+dump_text(const struct config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	config_dump(cfg, f);
+	fclose(f);
+	return text;
+}
+
+/* timeouts_equal - delivery.timeouts, in seconds, in the order connect,
+ * greeting, command, mail, rcpt, data_init, data_block, data_term. */
+static void
+timeouts_equal(const struct config *cfg, const uint64_t want[8])
+{
+	const uint64_t got[8] = { cfg->delivery.timeouts.connect_ms,
+	    cfg->delivery.timeouts.greeting_ms,
+	    cfg->delivery.timeouts.command_ms, cfg->delivery.timeouts.mail_ms,
+	    cfg->delivery.timeouts.rcpt_ms,
+	    cfg->delivery.timeouts.data_init_ms,
+	    cfg->delivery.timeouts.data_block_ms,
+	    cfg->delivery.timeouts.data_term_ms };
+
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(got[i], want[i] * 1000);
+}
+
+/* test_delivery_defaults - the delivery section, server.mynetworks and
+ * spool.min_free without a word in the file: loopback may relay, no
+ * route (nothing is served), no relay host, the MX fallback on port 25 */
+static void
+test_delivery_defaults(void **state)
+{
+	struct config *cfg = load_ok(LISTEN);
+	const struct addr_cidr_list *mn = &cfg->server.mynetworks;
+	struct addr_ip ip;
+	char buf[ADDR_TEXT_MAX + 8];
+
+	assert_int_equal(mn->count, 2);
+	assert_string_equal(addr_cidr_format(&mn->items[0], buf, sizeof(buf)),
+	    "127.0.0.0/8");
+	assert_string_equal(addr_cidr_format(&mn->items[1], buf, sizeof(buf)),
+	    "::1/128");
+	assert_int_equal(addr_ip_parse("127.0.0.9", &ip), 0);
+	assert_true(addr_cidr_list_match(mn, &ip) >= 0);
+	assert_int_equal(addr_ip_parse("::ffff:127.0.0.1", &ip), 0);
+	assert_true(addr_cidr_list_match(mn, &ip) >= 0);
+	assert_int_equal(addr_ip_parse("10.0.0.1", &ip), 0);
+	assert_true(addr_cidr_list_match(mn, &ip) < 0);
+	assert_int_equal(cfg->spool.min_free, 100 * 1024 * 1024);
+	assert_int_equal(cfg->delivery.smtp_port, 25);
+	assert_int_equal(cfg->delivery.relayhost.transport, ROUTE_NONE);
+	assert_int_equal(cfg->delivery.route_count, 0);
+	assert_int_equal(cfg->delivery.mx.transport, ROUTE_SMTP);
+	assert_true(cfg->delivery.mx.mx);
+	assert_string_equal(cfg->delivery.mx.host, "");
+	assert_int_equal(cfg->delivery.mx.port, 25);
+	assert_int_equal(cfg->delivery.concurrency, 20);
+	assert_int_equal(cfg->delivery.destination_concurrency, 5);
+	assert_int_equal(cfg->delivery.hop_limit, 50);
+	assert_int_equal(cfg->delivery.retry.min_backoff_ms, 5 * 60000);
+	assert_int_equal(cfg->delivery.retry.max_backoff_ms, 3600000);
+	assert_int_equal(cfg->delivery.retry.max_lifetime_ms,
+	    5ull * 24 * 3600000);
+	assert_int_equal(cfg->delivery.retry.delay_warning_ms, 0);
+	assert_int_equal(cfg->delivery.tls.mode, CONFIG_DELIVERY_TLS_MAY);
+	assert_string_equal(cfg->delivery.tls.ca_file, "");
+	assert_string_equal(cfg->delivery.auth.username, "");
+	assert_string_equal(cfg->delivery.auth.password_file, "");
+	assert_int_equal(cfg->delivery.bounce_size_limit, 50 * 1024);
+	timeouts_equal(cfg, (const uint64_t[]){ 30, 300, 300, 300, 300, 120,
+	    180, 600 });
+	config_free(cfg);
+
+	/* An empty list trusts nobody; "mynetworks:" alone is the default. */
+	cfg = load_ok(LISTEN "  mynetworks: []\n");
+	assert_int_equal(cfg->server.mynetworks.count, 0);
+	config_free(cfg);
+	cfg = load_ok(LISTEN "  mynetworks:\n");
+	assert_int_equal(cfg->server.mynetworks.count, 2);
+	config_free(cfg);
+}
+
+/* test_delivery_settings - every delivery key lands in its field, typed:
+ * short durations for tests, "off", parsed next hops with relative paths
+ * resolved against the file's directory (/tmp), the relay host and the
+ * MX fallback on delivery.smtp_port */
+static void
+test_delivery_settings(void **state)
+{
+	struct config *cfg = load_ok(LISTEN
+	    "  mynetworks: [192.0.2.0/24, \"2001:db8::/32\", 198.51.100.7]\n"
+	    "spool:\n  min_free: off\n"
+	    "delivery:\n"
+	    "  smtp_port: 2525\n"
+	    "  relayhost: \"[Relay.Example]:587\"\n"
+	    "  routes:\n"
+	    "    - {domains: [example.com, .example.org], "
+	    "next_hop: \"maildir:../var/mail\"}\n"
+	    "    - {domains: [lmtp.example], next_hop: \"lmtp:unix:dovecot/lmtp\"}\n"
+	    "    - {domains: [mx.example], next_hop: \"smtp:mail.example\"}\n"
+	    "    - {domains: [\"*\"], next_hop: \"error:5.7.1 no relaying\"}\n"
+	    "  concurrency: 100\n  destination_concurrency: 10\n"
+	    "  hop_limit: 30\n"
+	    "  retry: {min_backoff: 1, max_backoff: 4s, max_lifetime: 30s, "
+	    "delay_warning: 10s}\n"
+	    "  tls: {mode: verify, ca_file: ca.pem}\n"
+	    "  auth: {username: relay-user, password_file: relay.pw}\n"
+	    "  bounce_size_limit: 1MB\n"
+	    "  timeouts: {connect: 2s, greeting: 3s, command: 4s, mail: 5s, "
+	    "rcpt: 6s, data_init: 7s, data_block: 8s, data_term: 9s}\n");
+	const struct route *r = cfg->delivery.routes;
+
+	assert_int_equal(cfg->server.mynetworks.count, 3);
+	assert_int_equal(cfg->spool.min_free, 0);
+	assert_int_equal(cfg->delivery.smtp_port, 2525);
+	assert_int_equal(cfg->delivery.relayhost.transport, ROUTE_SMTP);
+	assert_false(cfg->delivery.relayhost.mx);
+	assert_string_equal(cfg->delivery.relayhost.host, "relay.example");
+	assert_int_equal(cfg->delivery.relayhost.port, 587);
+	assert_int_equal(cfg->delivery.mx.port, 2525);
+	assert_int_equal(cfg->delivery.route_count, 4);
+	assert_int_equal(r[0].hop.transport, ROUTE_MAILDIR);
+	assert_string_equal(r[0].hop.path, "/var/mail");
+	assert_int_equal(r[0].domains.count, 2);
+	assert_string_equal(r[0].domains.items[1], ".example.org");
+	assert_int_equal(r[1].hop.transport, ROUTE_LMTP);
+	assert_string_equal(r[1].hop.path, "/tmp/dovecot/lmtp");
+	assert_int_equal(r[2].hop.transport, ROUTE_SMTP);
+	assert_true(r[2].hop.mx);
+	assert_string_equal(r[2].hop.host, "mail.example");
+	assert_int_equal(r[2].hop.port, 2525);
+	assert_true(r[3].all);
+	assert_int_equal(r[3].hop.transport, ROUTE_ERROR);
+	assert_string_equal(r[3].hop.status, "5.7.1");
+	assert_string_equal(r[3].hop.text, "no relaying");
+	assert_int_equal(cfg->delivery.concurrency, 100);
+	assert_int_equal(cfg->delivery.destination_concurrency, 10);
+	assert_int_equal(cfg->delivery.hop_limit, 30);
+	assert_int_equal(cfg->delivery.retry.min_backoff_ms, 1000);
+	assert_int_equal(cfg->delivery.retry.max_backoff_ms, 4000);
+	assert_int_equal(cfg->delivery.retry.max_lifetime_ms, 30000);
+	assert_int_equal(cfg->delivery.retry.delay_warning_ms, 10000);
+	assert_int_equal(cfg->delivery.tls.mode, CONFIG_DELIVERY_TLS_VERIFY);
+	assert_string_equal(cfg->delivery.tls.ca_file, "/tmp/ca.pem");
+	assert_string_equal(cfg->delivery.auth.username, "relay-user");
+	assert_string_equal(cfg->delivery.auth.password_file, "/tmp/relay.pw");
+	assert_int_equal(cfg->delivery.bounce_size_limit, 1024 * 1024);
+	timeouts_equal(cfg, (const uint64_t[]){ 2, 3, 4, 5, 6, 7, 8, 9 });
+	/* The typed values are what routing reads. */
+	assert_ptr_equal(route_lookup(cfg, "www.example.org"), &r[0].hop);
+	assert_ptr_equal(route_lookup(cfg, "other.example"), &r[3].hop);
+	assert_true(route_domain_is_served(cfg, "example.com"));
+	assert_false(route_domain_is_served(cfg, "other.example"));
+	config_free(cfg);
+}
+
+/* test_delivery_dump - check-config -v shows lists and next hops in the
+ * file's own spelling, "off" for zero where off is allowed */
+static void
+test_delivery_dump(void **state)
+{
+	struct config *cfg = load_ok(LISTEN "  mynetworks: [10.1.2.3/8]\n"
+	    "delivery:\n  relayhost: \"relay.example:2526\"\n  routes:\n"
+	    "    - {domains: [a.example, .b.example], next_hop: "
+	    "\"lmtp:[::1]:2424\"}\n"
+	    "    - {domains: [\"*\"], next_hop: \"smtp:[192.0.2.1]\"}\n");
+	char *text = dump_text(cfg);
+	assert_non_null(strstr(text, "\nserver.mynetworks = 10.0.0.0/8\n"));
+	assert_non_null(strstr(text, "\nspool.min_free = 100MB\n"));
+	assert_non_null(strstr(text,
+	    "\ndelivery.relayhost = smtp:relay.example:2526\n"));
+	assert_non_null(strstr(text,
+	    "\ndelivery.routes[0].domains = a.example, .b.example\n"));
+	assert_non_null(strstr(text,
+	    "\ndelivery.routes[0].next_hop = lmtp:[::1]:2424\n"));
+	assert_non_null(strstr(text, "\ndelivery.routes[1].domains = *\n"));
+	assert_non_null(strstr(text,
+	    "\ndelivery.routes[1].next_hop = smtp:[192.0.2.1]:25\n"));
+	assert_non_null(strstr(text, "\ndelivery.retry.delay_warning = off\n"));
+	assert_non_null(strstr(text, "\ndelivery.tls.mode = may\n"));
+	free(text);
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN "  mynetworks: []\n");
+	text = dump_text(cfg);
+	assert_non_null(strstr(text, "\nserver.mynetworks = []\n"));
+	assert_non_null(strstr(text, "\ndelivery.routes = []\n"));
+	assert_non_null(strstr(text, "\ndelivery.relayhost = \"\"\n"));
+	free(text);
+	config_free(cfg);
+}
+
 /* test_socket_follows_runtime_dir - policyd.socket under runtime_dir */
 static void
 test_socket_follows_runtime_dir(void **state)
@@ -443,13 +640,7 @@ static void
 test_dump(void **state)
 {
 	struct config *cfg = load_ok(full_yaml);
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	assert_non_null(f);
-	config_dump(cfg, f);
-	fclose(f);
+	char *text = dump_text(cfg);
 	assert_non_null(strstr(text, "\nserver.workers = 4\n"));
 	assert_non_null(strstr(text, "\nserver.listen[2].address = *:465\n"));
 	assert_non_null(strstr(text, "\nserver.listen[2].mode = smtps\n"));
@@ -745,6 +936,72 @@ static const struct bad_case bad_cases[] = {
 	  "server.listen[0].mode", "allowed: smtp, submission, smtps" },
 	{ "bad counters backend", LISTEN "counters:\n  backend: memcached\n", 5,
 	  "counters.backend", "allowed: lmdb, redis" },
+	{ "mynetworks not a list", LISTEN "  mynetworks: 10.0.0.0/8\n", 4,
+	  "server.mynetworks", "write it in brackets" },
+	{ "mynetworks bad prefix",
+	  LISTEN "  mynetworks: [127.0.0.0/8, 10.0.0.0/33]\n", 4,
+	  "server.mynetworks[1]", "prefix length 33" },
+	{ "mynetworks not an address", LISTEN "  mynetworks:\n    - lan\n", 5,
+	  "server.mynetworks[0]", "not an IP address" },
+	{ "min_free not a size", LISTEN "spool:\n  min_free: plenty\n", 5,
+	  "spool.min_free", "not a size" },
+	{ "routes not a list", LISTEN "delivery:\n  routes: maildir:/x\n", 5,
+	  "delivery.routes", "expected a list" },
+	{ "route not a map", LISTEN "delivery:\n  routes:\n    - a\n", 6,
+	  "delivery.routes[0]", "expected a map" },
+	{ "route domains a scalar", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: a.example, next_hop: \"discard:\"}\n", 6,
+	  "delivery.routes[0].domains", "write it in brackets" },
+	{ "route without domains", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [], next_hop: \"discard:\"}\n", 6,
+	  "delivery.routes[0].domains", "missing" },
+	{ "route bad domain", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example, \"user@b.example\"], next_hop: "
+	  "\"discard:\"}\n", 6, "delivery.routes[0].domains[1]",
+	  "not a mail address" },
+	{ "route without next hop", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example]}\n", 6,
+	  "delivery.routes[0].next_hop", "missing" },
+	{ "route unknown key", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example], nexthop: \"discard:\"}\n", 6,
+	  "delivery.routes[0].nexthop", "did you mean" },
+	{ "route bad next hop", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example], next_hop: \"smtp:192.0.2.1\"}\n", 6,
+	  "delivery.routes[0].next_hop", "has no MX" },
+	{ "route unknown transport", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example], next_hop: \"uucp:x\"}\n", 6,
+	  "delivery.routes[0].next_hop", "not a next hop" },
+	{ "route domain twice", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example], next_hop: \"discard:\"}\n"
+	  "    - {domains: [b.example, A.EXAMPLE], next_hop: \"discard:\"}\n",
+	  7, "delivery.routes[1]", "already routed by delivery.routes[0]" },
+	{ "route after star", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [\"*\"], next_hop: \"discard:\"}\n"
+	  "    - {domains: [a.example], next_hop: \"discard:\"}\n", 7,
+	  "delivery.routes[1]", "move \"*\" last" },
+	{ "star with other domains", LISTEN "delivery:\n  routes:\n"
+	  "    - {domains: [a.example, \"*\"], next_hop: \"discard:\"}\n",
+	  6, "delivery.routes[0].domains[1]", "route of its own" },
+	{ "relayhost not smtp", LISTEN "delivery:\n  relayhost: "
+	  "\"maildir:/x\"\n", 5, "delivery.relayhost", "SMTP next hop" },
+	{ "relayhost bad port", LISTEN "delivery:\n  relayhost: "
+	  "\"[relay.example]:0\"\n", 5, "delivery.relayhost",
+	  "from 1 to 65535" },
+	{ "smtp_port out of range", LISTEN "delivery:\n  smtp_port: 0\n", 5,
+	  "delivery.smtp_port", "out of range (min 1, max 65535)" },
+	{ "backoff max below min", LISTEN "delivery:\n  retry:\n"
+	  "    min_backoff: 10m\n    max_backoff: 1m\n", 7,
+	  "delivery.retry.max_backoff", "shorter than" },
+	{ "delay warning not a duration", LISTEN "delivery:\n  retry:\n"
+	  "    delay_warning: never\n", 6, "delivery.retry.delay_warning",
+	  "off: none" },
+	{ "delivery tls mode", LISTEN "delivery:\n  tls:\n    mode: dane\n",
+	  6, "delivery.tls.mode", "allowed: may, encrypt, verify" },
+	{ "delivery auth without password", LISTEN "delivery:\n  auth:\n"
+	  "    username: relay\n", 6, "delivery.auth.password_file",
+	  "set both or neither" },
+	{ "delivery unknown key", LISTEN "delivery:\n  concurency: 3\n", 5,
+	  "delivery.concurency", "did you mean 'delivery.concurrency'" },
 	{ "redis address without port",
 	  LISTEN "counters:\n  redis:\n    address: \"127.0.0.1\"\n", 6,
 	  "counters.redis.address", "missing ':PORT'" },
@@ -933,12 +1190,15 @@ test_list_limits(void **state)
 int
 main(void)
 {
-	static struct CMUnitTest tests[20 + BAD_COUNT] = {
+	static struct CMUnitTest tests[32 + BAD_COUNT] = {
 		cmocka_unit_test(test_repo_config),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_redis_settings),
 		cmocka_unit_test(test_socket_follows_runtime_dir),
+		cmocka_unit_test(test_delivery_defaults),
+		cmocka_unit_test(test_delivery_settings),
+		cmocka_unit_test(test_delivery_dump),
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_parse_bool),
