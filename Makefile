@@ -39,7 +39,8 @@ POLICYD_PKGS  := $(COMMON_PKGS) $(STORE_PKGS) libevent libcrypto gmime-3.0 libxc
 CTL_PKGS      := $(POLICYD_PKGS) json-c
 STAT_PKGS     := $(COMMON_PKGS) $(STORE_PKGS) json-c
 METRICSD_PKGS := $(COMMON_PKGS) $(STORE_PKGS) libmicrohttpd
-PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS))
+QUEUED_PKGS   := $(COMMON_PKGS) libevent libevent_openssl openssl
+PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS) $(QUEUED_PKGS))
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -56,7 +57,7 @@ POLICYD_SRC := $(filter-out policyd/main.c,$(wildcard policyd/*.c policyd/polici
 CTL_SRC     := $(filter-out tools/elemtactl/main.c,$(wildcard tools/elemtactl/*.c))
 STAT_SRC    := $(wildcard tools/elemta-stat/*.c)
 METRICSD_SRC := $(wildcard metricsd/*.c)
-QUEUED_SRC  := $(wildcard queued/*.c)
+QUEUED_SRC  := $(filter-out queued/main.c,$(wildcard queued/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 PLUGIN_SRC  := $(wildcard examples/plugins/*.c)
 
@@ -67,11 +68,11 @@ LIB_SMTPD   := $(B)/lib/libelemta-smtpd.a
 LIB_POLICYD := $(B)/lib/libelemta-policyd.a
 LIB_QUEUED  := $(B)/lib/libelemta-queued.a
 LIB_CTL     := $(B)/lib/libelemta-ctl.a
-BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd
+BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd $(B)/bin/elemta-queued
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PLUGINS     := $(patsubst examples/plugins/%.c,$(B)/plugins/%.so,$(PLUGIN_SRC))
 
-all: $(BINS) $(LIB_QUEUED) $(PLUGINS) $(B)/elemta-plugin.pc man
+all: $(BINS) $(PLUGINS) $(B)/elemta-plugin.pc man
 
 # deps - runs before anything is compiled.  The goals that run Elemta or
 # its tests first install what they need (scripts/setup: missing Debian
@@ -134,6 +135,10 @@ $(B)/bin/elemta-metricsd: $(call obj,$(METRICSD_SRC)) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(call pkg_libs,$(METRICSD_PKGS)) -lm
 
+$(B)/bin/elemta-queued: $(call obj,queued/main.c) $(LIB_QUEUED) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(call pkg_libs,$(QUEUED_PKGS))
+
 $(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -shared -fPIC $(WARN) $(CFLAGS) -Iinclude -o $@ $<
@@ -181,7 +186,7 @@ install: all install-man install-unit
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/elemta \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SYSCONFDIR)
 	install -m 755 $(B)/bin/elemtactl $(B)/bin/elemta-stat $(DESTDIR)$(SBINDIR)/
-	install -m 755 $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-metricsd $(DESTDIR)$(LIBEXECDIR)/
+	install -m 755 $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-metricsd $(B)/bin/elemta-queued $(DESTDIR)$(LIBEXECDIR)/
 	install -m 644 include/elemta/plugin.h $(DESTDIR)$(INCLUDEDIR)/elemta/
 	install -m 644 $(B)/elemta-plugin.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/elemta.yaml ] || install -m 644 config/elemta.yaml.dist $(DESTDIR)$(SYSCONFDIR)/elemta.yaml

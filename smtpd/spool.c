@@ -33,31 +33,17 @@
 #include "error.h"
 #include "log.h"
 #include "command.h"
+#include "queue_file.h"
 #include "spool.h"
 #include "strbuf.h"
 
 /*==== Queue ids ====*/
 
-/* spool_queue_id_new - 13 hex digits of microseconds, 3 of the pid. */
+/* spool_queue_id_new - the spool's id scheme (common/queue_file.c). */
 void
 spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
 {
-	static uint64_t last;
-	static unsigned pid;     /* the process never forks after start */
-	struct timeval tv;
-	uint64_t us;
-
-	gettimeofday(&tv, NULL);
-	us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-	/* Strictly increasing within the process even when the clock stands
-	 * still or steps back: two messages never share an id here. */
-	if (us <= last)
-		us = last + 1;
-	last = us;
-	if (pid == 0)
-		pid = (unsigned)getpid();
-	snprintf(out, SPOOL_ID_LEN + 1, "%013" PRIX64 "%03X",
-	    (uint64_t)(us & 0xFFFFFFFFFFFFFu), pid & 0xFFFu);
+	queue_file_id_new(out);
 }
 
 /*==== Helpers ====*/
@@ -265,27 +251,12 @@ static int
 spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
     struct error *err)
 {
-	char stamp[32];
 	struct strbuf sb = STRBUF_INIT(64u << 20);
-	struct tm tm;
 	int rc = 0;
 
 	if (spool_envelope_safe(env, err) < 0)
 		return -1;
-
-	gmtime_r(&env->received, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	rc |= strbuf_appendf(&sb, "version: 2\nqueue-id: %s\n"
-	    "received: %lld %s\nclient-address: %s\nclient-port: %u\n"
-	    "client-name: %s\nhelo: %s\nprotocol: %s\ntls: %s\n"
-	    "auth-user: %s\nsender: %s\n", m->id, (long long)env->received,
-	    stamp, env->client_address, env->client_port, env->client_name,
-	    env->helo, env->protocol, env->tls, env->auth_user, env->sender);
-	for (size_t i = 0; i < env->recipient_count; i++)
-		rc |= strbuf_appendf(&sb, "recipient: %s\n", env->recipients[i]);
-	rc |= strbuf_appendf(&sb, "size: %0*" PRIu64 "\n", SPOOL_SIZE_DIGITS,
-	    m->size);
-	if (rc != 0) {
+	if (queue_envelope_format(&sb, m->id, env, m->size) < 0) {
 		strbuf_free(&sb);
 		return error_set(err, "envelope too large");
 	}

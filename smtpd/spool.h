@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "queue_file.h"
 
 #define SPOOL_ID_LEN 16           /* upper-case hex digits */
 #define SPOOL_BUF_SIZE 8192       /* write buffer, allocated while open */
@@ -50,20 +51,9 @@ struct spool_msg {
 	bool failed;              /* a write failed: the message is lost  */
 };
 
-/* The envelope stored after the message (format in docs/internals.md). */
-struct spool_envelope {
-	time_t received;
-	const char *client_address;
-	unsigned client_port;
-	const char *client_name;
-	const char *helo;
-	const char *protocol;     /* "SMTP", "ESMTP", ... */
-	const char *tls;          /* "none" or "TLSv1.3 CIPHER" */
-	const char *auth_user;    /* "" when not authenticated */
-	const char *sender;       /* "" for <> */
-	char *const *recipients;
-	size_t recipient_count;
-};
+/* The envelope stored after the message: common/queue_file.h owns its
+ * fields and its format (elemta-queued writes bounces in it too). */
+#define spool_envelope queue_envelope
 
 enum spool_dest { SPOOL_QUEUE, SPOOL_QUARANTINE };
 

@@ -59,6 +59,15 @@ static const struct {
 	    "  --rcpt A        run RCPT, once per option\n"
 	    "  --data FILE     run DATA and END-OF-MESSAGE with this message\n"
 	    "  -v              show the plugin's and the host's log lines\n" },
+	{ "queue", CTL_CMD_QUEUE,
+	    "usage: elemtactl [-c FILE] queue [list [--json] | show ID | "
+	    "flush [ID] |\n"
+	    "         hold ID | release ID | delete ID]\n"
+	    "  list: every queued message (id, size, arrival, state, sender)\n"
+	    "  and each recipient's status and last reply; show: one message\n"
+	    "  with its headers; flush: retry deferred recipients now (all\n"
+	    "  messages without ID); hold/release: stop/resume delivery of a\n"
+	    "  message; delete: remove it (once an attempt in flight ends)\n" },
 	{ "help", CTL_CMD_HELP, NULL },
 };
 
@@ -94,6 +103,8 @@ const char *ctl_usage(void)
 	    "  reload                 re-read the configuration, replace workers\n"
 	    "  check-config [-v]      validate the configuration and its plugins\n"
 	    "  test-plugin PLUGIN ... try one plugin in isolation\n"
+	    "  queue [list|show|flush|hold|release|delete] [ID]\n"
+	    "                         the delivery queue (mailq, postsuper)\n"
 	    "options:\n"
 	    "  -c FILE                configuration file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
@@ -131,6 +142,16 @@ static int args_command_option(struct ctl_args *out, const char *a,
 	case CTL_CMD_STATUS:
 		if (strcmp(a, "--json") == 0) {
 			out->json = true;
+			return 0;
+		}
+		break;
+	case CTL_CMD_QUEUE:
+		if (strcmp(a, "--json") == 0) {
+			out->json = true;
+			return 0;
+		}
+		if (a[0] != '-' && out->rest_count < 2) {
+			out->rest[out->rest_count++] = a;
 			return 0;
 		}
 		break;

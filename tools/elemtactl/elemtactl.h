@@ -16,6 +16,7 @@
  *                   reload-result file
  *   control.c       stop, status, reload: talking to a running supervisor
  *   test_plugin.c   test-plugin: one plugin in isolation
+ *   queue.c         queue list|show|flush|hold|release|delete
  */
 #ifndef ELEMTACTL_H
 #define ELEMTACTL_H
@@ -41,6 +42,7 @@ enum ctl_command {
 	CTL_CMD_RELOAD,
 	CTL_CMD_CHECK_CONFIG,
 	CTL_CMD_TEST_PLUGIN,
+	CTL_CMD_QUEUE,
 };
 
 #define CTL_ARGS_REST_MAX 64
@@ -50,9 +52,10 @@ struct ctl_args {
 	const char *config_file;      /* -c, or CONFIG_DEFAULT_FILE       */
 	bool foreground;              /* start --foreground               */
 	bool verbose;                 /* check-config -v                  */
-	bool json;                    /* status --json                    */
+	bool json;                    /* status --json, queue list --json */
 	bool command_help;            /* COMMAND --help                   */
-	const char *rest[CTL_ARGS_REST_MAX]; /* test-plugin's own arguments */
+	const char *rest[CTL_ARGS_REST_MAX]; /* test-plugin's own arguments;
+	                                      * queue: its sub-command, id  */
 	size_t rest_count;
 };
 
@@ -119,6 +122,7 @@ enum ctl_worker_kind {
 	CTL_KIND_POLICYD,
 	CTL_KIND_SMTPD,
 	CTL_KIND_METRICS,            /* elemta-metricsd, when metrics.listen */
+	CTL_KIND_QUEUED,             /* elemta-queued, always one             */
 };
 
 /* A worker slot's state (see workers.c for the transitions). */
@@ -443,6 +447,11 @@ struct ctl_stats {
 	size_t files;
 };
 void ctl_stats_read(const char *dir, struct ctl_stats *st);
+
+/* ==== queue.c ==== */
+
+/* ctl_queue - `elemtactl queue ...`; exit 0, 1 error, 2 usage. */
+int ctl_queue(const struct ctl_args *args);
 
 /* ==== test_plugin.c ==== */
 

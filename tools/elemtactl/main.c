@@ -3,7 +3,9 @@
  * dispatch.
  *
  *   elemtactl [-c FILE] start [--foreground] | stop | status | reload |
- *             check-config [-v] | test-plugin PLUGIN [phase options]
+ *             check-config [-v] | test-plugin PLUGIN [phase options] |
+ *             queue [list [--json] | show ID | flush [ID] | hold ID |
+ *             release ID | delete ID]
  *
  * SECURITY: run by the operator, as root in production (start binds ports
  * and drops each worker's privileges, see supervisor.c).  Its inputs are
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
 		return ctl_reload(&args);
 	case CTL_CMD_TEST_PLUGIN:
 		return ctl_test_plugin(&args);
+	case CTL_CMD_QUEUE:
+		return ctl_queue(&args);
 	case CTL_CMD_NONE:
 		break;
 	}

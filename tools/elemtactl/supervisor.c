@@ -74,6 +74,7 @@
 #include "stats_file.h"
 #include "log.h"
 #include "peer_table.h"
+#include "route.h"
 
 #define SUP_KILL_WAIT_MS 5000u       /* after SIGKILL, before giving up   */
 #define SUP_STOP_EXTRA_MS 5000u      /* beyond shutdown_grace             */
@@ -95,6 +96,7 @@ struct supervisor {
 	char smtpd_bin[CONFIG_PATH_MAX];
 	char policyd_bin[CONFIG_PATH_MAX];
 	char metricsd_bin[CONFIG_PATH_MAX]; /* found at its first spawn  */
+	char queued_bin[CONFIG_PATH_MAX];
 
 	/* Slots of the current generation (policyd, then smtpd) and of
 	 * older ones until their processes are gone. */
@@ -307,6 +309,12 @@ static int sup_inherit(struct supervisor *s, struct ctl_worker *w,
 		sp->binary = s->smtpd_bin;
 		sp->user = &s->users.smtpd;
 		return sup_inherit_smtpd(s, w, sp, err);
+	case CTL_KIND_QUEUED:
+		/* The spool's owner: it reads and removes what smtpd wrote.
+		 * It inherits nothing: inotify on the spool wakes it. */
+		sp->binary = s->queued_bin;
+		sp->user = &s->users.smtpd;
+		return 0;
 	}
 	return error_set(err, "unknown worker kind");
 }
@@ -517,6 +525,7 @@ static void sup_kill_all(struct supervisor *s, uint64_t now)
 	sup_stop_kind(s, CTL_KIND_SMTPD);
 	sup_stop_kind(s, CTL_KIND_POLICYD);
 	sup_stop_kind(s, CTL_KIND_METRICS);
+	sup_stop_kind(s, CTL_KIND_QUEUED);
 	for (size_t i = 0; i < s->worker_count; i++) {
 		struct ctl_worker *w = &s->workers[i];
 
@@ -546,6 +555,7 @@ static void sup_begin_stop(struct supervisor *s, const char *why)
 	ctl_sockets_close_listeners(&s->sockets);
 	sup_stop_kind(s, CTL_KIND_SMTPD);
 	sup_stop_kind(s, CTL_KIND_METRICS);
+	sup_stop_kind(s, CTL_KIND_QUEUED);
 }
 
 /* sup_stop_progress - move the stop along: phase two once smtpd is gone,
@@ -565,7 +575,8 @@ static bool sup_all_stopped(const struct supervisor *s)
 {
 	return s->phase != SUP_RUNNING && sup_kind_gone(s, CTL_KIND_SMTPD)
 	    && sup_kind_gone(s, CTL_KIND_POLICYD)
-	    && sup_kind_gone(s, CTL_KIND_METRICS);
+	    && sup_kind_gone(s, CTL_KIND_METRICS)
+	    && sup_kind_gone(s, CTL_KIND_QUEUED);
 }
 
 /* ==== the loop ==== */
@@ -661,12 +672,14 @@ static void sup_loop(struct supervisor *s)
 
 /* ==== start-up ==== */
 
-/* sup_prepare_spool - the spool directories of cfg (owners when root);
- * at start and at a reload that may have moved spool.path. */
+/* sup_prepare_spool - the spool directories of cfg and its Maildir
+ * bases (owners when root); at start and at a reload that may have moved
+ * them. */
 static int sup_prepare_spool(const struct supervisor *s,
     const struct config *cfg, struct error *err)
 {
-	static const char *const spool_sub[] = { "tmp", "queue", "quarantine" };
+	static const char *const spool_sub[] = { "tmp", "queue", "quarantine",
+	    "state", "control" };
 	const struct ctl_users *u = &s->users;
 	char path[CONFIG_PATH_MAX + 16];     /* + "/quarantine" */
 
@@ -674,12 +687,25 @@ static int sup_prepare_spool(const struct supervisor *s,
 	 * sub-directories for links that root would later follow. */
 	if (ctl_mkdir_p(cfg->spool.path, 0755, err) == -1)
 		return -1;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(spool_sub) / sizeof(*spool_sub); i++) {
 		snprintf(path, sizeof(path), "%s/%s", cfg->spool.path, spool_sub[i]);
 		if (ctl_mkdir_p(path, 0700, err) == -1)
 			return -1;
 		if (u->root && ctl_dir_secure(path, u->smtpd.uid, u->smtpd.gid, 0700,
 		    err) == -1)
+			return -1;
+	}
+	/* The bases of maildir: routes, which elemta-queued (server.user)
+	 * writes into; maildir.c creates what lies below. */
+	for (size_t i = 0; i < cfg->delivery.route_count; i++) {
+		const struct route_hop *h = &cfg->delivery.routes[i].hop;
+
+		if (h->transport != ROUTE_MAILDIR)
+			continue;
+		if (ctl_mkdir_p(h->path, 0700, err) == -1)
+			return -1;
+		if (u->root && ctl_dir_secure(h->path, u->smtpd.uid, u->smtpd.gid,
+		    0700, err) == -1)
 			return -1;
 	}
 	return 0;
@@ -766,24 +792,26 @@ static void sup_raise_nofile(const struct supervisor *s)
 
 /* sup_add_generation - append the slots of generation s->generation for
  * s->cfg: policyd workers first, then smtpd, then the metrics worker
- * (when metrics.listen is bound).  Returns the first new slot's index. */
+ * (when metrics.listen is bound), then elemta-queued.  Returns the first
+ * new slot's index. */
 static size_t sup_add_generation(struct supervisor *s)
 {
 	unsigned np = s->cfg->policyd.workers, ns = s->cfg->server.workers;
 	unsigned nm = s->sockets.metrics.fd != -1 ? 1 : 0;
-	size_t first = s->worker_count, need = first + np + ns + nm;
+	size_t first = s->worker_count, need = first + np + ns + nm + 1;
 
 	if (need > s->worker_cap) {
 		s->worker_cap = need * 2;
 		s->workers = xrealloc(s->workers, s->worker_cap
 		    * sizeof(*s->workers));
 	}
-	for (size_t i = 0; i < (size_t)np + ns + nm; i++) {
+	for (size_t i = 0; i < (size_t)np + ns + nm + 1; i++) {
 		struct ctl_worker *w = &s->workers[first + i];
 
 		memset(w, 0, sizeof(*w));
 		w->kind = i < np ? CTL_KIND_POLICYD : i < (size_t)np + ns ?
-		    CTL_KIND_SMTPD : CTL_KIND_METRICS;
+		    CTL_KIND_SMTPD : i < (size_t)np + ns + nm ? CTL_KIND_METRICS :
+		    CTL_KIND_QUEUED;
 		w->id = i < np ? (unsigned)i : i < (size_t)np + ns ?
 		    (unsigned)(i - np) : 0;
 		w->state = CTL_WORKER_STOPPED;
@@ -905,7 +933,9 @@ static int sup_startup(struct supervisor *s)
 	if (ctl_worker_binary("elemta-policyd", s->policyd_bin,
 	    sizeof(s->policyd_bin), &err) == -1
 	    || ctl_worker_binary("elemta-smtpd", s->smtpd_bin,
-	    sizeof(s->smtpd_bin), &err) == -1) {
+	    sizeof(s->smtpd_bin), &err) == -1
+	    || ctl_worker_binary("elemta-queued", s->queued_bin,
+	    sizeof(s->queued_bin), &err) == -1) {
 		sup_error(s, "%s", err.text);
 		return -1;
 	}

@@ -42,6 +42,8 @@ const char *ctl_worker_kind_name(enum ctl_worker_kind kind)
 		return "smtpd";
 	case CTL_KIND_METRICS:
 		return "metrics";
+	case CTL_KIND_QUEUED:
+		return "queued";
 	}
 	return "unknown";
 }

@@ -1,0 +1,821 @@
+/*
+ * queue.c - the queue manager of elemta-queued (contract in queue.h).
+ *
+ * Called by main.c (queue_wake on inotify events and the periodic
+ * rescan) and by the transports (queue_job_done).  Runs as server.user,
+ * like smtpd: it reads and removes spool files smtpd wrote, and owns
+ * spool.path/state/ (per-recipient state) and control/ (operator marks).
+ * Untrusted input: the spool files' contents (parsed defensively by
+ * common/queue_file.c), replies of next hops (through the transports).
+ *
+ * Durability: an outcome is written to the state file (queue_state_write:
+ * tmp, fsync, rename, fsync dir) before anything acts on it (the next
+ * recipient, a bounce, the removal), so a crash repeats at most the
+ * deliveries in flight.  A message whose recipients are all final is
+ * removed after its bounce (if any) is durable in queue/; the bounce's id
+ * is recorded in the state first, so a crash between the two never
+ * queues a second bounce (queue/<bounce id> exists, or it is written).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "bounce.h"
+#include "dsn.h"
+#include "log.h"
+#include "maildir.h"
+#include "outcome.h"
+#include "queue.h"
+#include "queue_file.h"
+#include "queue_state.h"
+#include "relay.h"
+#include "route.h"
+#include "schedule.h"
+
+#define QUEUE_ACTIVE_MAX 256        /* messages with an attempt in flight */
+#define QUEUE_HEADER_SCAN_MAX (256u << 10) /* Received: counted in this */
+#define QUEUE_RESCAN_SECONDS 60
+
+/* One message in the queue. */
+struct qmsg {
+	char id[QUEUE_ID_MAX + 1];
+	struct queue_envelope_read env;
+	struct queue_state st;
+	int fd;                       /* open while an attempt runs       */
+	unsigned jobs;                /* attempts in flight               */
+	bool deleted;                 /* delete requested                 */
+	bool seen;                    /* found by the current scan        */
+	struct qmsg *next;
+};
+
+struct queue {
+	struct event_base *base;
+	const struct config *cfg;
+	struct relay *relay;
+	struct schedule_policy policy;
+	struct qmsg *msgs;
+	size_t count;
+	unsigned active;              /* messages with jobs in flight     */
+	struct event *run_ev;         /* the manager's timer              */
+	bool stopping;
+	bool scan_due;
+	bool control_due;
+};
+
+static void queue_run(struct queue *q);
+
+/*==== Helpers ====*/
+
+/* queue_now - wall clock seconds. */
+static int64_t
+queue_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* queue_path - spool/sub/name into buf. */
+static int
+queue_path(const struct queue *q, const char *sub, const char *name,
+    char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s/%s", q->cfg->spool.path, sub, name);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* queue_soon - run the manager from the event loop, after the current
+ * callback (never re-entered from a transport's callback). */
+static void
+queue_soon(struct queue *q)
+{
+	struct timeval tv = { 0, 0 };
+
+	event_add(q->run_ev, &tv);
+}
+
+/* queue_find - the message with id, or NULL. */
+static struct qmsg *
+queue_find(struct queue *q, const char *id)
+{
+	for (struct qmsg *m = q->msgs; m != NULL; m = m->next)
+		if (strcmp(m->id, id) == 0)
+			return m;
+	return NULL;
+}
+
+/* queue_domain - the domain of an address ("" when none). */
+static const char *
+queue_domain(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+
+	return at != NULL ? at + 1 : "";
+}
+
+/* queue_save - write m's state durably; false (logged) on failure. */
+static bool
+queue_save(struct queue *q, struct qmsg *m)
+{
+	struct error err;
+
+	if (queue_state_write(q->cfg->spool.path, m->id, &m->st,
+	    q->cfg->spool.fsync, &err) < 0) {
+		log_err("queue %s: cannot record state: %s", m->id, err.text);
+		return false;
+	}
+	return true;
+}
+
+/*==== Loading ====*/
+
+/* queue_count_hops - Received: headers in the message's header section
+ * (the first QUEUE_HEADER_SCAN_MAX bytes). */
+static unsigned
+queue_count_hops(int fd, uint64_t size)
+{
+	size_t len = size < QUEUE_HEADER_SCAN_MAX ? (size_t)size :
+	    QUEUE_HEADER_SCAN_MAX;
+	char *buf = xmalloc(len + 1);
+	ssize_t n = pread(fd, buf, len, 0);
+	unsigned hops = 0;
+	bool bol = true;
+
+	for (ssize_t i = 0; n > 0 && i < n; i++) {
+		if (bol) {
+			if (buf[i] == '\r' || buf[i] == '\n')
+				break;          /* end of the header section */
+			if (n - i >= 9 && strncasecmp(buf + i, "received:", 9) == 0)
+				hops++;
+		}
+		bol = buf[i] == '\n';
+	}
+	free(buf);
+	return hops;
+}
+
+/* queue_load - pick up spool/queue/id: envelope, state (new when
+ * absent), hop count.  NULL (logged) when the file is unusable. */
+static struct qmsg *
+queue_load(struct queue *q, const char *id)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	struct error err;
+	struct qmsg *m;
+	unsigned hops;
+	int fd, rc;
+
+	if (queue_path(q, "queue", id, path, sizeof(path)) < 0)
+		return NULL;
+	m = xcalloc(1, sizeof(*m));
+	m->fd = -1;
+	str_copy(m->id, id, sizeof(m->id));
+	fd = queue_file_open(path, &m->env, &err);
+	if (fd < 0) {
+		log_err("queue %s: %s (left in place)", id, err.text);
+		free(m);
+		return NULL;
+	}
+	hops = queue_count_hops(fd, m->env.size);
+	close(fd);
+	rc = queue_state_read(q->cfg->spool.path, id, &m->st, &err);
+	if (rc < 0 || (rc == 1 && m->st.nrcpt != m->env.recipient_count)) {
+		log_err("queue %s: %s; delivering every recipient again", id,
+		    rc < 0 ? err.text : "state does not match the envelope");
+		queue_state_free(&m->st);
+		rc = 0;
+	}
+	if (rc == 0) {
+		queue_state_init(&m->st, m->env.recipient_count);
+		if (hops > q->cfg->delivery.hop_limit) {
+			log_warn("queue %s: %u Received: headers (limit %u): "
+			    "bouncing", id, hops, q->cfg->delivery.hop_limit);
+			for (size_t i = 0; i < m->st.nrcpt; i++) {
+				struct queue_rcpt_state *r = &m->st.rcpts[i];
+
+				r->status = QUEUE_RCPT_BOUNCED;
+				str_copy(r->enhanced, "5.4.6", sizeof(r->enhanced));
+				snprintf(r->text, sizeof(r->text),
+				    "Too many hops (%u Received: headers, limit "
+				    "%u): mail loop?", hops,
+				    q->cfg->delivery.hop_limit);
+			}
+		}
+		if (!queue_save(q, m)) {
+			queue_state_free(&m->st);
+			queue_envelope_free(&m->env);
+			free(m);
+			return NULL;
+		}
+	}
+	log_info("queue %s: picked up, from=<%s>, %zu recipient(s), %" PRIu64
+	    " bytes", id, m->env.sender, m->env.recipient_count, m->env.size);
+	m->next = q->msgs;
+	q->msgs = m;
+	q->count++;
+	return m;
+}
+
+/* queue_unlink - forget m (not in flight). */
+static void
+queue_unlink(struct queue *q, struct qmsg *m)
+{
+	for (struct qmsg **pp = &q->msgs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == m) {
+			*pp = m->next;
+			break;
+		}
+	q->count--;
+	if (m->fd >= 0)
+		close(m->fd);
+	queue_state_free(&m->st);
+	queue_envelope_free(&m->env);
+	free(m);
+}
+
+/* queue_remove_files - the spool file, then the state file, then the
+ * marks that named it. */
+static void
+queue_remove_files(struct queue *q, const char *id)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	struct error err;
+
+	if (queue_path(q, "queue", id, path, sizeof(path)) == 0 &&
+	    unlink(path) < 0 && errno != ENOENT)
+		log_err("queue %s: unlink %s: %s", id, path, strerror(errno));
+	if (queue_state_remove(q->cfg->spool.path, id, &err) < 0)
+		log_err("queue %s: %s", id, err.text);
+	for (int c = QUEUE_CTL_FLUSH; c <= QUEUE_CTL_DELETE; c++) {
+		char name[QUEUE_ID_MAX + 16];
+
+		snprintf(name, sizeof(name), "%s.%s", id,
+		    queue_control_name((enum queue_control)c));
+		if (queue_path(q, "control", name, path, sizeof(path)) == 0)
+			unlink(path);
+	}
+}
+
+/*==== Finishing ====*/
+
+/* queue_bounce - queue the report on m's bounced recipients (when its
+ * sender wants one); false when it could not be written (retried at the
+ * next run). */
+static bool
+queue_bounce(struct queue *q, struct qmsg *m)
+{
+	struct dsn_rcpt *dr = xcalloc(m->st.nrcpt, sizeof(*dr));
+	size_t n = 0;
+	struct error err;
+	bool ok = true;
+
+	for (size_t i = 0; i < m->st.nrcpt; i++) {
+		const struct queue_rcpt_state *r = &m->st.rcpts[i];
+
+		if (r->status != QUEUE_RCPT_BOUNCED)
+			continue;
+		dr[n].final_recipient = m->env.recipients[i];
+		dr[n].action = DSN_ACTION_FAILED;
+		dr[n].status = r->enhanced[0] ? r->enhanced : "5.0.0";
+		dr[n].reply_code = r->code;
+		dr[n].diagnostic = r->text;
+		n++;
+	}
+	if (n == 0) {
+		free(dr);
+		return true;
+	}
+	if (m->env.sender[0] == '\0') {
+		log_info("queue %s: from <>: %zu recipient(s) failed, no bounce "
+		    "of a bounce (dropped)", m->id, n);
+		free(dr);
+		return true;
+	}
+	if (m->st.bounce_id[0] == '\0') {
+		bounce_id_new(m->st.bounce_id);
+		if (!queue_save(q, m)) {
+			m->st.bounce_id[0] = '\0';
+			free(dr);
+			return false;
+		}
+	}
+	if (bounce_write(q->cfg, m->id, m->env.sender, m->env.received, dr, n,
+	    m->st.bounce_id, &err) < 0) {
+		log_err("queue %s: cannot queue the bounce: %s", m->id, err.text);
+		ok = false;
+	} else {
+		log_info("queue %s: bounce %s queued to <%s> for %zu "
+		    "recipient(s)", m->id, m->st.bounce_id, m->env.sender, n);
+	}
+	free(dr);
+	return ok;
+}
+
+/* queue_finish - every recipient is final: bounce, then remove. */
+static void
+queue_finish(struct queue *q, struct qmsg *m)
+{
+	if (!queue_bounce(q, m))
+		return;
+	queue_remove_files(q, m->id);
+	log_info("queue %s: removed (all recipients final)", m->id);
+	queue_unlink(q, m);
+}
+
+/* queue_delete - the operator's delete, m not in flight. */
+static void
+queue_delete(struct queue *q, struct qmsg *m)
+{
+	log_info("queue %s: deleted by the operator (from=<%s>)", m->id,
+	    m->env.sender);
+	queue_remove_files(q, m->id);
+	queue_unlink(q, m);
+}
+
+/*==== Outcomes ====*/
+
+/* queue_record - apply one recipient's outcome to its state (in memory;
+ * the caller saves). */
+static void
+queue_record(struct queue *q, struct qmsg *m, size_t i,
+    const struct outcome *o)
+{
+	struct queue_rcpt_state *r = &m->st.rcpts[i];
+	int64_t now = queue_now();
+	char esc[256];
+
+	r->attempts++;
+	r->last_attempt = now;
+	r->code = o->code;
+	str_copy(r->enhanced, o->enhanced, sizeof(r->enhanced));
+	str_copy(r->text, o->text, sizeof(r->text));
+	switch (o->result) {
+	case OUTCOME_DELIVERED:
+		r->status = QUEUE_RCPT_DELIVERED;
+		break;
+	case OUTCOME_PERMFAIL:
+		r->status = QUEUE_RCPT_BOUNCED;
+		break;
+	case OUTCOME_PENDING:
+	case OUTCOME_TEMPFAIL:
+		if (schedule_expired(&q->policy, m->env.received, now)) {
+			r->status = QUEUE_RCPT_BOUNCED;
+			str_copy(r->enhanced, "5.4.7", sizeof(r->enhanced));
+			snprintf(r->text, sizeof(r->text), "Delivery time "
+			    "expired; last error: %.400s", o->text);
+			r->code = 0;
+			break;
+		}
+		r->status = QUEUE_RCPT_DEFERRED;
+		r->next_attempt = schedule_next_attempt(&q->policy,
+		    m->env.received, now, r->attempts, schedule_seed(m->id));
+		break;
+	}
+	log_info("queue %s: to=<%s> %s (%d %s %s)", m->id,
+	    LOG_ESC(esc, m->env.recipients[i]),
+	    queue_rcpt_status_name(r->status), r->code, r->enhanced, r->text);
+}
+
+/* queue_attempt_over - the last job of m's attempt ended. */
+static void
+queue_attempt_over(struct queue *q, struct qmsg *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	q->active--;
+	queue_soon(q);
+}
+
+/* queue_job_free - a job's memory. */
+static void
+queue_job_free(struct qjob *j)
+{
+	free(j->idx);
+	free(j->sm.rcpts);
+	free(j);
+}
+
+/* queue_job_done - see queue.h. */
+void
+queue_job_done(struct queue *q, struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+
+	for (size_t k = 0; k < j->sm.nrcpt; k++)
+		queue_record(q, m, j->idx[k], &j->sm.rcpts[k].outcome);
+	queue_save(q, m);
+	queue_job_free(j);
+	if (--m->jobs == 0)
+		queue_attempt_over(q, m);
+}
+
+/* queue_job_read - see queue.h. */
+long
+queue_job_read(struct qjob *j, char *buf, size_t size)
+{
+	uint64_t left = j->msg->env.size - j->offset;
+	ssize_t n;
+
+	if (left == 0)
+		return 0;
+	if (size > left)
+		size = (size_t)left;
+	n = pread(j->fd, buf, size, (off_t)j->offset);
+	if (n < 0)
+		return -1;
+	j->offset += (uint64_t)n;
+	return (long)n;
+}
+
+/* queue_maildir_read - maildir.c's reader over a job. */
+static long
+queue_maildir_read(void *ctx, char *buf, size_t size)
+{
+	return queue_job_read(ctx, buf, size);
+}
+
+/*==== Attempts ====*/
+
+/* queue_local - the transports decided here: Maildir, discard, error,
+ * and the next hop we cannot reach yet (MX). */
+static void
+queue_local(struct queue *q, struct qjob *j)
+{
+	const struct route_hop *h = j->hop;
+
+	for (size_t k = 0; k < j->sm.nrcpt; k++) {
+		struct smtpc_rcpt *rc = &j->sm.rcpts[k];
+
+		switch (h->transport) {
+		case ROUTE_MAILDIR: {
+			struct maildir_delivery d = {
+				.base = h->path,
+				.hostname = q->cfg->server.hostname,
+				.sender = j->sm.sender,
+				.recipient = rc->address,
+				.read = queue_maildir_read,
+				.ctx = j,
+			};
+
+			j->offset = 0;
+			maildir_deliver(&d, &rc->outcome, NULL, 0);
+			break;
+		}
+		case ROUTE_DISCARD:
+			outcome_set(&rc->outcome, OUTCOME_DELIVERED, 0, "2.0.0",
+			    "discarded%s%s", h->text[0] ? ": " : "", h->text);
+			break;
+		case ROUTE_ERROR:
+			outcome_set(&rc->outcome, OUTCOME_PERMFAIL, 0,
+			    h->status[0] ? h->status : "5.0.0", "%s",
+			    h->text[0] ? h->text : "delivery refused by route");
+			break;
+		default:
+			/* MX lookup arrives with the DNS issue. */
+			outcome_set(&rc->outcome, OUTCOME_TEMPFAIL, 0, "4.4.3",
+			    "no route and no relayhost for domain %s (MX lookup "
+			    "is not supported yet)", queue_domain(rc->address));
+			break;
+		}
+	}
+	queue_job_done(q, j);
+}
+
+/* queue_due - recipient i of m is to be tried at now. */
+static bool
+queue_due(const struct qmsg *m, size_t i, int64_t now)
+{
+	const struct queue_rcpt_state *r = &m->st.rcpts[i];
+
+	return !queue_rcpt_final(r->status) && r->next_attempt <= now;
+}
+
+/* queue_attempt - start an attempt for m's due recipients: one job per
+ * next hop.  m->jobs counts them until each is done. */
+static void
+queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	bool *taken = xcalloc(m->st.nrcpt, sizeof(*taken));
+	struct qjob *jobs = NULL;
+
+	if (queue_path(q, "queue", m->id, path, sizeof(path)) < 0 ||
+	    (m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		log_err("queue %s: open %s: %s", m->id, path, strerror(errno));
+		free(taken);
+		return;
+	}
+	q->active++;
+	m->jobs = 1;          /* held while the jobs are being started */
+	for (size_t i = 0; i < m->st.nrcpt; i++) {
+		const struct route_hop *hop;
+		struct qjob *j;
+		size_t n = 0;
+
+		if (taken[i] || !queue_due(m, i, now))
+			continue;
+		hop = route_lookup(q->cfg, queue_domain(m->env.recipients[i]));
+		j = xcalloc(1, sizeof(*j));
+		j->msg = m;
+		j->hop = hop;
+		j->fd = m->fd;
+		j->idx = xcalloc(m->st.nrcpt, sizeof(*j->idx));
+		j->sm.rcpts = xcalloc(m->st.nrcpt, sizeof(*j->sm.rcpts));
+		for (size_t k = i; k < m->st.nrcpt; k++) {
+			if (taken[k] || !queue_due(m, k, now) || route_lookup(
+			    q->cfg, queue_domain(m->env.recipients[k])) != hop)
+				continue;
+			taken[k] = true;
+			j->idx[n] = k;
+			j->sm.rcpts[n].address = m->env.recipients[k];
+			n++;
+		}
+		j->sm.nrcpt = n;
+		j->sm.sender = m->env.sender;
+		j->sm.size = m->env.size;
+		j->sm.eightbit = true;
+		j->next = jobs;
+		jobs = j;
+		m->jobs++;
+	}
+	free(taken);
+	while (jobs != NULL) {
+		struct qjob *j = jobs;
+
+		jobs = j->next;
+		j->next = NULL;
+		if ((j->hop->transport == ROUTE_SMTP && !j->hop->mx) ||
+		    j->hop->transport == ROUTE_LMTP)
+			relay_submit(q->relay, j);
+		else
+			queue_local(q, j);
+	}
+	if (--m->jobs == 0)
+		queue_attempt_over(q, m);
+}
+
+/* queue_next_due - the earliest attempt m waits for (INT64_MAX: none). */
+static int64_t
+queue_next_due(const struct qmsg *m)
+{
+	int64_t due = INT64_MAX;
+
+	for (size_t i = 0; i < m->st.nrcpt; i++)
+		if (!queue_rcpt_final(m->st.rcpts[i].status) &&
+		    m->st.rcpts[i].next_attempt < due)
+			due = m->st.rcpts[i].next_attempt;
+	return due;
+}
+
+/*==== Scanning ====*/
+
+/* queue_scan - pick up every message of queue/ not known yet. */
+static void
+queue_scan(struct queue *q)
+{
+	char dir[CONFIG_PATH_MAX + 64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/queue", q->cfg->spool.path);
+	d = opendir(dir);
+	if (d == NULL) {
+		log_err("opendir %s: %s", dir, strerror(errno));
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (queue_id_valid(de->d_name) &&
+		    queue_find(q, de->d_name) == NULL)
+			queue_load(q, de->d_name);
+	closedir(d);
+}
+
+/* queue_control_apply - one mark; true when it is used up (remove it). */
+static bool
+queue_control_apply(struct queue *q, const char *id, enum queue_control c)
+{
+	struct qmsg *m = strcmp(id, QUEUE_CTL_ALL) == 0 ? NULL :
+	    queue_find(q, id);
+
+	if (c == QUEUE_CTL_FLUSH) {
+		for (struct qmsg *x = q->msgs; x != NULL; x = x->next) {
+			if (m != NULL && x != m)
+				continue;
+			for (size_t i = 0; i < x->st.nrcpt; i++)
+				if (!queue_rcpt_final(x->st.rcpts[i].status))
+					x->st.rcpts[i].next_attempt = 0;
+		}
+		log_info("queue %s: flush requested", id);
+		return true;
+	}
+	if (m == NULL) {
+		log_warn("queue %s: %s requested: no such message", id,
+		    queue_control_name(c));
+		return true;
+	}
+	switch (c) {
+	case QUEUE_CTL_HOLD:
+	case QUEUE_CTL_RELEASE:
+		m->st.hold = c == QUEUE_CTL_HOLD;
+		if (!m->st.hold)
+			for (size_t i = 0; i < m->st.nrcpt; i++)
+				m->st.rcpts[i].next_attempt = 0;
+		if (!queue_save(q, m))
+			return false;
+		log_info("queue %s: %s by the operator", m->id,
+		    m->st.hold ? "held" : "released");
+		return true;
+	case QUEUE_CTL_DELETE:
+		m->deleted = true;    /* the mark goes with the message */
+		if (m->jobs == 0)
+			queue_delete(q, m);
+		else
+			log_info("queue %s: delete requested; takes effect when "
+			    "the attempt in flight ends", m->id);
+		return false;
+	case QUEUE_CTL_FLUSH:
+		break;
+	}
+	return true;
+}
+
+/* queue_controls - apply and remove the marks in control/. */
+static void
+queue_controls(struct queue *q)
+{
+	char dir[CONFIG_PATH_MAX + 64], path[CONFIG_PATH_MAX + 64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/control", q->cfg->spool.path);
+	d = opendir(dir);
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char id[QUEUE_ID_MAX + 1];
+		enum queue_control c;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (queue_control_parse_name(de->d_name, id, &c) < 0) {
+			log_warn("control: ignoring %s", de->d_name);
+			continue;
+		}
+		if (queue_control_apply(q, id, c) &&
+		    queue_path(q, "control", de->d_name, path, sizeof(path)) == 0)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/*==== The run ====*/
+
+/* queue_run - start what is due, finish what is final, arm the timer. */
+static void
+queue_run(struct queue *q)
+{
+	int64_t now = queue_now(), next = INT64_MAX;
+	struct qmsg *m, *nx;
+
+	if (q->scan_due) {
+		q->scan_due = false;
+		queue_scan(q);
+		q->control_due = true;
+	}
+	if (q->control_due) {
+		q->control_due = false;
+		queue_controls(q);
+	}
+	for (m = q->msgs; m != NULL; m = nx) {
+		int64_t due;
+
+		nx = m->next;
+		if (m->jobs > 0)
+			continue;
+		if (m->deleted) {
+			queue_delete(q, m);
+			continue;
+		}
+		if (queue_state_all_final(&m->st)) {
+			queue_finish(q, m);
+			continue;
+		}
+		if (m->st.hold || q->stopping)
+			continue;
+		due = queue_next_due(m);
+		if (due <= now && q->active < QUEUE_ACTIVE_MAX) {
+			queue_attempt(q, m, now);
+			continue;
+		}
+		if (due < next)
+			next = due;
+	}
+	if (q->active >= QUEUE_ACTIVE_MAX || q->stopping)
+		return;                 /* an attempt's end runs us again */
+	if (next != INT64_MAX) {
+		struct timeval tv = { (time_t)(next > now ? next - now : 0), 0 };
+
+		event_add(q->run_ev, &tv);
+	}
+}
+
+/* queue_run_cb - the manager's timer. */
+static void
+queue_run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	queue_run(arg);
+}
+
+/* queue_wake - see queue.h. */
+void
+queue_wake(struct queue *q)
+{
+	q->scan_due = true;
+	queue_soon(q);
+}
+
+/* queue_arrived - see queue.h. */
+void
+queue_arrived(struct queue *q, const char *name)
+{
+	if (!queue_id_valid(name) || queue_find(q, name) != NULL)
+		return;
+	if (queue_load(q, name) != NULL)
+		queue_soon(q);
+}
+
+/* queue_control_changed - see queue.h. */
+void
+queue_control_changed(struct queue *q)
+{
+	q->control_due = true;
+	queue_soon(q);
+}
+
+/* queue_policy - the retry policy from delivery.retry (ms to s). */
+static void
+queue_policy(const struct config *cfg, struct schedule_policy *p)
+{
+	schedule_policy_default(p);
+	p->min_backoff = cfg->delivery.retry.min_backoff_ms / 1000;
+	p->max_backoff = cfg->delivery.retry.max_backoff_ms / 1000;
+	p->max_lifetime = cfg->delivery.retry.max_lifetime_ms / 1000;
+	p->delay_warning = cfg->delivery.retry.delay_warning_ms / 1000;
+	if (p->min_backoff == 0)
+		p->min_backoff = 1;
+	if (p->max_backoff < p->min_backoff)
+		p->max_backoff = p->min_backoff;
+}
+
+/* queue_new - see queue.h. */
+struct queue *
+queue_new(struct event_base *base, const struct config *cfg,
+    struct error *err)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+
+	q->base = base;
+	q->cfg = cfg;
+	queue_policy(cfg, &q->policy);
+	q->run_ev = evtimer_new(base, queue_run_cb, q);
+	q->relay = relay_new(base, cfg, q, err);
+	if (q->run_ev == NULL || q->relay == NULL) {
+		queue_free(q);
+		return NULL;
+	}
+	return q;
+}
+
+/* queue_stop - see queue.h. */
+bool
+queue_stop(struct queue *q)
+{
+	q->stopping = true;
+	return q->active == 0;
+}
+
+/* queue_free - see queue.h. */
+void
+queue_free(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->relay != NULL)
+		relay_free(q->relay);
+	while (q->msgs != NULL)
+		queue_unlink(q, q->msgs);
+	if (q->run_ev != NULL)
+		event_free(q->run_ev);
+	free(q);
+}
