@@ -1,0 +1,405 @@
+"""elemta-queued end to end (issue 17): messages accepted by smtpd are
+delivered by the real elemta-queued to real peers - Maildirs, an aiosmtpd
+server started here, a private Dovecot over LMTP - with retries, bounces
+(RFC 3464, parsed with Python's email package), the queue commands, and
+SIGKILL of elemta-queued under a steady stream.
+
+Every wait is bounded; retry intervals are seconds so nothing depends on
+a fast machine.
+"""
+import email
+import email.policy
+import glob
+import grp
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from elemta import free_port, send_message, wait_until
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+
+# As sent on the wire, dot-stuffed: the message holds ".leading dot" and
+# "..two dots".
+BODY = (b"Subject: delivery test\r\nMessage-ID: <t1@client.test>\r\n\r\n"
+        b"first line\r\n..leading dot\r\n...two dots\r\nlast line\r\n")
+
+
+class Sink:
+    """An aiosmtpd next hop whose replies a test scripts: rcpt_replies
+    maps an address to a list of replies handed out in turn (the last
+    one repeats), data_replies likewise for the end of data."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.messages = []            # (mail_from, rcpt_tos, content)
+        self.rcpt_replies = {}
+        self.data_replies = []
+        self.lock = threading.Lock()
+        self.controller = None
+
+    @staticmethod
+    def _take(lst):
+        return lst.pop(0) if len(lst) > 1 else lst[0]
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        with self.lock:
+            r = self.rcpt_replies.get(address)
+            reply = self._take(r) if r else "250 OK"
+        if reply.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            reply = self._take(self.data_replies) if self.data_replies else "250 OK"
+            if reply.startswith("250"):
+                self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content))
+        return reply
+
+    def start(self):
+        self.controller = aiosmtpd_controller.Controller(
+            self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self):
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def delivered_to(self, addr):
+        with self.lock:
+            return [m for m in self.messages if addr in m[1]]
+
+
+@pytest.fixture
+def sinks():
+    made = []
+
+    def factory(port=None, start=True):
+        s = Sink(port)
+        made.append(s)
+        return s.start() if start else s
+    yield factory
+    for s in made:
+        s.stop()
+
+
+def delivery_cfg(routes, **retry):
+    r = {"min_backoff": "1s", "max_backoff": "2s", "max_lifetime": "1h"}
+    r.update(retry)
+    return {"delivery": {"routes": routes, "retry": r}}
+
+
+def maildir_files(e, domain, local):
+    return sorted(glob.glob(e.path("mail", domain, local, "new", "*")))
+
+
+def queue_json(e):
+    r = e.ctl("queue", "list", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def sent_ok(out):
+    assert out[-1][0] == "eom" and out[-1][1] == 250, out
+    return out[-1][2].split()[-1] if "queued as" in out[-1][2] else None
+
+
+def spool_empty(e):
+    return e.queued("queue") == [] and [f for f in e.queued("state")
+                                       if not f.startswith(".")] == []
+
+
+def test_maildir_delivery_line_with_dot(make_elemta):
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["local.test"], "next_hop": "maildir:mail"}]))
+    assert any(r["kind"] == "queued" for r in e.status_rows())
+    sent_ok(send_message(e.port, "alice@client.test", ["bob@local.test"], BODY))
+    files = wait_until(lambda: maildir_files(e, "local.test", "bob"), 10,
+                       what="the message in the Maildir")
+    data = open(files[0], "rb").read()
+    assert data.startswith(b"Return-Path: <alice@client.test>\nDelivered-To: bob@local.test\n")
+    # Lines starting with "." arrive as the client meant them.
+    assert b"\n.leading dot\n..two dots\nlast line\n" in data
+    wait_until(lambda: spool_empty(e), 10, what="the spool file and state removed")
+    assert len(maildir_files(e, "local.test", "bob")) == 1
+
+
+def test_relay_smtp_two_recipients_one_transaction(make_elemta, sinks):
+    s = sinks()
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}]))
+    sent_ok(send_message(e.port, "alice@client.test",
+                         ["a@relay.test", "b@relay.test"], BODY))
+    wait_until(lambda: s.messages, 10, what="the message at the next hop")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    assert len(s.messages) == 1
+    frm, rcpts, content = s.messages[0]
+    assert frm == "alice@client.test" and sorted(rcpts) == ["a@relay.test", "b@relay.test"]
+    assert b"\r\n.leading dot\r\n..two dots\r\nlast line\r\n" in content
+    assert content.startswith(b"Received: ")
+
+
+def test_tempfail_then_delivered_once(make_elemta, sinks):
+    s = sinks()
+    s.data_replies = ["451 4.3.0 try later", "250 OK"]
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}]))
+    sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+    wait_until(lambda: any(m["recipients"][0]["status"] == "deferred"
+                           and "try later" in m["recipients"][0]["last_reply"]
+                           for m in queue_json(e)), 10, what="the deferral")
+    wait_until(lambda: s.messages, 15, what="the retry delivered")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    time.sleep(1.5)
+    assert len(s.messages) == 1
+
+
+def parse_bounce(path):
+    msg = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    assert msg.get_param("report-type") == "delivery-status"
+    parts = list(msg.iter_parts())
+    assert parts[0].get_content_type() == "text/plain"
+    assert parts[1].get_content_type() == "message/delivery-status"
+    return msg, parts
+
+
+def test_permfail_one_of_two_bounces_once(make_elemta, sinks):
+    s = sinks()
+    s.rcpt_replies["bad@relay.test"] = ["550 5.1.1 no such user"]
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port},
+         {"domains": ["client.test"], "next_hop": "maildir:mail"}]))
+    sent_ok(send_message(e.port, "alice@client.test",
+                         ["good@relay.test", "bad@relay.test"], BODY))
+    bounces = wait_until(lambda: maildir_files(e, "client.test", "alice"), 15,
+                         what="the bounce in the sender's Maildir")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    assert len(s.delivered_to("good@relay.test")) == 1
+    assert s.delivered_to("bad@relay.test") == []
+    msg, parts = parse_bounce(bounces[0])
+    assert "MAILER-DAEMON@mx.test.example" in msg["From"]
+    assert "Return-Path: <>" in open(bounces[0]).read()
+    status = parts[1].as_string()
+    assert "bad@relay.test" in status and "5.1.1" in status
+    assert "good@relay.test" not in status
+    assert "no such user" in parts[0].get_content()
+    time.sleep(1)
+    assert len(maildir_files(e, "client.test", "alice")) == 1
+
+
+def test_next_hop_down_then_flush(make_elemta, sinks):
+    port = free_port()
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port}],
+        min_backoff="1h", max_backoff="2h"))
+    sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+    wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)), 10,
+               what="the deferral")
+    s = sinks(port)
+    time.sleep(1)
+    assert s.messages == []           # nothing retries before an hour
+    r = e.ctl("queue", "flush")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: s.messages, 10, what="delivery after the flush")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+
+
+def test_max_lifetime_bounces(make_elemta):
+    port = free_port()
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port},
+         {"domains": ["client.test"], "next_hop": "maildir:mail"}],
+        min_backoff="1s", max_backoff="1s", max_lifetime="3s"))
+    sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+    bounces = wait_until(lambda: maildir_files(e, "client.test", "alice"), 20,
+                         what="the expiry bounce")
+    _, parts = parse_bounce(bounces[0])
+    status = parts[1].as_string()
+    assert "a@relay.test" in status and "5.4.7" in status
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+
+
+def test_bounce_of_null_sender_dropped(make_elemta):
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "error:5.1.1 nobody here"}]))
+    sent_ok(send_message(e.port, "", ["a@relay.test"], BODY))
+    wait_until(lambda: spool_empty(e), 10, what="the message dropped")
+    wait_until(lambda: "no bounce of a bounce" in e.log(), 5, what="the log line")
+
+
+def test_hold_release_delete(make_elemta, sinks):
+    port = free_port()
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port}],
+        min_backoff="1h", max_backoff="2h"))
+    ids = []
+    for i in range(2):
+        sent_ok(send_message(e.port, "alice@client.test", ["m%d@relay.test" % i], BODY))
+    wait_until(lambda: len([m for m in queue_json(e) if m["state"] == "deferred"]) == 2,
+               10, what="two deferred messages")
+    ids = [m["id"] for m in queue_json(e)]
+    r = e.ctl("queue", "hold", ids[0])
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: [m["state"] for m in queue_json(e) if m["id"] == ids[0]] == ["hold"],
+               10, what="the message held")
+    assert "hold" in e.ctl("queue", "list").stdout
+    s = sinks(port)
+    assert e.ctl("queue", "flush").returncode == 0
+    wait_until(lambda: s.delivered_to("m1@relay.test"), 10, what="the other one delivered")
+    time.sleep(1)
+    assert s.delivered_to("m0@relay.test") == []       # held: not flushed
+    assert e.ctl("queue", "release", ids[0]).returncode == 0
+    wait_until(lambda: s.delivered_to("m0@relay.test"), 10, what="delivery after release")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    # delete: a deferred message goes, and never comes back.
+    s.stop()
+    sent_ok(send_message(e.port, "alice@client.test", ["gone@relay.test"], BODY))
+    wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)), 10,
+               what="the deferral")
+    gone = queue_json(e)[0]["id"]
+    show = e.ctl("queue", "show", gone)
+    assert show.returncode == 0 and "gone@relay.test" in show.stdout
+    assert "Subject: delivery test" in show.stdout
+    assert e.ctl("queue", "delete", gone).returncode == 0
+    wait_until(lambda: spool_empty(e), 10, what="the message deleted")
+    assert "deleted by the operator" in e.log()
+    assert e.ctl("queue", "hold", gone).returncode == 1
+    assert e.ctl("queue", "hold", "not-an-id").returncode == 1
+
+
+DOVECOT_CONF = """
+protocols = lmtp
+base_dir = {d}/run
+state_dir = {d}/state
+log_path = {d}/dovecot.log
+ssl = no
+auth_username_format = %Ln
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+mail_location = maildir:{d}/mail/%n
+passdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {d}/passwd
+}}
+service lmtp {{
+  unix_listener lmtp {{
+    mode = 0666
+  }}
+}}
+"""
+
+
+@pytest.fixture
+def dovecot():
+    if shutil.which("dovecot") is None:
+        pytest.skip("dovecot not installed")
+    # Reachable by elemta-queued's unprivileged user (pytest's tmp is 0700).
+    d = tempfile.mkdtemp(prefix="elemta-dovecot-")
+    os.chmod(d, 0o755)
+    for sub in ("run", "state", "mail"):
+        os.mkdir(os.path.join(d, sub))
+    # The mailbox owner: the current user, or (Dovecot refuses uid 0)
+    # the unprivileged elemta user when the tests run as root.
+    pw = pwd.getpwnam("elemta") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
+    group = grp.getgrgid(pw.pw_gid).gr_name
+    if os.getuid() == 0:
+        os.chown(os.path.join(d, "mail"), pw.pw_uid, pw.pw_gid)
+    with open(os.path.join(d, "passwd"), "w") as f:
+        f.write("bob:{PLAIN}x:%d:%d::%s/mail/bob::\n" % (pw.pw_uid, pw.pw_gid, d))
+    conf = os.path.join(d, "dovecot.conf")
+    with open(conf, "w") as f:
+        f.write(DOVECOT_CONF.format(d=d, user=pw.pw_name, group=group))
+    p = subprocess.Popen(["dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    sock = os.path.join(d, "run", "lmtp")
+    try:
+        wait_until(lambda: os.path.exists(sock) or p.poll() is not None, 15,
+                   what="dovecot's lmtp socket")
+        if p.poll() is not None:
+            log = open(os.path.join(d, "dovecot.log")).read() if os.path.exists(
+                os.path.join(d, "dovecot.log")) else ""
+            pytest.fail("dovecot exited: %s" % log[-2000:])
+        yield d, sock
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_lmtp_to_dovecot(make_elemta, dovecot):
+    d, sock = dovecot
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["lmtp.test"], "next_hop": "lmtp:unix:%s" % sock},
+         {"domains": ["client.test"], "next_hop": "maildir:mail"}]))
+    sent_ok(send_message(e.port, "alice@client.test",
+                         ["bob@lmtp.test", "nobody@lmtp.test"], BODY))
+    try:
+        files = wait_until(lambda: glob.glob(os.path.join(d, "mail", "bob", "new", "*")) +
+                           glob.glob(os.path.join(d, "mail", "bob", "cur", "*")), 15,
+                           what="the message in Dovecot's Maildir")
+    except AssertionError:
+        raise AssertionError("not delivered:\n" + e.log()[-3000:] +
+                             open(os.path.join(d, "dovecot.log")).read()[-2000:])
+    data = open(files[0], "rb").read()
+    assert b"Subject: delivery test" in data
+    assert b"\n.leading dot\n..two dots\n" in data
+    # Dovecot refused the unknown user on its own reply: that one bounces.
+    bounces = wait_until(lambda: maildir_files(e, "client.test", "alice"), 15,
+                         what="the bounce for the unknown user")
+    _, parts = parse_bounce(bounces[0])
+    assert "nobody@lmtp.test" in parts[1].as_string()
+    assert "bob@lmtp.test" not in parts[1].as_string()
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+
+
+def test_sigkill_under_stream_loses_nothing(make_elemta, sinks):
+    s = sinks()
+    cfg = delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}])
+    cfg["delivery"]["destination_concurrency"] = 2
+    e = make_elemta(overrides=cfg)
+    total, kills = 60, 0
+    for i in range(total):
+        sent_ok(send_message(e.port, "alice@client.test", ["n%d@relay.test" % i],
+                             b"Subject: n%d\r\n\r\nbody %d\r\n" % (i, i)))
+        if i % 10 == 5:
+            pids = e.worker_pids("queued")
+            if pids:
+                os.kill(pids[0], signal.SIGKILL)
+                kills += 1
+                # the supervisor restarts it with its backoff
+                wait_until(lambda: e.worker_pids("queued") and
+                           e.worker_pids("queued") != pids, 15,
+                           what="elemta-queued restarted")
+    assert kills >= 5
+    wait_until(lambda: all(s.delivered_to("n%d@relay.test" % i) for i in range(total)),
+               60, what="every message delivered")
+    wait_until(lambda: spool_empty(e), 20, what="the spool emptied")
+    dups = sum(len(s.delivered_to("n%d@relay.test" % i)) - 1 for i in range(total))
+    # Only a delivery in flight at a kill may repeat: at most one per
+    # connection (destination_concurrency 2) per kill.
+    assert dups <= 2 * kills, (dups, kills)
