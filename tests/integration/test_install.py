@@ -22,6 +22,7 @@ EXPECTED = {
     "usr/libexec/elemta/elemta-smtpd": 0o755,
     "usr/libexec/elemta/elemta-policyd": 0o755,
     "usr/libexec/elemta/elemta-metricsd": 0o755,
+    "usr/libexec/elemta/elemta-queued": 0o755,
     "usr/include/elemta/plugin.h": 0o644,
     "usr/lib/pkgconfig/elemta-plugin.pc": 0o644,
     "usr/share/man/man8/elemtactl.8": 0o644,

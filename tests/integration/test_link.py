@@ -29,6 +29,8 @@ FORBIDDEN = {
                        "libssl"],
     "elemta-metricsd": ["libgmime", "libevent", "libssl", "libjson-c"],
     "elemta-stat": ["libgmime", "libevent", "libmicrohttpd", "libssl"],
+    "elemta-queued": ["liblmdb", "libhiredis", "libgmime", "libjson-c",
+                      "libmicrohttpd", "libcrypt.so"],
 }
 
 
