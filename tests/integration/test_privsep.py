@@ -92,9 +92,11 @@ def instance(make_elemta):
 def test_workers_run_as_their_users_without_privileges(instance):
     e, smtpd_pw, policyd_pw = instance
     rows = [r for r in e.status_rows() if r["state"] == "running"]
-    assert sorted(r["kind"] for r in rows) == ["policyd", "policyd", "smtpd", "smtpd"], rows
+    assert sorted(r["kind"] for r in rows) == ["policyd", "policyd", "queued",
+                                                "smtpd", "smtpd"], rows
     for r in rows:
-        pw = smtpd_pw if r["kind"] == "smtpd" else policyd_pw
+        # elemta-queued owns the spool with smtpd: the same user.
+        pw = smtpd_pw if r["kind"] in ("smtpd", "queued") else policyd_pw
         c = proc_creds(r["pid"])
         assert c["Uid"] == [pw.pw_uid] * 4, (r, c)
         assert c["Gid"] == [pw.pw_gid] * 4, (r, c)
