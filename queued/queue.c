@@ -71,6 +71,7 @@ struct queue {
 	bool stopping;
 	bool scan_due;
 	bool control_due;
+	bool swept;                   /* orphan state files removed */
 };
 
 static void queue_run(struct queue *q);
@@ -555,8 +556,11 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 
 		jobs = j->next;
 		j->next = NULL;
-		if ((j->hop->transport == ROUTE_SMTP && !j->hop->mx) ||
-		    j->hop->transport == ROUTE_LMTP)
+		/* An MX next hop naming a host (smtp:host, relayhost
+		 * without brackets) goes to that host's address until MX
+		 * lookup exists; the recipient domain's MX is deferred. */
+		if ((j->hop->transport == ROUTE_SMTP && (!j->hop->mx ||
+		    j->hop->host[0] != '\0')) || j->hop->transport == ROUTE_LMTP)
 			relay_submit(q->relay, j);
 		else
 			queue_local(q, j);
@@ -580,25 +584,49 @@ queue_next_due(const struct qmsg *m)
 
 /*==== Scanning ====*/
 
-/* queue_scan - pick up every message of queue/ not known yet. */
+/* queue_each - fn for every entry of spool/sub (a missing directory is
+ * logged and skipped). */
 static void
-queue_scan(struct queue *q)
+queue_each(struct queue *q, const char *sub,
+    void (*fn)(struct queue *q, const char *name))
 {
 	char dir[CONFIG_PATH_MAX + 64];
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(dir, sizeof(dir), "%s/queue", q->cfg->spool.path);
+	snprintf(dir, sizeof(dir), "%s/%s", q->cfg->spool.path, sub);
 	d = opendir(dir);
 	if (d == NULL) {
 		log_err("opendir %s: %s", dir, strerror(errno));
 		return;
 	}
 	while ((de = readdir(d)) != NULL)
-		if (queue_id_valid(de->d_name) &&
-		    queue_find(q, de->d_name) == NULL)
-			queue_load(q, de->d_name);
+		if (de->d_name[0] != '.')
+			fn(q, de->d_name);
 	closedir(d);
+}
+
+/* queue_sweep_state - at start: a state file whose message is gone (a
+ * crash between the two unlinks of queue_remove_files) is removed. */
+static void
+queue_sweep_state(struct queue *q, const char *name)
+{
+	char path[CONFIG_PATH_MAX + 64];
+	struct error err;
+
+	if (!queue_id_valid(name) || queue_path(q, "queue", name, path,
+	    sizeof(path)) < 0 || access(path, F_OK) == 0)
+		return;
+	if (queue_state_remove(q->cfg->spool.path, name, &err) == 0)
+		log_info("queue %s: state without a message removed", name);
+}
+
+/* queue_scan_one - pick up a message of queue/ not known yet. */
+static void
+queue_scan_one(struct queue *q, const char *name)
+{
+	if (queue_id_valid(name) && queue_find(q, name) == NULL)
+		queue_load(q, name);
 }
 
 /* queue_control_apply - one mark; true when it is used up (remove it). */
@@ -650,33 +678,20 @@ queue_control_apply(struct queue *q, const char *id, enum queue_control c)
 	return true;
 }
 
-/* queue_controls - apply and remove the marks in control/. */
+/* queue_control_one - apply one mark of control/, remove it when used. */
 static void
-queue_controls(struct queue *q)
+queue_control_one(struct queue *q, const char *name)
 {
-	char dir[CONFIG_PATH_MAX + 64], path[CONFIG_PATH_MAX + 64];
-	struct dirent *de;
-	DIR *d;
+	char id[QUEUE_ID_MAX + 1], path[CONFIG_PATH_MAX + 64];
+	enum queue_control c;
 
-	snprintf(dir, sizeof(dir), "%s/control", q->cfg->spool.path);
-	d = opendir(dir);
-	if (d == NULL)
+	if (queue_control_parse_name(name, id, &c) < 0) {
+		log_warn("control: ignoring %s", name);
 		return;
-	while ((de = readdir(d)) != NULL) {
-		char id[QUEUE_ID_MAX + 1];
-		enum queue_control c;
-
-		if (de->d_name[0] == '.')
-			continue;
-		if (queue_control_parse_name(de->d_name, id, &c) < 0) {
-			log_warn("control: ignoring %s", de->d_name);
-			continue;
-		}
-		if (queue_control_apply(q, id, c) &&
-		    queue_path(q, "control", de->d_name, path, sizeof(path)) == 0)
-			unlink(path);
 	}
-	closedir(d);
+	if (queue_control_apply(q, id, c) &&
+	    queue_path(q, "control", name, path, sizeof(path)) == 0)
+		unlink(path);
 }
 
 /*==== The run ====*/
@@ -690,12 +705,16 @@ queue_run(struct queue *q)
 
 	if (q->scan_due) {
 		q->scan_due = false;
-		queue_scan(q);
+		if (!q->swept) {
+			q->swept = true;
+			queue_each(q, "state", queue_sweep_state);
+		}
+		queue_each(q, "queue", queue_scan_one);
 		q->control_due = true;
 	}
 	if (q->control_due) {
 		q->control_due = false;
-		queue_controls(q);
+		queue_each(q, "control", queue_control_one);
 	}
 	for (m = q->msgs; m != NULL; m = nx) {
 		int64_t due;

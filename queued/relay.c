@@ -13,7 +13,8 @@
  *
  * Host names of next hops are resolved with getaddrinfo (blocking; the
  * asynchronous resolver comes with the DNS issue); IP literals and Unix
- * sockets need no lookup.
+ * sockets need no lookup.  Until then an `smtp:host` next hop (MX of
+ * host) connects to host's own address.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -216,7 +217,10 @@ rc_starttls(void *io, enum smtpc_tls_mode mode)
 		SSL_set_tlsext_host_name(ssl, rc->hop->h->host);
 	if (mode == SMTPC_TLS_VERIFY) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		if (!SSL_set1_host(ssl, rc->hop->h->host)) {
+		/* The name checked: the next hop's host, or its address. */
+		if (rc->hop->h->literal ? X509_VERIFY_PARAM_set1_ip_asc(
+		    SSL_get0_param(ssl), rc->hop->h->host) != 1 :
+		    !SSL_set1_host(ssl, rc->hop->h->host)) {
 			SSL_free(ssl);
 			goto fail;
 		}
@@ -381,6 +385,7 @@ rconn_event_cb(struct bufferevent *bev, short what, void *arg)
 			rconn_after(rc);
 		} else {
 			rc->connected = true;
+			rconn_arm(rc);        /* now the greeting's timer */
 		}
 		return;
 	}

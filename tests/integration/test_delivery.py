@@ -403,3 +403,96 @@ def test_sigkill_under_stream_loses_nothing(make_elemta, sinks):
     # Only a delivery in flight at a kill may repeat: at most one per
     # connection (destination_concurrency 2) per kill.
     assert dups <= 2 * kills, (dups, kills)
+
+
+def make_cert(d):
+    """A self-signed certificate for 127.0.0.1 (its own CA)."""
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+class TLSSink(Sink):
+    """A Sink that offers STARTTLS and records whether each message came
+    over TLS."""
+
+    def __init__(self, cert, key, **kw):
+        super().__init__(**kw)
+        import ssl
+        self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ctx.load_cert_chain(cert, key)
+        self.tls = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.tls.append(session.ssl is not None)
+        return await super().handle_DATA(server, session, envelope)
+
+    def start(self):
+        self.controller = aiosmtpd_controller.Controller(
+            self, hostname="127.0.0.1", port=self.port, tls_context=self.ctx,
+            require_starttls=True)
+        self.controller.start()
+        return self
+
+
+@pytest.mark.parametrize("mode", ["may", "encrypt", "verify"])
+def test_starttls_modes(make_elemta, mode):
+    e = make_elemta(start=False)
+    cert, key = make_cert(e.dir)
+    s = TLSSink(cert, key).start()
+    try:
+        cfg = delivery_cfg([{"domains": ["relay.test"],
+                             "next_hop": "smtp:[127.0.0.1]:%d" % s.port}])
+        cfg["delivery"]["tls"] = {"mode": mode}
+        if mode == "verify":
+            cfg["delivery"]["tls"]["ca_file"] = cert
+        e.cfg.update(cfg)
+        e.write_config()
+        e.start()
+        sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+        wait_until(lambda: s.messages, 15, what="delivery over TLS")
+        assert s.tls == [True]
+        wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    finally:
+        s.stop()
+
+
+def test_encrypt_refuses_plaintext_next_hop(make_elemta, sinks):
+    s = sinks()                                   # no STARTTLS offered
+    cfg = delivery_cfg([{"domains": ["relay.test"],
+                         "next_hop": "smtp:[127.0.0.1]:%d" % s.port}],
+                       min_backoff="1h", max_backoff="2h")
+    cfg["delivery"]["tls"] = {"mode": "encrypt"}
+    e = make_elemta(overrides=cfg)
+    sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+    wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)), 10,
+               what="the deferral")
+    assert s.messages == []
+    show = e.ctl("queue", "show", queue_json(e)[0]["id"]).stdout
+    assert "4.7.4" in show, show
+
+
+def test_verify_refuses_an_unknown_certificate(make_elemta):
+    e = make_elemta(start=False)
+    cert, key = make_cert(e.dir)
+    s = TLSSink(cert, key).start()
+    try:
+        cfg = delivery_cfg([{"domains": ["relay.test"],
+                             "next_hop": "smtp:[127.0.0.1]:%d" % s.port}],
+                           min_backoff="1h", max_backoff="2h")
+        cfg["delivery"]["tls"] = {"mode": "verify"}    # system CAs only
+        e.cfg.update(cfg)
+        e.write_config()
+        e.start()
+        sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+        wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)), 15,
+                   what="the deferral")
+        assert s.messages == []
+        assert "4.7.5" in e.ctl("queue", "show", queue_json(e)[0]["id"]).stdout
+    finally:
+        s.stop()
