@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "fdio.h"
 #include "log.h"
 #include "maildir.h"
 
@@ -115,24 +116,6 @@ maildir_mkdir(const char *path)
 	return -1;
 }
 
-/* maildir_write_all - write n bytes or fail. */
-static int
-maildir_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* maildir_copy - the message into fd, CRLF made LF. */
 static int
 maildir_copy(const struct maildir_delivery *d, int fd)
@@ -152,14 +135,14 @@ maildir_copy(const struct maildir_delivery *d, int fd)
 			if (!cr)
 				out[o++] = in[i];
 		}
-		if (maildir_write_all(fd, out, o) < 0)
+		if (fdio_write_all(fd, out, o) < 0)
 			return -1;
 	}
 	if (n < 0) {
 		errno = EIO;
 		return -1;
 	}
-	return cr ? maildir_write_all(fd, "\r", 1) : 0;
+	return cr ? fdio_write_all(fd, "\r", 1) : 0;
 }
 
 /* maildir_fail_errno - a TEMPFAIL from errno (full disk: 4.2.2). */
