@@ -51,6 +51,7 @@ struct smtpc {
 	bool authed;
 	enum smtpc_auth_step auth_step;
 	struct outcome failure;
+	enum smtpc_retry retry;      /* what the caller may try after it */
 
 	/* The transaction in flight. */
 	struct smtpc_message *msg;
@@ -186,6 +187,13 @@ smtpc_failure(const struct smtpc *c)
 	return &c->failure;
 }
 
+/* smtpc_retry - what the caller may try after the failure. */
+enum smtpc_retry
+smtpc_retry(const struct smtpc *c)
+{
+	return c->retry;
+}
+
 /* smtpc_timer - which RFC 5321 timer applies now. */
 enum smtpc_timer
 smtpc_timer(const struct smtpc *c)
@@ -288,24 +296,25 @@ smtpc_txn_finish(struct smtpc *c, bool rset)
 		c->ops->ready(c->io);
 }
 
-/* smtpc_fail - a connection-level failure: pending recipients take it,
- * the message in flight is handed back, the connection closes. */
+/* smtpc_vfail - a connection-level failure: pending recipients take it,
+ * the message in flight is handed back, the connection closes.  retry
+ * is set first: the caller reads it from its done and close callbacks. */
 static void
-smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
-    const char *enhanced, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+smtpc_vfail(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 static void
-smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
-    const char *enhanced, const char *fmt, ...)
+smtpc_vfail(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, va_list ap)
 {
 	char text[OUTCOME_TEXT_MAX], esc[OUTCOME_TEXT_MAX];
 	struct smtpc_message *m = c->msg;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	outcome_set(&c->failure, res, code, enhanced, "%s", text);
+	c->retry = retry;
 	log_info("smtp client %s: %s in state %s: %s", c->peer,
 	    outcome_result_name(res), smtpc_state_name(c->state),
 	    LOG_ESC(esc, c->failure.text));
@@ -317,6 +326,43 @@ smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
 		c->ops->done(c->io, m);
 	}
 	smtpc_close(c);
+}
+
+/* smtpc_fail_as - smtpc_vfail with an explicit retry. */
+static void
+smtpc_fail_as(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void
+smtpc_fail_as(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpc_vfail(c, retry, res, code, enhanced, fmt, ap);
+	va_end(ap);
+}
+
+/* smtpc_fail - a failure of the next hop: a temporary one lets the
+ * recipients left try the next host (Postfix: a recoverable error
+ * qualifies them for a backup server), a permanent one does not. */
+static void
+smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
+    const char *enhanced, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
+    const char *enhanced, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpc_vfail(c, res == OUTCOME_TEMPFAIL ? SMTPC_RETRY_NEXT_HOST :
+	    SMTPC_RETRY_NONE, res, code, enhanced, fmt, ap);
+	va_end(ap);
 }
 
 /* smtpc_fail_reply - a connection-level failure caused by a reply;
@@ -501,8 +547,12 @@ smtpc_tls_done(struct smtpc *c, bool ok, const char *why)
 	if (c->state != SMTPC_TLS)
 		return;
 	if (!ok) {
-		smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.7.5", "TLS handshake "
-		    "with %s failed: %s", c->peer, LOG_ESC(esc, why));
+		/* The connection is unusable mid-handshake; with `may` the
+		 * same host is worth a plaintext connection (Postfix). */
+		smtpc_fail_as(c, c->cfg->tls == SMTPC_TLS_MAY ?
+		    SMTPC_RETRY_PLAINTEXT : SMTPC_RETRY_NEXT_HOST,
+		    OUTCOME_TEMPFAIL, 0, "4.7.5", "TLS handshake with %s "
+		    "failed: %s", c->peer, LOG_ESC(esc, why));
 		return;
 	}
 	c->tls = true;
@@ -799,6 +849,24 @@ smtpc_on_dot(struct smtpc *c, const struct reply *r)
 		smtpc_txn_finish(c, false);
 }
 
+/* smtpc_on_greeting_refused - a 4xx or 5xx greeting.  A 5xx one says
+ * this host will not talk to us, not that the mail is unwanted: as
+ * Postfix's smtp_skip_5xx_greeting = yes it is a deferral (its status
+ * made class 4, the reply code kept for the diagnostic) whose
+ * recipients try the next host, never a bounce. */
+static void
+smtpc_on_greeting_refused(struct smtpc *c, const struct reply *r)
+{
+	char line[OUTCOME_TEXT_MAX], enhanced[OUTCOME_ENHANCED_MAX];
+
+	snprintf(enhanced, sizeof(enhanced), "%s", r->enhanced);
+	if (enhanced[0] == '5')
+		enhanced[0] = '4';
+	smtpc_fail(c, OUTCOME_TEMPFAIL, r->code, enhanced, "host %s refused "
+	    "to talk to me: %s", c->peer, reply_oneline(r, line,
+	    sizeof(line)));
+}
+
 /* smtpc_dispatch - one complete reply in the current state. */
 static void
 smtpc_dispatch(struct smtpc *c, const struct reply *r)
@@ -819,7 +887,7 @@ smtpc_dispatch(struct smtpc *c, const struct reply *r)
 			return;
 		}
 		c->ops->write(c->io, "QUIT\r\n", 6);
-		smtpc_fail_reply(c, r, reply_class(r) != 5, "the connection");
+		smtpc_on_greeting_refused(c, r);
 		return;
 	case SMTPC_EHLO:
 	case SMTPC_HELO:
@@ -943,8 +1011,9 @@ smtpc_pump(struct smtpc *c, size_t budget)
 		if (n < 0) {
 			/* Without the final dot the peer discards what it
 			 * got: closing is the only safe abort. */
-			smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.3.0", "local "
-			    "error reading the message for %s", c->peer);
+			smtpc_fail_as(c, SMTPC_RETRY_NONE, OUTCOME_TEMPFAIL, 0,
+			    "4.3.0", "local error reading the message for %s",
+			    c->peer);
 			break;
 		}
 		if (n == 0) {

@@ -30,6 +30,7 @@ struct drv {
 	size_t body_len, body_pos, body_chunk;
 	bool body_fail;
 	struct smtpc_message *last_done;
+	enum smtpc_retry retry_at_close;   /* smtpc_retry in ops->close */
 };
 
 static void
@@ -91,7 +92,10 @@ drv_ready(void *io)
 static void
 drv_close(void *io)
 {
-	((struct drv *)io)->nclose++;
+	struct drv *d = io;
+
+	d->nclose++;
+	d->retry_at_close = smtpc_retry(d->c);
 }
 
 static const struct smtpc_ops drv_ops = {
@@ -116,6 +120,7 @@ drv_new(enum smtpc_proto proto, enum smtpc_tls_mode tls)
 	smtpc_timeouts_default(&d->cfg.timeouts);
 	d->c = smtpc_new(&d->cfg, &drv_ops, d);
 	assert_int_equal(smtpc_state(d->c), SMTPC_GREETING);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_NONE);
 	return d;
 }
 
@@ -311,6 +316,7 @@ test_helo_fallback(void **state)
 	peer(d, "550 no HELO either\r\n");
 	assert_int_equal(d->nclose, 1);
 	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_PERMFAIL);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_NONE);
 	drv_free(d);
 	d = drv_new(SMTPC_LMTP, SMTPC_TLS_NONE);
 	peer(d, "220 lmtp\r\n");
@@ -450,6 +456,20 @@ test_starttls(void **state)
 	assert_int_equal(d->nclose, 1);
 	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.7.5");
 	assert_null(strchr(smtpc_failure(d->c)->text, '\n'));
+	/* Required TLS: another host, never plaintext. */
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
+	drv_free(d);
+	/* MAY and the handshake failed: the caller may reconnect to the
+	 * same host in plaintext, and knows it when the close comes. */
+	d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	peer(d, "220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n");
+	assert_int_equal(d->nstarttls, 1);
+	smtpc_tls_done(d->c, false, "handshake failure");
+	assert_int_equal(d->nclose, 1);
+	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
+	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.7.5");
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_PLAINTEXT);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_PLAINTEXT);
 	drv_free(d);
 	/* ENCRYPT and STARTTLS refused: deferred. */
 	d = drv_new(SMTPC_SMTP, SMTPC_TLS_ENCRYPT);
@@ -590,12 +610,19 @@ test_greeting_failures(void **state)
 {
 	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
 
+	/* A 5xx greeting is this host refusing to talk, not the mail
+	 * refused: deferred with a class 4 status, the 554 kept for the
+	 * diagnostic, and the next host may be tried (Postfix's
+	 * smtp_skip_5xx_greeting = yes). */
 	peer(d, "554 5.3.2 no service\r\n");
 	expect(d, "QUIT\r\n");
 	assert_int_equal(d->nclose, 1);
-	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_PERMFAIL);
+	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
 	assert_int_equal(smtpc_failure(d->c)->code, 554);
-	assert_string_equal(smtpc_failure(d->c)->enhanced, "5.3.2");
+	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.3.2");
+	assert_non_null(strstr(smtpc_failure(d->c)->text, "554 5.3.2 no "
+	    "service"));
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
 	/* After close nothing is read or sent. */
 	peer(d, "220 late\r\n");
 	expect(d, "");
@@ -605,6 +632,7 @@ test_greeting_failures(void **state)
 	peer(d, "421 busy\r\n");
 	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
 	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.0.0");
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
 	drv_free(d);
 
 	d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
@@ -742,6 +770,8 @@ test_body_read_error(void **state)
 	assert_int_equal(x.r[0].outcome.result, OUTCOME_TEMPFAIL);
 	assert_string_equal(x.r[0].outcome.enhanced, "4.3.0");
 	assert_int_equal(d->nclose, 1);
+	/* Our own fault: no other host would do better. */
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NONE);
 	drv_free(d);
 }
 
