@@ -52,6 +52,8 @@ struct smtpc {
 	enum smtpc_auth_step auth_step;
 	struct outcome failure;
 	enum smtpc_retry retry;      /* what the caller may try after it */
+	bool offering;               /* inside ops->ready                 */
+	bool offer_again;            /* idle again while inside it        */
 
 	/* The transaction in flight. */
 	struct smtpc_message *msg;
@@ -273,6 +275,28 @@ smtpc_close(struct smtpc *c)
 	c->ops->close(c->io);
 }
 
+/* smtpc_offer - ops->ready for an idle connection.  A message refused
+ * before MAIL is handed back at once, so a caller that sends from inside
+ * ready would otherwise recurse once per refused message (a long queue
+ * of them to one next hop could exhaust the stack): a connection idle
+ * again inside the callback is offered again after it returns. */
+static void
+smtpc_offer(struct smtpc *c)
+{
+	if (c->state != SMTPC_READY)
+		return;
+	if (c->offering) {
+		c->offer_again = true;
+		return;
+	}
+	c->offering = true;
+	do {
+		c->offer_again = false;
+		c->ops->ready(c->io);
+	} while (c->offer_again && c->state == SMTPC_READY);
+	c->offering = false;
+}
+
 /* smtpc_txn_finish - outcomes are final: hand the message back, then
  * reset the transaction (rset: one was left open) or offer the
  * connection again. */
@@ -292,8 +316,8 @@ smtpc_txn_finish(struct smtpc *c, bool rset)
 		smtpc_enter_state(c, SMTPC_READY);
 	}
 	c->ops->done(c->io, m);
-	if (!rset && c->state == SMTPC_READY)
-		c->ops->ready(c->io);
+	if (!rset)
+		smtpc_offer(c);
 }
 
 /* smtpc_vfail - a connection-level failure: pending recipients take it,
@@ -468,7 +492,7 @@ smtpc_proceed(struct smtpc *c)
 		log_warn("smtp client %s: no AUTH PLAIN or LOGIN offered; "
 		    "sending without authentication", c->peer);
 	smtpc_enter_state(c, SMTPC_READY);
-	c->ops->ready(c->io);
+	smtpc_offer(c);
 }
 
 /* smtpc_on_auth - a reply in the AUTH exchange. */
@@ -574,6 +598,15 @@ smtpc_valid_path(const char *s)
 	return true;
 }
 
+/* smtpc_hand_back - a message decided before MAIL: back to the caller,
+ * the connection offered again. */
+static void
+smtpc_hand_back(struct smtpc *c, struct smtpc_message *m)
+{
+	c->ops->done(c->io, m);
+	smtpc_offer(c);
+}
+
 /* smtpc_refuse_all - a message the peer cannot take: every recipient
  * fails the same way before anything is sent. */
 static void
@@ -583,9 +616,7 @@ smtpc_refuse_all(struct smtpc *c, struct smtpc_message *m,
 	for (size_t i = 0; i < m->nrcpt; i++)
 		outcome_set(&m->rcpts[i].outcome, res, 0, enhanced, "%s",
 		    text);
-	c->ops->done(c->io, m);
-	if (c->state == SMTPC_READY)
-		c->ops->ready(c->io);
+	smtpc_hand_back(c, m);
 }
 
 /* smtpc_send_mail - MAIL FROM with the parameters the peer offers. */
@@ -703,9 +734,7 @@ smtpc_send(struct smtpc *c, struct smtpc_message *m)
 		return;
 	}
 	if (pending == 0) {
-		c->ops->done(c->io, m);
-		if (c->state == SMTPC_READY)
-			c->ops->ready(c->io);
+		smtpc_hand_back(c, m);
 		return;
 	}
 	c->msg = m;
@@ -908,7 +937,7 @@ smtpc_dispatch(struct smtpc *c, const struct reply *r)
 	case SMTPC_RSET:
 		if (reply_class(r) == 2) {
 			smtpc_enter_state(c, SMTPC_READY);
-			c->ops->ready(c->io);
+			smtpc_offer(c);
 		} else {
 			/* A connection that cannot reset is not reused. */
 			smtpc_quit(c);
@@ -943,6 +972,16 @@ smtpc_feed(struct smtpc *c, const char *data, size_t len)
 			 * injection); after close nothing is. */
 			return len;
 		case SMTPC_BODY:
+			/* RFC 2920 §3.1: nothing is due before the final dot.
+			 * A peer talking anyway gets at most one reply's worth
+			 * kept for after it, not the caller's memory. */
+			if (len - off > REPLY_TOTAL_MAX) {
+				smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.5.0",
+				    "host %s sent more than %d bytes while we "
+				    "sent the message", c->peer,
+				    REPLY_TOTAL_MAX);
+				return len;
+			}
 			return off;
 		default:
 			break;

@@ -195,7 +195,10 @@ struct smtpc *smtpc_new(const struct smtpc_config *cfg,
     const struct smtpc_ops *ops, void *io);
 /* smtpc_feed - bytes from the peer; returns how many were consumed
  * (whole replies; in SMTPC_BODY none: a reply then is read after the
- * dot).  Unconsumed bytes stay with the caller and are fed again. */
+ * dot).  Unconsumed bytes stay with the caller and are fed again; they
+ * stay within one reply's bounds (reply.h; in SMTPC_BODY more than
+ * REPLY_TOTAL_MAX fails 4.5.0), so the caller's input buffer needs
+ * about REPLY_TOTAL_MAX plus one read. */
 size_t smtpc_feed(struct smtpc *c, const char *data, size_t len);
 /* smtpc_tls_done - the handshake's outcome (why: for the failure). */
 void smtpc_tls_done(struct smtpc *c, bool ok, const char *why);

@@ -31,6 +31,8 @@ struct drv {
 	bool body_fail;
 	struct smtpc_message *last_done;
 	enum smtpc_retry retry_at_close;   /* smtpc_retry in ops->close */
+	struct smtpc_message *resend;      /* sent again from ops->ready */
+	int resend_left, depth, max_depth;
 };
 
 static void
@@ -86,7 +88,16 @@ drv_done(void *io, struct smtpc_message *m)
 static void
 drv_ready(void *io)
 {
-	((struct drv *)io)->nready++;
+	struct drv *d = io;
+
+	d->nready++;
+	if (d->resend == NULL || d->resend_left == 0)
+		return;
+	d->resend_left--;
+	if (++d->depth > d->max_depth)
+		d->max_depth = d->depth;
+	smtpc_send(d->c, d->resend);
+	d->depth--;
 }
 
 static void
@@ -776,6 +787,59 @@ test_body_read_error(void **state)
 }
 
 static void
+test_refusals_sent_from_ready(void **state)
+{
+	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	struct msg x;
+
+	/* A queue of messages the peer cannot take, each sent from inside
+	 * ops->ready: handed back one after another without the stack
+	 * growing with their number. */
+	drv_ready_plain(d, "250-mx\r\n250 PIPELINING\r\n");
+	msg_init(&x, "s@src.test", 2);
+	x.m.smtputf8 = true;
+	d->resend = &x.m;
+	d->resend_left = 10000;
+	smtpc_send(d->c, &x.m);
+	assert_int_equal(d->resend_left, 0);
+	assert_int_equal(d->ndone, 10001);
+	assert_int_equal(d->nready, 1 + 10001);
+	assert_int_equal(d->max_depth, 1);
+	assert_string_equal(x.r[1].outcome.enhanced, "5.6.7");
+	assert_int_equal(smtpc_state(d->c), SMTPC_READY);
+	expect(d, "");
+	drv_free(d);
+}
+
+static void
+test_talk_during_body(void **state)
+{
+	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	struct msg x;
+	char *flood = malloc(REPLY_TOTAL_MAX + 2);
+
+	assert_non_null(flood);
+	drv_ready_plain(d, "250-mx\r\n250 PIPELINING\r\n");
+	msg_init(&x, "s@src.test", 1);
+	drv_body(d, "b\r\n", 0);
+	smtpc_send(d->c, &x.m);
+	peer(d, "250 ok\r\n250 ok\r\n354 go\r\n");
+	assert_int_equal(smtpc_state(d->c), SMTPC_BODY);
+	/* One early reply is kept for after the dot ... */
+	assert_int_equal(smtpc_feed(d->c, "554 no\r\n", 8), 0);
+	assert_int_equal(d->nclose, 0);
+	/* ... a flood is not kept at all. */
+	memset(flood, 'x', REPLY_TOTAL_MAX + 1);
+	flood[REPLY_TOTAL_MAX + 1] = '\0';
+	peer(d, flood);
+	assert_int_equal(d->nclose, 1);
+	assert_int_equal(x.r[0].outcome.result, OUTCOME_TEMPFAIL);
+	assert_string_equal(x.r[0].outcome.enhanced, "4.5.0");
+	free(flood);
+	drv_free(d);
+}
+
+static void
 test_unsolicited_reply_when_idle(void **state)
 {
 	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
@@ -883,6 +947,8 @@ main(void)
 		cmocka_unit_test(test_mail_parameters),
 		cmocka_unit_test(test_refused_before_mail),
 		cmocka_unit_test(test_greeting_failures),
+		cmocka_unit_test(test_refusals_sent_from_ready),
+		cmocka_unit_test(test_talk_during_body),
 		cmocka_unit_test(test_421_and_timeouts_in_transaction),
 		cmocka_unit_test(test_unfinished_transactions),
 		cmocka_unit_test(test_body_read_error),
