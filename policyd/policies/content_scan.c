@@ -779,6 +779,31 @@ html_end(struct html_refs *h, struct buf *out)
 	html_enter(h, HTML_TEXT);
 }
 
+/* content_scan_html_decode - html_feed over pieces, then html_end; see
+ * content_scan.h (for tests: the scanner calls html_feed itself). */
+size_t
+content_scan_html_decode(const char *const *piece, const size_t *len,
+    size_t npieces, char *out, size_t size)
+{
+	struct html_refs h = { .state = HTML_TEXT };
+	struct buf b = { 0 };
+	size_t n;
+
+	for (size_t i = 0; i < npieces; i++)
+		html_feed(&h, piece[i], len[i], &b);
+	html_end(&h, &b);
+	n = b.len;
+	if (size > 0) {
+		size_t c = n < size - 1 ? n : size - 1;
+
+		if (c > 0)
+			memcpy(out, b.data, c);
+		out[c] = '\0';
+	}
+	buf_free(&b);
+	return n;
+}
+
 /*==== uuencode, base64 and yEnc blocks inside text ====*/
 
 /*
