@@ -451,6 +451,8 @@ fold_string(const char *s, size_t *len_out)
 
 /* Longest name held after '&' (the longest in the table is 21). */
 #define HTML_NAME_MAX 32
+/* Longest name also read without ';' ("frac14", "iquest", "Agrave"). */
+#define HTML_LEGACY_NAME_MAX 6
 #define HTML_HELD_MAX (HTML_NAME_MAX + 1)	/* '&' and the name */
 
 enum html_state {
@@ -629,7 +631,10 @@ html_name_end(struct html_refs *h, struct buf *out, bool semicolon)
 		html_enter(h, HTML_TEXT);
 		return true;
 	}
-	for (n = len; n >= 2; n--) {
+	/* Only a prefix as long as a legacy name can be one: a long run
+	 * of name letters costs 5 lookups, not 31. */
+	for (n = len < HTML_LEGACY_NAME_MAX ? len : HTML_LEGACY_NAME_MAX;
+	    n >= 2; n--) {
 		if ((u = html_lookup(name, n, true)) >= 0) {
 			html_emit(out, (uint32_t)u);
 			buf_put(out, name + n, len - n);

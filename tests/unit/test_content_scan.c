@@ -988,6 +988,9 @@ test_html_decode_every_cut(void **state)
 		{ "buy&nbspnow &notit; &ltx &copy=2", "buy\xc2\xa0now "
 		    "\xc2\xacit; <x \xc2\xa9=2" },
 		{ "STRA&szlig;E &eacute", "STRA\xc3\x9f" "E \xc3\xa9" },
+		/* the longest legacy names, read without ';' */
+		{ "&frac34x &Ccedilx &iquestion", "\xc2\xbex \xc3\x87x "
+		    "\xc2\xbfion" },
 		{ "v&amp;#105;agra", "v&#105;agra" },
 		{ "v&iopf;a&gfr;r&ascr;", "viagra" },
 		{ "&&#&#x&#x;&#;&unknown;&", "&&#&#x&#x;&#;&unknown;&" },
