@@ -77,20 +77,6 @@ maildir_unique_name(char *buf, size_t size, long long sec, long usec,
 	return 0;
 }
 
-/* maildir_fsync_dir - make a directory's entries durable. */
-static int
-maildir_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* maildir_mkdir - mkdir 0700 unless it exists as a directory; a new
  * one's entry is made durable in its parent (a crash must not lose the
  * mailbox a delivery was reported into). */
@@ -107,7 +93,7 @@ maildir_mkdir(const char *path)
 			return 0;
 		memcpy(parent, path, (size_t)(slash - path));
 		parent[slash - path] = '\0';
-		return maildir_fsync_dir(parent);
+		return fdio_fsync_dir(parent);
 	}
 	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
@@ -255,7 +241,7 @@ maildir_deliver(const struct maildir_delivery *d, struct outcome *o,
 	}
 	unlink(tmp);
 	snprintf(tmp, sizeof(tmp), "%s/new", dir);
-	if (maildir_fsync_dir(tmp) < 0) {
+	if (fdio_fsync_dir(tmp) < 0) {
 		maildir_fail_errno(o, "cannot sync", tmp);
 		unlink(fin);
 		return;

@@ -63,21 +63,12 @@ spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
 
 /*==== Helpers ====*/
 
-/* spool_fsync_path - fsync a directory (or file) by name. */
+/* spool_fsync_path - fsync a directory by name. */
 static int
 spool_fsync_path(const char *path, struct error *err)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return error_set(err, "open %s: %s", path, strerror(errno));
-	if (fsync(fd) < 0) {
-		int e = errno;
-
-		close(fd);
-		return error_set(err, "fsync %s: %s", path, strerror(e));
-	}
-	close(fd);
+	if (fdio_fsync_dir(path) < 0)
+		return error_set(err, "fsync %s: %s", path, strerror(errno));
 	return 0;
 }
 

@@ -1,14 +1,17 @@
 /*
  * test_fdio.c - unit tests for common/fdio.c: fdio_write_all delivers
- * every byte through short writes and reports write(2)'s errno.
+ * every byte through short writes and reports write(2)'s errno;
+ * fdio_fsync_dir syncs a directory and reports why it could not.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -85,12 +88,33 @@ test_fdio_error(void **state)
 	assert_int_equal(errno, EBADF);
 }
 
+static void
+test_fdio_fsync_dir(void **state)
+{
+	char dir[] = "/tmp/test_fdio.XXXXXX", file[64];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(fdio_fsync_dir(dir), 0);
+	snprintf(file, sizeof(file), "%s/f", dir);
+	close(open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	errno = 0;
+	assert_int_equal(fdio_fsync_dir(file), -1);     /* not a directory */
+	assert_int_equal(errno, ENOTDIR);
+	unlink(file);
+	rmdir(dir);
+	errno = 0;
+	assert_int_equal(fdio_fsync_dir(dir), -1);
+	assert_int_equal(errno, ENOENT);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fdio_short_writes),
 		cmocka_unit_test(test_fdio_error),
+		cmocka_unit_test(test_fdio_fsync_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
