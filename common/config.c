@@ -228,6 +228,11 @@ static const struct setting config_settings[] = {
 	{ .name = "auth.require_tls", .type = SET_BOOL, .store = STORE_BOOL,
 	  AT(auth.require_tls), .def = "true",
 	  .help = "offer AUTH only over TLS" },
+	{ .name = "auth.max_attempts_per_minute", .type = SET_INT,
+	  .store = STORE_UINT, AT(auth.max_attempts_per_minute), .def = "30",
+	  .min = 0, .max = 100000,
+	  .help = "AUTH attempts per client address and minute, answered "
+	  "454 4.7.0 beyond it before any password hash (0 = no limit)" },
 
 	{ .name = "policyd.user", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(policyd.user), .def = "elemta-policy", .check = check_user,

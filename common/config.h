@@ -137,6 +137,7 @@ struct config {
 	struct {
 		char users_file[CONFIG_PATH_MAX];
 		bool require_tls;                 /* default true             */
+		unsigned max_attempts_per_minute; /* per client, 0 = off      */
 	} auth;
 
 	struct {

@@ -174,6 +174,10 @@ main(int argc, char **argv)
 		 * fatal: every AUTH then fails until it appears. */
 		users = auth_users_open(cfg->auth.users_file);
 		plugin_host_set_auth(host, users);
+		/* A delay must stay well inside smtpd's wait for the answer. */
+		plugin_host_set_auth_limits(host,
+		    cfg->auth.max_attempts_per_minute,
+		    (uint32_t)(cfg->policyd.timeout_ms / 2));
 	}
 	if (plugin_host_load_config(host, cfg, &err) != 0)
 		fatal("%s", err.text);
