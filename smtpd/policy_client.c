@@ -437,19 +437,20 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 		pconn_fail(c, "reply line too long");
 }
 
-/* pconn_lane - the slots [*lo, *hi) a request may use.  AUTH requests
- * (they carry elemta_auth_password) have the first quarter of the pool
- * to themselves, at least one slot: policyd answers a connection's
- * requests in order and pauses it while a password is hashed, so an AUTH
- * flood must not sit in front of other sessions' CONNECT/MAIL/RCPT. */
+/* pconn_lane - the slots [*lo, *hi) a request may use.  From
+ * POLICY_LANES_MIN slots on, AUTH requests (they carry
+ * elemta_auth_password) have the first quarter of the pool to
+ * themselves, at least one slot: policyd answers a connection's requests
+ * in order and pauses it while a password is hashed, so an AUTH flood
+ * must not sit in front of other sessions' CONNECT/MAIL/RCPT. */
 static void
 pconn_lane(const struct policy_client *pc, bool auth, unsigned *lo,
     unsigned *hi)
 {
-	unsigned nauth = pc->nconns >= 2 ? pc->nconns / 4 : 0;
+	unsigned nauth = 0;
 
-	if (pc->nconns >= 2 && nauth == 0)
-		nauth = 1;
+	if (pc->nconns >= POLICY_LANES_MIN)
+		nauth = pc->nconns / 4 > 0 ? pc->nconns / 4 : 1;
 	*lo = 0;
 	*hi = pc->nconns;
 	if (nauth == 0)
