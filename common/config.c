@@ -2500,6 +2500,13 @@ setting_format(const struct config *cfg, const struct setting *s, char *buf,
 	str_copy(buf, "?", size);
 }
 
+/* config_setting_name - see config.h. */
+const char *
+config_setting_name(size_t i)
+{
+	return i < SETTINGS_COUNT ? config_settings[i].name : NULL;
+}
+
 /* config_dump - "key = value" for every setting, in table order. */
 void
 config_dump(const struct config *cfg, FILE *out)
