@@ -174,7 +174,8 @@ integration: deps all
 # target for 30 s.  `make check-fast` is the first half alone.
 check: check-fast check-asan fuzz-ci bench-quick
 
-# The benchmark's smallest configuration, so it cannot rot (figures: README).
+# The benchmark's smallest configuration, so it cannot rot (figures:
+# docs/performance.md).
 bench-quick: deps all
 	/usr/bin/python3 scripts/bench --quick --no-build
 

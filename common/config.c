@@ -187,7 +187,7 @@ static const struct setting config_settings[] = {
 	{ .name = "server.data_timeout", .type = SET_DURATION,
 	  .store = STORE_UINT, AT(server.data_timeout_ms), .def = "10m",
 	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_DAY,
-	  .help = "idle time allowed while receiving DATA" },
+	  .help = "time allowed for the whole DATA phase" },
 	{ .name = "server.min_data_rate", .type = SET_SIZE, .store = STORE_UINT,
 	  AT(server.min_data_rate), .def = "500", .min = 0,
 	  .max = (int64_t)GIB,
