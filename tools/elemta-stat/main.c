@@ -214,40 +214,64 @@ stat_line_fill(struct stat_line *l, const struct counter_entry *e,
 	}
 }
 
-/* stat_print_text - rows (n of them) as a table whose every column is as
- * wide as its widest cell: text left-aligned, numbers right-aligned. */
+/* stat_line_head - the headings line. */
 static void
-stat_print_text(const struct stat_rows *rows, size_t n)
+stat_line_head(struct stat_line *l)
 {
 	static const char *const head[STAT_COLUMNS] = { "KIND", "KEY", "COUNT",
 	    "LIMIT", "PERIOD_S", "FREES_IN_S" };
-	struct stat_line *lines = xcalloc(n + 1, sizeof(*lines));
-	int width[STAT_COLUMNS] = { 0 };
 
 	for (int c = 0; c < STAT_COLUMNS; c++)
-		snprintf(lines[0].cell[c], STAT_CELL_MAX, "%s", head[c]);
-	snprintf(lines[0].key, sizeof(lines[0].key), "%s", head[COL_KEY]);
-	for (size_t i = 0; i < n; i++)
-		stat_line_fill(&lines[i + 1], &rows->items[i], rows->now_ms);
-	for (size_t i = 0; i <= n; i++)
-		for (int c = 0; c < STAT_COLUMNS; c++) {
-			int w = (int)strlen(c == COL_KEY ? lines[i].key :
-			    lines[i].cell[c]);
+		snprintf(l->cell[c], STAT_CELL_MAX, "%s", head[c]);
+	snprintf(l->key, sizeof(l->key), "%s", head[COL_KEY]);
+}
 
-			if (w > width[c])
-				width[c] = w;
-		}
-	for (size_t i = 0; i <= n; i++) {
-		const struct stat_line *l = &lines[i];
+/* stat_line_width - widen width[] to fit l's cells. */
+static void
+stat_line_width(const struct stat_line *l, int *width)
+{
+	for (int c = 0; c < STAT_COLUMNS; c++) {
+		int w = (int)strlen(c == COL_KEY ? l->key : l->cell[c]);
 
-		printf("%-*s  %-*s  %*s  %*s  %*s  %*s\n",
-		    width[COL_KIND], l->cell[COL_KIND], width[COL_KEY], l->key,
-		    width[COL_COUNT], l->cell[COL_COUNT],
-		    width[COL_LIMIT], l->cell[COL_LIMIT],
-		    width[COL_PERIOD], l->cell[COL_PERIOD],
-		    width[COL_FREES], l->cell[COL_FREES]);
+		if (w > width[c])
+			width[c] = w;
 	}
-	free(lines);
+}
+
+/* stat_line_print - one line of the table, in columns of width[]. */
+static void
+stat_line_print(const struct stat_line *l, const int *width)
+{
+	printf("%-*s  %-*s  %*s  %*s  %*s  %*s\n",
+	    width[COL_KIND], l->cell[COL_KIND], width[COL_KEY], l->key,
+	    width[COL_COUNT], l->cell[COL_COUNT],
+	    width[COL_LIMIT], l->cell[COL_LIMIT],
+	    width[COL_PERIOD], l->cell[COL_PERIOD],
+	    width[COL_FREES], l->cell[COL_FREES]);
+}
+
+/* stat_print_text - rows (n of them) as a table whose every column is as
+ * wide as its widest cell: text left-aligned, numbers right-aligned.  Two
+ * passes over the rows (measure, print) instead of keeping n formatted
+ * lines: a table can hold 100,000 keys. */
+static void
+stat_print_text(const struct stat_rows *rows, size_t n)
+{
+	static struct stat_line l;          /* 2 KiB: not on the stack */
+	int width[STAT_COLUMNS] = { 0 };
+
+	stat_line_head(&l);
+	stat_line_width(&l, width);
+	for (size_t i = 0; i < n; i++) {
+		stat_line_fill(&l, &rows->items[i], rows->now_ms);
+		stat_line_width(&l, width);
+	}
+	stat_line_head(&l);
+	stat_line_print(&l, width);
+	for (size_t i = 0; i < n; i++) {
+		stat_line_fill(&l, &rows->items[i], rows->now_ms);
+		stat_line_print(&l, width);
+	}
 }
 
 /* stat_print - rows in the chosen format. */
