@@ -16,7 +16,10 @@ version_print(FILE *out, const char *program, const struct version_lib *libs,
     size_t count)
 {
 	fprintf(out, "%s (Elemta) %s\n", program, ELEMTA_VERSION);
-	fprintf(out, "plugin ABI %u\n", (unsigned)ELEMTA_PLUGIN_ABI_VERSION);
+	/* major.minor: a plugin built against minor N loads here when the
+	 * major is the same and this minor at least N (plugin.h). */
+	fprintf(out, "plugin ABI %u.%u\n", (unsigned)ELEMTA_PLUGIN_ABI_VERSION,
+	    (unsigned)ELEMTA_PLUGIN_ABI_MINOR);
 	for (size_t i = 0; i < count; i++) {
 		const char *v = libs[i].version != NULL ? libs[i].version : "?";
 		size_t n = strlen(libs[i].name);

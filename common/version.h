@@ -33,8 +33,8 @@ struct version_lib {
 #define VERSION_LIB_LIBYAML { "libyaml", yaml_get_version_string() }
 #define VERSION_LIB_MICROHTTPD { "libmicrohttpd", MHD_get_version() }
 
-/* version_print - "PROGRAM (Elemta) VERSION", the plugin ABI version, then
- * one line per library in libs[0..count), to out. */
+/* version_print - "PROGRAM (Elemta) VERSION", the plugin ABI version
+ * (MAJOR.MINOR), then one line per library in libs[0..count), to out. */
 void version_print(FILE *out, const char *program,
     const struct version_lib *libs, size_t count);
 

@@ -34,7 +34,8 @@ def source_define(path, name):
 
 def test_every_program_answers_version():
     version = source_define("common/version.h", "ELEMTA_VERSION")
-    abi = source_define("include/elemta/plugin.h", "ELEMTA_PLUGIN_ABI_VERSION")
+    abi = "%s.%s" % (source_define("include/elemta/plugin.h", "ELEMTA_PLUGIN_ABI_VERSION"),
+                     source_define("include/elemta/plugin.h", "ELEMTA_PLUGIN_ABI_MINOR"))
     assert re.fullmatch(r"\d+\.\d+\.\d+", version), version
     for prog, libs in PROGRAMS.items():
         r = subprocess.run([os.path.join(BIN, prog), "--version"],
