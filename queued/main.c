@@ -37,10 +37,13 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
 
 #include "config.h"
 #include "log.h"
 #include "queue.h"
+#include "version.h"
 
 #define QUEUED_RESCAN_SECONDS 60
 #define QUEUED_STOP_SECONDS 30
@@ -59,7 +62,7 @@ struct queued {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: elemta-queued [-c FILE]\n");
+	fprintf(f, "usage: elemta-queued [-c FILE] | --version\n");
 }
 
 /* queued_ino_cb - queue/ or control/ changed. */
@@ -207,6 +210,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
@@ -227,6 +231,16 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V': {
+			const struct version_lib libs[] = {
+				VERSION_LIB_OPENSSL, VERSION_LIB_LIBEVENT,
+				VERSION_LIB_LIBYAML,
+			};
+
+			version_print(stdout, "elemta-queued", libs,
+			    sizeof(libs) / sizeof(libs[0]));
+			return 0;
+		}
 		default:
 			usage(stderr);
 			return 2;
