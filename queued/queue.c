@@ -45,7 +45,7 @@
 
 #define QUEUE_ACTIVE_MAX 256        /* messages with an attempt in flight */
 #define QUEUE_HEADER_SCAN_MAX (256u << 10) /* Received: counted in this */
-#define QUEUE_RESCAN_SECONDS 60
+#define QUEUE_BUCKETS 16384          /* id hash table (a power of 2)  */
 
 /* One message in the queue. */
 struct qmsg {
@@ -55,8 +55,8 @@ struct qmsg {
 	int fd;                       /* open while an attempt runs       */
 	unsigned jobs;                /* attempts in flight               */
 	bool deleted;                 /* delete requested                 */
-	bool seen;                    /* found by the current scan        */
-	struct qmsg *next;
+	struct qmsg *next, *prev;     /* every message                    */
+	struct qmsg *hnext;           /* its hash bucket                  */
 };
 
 struct queue {
@@ -65,6 +65,7 @@ struct queue {
 	struct relay *relay;
 	struct schedule_policy policy;
 	struct qmsg *msgs;
+	struct qmsg *buckets[QUEUE_BUCKETS];
 	size_t count;
 	unsigned active;              /* messages with jobs in flight     */
 	struct event *run_ev;         /* the manager's timer              */
@@ -105,11 +106,18 @@ queue_soon(struct queue *q)
 	event_add(q->run_ev, &tv);
 }
 
+/* queue_bucket - id's bucket of the hash table. */
+static struct qmsg **
+queue_bucket(struct queue *q, const char *id)
+{
+	return &q->buckets[schedule_seed(id) & (QUEUE_BUCKETS - 1)];
+}
+
 /* queue_find - the message with id, or NULL. */
 static struct qmsg *
 queue_find(struct queue *q, const char *id)
 {
-	for (struct qmsg *m = q->msgs; m != NULL; m = m->next)
+	for (struct qmsg *m = *queue_bucket(q, id); m != NULL; m = m->hnext)
 		if (strcmp(m->id, id) == 0)
 			return m;
 	return NULL;
@@ -222,7 +230,11 @@ queue_load(struct queue *q, const char *id)
 	log_info("queue %s: picked up, from=<%s>, %zu recipient(s), %" PRIu64
 	    " bytes", id, m->env.sender, m->env.recipient_count, m->env.size);
 	m->next = q->msgs;
+	if (q->msgs != NULL)
+		q->msgs->prev = m;
 	q->msgs = m;
+	m->hnext = *queue_bucket(q, id);
+	*queue_bucket(q, id) = m;
 	q->count++;
 	return m;
 }
@@ -231,11 +243,18 @@ queue_load(struct queue *q, const char *id)
 static void
 queue_unlink(struct queue *q, struct qmsg *m)
 {
-	for (struct qmsg **pp = &q->msgs; *pp != NULL; pp = &(*pp)->next)
+	for (struct qmsg **pp = queue_bucket(q, m->id); *pp != NULL;
+	    pp = &(*pp)->hnext)
 		if (*pp == m) {
-			*pp = m->next;
+			*pp = m->hnext;
 			break;
 		}
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		q->msgs = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
 	q->count--;
 	if (m->fd >= 0)
 		close(m->fd);
@@ -382,9 +401,12 @@ queue_record(struct queue *q, struct qmsg *m, size_t i,
 		    m->env.received, now, r->attempts, schedule_seed(m->id));
 		break;
 	}
-	log_info("queue %s: to=<%s> %s (%d %s %s)", m->id,
+	/* A remote reply's text starts with its own code; a local one's
+	 * enhanced code is shown. */
+	log_info("queue %s: to=<%s> %s, attempt %u: %s%s%s", m->id,
 	    LOG_ESC(esc, m->env.recipients[i]),
-	    queue_rcpt_status_name(r->status), r->code, r->enhanced, r->text);
+	    queue_rcpt_status_name(r->status), r->attempts,
+	    r->code == 0 ? r->enhanced : "", r->code == 0 ? " " : "", r->text);
 }
 
 /* queue_attempt_over - the last job of m's attempt ended. */

@@ -496,3 +496,82 @@ def test_verify_refuses_an_unknown_certificate(make_elemta):
         assert "4.7.5" in e.ctl("queue", "show", queue_json(e)[0]["id"]).stdout
     finally:
         s.stop()
+
+
+class AuthSink(TLSSink):
+    """A smarthost: STARTTLS, then AUTH required before MAIL."""
+
+    def __init__(self, cert, key, user, password, **kw):
+        super().__init__(cert, key, **kw)
+        self.creds = (user.encode(), password.encode())
+        self.auths = []
+
+    def authenticator(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+        ok = (auth_data.login, auth_data.password) == self.creds
+        self.auths.append((mechanism, ok))
+        # handled=False: aiosmtpd answers 535 itself (its default is
+        # "already answered", which would leave the client waiting).
+        return AuthResult(success=ok, handled=False)
+
+    def start(self):
+        self.controller = aiosmtpd_controller.Controller(
+            self, hostname="127.0.0.1", port=self.port, tls_context=self.ctx,
+            require_starttls=True, auth_required=True, auth_require_tls=True,
+            authenticator=self.authenticator)
+        self.controller.start()
+        return self
+
+
+@pytest.mark.parametrize("password,delivered", [("s3cret", True), ("wrong", False)])
+def test_auth_to_smarthost(make_elemta, password, delivered):
+    e = make_elemta(start=False)
+    cert, key = make_cert(e.dir)
+    with open(e.path("relay-password"), "w") as f:
+        f.write(password + "\n")
+    os.chmod(e.path("relay-password"), 0o644)
+    s = AuthSink(cert, key, "relayuser", "s3cret").start()
+    try:
+        cfg = delivery_cfg([], min_backoff="1h", max_backoff="2h")
+        cfg["delivery"]["relayhost"] = "[127.0.0.1]:%d" % s.port
+        cfg["delivery"]["auth"] = {"username": "relayuser",
+                                   "password_file": "relay-password"}
+        e.cfg.update(cfg)
+        e.write_config()
+        e.start()
+        sent_ok(send_message(e.port, "alice@client.test", ["a@far.example"], BODY))
+        if delivered:
+            wait_until(lambda: s.messages, 15, what="delivery through the smarthost")
+            assert s.tls == [True] and s.auths[-1][1] is True
+            wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+        else:
+            wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)),
+                       15, what="the deferral")
+            assert s.messages == [] and s.auths and s.auths[-1][1] is False
+            # A refused AUTH defers (the password may be fixed), never bounces.
+            show = e.ctl("queue", "show", queue_json(e)[0]["id"]).stdout
+            assert "deferred" in show and "535" in show, show
+    finally:
+        s.stop()
+
+
+def test_too_many_hops_bounces(make_elemta, sinks):
+    s = sinks()
+    cfg = delivery_cfg([{"domains": ["relay.test"],
+                         "next_hop": "smtp:[127.0.0.1]:%d" % s.port},
+                        {"domains": ["client.test"], "next_hop": "maildir:mail"}])
+    cfg["delivery"]["hop_limit"] = 5
+    e = make_elemta(overrides=cfg)
+    # smtpd's own Received: makes the fifth; a sixth is one too many.
+    loop = b"".join(b"Received: from hop%d.example by x.example; Sat, 5 Dec 2026 "
+                    b"10:00:00 +0000\r\n" % i for i in range(5))
+    sent_ok(send_message(e.port, "alice@client.test", ["loop@relay.test"], loop + BODY))
+    ok = b"".join(b"Received: from hop%d.example by x.example; Sat, 5 Dec 2026 "
+                  b"10:00:00 +0000\r\n" % i for i in range(4))
+    sent_ok(send_message(e.port, "alice@client.test", ["fine@relay.test"], ok + BODY))
+    bounces = wait_until(lambda: maildir_files(e, "client.test", "alice"), 15,
+                         what="the bounce")
+    _, parts = parse_bounce(bounces[0])
+    assert "loop@relay.test" in parts[1].as_string() and "5.4.6" in parts[1].as_string()
+    wait_until(lambda: s.delivered_to("fine@relay.test"), 10, what="the other delivered")
+    assert s.delivered_to("loop@relay.test") == []
