@@ -220,7 +220,9 @@ queue_load(struct queue *q, const char *id)
 				    q->cfg->delivery.hop_limit);
 			}
 		}
-		if (!queue_save(q, m)) {
+		/* No state file means every recipient pending: the first
+		 * write is the first outcome's (one fsync less per message). */
+		if (hops > q->cfg->delivery.hop_limit && !queue_save(q, m)) {
 			queue_state_free(&m->st);
 			queue_envelope_free(&m->env);
 			free(m);
