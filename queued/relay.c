@@ -68,6 +68,8 @@ struct rhop {
 	struct qjob *head, *tail;     /* waiting jobs, FIFO              */
 	struct rconn *conns;
 	unsigned nconn;
+	bool tls_broken;              /* a `may` handshake failed: later
+	                               * connections stay plaintext       */
 	struct rhop *next;
 };
 
@@ -391,14 +393,30 @@ rconn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (smtpc_state(rc->c) == SMTPC_TLS) {
 		rconn_tls_error(bev, why, sizeof(why));
+		/* Opportunistic TLS that fails is not worth a deferral per
+		 * message: the next connection goes without (as Postfix). */
+		if (rc->scfg.tls == SMTPC_TLS_MAY && !rc->hop->tls_broken) {
+			rc->hop->tls_broken = true;
+			log_warn("relay %s: TLS handshake failed (%s): using "
+			    "plaintext with this next hop from now on",
+			    rc->hop->key, why);
+		}
 		smtpc_tls_done(rc->c, false, why);
 	} else {
 		int e = EVUTIL_SOCKET_ERROR();
+		unsigned long tls_err = smtpc_tls_active(rc->c) ?
+		    bufferevent_get_openssl_error(bev) : 0;
 
-		snprintf(why, sizeof(why), "%s", (what & BEV_EVENT_EOF) ?
-		    "connection closed by the peer" : rc->connected ?
-		    evutil_socket_error_to_string(e) :
-		    e ? evutil_socket_error_to_string(e) : "cannot connect");
+		if (what & BEV_EVENT_EOF)
+			snprintf(why, sizeof(why), "connection closed by the peer");
+		else if (tls_err != 0)
+			ERR_error_string_n(tls_err, why, sizeof(why));
+		else if (e != 0)
+			snprintf(why, sizeof(why), "%s",
+			    evutil_socket_error_to_string(e));
+		else
+			snprintf(why, sizeof(why), "%s", rc->connected ?
+			    "connection lost" : "cannot connect");
 		smtpc_abort(rc->c, why);
 	}
 	rconn_after(rc);
@@ -512,6 +530,8 @@ relay_open(struct relay *r, struct rhop *hp)
 	rc->scfg.helo_name = cfg->server.hostname;
 	rc->scfg.peer_name = hp->key;
 	rc->scfg.tls = relay_tls_mode(r, hp->h);
+	if (rc->scfg.tls == SMTPC_TLS_MAY && hp->tls_broken)
+		rc->scfg.tls = SMTPC_TLS_NONE;
 	rc->scfg.auth = r->have_auth && hp->h->transport == ROUTE_SMTP ?
 	    &r->auth : NULL;
 	rc->scfg.timeouts.greeting = relay_seconds(cfg->delivery.timeouts.greeting_ms);

@@ -575,3 +575,33 @@ def test_too_many_hops_bounces(make_elemta, sinks):
     assert "loop@relay.test" in parts[1].as_string() and "5.4.6" in parts[1].as_string()
     wait_until(lambda: s.delivered_to("fine@relay.test"), 10, what="the other delivered")
     assert s.delivered_to("loop@relay.test") == []
+
+
+def test_may_falls_back_to_plaintext_after_a_failed_handshake(make_elemta):
+    e = make_elemta(start=False)
+    cert, key = make_cert(e.dir)
+    s = TLSSink(cert, key)
+    # The handshake fails: the server speaks TLS 1.1 at most, elemta-queued
+    # 1.2 at least.
+    import ssl
+    s.ctx.minimum_version = ssl.TLSVersion.TLSv1
+    s.ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    s.ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    s.controller = aiosmtpd_controller.Controller(
+        s, hostname="127.0.0.1", port=s.port, tls_context=s.ctx,
+        require_starttls=False)
+    s.controller.start()
+    try:
+        e.cfg.update(delivery_cfg([{"domains": ["relay.test"],
+                                    "next_hop": "smtp:[127.0.0.1]:%d" % s.port}]))
+        e.write_config()
+        e.start()
+        sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+        try:
+            wait_until(lambda: s.messages, 20, what="delivery in plaintext")
+        except AssertionError:
+            raise AssertionError(e.log()[-2500:])
+        assert s.tls == [False]
+        assert "using plaintext with this next hop" in e.log()
+    finally:
+        s.stop()
