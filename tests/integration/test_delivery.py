@@ -605,3 +605,42 @@ def test_may_falls_back_to_plaintext_after_a_failed_handshake(make_elemta):
         assert "using plaintext with this next hop" in e.log()
     finally:
         s.stop()
+
+
+class SlowSink(Sink):
+    """Answers the end of data only after `delay` seconds: a delivery
+    stays in flight meanwhile."""
+
+    def __init__(self, delay, **kw):
+        super().__init__(**kw)
+        self.delay = delay
+        self.in_data = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        self.in_data.set()
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_delete_during_delivery_takes_effect_when_it_ends(make_elemta):
+    s = SlowSink(3)
+    s.data_replies = ["451 4.3.0 later"]          # it would stay deferred
+    s.start()
+    try:
+        e = make_elemta(overrides=delivery_cfg(
+            [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}],
+            min_backoff="1s", max_backoff="1s"))
+        sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
+        assert s.in_data.wait(10)
+        qid = e.queued("queue")[0]
+        assert e.ctl("queue", "delete", qid).returncode == 0
+        wait_until(lambda: "delete requested; takes effect when" in e.log(), 5,
+                   what="the delete deferred to the attempt's end")
+        assert e.queued("queue") == [qid]              # still in flight
+        wait_until(lambda: spool_empty(e), 10, what="the message deleted")
+        assert e.queued("control") == []
+        time.sleep(2.5)                                # retries would be due
+        assert e.queued("queue") == [] and queue_json(e) == []
+    finally:
+        s.stop()
