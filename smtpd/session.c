@@ -54,6 +54,7 @@
 #include "wire.h"
 #include "command.h"
 #include "data.h"
+#include "relay.h"
 #include "sasl.h"
 #include "session.h"
 #include "spool.h"
@@ -880,7 +881,20 @@ session_mail_proceed(struct session *s, const struct session_verdict *v)
 
 /*==== RCPT ====*/
 
-/* session_rcpt_check - sequence, syntax, the recipient limit. */
+/* session_relay_denied - Postfix's reject_unauth_destination reply,
+ * logged and counted like every refusal. */
+static void
+session_relay_denied(struct session *s, const char *rcpt)
+{
+	char text[COMMAND_PATH_MAX + 40];
+
+	snprintf(text, sizeof(text), "<%s>: Relay access denied", rcpt);
+	session_log_reject(s, ELEMTA_PHASE_RCPT, 554, "5.7.1", text, rcpt);
+	session_reply_error(s, 554, "5.7.1", "%s", text);
+}
+
+/* session_rcpt_check - sequence, syntax, the recipient limit, relay
+ * control (smtpd/relay.h). */
 static void
 session_rcpt_check(struct session *s, const struct command *cmd)
 {
@@ -899,6 +913,13 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 	}
 	if (t->nrcpt >= s->cfg->server.max_recipients) {
 		session_rcpt_too_many(s, "Error: too many recipients");
+		return;
+	}
+	/* Relay control decides before policyd hears of the recipient: no
+	 * plugin verdict can turn this refusal into an accept. */
+	if (!relay_allowed(relay_check(s->cfg, s->client_addr,
+	    s->authenticated, &path))) {
+		session_relay_denied(s, path.address);
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
