@@ -1032,6 +1032,44 @@ test_async_commit(void **state)
 	assert_int_equal(count_dir(d, "tmp"), 0);
 }
 
+/* test_no_storage - spool.min_free: MAIL is 452 4.3.1 while the spool
+ * has less free (before policyd is asked); a commit that found the disk
+ * full is 452 4.3.1 too, and leaves nothing in tmp/ or queue/ */
+static void
+test_no_storage(void **state)
+{
+	struct drv *d = *state;
+	int asked;
+
+	d->cfg->spool.min_free = UINT64_C(1) << 62;
+	ehlo(d);
+	asked = d->npolicy;
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "452 4.3.1 Insufficient system storage\r\n");
+	assert_int_equal(d->npolicy, asked);
+	assert_state(d, SESSION_HELO_DONE);
+
+	d->cfg->spool.min_free = 1;
+	session_free(d->s);
+	d->s = session_new(d->cfg, &drv_ops_async, d, &(struct session_peer){
+	    "192.0.2.7", 50123, "192.0.2.1", 25, CONFIG_MODE_SMTP, false });
+	mail_to_data(d);
+	drv_send(d, "Subject: b\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	assert_true(drv_job_pending);
+	spool_msg_abort(&drv_job);
+	drv_job_pending = false;
+	session_commit_done(d->s, SPOOL_NO_SPACE, "No space left (test)");
+	assert_reply(d, "452 4.3.1 Insufficient system storage\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+	assert_int_equal(count_dir(d, "queue"), 0);
+	/* The next transaction goes on. */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+}
+
 /*==== STARTTLS and AUTH ====*/
 
 /* drv_reopen - a fresh session on ops for a peer of the given mode. */
@@ -1660,6 +1698,7 @@ main(void)
 		T(test_timeout_and_shutdown),
 		T(test_shutdown),
 		T(test_async_commit),
+		T(test_no_storage),
 		T(test_starttls_discards_injection_and_resets),
 		T(test_starttls_refusals),
 		T(test_starttls_handshake_failure_closes),
