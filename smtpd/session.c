@@ -1314,7 +1314,8 @@ session_data_input(struct session *s, const char *data, size_t len)
 				spool_msg_abort(s->spool);
 		}
 		if (!s->oversize && s->spool != NULL && s->spool->open &&
-		    olen > 0 && spool_msg_write(s->spool, out, olen, &err) < 0) {
+		    olen > 0 &&
+		    spool_msg_write(s->spool, out, olen, &err) < 0) {
 			/* The message is lost (answered at the end of data):
 			 * log it once and give the space back now. */
 			log_err("sid=%s spool: %s", s->sid, err.text);

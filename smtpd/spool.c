@@ -100,7 +100,8 @@ spool_space_ok(const char *spool, uint64_t min_free, uint64_t need)
 	if (measured_ms == 0 || now_ms - measured_ms >= SPOOL_SPACE_TTL_MS ||
 	    strcmp(path, spool) != 0) {
 		if (statvfs(spool, &sv) < 0) {
-			log_warn("spool: statvfs %s: %s", spool, strerror(errno));
+			log_warn("spool: statvfs %s: %s", spool,
+			    strerror(errno));
 			return true;
 		}
 		str_copy(path, spool, sizeof(path));
