@@ -147,10 +147,13 @@ $(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_CTL) $(LIB_SMTPD) $(LIB
 # keep them, so a rebuild compiles only what changed.
 .SECONDARY:
 
-# Rewritten whenever PREFIX changes (cmp keeps the timestamp otherwise).
+# Rewritten whenever PREFIX or the version changes (cmp keeps the
+# timestamp otherwise).  The version is common/version.h's, written once.
+VERSION := $(shell sed -n 's/^\#define ELEMTA_VERSION "\(.*\)"/\1/p' common/version.h)
 $(B)/elemta-plugin.pc: scripts/elemta-plugin.pc.in FORCE
 	@mkdir -p $(dir $@)
-	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' $< > $@.tmp
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' $< > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 FORCE:
 
@@ -171,7 +174,8 @@ integration: deps all
 # target for 30 s.  `make check-fast` is the first half alone.
 check: check-fast check-asan fuzz-ci bench-quick
 
-# The benchmark's smallest configuration, so it cannot rot (figures: README).
+# The benchmark's smallest configuration, so it cannot rot (figures:
+# docs/performance.md).
 bench-quick: deps all
 	/usr/bin/python3 scripts/bench --quick --no-build
 

@@ -198,7 +198,7 @@ static const struct setting config_settings[] = {
 	{ .name = "server.data_timeout", .type = SET_DURATION,
 	  .store = STORE_UINT, AT(server.data_timeout_ms), .def = "10m",
 	  .min = (int64_t)MS_SECOND, .max = (int64_t)MS_DAY,
-	  .help = "idle time allowed while receiving DATA" },
+	  .help = "time allowed for the whole DATA phase" },
 	{ .name = "server.min_data_rate", .type = SET_SIZE, .store = STORE_UINT,
 	  AT(server.min_data_rate), .def = "500", .min = 0,
 	  .max = (int64_t)GIB,
@@ -243,6 +243,11 @@ static const struct setting config_settings[] = {
 	{ .name = "auth.require_tls", .type = SET_BOOL, .store = STORE_BOOL,
 	  AT(auth.require_tls), .def = "true",
 	  .help = "offer AUTH only over TLS" },
+	{ .name = "auth.max_attempts_per_minute", .type = SET_INT,
+	  .store = STORE_UINT, AT(auth.max_attempts_per_minute), .def = "30",
+	  .min = 0, .max = 100000,
+	  .help = "AUTH attempts per client address and minute, answered "
+	  "454 4.7.0 beyond it before any password hash (0 = no limit)" },
 
 	{ .name = "policyd.user", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(policyd.user), .def = "elemta-policy", .check = check_user,
@@ -2934,6 +2939,13 @@ dump_routes(const struct config *cfg, const char *name, FILE *out)
 		fprintf(out, "\n%s[%zu].next_hop = %s\n", name, i,
 		    route_hop_format(&r->hop, buf, sizeof(buf)));
 	}
+}
+
+/* config_setting_name - see config.h. */
+const char *
+config_setting_name(size_t i)
+{
+	return i < SETTINGS_COUNT ? config_settings[i].name : NULL;
 }
 
 /* config_dump - "key = value" for every setting, in table order. */

@@ -155,6 +155,7 @@ struct config {
 	struct {
 		char users_file[CONFIG_PATH_MAX];
 		bool require_tls;                 /* default true             */
+		unsigned max_attempts_per_minute; /* per client, 0 = off      */
 	} auth;
 
 	struct {
@@ -255,5 +256,10 @@ const char *config_enum_name(const char *key, int value);
 
 /* config_dump - write every setting with its effective value (check-config -v). */
 void config_dump(const struct config *cfg, FILE *out);
+
+/* config_setting_name - the dotted name of the i-th setting of the table
+ * ("server.workers"), NULL past the last; static storage.  Lets the
+ * documentation be checked against the table (check-config --settings). */
+const char *config_setting_name(size_t i);
 
 #endif

@@ -365,6 +365,18 @@ counter_reputation_adjust(struct counter_store *cs, const char *key,
 
 /* ==== metrics ==== */
 
+/* counter_host_key - a daemon's own key (see counter.h). */
+int
+counter_host_key(char *buf, size_t size, const char *kind,
+    const char *subject)
+{
+	int n = snprintf(buf, size, COUNTER_HOST_PREFIX "%s:%s", kind, subject);
+
+	if (n < 0 || (size_t)n >= size || (size_t)n > COUNTER_KEY_MAX)
+		return -1;
+	return 0;
+}
+
 /* counter_metric_add - add delta to the shared metric name. */
 int
 counter_metric_add(struct counter_store *cs, const char *name,

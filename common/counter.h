@@ -66,6 +66,17 @@
 struct config;
 struct counter_store;
 
+/* Keys the daemons themselves count under (a plugin's keys are
+ * "name:key" with a name of [a-z0-9_-], so "@" keeps the two apart).
+ * Built with counter_host_key. */
+#define COUNTER_HOST_PREFIX "@"
+#define COUNTER_HOST_AUTH_ATTEMPTS "auth-attempts"  /* per client key */
+
+/* counter_host_key - COUNTER_HOST_PREFIX kind ":" subject into buf; -1
+ * when it does not fit COUNTER_KEY_MAX (or size). */
+int counter_host_key(char *buf, size_t size, const char *kind,
+    const char *subject);
+
 /* Durability of a writable store (counters.sync). */
 enum counter_sync {
 	COUNTER_SYNC_SAFE,  /* MDB_NOMETASYNC: one fdatasync per decision that

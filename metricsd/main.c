@@ -32,7 +32,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <lmdb.h>
 #include <microhttpd.h>
+#include <yaml.h>
 
 #include "config.h"
 #include "counter.h"
@@ -40,6 +42,7 @@
 #include "log.h"
 #include "metrics_collect.h"
 #include "strbuf.h"
+#include "version.h"
 
 #define METRICSD_CONN_LIMIT 32
 #define METRICSD_CONN_PER_IP 8
@@ -58,7 +61,7 @@ struct metricsd {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: elemta-metricsd [-c FILE] [--bind]\n");
+	fprintf(f, "usage: elemta-metricsd [-c FILE] [--bind] | --version\n");
 }
 
 /* metricsd_mhd_log - libmicrohttpd's error messages into our log. */
@@ -203,6 +206,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "bind", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
@@ -226,6 +230,16 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V': {
+			const struct version_lib libs[] = {
+				VERSION_LIB_LMDB, VERSION_LIB_LIBYAML,
+				VERSION_LIB_MICROHTTPD,
+			};
+
+			version_print(stdout, "elemta-metricsd", libs,
+			    sizeof(libs) / sizeof(libs[0]));
+			return 0;
+		}
 		default:
 			usage(stderr);
 			return 2;

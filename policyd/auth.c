@@ -2,9 +2,10 @@
  * auth.c - the users file (auth.users_file) and SMTP AUTH password
  * verification with crypt(3); the contract is in auth.h.
  *
- * Called by policyd/main.c at start and by policyd/plugin_host.c for each
- * AUTH request arriving on the private socket.  Runs as the policyd user,
- * single-threaded.  Trusted: the users file (the administrator's), still
+ * Called by policyd/main.c at start, by policyd/plugin_host.c for each
+ * AUTH request arriving on the private socket, and (auth_job_run only) by
+ * the hashing threads of policyd/auth_pool.c.  Runs as the policyd user;
+ * everything but auth_job_run runs on the worker's loop thread.  Trusted: the users file (the administrator's), still
  * parsed defensively, every bad line reported with its number.
  * Untrusted: the user name, authorization identity and base64 password of
  * each request (the client's, relayed by smtpd).
@@ -14,6 +15,12 @@
  * catches a truncated one); entries unchanged since the previous load are
  * not checked again, so editing one line of a big file is cheap.  A
  * verification is exactly one crypt(3) call, whatever the outcome.
+ *
+ * The second half of the file is the AUTH decision the plugin host hands
+ * over whole (auth_decide*, declared in host_internal.h): what is answered
+ * before any hash (no users table, auth.max_attempts_per_minute, the
+ * built-in plugins' gates such as a lockout), the hash, and the on_auth
+ * hooks with its outcome under one counter transaction.
  */
 #include <crypt.h>
 #include <errno.h>
@@ -29,8 +36,11 @@
 
 #include "auth.h"
 #include "base64.h"
+#include "counter.h"
 #include "error.h"
+#include "host_internal.h"
 #include "log.h"
+#include "wire.h"
 
 #define AUTH_FILE_MAX (16u << 20)     /* a users file larger is refused */
 #define AUTH_LINE_MAX 4096
@@ -63,10 +73,11 @@ struct auth_users {
 	struct auth_file_id id;       /* of the version loaded            */
 	bool checked;
 	uint64_t last_check_ms;
-	char dummy[CRYPT_OUTPUT_SIZE];/* unknown users are hashed on this */
+	char dummy[CRYPT_OUTPUT_SIZE];/* failures when no entry is valid   */
 	unsigned bad[AUTH_BAD_LINES_MAX];
 	size_t nbad;
 	uint64_t hashes;
+	uint64_t rng;                 /* xorshift state: dummy choice     */
 	struct crypt_data *cd;        /* crypt's work area (~32 KB): heap */
 };
 
@@ -356,7 +367,8 @@ auth_dummy_from(struct auth_users *u, const char *setting)
 	return 0;
 }
 
-/* auth_dummy_default - the dummy when the file has no valid entry: the
+/* auth_dummy_default - the hash a failure is checked on when the file
+ * has no valid entry (with entries, auth_pick_entry chooses one): the
  * preferred scheme of libxcrypt, sha512-crypt if that fails. */
 static void
 auth_dummy_default(struct auth_users *u)
@@ -484,7 +496,6 @@ auth_load(struct auth_users *u)
 	struct auth_vec v = { NULL, 0, 0 };
 	struct stat st;
 	char *buf, *line, *nl;
-	char first[CRYPT_OUTPUT_SIZE] = "";
 	unsigned lineno = 0;
 	size_t len;
 
@@ -512,8 +523,6 @@ auth_load(struct auth_users *u)
 			continue;
 		}
 		auth_parse_line(u, lineno, line, u->entries, u->count, &v);
-		if (first[0] == '\0' && v.count > 0)
-			str_copy(first, v.items[0].hash, sizeof(first));
 	}
 	explicit_bzero(buf, len);
 	free(buf);
@@ -524,8 +533,6 @@ auth_load(struct auth_users *u)
 	auth_entries_free(u->entries, u->count);
 	u->entries = v.items;
 	u->count = v.count;
-	if (first[0] == '\0' || auth_dummy_from(u, first) != 0)
-		auth_dummy_default(u);
 	explicit_bzero(u->cd, sizeof(*u->cd));
 	auth_file_id_of(&st, &u->id);
 	u->have_id = true;
@@ -569,6 +576,9 @@ auth_users_open(const char *path)
 
 	u->path = xstrdup(path != NULL ? path : "");
 	u->cd = xcalloc(1, sizeof(*u->cd));
+	if (getrandom(&u->rng, sizeof(u->rng), 0) != (ssize_t)sizeof(u->rng))
+		u->rng = auth_now_ms();
+	u->rng |= 1;     /* xorshift's state must not be 0 */
 	auth_dummy_default(u);
 	auth_users_refresh(u, true);
 	return u;
@@ -649,20 +659,38 @@ auth_equal(const char *a, const char *b)
 	return d == 0;
 }
 
-/* auth_verify - one verification, one crypt(3) call (see auth.h). */
-enum auth_result
-auth_verify(struct auth_users *u, const char *user, const char *authzid,
-    const char *password_b64)
+/* auth_pick_entry - a valid entry chosen at random, every entry equally
+ * likely: an unknown user is hashed on it, so its cost is drawn from the
+ * same mix of schemes and costs as the known users' (xorshift64: only
+ * the distribution matters, not unpredictability). */
+static const struct auth_entry *
+auth_pick_entry(struct auth_users *u)
 {
-	unsigned char pw[AUTH_PASSWORD_MAX + 1];
+	uint64_t x = u->rng;
+
+	if (u->count == 0)
+		return NULL;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	u->rng = x;
+	return &u->entries[x % u->count];
+}
+
+/* auth_prepare - everything of one verification but the hash (see
+ * auth.h). */
+void
+auth_prepare(struct auth_users *u, const char *user, const char *authzid,
+    const char *password_b64, struct auth_job *job)
+{
 	const struct auth_entry *e = NULL;
 	enum auth_result r = AUTH_RESULT_OK;
-	const char *out;
 	size_t ulen;
 	long n = -1;
-	bool match;
 
 	auth_users_refresh(u, false);
+	job->match = false;
+	job->pwlen = 0;
 	ulen = user != NULL ? strnlen(user, AUTH_USER_MAX + 1) : 0;
 	if (ulen == 0 || ulen > AUTH_USER_MAX)
 		r = AUTH_RESULT_MALFORMED;
@@ -673,9 +701,9 @@ auth_verify(struct auth_users *u, const char *user, const char *authzid,
 			n = -1;
 		else
 			n = base64_decode(password_b64, strlen(password_b64),
-			    pw, AUTH_PASSWORD_MAX);
+			    job->pw, AUTH_PASSWORD_MAX);
 		/* crypt takes a C string: a NUL would cut the password. */
-		if (n <= 0 || memchr(pw, '\0', (size_t)n) != NULL)
+		if (n <= 0 || memchr(job->pw, '\0', (size_t)n) != NULL)
 			r = AUTH_RESULT_MALFORMED;
 	}
 	if (r == AUTH_RESULT_OK && !u->loaded)
@@ -687,17 +715,316 @@ auth_verify(struct auth_users *u, const char *user, const char *authzid,
 	}
 	if (r != AUTH_RESULT_OK)
 		n = 0;
-	pw[n] = '\0';
-	/* Always exactly one hash: the entry's, or the dummy of the same
-	 * scheme and cost, so the reply's timing tells nothing. */
-	out = crypt_rn((const char *)pw, e != NULL ? e->hash : u->dummy, u->cd,
-	    (int)sizeof(*u->cd));
+	job->pwlen = (size_t)n;
+	job->pw[n] = '\0';
+	job->pre = r;
+	/* Always exactly one hash: the entry's, or for any failure a hash
+	 * drawn like a known user's, so the reply's timing tells nothing. */
+	if (e == NULL)
+		e = auth_pick_entry(u);
+	str_copy(job->setting, e != NULL ? e->hash : u->dummy,
+	    sizeof(job->setting));
 	u->hashes++;
-	match = out != NULL && out[0] != '*' &&
-	    auth_equal(out, e != NULL ? e->hash : u->dummy);
-	explicit_bzero(pw, sizeof(pw));
-	explicit_bzero(u->cd, sizeof(*u->cd));
-	if (r == AUTH_RESULT_OK && !match)
-		r = AUTH_RESULT_WRONG_PASSWORD;
-	return r;
+}
+
+/* auth_job_run - the hash and the constant-time comparison; cd is the
+ * calling thread's work area.  The password and cd are wiped. */
+void
+auth_job_run(struct auth_job *job, struct crypt_data *cd)
+{
+	const char *out;
+
+	out = crypt_rn((const char *)job->pw, job->setting, cd,
+	    (int)sizeof(*cd));
+	job->match = out != NULL && out[0] != '*' &&
+	    auth_equal(out, job->setting);
+	explicit_bzero(job->pw, sizeof(job->pw));
+	explicit_bzero(cd, sizeof(*cd));
+}
+
+/* auth_job_result - the outcome of a run job. */
+enum auth_result
+auth_job_result(const struct auth_job *job)
+{
+	if (job->pre != AUTH_RESULT_OK)
+		return job->pre;
+	return job->match ? AUTH_RESULT_OK : AUTH_RESULT_WRONG_PASSWORD;
+}
+
+/* auth_job_wipe - forget a job's password (a job dropped unrun). */
+void
+auth_job_wipe(struct auth_job *job)
+{
+	explicit_bzero(job->pw, sizeof(job->pw));
+}
+
+/* auth_verify - one verification, one crypt(3) call, on this thread (see
+ * auth.h). */
+enum auth_result
+auth_verify(struct auth_users *u, const char *user, const char *authzid,
+    const char *password_b64)
+{
+	struct auth_job job;
+
+	auth_prepare(u, user, authzid, password_b64, &job);
+	auth_job_run(&job, u->cd);
+	return auth_job_result(&job);
+}
+
+/* ==== The AUTH decision (called by the plugin host) ==== */
+
+#define AUTH_ATTEMPT_PERIOD_MS 60000u   /* auth.max_attempts_per_minute */
+#define AUTH_METRIC_OK "elemta_auth_credentials_total{result=\"ok\"}"
+#define AUTH_METRIC_BAD "elemta_auth_credentials_total{result=\"bad\"}"
+#define AUTH_METRIC_RATE "elemta_auth_refused_total{reason=\"rate\"}"
+
+/* auth_tempfail - the host's 454 4.7.0 for this AUTH. */
+static void
+auth_tempfail(struct plugin_decision *d, const char *text)
+{
+	host_result_tempfail(&d->result, 454, "4.7.0", text);
+	d->accepted = false;
+	d->plugin[0] = '\0';
+}
+
+/* auth_answered - count and log a decision made before any hash. */
+static void
+auth_answered(struct plugin_host *h, const struct elemta_ctx *ctx,
+    struct plugin_decision *d)
+{
+	d->accepted = false;
+	host_count_decision(h, d);
+	host_log_decision(ctx, d);
+}
+
+/* auth_gate_rate - auth.max_attempts_per_minute for the client key: 0
+ * within it, -1 with d answered when over it or the table failed. */
+static int
+auth_gate_rate(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d)
+{
+	struct counter_rate_result r;
+	char key[COUNTER_KEY_MAX + 1];
+	struct error err;
+
+	if (h->auth_max_attempts == 0)
+		return 0;
+	if (counter_host_key(key, sizeof(key), COUNTER_HOST_AUTH_ATTEMPTS,
+	    ctx->client_key) != 0 ||
+	    counter_rate_hit(h->cs, key, h->auth_max_attempts,
+	    AUTH_ATTEMPT_PERIOD_MS, &r, &err) != 0) {
+		auth_tempfail(d, "Temporary authentication failure, try again "
+		    "later");
+		return -1;
+	}
+	if (r.allowed)
+		return 0;
+	if (counter_metric_add(h->cs, AUTH_METRIC_RATE, 1, &err) != 0)
+		log_debug("AUTH metric: %s", err.text);
+	auth_tempfail(d, "Too many authentication attempts, slow down");
+	return -1;
+}
+
+/* auth_gate - everything answered before the hash, in one counter
+ * transaction: the attempt rate, then each built-in plugin's gate (a
+ * lockout).  0 to go on (*delay_ms: the longest delay a gate asked for,
+ * capped), -1 with d answered. */
+static int
+auth_gate(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d, uint32_t *delay_ms)
+{
+	struct elemta_result res;
+	struct error err;
+	bool refused;
+
+	*delay_ms = 0;
+	if (h->cs == NULL)
+		return 0;       /* the hooks tempfail without a table */
+	counter_decision_begin(h->cs);
+	h->in_decision = true;
+	refused = auth_gate_rate(h, ctx, d) != 0;
+	for (size_t i = 0; i < h->count && !refused; i++) {
+		struct host_plugin *p = &h->plugins[i];
+		enum elemta_action act;
+		uint32_t delay = 0;
+
+		if (p->auth_gate == NULL)
+			continue;
+		memset(&res, 0, sizeof(res));
+		ctx->plugin = p;
+		act = p->auth_gate(p->state, ctx, &res, &delay);
+		ctx->plugin = NULL;
+		if (act == ELEMTA_CONTINUE) {
+			if (delay > *delay_ms)
+				*delay_ms = delay;
+			continue;
+		}
+		host_result_clean(&res, act);
+		d->result = res;
+		str_copy(d->plugin, p->name, sizeof(d->plugin));
+		refused = true;
+	}
+	h->in_decision = false;
+	/* Kept even when refused: the attempt was made. */
+	if (counter_decision_end(h->cs, true, &err) != 0) {
+		host_log_commit_failure(h, ctx, &err);
+		if (!refused)
+			auth_tempfail(d, "Temporary authentication failure");
+		refused = true;
+	}
+	if (*delay_ms > h->auth_delay_max_ms)
+		*delay_ms = h->auth_delay_max_ms;
+	return refused ? -1 : 0;
+}
+
+/* auth_decide_begin - see host_internal.h.  The credentials are relayed
+ * by smtpd in two Elemta extensions besides sasl_method and
+ * sasl_username:
+ *   elemta_auth_password  base64 of the password bytes exactly as the
+ *                         client sent them (any byte survives the line
+ *                         protocol); never logged, hidden from plugins by
+ *                         host_ctx_attr, wiped by the worker afterwards
+ *   elemta_auth_authzid   PLAIN's authorization identity when not empty;
+ *                         it must equal the user (no proxy authorization)
+ */
+int
+auth_decide_begin(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d, struct auth_job *job)
+{
+	uint32_t delay;
+
+	if (h->auth == NULL) {
+		/* The hooks may only see an attempt whose credentials
+		 * policyd verified; without a users table there is nothing
+		 * to decide. */
+		log_warn("AUTH request but auth.users_file is not set");
+		auth_tempfail(d, "Temporary authentication failure");
+		auth_answered(h, ctx, d);
+		return 0;
+	}
+	if (auth_gate(h, ctx, d, &delay) != 0) {
+		auth_answered(h, ctx, d);
+		return 0;
+	}
+	auth_prepare(h->auth, wire_request_get(ctx->req, "sasl_username"),
+	    wire_request_get(ctx->req, WIRE_AUTH_AUTHZID),
+	    wire_request_get(ctx->req, WIRE_AUTH_PASSWORD), job);
+	str_copy(job->client, ctx->client_key, sizeof(job->client));
+	job->delay_ms = delay;
+	return 1;
+}
+
+/* auth_outcome - the AUTH reply when no hook refused: the credentials
+ * decide.  DISCARD and QUARANTINE mean nothing before a message exists;
+ * they count as continue here. */
+static void
+auth_outcome(bool ok, struct plugin_decision *d)
+{
+	if (d->result.action != ELEMTA_CONTINUE)
+		log_info("AUTH: plugin '%s' answered %s; an AUTH has no message, "
+		    "treated as continue", d->plugin,
+		    d->result.action == ELEMTA_DISCARD ? "DISCARD" :
+		    "QUARANTINE");
+	memset(&d->result, 0, sizeof(d->result));
+	d->plugin[0] = '\0';
+	if (ok) {
+		d->result.action = ELEMTA_CONTINUE;
+	} else {
+		d->result.action = ELEMTA_REJECT;
+		d->result.smtp_code = 535;
+		str_copy(d->result.enhanced, "5.7.8", sizeof(d->result.enhanced));
+		str_copy(d->result.message, "Authentication credentials invalid",
+		    sizeof(d->result.message));
+	}
+	wire_result_defaults(&d->result);
+}
+
+/* auth_log_outcome - one line per verified attempt, never the
+ * password. */
+static void
+auth_log_outcome(const struct elemta_ctx *ctx, enum auth_result r)
+{
+	char sid[128], user[AUTH_USER_MAX * 4 + 8], method[64], ip[96];
+
+	log_info("sid=%s AUTH credentials %s%s%s: method=%s user=<%s> "
+	    "client=[%s]", LOG_ESC(sid, ctx->session),
+	    r == AUTH_RESULT_OK ? "ok" : "bad (",
+	    r == AUTH_RESULT_OK ? "" : auth_result_name(r),
+	    r == AUTH_RESULT_OK ? "" : ")",
+	    LOG_ESC(method, wire_request_get(ctx->req, "sasl_method")),
+	    LOG_ESC(user, wire_request_get(ctx->req, "sasl_username")),
+	    log_escape(ip, sizeof(ip), ctx->client_ip, strlen(ctx->client_ip)));
+}
+
+/* auth_decide_finish - see host_internal.h: the outcome logged, then the
+ * hooks under one counter transaction.  job NULL: the caller verified
+ * the credentials itself (rq->auth_succeeded 0 or 1). */
+void
+auth_decide_finish(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct auth_job *job, struct plugin_decision *d)
+{
+	struct plugin_request vrq = *ctx->rq;
+	struct error err;
+	bool refused;
+
+	if (job != NULL) {
+		enum auth_result r = auth_job_result(job);
+
+		auth_log_outcome(ctx, r);
+		vrq.auth_succeeded = r == AUTH_RESULT_OK;
+	}
+	ctx->rq = &vrq;
+	if (h->cs != NULL) {
+		counter_decision_begin(h->cs);
+		h->in_decision = true;
+		/* This write comes first on purpose: it takes the table's
+		 * writer lock for the whole decision, so a hook's failed-auth
+		 * count-then-record is one atomic step across every worker
+		 * (no burst of parallel guesses slips past a limit). */
+		if (counter_metric_add(h->cs, vrq.auth_succeeded ?
+		    AUTH_METRIC_OK : AUTH_METRIC_BAD, 1, &err) != 0)
+			log_warn("AUTH metric: %s", err.text);
+	}
+	host_run_chain(h, ctx, d);
+	refused = d->result.action == ELEMTA_REJECT ||
+	    d->result.action == ELEMTA_TEMPFAIL;
+	if (!refused)
+		auth_outcome(vrq.auth_succeeded == 1, d);
+	d->accepted = d->result.action == ELEMTA_CONTINUE;
+	if (h->cs != NULL) {
+		h->in_decision = false;
+		/* Rate hits are withdrawn only when a hook refused: wrong
+		 * credentials are the outcome of an attempt the hooks let
+		 * through, and a plugin counting failures with
+		 * elemta_rate_check must see them kept. */
+		if (counter_decision_end(h->cs, !refused, &err) != 0) {
+			host_log_commit_failure(h, ctx, &err);
+			/* Even a 535: a failure that was not counted must not
+			 * be answered as one, or a broken table would allow
+			 * endless guessing. */
+			auth_tempfail(d, "Temporary authentication failure");
+		}
+	}
+	host_count_decision(h, d);
+	if (d->result.action != ELEMTA_CONTINUE)
+		host_log_decision(ctx, d);
+	ctx->rq = NULL;
+}
+
+/* auth_decide - the whole AUTH decision, hashing on this thread (tests,
+ * elemtactl test-plugin, and a worker without its pool). */
+void
+auth_decide(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d)
+{
+	struct auth_job job;
+
+	if (ctx->rq->auth_succeeded >= 0) {
+		auth_decide_finish(h, ctx, NULL, d);
+		return;
+	}
+	if (auth_decide_begin(h, ctx, d, &job) == 0)
+		return;
+	auth_job_run(&job, h->auth->cd);
+	auth_decide_finish(h, ctx, &job, d);
 }

@@ -2,9 +2,9 @@
  * auth.h - elemta-policyd's SMTP AUTH credential check: the users file
  * (auth.users_file) and password verification with crypt(3).
  *
- * Called by policyd/main.c (load at start), policyd/plugin_host.c (one
- * verification per AUTH request, before the on_auth hooks run) and the
- * unit tests.  smtpd never reads the file: it relays the client's
+ * Called by policyd/main.c (load at start), policyd/plugin_host.c (the
+ * whole AUTH decision, auth_decide*), policyd/worker.c and auth_pool.c
+ * (the hash of a job, on the pool's threads) and the unit tests.  smtpd never reads the file: it relays the client's
  * credentials to policyd, which answers with the outcome only.
  *
  * The file: one `user:hash` per line; `#` comments and blank lines are
@@ -19,12 +19,25 @@
  * policyd user only: anything else is warned about at each load.
  *
  * Promises: every verification costs exactly one crypt(3) call - an
- * unknown user, a malformed request or a missing file are hashed against
- * a dummy hash of the same scheme and cost as the file's first valid
- * entry - so a reply's timing does not tell an unknown user from a wrong
- * password.  The comparison is constant-time.  The password is decoded
- * into a private buffer that is wiped (explicit_bzero) with crypt's work
- * area before auth_verify returns; it is never logged or stored.
+ * unknown user or a malformed request is hashed on the hash of a valid
+ * entry chosen at random, each entry equally likely, so whatever mix of
+ * schemes and costs the file holds, the cost of an unknown user is drawn
+ * from the same distribution as a known user's, and a reply's timing
+ * does not tell an unknown user from a wrong password (a file without a
+ * valid entry uses a dummy of libxcrypt's preferred scheme).  The
+ * comparison is constant-time.  The password is decoded into the job's
+ * buffer, wiped (explicit_bzero) with crypt's work area as soon as it is
+ * hashed; it is never logged or stored.
+ *
+ * A verification is split so the hash can run on another thread
+ * (policyd/auth_pool.c): auth_prepare (this table, the caller's thread)
+ * copies what the hash needs into a job, auth_job_run hashes (any
+ * thread, its own crypt work area, touches nothing shared), and
+ * auth_job_result reads the outcome.  auth_verify does the three inline.
+ *
+ * The AUTH decision itself - the gates answered before any hash, the
+ * hash, the on_auth hooks - is auth_decide_* (the plugin host calls
+ * them; policyd/worker.c runs the hash on its pool in between).
  */
 #ifndef ELEMTA_POLICYD_AUTH_H
 #define ELEMTA_POLICYD_AUTH_H
@@ -32,6 +45,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <crypt.h>
 
 #include "wire.h"
 
@@ -80,8 +95,34 @@ size_t auth_users_bad_lines(const struct auth_users *u, const unsigned **lines);
  * check that every path hashes). */
 uint64_t auth_users_hashes(const struct auth_users *u);
 /* auth_users_dummy_scheme - the prefix of the dummy hash ("$y$", "$6$",
- * "$2b$", ...), for tests and the start-up log line. */
+ * "$2b$", ...) a failure is checked on when the file has no valid entry
+ * (tests). */
 const char *auth_users_dummy_scheme(const struct auth_users *u);
+
+/* One verification's hash, copied out of the table by auth_prepare. */
+struct auth_job {
+	enum auth_result pre;          /* decided without the hash, or OK  */
+	bool match;                    /* set by auth_job_run              */
+	size_t pwlen;
+	unsigned char pw[AUTH_PASSWORD_MAX + 1]; /* wiped by auth_job_run  */
+	char setting[CRYPT_OUTPUT_SIZE];         /* the hash to compare to */
+	char client[96];               /* fair-share key (auth_pool.c)     */
+	uint32_t delay_ms;             /* answer no sooner than this after
+	                                * the request (a user under attack) */
+};
+
+/* auth_prepare - decode and check the request, choose the hash to
+ * compare with (the user's, or a random entry's for any failure), copy
+ * it and the password into job.  Counts one hash. */
+void auth_prepare(struct auth_users *u, const char *user, const char *authzid,
+    const char *password_b64, struct auth_job *job);
+/* auth_job_run - hash job->pw on job->setting with the work area cd (the
+ * calling thread's own), compare in constant time, wipe pw and cd. */
+void auth_job_run(struct auth_job *job, struct crypt_data *cd);
+/* auth_job_result - the outcome once run. */
+enum auth_result auth_job_result(const struct auth_job *job);
+/* auth_job_wipe - forget the password of a job that will not run. */
+void auth_job_wipe(struct auth_job *job);
 
 /* auth_verify - check user's password.  password_b64 is the base64 of the
  * password bytes exactly as the client sent them (the wire attribute

@@ -8,10 +8,12 @@
 #define ELEMTA_POLICYD_HOST_INTERNAL_H
 
 #include "addr.h"
+#include "builtin.h"
 #include "plugin_host.h"
 
 
 struct auth_users;
+struct auth_job;
 
 #define HOST_DECISION_ACTIONS 5
 /* Upper bounds (microseconds) of the decision latency histogram's
@@ -31,6 +33,7 @@ struct host_plugin {
 	                                    * never be reused for another
 	                                    * plugin; -1 for built-ins      */
 	void *state;                       /* from init                     */
+	builtin_auth_gate auth_gate;       /* built-ins only, else NULL     */
 	bool initialized;
 	/* Accumulated since the last metric flush (cheap: no I/O per call). */
 	uint64_t calls;
@@ -49,6 +52,8 @@ struct plugin_host {
 	bool in_decision;                  /* counter_decision_begin called */
 	struct auth_users *auth;           /* AUTH verification, borrowed;
 	                                    * NULL: not configured          */
+	uint32_t auth_max_attempts;        /* per client and minute, 0 off  */
+	uint32_t auth_delay_max_ms;        /* cap on a gate's delay         */
 	/* decisions no plugin made (every hook continued, or the host
 	 * answered itself), per phase and action, since the last flush */
 	uint64_t decisions[ELEMTA_PHASE_EOM + 1][HOST_DECISION_ACTIONS];
@@ -88,6 +93,39 @@ const char *host_ctx_attr(const struct elemta_ctx *ctx, const char *name);
  * and elemta_metric_add called with ctx NULL); NULL outside init. */
 extern const struct host_plugin *host_ctx_init_plugin;
 extern struct plugin_host *host_ctx_init_host;
+
+/* host_run_chain - each plugin's hook for ctx->phase until one does not
+ * continue; the verdict (cleaned) and the deciding plugin go to d. */
+void host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d);
+/* host_result_clean - a plugin's result made safe for the wire. */
+void host_result_clean(struct elemta_result *res, enum elemta_action action);
+/* host_result_tempfail - the host's own "try again" verdict. */
+void host_result_tempfail(struct elemta_result *res, int code,
+    const char *enh, const char *text);
+/* host_log_decision - the one log line of a refusal. */
+void host_log_decision(const struct elemta_ctx *ctx,
+    const struct plugin_decision *d);
+/* host_count_decision - the final verdict into the decision metrics. */
+void host_count_decision(struct plugin_host *h,
+    const struct plugin_decision *d);
+/* host_log_commit_failure - a decision's counter transaction was lost. */
+void host_log_commit_failure(const struct plugin_host *h,
+    const struct elemta_ctx *ctx, const struct error *err);
+
+/* The AUTH phase (policyd/auth.c), on the Elemta listener only.
+ * auth_decide_begin answers what needs no hash (no users table, the
+ * attempt rate, the built-in gates) and returns 0 with d filled, or
+ * prepares job and returns 1; auth_decide_finish takes the hashed job
+ * (or NULL when the request came verified: rq->auth_succeeded 0 or 1)
+ * and runs the on_auth hooks with its outcome.  auth_decide does both,
+ * hashing on this thread. */
+int auth_decide_begin(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d, struct auth_job *job);
+void auth_decide_finish(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct auth_job *job, struct plugin_decision *d);
+void auth_decide(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d);
 
 /* host_cfg_node - the config node behind an elemta_cfg handle. */
 const struct config_node *host_cfg_node(const elemta_cfg *cfg);

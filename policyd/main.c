@@ -5,6 +5,7 @@
  * SYNOPSIS
  *     elemta-policyd [-c FILE]            (started by elemtactl)
  *     elemta-policyd [-c FILE] --bind     (standalone, for testing)
+ *     elemta-policyd --version
  *
  * DESCRIPTION
  *     Started by elemtactl with the listening Unix socket (policyd.socket)
@@ -35,22 +36,41 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <lmdb.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+
 #include "auth.h"
 #include "config.h"
 #include "counter.h"
 #include "listen.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "version.h"
 #include "worker.h"
 
 /* usage - the synopsis, to stderr; exits 2. */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: elemta-policyd [-c FILE] [--bind]\n"
+	fprintf(stderr, "usage: elemta-policyd [-c FILE] [--bind] | --version\n"
 	    "  normally started by elemtactl; --bind listens on policyd.socket\n"
 	    "  and policyd.postfix_listen itself (one worker, for testing)\n");
 	exit(2);
+}
+
+/* policyd_version - --version: Elemta, the plugin ABI, the libraries. */
+static void
+policyd_version(void)
+{
+	const struct version_lib libs[] = {
+		VERSION_LIB_LMDB, VERSION_LIB_OPENSSL, VERSION_LIB_LIBEVENT,
+		VERSION_LIB_LIBYAML,
+	};
+
+	version_print(stdout, "elemta-policyd", libs,
+	    sizeof(libs) / sizeof(libs[0]));
 }
 
 /* env_fd - a listening socket inherited from elemtactl, or -1 when the
@@ -101,6 +121,7 @@ main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "bind", no_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
@@ -125,6 +146,9 @@ main(int argc, char **argv)
 		case 'b':
 			standalone = true;
 			break;
+		case 'V':
+			policyd_version();
+			return 0;
 		default:
 			usage();
 		}
@@ -174,6 +198,10 @@ main(int argc, char **argv)
 		 * fatal: every AUTH then fails until it appears. */
 		users = auth_users_open(cfg->auth.users_file);
 		plugin_host_set_auth(host, users);
+		/* A delay must stay well inside smtpd's wait for the answer. */
+		plugin_host_set_auth_limits(host,
+		    cfg->auth.max_attempts_per_minute,
+		    (uint32_t)(cfg->policyd.timeout_ms / 2));
 	}
 	if (plugin_host_load_config(host, cfg, &err) != 0)
 		fatal("%s", err.text);

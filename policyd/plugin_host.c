@@ -9,8 +9,9 @@
  * once loaded (they run in this process), but their results are not: an
  * out-of-range action, a code that disagrees with the action or a message
  * with control characters is corrected here before it reaches the wire.
- * An AUTH request's credentials are verified here (policyd/auth.c)
- * before its hooks run, so a hook sees the outcome, never the password.
+ * An AUTH request is handed to policyd/auth.c (auth_decide), which
+ * verifies the credentials before the hooks run, so a hook sees the
+ * outcome, never the password.
  */
 #include <ctype.h>
 #include <dlfcn.h>
@@ -79,6 +80,15 @@ void
 plugin_host_set_auth(struct plugin_host *h, struct auth_users *users)
 {
 	h->auth = users;
+}
+
+/* plugin_host_set_auth_limits - the attempt rate and the delay cap. */
+void
+plugin_host_set_auth_limits(struct plugin_host *h, uint32_t per_minute,
+    uint32_t delay_max_ms)
+{
+	h->auth_max_attempts = per_minute;
+	h->auth_delay_max_ms = delay_max_ms;
 }
 
 /* plugin_host_count - how many plugins the chain holds. */
@@ -152,6 +162,7 @@ host_attach(struct plugin_host *h, const char *name,
 	str_copy(p->name, name, sizeof(p->name));
 	str_copy(p->file, file, sizeof(p->file));
 	p->desc = desc;
+	p->auth_gate = builtin_auth_gate_of(desc);
 
 	if (desc->init != NULL) {
 		int rc;
@@ -368,7 +379,7 @@ host_enhanced_valid(const char *e)
 /* host_result_clean - make a plugin's result safe for the wire: bounded
  * strings, no control characters, a valid enhanced code, and (through
  * wire_result_defaults) codes that agree with the action. */
-static void
+void
 host_result_clean(struct elemta_result *res, enum elemta_action action)
 {
 	res->action = action;
@@ -385,7 +396,7 @@ host_result_clean(struct elemta_result *res, enum elemta_action action)
 }
 
 /* host_result_tempfail - the host's own "try again" verdict. */
-static void
+void
 host_result_tempfail(struct elemta_result *res, int code, const char *enh,
     const char *text)
 {
@@ -412,7 +423,7 @@ host_usec_since(const struct timespec *t0)
 
 /* host_log_decision - one Postfix-like line per refusal (or discard,
  * quarantine).  Everything from the request is escaped. */
-static void
+void
 host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
 {
 	char sid[128], name[128], ip[96], text[ELEMTA_RESULT_TEXT_MAX * 4];
@@ -441,7 +452,7 @@ host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
 
 /* host_run_chain - call each plugin's hook for the phase until one does not
  * continue; the deciding plugin's name goes to d->plugin. */
-static void
+void
 host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
     struct plugin_decision *d)
 {
@@ -482,68 +493,10 @@ host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
 	wire_result_defaults(&d->result);
 }
 
-/* ==== AUTH ==== */
-
-/* host_auth_verify - policyd's own check of an AUTH request's credentials
- * (Elemta listener only: the phase is UNKNOWN on the Postfix listener).
- * Besides sasl_method and sasl_username it reads two Elemta extensions:
- *   elemta_auth_password  base64 of the password bytes exactly as the
- *                         client sent them (any byte survives the line
- *                         protocol); never logged, hidden from plugins by
- *                         host_ctx_attr, wiped by the worker afterwards
- *   elemta_auth_authzid   PLAIN's authorization identity when not empty;
- *                         it must equal the user (no proxy authorization)
- * One log line per attempt with the outcome, never the password.  Returns
- * 1 for right credentials, 0 for anything else. */
-static int
-host_auth_verify(struct plugin_host *h, const struct elemta_ctx *ctx)
-{
-	char sid[128], user[AUTH_USER_MAX * 4 + 8], method[64], ip[96];
-	const char *u = wire_request_get(ctx->req, WIRE_ATTR_SASL_USERNAME);
-	const char *m = wire_request_get(ctx->req, WIRE_ATTR_SASL_METHOD);
-	enum auth_result r;
-
-	r = auth_verify(h->auth, u,
-	    wire_request_get(ctx->req, WIRE_AUTH_AUTHZID),
-	    wire_request_get(ctx->req, WIRE_AUTH_PASSWORD));
-	log_info("sid=%s AUTH credentials %s%s%s: method=%s user=<%s> "
-	    "client=[%s]", LOG_ESC(sid, ctx->session),
-	    r == AUTH_RESULT_OK ? "ok" : "bad (",
-	    r == AUTH_RESULT_OK ? "" : auth_result_name(r),
-	    r == AUTH_RESULT_OK ? "" : ")", LOG_ESC(method, m),
-	    LOG_ESC(user, u), log_escape(ip, sizeof(ip), ctx->client_ip,
-	    strlen(ctx->client_ip)));
-	return r == AUTH_RESULT_OK;
-}
-
-/* host_auth_outcome - the AUTH reply when no hook refused: the
- * credentials decide.  DISCARD and QUARANTINE mean nothing before a
- * message exists; they count as continue here. */
-static void
-host_auth_outcome(const struct plugin_request *rq, struct plugin_decision *d)
-{
-	if (d->result.action != ELEMTA_CONTINUE)
-		log_info("AUTH: plugin '%s' answered %s; an AUTH has no message, "
-		    "treated as continue", d->plugin,
-		    wire_action_name(d->result.action));
-	memset(&d->result, 0, sizeof(d->result));
-	d->plugin[0] = '\0';
-	if (rq->auth_succeeded == 1) {
-		d->result.action = ELEMTA_CONTINUE;
-	} else {
-		d->result.action = ELEMTA_REJECT;
-		d->result.smtp_code = 535;
-		str_copy(d->result.enhanced, "5.7.8", sizeof(d->result.enhanced));
-		str_copy(d->result.message, "Authentication credentials invalid",
-		    sizeof(d->result.message));
-	}
-	wire_result_defaults(&d->result);
-}
-
 /* host_count_decision - the final verdict, counted for the plugin that
  * decided it (by name: the result may have been rewritten since), or as
  * nobody's. */
-static void
+void
 host_count_decision(struct plugin_host *h, const struct plugin_decision *d)
 {
 	unsigned a = (unsigned)d->result.action;
@@ -599,18 +552,28 @@ host_txn_note(const struct plugin_request *rq, const struct plugin_decision *d)
 		rq->txn->rcpt_accepted++;
 }
 
-/* host_decide - one request through the chain, one counter transaction,
- * one reply (plugin_host_decide times it). */
-static void
-host_decide(struct plugin_host *h, const struct plugin_request *rq,
-    struct plugin_decision *d)
+/* host_log_commit_failure - a lost decision transaction (a full or
+ * unreachable table was already reported by the store, once). */
+void
+host_log_commit_failure(const struct plugin_host *h,
+    const struct elemta_ctx *ctx, const struct error *err)
 {
-	struct elemta_ctx ctx;
-	struct plugin_request vrq;
-	struct error err;
+	char esc[128];
+
+	log_msg(counter_store_unavailable(h->cs) ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_ERR, "sid=%s counter table commit failed: %s",
+	    LOG_ESC(esc, ctx->session), err->text);
+}
+
+/* host_decide_init - the phase of a request, its transaction and its
+ * context; true when the host answered it already (an unknown phase:
+ * DUNNO). */
+static bool
+host_decide_init(struct plugin_host *h, const struct plugin_request *rq,
+    struct elemta_ctx *ctx, struct plugin_decision *d)
+{
 	const char *state = wire_request_get(rq->req, WIRE_ATTR_PROTOCOL_STATE);
 	enum elemta_phase phase = wire_phase_parse(state);
-	bool refused;
 
 	memset(d, 0, sizeof(*d));
 	/* AUTH is an Elemta extension: on the Postfix listener it is just
@@ -620,85 +583,50 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 		phase = ELEMTA_PHASE_UNKNOWN;
 	d->phase = phase;
 	host_txn_track(rq);
-	host_ctx_init(&ctx, h, rq, phase);
-
+	host_ctx_init(ctx, h, rq, phase);
 	if (phase == ELEMTA_PHASE_UNKNOWN) {
 		char esc[128], st[128];
 
 		log_info("sid=%s unknown protocol_state '%s': answering DUNNO",
-		    LOG_ESC(esc, ctx.session), LOG_ESC(st, state));
+		    LOG_ESC(esc, ctx->session), LOG_ESC(st, state));
 		d->result.action = ELEMTA_CONTINUE;
 		wire_result_defaults(&d->result);
 		d->accepted = true;
 		h->decisions[phase][ELEMTA_CONTINUE]++;
+		return true;
+	}
+	return false;
+}
+
+/* host_decide - one request through the chain, one counter transaction,
+ * one reply (plugin_host_decide times it).  AUTH is auth.c's. */
+static void
+host_decide(struct plugin_host *h, const struct plugin_request *rq,
+    struct plugin_decision *d)
+{
+	struct elemta_ctx ctx;
+	struct error err;
+	bool refused;
+
+	if (host_decide_init(h, rq, &ctx, d))
+		return;
+	if (d->phase == ELEMTA_PHASE_AUTH) {
+		auth_decide(h, &ctx, d);
 		return;
 	}
-	if (phase == ELEMTA_PHASE_AUTH && rq->auth_succeeded < 0) {
-		if (h->auth == NULL) {
-			/* The hooks may only see an attempt whose
-			 * credentials policyd verified; without a users
-			 * table there is nothing to decide. */
-			log_warn("AUTH request but auth.users_file is not set");
-			host_result_tempfail(&d->result, 454, "4.7.0",
-			    "Temporary authentication failure");
-			h->decisions[phase][ELEMTA_TEMPFAIL]++;
-			host_log_decision(&ctx, d);
-			return;
-		}
-		/* Verified before the decision's transaction begins: the
-		 * hash takes milliseconds, the writer lock must not. */
-		vrq = *rq;
-		vrq.auth_succeeded = host_auth_verify(h, &ctx);
-		rq = &vrq;
-		ctx.rq = rq;
-	}
-
 	if (h->cs != NULL) {
 		counter_decision_begin(h->cs);
 		h->in_decision = true;
-		/* At AUTH this write comes first on purpose: it takes the
-		 * table's writer lock for the whole decision, so a hook's
-		 * failed-auth count-then-record is one atomic step across
-		 * every worker (no burst of parallel guesses slips past a
-		 * limit). */
-		if (phase == ELEMTA_PHASE_AUTH &&
-		    counter_metric_add(h->cs, rq->auth_succeeded == 1 ?
-		    "elemta_auth_credentials_total{result=\"ok\"}" :
-		    "elemta_auth_credentials_total{result=\"bad\"}", 1,
-		    &err) != 0)
-			log_warn("AUTH metric: %s", err.text);
 	}
 	host_run_chain(h, &ctx, d);
 	refused = d->result.action == ELEMTA_REJECT ||
 	    d->result.action == ELEMTA_TEMPFAIL;
-	if (phase == ELEMTA_PHASE_AUTH && !refused)
-		host_auth_outcome(rq, d);
-	d->accepted = d->result.action != ELEMTA_REJECT &&
-	    d->result.action != ELEMTA_TEMPFAIL;
+	d->accepted = !refused;
 	if (h->cs != NULL) {
 		h->in_decision = false;
-		/* Rate hits are withdrawn only when a hook refused: wrong
-		 * credentials are the outcome of an attempt the hooks let
-		 * through, and a plugin counting failures with
-		 * elemta_rate_check must see them kept. */
 		if (counter_decision_end(h->cs, !refused, &err) != 0) {
-			char esc[128];
-
-			/* A full or unreachable table was already reported
-			 * by the store (once, not per request). */
-			log_msg(counter_store_unavailable(h->cs) ?
-			    LOG_LEVEL_DEBUG : LOG_LEVEL_ERR,
-			    "sid=%s counter table commit failed: %s",
-			    LOG_ESC(esc, ctx.session), err.text);
-			if (phase == ELEMTA_PHASE_AUTH) {
-				/* Even a 535: a failure that was not
-				 * counted must not be answered as one, or a
-				 * broken table would allow endless guessing. */
-				host_result_tempfail(&d->result, 454, "4.7.0",
-				    "Temporary authentication failure");
-				d->accepted = false;
-				d->plugin[0] = '\0';
-			} else if (d->accepted) {
+			host_log_commit_failure(h, &ctx, &err);
+			if (d->accepted) {
 				host_result_tempfail(&d->result, 451, "4.3.0",
 				    "Temporary policy failure, try again later");
 				d->accepted = false;
@@ -710,6 +638,33 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 	host_txn_note(rq, d);
 	if (d->result.action != ELEMTA_CONTINUE)
 		host_log_decision(&ctx, d);
+}
+
+/* plugin_host_auth_begin - see plugin_host.h. */
+int
+plugin_host_auth_begin(struct plugin_host *h, const struct plugin_request *rq,
+    struct plugin_decision *d, struct auth_job *job)
+{
+	struct elemta_ctx ctx;
+
+	if (host_decide_init(h, rq, &ctx, d))
+		return 0;
+	if (d->phase != ELEMTA_PHASE_AUTH) {
+		plugin_host_decide(h, rq, d);
+		return 0;
+	}
+	return auth_decide_begin(h, &ctx, d, job);
+}
+
+/* plugin_host_auth_finish - see plugin_host.h. */
+void
+plugin_host_auth_finish(struct plugin_host *h, const struct plugin_request *rq,
+    struct auth_job *job, struct plugin_decision *d)
+{
+	struct elemta_ctx ctx;
+
+	(void)host_decide_init(h, rq, &ctx, d);
+	auth_decide_finish(h, &ctx, job, d);
 }
 
 /* plugin_host_decide - host_decide, its latency recorded in memory for

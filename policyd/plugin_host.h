@@ -89,6 +89,13 @@ struct auth_users;
  * ones.  Without a table (NULL, auth.users_file unset) an unverified AUTH
  * is answered TEMPFAIL 454 4.7.0 without running the hooks. */
 void plugin_host_set_auth(struct plugin_host *h, struct auth_users *users);
+/* plugin_host_set_auth_limits - auth.max_attempts_per_minute (AUTH
+ * attempts per client key and minute, counted in the shared table and
+ * answered 454 4.7.0 before any hash; 0: no limit) and the longest delay
+ * a built-in gate may put on an answer (below policyd.timeout_ms, or
+ * smtpd would give up on the connection).  Both 0 until set. */
+void plugin_host_set_auth_limits(struct plugin_host *h, uint32_t per_minute,
+    uint32_t delay_max_ms);
 
 /* The transaction a connection's requests belong to, on the Postfix
  * listener: Postfix sends recipient_count=0 at RCPT and may ask about
@@ -128,6 +135,27 @@ struct plugin_decision {
 	bool accepted;                 /* CONTINUE, DISCARD or QUARANTINE   */
 	char plugin[CONFIG_NAME_MAX];  /* who decided; "" when all continued */
 };
+
+struct auth_job;
+
+/* plugin_host_auth_begin - decide rq up to the password hash, so the
+ * caller can run the hash elsewhere (policyd/auth_pool.c).  Returns 0
+ * when d is the decision: every request that is not an AUTH on the
+ * Elemta listener (decided whole, as plugin_host_decide), and an AUTH
+ * answered without a hash (no users table, over
+ * auth.max_attempts_per_minute, refused by a built-in gate such as a
+ * lockout).  Returns 1 when job is ready for auth_job_run; then
+ * plugin_host_auth_finish(h, rq, job, d) with the same rq (its memory
+ * still valid) ends the decision.  job->delay_ms asks the caller to
+ * answer no sooner than that after this call. */
+int plugin_host_auth_begin(struct plugin_host *h,
+    const struct plugin_request *rq, struct plugin_decision *d,
+    struct auth_job *job);
+/* plugin_host_auth_finish - the on_auth hooks with the job's outcome, the
+ * counter transaction, the reply in d (as plugin_host_decide). */
+void plugin_host_auth_finish(struct plugin_host *h,
+    const struct plugin_request *rq, struct auth_job *job,
+    struct plugin_decision *d);
 
 /* plugin_host_decide - run the chain for one request and commit its
  * counter transaction.  Never fails: internal problems become TEMPFAIL and

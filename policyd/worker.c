@@ -35,7 +35,20 @@
  * held replies into a temporary failure: nothing is answered as decided
  * unless its counters are stored.
  *
- * AUTH: a request carrying elemta_auth_password is wiped from the
+ * AUTH: the password hash never runs on this loop (issue 22).  The host
+ * answers what needs no hash at once (plugin_host_auth_begin: no users
+ * table, the attempt rate, a lockout); otherwise the hash goes to this
+ * worker's thread pool (auth_pool.c, a fair share per client), the
+ * connection pauses (CONN_AUTH: its later requests wait, as replies go
+ * out in order) while every other connection is served, and when the
+ * hash is done (and any delay the gates asked for has passed) the
+ * decision ends (plugin_host_auth_finish) and the connection resumes.
+ * A client over its share of the pool is answered 454 at once.  smtpd
+ * sends AUTH requests on connections of their own (policy_client.c), so
+ * a paused connection holds up AUTHs only.  Behind the test seam (no
+ * auth_begin op) AUTH is decided whole, like any request.
+ *
+ * A request carrying elemta_auth_password is wiped from the
  * parser's buffer as soon as it is decided, read buffers are wiped once
  * consumed and at close, so a password does not linger in this process's
  * memory (the parser may still have left a copy behind when it grew its
@@ -53,6 +66,7 @@
 
 #include <event2/event.h>
 
+#include "auth_pool.h"
 #include "fdpass.h"
 #include "log.h"
 #include "strbuf.h"
@@ -88,9 +102,20 @@ enum conn_state {
 	CONN_READING,
 	CONN_THROTTLED,
 	CONN_DRAINING,
+	CONN_AUTH,          /* its AUTH's hash is on the pool */
 };
 
 struct worker;
+struct conn;
+
+/* One AUTH whose hash is on the pool (job first: the pool hands back the
+ * job's address). */
+struct worker_auth {
+	struct auth_job job;
+	struct conn *c;            /* NULL once the connection closed      */
+	struct timespec started;
+	struct event *ev_delay;    /* waiting out job.delay_ms             */
+};
 
 struct conn {
 	struct worker *w;
@@ -117,6 +142,7 @@ struct conn {
 	/* The current transaction (Postfix: one smtpd session per
 	 * connection), kept by the plugin host. */
 	struct plugin_txn txn;
+	struct worker_auth *auth;   /* in CONN_AUTH                          */
 };
 
 /* One listening socket and what arrives on it. */
@@ -147,6 +173,8 @@ struct worker {
 	struct timespec batch_started;
 	struct conn *held;          /* connections with replies held */
 	struct event *ev_commit;
+	struct auth_pool *pool;     /* NULL: AUTH decided whole (decide) */
+	struct event *ev_pool;
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
@@ -167,6 +195,8 @@ conn_state_name(enum conn_state s)
 		return "throttled";
 	case CONN_DRAINING:
 		return "draining";
+	case CONN_AUTH:
+		return "hashing";
 	}
 	return "?";
 }
@@ -194,6 +224,16 @@ conn_close(struct conn *c)
 {
 	struct worker *w = c->w;
 
+	if (c->auth != NULL) {
+		if (c->auth->ev_delay != NULL) {
+			/* hashed already: only the delay was left */
+			event_free(c->auth->ev_delay);
+			free(c->auth);
+		} else {
+			c->auth->c = NULL;   /* the pool still has it */
+		}
+		c->auth = NULL;
+	}
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	close(c->fd);
@@ -478,8 +518,79 @@ worker_on_commit(evutil_socket_t fd, short what, void *arg)
 	worker_batch_send(arg, true);
 }
 
+/* conn_answer - queue the reply of a decision made for c.  A lost batch
+ * fails every later decision in it: end it now (its held replies, this
+ * one included, become temporary failures) so the next decision starts
+ * afresh. */
+static int
+conn_answer(struct conn *c, const struct plugin_decision *d)
+{
+	int rc;
+
+	if (d->phase == ELEMTA_PHASE_AUTH && d->result.action == ELEMTA_CONTINUE)
+		rc = conn_reply_auth_ok(c);
+	else
+		rc = conn_reply(c, &d->result);
+	if (rc == 0 && c->w->batch_open &&
+	    c->w->ops->batch_failed(c->w->ops_arg))
+		worker_batch_commit(c->w);
+	return rc;
+}
+
+/* conn_plugin_request - the host's view of request req of c. */
+static void
+conn_plugin_request(struct conn *c, const struct wire_request *req,
+    struct plugin_request *rq)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->req = req;
+	rq->listener = c->listener;
+	rq->message_fd = -1;
+	rq->auth_succeeded = -1;
+	if (c->listener == PLUGIN_LISTENER_POSTFIX)
+		rq->txn = &c->txn;
+}
+
+/* conn_auth_begin - an AUTH request: answered now when no hash is needed,
+ * else its hash queued and c paused; 1 when paused, else conn_answer's
+ * result. */
+static int
+conn_auth_begin(struct conn *c, const struct plugin_request *rq)
+{
+	struct worker *w = c->w;
+	struct worker_auth *wa = xcalloc(1, sizeof(*wa));
+	struct plugin_decision d;
+
+	worker_batch_join(w, true);
+	clock_gettime(CLOCK_MONOTONIC, &wa->started);
+	if (w->ops->auth_begin(w->ops_arg, rq, &d, &wa->job) == 0) {
+		free(wa);
+		w->batch_decisions++;
+		return conn_answer(c, &d);
+	}
+	if (auth_pool_submit(w->pool, &wa->job) != 0) {
+		auth_job_wipe(&wa->job);
+		free(wa);
+		log_info("conn %lu: AUTH hashing is at its limit for this "
+		    "client; answering 454", c->id);
+		memset(&d, 0, sizeof(d));
+		d.phase = ELEMTA_PHASE_AUTH;
+		d.result.action = ELEMTA_TEMPFAIL;
+		d.result.smtp_code = 454;
+		str_copy(d.result.enhanced, "4.7.0", sizeof(d.result.enhanced));
+		str_copy(d.result.message, "Too many authentication attempts in "
+		    "progress, try again later", sizeof(d.result.message));
+		return conn_answer(c, &d);
+	}
+	wa->c = c;
+	c->auth = wa;
+	conn_enter_state(c, CONN_AUTH);
+	return 1;
+}
+
 /* conn_request - decide one complete request and queue its reply;
- * secret: it carries elemta_auth_password. */
+ * secret: it carries elemta_auth_password.  0, -1 (close c), or 1: c
+ * paused on an AUTH hash (the request stays in the parser). */
 static int
 conn_request(struct conn *c, const struct wire_request *req, bool secret)
 {
@@ -488,13 +599,8 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 	const char *type = wire_request_get(req, WIRE_ATTR_REQUEST);
 	const char *mfd;
 	char esc[128];
-	int rc;
 
-	memset(&rq, 0, sizeof(rq));
-	rq.req = req;
-	rq.listener = c->listener;
-	rq.message_fd = -1;
-	rq.auth_succeeded = -1;
+	conn_plugin_request(c, req, &rq);
 	if (c->listener == PLUGIN_LISTENER_ELEMTA) {
 		/* Claim the descriptor first so the FIFO stays aligned even
 		 * when the request is then not decided. */
@@ -521,8 +627,9 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		d.result.action = ELEMTA_CONTINUE;
 		return conn_reply(c, &d.result);
 	}
-	if (c->listener == PLUGIN_LISTENER_POSTFIX)
-		rq.txn = &c->txn;
+	if (secret && rq.message_fd < 0 && c->w->pool != NULL &&
+	    c->listener == PLUGIN_LISTENER_ELEMTA)
+		return conn_auth_begin(c, &rq);
 
 	worker_batch_join(c->w, rq.message_fd >= 0 || secret);
 	c->w->ops->decide(c->w->ops_arg, &rq, &d);
@@ -530,17 +637,18 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 
 	if (rq.message_fd >= 0)
 		close(rq.message_fd);
-	if (d.phase == ELEMTA_PHASE_AUTH && d.result.action == ELEMTA_CONTINUE)
-		rc = conn_reply_auth_ok(c);
-	else
-		rc = conn_reply(c, &d.result);
-	/* A lost batch fails every later decision in it: end it now (its
-	 * held replies, this one included, become temporary failures) so
-	 * the next decision starts afresh. */
-	if (rc == 0 && c->w->batch_open &&
-	    c->w->ops->batch_failed(c->w->ops_arg))
-		worker_batch_commit(c->w);
-	return rc;
+	return conn_answer(c, &d);
+}
+
+/* conn_wipe_password - blank the password attribute of the request in
+ * the parser (its hash has its own copy); the rest is still needed. */
+static void
+conn_wipe_password(struct conn *c)
+{
+	const char *pw = wire_request_get(&c->parser.req, WIRE_AUTH_PASSWORD);
+
+	if (pw != NULL)
+		explicit_bzero((char *)pw, strlen(pw));
 }
 
 /* conn_process - parse and decide buffered requests until the input is
@@ -574,6 +682,15 @@ conn_process(struct conn *c)
 			secret = wire_request_get(&c->parser.req,
 			    WIRE_AUTH_PASSWORD) != NULL;
 			rc = conn_request(c, &c->parser.req, secret);
+			if (rc == 1) {
+				/* Paused: what was answered before the AUTH goes
+				 * out now (or with the batch's commit);
+				 * worker_on_auth_done resumes. */
+				conn_wipe_password(c);
+				if (c->held_count == 0)
+					(void)conn_flush(c);
+				return;
+			}
 			/* A password is erased from the parser's buffer once
 			 * decided (the attribute strings live there; the
 			 * next request's bytes are still in in[]). */
@@ -600,6 +717,131 @@ conn_process(struct conn *c)
 			break;
 	}
 	conn_enter_state(c, c->in_len > 0 ? CONN_THROTTLED : CONN_READING);
+}
+
+/* ==== AUTH hashes ==== */
+
+/* conn_auth_finish - the hash (and any delay) is done: end the decision,
+ * answer, resume the connection with its buffered input. */
+static void
+conn_auth_finish(struct worker_auth *wa)
+{
+	struct conn *c = wa->c;
+	struct worker *w = c->w;
+	struct plugin_request rq;
+	struct plugin_decision d;
+	int rc;
+
+	conn_plugin_request(c, &c->parser.req, &rq);
+	worker_batch_join(w, true);
+	w->ops->auth_finish(w->ops_arg, &rq, &wa->job, &d);
+	w->batch_decisions++;
+	if (wa->ev_delay != NULL)
+		event_free(wa->ev_delay);
+	free(wa);
+	c->auth = NULL;
+	rc = conn_answer(c, &d);
+	explicit_bzero(c->parser.req.buf, c->parser.req.len);
+	if (rc != 0) {
+		conn_close(c);
+		return;
+	}
+	wire_parser_next(&c->parser);
+	conn_enter_state(c, CONN_READING);
+	conn_process(c);
+}
+
+/* worker_on_auth_delay - a delayed AUTH answer is due. */
+static void
+worker_on_auth_delay(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	conn_auth_finish(arg);
+}
+
+/* worker_auth_elapsed_ms - since the AUTH request was taken up. */
+static uint64_t
+worker_auth_elapsed_ms(const struct worker_auth *wa)
+{
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(now.tv_sec - wa->started.tv_sec) * 1000 +
+	    (now.tv_nsec - wa->started.tv_nsec) / 1000000;
+	return ms > 0 ? (uint64_t)ms : 0;
+}
+
+/* worker_on_auth_done - the pool finished hashes: finish each, or wait
+ * out the delay a gate asked for. */
+static void
+worker_on_auth_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct auth_job *job;
+
+	(void)fd;
+	(void)what;
+	while ((job = auth_pool_next_done(w->pool)) != NULL) {
+		struct worker_auth *wa = (struct worker_auth *)(void *)job;
+		uint64_t spent = worker_auth_elapsed_ms(wa);
+
+		if (wa->c == NULL) {
+			free(wa);       /* its connection closed meanwhile */
+			continue;
+		}
+		if (spent < wa->job.delay_ms) {
+			uint64_t left = wa->job.delay_ms - spent;
+			struct timeval tv = { (time_t)(left / 1000),
+			    (suseconds_t)(left % 1000) * 1000 };
+
+			wa->ev_delay = evtimer_new(w->base, worker_on_auth_delay,
+			    wa);
+			if (wa->ev_delay != NULL &&
+			    evtimer_add(wa->ev_delay, &tv) == 0)
+				continue;
+		}
+		conn_auth_finish(wa);
+	}
+}
+
+/* worker_auth_drop - a job the pool gave back at shutdown. */
+static void
+worker_auth_drop(struct auth_job *job)
+{
+	struct worker_auth *wa = (struct worker_auth *)(void *)job;
+
+	if (wa->c != NULL)
+		wa->c->auth = NULL;
+	free(wa);
+}
+
+/* worker_auth_pool - hash AUTH passwords on a pool of threads (only with
+ * the auth ops); without one, AUTH is decided whole on the loop. */
+static void
+worker_auth_pool(struct worker *w)
+{
+	struct error err;
+
+	if (w->ops->auth_begin == NULL || w->ops->auth_finish == NULL)
+		return;
+	w->pool = auth_pool_new(AUTH_POOL_THREADS, &err);
+	if (w->pool == NULL) {
+		log_warn("%s: AUTH hashes run on the event loop", err.text);
+		return;
+	}
+	w->ev_pool = event_new(w->base, auth_pool_fd(w->pool),
+	    EV_READ | EV_PERSIST, worker_on_auth_done, w);
+	if (w->ev_pool == NULL || event_add(w->ev_pool, NULL) != 0) {
+		log_warn("cannot watch the AUTH pool: AUTH hashes run on the "
+		    "event loop");
+		if (w->ev_pool != NULL)
+			event_free(w->ev_pool);
+		w->ev_pool = NULL;
+		auth_pool_free(w->pool, NULL);
+		w->pool = NULL;
+	}
 }
 
 /* ==== Events ==== */
@@ -821,6 +1063,10 @@ worker_free(struct worker *w)
 			    c->out.len - c->out_off);
 		conn_close(c);
 	}
+	if (w->pool != NULL)
+		auth_pool_free(w->pool, worker_auth_drop);
+	if (w->ev_pool != NULL)
+		event_free(w->ev_pool);
 	for (int i = 0; i < 2; i++) {
 		if (w->listeners[i].ev != NULL)
 			event_free(w->listeners[i].ev);
@@ -865,6 +1111,7 @@ worker_new(struct event_base *base, const struct worker_ops *ops, void *arg,
 		error_set(err, "cannot set up the commit event");
 		return NULL;
 	}
+	worker_auth_pool(w);
 	if ((policy_fd >= 0 && worker_listen(w, PLUGIN_LISTENER_ELEMTA,
 	    policy_fd, err) != 0) ||
 	    (postfix_fd >= 0 && worker_listen(w, PLUGIN_LISTENER_POSTFIX,
@@ -906,11 +1153,29 @@ real_batch_failed(void *arg)
 	return counter_batch_failed(((struct worker_real *)arg)->cs);
 }
 
+static int
+real_auth_begin(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out, struct auth_job *job)
+{
+	return plugin_host_auth_begin(((struct worker_real *)arg)->host, rq,
+	    out, job);
+}
+
+static void
+real_auth_finish(void *arg, const struct plugin_request *rq,
+    struct auth_job *job, struct plugin_decision *out)
+{
+	plugin_host_auth_finish(((struct worker_real *)arg)->host, rq, job,
+	    out);
+}
+
 static const struct worker_ops worker_real_ops = {
 	.decide = real_decide,
 	.batch_begin = real_batch_begin,
 	.batch_end = real_batch_end,
 	.batch_failed = real_batch_failed,
+	.auth_begin = real_auth_begin,
+	.auth_finish = real_auth_finish,
 };
 
 /* worker_run - set up the loop and serve until a stop signal. */

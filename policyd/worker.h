@@ -30,12 +30,22 @@ int worker_run(struct plugin_host *host, struct counter_store *cs,
  * can script decisions and group commits.  worker_run passes the real
  * ones: plugin_host_decide and the counter table's batches (counter.h's
  * batch contract applies). */
+struct auth_job;
+
 struct worker_ops {
 	void (*decide)(void *arg, const struct plugin_request *rq,
 	    struct plugin_decision *out);
 	void (*batch_begin)(void *arg);
 	int (*batch_end)(void *arg, struct error *err);   /* -1: all lost */
 	bool (*batch_failed)(void *arg);
+	/* Optional, both or neither (NULL: an AUTH request goes through
+	 * decide like any other): plugin_host_auth_begin and
+	 * plugin_host_auth_finish, so that the password hash runs on the
+	 * worker's pool of threads (policyd/auth_pool.c). */
+	int (*auth_begin)(void *arg, const struct plugin_request *rq,
+	    struct plugin_decision *out, struct auth_job *job);
+	void (*auth_finish)(void *arg, const struct plugin_request *rq,
+	    struct auth_job *job, struct plugin_decision *out);
 };
 
 struct worker;

@@ -260,16 +260,18 @@ dsn_status(const struct dsn_report *r, struct strbuf *sb)
 	char v[DSN_FIELD_MAX], w[DSN_FIELD_MAX], date[64];
 	int rc = 0;
 
-	rc |= strbuf_appendf(sb, "Reporting-MTA: dns; %s\r\n",
-	    dsn_clean(v, sizeof(v), r->reporting_mta));
-	if (r->queue_id != NULL)
-		rc |= strbuf_appendf(sb, "X-Elemta-Queue-ID: %s\r\n",
-		    dsn_clean(v, sizeof(v), r->queue_id));
+	/* RFC 3464 §2.2's order: Original-Envelope-Id, Reporting-MTA, ...,
+	 * Arrival-Date, then extension fields. */
 	if (r->envid != NULL)
 		rc |= strbuf_appendf(sb, "Original-Envelope-Id: %s\r\n",
 		    dsn_clean(v, sizeof(v), r->envid));
+	rc |= strbuf_appendf(sb, "Reporting-MTA: dns; %s\r\n",
+	    dsn_clean(v, sizeof(v), r->reporting_mta));
 	rc |= strbuf_appendf(sb, "Arrival-Date: %s\r\n",
 	    dsn_date(date, sizeof(date), r->arrival));
+	if (r->queue_id != NULL)
+		rc |= strbuf_appendf(sb, "X-Elemta-Queue-ID: %s\r\n",
+		    dsn_clean(v, sizeof(v), r->queue_id));
 	for (size_t i = 0; i < r->nrcpt; i++) {
 		const struct dsn_rcpt *d = &r->rcpts[i];
 

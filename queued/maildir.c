@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "fdio.h"
 #include "log.h"
 #include "maildir.h"
 
@@ -76,20 +77,6 @@ maildir_unique_name(char *buf, size_t size, long long sec, long usec,
 	return 0;
 }
 
-/* maildir_fsync_dir - make a directory's entries durable. */
-static int
-maildir_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* maildir_mkdir - mkdir 0700 unless it exists as a directory; a new
  * one's entry is made durable in its parent (a crash must not lose the
  * mailbox a delivery was reported into). */
@@ -106,31 +93,13 @@ maildir_mkdir(const char *path)
 			return 0;
 		memcpy(parent, path, (size_t)(slash - path));
 		parent[slash - path] = '\0';
-		return maildir_fsync_dir(parent);
+		return fdio_fsync_dir(parent);
 	}
 	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
 	if (errno == EEXIST)
 		errno = ENOTDIR;
 	return -1;
-}
-
-/* maildir_write_all - write n bytes or fail. */
-static int
-maildir_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* maildir_copy - the message into fd, CRLF made LF. */
@@ -152,14 +121,14 @@ maildir_copy(const struct maildir_delivery *d, int fd)
 			if (!cr)
 				out[o++] = in[i];
 		}
-		if (maildir_write_all(fd, out, o) < 0)
+		if (fdio_write_all(fd, out, o) < 0)
 			return -1;
 	}
 	if (n < 0) {
 		errno = EIO;
 		return -1;
 	}
-	return cr ? maildir_write_all(fd, "\r", 1) : 0;
+	return cr ? fdio_write_all(fd, "\r", 1) : 0;
 }
 
 /* maildir_fail_errno - a TEMPFAIL from errno (full disk: 4.2.2). */
@@ -272,7 +241,7 @@ maildir_deliver(const struct maildir_delivery *d, struct outcome *o,
 	}
 	unlink(tmp);
 	snprintf(tmp, sizeof(tmp), "%s/new", dir);
-	if (maildir_fsync_dir(tmp) < 0) {
+	if (fdio_fsync_dir(tmp) < 0) {
 		maildir_fail_errno(o, "cannot sync", tmp);
 		unlink(fin);
 		return;

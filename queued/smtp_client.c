@@ -51,6 +51,9 @@ struct smtpc {
 	bool authed;
 	enum smtpc_auth_step auth_step;
 	struct outcome failure;
+	enum smtpc_retry retry;      /* what the caller may try after it */
+	bool offering;               /* inside ops->ready                 */
+	bool offer_again;            /* idle again while inside it        */
 
 	/* The transaction in flight. */
 	struct smtpc_message *msg;
@@ -186,6 +189,13 @@ smtpc_failure(const struct smtpc *c)
 	return &c->failure;
 }
 
+/* smtpc_retry - what the caller may try after the failure. */
+enum smtpc_retry
+smtpc_retry(const struct smtpc *c)
+{
+	return c->retry;
+}
+
 /* smtpc_timer - which RFC 5321 timer applies now. */
 enum smtpc_timer
 smtpc_timer(const struct smtpc *c)
@@ -265,6 +275,28 @@ smtpc_close(struct smtpc *c)
 	c->ops->close(c->io);
 }
 
+/* smtpc_offer - ops->ready for an idle connection.  A message refused
+ * before MAIL is handed back at once, so a caller that sends from inside
+ * ready would otherwise recurse once per refused message (a long queue
+ * of them to one next hop could exhaust the stack): a connection idle
+ * again inside the callback is offered again after it returns. */
+static void
+smtpc_offer(struct smtpc *c)
+{
+	if (c->state != SMTPC_READY)
+		return;
+	if (c->offering) {
+		c->offer_again = true;
+		return;
+	}
+	c->offering = true;
+	do {
+		c->offer_again = false;
+		c->ops->ready(c->io);
+	} while (c->offer_again && c->state == SMTPC_READY);
+	c->offering = false;
+}
+
 /* smtpc_txn_finish - outcomes are final: hand the message back, then
  * reset the transaction (rset: one was left open) or offer the
  * connection again. */
@@ -284,28 +316,29 @@ smtpc_txn_finish(struct smtpc *c, bool rset)
 		smtpc_enter_state(c, SMTPC_READY);
 	}
 	c->ops->done(c->io, m);
-	if (!rset && c->state == SMTPC_READY)
-		c->ops->ready(c->io);
+	if (!rset)
+		smtpc_offer(c);
 }
 
-/* smtpc_fail - a connection-level failure: pending recipients take it,
- * the message in flight is handed back, the connection closes. */
+/* smtpc_vfail - a connection-level failure: pending recipients take it,
+ * the message in flight is handed back, the connection closes.  retry
+ * is set first: the caller reads it from its done and close callbacks. */
 static void
-smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
-    const char *enhanced, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+smtpc_vfail(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 static void
-smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
-    const char *enhanced, const char *fmt, ...)
+smtpc_vfail(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, va_list ap)
 {
 	char text[OUTCOME_TEXT_MAX], esc[OUTCOME_TEXT_MAX];
 	struct smtpc_message *m = c->msg;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	outcome_set(&c->failure, res, code, enhanced, "%s", text);
+	c->retry = retry;
 	log_info("smtp client %s: %s in state %s: %s", c->peer,
 	    outcome_result_name(res), smtpc_state_name(c->state),
 	    LOG_ESC(esc, c->failure.text));
@@ -317,6 +350,43 @@ smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
 		c->ops->done(c->io, m);
 	}
 	smtpc_close(c);
+}
+
+/* smtpc_fail_as - smtpc_vfail with an explicit retry. */
+static void
+smtpc_fail_as(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void
+smtpc_fail_as(struct smtpc *c, enum smtpc_retry retry,
+    enum outcome_result res, int code, const char *enhanced,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpc_vfail(c, retry, res, code, enhanced, fmt, ap);
+	va_end(ap);
+}
+
+/* smtpc_fail - a failure of the next hop: a temporary one lets the
+ * recipients left try the next host (Postfix: a recoverable error
+ * qualifies them for a backup server), a permanent one does not. */
+static void
+smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
+    const char *enhanced, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+smtpc_fail(struct smtpc *c, enum outcome_result res, int code,
+    const char *enhanced, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	smtpc_vfail(c, res == OUTCOME_TEMPFAIL ? SMTPC_RETRY_NEXT_HOST :
+	    SMTPC_RETRY_NONE, res, code, enhanced, fmt, ap);
+	va_end(ap);
 }
 
 /* smtpc_fail_reply - a connection-level failure caused by a reply;
@@ -422,7 +492,7 @@ smtpc_proceed(struct smtpc *c)
 		log_warn("smtp client %s: no AUTH PLAIN or LOGIN offered; "
 		    "sending without authentication", c->peer);
 	smtpc_enter_state(c, SMTPC_READY);
-	c->ops->ready(c->io);
+	smtpc_offer(c);
 }
 
 /* smtpc_on_auth - a reply in the AUTH exchange. */
@@ -501,8 +571,12 @@ smtpc_tls_done(struct smtpc *c, bool ok, const char *why)
 	if (c->state != SMTPC_TLS)
 		return;
 	if (!ok) {
-		smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.7.5", "TLS handshake "
-		    "with %s failed: %s", c->peer, LOG_ESC(esc, why));
+		/* The connection is unusable mid-handshake; with `may` the
+		 * same host is worth a plaintext connection (Postfix). */
+		smtpc_fail_as(c, c->cfg->tls == SMTPC_TLS_MAY ?
+		    SMTPC_RETRY_PLAINTEXT : SMTPC_RETRY_NEXT_HOST,
+		    OUTCOME_TEMPFAIL, 0, "4.7.5", "TLS handshake with %s "
+		    "failed: %s", c->peer, LOG_ESC(esc, why));
 		return;
 	}
 	c->tls = true;
@@ -524,6 +598,15 @@ smtpc_valid_path(const char *s)
 	return true;
 }
 
+/* smtpc_hand_back - a message decided before MAIL: back to the caller,
+ * the connection offered again. */
+static void
+smtpc_hand_back(struct smtpc *c, struct smtpc_message *m)
+{
+	c->ops->done(c->io, m);
+	smtpc_offer(c);
+}
+
 /* smtpc_refuse_all - a message the peer cannot take: every recipient
  * fails the same way before anything is sent. */
 static void
@@ -533,9 +616,7 @@ smtpc_refuse_all(struct smtpc *c, struct smtpc_message *m,
 	for (size_t i = 0; i < m->nrcpt; i++)
 		outcome_set(&m->rcpts[i].outcome, res, 0, enhanced, "%s",
 		    text);
-	c->ops->done(c->io, m);
-	if (c->state == SMTPC_READY)
-		c->ops->ready(c->io);
+	smtpc_hand_back(c, m);
 }
 
 /* smtpc_send_mail - MAIL FROM with the parameters the peer offers. */
@@ -653,9 +734,7 @@ smtpc_send(struct smtpc *c, struct smtpc_message *m)
 		return;
 	}
 	if (pending == 0) {
-		c->ops->done(c->io, m);
-		if (c->state == SMTPC_READY)
-			c->ops->ready(c->io);
+		smtpc_hand_back(c, m);
 		return;
 	}
 	c->msg = m;
@@ -799,6 +878,24 @@ smtpc_on_dot(struct smtpc *c, const struct reply *r)
 		smtpc_txn_finish(c, false);
 }
 
+/* smtpc_on_greeting_refused - a 4xx or 5xx greeting.  A 5xx one says
+ * this host will not talk to us, not that the mail is unwanted: as
+ * Postfix's smtp_skip_5xx_greeting = yes it is a deferral (its status
+ * made class 4, the reply code kept for the diagnostic) whose
+ * recipients try the next host, never a bounce. */
+static void
+smtpc_on_greeting_refused(struct smtpc *c, const struct reply *r)
+{
+	char line[OUTCOME_TEXT_MAX], enhanced[OUTCOME_ENHANCED_MAX];
+
+	snprintf(enhanced, sizeof(enhanced), "%s", r->enhanced);
+	if (enhanced[0] == '5')
+		enhanced[0] = '4';
+	smtpc_fail(c, OUTCOME_TEMPFAIL, r->code, enhanced, "host %s refused "
+	    "to talk to me: %s", c->peer, reply_oneline(r, line,
+	    sizeof(line)));
+}
+
 /* smtpc_dispatch - one complete reply in the current state. */
 static void
 smtpc_dispatch(struct smtpc *c, const struct reply *r)
@@ -819,7 +916,7 @@ smtpc_dispatch(struct smtpc *c, const struct reply *r)
 			return;
 		}
 		c->ops->write(c->io, "QUIT\r\n", 6);
-		smtpc_fail_reply(c, r, reply_class(r) != 5, "the connection");
+		smtpc_on_greeting_refused(c, r);
 		return;
 	case SMTPC_EHLO:
 	case SMTPC_HELO:
@@ -840,7 +937,7 @@ smtpc_dispatch(struct smtpc *c, const struct reply *r)
 	case SMTPC_RSET:
 		if (reply_class(r) == 2) {
 			smtpc_enter_state(c, SMTPC_READY);
-			c->ops->ready(c->io);
+			smtpc_offer(c);
 		} else {
 			/* A connection that cannot reset is not reused. */
 			smtpc_quit(c);
@@ -875,6 +972,16 @@ smtpc_feed(struct smtpc *c, const char *data, size_t len)
 			 * injection); after close nothing is. */
 			return len;
 		case SMTPC_BODY:
+			/* RFC 2920 §3.1: nothing is due before the final dot.
+			 * A peer talking anyway gets at most one reply's worth
+			 * kept for after it, not the caller's memory. */
+			if (len - off > REPLY_TOTAL_MAX) {
+				smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.5.0",
+				    "host %s sent more than %d bytes while we "
+				    "sent the message", c->peer,
+				    REPLY_TOTAL_MAX);
+				return len;
+			}
 			return off;
 		default:
 			break;
@@ -943,8 +1050,9 @@ smtpc_pump(struct smtpc *c, size_t budget)
 		if (n < 0) {
 			/* Without the final dot the peer discards what it
 			 * got: closing is the only safe abort. */
-			smtpc_fail(c, OUTCOME_TEMPFAIL, 0, "4.3.0", "local "
-			    "error reading the message for %s", c->peer);
+			smtpc_fail_as(c, SMTPC_RETRY_NONE, OUTCOME_TEMPFAIL, 0,
+			    "4.3.0", "local error reading the message for %s",
+			    c->peer);
 			break;
 		}
 		if (n == 0) {

@@ -39,13 +39,29 @@
  * limit, make every recipient PERMFAIL (5.6.7, 5.3.4) without sending
  * MAIL.
  *
- * Connection-level failures: a 4xx greeting, 421 anywhere, a timeout,
- * malformed replies, TLS required but not offered or failed, AUTH
- * refused: TEMPFAIL; a 5xx greeting or a 5xx to EHLO and HELO:
- * PERMFAIL.  Every recipient still pending takes that outcome
- * (smtpc_failure() holds it too, for messages the caller had not sent
- * yet), ops->done runs for the message in flight and ops->close asks
- * the caller to drop the connection.  No callback is made after close.
+ * Connection-level failures: a 4xx or 5xx greeting, 421 anywhere, a
+ * timeout, malformed replies, TLS required but not offered or failed,
+ * AUTH refused: TEMPFAIL; a 5xx to EHLO and HELO: PERMFAIL.  Every
+ * recipient still pending takes that outcome (smtpc_failure() holds it
+ * too, for messages the caller had not sent yet), ops->done runs for the
+ * message in flight and ops->close asks the caller to drop the
+ * connection.  No callback is made after close.  smtpc_retry() says what
+ * the caller does next with the recipients left (set before ops->done):
+ *  - SMTPC_RETRY_NEXT_HOST (every TEMPFAIL failure caused by the peer):
+ *    try the next MX host or address now, defer after the last one.  A
+ *    5xx greeting is one of these, not a bounce: the host refuses to
+ *    talk, which says nothing about the mail (Postfix's default
+ *    smtp_skip_5xx_greeting = yes); it is reported TEMPFAIL with its
+ *    status made class 4 and the 5xx reply code kept for the DSN.
+ *  - SMTPC_RETRY_PLAINTEXT (a failed TLS handshake with tls MAY): the
+ *    connection is gone mid-handshake; reconnect to the same host with
+ *    SMTPC_TLS_NONE.  Postfix does so only for a message that has
+ *    already waited min_backoff (not on its first attempt, so a
+ *    passing fault does not cost the encryption) and never when
+ *    credentials would then go out in plaintext; the caller applies
+ *    the same rule, else treats it as NEXT_HOST.
+ *  - SMTPC_RETRY_NONE: a permanent failure, or a local one (the
+ *    message could not be read): no other host helps.
  *
  * Timeouts (RFC 5321 §4.5.3.2): smtpc_timer() says which one applies in
  * the current state, smtpc_timeout_seconds() its value from the config;
@@ -164,6 +180,13 @@ struct smtpc_ops {
 	void (*close)(void *io);
 };
 
+/* What the caller may do after a connection-level failure; see above. */
+enum smtpc_retry {
+	SMTPC_RETRY_NONE,
+	SMTPC_RETRY_NEXT_HOST,
+	SMTPC_RETRY_PLAINTEXT,
+};
+
 struct smtpc;
 
 /* smtpc_new - a client in SMTPC_GREETING; cfg and everything it points
@@ -172,7 +195,10 @@ struct smtpc *smtpc_new(const struct smtpc_config *cfg,
     const struct smtpc_ops *ops, void *io);
 /* smtpc_feed - bytes from the peer; returns how many were consumed
  * (whole replies; in SMTPC_BODY none: a reply then is read after the
- * dot).  Unconsumed bytes stay with the caller and are fed again. */
+ * dot).  Unconsumed bytes stay with the caller and are fed again; they
+ * stay within one reply's bounds (reply.h; in SMTPC_BODY more than
+ * REPLY_TOTAL_MAX fails 4.5.0), so the caller's input buffer needs
+ * about REPLY_TOTAL_MAX plus one read. */
 size_t smtpc_feed(struct smtpc *c, const char *data, size_t len);
 /* smtpc_tls_done - the handshake's outcome (why: for the failure). */
 void smtpc_tls_done(struct smtpc *c, bool ok, const char *why);
@@ -201,5 +227,8 @@ bool smtpc_tls_active(const struct smtpc *c);
 /* smtpc_failure - the connection-level outcome (OUTCOME_PENDING while
  * none happened). */
 const struct outcome *smtpc_failure(const struct smtpc *c);
+/* smtpc_retry - after a failure, what the caller may try with the
+ * recipients left (SMTPC_RETRY_NONE while no failure happened). */
+enum smtpc_retry smtpc_retry(const struct smtpc *c);
 
 #endif

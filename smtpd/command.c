@@ -22,25 +22,31 @@
 
 /*==== Verbs ====*/
 
+/* COMMAND_VERB - a verb whose spelling is its enum's name, so the two
+ * cannot drift apart (and the SMTP verbs MAIL and RCPT are not spelled
+ * again beside the policy phases of the same names in common/wire.c). */
+#define COMMAND_VERB(verb, stat) { #verb, stat, CMD_##verb }
+
 static const struct {
 	const char *name;
 	const char *stat;
 	enum command_id id;
 } command_table[] = {
-	{ "HELO", "helo", CMD_HELO },
-	{ "EHLO", "ehlo", CMD_EHLO },
-	{ "MAIL", "mail", CMD_MAIL },
-	{ "RCPT", "rcpt", CMD_RCPT },
-	{ "DATA", "data", CMD_DATA },
-	{ "RSET", "rset", CMD_RSET },
-	{ "NOOP", "noop", CMD_NOOP },
-	{ "QUIT", "quit", CMD_QUIT },
-	{ "HELP", "help", CMD_HELP },
-	{ "VRFY", "vrfy", CMD_VRFY },
-	{ "EXPN", "expn", CMD_EXPN },
-	{ "STARTTLS", "starttls", CMD_STARTTLS },
-	{ "AUTH", "auth", CMD_AUTH },
-	{ "BDAT", "bdat", CMD_BDAT },
+	COMMAND_VERB(HELO, "helo"),
+	COMMAND_VERB(EHLO, "ehlo"),
+	COMMAND_VERB(MAIL, "mail"),
+	COMMAND_VERB(RCPT, "rcpt"),
+	COMMAND_VERB(DATA, "data"),
+	COMMAND_VERB(RSET, "rset"),
+	COMMAND_VERB(NOOP, "noop"),
+	COMMAND_VERB(QUIT, "quit"),
+	COMMAND_VERB(HELP, "help"),
+	COMMAND_VERB(VRFY, "vrfy"),
+	COMMAND_VERB(EXPN, "expn"),
+	COMMAND_VERB(STARTTLS, "starttls"),
+	COMMAND_VERB(AUTH, "auth"),
+	COMMAND_VERB(BDAT, "bdat"),
+	/* HTTP verbs: a web client or a proxy probe, not SMTP. */
 	{ "GET", "forbidden", CMD_FORBIDDEN },
 	{ "POST", "forbidden", CMD_FORBIDDEN },
 	{ "CONNECT", "forbidden", CMD_FORBIDDEN },

@@ -9,7 +9,8 @@
  * with its own slot in ELEMTA_PEER_SLOT (server.c, peer_table.c).
  * For manual testing, `elemta-smtpd -c FILE --bind` binds server.listen
  * itself and creates the spool directories (and counts connections per
- * address in a table of its own).
+ * address in a table of its own).  `elemta-smtpd --version` prints the
+ * versions of Elemta and of the libraries it runs with.
  *
  * Privileges: none needed; the process refuses nothing about its uid
  * because elemtactl is the one that drops root.  Untrusted inputs: every
@@ -24,18 +25,34 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include <event2/event.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+
 #include "config.h"
 #include "error.h"
 #include "log.h"
 #include "server.h"
 #include "spool.h"
+#include "version.h"
 
 /* usage - the one-line synopsis, then exit 2. */
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: elemta-smtpd [-c FILE] [--bind]\n");
+	fprintf(stderr, "usage: elemta-smtpd [-c FILE] [--bind] | --version\n");
 	exit(2);
+}
+
+/* smtpd_version - --version: no LMDB here, smtpd never opens the table. */
+static void
+smtpd_version(void)
+{
+	const struct version_lib libs[] = {
+		VERSION_LIB_OPENSSL, VERSION_LIB_LIBEVENT, VERSION_LIB_LIBYAML,
+	};
+
+	version_print(stdout, "elemta-smtpd", libs, sizeof(libs) / sizeof(libs[0]));
 }
 
 /* raise_fd_limit - one descriptor per session (server.max_connections)
@@ -71,7 +88,10 @@ main(int argc, char **argv)
 			path = argv[++i];
 		else if (strcmp(argv[i], "--bind") == 0)
 			bind_self = true;
-		else
+		else if (strcmp(argv[i], "--version") == 0) {
+			smtpd_version();
+			return 0;
+		} else
 			usage();
 	}
 	fg = (fg_env != NULL && strcmp(fg_env, "1") == 0) || bind_self;

@@ -437,14 +437,41 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 		pconn_fail(c, "reply line too long");
 }
 
-/* pconn_pick - the least loaded connected slot; an unconnected slot when
- * every connected one is busy (or none is connected). */
+/* pconn_lane - the slots [*lo, *hi) a request may use.  From
+ * POLICY_LANES_MIN slots on, AUTH requests (they carry
+ * elemta_auth_password) have the first quarter of the pool to
+ * themselves, at least one slot: policyd answers a connection's requests
+ * in order and pauses it while a password is hashed, so an AUTH flood
+ * must not sit in front of other sessions' CONNECT/MAIL/RCPT. */
+static void
+pconn_lane(const struct policy_client *pc, bool auth, unsigned *lo,
+    unsigned *hi)
+{
+	unsigned nauth = 0;
+
+	if (pc->nconns >= POLICY_LANES_MIN)
+		nauth = pc->nconns / 4 > 0 ? pc->nconns / 4 : 1;
+	*lo = 0;
+	*hi = pc->nconns;
+	if (nauth == 0)
+		return;
+	if (auth)
+		*hi = nauth;
+	else
+		*lo = nauth;
+}
+
+/* pconn_pick - the least loaded connected slot of the request's lane; an
+ * unconnected slot when every connected one is busy (or none is
+ * connected). */
 static struct pconn *
-pconn_pick(struct policy_client *pc)
+pconn_pick(struct policy_client *pc, bool auth)
 {
 	struct pconn *best = NULL, *spare = NULL;
+	unsigned lo, hi;
 
-	for (unsigned i = 0; i < pc->nconns; i++) {
+	pconn_lane(pc, auth, &lo, &hi);
+	for (unsigned i = lo; i < hi; i++) {
 		struct pconn *c = &pc->conns[i];
 
 		if (c->fail_why[0] != '\0')
@@ -460,6 +487,16 @@ pconn_pick(struct policy_client *pc)
 	if (best != NULL && (best->npending == 0 || spare == NULL))
 		return best;
 	return spare != NULL ? spare : best;
+}
+
+/* policy_request_is_auth - the encoded request carries a password. */
+static bool
+policy_request_is_auth(const struct strbuf *req)
+{
+	static const char attr[] = "\n" WIRE_AUTH_PASSWORD "=";
+
+	return req->data != NULL &&
+	    memmem(req->data, req->len, attr, sizeof(attr) - 1) != NULL;
 }
 
 /* pconn_peer_gone - an idle connection whose policyd worker went away
@@ -484,7 +521,7 @@ struct policy_request *
 policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
     policy_done_fn done, void *arg, char *why, size_t whylen)
 {
-	struct pconn *c = pconn_pick(pc);
+	struct pconn *c = pconn_pick(pc, policy_request_is_auth(req));
 	struct policy_request *r;
 	char werr[96];
 

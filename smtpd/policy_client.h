@@ -4,7 +4,11 @@
  *
  * One client per smtpd process keeps a pool of up to max_conns
  * connections, opened lazily.  Requests are pipelined on a connection
- * (policyd answers in order) and each goes to the least loaded one.  A
+ * (policyd answers in order) and each goes to the least loaded one of its
+ * lane: with POLICY_LANES_MIN connections or more, AUTH requests (slow:
+ * policyd hashes a password) use the first quarter of the pool (at least
+ * one connection), every other request the rest, so a flood of AUTHs
+ * never delays another session's decisions; a smaller pool is shared.  A
  * request not answered within timeout_ms fails its connection: every
  * request pending on it completes with failed = true and the socket is
  * closed (the next request reconnects).  Connect errors (policyd down)
@@ -24,6 +28,8 @@
 
 #include "strbuf.h"
 #include "wire.h"
+
+#define POLICY_LANES_MIN 3   /* connections from which AUTH has its own */
 
 struct policy_client;
 struct policy_request;

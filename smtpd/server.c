@@ -1053,6 +1053,8 @@ server_run(const struct config *cfg, enum server_listen_source src,
     struct error *err)
 {
 	struct server *srv = xcalloc(1, sizeof(*srv));
+	/* At least POLICY_LANES_MIN: AUTH requests then have connections of
+	 * their own (policy_client.h). */
 	unsigned pool = cfg->policyd.workers * 2;
 	int rc = 0;
 
@@ -1080,7 +1082,7 @@ server_run(const struct config *cfg, enum server_listen_source src,
 		goto out;
 	}
 	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
-	    pool < 2 ? 2 : pool, cfg->policyd.timeout_ms);
+	    pool < POLICY_LANES_MIN ? POLICY_LANES_MIN : pool, cfg->policyd.timeout_ms);
 	policy_client_connect_all(srv->pc);
 	srv->committer = spool_committer_new(srv->base, cfg->spool.path,
 	    SERVER_COMMIT_THREADS, err);
@@ -1101,7 +1103,7 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	evsignal_add(srv->sig_int, NULL);
 	smtpd_stats_start(srv->base, cfg);
 	log_info("ready: %zu listener(s), policy socket %s, pool %u",
-	    srv->nlisteners, cfg->policyd.socket, pool < 2 ? 2 : pool);
+	    srv->nlisteners, cfg->policyd.socket, pool < POLICY_LANES_MIN ? POLICY_LANES_MIN : pool);
 
 	event_base_dispatch(srv->base);
 

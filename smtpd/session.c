@@ -54,7 +54,6 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "base64.h"
 #include "error.h"
 #include "log.h"
 #include "wire.h"
@@ -85,14 +84,6 @@
 /* The longest line session_feed copies: an AUTH line and its CRLF, or a
  * bare LF and one more byte. */
 #define SESSION_LINE_BUF (SASL_LINE_MAX + 3)
-
-/* Which client response an AUTH exchange (SESSION_AUTH) waits for. */
-enum session_auth_step {
-	AUTH_STEP_NONE,
-	AUTH_STEP_PLAIN,            /* PLAIN: the whole message         */
-	AUTH_STEP_LOGIN_USER,       /* LOGIN: the user name             */
-	AUTH_STEP_LOGIN_PASSWORD,   /* LOGIN: the password              */
-};
 
 /* One mail transaction (MAIL .. end of data); reset by RSET, HELO/EHLO
  * and at end of data. */
@@ -138,13 +129,9 @@ struct session {
 	char tls_desc[SESSION_TLS_PROTOCOL_MAX + SESSION_TLS_CIPHER_MAX];
 
 	bool authenticated;          /* policyd answered OK to AUTH     */
-	const char *sasl_method;     /* "PLAIN", "LOGIN"; NULL: none    */
-	char *sasl_user;             /* owned: authenticated, or the
-	                                identity of the exchange        */
-	char *auth_authzid;          /* owned, during a check; NULL: "" */
-	char *auth_secret;           /* owned: base64 password until the
-	                                request is built, then wiped    */
-	enum session_auth_step auth_step;
+	struct sasl_exchange sasl;   /* the AUTH exchange (sasl.c); its
+	                                user and method stay once
+	                                authenticated                   */
 
 	bool skip_line;              /* discarding an over-long line    */
 	bool in_feed;                /* inside session_feed             */
@@ -477,17 +464,6 @@ session_strbuf_wipe(struct strbuf *sb)
 	strbuf_free(sb);
 }
 
-/* session_auth_wipe - forget the password of an AUTH exchange. */
-static void
-session_auth_wipe(struct session *s)
-{
-	if (s->auth_secret == NULL)
-		return;
-	explicit_bzero(s->auth_secret, SASL_PASSWORD_B64_MAX);
-	free(s->auth_secret);
-	s->auth_secret = NULL;
-}
-
 /* session_attr_u - an unsigned attribute. */
 static int
 session_attr_u(struct strbuf *sb, const char *name, uint64_t v)
@@ -543,19 +519,19 @@ session_build_request(struct session *s, enum elemta_phase ph,
 		/* The credentials under test (docs/internals.md): the
 		 * password as base64 of its bytes, never logged. */
 		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
-		    s->sasl_method);
+		    s->sasl.method);
 		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME,
-		    s->sasl_user);
+		    s->sasl.user);
 		rc |= wire_encode_attr(sb, WIRE_AUTH_PASSWORD,
-		    s->auth_secret != NULL ? s->auth_secret : "");
-		if (s->auth_authzid != NULL)
+		    s->sasl.secret != NULL ? s->sasl.secret : "");
+		if (s->sasl.authzid != NULL)
 			rc |= wire_encode_attr(sb, WIRE_AUTH_AUTHZID,
-			    s->auth_authzid);
+			    s->sasl.authzid);
 	} else if (s->authenticated) {
 		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
-		    s->sasl_method);
+		    s->sasl.method);
 		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME,
-		    s->sasl_user);
+		    s->sasl.user);
 	}
 	rc |= wire_encode_attr(sb, WIRE_ATTR_SESSION, s->sid);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_LISTEN_MODE,
@@ -595,7 +571,7 @@ session_ask(struct session *s, enum elemta_phase ph,
 		strbuf_reset(&sb);
 	}
 	if (session_build_request(s, ph, &sb, rcpt, fd >= 0) < 0) {
-		session_auth_wipe(s);
+		sasl_wipe_secret(&s->sasl);
 		session_strbuf_wipe(&sb);
 		if (fd >= 0)
 			close(fd);
@@ -604,7 +580,7 @@ session_ask(struct session *s, enum elemta_phase ph,
 		return;
 	}
 	/* The request holds the only copy of an AUTH password now. */
-	session_auth_wipe(s);
+	sasl_wipe_secret(&s->sasl);
 	if (s->ops->policy(s->io, &sb, fd, res.why, sizeof(res.why)) < 0) {
 		session_strbuf_wipe(&sb);
 		session_policy_done(s, &res);
@@ -1206,7 +1182,7 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	} else {
 		env.tls = "none";
 	}
-	env.auth_user = s->authenticated ? s->sasl_user : "";
+	env.auth_user = s->authenticated ? s->sasl.user : "";
 	env.sender = t->sender;
 	env.recipients = t->rcpts;
 	env.recipient_count = t->nrcpt;
@@ -1416,16 +1392,9 @@ session_tls_failed(struct session *s, const char *why)
 static void
 session_auth_clear(struct session *s, bool all)
 {
-	session_auth_wipe(s);
-	free(s->auth_authzid);
-	s->auth_authzid = NULL;
-	s->auth_step = AUTH_STEP_NONE;
-	if (all || !s->authenticated) {
-		free(s->sasl_user);
-		s->sasl_user = NULL;
-		s->sasl_method = NULL;
+	if (all)
 		s->authenticated = false;
-	}
+	sasl_clear(&s->sasl, s->authenticated);
 }
 
 /* session_auth_fail - end the exchange with a refusal (counted toward
@@ -1439,140 +1408,54 @@ session_auth_fail(struct session *s, int code, const char *enh,
 	log_info("sid=%s warning: unknown[%s]: SASL %s authentication failed"
 	    " for <%s>: %s", s->sid,
 	    session_esc(e1, sizeof(e1), s->client_addr),
-	    s->sasl_method != NULL ? s->sasl_method : "-",
-	    session_esc(e2, sizeof(e2), s->sasl_user),
+	    s->sasl.method != NULL ? s->sasl.method : "-",
+	    session_esc(e2, sizeof(e2), s->sasl.user),
 	    session_esc(e3, sizeof(e3), why));
 	session_auth_clear(s, false);
 	session_enter_state(s, session_ready_state(s));
 	session_reply_error(s, code, enh, "%s", text);
 }
 
-/* session_auth_challenge - the 334 that asks for the next response. */
+/* session_auth_next - carry out what an exchange step asks for: a 334 and
+ * wait in SESSION_AUTH, a refusal, or the policy request. */
 static void
-session_auth_challenge(struct session *s)
+session_auth_next(struct session *s, const struct sasl_outcome *out)
 {
-	session_enter_state(s, SESSION_AUTH);
-	switch (s->auth_step) {
-	case AUTH_STEP_PLAIN:
-		session_reply(s, "334 ");
+	switch (out->next) {
+	case SASL_NEXT_CHALLENGE:
+		session_enter_state(s, SESSION_AUTH);
+		session_reply(s, "%s", out->line);
 		break;
-	case AUTH_STEP_LOGIN_USER:
-		session_reply(s, "334 VXNlcm5hbWU6");     /* "Username:" */
+	case SASL_NEXT_REFUSE:
+		if (out->why == NULL)
+			session_reply_error(s, out->code, out->enhanced, "%s",
+			    out->text);
+		else
+			session_auth_fail(s, out->code, out->enhanced,
+			    out->text, out->why);
 		break;
-	case AUTH_STEP_LOGIN_PASSWORD:
-		session_reply(s, "334 UGFzc3dvcmQ6");     /* "Password:" */
-		break;
-	case AUTH_STEP_NONE:
+	case SASL_NEXT_ASK:
+		session_enter_state(s, session_ready_state(s));
+		session_ask(s, ELEMTA_PHASE_AUTH, SESSION_WAIT_POLICY, NULL, -1);
 		break;
 	}
 }
 
-/* session_auth_submit - the complete credentials: check what smtpd can
- * check, then ask policyd.  user is s->sasl_user when already kept. */
+/* session_auth_response - one client line after a 334. */
 static void
-session_auth_submit(struct session *s, const char *authzid,
-    const char *user, size_t user_len, const unsigned char *password,
-    size_t password_len)
+session_auth_response(struct session *s, const char *line, size_t len)
 {
-	if (!sasl_name_valid(user, user_len) ||
-	    !sasl_name_valid(authzid, strlen(authzid))) {
-		session_auth_fail(s, 535, "5.7.8",
-		    "Authentication credentials invalid",
-		    "user name or authorization identity too long, not UTF-8 "
-		    "or with control characters");
-		return;
-	}
-	if (password_len > SASL_PASSWORD_MAX) {
-		session_auth_fail(s, 535, "5.7.8",
-		    "Authentication credentials invalid", "password too long");
-		return;
-	}
-	if (user != s->sasl_user) {
-		free(s->sasl_user);
-		s->sasl_user = xstrndup(user, user_len);
-	}
-	free(s->auth_authzid);
-	s->auth_authzid = authzid[0] != '\0' ? xstrdup(authzid) : NULL;
-	session_auth_wipe(s);
-	s->auth_secret = xmalloc(SASL_PASSWORD_B64_MAX);
-	(void)base64_encode(password, password_len, s->auth_secret,
-	    SASL_PASSWORD_B64_MAX);
-	s->auth_step = AUTH_STEP_NONE;
-	session_enter_state(s, session_ready_state(s));
-	session_ask(s, ELEMTA_PHASE_AUTH, SESSION_WAIT_POLICY, NULL, -1);
+	struct sasl_outcome out;
+
+	sasl_response(&s->sasl, line, len, &out);
+	session_auth_next(s, &out);
 }
 
-/* session_auth_response - one client response (the initial response of
- * the AUTH command, or a line after 334). */
-static void
-session_auth_response(struct session *s, const char *line, size_t len,
-    bool initial)
-{
-	unsigned char msg[SASL_DECODED_MAX + 1];
-	struct sasl_plain plain;
-	long n;
-
-	if (len == 1 && line[0] == '*') {
-		session_auth_fail(s, 501, "5.7.0", "Authentication aborted",
-		    "cancelled by the client");
-		return;
-	}
-	if (len > SASL_LINE_MAX) {
-		session_auth_fail(s, 500, "5.5.6",
-		    "Authentication Exchange line is too long", "line too long");
-		return;
-	}
-	/* RFC 4954 4: "=" is an empty initial response. */
-	if (initial && len == 1 && line[0] == '=')
-		n = 0;
-	else
-		n = base64_decode(line, len, msg, SASL_DECODED_MAX);
-	if (n < 0) {
-		session_auth_fail(s, 501, "5.5.2", "Error: cannot decode "
-		    "response", "malformed base64");
-		return;
-	}
-	switch (s->auth_step) {
-	case AUTH_STEP_PLAIN:
-		if (sasl_plain_parse(msg, (size_t)n, &plain) < 0) {
-			session_auth_fail(s, 501, "5.5.2", "Error: malformed "
-			    "PLAIN message", "malformed PLAIN message");
-			break;
-		}
-		session_auth_submit(s, plain.authzid, plain.authcid,
-		    strlen(plain.authcid), plain.password, plain.password_len);
-		break;
-	case AUTH_STEP_LOGIN_USER:
-		if (memchr(msg, '\0', (size_t)n) != NULL ||
-		    !sasl_name_valid((const char *)msg, (size_t)n)) {
-			session_auth_fail(s, 535, "5.7.8",
-			    "Authentication credentials invalid",
-			    "user name too long, not UTF-8 or with control "
-			    "characters");
-			break;
-		}
-		free(s->sasl_user);
-		s->sasl_user = xstrndup((const char *)msg, (size_t)n);
-		s->auth_step = AUTH_STEP_LOGIN_PASSWORD;
-		session_auth_challenge(s);
-		break;
-	case AUTH_STEP_LOGIN_PASSWORD:
-		session_auth_submit(s, "", s->sasl_user, strlen(s->sasl_user),
-		    msg, (size_t)n);
-		break;
-	case AUTH_STEP_NONE:
-		break;
-	}
-	explicit_bzero(msg, (size_t)n + 1);
-}
-
-/* session_auth_check - sequence, TLS, mechanism; then a 334 or, with an
- * initial response, straight to the credentials. */
+/* session_auth_check - sequence and TLS; then the exchange starts. */
 static void
 session_auth_check(struct session *s, const struct command *cmd)
 {
-	const char *arg = cmd->arg, *end = cmd->arg + cmd->arg_len, *resp;
-	size_t mlen, rlen;
+	struct sasl_outcome out;
 
 	if (!session_auth_enabled(s)) {
 		session_reply_error(s, 503, "5.5.1",
@@ -1599,36 +1482,8 @@ session_auth_check(struct session *s, const struct command *cmd)
 		    "for requested authentication mechanism");
 		return;
 	}
-	mlen = strcspn(arg, " \t");
-	if (mlen > cmd->arg_len)
-		mlen = cmd->arg_len;
-	resp = arg + mlen;
-	while (resp < end && (*resp == ' ' || *resp == '\t'))
-		resp++;
-	rlen = (size_t)(end - resp);
-	if (mlen == 0 || memchr(resp, ' ', rlen) != NULL ||
-	    memchr(resp, '\t', rlen) != NULL) {
-		session_reply_error(s, 501, "5.5.4",
-		    "Syntax: AUTH mechanism [initial-response]");
-		return;
-	}
-	if (mlen == 5 && strncasecmp(arg, "PLAIN", 5) == 0) {
-		s->sasl_method = "PLAIN";
-		s->auth_step = AUTH_STEP_PLAIN;
-	} else if (mlen == 5 && strncasecmp(arg, "LOGIN", 5) == 0) {
-		s->sasl_method = "LOGIN";
-		s->auth_step = AUTH_STEP_LOGIN_USER;
-	} else {
-		session_reply_error(s, 504, "5.5.4",
-		    "Error: unsupported authentication mechanism");
-		return;
-	}
-	free(s->sasl_user);
-	s->sasl_user = NULL;
-	if (rlen == 0)
-		session_auth_challenge(s);
-	else
-		session_auth_response(s, resp, rlen, true);
+	sasl_start(&s->sasl, cmd->arg, cmd->arg_len, &out);
+	session_auth_next(s, &out);
 }
 
 /* session_auth_proceed - policyd's verdict on the credentials. */
@@ -1665,8 +1520,8 @@ session_auth_proceed(struct session *s, const struct policy_result *res)
 	session_auth_clear(s, false);     /* the exchange; keeps the identity */
 	log_info("sid=%s client=unknown[%s], sasl_method=%s, "
 	    "sasl_username=%s", s->sid,
-	    session_esc(e1, sizeof(e1), s->client_addr), s->sasl_method,
-	    session_esc(e2, sizeof(e2), s->sasl_user));
+	    session_esc(e1, sizeof(e1), s->client_addr), s->sasl.method,
+	    session_esc(e2, sizeof(e2), s->sasl.user));
 	session_reply(s, "235 2.7.0 Authentication successful");
 }
 
@@ -1878,7 +1733,7 @@ session_feed(struct session *s, const char *data, size_t len, size_t avail)
 			memcpy(line, p, linelen);
 			line[linelen] = '\0';
 			if (s->state == SESSION_AUTH)
-				session_auth_response(s, line, linelen, false);
+				session_auth_response(s, line, linelen);
 			else
 				session_command(s, line, linelen);
 			/* An AUTH line may hold a password. */

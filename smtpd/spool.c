@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "error.h"
+#include "fdio.h"
 #include "log.h"
 #include "command.h"
 #include "spool.h"
@@ -111,39 +112,12 @@ spool_space_ok(const char *spool, uint64_t min_free, uint64_t need)
 	return avail >= min_free && avail - min_free >= need;
 }
 
-/* spool_write_all - write(2) until done or error. */
-static int
-spool_write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* spool_fsync_path - fsync a directory (or file) by name. */
+/* spool_fsync_path - fsync a directory by name. */
 static int
 spool_fsync_path(const char *path, struct error *err)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return error_set(err, "open %s: %s", path, strerror(errno));
-	if (fsync(fd) < 0) {
-		int e = errno;
-
-		close(fd);
-		return error_set(err, "fsync %s: %s", path, strerror(e));
-	}
-	close(fd);
+	if (fdio_fsync_dir(path) < 0)
+		return error_set(err, "fsync %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -235,7 +209,7 @@ spool_msg_flush(struct spool_msg *m, struct error *err)
 		    m->id, m->no_space ? ": no space left" : "");
 		return m->no_space ? SPOOL_NO_SPACE : -1;
 	}
-	if (m->buflen > 0 && spool_write_all(m->fd, m->buf, m->buflen) < 0) {
+	if (m->buflen > 0 && fdio_write_all(m->fd, m->buf, m->buflen) < 0) {
 		int rc = spool_fail(m);
 
 		error_set(err, "write %s: %s", m->tmppath, strerror(errno));
@@ -263,7 +237,7 @@ spool_msg_write(struct spool_msg *m, const void *data, size_t len,
 	if ((rc = spool_msg_flush(m, err)) < 0)
 		return rc;
 	if (len >= SPOOL_BUF_SIZE / 2) {
-		if (spool_write_all(m->fd, data, len) < 0) {
+		if (fdio_write_all(m->fd, data, len) < 0) {
 			rc = spool_fail(m);
 			error_set(err, "write %s: %s", m->tmppath,
 			    strerror(errno));
@@ -349,7 +323,7 @@ spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
 		strbuf_free(&sb);
 		return error_set(err, "envelope too large");
 	}
-	if (spool_write_all(m->fd, sb.data, sb.len) < 0) {
+	if (fdio_write_all(m->fd, sb.data, sb.len) < 0) {
 		rc = spool_fail(m);
 		error_set(err, "write %s: %s", m->tmppath, strerror(errno));
 	}

@@ -175,7 +175,10 @@ const char *elemta_ctx_tls_protocol(const elemta_ctx *ctx);
 
 /* Authentication.  In on_auth, elemta_ctx_sasl_username() is the user that
  * tried and elemta_ctx_auth_succeeded() says whether the password was
- * right; the password itself never reaches a plugin.  In later phases,
+ * right; the password itself never reaches a plugin.  An attempt the host
+ * refuses before checking the password (over auth.max_attempts_per_minute,
+ * or locked out by the built-in policy plugin's max_failed_auth) is
+ * answered 454 without calling any on_auth hook.  In later phases,
  * authenticated is 1 and username the user for an authenticated session. */
 int elemta_ctx_authenticated(const elemta_ctx *ctx);
 int elemta_ctx_auth_succeeded(const elemta_ctx *ctx);

@@ -6,21 +6,25 @@
  *   max_failed_auth: 5, failed_auth_window: 15m
  *       Failures are counted in the host's shared counter table (every
  *       worker, every restart) under three keys: the client address
- *       ("elemta_client_key": IPv6 folded to its /64), the username, and
- *       the address+username pair.  Once the address or the username has
+ *       ("elemta_client_key": IPv6 folded to its /64), the address+user
+ *       pair, and the username alone.  Once the address, or the pair, has
  *       max_failed_auth failures inside the window, every further AUTH
- *       from that address or for that user is refused with 454 4.7.0 -
- *       even with the right password, and with the same answer either
- *       way, so a locked-out guesser learns nothing.  A refused attempt
- *       whose password was wrong still counts (elemta_event_add keeps it
- *       although the decision ends refused), so a client that keeps
- *       guessing stays locked out; one that stops is let in again once
- *       its failures age out of the window.  One with the right password
- *       is not counted.  A success resets the username's and the pair's
- *       counts, never the address's own: one valid account must not
- *       reset an attacker's budget.  exempt_ips does not apply here.
- *       The host runs each AUTH decision under the table's writer lock,
- *       so the check and the record are one step across workers.
+ *       from that address (or as that user from that address) is refused
+ *       with 454 4.7.0 - even with the right password, and with the same
+ *       answer either way, so a locked-out guesser learns nothing.  The
+ *       check runs twice: before the password is hashed (policy_auth_gate,
+ *       so a locked-out attempt costs no hash and is not counted again)
+ *       and in on_auth after it (the atomic check-and-record: the host
+ *       runs each AUTH decision under the table's writer lock).  A client
+ *       that stops is let in again once its failures age out of the
+ *       window.  A success resets the user's and the pair's counts, never
+ *       the address's own: one valid account must not reset an attacker's budget.
+ *       The username alone never locks: a user with max_failed_auth
+ *       failures across addresses is slowed down instead - each answer
+ *       for that user is delayed by POLICY_AUTH_USER_DELAY_MS (the host
+ *       caps it below policyd.timeout_ms) - so nobody can lock someone
+ *       else out by guessing from many addresses, and her right password
+ *       still works, later.  exempt_ips does not apply here.
  *
  *   user_auth_hours: {alice: {start: "08:00", end: "18:00",
  *                     days: [mon, ...], timezone: "Europe/Paris"}}
@@ -49,6 +53,7 @@
 #define AUTH_WINDOW_MAX_MS (30ull * 86400 * 1000)
 #define AUTH_USER_MAX 255
 #define AUTH_FAILED_MAX 10000u   /* max_failed_auth's upper bound */
+#define POLICY_AUTH_USER_DELAY_MS 1000u
 
 #define METRIC_AUTH_SUCCESS "policy_auth_success_total"
 #define METRIC_AUTH_FAILURES "policy_auth_failures_total"
@@ -184,24 +189,37 @@ auth_table_failure(struct elemta_result *res)
 	    "Temporary authentication failure, try again later");
 }
 
-/* auth_locked - 1 when the address or the user reached max_failed_auth
- * failures in the window, 0 when not, -1 when the table failed. */
+/* auth_locked - 1 when the address or the address+user pair reached
+ * max_failed_auth failures in the window, 0 when not, -1 when the table
+ * failed. */
 static int
 auth_locked(const struct policy *p, const elemta_ctx *ctx,
     const struct auth_keys *k)
 {
 	int64_t ip = elemta_event_count(ctx, k->ip, p->failed_auth_window_ms);
-	int64_t user = 0;
+	int64_t pair = 0;
 
 	if (ip < 0)
 		return -1;
 	if (ip >= p->max_failed_auth)
 		return 1;
-	if (k->user[0] != '\0')
-		user = elemta_event_count(ctx, k->user, p->failed_auth_window_ms);
-	if (user < 0)
+	if (k->pair[0] != '\0')
+		pair = elemta_event_count(ctx, k->pair, p->failed_auth_window_ms);
+	if (pair < 0)
 		return -1;
-	return user >= p->max_failed_auth;
+	return pair >= p->max_failed_auth;
+}
+
+/* auth_locked_result - the lockout answer (same for right and wrong). */
+static enum elemta_action
+auth_locked_result(const elemta_ctx *ctx, const char *user,
+    struct elemta_result *res)
+{
+	elemta_metric_add(ctx, METRIC_AUTH_LOCKED, 1);
+	elemta_log(ctx, ELEMTA_LOG_INFO, "AUTH as '%s' from %s refused: too "
+	    "many failed attempts", user, elemta_ctx_client_ip(ctx));
+	return elemta_result_set(res, ELEMTA_TEMPFAIL, 454, "4.7.0",
+	    "Too many failed authentication attempts, try again later");
 }
 
 /* auth_record_failure - one failure under each key (kept even though the
@@ -229,7 +247,8 @@ auth_record_failure(const struct policy *p, const elemta_ctx *ctx,
 	if (nip == p->max_failed_auth || nuser == p->max_failed_auth)
 		elemta_log(ctx, ELEMTA_LOG_WARNING, "failed AUTH limit reached: "
 		    "client %s %u, user '%s' %u failures (limit %u per %llu s); "
-		    "AUTH refused until they age out",
+		    "the client refused, the user slowed down until they age "
+		    "out",
 		    elemta_ctx_client_ip(ctx), (unsigned)nip,
 		    elemta_ctx_sasl_username(ctx), (unsigned)nuser,
 		    (unsigned)p->max_failed_auth,
@@ -258,6 +277,37 @@ auth_hours_find(struct policy *p, const char *user)
 
 /* ==== The hook ==== */
 
+/* policy_auth_gate - the lockout before any hash, and the slow-down of a
+ * user failing from many addresses (see the header). */
+enum elemta_action
+policy_auth_gate(void *state, const elemta_ctx *ctx, struct elemta_result *res,
+    uint32_t *delay_ms)
+{
+	struct policy *p = state;
+	const char *user = elemta_ctx_sasl_username(ctx);
+	struct auth_keys k;
+	int64_t n;
+	int locked;
+
+	*delay_ms = 0;
+	if (p->max_failed_auth == 0)
+		return ELEMTA_CONTINUE;
+	auth_keys_make(&k, ctx, user);
+	locked = auth_locked(p, ctx, &k);
+	if (locked < 0)
+		return auth_table_failure(res);
+	if (locked > 0)
+		return auth_locked_result(ctx, user, res);
+	if (k.user[0] == '\0')
+		return ELEMTA_CONTINUE;
+	n = elemta_event_count(ctx, k.user, p->failed_auth_window_ms);
+	if (n < 0)
+		return auth_table_failure(res);
+	if (n >= p->max_failed_auth)
+		*delay_ms = POLICY_AUTH_USER_DELAY_MS;
+	return ELEMTA_CONTINUE;
+}
+
 /* policy_on_auth - limits first (they hide the outcome), then the hours,
  * then the outcome: count a failure, or reset the user's counts. */
 enum elemta_action
@@ -278,13 +328,7 @@ policy_on_auth(void *state, const elemta_ctx *ctx, struct elemta_result *res)
 		if (locked > 0) {
 			if (!ok && auth_record_failure(p, ctx, &k) != 0)
 				return auth_table_failure(res);
-			elemta_metric_add(ctx, METRIC_AUTH_LOCKED, 1);
-			elemta_log(ctx, ELEMTA_LOG_INFO, "AUTH as '%s' from %s "
-			    "refused: too many failed attempts", user,
-			    elemta_ctx_client_ip(ctx));
-			return elemta_result_set(res, ELEMTA_TEMPFAIL, 454,
-			    "4.7.0", "Too many failed authentication attempts, "
-			    "try again later");
+			return auth_locked_result(ctx, user, res);
 		}
 	}
 	uh = auth_hours_find(p, user);

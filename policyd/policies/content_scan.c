@@ -451,6 +451,8 @@ fold_string(const char *s, size_t *len_out)
 
 /* Longest name held after '&' (the longest in the table is 21). */
 #define HTML_NAME_MAX 32
+/* Longest name also read without ';' ("frac14", "iquest", "Agrave"). */
+#define HTML_LEGACY_NAME_MAX 6
 #define HTML_HELD_MAX (HTML_NAME_MAX + 1)	/* '&' and the name */
 
 enum html_state {
@@ -629,7 +631,10 @@ html_name_end(struct html_refs *h, struct buf *out, bool semicolon)
 		html_enter(h, HTML_TEXT);
 		return true;
 	}
-	for (n = len; n >= 2; n--) {
+	/* Only a prefix as long as a legacy name can be one: a long run
+	 * of name letters costs 5 lookups, not 31. */
+	for (n = len < HTML_LEGACY_NAME_MAX ? len : HTML_LEGACY_NAME_MAX;
+	    n >= 2; n--) {
 		if ((u = html_lookup(name, n, true)) >= 0) {
 			html_emit(out, (uint32_t)u);
 			buf_put(out, name + n, len - n);
@@ -777,6 +782,31 @@ html_end(struct html_refs *h, struct buf *out)
 	}
 	h->held_len = 0;
 	html_enter(h, HTML_TEXT);
+}
+
+/* content_scan_html_decode - html_feed over pieces, then html_end; see
+ * content_scan.h (for tests: the scanner calls html_feed itself). */
+size_t
+content_scan_html_decode(const char *const *piece, const size_t *len,
+    size_t npieces, char *out, size_t size)
+{
+	struct html_refs h = { .state = HTML_TEXT };
+	struct buf b = { 0 };
+	size_t n;
+
+	for (size_t i = 0; i < npieces; i++)
+		html_feed(&h, piece[i], len[i], &b);
+	html_end(&h, &b);
+	n = b.len;
+	if (size > 0) {
+		size_t c = n < size - 1 ? n : size - 1;
+
+		if (c > 0)
+			memcpy(out, b.data, c);
+		out[c] = '\0';
+	}
+	buf_free(&b);
+	return n;
 }
 
 /*==== uuencode, base64 and yEnc blocks inside text ====*/

@@ -182,4 +182,14 @@ void content_scan_init(void);
 int content_scan_fd(const struct content_scan_rules *rules, int fd,
     struct content_scan_match *match, struct error *err);
 
+/* content_scan_html_decode - the text a text/html part shows with its
+ * character references decoded, which is what keywords are matched
+ * against; the input given in npieces pieces (piece[i], len[i]) exactly
+ * as the scanner is handed a part's decoded bytes, so a test can cut a
+ * reference anywhere.  The result never depends on where the cuts are
+ * and is never longer than the input.  Into out (size bytes, NUL
+ * terminated, truncated to fit); returns the full length. */
+size_t content_scan_html_decode(const char *const *piece, const size_t *len,
+    size_t npieces, char *out, size_t size);
+
 #endif

@@ -231,6 +231,11 @@ enum elemta_action policy_rule_content(struct policy *p,
 int policy_auth_config(struct policy *p, const elemta_cfg *cfg, char *err,
     size_t errlen);
 void policy_auth_free(struct policy *p);
+/* policy_auth_gate - before the hash (policyd/builtin.h): 454 for a
+ * locked-out address or address+user pair, a delay for a user failing
+ * from many addresses. */
+enum elemta_action policy_auth_gate(void *state, const elemta_ctx *ctx,
+    struct elemta_result *res, uint32_t *delay_ms);
 /* policy_on_auth - the on_auth hook: failed-auth limits, auth hours. */
 enum elemta_action policy_on_auth(void *state, const elemta_ctx *ctx,
     struct elemta_result *res);

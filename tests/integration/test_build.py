@@ -15,6 +15,12 @@ from elemta import ROOT
 
 
 def make(*args, env=None):
+    """make as a user runs it: not a sub-make of the `make check` that may
+    be running this test (its MAKELEVEL would make errors read "make[1]:"
+    and its MAKEFLAGS hand over job-server descriptors we do not have)."""
+    env = dict(os.environ if env is None else env)
+    for v in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(v, None)
     return subprocess.run(["make", "--no-print-directory", "-C", ROOT] +
                           list(args), capture_output=True, text=True,
                           timeout=300, env=env)

@@ -26,6 +26,8 @@
 #include <crypt.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,18 +67,17 @@ rm_tmpdir(void)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* hash_of - crypt(3) hash of password with a fresh salt of scheme
- * prefix ("$y$", "$6$", "$2b$"); bcrypt at its cheapest cost.  Eight
- * results stay valid at once (several in one printf). */
+/* hash_cost - crypt(3) hash of password with a fresh salt of scheme
+ * prefix ("$y$", "$6$", "$2b$") and cost (0: the scheme's default).
+ * Eight results stay valid at once (several in one printf). */
 static const char *
-hash_of(const char *prefix, const char *password)
+hash_cost(const char *prefix, unsigned long cost, const char *password)
 {
 	static struct crypt_data cd;
 	static char ring[8][CRYPT_OUTPUT_SIZE];
 	static unsigned next;
 	char *out = ring[next++ % 8];
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-	unsigned long cost = strcmp(prefix, "$2b$") == 0 ? 4 : 0;
 	const char *h;
 
 	assert_non_null(crypt_gensalt_rn(prefix, cost, NULL, 0, setting,
@@ -86,6 +87,13 @@ hash_of(const char *prefix, const char *password)
 	assert_true(h[0] != '*');
 	str_copy(out, h, CRYPT_OUTPUT_SIZE);
 	return out;
+}
+
+/* hash_of - hash_cost at the default cost; bcrypt at its cheapest. */
+static const char *
+hash_of(const char *prefix, const char *password)
+{
+	return hash_cost(prefix, strcmp(prefix, "$2b$") == 0 ? 4 : 0, password);
 }
 
 /* write_users - the users file, mode 0600. */
@@ -303,7 +311,8 @@ test_verify_schemes(void **state)
 }
 
 /* test_every_path_hashes - an unknown user, malformed input, a wrong
- * identity: one crypt call each, on a dummy of the first entry's scheme. */
+ * identity: one crypt call each (on a random entry's hash: see
+ * test_unknown_user_costs_like_the_file). */
 static void
 test_every_path_hashes(void **state)
 {
@@ -322,8 +331,6 @@ test_every_path_hashes(void **state)
 	    hash_of("$y$", "pw"));
 	write_users(text);
 	u = auth_users_open(users_path);
-	/* The first valid entry is bcrypt: so is the dummy. */
-	assert_string_equal(auth_users_dummy_scheme(u), "$2b$");
 
 	before = auth_users_hashes(u);
 	assert_int_equal(auth_verify(u, "nobody", NULL, B64("pw")),
@@ -367,6 +374,91 @@ test_every_path_hashes(void **state)
 	assert_int_equal(auth_verify(u, "x", NULL, B64("pw")),
 	    AUTH_RESULT_UNKNOWN_USER);
 	assert_int_equal(auth_users_hashes(u), 1);
+	auth_users_free(u);
+	rm_tmpdir();
+}
+
+/* cpu_ms - this thread's CPU time: a hash is pure CPU, so its cost
+ * measured this way does not depend on how busy the machine is. */
+static double
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* cost_of - CPU milliseconds of one verification. */
+static double
+cost_of(struct auth_users *u, const char *user)
+{
+	double t0 = cpu_ms();
+
+	(void)auth_verify(u, user, NULL, B64("not-the-password"));
+	return cpu_ms() - t0;
+}
+
+/* dbl_cmp - qsort: doubles ascending. */
+static int
+dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define COST_SAMPLES 160
+
+/* test_unknown_user_costs_like_the_file - issue 22 finding 3: with a file
+ * mixing a cheap scheme (three sha512-crypt users, 1000 rounds, listed
+ * first) and an expensive one (one bcrypt user, cost 8), the cost of an
+ * unknown user follows the file's mix: about a quarter of the attempts
+ * cost what the bcrypt user costs, the rest what the sha512 users cost.
+ * Before, every unknown user cost the first entry's scheme: all cheap, so
+ * timing told which names exist.  Medians over many samples of CPU time,
+ * compared by ratios with wide bounds. */
+static void
+test_unknown_user_costs_like_the_file(void **state)
+{
+	double fast[15], slow[15], unknown[COST_SAMPLES], dear[COST_SAMPLES];
+	double cut, t_fast, t_slow;
+	size_t ndear = 0;
+	char text[2048];
+	struct auth_users *u;
+
+	make_tmpdir();
+	snprintf(text, sizeof(text), "f1:%s\nf2:%s\nf3:%s\nslow:%s\n",
+	    hash_cost("$6$", 1000, "a"), hash_cost("$6$", 1000, "b"),
+	    hash_cost("$6$", 1000, "c"), hash_cost("$2b$", 8, "d"));
+	write_users(text);
+	u = auth_users_open(users_path);
+	assert_int_equal(auth_users_count(u), 4);
+	for (size_t i = 0; i < 15; i++) {
+		fast[i] = cost_of(u, "f2");
+		slow[i] = cost_of(u, "slow");
+	}
+	qsort(fast, 15, sizeof(fast[0]), dbl_cmp);
+	qsort(slow, 15, sizeof(slow[0]), dbl_cmp);
+	t_fast = fast[7];
+	t_slow = slow[7];
+	/* The premise: the two schemes cost clearly different amounts. */
+	assert_true(t_slow > 4 * t_fast);
+	cut = sqrt(t_fast * t_slow);
+	for (size_t i = 0; i < COST_SAMPLES; i++) {
+		unknown[i] = cost_of(u, "nosuchuser");
+		if (unknown[i] > cut)
+			dear[ndear++] = unknown[i];
+	}
+	/* A quarter expected (40 of 160, sd ~5.5): far from 0 and from all. */
+	assert_in_range(ndear, 15, 80);
+	/* The expensive ones cost what the bcrypt user costs, the cheap ones
+	 * what the sha512 users cost (medians within a factor of 2). */
+	qsort(dear, ndear, sizeof(dear[0]), dbl_cmp);
+	qsort(unknown, COST_SAMPLES, sizeof(unknown[0]), dbl_cmp);
+	assert_true(dear[ndear / 2] > t_slow / 2 && dear[ndear / 2] < t_slow * 2);
+	assert_true(unknown[COST_SAMPLES / 4] < t_fast * 2 &&
+	    unknown[COST_SAMPLES / 4] > t_fast / 2);
 	auth_users_free(u);
 	rm_tmpdir();
 }
@@ -679,6 +771,7 @@ main(void)
 		cmocka_unit_test(test_reload_on_change),
 		cmocka_unit_test(test_verify_schemes),
 		cmocka_unit_test(test_every_path_hashes),
+		cmocka_unit_test(test_unknown_user_costs_like_the_file),
 		cmocka_unit_test(test_host_auth),
 		cmocka_unit_test(test_limit_two_processes),
 	};

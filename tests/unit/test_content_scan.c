@@ -963,6 +963,67 @@ test_html_reference_every_offset(void **state)
 	close(fd);
 }
 
+/* test_html_decode_every_cut - the decoder fed in pieces: each reference
+ * string decodes to what a browser shows, and to exactly that wherever
+ * one or two cuts fall (every pair of byte offsets, empty pieces
+ * included), through every state of the decoder: numeric (decimal,
+ * hex, ';' or not, C1, 0, past U+10FFFF), named with ';', legacy names
+ * without it and their longest prefix, a name past the held maximum,
+ * and '&' sequences that are no reference. */
+static void
+test_html_decode_every_cut(void **state)
+{
+	static const struct {
+		const char *in, *shown;
+	} refs[] = {
+		{ "v&#105;agra", "viagra" },
+		{ "v&#x000069;agra", "viagra" },
+		{ "V&#X49;AGRA", "VIAGRA" },
+		{ "vi&#x61gra", "viagra" },
+		{ "v&#105agra", "viagra" },
+		{ "&#128;&#0;&#99999999999;", "\xe2\x82\xac\xef\xbf\xbd"
+		    "\xef\xbf\xbd" },
+		{ "vi&shy;ag&NegativeVeryThinSpace;ra", "vi\xc2\xad" "ag"
+		    "\xe2\x80\x8bra" },
+		{ "buy&nbspnow &notit; &ltx &copy=2", "buy\xc2\xa0now "
+		    "\xc2\xacit; <x \xc2\xa9=2" },
+		{ "STRA&szlig;E &eacute", "STRA\xc3\x9f" "E \xc3\xa9" },
+		/* the longest legacy names, read without ';' */
+		{ "&frac34x &Ccedilx &iquestion", "\xc2\xbex \xc3\x87x "
+		    "\xc2\xbfion" },
+		{ "v&amp;#105;agra", "v&#105;agra" },
+		{ "v&iopf;a&gfr;r&ascr;", "viagra" },
+		{ "&&#&#x&#x;&#;&unknown;&", "&&#&#x&#x;&#;&unknown;&" },
+		{ "&abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN;x",
+		    "&abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN;x" },
+	};
+	char whole[128], cut[128];
+
+	for (size_t k = 0; k < sizeof(refs) / sizeof(refs[0]); k++) {
+		const char *in = refs[k].in;
+		size_t n = strlen(in), wl;
+		const char *one[] = { in };
+		size_t onelen[] = { n };
+
+		wl = content_scan_html_decode(one, onelen, 1, whole,
+		    sizeof(whole));
+		assert_string_equal(whole, refs[k].shown);
+		assert_true(wl <= n);
+		for (size_t i = 0; i <= n; i++) {
+			for (size_t j = i; j <= n; j++) {
+				const char *p[] = { in, in + i, in + j };
+				size_t l[] = { i, j - i, n - j };
+
+				assert_int_equal(content_scan_html_decode(p, l,
+				    3, cut, sizeof(cut)), wl);
+				if (strcmp(cut, whole) != 0)
+					fail_msg("\"%s\" cut at %zu and %zu: "
+					    "\"%s\"", in, i, j, cut);
+			}
+		}
+	}
+}
+
 /* test_text_cost - parts made of nothing but references (and of
  * unterminated ones), or of lines that start like begin lines, are
  * scanned in linear time (generous CPU bound, as test_pathological_text). */
@@ -1158,6 +1219,7 @@ main(void)
 		cmocka_unit_test(test_invalid_content_type),
 		cmocka_unit_test(test_html_references),
 		cmocka_unit_test(test_html_reference_every_offset),
+		cmocka_unit_test(test_html_decode_every_cut),
 		cmocka_unit_test(test_text_cost),
 		cmocka_unit_test(test_begin_lines),
 		cmocka_unit_test(test_begin_line_long_name),

@@ -212,9 +212,11 @@ test_every_recipient_reported(void **state)
 	char *m = compose();
 	struct parsed p;
 	const char *st;
+	/* RFC 3464 §2.2: the standard fields in the grammar's order, an
+	 * extension field after them. */
 	static const char per_message[] = "Reporting-MTA: dns; "
-	    "mail.elemta.test\r\nX-Elemta-Queue-ID: 4F2A01\r\nArrival-Date: "
-	    "Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\n";
+	    "mail.elemta.test\r\nArrival-Date: Tue, 14 Nov 2023 22:13:20 "
+	    "+0000\r\nX-Elemta-Queue-ID: 4F2A01\r\n\r\n";
 
 	parse_report(m, &p);
 	/* Human-readable: each recipient and the remote reply. */
@@ -292,6 +294,7 @@ test_header_injection_impossible(void **state)
 {
 	char *m;
 	struct parsed p;
+	const char *st;
 
 	rc[0].final_recipient = "bob@dest.test\r\nBcc: victim@evil.test";
 	rc[0].diagnostic = "550 no\r\n\r\n--fake\r\nContent-Type: text/html";
@@ -311,7 +314,10 @@ test_header_injection_impossible(void **state)
 	assert_int_equal(count(m, "550 no    --fake  Content-Type: text/html"),
 	    2);
 	assert_int_equal(p.nparts, 3);
-	assert_non_null(strstr(p.part[1], "Original-Envelope-Id: id X-Env: 1"));
+	/* Original-Envelope-Id opens the per-message fields. */
+	st = strstr(p.part[1], "\r\n\r\n") + 4;
+	assert_true(strncmp(st, "Original-Envelope-Id: id X-Env: 1\r\n"
+	    "Reporting-MTA: dns; ", 55) == 0);
 	parsed_free(&p);
 	free(m);
 }

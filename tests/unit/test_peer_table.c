@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -345,7 +346,11 @@ test_concurrent_reader(void **state)
 	struct peer_table *r = peer_table_attach(fd, 1, NULL);
 	struct addr_ip stable = ip_n(0), churn[6];
 	size_t h, got = 0;
-	unsigned wrong = 0, changes = 0, waited = 0;
+	unsigned wrong = 0, changes = 0, last = 0;
+	unsigned long reads;
+	int ready[2];
+	char byte;
+	struct timespec start, now;
 	pid_t pid;
 
 	assert_non_null(r);
@@ -359,6 +364,7 @@ test_concurrent_reader(void **state)
 			churn[got++] = ip;
 	}
 	assert_int_equal(got, 6);
+	assert_int_equal(pipe(ready), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -368,10 +374,13 @@ test_concurrent_reader(void **state)
 		if (w == NULL)
 			_exit(2);
 
+		close(ready[0]);
 		peer_table_add(w, &churn[0]);
 		peer_table_add(w, &churn[1]);
 		peer_table_add(w, &stable);
 		peer_table_add(w, &stable);
+		if (write(ready[1], "", 1) != 1)
+			_exit(3);
 		for (unsigned i = 0;; i = i * 1103515245u + 12345u) {
 			unsigned k = (i >> 16) % 6;
 
@@ -382,21 +391,30 @@ test_concurrent_reader(void **state)
 			held[k] = !held[k];
 		}
 	}
-	/* Until the writer has published the stable entry (bounded: a writer
-	 * that died is a failure, not a hang). */
-	while (peer_table_count(r, &stable) != 2) {
-		if (waitpid(pid, &status, WNOHANG) == pid || ++waited > 10000)
-			fail_msg("the writer process did not publish its entries");
-		usleep(1000);
-	}
-	/* ... and the writer really is moving entries meanwhile: the churn
-	 * address's count is seen to change. */
-	for (unsigned i = 0, last = 0; i < 300000; i++) {
-		unsigned now = peer_table_count(r, &churn[0]);
+	/* The writer says when the stable entry is published: end of file
+	 * instead of its byte is a writer that died. */
+	close(ready[1]);
+	assert_int_equal(read(ready[0], &byte, 1), 1);
+	close(ready[0]);
+	assert_int_equal(peer_table_count(r, &stable), 2);
+	/* Read until the writer is seen moving entries (the churn address's
+	 * count changes) 100 times, however the two processes are scheduled
+	 * on a busy machine: the loop ends on what was observed, not after a
+	 * fixed number of reads.  The clock only bounds a writer that hangs. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (reads = 0; changes <= 100 || reads < 300000; reads++) {
+		unsigned c = peer_table_count(r, &churn[0]);
 
 		wrong += peer_table_count(r, &stable) != 2;
-		changes += now != last;
-		last = now;
+		changes += c != last;
+		last = c;
+		if (reads % 65536 != 65535)
+			continue;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("the writer process exited (status %d)", status);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec > 300)
+			fail_msg("the writer made %u changes in 300 s", changes);
 	}
 	kill(pid, SIGKILL);
 	assert_int_equal(waitpid(pid, &status, 0), pid);

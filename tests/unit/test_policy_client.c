@@ -287,6 +287,57 @@ test_least_loaded(void **state)
 	fx_close(&fx);
 }
 
+/* From POLICY_LANES_MIN connections on, AUTH requests have a lane of
+ * their own: a MAIL is never queued behind AUTHs that policyd is still
+ * hashing, and is answered while they wait. */
+static void
+test_auth_lane(void **state)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
+	const char *req;
+	char why[128];
+	struct fx fx;
+	int sm, sa;
+
+	(void)state;
+	fx_open(&fx, 4, LONG_MS);
+	assert_non_null(fx_submit(&fx, 0, "MAIL", -1));
+	for (int tag = 1; tag <= 2; tag++) {
+		assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_REQUEST,
+		    WIRE_REQUEST_POLICY), 0);
+		assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_PROTOCOL_STATE,
+		    "AUTH"), 0);
+		assert_int_equal(wire_encode_attr(&sb, WIRE_AUTH_PASSWORD,
+		    "cHc="), 0);
+		assert_int_equal(wire_encode_end(&sb), 0);
+		assert_non_null(policy_client_submit(fx.pc, &sb, -1, on_done,
+		    &fx.tags[tag], why, sizeof(why)));
+	}
+	/* Connected in submit order: the MAIL's, then one AUTH connection
+	 * carrying both AUTHs (a lane of one slot: 4 / 4). */
+	sm = fx_accept(&fx);
+	sa = fx_accept(&fx);
+	assert_true(sm >= 0 && sa >= 0);
+	assert_false(fx_connection_waiting(&fx));
+	req = fx_read_requests(sm, 1, NULL);
+	assert_non_null(strstr(req, "protocol_state=MAIL\n"));
+	assert_null(strstr(req, WIRE_AUTH_PASSWORD));
+	req = fx_read_requests(sa, 2, NULL);
+	assert_null(strstr(req, "protocol_state=MAIL\n"));
+	/* The AUTHs wait (being hashed); the MAIL is answered. */
+	fx_reply(sm, "action=DUNNO\n\n");
+	fx_run(&fx, 1);
+	assert_int_equal(fx.ndone, 1);
+	assert_int_equal(fx.done[0].tag, 0);
+	fx_reply(sa, "action=OK\n\naction=OK\n\n");
+	fx_run(&fx, 3);
+	assert_int_equal(fx.ndone, 3);
+	assert_true(fx.done[1].res.action_ok && fx.done[2].res.action_ok);
+	close(sm);
+	close(sa);
+	fx_close(&fx);
+}
+
 /* A request not answered in time fails every request of its connection;
  * the connection is closed and the next request reconnects. */
 static void
@@ -489,6 +540,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_in_order),
 		cmocka_unit_test(test_least_loaded),
+		cmocka_unit_test(test_auth_lane),
 		cmocka_unit_test(test_timeout_fails_connection),
 		cmocka_unit_test(test_policyd_down),
 		cmocka_unit_test(test_peer_close_and_stray_reply),

@@ -1,13 +1,15 @@
 /*
- * test_sasl.c - unit tests for smtpd/sasl.c: the PLAIN message and the
- * user-name rule, one test per promise of sasl.h (its base64 is
- * test_base64.c's).
+ * test_sasl.c - unit tests for smtpd/sasl.c: the exchange (what each
+ * step asks the session to do), the PLAIN message and the user-name rule,
+ * one test per promise of sasl.h (its base64 is test_base64.c's; the
+ * replies as the client sees them are test_session.c's).
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -68,12 +70,115 @@ test_name_valid(void **state)
 	assert_false(sasl_name_valid(name, SASL_USER_MAX + 1));
 }
 
+/* test_exchange_plain - PLAIN with an initial response asks policyd with
+ * the user, the authzid and the password as base64; without one a 334
+ * comes first; "*" cancels; bad base64 and a bad message are 501. */
+static void
+test_exchange_plain(void **state)
+{
+	struct sasl_exchange x;
+	struct sasl_outcome out;
+
+	memset(&x, 0, sizeof(x));
+	/* base64("admin\0alice\0pw") */
+	sasl_start(&x, "PLAIN YWRtaW4AYWxpY2UAcHc=", 26, &out);
+	assert_int_equal(out.next, SASL_NEXT_ASK);
+	assert_string_equal(x.method, "PLAIN");
+	assert_string_equal(x.user, "alice");
+	assert_string_equal(x.authzid, "admin");
+	assert_string_equal(x.secret, "cHc=");
+	sasl_wipe_secret(&x);
+	assert_null(x.secret);
+	sasl_clear(&x, false);
+	assert_null(x.user);
+
+	sasl_start(&x, "plain", 5, &out);
+	assert_int_equal(out.next, SASL_NEXT_CHALLENGE);
+	assert_string_equal(out.line, "334 ");
+	sasl_response(&x, "AGJvYgBzM2NyM3Q=", 16, &out);   /* \0bob\0s3cr3t */
+	assert_int_equal(out.next, SASL_NEXT_ASK);
+	assert_string_equal(x.user, "bob");
+	assert_null(x.authzid);
+	sasl_clear(&x, false);
+
+	sasl_start(&x, "PLAIN", 5, &out);
+	sasl_response(&x, "*", 1, &out);
+	assert_int_equal(out.next, SASL_NEXT_REFUSE);
+	assert_int_equal(out.code, 501);
+	assert_string_equal(out.enhanced, "5.7.0");
+	sasl_start(&x, "PLAIN", 5, &out);
+	sasl_response(&x, "!!!!", 4, &out);
+	assert_int_equal(out.code, 501);
+	assert_string_equal(out.enhanced, "5.5.2");
+	sasl_start(&x, "PLAIN =", 7, &out);      /* empty: no NULs at all */
+	assert_int_equal(out.next, SASL_NEXT_REFUSE);
+	assert_int_equal(out.code, 501);
+	assert_non_null(out.why);
+	sasl_clear(&x, false);
+}
+
+/* test_exchange_login - LOGIN asks for the user then the password; a bad
+ * user name is 535 5.7.8. */
+static void
+test_exchange_login(void **state)
+{
+	struct sasl_exchange x;
+	struct sasl_outcome out;
+
+	memset(&x, 0, sizeof(x));
+	sasl_start(&x, "LOGIN", 5, &out);
+	assert_int_equal(out.next, SASL_NEXT_CHALLENGE);
+	assert_string_equal(out.line, "334 VXNlcm5hbWU6");
+	sasl_response(&x, "YWxpY2U=", 8, &out);              /* alice */
+	assert_int_equal(out.next, SASL_NEXT_CHALLENGE);
+	assert_string_equal(out.line, "334 UGFzc3dvcmQ6");
+	sasl_response(&x, "cHc=", 4, &out);                  /* pw */
+	assert_int_equal(out.next, SASL_NEXT_ASK);
+	assert_string_equal(x.user, "alice");
+	assert_string_equal(x.secret, "cHc=");
+	sasl_clear(&x, true);                   /* authenticated: kept */
+	assert_string_equal(x.user, "alice");
+	assert_null(x.secret);
+	sasl_clear(&x, false);
+
+	sasl_start(&x, "LOGIN YQpi", 10, &out);             /* "a\nb" */
+	assert_int_equal(out.next, SASL_NEXT_REFUSE);
+	assert_int_equal(out.code, 535);
+	assert_string_equal(out.enhanced, "5.7.8");
+	sasl_clear(&x, false);
+}
+
+/* test_exchange_command_errors - no mechanism, extra words, an unknown
+ * mechanism: refused before any exchange (why NULL: nothing to log). */
+static void
+test_exchange_command_errors(void **state)
+{
+	struct sasl_exchange x;
+	struct sasl_outcome out;
+
+	memset(&x, 0, sizeof(x));
+	sasl_start(&x, "", 0, &out);
+	assert_int_equal(out.code, 501);
+	assert_string_equal(out.enhanced, "5.5.4");
+	assert_null(out.why);
+	sasl_start(&x, "PLAIN a b", 9, &out);
+	assert_int_equal(out.code, 501);
+	assert_null(out.why);
+	sasl_start(&x, "CRAM-MD5", 8, &out);
+	assert_int_equal(out.code, 504);
+	assert_null(out.why);
+	assert_null(x.method);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_parse),
 		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_exchange_plain),
+		cmocka_unit_test(test_exchange_login),
+		cmocka_unit_test(test_exchange_command_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

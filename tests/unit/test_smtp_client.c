@@ -30,6 +30,9 @@ struct drv {
 	size_t body_len, body_pos, body_chunk;
 	bool body_fail;
 	struct smtpc_message *last_done;
+	enum smtpc_retry retry_at_close;   /* smtpc_retry in ops->close */
+	struct smtpc_message *resend;      /* sent again from ops->ready */
+	int resend_left, depth, max_depth;
 };
 
 static void
@@ -85,13 +88,25 @@ drv_done(void *io, struct smtpc_message *m)
 static void
 drv_ready(void *io)
 {
-	((struct drv *)io)->nready++;
+	struct drv *d = io;
+
+	d->nready++;
+	if (d->resend == NULL || d->resend_left == 0)
+		return;
+	d->resend_left--;
+	if (++d->depth > d->max_depth)
+		d->max_depth = d->depth;
+	smtpc_send(d->c, d->resend);
+	d->depth--;
 }
 
 static void
 drv_close(void *io)
 {
-	((struct drv *)io)->nclose++;
+	struct drv *d = io;
+
+	d->nclose++;
+	d->retry_at_close = smtpc_retry(d->c);
 }
 
 static const struct smtpc_ops drv_ops = {
@@ -116,6 +131,7 @@ drv_new(enum smtpc_proto proto, enum smtpc_tls_mode tls)
 	smtpc_timeouts_default(&d->cfg.timeouts);
 	d->c = smtpc_new(&d->cfg, &drv_ops, d);
 	assert_int_equal(smtpc_state(d->c), SMTPC_GREETING);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_NONE);
 	return d;
 }
 
@@ -311,6 +327,7 @@ test_helo_fallback(void **state)
 	peer(d, "550 no HELO either\r\n");
 	assert_int_equal(d->nclose, 1);
 	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_PERMFAIL);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_NONE);
 	drv_free(d);
 	d = drv_new(SMTPC_LMTP, SMTPC_TLS_NONE);
 	peer(d, "220 lmtp\r\n");
@@ -450,6 +467,20 @@ test_starttls(void **state)
 	assert_int_equal(d->nclose, 1);
 	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.7.5");
 	assert_null(strchr(smtpc_failure(d->c)->text, '\n'));
+	/* Required TLS: another host, never plaintext. */
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
+	drv_free(d);
+	/* MAY and the handshake failed: the caller may reconnect to the
+	 * same host in plaintext, and knows it when the close comes. */
+	d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	peer(d, "220 mx\r\n250-mx\r\n250 STARTTLS\r\n220 go\r\n");
+	assert_int_equal(d->nstarttls, 1);
+	smtpc_tls_done(d->c, false, "handshake failure");
+	assert_int_equal(d->nclose, 1);
+	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
+	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.7.5");
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_PLAINTEXT);
+	assert_int_equal(smtpc_retry(d->c), SMTPC_RETRY_PLAINTEXT);
 	drv_free(d);
 	/* ENCRYPT and STARTTLS refused: deferred. */
 	d = drv_new(SMTPC_SMTP, SMTPC_TLS_ENCRYPT);
@@ -590,12 +621,19 @@ test_greeting_failures(void **state)
 {
 	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
 
+	/* A 5xx greeting is this host refusing to talk, not the mail
+	 * refused: deferred with a class 4 status, the 554 kept for the
+	 * diagnostic, and the next host may be tried (Postfix's
+	 * smtp_skip_5xx_greeting = yes). */
 	peer(d, "554 5.3.2 no service\r\n");
 	expect(d, "QUIT\r\n");
 	assert_int_equal(d->nclose, 1);
-	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_PERMFAIL);
+	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
 	assert_int_equal(smtpc_failure(d->c)->code, 554);
-	assert_string_equal(smtpc_failure(d->c)->enhanced, "5.3.2");
+	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.3.2");
+	assert_non_null(strstr(smtpc_failure(d->c)->text, "554 5.3.2 no "
+	    "service"));
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
 	/* After close nothing is read or sent. */
 	peer(d, "220 late\r\n");
 	expect(d, "");
@@ -605,6 +643,7 @@ test_greeting_failures(void **state)
 	peer(d, "421 busy\r\n");
 	assert_int_equal(smtpc_failure(d->c)->result, OUTCOME_TEMPFAIL);
 	assert_string_equal(smtpc_failure(d->c)->enhanced, "4.0.0");
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NEXT_HOST);
 	drv_free(d);
 
 	d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
@@ -742,6 +781,61 @@ test_body_read_error(void **state)
 	assert_int_equal(x.r[0].outcome.result, OUTCOME_TEMPFAIL);
 	assert_string_equal(x.r[0].outcome.enhanced, "4.3.0");
 	assert_int_equal(d->nclose, 1);
+	/* Our own fault: no other host would do better. */
+	assert_int_equal(d->retry_at_close, SMTPC_RETRY_NONE);
+	drv_free(d);
+}
+
+static void
+test_refusals_sent_from_ready(void **state)
+{
+	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	struct msg x;
+
+	/* A queue of messages the peer cannot take, each sent from inside
+	 * ops->ready: handed back one after another without the stack
+	 * growing with their number. */
+	drv_ready_plain(d, "250-mx\r\n250 PIPELINING\r\n");
+	msg_init(&x, "s@src.test", 2);
+	x.m.smtputf8 = true;
+	d->resend = &x.m;
+	d->resend_left = 10000;
+	smtpc_send(d->c, &x.m);
+	assert_int_equal(d->resend_left, 0);
+	assert_int_equal(d->ndone, 10001);
+	assert_int_equal(d->nready, 1 + 10001);
+	assert_int_equal(d->max_depth, 1);
+	assert_string_equal(x.r[1].outcome.enhanced, "5.6.7");
+	assert_int_equal(smtpc_state(d->c), SMTPC_READY);
+	expect(d, "");
+	drv_free(d);
+}
+
+static void
+test_talk_during_body(void **state)
+{
+	struct drv *d = drv_new(SMTPC_SMTP, SMTPC_TLS_MAY);
+	struct msg x;
+	char *flood = malloc(REPLY_TOTAL_MAX + 2);
+
+	assert_non_null(flood);
+	drv_ready_plain(d, "250-mx\r\n250 PIPELINING\r\n");
+	msg_init(&x, "s@src.test", 1);
+	drv_body(d, "b\r\n", 0);
+	smtpc_send(d->c, &x.m);
+	peer(d, "250 ok\r\n250 ok\r\n354 go\r\n");
+	assert_int_equal(smtpc_state(d->c), SMTPC_BODY);
+	/* One early reply is kept for after the dot ... */
+	assert_int_equal(smtpc_feed(d->c, "554 no\r\n", 8), 0);
+	assert_int_equal(d->nclose, 0);
+	/* ... a flood is not kept at all. */
+	memset(flood, 'x', REPLY_TOTAL_MAX + 1);
+	flood[REPLY_TOTAL_MAX + 1] = '\0';
+	peer(d, flood);
+	assert_int_equal(d->nclose, 1);
+	assert_int_equal(x.r[0].outcome.result, OUTCOME_TEMPFAIL);
+	assert_string_equal(x.r[0].outcome.enhanced, "4.5.0");
+	free(flood);
 	drv_free(d);
 }
 
@@ -853,6 +947,8 @@ main(void)
 		cmocka_unit_test(test_mail_parameters),
 		cmocka_unit_test(test_refused_before_mail),
 		cmocka_unit_test(test_greeting_failures),
+		cmocka_unit_test(test_refusals_sent_from_ready),
+		cmocka_unit_test(test_talk_during_body),
 		cmocka_unit_test(test_421_and_timeouts_in_transaction),
 		cmocka_unit_test(test_unfinished_transactions),
 		cmocka_unit_test(test_body_read_error),

@@ -571,6 +571,14 @@ static void test_args_commands(void **state)
 	assert_non_null(strstr(ctl_command_usage(a.command), "--foreground"));
 	assert_int_equal(parse(&a, &err, "reload", "--help", NULL), 0);
 	assert_true(a.command_help);
+	/* --version stands alone, like --help; -c before it is harmless */
+	assert_int_equal(parse(&a, &err, "-c", "x.yaml", "--version", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_VERSION);
+	assert_int_equal(parse(&a, &err, "start", "--version", NULL), -1);
+	/* check-config --settings: the table's names, for the docs test */
+	assert_int_equal(parse(&a, &err, "check-config", "--settings", NULL), 0);
+	assert_true(a.settings);
+	assert_false(a.verbose);
 }
 
 /* test_args_test_plugin_owns_its_options - after test-plugin, --config,

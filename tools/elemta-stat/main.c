@@ -24,12 +24,15 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <lmdb.h>
+#include <yaml.h>
 
 #include "config.h"
 #include "counter.h"
 #include "log.h"
 #include "metrics_collect.h"
 #include "strbuf.h"
+#include "version.h"
 
 enum stat_format { STAT_TEXT, STAT_JSON, STAT_PROMETHEUS };
 
@@ -46,7 +49,8 @@ stat_usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: elemta-stat [-c FILE] [--json | --prometheus] [--watch SECONDS]\n"
-	    "                   [list [PREFIX] | top [N] | show KEY | reset KEY]\n");
+	    "                   [list [PREFIX] | top [N] | show KEY | reset KEY]\n"
+	    "       elemta-stat --version\n");
 }
 
 /* stat_collect - counter_visit callback copying each entry. */
@@ -147,35 +151,126 @@ stat_json_entry(const struct counter_entry *e, uint64_t now_ms)
 	return o;
 }
 
-/* stat_print_text - aligned table of rows (n of them). */
+/* The text table's columns, in order. */
+enum stat_column { COL_KIND, COL_KEY, COL_COUNT, COL_LIMIT, COL_PERIOD,
+    COL_FREES, STAT_COLUMNS };
+
+#define STAT_CELL_MAX 32            /* a number or a kind */
+#define STAT_KEY_TEXT_MAX (COUNTER_KEY_MAX * 4 + 1)
+
+/* One row of the text table, formatted. */
+struct stat_line {
+	char key[STAT_KEY_TEXT_MAX];
+	char cell[STAT_COLUMNS][STAT_CELL_MAX];  /* all but COL_KEY */
+};
+
+/* stat_key_text - key as Prometheus and the other tools write it (a
+ * metric's quotes and backslash escapes as they are), with only bytes a
+ * terminal would act on, or that are not ASCII, as \xNN.  Returns dst. */
+static char *
+stat_key_text(char *dst, const char *key)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)key;
+	    *p != '\0' && o + 5 <= STAT_KEY_TEXT_MAX; p++) {
+		if (*p >= 0x20 && *p < 0x7f) {
+			dst[o++] = (char)*p;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[*p >> 4];
+			dst[o++] = hex[*p & 15];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+/* stat_line_fill - the cells of one entry ("-" where its kind has none). */
+static void
+stat_line_fill(struct stat_line *l, const struct counter_entry *e,
+    uint64_t now_ms)
+{
+	char (*c)[STAT_CELL_MAX] = l->cell;
+
+	snprintf(c[COL_KIND], STAT_CELL_MAX, "%s", e->kind);
+	stat_key_text(l->key, e->key);
+	snprintf(c[COL_LIMIT], STAT_CELL_MAX, "-");
+	snprintf(c[COL_PERIOD], STAT_CELL_MAX, "-");
+	snprintf(c[COL_FREES], STAT_CELL_MAX, "-");
+	if (strcmp(e->kind, "rate") == 0) {
+		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu32, e->count);
+		snprintf(c[COL_LIMIT], STAT_CELL_MAX, "%" PRIu32, e->limit);
+		snprintf(c[COL_PERIOD], STAT_CELL_MAX, "%.1f",
+		    (double)e->period_ms / 1000.0);
+		snprintf(c[COL_FREES], STAT_CELL_MAX, "%.1f",
+		    (double)stat_free_in_ms(e, now_ms) / 1000.0);
+	} else if (strcmp(e->kind, "rep") == 0) {
+		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%.1f", e->score);
+	} else {
+		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu64, e->value);
+	}
+}
+
+/* stat_line_head - the headings line. */
+static void
+stat_line_head(struct stat_line *l)
+{
+	static const char *const head[STAT_COLUMNS] = { "KIND", "KEY", "COUNT",
+	    "LIMIT", "PERIOD_S", "FREES_IN_S" };
+
+	for (int c = 0; c < STAT_COLUMNS; c++)
+		snprintf(l->cell[c], STAT_CELL_MAX, "%s", head[c]);
+	snprintf(l->key, sizeof(l->key), "%s", head[COL_KEY]);
+}
+
+/* stat_line_width - widen width[] to fit l's cells. */
+static void
+stat_line_width(const struct stat_line *l, int *width)
+{
+	for (int c = 0; c < STAT_COLUMNS; c++) {
+		int w = (int)strlen(c == COL_KEY ? l->key : l->cell[c]);
+
+		if (w > width[c])
+			width[c] = w;
+	}
+}
+
+/* stat_line_print - one line of the table, in columns of width[]. */
+static void
+stat_line_print(const struct stat_line *l, const int *width)
+{
+	printf("%-*s  %-*s  %*s  %*s  %*s  %*s\n",
+	    width[COL_KIND], l->cell[COL_KIND], width[COL_KEY], l->key,
+	    width[COL_COUNT], l->cell[COL_COUNT],
+	    width[COL_LIMIT], l->cell[COL_LIMIT],
+	    width[COL_PERIOD], l->cell[COL_PERIOD],
+	    width[COL_FREES], l->cell[COL_FREES]);
+}
+
+/* stat_print_text - rows (n of them) as a table whose every column is as
+ * wide as its widest cell: text left-aligned, numbers right-aligned.  Two
+ * passes over the rows (measure, print) instead of keeping n formatted
+ * lines: a table can hold 100,000 keys. */
 static void
 stat_print_text(const struct stat_rows *rows, size_t n)
 {
-	char esc[COUNTER_KEY_MAX * 4 + 8];
-	int width = 3;
+	static struct stat_line l;          /* 2 KiB: not on the stack */
+	int width[STAT_COLUMNS] = { 0 };
 
+	stat_line_head(&l);
+	stat_line_width(&l, width);
 	for (size_t i = 0; i < n; i++) {
-		int l = (int)strlen(log_escape(esc, sizeof(esc), rows->items[i].key,
-		    strlen(rows->items[i].key)));
-		if (l > width)
-			width = l;
+		stat_line_fill(&l, &rows->items[i], rows->now_ms);
+		stat_line_width(&l, width);
 	}
-	printf("%-6s  %-*s  %10s  %8s  %10s  %10s\n", "KIND", width, "KEY", "COUNT",
-	    "LIMIT", "PERIOD_S", "FREES_IN_S");
+	stat_line_head(&l);
+	stat_line_print(&l, width);
 	for (size_t i = 0; i < n; i++) {
-		const struct counter_entry *e = &rows->items[i];
-		log_escape(esc, sizeof(esc), e->key, strlen(e->key));
-		if (strcmp(e->kind, "rate") == 0)
-			printf("%-6s  %-*s  %10" PRIu32 "  %8" PRIu32 "  %10.1f  %10.1f\n",
-			    e->kind, width, esc, e->count, e->limit,
-			    (double)e->period_ms / 1000.0,
-			    (double)stat_free_in_ms(e, rows->now_ms) / 1000.0);
-		else if (strcmp(e->kind, "rep") == 0)
-			printf("%-6s  %-*s  %10.1f  %8s  %10s  %10s\n", e->kind, width,
-			    esc, e->score, "-", "-", "-");
-		else
-			printf("%-6s  %-*s  %10" PRIu64 "  %8s  %10s  %10s\n", e->kind,
-			    width, esc, e->value, "-", "-", "-");
+		stat_line_fill(&l, &rows->items[i], rows->now_ms);
+		stat_line_print(&l, width);
 	}
 }
 
@@ -233,6 +328,7 @@ main(int argc, char **argv)
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ "watch", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -253,6 +349,15 @@ main(int argc, char **argv)
 			break;
 		}
 		case 'h': stat_usage(stdout); return 0;
+		case 'V': {
+			const struct version_lib libs[] = {
+				VERSION_LIB_LMDB, VERSION_LIB_LIBYAML,
+			};
+
+			version_print(stdout, "elemta-stat", libs,
+			    sizeof(libs) / sizeof(libs[0]));
+			return 0;
+		}
 		default: stat_usage(stderr); return 2;
 		}
 	}

@@ -8,7 +8,7 @@
  * their options and -h/--help (the command's own usage).  For those
  * commands, which have no -c of their own, -c after the command is still
  * elemtactl's, as operators type `elemtactl start -c x.yaml` as often as
- * `elemtactl -c x.yaml start`.
+ * `elemtactl -c x.yaml start`.  --version, like --help, stands alone.
  */
 #include <string.h>
 
@@ -98,7 +98,9 @@ const char *ctl_usage(void)
 	    "  -c FILE                configuration file (default "
 	    CONFIG_DEFAULT_FILE ")\n"
 	    "  -h, --help             this text (COMMAND --help: that command's "
-	    "usage)\n";
+	    "usage)\n"
+	    "  --version              versions of Elemta, the plugin ABI and the "
+	    "libraries\n";
 }
 
 /* args_lookup_command - the command named word, or CTL_CMD_NONE. */
@@ -125,6 +127,12 @@ static int args_command_option(struct ctl_args *out, const char *a,
 	case CTL_CMD_CHECK_CONFIG:
 		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
 			out->verbose = true;
+			return 0;
+		}
+		/* Not in the usage: the name of every setting, one a line,
+		 * for tests/integration/test_docs.py. */
+		if (strcmp(a, "--settings") == 0) {
+			out->settings = true;
 			return 0;
 		}
 		break;
@@ -198,6 +206,10 @@ int ctl_args_parse(int argc, char **argv, struct ctl_args *out,
 				out->command = CTL_CMD_HELP;
 			else
 				out->command_help = true;
+			return 0;
+		}
+		if (out->command == CTL_CMD_NONE && strcmp(a, "--version") == 0) {
+			out->command = CTL_CMD_VERSION;
 			return 0;
 		}
 		if (out->command == CTL_CMD_NONE) {

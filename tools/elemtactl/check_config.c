@@ -450,12 +450,17 @@ size_t ctl_config_validate(const struct config *cfg,
 int ctl_check_config(const struct ctl_args *args)
 {
 	static struct config_errors errs;
-	struct config *cfg = ctl_config_load(args->config_file);
+	struct config *cfg;
 	struct ctl_users users;
 	struct error err;
 	bool have_users;
 
-	if (cfg == NULL)
+	if (args->settings) {
+		for (size_t i = 0; config_setting_name(i) != NULL; i++)
+			printf("%s\n", config_setting_name(i));
+		return 0;
+	}
+	if ((cfg = ctl_config_load(args->config_file)) == NULL)
 		return 1;
 	memset(&errs, 0, sizeof(errs));
 	/* As root a missing user is reported by the checks themselves. */

@@ -35,6 +35,7 @@
 enum ctl_command {
 	CTL_CMD_NONE,
 	CTL_CMD_HELP,
+	CTL_CMD_VERSION,
 	CTL_CMD_START,
 	CTL_CMD_STOP,
 	CTL_CMD_STATUS,
@@ -50,6 +51,7 @@ struct ctl_args {
 	const char *config_file;      /* -c, or CONFIG_DEFAULT_FILE       */
 	bool foreground;              /* start --foreground               */
 	bool verbose;                 /* check-config -v                  */
+	bool settings;                /* check-config --settings          */
 	bool json;                    /* status --json                    */
 	bool command_help;            /* COMMAND --help                   */
 	const char *rest[CTL_ARGS_REST_MAX]; /* test-plugin's own arguments */

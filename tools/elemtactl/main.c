@@ -4,6 +4,7 @@
  *
  *   elemtactl [-c FILE] start [--foreground] | stop | status | reload |
  *             check-config [-v] | test-plugin PLUGIN [phase options]
+ *   elemtactl --version
  *
  * SECURITY: run by the operator, as root in production (start binds ports
  * and drops each worker's privileges, see supervisor.c).  Its inputs are
@@ -14,7 +15,26 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
+#include <lmdb.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
+
 #include "elemtactl.h"
+#include "version.h"
+
+/* ctl_version - --version: elemtactl links the plugin host (test-plugin,
+ * check-config), so every library policyd runs with. */
+static void
+ctl_version(void)
+{
+	const struct version_lib libs[] = {
+		VERSION_LIB_LMDB, VERSION_LIB_OPENSSL, VERSION_LIB_LIBEVENT,
+		VERSION_LIB_LIBYAML,
+	};
+
+	version_print(stdout, "elemtactl", libs, sizeof(libs) / sizeof(libs[0]));
+}
 
 /* main - parse, dispatch. */
 int main(int argc, char **argv)
@@ -34,6 +54,9 @@ int main(int argc, char **argv)
 	switch (args.command) {
 	case CTL_CMD_HELP:
 		fputs(ctl_usage(), stdout);
+		return 0;
+	case CTL_CMD_VERSION:
+		ctl_version();
 		return 0;
 	case CTL_CMD_START:
 		return ctl_start(&args);
