@@ -1574,7 +1574,8 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 
 	if (strncmp(value, "unix:", 5) != 0)
 		return check_hostport(cfg, value, size, err);
-	if (config_path_resolve(cfg->dir, value + 5, path, sizeof(path), err) < 0)
+	if (config_path_resolve(cfg->dir, value + 5, path, sizeof(path),
+	    err) < 0)
 		return error_prefix(err, "unix:PATH");
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "
@@ -1723,8 +1724,8 @@ setting_convert(struct config *cfg, const struct setting *s,
 		if (has_control(text))
 			return error_set(err, "the path contains a control "
 			    "character (tab, newline...)");
-		return config_path_resolve(cfg->dir, text, setting_field(cfg, s),
-		    s->size, err);
+		return config_path_resolve(cfg->dir, text,
+		    setting_field(cfg, s), s->size, err);
 	case SET_INT:
 		if (config_parse_int(text, s->min, s->max, &i, err) < 0)
 			return -1;
@@ -2029,8 +2030,8 @@ plugin_entry_load(struct loader *ld, const struct config_node *entry,
 		load_error(ld, n, key, "the path contains a control character "
 		    "(tab, newline...)");
 		rc = -1;
-	} else if (n != NULL && config_path_resolve(ld->cfg->dir, n->scalar, p->path,
-	    sizeof(p->path), &err) < 0) {
+	} else if (n != NULL && config_path_resolve(ld->cfg->dir, n->scalar,
+	    p->path, sizeof(p->path), &err) < 0) {
 		load_error(ld, n, key, "%s", err.text);
 		rc = -1;
 	}
@@ -2121,7 +2122,8 @@ cidr_default(struct loader *ld, const struct setting *s,
 	for (char *t = strtok_r(buf, ", ", &save); t != NULL;
 	    t = strtok_r(NULL, ", ", &save))
 		if (addr_cidr_list_add(list, t, 0, &err) < 0)
-			load_error(ld, NULL, s->name, "bad default: %s", err.text);
+			load_error(ld, NULL, s->name, "bad default: %s",
+			    err.text);
 }
 
 /* cidrs_load - a list of CIDR blocks (absent or empty: the default;
@@ -2180,8 +2182,8 @@ route_domains_load(struct loader *ld, const struct config_node *entry,
 	if (n == NULL || (n->type == CONFIG_NODE_SCALAR &&
 	    n->scalar[0] == '\0') || (n->type == CONFIG_NODE_LIST &&
 	    n->count == 0)) {
-		load_error(ld, n != NULL ? n : entry, key, "missing; each route "
-		    "needs the domains it serves, e.g. domains: [example.com, "
+		load_error(ld, n != NULL ? n : entry, key, "missing; each "
+		    "route needs the domains it serves, e.g. domains: [example.com, "
 		    ".example.com] (or [\"*\"] for every domain)");
 		return -1;
 	}
@@ -2234,8 +2236,8 @@ route_entry_load(struct loader *ld, const struct config_node *entry,
 	n = scalar_child(ld, entry, "next_hop", key, &bad);
 	if (n == NULL) {
 		if (!bad)
-			load_error(ld, entry, key, "missing; each route needs a "
-			    "next hop, e.g. next_hop: \"smtp:[192.0.2.1]:25\" "
+			load_error(ld, entry, key, "missing; each route needs "
+			    "a next hop, e.g. next_hop: \"smtp:[192.0.2.1]:25\" "
 			    "or \"maildir:/var/mail\"");
 		return -1;
 	}
@@ -2289,7 +2291,8 @@ routes_load(struct loader *ld, const struct setting *s,
 	cfg->delivery.routes = xcalloc(node->count ? node->count : 1,
 	    sizeof(*cfg->delivery.routes));
 	for (size_t i = 0; i < node->count; i++) {
-		struct route *r = &cfg->delivery.routes[cfg->delivery.route_count];
+		struct route *r =
+		    &cfg->delivery.routes[cfg->delivery.route_count];
 		const struct config_node *entry = node->items[i];
 		size_t dom = 0;
 		long prev;
@@ -2298,8 +2301,8 @@ routes_load(struct loader *ld, const struct setting *s,
 		snprintf(key, sizeof(key), "%s[%zu]", s->name, i);
 		if (cfg->delivery.route_count > 0 && cfg->delivery.routes[
 		    cfg->delivery.route_count - 1].all) {
-			load_error(ld, entry, key, "comes after the \"*\" route, "
-			    "which takes every domain: move \"*\" last");
+			load_error(ld, entry, key, "comes after the \"*\" "
+			    "route, which takes every domain: move \"*\" last");
 			continue;
 		}
 		if (route_entry_load(ld, entry, s->name, i, r) < 0) {
@@ -2312,8 +2315,8 @@ routes_load(struct loader *ld, const struct setting *s,
 		if (prev >= 0) {
 			load_error(ld, config_node_get(entry, "domains"), key,
 			    "domain '%s' is already routed by %s[%ld]; a "
-			    "domain may appear in one route", r->domains.items[dom],
-			    s->name, prev);
+			    "domain may appear in one route",
+			    r->domains.items[dom], s->name, prev);
 			route_free(r);
 			memset(r, 0, sizeof(*r));
 			continue;
@@ -2888,7 +2891,8 @@ setting_format(const struct config *cfg, const struct setting *s, char *buf,
 		return;
 	}
 	case STORE_UINT:
-		if ((s->flags & SETTING_OFF_OK) && setting_load_uint(cfg, s) == 0)
+		if ((s->flags & SETTING_OFF_OK) &&
+		    setting_load_uint(cfg, s) == 0)
 			str_copy(buf, "off", size);
 		else if (s->type == SET_SIZE)
 			format_size(setting_load_uint(cfg, s), buf, size);
@@ -2927,9 +2931,11 @@ dump_routes(const struct config *cfg, const char *name, FILE *out)
 	for (size_t i = 0; i < cfg->delivery.route_count; i++) {
 		const struct route *r = &cfg->delivery.routes[i];
 
-		fprintf(out, "%s[%zu].domains = %s", name, i, r->all ? "*" : "");
+		fprintf(out, "%s[%zu].domains = %s", name, i,
+		    r->all ? "*" : "");
 		for (size_t j = 0; j < r->domains.count; j++)
-			fprintf(out, "%s%s", j > 0 ? ", " : "", r->domains.items[j]);
+			fprintf(out, "%s%s", j > 0 ? ", " : "",
+			    r->domains.items[j]);
 		fprintf(out, "\n%s[%zu].next_hop = %s\n", name, i,
 		    route_hop_format(&r->hop, buf, sizeof(buf)));
 	}

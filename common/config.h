@@ -142,7 +142,7 @@ struct config {
 		enum config_bare_newline bare_newline; /* default reject      */
 		char banner[256];                 /* default "ESMTP Elemta"   */
 		struct addr_cidr_list mynetworks; /* may relay anywhere; owned;
-		                                   * default 127.0.0.0/8, ::1/128 */
+		                                   * default 127/8 and ::1    */
 	} server;
 
 	struct {
@@ -187,19 +187,19 @@ struct config {
 	struct {
 		char path[CONFIG_PATH_MAX];       /* default /var/spool/elemta */
 		bool fsync;                       /* default true             */
-		uint64_t min_free;                /* bytes; 0 = off, default 100MB */
+		uint64_t min_free;                /* bytes, 0 = off; 100MB    */
 	} spool;
 
 	struct {
 		unsigned smtp_port;               /* default 25               */
-		struct route_hop relayhost;       /* ROUTE_NONE: none (default) */
+		struct route_hop relayhost;       /* ROUTE_NONE: none         */
 		struct route *routes;             /* owned, in file order     */
 		size_t route_count;
 		struct route_hop mx;              /* the fallback: SMTP to the
 		                                   * recipient domain's MX    */
 		unsigned concurrency;             /* default 20               */
 		unsigned destination_concurrency; /* per next hop, default 5  */
-		unsigned hop_limit;               /* Received: headers, default 50 */
+		unsigned hop_limit;               /* Received: lines, 50      */
 		struct {
 			uint64_t min_backoff_ms;  /* default 5m               */
 			uint64_t max_backoff_ms;  /* default 1h               */
@@ -208,7 +208,7 @@ struct config {
 		} retry;
 		struct {
 			enum config_delivery_tls mode; /* default may         */
-			char ca_file[CONFIG_PATH_MAX]; /* "" = system CA store */
+			char ca_file[CONFIG_PATH_MAX]; /* "": system store */
 		} tls;
 		struct {
 			char username[256];       /* "" = no AUTH             */

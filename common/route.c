@@ -86,7 +86,8 @@ route_host_name(const char *name, size_t len, struct route_hop *hop,
 	snprintf(host, sizeof(host), "%.*s", (int)len, name);
 	route_show(shown, sizeof(shown), host);
 	if (len == 0)
-		return error_set(err, "the host is missing (%s)", route_expected);
+		return error_set(err, "the host is missing (%s)",
+		    route_expected);
 	if (len >= sizeof(host) || strcspn(host, "/@ :[]") != len)
 		return error_set(err, "'%s' is not a host name", shown);
 	if (domain_canonical(name, len, hop->host, sizeof(hop->host),
@@ -296,8 +297,8 @@ route_relayhost_parse(const char *text, unsigned smtp_port,
 		    route_show(shown, sizeof(shown), text));
 	for (const char *p = text; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return error_set(err, "the relay host contains a control "
-			    "character");
+			return error_set(err, "the relay host contains a "
+			    "control character");
 	hop->transport = ROUTE_SMTP;
 	return route_hostport(text, smtp_port, true, hop, err);
 }
@@ -316,13 +317,15 @@ route_hop_format(const struct route_hop *hop, char *buf, size_t size)
 		else if (hop->mx)
 			snprintf(buf, size, "smtp:%s:%u", hop->host, hop->port);
 		else
-			snprintf(buf, size, "smtp:[%s]:%u", hop->host, hop->port);
+			snprintf(buf, size, "smtp:[%s]:%u", hop->host,
+			    hop->port);
 		break;
 	case ROUTE_LMTP:
 		if (hop->path[0] != '\0')
 			snprintf(buf, size, "lmtp:unix:%s", hop->path);
 		else
-			snprintf(buf, size, "lmtp:[%s]:%u", hop->host, hop->port);
+			snprintf(buf, size, "lmtp:[%s]:%u", hop->host,
+			    hop->port);
 		break;
 	case ROUTE_MAILDIR:
 		snprintf(buf, size, "maildir:%s", hop->path);

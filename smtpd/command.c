@@ -711,6 +711,8 @@ command_parse_path(const char *arg, bool is_rcpt, bool utf8,
 		out->null_path = true;
 		return 0;
 	}
+	/* An A-d-l starts with '@' (a local part cannot). */
+	out->source_route = path[1] == '@';
 	return command_parse_address(path + 1, inner_len, is_rcpt,
 	    is_rcpt ? utf8 : out->smtputf8, out->address, &out->non_ascii, err);
 }

@@ -88,6 +88,11 @@ struct command_path {
 	                                        source route; "" for <> */
 	bool null_path;                      /* "<>" */
 	bool non_ascii;                      /* the address has UTF-8 */
+	bool source_route;                   /* the path had a source route
+	                                        ("<@a,@b:user@c>"), dropped
+	                                        from address: relay control
+	                                        refuses it from untrusted
+	                                        clients (smtpd/relay.h) */
 	/* MAIL parameters */
 	bool size_given;
 	uint64_t size;                       /* SIZE=, 0 when not given */

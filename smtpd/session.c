@@ -37,7 +37,13 @@
  *   535 5.7.8  credentials refused (policyd, or too long to be valid)
  *   454 4.7.0  policyd unavailable or locked out
  *   530 5.7.0  MAIL on a submission listener before AUTH
- * Every one of them counts toward server.max_errors.
+ * Every one of them counts toward server.max_errors, and so do:
+ *   554 5.7.1  <address>: Relay access denied (smtpd/relay.h, at RCPT,
+ *              before policyd is asked)
+ *   452 4.3.1  Insufficient system storage: at MAIL when the spool's free
+ *              space is below spool.min_free plus the declared SIZE; at
+ *              DATA or end of data when a spool write found the disk full
+ *              (the message is dropped, nothing partial stays)
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,6 +59,7 @@
 #include "wire.h"
 #include "command.h"
 #include "data.h"
+#include "relay.h"
 #include "sasl.h"
 #include "session.h"
 #include "spool.h"
@@ -796,7 +803,27 @@ session_helo_proceed(struct session *s, const struct session_verdict *v)
 
 /*==== MAIL ====*/
 
-/* session_mail_check - sequence, AUTH requirement, syntax, SIZE. */
+/* session_no_storage - Postfix's answer when the queue's file system
+ * is (nearly) full: 452 4.3.1, logged and counted as a refusal at phase
+ * (sender: the MAIL address being refused, else the transaction's). */
+static void
+session_no_storage(struct session *s, enum elemta_phase phase,
+    const char *sender)
+{
+	char e1[SESSION_ESC], e2[SESSION_ESC];
+
+	smtpd_stats_refused(phase);
+	log_warn("sid=%s reject: %s from unknown[%s]: 452 4.3.1 Insufficient "
+	    "system storage; from=<%s> (spool %s: below spool.min_free, or "
+	    "full)", s->sid, wire_phase_name(phase),
+	    session_esc(e1, sizeof(e1), s->client_addr),
+	    session_esc(e2, sizeof(e2), sender != NULL ? sender :
+	    s->txn.sender), s->cfg->spool.path);
+	session_reply_error(s, 452, "4.3.1", "Insufficient system storage");
+}
+
+/* session_mail_check - sequence, AUTH requirement, syntax, SIZE, free
+ * space. */
 static void
 session_mail_check(struct session *s, const struct command *cmd)
 {
@@ -825,6 +852,12 @@ session_mail_check(struct session *s, const struct command *cmd)
 	if ((path.smtputf8 || path.body == BODY_8BITMIME) && !s->esmtp) {
 		session_reply_error(s, 555, "5.5.4",
 		    "Error: parameters need EHLO");
+		return;
+	}
+	/* spool.min_free, and room for the SIZE= the client declared. */
+	if (!spool_space_ok(s->cfg->spool.path, s->cfg->spool.min_free,
+	    path.size)) {
+		session_no_storage(s, ELEMTA_PHASE_MAIL, path.address);
 		return;
 	}
 	t->active = true;
@@ -856,7 +889,20 @@ session_mail_proceed(struct session *s, const struct session_verdict *v)
 
 /*==== RCPT ====*/
 
-/* session_rcpt_check - sequence, syntax, the recipient limit. */
+/* session_relay_denied - Postfix's reject_unauth_destination reply,
+ * logged and counted like every refusal. */
+static void
+session_relay_denied(struct session *s, const char *rcpt)
+{
+	char text[COMMAND_PATH_MAX + 40];
+
+	snprintf(text, sizeof(text), "<%s>: Relay access denied", rcpt);
+	session_log_reject(s, ELEMTA_PHASE_RCPT, 554, "5.7.1", text, rcpt);
+	session_reply_error(s, 554, "5.7.1", "%s", text);
+}
+
+/* session_rcpt_check - sequence, syntax, the recipient limit, relay
+ * control (smtpd/relay.h). */
 static void
 session_rcpt_check(struct session *s, const struct command *cmd)
 {
@@ -875,6 +921,13 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 	}
 	if (t->nrcpt >= s->cfg->server.max_recipients) {
 		session_rcpt_too_many(s, "Error: too many recipients");
+		return;
+	}
+	/* Relay control decides before policyd hears of the recipient: no
+	 * plugin verdict can turn this refusal into an accept. */
+	if (!relay_allowed(relay_check(s->cfg, s->client_addr,
+	    s->authenticated, &path))) {
+		session_relay_denied(s, path.address);
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
@@ -997,6 +1050,7 @@ static void
 session_data_proceed(struct session *s, const struct session_verdict *v)
 {
 	struct error err;
+	int rc;
 
 	if (session_verdict_refuses(v)) {
 		session_enter_state(s, s->resume);
@@ -1007,15 +1061,19 @@ session_data_proceed(struct session *s, const struct session_verdict *v)
 		return;
 	session_note_verdict(s, v, false);
 	s->spool = xcalloc(1, sizeof(*s->spool));
-	if (spool_msg_open(s->spool, s->cfg->spool.path, s->txn.queue_id,
-	    &err) < 0 || session_received_header(s, &err) < 0) {
+	if ((rc = spool_msg_open(s->spool, s->cfg->spool.path,
+	    s->txn.queue_id, &err)) < 0 ||
+	    (rc = session_received_header(s, &err)) < 0) {
 		log_err("sid=%s spool: %s", s->sid, err.text);
 		spool_msg_abort(s->spool);
 		free(s->spool);
 		s->spool = NULL;
 		session_enter_state(s, s->resume);
-		session_reply_error(s, 451, "4.3.0",
-		    "Error: queue file write error");
+		if (rc == SPOOL_NO_SPACE)
+			session_no_storage(s, ELEMTA_PHASE_DATA, NULL);
+		else
+			session_reply_error(s, 451, "4.3.0",
+			    "Error: queue file write error");
 		return;
 	}
 	data_machine_init(&s->dm);
@@ -1044,7 +1102,7 @@ static void
 session_eom(struct session *s)
 {
 	struct error err;
-	int fd;
+	int fd, rc = 0;
 
 	if (s->dm.bare_newline &&
 	    s->cfg->server.bare_newline == CONFIG_BARE_REJECT) {
@@ -1063,12 +1121,16 @@ session_eom(struct session *s)
 		    "Error: message size exceeds fixed limit");
 		return;
 	}
-	if (s->spool == NULL || spool_msg_flush(s->spool, &err) < 0 ||
+	if (s->spool == NULL || (rc = spool_msg_flush(s->spool, &err)) < 0 ||
 	    (fd = spool_msg_reader(s->spool, &err)) < 0) {
 		if (s->spool != NULL)
 			log_err("sid=%s spool: %s", s->sid, err.text);
-		session_message_refused(s, 451, "4.3.0",
-		    "Error: queue file write error");
+		if (s->spool != NULL && rc == SPOOL_NO_SPACE)
+			session_message_refused(s, 452, "4.3.1",
+			    "Insufficient system storage");
+		else
+			session_message_refused(s, 451, "4.3.0",
+			    "Error: queue file write error");
 		return;
 	}
 	s->message_size = s->spool->size;
@@ -1132,7 +1194,8 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	s->spool = NULL;
 }
 
-/* session_commit_done - 250 once the message is durable, else 451. */
+/* session_commit_done - 250 once the message is durable, else 451
+ * (452 4.3.1 when the disk was full). */
 void
 session_commit_done(struct session *s, int rc, const char *errtext)
 {
@@ -1146,8 +1209,12 @@ session_commit_done(struct session *s, int rc, const char *errtext)
 		smtpd_stats_add(SMTPD_STAT_MESSAGES_REFUSED, 1);
 		session_txn_reset(s);
 		session_enter_state(s, SESSION_HELO_DONE);
-		session_reply_error(s, 451, "4.3.0",
-		    "Error: queue file write error");
+		if (rc == SPOOL_NO_SPACE)
+			session_reply_error(s, 452, "4.3.1",
+			    "Insufficient system storage");
+		else
+			session_reply_error(s, 451, "4.3.0",
+			    "Error: queue file write error");
 		return;
 	}
 	log_info("sid=%s %s %s from=<%s> nrcpt=%zu size=%" PRIu64, s->sid,
@@ -1222,10 +1289,14 @@ session_data_input(struct session *s, const char *data, size_t len)
 			if (s->spool != NULL)
 				spool_msg_abort(s->spool);
 		}
-		if (!s->oversize && s->spool != NULL && olen > 0 &&
-		    spool_msg_write(s->spool, out, olen, &err) < 0 &&
-		    !s->spool->failed)
+		if (!s->oversize && s->spool != NULL && s->spool->open &&
+		    olen > 0 &&
+		    spool_msg_write(s->spool, out, olen, &err) < 0) {
+			/* The message is lost (answered at the end of data):
+			 * log it once and give the space back now. */
 			log_err("sid=%s spool: %s", s->sid, err.text);
+			spool_msg_abort(s->spool);
+		}
 		if (ended) {
 			s->data_in += done;
 			session_eom(s);

@@ -120,7 +120,8 @@ size_t session_feed(struct session *s, const char *data, size_t len,
     size_t avail);
 /* session_policy_done - the answer to the request started last. */
 void session_policy_done(struct session *s, const struct policy_result *res);
-/* session_commit_done - the outcome of ops->commit (rc 0: durable). */
+/* session_commit_done - the outcome of ops->commit (rc 0: durable;
+ * SPOOL_NO_SPACE: the disk was full, 452 4.3.1; other < 0: 451 4.3.0). */
 void session_commit_done(struct session *s, int rc, const char *errtext);
 /* session_tls_started - the TLS handshake completed: protocol and
  * cipher as OpenSSL names them ("TLSv1.3", "TLS_AES_256_GCM_SHA384").

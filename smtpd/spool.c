@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +49,54 @@ spool_queue_id_new(char out[SPOOL_ID_LEN + 1])
 }
 
 /*==== Helpers ====*/
+
+#define SPOOL_SPACE_TTL_MS 1000   /* spool_space_ok measures this often */
+
+/* spool_errno_no_space - errno says the file system is full. */
+static bool
+spool_errno_no_space(int e)
+{
+	return e == ENOSPC || e == EDQUOT;
+}
+
+/* spool_fail - mark m failed (for want of space when errno says so) and
+ * return what its callers return; errno is left as it was. */
+static int
+spool_fail(struct spool_msg *m)
+{
+	m->failed = true;
+	if (spool_errno_no_space(errno))
+		m->no_space = true;
+	return m->no_space ? SPOOL_NO_SPACE : -1;
+}
+
+/* spool_space_ok - see spool.h. */
+bool
+spool_space_ok(const char *spool, uint64_t min_free, uint64_t need)
+{
+	static char path[PATH_MAX];
+	static uint64_t avail, measured_ms;
+	struct timespec ts;
+	struct statvfs sv;
+	uint64_t now_ms;
+
+	if (min_free == 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	if (measured_ms == 0 || now_ms - measured_ms >= SPOOL_SPACE_TTL_MS ||
+	    strcmp(path, spool) != 0) {
+		if (statvfs(spool, &sv) < 0) {
+			log_warn("spool: statvfs %s: %s", spool,
+			    strerror(errno));
+			return true;
+		}
+		str_copy(path, spool, sizeof(path));
+		avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+		measured_ms = now_ms ? now_ms : 1;
+	}
+	return avail >= min_free && avail - min_free >= need;
+}
 
 /* spool_fsync_path - fsync a directory by name. */
 static int
@@ -117,8 +166,12 @@ spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
 	if (spool_named)
 		m->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0640);
-	if (m->fd < 0)
-		return error_set(err, "create %s: %s", path, strerror(errno));
+	if (m->fd < 0) {
+		int rc = spool_errno_no_space(errno) ? SPOOL_NO_SPACE : -1;
+
+		error_set(err, "create %s: %s", path, strerror(errno));
+		return rc;
+	}
 	m->tmppath = xstrdup(path);
 	m->open = true;
 	m->buf = xmalloc(SPOOL_BUF_SIZE);
@@ -137,12 +190,16 @@ spool_fd_path(const struct spool_msg *m, char *buf, size_t size)
 int
 spool_msg_flush(struct spool_msg *m, struct error *err)
 {
-	if (m->failed)
-		return error_set(err, "earlier write to %s failed", m->tmppath);
+	if (m->failed) {
+		error_set(err, "an earlier write of message %s failed%s",
+		    m->id, m->no_space ? ": no space left" : "");
+		return m->no_space ? SPOOL_NO_SPACE : -1;
+	}
 	if (m->buflen > 0 && fdio_write_all(m->fd, m->buf, m->buflen) < 0) {
-		m->failed = true;
-		return error_set(err, "write %s: %s", m->tmppath,
-		    strerror(errno));
+		int rc = spool_fail(m);
+
+		error_set(err, "write %s: %s", m->tmppath, strerror(errno));
+		return rc;
 	}
 	m->buflen = 0;
 	return 0;
@@ -153,21 +210,24 @@ int
 spool_msg_write(struct spool_msg *m, const void *data, size_t len,
     struct error *err)
 {
+	int rc;
+
 	if (m->failed)
-		return -1;
+		return m->no_space ? SPOOL_NO_SPACE : -1;
 	m->size += len;
 	if (m->buflen + len <= SPOOL_BUF_SIZE) {
 		memcpy(m->buf + m->buflen, data, len);
 		m->buflen += len;
 		return 0;
 	}
-	if (spool_msg_flush(m, err) < 0)
-		return -1;
+	if ((rc = spool_msg_flush(m, err)) < 0)
+		return rc;
 	if (len >= SPOOL_BUF_SIZE / 2) {
 		if (fdio_write_all(m->fd, data, len) < 0) {
-			m->failed = true;
-			return error_set(err, "write %s: %s", m->tmppath,
+			rc = spool_fail(m);
+			error_set(err, "write %s: %s", m->tmppath,
 			    strerror(errno));
+			return rc;
 		}
 		return 0;
 	}
@@ -234,8 +294,10 @@ spool_envelope_write(struct spool_msg *m, const struct spool_envelope *env,
 		strbuf_free(&sb);
 		return error_set(err, "envelope too large");
 	}
-	if (fdio_write_all(m->fd, sb.data, sb.len) < 0)
-		rc = error_set(err, "write %s: %s", m->tmppath, strerror(errno));
+	if (fdio_write_all(m->fd, sb.data, sb.len) < 0) {
+		rc = spool_fail(m);
+		error_set(err, "write %s: %s", m->tmppath, strerror(errno));
+	}
 	strbuf_free(&sb);
 	return rc;
 }
@@ -296,15 +358,18 @@ spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
     enum spool_dest dest, bool do_fsync, struct error *err)
 {
 	char target[PATH_MAX + SPOOL_ID_LEN + 2], parent[PATH_MAX];
+	int rc;
 
 	if (!m->open)
 		return error_set(err, "message not open");
-	if (spool_msg_flush(m, err) < 0 ||
-	    spool_envelope_write(m, env, err) < 0)
+	if ((rc = spool_msg_flush(m, err)) < 0 ||
+	    (rc = spool_envelope_write(m, env, err)) < 0)
 		goto fail;
 	/* fdatasync: the size changed, so it flushes the inode too (a named
-	 * tmp/ entry need not be durable: the rename replaces it). */
+	 * tmp/ entry need not be durable: the rename replaces it).  Delayed
+	 * allocation may find the disk full only now. */
 	if (do_fsync && fdatasync(m->fd) < 0) {
+		rc = spool_fail(m);
 		error_set(err, "fsync %s: %s", m->tmppath, strerror(errno));
 		goto fail;
 	}
@@ -318,6 +383,7 @@ spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
 	    renameat2(AT_FDCWD, m->tmppath, AT_FDCWD, target,
 	    RENAME_NOREPLACE) < 0 && (errno != EINVAL ||
 	    link(m->tmppath, target) < 0 || unlink(m->tmppath) < 0)) {
+		rc = spool_fail(m);
 		error_set(err, "%s %s to %s: %s", m->anonymous ? "link" :
 		    "rename", m->tmppath, target, strerror(errno));
 		goto fail;
@@ -326,7 +392,7 @@ spool_commit_begin(struct spool_msg *m, const struct spool_envelope *env,
 	return 0;
 fail:
 	spool_msg_abort(m);
-	return -1;
+	return rc;
 }
 
 /* spool_msg_commit - envelope, fsyncs, rename, fsync of the parent.  A
@@ -338,9 +404,10 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 {
 	char parent[PATH_MAX];
 	const char *spool = m->spool;
+	int rc;
 
-	if (spool_commit_begin(m, env, dest, do_fsync, err) < 0)
-		return -1;
+	if ((rc = spool_commit_begin(m, env, dest, do_fsync, err)) < 0)
+		return rc;
 	if (!do_fsync)
 		return 0;
 	spool_dest_dir(spool, dest, parent, sizeof(parent));

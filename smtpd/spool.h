@@ -35,6 +35,11 @@
 #define SPOOL_ID_LEN 16           /* upper-case hex digits */
 #define SPOOL_BUF_SIZE 8192       /* write buffer, allocated while open */
 #define SPOOL_SIZE_DIGITS 20      /* "size: " + 20 digits + LF ends a file */
+/* What spool_msg_open, _write, _flush and _commit (and so a commit's
+ * done callback) return instead of -1 when they failed for want of space
+ * (ENOSPC, EDQUOT): the session answers 452 4.3.1 instead of 451 4.3.0.
+ * Still < 0, and the message is dropped as on any failure. */
+#define SPOOL_NO_SPACE (-2)
 
 /* A message being received.  Zero-initialised means "not open". */
 struct spool_msg {
@@ -49,6 +54,7 @@ struct spool_msg {
 	uint64_t size;            /* bytes written to the message so far  */
 	bool open;
 	bool failed;              /* a write failed: the message is lost  */
+	bool no_space;            /* ... for want of space                */
 };
 
 /* The envelope stored after the message: common/queue_file.h owns its
@@ -65,6 +71,14 @@ void spool_queue_id_new(char out[SPOOL_ID_LEN + 1]);
 /* spool_prepare - create spool/{tmp,queue,quarantine} when missing (for
  * `elemta-smtpd --bind`; elemtactl normally does it). */
 int spool_prepare(const char *spool, struct error *err);
+
+/* spool_space_ok - whether spool's file system has min_free + need
+ * bytes free for unprivileged users (statvfs f_bavail; Postfix's
+ * queue_minfree).  Measured at most once a second per process, so a
+ * MAIL storm is no statvfs storm; min_free 0 turns the check off; a
+ * failing statvfs passes (logged): the writes then report a full disk
+ * themselves. */
+bool spool_space_ok(const char *spool, uint64_t min_free, uint64_t need);
 
 /* spool_msg_open - create the (unnamed) tmp file of message id. */
 int spool_msg_open(struct spool_msg *m, const char *spool, const char *id,

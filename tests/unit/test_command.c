@@ -206,6 +206,17 @@ test_mail_address_forms(void **state)
 	assert_int_equal(command_parse_mail(
 	    "FROM:<@relay.example,@[192.0.2.1]:user@example.org>", 0, &p, &err), 0);
 	assert_string_equal(p.address, "user@example.org");
+	/* ... and remembered, for relay control (smtpd/relay.h). */
+	assert_true(p.source_route);
+	assert_int_equal(command_parse_rcpt("TO:<@a.example:Postmaster>", false,
+	    &p, &err), 0);
+	assert_true(p.source_route);
+	assert_int_equal(command_parse_rcpt("TO:<\"@a.example:u\"@b.example>",
+	    false, &p, &err), 0);
+	assert_false(p.source_route);
+	assert_int_equal(command_parse_mail("FROM:<u@example.org>", 0, &p,
+	    &err), 0);
+	assert_false(p.source_route);
 	expect_err(command_parse_mail("FROM:<@relay..x:user@example.org>", 0, &p,
 	    &err), &err, 501, "5.1.7");
 	assert_int_equal(command_parse_mail("FROM:<u@[192.0.2.1]>", 0, &p, &err), 0);

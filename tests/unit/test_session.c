@@ -16,8 +16,10 @@
 
 #include <cmocka.h>
 
+#include "addr.h"
 #include "config.h"
 #include "log.h"
+#include "route.h"
 #include "strbuf.h"
 #include "wire.h"
 #include "../../smtpd/policy_client.h"
@@ -314,6 +316,12 @@ setup(void **state)
 	d->cfg->server.bare_newline = CONFIG_BARE_REJECT;
 	d->cfg->policyd.fail_mode = CONFIG_FAIL_TEMPFAIL;
 	d->cfg->spool.fsync = false;
+	/* The clients (192.0.2.7, 2001:db8::7) may relay, as the tests before relay
+	 * control assume; the relay tests move it out. */
+	assert_int_equal(addr_cidr_list_add(&d->cfg->server.mynetworks,
+	    "192.0.2.0/24", 0, &err), 0);
+	assert_int_equal(addr_cidr_list_add(&d->cfg->server.mynetworks,
+	    "2001:db8::/32", 0, &err), 0);
 	snprintf(d->spool, sizeof(d->spool), "/tmp/elemta-test-session.XXXXXX");
 	assert_non_null(mkdtemp(d->spool));
 	snprintf(d->cfg->spool.path, sizeof(d->cfg->spool.path), "%s", d->spool);
@@ -333,6 +341,10 @@ teardown(void **state)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->spool);
 	assert_int_equal(system(cmd), 0);
 	free(d->in);
+	addr_cidr_list_free(&d->cfg->server.mynetworks);
+	for (size_t i = 0; i < d->cfg->delivery.route_count; i++)
+		route_free(&d->cfg->delivery.routes[i]);
+	free(d->cfg->delivery.routes);
 	free(d->cfg);
 	free(d);
 	return 0;
@@ -1020,6 +1032,44 @@ test_async_commit(void **state)
 	assert_int_equal(count_dir(d, "tmp"), 0);
 }
 
+/* test_no_storage - spool.min_free: MAIL is 452 4.3.1 while the spool
+ * has less free (before policyd is asked); a commit that found the disk
+ * full is 452 4.3.1 too, and leaves nothing in tmp/ or queue/ */
+static void
+test_no_storage(void **state)
+{
+	struct drv *d = *state;
+	int asked;
+
+	d->cfg->spool.min_free = UINT64_C(1) << 62;
+	ehlo(d);
+	asked = d->npolicy;
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	assert_reply(d, "452 4.3.1 Insufficient system storage\r\n");
+	assert_int_equal(d->npolicy, asked);
+	assert_state(d, SESSION_HELO_DONE);
+
+	d->cfg->spool.min_free = 1;
+	session_free(d->s);
+	d->s = session_new(d->cfg, &drv_ops_async, d, &(struct session_peer){
+	    "192.0.2.7", 50123, "192.0.2.1", 25, CONFIG_MODE_SMTP, false });
+	mail_to_data(d);
+	drv_send(d, "Subject: b\r\n\r\nbody\r\n.\r\n");
+	drv_answer(d, "DUNNO");
+	assert_true(drv_job_pending);
+	spool_msg_abort(&drv_job);
+	drv_job_pending = false;
+	session_commit_done(d->s, SPOOL_NO_SPACE, "No space left (test)");
+	assert_reply(d, "452 4.3.1 Insufficient system storage\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	assert_int_equal(count_dir(d, "tmp"), 0);
+	assert_int_equal(count_dir(d, "queue"), 0);
+	/* The next transaction goes on. */
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n");
+}
+
 /*==== STARTTLS and AUTH ====*/
 
 /* drv_reopen - a fresh session on ops for a peer of the given mode. */
@@ -1416,6 +1466,192 @@ test_auth_received_header_without_tls(void **state)
 	assert_reply(d, "250 2.1.0 Ok\r\n");
 }
 
+/*==== Relay control ====*/
+
+/* relay_setup - served.example (and its subdomains) is the one served
+ * domain, through a route; "*" routes everything else (and serves
+ * nothing); mynetworks is 127.0.0.0/8 only; the session is reopened
+ * from client (outside mynetworks unless it says otherwise). */
+static void
+relay_setup(struct drv *d, const char *client, enum config_listen_mode mode,
+    const struct session_ops *ops)
+{
+	struct session_peer peer = { client, 40000, "192.0.2.1", 25, mode,
+	    ops->starttls != NULL };
+	struct route *r = calloc(2, sizeof(*r));
+	struct error err;
+
+	assert_non_null(r);
+	assert_int_equal(route_domains_add(&r[0], "served.example", &err), 0);
+	assert_int_equal(route_domains_add(&r[0], ".served.example", &err), 0);
+	assert_int_equal(route_hop_parse("maildir:/var/mail", "/", 25,
+	    &r[0].hop, &err), 0);
+	assert_int_equal(route_domains_add(&r[1], "*", &err), 0);
+	assert_int_equal(route_hop_parse("smtp:[192.0.2.25]", "/", 25,
+	    &r[1].hop, &err), 0);
+	d->cfg->delivery.routes = r;
+	d->cfg->delivery.route_count = 2;
+	addr_cidr_list_free(&d->cfg->server.mynetworks);
+	assert_int_equal(addr_cidr_list_add(&d->cfg->server.mynetworks,
+	    "127.0.0.0/8", 0, &err), 0);
+	d->cfg->server.max_errors = 100;
+	session_free(d->s);
+	d->s = session_new(d->cfg, ops, d, &peer);
+}
+
+/* relay_mail - EHLO and MAIL accepted. */
+static void
+relay_mail(struct drv *d)
+{
+	ehlo(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+}
+
+/* rcpt_denied - rcpt is refused by relay control: Postfix's reply, and
+ * policyd never asked. */
+static void
+rcpt_denied(struct drv *d, const char *rcpt, const char *shown)
+{
+	char line[400], want[400];
+	int asked = d->npolicy;
+
+	snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", rcpt);
+	snprintf(want, sizeof(want), "554 5.7.1 <%s>: Relay access denied\r\n",
+	    shown);
+	drv_send(d, line);
+	assert_reply(d, want);
+	assert_int_equal(d->npolicy, asked);
+	assert_int_not_equal(session_state(d->s), SESSION_WAIT_POLICY);
+}
+
+/* rcpt_asked - rcpt passes relay control: policyd is asked about it
+ * (its address as shown), and its DUNNO gives 250. */
+static void
+rcpt_asked(struct drv *d, const char *rcpt, const char *shown)
+{
+	char line[400], attr[400];
+	int asked = d->npolicy;
+
+	snprintf(line, sizeof(line), "RCPT TO:<%s>\r\n", rcpt);
+	snprintf(attr, sizeof(attr), "recipient=%s\n", shown);
+	drv_send(d, line);
+	assert_int_equal(d->npolicy, asked + 1);
+	assert_state(d, SESSION_WAIT_POLICY);
+	assert_non_null(strstr(d->req, attr));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.5 Ok\r\n");
+}
+
+/* test_relay_refused_outside_mynetworks - an unauthenticated client
+ * outside mynetworks reaches the served domains only; every routing
+ * trick is refused; the refusals happen before policyd is asked, keep
+ * the transaction, and count as errors */
+static void
+test_relay_refused_outside_mynetworks(void **state)
+{
+	struct drv *d = *state;
+
+	relay_setup(d, "198.51.100.9", CONFIG_MODE_SMTP, &drv_ops);
+	relay_mail(d);
+	rcpt_denied(d, "user@other.example", "user@other.example");
+	assert_state(d, SESSION_MAIL_DONE);
+	/* "*" routes it, but does not serve it. */
+	rcpt_denied(d, "user@OTHER.example", "user@other.example");
+	rcpt_denied(d, "user@served.example.evil", "user@served.example.evil");
+	rcpt_denied(d, "user@[192.0.2.1]", "user@[192.0.2.1]");
+	rcpt_asked(d, "user@served.example", "user@served.example");
+	rcpt_asked(d, "user@Mail.Served.Example", "user@mail.served.example");
+	rcpt_asked(d, "postmaster", "postmaster");
+	assert_state(d, SESSION_RCPT_DONE);
+	/* allow_untrusted_routing = no: the tricks, to a served domain. */
+	rcpt_denied(d, "user%other.example@served.example",
+	    "user%other.example@served.example");
+	rcpt_denied(d, "@served.example:user@other.example",
+	    "user@other.example");
+	rcpt_denied(d, "@other.example:user@served.example",
+	    "user@served.example");
+	rcpt_denied(d, "@a.example,@served.example:postmaster", "postmaster");
+	rcpt_denied(d, "\"user@other.example\"@served.example",
+	    "\"user@other.example\"@served.example");
+	rcpt_denied(d, "\"user\\@other.example\"@served.example",
+	    "\"user\\@other.example\"@served.example");
+	rcpt_denied(d, "\"user%other\"@served.example",
+	    "\"user%other\"@served.example");
+	rcpt_denied(d, "other.example!user@served.example",
+	    "other.example!user@served.example");
+	/* Each refusal was an error: 12 of them so far. */
+	d->cfg->server.max_errors = 13;
+	drv_send(d, "RCPT TO:<x@other.example>\r\n");
+	assert_reply(d, "554 5.7.1 <x@other.example>: Relay access denied\r\n"
+	    "421 4.7.0 mx.test Error: too many errors\r\n");
+	assert_true(d->closed);
+}
+
+/* test_relay_trusted_clients - mynetworks (IPv4, IPv4-mapped IPv6) and
+ * authenticated clients may relay anywhere, tricks included (policyd
+ * still decides) */
+static void
+test_relay_trusted_clients(void **state)
+{
+	struct drv *d = *state;
+
+	relay_setup(d, "127.0.0.9", CONFIG_MODE_SMTP, &drv_ops);
+	relay_mail(d);
+	rcpt_asked(d, "user@other.example", "user@other.example");
+	rcpt_asked(d, "user%x.example@served.example",
+	    "user%x.example@served.example");
+	rcpt_asked(d, "@served.example:user@other.example",
+	    "user@other.example");
+	/* policyd's own refusal still applies (allowed_relay_domains). */
+	drv_send(d, "RCPT TO:<user@elsewhere.example>\r\n");
+	drv_answer(d, "554 5.7.1 Relay access denied");
+	assert_reply(d, "554 5.7.1 Relay access denied\r\n");
+
+	relay_setup(d, "::ffff:127.0.0.1", CONFIG_MODE_SMTP, &drv_ops);
+	relay_mail(d);
+	rcpt_asked(d, "user@other.example", "user@other.example");
+
+	/* Outside mynetworks, after AUTH: anywhere. */
+	auth_setup(d, false);
+	relay_setup(d, "203.0.113.5", CONFIG_MODE_SMTP, &drv_ops_tls);
+	greet(d);
+	ehlo_reply(d);
+	drv_send(d, "MAIL FROM:<a@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	rcpt_denied(d, "user@other.example", "user@other.example");
+	drv_send(d, "RSET\r\n");
+	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer(d, "OK");
+	assert_reply(d, "250 2.0.0 Ok\r\n"
+	    "235 2.7.0 Authentication successful\r\n");
+	drv_send(d, "MAIL FROM:<alice@b.example>\r\n");
+	drv_answer(d, "DUNNO");
+	drv_take(d);
+	rcpt_asked(d, "user@other.example", "user@other.example");
+	rcpt_asked(d, "other.example!user@served.example",
+	    "other.example!user@served.example");
+}
+
+/* test_relay_empty_mynetworks - mynetworks: [] trusts even loopback;
+ * no routes: nothing is served */
+static void
+test_relay_empty_mynetworks(void **state)
+{
+	struct drv *d = *state;
+
+	relay_setup(d, "127.0.0.1", CONFIG_MODE_SMTP, &drv_ops);
+	addr_cidr_list_free(&d->cfg->server.mynetworks);
+	relay_mail(d);
+	rcpt_denied(d, "user@other.example", "user@other.example");
+	rcpt_asked(d, "user@served.example", "user@served.example");
+	d->cfg->delivery.route_count = 0;
+	rcpt_denied(d, "user@served.example", "user@served.example");
+	d->cfg->delivery.route_count = 2;
+}
+
 static void
 test_state_names(void **state)
 {
@@ -1462,6 +1698,7 @@ main(void)
 		T(test_timeout_and_shutdown),
 		T(test_shutdown),
 		T(test_async_commit),
+		T(test_no_storage),
 		T(test_starttls_discards_injection_and_resets),
 		T(test_starttls_refusals),
 		T(test_starttls_handshake_failure_closes),
@@ -1471,6 +1708,9 @@ main(void)
 		T(test_auth_not_enabled_and_error_limit),
 		T(test_auth_only_ok_authenticates),
 		T(test_auth_received_header_without_tls),
+		T(test_relay_refused_outside_mynetworks),
+		T(test_relay_trusted_clients),
+		T(test_relay_empty_mynetworks),
 		T(test_state_names),
 	};
 

@@ -295,6 +295,91 @@ test_collision_refused(void **state)
 	free(after);
 }
 
+/* make_full - m's writes from now on go to /dev/full (ENOSPC), as on a
+ * full file system: its descriptor is replaced (an unnamed tmp inode
+ * goes with the old one). */
+static void
+make_full(struct spool_msg *m)
+{
+	int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+
+	assert_true(full >= 0);
+	assert_true(dup2(full, m->fd) == m->fd);
+	close(full);
+}
+
+/* A write that finds the disk full says so (SPOOL_NO_SPACE, not -1),
+ * every later step too, and the commit leaves nothing: no tmp file, no
+ * queue file. */
+static void
+test_disk_full(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct spool_msg m;
+	struct error err;
+	char big[SPOOL_BUF_SIZE + 1];
+
+	/* Buffered bytes: the flush at commit finds the disk full. */
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB00A", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "Subject: x\r\n", 13, &err), 0);
+	make_full(&m);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err),
+	    SPOOL_NO_SPACE);
+	assert_non_null(strstr(err.text, "No space left on device"));
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "queue"), 0);
+
+	/* A large write goes straight to the file and fails at once. */
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB00B", &err),
+	    0);
+	make_full(&m);
+	assert_int_equal(spool_msg_write(&m, big, sizeof(big), &err),
+	    SPOOL_NO_SPACE);
+	assert_true(m.failed && m.no_space);
+	assert_int_equal(spool_msg_write(&m, "x", 1, &err), SPOOL_NO_SPACE);
+	assert_int_equal(spool_msg_flush(&m, &err), SPOOL_NO_SPACE);
+	assert_non_null(strstr(err.text, "no space left"));
+	spool_msg_abort(&m);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+
+	/* Other failures stay -1. */
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB00C", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, "x", 1, &err), 0);
+	{
+		int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		assert_true(dup2(ro, m.fd) == m.fd);
+		close(ro);
+	}
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err),
+	    -1);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	assert_int_equal(count_entries(f, "queue"), 0);
+}
+
+/* spool.min_free: 0 is off; otherwise min_free plus the declared size
+ * must be free (statvfs of the spool); a spool that cannot be measured
+ * passes. */
+static void
+test_space_ok(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t huge = UINT64_C(1) << 62;
+
+	assert_true(spool_space_ok(f->dir, 0, huge));
+	assert_true(spool_space_ok(f->dir, 1, 0));
+	assert_false(spool_space_ok(f->dir, huge, 0));
+	assert_false(spool_space_ok(f->dir, 1, huge));
+	assert_false(spool_space_ok(f->dir, huge, huge));
+	assert_true(spool_space_ok("/nonexistent/spool", huge, 0));
+	/* Measured again for another spool, not reused. */
+	assert_false(spool_space_ok(f->dir, huge, 0));
+}
+
 static int many_done, many_ok, many_want;
 
 /* on_many - counts completions; stops the loop after the last. */
@@ -416,6 +501,8 @@ main(void)
 		T(test_abort_leaves_nothing),
 		T(test_envelope_refuses_separators),
 		T(test_collision_refused),
+		T(test_disk_full),
+		T(test_space_ok),
 		T(test_committer_many),
 		T(test_committer_needs_directories),
 		cmocka_unit_test(test_sync_rule),
@@ -426,6 +513,7 @@ main(void)
 		N(test_reader_sees_the_message_only),
 		N(test_abort_leaves_nothing),
 		N(test_collision_refused),
+		N(test_disk_full),
 #undef N
 	};
 
