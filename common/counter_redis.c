@@ -1556,7 +1556,7 @@ redis_visit(struct counter_store *base, enum counter_kind kind,
 			if (i > 0 && strcmp(l.items[i].key,
 			    l.items[i - 1].key) == 0)
 				continue;
-			l.items[i].e.kind = counter_kind_names[kind];
+			l.items[i].e.kind = kind;
 			l.items[i].e.key = l.items[i].key;
 			if (fn(&l.items[i].e, arg) != 0)
 				break;

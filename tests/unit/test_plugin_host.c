@@ -745,17 +745,17 @@ test_rate_namespaced_and_withdrawn(void **state)
 		decide(h2, rcpt_req, &d);
 		decide(h2, rcpt_req, &d);
 		plugin_host_flush_metrics(h2);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &m,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &m, &err), 0);
 		assert_int_equal(m.value, 2);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &dm,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &dm, &err), 0);
 		assert_int_equal(dm.value, 1);
 		/* every decision is in the latency histogram */
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hc,
-		    &err), 0);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hi,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &hc, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &hi, &err), 0);
 		assert_true(hc.value >= 2);
 		assert_int_equal(hi.value, hc.value);
 		plugin_host_free(h2);
@@ -773,11 +773,11 @@ test_rate_namespaced_and_withdrawn(void **state)
 		    NULL, &err), 0);
 		decide(h3, rcpt_req, &d);
 		plugin_host_flush_metrics(h3);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
-		    &own, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &own, &err), 0);
 		assert_int_equal(own.value, 1);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
-		    &forged, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &forged, &err), 0);
 		assert_int_equal(forged.value, 1);      /* the host's one call */
 		plugin_host_free(h3);
 	}
