@@ -925,7 +925,7 @@ conn_new(struct worker *w, int fd, enum plugin_listener listener)
 	c->state = CONN_READING;
 	conn_enter_state(c, CONN_READING);
 	log_debug("conn %lu: accepted on the %s listener", c->id,
-	    listener == PLUGIN_LISTENER_POSTFIX ? "postfix" : "elemta");
+	    plugin_listener_name(listener));
 }
 
 /* worker_accept_one - accept one pending connection, if any is left (the

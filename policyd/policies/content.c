@@ -125,7 +125,8 @@ policy_rule_content(struct policy *p, const elemta_ctx *ctx,
 	if (fd < 0) {
 		elemta_log(ctx, ELEMTA_LOG_DEBUG, "no message descriptor at "
 		    "END-OF-MESSAGE (%s listener): content rules skipped",
-		    policy_from_postfix(ctx) ? "postfix" : "elemta");
+		    policy_from_postfix(ctx) ? ELEMTA_LISTENER_POSTFIX :
+		    ELEMTA_LISTENER_ELEMTA);
 		return ELEMTA_CONTINUE;
 	}
 	if (content_scan_fd(&p->content, fd, &m, &e) != 0) {

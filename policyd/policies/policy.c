@@ -120,7 +120,7 @@ policy_from_postfix(const elemta_ctx *ctx)
 {
 	const char *l = elemta_ctx_attr(ctx, ELEMTA_ATTR_LISTENER);
 
-	return l != NULL && strcmp(l, "postfix") == 0;
+	return l != NULL && strcmp(l, ELEMTA_LISTENER_POSTFIX) == 0;
 }
 
 /* policy_table_failure - never allow when a count could not be made. */

@@ -504,6 +504,7 @@ test_ctx_accessors(void **state)
 	assert_string_equal(got_key, "192.0.2.7");
 	assert_null(got_sender_ptr);
 	assert_string_equal(got_rcpt, "(null)");
+	assert_string_equal(got_listener, ELEMTA_LISTENER_ELEMTA);
 	assert_string_equal(got_listener, "elemta");
 	assert_string_equal(got_ext, "S1");
 	assert_int_equal(got_auth, 0);
@@ -542,6 +543,7 @@ test_ctx_accessors(void **state)
 		rq.message_fd = -1;
 		rq.txn = &txn;
 		plugin_host_decide(h, &rq, &d);
+		assert_string_equal(got_listener, ELEMTA_LISTENER_POSTFIX);
 		assert_string_equal(got_listener, "postfix");
 		assert_string_equal(got_ext, "(null)");
 		assert_int_equal(got_count, 7);
