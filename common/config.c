@@ -927,16 +927,24 @@ key_path_pop(struct key_path *p, size_t old)
 	p->text[old] = '\0';
 }
 
+/* config_scalar_is_null - see config.h. */
+bool
+config_scalar_is_null(const char *s)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (strcmp(s, nulls[i]) == 0)
+			return true;
+	return false;
+}
+
 /* scalar_is_null - YAML's plain null spellings, read as an empty value. */
 static bool
 scalar_is_null(const yaml_node_t *yn)
 {
-	const char *v = (const char *)yn->data.scalar.value;
-
-	if (yn->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+	return yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    config_scalar_is_null((const char *)yn->data.scalar.value);
 }
 
 /* node_new - a node positioned at mark. */

@@ -59,6 +59,11 @@ int config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
     struct error *err);
 int config_parse_duration_ms(const char *s, uint64_t *out, struct error *err);
 int config_parse_size(const char *s, uint64_t *out, struct error *err);
+/* config_scalar_is_null - is s, the text of a plain (unquoted) YAML
+ * scalar, one of YAML's null spellings ("", ~, null, Null, NULL)?  The
+ * one list: the loaders read such a value as empty (""), so readers of a
+ * config_node test for "" only. */
+bool config_scalar_is_null(const char *s);
 /* config_nearest - the entry of known[] closest to word (edit distance),
  * or NULL when none is close enough to suggest. */
 const char *config_nearest(const char *word, const char *const *known,

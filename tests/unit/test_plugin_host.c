@@ -1001,7 +1001,10 @@ test_cfg_typed_getters(void **state)
 	    "      domains: [a.example, .b.example]\n"
 	    "      bad_list: [x, [y]]\n"
 	    "      nested: {k: v}\n"
-	    "      empty:\n");
+	    "      empty:\n"
+	    "      tilde: ~\n"
+	    "      upper: NULL\n"
+	    "      quoted: \"~\"\n");
 	assert_int_equal(elemta_cfg_type(c), ELEMTA_CFG_MAP);
 	assert_int_equal(elemta_cfg_int(c, "n", 0, 0, 100, &i, err, sizeof(err)), 0);
 	assert_int_equal(i, 42);
@@ -1047,6 +1050,16 @@ test_cfg_typed_getters(void **state)
 	assert_int_equal(elemta_cfg_string_list(c, "empty", &list, err,
 	    sizeof(err)), 0);
 	assert_null(list);
+	/* YAML's nulls are empty lists; a quoted "~" is text */
+	assert_int_equal(elemta_cfg_string_list(c, "tilde", &list, err,
+	    sizeof(err)), 0);
+	assert_null(list);
+	assert_int_equal(elemta_cfg_string_list(c, "upper", &list, err,
+	    sizeof(err)), 0);
+	assert_null(list);
+	assert_int_equal(elemta_cfg_string_list(c, "quoted", &list, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "single value"));
 	assert_int_equal(elemta_cfg_string_list(c, "absent", &list, err,
 	    sizeof(err)), 0);
 	assert_null(list);
