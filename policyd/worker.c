@@ -605,7 +605,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		/* Claim the descriptor first so the FIFO stays aligned even
 		 * when the request is then not decided. */
 		mfd = wire_request_get(req, WIRE_ATTR_MESSAGE_FD);
-		if (mfd != NULL && strcmp(mfd, "1") == 0) {
+		if (mfd != NULL && strcmp(mfd, WIRE_MESSAGE_FD_PASSED) == 0) {
 			rq.message_fd = conn_pop_fd(c);
 			if (rq.message_fd < 0) {
 				log_err("conn %lu: request claims a message "
