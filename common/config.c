@@ -1451,8 +1451,9 @@ endpoint_derive(const char *text, struct config_endpoint *ep)
 	struct error err;
 
 	memset(ep, 0, sizeof(*ep));
-	if (strncmp(text, "unix:", 5) == 0)
-		str_copy(ep->path, text + 5, sizeof(ep->path));
+	if (strncmp(text, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) == 0)
+		str_copy(ep->path, text + CONFIG_UNIX_PREFIX_LEN,
+		    sizeof(ep->path));
 	else if (text[0] != '\0')          /* checked by its key's rule */
 		(void)listen_address_parse(text, ep->host, sizeof(ep->host),
 		    &ep->port, &err);
@@ -1467,18 +1468,19 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 	char path[CONFIG_PATH_MAX];
 	struct sockaddr_un sun;
 
-	if (strncmp(value, "unix:", 5) != 0)
+	if (strncmp(value, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) != 0)
 		return check_hostport(cfg, value, size, err);
-	if (path_resolve(cfg->dir, value + 5, path, sizeof(path), err) < 0)
+	if (path_resolve(cfg->dir, value + CONFIG_UNIX_PREFIX_LEN, path,
+	    sizeof(path), err) < 0)
 		return error_prefix(err, "unix:PATH");
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "
 		    "socket paths are limited to %zu", path, strlen(path),
 		    sizeof(sun.sun_path) - 1);
-	if (5 + strlen(path) >= size)
+	if (CONFIG_UNIX_PREFIX_LEN + strlen(path) >= size)
 		return error_set(err, "unix:PATH is too long once made absolute "
 		    "(max %zu bytes)", size - 1);
-	str_copy(value, "unix:", size);
+	str_copy(value, CONFIG_UNIX_PREFIX, size);
 	text_append(value, size, path);
 	return 0;
 }

@@ -69,6 +69,11 @@ bool config_scalar_is_null(const char *s);
 const char *config_nearest(const char *word, const char *const *known,
     size_t count);
 
+/* The prefix of a Unix socket in an address setting (unix:PATH; the
+ * Postfix listener, counters.redis.address). */
+#define CONFIG_UNIX_PREFIX "unix:"
+#define CONFIG_UNIX_PREFIX_LEN (sizeof(CONFIG_UNIX_PREFIX) - 1)
+
 /* ==== The parsed configuration ==== */
 
 enum config_listen_mode {
