@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "queue_state.h"
 
 #define QUEUE_STATE_MAGIC "elemta-queue-state"
@@ -331,24 +332,6 @@ queue_state_read(const char *spool, const char *id, struct queue_state *st,
 	return 1;
 }
 
-/* qs_fsync_dir - fsync a directory by name. */
-static int
-qs_fsync_dir(const char *dir, struct error *err)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return error_set(err, "open %s: %s", dir, strerror(errno));
-	if (fsync(fd) < 0) {
-		int e = errno;
-
-		close(fd);
-		return error_set(err, "fsync %s: %s", dir, strerror(e));
-	}
-	close(fd);
-	return 0;
-}
-
 /* qs_write_file - dir/name replaced atomically with data: dir/.name.tmp,
  * fsync, rename, fsync dir. */
 static int
@@ -366,20 +349,12 @@ qs_write_file(const char *dir, const char *name, const char *data,
 	    0640);
 	if (fd < 0)
 		return error_set(err, "create %s: %s", tmp, strerror(errno));
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
+	if (fdio_write_all(fd, data, len) < 0) {
+		int e = errno;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-
-			close(fd);
-			unlink(tmp);
-			return error_set(err, "write %s: %s", tmp, strerror(e));
-		}
-		data += n;
-		len -= (size_t)n;
+		close(fd);
+		unlink(tmp);
+		return error_set(err, "write %s: %s", tmp, strerror(e));
 	}
 	if ((do_fsync && fsync(fd) < 0) || close(fd) < 0) {
 		int e = errno;
@@ -393,7 +368,9 @@ qs_write_file(const char *dir, const char *name, const char *data,
 		unlink(tmp);
 		return error_set(err, "rename %s: %s", tmp, strerror(e));
 	}
-	return do_fsync ? qs_fsync_dir(dir, err) : 0;
+	if (do_fsync && fdio_fsync_dir(dir) < 0)
+		return error_set(err, "fsync %s: %s", dir, strerror(errno));
+	return 0;
 }
 
 /* queue_state_write - see queue_state.h. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bounce.h"
+#include "fdio.h"
 #include "queue_file.h"
 #include "strbuf.h"
 
@@ -54,23 +55,6 @@ bounce_read(void *ctx, char *buf, size_t size)
 	return (long)n;
 }
 
-/* bounce_write_all - write(2) until done. */
-static int
-bounce_write_all(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* bounce_commit - data into tmp/<id>, fsync'd, renamed to queue/<id>
  * (never over an existing file), queue/ fsync'd. */
 static int
@@ -92,7 +76,7 @@ bounce_commit(const struct config *cfg, const char *id, const char *data,
 	    0640);
 	if (fd < 0)
 		return error_set(err, "create %s: %s", tmp, strerror(errno));
-	if (bounce_write_all(fd, data, len) < 0 ||
+	if (fdio_write_all(fd, data, len) < 0 ||
 	    (do_fsync && fdatasync(fd) < 0)) {
 		int e = errno;
 
@@ -108,18 +92,8 @@ bounce_commit(const struct config *cfg, const char *id, const char *data,
 		unlink(tmp);
 		return error_set(err, "rename %s: %s", tmp, strerror(e));
 	}
-	if (do_fsync) {
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (dfd < 0 || fsync(dfd) < 0) {
-			int e = errno;
-
-			if (dfd >= 0)
-				close(dfd);
-			return error_set(err, "fsync %s: %s", dir, strerror(e));
-		}
-		close(dfd);
-	}
+	if (do_fsync && fdio_fsync_dir(dir) < 0)
+		return error_set(err, "fsync %s: %s", dir, strerror(errno));
 	return 0;
 }
 

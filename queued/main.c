@@ -214,7 +214,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
-	const char *fg_env = getenv("ELEMTA_FOREGROUND");
 	struct config_errors errs;
 	struct queued qd;
 	struct event *sig[3];
@@ -250,7 +249,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fg = fg_env != NULL && strcmp(fg_env, "1") == 0;
+	fg = log_env_foreground();
 	log_init("elemta-queued", fg, LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 	memset(&qd, 0, sizeof(qd));

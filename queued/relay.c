@@ -393,15 +393,18 @@ rconn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (smtpc_state(rc->c) == SMTPC_TLS) {
 		rconn_tls_error(bev, why, sizeof(why));
+		smtpc_tls_done(rc->c, false, why);
 		/* Opportunistic TLS that fails is not worth a deferral per
-		 * message: the next connection goes without (as Postfix). */
-		if (rc->scfg.tls == SMTPC_TLS_MAY && !rc->hop->tls_broken) {
+		 * message: the next connections (the retry of these
+		 * recipients after min_backoff among them) go without, as
+		 * Postfix's do. */
+		if (smtpc_retry(rc->c) == SMTPC_RETRY_PLAINTEXT &&
+		    !rc->hop->tls_broken) {
 			rc->hop->tls_broken = true;
 			log_warn("relay %s: TLS handshake failed (%s): using "
 			    "plaintext with this next hop from now on",
 			    rc->hop->key, why);
 		}
-		smtpc_tls_done(rc->c, false, why);
 	} else {
 		int e = EVUTIL_SOCKET_ERROR();
 		unsigned long tls_err = smtpc_tls_active(rc->c) ?
