@@ -397,9 +397,9 @@ rconn_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Opportunistic TLS that fails is not worth a deferral per
 		 * message: the next connections (the retry of these
 		 * recipients after min_backoff among them) go without, as
-		 * Postfix's do. */
+		 * Postfix's do - but not where credentials would go out. */
 		if (smtpc_retry(rc->c) == SMTPC_RETRY_PLAINTEXT &&
-		    !rc->hop->tls_broken) {
+		    rc->scfg.auth == NULL && !rc->hop->tls_broken) {
 			rc->hop->tls_broken = true;
 			log_warn("relay %s: TLS handshake failed (%s): using "
 			    "plaintext with this next hop from now on",
