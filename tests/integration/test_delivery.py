@@ -14,6 +14,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -304,6 +305,10 @@ service lmtp {{
   unix_listener lmtp {{
     mode = 0666
   }}
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
 }}
 """
 
@@ -327,7 +332,8 @@ def dovecot():
         f.write("bob:{PLAIN}x:%d:%d::%s/mail/bob::\n" % (pw.pw_uid, pw.pw_gid, d))
     conf = os.path.join(d, "dovecot.conf")
     with open(conf, "w") as f:
-        f.write(DOVECOT_CONF.format(d=d, user=pw.pw_name, group=group))
+        f.write(DOVECOT_CONF.format(d=d, user=pw.pw_name, group=group,
+                                    port=free_port()))
     p = subprocess.Popen(["dovecot", "-F", "-c", conf], stdout=subprocess.DEVNULL,
                          stderr=subprocess.STDOUT, start_new_session=True)
     sock = os.path.join(d, "run", "lmtp")
@@ -338,7 +344,9 @@ def dovecot():
             log = open(os.path.join(d, "dovecot.log")).read() if os.path.exists(
                 os.path.join(d, "dovecot.log")) else ""
             pytest.fail("dovecot exited: %s" % log[-2000:])
-        yield d, sock
+        port = int(re.search(r"port = (\d+)", open(conf).read()).group(1))
+        wait_until(lambda: _listening(port), 15, what="dovecot's lmtp port")
+        yield d, sock, port
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
@@ -350,10 +358,20 @@ def dovecot():
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_lmtp_to_dovecot(make_elemta, dovecot):
-    d, sock = dovecot
+def _listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("over", ["unix", "tcp"])
+def test_lmtp_to_dovecot(make_elemta, dovecot, over):
+    d, sock, port = dovecot
+    hop = "lmtp:unix:%s" % sock if over == "unix" else "lmtp:127.0.0.1:%d" % port
     e = make_elemta(overrides=delivery_cfg(
-        [{"domains": ["lmtp.test"], "next_hop": "lmtp:unix:%s" % sock},
+        [{"domains": ["lmtp.test"], "next_hop": hop},
          {"domains": ["client.test"], "next_hop": "maildir:mail"}]))
     sent_ok(send_message(e.port, "alice@client.test",
                          ["bob@lmtp.test", "nobody@lmtp.test"], BODY))
@@ -642,5 +660,49 @@ def test_delete_during_delivery_takes_effect_when_it_ends(make_elemta):
         assert e.queued("control") == []
         time.sleep(2.5)                                # retries would be due
         assert e.queued("queue") == [] and queue_json(e) == []
+    finally:
+        s.stop()
+
+
+class CountingSink(SlowSink):
+    """A SlowSink that counts the sessions and the most deliveries it had
+    in flight at once."""
+
+    def __init__(self, delay, **kw):
+        super().__init__(delay, **kw)
+        self.now = self.peak = self.sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            return await super().handle_DATA(server, session, envelope)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_destination_concurrency_bounds_and_connections_are_reused(make_elemta):
+    s = CountingSink(0.5).start()
+    try:
+        cfg = delivery_cfg([{"domains": ["relay.test"],
+                             "next_hop": "smtp:[127.0.0.1]:%d" % s.port}])
+        cfg["delivery"]["destination_concurrency"] = 2
+        e = make_elemta(overrides=cfg)
+        for i in range(8):
+            sent_ok(send_message(e.port, "alice@client.test", ["c%d@relay.test" % i], BODY))
+        wait_until(lambda: len(s.messages) == 8, 30, what="all eight delivered")
+        assert s.peak <= 2, s.peak
+        # Two connections carried the eight messages (one more at most,
+        # should one have idled out between two messages).
+        assert s.sessions <= 3, s.sessions
+        wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
     finally:
         s.stop()
