@@ -431,18 +431,28 @@ queue_job_free(struct qjob *j)
 	free(j);
 }
 
-/* queue_job_done - see queue.h. */
-void
-queue_job_done(struct queue *q, struct qjob *j)
+/* queue_job_finish - j's outcomes are recorded (save: write them now);
+ * free it, end the attempt after its last job. */
+static void
+queue_job_finish(struct queue *q, struct qjob *j, bool save)
 {
 	struct qmsg *m = j->msg;
 
-	for (size_t k = 0; k < j->sm.nrcpt; k++)
-		queue_record(q, m, j->idx[k], &j->sm.rcpts[k].outcome);
-	queue_save(q, m);
+	if (save)
+		queue_save(q, m);
 	queue_job_free(j);
 	if (--m->jobs == 0)
 		queue_attempt_over(q, m);
+}
+
+/* queue_job_done - see queue.h: a transaction's outcomes arrive
+ * together and are written together. */
+void
+queue_job_done(struct queue *q, struct qjob *j)
+{
+	for (size_t k = 0; k < j->sm.nrcpt; k++)
+		queue_record(q, j->msg, j->idx[k], &j->sm.rcpts[k].outcome);
+	queue_job_finish(q, j, true);
 }
 
 /* queue_job_read - see queue.h. */
@@ -513,8 +523,13 @@ queue_local(struct queue *q, struct qjob *j)
 			    "is not supported yet)", queue_domain(rc->address));
 			break;
 		}
+		/* Each local delivery is recorded before the next starts:
+		 * a crash repeats at most the one in hand. */
+		queue_record(q, j->msg, j->idx[k], &rc->outcome);
+		if (j->sm.nrcpt > 1)
+			queue_save(q, j->msg);
 	}
-	queue_job_done(q, j);
+	queue_job_finish(q, j, j->sm.nrcpt == 1);
 }
 
 /* queue_due - recipient i of m is to be tried at now. */

@@ -626,23 +626,29 @@ def test_may_falls_back_to_plaintext_after_a_failed_handshake(make_elemta):
 
 
 class SlowSink(Sink):
-    """Answers the end of data only after `delay` seconds: a delivery
-    stays in flight meanwhile."""
+    """Answers the end of data only after `delay` seconds, or (delay None)
+    once the test sets `gate`: a delivery stays in flight meanwhile."""
 
     def __init__(self, delay, **kw):
         super().__init__(**kw)
         self.delay = delay
         self.in_data = threading.Event()
+        self.gate = threading.Event()
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
         self.in_data.set()
-        await asyncio.sleep(self.delay)
+        if self.delay is not None:
+            await asyncio.sleep(self.delay)
+        else:
+            deadline = time.monotonic() + 60
+            while not self.gate.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
         return await super().handle_DATA(server, session, envelope)
 
 
 def test_delete_during_delivery_takes_effect_when_it_ends(make_elemta):
-    s = SlowSink(3)
+    s = SlowSink(None)
     s.data_replies = ["451 4.3.0 later"]          # it would stay deferred
     s.start()
     try:
@@ -653,9 +659,11 @@ def test_delete_during_delivery_takes_effect_when_it_ends(make_elemta):
         assert s.in_data.wait(10)
         qid = e.queued("queue")[0]
         assert e.ctl("queue", "delete", qid).returncode == 0
-        wait_until(lambda: "delete requested; takes effect when" in e.log(), 5,
+        wait_until(lambda: "delete requested; takes effect when" in e.log(), 10,
                    what="the delete deferred to the attempt's end")
+        time.sleep(0.5)
         assert e.queued("queue") == [qid]              # still in flight
+        s.gate.set()                                   # the attempt ends
         wait_until(lambda: spool_empty(e), 10, what="the message deleted")
         assert e.queued("control") == []
         time.sleep(2.5)                                # retries would be due
