@@ -581,6 +581,32 @@ static void test_args_commands(void **state)
 	assert_false(a.verbose);
 }
 
+/* test_args_queue - queue [list [--json] | VERB [ID]]: at most two words,
+ * --json and -c anywhere after it. */
+static void test_args_queue(void **state)
+{
+	struct ctl_args a;
+	struct error err;
+
+	assert_int_equal(parse(&a, &err, "queue", NULL), 0);
+	assert_int_equal(a.command, CTL_CMD_QUEUE);
+	assert_int_equal(a.rest_count, 0);
+	assert_int_equal(parse(&a, &err, "queue", "list", "--json", "-c",
+	    "q.yaml", NULL), 0);
+	assert_true(a.json);
+	assert_string_equal(a.config_file, "q.yaml");
+	assert_int_equal(a.rest_count, 1);
+	assert_string_equal(a.rest[0], "list");
+	assert_int_equal(parse(&a, &err, "queue", "delete", "0123ABCD", NULL), 0);
+	assert_int_equal(a.rest_count, 2);
+	assert_string_equal(a.rest[1], "0123ABCD");
+	assert_int_equal(parse(&a, &err, "queue", "hold", "A", "B", NULL), -1);
+	assert_int_equal(parse(&a, &err, "queue", "--force", NULL), -1);
+	assert_int_equal(parse(&a, &err, "queue", "--help", NULL), 0);
+	assert_true(a.command_help);
+	assert_non_null(strstr(ctl_command_usage(CTL_CMD_QUEUE), "release ID"));
+}
+
 /* test_args_test_plugin_owns_its_options - after test-plugin, --config,
  * -c and --help are the plugin's, never elemtactl's; -c before it is. */
 static void test_args_test_plugin_owns_its_options(void **state)
@@ -1038,6 +1064,7 @@ int main(void)
 		cmocka_unit_test(test_lock_stale_file),
 		cmocka_unit_test(test_args_config_anywhere),
 		cmocka_unit_test(test_args_commands),
+		cmocka_unit_test(test_args_queue),
 		cmocka_unit_test(test_args_errors),
 		cmocka_unit_test(test_args_test_plugin_owns_its_options),
 		cmocka_unit_test(test_sockets_reopen),
