@@ -1040,16 +1040,24 @@ key_path_pop(struct key_path *p, size_t old)
 	p->text[old] = '\0';
 }
 
+/* config_scalar_is_null - see config.h. */
+bool
+config_scalar_is_null(const char *s)
+{
+	static const char *const nulls[] = { "", "~", "null", "Null", "NULL" };
+
+	for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++)
+		if (strcmp(s, nulls[i]) == 0)
+			return true;
+	return false;
+}
+
 /* scalar_is_null - YAML's plain null spellings, read as an empty value. */
 static bool
 scalar_is_null(const yaml_node_t *yn)
 {
-	const char *v = (const char *)yn->data.scalar.value;
-
-	if (yn->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+	return yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	    config_scalar_is_null((const char *)yn->data.scalar.value);
 }
 
 /* node_new - a node positioned at mark. */
@@ -1556,8 +1564,9 @@ endpoint_derive(const char *text, struct config_endpoint *ep)
 	struct error err;
 
 	memset(ep, 0, sizeof(*ep));
-	if (strncmp(text, "unix:", 5) == 0)
-		str_copy(ep->path, text + 5, sizeof(ep->path));
+	if (strncmp(text, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) == 0)
+		str_copy(ep->path, text + CONFIG_UNIX_PREFIX_LEN,
+		    sizeof(ep->path));
 	else if (text[0] != '\0')          /* checked by its key's rule */
 		(void)listen_address_parse(text, ep->host, sizeof(ep->host),
 		    &ep->port, &err);
@@ -1572,19 +1581,19 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 	char path[CONFIG_PATH_MAX];
 	struct sockaddr_un sun;
 
-	if (strncmp(value, "unix:", 5) != 0)
+	if (strncmp(value, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) != 0)
 		return check_hostport(cfg, value, size, err);
-	if (config_path_resolve(cfg->dir, value + 5, path, sizeof(path),
-	    err) < 0)
+	if (config_path_resolve(cfg->dir, value + CONFIG_UNIX_PREFIX_LEN,
+	    path, sizeof(path), err) < 0)
 		return error_prefix(err, "unix:PATH");
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "
 		    "socket paths are limited to %zu", path, strlen(path),
 		    sizeof(sun.sun_path) - 1);
-	if (5 + strlen(path) >= size)
+	if (CONFIG_UNIX_PREFIX_LEN + strlen(path) >= size)
 		return error_set(err, "unix:PATH is too long once made absolute "
 		    "(max %zu bytes)", size - 1);
-	str_copy(value, "unix:", size);
+	str_copy(value, CONFIG_UNIX_PREFIX, size);
 	text_append(value, size, path);
 	return 0;
 }

@@ -67,10 +67,20 @@ int config_parse_size(const char *s, uint64_t *out, struct error *err);
  * file's directory) into out. */
 int config_path_resolve(const char *dir, const char *value, char *out,
     size_t size, struct error *err);
+/* config_scalar_is_null - is s, the text of a plain (unquoted) YAML
+ * scalar, one of YAML's null spellings ("", ~, null, Null, NULL)?  The
+ * one list: the loaders read such a value as empty (""), so readers of a
+ * config_node test for "" only. */
+bool config_scalar_is_null(const char *s);
 /* config_nearest - the entry of known[] closest to word (edit distance),
  * or NULL when none is close enough to suggest. */
 const char *config_nearest(const char *word, const char *const *known,
     size_t count);
+
+/* The prefix of a Unix socket in an address setting (unix:PATH; the
+ * Postfix listener, counters.redis.address). */
+#define CONFIG_UNIX_PREFIX "unix:"
+#define CONFIG_UNIX_PREFIX_LEN (sizeof(CONFIG_UNIX_PREFIX) - 1)
 
 /* ==== The parsed configuration ==== */
 

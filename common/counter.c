@@ -28,6 +28,15 @@ const char *const counter_kind_names[COUNTER_KIND_COUNT] = {
 	"rate", "rep", "metric"
 };
 
+/* counter_kind_name - the spelling of kind. */
+const char *
+counter_kind_name(enum counter_kind kind)
+{
+	if ((unsigned)kind >= COUNTER_KIND_COUNT)
+		return "?";
+	return counter_kind_names[kind];
+}
+
 /* ==== argument checks ==== */
 
 /* key_check - validate a caller key; stores its length. */
@@ -402,20 +411,15 @@ counter_sweep(struct counter_store *cs, size_t max_keys, struct error *err)
 
 /* counter_visit - call fn for every entry of kind under prefix. */
 int
-counter_visit(struct counter_store *cs, const char *kind,
+counter_visit(struct counter_store *cs, enum counter_kind kind,
     const char *prefix, counter_visit_fn fn, void *arg, struct error *err)
 {
 	size_t plen;
-	int i;
 
 	if (store_check(cs, err) < 0)
 		return -1;
-	for (i = 0; i < COUNTER_KIND_COUNT; i++)
-		if (kind != NULL && strcmp(kind, counter_kind_names[i]) == 0)
-			break;
-	if (i == COUNTER_KIND_COUNT)
-		return error_set(err, "unknown counter kind (want rate, rep or "
-		    "metric)");
+	if ((unsigned)kind >= COUNTER_KIND_COUNT)
+		return error_set(err, "unknown counter kind %d", (int)kind);
 	if (fn == NULL)
 		return error_set(err, "counter_visit: no callback");
 	if (prefix == NULL)
@@ -424,8 +428,7 @@ counter_visit(struct counter_store *cs, const char *kind,
 	if (plen > COUNTER_KEY_MAX)
 		return error_set(err, "counter prefix longer than %d bytes",
 		    COUNTER_KEY_MAX);
-	return cs->be->visit(cs, (enum counter_kind)i, prefix, plen, fn, arg,
-	    err);
+	return cs->be->visit(cs, kind, prefix, plen, fn, arg, err);
 }
 
 /* counter_stats - size, use and entries of the store. */

@@ -4,10 +4,10 @@
  * Redis/Valkey server (several MX hosts holding one limit).
  *
  * Every elemta-policyd worker opens the store after fork; elemta-stat
- * opens it read-only.  The kinds of entries:
- *   "rate"    sliding-window event logs (rate limits, failed-auth counts)
- *   "rep"     reputation history per client key
- *   "metric"  monotonically increasing metric counters
+ * opens it read-only.  The kinds of entries (enum counter_kind):
+ *   rate    sliding-window event logs (rate limits, failed-auth counts)
+ *   rep     reputation history per client key
+ *   metric  monotonically increasing metric counters
  *
  * Exactness: a rate key stores the timestamps of its accepted events inside
  * the window (a sliding log).  An event is accepted only when fewer than
@@ -193,9 +193,23 @@ int counter_metric_add(struct counter_store *cs, const char *name,
 long counter_sweep(struct counter_store *cs, size_t max_keys,
     struct error *err);
 
-/* Inspection (elemta-stat).  kind is "rate", "rep" or "metric". */
+/* The kinds of entry (see the top of this file), in this order
+ * everywhere; counter_kind_name() spells each one. */
+enum counter_kind {
+	COUNTER_KIND_RATE,
+	COUNTER_KIND_REP,
+	COUNTER_KIND_METRIC,
+	COUNTER_KIND_COUNT
+};
+
+/* counter_kind_name - "rate", "rep" or "metric" (static text; "?" for a
+ * value outside the enum).  The one spelling, used by the LMDB database
+ * names, the Redis entry tags and elemta-stat's output. */
+const char *counter_kind_name(enum counter_kind kind);
+
+/* Inspection (elemta-stat). */
 struct counter_entry {
-	const char *kind;
+	enum counter_kind kind;
 	const char *key;
 	uint32_t count;          /* rate: events in window; metric: low bits */
 	uint64_t value;          /* metric value                            */
@@ -211,7 +225,7 @@ typedef int (*counter_visit_fn)(const struct counter_entry *e, void *arg);
  * an incremental SCAN, collected and sorted before the first call, so a
  * snapshot only as consistent as SCAN's guarantee); stops when fn returns
  * non-zero. */
-int counter_visit(struct counter_store *cs, const char *kind,
+int counter_visit(struct counter_store *cs, enum counter_kind kind,
     const char *prefix, counter_visit_fn fn, void *arg, struct error *err);
 
 struct counter_stats {

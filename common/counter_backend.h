@@ -23,14 +23,8 @@
 #define COUNTER_REP_NEUTRAL 50.0
 #define COUNTER_REP_GET_HALF_LIFE_S 86400.0  /* counter_reputation_get */
 
-/* The kinds of counter_visit, in this order everywhere. */
-enum counter_kind {
-	COUNTER_KIND_RATE,
-	COUNTER_KIND_REP,
-	COUNTER_KIND_METRIC,
-	COUNTER_KIND_COUNT
-};
-
+/* The spelling of each enum counter_kind (counter.h); counter_kind_name
+ * reads it for everything outside the backends. */
 extern const char *const counter_kind_names[COUNTER_KIND_COUNT];
 
 struct counter_backend;

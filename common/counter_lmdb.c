@@ -2016,13 +2016,14 @@ op_visit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		memcpy(key, k.mv_data, k.mv_size);
 		key[k.mv_size] = '\0';
 		memset(&e, 0, sizeof(e));
-		e.kind = counter_kind_names[a->kind];
+		e.kind = a->kind;
 		e.key = key;
 		if (!entry_fill(cs, a->kind, &v, now, &e)) {
 			char ek[KEY_ESC_MAX];
 
 			log_warn("counter table: unreadable %s entry \"%s\"",
-			    e.kind, key_escape(ek, sizeof(ek), key, k.mv_size));
+			    counter_kind_names[e.kind],
+			    key_escape(ek, sizeof(ek), key, k.mv_size));
 			continue;
 		}
 		cs->busy = true;

@@ -81,6 +81,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "config.h"
 #include "counter.h"
 #include "counter_backend.h"
 #include "log.h"
@@ -482,7 +483,11 @@ link_fail(struct redis_store *rs, const char *why, struct error *err)
 	    rs->opt.address, why);
 }
 
-/* context_why - the reason a context failed ("timed out" for EAGAIN). */
+/* The reason of a call that ran out of counters.redis.timeout_ms; a
+ * caller tells it from other reasons by address (link_stale). */
+static const char why_timed_out[] = "timed out";
+
+/* context_why - the reason a context failed (why_timed_out for EAGAIN). */
 static const char *
 context_why(const redisContext *c, char *buf, size_t size)
 {
@@ -491,7 +496,7 @@ context_why(const redisContext *c, char *buf, size_t size)
 	/* hiredis keeps strerror(errno) of the failed read or write. */
 	if (c->err == REDIS_ERR_IO && (strcmp(c->errstr, strerror(EAGAIN)) == 0 ||
 	    strcmp(c->errstr, strerror(EWOULDBLOCK)) == 0))
-		return "timed out";
+		return why_timed_out;
 	if (c->err == REDIS_ERR_EOF)
 		return "connection closed by the server";
 	return text_escape(buf, size, c->errstr, strnlen(c->errstr,
@@ -540,7 +545,7 @@ set_timeout(struct redis_store *rs, struct error *err)
 	uint64_t left = remaining_ms(rs);
 
 	if (left == 0)
-		return link_fail(rs, "timed out", err);
+		return link_fail(rs, why_timed_out, err);
 	if (redisSetTimeout(rs->c, ms_timeval(left)) != REDIS_OK)
 		return link_fail(rs, "cannot set the socket timeout", err);
 	return 0;
@@ -630,7 +635,7 @@ link_connect(struct redis_store *rs, struct error *err)
 	char buf[REDIS_ERR_ESC];
 
 	if (remaining_ms(rs) == 0)
-		return link_fail(rs, "timed out", err);
+		return link_fail(rs, why_timed_out, err);
 	if (rs->unix_path != NULL)
 		rs->c = redisConnectUnixWithTimeout(rs->unix_path, tv);
 	else
@@ -694,7 +699,7 @@ link_stale(struct redis_store *rs, bool reused)
 	    (rs->c->err != REDIS_ERR_EOF && rs->c->err != REDIS_ERR_IO))
 		return false;
 	why = context_why(rs->c, buf, sizeof(buf));
-	if (strcmp(why, "timed out") == 0)
+	if (why == why_timed_out)
 		return false;
 	log_debug("counter store: redis %s: kept connection failed (%s); "
 	    "reconnecting", rs->opt.address, why);
@@ -1556,7 +1561,7 @@ redis_visit(struct counter_store *base, enum counter_kind kind,
 			if (i > 0 && strcmp(l.items[i].key,
 			    l.items[i - 1].key) == 0)
 				continue;
-			l.items[i].e.kind = counter_kind_names[kind];
+			l.items[i].e.kind = kind;
 			l.items[i].e.key = l.items[i].key;
 			if (fn(&l.items[i].e, arg) != 0)
 				break;
@@ -1635,8 +1640,9 @@ address_parse(struct redis_store *rs, struct error *err)
 	unsigned long port;
 	size_t hlen;
 
-	if (strncmp(a, "unix:", 5) == 0 && a[5] != '\0') {
-		rs->unix_path = a + 5;
+	if (strncmp(a, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) == 0 &&
+	    a[CONFIG_UNIX_PREFIX_LEN] != '\0') {
+		rs->unix_path = a + CONFIG_UNIX_PREFIX_LEN;
 		return 0;
 	}
 	colon = strrchr(a, ':');

@@ -35,7 +35,7 @@ listen_sockaddr(const char *host, unsigned port, struct sockaddr_storage *ss,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(service, sizeof(service), "%u", port);
-	if (host[0] == '\0' || strcmp(host, "*") == 0)
+	if (host[0] == '\0')
 		host = "0.0.0.0";
 	rc = getaddrinfo(host, service, &hints, &res);
 	if (rc != 0)

@@ -15,8 +15,9 @@
 
 #include "error.h"
 
-/* listen_sockaddr - the socket address of a numeric host and port ("" or
- * "*": 0.0.0.0), as listen_tcp binds it.  0, or -1 with err. */
+/* listen_sockaddr - the socket address of a numeric host and port ("":
+ * 0.0.0.0; config_load has already turned a listen address's "*" into
+ * 0.0.0.0), as listen_tcp binds it.  0, or -1 with err. */
 int listen_sockaddr(const char *host, unsigned port,
     struct sockaddr_storage *ss, socklen_t *len, struct error *err);
 
@@ -25,7 +26,7 @@ int listen_sockaddr(const char *host, unsigned port,
 #define LISTEN_BACKLOG 4096
 
 /* listen_tcp - a non-blocking, close-on-exec socket listening on
- * host:port (a numeric address; "" or "*" mean every IPv4 address; an
+ * host:port (a numeric address; "" means every IPv4 address; an
  * IPv6 address listens on IPv6 only), with SO_REUSEADDR.  name labels the
  * error ("cannot listen on NAME: ...").  Returns the descriptor, or -1
  * with err. */

@@ -71,6 +71,15 @@ log_init(const char *ident, bool to_stderr, enum log_level max_level)
 	}
 }
 
+/* log_env_foreground - see log.h. */
+bool
+log_env_foreground(void)
+{
+	const char *v = getenv(LOG_ENV_FOREGROUND);
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
 /* log_level_name - the word written in stderr lines. */
 static const char *
 log_level_name(enum log_level level)

@@ -24,6 +24,12 @@ enum log_level {
  * syslog; messages above max_level are dropped. */
 void log_init(const char *ident, bool to_stderr, enum log_level max_level);
 
+/* elemtactl in the foreground sets LOG_ENV_FOREGROUND "=1" in its
+ * workers' environment: they log to its stderr instead of syslog. */
+#define LOG_ENV_FOREGROUND "ELEMTA_FOREGROUND"
+/* log_env_foreground - LOG_ENV_FOREGROUND is set to 1. */
+bool log_env_foreground(void);
+
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 #define log_err(...) log_msg(LOG_LEVEL_ERR, __VA_ARGS__)

@@ -155,7 +155,8 @@ metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
     struct error *err)
 {
 	struct table_rows r = { NULL, NULL, 0, 0 };
-	int rc = counter_visit(cs, "metric", NULL, table_collect, &r, err);
+	int rc = counter_visit(cs, COUNTER_KIND_METRIC, NULL, table_collect, &r,
+	    err);
 	char **bases;
 	size_t nb = table_histograms(&r, &bases);
 

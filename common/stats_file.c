@@ -72,7 +72,7 @@ const struct stats_file_key stats_file_smtpd_keys[SMTPD_STAT_COUNT] = {
 const struct stats_file_key *
 stats_file_key_find(const char *program, const char *key)
 {
-	if (strcmp(program, "smtpd") != 0)
+	if (strcmp(program, STATS_FILE_SMTPD) != 0)
 		return NULL;
 	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
 		if (strcmp(stats_file_smtpd_keys[i].name, key) == 0)

@@ -27,6 +27,9 @@
 #define STATS_FILE_SUFFIX ".stats"
 /* Longest key accepted in a file. */
 #define STATS_FILE_KEY_MAX 64
+/* The PROGRAM of elemta-smtpd's files (smtpd-ID-PID.stats), the one
+ * program with a key table here. */
+#define STATS_FILE_SMTPD "smtpd"
 /* Largest worker ID in a file name. */
 #define STATS_FILE_ID_MAX 999999u
 

@@ -71,6 +71,8 @@ enum elemta_phase wire_phase_parse(const char *state);
 /* Elemta's extensions, honoured on the private socket only. */
 #define WIRE_ATTR_ACCEPTED_RECIPIENT "accepted_recipient"
 #define WIRE_ATTR_MESSAGE_FD "message_fd"
+/* Its one value: a descriptor travels with the request. */
+#define WIRE_MESSAGE_FD_PASSED "1"
 /* The value of "request" for a policy question. */
 #define WIRE_REQUEST_POLICY "smtpd_access_policy"
 

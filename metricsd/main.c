@@ -210,7 +210,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
-	const char *fg_env = getenv("ELEMTA_FOREGROUND");
 	struct config_errors errs;
 	struct metricsd md;
 	struct MHD_Daemon *d;
@@ -249,7 +248,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fg = (fg_env != NULL && strcmp(fg_env, "1") == 0) || bind_self;
+	fg = log_env_foreground() || bind_self;
 	log_init("elemta-metricsd", fg, LOG_LEVEL_INFO);
 	signal(SIGPIPE, SIG_IGN);
 

@@ -300,7 +300,7 @@ elemta_cfg_string_list(const elemta_cfg *map, const char *key,
 	if (n->type == CONFIG_NODE_SCALAR) {
 		const char *s = n->scalar ? n->scalar : "";
 
-		if (*s == '\0' || strcmp(s, "~") == 0 || strcmp(s, "null") == 0)
+		if (*s == '\0')         /* the loader's null (config.h) */
 			return 0;
 		return cfg_fail(err, errlen, n, key, "expected a list of "
 		    "strings, got a single value (write it as [\"%.64s\"])", s);

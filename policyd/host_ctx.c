@@ -13,7 +13,7 @@
  *
  * Synthetic attributes the host adds for elemta_ctx_attr() (they are not
  * on the wire; documented in docs/plugins.md):
- *   elemta_listener           "elemta" or "postfix"
+ *   elemta_listener           ELEMTA_LISTENER_ELEMTA or _POSTFIX
  *   elemta_client_key         the client address a per-client counter
  *                             should key on: IPv4 as is, IPv6 folded to its
  *                             counters.ipv6_prefix network ("2001:db8::/64")
@@ -53,6 +53,14 @@ ctx_parse_u64(const char *s)
 	return (uint64_t)v;
 }
 
+/* plugin_listener_name - see plugin_host.h. */
+const char *
+plugin_listener_name(enum plugin_listener listener)
+{
+	return listener == PLUGIN_LISTENER_POSTFIX ? ELEMTA_LISTENER_POSTFIX :
+	    ELEMTA_LISTENER_ELEMTA;
+}
+
 /* host_ctx_attr - a request attribute as the listener allows it: the
  * host's own facts for its elemta_ names, the AUTH password to nobody,
  * and to Postfix's requests none of the attributes only Elemta's smtpd
@@ -66,7 +74,7 @@ host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 		if (strcmp(name, WIRE_AUTH_PASSWORD) == 0)
 			return NULL;
 		if (strcmp(name, ELEMTA_ATTR_LISTENER) == 0)
-			return postfix ? "postfix" : "elemta";
+			return plugin_listener_name(ctx->rq->listener);
 		if (strcmp(name, ELEMTA_ATTR_CLIENT_KEY) == 0)
 			return ctx->client_key;
 		return postfix ? NULL : wire_request_get(ctx->req, name);

@@ -125,7 +125,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
-	const char *fg = getenv("ELEMTA_FOREGROUND");
 	const char *wid = getenv("ELEMTA_WORKER_ID");
 	struct config_errors errs;
 	struct counter_store *cs = NULL;
@@ -155,7 +154,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	to_stderr = standalone || (fg != NULL && strcmp(fg, "1") == 0);
+	to_stderr = standalone || log_env_foreground();
 	log_init("elemta-policyd", to_stderr, LOG_LEVEL_INFO);
 
 	cfg = config_load(file, &errs);

@@ -37,6 +37,10 @@ enum plugin_listener {
 	PLUGIN_LISTENER_POSTFIX = 1,
 };
 
+/* plugin_listener_name - its ELEMTA_LISTENER_ value (plugin.h), as
+ * plugins see it in ELEMTA_ATTR_LISTENER and logs name it. */
+const char *plugin_listener_name(enum plugin_listener listener);
+
 struct plugin_host;
 
 /* plugin_host_new - an empty chain.  cs (may be NULL: then every rate check

@@ -605,7 +605,7 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		/* Claim the descriptor first so the FIFO stays aligned even
 		 * when the request is then not decided. */
 		mfd = wire_request_get(req, WIRE_ATTR_MESSAGE_FD);
-		if (mfd != NULL && strcmp(mfd, "1") == 0) {
+		if (mfd != NULL && strcmp(mfd, WIRE_MESSAGE_FD_PASSED) == 0) {
 			rq.message_fd = conn_pop_fd(c);
 			if (rq.message_fd < 0) {
 				log_err("conn %lu: request claims a message "
@@ -925,7 +925,7 @@ conn_new(struct worker *w, int fd, enum plugin_listener listener)
 	c->state = CONN_READING;
 	conn_enter_state(c, CONN_READING);
 	log_debug("conn %lu: accepted on the %s listener", c->id,
-	    listener == PLUGIN_LISTENER_POSTFIX ? "postfix" : "elemta");
+	    plugin_listener_name(listener));
 }
 
 /* worker_accept_one - accept one pending connection, if any is left (the

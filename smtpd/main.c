@@ -76,7 +76,6 @@ int
 main(int argc, char **argv)
 {
 	const char *path = CONFIG_DEFAULT_FILE;
-	const char *fg_env = getenv("ELEMTA_FOREGROUND");
 	const char *wid = getenv("ELEMTA_WORKER_ID");
 	bool bind_self = false, fg;
 	struct config_errors errs;
@@ -94,7 +93,7 @@ main(int argc, char **argv)
 		} else
 			usage();
 	}
-	fg = (fg_env != NULL && strcmp(fg_env, "1") == 0) || bind_self;
+	fg = log_env_foreground() || bind_self;
 	log_init("elemta-smtpd", fg, LOG_LEVEL_INFO);
 	/* A client vanishing mid-write is EPIPE, not death. */
 	signal(SIGPIPE, SIG_IGN);

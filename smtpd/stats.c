@@ -150,8 +150,9 @@ stats_take_line(void *arg, const struct stats_file_line *line)
 {
 	struct stats_taken *t = arg;
 
-	if (strcmp(line->program, "smtpd") != 0 || line->id != stats.id ||
-	    line->alive || line->pid == (long)getpid() || !line->total)
+	if (strcmp(line->program, STATS_FILE_SMTPD) != 0 ||
+	    line->id != stats.id || line->alive ||
+	    line->pid == (long)getpid() || !line->total)
 		return;
 	if (t->file[0] == '\0')
 		str_copy(t->file, line->file, sizeof(t->file));
@@ -170,7 +171,7 @@ stats_take_over(void)
 	struct stats_taken t = { "" };
 	char from[sizeof(stats.dir) + sizeof(t.file) + 1];
 
-	stats_file_visit(stats.dir, "smtpd", stats_take_line, &t);
+	stats_file_visit(stats.dir, STATS_FILE_SMTPD, stats_take_line, &t);
 	if (t.file[0] == '\0')
 		return;
 	snprintf(from, sizeof(from), "%s/%s", stats.dir, t.file);
@@ -206,10 +207,12 @@ smtpd_stats_start(struct event_base *base, const struct config *cfg)
 		    "reported", stats.dir);
 		return;
 	}
-	snprintf(stats.path, sizeof(stats.path), "%s/smtpd-%u-%ld.stats",
-	    stats.dir, stats.id, (long)getpid());
-	snprintf(stats.tmp, sizeof(stats.tmp), "%s/.smtpd-%u-%ld.tmp",
-	    stats.dir, stats.id, (long)getpid());
+	snprintf(stats.path, sizeof(stats.path),
+	    "%s/" STATS_FILE_SMTPD "-%u-%ld" STATS_FILE_SUFFIX, stats.dir,
+	    stats.id, (long)getpid());
+	snprintf(stats.tmp, sizeof(stats.tmp),
+	    "%s/." STATS_FILE_SMTPD "-%u-%ld.tmp", stats.dir, stats.id,
+	    (long)getpid());
 	stats_take_over();
 	stats.timer = event_new(base, -1, EV_PERSIST, stats_on_tick, NULL);
 	if (stats.timer == NULL || event_add(stats.timer, &second) != 0) {

@@ -31,7 +31,8 @@
  * elemta_ctx_phase_id(), since minor 1).
  *   minor 0  the first release of ABI 1
  *   minor 1  enum elemta_phase, elemta_ctx_phase_id(),
- *            elemta_ctx_transaction_accepted(), ELEMTA_ATTR_LISTENER,
+ *            elemta_ctx_transaction_accepted(), ELEMTA_ATTR_LISTENER
+ *            and its values ELEMTA_LISTENER_ELEMTA/_POSTFIX,
  *            ELEMTA_ATTR_CLIENT_KEY
  */
 #ifndef ELEMTA_PLUGIN_H
@@ -206,11 +207,15 @@ uint64_t elemta_ctx_size(const elemta_ctx *ctx);
 /* Any request attribute by name (Postfix policy protocol name), or NULL. */
 const char *elemta_ctx_attr(const elemta_ctx *ctx, const char *name);
 /* Attributes the host adds for elemta_ctx_attr: the listener the request
- * came in on ("elemta" or "postfix"), and the client address a
- * per-client counter should key on (IPv6 folded to its
- * counters.ipv6_prefix network, "2001:db8::/64"). */
+ * came in on (one of the ELEMTA_LISTENER_ values: compare with them), and
+ * the client address a per-client counter should key on (IPv6 folded to
+ * its counters.ipv6_prefix network, "2001:db8::/64"). */
 #define ELEMTA_ATTR_LISTENER "elemta_listener"
 #define ELEMTA_ATTR_CLIENT_KEY "elemta_client_key"
+/* The values of ELEMTA_ATTR_LISTENER: Elemta's own smtpd, or Postfix's
+ * policy delegation (check_policy_service). */
+#define ELEMTA_LISTENER_ELEMTA "elemta"
+#define ELEMTA_LISTENER_POSTFIX "postfix"
 
 /* The message (on_data at end of data only): the bytes as spooled,
  * starting with the Received: header.  Returns bytes read, 0 at the end,

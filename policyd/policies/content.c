@@ -125,13 +125,15 @@ policy_rule_content(struct policy *p, const elemta_ctx *ctx,
 	if (fd < 0) {
 		elemta_log(ctx, ELEMTA_LOG_DEBUG, "no message descriptor at "
 		    "END-OF-MESSAGE (%s listener): content rules skipped",
-		    policy_from_postfix(ctx) ? "postfix" : "elemta");
+		    policy_from_postfix(ctx) ? ELEMTA_LISTENER_POSTFIX :
+		    ELEMTA_LISTENER_ELEMTA);
 		return ELEMTA_CONTINUE;
 	}
 	if (content_scan_fd(&p->content, fd, &m, &e) != 0) {
 		/* e.text names a descriptor and errno text, no message bytes. */
 		elemta_log(ctx, ELEMTA_LOG_ERR, "%s", e.text);
-		return elemta_result_set(res, ELEMTA_TEMPFAIL, 451, "4.3.0",
+		return elemta_result_set(res, ELEMTA_TEMPFAIL,
+		    POLICY_FAILURE_CODE, POLICY_FAILURE_ENHANCED,
 		    "Temporary failure scanning the message, try again later");
 	}
 	if (!m.found)

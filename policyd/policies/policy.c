@@ -120,15 +120,15 @@ policy_from_postfix(const elemta_ctx *ctx)
 {
 	const char *l = elemta_ctx_attr(ctx, ELEMTA_ATTR_LISTENER);
 
-	return l != NULL && strcmp(l, "postfix") == 0;
+	return l != NULL && strcmp(l, ELEMTA_LISTENER_POSTFIX) == 0;
 }
 
 /* policy_table_failure - never allow when a count could not be made. */
 enum elemta_action
 policy_table_failure(struct elemta_result *res)
 {
-	return elemta_result_set(res, ELEMTA_TEMPFAIL, 451, "4.3.0",
-	    "Temporary policy failure, try again later");
+	return elemta_result_set(res, ELEMTA_TEMPFAIL, POLICY_FAILURE_CODE,
+	    POLICY_FAILURE_ENHANCED, "Temporary policy failure, try again later");
 }
 
 /* ==== Rule tables and hooks ==== */
@@ -182,7 +182,8 @@ policy_walk(struct policy *p, const struct policy_rule *rules, size_t n,
 
 		if (act == ELEMTA_CONTINUE)
 			continue;
-		if (!(res->smtp_code == 451 && strcmp(res->enhanced, "4.3.0") == 0))
+		if (!(res->smtp_code == POLICY_FAILURE_CODE &&
+		    strcmp(res->enhanced, POLICY_FAILURE_ENHANCED) == 0))
 			elemta_metric_add(ctx, metric, 1);
 		if (act == ELEMTA_REJECT && rules[i].fn != policy_rule_reputation)
 			policy_reputation_refused(p, ctx);

@@ -138,6 +138,10 @@ int policy_cfg_count(const elemta_cfg *cfg, const char *key, uint32_t max,
 bool policy_phase_is(const elemta_ctx *ctx, enum elemta_phase phase);
 /* policy_from_postfix - the request came in on the Postfix listener. */
 bool policy_from_postfix(const elemta_ctx *ctx);
+/* The answer of a rule that could not decide (the counter table or a
+ * message scan failed): a temporary failure, not counted as a refusal. */
+#define POLICY_FAILURE_CODE 451
+#define POLICY_FAILURE_ENHANCED "4.3.0"
 /* policy_table_failure - the verdict when the counter table failed. */
 enum elemta_action policy_table_failure(struct elemta_result *res);
 

@@ -1138,6 +1138,20 @@ test_all_errors_collected(void **state)
 	    "boolean"));
 }
 
+/* YAML's plain null spellings, the one list (config.h). */
+static void
+test_scalar_is_null(void **state)
+{
+	static const char *const yes[] = { "", "~", "null", "Null", "NULL" };
+	static const char *const no[] = { "nul", "nULL", "~~", "none", "0",
+	    " " };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(config_scalar_is_null(yes[i]));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(config_scalar_is_null(no[i]));
+}
+
 /* test_error_cap - more than CONFIG_ERRORS_MAX problems: capped, and said so */
 static void
 test_error_cap(void **state)
@@ -1206,6 +1220,7 @@ main(void)
 		cmocka_unit_test(test_parse_duration),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_nearest),
+		cmocka_unit_test(test_scalar_is_null),
 		cmocka_unit_test(test_nodes),
 		cmocka_unit_test(test_unreadable_file),
 		cmocka_unit_test(test_all_errors_collected),

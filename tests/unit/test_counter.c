@@ -889,8 +889,8 @@ test_ring_withdraw_retry_visit(void **state)
 	assert_true(r2.allowed);
 
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(counter_visit(f->cs, "rate", "ring:w", collect, &s,
-	    &err), 0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, "ring:w",
+	    collect, &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.last.limit, 1500);
 	assert_int_equal(s.last.count, r2.count);
@@ -900,8 +900,8 @@ test_ring_withdraw_retry_visit(void **state)
 	fake_now += 2 * 60000 + 5000;
 	assert_true(counter_sweep(f->cs, 100, &err) >= 1);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(counter_visit(f->cs, "rate", "ring:w", collect, &s,
-	    &err), 0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, "ring:w",
+	    collect, &s, &err), 0);
 	assert_int_equal(s.n, 0);
 }
 
@@ -1059,7 +1059,7 @@ test_full_map_sweeps_stale(void **state)
 		struct seen s;
 
 		memset(&s, 0, sizeof(s));
-		assert_int_equal(counter_visit(f->cs, "metric",
+		assert_int_equal(counter_visit(f->cs, COUNTER_KIND_METRIC,
 		    "elemta_counter_full_sweeps_total", collect, &s, &err), 0);
 		assert_int_equal(s.n, 1);
 		assert_int_equal(s.last.value, 1);
@@ -1199,16 +1199,17 @@ test_metrics(void **state)
 	assert_int_equal(counter_metric_add(f->cs, "m_total", 5, &err), 0);
 	assert_int_equal(counter_metric_add(f->cs, "m_total", 7, &err), 0);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(counter_visit(f->cs, "metric", NULL, collect, &s,
-	    &err), 0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_METRIC, NULL,
+	    collect, &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.last.value, 12);
-	assert_string_equal(s.last.kind, "metric");
+	assert_int_equal(s.last.kind, COUNTER_KIND_METRIC);
+	assert_string_equal(counter_kind_name(s.last.kind), "metric");
 	assert_int_equal(counter_metric_add(f->cs, "m_total", UINT64_MAX,
 	    &err), 0);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(counter_visit(f->cs, "metric", "m_", collect, &s,
-	    &err), 0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_METRIC, "m_",
+	    collect, &s, &err), 0);
 	assert_true(s.last.value == UINT64_MAX);
 }
 
@@ -1233,8 +1234,8 @@ test_visit(void **state)
 	assert_int_equal(counter_event_add(f->cs, "p:c", 10, 1000, NULL, &err),
 	    0);
 	memset(&s, 0, sizeof(s));
-	assert_int_equal(counter_visit(f->cs, "rate", "p:", collect, &s, &err),
-	    0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, "p:", collect,
+	    &s, &err), 0);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.keys[0], "p:a");
 	assert_string_equal(s.keys[1], "p:b");
@@ -1242,8 +1243,8 @@ test_visit(void **state)
 	assert_int_equal(s.last.limit, 0);          /* event log */
 	memset(&s, 0, sizeof(s));
 	s.stop_after = 1;
-	assert_int_equal(counter_visit(f->cs, "rate", "p:", collect, &s, &err),
-	    0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, "p:", collect,
+	    &s, &err), 0);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.last.count, 2);
 	assert_int_equal(s.last.limit, 5);
@@ -1254,19 +1255,26 @@ test_visit(void **state)
 	fake_now = T0 + 1150;
 	memset(&s, 0, sizeof(s));
 	s.stop_after = 1;
-	assert_int_equal(counter_visit(f->cs, "rate", "p:a", collect, &s,
-	    &err), 0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, "p:a", collect,
+	    &s, &err), 0);
 	assert_int_equal(s.last.count, 1);
 	assert_int_equal(s.last.oldest_ms, T0 + 200);
 	/* no re-entry from the callback */
 	memset(&s, 0, sizeof(s));
 	s.cs = f->cs;
-	assert_int_equal(counter_visit(f->cs, "rate", NULL, collect, &s, &err),
-	    0);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_RATE, NULL, collect,
+	    &s, &err), 0);
 	assert_int_equal(s.n, 4);
 	assert_int_equal(s.nested_rc, -1);
-	assert_int_equal(counter_visit(f->cs, "bogus", NULL, collect, &s,
-	    &err), -1);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_COUNT, NULL, collect,
+	    &s, &err), -1);
+	assert_int_equal(counter_visit(f->cs, (enum counter_kind)-1, NULL,
+	    collect, &s, &err), -1);
+	/* the one spelling of each kind (the LMDB database names, elemta-stat) */
+	assert_string_equal(counter_kind_name(COUNTER_KIND_RATE), "rate");
+	assert_string_equal(counter_kind_name(COUNTER_KIND_REP), "rep");
+	assert_string_equal(counter_kind_name(COUNTER_KIND_METRIC), "metric");
+	assert_string_equal(counter_kind_name(COUNTER_KIND_COUNT), "?");
 	assert_int_equal(counter_stats(f->cs, &st, &err), 0);
 	assert_int_equal(st.entries, 4);
 	assert_int_equal(st.map_size, MAP_1M);
@@ -1381,7 +1389,8 @@ test_readonly_while_writing(void **state)
 			_exit(2);
 		counter_set_clock(cs, fake_clock);
 		memset(&s, 0, sizeof(s));
-		if (counter_visit(cs, "rate", "ro:", collect, &s, &err) != 0)
+		if (counter_visit(cs, COUNTER_KIND_RATE, "ro:", collect, &s,
+		    &err) != 0)
 			_exit(3);
 		/* ro:b is not committed yet */
 		if (s.n != 1 || s.last.count != 2)

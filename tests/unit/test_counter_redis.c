@@ -527,14 +527,14 @@ collect(const struct counter_entry *e, void *arg)
 
 /* visit - every entry of kind under prefix. */
 static struct seen
-visit(struct counter_store *cs, const char *kind, const char *prefix)
+visit(struct counter_store *cs, enum counter_kind kind, const char *prefix)
 {
 	struct seen s;
 	struct error err = { "" };
 
 	memset(&s, 0, sizeof(s));
 	if (counter_visit(cs, kind, prefix, collect, &s, &err) != 0)
-		fail_msg("visit %s: %s", kind, err.text);
+		fail_msg("visit %s: %s", counter_kind_name(kind), err.text);
 	return s;
 }
 
@@ -555,14 +555,15 @@ test_metrics(void **state)
 	counter_decision_begin(f->cs);
 	assert_int_equal(counter_metric_add(f->cs, "m_total", 10, &err), 0);
 	assert_int_equal(counter_metric_add(f->cs, "n_total", 1, &err), 0);
-	s = visit(other, "metric", NULL);
+	s = visit(other, COUNTER_KIND_METRIC, NULL);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.e[0].value, 7);
 	assert_int_equal(counter_decision_end(f->cs, false, &err), 0);
-	s = visit(other, "metric", NULL);
+	s = visit(other, COUNTER_KIND_METRIC, NULL);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.e[0].key, "m_total");
-	assert_string_equal(s.e[0].kind, "metric");
+	assert_int_equal(s.e[0].kind, COUNTER_KIND_METRIC);
+	assert_string_equal(counter_kind_name(s.e[0].kind), "metric");
 	assert_int_equal(s.e[0].value, 17);
 	assert_string_equal(s.e[1].key, "n_total");
 	assert_int_equal(s.e[1].value, 1);
@@ -575,7 +576,7 @@ test_metrics(void **state)
 		assert_int_equal(counter_metric_add(f->cs, name, 1, &err), 0);
 	}
 	assert_int_equal(counter_decision_end(f->cs, true, &err), 0);
-	s = visit(other, "metric", "many_09");
+	s = visit(other, COUNTER_KIND_METRIC, "many_09");
 	assert_int_equal(s.n, 10);
 	counter_store_close(other);
 }
@@ -603,30 +604,31 @@ test_visit_and_stats(void **state)
 	assert_int_equal(counter_reputation_adjust(f->cs, "a:1", 5.0, 3600.0,
 	    &err), 0);
 
-	s = visit(f->cs, "rate", "a:");
+	s = visit(f->cs, COUNTER_KIND_RATE, "a:");
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.e[0].key, "a:1");
 	assert_string_equal(s.e[1].key, "a:2");
-	assert_string_equal(s.e[0].kind, "rate");
+	assert_int_equal(s.e[0].kind, COUNTER_KIND_RATE);
+	assert_string_equal(counter_kind_name(s.e[0].kind), "rate");
 	assert_int_equal(s.e[0].count, 2);
 	assert_int_equal(s.e[0].limit, 5);
 	assert_int_equal(s.e[0].period_ms, 60000);
 	assert_true(s.e[0].oldest_ms + 50 >= t0 && s.e[0].oldest_ms <= now_ms());
 	assert_true(s.e[0].newest_ms >= s.e[0].oldest_ms);
-	s = visit(f->cs, "rate", "x*");
+	s = visit(f->cs, COUNTER_KIND_RATE, "x*");
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.e[0].key, "x*y");
-	s = visit(f->cs, "rate", NULL);
+	s = visit(f->cs, COUNTER_KIND_RATE, NULL);
 	assert_int_equal(s.n, 6);
 	assert_string_equal(s.e[5].key, "xzy");
 	assert_string_equal(s.e[3].key, "ev");
 	assert_int_equal(s.e[3].limit, 0);      /* an event log */
-	s = visit(f->cs, "rep", NULL);
+	s = visit(f->cs, COUNTER_KIND_REP, NULL);
 	assert_int_equal(s.n, 1);
 	assert_string_equal(s.e[0].key, "a:1");
 	assert_true(s.e[0].score > 54.99 && s.e[0].score <= 55.0);
-	assert_int_equal(counter_visit(f->cs, "bogus", NULL, collect, &s, &err),
-	    -1);
+	assert_int_equal(counter_visit(f->cs, COUNTER_KIND_COUNT, NULL, collect,
+	    &s, &err), -1);
 	assert_int_equal(counter_sweep(f->cs, 100, &err), 0);
 	assert_int_equal(counter_stats(f->cs, &st, &err), 0);
 	assert_true(st.entries >= 8);
@@ -699,7 +701,7 @@ test_script_cache_flushed(void **state)
 	r = redisCommand(c, "SCRIPT FLUSH");
 	freeReplyObject(r);
 	redisFree(c);
-	s = visit(f->cs, "rate", NULL);
+	s = visit(f->cs, COUNTER_KIND_RATE, NULL);
 	assert_int_equal(s.n, 1);
 	assert_int_equal(s.e[0].count, 2);
 }

@@ -504,6 +504,7 @@ test_ctx_accessors(void **state)
 	assert_string_equal(got_key, "192.0.2.7");
 	assert_null(got_sender_ptr);
 	assert_string_equal(got_rcpt, "(null)");
+	assert_string_equal(got_listener, ELEMTA_LISTENER_ELEMTA);
 	assert_string_equal(got_listener, "elemta");
 	assert_string_equal(got_ext, "S1");
 	assert_int_equal(got_auth, 0);
@@ -542,6 +543,7 @@ test_ctx_accessors(void **state)
 		rq.message_fd = -1;
 		rq.txn = &txn;
 		plugin_host_decide(h, &rq, &d);
+		assert_string_equal(got_listener, ELEMTA_LISTENER_POSTFIX);
 		assert_string_equal(got_listener, "postfix");
 		assert_string_equal(got_ext, "(null)");
 		assert_int_equal(got_count, 7);
@@ -745,17 +747,17 @@ test_rate_namespaced_and_withdrawn(void **state)
 		decide(h2, rcpt_req, &d);
 		decide(h2, rcpt_req, &d);
 		plugin_host_flush_metrics(h2);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &m,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &m, &err), 0);
 		assert_int_equal(m.value, 2);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &dm,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &dm, &err), 0);
 		assert_int_equal(dm.value, 1);
 		/* every decision is in the latency histogram */
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hc,
-		    &err), 0);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb, &hi,
-		    &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &hc, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &hi, &err), 0);
 		assert_true(hc.value >= 2);
 		assert_int_equal(hi.value, hc.value);
 		plugin_host_free(h2);
@@ -773,11 +775,11 @@ test_rate_namespaced_and_withdrawn(void **state)
 		    NULL, &err), 0);
 		decide(h3, rcpt_req, &d);
 		plugin_host_flush_metrics(h3);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
-		    &own, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &own, &err), 0);
 		assert_int_equal(own.value, 1);
-		assert_int_equal(counter_visit(cs, "metric", NULL, metric_cb,
-		    &forged, &err), 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &forged, &err), 0);
 		assert_int_equal(forged.value, 1);      /* the host's one call */
 		plugin_host_free(h3);
 	}
@@ -999,7 +1001,10 @@ test_cfg_typed_getters(void **state)
 	    "      domains: [a.example, .b.example]\n"
 	    "      bad_list: [x, [y]]\n"
 	    "      nested: {k: v}\n"
-	    "      empty:\n");
+	    "      empty:\n"
+	    "      tilde: ~\n"
+	    "      upper: NULL\n"
+	    "      quoted: \"~\"\n");
 	assert_int_equal(elemta_cfg_type(c), ELEMTA_CFG_MAP);
 	assert_int_equal(elemta_cfg_int(c, "n", 0, 0, 100, &i, err, sizeof(err)), 0);
 	assert_int_equal(i, 42);
@@ -1045,6 +1050,16 @@ test_cfg_typed_getters(void **state)
 	assert_int_equal(elemta_cfg_string_list(c, "empty", &list, err,
 	    sizeof(err)), 0);
 	assert_null(list);
+	/* YAML's nulls are empty lists; a quoted "~" is text */
+	assert_int_equal(elemta_cfg_string_list(c, "tilde", &list, err,
+	    sizeof(err)), 0);
+	assert_null(list);
+	assert_int_equal(elemta_cfg_string_list(c, "upper", &list, err,
+	    sizeof(err)), 0);
+	assert_null(list);
+	assert_int_equal(elemta_cfg_string_list(c, "quoted", &list, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "single value"));
 	assert_int_equal(elemta_cfg_string_list(c, "absent", &list, err,
 	    sizeof(err)), 0);
 	assert_null(list);

@@ -824,10 +824,14 @@ test_metrics(void **state)
 	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=a@b.org", "recipient=a@blocked.com");
 	ASK(&fx, &d, "RCPT", "192.0.2.1", "sender=a@b.org", "recipient=b@blocked.com");
 	ASK(&fx, &d, "END-OF-MESSAGE", "192.0.2.1", "sender=a@b.org", "size=101");
-	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &conn, &err), 0);
-	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &snd, &err), 0);
-	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &rcpt, &err), 0);
-	assert_int_equal(counter_visit(fx.cs, "metric", NULL, metric_cb, &msg, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, COUNTER_KIND_METRIC, NULL,
+	    metric_cb, &conn, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, COUNTER_KIND_METRIC, NULL,
+	    metric_cb, &snd, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, COUNTER_KIND_METRIC, NULL,
+	    metric_cb, &rcpt, &err), 0);
+	assert_int_equal(counter_visit(fx.cs, COUNTER_KIND_METRIC, NULL,
+	    metric_cb, &msg, &err), 0);
 	assert_int_equal(conn.value, 1);
 	assert_int_equal(snd.value, 1);
 	assert_int_equal(rcpt.value, 2);
@@ -876,8 +880,8 @@ metric_value(struct fx *fx, const char *name)
 	struct metric_find m = { name, 0 };
 	struct error err;
 
-	assert_int_equal(counter_visit(fx->cs, "metric", NULL, metric_cb, &m,
-	    &err), 0);
+	assert_int_equal(counter_visit(fx->cs, COUNTER_KIND_METRIC, NULL,
+	    metric_cb, &m, &err), 0);
 	return m.value;
 }
 

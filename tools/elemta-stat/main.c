@@ -87,11 +87,10 @@ static int
 stat_load(struct counter_store *cs, const char *prefix, struct stat_rows *rows,
     struct error *err)
 {
-	static const char *const kinds[] = { "rate", "rep", "metric" };
-
 	rows->now_ms = counter_now_ms(cs);
-	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (counter_visit(cs, kinds[i], prefix, stat_collect, rows, err) < 0)
+	for (int k = 0; k < COUNTER_KIND_COUNT; k++)
+		if (counter_visit(cs, (enum counter_kind)k, prefix,
+		    stat_collect, rows, err) < 0)
 			return -1;
 	return 0;
 }
@@ -100,7 +99,7 @@ stat_load(struct counter_store *cs, const char *prefix, struct stat_rows *rows,
 static double
 stat_fill(const struct counter_entry *e)
 {
-	if (strcmp(e->kind, "rate") != 0 || e->limit == 0)
+	if (e->kind != COUNTER_KIND_RATE || e->limit == 0)
 		return 0.0;
 	return (double)e->count / (double)e->limit;
 }
@@ -109,7 +108,7 @@ stat_fill(const struct counter_entry *e)
 static uint64_t
 stat_free_in_ms(const struct counter_entry *e, uint64_t now_ms)
 {
-	if (strcmp(e->kind, "rate") != 0 || e->count == 0)
+	if (e->kind != COUNTER_KIND_RATE || e->count == 0)
 		return 0;
 	uint64_t end = e->oldest_ms + e->period_ms;
 	return end > now_ms ? end - now_ms : 0;
@@ -120,8 +119,8 @@ static int
 stat_by_fill(const void *a, const void *b)
 {
 	const struct counter_entry *ea = a, *eb = b;
-	int ra = strcmp(ea->kind, "rate") == 0 && ea->limit > 0;
-	int rb = strcmp(eb->kind, "rate") == 0 && eb->limit > 0;
+	int ra = ea->kind == COUNTER_KIND_RATE && ea->limit > 0;
+	int rb = eb->kind == COUNTER_KIND_RATE && eb->limit > 0;
 	if (ra != rb)
 		return rb - ra;
 	double fa = stat_fill(ea), fb = stat_fill(eb);
@@ -134,16 +133,17 @@ stat_json_entry(const struct counter_entry *e, uint64_t now_ms)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "kind", json_object_new_string(e->kind));
+	json_object_object_add(o, "kind",
+	    json_object_new_string(counter_kind_name(e->kind)));
 	json_object_object_add(o, "key", json_object_new_string(e->key));
-	if (strcmp(e->kind, "rate") == 0) {
+	if (e->kind == COUNTER_KIND_RATE) {
 		json_object_object_add(o, "count", json_object_new_int64(e->count));
 		json_object_object_add(o, "limit", json_object_new_int64(e->limit));
 		json_object_object_add(o, "period_ms", json_object_new_int64((int64_t)e->period_ms));
 		json_object_object_add(o, "frees_in_ms",
 		    json_object_new_int64((int64_t)stat_free_in_ms(e, now_ms)));
 		json_object_object_add(o, "newest_ms", json_object_new_int64((int64_t)e->newest_ms));
-	} else if (strcmp(e->kind, "rep") == 0) {
+	} else if (e->kind == COUNTER_KIND_REP) {
 		json_object_object_add(o, "score", json_object_new_double(e->score));
 	} else {
 		json_object_object_add(o, "value", json_object_new_int64((int64_t)e->value));
@@ -195,19 +195,20 @@ stat_line_fill(struct stat_line *l, const struct counter_entry *e,
 {
 	char (*c)[STAT_CELL_MAX] = l->cell;
 
-	snprintf(c[COL_KIND], STAT_CELL_MAX, "%s", e->kind);
+	snprintf(c[COL_KIND], STAT_CELL_MAX, "%s",
+	    counter_kind_name(e->kind));
 	stat_key_text(l->key, e->key);
 	snprintf(c[COL_LIMIT], STAT_CELL_MAX, "-");
 	snprintf(c[COL_PERIOD], STAT_CELL_MAX, "-");
 	snprintf(c[COL_FREES], STAT_CELL_MAX, "-");
-	if (strcmp(e->kind, "rate") == 0) {
+	if (e->kind == COUNTER_KIND_RATE) {
 		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu32, e->count);
 		snprintf(c[COL_LIMIT], STAT_CELL_MAX, "%" PRIu32, e->limit);
 		snprintf(c[COL_PERIOD], STAT_CELL_MAX, "%.1f",
 		    (double)e->period_ms / 1000.0);
 		snprintf(c[COL_FREES], STAT_CELL_MAX, "%.1f",
 		    (double)stat_free_in_ms(e, now_ms) / 1000.0);
-	} else if (strcmp(e->kind, "rep") == 0) {
+	} else if (e->kind == COUNTER_KIND_REP) {
 		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%.1f", e->score);
 	} else {
 		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu64, e->value);
@@ -462,7 +463,8 @@ main(int argc, char **argv)
 			long want = arg ? strtol(arg, NULL, 10) : 10;
 			qsort(rows.items, rows.count, sizeof(rows.items[0]), stat_by_fill);
 			size_t rate = 0;
-			while (rate < rows.count && strcmp(rows.items[rate].kind, "rate") == 0 &&
+			while (rate < rows.count &&
+			    rows.items[rate].kind == COUNTER_KIND_RATE &&
 			    rows.items[rate].limit > 0)
 				rate++;
 			n = want > 0 && (size_t)want < rate ? (size_t)want : rate;

@@ -274,7 +274,7 @@ void ctl_stats_read(const char *runtime_dir, struct ctl_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	snprintf(dir, sizeof(dir), "%s/%s", runtime_dir, STATS_FILE_SUBDIR);
-	st->files = stats_file_visit(dir, "smtpd", stats_add, st);
+	st->files = stats_file_visit(dir, STATS_FILE_SMTPD, stats_add, st);
 }
 
 /* control_counter_stats - the counter table's size and fill, read-only;

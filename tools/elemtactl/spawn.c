@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "elemtactl.h"
+#include "log.h"
 
 #ifndef LIBEXECDIR
 #define LIBEXECDIR "/usr/local/libexec/elemta"
@@ -57,7 +58,7 @@ static const char *const spawn_imported[] = {
 
 /* Set by elemtactl itself: never taken from the supervisor's environment. */
 static const char *const spawn_reserved[] = {
-	"ELEMTA_FOREGROUND", "ELEMTA_WORKER_ID", "ELEMTA_LISTEN_FDS",
+	LOG_ENV_FOREGROUND, "ELEMTA_WORKER_ID", "ELEMTA_LISTEN_FDS",
 	"ELEMTA_POLICY_FD", "ELEMTA_POSTFIX_FD", "ELEMTA_TLS_CERT_FD",
 	"ELEMTA_TLS_KEY_FD", "ELEMTA_METRICS_FD", "ELEMTA_PEER_FD",
 	"ELEMTA_PEER_SLOT",
@@ -247,7 +248,7 @@ static void spawn_build_env(const struct ctl_spawn *sp, char **envp,
 	if (!have_path)
 		envp[n++] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 	if (sp->foreground)
-		envp[n++] = "ELEMTA_FOREGROUND=1";
+		envp[n++] = LOG_ENV_FOREGROUND "=1";
 	snprintf(id_var, id_size, "ELEMTA_WORKER_ID=%u", sp->id);
 	envp[n++] = id_var;
 	for (size_t i = 0; i < sp->var_count; i++)

@@ -250,9 +250,8 @@ static char *tp_scalar_text(const yaml_node_t *yn)
 
 	if (memchr(v, '\0', len) != NULL)
 		return NULL;
-	if (yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && (len == 0
-	    || strcmp(v, "~") == 0 || strcmp(v, "null") == 0
-	    || strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0))
+	if (yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+	    && config_scalar_is_null(v))
 		return xstrdup("");
 	return xstrndup(v, len);
 }
