@@ -468,6 +468,27 @@ test_auth_outside_batch_ok(void **state)
 	"protocol_state=AUTH\nclient_address=" client "\nsasl_username=u\n" \
 	WIRE_AUTH_PASSWORD "=" pw "\n\n"
 
+/* fx_auth_clients - n connections, each sending one AUTH with the right
+ * password from client 192.0.2.(first + i); the loop turned until every
+ * AUTH was taken up (begun: on the pool, or refused). */
+static void
+fx_auth_clients(struct fx *fx, int *fds, int n, int first)
+{
+	for (int i = 0; i < n; i++) {
+		char req[256];
+
+		fds[i] = sock_at(fx->dir, "policy.sock", false);
+		snprintf(req, sizeof(req), AUTH_REQ("192.0.2.%d", "pass"),
+		    first + i);
+		send_str(fds[i], req);
+	}
+	for (int i = 0; i < 2000 && fx->fake.auth_begun < (unsigned)n; i++) {
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+		(void)poll(NULL, 0, 1);
+	}
+	assert_int_equal(fx->fake.auth_begun, n);
+}
+
 /* With the pool, an AUTH is hashed off the loop and its connection's
  * later requests wait for it (replies in order), the password wiped
  * before the decision ends; another connection is served meanwhile. */
@@ -513,18 +534,7 @@ test_pool_conn_closed_while_hashing(void **state)
 
 	(void)state;
 	fx_open_pool(&fx, 10);
-	for (int i = 0; i < 3; i++) {
-		char req[256];
-
-		fds[i] = sock_at(fx.dir, "policy.sock", false);
-		snprintf(req, sizeof(req), AUTH_REQ("192.0.2.%d", "pass"), 10 + i);
-		send_str(fds[i], req);
-	}
-	for (int i = 0; i < 2000 && fx.fake.auth_begun < 3; i++) {
-		event_base_loop(fx.base, EVLOOP_NONBLOCK);
-		(void)poll(NULL, 0, 1);
-	}
-	assert_int_equal(fx.fake.auth_begun, 3);
+	fx_auth_clients(&fx, fds, 3, 10);
 	for (int i = 0; i < 3; i++)
 		close(fds[i]);
 	fd = fx_connect(&fx, "policy.sock");
@@ -559,18 +569,7 @@ test_pool_free_with_jobs_queued(void **state)
 
 	(void)state;
 	fx_open_pool(&fx, 12);
-	for (int i = 0; i < 4; i++) {
-		char req[256];
-
-		fds[i] = sock_at(fx.dir, "policy.sock", false);
-		snprintf(req, sizeof(req), AUTH_REQ("192.0.2.%d", "pass"), 20 + i);
-		send_str(fds[i], req);
-	}
-	for (int i = 0; i < 2000 && fx.fake.auth_begun < 4; i++) {
-		event_base_loop(fx.base, EVLOOP_NONBLOCK);
-		(void)poll(NULL, 0, 1);
-	}
-	assert_int_equal(fx.fake.auth_begun, 4);
+	fx_auth_clients(&fx, fds, 4, 20);
 	fx_close(&fx);
 	assert_int_equal(fx.fake.auth_finished, 0);
 	for (int i = 0; i < 4; i++)
