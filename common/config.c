@@ -1583,8 +1583,8 @@ check_postfix_listen(const struct config *cfg, char *value, size_t size,
 
 	if (strncmp(value, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) != 0)
 		return check_hostport(cfg, value, size, err);
-	if (config_path_resolve(cfg->dir, value + CONFIG_UNIX_PREFIX_LEN, path,
-	    sizeof(path), err) < 0)
+	if (config_path_resolve(cfg->dir, value + CONFIG_UNIX_PREFIX_LEN,
+	    path, sizeof(path), err) < 0)
 		return error_prefix(err, "unix:PATH");
 	if (strlen(path) >= sizeof(sun.sun_path))
 		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "

@@ -95,6 +95,7 @@ domain_label(const char *label, size_t len, char *out, size_t size,
 			    "domain label: %s", idn2_strerror(rc));
 		src = mapped;
 	}
+	/* mapped is libidn2's: released with idn2_free, its own free. */
 	mlen = strlen(src);
 	/* A mapping may not create a dot (U+2488 "1." and kin), nor leave a
 	 * character outside the host-name set: for what libidn2 produced,
@@ -103,17 +104,17 @@ domain_label(const char *label, size_t len, char *out, size_t size,
 	if (mlen == 0 || !domain_ascii_label_ok(src, mlen) ||
 	    src[0] == '-' || src[mlen - 1] == '-' ||
 	    (mapped != NULL && strchr(src, '_') != NULL)) {
-		free(mapped);
+		idn2_free(mapped);
 		return error_set(err, "label has a character not allowed in a "
 		    "domain");
 	}
 	if (mlen > DOMAIN_LABEL_MAX) {
-		free(mapped);
+		idn2_free(mapped);
 		return error_set(err, "label longer than %d octets",
 		    DOMAIN_LABEL_MAX);
 	}
 	if (*off + mlen + 1 > DOMAIN_MAX + 1 || *off + mlen + 1 > size) {
-		free(mapped);
+		idn2_free(mapped);
 		return error_set(err, "longer than %d octets", DOMAIN_MAX);
 	}
 	for (size_t i = 0; i < mlen; i++) {
@@ -121,7 +122,7 @@ domain_label(const char *label, size_t len, char *out, size_t size,
 
 		out[(*off)++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 	}
-	free(mapped);
+	idn2_free(mapped);
 	return 0;
 }
 

@@ -32,9 +32,10 @@
  * -1 with err saying why when the domain has no canonical form: an empty
  * label, a character UTS-46 disallows (controls, separators, bidi
  * controls...), a malformed A-label, a label that starts or ends with a
- * hyphen, a label over 63 octets or a result over 253.  ASCII labels that are not A-labels are only lower-cased:
- * IDNA2008's hyphen rules do not apply to them (r3---sn-x.example is a
- * real host name). */
+ * hyphen, a label over 63 octets or a result over 253.  ASCII labels
+ * that are not A-labels are only lower-cased: IDNA2008's hyphen rules do
+ * not apply to them (r3---sn-x.example is a real host name), and '_'
+ * stays allowed ("_dmarc.example"). */
 int domain_canonical(const char *in, size_t len, char *out, size_t size,
     struct error *err);
 

@@ -241,7 +241,10 @@ route_hop_parse(const char *text, const char *dir, unsigned smtp_port,
 		size_t u;
 
 		hop->transport = ROUTE_LMTP;
-		if ((u = route_prefix(rest, "unix")) == 0) {
+		/* lmtp:unix:/path - the config's own unix: spelling. */
+		u = strncasecmp(rest, CONFIG_UNIX_PREFIX,
+		    CONFIG_UNIX_PREFIX_LEN) == 0 ? CONFIG_UNIX_PREFIX_LEN : 0;
+		if (u == 0) {
 			rest += route_prefix(rest, "inet");
 			return route_hostport(rest, ROUTE_LMTP_PORT, false, hop,
 			    err);

@@ -34,6 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+
 #include "auth.h"
 #include "base64.h"
 #include "counter.h"
@@ -77,7 +81,8 @@ struct auth_users {
 	unsigned bad[AUTH_BAD_LINES_MAX];
 	size_t nbad;
 	uint64_t hashes;
-	uint64_t rng;                 /* xorshift state: dummy choice     */
+	unsigned char pick_key[EVP_MAX_MD_SIZE]; /* SHA-256 of the file:
+	                              * keys auth_pick_entry              */
 	struct crypt_data *cd;        /* crypt's work area (~32 KB): heap */
 };
 
@@ -507,6 +512,11 @@ auth_load(struct auth_users *u)
 		    "the password hashes; it should be readable by the policyd "
 		    "user only (chmod 600)", u->path,
 		    (unsigned)(st.st_mode & 07777));
+	/* The same in every worker and across restarts (an unknown name
+	 * must map to the same entry whichever worker answers), and secret
+	 * as long as the file is (its hashes carry random salts). */
+	if (EVP_Digest(buf, len, u->pick_key, NULL, EVP_sha256(), NULL) != 1)
+		memset(u->pick_key, 0, sizeof(u->pick_key));
 	u->nbad = 0;
 	for (line = buf; line < buf + len; line = nl + 1) {
 		nl = memchr(line, '\n', (size_t)(buf + len - line));
@@ -576,9 +586,6 @@ auth_users_open(const char *path)
 
 	u->path = xstrdup(path != NULL ? path : "");
 	u->cd = xcalloc(1, sizeof(*u->cd));
-	if (getrandom(&u->rng, sizeof(u->rng), 0) != (ssize_t)sizeof(u->rng))
-		u->rng = auth_now_ms();
-	u->rng |= 1;     /* xorshift's state must not be 0 */
 	auth_dummy_default(u);
 	auth_users_refresh(u, true);
 	return u;
@@ -659,21 +666,25 @@ auth_equal(const char *a, const char *b)
 	return d == 0;
 }
 
-/* auth_pick_entry - a valid entry chosen at random, every entry equally
- * likely: an unknown user is hashed on it, so its cost is drawn from the
- * same mix of schemes and costs as the known users' (xorshift64: only
- * the distribution matters, not unpredictability). */
+/* auth_pick_entry - the entry an unknown user name is hashed on: chosen
+ * by a keyed hash of the name (HMAC-SHA256 keyed with the file's own
+ * SHA-256), so every entry is equally likely across names and the same name
+ * always costs the same scheme and cost, as a known user does.  A random
+ * choice per attempt would give one unknown name a mix of costs while a
+ * known name has one: repeated probes of a name would tell which exist. */
 static const struct auth_entry *
-auth_pick_entry(struct auth_users *u)
+auth_pick_entry(struct auth_users *u, const char *user, size_t ulen)
 {
-	uint64_t x = u->rng;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	uint64_t x = 0;
 
 	if (u->count == 0)
 		return NULL;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	u->rng = x;
+	if (HMAC(EVP_sha256(), u->pick_key, SHA256_DIGEST_LENGTH,
+	    (const unsigned char *)user, ulen, md, &mdlen) != NULL &&
+	    mdlen >= sizeof(x))
+		memcpy(&x, md, sizeof(x));
 	return &u->entries[x % u->count];
 }
 
@@ -694,7 +705,10 @@ auth_prepare(struct auth_users *u, const char *user, const char *authzid,
 	ulen = user != NULL ? strnlen(user, AUTH_USER_MAX + 1) : 0;
 	if (ulen == 0 || ulen > AUTH_USER_MAX)
 		r = AUTH_RESULT_MALFORMED;
-	else if (authzid != NULL && *authzid != '\0' && strcmp(authzid, user) != 0)
+	else
+		e = auth_find(u->entries, u->count, user);
+	if (r == AUTH_RESULT_OK && authzid != NULL && *authzid != '\0' &&
+	    strcmp(authzid, user) != 0)
 		r = AUTH_RESULT_AUTHZID;
 	if (r == AUTH_RESULT_OK) {
 		if (password_b64 == NULL || strlen(password_b64) > AUTH_B64_MAX)
@@ -708,20 +722,18 @@ auth_prepare(struct auth_users *u, const char *user, const char *authzid,
 	}
 	if (r == AUTH_RESULT_OK && !u->loaded)
 		r = AUTH_RESULT_UNAVAILABLE;
-	if (r == AUTH_RESULT_OK) {
-		e = auth_find(u->entries, u->count, user);
-		if (e == NULL)
-			r = AUTH_RESULT_UNKNOWN_USER;
-	}
+	if (r == AUTH_RESULT_OK && e == NULL)
+		r = AUTH_RESULT_UNKNOWN_USER;
 	if (r != AUTH_RESULT_OK)
 		n = 0;
 	job->pwlen = (size_t)n;
 	job->pw[n] = '\0';
 	job->pre = r;
-	/* Always exactly one hash: the entry's, or for any failure a hash
-	 * drawn like a known user's, so the reply's timing tells nothing. */
+	/* Always exactly one hash: a known user's own entry, whatever else
+	 * is wrong with the request, else the entry the name maps to, so the
+	 * reply's timing tells nothing. */
 	if (e == NULL)
-		e = auth_pick_entry(u);
+		e = auth_pick_entry(u, user != NULL ? user : "", ulen);
 	str_copy(job->setting, e != NULL ? e->hash : u->dummy,
 	    sizeof(job->setting));
 	u->hashes++;

@@ -18,12 +18,14 @@
  * second, so edits apply without a restart.  It should be readable by the
  * policyd user only: anything else is warned about at each load.
  *
- * Promises: every verification costs exactly one crypt(3) call - an
- * unknown user or a malformed request is hashed on the hash of a valid
- * entry chosen at random, each entry equally likely, so whatever mix of
- * schemes and costs the file holds, the cost of an unknown user is drawn
- * from the same distribution as a known user's, and a reply's timing
- * does not tell an unknown user from a wrong password (a file without a
+ * Promises: every verification costs exactly one crypt(3) call - a
+ * known user's request on that user's hash even when malformed, an
+ * unknown user's on the hash of the valid entry its name maps to (a keyed
+ * hash of the name under the file's own digest: each entry equally likely
+ * across names, always the same one for a name, in every worker), so whatever mix of schemes and
+ * costs the file holds, an unknown name costs what some known user costs,
+ * attempt after attempt, and a reply's timing does not tell an unknown
+ * user from a wrong password (a file without a
  * valid entry uses a dummy of libxcrypt's preferred scheme).  The
  * comparison is constant-time.  The password is decoded into the job's
  * buffer, wiped (explicit_bzero) with crypt's work area as soon as it is
@@ -112,7 +114,7 @@ struct auth_job {
 };
 
 /* auth_prepare - decode and check the request, choose the hash to
- * compare with (the user's, or a random entry's for any failure), copy
+ * compare with (the user's, or the entry an unknown name maps to), copy
  * it and the password into job.  Counts one hash. */
 void auth_prepare(struct auth_users *u, const char *user, const char *authzid,
     const char *password_b64, struct auth_job *job);

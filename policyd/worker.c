@@ -1063,10 +1063,11 @@ worker_free(struct worker *w)
 			    c->out.len - c->out_off);
 		conn_close(c);
 	}
-	if (w->pool != NULL)
-		auth_pool_free(w->pool, worker_auth_drop);
+	/* Unwatched before the pool closes its descriptor. */
 	if (w->ev_pool != NULL)
 		event_free(w->ev_pool);
+	if (w->pool != NULL)
+		auth_pool_free(w->pool, worker_auth_drop);
 	for (int i = 0; i < 2; i++) {
 		if (w->listeners[i].ev != NULL)
 			event_free(w->listeners[i].ev);

@@ -170,6 +170,10 @@ def test_auth_flood_does_not_starve_other_sessions(make_elemta, defences):
         # Every attempt is hashed: only the hashing threads and smtpd's
         # AUTH lane keep the other decisions fast.
         e = auth_elemta(make_elemta, auth={"max_attempts_per_minute": 0})
+    # start() probes the port until it greets, and a probe that came
+    # before policyd was ready was answered 421 4.3.5: judge only what
+    # follows.
+    mark = len(e.log())
     base = [unrelated_session(e.port) for _ in range(3)]
     assert all(codes == [220, 250, 250, 250] for _, codes in base), base
     with Attack(e.port) as attack:
@@ -202,7 +206,7 @@ def test_auth_flood_does_not_starve_other_sessions(make_elemta, defences):
     assert slow[-1] < SESSION_BOUND_S, \
         "unrelated session took %.3f s under the flood (all: %r; flood %r)" % (
             slow[-1], ["%.3f" % t for t in slow], seen)
-    assert "421 4.3.5" not in e.log()
+    assert "421 4.3.5" not in e.log()[mark:]
 
 
 def test_failures_from_many_addresses_do_not_lock_the_user_out(make_elemta):
@@ -212,18 +216,28 @@ def test_failures_from_many_addresses_do_not_lock_the_user_out(make_elemta):
         code, text, _ = auth_once(e.port, "127.0.0.%d" % (10 + i), "carol",
                                   "wrong-%d" % i)
         assert code == 535, (i, code, text)
+    # The five were counted against her name (the policy plugin logs the
+    # failure that reaches the limit), across the five addresses.
+    assert "user 'carol' 5 failures" in e.log(), log_summary(e)
     # Her right password from a sixth address: slowed down, not refused.
     code, text, took = auth_once(e.port, "127.0.0.20", "carol", CAROL_PASSWORD)
     assert code == 235, (code, text)
     assert took >= 0.5, "the answer for a user under attack is delayed (%.3f s)" % took
     # The lockout still holds per address (and per address and user).
+    locked = (454, "4.7.0 Too many failed authentication attempts, try again later")
     for i in range(5):
         code, _, _ = auth_once(e.port, "127.0.0.30", "alice", "bad-%d" % i)
         assert code == 535, code
     code, text, _ = auth_once(e.port, "127.0.0.30", "alice", ALICE_PASSWORD)
-    assert (code, text) == (454, "4.7.0 Too many failed authentication attempts, try again later"), (code, text)
-    code, _, _ = auth_once(e.port, "127.0.0.31", "alice", ALICE_PASSWORD)
-    assert code == 235
+    assert (code, text) == locked, (code, text)
+    # The address itself is locked, whatever the user.
+    code, text, _ = auth_once(e.port, "127.0.0.30", "carol", CAROL_PASSWORD)
+    assert (code, text) == locked, (code, text)
+    # From elsewhere alice's right password works (slowed down: her five
+    # failures count against her name too).
+    code, text, took = auth_once(e.port, "127.0.0.31", "alice", ALICE_PASSWORD)
+    assert code == 235, (code, text)
+    assert took >= 0.5, took
 
 
 def test_attempt_rate_is_answered_before_any_hash(make_elemta):

@@ -34,6 +34,122 @@ ELEMTA_PLUGIN_EXPORT = {
 """
 
 
+# A plugin as built against the first release of ABI 1 (minor 0, the
+# header before enum elemta_phase): the parts of that header it uses are
+# written out here, frozen, so a change to the descriptor, the result
+# struct, the action values or elemta_ctx_phase()'s spellings that keeps
+# the major version fails test_abi_minor_0_plugin_still_decides.  Each hook
+# refuses when called in a phase other than its own, and the decisions
+# it makes on purpose name the phase string it saw.
+ABI_1_0_SRC = r"""
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+enum elemta_action { ELEMTA_CONTINUE = 0, ELEMTA_REJECT = 1,
+	ELEMTA_TEMPFAIL = 2, ELEMTA_DISCARD = 3, ELEMTA_QUARANTINE = 4 };
+struct elemta_result {
+	enum elemta_action action;
+	int smtp_code;
+	char enhanced[16];
+	char message[256];
+};
+typedef struct elemta_ctx elemta_ctx;
+typedef struct elemta_cfg elemta_cfg;
+const char *elemta_ctx_phase(const elemta_ctx *ctx);
+const char *elemta_ctx_recipient(const elemta_ctx *ctx);
+typedef enum elemta_action (*elemta_hook)(void *state, const elemta_ctx *ctx,
+    struct elemta_result *res);
+struct elemta_plugin {
+	uint32_t abi_version;
+	const char *name;
+	const char *version;
+	int (*init)(const elemta_cfg *config, void **state, char *err,
+	    size_t errlen);
+	void (*destroy)(void *state);
+	elemta_hook on_connect, on_helo, on_auth, on_mail_from, on_rcpt_to,
+	    on_data;
+};
+
+static enum elemta_action
+refuse(struct elemta_result *res, const char *why, const char *phase)
+{
+	res->action = ELEMTA_REJECT;
+	res->smtp_code = 550;
+	strcpy(res->enhanced, "5.7.1");
+	snprintf(res->message, sizeof(res->message), "abi10 %s %s", why, phase);
+	return ELEMTA_REJECT;
+}
+
+static enum elemta_action
+expect(const elemta_ctx *ctx, struct elemta_result *res, const char *want)
+{
+	const char *phase = elemta_ctx_phase(ctx);
+
+	return strcmp(phase, want) == 0 ? ELEMTA_CONTINUE :
+	    refuse(res, "wrong-phase", phase);
+}
+
+static enum elemta_action
+on_connect(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	(void)st;
+	return expect(ctx, res, "CONNECT");
+}
+
+static enum elemta_action
+on_helo(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	(void)st;
+	return expect(ctx, res, "EHLO");
+}
+
+static enum elemta_action
+on_mail(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	(void)st;
+	return expect(ctx, res, "MAIL");
+}
+
+static enum elemta_action
+on_rcpt(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	(void)st;
+	if (expect(ctx, res, "RCPT") != ELEMTA_CONTINUE)
+		return res->action;
+	if (strcmp(elemta_ctx_recipient(ctx), "no@example.com") == 0)
+		return refuse(res, "refused", elemta_ctx_phase(ctx));
+	return ELEMTA_CONTINUE;
+}
+
+static enum elemta_action
+on_data(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	const char *phase = elemta_ctx_phase(ctx);
+
+	(void)st;
+	if (strcmp(phase, "DATA") == 0)
+		return ELEMTA_CONTINUE;
+	if (strcmp(phase, "END-OF-MESSAGE") == 0)
+		return refuse(res, "refused", phase);
+	return refuse(res, "wrong-phase", phase);
+}
+
+extern const struct elemta_plugin elemta_plugin;
+__attribute__((visibility("default"))) const struct elemta_plugin
+    elemta_plugin = {
+	.abi_version = 1,
+	.name = "abi10",
+	.version = "1.0",
+	.on_connect = on_connect,
+	.on_helo = on_helo,
+	.on_mail_from = on_mail,
+	.on_rcpt_to = on_rcpt,
+	.on_data = on_data,
+};
+"""
+
 def _run(cmd, **kw):
     kw.setdefault("timeout", 120)
     return subprocess.run(cmd, capture_output=True, text=True, **kw)
@@ -80,8 +196,10 @@ def sdk():
             shutil.copy(os.path.join(EXAMPLES, name + ".c"), src)
         with open(os.path.join(src, "broken_abi.c"), "w") as f:
             f.write(BROKEN_ABI_SRC)
+        with open(os.path.join(src, "abi_1_0.c"), "w") as f:
+            f.write(ABI_1_0_SRC)
         built = {}
-        for name in ("example_policy", "example_data", "broken_abi"):
+        for name in ("example_policy", "example_data", "broken_abi", "abi_1_0"):
             so = os.path.join(out, name + ".so")
             r = _run(["cc"] + CC_FLAGS + cflags + ["-o", so, os.path.join(src, name + ".c")],
                      cwd=src, env=env)
@@ -462,6 +580,26 @@ def test_test_plugin_example_data(sdk, tmp_path):
     spam = _eml(tmp_path, "spam.eml", msg("Message-ID: <4@x>", "Subject: [SPAM] x"))
     r = _tp(tmp_path, so, "--config", cfg, *env, "--data", spam)
     assert r.returncode == 0 and "quarantine" in r.stdout.lower(), r
+
+
+def test_abi_minor_0_plugin_still_decides(sdk, tmp_path):
+    """plugin.h's ABI rule: a plugin built for ABI 1 minor 0 loads in this
+    host and sees every phase under its minor-0 spelling (ABI_1_0_SRC)."""
+    need_test_plugin(sdk)
+    eml = _eml(tmp_path, "m.eml", msg(*GOOD_HEADERS))
+    r = _tp(tmp_path, sdk["abi_1_0"], "--from", "a@example.com",
+            "--rcpt", "no@example.com", "--rcpt", "b@example.com",
+            "--data", eml)
+    assert r.returncode == 1, r
+    assert "wrong-phase" not in r.stdout, r.stdout
+    lines = r.stdout.splitlines()
+    assert [l.split()[0] for l in lines] == [
+        "CONNECT", "EHLO", "MAIL", "RCPT", "RCPT", "DATA",
+        "END-OF-MESSAGE"], r.stdout
+    assert "550 5.7.1 abi10 refused RCPT" in lines[3], lines
+    assert lines[4].endswith("continue"), lines
+    assert lines[5].endswith("continue"), lines
+    assert "550 5.7.1 abi10 refused END-OF-MESSAGE" in lines[6], lines
 
 
 def test_test_plugin_refuses_broken_plugins(sdk, tmp_path):

@@ -416,7 +416,9 @@ dbl_cmp(const void *a, const void *b)
  * unknown user follows the file's mix: about a quarter of the attempts
  * cost what the bcrypt user costs, the rest what the sha512 users cost.
  * Before, every unknown user cost the first entry's scheme: all cheap, so
- * timing told which names exist.  Medians over many samples of CPU time,
+ * timing told which names exist; then a random entry per attempt, so one
+ * unknown name probed repeatedly showed both costs where a known name
+ * shows one.  Medians over many samples of CPU time,
  * compared by ratios with wide bounds. */
 static void
 test_unknown_user_costs_like_the_file(void **state)
@@ -446,9 +448,24 @@ test_unknown_user_costs_like_the_file(void **state)
 	assert_true(t_slow > 4 * t_fast);
 	cut = sqrt(t_fast * t_slow);
 	for (size_t i = 0; i < COST_SAMPLES; i++) {
-		unknown[i] = cost_of(u, "nosuchuser");
+		char name[32];
+
+		snprintf(name, sizeof(name), "nosuchuser%zu", i);
+		unknown[i] = cost_of(u, name);
 		if (unknown[i] > cut)
 			dear[ndear++] = unknown[i];
+	}
+	/* One name probed again and again costs one scheme, as a known user
+	 * does: a per-attempt random choice would mix both for it alone. */
+	for (size_t i = 0; i < 3; i++) {
+		char name[32];
+		size_t over = 0;
+
+		snprintf(name, sizeof(name), "nosuchuser%zu", i);
+		for (size_t j = 0; j < 12; j++)
+			over += cost_of(u, name) > cut;
+		assert_true(over <= 1 || over >= 11);
+		assert_int_equal(over >= 11, unknown[i] > cut);
 	}
 	/* A quarter expected (40 of 160, sd ~5.5): far from 0 and from all. */
 	assert_in_range(ndear, 15, 80);

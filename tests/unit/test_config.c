@@ -678,6 +678,15 @@ test_redis_settings(void **state)
 	assert_int_equal(cfg->counters.redis.timeout_ms, 1000);
 	config_free(cfg);
 
+	/* Enum words match in any case, as when they were stored as text
+	 * (then in the table's spelling). */
+	cfg = load_ok(LISTEN "counters:\n  backend: REDIS\n"
+	    "tls:\n  min_version: tlsv1.3\nlog:\n  level: Warning\n");
+	assert_int_equal(cfg->counters.backend, CONFIG_BACKEND_REDIS);
+	assert_int_equal(cfg->tls.min_version, CONFIG_TLS_1_3);
+	assert_int_equal(cfg->log.level, LOG_LEVEL_WARN);
+	config_free(cfg);
+
 	cfg = load_ok(LISTEN "counters:\n  redis:\n"
 	    "    address: \"unix:/run/redis/redis.sock\"\n");
 	assert_string_equal(cfg->counters.redis.address,
@@ -860,7 +869,28 @@ test_nodes(void **state)
 	    CONFIG_TLS_1_3), "TLSv1.3");
 	assert_string_equal(config_enum_name("log.level", LOG_LEVEL_WARN),
 	    "warning");
+	/* every word of every enum setting, both ways */
+	assert_string_equal(config_enum_name("counters.backend",
+	    CONFIG_BACKEND_LMDB), "lmdb");
+	assert_string_equal(config_enum_name("tls.min_version",
+	    CONFIG_TLS_1_2), "TLSv1.2");
+	assert_string_equal(config_enum_name("server.bare_newline",
+	    CONFIG_BARE_REJECT), "reject");
+	assert_string_equal(config_enum_name("server.bare_newline",
+	    CONFIG_BARE_NORMALIZE), "normalize");
+	assert_string_equal(config_enum_name("policyd.fail_mode",
+	    CONFIG_FAIL_TEMPFAIL), "tempfail");
+	assert_string_equal(config_enum_name("policyd.fail_mode",
+	    CONFIG_FAIL_ACCEPT), "accept");
+	assert_string_equal(config_enum_name("log.level", LOG_LEVEL_ERR),
+	    "error");
+	assert_string_equal(config_enum_name("log.level", LOG_LEVEL_INFO),
+	    "info");
+	assert_string_equal(config_enum_name("log.level", LOG_LEVEL_DEBUG),
+	    "debug");
 	assert_string_equal(config_enum_name("log.level", 5), "?");
+	assert_string_equal(config_enum_name("counters.backend", 2), "?");
+	assert_string_equal(config_enum_name("tls.min_version", -1), "?");
 	assert_string_equal(config_enum_name("server.workers", 1), "?");
 	config_free(cfg);
 	config_free(NULL);

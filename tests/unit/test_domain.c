@@ -81,6 +81,10 @@ test_a_labels(void **state)
 	    "xn--bcher-kva.example");
 	assert_string_equal(canon("xn--zz.example"), "(invalid)");
 	assert_string_equal(canon("xn--a.example"), "(invalid)");
+	/* The bare prefix, and a Punycode whose label is all ASCII (an
+	 * A-label must decode to a U-label). */
+	assert_string_equal(canon("xn--.example"), "(invalid)");
+	assert_string_equal(canon("xn--abc-.example"), "(invalid)");
 	/* A valid Punycode of a ZWJ with no context (CONTEXTJ). */
 	assert_string_equal(canon("xn--ab-m1t.com"), "(invalid)");
 }
@@ -97,6 +101,7 @@ test_ascii_labels(void **state)
 	    "r3---sn-abc.googlevideo.com");
 	assert_string_equal(canon("123.example"), "123.example");
 	assert_string_equal(canon("mx_1.example"), "mx_1.example");
+	assert_string_equal(canon("_dmarc.Example.COM"), "_dmarc.example.com");
 	memset(l63, 'a', 63);
 	strcpy(l63 + 63, ".com");
 	memset(l64, 'a', 64);

@@ -1482,6 +1482,9 @@ relay_setup(struct drv *d, const char *client, enum config_listen_mode mode,
 	struct error err;
 
 	assert_non_null(r);
+	for (size_t i = 0; i < d->cfg->delivery.route_count; i++)
+		route_free(&d->cfg->delivery.routes[i]);
+	free(d->cfg->delivery.routes);
 	assert_int_equal(route_domains_add(&r[0], "served.example", &err), 0);
 	assert_int_equal(route_domains_add(&r[0], ".served.example", &err), 0);
 	assert_int_equal(route_hop_parse("maildir:/var/mail", "/", 25,

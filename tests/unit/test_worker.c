@@ -6,11 +6,14 @@
  * until their batch commits, a failed batch answered with tempfails (and
  * its transaction counted afresh), a batch known lost ended at once, slow
  * requests decided outside batches, AUTH answered OK, a missing message
- * descriptor answered with a tempfail.
+ * descriptor answered with a tempfail; with the hashing pool (the auth
+ * ops), AUTH hashed off the loop in request order, a connection closed
+ * while its hash runs, and a worker freed with hashes queued.
  */
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,10 +25,12 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <crypt.h>
 #include <event2/event.h>
 
 #include "error.h"
 #include "wire.h"
+#include "../../policyd/auth.h"
 #include "../../policyd/plugin_host.h"
 #include "../../policyd/worker.h"
 
@@ -44,6 +49,11 @@ struct fake {
 	bool bytes_before_commit;  /* a reply left before its commit    */
 	unsigned txn_seen;         /* rq->txn->accepted at the last decide */
 	int message_fd;            /* the descriptor the last decide got */
+	unsigned auth_begun;       /* auth_begin calls, auth_finish calls */
+	unsigned auth_finished;
+	bool pw_left;              /* a finished job still held bytes of
+	                            * its password                       */
+	char setting[CRYPT_OUTPUT_SIZE]; /* bcrypt of "pass" (pool tests) */
 };
 
 struct fx {
@@ -141,6 +151,65 @@ static const struct worker_ops fake_ops = {
 	.batch_failed = fake_batch_failed,
 };
 
+/* fake_auth_begin - every AUTH goes to the pool: the password attribute
+ * (plain text here) checked against fake.setting, the fair-share key
+ * client_address. */
+static int
+fake_auth_begin(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out, struct auth_job *job)
+{
+	struct fake *f = arg;
+	const char *pw = wire_request_get(rq->req, WIRE_AUTH_PASSWORD);
+
+	(void)out;
+	f->auth_begun++;
+	memset(job, 0, sizeof(*job));
+	job->pre = AUTH_RESULT_OK;
+	str_copy((char *)job->pw, pw != NULL ? pw : "", sizeof(job->pw));
+	job->pwlen = strlen((char *)job->pw);
+	str_copy(job->setting, f->setting, sizeof(job->setting));
+	str_copy(job->client, wire_request_get(rq->req, "client_address"),
+	    sizeof(job->client));
+	return 1;
+}
+
+/* fake_auth_finish - OK for the right password, 535 otherwise; notes
+ * whether the job still held its password. */
+static void
+fake_auth_finish(void *arg, const struct plugin_request *rq,
+    struct auth_job *job, struct plugin_decision *out)
+{
+	struct fake *f = arg;
+
+	(void)rq;
+	f->auth_finished++;
+	for (size_t i = 0; i < sizeof(job->pw); i++)
+		if (job->pw[i] != 0)
+			f->pw_left = true;
+	memset(out, 0, sizeof(*out));
+	out->phase = ELEMTA_PHASE_AUTH;
+	if (auth_job_result(job) == AUTH_RESULT_OK) {
+		out->result.action = ELEMTA_CONTINUE;
+	} else {
+		out->result.action = ELEMTA_REJECT;
+		out->result.smtp_code = 535;
+		str_copy(out->result.enhanced, "5.7.8",
+		    sizeof(out->result.enhanced));
+		str_copy(out->result.message, "bad",
+		    sizeof(out->result.message));
+	}
+	out->accepted = out->result.action == ELEMTA_CONTINUE;
+}
+
+static const struct worker_ops fake_pool_ops = {
+	.decide = fake_decide,
+	.batch_begin = fake_batch_begin,
+	.batch_end = fake_batch_end,
+	.batch_failed = fake_batch_failed,
+	.auth_begin = fake_auth_begin,
+	.auth_finish = fake_auth_finish,
+};
+
 /* sock_at - a Unix stream socket bound and listening at dir/name
  * (listening), or connected to it. */
 static int
@@ -164,9 +233,10 @@ sock_at(const char *dir, const char *name, bool listening)
 	return fd;
 }
 
-/* fx_open - a worker on both listeners; batching as given. */
+/* fx_open_ops - a worker with ops on both listeners; batching as
+ * given. */
 static void
-fx_open(struct fx *fx, bool batching)
+fx_open_ops(struct fx *fx, const struct worker_ops *ops, bool batching)
 {
 	struct error err;
 
@@ -178,9 +248,33 @@ fx_open(struct fx *fx, bool batching)
 	fx->fake.client_fd = -1;
 	fx->base = event_base_new();
 	assert_non_null(fx->base);
-	fx->w = worker_new(fx->base, &fake_ops, &fx->fake, batching, fx->lfd,
+	fx->w = worker_new(fx->base, ops, &fx->fake, batching, fx->lfd,
 	    fx->pfd, &err);
 	assert_non_null(fx->w);
+}
+
+/* fx_open - a worker with the plain fakes (AUTH decided whole). */
+static void
+fx_open(struct fx *fx, bool batching)
+{
+	fx_open_ops(fx, &fake_ops, batching);
+}
+
+/* fx_open_pool - a worker hashing AUTH on its pool; the users' hash is
+ * bcrypt of "pass" at cost (4: ~1 ms, 12: ~0.3 s). */
+static void
+fx_open_pool(struct fx *fx, unsigned long cost)
+{
+	static struct crypt_data cd;
+	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	const char *h;
+
+	fx_open_ops(fx, &fake_pool_ops, false);
+	assert_non_null(crypt_gensalt_rn("$2b$", cost, NULL, 0, setting,
+	    sizeof(setting)));
+	h = crypt_rn("pass", setting, &cd, sizeof(cd));
+	assert_non_null(h);
+	str_copy(fx->fake.setting, h, sizeof(fx->fake.setting));
 }
 
 static void
@@ -370,6 +464,118 @@ test_auth_outside_batch_ok(void **state)
 	fx_close(&fx);
 }
 
+#define AUTH_REQ(client, pw) "request=smtpd_access_policy\n" \
+	"protocol_state=AUTH\nclient_address=" client "\nsasl_username=u\n" \
+	WIRE_AUTH_PASSWORD "=" pw "\n\n"
+
+/* fx_auth_clients - n connections, each sending one AUTH with the right
+ * password from client 192.0.2.(first + i); the loop turned until every
+ * AUTH was taken up (begun: on the pool, or refused). */
+static void
+fx_auth_clients(struct fx *fx, int *fds, int n, int first)
+{
+	for (int i = 0; i < n; i++) {
+		char req[256];
+
+		fds[i] = sock_at(fx->dir, "policy.sock", false);
+		snprintf(req, sizeof(req), AUTH_REQ("192.0.2.%d", "pass"),
+		    first + i);
+		send_str(fds[i], req);
+	}
+	for (int i = 0; i < 2000 && fx->fake.auth_begun < (unsigned)n; i++) {
+		event_base_loop(fx->base, EVLOOP_NONBLOCK);
+		(void)poll(NULL, 0, 1);
+	}
+	assert_int_equal(fx->fake.auth_begun, n);
+}
+
+/* With the pool, an AUTH is hashed off the loop and its connection's
+ * later requests wait for it (replies in order), the password wiped
+ * before the decision ends; another connection is served meanwhile. */
+static void
+test_pool_auth_in_order(void **state)
+{
+	struct fx fx;
+	int fd, other;
+
+	(void)state;
+	fx_open_pool(&fx, 4);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", "") AUTH_REQ("192.0.2.1", "pass")
+	    AUTH_REQ("192.0.2.1", "wrong") REQ("RCPT", "recipient=ok@x\n"));
+	fx_run(&fx, fd, 4);
+	assert_string_equal(fx.in, "action=DUNNO\n\naction=OK\n\n"
+	    "action=535 5.7.8 bad\n\naction=DUNNO\n\n");
+	assert_int_equal(fx.fake.auth_begun, 2);
+	assert_int_equal(fx.fake.auth_finished, 2);
+	assert_false(fx.fake.pw_left);
+	/* AUTH never went through decide: CONNECT and RCPT only */
+	assert_string_equal(fx.fake.log, "dd");
+	other = fd;
+	fx.in_len = 0;
+	fx.in[0] = '\0';
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", ""));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	close(other);
+	fx_close(&fx);
+}
+
+/* Connections that close while their AUTHs are on the pool: the worker
+ * does not read a paused connection, so it learns of the close when it
+ * answers the finished hash (its write fails, no signal, the connection
+ * is closed) and keeps serving everyone else meanwhile. */
+static void
+test_pool_conn_closed_while_hashing(void **state)
+{
+	struct fx fx;
+	int fds[3], fd;
+
+	(void)state;
+	fx_open_pool(&fx, 10);
+	fx_auth_clients(&fx, fds, 3, 10);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("CONNECT", ""));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	/* Three bcrypt hashes of cost 10 (~0.1 s each): 20 s is plenty even
+	 * on a loaded machine. */
+	for (int i = 0; i < 4000 && fx.fake.auth_finished < 3; i++) {
+		event_base_loop(fx.base, EVLOOP_NONBLOCK);
+		(void)poll(NULL, 0, 5);
+	}
+	assert_int_equal(fx.fake.auth_finished, 3);
+	assert_false(fx.fake.pw_left);
+	/* Still serving. */
+	fx.in_len = 0;
+	fx.in[0] = '\0';
+	send_str(fd, REQ("CONNECT", ""));
+	fx_run(&fx, fd, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	fx_close(&fx);
+}
+
+/* Freeing the worker (SIGTERM) with AUTHs running and waiting on the
+ * pool returns once the running hash ends: the waiting ones are dropped,
+ * none is finished for a connection that is gone. */
+static void
+test_pool_free_with_jobs_queued(void **state)
+{
+	struct fx fx;
+	int fds[4];
+
+	(void)state;
+	fx_open_pool(&fx, 12);
+	fx_auth_clients(&fx, fds, 4, 20);
+	fx_close(&fx);
+	assert_int_equal(fx.fake.auth_finished, 0);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+}
+
 /* A request claiming a message descriptor that never came is a
  * tempfail, not decided; on the Postfix listener the claim is ignored. */
 static void
@@ -433,9 +639,15 @@ main(void)
 		cmocka_unit_test(test_failed_batch_tempfails),
 		cmocka_unit_test(test_lost_batch_ended_at_once),
 		cmocka_unit_test(test_auth_outside_batch_ok),
+		cmocka_unit_test(test_pool_auth_in_order),
+		cmocka_unit_test(test_pool_conn_closed_while_hashing),
+		cmocka_unit_test(test_pool_free_with_jobs_queued),
 		cmocka_unit_test(test_missing_descriptor),
 		cmocka_unit_test(test_protocol_error_closes),
 	};
 
+	/* As in policyd: a reply to a closed peer is an error, not a
+	 * signal. */
+	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
