@@ -100,8 +100,9 @@ bounce_commit(const struct config *cfg, const char *id, const char *data,
 /* bounce_write - see bounce.h. */
 int
 bounce_write(const struct config *cfg, const char *orig_id,
-    const char *sender, time_t arrival, const struct dsn_rcpt *rcpts,
-    size_t n, const char *id, struct error *err)
+    const char *sender, time_t arrival, time_t retry_until,
+    const struct dsn_rcpt *rcpts, size_t n, const char *id,
+    struct error *err)
 {
 	struct strbuf sb = STRBUF_INIT(cfg->delivery.bounce_size_limit +
 	    BOUNCE_OVERHEAD);
@@ -125,6 +126,7 @@ bounce_write(const struct config *cfg, const char *orig_id,
 	rep.sender = sender;
 	rep.arrival = arrival;
 	rep.now = time(NULL);
+	rep.retry_until = retry_until;
 	rep.ret = DSN_RET_DEFAULT;
 	rep.size_limit = cfg->delivery.bounce_size_limit;
 	rep.rcpts = rcpts;

@@ -20,11 +20,13 @@
 void bounce_id_new(char id[QUEUE_ID_MAX + 1]);
 
 /* bounce_write - the report on rcpts (n) of message orig_id (sender,
- * arrival) into spool queue/id.  An id already in queue/ is success (a
- * crash after the rename: it is there already).  The original is read
- * from spool queue/orig_id. */
+ * arrival) into spool queue/id: a bounce, or a delay warning when the
+ * recipients are DSN_ACTION_DELAYED (retry_until: when they expire).  An
+ * id already in queue/ is success (a crash after the rename: it is there
+ * already).  The original is read from spool queue/orig_id. */
 int bounce_write(const struct config *cfg, const char *orig_id,
-    const char *sender, time_t arrival, const struct dsn_rcpt *rcpts,
-    size_t n, const char *id, struct error *err);
+    const char *sender, time_t arrival, time_t retry_until,
+    const struct dsn_rcpt *rcpts, size_t n, const char *id,
+    struct error *err);
 
 #endif

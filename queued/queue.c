@@ -290,6 +290,30 @@ queue_remove_files(struct queue *q, const char *id)
 
 /*==== Finishing ====*/
 
+/* queue_dsn_rcpts - m's recipients in status as report entries of
+ * action (dflt: their status code when they have none) into dr; returns
+ * how many. */
+static size_t
+queue_dsn_rcpts(const struct qmsg *m, enum queue_rcpt_status status,
+    enum dsn_action action, const char *dflt, struct dsn_rcpt *dr)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->st.nrcpt; i++) {
+		const struct queue_rcpt_state *r = &m->st.rcpts[i];
+
+		if (r->status != status)
+			continue;
+		dr[n].final_recipient = m->env.recipients[i];
+		dr[n].action = action;
+		dr[n].status = r->enhanced[0] ? r->enhanced : dflt;
+		dr[n].reply_code = r->code;
+		dr[n].diagnostic = r->text;
+		n++;
+	}
+	return n;
+}
+
 /* queue_bounce - queue the report on m's bounced recipients (when its
  * sender wants one); false when it could not be written (retried at the
  * next run). */
@@ -297,22 +321,11 @@ static bool
 queue_bounce(struct queue *q, struct qmsg *m)
 {
 	struct dsn_rcpt *dr = xcalloc(m->st.nrcpt, sizeof(*dr));
-	size_t n = 0;
+	size_t n = queue_dsn_rcpts(m, QUEUE_RCPT_BOUNCED, DSN_ACTION_FAILED,
+	    "5.0.0", dr);
 	struct error err;
 	bool ok = true;
 
-	for (size_t i = 0; i < m->st.nrcpt; i++) {
-		const struct queue_rcpt_state *r = &m->st.rcpts[i];
-
-		if (r->status != QUEUE_RCPT_BOUNCED)
-			continue;
-		dr[n].final_recipient = m->env.recipients[i];
-		dr[n].action = DSN_ACTION_FAILED;
-		dr[n].status = r->enhanced[0] ? r->enhanced : "5.0.0";
-		dr[n].reply_code = r->code;
-		dr[n].diagnostic = r->text;
-		n++;
-	}
 	if (n == 0) {
 		free(dr);
 		return true;
@@ -331,8 +344,8 @@ queue_bounce(struct queue *q, struct qmsg *m)
 			return false;
 		}
 	}
-	if (bounce_write(q->cfg, m->id, m->env.sender, m->env.received, dr, n,
-	    m->st.bounce_id, &err) < 0) {
+	if (bounce_write(q->cfg, m->id, m->env.sender, m->env.received, 0, dr,
+	    n, m->st.bounce_id, &err) < 0) {
 		log_err("queue %s: cannot queue the bounce: %s", m->id, err.text);
 		ok = false;
 	} else {
@@ -341,6 +354,39 @@ queue_bounce(struct queue *q, struct qmsg *m)
 	}
 	free(dr);
 	return ok;
+}
+
+/* queue_warn - delivery.retry.delay_warning: once per message, when it
+ * has waited that long, a report on its deferred recipients (Action:
+ * delayed) to its sender.  "warned" is recorded first: a crash may lose
+ * the warning, never send it twice. */
+static void
+queue_warn(struct queue *q, struct qmsg *m, int64_t now)
+{
+	struct dsn_rcpt *dr;
+	char id[QUEUE_ID_MAX + 1];
+	struct error err;
+	size_t n = 0;
+
+	if (m->env.sender[0] == '\0' || !schedule_warning_due(&q->policy,
+	    m->env.received, now, m->st.warned))
+		return;
+	m->st.warned = true;
+	if (!queue_save(q, m))
+		return;
+	dr = xcalloc(m->st.nrcpt, sizeof(*dr));
+	n = queue_dsn_rcpts(m, QUEUE_RCPT_DEFERRED, DSN_ACTION_DELAYED, "4.0.0",
+	    dr);
+	bounce_id_new(id);
+	if (n > 0 && bounce_write(q->cfg, m->id, m->env.sender,
+	    m->env.received, (time_t)(m->env.received +
+	    (int64_t)q->policy.max_lifetime), dr, n, id, &err) < 0)
+		log_err("queue %s: cannot queue the delay warning: %s", m->id,
+		    err.text);
+	else if (n > 0)
+		log_info("queue %s: delay warning %s queued to <%s> for %zu "
+		    "recipient(s)", m->id, id, m->env.sender, n);
+	free(dr);
 }
 
 /* queue_finish - every recipient is final: bounce, then remove. */
@@ -440,6 +486,7 @@ queue_job_finish(struct queue *q, struct qjob *j, bool save)
 
 	if (save)
 		queue_save(q, m);
+	queue_warn(q, m, queue_now());
 	queue_job_free(j);
 	if (--m->jobs == 0)
 		queue_attempt_over(q, m);

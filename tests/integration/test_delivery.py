@@ -714,3 +714,21 @@ def test_destination_concurrency_bounds_and_connections_are_reused(make_elemta):
         wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
     finally:
         s.stop()
+
+
+def test_delay_warning_once(make_elemta):
+    port = free_port()
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port},
+         {"domains": ["client.test"], "next_hop": "maildir:mail"}],
+        min_backoff="1s", max_backoff="1s", delay_warning="2s"))
+    sent_ok(send_message(e.port, "alice@client.test", ["late@relay.test"], BODY))
+    warnings = wait_until(lambda: maildir_files(e, "client.test", "alice"), 20,
+                          what="the delay warning")
+    msg, parts = parse_bounce(warnings[0])
+    status = parts[1].as_string()
+    assert "late@relay.test" in status and "Action: delayed" in status, status
+    assert "Will-Retry-Until:" in status
+    time.sleep(3)                                   # further retries: no more
+    assert len(maildir_files(e, "client.test", "alice")) == 1
+    assert [m["recipients"][0]["status"] for m in queue_json(e)] == ["deferred"]
