@@ -258,6 +258,10 @@ def test_hold_release_delete(make_elemta, sinks):
     wait_until(lambda: [m["state"] for m in queue_json(e) if m["id"] == ids[0]] == ["hold"],
                10, what="the message held")
     assert "hold" in e.ctl("queue", "list").stdout
+    st = e.ctl("status")
+    assert "queue: 2 messages (0 active, 1 deferred, 1 hold), oldest " in st.stdout, st.stdout
+    q = json.loads(e.ctl("status", "--json").stdout)["queue"]
+    assert (q["messages"], q["deferred"], q["hold"]) == (2, 1, 1), q
     s = sinks(port)
     assert e.ctl("queue", "flush").returncode == 0
     wait_until(lambda: s.delivered_to("m1@relay.test"), 10, what="the other one delivered")

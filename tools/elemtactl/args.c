@@ -29,8 +29,9 @@ static const struct {
 	    "  (then they get 421 4.3.2), wait until everything has stopped\n" },
 	{ "status", CTL_CMD_STATUS,
 	    "usage: elemtactl [-c FILE] status [--json]\n"
-	    "  running or not, uptime, workers, sessions and messages, counter\n"
-	    "  table fill; exit 0 running, 3 not running, 1 error\n" },
+	    "  running or not, uptime, workers, sessions and messages, the\n"
+	    "  delivery queue, counter table fill; exit 0 running, 3 not\n"
+	    "  running, 1 error\n" },
 	{ "reload", CTL_CMD_RELOAD,
 	    "usage: elemtactl [-c FILE] reload\n"
 	    "  re-read and validate the configuration (as check-config does);\n"

@@ -343,6 +343,26 @@ static void control_print_workers(const struct ctl_status *st, int64_t now)
 
 /* control_print_extra - what the workers report, when they do (cfg may
  * be NULL: then the counter table is unknown). */
+/* control_print_queue - the delivery queue's one line. */
+static void control_print_queue(const struct config *cfg)
+{
+	struct ctl_queue_summary q;
+	char age[32];
+
+	if (ctl_queue_summary(cfg->spool.path, &q) == -1) {
+		printf("queue: unavailable (%s/queue is not readable)\n",
+		    cfg->spool.path);
+		return;
+	}
+	printf("queue: %zu message%s (%zu active, %zu deferred, %zu hold)",
+	    q.messages, q.messages == 1 ? "" : "s", q.active, q.deferred,
+	    q.hold);
+	if (q.messages > 0)
+		printf(", oldest %s", ctl_format_duration(q.oldest_seconds, age,
+		    sizeof(age)));
+	printf("\n");
+}
+
 static void control_print_extra(const struct config *cfg, const char *dir)
 {
 	struct ctl_stats stats;
@@ -366,6 +386,7 @@ static void control_print_extra(const struct config *cfg, const char *dir)
 		printf("counter table: unknown (the configuration has errors)\n");
 		return;
 	}
+	control_print_queue(cfg);
 	if (control_counter_stats(cfg, &cst, &err) == -1) {
 		printf("counter table: unavailable (%s)\n", err.text);
 		return;
@@ -391,6 +412,7 @@ static void control_status_json(const struct config *cfg, const char *dir,
     pid_t pid, const struct ctl_status *st, int64_t now)
 {
 	json_object *root = json_object_new_object(), *workers, *o;
+	struct ctl_queue_summary qs;
 	struct ctl_stats stats;
 	struct counter_stats cst;
 	struct error err;
@@ -434,6 +456,20 @@ static void control_status_json(const struct config *cfg, const char *dir,
 			json_object_object_add(o, stats.key[i],
 			    json_object_new_int64((int64_t)stats.value[i]));
 		json_object_object_add(root, "smtpd", o);
+	}
+	if (cfg != NULL && ctl_queue_summary(cfg->spool.path, &qs) == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "messages",
+		    json_object_new_int64((int64_t)qs.messages));
+		json_object_object_add(o, "active",
+		    json_object_new_int64((int64_t)qs.active));
+		json_object_object_add(o, "deferred",
+		    json_object_new_int64((int64_t)qs.deferred));
+		json_object_object_add(o, "hold",
+		    json_object_new_int64((int64_t)qs.hold));
+		json_object_object_add(o, "oldest_seconds",
+		    json_object_new_int64(qs.oldest_seconds));
+		json_object_object_add(root, "queue", o);
 	}
 	if (cfg != NULL && control_counter_stats(cfg, &cst, &err) == 0) {
 		o = json_object_new_object();

@@ -455,6 +455,16 @@ void ctl_stats_read(const char *dir, struct ctl_stats *st);
 /* ctl_queue - `elemtactl queue ...`; exit 0, 1 error, 2 usage. */
 int ctl_queue(const struct ctl_args *args);
 
+/* The delivery queue in numbers, for `status`. */
+struct ctl_queue_summary {
+	size_t messages, active, deferred, hold;
+	int64_t oldest_seconds;       /* the oldest message's age (0: none) */
+};
+
+/* ctl_queue_summary - count spool/queue by list state; -1 when the
+ * queue cannot be read (another user's spool). */
+int ctl_queue_summary(const char *spool, struct ctl_queue_summary *sum);
+
 /* ==== test_plugin.c ==== */
 
 /* ctl_test_plugin - `elemtactl test-plugin`; exit 0 / 1 / 2. */

@@ -78,9 +78,10 @@ qe_next_attempt(const struct qentry *e)
 	return next;
 }
 
-/* qe_load - read message id; -1 (said on stderr) when unreadable. */
+/* qe_load - read message id; -1 (said on stderr unless quiet) when
+ * unreadable. */
 static int
-qe_load(const char *spool, const char *id, struct qentry *e)
+qe_load(const char *spool, const char *id, struct qentry *e, bool quiet)
 {
 	char path[CONFIG_PATH_MAX + 64];
 	struct error err;
@@ -91,13 +92,14 @@ qe_load(const char *spool, const char *id, struct qentry *e)
 	snprintf(path, sizeof(path), "%s/queue/%s", spool, id);
 	fd = queue_file_open(path, &e->env, &err);
 	if (fd < 0) {
-		fprintf(stderr, "elemtactl: %s\n", err.text);
+		if (!quiet)
+			fprintf(stderr, "elemtactl: %s\n", err.text);
 		return -1;
 	}
 	e->file_size = (uint64_t)lseek(fd, 0, SEEK_END);
 	close(fd);
 	rc = queue_state_read(spool, id, &e->st, &err);
-	if (rc < 0)
+	if (rc < 0 && !quiet)
 		fprintf(stderr, "elemtactl: %s\n", err.text);
 	if (rc <= 0 || e->st.nrcpt != e->env.recipient_count) {
 		queue_state_free(&e->st);
@@ -121,9 +123,10 @@ qe_compare(const void *a, const void *b)
 	    ((const struct qentry *)b)->id);
 }
 
-/* queue_load_all - every message of spool/queue, sorted. */
+/* queue_load_all - every message of spool/queue, sorted; NULL with
+ * *count 0 when the directory cannot be read (said unless quiet). */
 static struct qentry *
-queue_load_all(const char *spool, size_t *count)
+queue_load_all(const char *spool, size_t *count, bool quiet)
 {
 	char dir[CONFIG_PATH_MAX + 64];
 	struct qentry *v = NULL;
@@ -135,7 +138,9 @@ queue_load_all(const char *spool, size_t *count)
 	snprintf(dir, sizeof(dir), "%s/queue", spool);
 	d = opendir(dir);
 	if (d == NULL) {
-		fprintf(stderr, "elemtactl: %s: %s\n", dir, strerror(errno));
+		if (!quiet)
+			fprintf(stderr, "elemtactl: %s: %s\n", dir,
+			    strerror(errno));
 		return NULL;
 	}
 	while ((de = readdir(d)) != NULL && n < QUEUE_LIST_MAX) {
@@ -145,7 +150,7 @@ queue_load_all(const char *spool, size_t *count)
 			cap = cap ? cap * 2 : 64;
 			v = xrealloc(v, cap * sizeof(*v));
 		}
-		if (qe_load(spool, de->d_name, &v[n]) == 0)
+		if (qe_load(spool, de->d_name, &v[n], quiet) == 0)
 			n++;
 	}
 	closedir(d);
@@ -243,7 +248,7 @@ queue_list(const char *spool, bool json)
 {
 	int64_t now = (int64_t)time(NULL);
 	size_t n;
-	struct qentry *v = queue_load_all(spool, &n);
+	struct qentry *v = queue_load_all(spool, &n, false);
 
 	if (json) {
 		json_object *a = json_object_new_array();
@@ -274,7 +279,7 @@ queue_show(const char *spool, const char *id)
 		fprintf(stderr, "elemtactl: '%s' is not a queue id\n", id);
 		return 1;
 	}
-	if (qe_load(spool, id, &e) < 0)
+	if (qe_load(spool, id, &e, false) < 0)
 		return 1;
 	printf("id: %s\nstate: %s\nsize: %" PRIu64 "\narrival: %s\n"
 	    "sender: <%s>\nhold: %s\n", e.id, qe_state(&e, time(NULL)),
@@ -316,6 +321,38 @@ queue_show(const char *spool, const char *id)
 		fclose(f);
 	}
 	qe_free(&e);
+	return 0;
+}
+
+/* ctl_queue_summary - see elemtactl.h. */
+int
+ctl_queue_summary(const char *spool, struct ctl_queue_summary *sum)
+{
+	char dir[CONFIG_PATH_MAX + 64];
+	int64_t now = (int64_t)time(NULL);
+	struct qentry *v;
+	size_t n;
+
+	memset(sum, 0, sizeof(*sum));
+	snprintf(dir, sizeof(dir), "%s/queue", spool);
+	if (access(dir, R_OK | X_OK) != 0)
+		return -1;
+	v = queue_load_all(spool, &n, true);
+	sum->messages = n;
+	for (size_t i = 0; i < n; i++) {
+		const char *st = qe_state(&v[i], now);
+
+		if (strcmp(st, "hold") == 0)
+			sum->hold++;
+		else if (strcmp(st, "deferred") == 0)
+			sum->deferred++;
+		else
+			sum->active++;
+		if (i == 0 || now - v[i].env.received > sum->oldest_seconds)
+			sum->oldest_seconds = now - v[i].env.received;
+		qe_free(&v[i]);
+	}
+	free(v);
 	return 0;
 }
 
