@@ -427,7 +427,11 @@ addr_domain_list_add(struct addr_domain_list *list, const char *entry,
 		    "\"example.com\" or \".example.com\" (subdomains)", esc);
 	}
 	canon[0] = '.';
-	if (domain_canonical(entry + sub, len - sub, canon + 1,
+	/* The whole entry, root dot included: domain_canonical drops one
+	 * root dot after mapping the Unicode full stops, exactly as it does
+	 * for a domain being matched, so "x\xef\xbc\x8e." is refused here
+	 * as it is refused there (an empty label), never stored as "x". */
+	if (domain_canonical(entry + sub, strlen(entry) - sub, canon + 1,
 	    sizeof(canon) - 1, &why) < 0)
 		return error_set(err, "invalid domain '%s': %s", esc, why.text);
 	if (list->count == cap)

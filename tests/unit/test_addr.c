@@ -438,6 +438,17 @@ test_domain_canonical(void **state)
 	assert_false(addr_domain_list_match(&list, "\xef\xbc\x8e" "blocked.com"));
 	assert_false(addr_domain_list_match(&list, "xn--zz.example"));
 	assert_int_equal(addr_domain_list_add(&list, "xn--zz.example", &err), -1);
+	/* One root dot, ASCII or mapped, and not two: an entry is read as a
+	 * matched domain is (fuzz_addr found "0.0.0\xef\xbc\x8e." stored
+	 * as "0.0.0", which no domain could match). */
+	assert_int_equal(addr_domain_list_add(&list, "root.example.", &err), 0);
+	assert_true(addr_domain_list_match(&list, "root.example"));
+	assert_int_equal(addr_domain_list_add(&list, "dot.example\xef\xbc\x8e",
+	    &err), 0);
+	assert_true(addr_domain_list_match(&list, "dot.example"));
+	assert_int_equal(addr_domain_list_add(&list, "two.example\xef\xbc\x8e.",
+	    &err), -1);
+	assert_false(addr_domain_list_match(&list, "two.example"));
 	addr_domain_list_free(&list);
 }
 
