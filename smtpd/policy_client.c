@@ -835,7 +835,7 @@ fq_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	/* Callbacks last: they may submit (which only queues and kicks). */
 	snprintf(why, sizeof(why), "no AUTH slot within %llu ms",
-	    (unsigned long long)pc->timeout_ms);
+	    (unsigned long long)(pc->timeout_ms * POLICY_AUTH_WAIT_FACTOR));
 	while (expired != NULL) {
 		struct policy_request *next = expired->next;
 
@@ -878,7 +878,8 @@ policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
 	strbuf_free(req);
 	if (auth) {
 		policy_request_client_key(r->data, r->len, key, sizeof(key));
-		r->deadline_ms = policy_now_ms() + pc->timeout_ms;
+		r->deadline_ms = policy_now_ms() +
+		    pc->timeout_ms * POLICY_AUTH_WAIT_FACTOR;
 		fq_push(pc, r, key);
 		fq_kick(pc);    /* dispatches, and watches the deadline */
 		return r;

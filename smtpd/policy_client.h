@@ -16,9 +16,9 @@
  * one AUTH at a time, taken from the clients in turn (round robin).  So
  * a client's AUTH waits for at most one AUTH of every other client with
  * AUTHs waiting, never for a whole flood queued before it.  An AUTH that
- * waited timeout_ms in the queue fails (failed = true, the session
- * answers 454 4.7.0); its timeout_ms on the connection counts from when
- * it is written.
+ * waited POLICY_AUTH_WAIT_FACTOR * timeout_ms in the queue fails
+ * (failed = true, the session answers 454 4.7.0); its timeout_ms on the
+ * connection counts from when it is written.
  *
  * A request not answered within timeout_ms fails its connection: every
  * request pending on it completes with failed = true and the socket is
@@ -43,6 +43,12 @@
 
 #define POLICY_LANES_MIN 3   /* connections from which AUTH has its own */
 #define POLICY_CLIENT_KEY_MAX 64  /* bytes of a fair-queue client key */
+/* An AUTH waits in the fair queue at most this many timeout_ms: its turn
+ * comes after one AUTH of every other waiting client, which under a
+ * flood of hashes on a busy machine can take about one timeout_ms; the
+ * bound is there so that no session waits for ever, not to shed load
+ * (the rate limit and lockouts do that). */
+#define POLICY_AUTH_WAIT_FACTOR 2
 
 struct policy_client;
 struct policy_request;
