@@ -833,6 +833,8 @@ fq_cb(evutil_socket_t fd, short what, void *arg)
 	} else {
 		evtimer_del(pc->fq_ev);
 	}
+	if (failed != NULL)
+		fq_kick(pc);    /* policyd unreachable: fail the rest soon too */
 	/* Callbacks last: they may submit (which only queues and kicks). */
 	snprintf(why, sizeof(why), "no AUTH slot within %llu ms",
 	    (unsigned long long)(pc->timeout_ms * POLICY_AUTH_WAIT_FACTOR));

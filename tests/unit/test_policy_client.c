@@ -619,6 +619,19 @@ test_policyd_down(void **state)
 		event_base_loop(fx.base, EVLOOP_NONBLOCK);
 	assert_int_equal(fx.ndone, 0);            /* no callback for it */
 	close(p[1]);
+	/* AUTHs are queued first, so they fail from the loop instead, every
+	 * one of them within a few turns (not after the queue's bound: the
+	 * timeout here is one no test waits for). */
+	for (int i = 1; i <= 3; i++)
+		assert_non_null(fx_submit_auth(&fx, i, "192.0.2.50"));
+	assert_int_equal(fx.ndone, 0);
+	for (int i = 0; i < 20 && fx.ndone < 3; i++)
+		fx_turn(&fx);
+	assert_int_equal(fx.ndone, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_true(fx.done[i].res.failed);
+		assert_non_null(strstr(fx.done[i].res.why, "connect"));
+	}
 	fx_close(&fx);
 }
 
