@@ -169,6 +169,19 @@ static const struct wire_action_word wire_actions[] = {
  *       travels with this request over SCM_RIGHTS, attached to the
  *       request's first byte (see fdpass.h).  Absent or any other value:
  *       no descriptor.
+ *
+ * Reply extension, sent by policyd only on the private socket (never on
+ * its Postfix listener), between the action line and the empty line:
+ *
+ *   elemta_delay_ms=N
+ *       In an answer to an AUTH request: smtpd holds its reply to the
+ *       client back N milliseconds (a user whose password failed from
+ *       many addresses is slowed down, not refused).  policyd answers at
+ *       once, so the delay never occupies the policy connection; the
+ *       session waits on a timer of its own.  N is decimal, at most
+ *       WIRE_DELAY_MS_MAX (parsed by wire_reply_delay_parse; anything
+ *       else is ignored: no delay), and smtpd caps it again at half its
+ *       policyd.timeout_ms.
  */
 
 /* wire_parse_state_name - for logs. */
@@ -725,25 +738,25 @@ wire_result_defaults(struct elemta_result *res)
 	memcpy(res->message, msg, sizeof(msg));
 }
 
-/* wire_reply_encode - "action=DUNNO", "action=NNN X.Y.Z text",
- * "action=DISCARD text" or "action=HOLD text", then the empty line.
- * res is not modified: defaults are applied to a copy. */
-int
-wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
+/* wire_reply_action - the "action=..." line of res (OK when ok). */
+static int
+wire_reply_action(struct strbuf *sb, const struct elemta_result *res, bool ok)
 {
-	struct elemta_result r = *res;
+	struct elemta_result r;
 	const char *word = NULL;
 
+	if (ok)
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n", WIRE_WORD_OK);
+	r = *res;
 	wire_result_defaults(&r);
 	switch (r.action) {
 	case ELEMTA_CONTINUE:
-		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n",
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n",
 		    WIRE_WORD_DUNNO);
 	case ELEMTA_REJECT:
 	case ELEMTA_TEMPFAIL:
-		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%03d %s %s\n\n",
-		    r.smtp_code,
-		    r.enhanced, r.message);
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%03d %s %s\n",
+		    r.smtp_code, r.enhanced, r.message);
 	case ELEMTA_DISCARD:
 		word = WIRE_WORD_DISCARD;
 		break;
@@ -754,14 +767,59 @@ wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
 	if (word == NULL)
 		return -1;
 	if (r.message[0] == '\0')
-		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n", word);
-	return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %s\n\n", word,
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n", word);
+	return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %s\n", word,
 	    r.message);
+}
+
+/* wire_reply_encode - "action=DUNNO", "action=NNN X.Y.Z text",
+ * "action=DISCARD text" or "action=HOLD text", then the empty line.
+ * res is not modified: defaults are applied to a copy. */
+int
+wire_reply_encode(struct strbuf *sb, const struct elemta_result *res)
+{
+	return wire_reply_encode_auth(sb, res, false, 0);
 }
 
 /* wire_reply_encode_ok - "action=OK" (verified AUTH credentials). */
 int
 wire_reply_encode_ok(struct strbuf *sb)
 {
-	return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s\n\n", WIRE_WORD_OK);
+	return wire_reply_encode_auth(sb, NULL, true, 0);
+}
+
+/* wire_reply_encode_auth - the action, the delay extension, the end. */
+int
+wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
+    bool ok, uint32_t delay_ms)
+{
+	if (wire_reply_action(sb, res, ok) != 0)
+		return -1;
+	if (delay_ms > WIRE_DELAY_MS_MAX)
+		delay_ms = WIRE_DELAY_MS_MAX;
+	if (delay_ms > 0 && strbuf_appendf(sb, WIRE_ATTR_DELAY_MS "=%u\n",
+	    (unsigned)delay_ms) != 0)
+		return -1;
+	return strbuf_appendf(sb, "\n");
+}
+
+/* wire_reply_delay_parse - see the reply extension above. */
+int
+wire_reply_delay_parse(const char *value, uint32_t *ms)
+{
+	uint32_t v = 0;
+	size_t n = 0;
+
+	*ms = 0;
+	if (value == NULL || value[0] == '\0')
+		return -1;
+	for (; value[n] != '\0'; n++) {
+		if (value[n] < '0' || value[n] > '9' || n >= 7)
+			return -1;
+		v = v * 10 + (uint32_t)(value[n] - '0');
+	}
+	if (v > WIRE_DELAY_MS_MAX)
+		return -1;
+	*ms = v;
+	return 0;
 }

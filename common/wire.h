@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <elemta/plugin.h>
 
@@ -85,6 +86,10 @@ enum elemta_phase wire_phase_parse(const char *state);
 #define WIRE_AUTH_AUTHZID WIRE_EXT_PREFIX "auth_authzid"
 #define WIRE_ATTR_SESSION WIRE_EXT_PREFIX "session"
 #define WIRE_ATTR_LISTEN_MODE WIRE_EXT_PREFIX "listen_mode"
+/* Elemta's one reply extension (private socket only, see wire.c): how
+ * long smtpd holds its answer to the client back. */
+#define WIRE_ATTR_DELAY_MS WIRE_EXT_PREFIX "delay_ms"
+#define WIRE_DELAY_MS_MAX 600000   /* policyd.timeout_ms's own maximum */
 
 struct wire_attr {
 	const char *name;   /* points into the request's buffer */
@@ -179,6 +184,16 @@ void wire_reply_parse(const char *action, struct wire_reply *out);
  * answer to verified AUTH credentials (where wire_reply_encode would say
  * DUNNO).  -1 when sb is full. */
 int wire_reply_encode_ok(struct strbuf *sb);
+/* wire_reply_encode_auth - policyd's answer to an AUTH request: OK
+ * (ok) or res's action, then "elemta_delay_ms=N" when delay_ms > 0
+ * (capped at WIRE_DELAY_MS_MAX), then the empty line.  -1 when sb is
+ * full. */
+int wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
+    bool ok, uint32_t delay_ms);
+/* wire_reply_delay_parse - the value of "elemta_delay_ms=" (decimal
+ * digits only, at most WIRE_DELAY_MS_MAX) into *ms; -1 (*ms = 0) for
+ * anything else. */
+int wire_reply_delay_parse(const char *value, uint32_t *ms);
 /* wire_reply_encode - "action=NNN X.Y.Z text\n\n" (DUNNO for continue,
  * DISCARD/HOLD text for discard/quarantine).  Fills in the action's
  * default codes when res has none. */

@@ -41,8 +41,11 @@
  * worker's thread pool (auth_pool.c, a fair share per client), the
  * connection pauses (CONN_AUTH: its later requests wait, as replies go
  * out in order) while every other connection is served, and when the
- * hash is done (and any delay the gates asked for has passed) the
- * decision ends (plugin_host_auth_finish) and the connection resumes.
+ * hash is done the decision ends (plugin_host_auth_finish), is answered
+ * at once and the connection resumes.  A delay the gates asked for (a
+ * user under attack from many addresses) is not waited out here: it
+ * travels in the reply (elemta_delay_ms, wire.c) and smtpd's session
+ * waits it out, so the connection is never held by it.
  * A client over its share of the pool is answered 454 at once.  smtpd
  * sends AUTH requests on connections of their own (policy_client.c), so
  * a paused connection holds up AUTHs only.  Behind the test seam (no
@@ -114,7 +117,6 @@ struct worker_auth {
 	struct auth_job job;
 	struct conn *c;            /* NULL once the connection closed      */
 	struct timespec started;
-	struct event *ev_delay;    /* waiting out job.delay_ms             */
 };
 
 struct conn {
@@ -225,13 +227,7 @@ conn_close(struct conn *c)
 	struct worker *w = c->w;
 
 	if (c->auth != NULL) {
-		if (c->auth->ev_delay != NULL) {
-			/* hashed already: only the delay was left */
-			event_free(c->auth->ev_delay);
-			free(c->auth);
-		} else {
-			c->auth->c = NULL;   /* the pool still has it */
-		}
+		c->auth->c = NULL;   /* the pool still has it */
 		c->auth = NULL;
 	}
 	event_free(c->ev_read);
@@ -329,19 +325,29 @@ conn_note_reply(struct conn *c, size_t from)
 	}
 }
 
-/* conn_reply - append one encoded reply. */
+/* conn_reply_auth - append one encoded reply: OK (ok) or res, with the
+ * delay extension when delay_ms > 0 (AUTH answers on the private
+ * socket only). */
 static int
-conn_reply(struct conn *c, const struct elemta_result *res)
+conn_reply_auth(struct conn *c, const struct elemta_result *res, bool ok,
+    uint32_t delay_ms)
 {
 	size_t from = c->out.len;
 
-	if (wire_reply_encode(&c->out, res) != 0) {
+	if (wire_reply_encode_auth(&c->out, res, ok, delay_ms) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
 	}
 	conn_note_reply(c, from);
 	return 0;
+}
+
+/* conn_reply - append one encoded reply. */
+static int
+conn_reply(struct conn *c, const struct elemta_result *res)
+{
+	return conn_reply_auth(c, res, false, 0);
 }
 
 /* ==== Requests ==== */
@@ -377,22 +383,6 @@ conn_push_fd(struct conn *c, int fd)
 	c->fds[(c->fd_head + c->fd_count) % CONN_FDS_MAX] = fd;
 	c->fd_count++;
 	return true;
-}
-
-/* conn_reply_auth_ok - a successful AUTH: action OK (smtpd answers 235),
- * where wire_reply_encode would say DUNNO. */
-static int
-conn_reply_auth_ok(struct conn *c)
-{
-	size_t from = c->out.len;
-
-	if (wire_reply_encode_ok(&c->out) != 0) {
-		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
-		    CONN_OUT_LIMIT);
-		return -1;
-	}
-	conn_note_reply(c, from);
-	return 0;
 }
 
 /* conn_tempfail - answer a request the host could not even look at. */
@@ -518,19 +508,32 @@ worker_on_commit(evutil_socket_t fd, short what, void *arg)
 	worker_batch_send(arg, true);
 }
 
-/* conn_answer - queue the reply of a decision made for c.  A lost batch
- * fails every later decision in it: end it now (its held replies, this
- * one included, become temporary failures) so the next decision starts
- * afresh. */
+static int conn_answer_delayed(struct conn *c,
+    const struct plugin_decision *d, uint32_t delay_ms);
+
+/* conn_answer - queue the reply of a decision made for c. */
 static int
 conn_answer(struct conn *c, const struct plugin_decision *d)
 {
+	return conn_answer_delayed(c, d, 0);
+}
+
+/* conn_answer_delayed - conn_answer, telling smtpd to hold its reply to
+ * the client back delay_ms (the slow-down a gate asked for: the
+ * connection itself is never held, so other AUTHs behind this one are
+ * not delayed).  A lost batch fails every later decision in it: end it
+ * now (its held replies, this one included, become temporary failures)
+ * so the next decision starts afresh. */
+static int
+conn_answer_delayed(struct conn *c, const struct plugin_decision *d,
+    uint32_t delay_ms)
+{
 	int rc;
 
-	if (d->phase == ELEMTA_PHASE_AUTH && d->result.action == ELEMTA_CONTINUE)
-		rc = conn_reply_auth_ok(c);
-	else
-		rc = conn_reply(c, &d->result);
+	if (c->listener != PLUGIN_LISTENER_ELEMTA)
+		delay_ms = 0;   /* the extension is the private socket's */
+	rc = conn_reply_auth(c, &d->result, d->phase == ELEMTA_PHASE_AUTH &&
+	    d->result.action == ELEMTA_CONTINUE, delay_ms);
 	if (rc == 0 && c->w->batch_open &&
 	    c->w->ops->batch_failed(c->w->ops_arg))
 		worker_batch_commit(c->w);
@@ -721,45 +724,6 @@ conn_process(struct conn *c)
 
 /* ==== AUTH hashes ==== */
 
-/* conn_auth_finish - the hash (and any delay) is done: end the decision,
- * answer, resume the connection with its buffered input. */
-static void
-conn_auth_finish(struct worker_auth *wa)
-{
-	struct conn *c = wa->c;
-	struct worker *w = c->w;
-	struct plugin_request rq;
-	struct plugin_decision d;
-	int rc;
-
-	conn_plugin_request(c, &c->parser.req, &rq);
-	worker_batch_join(w, true);
-	w->ops->auth_finish(w->ops_arg, &rq, &wa->job, &d);
-	w->batch_decisions++;
-	if (wa->ev_delay != NULL)
-		event_free(wa->ev_delay);
-	free(wa);
-	c->auth = NULL;
-	rc = conn_answer(c, &d);
-	explicit_bzero(c->parser.req.buf, c->parser.req.len);
-	if (rc != 0) {
-		conn_close(c);
-		return;
-	}
-	wire_parser_next(&c->parser);
-	conn_enter_state(c, CONN_READING);
-	conn_process(c);
-}
-
-/* worker_on_auth_delay - a delayed AUTH answer is due. */
-static void
-worker_on_auth_delay(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	conn_auth_finish(arg);
-}
-
 /* worker_auth_elapsed_ms - since the AUTH request was taken up. */
 static uint64_t
 worker_auth_elapsed_ms(const struct worker_auth *wa)
@@ -773,8 +737,40 @@ worker_auth_elapsed_ms(const struct worker_auth *wa)
 	return ms > 0 ? (uint64_t)ms : 0;
 }
 
-/* worker_on_auth_done - the pool finished hashes: finish each, or wait
- * out the delay a gate asked for. */
+/* conn_auth_finish - the hash is done: end the decision, answer at once
+ * (what is left of any delay a gate asked for travels in the reply, for
+ * smtpd to wait out), resume the connection with its buffered input. */
+static void
+conn_auth_finish(struct worker_auth *wa)
+{
+	struct conn *c = wa->c;
+	struct worker *w = c->w;
+	struct plugin_request rq;
+	struct plugin_decision d;
+	uint64_t spent = worker_auth_elapsed_ms(wa);
+	uint32_t delay = 0;
+	int rc;
+
+	if (spent < wa->job.delay_ms)
+		delay = (uint32_t)(wa->job.delay_ms - spent);
+	conn_plugin_request(c, &c->parser.req, &rq);
+	worker_batch_join(w, true);
+	w->ops->auth_finish(w->ops_arg, &rq, &wa->job, &d);
+	w->batch_decisions++;
+	free(wa);
+	c->auth = NULL;
+	rc = conn_answer_delayed(c, &d, delay);
+	explicit_bzero(c->parser.req.buf, c->parser.req.len);
+	if (rc != 0) {
+		conn_close(c);
+		return;
+	}
+	wire_parser_next(&c->parser);
+	conn_enter_state(c, CONN_READING);
+	conn_process(c);
+}
+
+/* worker_on_auth_done - the pool finished hashes: finish each. */
 static void
 worker_on_auth_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -785,22 +781,10 @@ worker_on_auth_done(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((job = auth_pool_next_done(w->pool)) != NULL) {
 		struct worker_auth *wa = (struct worker_auth *)(void *)job;
-		uint64_t spent = worker_auth_elapsed_ms(wa);
 
 		if (wa->c == NULL) {
 			free(wa);       /* its connection closed meanwhile */
 			continue;
-		}
-		if (spent < wa->job.delay_ms) {
-			uint64_t left = wa->job.delay_ms - spent;
-			struct timeval tv = { (time_t)(left / 1000),
-			    (suseconds_t)(left % 1000) * 1000 };
-
-			wa->ev_delay = evtimer_new(w->base, worker_on_auth_delay,
-			    wa);
-			if (wa->ev_delay != NULL &&
-			    evtimer_add(wa->ev_delay, &tv) == 0)
-				continue;
 		}
 		conn_auth_finish(wa);
 	}

@@ -13,6 +13,11 @@
  * that must travel with the request's first byte: each queued request is
  * (bytes, optional fd) and the fd goes with the first sendmsg of it.
  *
+ * AUTH requests wait in a fair queue (one FIFO per client, the clients
+ * in turn order) and are written from fq_cb, one per lane connection at
+ * a time, so a flooding client's queued AUTHs never stand in front of
+ * another client's (policy_client.h).
+ *
  * Failures never run callbacks from inside policy_client_submit: a write
  * error found there is turned into a failure on the next loop turn
  * (event_active on the connection's timer), so a caller is never
@@ -37,15 +42,28 @@
  * idle limit, so policyd never closes one just as a request goes out. */
 #define POLICY_IDLE_CLOSE_MS (10 * 60 * 1000)
 
+struct fq_client;
+
 struct policy_request {
-	struct pconn *conn;
+	struct policy_client *pc;
+	struct pconn *conn;       /* NULL while in the fair queue        */
+	struct fq_client *fq;     /* its client's queue, while queued    */
 	struct policy_request *next;
+	bool auth;                /* carries a password: the AUTH lane   */
 	policy_done_fn done;      /* NULL once cancelled                 */
 	void *arg;
 	char *data;               /* the encoded request, owned          */
 	size_t len, off;          /* bytes, bytes already sent           */
 	int fd;                   /* descriptor to attach, or -1         */
-	uint64_t deadline_ms;     /* monotonic                           */
+	uint64_t deadline_ms;     /* monotonic: of the answer, or of the
+	                             wait in the fair queue while queued */
+};
+
+/* One client's AUTH requests waiting in the fair queue, in order. */
+struct fq_client {
+	char key[POLICY_CLIENT_KEY_MAX];
+	struct policy_request *head, *tail;
+	struct fq_client *next;   /* the clients' turn order              */
 };
 
 struct pconn {
@@ -56,12 +74,14 @@ struct pconn {
 	struct policy_request *head, *tail; /* awaiting replies, in order */
 	struct policy_request *wcur;        /* first not fully written    */
 	unsigned npending;
+	unsigned nauth;           /* AUTH requests among them (0 or 1)  */
 	unsigned gen;             /* bumped on every reset              */
 	char fail_why[96];        /* set: fail on the next timer event  */
 	char rbuf[POLICY_RBUF_SIZE];
 	size_t rlen;
 	struct wire_reply cur;    /* the reply being read               */
 	bool cur_ok;              /* its action was the word OK         */
+	uint32_t cur_delay_ms;    /* its elemta_delay_ms                */
 	bool have_action;
 };
 
@@ -71,11 +91,18 @@ struct policy_client {
 	uint64_t timeout_ms;
 	unsigned nconns;
 	struct pconn *conns;
+	/* The fair queue: clients with AUTHs waiting, in turn order (a
+	 * client served goes to the back); fq_ev dispatches them (made
+	 * active) and fails those that waited too long (its timer). */
+	struct fq_client *fq_head, *fq_tail;
+	struct event *fq_ev;
 };
 
 static void pconn_read_cb(evutil_socket_t fd, short what, void *arg);
 static void pconn_write_cb(evutil_socket_t fd, short what, void *arg);
 static void pconn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void fq_cb(evutil_socket_t fd, short what, void *arg);
+static void fq_kick(struct policy_client *pc);
 
 /* policy_now_ms - monotonic milliseconds. */
 static uint64_t
@@ -109,6 +136,9 @@ policy_client_new(struct event_base *base, const char *socket_path,
 		if (c->timer == NULL)
 			fatal("policy client: evtimer_new failed");
 	}
+	pc->fq_ev = evtimer_new(base, fq_cb, pc);
+	if (pc->fq_ev == NULL)
+		fatal("policy client: evtimer_new failed");
 	return pc;
 }
 
@@ -185,6 +215,7 @@ pconn_close(struct pconn *c)
 	c->fd = -1;
 	c->rlen = 0;
 	c->have_action = false;
+	c->cur_delay_ms = 0;
 	c->gen++;
 }
 
@@ -199,6 +230,7 @@ pconn_fail(struct pconn *c, const char *why)
 
 	c->head = c->tail = c->wcur = NULL;
 	c->npending = 0;
+	c->nauth = 0;
 	c->fail_why[0] = '\0';
 	evtimer_del(c->timer);
 	pconn_close(c);
@@ -208,6 +240,7 @@ pconn_fail(struct pconn *c, const char *why)
 	memset(&res, 0, sizeof(res));
 	res.failed = true;
 	str_copy(res.why, why, sizeof(res.why));
+	fq_kick(c->pc);
 	while (r != NULL) {
 		struct policy_request *next = r->next;
 
@@ -357,14 +390,22 @@ pconn_reply_done(struct pconn *c)
 	if (c->head == NULL)
 		c->tail = NULL;
 	c->npending--;
+	if (r->auth) {
+		c->nauth--;
+		fq_kick(c->pc);   /* the lane connection is free for the next */
+	}
 	memset(&res, 0, sizeof(res));
 	if (c->have_action) {
 		res.reply = c->cur;
 		res.action_ok = c->cur_ok;
+		/* Never longer than half the wait for an answer. */
+		res.delay_ms = c->cur_delay_ms < c->pc->timeout_ms / 2 ?
+		    c->cur_delay_ms : (uint32_t)(c->pc->timeout_ms / 2);
 	} else {
 		policy_result_parse(NULL, &res);  /* no action: tempfail */
 	}
 	c->have_action = false;
+	c->cur_delay_ms = 0;
 	pconn_arm_timer(c);
 	if (r->done != NULL)
 		r->done(r->arg, &res);
@@ -427,6 +468,12 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 			c->cur = pr.reply;
 			c->cur_ok = pr.action_ok;
 			c->have_action = true;
+		} else if (strncmp(line, WIRE_ATTR_DELAY_MS "=",
+		    sizeof(WIRE_ATTR_DELAY_MS)) == 0) {
+			if (wire_reply_delay_parse(line +
+			    sizeof(WIRE_ATTR_DELAY_MS), &c->cur_delay_ms) < 0)
+				log_warn("policy client: bad %s from policyd "
+				    "ignored", WIRE_ATTR_DELAY_MS);
 		}
 	}
 	if (start > 0) {
@@ -516,52 +563,333 @@ pconn_peer_gone(struct pconn *c)
 	    errno != EINTR);
 }
 
-/* policy_client_submit - queue one request on the best connection. */
-struct policy_request *
-policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
-    policy_done_fn done, void *arg, char *why, size_t whylen)
+/* pconn_attach - write request r on connection c (connecting it first
+ * when needed); its answer is due timeout_ms from now.  -1 (why filled,
+ * r untouched) when no connection can be made. */
+static int
+pconn_attach(struct pconn *c, struct policy_request *r, char *why,
+    size_t whylen)
 {
-	struct pconn *c = pconn_pick(pc, policy_request_is_auth(req));
-	struct policy_request *r;
 	char werr[96];
 
-	if (c != NULL && pconn_peer_gone(c)) {
+	if (pconn_peer_gone(c)) {
 		log_debug("policy client: connection %u closed by policyd; "
 		    "reconnecting", c->index);
 		pconn_close(c);
 	}
-	if (c == NULL || (c->fd < 0 && pconn_connect(c, why, whylen) < 0)) {
-		if (c == NULL)
-			snprintf(why, whylen, "every policy connection is failing");
-		if (fd >= 0)
-			close(fd);
-		if (req->data != NULL)
-			explicit_bzero(req->data, req->len);
-		strbuf_free(req);
-		return NULL;
-	}
-	r = xcalloc(1, sizeof(*r));
+	if (c->fd < 0 && pconn_connect(c, why, whylen) < 0)
+		return -1;
 	r->conn = c;
-	r->done = done;
-	r->arg = arg;
-	r->data = req->data;
-	r->len = req->len;
-	r->fd = fd;
-	r->deadline_ms = policy_now_ms() + pc->timeout_ms;
-	req->data = NULL;
-	req->len = req->cap = 0;
+	r->fq = NULL;
+	r->next = NULL;
+	r->deadline_ms = policy_now_ms() + c->pc->timeout_ms;
 	if (c->tail != NULL)
 		c->tail->next = r;
 	else
 		c->head = r;
 	c->tail = r;
 	c->npending++;
+	if (r->auth)
+		c->nauth++;
 	if (c->head == r)
 		pconn_arm_timer(c);
 	if (c->wcur == NULL) {
 		c->wcur = r;
 		if (pconn_flush(c, werr, sizeof(werr)) < 0)
 			pconn_fail_later(c, werr);
+	}
+	return 0;
+}
+
+/* request_fail - complete a request that never reached a connection. */
+static void
+request_fail(struct policy_request *r, const char *why)
+{
+	struct policy_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.failed = true;
+	str_copy(res.why, why, sizeof(res.why));
+	if (r->done != NULL)
+		r->done(r->arg, &res);
+	request_free(r);
+}
+
+/*==== The fair queue of AUTH requests ====*/
+
+/* policy_request_client_key - the fair queue's client: the value of
+ * client_address in the encoded request ("" when absent: one shared
+ * queue for whatever does not say). */
+static void
+policy_request_client_key(const char *data, size_t len, char *key,
+    size_t size)
+{
+	static const char attr[] = WIRE_ATTR_CLIENT_ADDRESS "=";
+	const char *p = data, *end = data + len, *v = NULL;
+
+	key[0] = '\0';
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = (size_t)((nl != NULL ? nl : end) - p);
+
+		if (n >= sizeof(attr) - 1 &&
+		    memcmp(p, attr, sizeof(attr) - 1) == 0) {
+			v = p + sizeof(attr) - 1;
+			n -= sizeof(attr) - 1;
+			if (n >= size)
+				n = size - 1;
+			memcpy(key, v, n);
+			key[n] = '\0';
+			return;
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+}
+
+/* fq_kick - dispatch on the next loop turn (never from inside a caller's
+ * submit or a callback's stack). */
+static void
+fq_kick(struct policy_client *pc)
+{
+	if (pc->fq_head != NULL)
+		event_active(pc->fq_ev, EV_TIMEOUT, 0);
+}
+
+/* fq_push - r waits behind its client's earlier AUTHs; a client new to
+ * the queue takes its turn after every client already waiting. */
+static void
+fq_push(struct policy_client *pc, struct policy_request *r, const char *key)
+{
+	struct fq_client *fc;
+
+	for (fc = pc->fq_head; fc != NULL; fc = fc->next)
+		if (strcmp(fc->key, key) == 0)
+			break;
+	if (fc == NULL) {
+		fc = xcalloc(1, sizeof(*fc));
+		str_copy(fc->key, key, sizeof(fc->key));
+		if (pc->fq_tail != NULL)
+			pc->fq_tail->next = fc;
+		else
+			pc->fq_head = fc;
+		pc->fq_tail = fc;
+	}
+	r->fq = fc;
+	r->next = NULL;
+	if (fc->tail != NULL)
+		fc->tail->next = r;
+	else
+		fc->head = r;
+	fc->tail = r;
+}
+
+/* fq_client_unlink - take fc (empty) out of the turn order. */
+static void
+fq_client_unlink(struct policy_client *pc, struct fq_client *fc)
+{
+	struct fq_client **pp = &pc->fq_head, *prev = NULL;
+
+	while (*pp != NULL && *pp != fc) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = fc->next;
+	if (pc->fq_tail == fc)
+		pc->fq_tail = prev;
+	free(fc);
+}
+
+/* fq_pop - the next AUTH in turn: the first client's oldest; that client
+ * then goes to the back of the turn order (or leaves it, served out). */
+static struct policy_request *
+fq_pop(struct policy_client *pc)
+{
+	struct fq_client *fc = pc->fq_head;
+	struct policy_request *r;
+
+	if (fc == NULL)
+		return NULL;
+	r = fc->head;
+	fc->head = r->next;
+	if (fc->head == NULL)
+		fc->tail = NULL;
+	r->next = NULL;
+	r->fq = NULL;
+	pc->fq_head = fc->next;
+	if (pc->fq_head == NULL)
+		pc->fq_tail = NULL;
+	fc->next = NULL;
+	if (fc->head == NULL) {
+		free(fc);
+		return r;
+	}
+	if (pc->fq_tail != NULL)
+		pc->fq_tail->next = fc;
+	else
+		pc->fq_head = fc;
+	pc->fq_tail = fc;
+	return r;
+}
+
+/* fq_remove - take a queued request out (cancelled). */
+static void
+fq_remove(struct policy_client *pc, struct policy_request *r)
+{
+	struct fq_client *fc = r->fq;
+	struct policy_request **pp = &fc->head, *prev = NULL;
+
+	while (*pp != NULL && *pp != r) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (*pp == NULL)
+		return;
+	*pp = r->next;
+	if (fc->tail == r)
+		fc->tail = prev;
+	r->fq = NULL;
+	if (fc->head == NULL)
+		fq_client_unlink(pc, fc);
+}
+
+/* fq_expired - detach every queued request whose wait is over (each
+ * client's queue is in deadline order), as a list. */
+static struct policy_request *
+fq_expired(struct policy_client *pc, uint64_t now)
+{
+	struct policy_request *out = NULL, **tail = &out;
+	struct fq_client *fc = pc->fq_head;
+
+	while (fc != NULL) {
+		struct fq_client *next = fc->next;
+
+		while (fc->head != NULL && fc->head->deadline_ms <= now) {
+			struct policy_request *r = fc->head;
+
+			fc->head = r->next;
+			r->next = NULL;
+			r->fq = NULL;
+			*tail = r;
+			tail = &r->next;
+		}
+		if (fc->head == NULL) {
+			fc->tail = NULL;
+			fq_client_unlink(pc, fc);
+		}
+		fc = next;
+	}
+	return out;
+}
+
+/* fq_dispatch - give every lane connection without an AUTH in flight
+ * the next AUTH in turn.  Requests that cannot be written (no
+ * connection) are returned as a list to fail. */
+static struct policy_request *
+fq_dispatch(struct policy_client *pc, char *why, size_t whylen)
+{
+	struct policy_request *failed = NULL;
+	unsigned lo, hi;
+
+	pconn_lane(pc, true, &lo, &hi);
+	for (unsigned i = lo; i < hi && pc->fq_head != NULL; i++) {
+		struct pconn *c = &pc->conns[i];
+		struct policy_request *r;
+
+		if (c->fail_why[0] != '\0' || c->nauth > 0)
+			continue;
+		r = fq_pop(pc);
+		if (pconn_attach(c, r, why, whylen) < 0) {
+			r->next = failed;
+			failed = r;
+		}
+	}
+	return failed;
+}
+
+/* fq_cb - dispatch, fail what waited too long, watch the next deadline. */
+static void
+fq_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct policy_client *pc = arg;
+	struct policy_request *expired, *failed;
+	char why[128], cwhy[96] = "";
+	uint64_t now = policy_now_ms(), first = 0;
+
+	expired = fq_expired(pc, now);
+	failed = fq_dispatch(pc, cwhy, sizeof(cwhy));
+	for (struct fq_client *fc = pc->fq_head; fc != NULL; fc = fc->next)
+		if (first == 0 || fc->head->deadline_ms < first)
+			first = fc->head->deadline_ms;
+	if (first != 0) {
+		uint64_t left = first > now ? first - now : 0;
+		struct timeval tv = { (time_t)(left / 1000),
+		    (suseconds_t)((left % 1000) * 1000) };
+
+		evtimer_add(pc->fq_ev, &tv);
+	} else {
+		evtimer_del(pc->fq_ev);
+	}
+	if (failed != NULL)
+		fq_kick(pc);    /* policyd unreachable: fail the rest soon too */
+	/* Callbacks last: they may submit (which only queues and kicks). */
+	snprintf(why, sizeof(why), "no AUTH slot within %llu ms",
+	    (unsigned long long)(pc->timeout_ms * POLICY_AUTH_WAIT_FACTOR));
+	while (expired != NULL) {
+		struct policy_request *next = expired->next;
+
+		request_fail(expired, why);
+		expired = next;
+	}
+	while (failed != NULL) {
+		struct policy_request *next = failed->next;
+
+		request_fail(failed, cwhy);
+		failed = next;
+	}
+}
+
+/*==== Submitting ====*/
+
+/* policy_client_submit - queue one request on the best connection; an
+ * AUTH goes to the fair queue. */
+struct policy_request *
+policy_client_submit(struct policy_client *pc, struct strbuf *req, int fd,
+    policy_done_fn done, void *arg, char *why, size_t whylen)
+{
+	bool auth = policy_request_is_auth(req);
+	struct pconn *c = auth ? NULL : pconn_pick(pc, false);
+	struct policy_request *r;
+	char key[POLICY_CLIENT_KEY_MAX];
+
+	if (!auth && c == NULL)
+		snprintf(why, whylen, "every policy connection is failing");
+	r = xcalloc(1, sizeof(*r));
+	r->pc = pc;
+	r->auth = auth;
+	r->done = done;
+	r->arg = arg;
+	r->data = req->data;
+	r->len = req->len;
+	r->fd = fd;
+	req->data = NULL;
+	req->len = req->cap = 0;
+	strbuf_free(req);
+	if (auth) {
+		policy_request_client_key(r->data, r->len, key, sizeof(key));
+		r->deadline_ms = policy_now_ms() +
+		    pc->timeout_ms * POLICY_AUTH_WAIT_FACTOR;
+		fq_push(pc, r, key);
+		fq_kick(pc);    /* dispatches, and watches the deadline */
+		return r;
+	}
+	if (c == NULL || pconn_attach(c, r, why, whylen) < 0) {
+		r->done = NULL;
+		request_free(r);
+		return NULL;
 	}
 	return r;
 }
@@ -595,8 +923,13 @@ policy_client_connect_all(struct policy_client *pc)
 void
 policy_client_cancel(struct policy_request *r)
 {
-	if (r != NULL)
-		r->done = NULL;
+	if (r == NULL)
+		return;
+	r->done = NULL;
+	if (r->conn == NULL && r->fq != NULL) {
+		fq_remove(r->pc, r);
+		request_free(r);
+	}
 }
 
 /* policy_client_free - fail what is pending, close everything. */
@@ -605,10 +938,17 @@ policy_client_free(struct policy_client *pc)
 {
 	if (pc == NULL)
 		return;
-	for (unsigned i = 0; i < pc->nconns; i++) {
+	for (unsigned i = 0; i < pc->nconns; i++)
 		pconn_fail(&pc->conns[i], "policy client shutting down");
-		event_free(pc->conns[i].timer);
+	/* Queued AUTHs fail too (a callback may queue another: repeat). */
+	while (pc->fq_head != NULL) {
+		struct policy_request *r = fq_pop(pc);
+
+		request_fail(r, "policy client shutting down");
 	}
+	for (unsigned i = 0; i < pc->nconns; i++)
+		event_free(pc->conns[i].timer);
+	event_free(pc->fq_ev);
 	free(pc->conns);
 	free(pc->path);
 	free(pc);

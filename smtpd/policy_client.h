@@ -8,13 +8,25 @@
  * lane: with POLICY_LANES_MIN connections or more, AUTH requests (slow:
  * policyd hashes a password) use the first quarter of the pool (at least
  * one connection), every other request the rest, so a flood of AUTHs
- * never delays another session's decisions; a smaller pool is shared.  A
- * request not answered within timeout_ms fails its connection: every
+ * never delays another session's decisions; a smaller pool is shared.
+ *
+ * AUTH requests are not written at once: they wait in a fair queue, one
+ * queue per client (the client_address the request carries: the peer
+ * address string, not folded), and each lane connection carries at most
+ * one AUTH at a time, taken from the clients in turn (round robin).  So
+ * a client's AUTH waits for at most one AUTH of every other client with
+ * AUTHs waiting, never for a whole flood queued before it.  An AUTH that
+ * waited POLICY_AUTH_WAIT_FACTOR * timeout_ms in the queue fails
+ * (failed = true, the session answers 454 4.7.0); its timeout_ms on the
+ * connection counts from when it is written.
+ *
+ * A request not answered within timeout_ms fails its connection: every
  * request pending on it completes with failed = true and the socket is
  * closed (the next request reconnects).  Connect errors (policyd down)
  * fail the request at once: policy_client_submit returns NULL.  The
  * done callback is never called from inside policy_client_submit.
- * Applying policyd.fail_mode to a failure is the caller's business.
+ * Applying policyd.fail_mode to a failure, and waiting out delay_ms,
+ * are the caller's business.
  * A request's bytes are wiped before they are freed (an AUTH request
  * carries a password).
  */
@@ -30,6 +42,13 @@
 #include "wire.h"
 
 #define POLICY_LANES_MIN 3   /* connections from which AUTH has its own */
+#define POLICY_CLIENT_KEY_MAX 64  /* bytes of a fair-queue client key */
+/* An AUTH waits in the fair queue at most this many timeout_ms: its turn
+ * comes after one AUTH of every other waiting client, which under a
+ * flood of hashes on a busy machine can take about one timeout_ms; the
+ * bound is there so that no session waits for ever, not to shed load
+ * (the rate limit and lockouts do that). */
+#define POLICY_AUTH_WAIT_FACTOR 2
 
 struct policy_client;
 struct policy_request;
@@ -42,6 +61,9 @@ struct policy_result {
 	/* reply.ok, kept apart for the AUTH exchange (wire.h says why
 	 * OK and DUNNO differ there). */
 	bool action_ok;
+	/* Hold the reply to the client back this long (policyd's
+	 * elemta_delay_ms, capped at timeout_ms / 2; 0: none). */
+	uint32_t delay_ms;
 };
 
 typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);
@@ -68,8 +90,9 @@ struct policy_request *policy_client_submit(struct policy_client *pc,
     struct strbuf *req, int fd, policy_done_fn done, void *arg,
     char *why, size_t whylen);
 
-/* policy_client_cancel - the callback will not run (the request still
- * occupies its place in the connection's reply order). */
+/* policy_client_cancel - the callback will not run (a request already
+ * written still occupies its place in the connection's reply order; one
+ * still in the fair queue is dropped). */
 void policy_client_cancel(struct policy_request *r);
 
 #endif

@@ -106,6 +106,7 @@ struct conn {
 	bool draining;             /* inside conn_drain                */
 	bool output_full;          /* reading paused: replies unsent   */
 	struct event *ev_flush;    /* plain TCP: write replies directly */
+	struct event *ev_delay;    /* a slowed-down AUTH answer is due    */
 	bool flush_armed;
 	bool tls;                  /* bev is a bufferevent_openssl     */
 	bool tls_wanted;           /* the session asked for STARTTLS   */
@@ -204,6 +205,8 @@ conn_free(struct conn *c)
 	session_free(c->session);
 	if (c->ev_flush != NULL)
 		event_free(c->ev_flush);
+	if (c->ev_delay != NULL)
+		event_free(c->ev_delay);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->peers != NULL)
@@ -562,6 +565,33 @@ conn_op_policy(void *io, struct strbuf *req, int fd, char *why,
 	return c->preq != NULL ? 0 : -1;
 }
 
+/* conn_delay_cb - the session's delay is over. */
+static void
+conn_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	session_delay_done(c->session);
+	conn_resume(c);
+}
+
+/* conn_op_delay - call session_delay_done after ms (the connection
+ * only waits: the policy connection is not held). */
+static void
+conn_op_delay(void *io, uint32_t ms)
+{
+	struct conn *c = io;
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)((ms % 1000) * 1000) };
+
+	if (c->ev_delay == NULL)
+		c->ev_delay = evtimer_new(c->srv->base, conn_delay_cb, c);
+	if (c->ev_delay == NULL)
+		fatal("smtpd: evtimer_new failed");
+	if (evtimer_add(c->ev_delay, &tv) != 0)
+		event_active(c->ev_delay, EV_TIMEOUT, 0);   /* answer now */
+}
+
 /* conn_op_starttls - the 220 is queued: conn_drain drops the input and
  * stops reading, conn_settle switches once the 220 is out. */
 static void
@@ -579,6 +609,7 @@ static const struct session_ops conn_ops = {
 	.policy = conn_op_policy,
 	.commit = conn_op_commit,
 	.starttls = conn_op_starttls,
+	.delay = conn_op_delay,
 };
 
 /*==== TLS ====*/

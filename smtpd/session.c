@@ -129,6 +129,9 @@ struct session {
 	char tls_desc[SESSION_TLS_PROTOCOL_MAX + SESSION_TLS_CIPHER_MAX];
 
 	bool authenticated;          /* policyd answered OK to AUTH     */
+	/* policyd's AUTH answer, held while ops->delay runs. */
+	struct policy_result auth_held;
+	bool auth_holding;
 	struct sasl_exchange sasl;   /* the AUTH exchange (sasl.c); its
 	                                user and method stay once
 	                                authenticated                   */
@@ -1767,6 +1770,15 @@ session_policy_done(struct session *s, const struct policy_result *res)
 	    s->state != SESSION_WAIT_POLICY && s->state != SESSION_EOM_POLICY)
 		return;     /* e.g. closed by a timeout meanwhile */
 	if (s->phase == ELEMTA_PHASE_AUTH) {
+		if (!res->failed && res->delay_ms > 0 && s->ops->delay != NULL &&
+		    !s->auth_holding) {
+			/* Slowed down: the answer waits on the caller's
+			 * timer, the policy connection is free already. */
+			s->auth_held = *res;
+			s->auth_holding = true;
+			s->ops->delay(s->io, res->delay_ms);
+			return;
+		}
 		/* Its own mapping: no fail mode, only OK authenticates. */
 		session_auth_proceed(s, res);
 		return;
@@ -1802,6 +1814,22 @@ session_policy_done(struct session *s, const struct policy_result *res)
 		session_eom_proceed(s, &v);
 		break;
 	}
+}
+
+/* session_delay_done - the held AUTH answer is due. */
+void
+session_delay_done(struct session *s)
+{
+	struct policy_result res;
+
+	if (!s->auth_holding)
+		return;
+	s->auth_holding = false;
+	res = s->auth_held;
+	memset(&s->auth_held, 0, sizeof(s->auth_held));
+	if (s->state != SESSION_WAIT_POLICY || s->phase != ELEMTA_PHASE_AUTH)
+		return;     /* closed meanwhile */
+	session_auth_proceed(s, &res);
 }
 
 /* session_read_timeout_ms - see session.h. */

@@ -103,6 +103,10 @@ struct session_ops {
 	 * outcome comes back through session_tls_started or
 	 * session_tls_failed.  NULL: STARTTLS is never offered. */
 	void (*starttls)(void *io);
+	/* Optional: call session_delay_done after ms milliseconds (the
+	 * slow-down policyd asked for before an AUTH is answered).  The
+	 * session stays waiting meanwhile; NULL: no delay is applied. */
+	void (*delay)(void *io, uint32_t ms);
 };
 
 struct session;
@@ -120,6 +124,9 @@ size_t session_feed(struct session *s, const char *data, size_t len,
     size_t avail);
 /* session_policy_done - the answer to the request started last. */
 void session_policy_done(struct session *s, const struct policy_result *res);
+/* session_delay_done - the delay asked for with ops->delay is over: the
+ * held AUTH answer goes to the client now. */
+void session_delay_done(struct session *s);
 /* session_commit_done - the outcome of ops->commit (rc 0: durable;
  * SPOOL_NO_SPACE: the disk was full, 452 4.3.1; other < 0: 451 4.3.0). */
 void session_commit_done(struct session *s, int rc, const char *errtext);

@@ -8,7 +8,11 @@ CONNECT/MAIL/RCPT), smtpd keeps AUTH requests on connections of their own,
 and what the gates refuse (auth.max_attempts_per_minute, a lockout) is
 answered 454 without any hash.  Run twice: with every defence on, and with
 the rate and the lockout off, so the hashing threads alone must keep the
-decisions fast while every attempt is hashed.
+decisions fast while every attempt is hashed.  In both, a legitimate client
+(its own address, the right password) authenticates repeatedly during the
+flood and must get 235 every time: smtpd queues AUTHs per client and
+dispatches them in turn, so it waits for one attempt per flooding address,
+not for the flood.
 
 Finding 2: failures for one user spread over many addresses must not lock
 her out: her right password from a new address still works (slowed down).
@@ -34,6 +38,8 @@ ATTACK_CONNS = 30
 # The unrelated client's whole session (connect .. RCPT): policyd's
 # timeout in these tests is 1.5 s per decision; one session makes four.
 SESSION_BOUND_S = 1.5
+LEGIT_ADDR = "127.0.0.50"     # a clean address, never used by the flood
+LEGIT_AUTHS = 8
 
 
 def yescrypt(password):
@@ -182,14 +188,20 @@ def test_auth_flood_does_not_starve_other_sessions(make_elemta, defences):
         for _ in range(15):
             during.append(unrelated_session(e.port))
             time.sleep(0.1)
+        # A legitimate client (its own clean address, the right
+        # password) gets its fair share of the hashing: each of its
+        # AUTHs waits for at most one of every flooding client's.
+        legit = [auth_once(e.port, LEGIT_ADDR, "alice", ALICE_PASSWORD)
+                 for _ in range(LEGIT_AUTHS)]
 
         # The premise: the flood was real and kept going while we measured.
         with attack.lock:
             seen = dict(attack.codes)
             texts = dict(attack.texts)
     total = sum(seen.values())
-    print("flood %s: %r %r; unrelated sessions %s" % (
-        defences, seen, texts, " ".join("%.3f" % t for t, _ in during)))
+    print("flood %s: %r %r; unrelated sessions %s; legitimate AUTH %s" % (
+        defences, seen, texts, " ".join("%.3f" % t for t, _ in during),
+        " ".join("%d/%.3f" % (code, t) for code, _, t in legit)))
     assert total >= 40, seen
     if defences == "all":
         # Most of the flood was answered by the gates, before any hash.
@@ -207,6 +219,9 @@ def test_auth_flood_does_not_starve_other_sessions(make_elemta, defences):
         "unrelated session took %.3f s under the flood (all: %r; flood %r)" % (
             slow[-1], ["%.3f" % t for t in slow], seen)
     assert "421 4.3.5" not in e.log()[mark:]
+    refused = [(code, text) for code, text, _ in legit if code != 235]
+    assert not refused, "legitimate AUTH refused under the flood: %r (%s)" % (
+        refused, log_summary(e))
 
 
 def test_failures_from_many_addresses_do_not_lock_the_user_out(make_elemta):

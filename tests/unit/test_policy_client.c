@@ -287,34 +287,64 @@ test_least_loaded(void **state)
 	fx_close(&fx);
 }
 
+/* fx_submit_auth - an AUTH request (it carries a password) from the
+ * client at address client. */
+static struct policy_request *
+fx_submit_auth(struct fx *fx, int tag, const char *client)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
+	char why[128] = "";
+
+	assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_REQUEST,
+	    WIRE_REQUEST_POLICY), 0);
+	assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_PROTOCOL_STATE,
+	    "AUTH"), 0);
+	assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_CLIENT_ADDRESS,
+	    client), 0);
+	assert_int_equal(wire_encode_attr(&sb, WIRE_AUTH_PASSWORD, "cHc="), 0);
+	assert_int_equal(wire_encode_end(&sb), 0);
+	return policy_client_submit(fx->pc, &sb, -1, on_done, &fx->tags[tag],
+	    why, sizeof(why));
+}
+
+/* fx_turn - one non-blocking turn of the client's loop (AUTHs are
+ * dispatched from it, never from inside submit). */
+static void
+fx_turn(struct fx *fx)
+{
+	event_base_loop(fx->base, EVLOOP_NONBLOCK);
+}
+
+/* fx_readable - policyd's side has bytes within a short look (used to
+ * show that nothing more was sent). */
+static bool
+fx_readable(int fd, int ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	return poll(&p, 1, ms) > 0;
+}
+
 /* From POLICY_LANES_MIN connections on, AUTH requests have a lane of
  * their own: a MAIL is never queued behind AUTHs that policyd is still
- * hashing, and is answered while they wait. */
+ * hashing, and is answered while they wait.  The lane carries one AUTH
+ * at a time: the second is written once the first is answered. */
 static void
 test_auth_lane(void **state)
 {
-	struct strbuf sb = STRBUF_INIT(WIRE_REQUEST_MAX);
 	const char *req;
-	char why[128];
 	struct fx fx;
 	int sm, sa;
 
 	(void)state;
 	fx_open(&fx, 4, LONG_MS);
 	assert_non_null(fx_submit(&fx, 0, "MAIL", -1));
-	for (int tag = 1; tag <= 2; tag++) {
-		assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_REQUEST,
-		    WIRE_REQUEST_POLICY), 0);
-		assert_int_equal(wire_encode_attr(&sb, WIRE_ATTR_PROTOCOL_STATE,
-		    "AUTH"), 0);
-		assert_int_equal(wire_encode_attr(&sb, WIRE_AUTH_PASSWORD,
-		    "cHc="), 0);
-		assert_int_equal(wire_encode_end(&sb), 0);
-		assert_non_null(policy_client_submit(fx.pc, &sb, -1, on_done,
-		    &fx.tags[tag], why, sizeof(why)));
-	}
-	/* Connected in submit order: the MAIL's, then one AUTH connection
-	 * carrying both AUTHs (a lane of one slot: 4 / 4). */
+	assert_non_null(fx_submit_auth(&fx, 1, "192.0.2.1"));
+	assert_non_null(fx_submit_auth(&fx, 2, "192.0.2.1"));
+	assert_int_equal(fx.ndone, 0);
+	fx_turn(&fx);
+	/* Connected in order: the MAIL's, then one AUTH connection (a lane
+	 * of one slot: 4 / 4). */
 	sm = fx_accept(&fx);
 	sa = fx_accept(&fx);
 	assert_true(sm >= 0 && sa >= 0);
@@ -322,19 +352,207 @@ test_auth_lane(void **state)
 	req = fx_read_requests(sm, 1, NULL);
 	assert_non_null(strstr(req, "protocol_state=MAIL\n"));
 	assert_null(strstr(req, WIRE_AUTH_PASSWORD));
-	req = fx_read_requests(sa, 2, NULL);
+	req = fx_read_requests(sa, 1, NULL);
 	assert_null(strstr(req, "protocol_state=MAIL\n"));
-	/* The AUTHs wait (being hashed); the MAIL is answered. */
+	assert_non_null(strstr(req, WIRE_AUTH_PASSWORD));
+	/* The AUTH waits (being hashed); the MAIL is answered. */
 	fx_reply(sm, "action=DUNNO\n\n");
 	fx_run(&fx, 1);
 	assert_int_equal(fx.ndone, 1);
 	assert_int_equal(fx.done[0].tag, 0);
-	fx_reply(sa, "action=OK\n\naction=OK\n\n");
+	/* one AUTH in flight on the lane: the second is still queued */
+	assert_false(fx_readable(sa, 50));
+	fx_reply(sa, "action=OK\n\n");
+	fx_run(&fx, 2);
+	fx_turn(&fx);
+	(void)fx_read_requests(sa, 1, NULL);
+	fx_reply(sa, "action=OK\n\n");
 	fx_run(&fx, 3);
 	assert_int_equal(fx.ndone, 3);
 	assert_true(fx.done[1].res.action_ok && fx.done[2].res.action_ok);
 	close(sm);
 	close(sa);
+	fx_close(&fx);
+}
+
+/* fx_auth_next - policyd reads the one AUTH now in flight on s; returns
+ * its client_address (static). */
+static const char *
+fx_auth_next(struct fx *fx, int s)
+{
+	static char client[64];
+	const char *req, *p;
+	size_t n;
+
+	fx_turn(fx);
+	req = fx_read_requests(s, 1, NULL);
+	p = strstr(req, WIRE_ATTR_CLIENT_ADDRESS "=");
+	assert_non_null(p);
+	p += sizeof(WIRE_ATTR_CLIENT_ADDRESS);
+	n = strcspn(p, "\n");
+	assert_true(n < sizeof(client));
+	memcpy(client, p, n);
+	client[n] = '\0';
+	/* exactly one request: nothing was pipelined behind it */
+	assert_non_null(strstr(req, "\n\n"));
+	assert_string_equal(strstr(req, "\n\n"), "\n\n");
+	return client;
+}
+
+/* The fair queue: a client that queued many AUTHs (a flood) does not
+ * make a later client wait for all of them; clients take turns, one AUTH
+ * each, in the order they first queued. */
+static void
+test_auth_fair_queue(void **state)
+{
+	static const char *const want[] = { "198.51.100.9", "192.0.2.50",
+	    "203.0.113.7", "198.51.100.9", "192.0.2.50", "198.51.100.9",
+	    "198.51.100.9" };
+	struct fx fx;
+	int sm, sa, tag = 0;
+
+	(void)state;
+	fx_open(&fx, 4, LONG_MS);
+	/* the flood queues four, then two others queue theirs */
+	for (int i = 0; i < 4; i++)
+		assert_non_null(fx_submit_auth(&fx, tag++, "198.51.100.9"));
+	assert_non_null(fx_submit_auth(&fx, tag++, "192.0.2.50"));
+	assert_non_null(fx_submit_auth(&fx, tag++, "192.0.2.50"));
+	assert_non_null(fx_submit_auth(&fx, tag++, "203.0.113.7"));
+	/* a MAIL is not queued behind any of them */
+	assert_non_null(fx_submit(&fx, tag++, "MAIL", -1));
+	sm = fx_accept(&fx);
+	assert_true(sm >= 0);
+	(void)fx_read_requests(sm, 1, NULL);
+	fx_reply(sm, "action=DUNNO\n\n");
+	fx_run(&fx, 1);
+	assert_int_equal(fx.ndone, 1);
+	assert_int_equal(fx.done[0].tag, 7);
+	fx_turn(&fx);
+	sa = fx_accept(&fx);
+	assert_true(sa >= 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		assert_string_equal(fx_auth_next(&fx, sa), want[i]);
+		fx_reply(sa, "action=535 5.7.8 no\n\n");
+		fx_run(&fx, i + 2);
+		assert_int_equal(fx.ndone, i + 2);
+		assert_false(fx.done[i + 1].res.failed);
+	}
+	/* the flood's own AUTHs were answered in its order */
+	assert_int_equal(fx.done[1].tag, 0);
+	assert_int_equal(fx.done[4].tag, 1);
+	assert_int_equal(fx.done[6].tag, 2);
+	assert_int_equal(fx.done[7].tag, 3);
+	close(sm);
+	close(sa);
+	fx_close(&fx);
+}
+
+/* An AUTH waits in the fair queue at most POLICY_AUTH_WAIT_FACTOR *
+ * timeout_ms, then fails (the session answers 454); one in flight times
+ * out on its own, counted from when it was written.  Here policyd never
+ * answers: the first AUTH times out on the connection, the second is
+ * written then (on a new connection) and times out too, and the third,
+ * still queued when its wait is over, fails for want of a slot. */
+static void
+test_auth_queue_wait_bounded(void **state)
+{
+	struct fx fx;
+	int sa, slotless = 0;
+
+	(void)state;
+	assert_true(POLICY_AUTH_WAIT_FACTOR == 2);
+	fx_open(&fx, 4, 100);
+	assert_non_null(fx_submit_auth(&fx, 0, "198.51.100.9"));
+	assert_non_null(fx_submit_auth(&fx, 1, "192.0.2.50"));
+	assert_non_null(fx_submit_auth(&fx, 2, "203.0.113.7"));
+	fx_turn(&fx);
+	sa = fx_accept(&fx);
+	assert_true(sa >= 0);
+	(void)fx_read_requests(sa, 1, NULL);
+	fx_run(&fx, 3);
+	assert_int_equal(fx.ndone, 3);
+	for (int i = 0; i < 3; i++) {
+		const struct done *d = &fx.done[i];
+
+		assert_true(d->res.failed);
+		if (strstr(d->res.why, "no AUTH slot") != NULL) {
+			/* the third normally; the second instead when the
+			 * loop stalled past its wait before the first failed
+			 * (then the third was written in its place) */
+			assert_true(d->tag != 0);
+			slotless++;
+		} else {
+			assert_non_null(strstr(d->res.why, "no answer"));
+		}
+	}
+	assert_true(slotless >= 1);
+	close(sa);
+	fx_close(&fx);
+}
+
+/* A cancelled AUTH still in the queue is dropped, never written (the
+ * session that asked is gone, and the request holds a password). */
+static void
+test_auth_cancel_queued(void **state)
+{
+	struct policy_request *r;
+	struct fx fx;
+	int sa;
+
+	(void)state;
+	fx_open(&fx, 4, LONG_MS);
+	assert_non_null(fx_submit_auth(&fx, 0, "198.51.100.9"));
+	r = fx_submit_auth(&fx, 1, "192.0.2.50");
+	assert_non_null(r);
+	assert_non_null(fx_submit_auth(&fx, 2, "192.0.2.50"));
+	policy_client_cancel(r);
+	fx_turn(&fx);
+	sa = fx_accept(&fx);
+	assert_true(sa >= 0);
+	assert_string_equal(fx_auth_next(&fx, sa), "198.51.100.9");
+	fx_reply(sa, "action=OK\n\n");
+	fx_run(&fx, 1);
+	assert_string_equal(fx_auth_next(&fx, sa), "192.0.2.50");
+	fx_reply(sa, "action=OK\n\n");
+	fx_run(&fx, 2);
+	assert_int_equal(fx.ndone, 2);
+	assert_int_equal(fx.done[0].tag, 0);
+	assert_int_equal(fx.done[1].tag, 2);
+	fx_turn(&fx);
+	assert_false(fx_readable(sa, 50));
+	close(sa);
+	fx_close(&fx);
+}
+
+/* The delay extension reaches the caller, capped at half timeout_ms; a
+ * malformed one is ignored (no delay), and it never outlives its reply. */
+static void
+test_reply_delay(void **state)
+{
+	struct fx fx;
+	int s;
+
+	(void)state;
+	fx_open(&fx, 1, 1000);
+	for (int i = 0; i < 4; i++)
+		assert_non_null(fx_submit(&fx, i, "RCPT", -1));
+	s = fx_accept(&fx);
+	assert_true(s >= 0);
+	(void)fx_read_requests(s, 4, NULL);
+	fx_reply(s, "action=OK\n" WIRE_ATTR_DELAY_MS "=300\n\n"
+	    "action=535 5.7.8 no\n" WIRE_ATTR_DELAY_MS "=900\n\n"
+	    "action=OK\n" WIRE_ATTR_DELAY_MS "=3x\n\n"
+	    "action=OK\n\n");
+	fx_run(&fx, 4);
+	assert_int_equal(fx.ndone, 4);
+	assert_int_equal(fx.done[0].res.delay_ms, 300);
+	assert_true(fx.done[0].res.action_ok);
+	assert_int_equal(fx.done[1].res.delay_ms, 500);
+	assert_int_equal(fx.done[1].res.reply.code, 535);
+	assert_int_equal(fx.done[2].res.delay_ms, 0);
+	assert_int_equal(fx.done[3].res.delay_ms, 0);
+	close(s);
 	fx_close(&fx);
 }
 
@@ -401,6 +619,19 @@ test_policyd_down(void **state)
 		event_base_loop(fx.base, EVLOOP_NONBLOCK);
 	assert_int_equal(fx.ndone, 0);            /* no callback for it */
 	close(p[1]);
+	/* AUTHs are queued first, so they fail from the loop instead, every
+	 * one of them within a few turns (not after the queue's bound: the
+	 * timeout here is one no test waits for). */
+	for (int i = 1; i <= 3; i++)
+		assert_non_null(fx_submit_auth(&fx, i, "192.0.2.50"));
+	assert_int_equal(fx.ndone, 0);
+	for (int i = 0; i < 20 && fx.ndone < 3; i++)
+		fx_turn(&fx);
+	assert_int_equal(fx.ndone, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_true(fx.done[i].res.failed);
+		assert_non_null(strstr(fx.done[i].res.why, "connect"));
+	}
 	fx_close(&fx);
 }
 
@@ -541,6 +772,10 @@ main(void)
 		cmocka_unit_test(test_pipelined_in_order),
 		cmocka_unit_test(test_least_loaded),
 		cmocka_unit_test(test_auth_lane),
+		cmocka_unit_test(test_auth_fair_queue),
+		cmocka_unit_test(test_auth_queue_wait_bounded),
+		cmocka_unit_test(test_auth_cancel_queued),
+		cmocka_unit_test(test_reply_delay),
 		cmocka_unit_test(test_timeout_fails_connection),
 		cmocka_unit_test(test_policyd_down),
 		cmocka_unit_test(test_peer_close_and_stray_reply),

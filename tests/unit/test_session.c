@@ -40,6 +40,8 @@ struct drv {
 	char req[16384];          /* the last request */
 	char msg[8192];           /* message read through the EOM fd */
 	bool policy_fail_now;     /* ops->policy returns -1 */
+	int ndelay;               /* ops->delay calls */
+	uint32_t delay_ms;        /* ...and the last one's delay */
 };
 
 static void
@@ -91,6 +93,17 @@ drv_policy(void *io, struct strbuf *req, int fd, char *why, size_t whylen)
 	return 0;
 }
 
+
+/* drv_delay - the transport is asked to wait (session_delay_done is
+ * called by the test). */
+static void
+drv_delay(void *io, uint32_t ms)
+{
+	struct drv *d = io;
+
+	d->ndelay++;
+	d->delay_ms = ms;
+}
 
 /* drv_starttls - the transport is asked to switch to TLS. */
 static void
@@ -156,6 +169,7 @@ static const struct session_ops drv_ops_tls = {
 	.policy = drv_policy,
 	.commit = drv_commit,
 	.starttls = drv_starttls,
+	.delay = drv_delay,
 };
 
 /* drv_pump - feed unconsumed input until the session stops taking it. */
@@ -1275,6 +1289,88 @@ test_submission_auth_plain_under_tls(void **state)
 	assert_int_equal(count_dir(d, "queue"), 1);
 }
 
+/* drv_answer_delayed - policyd answers action and asks for a delay. */
+static void
+drv_answer_delayed(struct drv *d, const char *action, uint32_t delay_ms)
+{
+	struct policy_result res;
+
+	memset(&res, 0, sizeof(res));
+	policy_result_parse(action, &res);
+	res.delay_ms = delay_ms;
+	session_policy_done(d->s, &res);
+	drv_pump(d);
+}
+
+/* An AUTH answer policyd asks to slow down is held on the transport's
+ * timer (ops->delay), not given at once: the session keeps waiting, and
+ * input pipelined behind the AUTH waits too, until session_delay_done;
+ * a refusal is held the same way (the delay tells nothing of the
+ * outcome).  Without ops->delay the answer goes at once. */
+/* auth_asked - a fresh session on ops, greeted, after EHLO, that has
+ * sent line (an AUTH, and what the client pipelined behind it). */
+static void
+auth_asked(struct drv *d, const struct session_ops *ops, const char *line)
+{
+	drv_reopen(d, ops, CONFIG_MODE_SMTP, false);
+	greet(d);
+	(void)ehlo_reply(d);
+	drv_send(d, line);
+	assert_state(d, SESSION_WAIT_POLICY);
+}
+
+static void
+test_auth_delay_is_held_by_the_session(void **state)
+{
+	struct drv *d = *state;
+
+	auth_setup(d, false);
+	auth_asked(d, &drv_ops_tls,
+	    "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\nNOOP\r\n");
+	drv_answer_delayed(d, "OK", 700);
+	assert_int_equal(d->ndelay, 1);
+	assert_int_equal(d->delay_ms, 700);
+	assert_reply(d, "");
+	assert_state(d, SESSION_WAIT_POLICY);
+	assert_int_equal(session_pending(d->s), SESSION_PENDING_POLICY);
+	assert_false(session_wants_input(d->s));
+	session_delay_done(d->s);
+	drv_pump(d);
+	assert_reply(d, "235 2.7.0 Authentication successful\r\n"
+	    "250 2.0.0 Ok\r\n");
+	assert_state(d, SESSION_HELO_DONE);
+	/* a stray second call changes nothing */
+	session_delay_done(d->s);
+	assert_reply(d, "");
+
+	/* a refusal, slowed down the same way */
+	auth_asked(d, &drv_ops_tls, "AUTH PLAIN AGFsaWNlAHdyb25n\r\n");
+	drv_answer_delayed(d, "535 5.7.8 Authentication credentials invalid",
+	    300);
+	assert_int_equal(d->ndelay, 2);
+	assert_int_equal(d->delay_ms, 300);
+	assert_reply(d, "");
+	session_delay_done(d->s);
+	assert_reply(d, "535 5.7.8 Authentication credentials invalid\r\n");
+
+	/* a session closed while held: the late timer does nothing */
+	auth_asked(d, &drv_ops_tls,
+	    "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer_delayed(d, "OK", 500);
+	assert_int_equal(d->ndelay, 3);
+	session_timeout(d->s);
+	drv_take(d);
+	session_delay_done(d->s);
+	assert_reply(d, "");
+	assert_state(d, SESSION_CLOSING);
+
+	/* a transport without a timer answers at once */
+	auth_asked(d, &drv_ops, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
+	drv_answer_delayed(d, "OK", 700);
+	assert_int_equal(d->ndelay, 3);
+	assert_reply(d, "235 2.7.0 Authentication successful\r\n");
+}
+
 static void
 test_auth_login_and_relayed_refusals(void **state)
 {
@@ -1707,6 +1803,7 @@ main(void)
 		T(test_starttls_handshake_failure_closes),
 		T(test_submission_auth_plain_under_tls),
 		T(test_auth_login_and_relayed_refusals),
+		T(test_auth_delay_is_held_by_the_session),
 		T(test_auth_syntax_errors),
 		T(test_auth_not_enabled_and_error_limit),
 		T(test_auth_only_ok_authenticates),

@@ -815,6 +815,57 @@ test_vocabulary(void **state)
 	strbuf_free(&sb);
 }
 
+/* The AUTH reply with its delay extension: the line sits between the
+ * action and the empty line, is left out when 0, capped at
+ * WIRE_DELAY_MS_MAX; the parser takes decimal digits up to the cap and
+ * nothing else. */
+static void
+test_reply_delay_extension(void **state)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REPLY_MAX * 4);
+	struct elemta_result res;
+	uint32_t ms = 7;
+
+	(void)state;
+	assert_int_equal(wire_reply_encode_auth(&sb, NULL, true, 850), 0);
+	assert_string_equal(strbuf_cstr(&sb),
+	    "action=OK\n" WIRE_ATTR_DELAY_MS "=850\n\n");
+	strbuf_reset(&sb);
+	memset(&res, 0, sizeof(res));
+	res.action = ELEMTA_REJECT;
+	res.smtp_code = 535;
+	str_copy(res.enhanced, "5.7.8", sizeof(res.enhanced));
+	str_copy(res.message, "bad", sizeof(res.message));
+	assert_int_equal(wire_reply_encode_auth(&sb, &res, false, 0), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=535 5.7.8 bad\n\n");
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_auth(&sb, &res, false,
+	    WIRE_DELAY_MS_MAX + 1), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=535 5.7.8 bad\n"
+	    WIRE_ATTR_DELAY_MS "=600000\n\n");
+	strbuf_free(&sb);
+	/* the name is an Elemta extension: Postfix's never start so */
+	assert_int_equal(strncmp(WIRE_ATTR_DELAY_MS, WIRE_EXT_PREFIX,
+	    WIRE_EXT_PREFIX_LEN), 0);
+
+	assert_int_equal(wire_reply_delay_parse("850", &ms), 0);
+	assert_int_equal(ms, 850);
+	assert_int_equal(wire_reply_delay_parse("0", &ms), 0);
+	assert_int_equal(ms, 0);
+	assert_int_equal(wire_reply_delay_parse("600000", &ms), 0);
+	assert_int_equal(ms, WIRE_DELAY_MS_MAX);
+	static const char *const bad[] = { "", "600001", "99999999999",
+	    "-5", "+5", " 5", "5 ", "5x", "0x10", "1e3", "4294967297" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ms = 7;
+		assert_int_equal(wire_reply_delay_parse(bad[i], &ms), -1);
+		assert_int_equal(ms, 0);
+	}
+	ms = 7;
+	assert_int_equal(wire_reply_delay_parse(NULL, &ms), -1);
+	assert_int_equal(ms, 0);
+}
+
 /* main - run every test of this module. */
 int
 main(void)
@@ -842,6 +893,7 @@ main(void)
 		cmocka_unit_test(test_reply_roundtrip),
 		cmocka_unit_test(test_result_defaults),
 		cmocka_unit_test(test_vocabulary),
+		cmocka_unit_test(test_reply_delay_extension),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
