@@ -828,7 +828,10 @@ queue_run(struct queue *q)
 	}
 	if (q->active >= QUEUE_ACTIVE_MAX || q->stopping)
 		return;                 /* an attempt's end runs us again */
-	if (next != INT64_MAX) {
+	/* Pending already: a local delivery ended during this run and asked
+	 * for the next one at once (queue_soon); a later timeout must not
+	 * replace that. */
+	if (next != INT64_MAX && !event_pending(q->run_ev, EV_TIMEOUT, NULL)) {
 		struct timeval tv = { (time_t)(next > now ? next - now : 0), 0 };
 
 		event_add(q->run_ev, &tv);
