@@ -195,19 +195,26 @@ metrics_set_add_table(struct metrics_set *set, struct counter_store *cs,
 
 /*==== Stats files ====*/
 
-/* stats_add_line - a visited line as a sample: elemta_PROGRAM_KEY, with
- * the HELP text of the key table. */
+/* stats_add_line - a visited line as a sample: the key table's metric
+ * (name, labels, type, HELP), else elemta_PROGRAM_KEY. */
 static void
 stats_add_line(void *arg, const struct stats_file_line *line)
 {
 	const struct stats_file_key *k = stats_file_key_find(line->program,
 	    line->key);
+	enum metrics_type type = line->total ? METRICS_COUNTER : METRICS_GAUGE;
 	char key[STATS_FILE_KEY_MAX + 64];
 
+	if (k != NULL && k->metric != NULL) {
+		if (k->type == STATS_FILE_HISTOGRAM)
+			type = METRICS_HISTOGRAM;
+		(void)metrics_set_add(arg, k->metric, line->value, type, k->help);
+		return;
+	}
 	snprintf(key, sizeof(key), "elemta_%s_%s", line->program, line->key);
-	(void)metrics_set_add(arg, key, line->value, line->total ?
-	    METRICS_COUNTER : METRICS_GAUGE, k != NULL ? k->help :
-	    "Worker statistic, summed over every worker of the program.");
+	(void)metrics_set_add(arg, key, line->value, type, k != NULL ?
+	    k->help : "Worker statistic, summed over every worker of the "
+	    "program.");
 }
 
 /* metrics_set_add_stats_dir - see metrics_collect.h. */

@@ -72,6 +72,38 @@ queue_state_free(struct queue_state *st)
 	st->nrcpt = 0;
 }
 
+/* queue_list_state_name - see queue_state.h. */
+const char *
+queue_list_state_name(enum queue_list_state s)
+{
+	switch (s) {
+	case QUEUE_LIST_DEFERRED: return "deferred";
+	case QUEUE_LIST_HOLD: return "hold";
+	case QUEUE_LIST_ACTIVE: break;
+	}
+	return "active";
+}
+
+/* queue_state_list_state - see queue_state.h. */
+enum queue_list_state
+queue_state_list_state(const struct queue_state *st, int64_t now)
+{
+	bool deferred = false;
+
+	if (st->hold)
+		return QUEUE_LIST_HOLD;
+	for (size_t i = 0; i < st->nrcpt; i++) {
+		const struct queue_rcpt_state *r = &st->rcpts[i];
+
+		if (queue_rcpt_final(r->status))
+			continue;
+		if (r->status == QUEUE_RCPT_PENDING || r->next_attempt <= now)
+			return QUEUE_LIST_ACTIVE;
+		deferred = true;
+	}
+	return deferred ? QUEUE_LIST_DEFERRED : QUEUE_LIST_ACTIVE;
+}
+
 /* queue_state_all_final - see queue_state.h. */
 bool
 queue_state_all_final(const struct queue_state *st)

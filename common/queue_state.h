@@ -70,6 +70,22 @@ const char *queue_rcpt_status_name(enum queue_rcpt_status s);
 /* queue_rcpt_final - delivered or bounced. */
 bool queue_rcpt_final(enum queue_rcpt_status s);
 
+/* A message's list state (DESIGN.md): hold, deferred (every recipient
+ * not yet final waits for a later attempt) or active. */
+enum queue_list_state {
+	QUEUE_LIST_ACTIVE,
+	QUEUE_LIST_DEFERRED,
+	QUEUE_LIST_HOLD,
+};
+
+/* queue_list_state_name - "active", "deferred", "hold". */
+const char *queue_list_state_name(enum queue_list_state s);
+/* queue_state_list_state - st's list state at now (unix seconds); the
+ * one rule `elemtactl queue list`, `status` and elemta-queued's gauges
+ * share. */
+enum queue_list_state queue_state_list_state(const struct queue_state *st,
+    int64_t now);
+
 /* queue_state_init - nrcpt pending recipients, nothing else set. */
 void queue_state_init(struct queue_state *st, size_t nrcpt);
 void queue_state_free(struct queue_state *st);

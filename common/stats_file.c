@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "stats_file.h"
 
 #define STATS_FILE_SIZE_MAX (64u * 1024)
@@ -68,15 +69,74 @@ const struct stats_file_key stats_file_smtpd_keys[SMTPD_STAT_COUNT] = {
 	    STATS_FILE_COUNTER, STATS_REFUSED("Other commands") },
 };
 
+/* elemta-queued's keys.  One delivery counter: result r (its file name
+ * and label) over transport t (route.h's name). */
+#define QRESULT_HELP "Recipient delivery attempts by result (delivered, " \
+	"deferred: a temporary failure, bounced: permanent or expired) and " \
+	"transport."
+#define QRESULT(r, t) { r "_" t "_total", STATS_FILE_COUNTER, QRESULT_HELP, \
+	"elemta_delivery_recipients_total{result=\"" r "\",transport=\"" t \
+	"\"}" }
+#define QRESULTS(r) QRESULT(r, "none"), QRESULT(r, "smtp"), \
+	QRESULT(r, "lmtp"), QRESULT(r, "maildir"), QRESULT(r, "discard"), \
+	QRESULT(r, "error")
+#define QQUEUE_HELP "Messages in the delivery queue by list state."
+#define QQUEUE(s) { "queue_" s, STATS_FILE_GAUGE, QQUEUE_HELP, \
+	"elemta_delivery_queue_messages{state=\"" s "\"}" }
+#define QLATENCY_HELP "Time from smtpd's 250 to the next hop's 250 (or " \
+	"the local delivery) of each delivered recipient."
+#define QBUCKET(name, le) { "latency_le_" name "_total", STATS_FILE_HISTOGRAM, \
+	QLATENCY_HELP, "elemta_delivery_latency_seconds_bucket{le=\"" le "\"}" }
+
+const struct stats_file_key stats_file_queued_keys[QUEUED_STAT_COUNT] = {
+	QRESULTS("delivered"), QRESULTS("deferred"), QRESULTS("bounced"),
+	[QUEUED_STAT_QUEUE_ACTIVE] = QQUEUE("active"),
+	[QUEUED_STAT_QUEUE_DEFERRED] = QQUEUE("deferred"),
+	[QUEUED_STAT_QUEUE_HOLD] = QQUEUE("hold"),
+	[QUEUED_STAT_OLDEST_AGE] = { "oldest_age_seconds", STATS_FILE_GAUGE,
+	    "Age of the oldest message in the delivery queue (0: empty).",
+	    "elemta_delivery_queue_oldest_age_seconds" },
+	[QUEUED_STAT_LATENCY_BUCKET] = QBUCKET("0_001", "0.001"),
+	QBUCKET("0_0025", "0.0025"), QBUCKET("0_005", "0.005"),
+	QBUCKET("0_01", "0.01"), QBUCKET("0_025", "0.025"),
+	QBUCKET("0_05", "0.05"), QBUCKET("0_1", "0.1"),
+	QBUCKET("0_25", "0.25"), QBUCKET("0_5", "0.5"), QBUCKET("1", "1"),
+	QBUCKET("2_5", "2.5"), QBUCKET("10", "10"), QBUCKET("60", "60"),
+	QBUCKET("600", "600"), QBUCKET("3600", "3600"),
+	QBUCKET("86400", "86400"), QBUCKET("inf", "+Inf"),
+	[QUEUED_STAT_LATENCY_SUM] = { "latency_sum_total", STATS_FILE_HISTOGRAM,
+	    QLATENCY_HELP, "elemta_delivery_latency_seconds_sum" },
+	[QUEUED_STAT_LATENCY_COUNT] = { "latency_count_total",
+	    STATS_FILE_HISTOGRAM, QLATENCY_HELP,
+	    "elemta_delivery_latency_seconds_count" },
+};
+
+/* The latency buckets' bounds, as the le labels above. */
+const uint64_t stats_file_latency_bound_us[QUEUED_LATENCY_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 10000000, 60000000, 600000000, 3600000000u,
+	86400000000u,
+};
+
 /* stats_file_key_find - see stats_file.h. */
 const struct stats_file_key *
 stats_file_key_find(const char *program, const char *key)
 {
-	if (strcmp(program, STATS_FILE_SMTPD) != 0)
+	const struct stats_file_key *keys;
+	size_t n;
+
+	if (strcmp(program, STATS_FILE_SMTPD) == 0) {
+		keys = stats_file_smtpd_keys;
+		n = SMTPD_STAT_COUNT;
+	} else if (strcmp(program, STATS_FILE_QUEUED) == 0) {
+		keys = stats_file_queued_keys;
+		n = QUEUED_STAT_COUNT;
+	} else {
 		return NULL;
-	for (size_t i = 0; i < SMTPD_STAT_COUNT; i++)
-		if (strcmp(stats_file_smtpd_keys[i].name, key) == 0)
-			return &stats_file_smtpd_keys[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].name, key) == 0)
+			return &keys[i];
 	return NULL;
 }
 
@@ -230,4 +290,114 @@ stats_file_visit(const char *dir, const char *program, stats_file_fn fn,
 	closedir(d);
 	free(buf);
 	return files;
+}
+
+/*==== Writing ====*/
+
+/* stats_writer_write - see stats_file.h. */
+bool
+stats_writer_write(struct stats_writer *w)
+{
+	char buf[STATS_FILE_SIZE_MAX / 8];
+	size_t len = 0;
+	int fd;
+
+	for (size_t i = 0; i < w->n; i++) {
+		int n = snprintf(buf + len, sizeof(buf) - len, "%s %llu\n",
+		    w->keys[i].name, (unsigned long long)w->counts[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(buf) - len)
+			return false;       /* cannot happen: few short lines */
+		len += (size_t)n;
+	}
+	fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644);
+	if (fd >= 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (close(fd) == 0 && n == (ssize_t)len &&
+		    rename(w->tmp, w->path) == 0) {
+			w->warned = false;
+			return true;
+		}
+		unlink(w->tmp);
+	}
+	if (!w->warned)
+		log_warn("stats file %s: %s", w->path, strerror(errno));
+	w->warned = true;
+	return false;
+}
+
+/* What the take-over found: the first dead file of the writer's program
+ * and id. */
+struct stats_taken {
+	struct stats_writer *w;
+	unsigned id;
+	char file[256];
+};
+
+/* stats_take_line - a line of a dead worker of our program and id (a
+ * crash, or an older generation that has finished): the totals of the
+ * first such file carry on in ours. */
+static void
+stats_take_line(void *arg, const struct stats_file_line *line)
+{
+	struct stats_taken *t = arg;
+
+	if (line->id != t->id || line->alive ||
+	    line->pid == (long)getpid() || !line->total)
+		return;
+	if (t->file[0] == '\0')
+		str_copy(t->file, line->file, sizeof(t->file));
+	else if (strcmp(t->file, line->file) != 0)
+		return;                  /* another one: the next start's */
+	for (size_t i = 0; i < t->w->n; i++)
+		if (strcmp(line->key, t->w->keys[i].name) == 0)
+			t->w->counts[i] += line->value;
+}
+
+/* stats_take_over - a dead predecessor's file becomes ours. */
+static void
+stats_take_over(struct stats_writer *w, unsigned id)
+{
+	struct stats_taken t = { w, id, "" };
+	char from[sizeof(w->dir) + sizeof(t.file) + 1];
+
+	stats_file_visit(w->dir, w->program, stats_take_line, &t);
+	if (t.file[0] == '\0')
+		return;
+	snprintf(from, sizeof(from), "%s/%s", w->dir, t.file);
+	if (rename(from, w->path) == 0) {
+		log_debug("stats: took over %s", t.file);
+		return;
+	}
+	/* Taken by someone else meanwhile: forget what was read. */
+	memset(w->counts, 0, w->n * sizeof(*w->counts));
+}
+
+/* stats_writer_open - see stats_file.h. */
+int
+stats_writer_open(struct stats_writer *w, const char *runtime_dir,
+    unsigned id)
+{
+	struct stat st;
+
+	snprintf(w->dir, sizeof(w->dir), "%s/%s", runtime_dir,
+	    STATS_FILE_SUBDIR);
+	if (mkdir(w->dir, 0755) != 0 && errno != EEXIST) {
+		log_warn("stats directory %s: %s; counts are not reported",
+		    w->dir, strerror(errno));
+		return -1;
+	}
+	if (lstat(w->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		log_warn("stats directory %s: not a directory; counts are not "
+		    "reported", w->dir);
+		return -1;
+	}
+	snprintf(w->path, sizeof(w->path), "%s/%s-%u-%ld" STATS_FILE_SUFFIX,
+	    w->dir, w->program, id, (long)getpid());
+	snprintf(w->tmp, sizeof(w->tmp), "%s/.%s-%u-%ld.tmp", w->dir,
+	    w->program, id, (long)getpid());
+	stats_take_over(w, id);
+	return 0;
 }

@@ -27,23 +27,30 @@
 #define STATS_FILE_SUFFIX ".stats"
 /* Longest key accepted in a file. */
 #define STATS_FILE_KEY_MAX 64
-/* The PROGRAM of elemta-smtpd's files (smtpd-ID-PID.stats), the one
- * program with a key table here. */
+/* The PROGRAMs with a key table here: elemta-smtpd's files
+ * (smtpd-ID-PID.stats) and elemta-queued's (queued-0-PID.stats). */
 #define STATS_FILE_SMTPD "smtpd"
+#define STATS_FILE_QUEUED "queued"
+/* Longest server.runtime_dir (config.h's CONFIG_PATH_MAX). */
+#define STATS_FILE_DIR_MAX 4096
 /* Largest worker ID in a file name. */
 #define STATS_FILE_ID_MAX 999999u
 
 enum stats_file_type {
 	STATS_FILE_COUNTER,      /* the key ends in _total             */
 	STATS_FILE_GAUGE,
+	STATS_FILE_HISTOGRAM,    /* a bucket, _sum or _count: the key ends
+	                            in _total (cumulative, only grows)  */
 };
 
-/* One key a worker writes: its name in the file, its type, and the
- * HELP text of the metric elemta_PROGRAM_NAME. */
+/* One key a worker writes: its name in the file, its type, the HELP
+ * text of its metric, and the metric's key as exposed (metrics_format.h:
+ * name and labels), NULL for elemta_PROGRAM_NAME. */
 struct stats_file_key {
 	const char *name;
 	enum stats_file_type type;
 	const char *help;
+	const char *metric;
 };
 
 /* The counts elemta-smtpd writes, in file order (the index into
@@ -69,6 +76,42 @@ enum smtpd_stat {
 };
 
 extern const struct stats_file_key stats_file_smtpd_keys[SMTPD_STAT_COUNT];
+
+/* elemta-queued's counts.  Deliveries: one counter per result x
+ * transport (route.h's order: none, smtp, lmtp, maildir, discard,
+ * error), index QUEUED_STAT_RESULTS + result * STATS_TRANSPORTS +
+ * transport, exposed as elemta_delivery_recipients_total{result,
+ * transport}.  The queue: gauges per list state (active, deferred, hold,
+ * as `elemtactl status` counts them) and the oldest message's age.
+ * Latency, 250 -> the next hop's 250 of each delivered recipient: a
+ * histogram elemta_delivery_latency_seconds with the bounds of
+ * stats_file_latency_bound_us, the +Inf bucket, sum (microseconds) and
+ * count, every one a cumulative counter. */
+enum queued_stat_result {
+	QUEUED_RESULT_DELIVERED,
+	QUEUED_RESULT_DEFERRED,
+	QUEUED_RESULT_BOUNCED,
+	QUEUED_RESULT_COUNT
+};
+#define STATS_TRANSPORTS 6        /* route.h's enum route_transport   */
+#define QUEUED_LATENCY_BUCKETS 16 /* bounds; the +Inf bucket follows  */
+
+enum queued_stat {
+	QUEUED_STAT_RESULTS,
+	QUEUED_STAT_QUEUE_ACTIVE = QUEUED_STAT_RESULTS +
+	    QUEUED_RESULT_COUNT * STATS_TRANSPORTS,
+	QUEUED_STAT_QUEUE_DEFERRED,
+	QUEUED_STAT_QUEUE_HOLD,
+	QUEUED_STAT_OLDEST_AGE,           /* seconds, 0: empty queue      */
+	QUEUED_STAT_LATENCY_BUCKET,       /* first of BUCKETS + 1         */
+	QUEUED_STAT_LATENCY_SUM = QUEUED_STAT_LATENCY_BUCKET +
+	    QUEUED_LATENCY_BUCKETS + 1,   /* microseconds                 */
+	QUEUED_STAT_LATENCY_COUNT,
+	QUEUED_STAT_COUNT
+};
+
+extern const struct stats_file_key stats_file_queued_keys[QUEUED_STAT_COUNT];
+extern const uint64_t stats_file_latency_bound_us[QUEUED_LATENCY_BUCKETS];
 
 /* stats_file_key_find - the table entry of PROGRAM's key, or NULL (a key
  * this build does not know: readers still sum it). */
@@ -106,5 +149,35 @@ bool stats_file_name_parse(const char *name, char *prog, size_t size,
 /* stats_file_pid_alive - is the writer of a stats file still running
  * (as any user)? */
 bool stats_file_pid_alive(long pid);
+
+/*==== Writing ====*/
+
+/* The writer's side of one file, server.runtime_dir/stats/PROGRAM-ID-PID
+ * .stats: the program's key table and its counts (in the writer's
+ * memory, one per key). */
+struct stats_writer {
+	const char *program;
+	const struct stats_file_key *keys;
+	uint64_t *counts;
+	size_t n;
+	bool warned;             /* a write failure was logged           */
+	char dir[STATS_FILE_DIR_MAX + 16];
+	char path[STATS_FILE_DIR_MAX + 64]; /* dir/PROGRAM-ID-PID.stats  */
+	char tmp[STATS_FILE_DIR_MAX + 64];  /* dir/.PROGRAM-ID-PID.tmp   */
+};
+
+/* stats_writer_open - w's file for worker id under runtime_dir (program,
+ * keys, counts and n set by the caller): creates the directory (0755)
+ * when missing and possible, and takes over the file of a dead
+ * predecessor of the same program and id (its totals are added to
+ * counts; the rename keeps the sum over all files unchanged at every
+ * moment: no dip, no double count).  -1 (logged) when no file can be
+ * written. */
+int stats_writer_open(struct stats_writer *w, const char *runtime_dir,
+    unsigned id);
+
+/* stats_writer_write - the file, replaced atomically (tmp + rename, mode
+ * 0644); false on failure (logged once until a write succeeds again). */
+bool stats_writer_write(struct stats_writer *w);
 
 #endif

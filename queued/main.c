@@ -43,6 +43,7 @@
 #include "config.h"
 #include "log.h"
 #include "queue.h"
+#include "stats.h"
 #include "version.h"
 
 #define QUEUED_RESCAN_SECONDS 60
@@ -275,6 +276,7 @@ main(int argc, char **argv)
 		log_err("%s", err.text);
 		return 1;
 	}
+	queued_stats_start(qd.base, qd.cfg, queue_stats_refresh, qd.q);
 	qd.ino_ev = event_new(qd.base, qd.ino, EV_READ | EV_PERSIST,
 	    queued_ino_cb, &qd);
 	qd.rescan_ev = event_new(qd.base, -1, EV_PERSIST, queued_rescan_cb, &qd);
@@ -290,6 +292,7 @@ main(int argc, char **argv)
 	queue_wake(qd.q);
 	event_base_dispatch(qd.base);
 	log_info("stopped");
+	queued_stats_stop();
 	queue_free(qd.q);
 	for (int i = 0; i < 3; i++)
 		event_free(sig[i]);

@@ -42,6 +42,7 @@
 #include "relay.h"
 #include "route.h"
 #include "schedule.h"
+#include "stats.h"
 
 #define QUEUE_ACTIVE_MAX 256        /* messages with an attempt in flight */
 #define QUEUE_HEADER_SCAN_MAX (256u << 10) /* Received: counted in this */
@@ -52,6 +53,7 @@ struct qmsg {
 	char id[QUEUE_ID_MAX + 1];
 	struct queue_envelope_read env;
 	struct queue_state st;
+	int64_t arrived_us;           /* smtpd's 250: the file's mtime    */
 	int fd;                       /* open while an attempt runs       */
 	unsigned jobs;                /* attempts in flight               */
 	bool deleted;                 /* delete requested                 */
@@ -173,6 +175,29 @@ queue_count_hops(int fd, uint64_t size)
 	return hops;
 }
 
+/* queue_mtime_us - when the spool file open as fd was committed (its
+ * mtime: smtpd's 250 follows it), in microseconds; received (seconds)
+ * when fstat fails. */
+static int64_t
+queue_mtime_us(int fd, int64_t received)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		return received * 1000000;
+	return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+/* queue_now_us - wall clock microseconds. */
+static int64_t
+queue_now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
 /* queue_load - pick up spool/queue/id: envelope, state (new when
  * absent), hop count.  NULL (logged) when the file is unusable. */
 static struct qmsg *
@@ -196,6 +221,7 @@ queue_load(struct queue *q, const char *id)
 		return NULL;
 	}
 	hops = queue_count_hops(fd, m->env.size);
+	m->arrived_us = queue_mtime_us(fd, m->env.received);
 	close(fd);
 	rc = queue_state_read(q->cfg->spool.path, id, &m->st, &err);
 	if (rc < 0 || (rc == 1 && m->st.nrcpt != m->env.recipient_count)) {
@@ -412,11 +438,25 @@ queue_delete(struct queue *q, struct qmsg *m)
 
 /*==== Outcomes ====*/
 
-/* queue_record - apply one recipient's outcome to its state (in memory;
- * the caller saves). */
+/* queue_count - the statistics of recipient r's outcome over transport
+ * t (stats.h). */
+static void
+queue_count(const struct qmsg *m, const struct queue_rcpt_state *r,
+    enum route_transport t)
+{
+	int64_t latency = queue_now_us() - m->arrived_us;
+
+	queued_stats_result(r->status == QUEUE_RCPT_DELIVERED ?
+	    QUEUED_RESULT_DELIVERED : r->status == QUEUE_RCPT_BOUNCED ?
+	    QUEUED_RESULT_BOUNCED : QUEUED_RESULT_DEFERRED, t,
+	    latency > 0 ? (uint64_t)latency : 0);
+}
+
+/* queue_record - apply one recipient's outcome over transport t to its
+ * state (in memory; the caller saves). */
 static void
 queue_record(struct queue *q, struct qmsg *m, size_t i,
-    const struct outcome *o)
+    const struct outcome *o, enum route_transport t)
 {
 	struct queue_rcpt_state *r = &m->st.rcpts[i];
 	int64_t now = queue_now();
@@ -449,6 +489,7 @@ queue_record(struct queue *q, struct qmsg *m, size_t i,
 		    m->env.received, now, r->attempts, schedule_seed(m->id));
 		break;
 	}
+	queue_count(m, r, t);
 	/* A remote reply's text starts with its own code; a local one's
 	 * enhanced code is shown. */
 	log_info("queue %s: to=<%s> %s, attempt %u: %s%s%s", m->id,
@@ -498,7 +539,8 @@ void
 queue_job_done(struct queue *q, struct qjob *j)
 {
 	for (size_t k = 0; k < j->sm.nrcpt; k++)
-		queue_record(q, j->msg, j->idx[k], &j->sm.rcpts[k].outcome);
+		queue_record(q, j->msg, j->idx[k], &j->sm.rcpts[k].outcome,
+		    j->hop->transport);
 	queue_job_finish(q, j, true);
 }
 
@@ -572,7 +614,7 @@ queue_local(struct queue *q, struct qjob *j)
 		}
 		/* Each local delivery is recorded before the next starts:
 		 * a crash repeats at most the one in hand. */
-		queue_record(q, j->msg, j->idx[k], &rc->outcome);
+		queue_record(q, j->msg, j->idx[k], &rc->outcome, h->transport);
 		if (j->sm.nrcpt > 1)
 			queue_save(q, j->msg);
 	}
@@ -869,6 +911,25 @@ queue_control_changed(struct queue *q)
 {
 	q->control_due = true;
 	queue_soon(q);
+}
+
+/* queue_stats_refresh - see queue.h. */
+void
+queue_stats_refresh(void *arg)
+{
+	struct queue *q = arg;
+	int64_t now = queue_now(), oldest = now;
+	uint64_t n[QUEUE_LIST_HOLD + 1] = { 0 };
+
+	for (const struct qmsg *m = q->msgs; m != NULL; m = m->next) {
+		n[queue_state_list_state(&m->st, now)]++;
+		if (m->env.received < oldest)
+			oldest = m->env.received;
+	}
+	queued_stats_gauge(QUEUED_STAT_QUEUE_ACTIVE, n[QUEUE_LIST_ACTIVE]);
+	queued_stats_gauge(QUEUED_STAT_QUEUE_DEFERRED, n[QUEUE_LIST_DEFERRED]);
+	queued_stats_gauge(QUEUED_STAT_QUEUE_HOLD, n[QUEUE_LIST_HOLD]);
+	queued_stats_gauge(QUEUED_STAT_OLDEST_AGE, (uint64_t)(now - oldest));
 }
 
 /* queue_policy - the retry policy from delivery.retry (ms to s). */

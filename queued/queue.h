@@ -58,6 +58,10 @@ void queue_job_done(struct queue *q, struct qjob *j);
 long queue_job_read(struct qjob *j, char *buf, size_t size);
 /* queue_stop - no new attempts; true once none is in flight. */
 bool queue_stop(struct queue *q);
+/* queue_stats_refresh - the queue's gauges (stats.h): messages by list
+ * state (common/queue_state.h's rule, as `elemtactl status`) and the
+ * oldest message's age; q is a struct queue (a stats.h callback). */
+void queue_stats_refresh(void *q);
 void queue_free(struct queue *q);
 
 #endif

@@ -1,6 +1,7 @@
 """The Prometheus endpoint (metrics.listen, elemta-metricsd) and
 elemta-stat --prometheus: both parse strictly as the text exposition
 format, and their totals equal what the SMTP clients saw."""
+import json
 import math
 import os
 import re
@@ -259,3 +260,78 @@ def test_metrics_worker_is_supervised(make_elemta):
                what="metrics worker restarted")
     wait_until(lambda: curl(url, "-f").returncode == 0, 10, what="/metrics back")
     scrape(url)
+
+
+def test_delivery_metrics(make_elemta):
+    """elemta-queued's counts: deliveries by result and transport, the
+    latency histogram, the queue by state in /metrics, elemta-stat
+    --prometheus and status; a killed elemta-queued's totals carry on."""
+    mport, closed = free_port(), free_port()
+    e = make_elemta(overrides={
+        "metrics": {"listen": "127.0.0.1:%d" % mport},
+        "delivery": {"routes": [
+            {"domains": ["local.test", "client.test"], "next_hop": "maildir:mail"},
+            {"domains": ["bad.test"], "next_hop": "error:5.1.1 nobody here"},
+            {"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % closed}],
+            "retry": {"min_backoff": "1h", "max_backoff": "2h", "max_lifetime": "5d"}}})
+    url = "http://127.0.0.1:%d/metrics" % mport
+    wait_until(lambda: curl(url, "-f").returncode == 0, 10, what="/metrics answering")
+    for rcpts in (["a@local.test"], ["b@local.test"], ["x@bad.test"], ["r@relay.test"]):
+        out = send_message(e.port, "alice@client.test", rcpts, MSG)
+        assert out[-1][0] == "eom" and out[-1][1] == 250, out
+
+    def rec(s, result, transport):
+        return value(s, "elemta_delivery_recipients_total", result=result,
+                     transport=transport)
+
+    # Two to local.test and the bounce to alice@client.test delivered to
+    # the Maildir; one bounced by the error: route; one deferred (nothing
+    # listens on the relay's port), left in the queue.
+    last = []
+
+    def settled():
+        s = scrape(url)
+        last[:] = [rec(s, "delivered", "maildir"), rec(s, "bounced", "error"),
+               rec(s, "deferred", "smtp") >= 1,
+               value(s, "elemta_delivery_latency_seconds_count"),
+               value(s, "elemta_delivery_latency_seconds_bucket", le="+Inf"),
+               value(s, "elemta_delivery_queue_messages", state="deferred"),
+               value(s, "elemta_delivery_queue_messages", state="active")]
+        return s if last == [3, 1, True, 3, 3, 1, 0] else None
+    try:
+        s = wait_until(settled, 20, what="the delivery metrics")
+    except AssertionError:
+        raise AssertionError("delivery metrics: %r\n%s\n%s" % (last, e.ctl("queue", "list").stdout, e.log()[-3000:]))
+    assert rec(s, "delivered", "smtp") == 0 and rec(s, "bounced", "maildir") == 0
+    assert value(s, "elemta_delivery_latency_seconds_sum") > 0
+    assert value(s, "elemta_delivery_queue_oldest_age_seconds") >= 0
+    assert ("elemta_delivery_queue_messages", frozenset({("state", "hold")})) in s
+    _, types = parse_exposition(curl(url, "-f").stdout)
+    assert types["elemta_delivery_recipients_total"] == "counter"
+    assert types["elemta_delivery_latency_seconds"] == "histogram"
+    assert types["elemta_delivery_queue_messages"] == "gauge"
+
+    r = subprocess.run([STAT, "-c", e.config_path, "--prometheus"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    st, _ = parse_exposition(r.stdout)
+    assert rec(st, "delivered", "maildir") == 3 and rec(st, "bounced", "error") == 1
+    assert value(st, "elemta_delivery_latency_seconds_count") == 3
+    status = json.loads(e.ctl("status", "--json").stdout)
+    q, dl = status["queue"], status["delivery"]
+    assert (q["messages"], q["deferred"], q["active"]) == (1, 1, 0), q
+    assert (dl["delivered"], dl["bounced"]) == (3, 1) and dl["deferred"] >= 1, dl
+    assert "deliveries: 3 delivered, " in e.ctl("status").stdout
+
+    # A restarted elemta-queued takes over its predecessor's file.
+    old = e.worker_pids("queued")
+    assert len(old) == 1
+    os.kill(old[0], signal.SIGKILL)
+    wait_until(lambda: e.worker_pids("queued") and e.worker_pids("queued") != old, 15,
+               what="elemta-queued restarted")
+    out = send_message(e.port, "alice@client.test", ["c@local.test"], MSG)
+    assert out[-1][1] == 250, out
+    wait_until(lambda: rec(scrape(url), "delivered", "maildir") == 4, 15,
+               what="the totals to carry on from 3 to 4")
+    stats = [f for f in os.listdir(e.path("run", "stats")) if f.startswith("queued-")]
+    assert stats == ["queued-0-%d.stats" % e.worker_pids("queued")[0]], stats

@@ -65,6 +65,57 @@ test_stats_dir(void **state)
 	metrics_set_free(set);
 }
 
+/* test_queued_stats - elemta-queued's keys become the table's metrics:
+ * labelled delivery counters (a dead writer's included), the queue's
+ * gauges with a state label (a dead writer's left out), the latency
+ * histogram with its buckets, sum in seconds and count. */
+static void
+test_queued_stats(void **state)
+{
+	struct metrics_set *set = metrics_set_new();
+	struct strbuf out = STRBUF_INIT(0);
+	char live[64];
+	const char *s;
+
+	scratch_make();
+	snprintf(live, sizeof(live), "queued-0-%ld.stats", (long)getpid());
+	scratch_write(live, "delivered_maildir_total 2\nbounced_error_total 1\n"
+	    "queue_deferred 3\noldest_age_seconds 42\n"
+	    "latency_le_0_001_total 0\nlatency_le_0_01_total 1\n"
+	    "latency_le_inf_total 2\nlatency_sum_total 1500000\n"
+	    "latency_count_total 2\n");
+	scratch_write("queued-0-4194305.stats", "delivered_maildir_total 5\n"
+	    "queue_deferred 100\n");
+	assert_int_equal(metrics_set_add_stats_dir(set, scratch_dir), 2);
+	assert_int_equal(metrics_set_format(set, NULL, &out), 0);
+	s = strbuf_cstr(&out);
+	assert_non_null(strstr(s, "# HELP elemta_delivery_recipients_total "
+	    "Recipient delivery attempts by result"));
+	assert_non_null(strstr(s, "# TYPE elemta_delivery_recipients_total "
+	    "counter\n"));
+	assert_non_null(strstr(s, "elemta_delivery_recipients_total{result="
+	    "\"delivered\",transport=\"maildir\"} 7\n"));
+	assert_non_null(strstr(s, "elemta_delivery_recipients_total{result="
+	    "\"bounced\",transport=\"error\"} 1\n"));
+	assert_non_null(strstr(s, "# TYPE elemta_delivery_queue_messages "
+	    "gauge\nelemta_delivery_queue_messages{state=\"deferred\"} 3\n"));
+	assert_non_null(strstr(s, "elemta_delivery_queue_oldest_age_seconds "
+	    "42\n"));
+	assert_non_null(strstr(s, "# TYPE elemta_delivery_latency_seconds "
+	    "histogram\n"));
+	assert_non_null(strstr(s, "elemta_delivery_latency_seconds_bucket{le="
+	    "\"0.01\"} 1\n"));
+	assert_non_null(strstr(s, "elemta_delivery_latency_seconds_bucket{le="
+	    "\"+Inf\"} 2\n"));
+	assert_non_null(strstr(s, "elemta_delivery_latency_seconds_sum "
+	    "1.500000\n"));
+	assert_non_null(strstr(s, "elemta_delivery_latency_seconds_count 2\n"));
+	assert_null(strstr(s, "elemta_queued_"));
+	strbuf_free(&out);
+	metrics_set_free(set);
+	scratch_remove();
+}
+
 /* test_table_and_collect - the table's metric keys as counters, a
  * _bucket/_sum/_count triple as a histogram; metrics_collect adds the
  * table size and elemta_counters_up, or up 0 without a table. */
@@ -139,6 +190,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats_dir),
 		cmocka_unit_test(test_table_and_collect),
+		cmocka_unit_test(test_queued_stats),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -277,6 +277,38 @@ void ctl_stats_read(const char *runtime_dir, struct ctl_stats *st)
 	st->files = stats_file_visit(dir, STATS_FILE_SMTPD, stats_add, st);
 }
 
+/* The deliveries by result, summed over transports (queued's stats file). */
+struct control_delivery {
+	size_t files;
+	uint64_t n[QUEUED_RESULT_COUNT];
+};
+
+/* delivery_add - a visited line of elemta-queued's file: a delivery
+ * counter (the key table's first QUEUED_STAT_QUEUE_ACTIVE keys) into its
+ * result's sum. */
+static void delivery_add(void *arg, const struct stats_file_line *line)
+{
+	struct control_delivery *d = arg;
+	const struct stats_file_key *k = stats_file_key_find(STATS_FILE_QUEUED,
+	    line->key);
+	size_t i = k != NULL ? (size_t)(k - stats_file_queued_keys) : SIZE_MAX;
+
+	if (i < QUEUED_STAT_QUEUE_ACTIVE)
+		d->n[(i - QUEUED_STAT_RESULTS) / STATS_TRANSPORTS] += line->value;
+}
+
+/* control_delivery_read - the deliveries by result from runtime_dir's
+ * stats files (the reader elemta-metricsd uses). */
+static void control_delivery_read(const char *runtime_dir,
+    struct control_delivery *d)
+{
+	char dir[PATH_MAX + 16];
+
+	memset(d, 0, sizeof(*d));
+	snprintf(dir, sizeof(dir), "%s/%s", runtime_dir, STATS_FILE_SUBDIR);
+	d->files = stats_file_visit(dir, STATS_FILE_QUEUED, delivery_add, d);
+}
+
 /* control_counter_stats - the counter table's size and fill, read-only;
  * -1 with err when unavailable (absent, unreadable). */
 static int control_counter_stats(const struct config *cfg,
@@ -365,6 +397,7 @@ static void control_print_queue(const struct config *cfg)
 
 static void control_print_extra(const struct config *cfg, const char *dir)
 {
+	struct control_delivery dl;
 	struct ctl_stats stats;
 	struct counter_stats cst;
 	struct error err;
@@ -382,6 +415,12 @@ static void control_print_extra(const struct config *cfg, const char *dir)
 			    stats.value[i]);
 		printf("\n");
 	}
+	control_delivery_read(dir, &dl);
+	if (dl.files > 0)
+		printf("deliveries: %" PRIu64 " delivered, %" PRIu64 " deferred, %"
+		    PRIu64 " bounced (recipients)\n",
+		    dl.n[QUEUED_RESULT_DELIVERED], dl.n[QUEUED_RESULT_DEFERRED],
+		    dl.n[QUEUED_RESULT_BOUNCED]);
 	if (cfg == NULL) {
 		printf("counter table: unknown (the configuration has errors)\n");
 		return;
@@ -412,6 +451,7 @@ static void control_status_json(const struct config *cfg, const char *dir,
     pid_t pid, const struct ctl_status *st, int64_t now)
 {
 	json_object *root = json_object_new_object(), *workers, *o;
+	struct control_delivery dl;
 	struct ctl_queue_summary qs;
 	struct ctl_stats stats;
 	struct counter_stats cst;
@@ -456,6 +496,15 @@ static void control_status_json(const struct config *cfg, const char *dir,
 			json_object_object_add(o, stats.key[i],
 			    json_object_new_int64((int64_t)stats.value[i]));
 		json_object_object_add(root, "smtpd", o);
+		control_delivery_read(dir, &dl);
+		o = json_object_new_object();
+		json_object_object_add(o, "delivered", json_object_new_int64(
+		    (int64_t)dl.n[QUEUED_RESULT_DELIVERED]));
+		json_object_object_add(o, "deferred", json_object_new_int64(
+		    (int64_t)dl.n[QUEUED_RESULT_DEFERRED]));
+		json_object_object_add(o, "bounced", json_object_new_int64(
+		    (int64_t)dl.n[QUEUED_RESULT_BOUNCED]));
+		json_object_object_add(root, "delivery", o);
 	}
 	if (cfg != NULL && ctl_queue_summary(cfg->spool.path, &qs) == 0) {
 		o = json_object_new_object();

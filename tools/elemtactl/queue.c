@@ -46,20 +46,7 @@ struct qentry {
 static const char *
 qe_state(const struct qentry *e, int64_t now)
 {
-	bool deferred = false;
-
-	if (e->st.hold)
-		return "hold";
-	for (size_t i = 0; i < e->st.nrcpt; i++) {
-		const struct queue_rcpt_state *r = &e->st.rcpts[i];
-
-		if (queue_rcpt_final(r->status))
-			continue;
-		if (r->status == QUEUE_RCPT_PENDING || r->next_attempt <= now)
-			return "active";
-		deferred = true;
-	}
-	return deferred ? "deferred" : "active";
+	return queue_list_state_name(queue_state_list_state(&e->st, now));
 }
 
 /* qe_next_attempt - the earliest next attempt (0: now or none). */
@@ -340,14 +327,11 @@ ctl_queue_summary(const char *spool, struct ctl_queue_summary *sum)
 	v = queue_load_all(spool, &n, true);
 	sum->messages = n;
 	for (size_t i = 0; i < n; i++) {
-		const char *st = qe_state(&v[i], now);
-
-		if (strcmp(st, "hold") == 0)
-			sum->hold++;
-		else if (strcmp(st, "deferred") == 0)
-			sum->deferred++;
-		else
-			sum->active++;
+		switch (queue_state_list_state(&v[i].st, now)) {
+		case QUEUE_LIST_HOLD: sum->hold++; break;
+		case QUEUE_LIST_DEFERRED: sum->deferred++; break;
+		case QUEUE_LIST_ACTIVE: sum->active++; break;
+		}
 		if (i == 0 || now - v[i].env.received > sum->oldest_seconds)
 			sum->oldest_seconds = now - v[i].env.received;
 		qe_free(&v[i]);
