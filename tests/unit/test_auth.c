@@ -469,13 +469,17 @@ test_unknown_user_costs_like_the_file(void **state)
 	}
 	/* A quarter expected (40 of 160, sd ~5.5): far from 0 and from all. */
 	assert_in_range(ndear, 15, 80);
-	/* The expensive ones cost what the bcrypt user costs, the cheap ones
-	 * what the sha512 users cost (medians within a factor of 2). */
+	/* The unknown users fall into the file's two costs, on either side
+	 * of the cut between the known users' medians: the cheapest quarter
+	 * costs what a sha512 user costs, the dearest tenth what the bcrypt
+	 * user costs.  (Compared with the cut, not within a factor of the
+	 * medians: a cheap hash's CPU time varies more than that under ASan
+	 * on a loaded machine, which failed once in CI.) */
 	qsort(dear, ndear, sizeof(dear[0]), dbl_cmp);
 	qsort(unknown, COST_SAMPLES, sizeof(unknown[0]), dbl_cmp);
-	assert_true(dear[ndear / 2] > t_slow / 2 && dear[ndear / 2] < t_slow * 2);
-	assert_true(unknown[COST_SAMPLES / 4] < t_fast * 2 &&
-	    unknown[COST_SAMPLES / 4] > t_fast / 2);
+	assert_true(unknown[COST_SAMPLES / 4] < cut);
+	assert_true(unknown[COST_SAMPLES - COST_SAMPLES / 10] > cut);
+	assert_true(dear[ndear / 2] > cut && dear[ndear / 2] < t_slow * 4);
 	auth_users_free(u);
 	rm_tmpdir();
 }
