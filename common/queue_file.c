@@ -80,9 +80,31 @@ queue_envelope_format(struct strbuf *out, const char *id,
 	    stamp, QF_S(env->client_address), env->client_port,
 	    QF_S(env->client_name), QF_S(env->helo), QF_S(env->protocol),
 	    QF_S(env->tls), QF_S(env->auth_user), QF_S(env->sender));
-	for (size_t i = 0; i < env->recipient_count && rc == 0; i++)
+	if (env->ret != DSN_RET_DEFAULT)
+		rc |= strbuf_appendf(out, "ret: %s\n", dsn_ret_name(env->ret));
+	if (env->envid != NULL && env->envid[0] != '\0') {
+		if (!qf_line_ok(env->envid, strlen(env->envid)))
+			return -1;
+		rc |= strbuf_appendf(out, "envid: %s\n", env->envid);
+	}
+	for (size_t i = 0; i < env->recipient_count && rc == 0; i++) {
 		rc |= strbuf_appendf(out, "recipient: %s\n",
 		    env->recipients[i]);
+		/* DSN lines belong to the recipient line before them. */
+		if (env->notify != NULL && env->notify[i] != 0) {
+			char n[DSN_NOTIFY_TEXT_MAX];
+
+			dsn_notify_format(env->notify[i], n);
+			rc |= strbuf_appendf(out, "notify: %s\n", n);
+		}
+		if (env->orcpt != NULL && env->orcpt[i] != NULL &&
+		    env->orcpt[i][0] != '\0') {
+			if (!qf_line_ok(env->orcpt[i], strlen(env->orcpt[i])))
+				return -1;
+			rc |= strbuf_appendf(out, "orcpt: %s\n",
+			    env->orcpt[i]);
+		}
+	}
 	rc |= strbuf_appendf(out, "size: %020" PRIu64 "\n", size);
 	return rc != 0 ? -1 : 0;
 }
@@ -91,9 +113,15 @@ queue_envelope_format(struct strbuf *out, const char *id,
 void
 queue_envelope_free(struct queue_envelope_read *env)
 {
-	for (size_t i = 0; i < env->recipient_count; i++)
+	for (size_t i = 0; i < env->recipient_count; i++) {
 		free(env->recipients[i]);
+		if (env->orcpt != NULL)
+			free(env->orcpt[i]);
+	}
 	free(env->recipients);
+	free(env->notify);
+	free(env->orcpt);
+	free(env->envid);
 	free(env->sender);
 	free(env->client_address);
 	free(env->helo);
@@ -193,9 +221,40 @@ queue_envelope_parse(const char *data, size_t len, uint64_t file_size,
 				cap = cap ? cap * 2 : 8;
 				env->recipients = xrealloc(env->recipients,
 				    cap * sizeof(*env->recipients));
+				env->notify = xrealloc(env->notify,
+				    cap * sizeof(*env->notify));
+				env->orcpt = xrealloc(env->orcpt,
+				    cap * sizeof(*env->orcpt));
 			}
+			env->notify[env->recipient_count] = 0;
+			env->orcpt[env->recipient_count] = NULL;
 			env->recipients[env->recipient_count++] =
 			    xstrndup(v, vlen);
+		} else if (QF_KEY("ret")) {
+			if (dsn_ret_parse(v, vlen, &env->ret) < 0)
+				return error_set(err, "bad ret");
+		} else if (QF_KEY("envid")) {
+			char text[DSN_ENVID_MAX + 1];
+
+			if (env->envid != NULL || vlen > DSN_ENVID_MAX ||
+			    dsn_xtext_decode(v, vlen, text, sizeof(text)) < 0)
+				return error_set(err, "bad envid");
+			env->envid = xstrdup(text);
+		} else if (QF_KEY("notify")) {
+			/* Belongs to the recipient line just before. */
+			if (env->recipient_count == 0 ||
+			    env->notify[env->recipient_count - 1] != 0 ||
+			    dsn_notify_parse(v, vlen,
+			    &env->notify[env->recipient_count - 1]) < 0)
+				return error_set(err, "bad notify");
+		} else if (QF_KEY("orcpt")) {
+			char text[DSN_ORCPT_MAX + 1];
+
+			if (env->recipient_count == 0 ||
+			    env->orcpt[env->recipient_count - 1] != NULL ||
+			    dsn_orcpt_parse(v, vlen, text, sizeof(text)) < 0)
+				return error_set(err, "bad orcpt");
+			env->orcpt[env->recipient_count - 1] = xstrdup(text);
 		}
 		/* Other keys (client-port, tls, ...) are not needed here. */
 #undef QF_KEY

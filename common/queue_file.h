@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "dsn_param.h"
 #include "error.h"
 #include "strbuf.h"
 
@@ -44,6 +45,11 @@ struct queue_envelope {
 	const char *sender;       /* "" for <>                          */
 	char *const *recipients;
 	size_t recipient_count;
+	/* RFC 3461 (all optional): stored as given, xtext where xtext. */
+	enum dsn_ret ret;
+	const char *envid;        /* ENVID xtext; NULL or "": none      */
+	const unsigned *notify;   /* per recipient NOTIFY bits; NULL: none */
+	char *const *orcpt;       /* per recipient "type;xtext"; NULL: none */
 };
 
 /* An envelope as read: strings owned (queue_envelope_free). */
@@ -55,6 +61,11 @@ struct queue_envelope_read {
 	char *helo;
 	char **recipients;
 	size_t recipient_count;
+	/* RFC 3461, decoded; absent in envelopes written before DSN. */
+	enum dsn_ret ret;
+	char *envid;              /* NULL: none                           */
+	unsigned *notify;         /* per recipient, 0: not given          */
+	char **orcpt;             /* per recipient "type;address" or NULL */
 	uint64_t size;            /* message bytes: [0, size) of the file */
 };
 

@@ -127,7 +127,8 @@ bounce_write(const struct config *cfg, const char *orig_id,
 	rep.arrival = arrival;
 	rep.now = time(NULL);
 	rep.retry_until = retry_until;
-	rep.ret = DSN_RET_DEFAULT;
+	rep.ret = orig.ret;
+	rep.envid = orig.envid;
 	rep.size_limit = cfg->delivery.bounce_size_limit;
 	rep.rcpts = rcpts;
 	rep.nrcpt = n;

@@ -57,32 +57,6 @@ dsn_wanted(const char *sender, unsigned notify, enum dsn_action a)
 	return false;
 }
 
-/* dsn_xtext_encode - RFC 3461 §4 xtext. */
-int
-dsn_xtext_encode(const char *s, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x21 || c > 0x7e || c == '+' || c == '=') {
-			if (o + 3 >= size)
-				return -1;
-			snprintf(out + o, 4, "+%02X", c);
-			o += 3;
-		} else {
-			if (o + 1 >= size)
-				return -1;
-			out[o++] = (char)c;
-		}
-	}
-	if (o >= size)
-		return -1;
-	out[o] = '\0';
-	return 0;
-}
-
 /* dsn_clean - an outside string as one bounded header-safe value. */
 static const char *
 dsn_clean(char *dst, size_t size, const char *src)

@@ -30,22 +30,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "dsn_param.h"
 #include "error.h"
 #include "strbuf.h"
-
-/* RFC 3461 NOTIFY: a bit set; 0 means "not given" (the MTA's default:
- * failures, and delays when delay warnings are on). */
-#define DSN_NOTIFY_NEVER   0x1u
-#define DSN_NOTIFY_SUCCESS 0x2u
-#define DSN_NOTIFY_FAILURE 0x4u
-#define DSN_NOTIFY_DELAY   0x8u
-
-/* RFC 3461 RET. */
-enum dsn_ret {
-	DSN_RET_DEFAULT,      /* not given: headers only             */
-	DSN_RET_HDRS,
-	DSN_RET_FULL,
-};
 
 /* RFC 3464 §2.3.3 Action. */
 enum dsn_action {
@@ -54,8 +41,6 @@ enum dsn_action {
 	DSN_ACTION_DELIVERED,
 	DSN_ACTION_RELAYED,   /* delivered to a next hop without DSN */
 };
-
-#define DSN_XTEXT_MAX 1024
 
 /* One recipient reported on. */
 struct dsn_rcpt {
@@ -104,10 +89,5 @@ bool dsn_wanted(const char *sender, unsigned notify, enum dsn_action a);
 
 /* dsn_action_name - "failed", "delayed", "delivered", "relayed". */
 const char *dsn_action_name(enum dsn_action a);
-
-/* dsn_xtext_encode - RFC 3461 §4 xtext of s (for ENVID and ORCPT's
- * address): '+', '=' and bytes outside 0x21..0x7e as "+HH".  Into out
- * (size bytes); returns -1 when it does not fit. */
-int dsn_xtext_encode(const char *s, char *out, size_t size);
 
 #endif

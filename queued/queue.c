@@ -316,6 +316,16 @@ queue_remove_files(struct queue *q, const char *id)
 
 /*==== Finishing ====*/
 
+/* queue_notify_text - recipient i's NOTIFY for a log line. */
+static const char *
+queue_notify_text(const struct qmsg *m, size_t i)
+{
+	static char buf[DSN_NOTIFY_TEXT_MAX];
+
+	dsn_notify_format(m->env.notify != NULL ? m->env.notify[i] : 0, buf);
+	return buf[0] != '\0' ? buf : "-";
+}
+
 /* queue_dsn_rcpts - m's recipients in status as report entries of
  * action (dflt: their status code when they have none) into dr; returns
  * how many. */
@@ -330,7 +340,22 @@ queue_dsn_rcpts(const struct qmsg *m, enum queue_rcpt_status status,
 
 		if (r->status != status)
 			continue;
+		/* RFC 3461 §4.1: the sender's NOTIFY for this recipient. */
+		if (!dsn_wanted(m->env.sender, m->env.notify != NULL ?
+		    m->env.notify[i] : 0, action)) {
+			char esc[256];
+
+			if (action == DSN_ACTION_FAILED &&
+			    m->env.sender[0] != '\0')
+				log_info("queue %s: to=<%s> failed: no bounce "
+				    "(NOTIFY=%s)", m->id,
+				    LOG_ESC(esc, m->env.recipients[i]),
+				    queue_notify_text(m, i));
+			continue;
+		}
 		dr[n].final_recipient = m->env.recipients[i];
+		dr[n].original_recipient = m->env.orcpt != NULL ?
+		    m->env.orcpt[i] : NULL;
 		dr[n].action = action;
 		dr[n].status = r->enhanced[0] ? r->enhanced : dflt;
 		dr[n].reply_code = r->code;
@@ -518,6 +543,60 @@ queue_job_free(struct qjob *j)
 	free(j);
 }
 
+/* queue_success - the success DSN on j's recipients delivered with
+ * NOTIFY=SUCCESS: "delivered" for a final delivery (Maildir, LMTP,
+ * discard), "relayed" for an SMTP next hop without DSN, none when the
+ * next hop offered DSN (it took the parameters and the duty).  Written
+ * after the outcomes are saved: a crash may lose it, never send it
+ * twice (as delay warnings). */
+static void
+queue_success(struct queue *q, struct qjob *j)
+{
+	struct qmsg *m = j->msg;
+	enum dsn_action action = DSN_ACTION_DELIVERED;
+	char id[QUEUE_ID_MAX + 1];
+	struct dsn_rcpt *dr;
+	struct error err;
+	size_t n = 0;
+
+	if (m->env.notify == NULL)
+		return;
+	if (j->hop->transport == ROUTE_SMTP) {
+		if (j->sm.peer_dsn)
+			return;
+		action = DSN_ACTION_RELAYED;
+	}
+	dr = xcalloc(j->sm.nrcpt, sizeof(*dr));
+	for (size_t k = 0; k < j->sm.nrcpt; k++) {
+		size_t i = j->idx[k];
+		const struct queue_rcpt_state *r = &m->st.rcpts[i];
+
+		if (r->status != QUEUE_RCPT_DELIVERED ||
+		    j->sm.rcpts[k].outcome.result != OUTCOME_DELIVERED ||
+		    !dsn_wanted(m->env.sender, m->env.notify[i], action))
+			continue;
+		dr[n].final_recipient = m->env.recipients[i];
+		dr[n].original_recipient = m->env.orcpt[i];
+		dr[n].action = action;
+		dr[n].status = r->enhanced[0] ? r->enhanced : "2.0.0";
+		dr[n].remote_mta = j->hop->host[0] != '\0' ? j->hop->host :
+		    NULL;
+		dr[n].reply_code = r->code;
+		dr[n].diagnostic = r->text;
+		n++;
+	}
+	bounce_id_new(id);
+	if (n > 0 && bounce_write(q->cfg, m->id, m->env.sender,
+	    m->env.received, 0, dr, n, id, &err) < 0)
+		log_err("queue %s: cannot queue the success DSN: %s", m->id,
+		    err.text);
+	else if (n > 0)
+		log_info("queue %s: success DSN %s (%s) queued to <%s> for %zu "
+		    "recipient(s)", m->id, id, dsn_action_name(action),
+		    m->env.sender, n);
+	free(dr);
+}
+
 /* queue_job_finish - j's outcomes are recorded (save: write them now);
  * free it, end the attempt after its last job. */
 static void
@@ -527,6 +606,7 @@ queue_job_finish(struct queue *q, struct qjob *j, bool save)
 
 	if (save)
 		queue_save(q, m);
+	queue_success(q, j);
 	queue_warn(q, m, queue_now());
 	queue_job_free(j);
 	if (--m->jobs == 0)
@@ -668,12 +748,18 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 			taken[k] = true;
 			j->idx[n] = k;
 			j->sm.rcpts[n].address = m->env.recipients[k];
+			if (m->env.notify != NULL)
+				j->sm.rcpts[n].notify = m->env.notify[k];
+			if (m->env.orcpt != NULL)
+				j->sm.rcpts[n].orcpt = m->env.orcpt[k];
 			n++;
 		}
 		j->sm.nrcpt = n;
 		j->sm.sender = m->env.sender;
 		j->sm.size = m->env.size;
 		j->sm.eightbit = true;
+		j->sm.ret = m->env.ret;
+		j->sm.envid = m->env.envid;
 		j->next = jobs;
 		jobs = j;
 		m->jobs++;

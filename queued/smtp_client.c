@@ -639,10 +639,12 @@ smtpc_send_mail(struct smtpc *c)
 		    " SMTPUTF8");
 	if (c->ehlo.dsn && m->ret != DSN_RET_DEFAULT)
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " RET=%s", m->ret == DSN_RET_FULL ? "FULL" : "HDRS");
+		    " RET=%s", dsn_ret_name(m->ret));
 	if (c->ehlo.dsn && m->envid != NULL &&
-	    dsn_xtext_encode(m->envid, envid, 101) == 0)
+	    dsn_xtext_encode(m->envid, envid, DSN_ENVID_MAX + 1) == 0)
 		snprintf(params + n, sizeof(params) - n, " ENVID=%s", envid);
+	/* A DSN next hop takes over the duty of success reports. */
+	c->msg->peer_dsn = c->ehlo.dsn;
 	smtpc_write(c, "MAIL FROM:<%s>%s", m->sender, params);
 }
 
@@ -656,30 +658,17 @@ smtpc_send_rcpt(struct smtpc *c, size_t i)
 
 	params[0] = '\0';
 	if (c->ehlo.dsn && r->notify != 0) {
-		static const struct { unsigned bit; const char *name; } kw[] = {
-			{ DSN_NOTIFY_NEVER, "NEVER" },
-			{ DSN_NOTIFY_SUCCESS, "SUCCESS" },
-			{ DSN_NOTIFY_FAILURE, "FAILURE" },
-			{ DSN_NOTIFY_DELAY, "DELAY" },
-		};
-		const char *sep = " NOTIFY=";
+		char notify[DSN_NOTIFY_TEXT_MAX];
 
-		for (size_t k = 0; k < sizeof(kw) / sizeof(kw[0]); k++) {
-			/* NEVER excludes the others (RFC 3461 §4.1). */
-			if ((r->notify & kw[k].bit) == 0 || ((r->notify &
-			    DSN_NOTIFY_NEVER) != 0 && kw[k].bit !=
-			    DSN_NOTIFY_NEVER))
-				continue;
-			n += (size_t)snprintf(params + n, sizeof(params) - n,
-			    "%s%s", sep, kw[k].name);
-			sep = ",";
-		}
+		dsn_notify_format(r->notify, notify);
+		n += (size_t)snprintf(params + n, sizeof(params) - n,
+		    " NOTIFY=%s", notify);
 	}
 	if (c->ehlo.dsn && r->orcpt != NULL) {
 		const char *semi = strchr(r->orcpt, ';');
 
-		if (semi != NULL && semi - r->orcpt < 32 &&
-		    dsn_xtext_encode(semi + 1, xt, 501) == 0)
+		if (semi != NULL && semi - r->orcpt <= DSN_ADDR_TYPE_MAX &&
+		    dsn_xtext_encode(semi + 1, xt, DSN_ORCPT_MAX + 1) == 0)
 			snprintf(params + n, sizeof(params) - n, " ORCPT=%.*s;%s",
 			    (int)(semi - r->orcpt), r->orcpt, xt);
 	}

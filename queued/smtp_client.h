@@ -159,6 +159,8 @@ struct smtpc_message {
 	const char *envid;        /* NULL: none                        */
 	struct smtpc_rcpt *rcpts;
 	size_t nrcpt;
+	bool peer_dsn;            /* set by the client: the next hop
+	                             offered DSN and took the parameters */
 };
 
 struct smtpc_ops {

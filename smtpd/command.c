@@ -580,6 +580,31 @@ command_param_syntax(const char *key, size_t klen, const char *value,
 	return true;
 }
 
+/* command_xtext_param - ENVID's or ORCPT's value (RFC 3461 §4.4, §4.2)
+ * kept as given into out (size: the bound plus a NUL; "" until given):
+ * 501 5.5.4 when repeated, missing, too long or not valid (ORCPT:
+ * addr-type;xtext, ENVID: xtext). */
+static int
+command_xtext_param(bool orcpt, const char *value, size_t vlen, char *out,
+    size_t size, struct command_error *err)
+{
+	const char *name = orcpt ? "ORCPT" : "ENVID";
+	char text[DSN_ORCPT_MAX + 1];
+
+	if (out[0] != '\0')
+		return command_fail(err, 501, "5.5.4",
+		    "Error: duplicate %s parameter", name);
+	if (value == NULL || vlen >= size || (orcpt ?
+	    dsn_orcpt_parse(value, vlen, text, sizeof(text)) :
+	    dsn_xtext_decode(value, vlen, text, sizeof(text))) < 0)
+		return command_fail(err, 501, "5.5.4", "Bad %s parameter "
+		    "(%sxtext, at most %zu characters)", name,
+		    orcpt ? "addr-type;" : "", size - 1);
+	memcpy(out, value, vlen);
+	out[vlen] = '\0';
+	return 0;
+}
+
 /* command_mail_param - one MAIL parameter into out. */
 static int
 command_mail_param(const char *key, size_t klen, const char *value,
@@ -633,6 +658,40 @@ command_mail_param(const char *key, size_t klen, const char *value,
 		out->smtputf8 = true;
 		return 0;
 	}
+	if (klen == 3 && strncasecmp(key, "RET", 3) == 0) {
+		if (out->ret != DSN_RET_DEFAULT)
+			return command_fail(err, 501, "5.5.4",
+			    "Error: duplicate RET parameter");
+		if (value == NULL || dsn_ret_parse(value, vlen, &out->ret) < 0)
+			return command_fail(err, 501, "5.5.4",
+			    "Bad RET parameter (FULL or HDRS)");
+		return 0;
+	}
+	if (klen == 5 && strncasecmp(key, "ENVID", 5) == 0)
+		return command_xtext_param(false, value, vlen, out->envid,
+		    sizeof(out->envid), err);
+	return command_fail(err, 555, "5.5.4", "Unsupported option: %.*s",
+	    (int)(klen > 40 ? 40 : klen), key);
+}
+
+/* command_rcpt_param - one RCPT parameter into out (RFC 3461). */
+static int
+command_rcpt_param(const char *key, size_t klen, const char *value,
+    size_t vlen, struct command_path *out, struct command_error *err)
+{
+	if (klen == 6 && strncasecmp(key, "NOTIFY", 6) == 0) {
+		if (out->notify != 0)
+			return command_fail(err, 501, "5.5.4",
+			    "Error: duplicate NOTIFY parameter");
+		if (value == NULL ||
+		    dsn_notify_parse(value, vlen, &out->notify) < 0)
+			return command_fail(err, 501, "5.5.4", "Bad NOTIFY "
+			    "parameter (NEVER or SUCCESS,FAILURE,DELAY)");
+		return 0;
+	}
+	if (klen == 5 && strncasecmp(key, "ORCPT", 5) == 0)
+		return command_xtext_param(true, value, vlen, out->orcpt,
+		    sizeof(out->orcpt), err);
 	return command_fail(err, 555, "5.5.4", "Unsupported option: %.*s",
 	    (int)(klen > 40 ? 40 : klen), key);
 }
@@ -694,10 +753,12 @@ command_parse_path(const char *arg, bool is_rcpt, bool utf8,
 		if (!command_param_syntax(key, klen, value, vlen))
 			return command_fail(err, 501, "5.5.4",
 			    "Bad parameter syntax");
-		if (is_rcpt)
-			return command_fail(err, 555, "5.5.4",
-			    "Unsupported option: %.*s",
-			    (int)(klen > 40 ? 40 : klen), key);
+		if (is_rcpt) {
+			if (command_rcpt_param(key, klen, value, vlen, out,
+			    err) < 0)
+				return -1;
+			continue;
+		}
 		if (command_mail_param(key, klen, value, vlen, max_size, out,
 		    err) < 0)
 			return -1;
@@ -725,7 +786,7 @@ command_parse_mail(const char *arg, uint64_t max_size,
 	return command_parse_path(arg, false, false, max_size, out, err);
 }
 
-/* command_parse_rcpt - RCPT TO:<path>; no parameters are supported. */
+/* command_parse_rcpt - RCPT TO:<path> [NOTIFY= ORCPT=]. */
 int
 command_parse_rcpt(const char *arg, bool utf8, struct command_path *out,
     struct command_error *err)

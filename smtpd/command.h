@@ -20,6 +20,10 @@
  *              an address (501 5.5.4 in a HELO name); a domain with no
  *              canonical form (common/domain.h: UTS-46, A-labels)
  *   555 5.5.4  unknown or unsupported MAIL/RCPT parameter (RFC 5321 4.1.1.11)
+ *   501 5.5.4  a duplicate parameter; RET not FULL/HDRS; ENVID not xtext
+ *              or over 100 characters; NOTIFY not NEVER or a list of
+ *              SUCCESS/FAILURE/DELAY; ORCPT not addr-type;xtext or over
+ *              500 characters (RFC 3461)
  *   552 5.3.4  SIZE= larger than the configured limit (RFC 1870)
  */
 #ifndef ELEMTA_SMTPD_COMMAND_H
@@ -29,12 +33,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dsn_param.h"
+
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
 #define COMMAND_LINE_MAX 512
 /* MAIL and RCPT lines may be longer by what the extensions we advertise
  * add (SIZE +26 per RFC 1870, BODY +14 per RFC 6152, SMTPUTF8 +10 per
- * RFC 6531); we allow a round 640. */
-#define COMMAND_MAIL_LINE_MAX 640
+ * RFC 6531, RET/ENVID +115 and NOTIFY/ORCPT +543 per RFC 3461 §5);
+ * we allow a round 1024. */
+#define COMMAND_MAIL_LINE_MAX 1024
 #define COMMAND_LOCAL_MAX 64      /* RFC 5321 4.5.3.1.1 */
 #define COMMAND_DOMAIN_MAX 255    /* RFC 5321 4.5.3.1.2 */
 #define COMMAND_PATH_MAX 256      /* RFC 5321 4.5.3.1.3, with the brackets */
@@ -98,6 +105,11 @@ struct command_path {
 	uint64_t size;                       /* SIZE=, 0 when not given */
 	enum command_body body;
 	bool smtputf8;
+	enum dsn_ret ret;                    /* RET=, DSN_RET_DEFAULT: none */
+	char envid[DSN_ENVID_MAX + 1];       /* ENVID= as xtext, "": none */
+	/* RCPT parameters */
+	unsigned notify;                     /* NOTIFY= bits, 0: none      */
+	char orcpt[DSN_ORCPT_MAX + 1];       /* ORCPT= "type;xtext", "": none */
 };
 
 /* command_name - the canonical upper-case verb ("MAIL"), "UNKNOWN". */

@@ -95,7 +95,13 @@ struct session_txn {
 	enum command_body body;
 	bool smtputf8;
 	char **rcpts;                /* accepted recipients, owned      */
+	unsigned *notify;            /* their RFC 3461 NOTIFY bits      */
+	char **orcpt;                /* their ORCPT xtext, owned        */
 	size_t nrcpt, rcpt_cap;
+	enum dsn_ret ret;            /* MAIL's RET=                     */
+	char envid[DSN_ENVID_MAX + 1]; /* MAIL's ENVID= (xtext), ""     */
+	unsigned pending_notify;     /* the RCPT policyd is asked about */
+	char *pending_orcpt;
 	bool rcpt_tried;
 	unsigned rcpt_overshoot;     /* 452 4.5.3 answered so far       */
 	char *pending_rcpt;          /* under policy check, owned       */
@@ -288,10 +294,15 @@ session_txn_reset(struct session *s)
 	struct session_txn *t = &s->txn;
 
 	free(t->sender);
-	for (size_t i = 0; i < t->nrcpt; i++)
+	for (size_t i = 0; i < t->nrcpt; i++) {
 		free(t->rcpts[i]);
+		free(t->orcpt[i]);
+	}
 	free(t->rcpts);
+	free(t->notify);
+	free(t->orcpt);
 	free(t->pending_rcpt);
+	free(t->pending_orcpt);
 	memset(t, 0, sizeof(*t));
 	if (s->spool != NULL) {
 		spool_msg_abort(s->spool);
@@ -801,6 +812,7 @@ session_helo_proceed(struct session *s, const struct session_verdict *v)
 		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250-ENHANCEDSTATUSCODES");
 	session_reply(s, "250-SMTPUTF8");
+	session_reply(s, "250-DSN");
 	session_reply(s, "250 HELP");
 }
 
@@ -852,7 +864,9 @@ session_mail_check(struct session *s, const struct command *cmd)
 		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
 		return;
 	}
-	if ((path.smtputf8 || path.body == BODY_8BITMIME) && !s->esmtp) {
+	if ((path.smtputf8 || path.body == BODY_8BITMIME ||
+	    path.ret != DSN_RET_DEFAULT || path.envid[0] != '\0') &&
+	    !s->esmtp) {
 		session_reply_error(s, 555, "5.5.4",
 		    "Error: parameters need EHLO");
 		return;
@@ -868,6 +882,8 @@ session_mail_check(struct session *s, const struct command *cmd)
 	t->declared_size = path.size;
 	t->body = path.body;
 	t->smtputf8 = path.smtputf8;
+	t->ret = path.ret;
+	memcpy(t->envid, path.envid, sizeof(t->envid));
 	t->verdict = ELEMTA_CONTINUE;
 	spool_queue_id_new(t->queue_id);
 	session_ask(s, ELEMTA_PHASE_MAIL, SESSION_WAIT_POLICY, NULL, -1);
@@ -934,6 +950,10 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 		return;
 	}
 	t->pending_rcpt = xstrdup(path.address);
+	t->pending_notify = path.notify;
+	free(t->pending_orcpt);
+	t->pending_orcpt = path.orcpt[0] != '\0' ? xstrdup(path.orcpt) :
+	    NULL;
 	session_ask(s, ELEMTA_PHASE_RCPT, SESSION_WAIT_POLICY, t->pending_rcpt,
 	    -1);
 }
@@ -962,7 +982,13 @@ session_rcpt_proceed(struct session *s, const struct session_verdict *v)
 	if (t->nrcpt == t->rcpt_cap) {
 		t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
 		t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(*t->rcpts));
+		t->notify = xrealloc(t->notify,
+		    t->rcpt_cap * sizeof(*t->notify));
+		t->orcpt = xrealloc(t->orcpt, t->rcpt_cap * sizeof(*t->orcpt));
 	}
+	t->notify[t->nrcpt] = t->pending_notify;
+	t->orcpt[t->nrcpt] = t->pending_orcpt;
+	t->pending_orcpt = NULL;
 	t->rcpts[t->nrcpt++] = rcpt;
 	session_enter_state(s, SESSION_RCPT_DONE);
 	session_reply(s, "250 2.1.5 Ok");
@@ -1189,6 +1215,10 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	env.sender = t->sender;
 	env.recipients = t->rcpts;
 	env.recipient_count = t->nrcpt;
+	env.ret = t->ret;
+	env.envid = t->envid;
+	env.notify = t->notify;
+	env.orcpt = t->orcpt;
 	t->verdict = verdict;     /* what session_commit_done reports */
 	session_enter_state(s, SESSION_EOM_COMMIT);
 	s->ops->commit(s->io, s->spool, &env,

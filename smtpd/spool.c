@@ -438,6 +438,8 @@ struct spool_job {
 	struct spool_envelope env;    /* strings point into arena       */
 	char *arena;
 	char **rcpts;
+	char **orcpt;                 /* into arena                     */
+	unsigned *notify;
 	enum spool_dest dest;
 	bool do_fsync;
 	bool cancelled;               /* main thread only               */
@@ -636,6 +638,8 @@ spool_job_free(struct spool_job *j)
 	spool_msg_abort(&j->msg);     /* no-op after a commit */
 	free(j->arena);
 	free(j->rcpts);
+	free(j->orcpt);
+	free(j->notify);
 	free(j);
 }
 
@@ -793,7 +797,10 @@ spool_commit_submit(struct spool_committer *sc, struct spool_msg *m,
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		total += strlen(strs[i] ? strs[i] : "") + 1;
 	for (size_t i = 0; i < env->recipient_count; i++)
-		total += strlen(env->recipients[i]) + 1;
+		total += strlen(env->recipients[i]) + 1 +
+		    (env->orcpt != NULL && env->orcpt[i] != NULL ?
+		    strlen(env->orcpt[i]) + 1 : 0);
+	total += env->envid != NULL ? strlen(env->envid) + 1 : 0;
 	j->arena = xmalloc(total);
 	j->rcpts = xcalloc(env->recipient_count + 1, sizeof(*j->rcpts));
 	j->env = *env;
@@ -809,6 +816,24 @@ spool_commit_submit(struct spool_committer *sc, struct spool_msg *m,
 		j->rcpts[i] = (char *)spool_arena_put(j->arena, &off,
 		    env->recipients[i]);
 	j->env.recipients = j->rcpts;
+	if (env->envid != NULL)
+		j->env.envid = spool_arena_put(j->arena, &off, env->envid);
+	if (env->notify != NULL) {
+		j->notify = xcalloc(env->recipient_count + 1,
+		    sizeof(*j->notify));
+		memcpy(j->notify, env->notify,
+		    env->recipient_count * sizeof(*j->notify));
+		j->env.notify = j->notify;
+	}
+	if (env->orcpt != NULL) {
+		j->orcpt = xcalloc(env->recipient_count + 1,
+		    sizeof(*j->orcpt));
+		for (size_t i = 0; i < env->recipient_count; i++)
+			if (env->orcpt[i] != NULL)
+				j->orcpt[i] = (char *)spool_arena_put(j->arena,
+				    &off, env->orcpt[i]);
+		j->env.orcpt = j->orcpt;
+	}
 	j->msg = *m;
 	memset(m, 0, sizeof(*m));
 	m->fd = -1;

@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from elemta import free_port, send_message, wait_until
+from elemta import SMTPConn, free_port, send_message, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -736,3 +736,197 @@ def test_delay_warning_once(make_elemta):
     time.sleep(3)                                   # further retries: no more
     assert len(maildir_files(e, "client.test", "alice")) == 1
     assert [m["recipients"][0]["status"] for m in queue_json(e)] == ["deferred"]
+
+
+# ---- DSN (RFC 3461 parameters, RFC 3464 reports) ----
+
+def send_dsn(port, sender, rcpts, body, mail_params=""):
+    """One transaction with DSN parameters: rcpts is a list of (address,
+    params); every reply must be a success."""
+    c = SMTPConn(port)
+    try:
+        assert c.reply()[0] == 220
+        code, _, lines = c.cmd("EHLO client.test")
+        assert code == 250 and "250-DSN" in lines, lines
+        assert c.cmd("MAIL FROM:<%s> %s" % (sender, mail_params))[0] == 250
+        for addr, params in rcpts:
+            code, text, _ = c.cmd("RCPT TO:<%s> %s" % (addr, params))
+            assert code == 250, (addr, params, code, text)
+        assert c.cmd("DATA")[0] == 354
+        c.send(body + b".\r\n")
+        assert c.reply()[0] == 250
+        c.cmd("QUIT")
+    finally:
+        c.close()
+
+
+def dsn_routes(*extra):
+    return delivery_cfg(list(extra) + [
+        {"domains": ["client.test"], "next_hop": "maildir:mail"}])
+
+
+def test_dsn_parameters_refused_when_malformed(make_elemta):
+    e = make_elemta()
+    c = SMTPConn(e.port)
+    try:
+        c.reply()
+        assert "250-DSN" in c.cmd("EHLO client.test")[2]
+        for bad in ("RET=BODY", "ENVID=a+", "ENVID=" + "x" * 101,
+                    "RET=FULL RET=HDRS"):
+            code, text, _ = c.cmd("MAIL FROM:<a@client.test> " + bad)
+            assert (code, text.split()[0]) == (501, "5.5.4"), (bad, text)
+        assert c.cmd("MAIL FROM:<a@client.test> RET=HDRS ENVID=" + "x" * 100)[0] == 250
+        for bad in ("NOTIFY=NEVER,SUCCESS", "NOTIFY=SOMETIMES", "ORCPT=b@x",
+                    "ORCPT=rfc822;" + "x" * 494, "NOTIFY=DELAY NOTIFY=DELAY"):
+            code, text, _ = c.cmd("RCPT TO:<postmaster> " + bad)
+            assert (code, text.split()[0]) == (501, "5.5.4"), (bad, text)
+        assert c.cmd("RCPT TO:<postmaster> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;"
+                     + "x" * 493)[0] == 250
+    finally:
+        c.close()
+
+
+def test_dsn_notify_never_and_ret_full_envid_orcpt(make_elemta):
+    """Two recipients refused by the next hop: NOTIFY=NEVER gets no
+    report (logged), NOTIFY=FAILURE does, with the whole message (RET=FULL),
+    the ENVID and the ORCPT echoed."""
+    e = make_elemta(overrides=dsn_routes(
+        {"domains": ["relay.test"], "next_hop": "error:5.1.1 nobody here"}))
+    send_dsn(e.port, "alice@client.test",
+             [("quiet@relay.test", "NOTIFY=NEVER"),
+              ("loud@relay.test", "NOTIFY=FAILURE ORCPT=rfc822;Loud+2Bx@relay.test")],
+             BODY, "RET=FULL ENVID=env+3Did-42")
+    bounces = wait_until(lambda: maildir_files(e, "client.test", "alice"), 15,
+                         what="the bounce")
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    msg, parts = parse_bounce(bounces[0])
+    status = parts[1].as_string()
+    assert "Original-Envelope-Id: env=id-42" in status, status
+    assert "Final-Recipient: rfc822; loud@relay.test" in status.replace(";rfc", "; rfc"), status
+    assert "Original-Recipient: rfc822;Loud+x@relay.test" in status.replace("; ", ";"), status
+    assert "quiet@relay.test" not in status
+    assert parts[2].get_content_type() == "message/rfc822"
+    original = parts[2].as_bytes()
+    assert b"first line" in original and b"last line" in original
+    wait_until(lambda: "quiet@relay.test> failed: no bounce (NOTIFY=NEVER)" in e.log(),
+               5, what="the log line for NOTIFY=NEVER")
+    time.sleep(1)
+    assert len(maildir_files(e, "client.test", "alice")) == 1
+
+
+def test_dsn_notify_never_alone_no_bounce(make_elemta):
+    e = make_elemta(overrides=dsn_routes(
+        {"domains": ["relay.test"], "next_hop": "error:5.1.1 nobody here"}))
+    send_dsn(e.port, "alice@client.test", [("quiet@relay.test", "NOTIFY=NEVER")], BODY)
+    wait_until(lambda: spool_empty(e), 10, what="the message dropped")
+    wait_until(lambda: "no bounce (NOTIFY=NEVER)" in e.log(), 5, what="the log line")
+    time.sleep(1)
+    assert maildir_files(e, "client.test", "alice") == []
+
+
+def success_report(e):
+    files = wait_until(lambda: maildir_files(e, "client.test", "alice"), 15,
+                       what="the success DSN")
+    msg = email.message_from_bytes(open(files[0], "rb").read(),
+                                   policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/report"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == [
+        "text/plain", "message/delivery-status", "text/rfc822-headers"]
+    return parts[1].as_string(), files
+
+
+def test_dsn_success_to_maildir_says_delivered(make_elemta):
+    e = make_elemta(overrides=dsn_routes(
+        {"domains": ["local.test"], "next_hop": "maildir:mail"}))
+    send_dsn(e.port, "alice@client.test",
+             [("bob@local.test", "NOTIFY=SUCCESS"), ("carol@local.test", "")], BODY,
+             "RET=FULL")
+    status, _ = success_report(e)
+    assert "Action: delivered" in status and "bob@local.test" in status, status
+    assert "carol@local.test" not in status     # no NOTIFY: no success report
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    assert len(maildir_files(e, "local.test", "bob")) == 1
+    time.sleep(1)
+    assert len(maildir_files(e, "client.test", "alice")) == 1
+
+
+def test_dsn_success_to_next_hop_without_dsn_says_relayed(make_elemta, sinks):
+    s = sinks()
+    e = make_elemta(overrides=dsn_routes(
+        {"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}))
+    send_dsn(e.port, "alice@client.test", [("a@relay.test", "NOTIFY=SUCCESS,FAILURE")],
+             BODY, "ENVID=e1")
+    status, _ = success_report(e)
+    assert "Action: relayed" in status and "a@relay.test" in status, status
+    assert "Original-Envelope-Id: e1" in status
+    assert len(s.messages) == 1
+
+
+class DSNSink(Sink):
+    """A next hop that offers DSN (aiosmtpd does not by itself): EHLO
+    gains the keyword, the RFC 3461 parameters are let through and
+    recorded as aiosmtpd hands them over (upper-cased)."""
+
+    def __init__(self, port=None):
+        super().__init__(port)
+        self.options = []             # (mail_options, rcpt_options)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-DSN", responses[-1]]
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        envelope.rcpt_options.extend(options)     # Sink's hook does not
+        return await super().handle_RCPT(server, session, envelope, address,
+                                         options)
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.options.append((list(envelope.mail_options),
+                                 list(envelope.rcpt_options)))
+        return await super().handle_DATA(server, session, envelope)
+
+    def start(self):
+        from aiosmtpd.smtp import SMTP
+
+        class DSNSMTP(SMTP):
+            def _getparams(self, params):
+                r = super()._getparams(params)
+                if r is not None:
+                    for k in ("RET", "ENVID", "NOTIFY", "ORCPT"):
+                        r.pop(k, None)
+                return r
+
+        handler = self
+
+        class DSNController(aiosmtpd_controller.Controller):
+            def factory(self):
+                return DSNSMTP(handler, **self.SMTP_kwargs)
+
+        self.controller = DSNController(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+        return self
+
+
+def test_dsn_params_passed_to_a_next_hop_with_dsn(make_elemta):
+    s = DSNSink().start()
+    try:
+        e = make_elemta(overrides=dsn_routes(
+            {"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}))
+        send_dsn(e.port, "alice@client.test",
+                 [("a@relay.test", "NOTIFY=SUCCESS,DELAY ORCPT=rfc822;A+2Bb@relay.test"),
+                  ("b@relay.test", "NOTIFY=NEVER")],
+                 BODY, "RET=FULL ENVID=id+3D7")
+        wait_until(lambda: s.options, 15, what="the message at the DSN next hop")
+        wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+        mail_opts, rcpt_opts = s.options[0]
+        assert "RET=FULL" in mail_opts and "ENVID=ID+3D7" in mail_opts, mail_opts
+        assert "NOTIFY=SUCCESS,DELAY" in rcpt_opts, rcpt_opts
+        assert "ORCPT=RFC822;A+2BB@RELAY.TEST" in rcpt_opts, rcpt_opts
+        assert "NOTIFY=NEVER" in rcpt_opts, rcpt_opts
+        # The next hop took over the duty: no success report from us.
+        time.sleep(1.5)
+        assert maildir_files(e, "client.test", "alice") == []
+    finally:
+        s.stop()

@@ -304,9 +304,9 @@ test_mail_params(void **state)
 	    &err), &err, 501, "5.5.4");
 	expect_err(command_parse_mail("FROM:<a@b.example> SMTPUTF8=yes", 0, &p,
 	    &err), &err, 501, "5.5.4");
-	expect_err(command_parse_mail("FROM:<a@b.example> RET=FULL", 0, &p, &err),
-	    &err, 555, "5.5.4");
-	assert_non_null(strstr(err.text, "RET"));
+	expect_err(command_parse_mail("FROM:<a@b.example> MT-PRIORITY=3", 0, &p,
+	    &err), &err, 555, "5.5.4");
+	assert_non_null(strstr(err.text, "MT-PRIORITY"));
 	expect_err(command_parse_mail("FROM:<a@b.example> AUTH=<>", 0, &p, &err),
 	    &err, 555, "5.5.4");
 	expect_err(command_parse_mail("FROM:<a@b.example> =x", 0, &p, &err), &err,
@@ -351,12 +351,113 @@ test_rcpt(void **state)
 	    &err, 501, "5.1.3");
 	expect_err(command_parse_rcpt("FROM:<bob@example.com>", false, &p, &err),
 	    &err, 501, "5.5.4");
-	expect_err(command_parse_rcpt("TO:<bob@example.com> NOTIFY=NEVER", false,
+	expect_err(command_parse_rcpt("TO:<bob@example.com> FOO=BAR", false,
 	    &p, &err), &err, 555, "5.5.4");
 	expect_err(command_parse_rcpt("TO:<b\xc3\xb6@example.com>", false, &p,
 	    &err), &err, 553, "5.6.7");
 	assert_int_equal(command_parse_rcpt("TO:<b\xc3\xb6@example.com>", true,
 	    &p, &err), 0);
+}
+
+/* test_mail_dsn - RET and ENVID (RFC 3461 §4.3, §4.4): accepted when
+ * well-formed, 501 5.5.4 when malformed, too long or repeated. */
+static void
+test_mail_dsn(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+	char line[400];
+
+	assert_int_equal(command_parse_mail("FROM:<a@b.example>", 0, &p, &err), 0);
+	assert_int_equal(p.ret, DSN_RET_DEFAULT);
+	assert_string_equal(p.envid, "");
+	assert_int_equal(command_parse_mail(
+	    "FROM:<a@b.example> RET=FULL ENVID=QQ+2Bid+3D1", 0, &p, &err), 0);
+	assert_int_equal(p.ret, DSN_RET_FULL);
+	assert_string_equal(p.envid, "QQ+2Bid+3D1");
+	assert_int_equal(command_parse_mail("FROM:<> ret=hdrs", 0, &p, &err), 0);
+	assert_int_equal(p.ret, DSN_RET_HDRS);
+
+	expect_err(command_parse_mail("FROM:<a@b.example> RET=BODY", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> RET", 0, &p, &err),
+	    &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> RET=FULL RET=HDRS", 0,
+	    &p, &err), &err, 501, "5.5.4");
+	assert_non_null(strstr(err.text, "duplicate"));
+	expect_err(command_parse_mail("FROM:<a@b.example> ENVID=a ENVID=b", 0,
+	    &p, &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> ENVID", 0, &p, &err),
+	    &err, 501, "5.5.4");
+	/* Not xtext: a lone '+', lower-case hex, a control byte encoded. */
+	expect_err(command_parse_mail("FROM:<a@b.example> ENVID=a+", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> ENVID=a+2b", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	expect_err(command_parse_mail("FROM:<a@b.example> ENVID=a+0D+0A", 0, &p,
+	    &err), &err, 501, "5.5.4");
+	/* 100 characters are the bound; 101 are refused. */
+	snprintf(line, sizeof(line), "FROM:<a@b.example> ENVID=%0100d", 7);
+	assert_int_equal(command_parse_mail(line, 0, &p, &err), 0);
+	assert_int_equal(strlen(p.envid), 100);
+	snprintf(line, sizeof(line), "FROM:<a@b.example> ENVID=%0101d", 7);
+	expect_err(command_parse_mail(line, 0, &p, &err), &err, 501, "5.5.4");
+}
+
+/* test_rcpt_dsn - NOTIFY and ORCPT (RFC 3461 §4.1, §4.2). */
+static void
+test_rcpt_dsn(void **state)
+{
+	struct command_path p;
+	struct command_error err;
+	char line[700];
+
+	assert_int_equal(command_parse_rcpt("TO:<b@c.example>", false, &p, &err),
+	    0);
+	assert_int_equal(p.notify, 0);
+	assert_string_equal(p.orcpt, "");
+	assert_int_equal(command_parse_rcpt("TO:<b@c.example> NOTIFY=NEVER",
+	    false, &p, &err), 0);
+	assert_int_equal(p.notify, DSN_NOTIFY_NEVER);
+	assert_int_equal(command_parse_rcpt(
+	    "TO:<b@c.example> notify=success,Failure,DELAY "
+	    "ORCPT=rfc822;b+2Bx@c.example", false, &p, &err), 0);
+	assert_int_equal(p.notify, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE |
+	    DSN_NOTIFY_DELAY);
+	assert_string_equal(p.orcpt, "rfc822;b+2Bx@c.example");
+
+	static const char *const bad[] = {
+		"TO:<b@c.example> NOTIFY=",
+		"TO:<b@c.example> NOTIFY",
+		"TO:<b@c.example> NOTIFY=NEVER,SUCCESS",
+		"TO:<b@c.example> NOTIFY=SUCCESS,SUCCESS",
+		"TO:<b@c.example> NOTIFY=SUCCESS,",
+		"TO:<b@c.example> NOTIFY=,FAILURE",
+		"TO:<b@c.example> NOTIFY=ALWAYS",
+		"TO:<b@c.example> NOTIFY=DELAY NOTIFY=FAILURE",
+		"TO:<b@c.example> ORCPT",
+		"TO:<b@c.example> ORCPT=b@c.example",
+		"TO:<b@c.example> ORCPT=;b@c.example",
+		"TO:<b@c.example> ORCPT=rfc822;",
+		"TO:<b@c.example> ORCPT=rfc_822;b@c.example",
+		"TO:<b@c.example> ORCPT=rfc822;b+0A@c.example",
+		"TO:<b@c.example> ORCPT=rfc822;a ORCPT=rfc822;b",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
+		expect_err(command_parse_rcpt(bad[i], false, &p, &err), &err,
+		    501, "5.5.4");
+	/* ORCPT's bound: 500 characters. */
+	snprintf(line, sizeof(line), "TO:<b@c.example> ORCPT=rfc822;%0493d", 1);
+	assert_int_equal(command_parse_rcpt(line, false, &p, &err), 0);
+	assert_int_equal(strlen(p.orcpt), 500);
+	snprintf(line, sizeof(line), "TO:<b@c.example> ORCPT=rfc822;%0494d", 1);
+	expect_err(command_parse_rcpt(line, false, &p, &err), &err, 501,
+	    "5.5.4");
+	/* MAIL's parameters are not RCPT's and the reverse. */
+	expect_err(command_parse_rcpt("TO:<b@c.example> RET=FULL", false, &p,
+	    &err), &err, 555, "5.5.4");
+	expect_err(command_parse_mail("FROM:<b@c.example> NOTIFY=NEVER", 0, &p,
+	    &err), &err, 555, "5.5.4");
 }
 
 /* test_rcpt_canonical_domain - the domain is kept in its canonical form
@@ -557,6 +658,8 @@ main(void)
 		cmocka_unit_test(test_mail_params),
 		cmocka_unit_test(test_mail_utf8),
 		cmocka_unit_test(test_rcpt),
+		cmocka_unit_test(test_mail_dsn),
+		cmocka_unit_test(test_rcpt_dsn),
 		cmocka_unit_test(test_rcpt_canonical_domain),
 		cmocka_unit_test(test_address_unsafe_chars),
 		cmocka_unit_test(test_utf8),

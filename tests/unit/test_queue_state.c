@@ -191,6 +191,13 @@ test_envelope_round_trip(void **state)
 	assert_string_equal(r.recipients[1], "carol@example.net");
 	assert_int_equal(r.size, strlen(msg));
 	assert_int_equal(r.received, 1764201600);
+	/* Without DSN fields (as every envelope before DSN): defaults. */
+	assert_int_equal(r.ret, DSN_RET_DEFAULT);
+	assert_null(r.envid);
+	assert_int_equal(r.notify[0], 0);
+	assert_int_equal(r.notify[1], 0);
+	assert_null(r.orcpt[0]);
+	assert_null(r.orcpt[1]);
 	queue_envelope_free(&r);
 	/* The size must say where the envelope starts. */
 	sb.data[sb.len - 2] = '9';
@@ -204,6 +211,73 @@ test_envelope_round_trip(void **state)
 	strbuf_free(&sb);
 }
 
+/* test_envelope_dsn - RET, ENVID and per-recipient NOTIFY/ORCPT
+ * survive the round trip (xtext on disk, decoded when read), and a
+ * malformed or misplaced DSN line is refused. */
+static void
+test_envelope_dsn(void **state)
+{
+	char *rcpts[] = { "bob@example.com", "carol@example.net",
+	    "dave@example.org" };
+	unsigned notify[] = { DSN_NOTIFY_NEVER, 0,
+	    DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY };
+	char *orcpt[] = { NULL, "rfc822;carol+2Bx@example.net", "" };
+	struct queue_envelope env = {
+		.received = 1764201600, .client_address = "192.0.2.7",
+		.sender = "s@example.com", .recipients = rcpts,
+		.recipient_count = 3, .ret = DSN_RET_FULL, .envid = "Q+3D1",
+		.notify = notify, .orcpt = orcpt,
+	};
+	struct strbuf sb = STRBUF_INIT(0);
+	struct queue_envelope_read r;
+	struct error err;
+	static const char *const bad[] = {
+		"notify: NEVER\nrecipient: a@b\n",      /* before a recipient */
+		"recipient: a@b\nnotify: SOMETIMES\n",
+		"recipient: a@b\nnotify: DELAY\nnotify: DELAY\n",
+		"recipient: a@b\norcpt: rfc822\n",
+		"recipient: a@b\norcpt: rfc822;a+0Db\n",
+		"recipient: a@b\nret: ALL\n",
+		"recipient: a@b\nenvid: a+\n",
+	};
+
+	assert_int_equal(queue_envelope_format(&sb, "ABC", &env, 0), 0);
+	assert_non_null(strstr(sb.data, "ret: FULL\nenvid: Q+3D1\n"));
+	assert_non_null(strstr(sb.data, "recipient: bob@example.com\n"
+	    "notify: NEVER\nrecipient: carol@example.net\n"
+	    "orcpt: rfc822;carol+2Bx@example.net\n"
+	    "recipient: dave@example.org\nnotify: SUCCESS,DELAY\nsize: "));
+	assert_int_equal(queue_envelope_parse(sb.data, sb.len, sb.len, &r,
+	    &err), 0);
+	assert_int_equal(r.ret, DSN_RET_FULL);
+	assert_string_equal(r.envid, "Q=1");
+	assert_int_equal(r.recipient_count, 3);
+	assert_int_equal(r.notify[0], DSN_NOTIFY_NEVER);
+	assert_int_equal(r.notify[1], 0);
+	assert_int_equal(r.notify[2], DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY);
+	assert_null(r.orcpt[0]);
+	assert_string_equal(r.orcpt[1], "rfc822;carol+x@example.net");
+	assert_null(r.orcpt[2]);
+	queue_envelope_free(&r);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		strbuf_reset(&sb);
+		strbuf_appendf(&sb, "version: 2\nqueue-id: A\nsender: \n%s"
+		    "size: %020d\n", bad[i], 0);
+		assert_int_equal(queue_envelope_parse(sb.data, sb.len, sb.len,
+		    &r, &err), -1);
+		queue_envelope_free(&r);
+	}
+	/* The good form of the same lines is accepted (the test can fail). */
+	strbuf_reset(&sb);
+	strbuf_appendf(&sb, "version: 2\nqueue-id: A\nsender: \nrecipient: "
+	    "a@b\nnotify: DELAY\norcpt: rfc822;a@b\nsize: %020d\n", 0);
+	assert_int_equal(queue_envelope_parse(sb.data, sb.len, sb.len, &r,
+	    &err), 0);
+	queue_envelope_free(&r);
+	strbuf_free(&sb);
+}
+
 int
 main(void)
 {
@@ -213,6 +287,7 @@ main(void)
 		cmocka_unit_test(test_write_read_remove),
 		cmocka_unit_test(test_control_marks),
 		cmocka_unit_test(test_envelope_round_trip),
+		cmocka_unit_test(test_envelope_dsn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

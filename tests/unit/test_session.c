@@ -387,7 +387,7 @@ ehlo(struct drv *d)
 	assert_non_null(strstr(d->req, "helo_name=client.test\n"));
 	drv_answer(d, "DUNNO");
 	assert_reply(d, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n"
-	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n"
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n"
 	    "250 HELP\r\n");
 	assert_state(d, SESSION_HELO_DONE);
 }
@@ -1158,7 +1158,7 @@ test_starttls_discards_injection_and_resets(void **state)
 	/* STARTTLS offered; AUTH not offered, and refused, without TLS */
 	assert_string_equal(ehlo_reply(d), "250-mx.test\r\n250-PIPELINING\r\n"
 	    "250-SIZE 10000\r\n250-8BITMIME\r\n250-STARTTLS\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP\r\n");
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n250 HELP\r\n");
 	drv_send(d, "AUTH PLAIN AGFsaWNlAHMzY3JldA==\r\n");
 	assert_reply(d, "538 5.7.11 Encryption required for requested "
 	    "authentication mechanism\r\n");
@@ -1187,7 +1187,7 @@ test_starttls_discards_injection_and_resets(void **state)
 	drv_answer(d, "DUNNO");
 	assert_reply(d, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n"
 	    "250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n"
-	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 HELP\r\n");
+	    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n250 HELP\r\n");
 	drv_send(d, "STARTTLS\r\n");
 	assert_reply(d, "503 5.5.1 Error: TLS already active\r\n");
 	assert_int_equal(d->nstarttls, 1);
