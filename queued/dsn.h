@@ -1,9 +1,9 @@
 /*
- * dsn.h - delivery status notifications: the RFC 3461 envelope
- * parameters elemta-queued passes on (NOTIFY, RET, ENVID, ORCPT) and the
- * RFC 3464 report it composes (bounces, delay warnings, success DSNs).
- * This header owns that vocabulary; smtp_client.c and the queue manager
- * use it.
+ * dsn.h - delivery status notifications: the RFC 3464 report
+ * elemta-queued composes (bounces, delay warnings, success DSNs) and
+ * NOTIFY's meaning (dsn_wanted).  The RFC 3461 parameter vocabulary
+ * (NOTIFY bits, RET, xtext) is common/dsn_param.h's, shared with smtpd;
+ * smtp_client.c and the queue manager use both.
  *
  * dsn_compose's promises (each tested in tests/unit/test_dsn.c):
  *  - the output is one RFC 5322 message with CRLF line ends: headers

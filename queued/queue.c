@@ -326,9 +326,9 @@ queue_notify_text(const struct qmsg *m, size_t i)
 	return buf[0] != '\0' ? buf : "-";
 }
 
-/* queue_dsn_rcpts - m's recipients in status as report entries of
- * action (dflt: their status code when they have none) into dr; returns
- * how many. */
+/* queue_dsn_rcpts - m's recipients in status whose NOTIFY asks for a
+ * report of action, as report entries (dflt: their status code when they
+ * have none) into dr; returns how many. */
 static size_t
 queue_dsn_rcpts(const struct qmsg *m, enum queue_rcpt_status status,
     enum dsn_action action, const char *dflt, struct dsn_rcpt *dr)
@@ -340,13 +340,13 @@ queue_dsn_rcpts(const struct qmsg *m, enum queue_rcpt_status status,
 
 		if (r->status != status)
 			continue;
-		/* RFC 3461 §4.1: the sender's NOTIFY for this recipient. */
-		if (!dsn_wanted(m->env.sender, m->env.notify != NULL ?
-		    m->env.notify[i] : 0, action)) {
+		/* RFC 3461 §4.1: the sender's NOTIFY for this recipient
+		 * (a <> sender is the callers' to refuse, with its own log). */
+		if (m->env.sender[0] != '\0' && !dsn_wanted(m->env.sender,
+		    m->env.notify != NULL ? m->env.notify[i] : 0, action)) {
 			char esc[256];
 
-			if (action == DSN_ACTION_FAILED &&
-			    m->env.sender[0] != '\0')
+			if (action == DSN_ACTION_FAILED)
 				log_info("queue %s: to=<%s> failed: no bounce "
 				    "(NOTIFY=%s)", m->id,
 				    LOG_ESC(esc, m->env.recipients[i]),
