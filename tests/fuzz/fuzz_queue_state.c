@@ -12,7 +12,8 @@
  *    recipients;
  *  - queue_envelope_parse either fails or gives a size that leaves the
  *    envelope inside the bytes given, a queue-id, and at least one
- *    recipient, none of them holding a control byte;
+ *    recipient, none of them (nor a decoded ENVID or ORCPT) holding a
+ *    control byte, and NOTIFY=NEVER alone;
  *  - nothing reads past the bytes given (ASan), nothing leaks.
  */
 #include <stdbool.h>
@@ -80,10 +81,21 @@ fuzz_envelope(const char *data, size_t size)
 		    (unsigned long long)env.size);
 		FUZZ_CHECK(env.id[0] != '\0' && env.recipient_count > 0,
 		    "incomplete envelope accepted");
-		for (size_t i = 0; i < env.recipient_count; i++)
+		for (size_t i = 0; i < env.recipient_count; i++) {
 			for (const char *p = env.recipients[i]; *p; p++)
 				FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f,
 				    "control byte in a recipient");
+			/* DSN values are decoded xtext: still no control. */
+			for (const char *p = env.orcpt[i]; p != NULL && *p; p++)
+				FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f,
+				    "control byte in an ORCPT");
+			FUZZ_CHECK((env.notify[i] & DSN_NOTIFY_NEVER) == 0 ||
+			    env.notify[i] == DSN_NOTIFY_NEVER,
+			    "NEVER with another NOTIFY keyword");
+		}
+		for (const char *p = env.envid; p != NULL && *p; p++)
+			FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f,
+			    "control byte in the ENVID");
 	}
 	queue_envelope_free(&env);
 }
