@@ -938,6 +938,11 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 		session_reply_error(s, err.code, err.enhanced, "%s", err.text);
 		return;
 	}
+	if ((path.notify != 0 || path.orcpt[0] != '\0') && !s->esmtp) {
+		session_reply_error(s, 555, "5.5.4",
+		    "Error: parameters need EHLO");
+		return;
+	}
 	if (t->nrcpt >= s->cfg->server.max_recipients) {
 		session_rcpt_too_many(s, "Error: too many recipients");
 		return;

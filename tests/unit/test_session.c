@@ -484,9 +484,15 @@ test_helo_then_mail_sequence(void **state)
 	assert_reply(d, "503 5.5.1 Error: nested MAIL command\r\n");
 	drv_send(d, "DATA\r\n");
 	assert_reply(d, "503 5.5.1 Error: need RCPT command\r\n");
+	/* RFC 3461 parameters, like every extension's, need EHLO. */
+	drv_send(d, "RCPT TO:<c@d.example> NOTIFY=NEVER\r\n");
+	assert_reply(d, "555 5.5.4 Error: parameters need EHLO\r\n");
+
 	drv_send(d, "RSET\r\n");
 	assert_reply(d, "250 2.0.0 Ok\r\n");
 	assert_state(d, SESSION_HELO_DONE);
+	drv_send(d, "MAIL FROM:<a@b.example> RET=FULL\r\n");
+	assert_reply(d, "555 5.5.4 Error: parameters need EHLO\r\n");
 }
 
 static void
