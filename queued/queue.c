@@ -57,6 +57,7 @@ struct qmsg {
 	int fd;                       /* open while an attempt runs       */
 	unsigned jobs;                /* attempts in flight               */
 	bool deleted;                 /* delete requested                 */
+	bool bounced;                 /* its bounce is durable in queue/  */
 	struct qmsg *next, *prev;     /* every message                    */
 	struct qmsg *hnext;           /* its hash bucket                  */
 };
@@ -292,16 +293,22 @@ queue_unlink(struct queue *q, struct qmsg *m)
 }
 
 /* queue_remove_files - the spool file, then the state file, then the
- * marks that named it. */
-static void
+ * marks that named it; false (logged, nothing else removed) when the
+ * spool file stays: its state must stay too, or the next scan would
+ * deliver every recipient again. */
+static bool
 queue_remove_files(struct queue *q, const char *id)
 {
 	char path[CONFIG_PATH_MAX + 64];
 	struct error err;
 
-	if (queue_path(q, "queue", id, path, sizeof(path)) == 0 &&
-	    unlink(path) < 0 && errno != ENOENT)
-		log_err("queue %s: unlink %s: %s", id, path, strerror(errno));
+	if (queue_path(q, "queue", id, path, sizeof(path)) < 0)
+		return false;
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_err("queue %s: unlink %s: %s (retried)", id, path,
+		    strerror(errno));
+		return false;
+	}
 	if (queue_state_remove(q->cfg->spool.path, id, &err) < 0)
 		log_err("queue %s: %s", id, err.text);
 	for (int c = QUEUE_CTL_FLUSH; c <= QUEUE_CTL_DELETE; c++) {
@@ -312,6 +319,7 @@ queue_remove_files(struct queue *q, const char *id)
 		if (queue_path(q, "control", name, path, sizeof(path)) == 0)
 			unlink(path);
 	}
+	return true;
 }
 
 /*==== Finishing ====*/
@@ -440,13 +448,17 @@ queue_warn(struct queue *q, struct qmsg *m, int64_t now)
 	free(dr);
 }
 
-/* queue_finish - every recipient is final: bounce, then remove. */
+/* queue_finish - every recipient is final: bounce, then remove (each
+ * retried at the next run until done; the bounce is written once, as
+ * it may be delivered and gone before the removal succeeds). */
 static void
 queue_finish(struct queue *q, struct qmsg *m)
 {
-	if (!queue_bounce(q, m))
+	if (!m->bounced && !queue_bounce(q, m))
 		return;
-	queue_remove_files(q, m->id);
+	m->bounced = true;
+	if (!queue_remove_files(q, m->id))
+		return;
 	log_info("queue %s: removed (all recipients final)", m->id);
 	queue_unlink(q, m);
 }
@@ -455,9 +467,10 @@ queue_finish(struct queue *q, struct qmsg *m)
 static void
 queue_delete(struct queue *q, struct qmsg *m)
 {
+	if (!queue_remove_files(q, m->id))
+		return;
 	log_info("queue %s: deleted by the operator (from=<%s>)", m->id,
 	    m->env.sender);
-	queue_remove_files(q, m->id);
 	queue_unlink(q, m);
 }
 
