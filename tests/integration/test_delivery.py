@@ -88,8 +88,8 @@ class Sink:
 def sinks():
     made = []
 
-    def factory(port=None, start=True):
-        s = Sink(port)
+    def factory(port=None, start=True, delay=0):
+        s = SlowSink(delay, port=port) if delay else Sink(port)
         made.append(s)
         return s.start() if start else s
     yield factory
@@ -399,7 +399,9 @@ def test_lmtp_to_dovecot(make_elemta, dovecot, over):
 
 
 def test_sigkill_under_stream_loses_nothing(make_elemta, sinks):
-    s = sinks()
+    # A slow next hop keeps deliveries in flight, so the kills hit them
+    # (asserted below: otherwise this test would prove nothing).
+    s = sinks(delay=0.4)
     cfg = delivery_cfg(
         [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port}])
     cfg["delivery"]["destination_concurrency"] = 2
@@ -425,6 +427,12 @@ def test_sigkill_under_stream_loses_nothing(make_elemta, sinks):
     # Only a delivery in flight at a kill may repeat: at most one per
     # connection (destination_concurrency 2) per kill.
     assert dups <= 2 * kills, (dups, kills)
+    # The premise: some kill cut a delivery short (its DATA was begun,
+    # and begun again by the next process).
+    with s.lock:
+        started = list(s.started)
+    retried = [i for i in range(total) if started.count("n%d@relay.test" % i) > 1]
+    assert retried, "no kill hit a delivery in flight"
 
 
 def make_cert(d):
@@ -631,16 +639,20 @@ def test_may_falls_back_to_plaintext_after_a_failed_handshake(make_elemta):
 
 class SlowSink(Sink):
     """Answers the end of data only after `delay` seconds, or (delay None)
-    once the test sets `gate`: a delivery stays in flight meanwhile."""
+    once the test sets `gate`: a delivery stays in flight meanwhile.
+    `started` lists the recipients of every DATA begun, answered or not."""
 
     def __init__(self, delay, **kw):
         super().__init__(**kw)
         self.delay = delay
         self.in_data = threading.Event()
         self.gate = threading.Event()
+        self.started = []
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
+        with self.lock:
+            self.started.extend(envelope.rcpt_tos)
         self.in_data.set()
         if self.delay is not None:
             await asyncio.sleep(self.delay)
