@@ -13,7 +13,9 @@
  *
  * Host names of next hops are resolved with getaddrinfo (blocking; the
  * asynchronous resolver comes with the DNS issue); IP literals and Unix
- * sockets need no lookup.  Until then an `smtp:host` next hop (MX of
+ * sockets need no lookup.  The answer, or the failure, is kept per next
+ * hop for RELAY_RESOLVE_SECONDS, so the loop blocks for at most one
+ * resolver timeout per next hop in that time, not one per connection.  Until then an `smtp:host` next hop (MX of
  * host) connects to host's own address.
  */
 #include <arpa/inet.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -43,6 +46,7 @@
 
 #define RELAY_OUT_HIGH (256u << 10)   /* body pumped while output below */
 #define RELAY_PASSWORD_MAX 1024
+#define RELAY_RESOLVE_SECONDS 30      /* a next hop's address is kept   */
 
 struct rhop;
 
@@ -70,6 +74,11 @@ struct rhop {
 	unsigned nconn;
 	bool tls_broken;              /* a `may` handshake failed: later
 	                               * connections stay plaintext       */
+	bool resolved;                /* addr or addr_why is current     */
+	int64_t resolved_at;          /* monotonic seconds               */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;            /* 0: resolution failed (addr_why) */
+	char addr_why[256];
 	struct rhop *next;
 };
 
@@ -490,6 +499,32 @@ relay_addr(const struct route_hop *h, struct sockaddr_storage *ss,
 	return 0;
 }
 
+/* relay_hop_addr - hp's socket address, resolved again when the kept
+ * answer is older than RELAY_RESOLVE_SECONDS; -1 with why. */
+static int
+relay_hop_addr(struct rhop *hp, struct sockaddr_storage *ss,
+    socklen_t *len, char *why, size_t size)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (!hp->resolved || (int64_t)ts.tv_sec - hp->resolved_at >=
+	    RELAY_RESOLVE_SECONDS) {
+		hp->resolved = true;
+		hp->resolved_at = (int64_t)ts.tv_sec;
+		if (relay_addr(hp->h, &hp->addr, &hp->addrlen, hp->addr_why,
+		    sizeof(hp->addr_why)) < 0)
+			hp->addrlen = 0;
+	}
+	if (hp->addrlen == 0) {
+		snprintf(why, size, "%s", hp->addr_why);
+		return -1;
+	}
+	memcpy(ss, &hp->addr, sizeof(*ss));
+	*len = hp->addrlen;
+	return 0;
+}
+
 /* relay_tls_mode - delivery.tls.mode for this next hop. */
 static enum smtpc_tls_mode
 relay_tls_mode(const struct relay *r, const struct route_hop *h)
@@ -558,7 +593,7 @@ relay_open(struct relay *r, struct rhop *hp)
 	bufferevent_setwatermark(rc->bev, EV_WRITE, RELAY_OUT_HIGH / 2, 0);
 	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
 	log_debug("relay %s: connecting", hp->key);
-	if (relay_addr(hp->h, &ss, &sslen, why, sizeof(why)) < 0 ||
+	if (relay_hop_addr(hp, &ss, &sslen, why, sizeof(why)) < 0 ||
 	    bufferevent_socket_connect(rc->bev, (struct sockaddr *)&ss,
 	    (int)sslen) < 0) {
 		if (sslen != 0)
