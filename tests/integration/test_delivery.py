@@ -435,6 +435,38 @@ def test_sigkill_under_stream_loses_nothing(make_elemta, sinks):
     assert retried, "no kill hit a delivery in flight"
 
 
+def test_no_descriptor_leaked_per_delivery(make_elemta, sinks):
+    """Deliveries one after another - relayed, refused by the next hop,
+    to a Maildir - leave elemta-queued with the descriptors it had after
+    the first of each."""
+    s = sinks()
+    s.rcpt_replies["bad@relay.test"] = ["550 5.1.1 no such user"]
+    cfg = delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % s.port},
+         {"domains": ["local.test", "client.test"], "next_hop": "maildir:mail"}])
+    e = make_elemta(overrides=cfg)
+
+    def one_round(i):
+        sent_ok(send_message(e.port, "alice@client.test",
+                             ["r%d@relay.test" % i, "bad@relay.test", "l%d@local.test" % i],
+                             b"Subject: fd %d\r\n\r\nbody\r\n" % i))
+        wait_until(lambda: s.delivered_to("r%d@relay.test" % i) and
+                   maildir_files(e, "local.test", "l%d" % i) and spool_empty(e),
+                   20, what="round %d delivered, bounced and removed" % i)
+
+    def fds():
+        pid = e.worker_pids("queued")[0]
+        return len(os.listdir("/proc/%d/fd" % pid))
+
+    one_round(0)
+    before = fds()
+    for i in range(1, 21):
+        one_round(i)
+    # The connection to the sink may be open or idle-closed: one apart.
+    assert fds() <= before + 1, (before, fds())
+    assert len(maildir_files(e, "client.test", "alice")) == 21
+
+
 def make_cert(d):
     """A self-signed certificate for 127.0.0.1 (its own CA)."""
     cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
