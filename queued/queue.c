@@ -734,8 +734,20 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 
 	if (queue_path(q, "queue", m->id, path, sizeof(path)) < 0 ||
 	    (m->fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		log_err("queue %s: open %s: %s", m->id, path, strerror(errno));
+		int e = errno;
+
 		free(taken);
+		if (e != ENOENT) {
+			log_err("queue %s: open %s: %s", m->id, path,
+			    strerror(e));
+			return;
+		}
+		/* Removed behind our back: nothing is left to deliver, and
+		 * its state and marks would otherwise be retried forever. */
+		log_warn("queue %s: %s is gone; forgetting the message", m->id,
+		    path);
+		if (queue_remove_files(q, m->id))
+			queue_unlink(q, m);
 		return;
 	}
 	q->active++;

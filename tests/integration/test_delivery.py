@@ -202,14 +202,21 @@ def test_permfail_one_of_two_bounces_once(make_elemta, sinks):
     assert len(maildir_files(e, "client.test", "alice")) == 1
 
 
-def test_next_hop_down_then_flush(make_elemta, sinks):
-    port = free_port()
+def deferred_for_an_hour(make_elemta, port):
+    """An instance routing relay.test to port (nothing listens yet) whose
+    message to a@relay.test has been deferred for an hour."""
     e = make_elemta(overrides=delivery_cfg(
         [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port}],
         min_backoff="1h", max_backoff="2h"))
     sent_ok(send_message(e.port, "alice@client.test", ["a@relay.test"], BODY))
     wait_until(lambda: any(m["state"] == "deferred" for m in queue_json(e)), 10,
                what="the deferral")
+    return e
+
+
+def test_next_hop_down_then_flush(make_elemta, sinks):
+    port = free_port()
+    e = deferred_for_an_hour(make_elemta, port)
     s = sinks(port)
     time.sleep(1)
     assert s.messages == []           # nothing retries before an hour
@@ -217,6 +224,20 @@ def test_next_hop_down_then_flush(make_elemta, sinks):
     assert r.returncode == 0, r.stderr
     wait_until(lambda: s.messages, 10, what="delivery after the flush")
     wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+
+
+def test_spool_file_removed_behind_its_back_is_forgotten(make_elemta):
+    """A deferred message whose spool file someone removed: its next
+    attempt forgets it, with its state file, instead of failing forever."""
+    e = deferred_for_an_hour(make_elemta, free_port())
+    [qid] = e.queued("queue")
+    assert qid in e.queued("state")
+    os.unlink(e.path("spool", "queue", qid))
+    r = e.ctl("queue", "flush")
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: spool_empty(e), 10, what="its state file removed")
+    wait_until(lambda: "is gone; forgetting the message" in e.log(), 10,
+               what="the log line")
 
 
 def test_max_lifetime_bounces(make_elemta):
