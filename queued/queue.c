@@ -47,6 +47,7 @@
 #define QUEUE_ACTIVE_MAX 256        /* messages with an attempt in flight */
 #define QUEUE_HEADER_SCAN_MAX (256u << 10) /* Received: counted in this */
 #define QUEUE_BUCKETS 16384          /* id hash table (a power of 2)  */
+#define QUEUE_RESAVE_SECONDS 5       /* a failed state write retried  */
 
 /* One message in the queue. */
 struct qmsg {
@@ -58,6 +59,7 @@ struct qmsg {
 	unsigned jobs;                /* attempts in flight               */
 	bool deleted;                 /* delete requested                 */
 	bool bounced;                 /* its bounce is durable in queue/  */
+	bool unsaved;                 /* the last state write failed      */
 	struct qmsg *next, *prev;     /* every message                    */
 	struct qmsg *hnext;           /* its hash bucket                  */
 };
@@ -135,18 +137,18 @@ queue_domain(const char *addr)
 	return at != NULL ? at + 1 : "";
 }
 
-/* queue_save - write m's state durably; false (logged) on failure. */
+/* queue_save - write m's state durably; false (logged, and m marked
+ * unsaved for queue_run to retry) on failure. */
 static bool
 queue_save(struct queue *q, struct qmsg *m)
 {
 	struct error err;
 
-	if (queue_state_write(q->cfg->spool.path, m->id, &m->st,
-	    q->cfg->spool.fsync, &err) < 0) {
+	m->unsaved = queue_state_write(q->cfg->spool.path, m->id, &m->st,
+	    q->cfg->spool.fsync, &err) < 0;
+	if (m->unsaved)
 		log_err("queue %s: cannot record state: %s", m->id, err.text);
-		return false;
-	}
-	return true;
+	return !m->unsaved;
 }
 
 /*==== Loading ====*/
@@ -961,6 +963,11 @@ queue_run(struct queue *q)
 		nx = m->next;
 		if (m->jobs > 0)
 			continue;
+		/* Outcomes only in memory (a full disk) repeat after a crash
+		 * until written: retried until the write succeeds. */
+		if (m->unsaved && !m->deleted && !queue_save(q, m) &&
+		    now + QUEUE_RESAVE_SECONDS < next)
+			next = now + QUEUE_RESAVE_SECONDS;
 		if (m->deleted) {
 			queue_delete(q, m);
 			continue;
