@@ -364,45 +364,20 @@ queue_state_read(const char *spool, const char *id, struct queue_state *st,
 	return 1;
 }
 
-/* qs_write_file - dir/name replaced atomically with data: dir/.name.tmp,
- * fsync, rename, fsync dir. */
+/* qs_write_file - dir/name replaced atomically with data through
+ * dir/.name.tmp (fdio_commit_file). */
 static int
 qs_write_file(const char *dir, const char *name, const char *data,
     size_t len, bool do_fsync, struct error *err)
 {
 	char tmp[PATH_MAX + 64], path[PATH_MAX + 64];
-	int fd;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >=
 	    sizeof(tmp) || (size_t)snprintf(path, sizeof(path), "%s/%s", dir,
 	    name) >= sizeof(path))
 		return error_set(err, "path too long");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0640);
-	if (fd < 0)
-		return error_set(err, "create %s: %s", tmp, strerror(errno));
-	if (fdio_write_all(fd, data, len) < 0) {
-		int e = errno;
-
-		close(fd);
-		unlink(tmp);
-		return error_set(err, "write %s: %s", tmp, strerror(e));
-	}
-	if ((do_fsync && fsync(fd) < 0) || close(fd) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return error_set(err, "fsync %s: %s", tmp, strerror(e));
-	}
-	if (rename(tmp, path) < 0) {
-		int e = errno;
-
-		unlink(tmp);
-		return error_set(err, "rename %s: %s", tmp, strerror(e));
-	}
-	if (do_fsync && fdio_fsync_dir(dir) < 0)
-		return error_set(err, "fsync %s: %s", dir, strerror(errno));
-	return 0;
+	return fdio_commit_file(tmp, path, dir, data, len, do_fsync, false,
+	    err);
 }
 
 /* queue_state_write - see queue_state.h. */

@@ -55,15 +55,14 @@ bounce_read(void *ctx, char *buf, size_t size)
 	return (long)n;
 }
 
-/* bounce_commit - data into tmp/<id>, fsync'd, renamed to queue/<id>
- * (never over an existing file), queue/ fsync'd. */
+/* bounce_commit - data into tmp/<id>, renamed to queue/<id> (never over
+ * an existing file: one written before a crash stays), fsync'd per
+ * spool.fsync (fdio_commit_file). */
 static int
 bounce_commit(const struct config *cfg, const char *id, const char *data,
     size_t len, struct error *err)
 {
 	char tmp[CONFIG_PATH_MAX + 64], dst[CONFIG_PATH_MAX + 64], dir[CONFIG_PATH_MAX + 64];
-	bool do_fsync = cfg->spool.fsync;
-	int fd;
 
 	snprintf(dir, sizeof(dir), "%s/queue", cfg->spool.path);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/tmp/%s", cfg->spool.path,
@@ -72,29 +71,8 @@ bounce_commit(const struct config *cfg, const char *id, const char *data,
 		return error_set(err, "spool path too long");
 	if (access(dst, F_OK) == 0)
 		return 0;                  /* written before a crash */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0640);
-	if (fd < 0)
-		return error_set(err, "create %s: %s", tmp, strerror(errno));
-	if (fdio_write_all(fd, data, len) < 0 ||
-	    (do_fsync && fdatasync(fd) < 0)) {
-		int e = errno;
-
-		close(fd);
-		unlink(tmp);
-		return error_set(err, "write %s: %s", tmp, strerror(e));
-	}
-	close(fd);
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 &&
-	    (errno != EINVAL || link(tmp, dst) < 0 || unlink(tmp) < 0)) {
-		int e = errno;
-
-		unlink(tmp);
-		return error_set(err, "rename %s: %s", tmp, strerror(e));
-	}
-	if (do_fsync && fdio_fsync_dir(dir) < 0)
-		return error_set(err, "fsync %s: %s", dir, strerror(errno));
-	return 0;
+	return fdio_commit_file(tmp, dst, dir, data, len, cfg->spool.fsync,
+	    true, err);
 }
 
 /* bounce_write - see bounce.h. */

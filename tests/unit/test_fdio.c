@@ -108,6 +108,40 @@ test_fdio_fsync_dir(void **state)
 	assert_int_equal(errno, ENOENT);
 }
 
+/* test_fdio_commit_file - the new content replaces the old one whole, or
+ * with noreplace never replaces it (EEXIST, the old content kept); the
+ * temporary file is gone either way. */
+static void
+test_fdio_commit_file(void **state)
+{
+	char dir[] = "/tmp/elemta-test-commit-XXXXXX", tmp[96], path[96];
+	char got[16] = { 0 };
+	struct error err;
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(tmp, sizeof(tmp), "%s/.f.tmp", dir);
+	snprintf(path, sizeof(path), "%s/f", dir);
+	assert_int_equal(fdio_commit_file(tmp, path, dir, "one", 3, true, false,
+	    &err), 0);
+	assert_int_equal(fdio_commit_file(tmp, path, dir, "two", 3, true, false,
+	    &err), 0);
+	assert_int_equal(fdio_commit_file(tmp, path, dir, "three", 5, false,
+	    true, &err), -1);
+	assert_non_null(strstr(err.text, "rename"));
+	assert_int_equal(access(tmp, F_OK), -1);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fread(got, 1, sizeof(got) - 1, f), 3);
+	fclose(f);
+	assert_string_equal(got, "two");
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(fdio_commit_file(tmp, path, dir, "four", 4, false,
+	    true, &err), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -115,6 +149,7 @@ main(void)
 		cmocka_unit_test(test_fdio_short_writes),
 		cmocka_unit_test(test_fdio_error),
 		cmocka_unit_test(test_fdio_fsync_dir),
+		cmocka_unit_test(test_fdio_commit_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
