@@ -171,8 +171,15 @@ run: deps all
 unit: deps $(UNIT_BINS)
 	@sh tests/unit/run $(UNIT_BINS)
 
+# Two tests at a time (pytest-xdist): most of a test's time is spent
+# waiting on timers and peers, and every instance has its own ports and
+# directories.  PYTEST_JOBS=0 runs them one by one.
+PYTEST_JOBS ?= 2
+PYTEST := /usr/bin/python3 -m pytest -q -p no:cacheprovider -n $(PYTEST_JOBS)
+export PYTEST_JOBS
+
 integration: deps all
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+	$(PYTEST) tests/integration
 
 # Everything CI runs (issue 9): the plain build's unit and integration
 # tests, the same under ASan+UBSan, the fuzz corpora replayed and each fuzz

@@ -52,7 +52,7 @@ asan-inner: all $(UNIT_BINS)
 check-asan: asan
 	$(ASAN_UNIT_ENV) sh tests/unit/run $(ASAN_UNIT_BINS)
 	$(ASAN_DAEMON_ENV) ELEMTA_BIN_DIR=$(CURDIR)/$(ASAN_B)/bin \
-	    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+	    $(PYTEST) tests/integration
 
 clean-asan:
 	rm -rf $(ASAN_B)

@@ -199,13 +199,20 @@ def test_metrics_totals_match_what_clients_saw(make_elemta):
     assert value(after, "elemta_counters_entries") > 0
 
     # elemta-stat --prometheus is the same exposition, parsed the same way.
-    r = subprocess.run([STAT, "-c", e.config_path, "--prometheus"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    stat_samples, stat_types = parse_exposition(r.stdout)
+    # elemta-queued keeps retrying in the background, so a counter may move
+    # between two reads: compare a stat reading taken between two equal
+    # HTTP scrapes.
+    def stable_pair():
+        first = scrape(url)
+        r = subprocess.run([STAT, "-c", e.config_path, "--prometheus"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return (first, r.stdout) if scrape(url) == first else None
+
+    http_now, stat_text = wait_until(stable_pair, 20, what="two equal scrapes around elemta-stat")
+    stat_samples, stat_types = parse_exposition(stat_text)
     _, http_types = parse_exposition(curl(url, "-f").stdout)
     assert stat_types == http_types
-    http_now = scrape(url)
     for (name, labels), v in http_now.items():
         fam = name
         for suffix in ("_bucket", "_sum", "_count"):
