@@ -31,15 +31,18 @@ endif
 # tests/integration/test_link.py checks.  COMMON_PKGS: what the common/
 # objects every program pulls in call (config.c: libyaml; domain.c: libidn2; a library that
 # addr.c or config.c comes to call goes here); STORE_PKGS: the counter
-# store's backends (counter_lmdb.c, counter_redis.c).
+# store's backends (counter_lmdb.c, counter_redis.c); DNS_PKGS: the
+# resolver (dns.c: libunbound, its answers parsed by libldns), linked by
+# elemta-queued and elemta-policyd only.
 COMMON_PKGS   := yaml-0.1 libidn2
 STORE_PKGS    := lmdb hiredis
+DNS_PKGS      := libunbound ldns
 SMTPD_PKGS    := $(COMMON_PKGS) libevent libevent_openssl openssl
-POLICYD_PKGS  := $(COMMON_PKGS) $(STORE_PKGS) libevent libcrypto gmime-3.0 libxcrypt
+POLICYD_PKGS  := $(COMMON_PKGS) $(STORE_PKGS) $(DNS_PKGS) libevent libcrypto gmime-3.0 libxcrypt
 CTL_PKGS      := $(POLICYD_PKGS) json-c
 STAT_PKGS     := $(COMMON_PKGS) $(STORE_PKGS) json-c
 METRICSD_PKGS := $(COMMON_PKGS) $(STORE_PKGS) libmicrohttpd
-QUEUED_PKGS   := $(COMMON_PKGS) libevent libevent_openssl openssl
+QUEUED_PKGS   := $(COMMON_PKGS) $(DNS_PKGS) libevent libevent_openssl openssl
 PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS) $(QUEUED_PKGS))
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -77,6 +77,7 @@ enum setting_type {
 	SET_CIDRS,      /* a list of CIDR blocks (server.mynetworks)      */
 	SET_ROUTES,     /* delivery.routes: list of {domains, next_hop}    */
 	SET_RELAYHOST,  /* delivery.relayhost: an SMTP next hop (route.h)  */
+	SET_RESOLVERS,  /* dns.resolvers: list of ADDRESS[@PORT]           */
 };
 
 /* How a value is stored in struct config. */
@@ -87,8 +88,8 @@ enum setting_store {
 	STORE_BOOL,
 	STORE_INDEX,    /* an enum field: the index into values[], or
 	                   codes[index] when the setting has codes     */
-	STORE_LIST,     /* SET_LISTEN, SET_PLUGINS, SET_CIDRS, SET_ROUTES
-	                   fill their own fields                          */
+	STORE_LIST,     /* SET_LISTEN, SET_PLUGINS, SET_CIDRS, SET_ROUTES,
+	                   SET_RESOLVERS fill their own fields            */
 	STORE_HOP,      /* a struct route_hop                              */
 };
 
@@ -410,6 +411,24 @@ static const struct setting config_settings[] = {
 	  .store = STORE_UINT, AT(delivery.timeouts.data_term_ms),
 	  .def = "10m", .min = (int64_t)MS_SECOND, .max = (int64_t)MS_HOUR,
 	  .help = "reply(ies) after the final dot" },
+
+	{ .name = "dns.resolvers", .type = SET_RESOLVERS, .store = STORE_LIST,
+	  .help = "DNS resolvers asked for every name: list of ADDRESS or "
+	  "ADDRESS@PORT (\"127.0.0.1@5353\", \"::1\"); none: the "
+	  "nameservers of /etc/resolv.conf" },
+	{ .name = "dns.timeout", .type = SET_DURATION, .store = STORE_UINT,
+	  AT(dns.timeout_ms), .def = "5s", .min = 100,
+	  .max = (int64_t)MS_MINUTE,
+	  .help = "longest a DNS lookup may take; then it is a temporary "
+	  "failure" },
+	{ .name = "dns.dnssec", .type = SET_BOOL, .store = STORE_BOOL,
+	  AT(dns.dnssec), .def = "false",
+	  .help = "validate answers with DNSSEC (needs dns.trust_anchor_file;"
+	  " DANE needs it)" },
+	{ .name = "dns.trust_anchor_file", .type = SET_PATH,
+	  .store = STORE_TEXT, AT(dns.trust_anchor_file), .def = "",
+	  .help = "DS or DNSKEY records in zone-file format, the DNSSEC trust "
+	  "anchors (Debian's root key: /usr/share/dns/root.key)" },
 
 	{ .name = "metrics.listen", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(metrics.listen), .def = "", .flags = SETTING_EMPTY_OK,
@@ -1786,6 +1805,7 @@ setting_convert(struct config *cfg, const struct setting *s,
 	case SET_PLUGINS:
 	case SET_CIDRS:
 	case SET_ROUTES:
+	case SET_RESOLVERS:
 		break;
 	}
 	return error_set(err, "internal error: no converter");
@@ -2174,6 +2194,84 @@ cidrs_load(struct loader *ld, const struct setting *s,
 		}
 		if (addr_cidr_list_add(list, it->scalar, 0, &err) < 0)
 			load_error(ld, it, key, "%s", err.text);
+	}
+}
+
+/* resolver_check - text is ADDRESS or ADDRESS@PORT (a numeric IPv4 or
+ * IPv6 address, port 1-65535), as libunbound's ub_ctx_set_fwd takes. */
+static int
+resolver_check(const char *text, struct error *err)
+{
+	char host[CONFIG_RESOLVER_MAX];
+	const char *at = strchr(text, '@');
+	struct in6_addr a6;
+	struct in_addr a4;
+	size_t len = at != NULL ? (size_t)(at - text) : strlen(text);
+
+	if (len == 0 || len >= sizeof(host) ||
+	    strlen(text) >= CONFIG_RESOLVER_MAX)
+		return error_set(err, "expected ADDRESS or ADDRESS@PORT such "
+		    "as 127.0.0.1@5353");
+	memcpy(host, text, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, &a4) != 1 &&
+	    inet_pton(AF_INET6, host, &a6) != 1)
+		return error_set(err, "'%.80s' is not a numeric IP address (a "
+		    "resolver is named by address, ADDRESS or ADDRESS@PORT)",
+		    host);
+	if (at != NULL) {
+		int64_t port;
+
+		if (config_parse_int(at + 1, 1, 65535, &port, err) < 0)
+			return error_prefix(err, "port");
+	}
+	return 0;
+}
+
+/* resolvers_load - dns.resolvers: a list of resolver addresses (absent,
+ * empty or []: none, /etc/resolv.conf's). */
+static void
+resolvers_load(struct loader *ld, const struct setting *s,
+    const struct config_node *node)
+{
+	struct config *cfg = ld->cfg;
+	struct error err;
+
+	cfg->dns.resolver_count = 0;
+	if (node == NULL || (node->type == CONFIG_NODE_SCALAR &&
+	    node->scalar[0] == '\0'))
+		return;
+	if (node->type != CONFIG_NODE_LIST) {
+		load_error(ld, node, s->name, "expected a list of resolver "
+		    "addresses such as [\"127.0.0.1@5353\", \"::1\"], found "
+		    "%s%s", node_type_name(node), node->type ==
+		    CONFIG_NODE_SCALAR ? " (write it in brackets: [...])" : "");
+		return;
+	}
+	for (size_t i = 0; i < node->count; i++) {
+		const struct config_node *it = node->items[i];
+		char key[KEY_PATH_MAX + 24];
+		size_t n = cfg->dns.resolver_count;
+
+		snprintf(key, sizeof(key), "%s[%zu]", s->name, i);
+		if (i == CONFIG_RESOLVERS_MAX) {
+			load_error(ld, it, s->name, "too many entries (max %d)",
+			    CONFIG_RESOLVERS_MAX);
+			return;
+		}
+		if (it->type != CONFIG_NODE_SCALAR) {
+			load_error(ld, it, key, "expected an address such as "
+			    "127.0.0.1@5353, found %s", node_type_name(it));
+			continue;
+		}
+		if (resolver_check(it->scalar, &err) < 0) {
+			load_error(ld, it, key, "%s", err.text);
+			continue;
+		}
+		str_copy(cfg->dns.resolvers[n], it->scalar,
+		    sizeof(cfg->dns.resolvers[n]));
+		cfg->dns.resolver_list[n] = cfg->dns.resolvers[n];
+		cfg->dns.resolver_count = n + 1;
 	}
 }
 
@@ -2605,6 +2703,10 @@ setting_load(struct loader *ld, const struct setting *s,
 		routes_load(ld, s, node);
 		return;
 	}
+	if (s->type == SET_RESOLVERS) {
+		resolvers_load(ld, s, node);
+		return;
+	}
 	if (node != NULL && node->type != CONFIG_NODE_SCALAR) {
 		load_error(ld, node, s->name, "expected a single value (scalar), "
 		    "found %s", node_type_name(node));
@@ -2680,6 +2782,11 @@ check_cross(struct loader *ld, const struct config_node *root)
 		    "neither)", user ? "username" : "password_file",
 		    user ? "password_file" : "username");
 	}
+	if (cfg->dns.dnssec && cfg->dns.trust_anchor_file[0] == '\0')
+		load_error(ld, setting_node(root, setting_find("dns.dnssec")),
+		    "dns.trust_anchor_file", "missing; dns.dnssec is on, and "
+		    "validation needs trust anchors (e.g. "
+		    "/usr/share/dns/root.key)");
 	if (strlen(cfg->policyd.socket) >= sizeof(sun.sun_path)) {
 		const struct config_node *n = setting_node(root,
 		    setting_find("policyd.socket"));
@@ -2980,6 +3087,13 @@ config_dump(const struct config *cfg, FILE *out)
 			dump_cidrs(&cfg->server.mynetworks, s->name, out);
 		} else if (s->type == SET_ROUTES) {
 			dump_routes(cfg, s->name, out);
+		} else if (s->type == SET_RESOLVERS) {
+			fprintf(out, "%s = %s", s->name,
+			    cfg->dns.resolver_count == 0 ? "[]" : "");
+			for (size_t j = 0; j < cfg->dns.resolver_count; j++)
+				fprintf(out, "%s%s", j > 0 ? ", " : "",
+				    cfg->dns.resolvers[j]);
+			fputc('\n', out);
 		} else if (s->type == SET_PLUGINS) {
 			if (cfg->plugin_count == 0)
 				fprintf(out, "%s = []\n", s->name);

@@ -32,6 +32,8 @@
 #define CONFIG_ERRORS_MAX 64
 #define CONFIG_ROUTES_MAX 1024
 #define CONFIG_MYNETWORKS_MAX 1024
+#define CONFIG_RESOLVERS_MAX 8
+#define CONFIG_RESOLVER_MAX 64        /* "[IPv6 address]@65535" fits   */
 
 /* ==== The node tree (kept for plugin config subtrees) ==== */
 
@@ -230,6 +232,18 @@ struct config {
 			    rcpt_ms, data_init_ms, data_block_ms, data_term_ms;
 		} timeouts;
 	} delivery;
+
+	struct {                                  /* common/dns.h's options */
+		/* "192.0.2.1", "127.0.0.1@5353", "::1@53"; none: the
+		 * system's /etc/resolv.conf.  resolver_list[i] points to
+		 * resolvers[i] (dns_options wants an array of pointers). */
+		char resolvers[CONFIG_RESOLVERS_MAX][CONFIG_RESOLVER_MAX];
+		const char *resolver_list[CONFIG_RESOLVERS_MAX];
+		size_t resolver_count;
+		uint64_t timeout_ms;              /* per query, default 5s    */
+		bool dnssec;                      /* validate, default false  */
+		char trust_anchor_file[CONFIG_PATH_MAX]; /* "" = none         */
+	} dns;
 
 	struct {
 		char listen[256];                 /* "" = off                 */

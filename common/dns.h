@@ -35,6 +35,7 @@
 #include "error.h"
 
 struct event_base;
+struct config;
 
 #define DNS_NAME_MAX 254        /* 253 characters + NUL                */
 #define DNS_TXT_MAX 4096        /* one TXT record's strings, joined    */
@@ -115,6 +116,10 @@ struct dns_options {
 	unsigned max_outstanding;       /* per resolver; over it: TEMPFAIL  */
 };
 
+/* dns_options_config - opt from cfg's dns section (max_outstanding 0:
+ * the default); opt points into cfg. */
+void dns_options_config(struct dns_options *opt, const struct config *cfg);
+
 struct dns_resolver;
 struct dns_query;
 
@@ -132,6 +137,22 @@ struct dns_query *dns_query(struct dns_resolver *r, const char *name,
     enum dns_type type, dns_callback cb, void *arg);
 /* dns_query_cancel - the callback will not run; q is gone. */
 void dns_query_cancel(struct dns_query *q);
+
+/* The resolver's counts since dns_resolver_new (metrics).  The latency
+ * histogram is cumulative: latency_buckets[i] counts the answers that
+ * took at most dns_stats_bucket_us[i] microseconds. */
+#define DNS_STATS_BUCKETS 8
+extern const uint64_t dns_stats_bucket_us[DNS_STATS_BUCKETS];
+struct dns_stats {
+	uint64_t queries;               /* dns_query calls                  */
+	uint64_t answers;               /* callbacks run (not cancelled)    */
+	uint64_t failures;              /* of them DNS_TEMPFAIL             */
+	uint64_t timeouts;              /* of them dns.timeout passed       */
+	uint64_t latency_us_sum;        /* over the answers                 */
+	uint64_t latency_buckets[DNS_STATS_BUCKETS];
+};
+/* dns_resolver_stats - r's counts into out. */
+void dns_resolver_stats(const struct dns_resolver *r, struct dns_stats *out);
 
 /* dns_reverse_labels - the reversed labels of an address for PTR and DNSBL
  * names: "4.3.2.1" for 1.2.3.4, 32 nibbles for IPv6 ("b.a.9.8....").  af is

@@ -24,11 +24,13 @@ STORE_SYMBOLS = re.compile(r"\b(mdb_\w+|counter_\w+|redis\w*|g_mime_\w+)\b",
 # Per program: the shared libraries it must not load.
 FORBIDDEN = {
     "elemta-smtpd": ["liblmdb", "libhiredis", "libgmime", "libjson-c",
-                     "libmicrohttpd", "libcrypt.so"],
+                     "libmicrohttpd", "libcrypt.so", "libunbound", "libldns"],
     "elemta-policyd": ["libmicrohttpd", "libjson-c", "libevent_openssl",
                        "libssl"],
-    "elemta-metricsd": ["libgmime", "libevent", "libssl", "libjson-c"],
-    "elemta-stat": ["libgmime", "libevent", "libmicrohttpd", "libssl"],
+    "elemta-metricsd": ["libgmime", "libevent", "libssl", "libjson-c",
+                        "libunbound", "libldns"],
+    "elemta-stat": ["libgmime", "libevent", "libmicrohttpd", "libssl",
+                    "libunbound", "libldns"],
     "elemta-queued": ["liblmdb", "libhiredis", "libgmime", "libjson-c",
                       "libmicrohttpd", "libcrypt.so"],
 }
@@ -81,3 +83,14 @@ def test_checks_see_the_counter_store_where_it_is():
     libs = needed("elemta-policyd")
     assert any(lib.startswith("liblmdb") for lib in libs), libs
     assert any(lib.startswith("libhiredis") for lib in libs), libs
+
+
+# The resolver (common/dns.c on libunbound, answers parsed by libldns).
+DNS_SYMBOLS = re.compile(r"^(dns_(resolver|query|options)\w*|ub_\w+|ldns_\w+)$")
+
+
+def test_smtpd_has_no_resolver():
+    """smtpd holds no resolver (dns.h): neither dns.c's code nor
+    libunbound's or libldns's symbols."""
+    found = sorted(s for s in symbols("elemta-smtpd") if DNS_SYMBOLS.match(s))
+    assert found == [], "elemta-smtpd holds resolver code: %s" % found[:20]

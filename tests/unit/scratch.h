@@ -1,6 +1,6 @@
 /*
  * scratch.h - one scratch directory for a unit test that reads files it
- * writes there (test_stats_file.c, test_metrics_collect.c).  Include after
+ * writes there (test_stats_file.c, test_metrics_collect.c, test_dns.c).  Include after
  * cmocka.h.
  */
 #ifndef ELEMTA_TEST_SCRATCH_H

@@ -896,6 +896,37 @@ test_nodes(void **state)
 	config_free(NULL);
 }
 
+/* test_dns - the dns section: defaults (no resolver: resolv.conf's),
+ * addresses with and without a port, durations, the anchor file's path
+ * resolved against the config's directory. */
+static void
+test_dns(void **state)
+{
+	struct config *cfg = load_ok(LISTEN);
+
+	assert_int_equal(cfg->dns.resolver_count, 0);
+	assert_int_equal(cfg->dns.timeout_ms, 5000);
+	assert_false(cfg->dns.dnssec);
+	assert_string_equal(cfg->dns.trust_anchor_file, "");
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN "dns:\n  resolvers: [\"127.0.0.1@5353\", \"::1\","
+	    " 192.0.2.53]\n  timeout: 1500ms\n  dnssec: true\n"
+	    "  trust_anchor_file: /etc/elemta/ta.key\n");
+	assert_int_equal(cfg->dns.resolver_count, 3);
+	assert_string_equal(cfg->dns.resolver_list[0], "127.0.0.1@5353");
+	assert_string_equal(cfg->dns.resolver_list[1], "::1");
+	assert_string_equal(cfg->dns.resolvers[2], "192.0.2.53");
+	assert_int_equal(cfg->dns.timeout_ms, 1500);
+	assert_true(cfg->dns.dnssec);
+	assert_string_equal(cfg->dns.trust_anchor_file, "/etc/elemta/ta.key");
+	config_free(cfg);
+
+	cfg = load_ok(LISTEN "dns:\n  resolvers: []\n");
+	assert_int_equal(cfg->dns.resolver_count, 0);
+	config_free(cfg);
+}
+
 /*==== Bad configs ====*/
 
 struct bad_case {
@@ -1116,6 +1147,16 @@ static const struct bad_case bad_cases[] = {
 	{ "empty file", "", 1, NULL, "empty" },
 	{ "comments only", "# nothing\n\n# here\n", 1, NULL, "empty" },
 	{ "invalid UTF-8", LISTEN "  banner: \"\xff\"\n", 4, NULL, "UTF-8" },
+	{ "resolver not an address", LISTEN "dns:\n  resolvers: [ns.example]\n",
+	  5, "dns.resolvers[0]", "not a numeric IP address" },
+	{ "resolver bad port", LISTEN "dns:\n  resolvers: [\"127.0.0.1@0\"]\n",
+	  5, "dns.resolvers[0]", "port" },
+	{ "resolvers not a list", LISTEN "dns:\n  resolvers: 127.0.0.1\n", 5,
+	  "dns.resolvers", "in brackets" },
+	{ "dns timeout too short", LISTEN "dns:\n  timeout: 10ms\n", 5,
+	  "dns.timeout", "" },
+	{ "dnssec without anchors", LISTEN "dns:\n  dnssec: true\n", 5,
+	  "dns.trust_anchor_file", "trust anchors" },
 };
 
 #define BAD_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -1256,6 +1297,7 @@ main(void)
 		cmocka_unit_test(test_all_errors_collected),
 		cmocka_unit_test(test_error_cap),
 		cmocka_unit_test(test_list_limits),
+		cmocka_unit_test(test_dns),
 	};
 	size_t n = 0;
 
