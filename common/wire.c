@@ -113,7 +113,7 @@ struct wire_action_word {
 static const struct wire_action_word wire_actions[] = {
 	{ WIRE_WORD_DUNNO, ELEMTA_CONTINUE, false, 0, "", 0 },
 	{ WIRE_WORD_OK, ELEMTA_CONTINUE, true, 0, "", 0 },
-	{ "PREPEND", ELEMTA_CONTINUE, false, 0, "", 0 },
+	{ WIRE_WORD_PREPEND, ELEMTA_CONTINUE, false, 0, "", 0 },
 	{ "WARN", ELEMTA_CONTINUE, false, 0, "", 0 },
 	{ "FILTER", ELEMTA_CONTINUE, false, 0, "", 0 },
 	{ "REJECT", ELEMTA_REJECT, false, 550, "5.7.1", '5' },
@@ -182,6 +182,12 @@ static const struct wire_action_word wire_actions[] = {
  *       WIRE_DELAY_MS_MAX (parsed by wire_reply_delay_parse; anything
  *       else is ignored: no delay), and smtpd caps it again at half its
  *       policyd.timeout_ms.
+ *   action=PREPEND Name: value   (repeated, before the action line)
+ *       Every header the chain prepended when the verdict accepts
+ *       (continue, discard, quarantine), in order; the last action line
+ *       is the verdict (wire_reply_parse says how a reader combines
+ *       them).  On the Postfix listener the reply is one action: a
+ *       continue with headers is "action=PREPEND first-header" alone.
  */
 
 /* wire_parse_state_name - for logs. */
@@ -631,6 +637,152 @@ wire_reply_set(struct wire_reply *out, enum elemta_action action, int code,
 	wire_copy_text(out->text, sizeof(out->text), text);
 }
 
+/*==== Prepended headers ====*/
+
+/* wire_header_check - see wire.h. */
+int
+wire_header_check(const char *name, const char *value, struct error *err)
+{
+	size_t nlen, vlen;
+
+	if (name == NULL || value == NULL)
+		return error_set(err, "header name or value missing");
+	nlen = strlen(name);
+	if (nlen == 0 || nlen > WIRE_HEADER_NAME_MAX)
+		return error_set(err, "header name of %zu bytes (1..%d)",
+		    nlen, WIRE_HEADER_NAME_MAX);
+	for (size_t i = 0; i < nlen; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		/* RFC 5322 ftext: %d33-57 / %d59-126 */
+		if (c < 33 || c > 126 || c == ':')
+			return error_set(err, "header name has a byte 0x%02x "
+			    "outside RFC 5322's field-name", c);
+	}
+	vlen = strlen(value);
+	for (size_t i = 0; i < vlen; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return error_set(err, "header value has a control "
+			    "byte 0x%02x", c);
+	}
+	if (nlen + 2 + vlen > WIRE_HEADER_LINE_MAX)
+		return error_set(err, "header of %zu bytes (at most %d)",
+		    nlen + 2 + vlen, WIRE_HEADER_LINE_MAX);
+	return 0;
+}
+
+/* wire_headers_put - append one checked line of n bytes (no CR LF). */
+static int
+wire_headers_put(struct wire_headers *h, const char *line, size_t n,
+    struct error *err)
+{
+	if (h->count >= WIRE_HEADERS_MAX)
+		return error_set(err, "more than %d prepended headers",
+		    WIRE_HEADERS_MAX);
+	if (h->len + n + 2 > sizeof(h->buf))
+		return error_set(err, "prepended headers over %d bytes",
+		    WIRE_HEADERS_BYTES_MAX);
+	memcpy(h->buf + h->len, line, n);
+	memcpy(h->buf + h->len + n, "\r\n", 2);
+	h->len += n + 2;
+	h->count++;
+	return 0;
+}
+
+/* wire_headers_add - see wire.h. */
+int
+wire_headers_add(struct wire_headers *h, const char *name, const char *value,
+    struct error *err)
+{
+	char line[WIRE_HEADER_LINE_MAX + 1];
+	int n;
+
+	if (wire_header_check(name, value, err) < 0)
+		return -1;
+	n = snprintf(line, sizeof(line), "%s: %s", name, value);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return error_set(err, "header too long");
+	return wire_headers_put(h, line, (size_t)n, err);
+}
+
+/* wire_headers_add_line - see wire.h. */
+int
+wire_headers_add_line(struct wire_headers *h, const char *line,
+    struct error *err)
+{
+	char name[WIRE_HEADER_NAME_MAX + 1];
+	const char *colon = strchr(line, ':');
+	size_t nlen;
+
+	if (colon == NULL)
+		return error_set(err, "no ':' after the header name");
+	nlen = (size_t)(colon - line);
+	if (nlen == 0 || nlen >= sizeof(name))
+		return error_set(err, "header name of %zu bytes (1..%d)",
+		    nlen, WIRE_HEADER_NAME_MAX);
+	memcpy(name, line, nlen);
+	name[nlen] = '\0';
+	return wire_headers_add(h, name, wire_skip_blank(colon + 1), err);
+}
+
+/* wire_headers_next - see wire.h. */
+bool
+wire_headers_next(const struct wire_headers *h, size_t *pos,
+    const char **line, size_t *len)
+{
+	const char *p, *end;
+
+	if (*pos >= h->len)
+		return false;
+	p = h->buf + *pos;
+	end = memchr(p, '\r', h->len - *pos);
+	if (end == NULL)
+		return false;   /* not written by wire_headers_put */
+	*line = p;
+	*len = (size_t)(end - p);
+	*pos += *len + 2;
+	return true;
+}
+
+/* wire_headers_append - see wire.h. */
+unsigned
+wire_headers_append(struct wire_headers *dst, const struct wire_headers *src)
+{
+	const char *line;
+	size_t pos = 0, len;
+	unsigned dropped = 0;
+
+	while (wire_headers_next(src, &pos, &line, &len))
+		if (wire_headers_put(dst, line, len, NULL) < 0)
+			dropped++;
+	return dropped;
+}
+
+/* wire_reply_prepend - a PREPEND's text into out->header, or "" (and a
+ * log line) when it is not a valid header. */
+static void
+wire_reply_prepend(struct wire_reply *out, const char *rest)
+{
+	struct wire_headers one;
+	struct error err;
+	char esc[128];
+
+	out->action = ELEMTA_CONTINUE;
+	out->prepend = true;
+	one.count = 0;
+	one.len = 0;
+	rest = wire_skip_blank(rest);
+	if (wire_headers_add_line(&one, rest, &err) < 0) {
+		log_warn("policy reply: invalid PREPEND ignored (%s): %s",
+		    err.text, log_escape(esc, sizeof(esc), rest, strlen(rest)));
+		return;
+	}
+	memcpy(out->header, one.buf, one.len - 2);
+	out->header[one.len - 2] = '\0';
+}
+
 /* wire_reply_parse - the value of "action=" to a reply; anything not
  * understood is a TEMPFAIL 451 4.3.5, never a silent accept. */
 void
@@ -671,6 +823,8 @@ wire_reply_parse(const char *action, struct wire_reply *out)
 			    wire_skip_blank(rest));
 			return;
 		case ELEMTA_CONTINUE:
+			if (strcmp(a->word, WIRE_WORD_PREPEND) == 0)
+				wire_reply_prepend(out, rest);
 			out->action = ELEMTA_CONTINUE;
 			return;
 		}
@@ -801,6 +955,43 @@ wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
 	    (unsigned)delay_ms) != 0)
 		return -1;
 	return strbuf_appendf(sb, "\n");
+}
+
+/* wire_reply_encode_headers - the PREPEND lines, then the reply. */
+int
+wire_reply_encode_headers(struct strbuf *sb, const struct elemta_result *res,
+    bool ok, uint32_t delay_ms, const struct wire_headers *hdrs,
+    bool one_action, unsigned *dropped)
+{
+	const char *line;
+	size_t pos = 0, len;
+	bool accepts = ok || res->action == ELEMTA_CONTINUE ||
+	    res->action == ELEMTA_DISCARD || res->action == ELEMTA_QUARANTINE;
+
+	if (dropped != NULL)
+		*dropped = 0;
+	if (hdrs == NULL || hdrs->count == 0 || !accepts)
+		return wire_reply_encode_auth(sb, res, ok, delay_ms);
+	if (one_action) {
+		/* Postfix takes one action: the first header, and only
+		 * when the verdict is a plain continue. */
+		if (res->action != ELEMTA_CONTINUE || ok) {
+			if (dropped != NULL)
+				*dropped = hdrs->count;
+			return wire_reply_encode_auth(sb, res, ok, delay_ms);
+		}
+		if (!wire_headers_next(hdrs, &pos, &line, &len))
+			return wire_reply_encode_auth(sb, res, ok, delay_ms);
+		if (dropped != NULL)
+			*dropped = hdrs->count - 1;
+		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %.*s\n\n",
+		    WIRE_WORD_PREPEND, (int)len, line);
+	}
+	while (wire_headers_next(hdrs, &pos, &line, &len))
+		if (strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %.*s\n",
+		    WIRE_WORD_PREPEND, (int)len, line) != 0)
+			return -1;
+	return wire_reply_encode_auth(sb, res, ok, delay_ms);
 }
 
 /* wire_reply_delay_parse - see the reply extension above. */

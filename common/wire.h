@@ -161,6 +161,51 @@ const char *wire_action_name(enum elemta_action action);
  * when it names none. */
 int wire_action_parse(const char *word, enum elemta_action *out);
 
+/* ==== Prepended headers (the PREPEND action) ====
+ * "action=PREPEND Name: value" (Postfix's meaning): continue, and add the
+ * header at the top of the message, above smtpd's Received: header, in
+ * the order the PREPENDs came.  The name must be an RFC 5322 field-name
+ * (printable US-ASCII but ':', at most WIRE_HEADER_NAME_MAX bytes), the
+ * value one line (no CR, LF, NUL or other control character but TAB) and
+ * "Name: value" at most WIRE_HEADER_LINE_MAX bytes (RFC 5322's line
+ * limit, no folding).  An invalid PREPEND is logged and ignored (the
+ * reply still continues), never a broken message.  A message carries at
+ * most WIRE_HEADERS_MAX prepended headers in WIRE_HEADERS_BYTES_MAX
+ * bytes; further ones are logged and dropped. */
+#define WIRE_WORD_PREPEND "PREPEND"
+#define WIRE_HEADER_NAME_MAX 64
+#define WIRE_HEADER_LINE_MAX 998
+#define WIRE_HEADERS_MAX 16
+#define WIRE_HEADERS_BYTES_MAX 4096
+
+/* A bounded list of headers, each stored as one "Name: value\r\n" line
+ * (the spool's line ending) in order.  Zeroed means empty. */
+struct wire_headers {
+	unsigned count;
+	size_t len;
+	char buf[WIRE_HEADERS_BYTES_MAX];
+};
+
+/* wire_header_check - 0 when name and value make a valid header (see
+ * above), else -1 with err saying why. */
+int wire_header_check(const char *name, const char *value, struct error *err);
+/* wire_headers_add - append the header "name: value"; -1 (h unchanged,
+ * err says why) when it is invalid or h is full. */
+int wire_headers_add(struct wire_headers *h, const char *name,
+    const char *value, struct error *err);
+/* wire_headers_add_line - append a "Name: value" line (a PREPEND's text;
+ * blanks after the colon are dropped); -1 as wire_headers_add. */
+int wire_headers_add_line(struct wire_headers *h, const char *line,
+    struct error *err);
+/* wire_headers_append - append every header of src that still fits dst;
+ * returns how many did not (dropped). */
+unsigned wire_headers_append(struct wire_headers *dst,
+    const struct wire_headers *src);
+/* wire_headers_next - iterate: *pos starts at 0; the next line (without
+ * its CR LF) into *line and *len; false at the end. */
+bool wire_headers_next(const struct wire_headers *h, size_t *pos,
+    const char **line, size_t *len);
+
 /* A decoded reply. */
 struct wire_reply {
 	enum elemta_action action;
@@ -172,13 +217,24 @@ struct wire_reply {
 	 * credentials, and a DUNNO (a policy server that knows nothing of
 	 * AUTH) must never log a client in. */
 	bool ok;
+	/* The action was the word PREPEND; header is its "Name: value"
+	 * (without CR LF), or "" when it was invalid (logged). */
+	bool prepend;
+	char header[WIRE_HEADER_LINE_MAX + 1];
 };
 
 /* wire_reply_parse - parse the value of "action=" (after the '=').
  * Accepts DUNNO, OK, REJECT, DEFER, DEFER_IF_PERMIT, DEFER_IF_REJECT,
- * DISCARD, HOLD, PREPEND, WARN, FILTER (continue), "4NN text" and
- * "5NN text"; an unknown action is a TEMPFAIL so that a bad policy server
- * never silently allows. */
+ * DISCARD, HOLD, PREPEND (continue, header filled in), WARN, FILTER
+ * (continue), "4NN text" and "5NN text"; an unknown action is a TEMPFAIL
+ * so that a bad policy server never silently allows.
+ *
+ * Several PREPENDs in one reply (the private socket's extension; a
+ * Postfix reply has one action): a reply may carry "action=PREPEND ..."
+ * lines before its last action line.  Each adds its header; the reply's
+ * verdict is its last action line that is not a PREPEND, or continue
+ * when all were PREPENDs.  A PREPEND never overrides a verdict given
+ * before it. */
 void wire_reply_parse(const char *action, struct wire_reply *out);
 /* wire_reply_encode_ok - "action=OK" and the empty line: policyd's
  * answer to verified AUTH credentials (where wire_reply_encode would say
@@ -198,6 +254,16 @@ int wire_reply_delay_parse(const char *value, uint32_t *ms);
  * DISCARD/HOLD text for discard/quarantine).  Fills in the action's
  * default codes when res has none. */
 int wire_reply_encode(struct strbuf *sb, const struct elemta_result *res);
+/* wire_reply_encode_headers - policyd's whole reply: on the private
+ * socket (one_action false) every header of hdrs (may be NULL) as an
+ * "action=PREPEND" line when res accepts (continue, discard, quarantine),
+ * then wire_reply_encode_auth's lines.  With one_action (the Postfix
+ * listener, whose reply is one action), a continue with headers is
+ * "action=PREPEND first-header" alone, and *dropped (may be NULL) counts
+ * the headers that could not be sent.  -1 when sb is full. */
+int wire_reply_encode_headers(struct strbuf *sb,
+    const struct elemta_result *res, bool ok, uint32_t delay_ms,
+    const struct wire_headers *hdrs, bool one_action, unsigned *dropped);
 /* wire_result_defaults - fill res's code/enhanced/message defaults and
  * make the code agree with the action. */
 void wire_result_defaults(struct elemta_result *res);

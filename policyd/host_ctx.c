@@ -1,7 +1,7 @@
 /*
  * host_ctx.c - the request context and host services of <elemta/plugin.h>:
  * every elemta_ctx_* accessor, elemta_rate_*, elemta_event_*,
- * elemta_reputation_*, elemta_metric_add,
+ * elemta_reputation_*, elemta_metric_add, elemta_ctx_prepend_header,
  * elemta_log and elemta_result_set.
  *
  * Called by plugins (loaded shared objects resolve these symbols from the
@@ -655,6 +655,28 @@ ctx_metric_name_valid(const char *name)
 			return false;
 	}
 	return true;
+}
+
+/* elemta_ctx_prepend_header - one header for the top of the message,
+ * checked here (common/wire.h's rules) so a bad one never reaches the
+ * wire: refused with a log line naming the plugin. */
+int
+elemta_ctx_prepend_header(const elemta_ctx *ctx, const char *name,
+    const char *value)
+{
+	const struct host_plugin *p = ctx_plugin(ctx);
+	struct error err;
+	char esc[128];
+
+	if (ctx == NULL || ctx->headers == NULL)
+		return -1;
+	if (wire_headers_add(ctx->headers, name, value, &err) < 0) {
+		log_warn("plugin=%s sid=%s: header '%s' not prepended: %s",
+		    p ? p->name : "-", LOG_ESC(esc, ctx->session),
+		    name ? name : "", err.text);
+		return -1;
+	}
+	return 0;
 }
 
 /* elemta_metric_add - a shared counter; inside a decision it joins the

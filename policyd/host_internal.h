@@ -80,6 +80,9 @@ struct elemta_ctx {
 	size_t recipient_count;
 	uint64_t size;
 	unsigned client_port;
+	/* where elemta_ctx_prepend_header adds (the decision's); NULL:
+	 * nowhere (the call fails) */
+	struct wire_headers *headers;
 };
 
 /* host_ctx_init - build the context of one request (values parsed once). */

@@ -584,6 +584,7 @@ host_decide_init(struct plugin_host *h, const struct plugin_request *rq,
 	d->phase = phase;
 	host_txn_track(rq);
 	host_ctx_init(ctx, h, rq, phase);
+	ctx->headers = &d->headers;
 	if (phase == ELEMTA_PHASE_UNKNOWN) {
 		char esc[128], st[128];
 
@@ -633,6 +634,11 @@ host_decide(struct plugin_host *h, const struct plugin_request *rq,
 				d->plugin[0] = '\0';
 			}
 		}
+	}
+	if (!d->accepted) {
+		/* a refused command's headers go nowhere */
+		d->headers.count = 0;
+		d->headers.len = 0;
 	}
 	host_count_decision(h, d);
 	host_txn_note(rq, d);

@@ -138,6 +138,9 @@ struct plugin_decision {
 	enum elemta_phase phase;
 	bool accepted;                 /* CONTINUE, DISCARD or QUARANTINE   */
 	char plugin[CONFIG_NAME_MAX];  /* who decided; "" when all continued */
+	/* Headers the chain's hooks prepended (elemta_ctx_prepend_header),
+	 * in order; sent only when the decision accepts. */
+	struct wire_headers headers;
 };
 
 struct auth_job;

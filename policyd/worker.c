@@ -325,20 +325,27 @@ conn_note_reply(struct conn *c, size_t from)
 	}
 }
 
-/* conn_reply_auth - append one encoded reply: OK (ok) or res, with the
+/* conn_reply_full - append one encoded reply: OK (ok) or res, with the
  * delay extension when delay_ms > 0 (AUTH answers on the private
- * socket only). */
+ * socket only) and the PREPEND lines of hdrs (may be NULL; one at most
+ * on the Postfix listener, the rest logged as dropped). */
 static int
-conn_reply_auth(struct conn *c, const struct elemta_result *res, bool ok,
-    uint32_t delay_ms)
+conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
+    uint32_t delay_ms, const struct wire_headers *hdrs)
 {
 	size_t from = c->out.len;
+	unsigned dropped = 0;
 
-	if (wire_reply_encode_auth(&c->out, res, ok, delay_ms) != 0) {
+	if (wire_reply_encode_headers(&c->out, res, ok, delay_ms, hdrs,
+	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
 	}
+	if (dropped > 0)
+		log_warn("conn %lu: %u prepended header(s) dropped: a reply on "
+		    "the Postfix listener carries one PREPEND, and none "
+		    "with DISCARD or HOLD", c->id, dropped);
 	conn_note_reply(c, from);
 	return 0;
 }
@@ -347,7 +354,7 @@ conn_reply_auth(struct conn *c, const struct elemta_result *res, bool ok,
 static int
 conn_reply(struct conn *c, const struct elemta_result *res)
 {
-	return conn_reply_auth(c, res, false, 0);
+	return conn_reply_full(c, res, false, 0, NULL);
 }
 
 /* ==== Requests ==== */
@@ -532,8 +539,8 @@ conn_answer_delayed(struct conn *c, const struct plugin_decision *d,
 
 	if (c->listener != PLUGIN_LISTENER_ELEMTA)
 		delay_ms = 0;   /* the extension is the private socket's */
-	rc = conn_reply_auth(c, &d->result, d->phase == ELEMTA_PHASE_AUTH &&
-	    d->result.action == ELEMTA_CONTINUE, delay_ms);
+	rc = conn_reply_full(c, &d->result, d->phase == ELEMTA_PHASE_AUTH &&
+	    d->result.action == ELEMTA_CONTINUE, delay_ms, &d->headers);
 	if (rc == 0 && c->w->batch_open &&
 	    c->w->ops->batch_failed(c->w->ops_arg))
 		worker_batch_commit(c->w);

@@ -83,6 +83,7 @@ struct pconn {
 	bool cur_ok;              /* its action was the word OK         */
 	uint32_t cur_delay_ms;    /* its elemta_delay_ms                */
 	bool have_action;
+	struct wire_headers cur_headers; /* its PREPENDs               */
 };
 
 struct policy_client {
@@ -216,6 +217,8 @@ pconn_close(struct pconn *c)
 	c->rlen = 0;
 	c->have_action = false;
 	c->cur_delay_ms = 0;
+	c->cur_headers.count = 0;
+	c->cur_headers.len = 0;
 	c->gen++;
 }
 
@@ -401,6 +404,8 @@ pconn_reply_done(struct pconn *c)
 		/* Never longer than half the wait for an answer. */
 		res.delay_ms = c->cur_delay_ms < c->pc->timeout_ms / 2 ?
 		    c->cur_delay_ms : (uint32_t)(c->pc->timeout_ms / 2);
+		if (c->cur_headers.count > 0)
+			res.headers = &c->cur_headers;
 	} else {
 		policy_result_parse(NULL, &res);  /* no action: tempfail */
 	}
@@ -410,6 +415,8 @@ pconn_reply_done(struct pconn *c)
 	if (r->done != NULL)
 		r->done(r->arg, &res);
 	request_free(r);
+	c->cur_headers.count = 0;
+	c->cur_headers.len = 0;
 	return 0;
 }
 
@@ -419,6 +426,7 @@ static void
 pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pconn *c = arg;
+	struct error err;
 	ssize_t n;
 	size_t start = 0;
 	unsigned gen = c->gen;
@@ -465,6 +473,17 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 
 			memset(&pr, 0, sizeof(pr));
 			policy_result_parse(line + sizeof(WIRE_ATTR_ACTION), &pr);
+			if (pr.reply.prepend) {
+				/* A header, and a continue unless a
+				 * verdict came first (wire.h). */
+				if (pr.reply.header[0] != '\0' &&
+				    wire_headers_add_line(&c->cur_headers,
+				    pr.reply.header, &err) < 0)
+					log_warn("policy client: PREPEND "
+					    "dropped: %s", err.text);
+				if (c->have_action)
+					continue;
+			}
 			c->cur = pr.reply;
 			c->cur_ok = pr.action_ok;
 			c->have_action = true;

@@ -64,6 +64,9 @@ struct policy_result {
 	/* Hold the reply to the client back this long (policyd's
 	 * elemta_delay_ms, capped at timeout_ms / 2; 0: none). */
 	uint32_t delay_ms;
+	/* The reply's PREPEND headers (wire.h), NULL when none; borrowed,
+	 * valid until the done callback returns. */
+	const struct wire_headers *headers;
 };
 
 typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);

@@ -106,6 +106,11 @@ struct session_txn {
 	unsigned rcpt_overshoot;     /* 452 4.5.3 answered so far       */
 	char *pending_rcpt;          /* under policy check, owned       */
 	enum elemta_action verdict;  /* CONTINUE, DISCARD or QUARANTINE */
+	/* Headers policyd prepended (PREPEND) at MAIL, RCPT and DATA; from
+	 * DATA on the session's joined in front: everything above the
+	 * Received: header.  Owned, NULL when none. */
+	struct wire_headers *hdrs;
+	size_t hdrs_written;         /* bytes of hdrs already spooled   */
 };
 
 struct session {
@@ -125,6 +130,12 @@ struct session {
 	char *helo;                  /* owned; NULL before HELO/EHLO    */
 	bool esmtp;
 	enum elemta_action session_verdict; /* from CONNECT/HELO         */
+	/* Headers prepended at CONNECT, HELO/EHLO and AUTH, for every
+	 * message of the session (owned, NULL when none); a new HELO
+	 * replaces the last one's, back to hdrs_connect. */
+	struct wire_headers *hdrs;
+	unsigned hdrs_connect_count;  /* hdrs' end after CONNECT          */
+	size_t hdrs_connect_len;
 
 	bool starttls_ok;            /* the peer may offer STARTTLS     */
 	bool tls;                    /* the connection is encrypted     */
@@ -303,6 +314,7 @@ session_txn_reset(struct session *s)
 	free(t->orcpt);
 	free(t->pending_rcpt);
 	free(t->pending_orcpt);
+	free(t->hdrs);
 	memset(t, 0, sizeof(*t));
 	if (s->spool != NULL) {
 		spool_msg_abort(s->spool);
@@ -1079,6 +1091,105 @@ session_received_header(struct session *s, struct error *err)
 	return spool_msg_write(s->spool, buf, (size_t)n, err);
 }
 
+/* session_headers_add - append src to *dst (allocated on first use);
+ * what does not fit the per-message bounds is logged and dropped. */
+static void
+session_headers_add(struct session *s, struct wire_headers **dst,
+    const struct wire_headers *src)
+{
+	unsigned dropped;
+
+	if (src == NULL || src->count == 0)
+		return;
+	if (*dst == NULL) {
+		*dst = xmalloc(sizeof(**dst));
+		(*dst)->count = 0;
+		(*dst)->len = 0;
+	}
+	dropped = wire_headers_append(*dst, src);
+	if (dropped > 0)
+		log_warn("sid=%s %u prepended header(s) dropped: a message "
+		    "takes %d in %d bytes", s->sid, dropped, WIRE_HEADERS_MAX,
+		    WIRE_HEADERS_BYTES_MAX);
+}
+
+/* session_headers_collect - keep the PREPEND headers of an accepting
+ * answer: CONNECT, HELO/EHLO and AUTH ones for the session (a new HELO
+ * replaces the last one's), the others for the transaction. */
+static void
+session_headers_collect(struct session *s, const struct policy_result *res,
+    bool accepted)
+{
+	switch (s->phase) {
+	case ELEMTA_PHASE_EHLO:
+	case ELEMTA_PHASE_HELO:
+		if (!accepted)
+			return;
+		if (s->hdrs != NULL) {
+			s->hdrs->count = s->hdrs_connect_count;
+			s->hdrs->len = s->hdrs_connect_len;
+		}
+		/* fall through */
+	case ELEMTA_PHASE_CONNECT:
+	case ELEMTA_PHASE_AUTH:
+		if (!accepted)
+			return;
+		session_headers_add(s, &s->hdrs, res->headers);
+		if (s->phase == ELEMTA_PHASE_CONNECT && s->hdrs != NULL) {
+			s->hdrs_connect_count = s->hdrs->count;
+			s->hdrs_connect_len = s->hdrs->len;
+		}
+		return;
+	default:
+		if (accepted)
+			session_headers_add(s, &s->txn.hdrs, res->headers);
+		return;
+	}
+}
+
+/* session_prepend_headers - the headers policyd prepended so far, the
+ * session's first, at the top of the spool file (above Received:); the
+ * transaction's list becomes the whole set, so end of data can add its
+ * own below them (session_eom_headers). */
+static int
+session_prepend_headers(struct session *s, struct error *err)
+{
+	struct session_txn *t = &s->txn;
+	struct wire_headers *own = t->hdrs;
+
+	if (s->hdrs == NULL && own == NULL)
+		return 0;
+	t->hdrs = NULL;
+	session_headers_add(s, &t->hdrs, s->hdrs);
+	session_headers_add(s, &t->hdrs, own);
+	free(own);
+	if (t->hdrs == NULL)
+		return 0;
+	t->hdrs_written = t->hdrs->len;
+	return spool_msg_write(s->spool, t->hdrs->buf, t->hdrs->len, err);
+}
+
+/* session_eom_headers - the headers end of data prepended, put in below
+ * the earlier ones (the file is rewritten: its Received: header and body
+ * are on disk already). */
+static int
+session_eom_headers(struct session *s, struct error *err)
+{
+	struct session_txn *t = &s->txn;
+	int rc;
+
+	if (t->hdrs == NULL || t->hdrs->len <= t->hdrs_written)
+		return 0;
+	rc = spool_msg_insert(s->spool, t->hdrs_written,
+	    t->hdrs->buf + t->hdrs_written, t->hdrs->len - t->hdrs_written,
+	    err);
+	if (rc == 0) {
+		t->hdrs_written = t->hdrs->len;
+		s->message_size = s->spool->size;
+	}
+	return rc;
+}
+
 /* session_data_proceed - open the spool file, 354. */
 static void
 session_data_proceed(struct session *s, const struct session_verdict *v)
@@ -1097,6 +1208,7 @@ session_data_proceed(struct session *s, const struct session_verdict *v)
 	s->spool = xcalloc(1, sizeof(*s->spool));
 	if ((rc = spool_msg_open(s->spool, s->cfg->spool.path,
 	    s->txn.queue_id, &err)) < 0 ||
+	    (rc = session_prepend_headers(s, &err)) < 0 ||
 	    (rc = session_received_header(s, &err)) < 0) {
 		log_err("sid=%s spool: %s", s->sid, err.text);
 		spool_msg_abort(s->spool);
@@ -1178,6 +1290,8 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	struct session_txn *t = &s->txn;
 	enum elemta_action verdict = s->session_verdict;
 	struct spool_envelope env;
+	struct error err;
+	int rc;
 	char esc[SESSION_ESC], qid[SPOOL_ID_LEN + 1];
 
 	if (session_verdict_refuses(v)) {
@@ -1200,6 +1314,14 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 		session_enter_state(s, SESSION_HELO_DONE);
 		smtpd_stats_add(SMTPD_STAT_MESSAGES_DISCARDED, 1);
 		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
+		return;
+	}
+	if ((rc = session_eom_headers(s, &err)) < 0) {
+		log_err("sid=%s spool: %s", s->sid, err.text);
+		session_message_refused(s, rc == SPOOL_NO_SPACE ? 452 : 451,
+		    rc == SPOOL_NO_SPACE ? "4.3.1" : "4.3.0",
+		    rc == SPOOL_NO_SPACE ? "Insufficient system storage" :
+		    "Error: queue file write error");
 		return;
 	}
 	memset(&env, 0, sizeof(env));
@@ -1805,11 +1927,13 @@ session_policy_done(struct session *s, const struct policy_result *res)
 	    s->state != SESSION_WAIT_POLICY && s->state != SESSION_EOM_POLICY)
 		return;     /* e.g. closed by a timeout meanwhile */
 	if (s->phase == ELEMTA_PHASE_AUTH) {
+		session_headers_collect(s, res, !res->failed && res->action_ok);
 		if (!res->failed && res->delay_ms > 0 && s->ops->delay != NULL &&
 		    !s->auth_holding) {
 			/* Slowed down: the answer waits on the caller's
 			 * timer, the policy connection is free already. */
 			s->auth_held = *res;
+			s->auth_held.headers = NULL;   /* taken above */
 			s->auth_holding = true;
 			s->ops->delay(s->io, res->delay_ms);
 			return;
@@ -1819,6 +1943,8 @@ session_policy_done(struct session *s, const struct policy_result *res)
 		return;
 	}
 	session_verdict_from(s, res, &v);
+	session_headers_collect(s, res, !res->failed &&
+	    !session_verdict_refuses(&v));
 	if (v.code == 421 && s->phase != ELEMTA_PHASE_CONNECT) {
 		session_refuse(s, &v, s->phase,
 		    s->phase == ELEMTA_PHASE_RCPT ? s->txn.pending_rcpt : NULL);
@@ -1970,5 +2096,6 @@ session_free(struct session *s)
 	session_txn_reset(s);
 	session_auth_clear(s, true);
 	free(s->helo);
+	free(s->hdrs);
 	free(s);
 }

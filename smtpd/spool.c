@@ -139,13 +139,12 @@ spool_use_named_files(bool on)
 	spool_named = on;
 }
 
-/* spool_msg_open - the file that receives the message: an unnamed
- * O_TMPFILE inode in tmp/ (nothing to clean after a crash, and the commit
- * links it into queue/ without the file system's rename lock), or, where
- * the file system cannot, a file named tmp/<id>. */
-int
-spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
-    struct error *err)
+static void spool_msg_close(struct spool_msg *m);
+
+/* spool_msg_create - open m's file; a named one is tmp/<id><suffix>. */
+static int
+spool_msg_create(struct spool_msg *m, const char *spool, const char *id,
+    const char *suffix, struct error *err)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 
@@ -153,8 +152,8 @@ spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
 	m->fd = -1;
 	str_copy(m->id, id, sizeof(m->id));
 	m->spool = spool;
-	if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s", spool, id) >=
-	    sizeof(path))
+	if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s%s", spool, id,
+	    suffix) >= sizeof(path))
 		return error_set(err, "spool path too long");
 	snprintf(dir, sizeof(dir), "%s/tmp", spool);
 	if (!spool_named) {
@@ -175,6 +174,95 @@ spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
 	m->tmppath = xstrdup(path);
 	m->open = true;
 	m->buf = xmalloc(SPOOL_BUF_SIZE);
+	return 0;
+}
+
+/* spool_msg_open - the file that receives the message: an unnamed
+ * O_TMPFILE inode in tmp/ (nothing to clean after a crash, and the commit
+ * links it into queue/ without the file system's rename lock), or, where
+ * the file system cannot, a file named tmp/<id>. */
+int
+spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
+    struct error *err)
+{
+	return spool_msg_create(m, spool, id, "", err);
+}
+
+/* spool_copy - len bytes of in from *off to out's position (the kernel
+ * copies within the file system; plain reads and writes where it
+ * cannot). */
+static int
+spool_copy(int in, off_t *off, int out, uint64_t len)
+{
+	char buf[16384];
+
+	while (len > 0) {
+		ssize_t n = copy_file_range(in, off, out, NULL, (size_t)len, 0);
+
+		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
+		    errno == EINVAL || errno == EOPNOTSUPP)) {
+			n = pread(in, buf, len < sizeof(buf) ? (size_t)len :
+			    sizeof(buf), *off);
+			if (n > 0 && fdio_write_all(out, buf, (size_t)n) < 0)
+				return -1;
+			if (n > 0)
+				*off += n;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;   /* the file is shorter than written */
+			return -1;
+		}
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+/* spool_msg_insert - see spool.h. */
+int
+spool_msg_insert(struct spool_msg *m, uint64_t offset, const void *data,
+    size_t len, struct error *err)
+{
+	struct spool_msg n;
+	off_t off = 0;
+	int in, rc;
+
+	if (!m->open || offset > m->size)
+		return error_set(err, "insert at %" PRIu64 " into a message "
+		    "of %" PRIu64 " bytes", offset, m->size);
+	if ((rc = spool_msg_flush(m, err)) < 0)
+		return rc;
+	if ((in = spool_msg_reader(m, err)) < 0)
+		return -1;
+	/* A named file cannot share its name with the one it replaces:
+	 * the copy gets its own, renamed over the original once whole. */
+	if ((rc = spool_msg_create(&n, m->spool, m->id, m->anonymous ? "" :
+	    ".insert", err)) < 0) {
+		close(in);
+		return rc;
+	}
+	if (spool_copy(in, &off, n.fd, offset) < 0 ||
+	    fdio_write_all(n.fd, data, len) < 0 ||
+	    spool_copy(in, &off, n.fd, m->size - offset) < 0 ||
+	    (!n.anonymous && rename(n.tmppath, m->tmppath) < 0)) {
+		rc = spool_fail(&n);
+		error_set(err, "insert into %s: %s", m->tmppath,
+		    strerror(errno));
+		close(in);
+		spool_msg_abort(&n);
+		return rc;
+	}
+	close(in);
+	n.size = m->size + len;
+	if (!n.anonymous) {
+		free(n.tmppath);
+		n.tmppath = xstrdup(m->tmppath);
+	}
+	spool_msg_close(m);   /* the old inode goes (renamed over, or unnamed) */
+	*m = n;
 	return 0;
 }
 

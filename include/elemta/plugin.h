@@ -34,6 +34,7 @@
  *            elemta_ctx_transaction_accepted(), ELEMTA_ATTR_LISTENER
  *            and its values ELEMTA_LISTENER_ELEMTA/_POSTFIX,
  *            ELEMTA_ATTR_CLIENT_KEY
+ *   minor 2  elemta_ctx_prepend_header()
  */
 #ifndef ELEMTA_PLUGIN_H
 #define ELEMTA_PLUGIN_H
@@ -47,7 +48,7 @@ extern "C" {
 #endif
 
 #define ELEMTA_PLUGIN_ABI_VERSION 1u
-#define ELEMTA_PLUGIN_ABI_MINOR 1u
+#define ELEMTA_PLUGIN_ABI_MINOR 2u
 #define ELEMTA_PLUGIN_SYMBOL "elemta_plugin"
 
 /* Declares the descriptor a plugin exports: ELEMTA_PLUGIN_EXPORT = {...}; */
@@ -218,7 +219,8 @@ const char *elemta_ctx_attr(const elemta_ctx *ctx, const char *name);
 #define ELEMTA_LISTENER_POSTFIX "postfix"
 
 /* The message (on_data at end of data only): the bytes as spooled,
- * starting with the Received: header.  Returns bytes read, 0 at the end,
+ * starting with the headers prepended before end of data (if any) and
+ * the Received: header.  Returns bytes read, 0 at the end,
  * -1 when no message is available.  Reads never move a shared offset. */
 ssize_t elemta_ctx_message_read(const elemta_ctx *ctx, uint64_t offset,
     void *buf, size_t len);
@@ -279,6 +281,24 @@ int elemta_reputation_get(const elemta_ctx *ctx, const char *key,
  * the decision ends refused.  0 or -1. */
 int elemta_reputation_adjust(const elemta_ctx *ctx, const char *key,
     double delta);
+
+/* Prepends the header "name: value" to the message (since ABI minor 2),
+ * Postfix's PREPEND: the hook still returns its verdict, and when the
+ * request's decision accepts (continue, discard, quarantine) the header
+ * goes at the top of the message, above smtpd's Received: header, in the
+ * order of the calls.  Headers added at CONNECT, HELO/EHLO and AUTH apply
+ * to every message of the session, those at MAIL, RCPT, DATA and end of
+ * data to the message of the transaction (a refused RCPT's are dropped).
+ * name is an RFC 5322 field-name (printable ASCII but ':', at most 64
+ * bytes), value one line (no CR, LF or other control character but TAB;
+ * UTF-8 allowed), "name: value" at most 998 bytes; a message takes at
+ * most 16 prepended headers in 4096 bytes (further ones are logged and
+ * dropped).  The strings are copied.  Returns 0, or -1 (logged, nothing
+ * added) when the header is invalid or the bounds are reached.  On the
+ * Postfix listener a reply carries one action: only the first header of
+ * a continuing decision reaches Postfix (as "action=PREPEND ..."). */
+int elemta_ctx_prepend_header(const elemta_ctx *ctx, const char *name,
+    const char *value);
 
 /* Adds delta to the metric counter name (Prometheus metric name rules;
  * names beginning with "elemta_" are the host's own and refused), shared

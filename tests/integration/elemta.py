@@ -6,6 +6,7 @@ small helpers the integration tests share: SMTP dialogues over raw sockets,
 spool inspection, worker pids from the supervisor's status file.
 Every wait is bounded; every process started is stopped at teardown.
 """
+import glob
 import json
 import os
 import pwd
@@ -339,6 +340,11 @@ class SMTPConn:
             self.sock.close()
         except OSError:
             pass
+
+
+def maildir_files(e, domain, local):
+    """The delivered messages of a maildir: route under e, sorted."""
+    return sorted(glob.glob(e.path("mail", domain, local, "new", "*")))
 
 
 def send_message(port, sender, rcpts, body, source=None, helo="client.test"):

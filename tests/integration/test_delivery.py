@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from elemta import SMTPConn, free_port, send_message, wait_until
+from elemta import SMTPConn, free_port, maildir_files, send_message, wait_until
 
 aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
 
@@ -101,10 +101,6 @@ def delivery_cfg(routes, **retry):
     r = {"min_backoff": "1s", "max_backoff": "2s", "max_lifetime": "1h"}
     r.update(retry)
     return {"delivery": {"routes": routes, "retry": r}}
-
-
-def maildir_files(e, domain, local):
-    return sorted(glob.glob(e.path("mail", domain, local, "new", "*")))
 
 
 def queue_json(e):

@@ -161,6 +161,23 @@ static const struct elemta_plugin plug_c = {
 	.on_connect = fake_c, .on_rcpt_to = fake_c, .on_mail_from = fake_c,
 };
 
+static int prepend_rc[2];
+
+/* fake_prepend - prepends a valid header and an invalid one. */
+static enum elemta_action
+fake_prepend(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	prepend_rc[0] = elemta_ctx_prepend_header(ctx, "X-P",
+	    elemta_ctx_phase(ctx));
+	prepend_rc[1] = elemta_ctx_prepend_header(ctx, "X-Bad", "a\nb");
+	return ELEMTA_CONTINUE;
+}
+
+static const struct elemta_plugin plug_prepend = {
+	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "p",
+	.on_rcpt_to = fake_prepend, .on_mail_from = fake_prepend,
+};
+
 /* chain_abc - a host with a, b, c in that order (no counter table). */
 static struct plugin_host *
 chain_abc(void)
@@ -247,6 +264,41 @@ test_chain_discard_quarantine(void **state)
 	assert_int_equal(d.result.action, ELEMTA_QUARANTINE);
 	assert_true(d.accepted);
 	assert_string_equal(d.plugin, "b");
+	plugin_host_free(h);
+}
+
+/* test_chain_prepend - elemta_ctx_prepend_header: valid headers reach the
+ * decision in order, invalid ones are refused (-1), and a refused
+ * decision carries none. */
+static void
+test_chain_prepend(void **state)
+{
+	struct plugin_host *h = plugin_host_new(NULL, 64);
+	struct plugin_decision d;
+	struct error err;
+
+	b_action = ELEMTA_CONTINUE;
+	assert_int_equal(plugin_host_add(h, "p", &plug_prepend, NULL, NULL,
+	    &err), 0);
+	assert_int_equal(plugin_host_add(h, "b", &plug_b, NULL, NULL, &err), 0);
+	decide(h, rcpt_req, &d);
+	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
+	assert_int_equal(prepend_rc[0], 0);
+	assert_int_equal(prepend_rc[1], -1);
+	assert_int_equal(d.headers.count, 1);
+	assert_memory_equal(d.headers.buf, "X-P: RCPT\r\n", d.headers.len);
+	b_action = ELEMTA_QUARANTINE;
+	decide(h, rcpt_req, &d);
+	assert_int_equal(d.headers.count, 1);
+	b_action = ELEMTA_REJECT;
+	decide(h, rcpt_req, &d);
+	assert_int_equal(d.result.action, ELEMTA_REJECT);
+	assert_int_equal(prepend_rc[0], 0);
+	assert_int_equal(d.headers.count, 0);
+	assert_int_equal(d.headers.len, 0);
+	b_action = ELEMTA_CONTINUE;
+	/* outside a decision (ctx NULL) there is nowhere to put one */
+	assert_int_equal(elemta_ctx_prepend_header(NULL, "X-P", "v"), -1);
 	plugin_host_free(h);
 }
 
@@ -1133,6 +1185,7 @@ main(void)
 		cmocka_unit_test(test_chain_all_continue),
 		cmocka_unit_test(test_chain_first_decides),
 		cmocka_unit_test(test_chain_discard_quarantine),
+		cmocka_unit_test(test_chain_prepend),
 		cmocka_unit_test(test_chain_defaults_filled),
 		cmocka_unit_test(test_chain_bad_codes_corrected),
 		cmocka_unit_test(test_chain_invalid_action),

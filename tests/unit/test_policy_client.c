@@ -43,6 +43,7 @@
 struct done {
 	int tag;
 	struct policy_result res;
+	struct wire_headers hdrs;   /* a copy of res.headers (borrowed) */
 };
 
 struct fx {
@@ -67,6 +68,11 @@ on_done(void *arg, const struct policy_result *res)
 	assert_true(fx->ndone < MAX_DONE);
 	fx->done[fx->ndone].tag = *(const int *)arg;
 	fx->done[fx->ndone].res = *res;
+	fx->done[fx->ndone].hdrs.count = 0;
+	fx->done[fx->ndone].hdrs.len = 0;
+	if (res->headers != NULL)
+		fx->done[fx->ndone].hdrs = *res->headers;
+	fx->done[fx->ndone].res.headers = NULL;
 	fx->ndone++;
 }
 
@@ -748,6 +754,41 @@ test_unknown_action_tempfails(void **state)
 	fx_close(&fx);
 }
 
+/* A reply's PREPEND lines: each adds its header in order; the verdict is
+ * the last other action line, continue when all were PREPENDs; a PREPEND
+ * after a verdict never overrides it; an invalid one adds nothing; the
+ * headers of one reply never leak into the next. */
+static void
+test_reply_prepends(void **state)
+{
+	struct fx fx;
+	int s;
+
+	(void)state;
+	s = fx_open_served(&fx, 4, "RCPT");
+	fx_reply(s, "action=PREPEND X-A: 1\naction=PREPEND X-B: 2\n"
+	    "action=DUNNO\n\n"
+	    "action=PREPEND X-C: 3\n\n"
+	    "action=550 5.7.1 no\naction=PREPEND X-D: 4\n\n"
+	    "action=PREPEND Bad Name: x\naction=HOLD\n\n");
+	fx_run(&fx, 4);
+	assert_int_equal(fx.ndone, 4);
+	assert_int_equal(fx.done[0].res.reply.action, ELEMTA_CONTINUE);
+	assert_int_equal(fx.done[0].hdrs.count, 2);
+	assert_memory_equal(fx.done[0].hdrs.buf, "X-A: 1\r\nX-B: 2\r\n",
+	    fx.done[0].hdrs.len);
+	assert_int_equal(fx.done[1].res.reply.action, ELEMTA_CONTINUE);
+	assert_int_equal(fx.done[1].hdrs.count, 1);
+	assert_memory_equal(fx.done[1].hdrs.buf, "X-C: 3\r\n",
+	    fx.done[1].hdrs.len);
+	assert_int_equal(fx.done[2].res.reply.action, ELEMTA_REJECT);
+	assert_int_equal(fx.done[2].res.reply.code, 550);
+	assert_int_equal(fx.done[3].res.reply.action, ELEMTA_QUARANTINE);
+	assert_int_equal(fx.done[3].hdrs.count, 0);
+	close(s);
+	fx_close(&fx);
+}
+
 /* policy_client_free fails what is pending (the callbacks run). */
 static void
 test_free_fails_pending(void **state)
@@ -783,6 +824,7 @@ main(void)
 		cmocka_unit_test(test_descriptor_travels),
 		cmocka_unit_test(test_unknown_action_tempfails),
 		cmocka_unit_test(test_free_fails_pending),
+		cmocka_unit_test(test_reply_prepends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

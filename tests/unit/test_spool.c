@@ -491,12 +491,61 @@ test_committer_needs_directories(void **state)
 	event_base_free(base);
 }
 
+/* spool_msg_insert: bytes put in at an offset after the rest was
+ * written (end-of-data headers above Received:); the committed file holds
+ * the whole message with them in place and the envelope's size counts
+ * them; tmp/ keeps nothing of the copy; a big message (over the copy
+ * buffer) survives byte-exact; an offset past the end is refused. */
+static void
+test_insert(void **state)
+{
+	struct fx *f = *state;
+	struct spool_envelope env = envelope();
+	struct spool_msg m;
+	struct error err;
+	static const char head[] = "X-A: 1\r\n";
+	static const char rcvd[] = "Received: x\r\n";
+	static const char ins[] = "X-Eom: yes\r\n";
+	size_t body_len = 100000, len, size;
+	char *body = malloc(body_len), *data, want[SIZE_LINE + 1];
+
+	for (size_t i = 0; i < body_len; i++)
+		body[i] = (char)('a' + i % 26);
+	assert_int_equal(spool_msg_open(&m, f->dir, "00000000000AB0FF", &err),
+	    0);
+	assert_int_equal(spool_msg_write(&m, head, sizeof(head) - 1, &err), 0);
+	assert_int_equal(spool_msg_write(&m, rcvd, sizeof(rcvd) - 1, &err), 0);
+	assert_int_equal(spool_msg_write(&m, body, body_len, &err), 0);
+	assert_int_equal(spool_msg_insert(&m, m.size + 1, "x", 1, &err), -1);
+	assert_int_equal(spool_msg_insert(&m, sizeof(head) - 1, ins,
+	    sizeof(ins) - 1, &err), 0);
+	assert_int_equal(m.size, sizeof(head) - 1 + sizeof(ins) - 1 +
+	    sizeof(rcvd) - 1 + body_len);
+	assert_int_equal(m.anonymous, !named_mode);
+	assert_int_equal(count_entries(f, "tmp"), named_mode ? 1 : 0);
+	assert_int_equal(spool_msg_commit(&m, &env, SPOOL_QUEUE, false, &err),
+	    0);
+	assert_int_equal(count_entries(f, "tmp"), 0);
+	data = slurp(f, "queue", "00000000000AB0FF", &len);
+	snprintf(want, sizeof(want), "size: %020zu\n", (size_t)(sizeof(head) -
+	    1 + sizeof(ins) - 1 + sizeof(rcvd) - 1 + body_len));
+	assert_memory_equal(data + len - SIZE_LINE, want, SIZE_LINE);
+	size = strtoul(data + len - SIZE_LINE + 6, NULL, 10);
+	assert_memory_equal(data, "X-A: 1\r\nX-Eom: yes\r\nReceived: x\r\n",
+	    33);
+	assert_memory_equal(data + 33, body, body_len);
+	assert_int_equal(size, 33 + body_len);
+	free(data);
+	free(body);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 		T(test_commit_format),
+		T(test_insert),
 		T(test_reader_sees_the_message_only),
 		T(test_abort_leaves_nothing),
 		T(test_envelope_refuses_separators),
@@ -510,6 +559,7 @@ main(void)
 #define N(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup_named, \
     teardown, NULL)
 		N(test_commit_format),
+		N(test_insert),
 		N(test_reader_sees_the_message_only),
 		N(test_abort_leaves_nothing),
 		N(test_collision_refused),

@@ -867,6 +867,161 @@ test_reply_delay_extension(void **state)
 }
 
 /* main - run every test of this module. */
+/* wire.h: PREPEND parses as continue with its header; an invalid one is
+ * continue without a header (never a broken message, never a refusal). */
+static void
+test_reply_prepend_parse(void **state)
+{
+	struct wire_reply r;
+	char longv[WIRE_HEADER_LINE_MAX + 16];
+
+	(void)state;
+	wire_reply_parse("PREPEND X-Test:   hello  world", &r);
+	assert_int_equal(r.action, ELEMTA_CONTINUE);
+	assert_true(r.prepend);
+	assert_string_equal(r.header, "X-Test: hello  world");
+	wire_reply_parse("prepend Received-SPF: pass (x) client-ip=192.0.2.1;",
+	    &r);
+	assert_true(r.prepend);
+	assert_string_equal(r.header,
+	    "Received-SPF: pass (x) client-ip=192.0.2.1;");
+	wire_reply_parse("PREPEND X-Empty:", &r);
+	assert_string_equal(r.header, "X-Empty: ");
+
+	static const char *const bad[] = {
+		"PREPEND", "PREPEND no colon here", "PREPEND : value",
+		"PREPEND Bad Name: v", "PREPEND X-A\x01: v",
+		"PREPEND X-Ctl: a\rb", "PREPEND X-Ctl: a\x1b[31m",
+		"PREPEND X-\xc3\xa9: v",
+		"PREPEND A-very-long-header-name-that-is-longer-than-sixty-four-bytes-at-all: v",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wire_reply_parse(bad[i], &r);
+		assert_int_equal(r.action, ELEMTA_CONTINUE);
+		assert_true(r.prepend);
+		assert_string_equal(r.header, "");
+	}
+	/* 998 bytes fit, 999 do not */
+	memset(longv, 0, sizeof(longv));
+	memcpy(longv, "PREPEND X: ", 11);
+	memset(longv + 11, 'v', WIRE_HEADER_LINE_MAX - 3);
+	wire_reply_parse(longv, &r);
+	assert_int_equal(strlen(r.header), WIRE_HEADER_LINE_MAX);
+	longv[11 + WIRE_HEADER_LINE_MAX - 3] = 'v';
+	wire_reply_parse(longv, &r);
+	assert_string_equal(r.header, "");
+	/* UTF-8 values are fine (RFC 6532) */
+	wire_reply_parse("PREPEND X-U: caf\xc3\xa9", &r);
+	assert_string_equal(r.header, "X-U: caf\xc3\xa9");
+	/* other words never carry a header */
+	wire_reply_parse("DUNNO", &r);
+	assert_false(r.prepend);
+	assert_string_equal(r.header, "");
+}
+
+/* wire.h: the bounds of a header list, and iteration in order. */
+static void
+test_headers_bounds(void **state)
+{
+	struct wire_headers h, g;
+	struct error err;
+	const char *line;
+	size_t pos = 0, len;
+	char name[16], big[900];
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(wire_headers_add(&h, "A", "1", &err), 0);
+	assert_int_equal(wire_headers_add_line(&h, "B:\t 2", &err), 0);
+	assert_int_equal(wire_headers_add(&h, "C", "3\r\nD: 4", &err), -1);
+	assert_non_null(strstr(err.text, "control"));
+	assert_int_equal(h.count, 2);
+	assert_memory_equal(h.buf, "A: 1\r\nB: 2\r\n", h.len);
+	assert_true(wire_headers_next(&h, &pos, &line, &len));
+	assert_int_equal(len, 4);
+	assert_memory_equal(line, "A: 1", 4);
+	assert_true(wire_headers_next(&h, &pos, &line, &len));
+	assert_memory_equal(line, "B: 2", 4);
+	assert_false(wire_headers_next(&h, &pos, &line, &len));
+
+	for (int i = 0; i < WIRE_HEADERS_MAX; i++) {
+		snprintf(name, sizeof(name), "X-%d", i);
+		assert_int_equal(wire_headers_add(&g, name, "v", &err),
+		    i < WIRE_HEADERS_MAX ? 0 : -1);
+	}
+	assert_int_equal(wire_headers_add(&g, "X-Over", "v", &err), -1);
+	assert_int_equal(g.count, WIRE_HEADERS_MAX);
+	/* appending to a full list drops and counts */
+	assert_int_equal(wire_headers_append(&g, &h), 2);
+	assert_int_equal(wire_headers_append(&h, &g), WIRE_HEADERS_MAX - 14);
+	assert_int_equal(h.count, WIRE_HEADERS_MAX);
+
+	/* the byte bound */
+	memset(&h, 0, sizeof(h));
+	memset(big, 'b', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wire_headers_add(&h, "X-Big", big, &err), 0);
+	assert_int_equal(wire_headers_add(&h, "X-Big", big, &err), -1);
+	assert_non_null(strstr(err.text, "bytes"));
+	assert_true(h.len <= WIRE_HEADERS_BYTES_MAX);
+}
+
+/* wire.h: the reply with headers on the private socket (all, before the
+ * verdict; none with a refusal) and on the Postfix listener (one action:
+ * the first header alone, the rest counted as dropped). */
+static void
+test_reply_encode_headers(void **state)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REPLY_MAX * 8);
+	struct elemta_result res;
+	struct wire_headers h;
+	unsigned dropped = 99;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	memset(&res, 0, sizeof(res));
+	res.action = ELEMTA_CONTINUE;
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    false, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=DUNNO\n\n");
+	assert_int_equal(dropped, 0);
+	assert_int_equal(wire_headers_add(&h, "X-A", "1", NULL), 0);
+	assert_int_equal(wire_headers_add(&h, "X-B", "2", NULL), 0);
+
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    false, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n"
+	    "action=PREPEND X-B: 2\naction=DUNNO\n\n");
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    true, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n\n");
+	assert_int_equal(dropped, 1);
+
+	res.action = ELEMTA_QUARANTINE;
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    false, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n"
+	    "action=PREPEND X-B: 2\naction=HOLD\n\n");
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    true, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=HOLD\n\n");
+	assert_int_equal(dropped, 2);
+
+	res.action = ELEMTA_REJECT;
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	    false, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb),
+	    "action=550 5.7.1 Rejected by policy\n\n");
+	strbuf_free(&sb);
+}
+
 int
 main(void)
 {
@@ -894,6 +1049,9 @@ main(void)
 		cmocka_unit_test(test_result_defaults),
 		cmocka_unit_test(test_vocabulary),
 		cmocka_unit_test(test_reply_delay_extension),
+		cmocka_unit_test(test_reply_prepend_parse),
+		cmocka_unit_test(test_headers_bounds),
+		cmocka_unit_test(test_reply_encode_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
