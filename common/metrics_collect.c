@@ -37,6 +37,14 @@ static const struct {
 	{ "elemta_plugin_calls_total", "Hook calls per policy plugin." },
 	{ "elemta_plugin_seconds_total",
 	  "Time spent in each policy plugin's hooks." },
+	{ "elemta_policy_client_names_total",
+	  "Client names looked up at CONNECT (FCrDNS), by result: ok "
+	  "(verified), tempfail, failed." },
+	{ "elemta_policy_dns_lookups_total",
+	  "DNS lookups of policy requests (plugins and client names), by "
+	  "status." },
+	{ "elemta_policy_dns_waits_total",
+	  "Times a policy request waited for DNS answers." },
 	{ "elemta_policy_decision_seconds",
 	  "Time policyd took to decide one policy request." },
 	{ "elemta_policy_decisions_total",

@@ -188,6 +188,20 @@ static const struct wire_action_word wire_actions[] = {
  *       is the verdict (wire_reply_parse says how a reader combines
  *       them).  On the Postfix listener the reply is one action: a
  *       continue with headers is "action=PREPEND first-header" alone.
+ *
+ *   elemta_client_name=NAME
+ *   elemta_reverse_client_name=NAME
+ *       In an answer to a CONNECT request: the client's names policyd
+ *       looked up (policyd/host_dns.c) - the name verified by
+ *       forward-confirmed reverse DNS, and the PTR name unverified, each
+ *       "unknown" when there is none.  smtpd writes them into its
+ *       Received: header ("from helo (name [ip])") and sends them as
+ *       client_name and reverse_client_name in the session's later
+ *       requests.  A value that wire_client_name_valid refuses is
+ *       ignored (the name stays "unknown").  policyd bounds the lookups
+ *       by dns.timeout and by its request budget (below
+ *       policyd.timeout_ms), so smtpd never waits for them longer than
+ *       for any policy answer.
  */
 
 /* wire_parse_state_name - for logs. */
@@ -827,6 +841,8 @@ wire_reply_parse(const char *action, struct wire_reply *out)
 				wire_reply_prepend(out, rest);
 			out->action = ELEMTA_CONTINUE;
 			return;
+		case ELEMTA_PENDING:    /* a hook's, never a word's */
+			break;
 		}
 	}
 	if (wlen == 3 && (s[0] == '4' || s[0] == '5') &&
@@ -917,6 +933,8 @@ wire_reply_action(struct strbuf *sb, const struct elemta_result *res, bool ok)
 	case ELEMTA_QUARANTINE:
 		word = WIRE_WORD_HOLD;
 		break;
+	case ELEMTA_PENDING:    /* the host's business, never answered */
+		break;
 	}
 	if (word == NULL)
 		return -1;
@@ -947,6 +965,37 @@ int
 wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
     bool ok, uint32_t delay_ms)
 {
+	struct wire_reply_ext ext = { .delay_ms = delay_ms };
+
+	return wire_reply_encode_ext(sb, res, ok, &ext);
+}
+
+/* wire_client_name_valid - see wire.h. */
+bool
+wire_client_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (name == NULL || name[0] == '\0')
+		return false;
+	for (; name[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)name[n];
+
+		if (n >= 253 || !((c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* wire_reply_encode_ext - the action, the extension attributes, the end. */
+int
+wire_reply_encode_ext(struct strbuf *sb, const struct elemta_result *res,
+    bool ok, const struct wire_reply_ext *ext)
+{
+	uint32_t delay_ms = ext->delay_ms;
+
 	if (wire_reply_action(sb, res, ok) != 0)
 		return -1;
 	if (delay_ms > WIRE_DELAY_MS_MAX)
@@ -954,14 +1003,24 @@ wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
 	if (delay_ms > 0 && strbuf_appendf(sb, WIRE_ATTR_DELAY_MS "=%u\n",
 	    (unsigned)delay_ms) != 0)
 		return -1;
+	if (ext->client_name != NULL &&
+	    wire_client_name_valid(ext->client_name) &&
+	    strbuf_appendf(sb, WIRE_ATTR_CLIENT_NAME_EXT "=%s\n",
+	    ext->client_name) != 0)
+		return -1;
+	if (ext->reverse_client_name != NULL &&
+	    wire_client_name_valid(ext->reverse_client_name) &&
+	    strbuf_appendf(sb, WIRE_ATTR_REVERSE_CLIENT_NAME_EXT "=%s\n",
+	    ext->reverse_client_name) != 0)
+		return -1;
 	return strbuf_appendf(sb, "\n");
 }
 
 /* wire_reply_encode_headers - the PREPEND lines, then the reply. */
 int
 wire_reply_encode_headers(struct strbuf *sb, const struct elemta_result *res,
-    bool ok, uint32_t delay_ms, const struct wire_headers *hdrs,
-    bool one_action, unsigned *dropped)
+    bool ok, const struct wire_reply_ext *ext,
+    const struct wire_headers *hdrs, bool one_action, unsigned *dropped)
 {
 	const char *line;
 	size_t pos = 0, len;
@@ -971,17 +1030,17 @@ wire_reply_encode_headers(struct strbuf *sb, const struct elemta_result *res,
 	if (dropped != NULL)
 		*dropped = 0;
 	if (hdrs == NULL || hdrs->count == 0 || !accepts)
-		return wire_reply_encode_auth(sb, res, ok, delay_ms);
+		return wire_reply_encode_ext(sb, res, ok, ext);
 	if (one_action) {
 		/* Postfix takes one action: the first header, and only
 		 * when the verdict is a plain continue. */
 		if (res->action != ELEMTA_CONTINUE || ok) {
 			if (dropped != NULL)
 				*dropped = hdrs->count;
-			return wire_reply_encode_auth(sb, res, ok, delay_ms);
+			return wire_reply_encode_ext(sb, res, ok, ext);
 		}
 		if (!wire_headers_next(hdrs, &pos, &line, &len))
-			return wire_reply_encode_auth(sb, res, ok, delay_ms);
+			return wire_reply_encode_ext(sb, res, ok, ext);
 		if (dropped != NULL)
 			*dropped = hdrs->count - 1;
 		return strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %.*s\n\n",
@@ -991,7 +1050,7 @@ wire_reply_encode_headers(struct strbuf *sb, const struct elemta_result *res,
 		if (strbuf_appendf(sb, WIRE_ATTR_ACTION "=%s %.*s\n",
 		    WIRE_WORD_PREPEND, (int)len, line) != 0)
 			return -1;
-	return wire_reply_encode_auth(sb, res, ok, delay_ms);
+	return wire_reply_encode_ext(sb, res, ok, ext);
 }
 
 /* wire_reply_delay_parse - see the reply extension above. */

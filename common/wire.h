@@ -90,6 +90,8 @@ enum elemta_phase wire_phase_parse(const char *state);
  * long smtpd holds its answer to the client back. */
 #define WIRE_ATTR_DELAY_MS WIRE_EXT_PREFIX "delay_ms"
 #define WIRE_DELAY_MS_MAX 600000   /* policyd.timeout_ms's own maximum */
+#define WIRE_ATTR_CLIENT_NAME_EXT WIRE_EXT_PREFIX "client_name"
+#define WIRE_ATTR_REVERSE_CLIENT_NAME_EXT WIRE_EXT_PREFIX "reverse_client_name"
 
 struct wire_attr {
 	const char *name;   /* points into the request's buffer */
@@ -246,6 +248,21 @@ int wire_reply_encode_ok(struct strbuf *sb);
  * full. */
 int wire_reply_encode_auth(struct strbuf *sb, const struct elemta_result *res,
     bool ok, uint32_t delay_ms);
+/* The reply extension attributes of policyd's answers on the private
+ * socket (see wire.c's "Reply extension"). */
+struct wire_reply_ext {
+	uint32_t delay_ms;                /* 0: none                       */
+	const char *client_name;          /* NULL: none (CONNECT only)     */
+	const char *reverse_client_name;
+};
+/* wire_reply_encode_ext - res's action (OK when ok), then ext's
+ * attributes, then the empty line.  -1 when sb is full. */
+int wire_reply_encode_ext(struct strbuf *sb, const struct elemta_result *res,
+    bool ok, const struct wire_reply_ext *ext);
+/* wire_client_name_valid - a client_name value policyd may send and
+ * smtpd may use in its Received: header: "unknown", or a host name of
+ * letters, digits, '-', '_' and '.' (at most 253). */
+bool wire_client_name_valid(const char *name);
 /* wire_reply_delay_parse - the value of "elemta_delay_ms=" (decimal
  * digits only, at most WIRE_DELAY_MS_MAX) into *ms; -1 (*ms = 0) for
  * anything else. */
@@ -257,13 +274,15 @@ int wire_reply_encode(struct strbuf *sb, const struct elemta_result *res);
 /* wire_reply_encode_headers - policyd's whole reply: on the private
  * socket (one_action false) every header of hdrs (may be NULL) as an
  * "action=PREPEND" line when res accepts (continue, discard, quarantine),
- * then wire_reply_encode_auth's lines.  With one_action (the Postfix
+ * then wire_reply_encode_ext's lines (ext: the private socket's
+ * extension attributes; all zero on the Postfix listener).  With one_action (the Postfix
  * listener, whose reply is one action), a continue with headers is
  * "action=PREPEND first-header" alone, and *dropped (may be NULL) counts
  * the headers that could not be sent.  -1 when sb is full. */
 int wire_reply_encode_headers(struct strbuf *sb,
-    const struct elemta_result *res, bool ok, uint32_t delay_ms,
-    const struct wire_headers *hdrs, bool one_action, unsigned *dropped);
+    const struct elemta_result *res, bool ok,
+    const struct wire_reply_ext *ext, const struct wire_headers *hdrs,
+    bool one_action, unsigned *dropped);
 /* wire_result_defaults - fill res's code/enhanced/message defaults and
  * make the code agree with the action. */
 void wire_result_defaults(struct elemta_result *res);

@@ -17,6 +17,11 @@
  *   elemta_client_key         the client address a per-client counter
  *                             should key on: IPv4 as is, IPv6 folded to its
  *                             counters.ipv6_prefix network ("2001:db8::/64")
+ *   elemta_client_name_status, elemta_reverse_client_name_status
+ *                             at CONNECT when the host looked the names up
+ *                             (host_dns.c): ok, tempfail or failed; the
+ *                             looked-up client_name and reverse_client_name
+ *                             then replace the request's own
  * and one it hides: elemta_auth_password (AUTH) is never returned.
  */
 #include <errno.h>
@@ -69,7 +74,10 @@ const char *
 host_ctx_attr(const struct elemta_ctx *ctx, const char *name)
 {
 	bool postfix = ctx->rq->listener == PLUGIN_LISTENER_POSTFIX;
+	const char *looked_up = host_names_attr(ctx, name);
 
+	if (looked_up != NULL)
+		return looked_up;
 	if (strncmp(name, WIRE_EXT_PREFIX, WIRE_EXT_PREFIX_LEN) == 0) {
 		if (strcmp(name, WIRE_AUTH_PASSWORD) == 0)
 			return NULL;
@@ -107,6 +115,7 @@ host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
 	v = host_ctx_attr(ctx, WIRE_ATTR_CLIENT_ADDRESS);
 	if (v != NULL && addr_ip_parse(v, &ip) == 0) {
 		addr_ip_format(&ip, ctx->client_ip, sizeof(ctx->client_ip));
+		ctx->client_addr = ip;
 		addr_ip_key(&ip, h->ipv6_prefix, ctx->client_key,
 		    sizeof(ctx->client_key));
 		ctx->client_ip_valid = true;
@@ -172,6 +181,15 @@ const char *
 elemta_ctx_client_name(const elemta_ctx *ctx)
 {
 	const char *v = ctx_str(ctx, WIRE_ATTR_CLIENT_NAME);
+
+	return *v ? v : "unknown";
+}
+
+/* elemta_ctx_reverse_client_name - the unverified PTR name, "unknown". */
+const char *
+elemta_ctx_reverse_client_name(const elemta_ctx *ctx)
+{
+	const char *v = ctx_str(ctx, WIRE_ATTR_REVERSE_CLIENT_NAME);
 
 	return *v ? v : "unknown";
 }

@@ -7,6 +7,8 @@
 #ifndef ELEMTA_POLICYD_HOST_INTERNAL_H
 #define ELEMTA_POLICYD_HOST_INTERNAL_H
 
+#include <event2/event.h>
+
 #include "addr.h"
 #include "builtin.h"
 #include "plugin_host.h"
@@ -14,6 +16,7 @@
 
 struct auth_users;
 struct auth_job;
+struct host_name_cache;
 
 #define HOST_DECISION_ACTIONS 5
 /* Upper bounds (microseconds) of the decision latency histogram's
@@ -62,6 +65,19 @@ struct plugin_host {
 	uint64_t latency[HOST_LATENCY_BUCKETS + 1];
 	uint64_t latency_count;
 	uint64_t latency_usec;
+	/* DNS (host_dns.c): NULL resolver = every lookup TEMPFAIL */
+	struct event_base *dns_base;
+	struct dns_resolver *dns;
+	struct plugin_dns_ops dns_ops;
+	uint64_t dns_wait_ms;
+	uint64_t dns_budget_ms;
+	bool client_names;
+	struct host_name_cache *names;     /* per worker, by TTL        */
+	/* since the last flush: lookups per type x status, waits,
+	 * client-name results (ok, tempfail, failed) */
+	uint64_t dns_lookups[5];           /* by enum elemta_dns_status */
+	uint64_t dns_waits;
+	uint64_t name_results[3];
 };
 
 /* The request context a hook receives (opaque to plugins). */
@@ -83,7 +99,44 @@ struct elemta_ctx {
 	/* where elemta_ctx_prepend_header adds (the decision's); NULL:
 	 * nowhere (the call fails) */
 	struct wire_headers *headers;
+	struct addr_ip client_addr;        /* when client_ip_valid          */
+	/* DNS: the request's lookups (created on the first one, kept across
+	 * waits); lookups refused when !dns_allowed (init, on_auth) */
+	struct plugin_wait *wait;
+	bool dns_allowed;
 };
+
+/* ==== host_dns.c ==== */
+
+/* host_wait_get - the request's lookup state, created on first use. */
+struct plugin_wait *host_wait_get(struct elemta_ctx *ctx);
+/* host_wait_outstanding - lookups still unanswered. */
+unsigned host_wait_outstanding(const struct plugin_wait *w);
+/* host_wait_arm - the request now waits: arm the wait's bound and the
+ * ready callback (NULL: the one of the previous wait).  -1 (nothing outstanding, over ELEMTA_DNS_WAITS_MAX,
+ * no event loop): the caller answers the request as a failure. */
+int host_wait_arm(struct plugin_wait *w, plugin_wait_ready ready,
+    void *arg);
+/* host_wait_resume_index / set - the chain index of the hook to call
+ * again. */
+size_t host_wait_resume_index(const struct plugin_wait *w);
+void host_wait_set_resume(struct plugin_wait *w, size_t index);
+/* host_wait_set_started / host_wait_decide_started - when the decision
+ * began (its latency covers the waits). */
+void host_wait_set_started(struct plugin_wait *w, const struct timespec *t0);
+struct timespec host_wait_decide_started(const struct plugin_wait *w);
+/* host_names_step - CONNECT: the client's names (FCrDNS), from the
+ * worker's cache or the request's lookups; 1 while a lookup is pending,
+ * else 0 (ctx's names and statuses set). */
+int host_names_step(struct elemta_ctx *ctx);
+/* host_names_attr - the names (client_name, reverse_client_name and
+ * their _status attributes) the host looked up for this request, or
+ * NULL when it did not. */
+const char *host_names_attr(const struct elemta_ctx *ctx, const char *name);
+/* host_names_fill - copy the looked-up names into d (d->names). */
+void host_names_fill(const struct elemta_ctx *ctx, struct plugin_decision *d);
+/* host_names_cache_free - at plugin_host_free. */
+void host_names_cache_free(struct plugin_host *h);
 
 /* host_ctx_init - build the context of one request (values parsed once). */
 void host_ctx_init(struct elemta_ctx *ctx, struct plugin_host *h,
@@ -101,6 +154,8 @@ extern struct plugin_host *host_ctx_init_host;
  * continue; the verdict (cleaned) and the deciding plugin go to d. */
 void host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
     struct plugin_decision *d);
+/* host_usec_since - microseconds elapsed since t0 (CLOCK_MONOTONIC). */
+uint64_t host_usec_since(const struct timespec *t0);
 /* host_result_clean - a plugin's result made safe for the wire. */
 void host_result_clean(struct elemta_result *res, enum elemta_action action);
 /* host_result_tempfail - the host's own "try again" verdict. */

@@ -72,6 +72,7 @@ plugin_host_free(struct plugin_host *h)
 			close(p->dl_fd);
 	}
 	free(h->plugins);
+	host_names_cache_free(h);
 	free(h);
 }
 
@@ -409,7 +410,7 @@ host_result_tempfail(struct elemta_result *res, int code, const char *enh,
 }
 
 /* host_usec_since - microseconds elapsed since t0 (monotonic). */
-static uint64_t
+uint64_t
 host_usec_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -450,15 +451,17 @@ host_log_decision(const struct elemta_ctx *ctx, const struct plugin_decision *d)
 	    d->plugin[0] ? d->plugin : "-");
 }
 
-/* host_run_chain - call each plugin's hook for the phase until one does not
- * continue; the deciding plugin's name goes to d->plugin. */
-void
-host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
-    struct plugin_decision *d)
+/* host_chain_walk - call each plugin's hook for the phase from index
+ * first until one does not continue; the deciding plugin's name goes to
+ * d->plugin.  Returns 1 when a hook asked to wait for its DNS lookups
+ * (the wait's resume index names it), else 0 with d->result set. */
+static int
+host_chain_walk(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d, size_t first)
 {
 	struct elemta_result res;
 
-	for (size_t i = 0; i < h->count; i++) {
+	for (size_t i = first; i < h->count; i++) {
 		struct host_plugin *p = &h->plugins[i];
 		elemta_hook hook = host_hook_for(p->desc, ctx->phase);
 		enum elemta_action act;
@@ -473,7 +476,19 @@ host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
 		p->usec += host_usec_since(&t0);
 		p->calls++;
 		ctx->plugin = NULL;
-		if ((unsigned)act > (unsigned)ELEMTA_QUARANTINE) {
+		if (act == ELEMTA_PENDING && ctx->dns_allowed &&
+		    host_wait_outstanding(ctx->wait) > 0) {
+			host_wait_set_resume(ctx->wait, i);
+			return 1;
+		}
+		if (act == ELEMTA_PENDING) {
+			log_err("plugin '%s' asked to wait at %s with no DNS "
+			    "lookup pending; answering tempfail", p->name,
+			    wire_phase_name(ctx->phase));
+			host_result_tempfail(&res, 451, "4.4.3",
+			    "Temporary DNS failure, try again later");
+			act = ELEMTA_TEMPFAIL;
+		} else if ((unsigned)act > (unsigned)ELEMTA_QUARANTINE) {
 			log_err("plugin '%s' returned invalid action %d at %s; "
 			    "answering tempfail", p->name, (int)act,
 			    wire_phase_name(ctx->phase));
@@ -486,11 +501,21 @@ host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
 		host_result_clean(&res, act);
 		d->result = res;
 		str_copy(d->plugin, p->name, sizeof(d->plugin));
-		return;
+		return 0;
 	}
 	memset(&d->result, 0, sizeof(d->result));
 	d->result.action = ELEMTA_CONTINUE;
 	wire_result_defaults(&d->result);
+	return 0;
+}
+
+/* host_run_chain - the whole chain, no waiting (AUTH: a hook that asks
+ * to wait is answered tempfail). */
+void
+host_run_chain(struct plugin_host *h, struct elemta_ctx *ctx,
+    struct plugin_decision *d)
+{
+	(void)host_chain_walk(h, ctx, d, 0);
 }
 
 /* host_count_decision - the final verdict, counted for the plugin that
@@ -599,51 +624,153 @@ host_decide_init(struct plugin_host *h, const struct plugin_request *rq,
 	return false;
 }
 
-/* host_decide - one request through the chain, one counter transaction,
- * one reply (plugin_host_decide times it).  AUTH is auth.c's. */
-static void
-host_decide(struct plugin_host *h, const struct plugin_request *rq,
-    struct plugin_decision *d)
+/* host_decide_run - the client's names (CONNECT), then the chain from
+ * where the request stands, in one counter decision.  Returns 1 when it
+ * waits for DNS: the counter writes of the hooks that ran are committed
+ * (they are not run again), nothing is answered.  AUTH is auth.c's. */
+static int
+host_decide_run(struct plugin_host *h, const struct plugin_request *rq,
+    struct elemta_ctx *ctx, struct plugin_decision *d)
 {
-	struct elemta_ctx ctx;
 	struct error err;
 	bool refused;
 
-	if (host_decide_init(h, rq, &ctx, d))
-		return;
 	if (d->phase == ELEMTA_PHASE_AUTH) {
-		auth_decide(h, &ctx, d);
-		return;
+		auth_decide(h, ctx, d);
+		return 0;
 	}
+	ctx->dns_allowed = true;
+	if (d->phase == ELEMTA_PHASE_CONNECT && h->client_names &&
+	    rq->listener == PLUGIN_LISTENER_ELEMTA && host_names_step(ctx) == 1)
+		return 1;
 	if (h->cs != NULL) {
 		counter_decision_begin(h->cs);
 		h->in_decision = true;
 	}
-	host_run_chain(h, &ctx, d);
+	if (host_chain_walk(h, ctx, d, host_wait_resume_index(ctx->wait)) == 1) {
+		if (h->cs != NULL) {
+			h->in_decision = false;
+			if (counter_decision_end(h->cs, true, &err) != 0) {
+				/* What the earlier hooks counted is lost:
+				 * never answer as if it were stored. */
+				host_log_commit_failure(h, ctx, &err);
+				host_result_tempfail(&d->result, 451, "4.3.0",
+				    "Temporary policy failure, try again later");
+				goto decided;
+			}
+		}
+		return 1;
+	}
 	refused = d->result.action == ELEMTA_REJECT ||
 	    d->result.action == ELEMTA_TEMPFAIL;
 	d->accepted = !refused;
 	if (h->cs != NULL) {
 		h->in_decision = false;
 		if (counter_decision_end(h->cs, !refused, &err) != 0) {
-			host_log_commit_failure(h, &ctx, &err);
+			host_log_commit_failure(h, ctx, &err);
 			if (d->accepted) {
 				host_result_tempfail(&d->result, 451, "4.3.0",
 				    "Temporary policy failure, try again later");
-				d->accepted = false;
 				d->plugin[0] = '\0';
 			}
 		}
 	}
+decided:
+	d->accepted = d->result.action != ELEMTA_REJECT &&
+	    d->result.action != ELEMTA_TEMPFAIL;
 	if (!d->accepted) {
 		/* a refused command's headers go nowhere */
 		d->headers.count = 0;
 		d->headers.len = 0;
 	}
+	host_names_fill(ctx, d);
 	host_count_decision(h, d);
 	host_txn_note(rq, d);
 	if (d->result.action != ELEMTA_CONTINUE)
-		host_log_decision(&ctx, d);
+		host_log_decision(ctx, d);
+	return 0;
+}
+
+/* host_decide_wait - a request that waits: arm its wait, or (too many
+ * waits, no event loop) answer it as a DNS failure now.  1 or 0. */
+static int
+host_decide_wait(struct plugin_host *h, const struct plugin_request *rq,
+    struct elemta_ctx *ctx, struct plugin_decision *d,
+    plugin_wait_ready ready, void *arg)
+{
+	char esc[128];
+
+	if (host_wait_arm(ctx->wait, ready, arg) == 0)
+		return 1;
+	log_warn("sid=%s DNS: too many waits for one request; answering "
+	    "tempfail", LOG_ESC(esc, ctx->session));
+	host_result_tempfail(&d->result, 451, "4.4.3",
+	    "Temporary DNS failure, try again later");
+	d->accepted = false;
+	d->plugin[0] = '\0';
+	host_names_fill(ctx, d);
+	host_count_decision(h, d);
+	host_txn_note(rq, d);
+	host_log_decision(ctx, d);
+	return 0;
+}
+
+/* host_latency_note - one decision's latency into the histogram. */
+static void
+host_latency_note(struct plugin_host *h, const struct timespec *t0)
+{
+	uint64_t us = host_usec_since(t0);
+	size_t b = 0;
+
+	while (b < HOST_LATENCY_BUCKETS && us > latency_bound_us[b])
+		b++;
+	h->latency[b]++;
+	h->latency_count++;
+	h->latency_usec += us;
+}
+
+/* plugin_host_decide_begin - see plugin_host.h. */
+int
+plugin_host_decide_begin(struct plugin_host *h,
+    const struct plugin_request *rq, struct plugin_decision *d,
+    plugin_wait_ready ready, void *arg, struct plugin_wait **wait)
+{
+	struct elemta_ctx ctx;
+	struct timespec t0;
+
+	*wait = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (host_decide_init(h, rq, &ctx, d))
+		return 0;
+	if (host_decide_run(h, rq, &ctx, d) == 1 &&
+	    host_decide_wait(h, rq, &ctx, d, ready, arg) == 1) {
+		host_wait_set_started(ctx.wait, &t0);
+		*wait = ctx.wait;
+		return 1;
+	}
+	plugin_wait_free(ctx.wait);
+	host_latency_note(h, &t0);
+	return 0;
+}
+
+/* plugin_host_decide_resume - see plugin_host.h. */
+int
+plugin_host_decide_resume(struct plugin_host *h,
+    const struct plugin_request *rq, struct plugin_wait *wait,
+    struct plugin_decision *d)
+{
+	struct elemta_ctx ctx;
+	struct timespec t0;
+
+	(void)host_decide_init(h, rq, &ctx, d);
+	ctx.wait = wait;
+	if (host_decide_run(h, rq, &ctx, d) == 1 &&
+	    host_decide_wait(h, rq, &ctx, d, NULL, NULL) == 1)
+		return 1;
+	t0 = host_wait_decide_started(wait);
+	plugin_wait_free(wait);
+	host_latency_note(h, &t0);
+	return 0;
 }
 
 /* plugin_host_auth_begin - see plugin_host.h. */
@@ -673,24 +800,30 @@ plugin_host_auth_finish(struct plugin_host *h, const struct plugin_request *rq,
 	auth_decide_finish(h, &ctx, job, d);
 }
 
-/* plugin_host_decide - host_decide, its latency recorded in memory for
- * the next metric flush. */
+/* host_sync_ready - plugin_host_decide's wait is over. */
+static void
+host_sync_ready(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/* plugin_host_decide - decide, waiting for DNS on the host's event loop
+ * when a hook asks to (elemtactl test-plugin, the unit tests). */
 void
 plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
     struct plugin_decision *d)
 {
-	struct timespec t0;
-	uint64_t us;
-	size_t b = 0;
+	struct plugin_wait *w;
+	bool ready = false;
+	int rc = plugin_host_decide_begin(h, rq, d, host_sync_ready, &ready,
+	    &w);
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	host_decide(h, rq, d);
-	us = host_usec_since(&t0);
-	while (b < HOST_LATENCY_BUCKETS && us > latency_bound_us[b])
-		b++;
-	h->latency[b]++;
-	h->latency_count++;
-	h->latency_usec += us;
+	while (rc == 1) {
+		while (!ready)
+			event_base_loop(h->dns_base, EVLOOP_ONCE);
+		ready = false;
+		rc = plugin_host_decide_resume(h, rq, w, d);
+	}
 }
 
 /* ==== Metrics ==== */
@@ -760,6 +893,37 @@ host_flush_latency(struct plugin_host *h, int *rc, struct error *err)
 	h->latency_usec = h->latency_count = 0;
 }
 
+/* host_flush_dns - DNS lookups by status, waits, client-name results. */
+static void
+host_flush_dns(struct plugin_host *h, int *rc, struct error *err)
+{
+	static const char *const status[] = {
+		"ok", "nodata", "nxdomain", "tempfail", "permfail",
+	};
+	static const char *const names[] = {
+		ELEMTA_NAME_OK, ELEMTA_NAME_TEMPFAIL, ELEMTA_NAME_FAILED,
+	};
+
+	for (size_t i = 0; i < 5; i++) {
+		if (h->dns_lookups[i] != 0)
+			host_metric_add(h, rc, err, h->dns_lookups[i],
+			    "elemta_policy_dns_lookups_total{status=\"%s\"}",
+			    status[i]);
+		h->dns_lookups[i] = 0;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (h->name_results[i] != 0)
+			host_metric_add(h, rc, err, h->name_results[i],
+			    "elemta_policy_client_names_total{result=\"%s\"}",
+			    names[i]);
+		h->name_results[i] = 0;
+	}
+	if (h->dns_waits != 0)
+		host_metric_add(h, rc, err, h->dns_waits,
+		    "elemta_policy_dns_waits_total");
+	h->dns_waits = 0;
+}
+
 /* plugin_host_flush_metrics - one write transaction with everything
  * accumulated in memory since the last flush.  The keys are the samples
  * exactly as common/metrics_format.c prints them. */
@@ -797,6 +961,7 @@ plugin_host_flush_metrics(struct plugin_host *h)
 	}
 	host_flush_decisions(h, &rc, &err, h->decisions, "");
 	host_flush_latency(h, &rc, &err);
+	host_flush_dns(h, &rc, &err);
 	if (rc != 0)
 		log_warn("metric flush failed: %s", err.text);
 	if (counter_decision_end(h->cs, true, &err) != 0)

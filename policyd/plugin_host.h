@@ -27,6 +27,7 @@
 
 #include "config.h"
 #include "counter.h"
+#include "dns.h"
 #include "error.h"
 #include "wire.h"
 
@@ -141,6 +142,12 @@ struct plugin_decision {
 	/* Headers the chain's hooks prepended (elemta_ctx_prepend_header),
 	 * in order; sent only when the decision accepts. */
 	struct wire_headers headers;
+	/* CONNECT on the Elemta listener with a resolver: the client names
+	 * the host looked up (FCrDNS), for the reply to smtpd; names false
+	 * otherwise. */
+	bool names;
+	char client_name[DNS_NAME_MAX];          /* verified, or "unknown"  */
+	char reverse_client_name[DNS_NAME_MAX];  /* the PTR, or "unknown"   */
 };
 
 struct auth_job;
@@ -169,6 +176,60 @@ void plugin_host_auth_finish(struct plugin_host *h,
  * are logged.  Logs one line per decision that is not CONTINUE. */
 void plugin_host_decide(struct plugin_host *h, const struct plugin_request *rq,
     struct plugin_decision *out);
+
+/* ==== DNS (policyd/host_dns.c) ====
+ *
+ * Hooks ask for DNS through elemta_ctx_dns_lookup and return
+ * elemta_pending() (plugin.h, "DNS"); the host keeps each request's
+ * answers (struct plugin_wait) and, at CONNECT on the Elemta listener,
+ * looks up the client's names first (FCrDNS, cached per worker by TTL)
+ * so every hook sees them.  A caller with an event loop decides with
+ * plugin_host_decide_begin/resume and serves other requests while one
+ * waits; plugin_host_decide waits on the loop itself (elemtactl
+ * test-plugin). */
+
+/* The resolver calls, behind a seam so tests can fake the resolver
+ * (the real ones: dns_query, dns_query_cancel). */
+struct plugin_dns_ops {
+	struct dns_query *(*query)(struct dns_resolver *r, const char *name,
+	    enum dns_type type, dns_callback cb, void *arg);
+	void (*cancel)(struct dns_query *q);
+};
+
+/* plugin_host_set_dns - lookups go to r (borrowed) through ops; the
+ * waits' timers run on base.  wait_ms bounds one wait (dns.timeout: the
+ * resolver's own bound, plus a margin), budget_ms the DNS time of one
+ * request (it must end before smtpd gives up: below policyd.timeout_ms).
+ * client_names: look the client's names up at CONNECT.  Without this
+ * call every lookup is answered TEMPFAIL "no resolver" at once and the
+ * names are not looked up. */
+void plugin_host_set_dns(struct plugin_host *h, struct event_base *base,
+    struct dns_resolver *r, const struct plugin_dns_ops *ops,
+    uint64_t wait_ms, uint64_t budget_ms, bool client_names);
+
+struct plugin_wait;
+typedef void (*plugin_wait_ready)(void *arg);
+
+/* plugin_host_decide_begin - plugin_host_decide that may wait for DNS:
+ * returns 0 with d the decision (and nothing left to free), or 1 when a
+ * hook (or the client-name lookup) waits: *wait holds the request's
+ * lookups, and ready(arg) runs once from the event loop (never from
+ * inside this call) when they are answered or their wait is over; then
+ * plugin_host_decide_resume with the same rq (its memory still valid).
+ * The hooks that decided before the wait are not run again; the
+ * counter writes they made are kept. */
+int plugin_host_decide_begin(struct plugin_host *h,
+    const struct plugin_request *rq, struct plugin_decision *d,
+    plugin_wait_ready ready, void *arg, struct plugin_wait **wait);
+/* plugin_host_decide_resume - go on after ready(): the waiting hook is
+ * called again, then the rest of the chain.  0 (d decided, wait freed)
+ * or 1 (waiting again; ready will run again). */
+int plugin_host_decide_resume(struct plugin_host *h,
+    const struct plugin_request *rq, struct plugin_wait *wait,
+    struct plugin_decision *d);
+/* plugin_wait_free - give up a waiting decision (its connection closed):
+ * lookups cancelled, ready never runs. */
+void plugin_wait_free(struct plugin_wait *wait);
 
 /* plugin_host_flush_metrics - write what was accumulated in memory since
  * the last flush to the counter table, in one transaction, as labelled

@@ -106,6 +106,7 @@ enum conn_state {
 	CONN_THROTTLED,
 	CONN_DRAINING,
 	CONN_AUTH,          /* its AUTH's hash is on the pool */
+	CONN_DNS,           /* its request waits for DNS answers */
 };
 
 struct worker;
@@ -145,6 +146,8 @@ struct conn {
 	 * connection), kept by the plugin host. */
 	struct plugin_txn txn;
 	struct worker_auth *auth;   /* in CONN_AUTH                          */
+	struct plugin_wait *wait;   /* in CONN_DNS: the request's lookups    */
+	int wait_fd;                /* in CONN_DNS: its message, or -1       */
 };
 
 /* One listening socket and what arrives on it. */
@@ -182,6 +185,7 @@ struct worker {
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
 static void conn_on_write(evutil_socket_t fd, short what, void *arg);
 static void conn_process(struct conn *c);
+static void conn_on_dns_ready(void *arg);
 static void worker_batch_commit(struct worker *w);
 
 /* ==== Connection state ==== */
@@ -199,6 +203,8 @@ conn_state_name(enum conn_state s)
 		return "draining";
 	case CONN_AUTH:
 		return "hashing";
+	case CONN_DNS:
+		return "dns";
 	}
 	return "?";
 }
@@ -230,6 +236,12 @@ conn_close(struct conn *c)
 		c->auth->c = NULL;   /* the pool still has it */
 		c->auth = NULL;
 	}
+	if (c->wait != NULL) {
+		w->ops->wait_free(w->ops_arg, c->wait);
+		c->wait = NULL;
+	}
+	if (c->wait_fd >= 0)
+		close(c->wait_fd);
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	close(c->fd);
@@ -326,17 +338,18 @@ conn_note_reply(struct conn *c, size_t from)
 }
 
 /* conn_reply_full - append one encoded reply: OK (ok) or res, with the
- * delay extension when delay_ms > 0 (AUTH answers on the private
- * socket only) and the PREPEND lines of hdrs (may be NULL; one at most
- * on the Postfix listener, the rest logged as dropped). */
+ * extension attributes of ext (the private socket only: the caller
+ * passes none on the Postfix listener) and the PREPEND lines of hdrs
+ * (may be NULL; one at most on the Postfix listener, the rest logged as
+ * dropped). */
 static int
 conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
-    uint32_t delay_ms, const struct wire_headers *hdrs)
+    const struct wire_reply_ext *ext, const struct wire_headers *hdrs)
 {
 	size_t from = c->out.len;
 	unsigned dropped = 0;
 
-	if (wire_reply_encode_headers(&c->out, res, ok, delay_ms, hdrs,
+	if (wire_reply_encode_headers(&c->out, res, ok, ext, hdrs,
 	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
@@ -354,7 +367,9 @@ conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
 static int
 conn_reply(struct conn *c, const struct elemta_result *res)
 {
-	return conn_reply_full(c, res, false, 0, NULL);
+	struct wire_reply_ext none = { 0 };
+
+	return conn_reply_full(c, res, false, &none, NULL);
 }
 
 /* ==== Requests ==== */
@@ -535,12 +550,17 @@ static int
 conn_answer_delayed(struct conn *c, const struct plugin_decision *d,
     uint32_t delay_ms)
 {
+	struct wire_reply_ext ext = { .delay_ms = delay_ms };
 	int rc;
 
+	if (d->names) {
+		ext.client_name = d->client_name;
+		ext.reverse_client_name = d->reverse_client_name;
+	}
 	if (c->listener != PLUGIN_LISTENER_ELEMTA)
-		delay_ms = 0;   /* the extension is the private socket's */
+		memset(&ext, 0, sizeof(ext));   /* the private socket's */
 	rc = conn_reply_full(c, &d->result, d->phase == ELEMTA_PHASE_AUTH &&
-	    d->result.action == ELEMTA_CONTINUE, delay_ms, &d->headers);
+	    d->result.action == ELEMTA_CONTINUE, &ext, &d->headers);
 	if (rc == 0 && c->w->batch_open &&
 	    c->w->ops->batch_failed(c->w->ops_arg))
 		worker_batch_commit(c->w);
@@ -642,12 +662,58 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		return conn_auth_begin(c, &rq);
 
 	worker_batch_join(c->w, rq.message_fd >= 0 || secret);
-	c->w->ops->decide(c->w->ops_arg, &rq, &d);
-	c->w->batch_decisions++;
+	if (c->w->ops->decide_begin != NULL && !secret) {
+		struct plugin_wait *wait;
+		int rc = c->w->ops->decide_begin(c->w->ops_arg, &rq, &d,
+		    conn_on_dns_ready, c, &wait);
+
+		c->w->batch_decisions++;
+		if (rc == 1) {
+			c->wait = wait;
+			c->wait_fd = rq.message_fd;
+			conn_enter_state(c, CONN_DNS);
+			return 1;
+		}
+	} else {
+		c->w->ops->decide(c->w->ops_arg, &rq, &d);
+		c->w->batch_decisions++;
+	}
 
 	if (rq.message_fd >= 0)
 		close(rq.message_fd);
 	return conn_answer(c, &d);
+}
+
+/* conn_on_dns_ready - the waiting request's lookups are answered: go on
+ * deciding it; once decided, answer and resume the connection with its
+ * buffered input (as after an AUTH hash). */
+static void
+conn_on_dns_ready(void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	struct plugin_request rq;
+	struct plugin_decision d;
+	int rc;
+
+	conn_plugin_request(c, &c->parser.req, &rq);
+	rq.message_fd = c->wait_fd;
+	worker_batch_join(w, rq.message_fd >= 0);
+	rc = w->ops->decide_resume(w->ops_arg, &rq, c->wait, &d);
+	w->batch_decisions++;
+	if (rc == 1)
+		return;         /* waits again: ready runs again */
+	c->wait = NULL;
+	if (c->wait_fd >= 0)
+		close(c->wait_fd);
+	c->wait_fd = -1;
+	if (conn_answer(c, &d) != 0) {
+		conn_close(c);
+		return;
+	}
+	wire_parser_next(&c->parser);
+	conn_enter_state(c, CONN_READING);
+	conn_process(c);
 }
 
 /* conn_wipe_password - blank the password attribute of the request in
@@ -693,9 +759,11 @@ conn_process(struct conn *c)
 			    WIRE_AUTH_PASSWORD) != NULL;
 			rc = conn_request(c, &c->parser.req, secret);
 			if (rc == 1) {
-				/* Paused: what was answered before the AUTH goes
-				 * out now (or with the batch's commit);
-				 * worker_on_auth_done resumes. */
+				/* Paused: what was answered before the AUTH
+				 * (or the request waiting for DNS) goes out now
+				 * (or with the batch's commit);
+				 * worker_on_auth_done (conn_on_dns_ready)
+				 * resumes. */
 				conn_wipe_password(c);
 				if (c->held_count == 0)
 					(void)conn_flush(c);
@@ -902,6 +970,7 @@ conn_new(struct worker *w, int fd, enum plugin_listener listener)
 	c->id = ++w->next_id;
 	c->fd = fd;
 	c->listener = listener;
+	c->wait_fd = -1;
 	c->out = init;
 	wire_parser_init(&c->parser);
 	c->ev_read = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
@@ -1161,6 +1230,30 @@ real_auth_finish(void *arg, const struct plugin_request *rq,
 	    out);
 }
 
+static int
+real_decide_begin(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out, plugin_wait_ready ready, void *ready_arg,
+    struct plugin_wait **wait)
+{
+	return plugin_host_decide_begin(((struct worker_real *)arg)->host, rq,
+	    out, ready, ready_arg, wait);
+}
+
+static int
+real_decide_resume(void *arg, const struct plugin_request *rq,
+    struct plugin_wait *wait, struct plugin_decision *out)
+{
+	return plugin_host_decide_resume(((struct worker_real *)arg)->host, rq,
+	    wait, out);
+}
+
+static void
+real_wait_free(void *arg, struct plugin_wait *wait)
+{
+	(void)arg;
+	plugin_wait_free(wait);
+}
+
 static const struct worker_ops worker_real_ops = {
 	.decide = real_decide,
 	.batch_begin = real_batch_begin,
@@ -1168,6 +1261,9 @@ static const struct worker_ops worker_real_ops = {
 	.batch_failed = real_batch_failed,
 	.auth_begin = real_auth_begin,
 	.auth_finish = real_auth_finish,
+	.decide_begin = real_decide_begin,
+	.decide_resume = real_decide_resume,
+	.wait_free = real_wait_free,
 };
 
 /* worker_run - set up the loop and serve until a stop signal. */

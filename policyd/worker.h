@@ -46,6 +46,17 @@ struct worker_ops {
 	    struct plugin_decision *out, struct auth_job *job);
 	void (*auth_finish)(void *arg, const struct plugin_request *rq,
 	    struct auth_job *job, struct plugin_decision *out);
+	/* Optional, all three or none (NULL: decide): decisions that may
+	 * wait for DNS - plugin_host_decide_begin, _resume and
+	 * plugin_wait_free.  A waiting request pauses its connection (its
+	 * later requests wait: replies go out in order) while the others
+	 * are served. */
+	int (*decide_begin)(void *arg, const struct plugin_request *rq,
+	    struct plugin_decision *out, plugin_wait_ready ready,
+	    void *ready_arg, struct plugin_wait **wait);
+	int (*decide_resume)(void *arg, const struct plugin_request *rq,
+	    struct plugin_wait *wait, struct plugin_decision *out);
+	void (*wait_free)(void *arg, struct plugin_wait *wait);
 };
 
 struct worker;

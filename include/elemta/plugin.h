@@ -34,7 +34,12 @@
  *            elemta_ctx_transaction_accepted(), ELEMTA_ATTR_LISTENER
  *            and its values ELEMTA_LISTENER_ELEMTA/_POSTFIX,
  *            ELEMTA_ATTR_CLIENT_KEY
- *   minor 2  elemta_ctx_prepend_header()
+ *   minor 2  elemta_ctx_prepend_header(); DNS for hooks:
+ *            elemta_ctx_dns_lookup(), the ELEMTA_PENDING action and elemta_pending(), enum elemta_dns_type and
+ *            elemta_dns_status, struct elemta_dns_answer and
+ *            elemta_dns_record; elemta_ctx_reverse_client_name(),
+ *            ELEMTA_ATTR_CLIENT_NAME_STATUS and
+ *            ELEMTA_ATTR_REVERSE_CLIENT_NAME_STATUS with their values
  */
 #ifndef ELEMTA_PLUGIN_H
 #define ELEMTA_PLUGIN_H
@@ -68,6 +73,10 @@ enum elemta_action {
 	ELEMTA_TEMPFAIL = 2,
 	ELEMTA_DISCARD = 3,
 	ELEMTA_QUARANTINE = 4,
+	/* Since minor 2: not a verdict but "ask me again" - the hook started
+	 * DNS lookups (elemta_ctx_dns_lookup) and wants their answers; see
+	 * "DNS" below.  Return it through elemta_pending(). */
+	ELEMTA_PENDING = 5,
 };
 
 #define ELEMTA_RESULT_TEXT_MAX 256
@@ -148,7 +157,13 @@ typedef struct elemta_ctx elemta_ctx;
  * quad (IPv4-mapped IPv6 shown as IPv4), IPv6 in RFC 5952 form. */
 const char *elemta_ctx_client_ip(const elemta_ctx *ctx);
 unsigned elemta_ctx_client_port(const elemta_ctx *ctx);
+/* The client's host name: verified by forward-confirmed reverse DNS
+ * (FCrDNS: a PTR name whose A/AAAA records hold the client address), or
+ * "unknown".  elemta-policyd looks it up at CONNECT (Elemta listener);
+ * a Postfix sends its own. */
 const char *elemta_ctx_client_name(const elemta_ctx *ctx);  /* "unknown" */
+/* The client's PTR name, not verified, or "unknown" (since minor 2). */
+const char *elemta_ctx_reverse_client_name(const elemta_ctx *ctx);
 const char *elemta_ctx_helo(const elemta_ctx *ctx);         /* "" before */
 /* The SMTP phase a request is about (the protocol_state attribute).  The
  * values are part of the ABI: new phases are only ever appended. */
@@ -217,6 +232,17 @@ const char *elemta_ctx_attr(const elemta_ctx *ctx, const char *name);
  * policy delegation (check_policy_service). */
 #define ELEMTA_LISTENER_ELEMTA "elemta"
 #define ELEMTA_LISTENER_POSTFIX "postfix"
+/* Since minor 2, at CONNECT on the Elemta listener (absent elsewhere):
+ * how the lookups behind elemta_ctx_client_name (FCrDNS) and
+ * elemta_ctx_reverse_client_name (the PTR alone) ended - found
+ * (ELEMTA_NAME_OK), failed temporarily (SERVFAIL, timeout: worth a 4xx),
+ * or failed for good (no PTR, NXDOMAIN, or no PTR name pointing back). */
+#define ELEMTA_ATTR_CLIENT_NAME_STATUS "elemta_client_name_status"
+#define ELEMTA_ATTR_REVERSE_CLIENT_NAME_STATUS \
+	"elemta_reverse_client_name_status"
+#define ELEMTA_NAME_OK "ok"
+#define ELEMTA_NAME_TEMPFAIL "tempfail"
+#define ELEMTA_NAME_FAILED "failed"
 
 /* The message (on_data at end of data only): the bytes as spooled,
  * starting with the headers prepended before end of data (if any) and
@@ -315,6 +341,96 @@ enum elemta_log_level {
  * NULL (in init). Control characters are escaped. */
 void elemta_log(const elemta_ctx *ctx, enum elemta_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ==== DNS (since minor 2) ==== */
+
+/* A hook never blocks on DNS: elemta-policyd serves many connections on
+ * one event loop.  Instead a hook asks for what it needs and, when an
+ * answer is not there yet, returns elemta_pending(); the host waits for
+ * every lookup the request has outstanding (each wait bounded by
+ * dns.timeout, and the whole request by policyd.timeout_ms) and then
+ * calls the same hook again with the same request - plugins earlier in
+ * the chain are not run again.  Answers are kept for the whole request
+ * (every hook of the chain, every re-run), so the re-run finds them
+ * READY and goes further.  So a hook:
+ *   - asks for every lookup it can start now (they run in parallel),
+ *   - returns elemta_pending() when one of them is pending,
+ *   - is written to start over: what it did before returning pending is
+ *     done again on the re-run; so ask DNS first, and use the counter
+ *     services (which write) only once every answer is READY - counter
+ *     writes made before a pending return are kept even when the
+ *     request ends refused.
+ * Bounds per request: ELEMTA_DNS_LOOKUPS_MAX distinct lookups and
+ * ELEMTA_DNS_WAITS_MAX re-runs (an SPF evaluation needs up to 10
+ * sequential lookups plus their address lookups); beyond them a lookup
+ * fails (-1) and elemta_pending() is answered as a temporary failure.
+ * Lookups are possible in every hook except on_auth and init. */
+#define ELEMTA_DNS_LOOKUPS_MAX 128
+#define ELEMTA_DNS_WAITS_MAX 40
+
+/* Record types (their RFC 1035/3596 codes). */
+enum elemta_dns_type {
+	ELEMTA_DNS_A = 1,
+	ELEMTA_DNS_PTR = 12,
+	ELEMTA_DNS_MX = 15,
+	ELEMTA_DNS_TXT = 16,
+	ELEMTA_DNS_AAAA = 28,
+};
+
+/* How a lookup ended.  TEMPFAIL (SERVFAIL, timeout, refused, bogus
+ * DNSSEC, the wait bound) is the resolver's "try later": answer it with
+ * a 4xx, never with an accept or a 5xx by accident. */
+enum elemta_dns_status {
+	ELEMTA_DNS_OK = 0,        /* records present (count > 0)           */
+	ELEMTA_DNS_NODATA = 1,    /* the name exists, no record of the type */
+	ELEMTA_DNS_NXDOMAIN = 2,  /* the name does not exist               */
+	ELEMTA_DNS_TEMPFAIL = 3,
+	ELEMTA_DNS_PERMFAIL = 4,  /* a name that cannot be asked, FORMERR   */
+};
+
+/* One record.  text is NUL-terminated: A/AAAA the address in canonical
+ * text ("192.0.2.1", RFC 5952 IPv6), PTR the name, MX the exchange ("."
+ * for a null MX, RFC 7505), TXT the record's strings joined (len may
+ * count NUL bytes inside).  Names are lower-case, without the final dot. */
+struct elemta_dns_record {
+	const char *text;
+	size_t len;               /* strlen(text), except TXT              */
+	uint32_t ttl;
+	uint16_t preference;      /* MX                                    */
+	unsigned char addr[16];   /* A: 4 bytes, AAAA: 16, network order   */
+};
+
+struct elemta_dns_answer {
+	enum elemta_dns_status status;
+	enum elemta_dns_type type;
+	const char *name;         /* as asked                              */
+	uint32_t ttl;             /* the smallest record TTL, or the
+	                           * negative-caching TTL; 0 unknown       */
+	int secure;               /* DNSSEC-validated (dns.dnssec on)      */
+	size_t count;
+	const struct elemta_dns_record *records;
+	const char *why;          /* TEMPFAIL/PERMFAIL: one line, else ""  */
+};
+
+/* The ready/pending answers of elemta_ctx_dns_lookup. */
+#define ELEMTA_DNS_READY 0
+#define ELEMTA_DNS_PENDING 1
+
+/* Looks name (presentation form, a final dot allowed, case-insensitive)
+ * up for type.  Returns ELEMTA_DNS_READY with *answer set (owned by the
+ * host, valid until the request's decision ends: across re-runs and
+ * later hooks of the chain), ELEMTA_DNS_PENDING when the query is under
+ * way (*answer NULL: return elemta_pending() and look again on the
+ * re-run), or -1 with *answer a TEMPFAIL answer saying why, when the
+ * lookup cannot be made (not in a hook or in on_auth, a bad name or
+ * type, over ELEMTA_DNS_LOOKUPS_MAX).  Asking again for a name and
+ * type the request asked before never starts a second query. */
+int elemta_ctx_dns_lookup(const elemta_ctx *ctx, const char *name,
+    enum elemta_dns_type type, const struct elemta_dns_answer **answer);
+/* The hook result that asks to be called again once the request's
+ * pending lookups are answered (returns ELEMTA_PENDING; with nothing
+ * pending, or past ELEMTA_DNS_WAITS_MAX, the host answers 451 4.4.3). */
+enum elemta_action elemta_pending(const elemta_ctx *ctx);
 
 /* ==== The descriptor ==== */
 

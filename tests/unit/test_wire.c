@@ -977,13 +977,15 @@ test_reply_encode_headers(void **state)
 	struct strbuf sb = STRBUF_INIT(WIRE_REPLY_MAX * 8);
 	struct elemta_result res;
 	struct wire_headers h;
+	struct wire_reply_ext none = { 0 };
+	struct wire_reply_ext names = { .client_name = "mx.example" };
 	unsigned dropped = 99;
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
 	memset(&res, 0, sizeof(res));
 	res.action = ELEMTA_CONTINUE;
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    false, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb), "action=DUNNO\n\n");
 	assert_int_equal(dropped, 0);
@@ -991,31 +993,38 @@ test_reply_encode_headers(void **state)
 	assert_int_equal(wire_headers_add(&h, "X-B", "2", NULL), 0);
 
 	strbuf_reset(&sb);
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    false, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n"
 	    "action=PREPEND X-B: 2\naction=DUNNO\n\n");
+	/* the extension attributes follow the verdict line */
 	strbuf_reset(&sb);
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &names,
+	    &h, false, &dropped), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n"
+	    "action=PREPEND X-B: 2\naction=DUNNO\n"
+	    "elemta_client_name=mx.example\n\n");
+	strbuf_reset(&sb);
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    true, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n\n");
 	assert_int_equal(dropped, 1);
 
 	res.action = ELEMTA_QUARANTINE;
 	strbuf_reset(&sb);
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    false, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb), "action=PREPEND X-A: 1\n"
 	    "action=PREPEND X-B: 2\naction=HOLD\n\n");
 	strbuf_reset(&sb);
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    true, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb), "action=HOLD\n\n");
 	assert_int_equal(dropped, 2);
 
 	res.action = ELEMTA_REJECT;
 	strbuf_reset(&sb);
-	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, 0, &h,
+	assert_int_equal(wire_reply_encode_headers(&sb, &res, false, &none, &h,
 	    false, &dropped), 0);
 	assert_string_equal(strbuf_cstr(&sb),
 	    "action=550 5.7.1 Rejected by policy\n\n");
