@@ -9,7 +9,11 @@
 #                   scripts/setup --test
 #   make check-fast unit and integration tests of the plain build only
 #   make install    PREFIX=/usr/local DESTDIR=  (installs only; the system
-#                   users are scripts/setup's, or the packager's)
+#                   users are scripts/setup's, or the packager's);
+#                   SENDMAIL_ALTERNATIVES=yes also makes elemta-sendmail
+#                   the host's /usr/sbin/sendmail and /usr/bin/mailq
+#                   (scripts/sendmail-links: refuses to replace another
+#                   MTA's, and says what it would do)
 .SUFFIXES:
 
 PREFIX    ?= /usr/local
@@ -43,6 +47,7 @@ CTL_PKGS      := $(POLICYD_PKGS) json-c
 STAT_PKGS     := $(COMMON_PKGS) $(STORE_PKGS) json-c
 METRICSD_PKGS := $(COMMON_PKGS) $(STORE_PKGS) libmicrohttpd
 QUEUED_PKGS   := $(COMMON_PKGS) $(DNS_PKGS) libevent libevent_openssl openssl
+SENDMAIL_PKGS := $(COMMON_PKGS)
 PKGS      := $(sort $(SMTPD_PKGS) $(POLICYD_PKGS) $(CTL_PKGS) $(STAT_PKGS) $(METRICSD_PKGS) $(QUEUED_PKGS))
 pkg_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -61,6 +66,7 @@ CTL_SRC     := $(filter-out tools/elemtactl/main.c,$(wildcard tools/elemtactl/*.
 STAT_SRC    := $(wildcard tools/elemta-stat/*.c)
 METRICSD_SRC := $(wildcard metricsd/*.c)
 QUEUED_SRC  := $(filter-out queued/main.c,$(wildcard queued/*.c))
+SENDMAIL_SRC := $(filter-out tools/elemta-sendmail/main.c,$(wildcard tools/elemta-sendmail/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 PLUGIN_SRC  := $(wildcard examples/plugins/*.c)
 
@@ -71,7 +77,8 @@ LIB_SMTPD   := $(B)/lib/libelemta-smtpd.a
 LIB_POLICYD := $(B)/lib/libelemta-policyd.a
 LIB_QUEUED  := $(B)/lib/libelemta-queued.a
 LIB_CTL     := $(B)/lib/libelemta-ctl.a
-BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd $(B)/bin/elemta-queued
+LIB_SENDMAIL := $(B)/lib/libelemta-sendmail.a
+BINS        := $(B)/bin/elemtactl $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-stat $(B)/bin/elemta-metricsd $(B)/bin/elemta-queued $(B)/bin/elemta-sendmail
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 PLUGINS     := $(patsubst examples/plugins/%.c,$(B)/plugins/%.so,$(PLUGIN_SRC))
 
@@ -119,6 +126,9 @@ $(LIB_QUEUED): $(call obj,$(QUEUED_SRC))
 $(LIB_CTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+$(LIB_SENDMAIL): $(call obj,$(SENDMAIL_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/bin/elemta-smtpd: $(call obj,smtpd/main.c) $(LIB_SMTPD) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
@@ -142,14 +152,20 @@ $(B)/bin/elemta-queued: $(call obj,queued/main.c) $(LIB_QUEUED) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(call pkg_libs,$(QUEUED_PKGS))
 
+# elemta-sendmail: run by any local user; the config file's loader and
+# nothing else of the server (no libevent, no OpenSSL).
+$(B)/bin/elemta-sendmail: $(call obj,tools/elemta-sendmail/main.c) $(LIB_SENDMAIL) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(call pkg_libs,$(SENDMAIL_PKGS))
+
 $(B)/plugins/%.so: examples/plugins/%.c include/elemta/plugin.h | deps
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -shared -fPIC $(WARN) $(CFLAGS) -Iinclude -o $@ $<
 	@chmod go-w $@
 
-$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON)
+$(B)/tests/test_%: $(call obj,tests/unit/test_%.c) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_SENDMAIL) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) -rdynamic -o $@ $(filter %.o,$^) $(LIB_CTL) $(LIB_SMTPD) $(LIB_POLICYD) $(LIB_QUEUED) $(LIB_SENDMAIL) $(LIB_COMMON) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # The test programs' objects are intermediate files of the rule above:
 # keep them, so a rebuild compiles only what changed.
@@ -199,11 +215,14 @@ check-fast: all unit integration
 install: all install-man install-unit
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/elemta \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SYSCONFDIR)
-	install -m 755 $(B)/bin/elemtactl $(B)/bin/elemta-stat $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(B)/bin/elemtactl $(B)/bin/elemta-stat $(B)/bin/elemta-sendmail $(DESTDIR)$(SBINDIR)/
 	install -m 755 $(B)/bin/elemta-smtpd $(B)/bin/elemta-policyd $(B)/bin/elemta-metricsd $(B)/bin/elemta-queued $(DESTDIR)$(LIBEXECDIR)/
 	install -m 644 include/elemta/plugin.h $(DESTDIR)$(INCLUDEDIR)/elemta/
 	install -m 644 $(B)/elemta-plugin.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/elemta.yaml ] || install -m 644 config/elemta.yaml.dist $(DESTDIR)$(SYSCONFDIR)/elemta.yaml
+ifeq ($(SENDMAIL_ALTERNATIVES),yes)
+	sh scripts/sendmail-links "$(DESTDIR)" "$(SBINDIR)/elemta-sendmail"
+endif
 
 clean:
 	rm -rf $(B)

@@ -138,7 +138,7 @@ static int check_key_prefix(const struct config *cfg, char *value,
 
 /* Enum values whose order is the order of the C enum they are stored in. */
 static const char *const listen_modes[] = { "smtp", "submission", "smtps",
-    NULL };
+    "local", NULL };
 static const char *const bare_newline_values[] = { "reject", "normalize",
     NULL };
 static const char *const fail_mode_values[] = { "tempfail", "accept", NULL };
@@ -164,7 +164,8 @@ static const struct setting config_settings[] = {
 	  .check = check_hostname,
 	  .help = "name in the greeting and Received: headers" },
 	{ .name = "server.listen", .type = SET_LISTEN, .store = STORE_LIST,
-	  .help = "list of {address: HOST:PORT, mode: smtp|submission|smtps}" },
+	  .help = "list of {address: HOST:PORT, mode: smtp|submission|smtps}, "
+	  "or {address: unix:PATH, mode: local, socket_mode, socket_group}" },
 	{ .name = "server.user", .type = SET_STRING, .store = STORE_TEXT,
 	  AT(server.user), .def = "elemta", .check = check_user,
 	  .help = "user the smtpd workers run as (when started as root)" },
@@ -835,7 +836,7 @@ config_enum_name(const char *key, int value)
 	return "?";
 }
 
-/* config_listen_mode_name - "smtp", "submission", "smtps". */
+/* config_listen_mode_name - "smtp", "submission", "smtps", "local". */
 const char *
 config_listen_mode_name(enum config_listen_mode m)
 {
@@ -1890,14 +1891,139 @@ scalar_child(struct loader *ld, const struct config_node *map,
 	return n;
 }
 
-/* listen_entry_load - one {address, mode} map into l. */
+_Static_assert(CONFIG_UNIX_PATH_MAX ==
+    sizeof(((struct sockaddr_un *)0)->sun_path), "CONFIG_UNIX_PATH_MAX");
+
+/* listen_unix_path - the PATH of a local listener's "unix:PATH", made
+ * absolute against the config's directory, within a socket path's
+ * length. */
+static int
+listen_unix_path(const struct config *cfg, const char *value, char *path,
+    size_t size, struct error *err)
+{
+	char abs[CONFIG_PATH_MAX];
+
+	if (value[0] == '\0')
+		return error_set(err, "the path after 'unix:' is missing");
+	if (config_path_resolve(cfg->dir, value, abs, sizeof(abs), err) < 0)
+		return error_prefix(err, "unix:PATH");
+	if (strlen(abs) >= size)
+		return error_set(err, "socket path '%.200s' is %zu bytes; Unix "
+		    "socket paths are limited to %zu", abs, strlen(abs), size - 1);
+	str_copy(path, abs, size);
+	return 0;
+}
+
+/* listen_socket_mode - an octal file mode ("0666", "660") up to 0777. */
+static int
+listen_socket_mode(const char *text, unsigned *mode, struct error *err)
+{
+	char shown[VALUE_SHOW_MAX];
+	size_t n = strlen(text);
+
+	if (n == 0 || n > 4 || strspn(text, "01234567") != n ||
+	    strtoul(text, NULL, 8) > 0777)
+		return error_set(err, "'%s' is not a file mode (octal, up to "
+		    "0777, e.g. \"0660\")", show(shown, sizeof(shown), text));
+	*mode = (unsigned)strtoul(text, NULL, 8);
+	return 0;
+}
+
+/* listen_address_load - the entry's address: HOST:PORT, or unix:PATH for
+ * (and only for) mode local.  0, or -1 (reported). */
+static int
+listen_address_load(struct loader *ld, const struct config_node *entry,
+    const char *key, struct config_listen *l)
+{
+	const struct config_node *addr;
+	struct error err;
+	bool bad, is_unix;
+
+	addr = scalar_child(ld, entry, "address", key, &bad);
+	if (addr == NULL && !bad) {
+		load_error(ld, entry, key, "missing; each listen entry needs an "
+		    "address such as \"127.0.0.1:25\" or \"[::]:25\"");
+		return -1;
+	}
+	if (addr == NULL)
+		return -1;
+	if (str_copy(l->address, addr->scalar, sizeof(l->address)) >=
+	    sizeof(l->address)) {
+		load_error(ld, addr, key, "the address is too long");
+		return -1;
+	}
+	is_unix = strncmp(addr->scalar, CONFIG_UNIX_PREFIX,
+	    CONFIG_UNIX_PREFIX_LEN) == 0;
+	if (is_unix && l->mode != CONFIG_MODE_LOCAL) {
+		load_error(ld, addr, key, "a unix: address is for mode local "
+		    "(elemta-sendmail's socket); mode %s listens on HOST:PORT",
+		    config_listen_mode_name(l->mode));
+		return -1;
+	}
+	if (!is_unix && l->mode == CONFIG_MODE_LOCAL) {
+		load_error(ld, addr, key, "mode local listens on a Unix socket: "
+		    "write address: \"unix:/run/elemta/submit.sock\"");
+		return -1;
+	}
+	if (is_unix ? listen_unix_path(ld->cfg, addr->scalar +
+	    CONFIG_UNIX_PREFIX_LEN, l->path, sizeof(l->path), &err) :
+	    listen_address_parse(addr->scalar, l->host, sizeof(l->host),
+	    &l->port, &err)) {
+		load_error(ld, addr, key, "%s", err.text);
+		return -1;
+	}
+	return 0;
+}
+
+/* listen_socket_load - a local listener's socket_mode and socket_group
+ * (refused on other modes, where there is no socket file). */
+static int
+listen_socket_load(struct loader *ld, const struct config_node *entry,
+    const char *prefix, struct config_listen *l)
+{
+	static const char *const keys[] = { "socket_mode", "socket_group" };
+	struct error err;
+	int rc = 0;
+
+	l->socket_mode = CONFIG_LOCAL_SOCKET_MODE;
+	for (size_t i = 0; i < 2; i++) {
+		char key[96];
+		const struct config_node *n;
+		bool bad;
+
+		snprintf(key, sizeof(key), "%s.%s", prefix, keys[i]);
+		n = scalar_child(ld, entry, keys[i], key, &bad);
+		if (n == NULL) {
+			rc |= bad ? -1 : 0;
+			continue;
+		}
+		if (l->mode != CONFIG_MODE_LOCAL) {
+			load_error(ld, n, key, "only a mode local listener has a "
+			    "socket file");
+			rc = -1;
+		} else if (i == 0 ? listen_socket_mode(n->scalar,
+		    &l->socket_mode, &err) : check_user(ld->cfg,
+		    n->scalar, 0, &err)) {
+			load_error(ld, n, key, "%s", err.text);
+			rc = -1;
+		} else if (i == 1) {
+			str_copy(l->socket_group, n->scalar,
+			    sizeof(l->socket_group));
+		}
+	}
+	return rc;
+}
+
+/* listen_entry_load - one {address, mode, socket_mode, socket_group} map
+ * into l. */
 static int
 listen_entry_load(struct loader *ld, const struct config_node *entry,
     size_t index, struct config_listen *l)
 {
-	static const char *const known[] = { "address", "mode" };
+	static const char *const known[] = { "address", "mode", "socket_mode",
+	    "socket_group" };
 	char prefix[64], key[96];
-	const struct config_node *addr, *mode;
+	const struct config_node *mode;
 	struct error err;
 	size_t mode_index = 0;
 	bool bad;
@@ -1910,24 +2036,7 @@ listen_entry_load(struct loader *ld, const struct config_node *entry,
 		    node_type_name(entry));
 		return -1;
 	}
-	check_keys(ld, entry, prefix, known, 2);
-	snprintf(key, sizeof(key), "%s.address", prefix);
-	addr = scalar_child(ld, entry, "address", key, &bad);
-	if (addr == NULL && !bad) {
-		load_error(ld, entry, key, "missing; each listen entry needs an "
-		    "address such as \"127.0.0.1:25\" or \"[::]:25\"");
-		rc = -1;
-	} else if (addr == NULL) {
-		rc = -1;
-	} else if (str_copy(l->address, addr->scalar, sizeof(l->address)) >=
-	    sizeof(l->address)) {
-		load_error(ld, addr, key, "the address is too long");
-		rc = -1;
-	} else if (listen_address_parse(addr->scalar, l->host, sizeof(l->host),
-	    &l->port, &err) < 0) {
-		load_error(ld, addr, key, "%s", err.text);
-		rc = -1;
-	}
+	check_keys(ld, entry, prefix, known, 4);
 	snprintf(key, sizeof(key), "%s.mode", prefix);
 	mode = scalar_child(ld, entry, "mode", key, &bad);
 	if (bad) {
@@ -1938,6 +2047,11 @@ listen_entry_load(struct loader *ld, const struct config_node *entry,
 		rc = -1;
 	}
 	l->mode = (enum config_listen_mode)mode_index;
+	snprintf(key, sizeof(key), "%s.address", prefix);
+	if (rc == 0 && listen_address_load(ld, entry, key, l) < 0)
+		rc = -1;
+	if (listen_socket_load(ld, entry, prefix, l) < 0)
+		rc = -1;
 	return rc;
 }
 
@@ -1987,12 +2101,18 @@ listen_load(struct loader *ld, const struct setting *s,
 			const struct config_listen *o = &cfg->server.listen[j];
 			char key[64];
 
-			if (o->port != l.port || strcmp(o->host, l.host) != 0)
+			if (o->port != l.port || strcmp(o->host, l.host) != 0 ||
+			    strcmp(o->path, l.path) != 0)
 				continue;
 			snprintf(key, sizeof(key), "server.listen[%zu].address", i);
-			load_error(ld, config_node_get(entry, "address"), key,
-			    "duplicate listen address %s:%u (also in "
-			    "server.listen[%zu])", l.host, l.port, j);
+			if (l.path[0] != '\0')
+				load_error(ld, config_node_get(entry, "address"),
+				    key, "duplicate listen address unix:%s (also in "
+				    "server.listen[%zu])", l.path, j);
+			else
+				load_error(ld, config_node_get(entry, "address"),
+				    key, "duplicate listen address %s:%u (also in "
+				    "server.listen[%zu])", l.host, l.port, j);
 			goto next;
 		}
 		cfg->server.listen[cfg->server.listen_count++] = l;
@@ -3082,6 +3202,12 @@ config_dump(const struct config *cfg, FILE *out)
 				    l->address);
 				fprintf(out, "%s[%zu].mode = %s\n", s->name, j,
 				    config_listen_mode_name(l->mode));
+				if (l->mode != CONFIG_MODE_LOCAL)
+					continue;
+				fprintf(out, "%s[%zu].socket_mode = %04o\n", s->name,
+				    j, l->socket_mode);
+				fprintf(out, "%s[%zu].socket_group = %s\n", s->name,
+				    j, l->socket_group);
 			}
 		} else if (s->type == SET_CIDRS) {
 			dump_cidrs(&cfg->server.mynetworks, s->name, out);

@@ -90,12 +90,26 @@ enum config_listen_mode {
 	CONFIG_MODE_SMTP,         /* port 25: STARTTLS offered, AUTH optional */
 	CONFIG_MODE_SUBMISSION,   /* port 587: AUTH required before MAIL      */
 	CONFIG_MODE_SMTPS,        /* port 465: implicit TLS                   */
+	CONFIG_MODE_LOCAL,        /* a Unix socket for elemta-sendmail: the
+	                             peer's uid (SO_PEERCRED) is the
+	                             authenticated user; no TLS, no AUTH     */
 };
 
+/* Bytes of a Unix socket path, with its NUL (sizeof sun_path). */
+#define CONFIG_UNIX_PATH_MAX 108
+/* A local listener's socket file mode when socket_mode is not set. */
+#define CONFIG_LOCAL_SOCKET_MODE 0666
+
 struct config_listen {
-	char address[256];        /* as written: "127.0.0.1:2525", "[::]:25" */
-	char host[128];           /* "127.0.0.1", "::"                       */
-	unsigned port;
+	char address[256];        /* as written: "127.0.0.1:2525", "[::]:25",
+	                             "unix:/run/elemta/submit.sock"          */
+	char host[128];           /* "127.0.0.1", "::"; "" for unix          */
+	unsigned port;            /* 0 for unix                              */
+	char path[CONFIG_UNIX_PATH_MAX]; /* absolute socket path (mode local
+	                             only, which alone takes unix:); "" TCP  */
+	unsigned socket_mode;     /* local: the socket file's mode (0666)    */
+	char socket_group[CONFIG_NAME_MAX]; /* local: its group; "" = root's
+	                             (the invoking user's when not root)     */
 	enum config_listen_mode mode;
 };
 
@@ -271,7 +285,7 @@ struct config_errors {
 struct config *config_load(const char *path, struct config_errors *errs);
 void config_free(struct config *cfg);
 
-/* config_listen_mode_name - "smtp", "submission", "smtps". */
+/* config_listen_mode_name - "smtp", "submission", "smtps", "local". */
 const char *config_listen_mode_name(enum config_listen_mode m);
 /* config_enum_name - how the config file spells value of the enum-valued
  * setting key ("counters.backend", CONFIG_BACKEND_REDIS -> "redis"), for

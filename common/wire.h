@@ -86,6 +86,10 @@ enum elemta_phase wire_phase_parse(const char *state);
 #define WIRE_AUTH_AUTHZID WIRE_EXT_PREFIX "auth_authzid"
 #define WIRE_ATTR_SESSION WIRE_EXT_PREFIX "session"
 #define WIRE_ATTR_LISTEN_MODE WIRE_EXT_PREFIX "listen_mode"
+/* On a local listener's requests only: the submitting user's uid, in
+ * decimal, as the kernel gave it (SO_PEERCRED); sasl_username is its
+ * name.  Read by plugins through elemta_ctx_attr (policyd/host_ctx.c). */
+#define WIRE_ATTR_LOCAL_UID WIRE_EXT_PREFIX "local_uid"
 /* Elemta's one reply extension (private socket only, see wire.c): how
  * long smtpd holds its answer to the client back. */
 #define WIRE_ATTR_DELAY_MS WIRE_EXT_PREFIX "delay_ms"

@@ -24,6 +24,12 @@
  * STARTTLS without waiting is either in the dropped buffer or is read as
  * TLS records, which fails the handshake: it is never executed.  A
  * failed or timed-out handshake is logged and ends only its connection.
+ *
+ * A mode local listener (a Unix socket for elemta-sendmail) has neither
+ * TLS nor AUTH: the peer's uid, read from the kernel (local_peer.c), is
+ * the session's authenticated user.  Its client is 127.0.0.1 to policyd
+ * and the logs, and is not counted for server.max_connections_per_ip
+ * (local users are limited by name, through sasl_username).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +55,7 @@
 #include "addr.h"
 #include "error.h"
 #include "listen.h"
+#include "local_peer.h"
 #include "log.h"
 #include "peer_table.h"
 #include "policy_client.h"
@@ -784,6 +791,26 @@ server_sockname(int fd, char *addr, size_t size, unsigned *port)
 		*port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
+/* The client and server address of a local listener's sessions. */
+#define SERVER_LOCAL_ADDRESS "127.0.0.1"
+
+/* server_accept_local - a local listener's peer: its credentials, or
+ * refused (421) when the kernel gives none.  0, or -1 (fd closed). */
+static int
+server_accept_local(struct server *srv, struct listener *l, int fd,
+    struct local_peer *lp, struct addr_ip *ip)
+{
+	struct error err;
+
+	if (local_peer_identify(fd, lp, &err) < 0) {
+		log_warn("connect on %s refused: %s", l->address, err.text);
+		server_refuse(srv, fd, "Error: cannot identify the local user");
+		return -1;
+	}
+	(void)addr_ip_parse(SERVER_LOCAL_ADDRESS, ip);
+	return 0;
+}
+
 /* server_accept_cb - limits first, then a session. */
 static void
 server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
@@ -794,11 +821,16 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	const struct config *cfg = srv->cfg;
 	char client[ADDR_TEXT_MAX], local[ADDR_TEXT_MAX];
 	struct session_peer peer;
+	struct local_peer lp;
 	struct addr_ip ip;
 	struct conn *c;
 	unsigned cport = 0, lport, from_ip;
+	bool is_local = l->mode == CONFIG_MODE_LOCAL;
 
-	if (addr_ip_from_sockaddr(sa, &ip) < 0) {
+	if (is_local) {
+		if (server_accept_local(srv, l, fd, &lp, &ip) < 0)
+			return;
+	} else if (addr_ip_from_sockaddr(sa, &ip) < 0) {
 		close(fd);
 		return;
 	}
@@ -815,7 +847,7 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	/* Summed over every smtpd worker (peer_table.c states how far
 	 * accepts racing in several workers at once can overshoot). */
-	from_ip = peer_table_count(srv->peers, &ip);
+	from_ip = is_local ? 0 : peer_table_count(srv->peers, &ip);
 	if (from_ip >= cfg->server.max_connections_per_ip) {
 		log_warn("connect from unknown[%s]:%u refused: too many "
 		    "connections from this address (%u)", client, cport,
@@ -826,7 +858,12 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
-	server_sockname(fd, local, sizeof(local), &lport);
+	if (is_local) {
+		str_copy(local, SERVER_LOCAL_ADDRESS, sizeof(local));
+		lport = 0;
+	} else {
+		server_sockname(fd, local, sizeof(local), &lport);
+	}
 	if (l->mode == CONFIG_MODE_SMTPS)
 		c->bev = conn_tls_setup(srv, fd);
 	else if ((c->bev = bufferevent_socket_new(srv->base, fd,
@@ -845,7 +882,8 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	c->ip = ip;
-	server_peers_add(srv, c, client);
+	if (!is_local)
+		server_peers_add(srv, c, client);
 	c->next = srv->conns;
 	if (srv->conns != NULL)
 		srv->conns->prev = c;
@@ -858,7 +896,11 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	peer.server_address = local;
 	peer.server_port = lport;
 	peer.mode = l->mode;
-	peer.starttls = srv->tls != NULL && l->mode != CONFIG_MODE_SMTPS;
+	peer.starttls = srv->tls != NULL && l->mode != CONFIG_MODE_SMTPS &&
+	    !is_local;
+	peer.local_user = is_local ? lp.user : NULL;
+	peer.local_uid = is_local ? (unsigned long)lp.uid : 0;
+	peer.local_pid = is_local ? (long)lp.pid : 0;
 	c->session = session_new(cfg, &conn_ops, c, &peer);
 	if (l->mode == CONFIG_MODE_SMTPS) {
 		/* Implicit TLS (RFC 8314): the greeting waits for the
@@ -899,10 +941,13 @@ server_accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /*==== Listeners ====*/
 
-/* server_bind - --bind: listen on one server.listen entry ourselves. */
+/* server_bind - --bind: listen on one server.listen entry ourselves (a
+ * local listener's socket as the invoking user, with socket_mode). */
 static int
 server_bind(const struct config_listen *ls, struct error *err)
 {
+	if (ls->mode == CONFIG_MODE_LOCAL)
+		return listen_unix(ls->path, ls->socket_mode, false, 0, 0, err);
 	return listen_tcp(ls->host, ls->port, ls->address, err);
 }
 

@@ -37,6 +37,13 @@
  *   535 5.7.8  credentials refused (policyd, or too long to be valid)
  *   454 4.7.0  policyd unavailable or locked out
  *   530 5.7.0  MAIL on a submission listener before AUTH
+ * On a local listener (mode local, elemta-sendmail's socket) the session
+ * is authenticated from its start as the peer's local user (server.c,
+ * local_peer.h): sasl_username is the user's name and elemta_local_uid
+ * its uid in every policy request, relay control treats it as
+ * authenticated, AUTH is neither offered nor accepted (503 5.5.1) and the
+ * Received: header says where it came from as Postfix's does ("by HOST
+ * (Elemta, from userid UID)").
  * Every one of them counts toward server.max_errors, and so do:
  *   554 5.7.1  <address>: Relay access denied (smtpd/relay.h, at RCPT,
  *              before policyd is asked)
@@ -145,7 +152,10 @@ struct session {
 	 * asynchronous commit may keep pointing at it. */
 	char tls_desc[SESSION_TLS_PROTOCOL_MAX + SESSION_TLS_CIPHER_MAX];
 
-	bool authenticated;          /* policyd answered OK to AUTH     */
+	bool authenticated;          /* policyd answered OK to AUTH, or a
+	                                local listener's peer          */
+	unsigned long local_uid;     /* mode local: the peer's uid, pid */
+	long local_pid;
 	/* policyd's AUTH answer, held while ops->delay runs. */
 	struct policy_result auth_held;
 	bool auth_holding;
@@ -338,7 +348,8 @@ session_starttls_offered(const struct session *s)
 static bool
 session_auth_enabled(const struct session *s)
 {
-	return s->cfg->auth.users_file[0] != '\0';
+	return s->cfg->auth.users_file[0] != '\0' &&
+	    s->mode != CONFIG_MODE_LOCAL;
 }
 
 /* session_auth_offered - AUTH is advertised: enabled, and under TLS
@@ -554,11 +565,15 @@ session_build_request(struct session *s, enum elemta_phase ph,
 			rc |= wire_encode_attr(sb, WIRE_AUTH_AUTHZID,
 			    s->sasl.authzid);
 	} else if (s->authenticated) {
-		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
-		    s->sasl.method);
+		/* A local user has no SASL mechanism: no sasl_method. */
+		if (s->sasl.method != NULL)
+			rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_METHOD,
+			    s->sasl.method);
 		rc |= wire_encode_attr(sb, WIRE_ATTR_SASL_USERNAME,
 		    s->sasl.user);
 	}
+	if (s->mode == CONFIG_MODE_LOCAL)
+		rc |= session_attr_u(sb, WIRE_ATTR_LOCAL_UID, s->local_uid);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_SESSION, s->sid);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_LISTEN_MODE,
 	    config_listen_mode_name(s->mode));
@@ -730,6 +745,16 @@ session_new(const struct config *cfg, const struct session_ops *ops,
 	s->server_port = peer->server_port;
 	s->mode = peer->mode;
 	s->starttls_ok = peer->starttls;
+	if (s->mode == CONFIG_MODE_LOCAL) {
+		/* The kernel's word, not the client's: authenticated as the
+		 * local user for the whole session (no AUTH, no STARTTLS to
+		 * reset it). */
+		s->authenticated = true;
+		s->sasl.user = xstrdup(peer->local_user != NULL ?
+		    peer->local_user : "");
+		s->local_uid = peer->local_uid;
+		s->local_pid = peer->local_pid;
+	}
 	session_new_instance(s);
 	return s;
 }
@@ -738,7 +763,14 @@ session_new(const struct config *cfg, const struct session_ops *ops,
 void
 session_start(struct session *s)
 {
-	log_info("sid=%s connect from unknown[%s]:%u to [%s]:%u mode=%s",
+	char esc[SESSION_ESC];
+
+	if (s->mode == CONFIG_MODE_LOCAL)
+		log_info("sid=%s connect from local uid=%lu pid=%ld user=%s "
+		    "mode=local", s->sid, s->local_uid, s->local_pid,
+		    session_esc(esc, sizeof(esc), s->sasl.user));
+	else
+		log_info("sid=%s connect from unknown[%s]:%u to [%s]:%u mode=%s",
 	    s->sid, s->client_addr, s->client_port, s->server_addr,
 	    s->server_port, config_listen_mode_name(s->mode));
 	session_ask(s, ELEMTA_PHASE_CONNECT, SESSION_CONNECT_POLICY, NULL, -1);
@@ -1072,7 +1104,14 @@ session_received_header(struct session *s, struct error *err)
 	if (s->tls)
 		snprintf(tls, sizeof(tls), "\t(using %s with cipher %s)\r\n",
 		    s->tls_protocol, s->tls_cipher);
-	if (s->txn.nrcpt == 1)
+	if (s->mode == CONFIG_MODE_LOCAL)
+		/* As Postfix's pickup: no client, the submitting uid (no
+		 * "for <rcpt>": it could show a Bcc recipient). */
+		n = snprintf(buf, sizeof(buf),
+		    "Received: by %s (Elemta, from userid %lu)\r\n"
+		    "\tid %s; %s\r\n",
+		    s->cfg->server.hostname, s->local_uid, s->txn.queue_id, date);
+	else if (s->txn.nrcpt == 1)
 		n = snprintf(buf, sizeof(buf),
 		    "Received: from %s (unknown [%s])\r\n%s"
 		    "\tby %s (Elemta) with %s id %s\r\n"

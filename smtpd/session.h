@@ -74,6 +74,11 @@ struct session_peer {
 	bool starttls;                /* STARTTLS may be offered (a
 	                                 certificate is loaded and the
 	                                 connection is not TLS already)   */
+	/* Mode local only (local_peer.h): the session starts authenticated
+	 * as local_user, the peer's uid and pid as the kernel gave them. */
+	const char *local_user;
+	unsigned long local_uid;
+	long local_pid;
 };
 
 /* How a session reaches the outside world.  io is passed back as is. */

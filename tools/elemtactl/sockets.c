@@ -5,6 +5,12 @@
  * listener policyd.postfix_listen (inherited by each policyd worker), and
  * metrics.listen (inherited by the elemta-metricsd worker).
  *
+ * A server.listen entry of mode local is a Unix socket (elemta-sendmail's):
+ * created root-owned with its socket_group and socket_mode (0666 unless
+ * configured), its parent directories 0755 so local users can reach it;
+ * it is removed when the listeners close (stop), so elemta-sendmail then
+ * finds no socket and says that Elemta is not running.
+ *
  * Called by supervisor.c at start, as root in production (ports below 1024),
  * while the pid-file lock is held, so a Unix socket file already at a
  * configured path is a leftover of a crashed run and is replaced.  All
@@ -20,6 +26,8 @@
  * already have.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +107,76 @@ static int sockets_open_postfix(const struct config *cfg,
 	    ep->port, err);
 }
 
+/* sockets_local_group - the group a local listener's socket gets: its
+ * socket_group, else root's (0) when root, else the invoking user's. */
+static int sockets_local_group(const struct config_listen *l,
+    const struct ctl_users *users, gid_t *gid, struct error *err)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int rc;
+
+	*gid = users->root ? 0 : getegid();
+	if (l->socket_group[0] == '\0')
+		return 0;
+	rc = getgrnam_r(l->socket_group, &gr, buf, sizeof(buf), &res);
+	if (res == NULL)
+		return error_set(err, "cannot listen on %s: socket_group '%s': %s",
+		    l->address, l->socket_group, rc != 0 ? strerror(rc) :
+		    "no such group");
+	*gid = gr.gr_gid;
+	return 0;
+}
+
+/* sockets_open_local - a mode local listener: its Unix socket, owned
+ * root:socket_group (as root; the invoking user otherwise) with
+ * socket_mode. */
+static int sockets_open_local(const struct config_listen *l,
+    const struct ctl_users *users, struct ctl_socket *s, struct error *err)
+{
+	gid_t gid;
+
+	if (sockets_local_group(l, users, &gid, err) == -1 ||
+	    ctl_mkdir_p_parent(l->path, err) == -1)
+		return -1;
+	/* Not root: a socket_group the user belongs to is still applied. */
+	if (sockets_listen_unix(s, l->path, l->socket_mode, users->root ||
+	    l->socket_group[0] != '\0', users->root ? 0 : geteuid(), gid,
+	    err) == -1)
+		return -1;
+	str_copy(s->name, l->address, sizeof(s->name));
+	return 0;
+}
+
+/* sockets_local_reapply - a local listener kept over a reload gets the
+ * socket_mode and socket_group the new config gives it. */
+static int sockets_local_reapply(const struct config_listen *l,
+    const struct ctl_users *users, struct error *err)
+{
+	gid_t gid;
+
+	if (sockets_local_group(l, users, &gid, err) == -1)
+		return -1;
+	if ((users->root || l->socket_group[0] != '\0') &&
+	    fchownat(AT_FDCWD, l->path, users->root ? 0 : geteuid(), gid,
+	    AT_SYMLINK_NOFOLLOW) == -1)
+		return error_set(err, "cannot chown %s: %s", l->path,
+		    strerror(errno));
+	if (chmod(l->path, l->socket_mode) == -1)
+		return error_set(err, "cannot chmod %s: %s", l->path,
+		    strerror(errno));
+	return 0;
+}
+
+/* sockets_open_listen - one server.listen entry. */
+static int sockets_open_listen(const struct config_listen *l,
+    const struct ctl_users *users, struct ctl_socket *s, struct error *err)
+{
+	if (l->mode == CONFIG_MODE_LOCAL)
+		return sockets_open_local(l, users, s, err);
+	return sockets_listen_tcp(s, l->address, l->host, l->port, err);
+}
+
 /* sockets_open_metrics - metrics.listen, inherited by the elemta-metricsd
  * worker. */
 static int sockets_open_metrics(const struct config *cfg,
@@ -114,10 +192,8 @@ int ctl_sockets_open(const struct config *cfg, const struct ctl_users *users,
 {
 	ctl_sockets_init(s);
 	for (size_t i = 0; i < cfg->server.listen_count; i++) {
-		const struct config_listen *l = &cfg->server.listen[i];
-
-		if (sockets_listen_tcp(&s->listen[i], l->address, l->host, l->port,
-		    err) == -1)
+		if (sockets_open_listen(&cfg->server.listen[i], users,
+		    &s->listen[i], err) == -1)
 			goto fail;
 		s->listen_count = i + 1;
 	}
@@ -169,6 +245,16 @@ static bool sockets_same_address(int fd, const char *host, unsigned port)
 	return false;
 }
 
+/* sockets_serves_path - is the open Unix socket s the file at path? */
+static bool sockets_serves_path(const struct ctl_socket *s, const char *path)
+{
+	struct stat a, b;
+
+	return s->fd != -1 && s->unix_path[0] != '\0' &&
+	    stat(s->unix_path, &a) == 0 && stat(path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 /* sockets_serves - does the open socket s already serve ep?  By the
  * socket file's identity for a path (however the path is spelt), by the
  * bound address for HOST:PORT.  Binding either again would fail: the
@@ -177,15 +263,11 @@ static bool sockets_same_address(int fd, const char *host, unsigned port)
 static bool sockets_serves(const struct ctl_socket *s,
     const struct config_endpoint *ep)
 {
-	struct stat a, b;
-
 	if (s->fd == -1)
 		return false;
 	if (ep->path[0] == '\0')
 		return sockets_same_address(s->fd, ep->host, ep->port);
-	return s->unix_path[0] != '\0' && stat(s->unix_path, &a) == 0 &&
-	    stat(ep->path, &b) == 0 && a.st_dev == b.st_dev &&
-	    a.st_ino == b.st_ino;
+	return sockets_serves_path(s, ep->path);
 }
 
 /* ctl_sockets_reopen - see elemtactl.h. */
@@ -204,17 +286,24 @@ int ctl_sockets_reopen(const struct config *cfg,
 		size_t j;
 
 		for (j = 0; j < old->listen_count; j++)
-			if (!taken[j] && sockets_same_address(old->listen[j].fd,
-			    l->host, l->port))
+			if (!taken[j] && (l->path[0] != '\0' ?
+			    sockets_serves_path(&old->listen[j], l->path) :
+			    sockets_same_address(old->listen[j].fd, l->host,
+			    l->port)))
 				break;
 		if (j < old->listen_count) {
+			if (l->path[0] != '\0' &&
+			    sockets_local_reapply(l, users, err) == -1)
+				goto fail;
 			taken[j] = true;
 			out->listen[i].fd = old->listen[j].fd;
 			str_copy(out->listen[i].name, l->address,
 			    sizeof(out->listen[i].name));
+			str_copy(out->listen[i].unix_path, l->path,
+			    sizeof(out->listen[i].unix_path));
 		} else {
-			if (sockets_listen_tcp(&out->listen[i], l->address, l->host,
-			    l->port, err) == -1)
+			if (sockets_open_listen(l, users, &out->listen[i],
+			    err) == -1)
 				goto fail;
 			bound[i] = true;
 		}
@@ -258,10 +347,13 @@ int ctl_sockets_reopen(const struct config *cfg,
 	    sizeof(out->policy.unix_path));
 	str_copy(out->policy.name, cfg->policyd.socket,
 	    sizeof(out->policy.name));
-	/* Success: what was taken over now belongs to out only. */
+	/* Success: what was taken over now belongs to out only (a local
+	 * listener's path is the new one's too: never unlink it). */
 	for (size_t j = 0; j < old->listen_count; j++)
-		if (taken[j])
+		if (taken[j]) {
 			old->listen[j].fd = -1;
+			old->listen[j].unix_path[0] = '\0';
+		}
 	if (postfix_taken) {
 		/* its path is the new one's too: never unlink it */
 		old->postfix.fd = -1;
@@ -273,7 +365,7 @@ int ctl_sockets_reopen(const struct config *cfg,
 fail:
 	for (size_t i = 0; i < out->listen_count; i++)
 		if (bound[i] && out->listen[i].fd != -1)
-			close(out->listen[i].fd);
+			sockets_close_one(&out->listen[i]);
 	if (out->policy.fd != -1)
 		sockets_close_one(&out->policy);
 	if (!postfix_taken && out->postfix.fd != -1)
@@ -298,14 +390,14 @@ void ctl_sockets_release_old(struct ctl_sockets *old)
 	sockets_close_one(&old->metrics);
 }
 
-/* ctl_sockets_close_listeners - see elemtactl.h. */
+/* ctl_sockets_close_listeners - see elemtactl.h.  A local listener's
+ * socket file goes too: elemta-sendmail then finds no socket and reports
+ * Elemta as not running (exit 75) instead of waiting on a backlog nobody
+ * accepts. */
 void ctl_sockets_close_listeners(struct ctl_sockets *s)
 {
-	for (size_t i = 0; i < s->listen_count; i++) {
-		if (s->listen[i].fd != -1)
-			close(s->listen[i].fd);
-		s->listen[i].fd = -1;
-	}
+	for (size_t i = 0; i < s->listen_count; i++)
+		sockets_close_one(&s->listen[i]);
 }
 
 /* sockets_close_one - close and unlink one socket. */
