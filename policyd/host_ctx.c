@@ -23,6 +23,12 @@
  *                             looked-up client_name and reverse_client_name
  *                             then replace the request's own
  * and one it hides: elemta_auth_password (AUTH) is never returned.
+ *
+ * smtpd's own extension attributes pass through as sent (to requests from
+ * Elemta's smtpd only, never from a Postfix): elemta_session,
+ * elemta_listen_mode, and on a local listener elemta_local_uid, the
+ * submitting user's uid in decimal as the kernel gave it (SO_PEERCRED),
+ * whose name is sasl_username.
  */
 #include <errno.h>
 #include <limits.h>

@@ -898,10 +898,10 @@ server_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	peer.mode = l->mode;
 	peer.starttls = srv->tls != NULL && l->mode != CONFIG_MODE_SMTPS &&
 	    !is_local;
-	peer.local_user = is_local ? lp.user : NULL;
-	peer.local_uid = is_local ? (unsigned long)lp.uid : 0;
-	peer.local_pid = is_local ? (long)lp.pid : 0;
 	c->session = session_new(cfg, &conn_ops, c, &peer);
+	if (is_local)
+		session_local_user(c->session, lp.user, (unsigned long)lp.uid,
+		    (long)lp.pid);
 	if (l->mode == CONFIG_MODE_SMTPS) {
 		/* Implicit TLS (RFC 8314): the greeting waits for the
 		 * handshake (conn_tls_established starts the session). */

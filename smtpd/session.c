@@ -745,18 +745,24 @@ session_new(const struct config *cfg, const struct session_ops *ops,
 	s->server_port = peer->server_port;
 	s->mode = peer->mode;
 	s->starttls_ok = peer->starttls;
-	if (s->mode == CONFIG_MODE_LOCAL) {
-		/* The kernel's word, not the client's: authenticated as the
-		 * local user for the whole session (no AUTH, no STARTTLS to
-		 * reset it). */
-		s->authenticated = true;
-		s->sasl.user = xstrdup(peer->local_user != NULL ?
-		    peer->local_user : "");
-		s->local_uid = peer->local_uid;
-		s->local_pid = peer->local_pid;
-	}
 	session_new_instance(s);
 	return s;
+}
+
+/* session_local_user - see session.h. */
+void
+session_local_user(struct session *s, const char *user, unsigned long uid,
+    long pid)
+{
+	if (s->mode != CONFIG_MODE_LOCAL)
+		return;
+	/* The kernel's word, not the client's: authenticated as the local
+	 * user for the whole session (no AUTH, no STARTTLS to reset it). */
+	s->authenticated = true;
+	free(s->sasl.user);
+	s->sasl.user = xstrdup(user);
+	s->local_uid = uid;
+	s->local_pid = pid;
 }
 
 /* session_start - log and ask for the CONNECT decision. */

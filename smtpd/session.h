@@ -74,11 +74,6 @@ struct session_peer {
 	bool starttls;                /* STARTTLS may be offered (a
 	                                 certificate is loaded and the
 	                                 connection is not TLS already)   */
-	/* Mode local only (local_peer.h): the session starts authenticated
-	 * as local_user, the peer's uid and pid as the kernel gave them. */
-	const char *local_user;
-	unsigned long local_uid;
-	long local_pid;
 };
 
 /* How a session reaches the outside world.  io is passed back as is. */
@@ -120,6 +115,12 @@ struct session;
  * until session_start.  cfg must outlive it. */
 struct session *session_new(const struct config *cfg,
     const struct session_ops *ops, void *io, const struct session_peer *peer);
+/* session_local_user - a local listener's session (mode local) is
+ * authenticated as user, the peer's login name, with its uid and pid as
+ * the kernel gave them (local_peer.h); called between session_new and
+ * session_start.  No effect on other modes. */
+void session_local_user(struct session *s, const char *user,
+    unsigned long uid, long pid);
 /* session_start - log the connection and ask for the CONNECT decision. */
 void session_start(struct session *s);
 /* session_feed - len bytes of input at data; avail >= len is how much

@@ -19,6 +19,7 @@ MAKEFILE = os.environ.get("ELEMTA_MAKEFILE", os.path.join(ROOT, "Makefile"))
 EXPECTED = {
     "usr/sbin/elemtactl": 0o755,
     "usr/sbin/elemta-stat": 0o755,
+    "usr/sbin/elemta-sendmail": 0o755,
     "usr/libexec/elemta/elemta-smtpd": 0o755,
     "usr/libexec/elemta/elemta-policyd": 0o755,
     "usr/libexec/elemta/elemta-metricsd": 0o755,
@@ -27,6 +28,7 @@ EXPECTED = {
     "usr/lib/pkgconfig/elemta-plugin.pc": 0o644,
     "usr/share/man/man8/elemtactl.8": 0o644,
     "usr/share/man/man8/elemta-stat.8": 0o644,
+    "usr/share/man/man1/elemta-sendmail.1": 0o644,
     "usr/share/man/man5/elemta.yaml.5": 0o644,
     "usr/share/man/man3/elemta-plugin.3": 0o644,
     "usr/lib/systemd/system/elemta.service": 0o644,
@@ -152,3 +154,33 @@ def test_reinstall_keeps_the_operators_config(dest):
     make_install(dest)
     with open(cfg) as f:
         assert f.read().endswith("# edited by the operator\n")
+
+
+def test_sendmail_links_never_replace_another_mta():
+    """scripts/sendmail-links (make install SENDMAIL_ALTERNATIVES=yes):
+    links into a free staging tree, refuses (exit 1, file untouched, says
+    what it would do) where another MTA's sendmail is."""
+    script = os.path.join(ROOT, "scripts", "sendmail-links")
+    target = "/usr/sbin/elemta-sendmail"
+    d = tempfile.mkdtemp(prefix="elemta-links-")
+    try:
+        r = subprocess.run(["sh", script, d, target], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert os.readlink(os.path.join(d, "usr/sbin/sendmail")) == target
+        assert os.readlink(os.path.join(d, "usr/bin/mailq")) == target
+        # Again: already ours, nothing to do.
+        r = subprocess.run(["sh", script, d, target], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        os.unlink(os.path.join(d, "usr/sbin/sendmail"))
+        with open(os.path.join(d, "usr/sbin/sendmail"), "w") as f:
+            f.write("postfix's\n")
+        r = subprocess.run(["sh", script, d, target], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 1
+        assert "not replacing it" in r.stderr and "ln -sf" in r.stderr
+        with open(os.path.join(d, "usr/sbin/sendmail")) as f:
+            assert f.read() == "postfix's\n"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -31,6 +31,10 @@ FORBIDDEN = {
                         "libunbound", "libldns"],
     "elemta-stat": ["libgmime", "libevent", "libmicrohttpd", "libssl",
                     "libunbound", "libldns"],
+    # Run by every local user: the config loader and nothing of a server.
+    "elemta-sendmail": ["liblmdb", "libhiredis", "libgmime", "libjson-c",
+                        "libmicrohttpd", "libevent", "libssl", "libcrypto",
+                        "libcrypt.so", "libunbound", "libldns"],
     "elemta-queued": ["liblmdb", "libhiredis", "libgmime", "libjson-c",
                       "libmicrohttpd", "libcrypt.so"],
 }

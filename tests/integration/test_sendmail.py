@@ -7,6 +7,7 @@ elemta-sendmail through runuser.  Each test checks what lands in the
 queue (the envelope's auth-user is the submitting user's name) or the
 exit status and the one line of stderr a cron job would mail."""
 import os
+import grp
 import pwd
 import shutil
 import subprocess
@@ -27,9 +28,13 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or RUNUSER is None or
                                 reason="needs root, runuser and useradd")
 
 
+GROUP = "elemta-smtg"     # socket_group after the reload test; smt4 is in it
+
+
 @pytest.fixture(scope="module")
 def users():
     made = []
+    subprocess.run(["groupadd", GROUP], capture_output=True, timeout=30)
     for u in USERS:
         try:
             pwd.getpwnam(u)
@@ -38,9 +43,12 @@ def users():
                             "/usr/sbin/nologin", "-c", "Test User %s,,," % u[-1], u],
                            check=True, capture_output=True, timeout=30)
             made.append(u)
+    subprocess.run(["usermod", "-a", "-G", GROUP, "elemta-smt4"], check=True,
+                   capture_output=True, timeout=30)
     yield USERS
     for u in made:
         subprocess.run(["userdel", u], capture_output=True, timeout=30)
+    subprocess.run(["groupdel", GROUP], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +246,40 @@ def test_refused_recipient_is_reported(system):
     assert line.startswith("elemta-sendmail: message not sent: 5")
     print("cron sees (refused recipient):", line.strip(), "exit", r.returncode)
     assert system.queued() == before
+
+
+def test_bp_and_q(system):
+    """-bp is `elemtactl queue list`, -q `elemtactl queue flush` (as root,
+    who may read the spool)."""
+    r = subprocess.run([SENDMAIL, "-C", system.config_path, "-bp"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert system.queued()[0] in r.stdout
+    r = subprocess.run([SENDMAIL, "-C", system.config_path, "-q"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_reload_keeps_socket_and_applies_group(system):
+    """A reload keeps the socket (same file) and applies a new socket_mode
+    and socket_group: then only the group's members may submit."""
+    path = system.path("run", "submit.sock")
+    ino = os.stat(path).st_ino
+    system.cfg["server"]["listen"][1].update({"socket_mode": "0660", "socket_group": GROUP})
+    system.write_config()
+    r = system.ctl("reload", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    st = os.stat(path)
+    assert st.st_ino == ino and st.st_mode & 0o777 == 0o660
+
+    assert st.st_gid == grp.getgrnam(GROUP).gr_gid
+    before = system.queued()
+    r = sendmail(system, "elemta-smt4", ["g@example.com"], b"Subject: group\n\nx\n")
+    assert r.returncode == 0, r.stderr
+    newest(system, before)
+    r = sendmail(system, "elemta-smt2", ["g@example.com"], b"Subject: group\n\nx\n")
+    assert r.returncode == 77 and b"permission denied" in r.stderr, r
+    print("cron sees (not in socket_group):", r.stderr.decode().strip(), "exit", r.returncode)
 
 
 def test_stopped_exit_75(system):

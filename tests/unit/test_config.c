@@ -118,6 +118,33 @@ expect_error(const char *yaml, unsigned line, const char *key,
 }
 
 #define LISTEN "server:\n  listen:\n    - address: \"127.0.0.1:2525\"\n"
+#define LONG_PATH "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock"
+
+/* test_local_listener - mode local: unix:PATH made absolute against the
+ * config's directory, socket_mode 0666 unless set, socket_group. */
+static void
+test_local_listener(void **state)
+{
+	struct config *cfg = load_ok(LISTEN
+	    "    - {address: \"unix:run/submit.sock\", mode: local}\n"
+	    "    - {address: \"unix:/run/other.sock\", mode: local, "
+	    "socket_mode: \"0660\", socket_group: mail}\n");
+
+	assert_int_equal(cfg->server.listen_count, 3);
+	assert_int_equal(cfg->server.listen[0].mode, CONFIG_MODE_SMTP);
+	assert_string_equal(cfg->server.listen[0].path, "");
+	assert_int_equal(cfg->server.listen[1].mode, CONFIG_MODE_LOCAL);
+	assert_string_equal(cfg->server.listen[1].path, "/tmp/run/submit.sock");
+	assert_int_equal(cfg->server.listen[1].socket_mode, 0666);
+	assert_string_equal(cfg->server.listen[1].socket_group, "");
+	assert_int_equal(cfg->server.listen[1].port, 0);
+	assert_string_equal(cfg->server.listen[2].path, "/run/other.sock");
+	assert_int_equal(cfg->server.listen[2].socket_mode, 0660);
+	assert_string_equal(cfg->server.listen[2].socket_group, "mail");
+	assert_string_equal(config_listen_mode_name(CONFIG_MODE_LOCAL), "local");
+	config_free(cfg);
+}
 
 /*==== The repository's development config ====*/
 
@@ -163,11 +190,16 @@ test_repo_config(void **state)
 	assert_string_equal(cfg->file, want);
 
 	assert_string_equal(cfg->server.hostname, "mx.elemta.test");
-	assert_int_equal(cfg->server.listen_count, 1);
+	assert_int_equal(cfg->server.listen_count, 2);
 	assert_string_equal(cfg->server.listen[0].address, "127.0.0.1:2525");
 	assert_string_equal(cfg->server.listen[0].host, "127.0.0.1");
 	assert_int_equal(cfg->server.listen[0].port, 2525);
 	assert_int_equal(cfg->server.listen[0].mode, CONFIG_MODE_SMTP);
+	/* elemta-sendmail's socket, under the tree's var/run. */
+	assert_int_equal(cfg->server.listen[1].mode, CONFIG_MODE_LOCAL);
+	snprintf(want, sizeof(want), "%s/var/run/submit.sock", root);
+	assert_string_equal(cfg->server.listen[1].path, want);
+	assert_int_equal(cfg->server.listen[1].socket_mode, 0666);
 	assert_int_equal(cfg->server.workers, 2);
 	snprintf(want, sizeof(want), "%s/var/run", root);
 	assert_string_equal(cfg->server.runtime_dir, want);
@@ -1099,6 +1131,28 @@ static const struct bad_case bad_cases[] = {
 	{ "duplicate listen address",
 	  LISTEN "    - address: \"127.0.0.1:2525\"\n", 4,
 	  "server.listen[1].address", "duplicate listen address" },
+	{ "local on a TCP address", LISTEN "      mode: local\n", 3,
+	  "server.listen[0].address", "Unix socket" },
+	{ "unix address on smtp",
+	  LISTEN "    - address: \"unix:/run/x.sock\"\n", 4,
+	  "server.listen[1].address", "mode local" },
+	{ "local socket path too long",
+	  LISTEN "    - {address: \"unix:/" LONG_PATH "\", mode: local}\n", 4,
+	  "server.listen[1].address", "limited to 107" },
+	{ "local socket_mode not octal",
+	  LISTEN "    - {address: \"unix:/run/x.sock\", mode: local, "
+	  "socket_mode: \"0999\"}\n", 4, "server.listen[1].socket_mode",
+	  "octal" },
+	{ "socket_mode on smtp", LISTEN "      socket_mode: \"0660\"\n", 4,
+	  "server.listen[0].socket_mode", "only a mode local" },
+	{ "local socket_group not a name",
+	  LISTEN "    - {address: \"unix:/run/x.sock\", mode: local, "
+	  "socket_group: \"a b\"}\n", 4, "server.listen[1].socket_group",
+	  "not a user name" },
+	{ "duplicate local socket",
+	  LISTEN "    - {address: \"unix:/run/x.sock\", mode: local}\n"
+	  "    - {address: \"unix:/run/x.sock\", mode: local}\n", 5,
+	  "server.listen[2].address", "duplicate listen address unix:" },
 	{ "smtps without tls", LISTEN "      mode: smtps\n", 4,
 	  "server.listen[0].mode", "needs tls.certificate" },
 	{ "bad metrics listen", LISTEN "metrics:\n  listen: \"127.0.0.1\"\n", 5,
@@ -1277,6 +1331,7 @@ main(void)
 {
 	static struct CMUnitTest tests[32 + BAD_COUNT] = {
 		cmocka_unit_test(test_repo_config),
+		cmocka_unit_test(test_local_listener),
 		cmocka_unit_test(test_full_config),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_redis_settings),

@@ -567,6 +567,59 @@ mail_to_data(struct drv *d)
 	    "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
+/* test_local_session - a local listener's session (elemta-sendmail):
+ * authenticated from the start as the peer's user, whose name and uid
+ * every request carries; no AUTH, no STARTTLS; relay allowed though the
+ * client is outside mynetworks; Received: "from userid". */
+static void
+test_local_session(void **state)
+{
+	struct drv *d = *state;
+	struct session_peer peer = { "127.0.0.1", 0, "127.0.0.1", 0,
+	    CONFIG_MODE_LOCAL, false };
+
+	session_free(d->s);
+	snprintf(d->cfg->auth.users_file, sizeof(d->cfg->auth.users_file),
+	    "/nonexistent/users");
+	d->s = session_new(d->cfg, &drv_ops, d, &peer);
+	session_local_user(d->s, "alice", 1000, 4242);
+	session_start(d->s);
+	assert_non_null(strstr(d->req, "protocol_state=CONNECT\n"));
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	assert_non_null(strstr(d->req, "elemta_local_uid=1000\n"));
+	assert_non_null(strstr(d->req, "elemta_listen_mode=local\n"));
+	assert_null(strstr(d->req, "sasl_method="));
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "220 mx.test ESMTP Elemta\r\n");
+	drv_send(d, "EHLO localhost\r\n");
+	drv_answer(d, "DUNNO");
+	assert_null(strstr(drv_take(d), "AUTH"));
+	drv_send(d, "AUTH PLAIN AGJvYgBwdw==\r\n");
+	assert_reply(d, "503 5.5.1 Error: authentication not enabled\r\n");
+	drv_send(d, "STARTTLS\r\n");
+	assert_int_equal(strncmp(drv_take(d), "502 ", 4), 0);
+	drv_send(d, "MAIL FROM:<alice@host.example>\r\n");
+	assert_non_null(strstr(d->req, "sasl_username=alice\n"));
+	drv_answer(d, "DUNNO");
+	drv_send(d, "RCPT TO:<x@far.example>\r\n");
+	assert_non_null(strstr(d->req, "recipient=x@far.example\n"));
+	assert_non_null(strstr(d->req, "elemta_local_uid=1000\n"));
+	drv_answer(d, "DUNNO");
+	drv_send(d, "DATA\r\n");
+	drv_answer(d, "DUNNO");
+	assert_reply(d, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	    "354 End data with <CR><LF>.<CR><LF>\r\n");
+	drv_send(d, "Subject: t\r\n\r\nhi\r\n.\r\n");
+	assert_non_null(strstr(d->req, "protocol_state=END-OF-MESSAGE\n"));
+	assert_int_equal(strncmp(d->msg, "Received: by mx.test (Elemta, from "
+	    "userid 1000)\r\n\tid ", 50), 0);
+	assert_null(strstr(d->msg, "far.example"));   /* no "for <...>" */
+	drv_answer(d, "DUNNO");
+	assert_int_equal(strncmp(drv_take(d), "250 2.0.0 Ok: queued as ", 24),
+	    0);
+	assert_string_equal(drv_job_env.auth_user, "alice");
+}
+
 static void
 test_message_queued_and_input_after_dot_waits(void **state)
 {
@@ -1782,6 +1835,7 @@ main(void)
 		T(test_ehlo_pipelining_refused),
 		T(test_ehlo_pipelining_during_policy_wait),
 		T(test_pipelined_transaction),
+		T(test_local_session),
 		T(test_message_queued_and_input_after_dot_waits),
 		T(test_bare_lf_rejected),
 		T(test_bare_lf_normalized),

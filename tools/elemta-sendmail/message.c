@@ -19,10 +19,14 @@
 
 /*==== Recipient lists ====*/
 
-/* sm_rcpts_add - append a copy of addr. */
+/* sm_rcpts_add - append a copy of addr, unless it is there already (To:
+ * and Cc: naming one address twice is one delivery, as in Postfix). */
 static void
 sm_rcpts_add(struct sm_rcpts *r, const char *addr)
 {
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->v[i], addr) == 0)
+			return;
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 8;
 		r->v = xrealloc(r->v, r->cap * sizeof(*r->v));

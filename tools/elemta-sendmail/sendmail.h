@@ -71,7 +71,8 @@ void sm_rcpts_free(struct sm_rcpts *r);
 /* sm_addr_list_parse - every address of an RFC 5322 address list (a
  * header's unfolded value, or a command-line argument: "a@x, B <b@y>",
  * groups, comments, quoted strings), appended to r; an address without
- * '@' gets "@domain".  An empty group adds nothing.  -1 with err when the
+ * '@' gets "@domain".  An empty group adds nothing, an address already
+ * in r is not added again.  -1 with err when the
  * list is malformed or an address holds a control character or is over
  * SM_ADDRESS_MAX: a recipient is never dropped silently. */
 int sm_addr_list_parse(const char *text, const char *domain,
