@@ -88,8 +88,9 @@ enum elemta_phase wire_phase_parse(const char *state);
 #define WIRE_ATTR_LISTEN_MODE WIRE_EXT_PREFIX "listen_mode"
 /* On a local listener's requests only: the submitting user's uid, in
  * decimal, as the kernel gave it (SO_PEERCRED); sasl_username is its
- * name.  Read by plugins through elemta_ctx_attr (policyd/host_ctx.c). */
-#define WIRE_ATTR_LOCAL_UID WIRE_EXT_PREFIX "local_uid"
+ * name.  Read by plugins through elemta_ctx_attr (policyd/host_ctx.c)
+ * under the public name <elemta/plugin.h> gives it. */
+#define WIRE_ATTR_LOCAL_UID ELEMTA_ATTR_LOCAL_UID
 /* Elemta's one reply extension (private socket only, see wire.c): how
  * long smtpd holds its answer to the client back. */
 #define WIRE_ATTR_DELAY_MS WIRE_EXT_PREFIX "delay_ms"

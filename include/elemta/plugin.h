@@ -243,6 +243,12 @@ const char *elemta_ctx_attr(const elemta_ctx *ctx, const char *name);
 #define ELEMTA_NAME_OK "ok"
 #define ELEMTA_NAME_TEMPFAIL "tempfail"
 #define ELEMTA_NAME_FAILED "failed"
+/* Sent by Elemta's smtpd for a session on a local listener (mode local:
+ * elemta-sendmail): the submitting user's uid in decimal, as the kernel
+ * gave it.  Such a session is authenticated from CONNECT on, its
+ * elemta_ctx_sasl_username() the user's login name.  (A name only, no
+ * new function: a host without local listeners answers NULL.) */
+#define ELEMTA_ATTR_LOCAL_UID "elemta_local_uid"
 
 /* The message (on_data at end of data only): the bytes as spooled,
  * starting with the headers prepended before end of data (if any) and
