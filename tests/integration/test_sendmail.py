@@ -129,7 +129,7 @@ def test_t_lands_with_user_identity(system):
 def test_f_F_i_and_bcc(system):
     before = system.queued()
     body = b"To: a@example.com\nBcc: hidden@example.com\nSubject: y\n\nline1\n.\n..dots\nlast\n"
-    r = sendmail(system, U2, ["-i", "-f", "bounces@sender.example", "-F",
+    r = sendmail(system, U2, ["-i", "-f", "<bounces@sender.example>", "-F",
                                          "Cron Daemon", "-t"], body)
     assert r.returncode == 0, r.stderr
     msg, env = newest(system, before)
@@ -145,11 +145,14 @@ def test_f_F_i_and_bcc(system):
 
 def test_lone_dot_ends_input_without_i(system):
     before = system.queued()
-    r = sendmail(system, U2, ["b@example.com"],
+    r = sendmail(system, U2, ["-f", "<>", "b@example.com"],
                  b"Subject: z\n\nkept\n.\nnot sent\n")
     assert r.returncode == 0, r.stderr
     msg, env = newest(system, before)
     assert msg.endswith(b"\r\nkept\r\n") and b"not sent" not in msg
+    # The null sender; a missing From: is still the user's address.
+    assert env["sender"] == ""
+    assert b"\r\nFrom: Test User 2 <%s@mx.test.example>\r\n" % U2.encode() in msg
     assert [x.split()[0] for x in env["recipients"]] == ["b@example.com"]
 
 
@@ -240,6 +243,11 @@ def test_config_from_environment_and_errors(system):
     assert r.returncode == 64
     r = sendmail(system, U4, ["bad\x01@example.com"], b"x\n")
     assert r.returncode == 64
+    # No SMTP command can be smuggled through -f either.
+    r = sendmail(system, U4, ["-f", "a@x>\r\nRCPT TO:<b@y", "e@example.com"], b"x\n")
+    assert r.returncode == 64 and b"-f" in r.stderr
+    r = sendmail(system, U4, ["-f", "a@x, b@y", "e@example.com"], b"x\n")
+    assert r.returncode == 64 and b"not one address" in r.stderr
 
 
 def test_refused_recipient_is_reported(system):

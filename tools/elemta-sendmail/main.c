@@ -65,30 +65,35 @@ main_elemtactl(const char *config, const char *verb)
 	return EX_UNAVAILABLE;
 }
 
-/* main_sender - the envelope sender: -f's (without <>; "<>" or "" is the
- * null sender; qualified), else user@hostname. */
-static void
+/* main_sender - the envelope sender: -f's ("<>" or "" is the null
+ * sender; otherwise exactly one address, parsed as a header's would be,
+ * qualified), else user@hostname.  -1 with err for a -f that is not one
+ * address. */
+static int
 main_sender(const char *given, const char *user, const char *domain,
-    char *out, size_t size)
+    char *out, size_t size, struct error *err)
 {
-	size_t n;
+	struct sm_rcpts one = { 0 };
 
 	if (given == NULL) {
 		snprintf(out, size, "%s@%s", user, domain);
-		return;
+		return 0;
 	}
-	while (*given == ' ')
-		given++;
-	if (*given == '<')
-		given++;
-	str_copy(out, given, size);
-	n = strlen(out);
-	if (n > 0 && out[n - 1] == '>')
-		out[--n] = '\0';
-	if (n > 0 && strchr(out, '@') == NULL && n + 1 < size) {
-		out[n] = '@';
-		str_copy(out + n + 1, domain, size - n - 1);
+	if (strcmp(given, "") == 0 || strcmp(given, "<>") == 0) {
+		out[0] = '\0';
+		return 0;
 	}
+	if (sm_addr_list_parse(given, domain, &one, err) < 0) {
+		error_prefix(err, "-f");
+		return -1;
+	}
+	if (one.n != 1) {
+		sm_rcpts_free(&one);
+		return error_set(err, "-f '%.80s' is not one address", given);
+	}
+	str_copy(out, one.v[0], size);
+	sm_rcpts_free(&one);
+	return 0;
 }
 
 /* main_fullname - -F's, else the password entry's (its GECOS up to the
@@ -126,7 +131,12 @@ main_deliver(const struct sm_args *a, const struct config *cfg,
 		str_copy(user, pw->pw_name, sizeof(user));
 	else
 		snprintf(user, sizeof(user), "#%lu", (unsigned long)getuid());
-	main_sender(a->sender, user, domain, sender, sizeof(sender));
+	if (main_sender(a->sender, user, domain, sender, sizeof(sender),
+	    &err) < 0) {
+		fprintf(stderr, "%s: message not sent: %s\n", SM_PROG, err.text);
+		status = EX_USAGE;
+		goto out;
+	}
 	main_fullname(a->fullname, pw, fullname, sizeof(fullname));
 	for (size_t i = 0; i < a->nrcpt; i++)
 		if (sm_addr_list_parse(a->rcpts[i], domain, &rcpts, &err) < 0) {

@@ -373,11 +373,11 @@ sm_relay(const char *socket_path)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = in_open ? STDIN_FILENO : -1;
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, SMTP_TIMEOUT_S * 1000) <= 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
+		n = poll(pfd, 2, SMTP_TIMEOUT_S * 1000);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;          /* idle past the server's own timeout */
 		if (pfd[0].revents != 0) {
 			n = relay_copy(fd, STDOUT_FILENO);
 			if (n <= 0) {
