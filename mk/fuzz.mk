@@ -53,6 +53,12 @@ ifneq ($(wildcard queued/reply.c),)
 FUZZ_TARGETS  += reply
 FUZZ_SRC_reply := queued/reply.c queued/outcome.c
 endif
+# elemta-sendmail's reading of a local program's message (-t, Bcc, the
+# added headers).
+ifneq ($(wildcard tools/elemta-sendmail/message.c),)
+FUZZ_TARGETS  += sendmail
+FUZZ_SRC_sendmail := tools/elemta-sendmail/message.c
+endif
 ifneq ($(wildcard policyd/policies/content_scan.c),)
 FUZZ_TARGETS  += mime
 FUZZ_SRC_mime := policyd/policies/content_scan.c

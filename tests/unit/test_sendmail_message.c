@@ -88,6 +88,8 @@ test_address_lists(void **state)
 	list("a@x (unclosed", "ERR");
 	list("\"unclosed@x", "ERR");
 	list("a\r\nRCPT TO:<b@y>", "ERR");
+	list("\"a\tb\"@x", "ERR");                 /* no tab in an SMTP path */
+	list("\"Doe,\tJohn\" <j@x>", "j@x");       /* a folded display name */
 }
 
 /* fix - sm_message_fix of msg with -t or not; the result and the
@@ -177,6 +179,24 @@ test_fix_bcc_and_extract(void **state)
 }
 
 static void
+test_fix_nul_in_header(void **state)
+{
+	static const char msg[] = "To: a@x\0, b@y\n\nbody\0ok\n";
+	struct sm_fixup fx = { .from = "u@h", .fullname = "", .domain = "h",
+	    .unique = "1", .now = 0, .extract = true };
+	struct strbuf sb = STRBUF_INIT(0);
+	struct sm_rcpts r = { 0 };
+	struct error err;
+
+	/* b@y is never dropped silently: the whole message is refused. */
+	assert_int_equal(sm_message_fix(msg, sizeof(msg) - 1, &fx, &sb, &r,
+	    &err), -1);
+	assert_non_null(strstr(err.text, "NUL"));
+	assert_int_equal(r.n, 0);
+	strbuf_free(&sb);
+}
+
+static void
 test_fix_shapes(void **state)
 {
 	char out[2048], rc[512];
@@ -192,6 +212,10 @@ test_fix_shapes(void **state)
 	assert_int_equal(fix("just text\n", false, "", out, sizeof(out), rc), 0);
 	assert_non_null(strstr(out, "From: alice@host.example\nDate: "));
 	assert_non_null(strstr(out, ">\n\njust text\n"));
+	/* An unterminated last header line (no read past the input). */
+	assert_int_equal(fix("To: a@x\nX-Y: z", true, "", out, sizeof(out), rc),
+	    0);
+	assert_non_null(strstr(out, "To: a@x\nX-Y: z\nFrom: "));
 	/* Headers only, no body. */
 	assert_int_equal(fix("To: a@x\n", true, "", out, sizeof(out), rc), 0);
 	assert_string_equal(rc, "a@x");
@@ -220,6 +244,7 @@ main(void)
 		cmocka_unit_test(test_address_lists),
 		cmocka_unit_test(test_fix_adds_missing),
 		cmocka_unit_test(test_fix_bcc_and_extract),
+		cmocka_unit_test(test_fix_nul_in_header),
 		cmocka_unit_test(test_fix_shapes),
 		cmocka_unit_test(test_exit_for_reply),
 	};

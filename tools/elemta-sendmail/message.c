@@ -87,6 +87,10 @@ addr_finish(struct addr_elem *e, const char *domain, struct sm_rcpts *r,
 	/* An obsolete source route "<@a,@b:user@c>": the mailbox only. */
 	if (a[0] == '@' && (colon = strchr(a, ':')) != NULL)
 		a = colon + 1;
+	for (const char *p = a; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return error_set(err, "a control character in the address "
+			    "'%.80s'", a);    /* a tab in a quoted local part */
 	if (a[0] != '\0') {
 		if (strchr(a, '@') != NULL || domain == NULL || domain[0] == '\0')
 			snprintf(out, sizeof(out), "%s", a);
@@ -384,31 +388,38 @@ sm_message_fix(const char *msg, size_t len, const struct sm_fixup *fx,
 		const char *line = msg + pos;
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t ll = nl != NULL ? (size_t)(nl - line) : len - pos;
+		/* The line with its '\n' (none on an unterminated last line). */
+		size_t whole = ll + (nl != NULL ? 1 : 0);
 		size_t name_len;
 
 		if (ll == 0) {
-			pos++;
+			pos += whole;
 			break;
 		}
 		if ((line[0] == ' ' || line[0] == '\t') && nh > 0) {
-			h[nh - 1].len += ll + 1;
+			h[nh - 1].len += whole;
 		} else if ((name_len = hdr_is_field(line, ll)) > 0) {
 			if (nh == cap) {
 				cap = cap ? cap * 2 : 32;
 				h = xrealloc(h, cap * sizeof(*h));
 			}
 			h[nh].start = line;
-			h[nh].len = ll + 1;
+			h[nh].len = whole;
 			h[nh].name_len = name_len;
 			nh++;
 		} else {
 			break;          /* the body starts without a blank line */
 		}
-		pos += ll + 1;
+		pos += whole;
 	}
-	if (pos > len)
-		pos = len;
 	for (size_t i = 0; i < nh; i++) {
+		/* Header values are read as C strings: a NUL would cut a
+		 * recipient list short without a word. */
+		if (memchr(h[i].start, '\0', h[i].len) != NULL) {
+			rc = error_set(err, "a NUL byte in the %.*s: header",
+			    (int)h[i].name_len, h[i].start);
+			goto out;
+		}
 		has_from |= hdr_named(&h[i], "From");
 		has_date |= hdr_named(&h[i], "Date");
 		has_msgid |= hdr_named(&h[i], "Message-ID");
@@ -438,8 +449,8 @@ sm_message_fix(const char *msg, size_t len, const struct sm_fixup *fx,
 	for (size_t i = 0; i < nh; i++)
 		if (!hdr_named(&h[i], "Bcc") && !hdr_named(&h[i], "Resent-Bcc"))
 			strbuf_append(out, h[i].start, h[i].len);
-	/* The last field may lack its newline only at the very end, where
-	 * sm_message_read always puts one; be safe for other callers. */
+	/* Only the input's last line can lack its newline (sm_message_read
+	 * always ends one; other callers may not). */
 	if (out->len > 0 && out->data[out->len - 1] != '\n')
 		strbuf_append_str(out, "\n");
 	fix_added_headers(out, fx, has_from, has_date, has_msgid);

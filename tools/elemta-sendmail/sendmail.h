@@ -102,7 +102,7 @@ struct sm_fixup {
  * Bcc: and Resent-Bcc: removed; From:, Date: and Message-ID: added at the
  * end of the header when missing (as Postfix's cleanup does for local
  * mail).  The result goes to out.  -1 with err (a malformed recipient
- * header). */
+ * header, a NUL byte in the header). */
 int sm_message_fix(const char *msg, size_t len, const struct sm_fixup *fx,
     struct strbuf *out, struct sm_rcpts *rcpts, struct error *err);
 
