@@ -22,6 +22,7 @@ PROGRAMS = {
     "elemta-stat": ["LMDB", "libyaml"],
     "elemta-metricsd": ["LMDB", "libyaml", "libmicrohttpd"],
     "elemta-queued": ["OpenSSL", "libevent", "libyaml"],
+    "elemta-sendmail": ["libyaml"],
 }
 HEADINGS = ["KIND", "KEY", "COUNT", "LIMIT", "PERIOD_S", "FREES_IN_S"]
 

@@ -20,8 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <yaml.h>
+
 #include "config.h"
 #include "sendmail.h"
+#include "version.h"
 
 /* Message bytes allowed beyond server.max_message_size for the headers
  * added here (smtpd judges the real size). */
@@ -199,6 +202,12 @@ main(int argc, char **argv)
 	int status;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		const struct version_lib libs[] = { VERSION_LIB_LIBYAML };
+
+		version_print(stdout, SM_PROG, libs, 1);
+		return EX_OK;
+	}
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	if (sm_args_parse(argc, argv, &a, &err) < 0) {
 		fprintf(stderr, "%s: %s\nusage: %s [-t] [-i] [-f sender] "
