@@ -594,8 +594,8 @@ ub_option(struct ub_ctx *ctx, const char *opt, const char *val,
  * RFC 6303 reverse zones). */
 static const char *const unbound_default_zones[] = {
 	"localhost.", "127.in-addr.arpa.",
-	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	"ip6.arpa.",
+	/* one literal: clang warns on concatenation inside a list */
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.",
 	"onion.", "test.", "invalid.", "home.arpa.", "resolver.arpa.",
 	"service.arpa.",
 };
