@@ -63,6 +63,10 @@ ifneq ($(wildcard policyd/policies/content_scan.c),)
 FUZZ_TARGETS  += mime
 FUZZ_SRC_mime := policyd/policies/content_scan.c
 endif
+ifneq ($(wildcard policyd/policies/dnsbl_site.c),)
+FUZZ_TARGETS  += dnsbl
+FUZZ_SRC_dnsbl := policyd/policies/dnsbl_site.c
+endif
 
 fuzz_obj = $(patsubst %.c,$(FUZZ_B)/obj/%.o,$(1))
 FUZZ_LIB      := $(FUZZ_B)/lib/libelemta-common.a

@@ -82,6 +82,8 @@ struct pconn {
 	struct wire_reply cur;    /* the reply being read               */
 	bool cur_ok;              /* its action was the word OK         */
 	uint32_t cur_delay_ms;    /* its elemta_delay_ms                */
+	char cur_name[254];       /* its elemta_client_name, or ""      */
+	char cur_reverse[254];    /* its elemta_reverse_client_name     */
 	bool have_action;
 	struct wire_headers cur_headers; /* its PREPENDs               */
 };
@@ -411,6 +413,10 @@ pconn_reply_done(struct pconn *c)
 	}
 	c->have_action = false;
 	c->cur_delay_ms = 0;
+	str_copy(res.client_name, c->cur_name, sizeof(res.client_name));
+	str_copy(res.reverse_client_name, c->cur_reverse,
+	    sizeof(res.reverse_client_name));
+	c->cur_name[0] = c->cur_reverse[0] = '\0';
 	pconn_arm_timer(c);
 	if (r->done != NULL)
 		r->done(r->arg, &res);
@@ -420,8 +426,20 @@ pconn_reply_done(struct pconn *c)
 	return 0;
 }
 
-/* pconn_read_cb - read replies: "action=..." lines, other attributes
- * ignored, an empty line ends each reply. */
+/* pconn_name - keep a client name policyd sent (wire.c's reply
+ * extension), or nothing when it is not one Received: may show. */
+static void
+pconn_name(char *dst, size_t size, const char *value)
+{
+	if (wire_client_name_valid(value))
+		str_copy(dst, value, size);
+	else
+		log_warn("policy client: bad client name from policyd ignored");
+}
+
+/* pconn_read_cb - read replies: "action=..." lines, the extension
+ * attributes of wire.c, other attributes ignored, an empty line ends
+ * each reply. */
 static void
 pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -493,6 +511,14 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 			    sizeof(WIRE_ATTR_DELAY_MS), &c->cur_delay_ms) < 0)
 				log_warn("policy client: bad %s from policyd "
 				    "ignored", WIRE_ATTR_DELAY_MS);
+		} else if (strncmp(line, WIRE_ATTR_CLIENT_NAME_EXT "=",
+		    sizeof(WIRE_ATTR_CLIENT_NAME_EXT)) == 0) {
+			pconn_name(c->cur_name, sizeof(c->cur_name), line +
+			    sizeof(WIRE_ATTR_CLIENT_NAME_EXT));
+		} else if (strncmp(line, WIRE_ATTR_REVERSE_CLIENT_NAME_EXT "=",
+		    sizeof(WIRE_ATTR_REVERSE_CLIENT_NAME_EXT)) == 0) {
+			pconn_name(c->cur_reverse, sizeof(c->cur_reverse), line +
+			    sizeof(WIRE_ATTR_REVERSE_CLIENT_NAME_EXT));
 		}
 	}
 	if (start > 0) {

@@ -67,6 +67,11 @@ struct policy_result {
 	/* The reply's PREPEND headers (wire.h), NULL when none; borrowed,
 	 * valid until the done callback returns. */
 	const struct wire_headers *headers;
+	/* CONNECT: the client's names policyd looked up (its
+	 * elemta_client_name and elemta_reverse_client_name, checked with
+	 * wire_client_name_valid); "" when it sent none. */
+	char client_name[254];
+	char reverse_client_name[254];
 };
 
 typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);

@@ -130,6 +130,10 @@ struct session {
 	void *io;
 
 	char client_addr[ADDR_TEXT_MAX];
+	/* The client's names from policyd's CONNECT answer (FCrDNS):
+	 * "unknown" until then or without a resolver. */
+	char client_name[254];
+	char reverse_client_name[254];
 	char server_addr[ADDR_TEXT_MAX];
 	unsigned client_port, server_port;
 	enum config_listen_mode mode;
@@ -527,8 +531,9 @@ session_build_request(struct session *s, enum elemta_phase ph,
 	    s->esmtp ? "ESMTP" : "SMTP");
 	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_ADDRESS, s->client_addr);
 	rc |= session_attr_u(sb, WIRE_ATTR_CLIENT_PORT, s->client_port);
-	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_NAME, "unknown");
-	rc |= wire_encode_attr(sb, WIRE_ATTR_REVERSE_CLIENT_NAME, "unknown");
+	rc |= wire_encode_attr(sb, WIRE_ATTR_CLIENT_NAME, s->client_name);
+	rc |= wire_encode_attr(sb, WIRE_ATTR_REVERSE_CLIENT_NAME,
+	    s->reverse_client_name);
 	rc |= wire_encode_attr(sb, WIRE_ATTR_SERVER_ADDRESS, s->server_addr);
 	rc |= session_attr_u(sb, WIRE_ATTR_SERVER_PORT, s->server_port);
 	if (s->helo != NULL)
@@ -740,6 +745,9 @@ session_new(const struct config *cfg, const struct session_ops *ops,
 	s->ops = ops;
 	s->io = io;
 	str_copy(s->client_addr, peer->client_address, sizeof(s->client_addr));
+	str_copy(s->client_name, "unknown", sizeof(s->client_name));
+	str_copy(s->reverse_client_name, "unknown",
+	    sizeof(s->reverse_client_name));
 	str_copy(s->server_addr, peer->server_address, sizeof(s->server_addr));
 	s->client_port = peer->client_port;
 	s->server_port = peer->server_port;
@@ -1119,17 +1127,17 @@ session_received_header(struct session *s, struct error *err)
 		    s->cfg->server.hostname, s->local_uid, s->txn.queue_id, date);
 	else if (s->txn.nrcpt == 1)
 		n = snprintf(buf, sizeof(buf),
-		    "Received: from %s (unknown [%s])\r\n%s"
+		    "Received: from %s (%s [%s])\r\n%s"
 		    "\tby %s (Elemta) with %s id %s\r\n"
 		    "\tfor <%s>; %s\r\n",
-		    s->helo, s->client_addr, tls, s->cfg->server.hostname,
+		    s->helo, s->client_name, s->client_addr, tls, s->cfg->server.hostname,
 		    proto, s->txn.queue_id, s->txn.rcpts[0], date);
 	else
 		n = snprintf(buf, sizeof(buf),
-		    "Received: from %s (unknown [%s])\r\n%s"
+		    "Received: from %s (%s [%s])\r\n%s"
 		    "\tby %s (Elemta) with %s id %s;\r\n"
 		    "\t%s\r\n",
-		    s->helo, s->client_addr, tls, s->cfg->server.hostname,
+		    s->helo, s->client_name, s->client_addr, tls, s->cfg->server.hostname,
 		    proto, s->txn.queue_id, date);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return error_set(err, "Received: header too long");
@@ -1373,7 +1381,7 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	env.received = time(NULL);
 	env.client_address = s->client_addr;
 	env.client_port = s->client_port;
-	env.client_name = "unknown";
+	env.client_name = s->client_name;
 	env.helo = s->helo;
 	env.protocol = s->esmtp ? "ESMTP" : "SMTP";
 	if (s->tls) {
@@ -1986,6 +1994,17 @@ session_policy_done(struct session *s, const struct policy_result *res)
 		/* Its own mapping: no fail mode, only OK authenticates. */
 		session_auth_proceed(s, res);
 		return;
+	}
+	if (s->phase == ELEMTA_PHASE_CONNECT && !res->failed) {
+		/* policyd's names (wire.c's reply extension), for Received:
+		 * and the session's later requests. */
+		if (res->client_name[0] != '\0')
+			str_copy(s->client_name, res->client_name,
+			    sizeof(s->client_name));
+		if (res->reverse_client_name[0] != '\0')
+			str_copy(s->reverse_client_name,
+			    res->reverse_client_name,
+			    sizeof(s->reverse_client_name));
 	}
 	session_verdict_from(s, res, &v);
 	session_headers_collect(s, res, !res->failed &&

@@ -38,7 +38,8 @@ static const char *const policy_keys[] = {
 	"blocked_recipient_domains", "allowed_relay_domains",
 	"max_recipients_per_message", "rate_limits", "prohibited_keywords",
 	"prohibited_extensions", "content_action", "max_failed_auth",
-	"failed_auth_window", "user_auth_hours",
+	"failed_auth_window", "user_auth_hours", "dnsbl",
+	"require_client_name",
 	NULL,
 };
 
@@ -138,11 +139,15 @@ struct policy_rule {
 	policy_rule_fn fn;
 };
 
-/* Client rules that give the same answer however often they run. */
+/* Client rules that give the same answer however often they run.  The
+ * DNS rules come last: they may return pending (and be run again with
+ * the rules before them), and no rule before them writes counters. */
 static const struct policy_rule client_rules[] = {
 	{ "blocked_ips", policy_rule_blocked_ips },
 	{ "reputation", policy_rule_reputation },
 	{ "access_hours", policy_rule_access_hours },
+	{ "require_client_name", policy_rule_client_name },
+	{ "dnsbl", policy_rule_dnsbl },
 };
 /* Client rules that count a connection: CONNECT only. */
 static const struct policy_rule connect_rules[] = {
@@ -182,6 +187,8 @@ policy_walk(struct policy *p, const struct policy_rule *rules, size_t n,
 
 		if (act == ELEMTA_CONTINUE)
 			continue;
+		if (act == ELEMTA_PENDING)
+			return act;     /* waits for DNS: no verdict yet */
 		if (!(res->smtp_code == POLICY_FAILURE_CODE &&
 		    strcmp(res->enhanced, POLICY_FAILURE_ENHANCED) == 0))
 			elemta_metric_add(ctx, metric, 1);
@@ -309,6 +316,7 @@ policy_destroy(void *state)
 	policy_rate_free(p);
 	policy_auth_free(p);
 	policy_content_free(p);
+	policy_dnsbl_free(p);
 	free(p);
 }
 
@@ -336,7 +344,9 @@ policy_init(const elemta_cfg *cfg, void **state, char *err, size_t errlen)
 	    policy_recipients_config(p, cfg, err, errlen) != 0 ||
 	    policy_rate_config(p, cfg, err, errlen) != 0 ||
 	    policy_auth_config(p, cfg, err, errlen) != 0 ||
-	    policy_content_config(p, cfg, err, errlen) != 0) {
+	    policy_content_config(p, cfg, err, errlen) != 0 ||
+	    policy_dnsbl_config(p, cfg, err, errlen) != 0 ||
+	    policy_client_name_config(p, cfg, err, errlen) != 0) {
 		policy_destroy(p);
 		return -1;
 	}

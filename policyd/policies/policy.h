@@ -22,6 +22,13 @@
  *                 content_action (scanning in content_scan.c, GMime)
  *   auth.c        max_failed_auth, failed_auth_window, user_auth_hours
  *                 (on_auth, after policyd verified the credentials)
+ *   dnsbl.c       dnsbl (DNSBL/DNSWL scoring; the site syntax and the
+ *                 tally in dnsbl_site.c)
+ *   client_name.c require_client_name
+ *
+ * Rules that need DNS ask through elemta_ctx_dns_lookup and return
+ * ELEMTA_PENDING until their answers are there (the host calls the hook
+ * again); they come before every rule that writes counters.
  *
  * Each rule is a small function with one input (the request context) and
  * one output (a verdict); the hooks in policy.c walk ordered tables of them.
@@ -37,6 +44,7 @@
 
 #include "addr.h"
 #include "content_scan.h"
+#include "dnsbl_site.h"
 #include "wire.h"
 
 extern const struct elemta_plugin policy_plugin_descriptor;
@@ -58,6 +66,15 @@ enum policy_key {
 	POLICY_KEY_SENDER_DOMAIN,
 	POLICY_KEY_SASL_USERNAME,
 };
+
+/* require_client_name. */
+enum policy_name_check {
+	POLICY_NAME_OFF,
+	POLICY_NAME_PTR,        /* a PTR name                              */
+	POLICY_NAME_FCRDNS,     /* a forward-confirmed one                 */
+};
+
+struct policy_dnsbl_cache;
 
 /* One entry of rate_limits. */
 struct policy_rate_limit {
@@ -92,6 +109,13 @@ struct policy {
 	struct addr_cidr_list exempt_ips;
 	uint32_t max_connections_per_minute;
 	struct policy_hours hours;
+	/* dnsbl, require_client_name (CONNECT) */
+	struct dnsbl_site *dnsbl_sites;
+	size_t dnsbl_count;
+	int64_t dnsbl_threshold;
+	enum elemta_action dnsbl_action;         /* REJECT or TEMPFAIL */
+	struct policy_dnsbl_cache *dnsbl_cache;  /* per worker, by TTL  */
+	enum policy_name_check require_client_name;
 	/* reputation (CONNECT) */
 	bool block_bad_reputation;
 	int min_reputation_score;
@@ -165,6 +189,33 @@ int policy_hours_config(struct policy_hours *hr, const elemta_cfg *m,
     const char *key, char *err, size_t errlen);
 /* policy_hours_open - whether the window contains now. */
 bool policy_hours_open(struct policy_hours *hr, time_t now);
+
+/* ==== dnsbl.c ==== */
+int policy_dnsbl_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+void policy_dnsbl_free(struct policy *p);
+/* policy_dnsbl_check - the client's DNSBL outcome (score, the blocking
+ * site, allowlisted) into *out: ELEMTA_CONTINUE when it is there (from
+ * the worker's cache or the request's answers; no sites: zero), or
+ * ELEMTA_PENDING while lookups are under way (return it from the hook). */
+enum elemta_action policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
+    struct dnsbl_outcome *out);
+/* policy_dnswl_listed - the client is listed by an allowlist site (one
+ * of negative weight), for rules that spare such clients (greylisting):
+ * ELEMTA_CONTINUE with *listed set, or ELEMTA_PENDING (return it). */
+enum elemta_action policy_dnswl_listed(struct policy *p,
+    const elemta_ctx *ctx, bool *listed);
+/* policy_rule_dnsbl - 554 5.7.1 (or 450 4.7.1 with action tempfail)
+ * "Service unavailable; client [ip] blocked using <zone>" at a score of
+ * threshold or more. */
+enum elemta_action policy_rule_dnsbl(struct policy *p, const elemta_ctx *ctx,
+    struct elemta_result *res);
+
+/* ==== client_name.c ==== */
+int policy_client_name_config(struct policy *p, const elemta_cfg *cfg,
+    char *err, size_t errlen);
+enum elemta_action policy_rule_client_name(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
 
 /* ==== reputation.c ==== */
 int policy_reputation_config(struct policy *p, const elemta_cfg *cfg,

@@ -562,6 +562,36 @@ test_reply_delay(void **state)
 	fx_close(&fx);
 }
 
+/* The CONNECT reply's client names reach the caller; a malformed one is
+ * ignored, and they never outlive their reply. */
+static void
+test_reply_names(void **state)
+{
+	struct fx fx;
+	int s;
+
+	(void)state;
+	fx_open(&fx, 1, 1000);
+	for (int i = 0; i < 3; i++)
+		assert_non_null(fx_submit(&fx, i, "CONNECT", -1));
+	s = fx_accept(&fx);
+	assert_true(s >= 0);
+	(void)fx_read_requests(s, 3, NULL);
+	fx_reply(s, "action=DUNNO\n" WIRE_ATTR_CLIENT_NAME_EXT "=mx.example\n"
+	    WIRE_ATTR_REVERSE_CLIENT_NAME_EXT "=ptr.example\n\n"
+	    "action=DUNNO\n" WIRE_ATTR_CLIENT_NAME_EXT "=bad(name)\n\n"
+	    "action=DUNNO\n\n");
+	fx_run(&fx, 3);
+	assert_int_equal(fx.ndone, 3);
+	assert_string_equal(fx.done[0].res.client_name, "mx.example");
+	assert_string_equal(fx.done[0].res.reverse_client_name, "ptr.example");
+	assert_string_equal(fx.done[1].res.client_name, "");
+	assert_string_equal(fx.done[2].res.client_name, "");
+	assert_string_equal(fx.done[2].res.reverse_client_name, "");
+	close(s);
+	fx_close(&fx);
+}
+
 /* A request not answered in time fails every request of its connection;
  * the connection is closed and the next request reconnects. */
 static void
@@ -817,6 +847,7 @@ main(void)
 		cmocka_unit_test(test_auth_queue_wait_bounded),
 		cmocka_unit_test(test_auth_cancel_queued),
 		cmocka_unit_test(test_reply_delay),
+		cmocka_unit_test(test_reply_names),
 		cmocka_unit_test(test_timeout_fails_connection),
 		cmocka_unit_test(test_policyd_down),
 		cmocka_unit_test(test_peer_close_and_stray_reply),

@@ -866,7 +866,44 @@ test_reply_delay_extension(void **state)
 	assert_int_equal(ms, 0);
 }
 
-/* main - run every test of this module. */
+/* The CONNECT reply's client names: between the action and the empty
+ * line, only names wire_client_name_valid accepts. */
+static void
+test_reply_names_extension(void **state)
+{
+	struct strbuf sb = STRBUF_INIT(WIRE_REPLY_MAX * 4);
+	struct elemta_result res;
+	struct wire_reply_ext ext = { 0, "mx.example.org", "unknown" };
+
+	(void)state;
+	memset(&res, 0, sizeof(res));
+	res.action = ELEMTA_CONTINUE;
+	assert_int_equal(wire_reply_encode_ext(&sb, &res, false, &ext), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=DUNNO\n"
+	    WIRE_ATTR_CLIENT_NAME_EXT "=mx.example.org\n"
+	    WIRE_ATTR_REVERSE_CLIENT_NAME_EXT "=unknown\n\n");
+	strbuf_reset(&sb);
+	ext.client_name = "bad name\nx=1";
+	ext.reverse_client_name = NULL;
+	assert_int_equal(wire_reply_encode_ext(&sb, &res, false, &ext), 0);
+	assert_string_equal(strbuf_cstr(&sb), "action=DUNNO\n\n");
+	strbuf_free(&sb);
+	assert_true(wire_client_name_valid("a-b_c.example.ORG"));
+	assert_false(wire_client_name_valid(""));
+	assert_false(wire_client_name_valid(NULL));
+	assert_false(wire_client_name_valid("a b"));
+	assert_false(wire_client_name_valid("a(b)"));
+	assert_false(wire_client_name_valid("a[1]"));
+	char longname[300];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_false(wire_client_name_valid(longname));
+	longname[254] = '\0';
+	assert_false(wire_client_name_valid(longname));
+	longname[253] = '\0';
+	assert_true(wire_client_name_valid(longname));
+}
+
 /* wire.h: PREPEND parses as continue with its header; an invalid one is
  * continue without a header (never a broken message, never a refusal). */
 static void
@@ -1031,6 +1068,7 @@ test_reply_encode_headers(void **state)
 	strbuf_free(&sb);
 }
 
+/* main - run every test of this module. */
 int
 main(void)
 {
@@ -1061,6 +1099,7 @@ main(void)
 		cmocka_unit_test(test_reply_prepend_parse),
 		cmocka_unit_test(test_headers_bounds),
 		cmocka_unit_test(test_reply_encode_headers),
+		cmocka_unit_test(test_reply_names_extension),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
