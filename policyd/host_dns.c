@@ -100,6 +100,40 @@ plugin_host_set_dns(struct plugin_host *h, struct event_base *base,
 	h->client_names = client_names && r != NULL;
 }
 
+/* The resolver's own calls (common/dns.h). */
+static const struct plugin_dns_ops host_dns_real_ops = {
+	.query = dns_query,
+	.cancel = dns_query_cancel,
+};
+
+/* The margin the host's wait gives the resolver beyond dns.timeout, so
+ * the resolver's own TEMPFAIL normally comes first. */
+#define HOST_DNS_WAIT_MARGIN_MS 500
+/* dns.timeout when a config has none (dns.c's own default). */
+#define HOST_DNS_TIMEOUT_MS 5000
+
+/* plugin_host_resolver_new - see plugin_host.h. */
+struct dns_resolver *
+plugin_host_resolver_new(struct plugin_host *h, struct event_base *base,
+    const struct config *cfg, uint64_t budget_ms)
+{
+	struct dns_options opt;
+	struct dns_resolver *r;
+	struct error err;
+
+	dns_options_config(&opt, cfg);
+	r = dns_resolver_new(base, &opt, &err);
+	if (r == NULL) {
+		log_err("DNS resolver: %s; every lookup fails temporarily",
+		    err.text);
+		return NULL;
+	}
+	plugin_host_set_dns(h, base, r, &host_dns_real_ops,
+	    (opt.timeout_ms ? opt.timeout_ms : HOST_DNS_TIMEOUT_MS) +
+	    HOST_DNS_WAIT_MARGIN_MS, budget_ms, true);
+	return r;
+}
+
 /* ==== The request's lookups ==== */
 
 /* host_ms_since - monotonic milliseconds since t0. */
@@ -537,29 +571,6 @@ plugin_wait_free(struct plugin_wait *w)
 
 /* ==== The client's names (FCrDNS) ==== */
 
-/* host_ptr_name - dns_ptr_name until common/dns.c lands (same output:
- * "4.3.2.1.in-addr.arpa", 32 nibbles + ".ip6.arpa"). */
-static int
-host_ptr_name(int af, const uint8_t *a, char *buf, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t off = 0;
-
-	if (af == AF_INET)
-		return snprintf(buf, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2],
-		    a[1], a[0]) < (int)size ? 0 : -1;
-	if (size < 73)
-		return -1;
-	for (int i = 15; i >= 0; i--) {
-		buf[off++] = hex[a[i] & 15];
-		buf[off++] = '.';
-		buf[off++] = hex[a[i] >> 4];
-		buf[off++] = '.';
-	}
-	str_copy(buf + off, "ip6.arpa", size - off);
-	return 0;
-}
-
 /* cache_slot - the slot an address maps to (FNV-1a of its text). */
 static struct host_name_entry *
 cache_slot(struct plugin_host *h, const char *ip)
@@ -666,7 +677,7 @@ host_names_step(struct elemta_ctx *ctx)
 		    e->reverse_status);
 		return 0;
 	}
-	if (host_ptr_name(ctx->client_addr.is_v4 ? AF_INET : AF_INET6,
+	if (dns_ptr_name(ctx->client_addr.is_v4 ? AF_INET : AF_INET6,
 	    ctx->client_addr.is_v4 ? ctx->client_addr.bytes + 12 :
 	    ctx->client_addr.bytes, ptr, sizeof(ptr)) != 0)
 		return 0;       /* cannot happen: the buffer fits */

@@ -214,7 +214,7 @@ main(int argc, char **argv)
 	}
 	log_info("worker %s ready: plugins: %s", wid ? wid : "0",
 	    names[0] ? names : "(none)");
-	if (worker_run(host, cs, policy_fd, postfix_fd, &err) != 0)
+	if (worker_run(host, cs, cfg, policy_fd, postfix_fd, &err) != 0)
 		fatal("%s", err.text);
 
 	plugin_host_free(host);

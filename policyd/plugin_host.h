@@ -207,6 +207,16 @@ void plugin_host_set_dns(struct plugin_host *h, struct event_base *base,
     struct dns_resolver *r, const struct plugin_dns_ops *ops,
     uint64_t wait_ms, uint64_t budget_ms, bool client_names);
 
+/* plugin_host_resolver_new - a resolver on base from cfg's dns section
+ * (dns.resolvers, dns.timeout...), attached to h with the real
+ * dns_query: each wait bounded by dns.timeout (plus a margin: the
+ * resolver answers TEMPFAIL at dns.timeout itself), a request's DNS by
+ * budget_ms, client names looked up at CONNECT.  NULL (logged) when it
+ * cannot be made: lookups then fail temporarily.  Free it with
+ * dns_resolver_free once no request waits any more. */
+struct dns_resolver *plugin_host_resolver_new(struct plugin_host *h,
+    struct event_base *base, const struct config *cfg, uint64_t budget_ms);
+
 struct plugin_wait;
 typedef void (*plugin_wait_ready)(void *arg);
 

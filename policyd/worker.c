@@ -1268,11 +1268,13 @@ static const struct worker_ops worker_real_ops = {
 
 /* worker_run - set up the loop and serve until a stop signal. */
 int
-worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
-    int postfix_fd, struct error *err)
+worker_run(struct plugin_host *host, struct counter_store *cs,
+    const struct config *cfg, int policy_fd, int postfix_fd,
+    struct error *err)
 {
 	struct timeval second = { 1, 0 };
 	struct worker_real real = { host, cs };
+	struct dns_resolver *resolver = NULL;
 	struct event_base *base;
 	struct worker *w;
 	int rc = 0;
@@ -1287,6 +1289,12 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
 		event_base_free(base);
 		return -1;
 	}
+	/* After worker_new (it sets the base's priorities).  A request's
+	 * DNS must end before smtpd stops waiting for the answer:
+	 * three quarters of policyd.timeout_ms, the rest for the chain. */
+	if (cfg != NULL)
+		resolver = plugin_host_resolver_new(host, base, cfg,
+		    cfg->policyd.timeout_ms * 3 / 4);
 	w->host = host;
 	w->cs = cs;
 	w->ev_term = evsignal_new(base, SIGTERM, worker_on_signal, w);
@@ -1299,7 +1307,11 @@ worker_run(struct plugin_host *host, struct counter_store *cs, int policy_fd,
 		rc = error_set(err, "cannot set up signal and timer events");
 	else if (event_base_dispatch(base) < 0)
 		rc = error_set(err, "event loop failed");
-	worker_free(w);
+	worker_free(w);         /* the waiting requests' queries go first */
+	if (resolver != NULL) {
+		plugin_host_set_dns(host, NULL, NULL, NULL, 0, 0, false);
+		dns_resolver_free(resolver);
+	}
 	plugin_host_flush_metrics(host);
 	event_base_free(base);
 	return rc;

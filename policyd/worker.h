@@ -20,10 +20,13 @@
 /* worker_run - serve until SIGTERM/SIGINT.  policy_fd is the private
  * listener (Elemta's smtpd, extensions honoured), postfix_fd the Postfix
  * listener (extensions ignored); either may be -1, not both.  cs may be
- * NULL (no sweeping).  Returns 0 after a graceful stop, -1 with err when
- * the loop could not be set up. */
+ * NULL (no sweeping).  cfg (may be NULL: no resolver) gives the DNS
+ * resolver of the worker's loop (dns.*; a request's DNS time is bounded
+ * below policyd.timeout_ms).  Returns 0 after a graceful stop, -1 with
+ * err when the loop could not be set up. */
 int worker_run(struct plugin_host *host, struct counter_store *cs,
-    int policy_fd, int postfix_fd, struct error *err);
+    const struct config *cfg, int policy_fd, int postfix_fd,
+    struct error *err);
 
 /* What the loop asks of the rest of policyd, behind one seam (in the
  * style of smtpd/session.h's session_ops) so that tests/unit/test_worker.c

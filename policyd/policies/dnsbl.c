@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dns.h"
 #include "error.h"
 #include "policy.h"
 
@@ -33,7 +34,6 @@
 #define DNSBL_CACHE_SLOTS 1024
 #define DNSBL_TTL_MIN 60
 #define DNSBL_TTL_MAX 3600
-#define DNSBL_REVERSE_MAX 74        /* 32 nibbles * 2 + NUL, rounded    */
 
 #define METRIC_DNSBL_REFUSED "policy_dnsbl_refused_total"
 #define METRIC_DNSBL_PASSED "policy_dnsbl_passed_total"
@@ -122,28 +122,6 @@ policy_dnsbl_free(struct policy *p)
 
 /* ==== Lookups ==== */
 
-/* dnsbl_reverse - the client address's reversed labels: "4.3.2.1" for
- * 1.2.3.4, 32 nibbles for IPv6. */
-static void
-dnsbl_reverse(const struct addr_ip *ip, char *buf, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	const uint8_t *b = ip->bytes;
-	size_t off = 0;
-
-	if (ip->is_v4) {
-		snprintf(buf, size, "%u.%u.%u.%u", b[15], b[14], b[13], b[12]);
-		return;
-	}
-	for (int i = 15; i >= 0 && off + 4 < size; i--) {
-		buf[off++] = hex[b[i] & 15];
-		buf[off++] = '.';
-		buf[off++] = hex[b[i] >> 4];
-		buf[off++] = '.';
-	}
-	buf[off > 0 ? off - 1 : 0] = '\0';
-}
-
 /* dnsbl_now - monotonic seconds. */
 static time_t
 dnsbl_now(void)
@@ -175,7 +153,7 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 	static uint8_t addrs[DNSBL_SITES_MAX][DNSBL_REPLIES_MAX][4];
 	const struct elemta_dns_answer *ans[DNSBL_SITES_MAX];
 	struct dnsbl_replies rep[DNSBL_SITES_MAX];
-	char rev[DNSBL_REVERSE_MAX], name[DNSBL_REVERSE_MAX + DNSBL_ZONE_MAX + 2];
+	char rev[DNS_REVERSE_MAX], name[DNS_REVERSE_MAX + DNSBL_ZONE_MAX + 2];
 	const char *ipt = elemta_ctx_client_ip(ctx);
 	struct dnsbl_cache_entry *e;
 	uint32_t ttl = DNSBL_TTL_MAX;
@@ -191,7 +169,9 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 		*out = e->outcome;
 		return ELEMTA_CONTINUE;
 	}
-	dnsbl_reverse(&ip, rev, sizeof(rev));
+	if (dns_reverse_labels(ip.is_v4 ? AF_INET : AF_INET6, ip.is_v4 ?
+	    ip.bytes + 12 : ip.bytes, rev, sizeof(rev)) != 0)
+		return ELEMTA_CONTINUE;         /* cannot happen: it fits */
 	for (size_t i = 0; i < p->dnsbl_count; i++) {
 		snprintf(name, sizeof(name), "%s.%s", rev, p->dnsbl_sites[i].zone);
 		if (elemta_ctx_dns_lookup(ctx, name, ELEMTA_DNS_A, &ans[i]) ==

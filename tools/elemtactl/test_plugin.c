@@ -10,7 +10,11 @@
  * nothing is left behind however the run ends and every run starts from
  * zero.  --config FILE is a YAML file holding what would go under the
  * plugin entry's `config:` key (docs/plugins.md); its relative paths are
- * resolved against its own directory, as elemta.yaml's are.
+ * resolved against its own directory, as elemta.yaml's are.  DNS (the
+ * client's names at CONNECT, the lookups of rules such as dnsbl or
+ * require_client_name, for the --ip address) goes to the resolvers of
+ * elemtactl's config file (-c, dns.resolvers) when it can be read, else
+ * to the system's (/etc/resolv.conf); the run waits for the answers.
  *
  * The SMTP phases run in order, each a policy request built by hand with
  * the attributes elemta-smtpd sends (docs/internals.md): CONNECT, EHLO,
@@ -42,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <yaml.h>
 
 #include "addr.h"
@@ -610,6 +615,28 @@ static int tp_scratch_store(struct counter_store **cs, struct error *err)
 	return 0;
 }
 
+/* The whole DNS time of one phase of a run (it may wait several times). */
+#define TP_DNS_BUDGET_MS 15000
+
+/* tp_resolver - a resolver for the run on base: the dns section of
+ * elemtactl's config file when it loads, else the system's resolvers
+ * (fallback, a config with no dns section).  NULL (logged) if none. */
+static struct dns_resolver *
+tp_resolver(const struct ctl_args *args, struct plugin_host *h,
+    struct event_base *base, const struct config *fallback)
+{
+	struct config_errors errs;
+	struct config *cfg = NULL;
+	struct dns_resolver *r;
+
+	if (args->config_file != NULL && access(args->config_file, R_OK) == 0)
+		cfg = config_load(args->config_file, &errs);
+	r = plugin_host_resolver_new(h, base, cfg != NULL ? cfg : fallback,
+	    TP_DNS_BUDGET_MS);
+	config_free(cfg);       /* the resolver copied what it needs */
+	return r;
+}
+
 /* ctl_test_plugin - see elemtactl.h. */
 int ctl_test_plugin(const struct ctl_args *args)
 {
@@ -620,6 +647,8 @@ int ctl_test_plugin(const struct ctl_args *args)
 	struct counter_store *cs = NULL;
 	struct config_node *node = NULL;
 	struct config_plugin *e;
+	struct event_base *base = NULL;
+	struct dns_resolver *resolver = NULL;
 	struct error err;
 	struct stat st;
 	int rc;
@@ -698,12 +727,23 @@ int ctl_test_plugin(const struct ctl_args *args)
 		rc = 2;
 		goto out;
 	}
+	base = event_base_new();
+	if (base == NULL) {
+		fprintf(stderr, "elemtactl test-plugin: event_base_new failed\n");
+		rc = 2;
+		goto out;
+	}
+	resolver = tp_resolver(args, ss.host, base, &cfg);
 	tp_run(&ss);
 	fflush(stdout);
 	rc = ss.refused ? 1 : 0;
 out:
+	if (resolver != NULL)
+		dns_resolver_free(resolver);
 	if (ss.host != NULL)
 		plugin_host_free(ss.host);
+	if (base != NULL)
+		event_base_free(base);
 	if (cs != NULL)
 		counter_store_close(cs);
 	if (ss.message_fd != -1)
