@@ -8,7 +8,10 @@
  * requests decided outside batches, AUTH answered OK, a missing message
  * descriptor answered with a tempfail; with the hashing pool (the auth
  * ops), AUTH hashed off the loop in request order, a connection closed
- * while its hash runs, and a worker freed with hashes queued.
+ * while its hash runs, and a worker freed with hashes queued; with the
+ * DNS ops, a request that waits for DNS pauses its connection only,
+ * is resumed (as often as it waits) and answered in order, and its wait
+ * is freed when the connection closes.
  */
 #include <errno.h>
 #include <poll.h>
@@ -54,6 +57,12 @@ struct fake {
 	bool pw_left;              /* a finished job still held bytes of
 	                            * its password                       */
 	char setting[CRYPT_OUTPUT_SIZE]; /* bcrypt of "pass" (pool tests) */
+	/* DNS tests: the one waiting request's ready callback, its waits
+	 * still to go, resumes and frees seen. */
+	plugin_wait_ready ready;
+	void *ready_arg;
+	int waits_left;
+	unsigned resumed, waits_freed;
 };
 
 struct fx {
@@ -208,6 +217,73 @@ static const struct worker_ops fake_pool_ops = {
 	.batch_failed = fake_batch_failed,
 	.auth_begin = fake_auth_begin,
 	.auth_finish = fake_auth_finish,
+};
+
+/* The waits of the DNS tests: a recipient starting with "dns" waits
+ * (twice), then is refused; anything else is fake_decide's. */
+static struct plugin_wait *const fake_wait = (struct plugin_wait *)(void *)&fake_wait;
+
+static int
+fake_decide_begin(void *arg, const struct plugin_request *rq,
+    struct plugin_decision *out, plugin_wait_ready ready, void *ready_arg,
+    struct plugin_wait **wait)
+{
+	struct fake *f = arg;
+	const char *rcpt = wire_request_get(rq->req, WIRE_ATTR_RECIPIENT);
+
+	*wait = NULL;
+	if (rcpt == NULL || strncmp(rcpt, "dns", 3) != 0) {
+		fake_decide(arg, rq, out);
+		return 0;
+	}
+	fake_note(f, 'w');
+	f->ready = ready;
+	f->ready_arg = ready_arg;
+	f->waits_left = 1;
+	*wait = fake_wait;
+	return 1;
+}
+
+static int
+fake_decide_resume(void *arg, const struct plugin_request *rq,
+    struct plugin_wait *wait, struct plugin_decision *out)
+{
+	struct fake *f = arg;
+
+	assert_ptr_equal(wait, fake_wait);
+	assert_string_equal(wire_request_get(rq->req, WIRE_ATTR_RECIPIENT),
+	    "dns@x");
+	f->resumed++;
+	if (f->waits_left-- > 0)
+		return 1;
+	f->ready = NULL;
+	memset(out, 0, sizeof(*out));
+	out->phase = ELEMTA_PHASE_RCPT;
+	out->result.action = ELEMTA_REJECT;
+	out->result.smtp_code = 550;
+	str_copy(out->result.enhanced, "5.7.1", sizeof(out->result.enhanced));
+	str_copy(out->result.message, "dns", sizeof(out->result.message));
+	return 0;
+}
+
+static void
+fake_wait_free(void *arg, struct plugin_wait *wait)
+{
+	struct fake *f = arg;
+
+	assert_ptr_equal(wait, fake_wait);
+	f->waits_freed++;
+	f->ready = NULL;
+}
+
+static const struct worker_ops fake_dns_ops = {
+	.decide = fake_decide,
+	.batch_begin = fake_batch_begin,
+	.batch_end = fake_batch_end,
+	.batch_failed = fake_batch_failed,
+	.decide_begin = fake_decide_begin,
+	.decide_resume = fake_decide_resume,
+	.wait_free = fake_wait_free,
 };
 
 /* sock_at - a Unix stream socket bound and listening at dir/name
@@ -606,6 +682,68 @@ test_missing_descriptor(void **state)
 
 /* A malformed request closes the connection after the replies to what
  * came before it. */
+/* A request waiting for DNS pauses its own connection only: another is
+ * served meanwhile; after each ready the request is resumed, and once
+ * decided it is answered before the requests behind it. */
+static void
+test_dns_wait_pauses_one_connection(void **state)
+{
+	struct fx fx;
+	int fd, fd2;
+
+	(void)state;
+	fx_open_ops(&fx, &fake_dns_ops, false);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("RCPT", "recipient=dns@x\n") REQ("RCPT",
+	    "recipient=ok@x\n"));
+	for (int i = 0; i < 200 && fx.fake.ready == NULL; i++)
+		event_base_loop(fx.base, EVLOOP_NONBLOCK);
+	assert_non_null(fx.fake.ready);
+	/* another connection is answered while the first waits */
+	fd2 = sock_at(fx.dir, "policy.sock", false);
+	send_str(fd2, REQ("CONNECT", ""));
+	fx_run(&fx, fd2, 1);
+	assert_string_equal(fx.in, "action=DUNNO\n\n");
+	fx.in_len = 0;
+	fx.in[0] = '\0';
+	/* nothing for the waiting connection yet */
+	struct pollfd p = { fd, POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 0), 0);
+	fx.fake.ready(fx.fake.ready_arg);       /* waits again */
+	assert_int_equal(fx.fake.resumed, 1);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	fx.fake.ready(fx.fake.ready_arg);       /* decided */
+	fx_run(&fx, fd, 2);
+	assert_string_equal(fx.in, "action=550 5.7.1 dns\n\naction=DUNNO\n\n");
+	assert_int_equal(fx.fake.resumed, 2);
+	assert_int_equal(fx.fake.waits_freed, 0);
+	close(fd2);
+	fx_close(&fx);
+}
+
+/* A connection that closes while its request waits: the wait is freed
+ * (its lookups cancelled) when the worker is freed or the connection
+ * goes, and ready is never used again. */
+static void
+test_dns_wait_freed_with_connection(void **state)
+{
+	struct fx fx;
+	int fd;
+
+	(void)state;
+	fx_open_ops(&fx, &fake_dns_ops, false);
+	fd = fx_connect(&fx, "policy.sock");
+	send_str(fd, REQ("RCPT", "recipient=dns@x\n"));
+	for (int i = 0; i < 200 && fx.fake.ready == NULL; i++)
+		event_base_loop(fx.base, EVLOOP_NONBLOCK);
+	assert_non_null(fx.fake.ready);
+	close(fd);
+	fx.fake.client_fd = -1;
+	fx_close(&fx);
+	assert_int_equal(fx.fake.waits_freed, 1);
+	assert_int_equal(fx.fake.resumed, 0);
+}
+
 static void
 test_protocol_error_closes(void **state)
 {
@@ -644,6 +782,8 @@ main(void)
 		cmocka_unit_test(test_pool_free_with_jobs_queued),
 		cmocka_unit_test(test_missing_descriptor),
 		cmocka_unit_test(test_protocol_error_closes),
+		cmocka_unit_test(test_dns_wait_pauses_one_connection),
+		cmocka_unit_test(test_dns_wait_freed_with_connection),
 	};
 
 	/* As in policyd: a reply to a closed peer is an error, not a
