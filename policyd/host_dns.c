@@ -64,6 +64,7 @@ struct plugin_wait {
 	plugin_wait_ready ready;
 	void *ready_arg;
 	/* the client's names (CONNECT) */
+	bool names_pending;                /* their lookups under way     */
 	bool names_done;
 	char client_name[DNS_NAME_MAX];
 	char reverse_name[DNS_NAME_MAX];
@@ -85,17 +86,24 @@ struct host_name_cache {
 
 /* ==== Settings ==== */
 
+/* The margin the host's wait gives the resolver beyond dns.timeout, so
+ * the resolver's own TEMPFAIL normally comes first. */
+#define HOST_DNS_WAIT_MARGIN_MS 500
+/* dns.timeout when a config has none (dns.c's own default). */
+#define HOST_DNS_TIMEOUT_MS 5000
+
 /* plugin_host_set_dns - see plugin_host.h. */
 void
 plugin_host_set_dns(struct plugin_host *h, struct event_base *base,
     struct dns_resolver *r, const struct plugin_dns_ops *ops,
-    uint64_t wait_ms, uint64_t budget_ms, bool client_names)
+    uint64_t timeout_ms, uint64_t budget_ms, bool client_names)
 {
 	h->dns_base = base;
 	h->dns = r;
 	if (ops != NULL)
 		h->dns_ops = *ops;
-	h->dns_wait_ms = wait_ms ? wait_ms : 5000;
+	h->dns_timeout_ms = timeout_ms ? timeout_ms : HOST_DNS_TIMEOUT_MS;
+	h->dns_wait_ms = h->dns_timeout_ms + HOST_DNS_WAIT_MARGIN_MS;
 	h->dns_budget_ms = budget_ms ? budget_ms : h->dns_wait_ms;
 	h->client_names = client_names && r != NULL;
 }
@@ -105,12 +113,6 @@ static const struct plugin_dns_ops host_dns_real_ops = {
 	.query = dns_query,
 	.cancel = dns_query_cancel,
 };
-
-/* The margin the host's wait gives the resolver beyond dns.timeout, so
- * the resolver's own TEMPFAIL normally comes first. */
-#define HOST_DNS_WAIT_MARGIN_MS 500
-/* dns.timeout when a config has none (dns.c's own default). */
-#define HOST_DNS_TIMEOUT_MS 5000
 
 /* plugin_host_resolver_new - see plugin_host.h. */
 struct dns_resolver *
@@ -128,9 +130,8 @@ plugin_host_resolver_new(struct plugin_host *h, struct event_base *base,
 		    err.text);
 		return NULL;
 	}
-	plugin_host_set_dns(h, base, r, &host_dns_real_ops,
-	    (opt.timeout_ms ? opt.timeout_ms : HOST_DNS_TIMEOUT_MS) +
-	    HOST_DNS_WAIT_MARGIN_MS, budget_ms, true);
+	plugin_host_set_dns(h, base, r, &host_dns_real_ops, opt.timeout_ms,
+	    budget_ms, true);
 	return r;
 }
 
@@ -526,6 +527,18 @@ host_wait_arm(struct plugin_wait *w, plugin_wait_ready ready, void *arg)
 	ms = h->dns_budget_ms - spent;
 	if (ms > h->dns_wait_ms)
 		ms = h->dns_wait_ms;
+	if (w->names_pending) {
+		/* The names (PTR, then A/AAAA) get dns.timeout in all:
+		 * smtpd's greeting never waits longer for them. */
+		if (spent >= h->dns_timeout_ms) {
+			wait_cancel_all(w, "the client's names took longer "
+			    "than dns.timeout");
+			host_wait_settled(w);
+			return 0;
+		}
+		if (ms > h->dns_timeout_ms - spent)
+			ms = h->dns_timeout_ms - spent;
+	}
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	event_add(w->ev_timer, &tv);
@@ -604,6 +617,7 @@ names_set(struct plugin_wait *w, const char *name, const char *nstatus,
 	w->name_status = nstatus;
 	w->reverse_status = rstatus;
 	w->names_done = true;
+	w->names_pending = false;
 }
 
 /* names_cache_put - keep a result for ttl seconds (bounded). */
@@ -682,8 +696,10 @@ host_names_step(struct elemta_ctx *ctx)
 	    ctx->client_addr.bytes, ptr, sizeof(ptr)) != 0)
 		return 0;       /* cannot happen: the buffer fits */
 	rc = elemta_ctx_dns_lookup(ctx, ptr, ELEMTA_DNS_PTR, &a);
-	if (rc == ELEMTA_DNS_PENDING)
+	if (rc == ELEMTA_DNS_PENDING) {
+		w->names_pending = true;
 		return 1;
+	}
 	if (a->status == ELEMTA_DNS_TEMPFAIL) {
 		names_set(w, "unknown", ELEMTA_NAME_TEMPFAIL, "unknown",
 		    ELEMTA_NAME_TEMPFAIL);
@@ -718,8 +734,10 @@ host_names_step(struct elemta_ctx *ctx)
 		if (found == NULL && forward_matches(ctx, fa))
 			found = a->records[i].text;
 	}
-	if (pending)
+	if (pending) {
+		w->names_pending = true;
 		return 1;
+	}
 	if (found != NULL)
 		names_set(w, found, ELEMTA_NAME_OK, reverse, ELEMTA_NAME_OK);
 	else if (reverse != NULL)

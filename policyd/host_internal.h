@@ -69,7 +69,8 @@ struct plugin_host {
 	struct event_base *dns_base;
 	struct dns_resolver *dns;
 	struct plugin_dns_ops dns_ops;
-	uint64_t dns_wait_ms;
+	uint64_t dns_timeout_ms;           /* dns.timeout                */
+	uint64_t dns_wait_ms;              /* one wait: + a margin       */
 	uint64_t dns_budget_ms;
 	bool client_names;
 	struct host_name_cache *names;     /* per worker, by TTL        */

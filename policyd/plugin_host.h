@@ -197,15 +197,17 @@ struct plugin_dns_ops {
 };
 
 /* plugin_host_set_dns - lookups go to r (borrowed) through ops; the
- * waits' timers run on base.  wait_ms bounds one wait (dns.timeout: the
- * resolver's own bound, plus a margin), budget_ms the DNS time of one
- * request (it must end before smtpd gives up: below policyd.timeout_ms).
- * client_names: look the client's names up at CONNECT.  Without this
- * call every lookup is answered TEMPFAIL "no resolver" at once and the
- * names are not looked up. */
+ * waits' timers run on base.  timeout_ms is dns.timeout (0: 5 s): one
+ * wait lasts at most that plus a margin (the resolver answers TEMPFAIL
+ * at dns.timeout itself), the client's names at CONNECT at most that in
+ * all (then they are "unknown", status tempfail); budget_ms bounds the
+ * DNS time of one request (it must end before smtpd gives up: below
+ * policyd.timeout_ms).  client_names: look the client's names up at
+ * CONNECT.  Without this call every lookup is answered TEMPFAIL "no
+ * resolver" at once and the names are not looked up. */
 void plugin_host_set_dns(struct plugin_host *h, struct event_base *base,
     struct dns_resolver *r, const struct plugin_dns_ops *ops,
-    uint64_t wait_ms, uint64_t budget_ms, bool client_names);
+    uint64_t timeout_ms, uint64_t budget_ms, bool client_names);
 
 /* plugin_host_resolver_new - a resolver on base from cfg's dns section
  * (dns.resolvers, dns.timeout...), attached to h with the real

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <event2/event.h>
@@ -49,6 +50,7 @@ static const struct fake_zone zone[] = {
 	{ "6.0.0.127.in-addr.arpa", DNS_TYPE_PTR, DNS_OK,
 	  { "bad name.test", "two.test" } },
 	{ "two.test", DNS_TYPE_A, DNS_OK, { "127.0.0.6" } },
+	{ "8.0.0.127.in-addr.arpa", DNS_TYPE_PTR, DNS_OK, { "hang.test" } },
 };
 
 struct fake_query {
@@ -133,7 +135,7 @@ fake_query(struct dns_resolver *r, const char *name, enum dns_type type,
 	q->arg = arg;
 	q->ev = evtimer_new(base, fake_on_answer, q);
 	if (strncmp(name, "hang.", 5) != 0)
-		evtimer_add(q->ev, &now);
+		evtimer_add(q->ev, &now);     /* "hang." names: never answered */
 	queries++;
 	outstanding++;
 	last_query = q;
@@ -571,6 +573,30 @@ test_client_names(void **state)
 	plugin_host_free(h);
 }
 
+/* test_client_names_bounded - the names never take longer than
+ * dns.timeout in all: a forward lookup that hangs ends them "unknown"
+ * (tempfail) with the PTR name kept; the hooks run after. */
+static void
+test_client_names_bounded(void **state)
+{
+	const struct elemta_plugin *const pl[] = { &plug_names, NULL };
+	struct plugin_host *h = host_with(pl, true, 60);
+	struct timespec t0, t1;
+	long ms;
+
+	/* a budget far beyond: only the names' own bound can end them */
+	plugin_host_set_dns(h, base, (struct dns_resolver *)(void *)&fake_resolver,
+	    &fake_ops, 60, 60000, true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	expect_names(h, "127.0.0.8", "unknown", "hang.test", "tempfail", "ok");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 50);          /* it did wait for the answer...   */
+	assert_true(ms < 560);          /* ...dns.timeout, not wait+margin */
+	assert_int_equal(cancels, 1);
+	plugin_host_free(h);
+}
+
 int
 main(void)
 {
@@ -588,6 +614,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_dns_in_auth, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_client_names, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_client_names_bounded, setup,
 		    teardown),
 	};
 
