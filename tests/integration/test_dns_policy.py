@@ -17,10 +17,14 @@ import glob
 import pytest
 
 from dnsserver import DeadServer, DnsServer
-from elemta import SMTPConn, send_message, wait_until
+from elemta import SMTPConn, free_port, send_message, wait_until
+
+# ::1 reversed per nibble (RFC 3596), for PTR and DNSBL names
+V6_ONE = ".".join(["1"] + ["0"] * 31)
 
 ZONES = {
     "0.0.127.in-addr.arpa": "10 PTR good.test.\n11 PTR liar.test.\n",
+    "ip6.arpa": "%s.ip6.arpa. PTR six.test.\n" % V6_ONE,
     "test": "\n".join([
         "good A 127.0.0.10",
         "liar A 127.0.0.99",
@@ -30,6 +34,8 @@ ZONES = {
         "22.0.0.127.wl A 127.0.0.3",       # ... and allowlisted
         "23.0.0.127.bl2 A 127.0.0.2",      # weight 1: below the threshold
         "24.0.0.127.bl A 127.255.255.254",  # an error code, not a listing
+        "six AAAA ::1",
+        "%s.bl A 127.0.0.5" % V6_ONE,      # ::1 listed, per nibble
     ]) + "\n",
 }
 
@@ -182,6 +188,36 @@ def test_dead_dnsbl_server_does_not_block_mail(make_elemta):
         assert "DNSBL bl.test: " in e.log() and "counted 0" in e.log()
     finally:
         dead.close()
+
+
+def test_ipv6_client_names_and_dnsbl(make_elemta, nsd):
+    """An IPv6 client: its PTR name under ip6.arpa per nibble, verified by
+    AAAA; its DNSBL name reversed per nibble too."""
+    e = make_elemta(overrides=dns_cfg(nsd.address), start=False,
+                    policy={"blocked_recipient_domains": ["blocked.test"]})
+    p6 = free_port("::1")
+    e.cfg["server"]["listen"].append({"address": "[::1]:%d" % p6, "mode": "smtp"})
+    e.write_config()
+    e.start()
+    c = SMTPConn(p6, host="::1")
+    assert c.reply()[0] == 220
+    assert c.cmd("EHLO client.test")[0] == 250
+    assert c.cmd("MAIL FROM:<a@client.test>")[0] == 250
+    assert c.cmd("RCPT TO:<x@blocked.test>")[0] == 550
+    c.close()
+    wait_until(lambda: "RCPT from six.test[::1]" in e.log(), 10,
+               what="the refusal logged with the IPv6 client's verified name")
+    e2 = make_elemta(overrides=dns_cfg(nsd.address), start=False,
+                     policy={"dnsbl": {"sites": SITES, "threshold": 2}})
+    p6 = free_port("::1")
+    e2.cfg["server"]["listen"].append({"address": "[::1]:%d" % p6, "mode": "smtp"})
+    e2.write_config()
+    e2.start()
+    c = SMTPConn(p6, host="::1")
+    code, text, _ = c.reply()
+    assert code == 554 and text == ("5.7.1 Service unavailable; client [::1] "
+                                    "blocked using bl.test"), (code, text)
+    c.close()
 
 
 # ==== elemtactl test-plugin ====
