@@ -773,6 +773,8 @@ plugin_host_decide_resume(struct plugin_host *h,
 	return 0;
 }
 
+static void host_sync_ready(void *arg);
+
 /* plugin_host_auth_begin - see plugin_host.h. */
 int
 plugin_host_auth_begin(struct plugin_host *h, const struct plugin_request *rq,
@@ -783,7 +785,18 @@ plugin_host_auth_begin(struct plugin_host *h, const struct plugin_request *rq,
 	if (host_decide_init(h, rq, &ctx, d))
 		return 0;
 	if (d->phase != ELEMTA_PHASE_AUTH) {
-		plugin_host_decide(h, rq, d);
+		struct plugin_wait *w;
+
+		/* Decided whole, on the caller's loop: this path may not
+		 * wait for DNS (plugin_host_decide would turn the loop
+		 * from inside one of its events). */
+		if (plugin_host_decide_begin(h, rq, d, host_sync_ready, NULL,
+		    &w) == 1) {
+			plugin_wait_free(w);
+			host_result_tempfail(&d->result, 451, "4.4.3",
+			    "Temporary DNS failure, try again later");
+			d->accepted = false;
+		}
 		return 0;
 	}
 	return auth_decide_begin(h, &ctx, d, job);
@@ -804,7 +817,8 @@ plugin_host_auth_finish(struct plugin_host *h, const struct plugin_request *rq,
 static void
 host_sync_ready(void *arg)
 {
-	*(bool *)arg = true;
+	if (arg != NULL)
+		*(bool *)arg = true;
 }
 
 /* plugin_host_decide - decide, waiting for DNS on the host's event loop
