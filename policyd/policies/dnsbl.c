@@ -31,7 +31,8 @@
 
 #define DNSBL_SITES_MAX 32
 #define DNSBL_REPLIES_MAX 16        /* A records looked at per site     */
-#define DNSBL_CACHE_SLOTS 1024
+#define DNSBL_CACHE_SETS 2048         /* x DNSBL_CACHE_WAYS entries    */
+#define DNSBL_CACHE_WAYS 4
 #define DNSBL_TTL_MIN 60
 #define DNSBL_TTL_MAX 3600
 
@@ -47,8 +48,11 @@ struct dnsbl_cache_entry {
 	time_t expires;                     /* CLOCK_MONOTONIC seconds      */
 };
 
+/* Set-associative: an address maps to one set of DNSBL_CACHE_WAYS
+ * entries; a new outcome replaces the set's first expired entry, else
+ * the one expiring soonest. */
 struct policy_dnsbl_cache {
-	struct dnsbl_cache_entry slot[DNSBL_CACHE_SLOTS];
+	struct dnsbl_cache_entry set[DNSBL_CACHE_SETS][DNSBL_CACHE_WAYS];
 };
 
 /* ==== Config ==== */
@@ -132,9 +136,9 @@ dnsbl_now(void)
 	return t.tv_sec;
 }
 
-/* dnsbl_slot - the cache slot of an address (FNV-1a of its text). */
+/* dnsbl_set - the cache set of an address (FNV-1a of its text). */
 static struct dnsbl_cache_entry *
-dnsbl_slot(struct policy *p, const char *ip)
+dnsbl_set(struct policy *p, const char *ip)
 {
 	uint32_t x = 2166136261u;
 
@@ -142,7 +146,34 @@ dnsbl_slot(struct policy *p, const char *ip)
 		p->dnsbl_cache = xcalloc(1, sizeof(*p->dnsbl_cache));
 	for (const unsigned char *c = (const unsigned char *)ip; *c; c++)
 		x = (x ^ *c) * 16777619u;
-	return &p->dnsbl_cache->slot[x % DNSBL_CACHE_SLOTS];
+	return p->dnsbl_cache->set[x % DNSBL_CACHE_SETS];
+}
+
+/* dnsbl_cache_get - the address's live entry in set, or NULL. */
+static const struct dnsbl_cache_entry *
+dnsbl_cache_get(const struct dnsbl_cache_entry *set, const char *ip,
+    time_t now)
+{
+	for (int i = 0; i < DNSBL_CACHE_WAYS; i++)
+		if (set[i].expires > now && strcmp(set[i].ip, ip) == 0)
+			return &set[i];
+	return NULL;
+}
+
+/* dnsbl_cache_slot - where a new outcome for ip goes in set: its own
+ * entry, else the first expired, else the one expiring soonest. */
+static struct dnsbl_cache_entry *
+dnsbl_cache_slot(struct dnsbl_cache_entry *set, const char *ip, time_t now)
+{
+	struct dnsbl_cache_entry *victim = &set[0];
+
+	for (int i = 0; i < DNSBL_CACHE_WAYS; i++) {
+		if (strcmp(set[i].ip, ip) == 0 || set[i].expires <= now)
+			return &set[i];
+		if (set[i].expires < victim->expires)
+			victim = &set[i];
+	}
+	return victim;
 }
 
 /* policy_dnsbl_check - see policy.h. */
@@ -155,8 +186,10 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 	struct dnsbl_replies rep[DNSBL_SITES_MAX];
 	char rev[DNS_REVERSE_MAX], name[DNS_REVERSE_MAX + DNSBL_ZONE_MAX + 2];
 	const char *ipt = elemta_ctx_client_ip(ctx);
-	struct dnsbl_cache_entry *e;
+	const struct dnsbl_cache_entry *hit;
+	struct dnsbl_cache_entry *set, *e;
 	uint32_t ttl = DNSBL_TTL_MAX;
+	time_t now;
 	bool pending = false;
 	struct addr_ip ip;
 
@@ -164,9 +197,10 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 	out->blocked_by = -1;
 	if (p->dnsbl_count == 0 || addr_ip_parse(ipt, &ip) != 0)
 		return ELEMTA_CONTINUE;
-	e = dnsbl_slot(p, ipt);
-	if (strcmp(e->ip, ipt) == 0 && e->expires > dnsbl_now()) {
-		*out = e->outcome;
+	set = dnsbl_set(p, ipt);
+	now = dnsbl_now();
+	if ((hit = dnsbl_cache_get(set, ipt, now)) != NULL) {
+		*out = hit->outcome;
 		return ELEMTA_CONTINUE;
 	}
 	if (dns_reverse_labels(ip.is_v4 ? AF_INET : AF_INET6, ip.is_v4 ?
@@ -206,9 +240,11 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 		    out->errors, ipt);
 	if (ttl < DNSBL_TTL_MIN)
 		ttl = DNSBL_TTL_MIN;
+	now = dnsbl_now();
+	e = dnsbl_cache_slot(set, ipt, now);
 	str_copy(e->ip, ipt, sizeof(e->ip));
 	e->outcome = *out;
-	e->expires = dnsbl_now() + (time_t)ttl;
+	e->expires = now + (time_t)ttl;
 	return ELEMTA_CONTINUE;
 }
 
@@ -238,8 +274,12 @@ policy_rule_dnsbl(struct policy *p, const elemta_ctx *ctx,
 	if (act != ELEMTA_CONTINUE)
 		return act;
 	if (o.score < p->dnsbl_threshold || o.blocked_by < 0) {
-		elemta_metric_add(ctx, o.allowlisted ? METRIC_DNSBL_ALLOWLISTED :
-		    METRIC_DNSBL_PASSED, 1);
+		/* Once per connection (a Postfix asks at every RCPT: once
+		 * per message there), not a counter write per request. */
+		if (policy_phase_is(ctx, ELEMTA_PHASE_CONNECT) ||
+		    (policy_from_postfix(ctx) && policy_counts_message(ctx)))
+			elemta_metric_add(ctx, o.allowlisted ?
+			    METRIC_DNSBL_ALLOWLISTED : METRIC_DNSBL_PASSED, 1);
 		return ELEMTA_CONTINUE;
 	}
 	elemta_metric_add(ctx, METRIC_DNSBL_REFUSED, 1);
