@@ -68,10 +68,12 @@ class DnsServer:
                 "remote-control:", "  control-enable: no"]
         for i, (zone, records) in enumerate(sorted(self.zones.items())):
             name = "z%d.zone" % i
+            origin = "." if zone == "." else zone + "."   # "." : the root
+            ns = "ns." + ("" if zone == "." else origin)
             with open(os.path.join(self.dir, name), "w") as f:
-                f.write("$ORIGIN %s.\n$TTL 300\n"
-                        "@ IN SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n"
-                        "@ IN NS ns.%s.\n%s\n" % (zone, zone, zone, zone, records))
+                f.write("$ORIGIN %s\n$TTL 300\n"
+                        "@ IN SOA %s hostmaster.%s 1 3600 600 86400 60\n"
+                        "@ IN NS %s\n%s\n" % (origin, ns, ns, ns, records))
             conf += ["zone:", "  name: %s" % zone, "  zonefile: %s" % name]
         with open(os.path.join(self.dir, "nsd.conf"), "w") as f:
             f.write("\n".join(conf) + "\n")
@@ -80,7 +82,7 @@ class DnsServer:
         """NSD answers a SOA query for the first zone (UDP)."""
         zone = sorted(self.zones)[0]
         q = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
-        for label in zone.split("."):
+        for label in [label for label in zone.split(".") if label]:
             q += bytes([len(label)]) + label.encode()
         q += b"\x00\x00\x06\x00\x01"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -6,6 +6,7 @@ small helpers the integration tests share: SMTP dialogues over raw sockets,
 spool inspection, worker pids from the supervisor's status file.
 Every wait is bounded; every process started is stopped at teardown.
 """
+import atexit
 import glob
 import json
 import os
@@ -51,6 +52,23 @@ def deep_merge(base, extra):
     return base
 
 
+_quiet_dns = None
+
+
+def quiet_dns_address():
+    """The resolver every instance uses unless its test names another: one
+    NSD per test process serving an empty root zone, so every name is
+    NXDOMAIN at once and no test depends on the machine's resolver (a
+    CI machine may have none that answers)."""
+    global _quiet_dns
+    if _quiet_dns is None:
+        from dnsserver import DnsServer
+        _quiet_dns = DnsServer({".": ""})
+        _quiet_dns.start()
+        atexit.register(_quiet_dns.close)
+    return _quiet_dns.address
+
+
 class Elemta:
     """One Elemta instance: config, directories, supervisor process."""
 
@@ -71,6 +89,9 @@ class Elemta:
             "counters": {"path": "counters", "map_size": "16MB"},
             "spool": {"path": "spool", "fsync": True},
             "log": {"level": "info"},
+            # every lookup (client names at CONNECT, MX) goes to a local
+            # NSD that knows no name, never to the machine's resolver
+            "dns": {"resolvers": [quiet_dns_address()], "timeout": "2s"},
         }
         if plugins is not None:
             self.cfg["plugins"] = plugins
