@@ -38,7 +38,7 @@ static const char *const policy_keys[] = {
 	"blocked_recipient_domains", "allowed_relay_domains",
 	"max_recipients_per_message", "rate_limits", "prohibited_keywords",
 	"prohibited_extensions", "content_action", "max_failed_auth",
-	"failed_auth_window", "user_auth_hours",
+	"failed_auth_window", "user_auth_hours", "greylisting",
 	NULL,
 };
 
@@ -164,6 +164,8 @@ static const struct policy_rule recipient_rules[] = {
 	{ "allowed_relay_domains", policy_rule_relay },
 	{ "max_recipients_per_message", policy_rule_max_recipients },
 	{ "rate_limits", policy_rule_limits_recipient },
+	/* last: its records stay whatever the decision (see greylist.c) */
+	{ "greylisting", policy_rule_greylist },
 };
 static const struct policy_rule data_rules[] = {
 	{ "max_message_size", policy_rule_message_size },
@@ -309,6 +311,7 @@ policy_destroy(void *state)
 	policy_rate_free(p);
 	policy_auth_free(p);
 	policy_content_free(p);
+	policy_greylist_free(p);
 	free(p);
 }
 
@@ -336,7 +339,8 @@ policy_init(const elemta_cfg *cfg, void **state, char *err, size_t errlen)
 	    policy_recipients_config(p, cfg, err, errlen) != 0 ||
 	    policy_rate_config(p, cfg, err, errlen) != 0 ||
 	    policy_auth_config(p, cfg, err, errlen) != 0 ||
-	    policy_content_config(p, cfg, err, errlen) != 0) {
+	    policy_content_config(p, cfg, err, errlen) != 0 ||
+	    policy_greylist_config(p, cfg, err, errlen) != 0) {
 		policy_destroy(p);
 		return -1;
 	}
