@@ -25,7 +25,7 @@
 #define PASSWORD_FILE_MAX 4096      /* the first line must be shorter */
 
 const char *const counter_kind_names[COUNTER_KIND_COUNT] = {
-	"rate", "rep", "metric"
+	"rate", "rep", "metric", "grey"
 };
 
 /* counter_kind_name - the spelling of kind. */
@@ -289,6 +289,36 @@ counter_rate_hit(struct counter_store *cs, const char *key, uint32_t limit,
 		    "1..%d", limit, COUNTER_LIMIT_MAX);
 	if (cs->be->rate_hit(cs, key, klen, limit, period_ms, res, err) < 0) {
 		memset(res, 0, sizeof(*res));
+		return -1;
+	}
+	return 0;
+}
+
+/* counter_grey_check - greylisting's atomic step (counter.h). */
+int
+counter_grey_check(struct counter_store *cs, const char *triplet,
+    const char *client, const struct counter_grey_params *p,
+    struct counter_grey_result *res, struct error *err)
+{
+	size_t tlen, clen = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->verdict = COUNTER_GREY_GREYLISTED;
+	if (store_check(cs, err) < 0 || key_check(triplet, &tlen, err) < 0 ||
+	    period_check(p->retry_window_ms, err) < 0 ||
+	    period_check(p->max_age_ms, err) < 0)
+		return -1;
+	if (p->delay_ms > p->retry_window_ms)
+		return error_set(err, "greylisting delay over its retry window");
+	if (p->auto_allow_after > 0 && (key_check(client, &clen, err) < 0 ||
+	    p->auto_allow_interval_ms > COUNTER_PERIOD_MAX))
+		return -1;
+	if (p->auto_allow_after == 0)
+		client = NULL;
+	if (cs->be->grey_check(cs, triplet, tlen, client, clen, p, res,
+	    err) < 0) {
+		memset(res, 0, sizeof(*res));
+		res->verdict = COUNTER_GREY_GREYLISTED;
 		return -1;
 	}
 	return 0;

@@ -8,6 +8,7 @@
  *   rate    sliding-window event logs (rate limits, failed-auth counts)
  *   rep     reputation history per client key
  *   metric  monotonically increasing metric counters
+ *   grey    greylisting records: triplets and client networks (below)
  *
  * Exactness: a rate key stores the timestamps of its accepted events inside
  * the window (a sliding log).  An event is accepted only when fewer than
@@ -187,8 +188,56 @@ int counter_reputation_adjust(struct counter_store *cs, const char *key,
 int counter_metric_add(struct counter_store *cs, const char *name,
     uint64_t delta, struct error *err);
 
-/* counter_sweep - delete rate entries whose newest event left its window;
- * at most max_keys per call.  Returns the number deleted or -1.  (Redis:
+/* Greylisting (postgrey's algorithm) on "grey" entries: a record {first
+ * seen, last seen, count, expiry} per key, read, decided and written in
+ * one atomic step (LMDB: the decision's write transaction; Redis: one
+ * script on the server's clock), so every worker, restart and host that
+ * shares the table greylists as one.  counter_grey_check(triplet, client):
+ *   1. auto-allow: when auto_allow_after > 0 and client's count reached
+ *      it, AUTO_ALLOWED (the count's last-seen refreshed at most once an
+ *      auto_allow_interval, its expiry pushed to max_age).
+ *   2. the triplet: absent or expired -> first seen now; never passed
+ *      and first seen more than retry_window ago -> first seen now (a
+ *      retry after the window starts over).  Never passed and less than
+ *      delay since first seen -> GREYLISTED, retry_ms until delay; the
+ *      record lives through first seen + retry_window.  Otherwise PASSED
+ *      (first_pass when this call passed it), the record kept until
+ *      max_age after this call.
+ *   3. a first pass counts for the client (at most once an
+ *      auto_allow_interval), its record kept until max_age.
+ * The records are written whatever the decision's outcome (a greylisted
+ * attempt is itself the refusal); nothing of a decision withdraws them.
+ * Expired records are swept (LMDB, counter_sweep) or expire on the
+ * server (Redis PEXPIREAT). */
+struct counter_grey_params {
+	uint64_t delay_ms;               /* 0..retry_window_ms             */
+	uint64_t retry_window_ms;        /* 1..COUNTER_PERIOD_MAX          */
+	uint64_t max_age_ms;             /* 1..COUNTER_PERIOD_MAX          */
+	uint32_t auto_allow_after;       /* 0: no auto-allow               */
+	uint64_t auto_allow_interval_ms; /* between two counted passes     */
+};
+
+enum counter_grey_verdict {
+	COUNTER_GREY_GREYLISTED,
+	COUNTER_GREY_PASSED,
+	COUNTER_GREY_AUTO_ALLOWED,
+};
+
+struct counter_grey_result {
+	enum counter_grey_verdict verdict;
+	uint64_t retry_ms;       /* GREYLISTED: until the delay has passed  */
+	bool first_pass;         /* PASSED: by this call                    */
+	uint32_t client_count;   /* the client's counted passes after it    */
+};
+
+/* counter_grey_check - the atomic step above.  client may be NULL when
+ * auto_allow_after is 0.  On error res is GREYLISTED with retry_ms 0. */
+int counter_grey_check(struct counter_store *cs, const char *triplet,
+    const char *client, const struct counter_grey_params *p,
+    struct counter_grey_result *res, struct error *err);
+
+/* counter_sweep - delete rate entries whose newest event left its window
+ * and grey records past their expiry; at most max_keys of each per call.  Returns the number deleted or -1.  (Redis:
  * 0 - every key carries an expiry and the server deletes it.) */
 long counter_sweep(struct counter_store *cs, size_t max_keys,
     struct error *err);
@@ -199,10 +248,11 @@ enum counter_kind {
 	COUNTER_KIND_RATE,
 	COUNTER_KIND_REP,
 	COUNTER_KIND_METRIC,
+	COUNTER_KIND_GREY,
 	COUNTER_KIND_COUNT
 };
 
-/* counter_kind_name - "rate", "rep" or "metric" (static text; "?" for a
+/* counter_kind_name - "rate", "rep", "metric" or "grey" (static text; "?" for a
  * value outside the enum).  The one spelling, used by the LMDB database
  * names, the Redis entry tags and elemta-stat's output. */
 const char *counter_kind_name(enum counter_kind kind);
@@ -215,9 +265,11 @@ struct counter_entry {
 	uint64_t value;          /* metric value                            */
 	uint32_t limit;          /* rate: the limit last used (0 = event log) */
 	uint64_t period_ms;
-	uint64_t oldest_ms;      /* rate: oldest timestamp in window         */
-	uint64_t newest_ms;
+	uint64_t oldest_ms;      /* rate: oldest timestamp in window;
+	                          * grey: first seen                        */
+	uint64_t newest_ms;      /* grey: last seen                          */
 	double score;            /* rep                                      */
+	uint64_t expires_ms;     /* grey: when the record goes               */
 };
 typedef int (*counter_visit_fn)(const struct counter_entry *e, void *arg);
 /* counter_visit - call fn for every entry of kind whose key starts with

@@ -67,6 +67,11 @@ struct counter_backend {
 	    size_t klen, double delta, double half_life_s, struct error *err);
 	int (*metric_add)(struct counter_store *cs, const char *name,
 	    size_t nlen, uint64_t delta, struct error *err);
+	/* client NULL (clen 0) when auto-allow is off */
+	int (*grey_check)(struct counter_store *cs, const char *triplet,
+	    size_t tlen, const char *client, size_t clen,
+	    const struct counter_grey_params *p,
+	    struct counter_grey_result *res, struct error *err);
 	long (*sweep)(struct counter_store *cs, size_t max_keys,
 	    struct error *err);
 	int (*visit)(struct counter_store *cs, enum counter_kind kind,

@@ -105,6 +105,9 @@
  *            limit 0 marks a failure-event log (counter_event_add)
  *   "rep"    struct rep_value {double score; uint64 updated_ms}
  *   "metric" uint64
+ *   "grey"   struct grey_value {uint64 first_ms, last_ms, expires_ms;
+ *            uint32 count, 0}: a triplet (count = times passed, 0 while
+ *            greylisted) or a client network (count = passes counted)
  * Keys are caller text, 1..COUNTER_KEY_MAX bytes, stored without the NUL.
  */
 #include <errno.h>
@@ -160,6 +163,15 @@ struct rep_value {
 	uint64_t updated_ms;
 };
 
+/* A greylisting record (counter.h): a triplet's or a client's. */
+struct grey_value {
+	uint64_t first_ms;
+	uint64_t last_ms;
+	uint64_t expires_ms;
+	uint32_t count;
+	uint32_t reserved;
+};
+
 struct decision_hit {
 	char key[COUNTER_KEY_MAX + 1];
 	size_t klen;
@@ -192,8 +204,11 @@ struct lmdb_store {
 	uint64_t *ts;           /* scratch copy of one log */
 	size_t ts_cap;
 
-	char sweep_key[COUNTER_KEY_MAX + 1];   /* where the last sweep stopped */
-	size_t sweep_len;
+	/* where the last sweep of each kind stopped (rate, grey) */
+	char sweep_key[COUNTER_KIND_COUNT][COUNTER_KEY_MAX + 1];
+	size_t sweep_len[COUNTER_KIND_COUNT];
+	bool missing[COUNTER_KIND_COUNT]; /* read-only: a table from before
+	                                   * the kind existed (empty)      */
 
 	enum counter_sync sync;  /* durability mode                          */
 	uint64_t flushed_ms;     /* FAST mode: last mdb_env_sync             */
@@ -1163,6 +1178,12 @@ counter_lmdb_open(const char *dir, uint64_t map_size, bool readonly,
 	for (i = 0; i < COUNTER_KIND_COUNT; i++) {
 		rc = mdb_dbi_open(txn, counter_kind_names[i],
 		    readonly ? 0 : MDB_CREATE, &cs->dbi[i]);
+		/* A table written before this kind existed: empty. */
+		if (rc == MDB_NOTFOUND && readonly && i > 0) {
+			cs->missing[i] = true;
+			rc = 0;
+			continue;
+		}
 		if (rc != 0)
 			break;
 	}
@@ -1665,7 +1686,7 @@ lmdb_event_count(struct counter_store *base, const char *key, size_t klen,
 	    err);
 }
 
-/* op_key_reset - forget key in "rate" and "rep". */
+/* op_key_reset - forget key in "rate", "rep" and "grey". */
 static int
 op_key_reset(struct lmdb_store *cs, MDB_txn *txn, void *varg,
     struct error *err)
@@ -1678,6 +1699,9 @@ op_key_reset(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	rc = mdb_del(txn, cs->dbi[COUNTER_KIND_REP], &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return rc;
+	rc = mdb_del(txn, cs->dbi[COUNTER_KIND_GREY], &k, NULL);
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return rc;
 	return 0;
@@ -1779,6 +1803,149 @@ lmdb_rep_adjust(struct counter_store *base, const char *key, size_t klen,
 	    "reputation adjust", err);
 }
 
+/* ==== greylisting ==== */
+
+struct grey_arg {
+	const char *triplet;
+	size_t tlen;
+	const char *client;      /* NULL: no auto-allow */
+	size_t clen;
+	const struct counter_grey_params *p;
+	struct counter_grey_result *res;
+};
+
+/* grey_load - key's record, live at now; found = false when absent or
+ * expired (or unreadable: it is then rewritten). */
+static int
+grey_load(struct lmdb_store *cs, MDB_txn *txn, const char *key, size_t klen,
+    uint64_t now, struct grey_value *g, bool *found)
+{
+	MDB_val k = mkval(key, klen), v;
+	int rc;
+
+	memset(g, 0, sizeof(*g));
+	*found = false;
+	rc = mdb_get(txn, cs->dbi[COUNTER_KIND_GREY], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return rc;
+	if (v.mv_size == sizeof(*g)) {
+		memcpy(g, v.mv_data, sizeof(*g));
+		*found = g->expires_ms > now;
+	}
+	if (!*found)
+		memset(g, 0, sizeof(*g));
+	return 0;
+}
+
+/* grey_store - write key's record. */
+static int
+grey_store(struct lmdb_store *cs, MDB_txn *txn, const char *key, size_t klen,
+    const struct grey_value *g)
+{
+	MDB_val k = mkval(key, klen), v = mkval(g, sizeof(*g));
+
+	return mdb_put(txn, cs->dbi[COUNTER_KIND_GREY], &k, &v, 0);
+}
+
+/* sat_add - a + b, capped. */
+static uint64_t
+sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* grey_client_pass - count a pass for a client record at most once per
+ * auto_allow_interval (a clock stepping back counts again), keep it
+ * max_age from now; store it. */
+static int
+grey_client_pass(struct lmdb_store *cs, MDB_txn *txn, const struct grey_arg *a,
+    struct grey_value *c, uint64_t now)
+{
+	const struct counter_grey_params *p = a->p;
+
+	if (c->count == 0 || c->last_ms > now ||
+	    now >= sat_add(c->last_ms, p->auto_allow_interval_ms)) {
+		if (c->count < UINT32_MAX)
+			c->count++;
+		c->last_ms = now;
+	}
+	c->expires_ms = sat_add(now, p->max_age_ms);
+	a->res->client_count = c->count;
+	return grey_store(cs, txn, a->client, a->clen, c);
+}
+
+/* op_grey_check - counter.h's greylisting step, in one transaction. */
+static int
+op_grey_check(struct lmdb_store *cs, MDB_txn *txn, void *varg,
+    struct error *err)
+{
+	struct grey_arg *a = varg;
+	const struct counter_grey_params *p = a->p;
+	struct counter_grey_result *res = a->res;
+	struct grey_value t, c;
+	uint64_t now = counter_now_ms(&cs->base);
+	bool tf, cf = false;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (a->client != NULL) {
+		rc = grey_load(cs, txn, a->client, a->clen, now, &c, &cf);
+		if (rc != 0)
+			return rc;
+		res->client_count = c.count;
+		if (cf && c.count >= p->auto_allow_after) {
+			res->verdict = COUNTER_GREY_AUTO_ALLOWED;
+			return grey_client_pass(cs, txn, a, &c, now);
+		}
+	}
+	rc = grey_load(cs, txn, a->triplet, a->tlen, now, &t, &tf);
+	if (rc != 0)
+		return rc;
+	if (!tf || t.first_ms > now ||
+	    (t.count == 0 && now - t.first_ms > p->retry_window_ms))
+		t.first_ms = now;      /* new, or a retry after the window */
+	t.last_ms = now;
+	if (t.count == 0 && now - t.first_ms < p->delay_ms) {
+		res->verdict = COUNTER_GREY_GREYLISTED;
+		res->retry_ms = t.first_ms + p->delay_ms - now;
+		/* live through first seen + retry_window, inclusive */
+		t.expires_ms = sat_add(t.first_ms, p->retry_window_ms + 1);
+		return grey_store(cs, txn, a->triplet, a->tlen, &t);
+	}
+	res->verdict = COUNTER_GREY_PASSED;
+	res->first_pass = t.count == 0;
+	if (t.count < UINT32_MAX)
+		t.count++;
+	t.expires_ms = sat_add(now, p->max_age_ms);
+	rc = grey_store(cs, txn, a->triplet, a->tlen, &t);
+	if (rc != 0 || !res->first_pass || a->client == NULL)
+		return rc;
+	if (!cf) {
+		memset(&c, 0, sizeof(c));
+		c.first_ms = now;
+	}
+	return grey_client_pass(cs, txn, a, &c, now);
+}
+
+/* lmdb_grey_check - greylisting's step as one write. */
+static int
+lmdb_grey_check(struct counter_store *base, const char *triplet, size_t tlen,
+    const char *client, size_t clen, const struct counter_grey_params *p,
+    struct counter_grey_result *res, struct error *err)
+{
+	struct grey_arg a;
+
+	a.triplet = triplet;
+	a.tlen = tlen;
+	a.client = client;
+	a.clen = clen;
+	a.p = p;
+	a.res = res;
+	return store_write(lmdb_of(base), op_grey_check, &a, "greylist", err);
+}
+
 /* ==== metrics ==== */
 
 /* op_metric_add - saturating add. */
@@ -1830,28 +1997,39 @@ rate_stale(const MDB_val *v, uint64_t now)
 	return hdr.high_ms <= window_cutoff(now, hdr.period_ms);
 }
 
-/* op_sweep - visit up to max_keys rate entries after the remembered
+/* grey_stale - a grey record past its expiry, or unreadable. */
+static bool
+grey_stale(const MDB_val *v, uint64_t now)
+{
+	struct grey_value g;
+
+	if (v->mv_size != sizeof(g))
+		return true;
+	memcpy(&g, v->mv_data, sizeof(g));
+	return g.expires_ms <= now;
+}
+
+/* sweep_kind - visit up to max_keys entries of kind after its remembered
  * position, deleting stale ones; wraps to the start at the end. */
 static int
-op_sweep(struct lmdb_store *cs, MDB_txn *txn, void *varg,
-    struct error *err)
+sweep_kind(struct lmdb_store *cs, MDB_txn *txn, enum counter_kind kind,
+    struct sweep_arg *a)
 {
-	struct sweep_arg *a = varg;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	uint64_t now = counter_now_ms(&cs->base);
-	size_t visited = 0;
+	char *pos = cs->sweep_key[kind];
+	size_t *plen = &cs->sweep_len[kind], visited = 0;
 	int rc;
 
-	a->deleted = 0;
-	rc = mdb_cursor_open(txn, cs->dbi[COUNTER_KIND_RATE], &cur);
+	rc = mdb_cursor_open(txn, cs->dbi[kind], &cur);
 	if (rc != 0)
 		return rc;
-	if (cs->sweep_len > 0) {
-		k = mkval(cs->sweep_key, cs->sweep_len);
+	if (*plen > 0) {
+		k = mkval(pos, *plen);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		if (rc == 0 && k.mv_size == cs->sweep_len &&
-		    memcmp(k.mv_data, cs->sweep_key, cs->sweep_len) == 0)
+		if (rc == 0 && k.mv_size == *plen &&
+		    memcmp(k.mv_data, pos, *plen) == 0)
 			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	} else {
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -1859,10 +2037,11 @@ op_sweep(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	while (rc == 0 && visited < a->max_keys) {
 		visited++;
 		if (k.mv_size <= COUNTER_KEY_MAX) {
-			memcpy(cs->sweep_key, k.mv_data, k.mv_size);
-			cs->sweep_len = k.mv_size;
+			memcpy(pos, k.mv_data, k.mv_size);
+			*plen = k.mv_size;
 		}
-		if (rate_stale(&v, now)) {
+		if (kind == COUNTER_KIND_GREY ? grey_stale(&v, now) :
+		    rate_stale(&v, now)) {
 			rc = mdb_cursor_del(cur, 0);
 			if (rc != 0)
 				break;
@@ -1874,13 +2053,29 @@ op_sweep(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND) {
-		cs->sweep_len = 0;      /* next sweep starts from the top */
+		*plen = 0;      /* next sweep starts from the top */
 		rc = 0;
 	}
 	return rc;
 }
 
-/* lmdb_sweep - delete stale rate entries, at most max_keys visited. */
+/* op_sweep - sweep the rate entries, then the grey records. */
+static int
+op_sweep(struct lmdb_store *cs, MDB_txn *txn, void *varg,
+    struct error *err)
+{
+	struct sweep_arg *a = varg;
+	int rc;
+
+	a->deleted = 0;
+	rc = sweep_kind(cs, txn, COUNTER_KIND_RATE, a);
+	if (rc == 0)
+		rc = sweep_kind(cs, txn, COUNTER_KIND_GREY, a);
+	return rc;
+}
+
+/* lmdb_sweep - delete stale rate entries and expired grey records, at
+ * most max_keys of each visited. */
 static long
 lmdb_sweep(struct counter_store *base, size_t max_keys, struct error *err)
 {
@@ -1979,6 +2174,18 @@ entry_fill(struct lmdb_store *cs, enum counter_kind kind,
 		memcpy(&e->value, v->mv_data, sizeof(e->value));
 		e->count = (uint32_t)e->value;
 		return true;
+	case COUNTER_KIND_GREY: {
+		struct grey_value g;
+
+		if (v->mv_size != sizeof(g))
+			return false;
+		memcpy(&g, v->mv_data, sizeof(g));
+		e->oldest_ms = g.first_ms;
+		e->newest_ms = g.last_ms;
+		e->expires_ms = g.expires_ms;
+		e->count = g.count;
+		return true;
+	}
 	default:
 		(void)cs;
 		return false;
@@ -1998,6 +2205,8 @@ op_visit(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	uint64_t now = counter_now_ms(&cs->base);
 	int rc, stop;
 
+	if (cs->missing[a->kind])
+		return 0;
 	rc = mdb_cursor_open(txn, cs->dbi[a->kind], &cur);
 	if (rc != 0)
 		return rc;
@@ -2064,6 +2273,8 @@ op_stats(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 
 	st->entries = 0;
 	for (i = 0; i < COUNTER_KIND_COUNT; i++) {
+		if (cs->missing[i])
+			continue;
 		rc = mdb_stat(txn, cs->dbi[i], &ms);
 		if (rc != 0)
 			return rc;
@@ -2139,6 +2350,7 @@ static const struct counter_backend lmdb_backend = {
 	.rep_get = lmdb_rep_get,
 	.rep_adjust = lmdb_rep_adjust,
 	.metric_add = lmdb_metric_add,
+	.grey_check = lmdb_grey_check,
 	.sweep = lmdb_sweep,
 	.visit = lmdb_visit,
 	.stats = lmdb_stats,

@@ -24,6 +24,9 @@
  *                     score is within 0.0001 of neutral).
  *   P "metric:" NAME  integer string (INCRBY).  The one kind without an
  *                     expiry: metric names are a small fixed set.
+ *   P "grey:" KEY     hash {first, last, count} (ms, ms, passes): a
+ *                     greylisting triplet or client (counter.h), with
+ *                     PEXPIREAT at the record's expiry.
  *
  * ==== Exactness ====
  * counter_lmdb.c's algorithm, run by one Lua script per call (EVALSHA of a
@@ -196,9 +199,70 @@ static const char lua_rep_adjust[] = LUA_HEAD
 	"redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
 	"return string.format('%.17g', s)\n";
 
+/* KEYS[1] triplet key, KEYS[2] client key (unused when ARGV[4] is 0);
+ * ARGV delay, retry_window, max_age, auto_allow_after, interval (ms).
+ * counter.h's greylisting step on the server's clock.
+ * -> {verdict 0 greylisted / 1 passed / 2 auto-allowed, retry_ms,
+ *     first_pass 0/1, client count} */
+static const char lua_grey_check[] = LUA_HEAD
+	"local now = time_ms()\n"
+	"local delay, window, maxage = tonumber(ARGV[1]), tonumber(ARGV[2]),\n"
+	"  tonumber(ARGV[3])\n"
+	"local after, interval = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local function load(key)\n"
+	"  local v = redis.call('HMGET', key, 'first', 'last', 'count')\n"
+	"  local f, l, c = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])\n"
+	"  if f == nil or l == nil or c == nil then return nil end\n"
+	"  return {f, l, c}\n"
+	"end\n"
+	"local function save(key, r, expires)\n"
+	"  redis.call('HSET', key, 'first', ms(r[1]), 'last', ms(r[2]),\n"
+	"    'count', ms(r[3]))\n"
+	"  redis.call('PEXPIREAT', key, ms(expires))\n"
+	"end\n"
+	"local function count(c)\n"
+	"  if c[3] == 0 or now >= c[2] + interval or c[2] > now then\n"
+	"    c[3] = c[3] + 1\n"
+	"    c[2] = now\n"
+	"  end\n"
+	"end\n"
+	"local c = nil\n"
+	"if after > 0 then\n"
+	"  c = load(KEYS[2])\n"
+	"  if c and c[3] >= after then\n"
+	"    count(c)\n"
+	"    save(KEYS[2], c, now + maxage)\n"
+	"    return {2, 0, 0, c[3]}\n"
+	"  end\n"
+	"end\n"
+	"local cc = 0\n"
+	"if c then cc = c[3] end\n"
+	"local t = load(KEYS[1])\n"
+	"if t == nil then t = {now, now, 0} end\n"
+	"if t[1] > now or (t[3] == 0 and now - t[1] > window) then\n"
+	"  t[1] = now\n"
+	"end\n"
+	"t[2] = now\n"
+	"if t[3] == 0 and now - t[1] < delay then\n"
+	"  save(KEYS[1], t, t[1] + window + 1)\n"
+	"  return {0, t[1] + delay - now, 0, cc}\n"
+	"end\n"
+	"local first = 0\n"
+	"if t[3] == 0 then first = 1 end\n"
+	"t[3] = t[3] + 1\n"
+	"save(KEYS[1], t, now + maxage)\n"
+	"if first == 1 and after > 0 then\n"
+	"  if c == nil then c = {now, 0, 0} end\n"
+	"  count(c)\n"
+	"  save(KEYS[2], c, now + maxage)\n"
+	"  cc = c[3]\n"
+	"end\n"
+	"return {1, 0, first, cc}\n";
+
 /* KEYS[1] any key; ARGV kind, rep half-life.  TYPE tells the kind:
  * -> {'rate', limit, period, count, oldest, newest}
- *    {'rep', score, updated_ms}, {'metric', value}
+ *    {'rep', score, updated_ms}, {'metric', value},
+ *    {'grey', first, last, count, expires}
  *    {'skip', type} (not of this kind), {'bad'} (unreadable) */
 static const char lua_inspect[] = LUA_HEAD
 	"local key, kind = KEYS[1], ARGV[1]\n"
@@ -225,6 +289,14 @@ static const char lua_inspect[] = LUA_HEAD
 	"elseif kind == 'metric' then\n"
 	"  if ty ~= 'string' then return {'skip', ty} end\n"
 	"  return {'metric', redis.call('GET', key)}\n"
+	"elseif kind == 'grey' then\n"
+	"  if ty ~= 'hash' then return {'skip', ty} end\n"
+	"  local v = redis.call('HMGET', key, 'first', 'last', 'count')\n"
+	"  local ttl = redis.call('PTTL', key)\n"
+	"  if v[1] == false or v[2] == false or v[3] == false or ttl < 0 then\n"
+	"    return {'bad'}\n"
+	"  end\n"
+	"  return {'grey', v[1], v[2], v[3], ms(time_ms() + ttl)}\n"
 	"end\n"
 	"return {'skip', ty}\n";
 
@@ -235,17 +307,18 @@ enum redis_script {
 	SCRIPT_REP_GET,
 	SCRIPT_REP_ADJUST,
 	SCRIPT_INSPECT,
+	SCRIPT_GREY_CHECK,
 	SCRIPT_COUNT
 };
 
 static const char *const script_text[SCRIPT_COUNT] = {
 	lua_rate_hit, lua_event_add, lua_event_count, lua_rep_get,
-	lua_rep_adjust, lua_inspect,
+	lua_rep_adjust, lua_inspect, lua_grey_check,
 };
 
 /* Key namespaces, indexed by enum counter_kind. */
 static const char *const kind_space[COUNTER_KIND_COUNT] = {
-	"rate:", "rep:", "metric:"
+	"rate:", "rep:", "metric:", "grey:"
 };
 
 /* ==== The store ==== */
@@ -763,37 +836,40 @@ script_noscript(const redisReply *r)
 	    strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
-/* eval - run script s on one key: EVALSHA, and EVAL when the server
- * answers NOSCRIPT.  Returns a non-error reply, or NULL with err. */
+/* eval_keys - run script s on nkeys (1 or 2) keys: EVALSHA, and EVAL
+ * when the server answers NOSCRIPT.  Returns a non-error reply, or NULL
+ * with err. */
 static redisReply *
-eval(struct redis_store *rs, enum redis_script s, const char *key,
-    size_t klen, size_t nargs, const char *const *args, const char *what,
-    struct error *err)
+eval_keys(struct redis_store *rs, enum redis_script s, size_t nkeys,
+    const char *const *keys, const size_t *klens, size_t nargs,
+    const char *const *args, const char *what, struct error *err)
 {
-	const char *argv[4 + REDIS_ARGS_MAX];
-	size_t lens[4 + REDIS_ARGS_MAX], i;
+	const char *argv[5 + REDIS_ARGS_MAX];
+	size_t lens[5 + REDIS_ARGS_MAX], i, n;
 	redisReply *r;
 
 	argv[0] = "EVALSHA";
 	argv[1] = rs->sha[s];
-	argv[2] = "1";
-	argv[3] = key;
+	argv[2] = nkeys == 2 ? "2" : "1";
 	lens[0] = 7;
 	lens[1] = strlen(rs->sha[s]);
 	lens[2] = 1;
-	lens[3] = klen;
-	for (i = 0; i < nargs && i < REDIS_ARGS_MAX; i++) {
-		argv[4 + i] = args[i];
-		lens[4 + i] = strlen(args[i]);
+	for (n = 0; n < nkeys && n < 2; n++) {
+		argv[3 + n] = keys[n];
+		lens[3 + n] = klens[n];
 	}
-	r = command(rs, (int)(4 + i), argv, lens, err);
+	for (i = 0; i < nargs && i < REDIS_ARGS_MAX; i++) {
+		argv[3 + n + i] = args[i];
+		lens[3 + n + i] = strlen(args[i]);
+	}
+	r = command(rs, (int)(3 + n + i), argv, lens, err);
 	if (r != NULL && script_noscript(r)) {
 		freeReplyObject(r);
 		argv[0] = "EVAL";
 		argv[1] = script_text[s];
 		lens[0] = 4;
 		lens[1] = strlen(script_text[s]);
-		r = command(rs, (int)(4 + i), argv, lens, err);
+		r = command(rs, (int)(3 + n + i), argv, lens, err);
 	}
 	if (r != NULL && r->type == REDIS_REPLY_ERROR) {
 		reply_error(rs, r, what, err);
@@ -801,6 +877,15 @@ eval(struct redis_store *rs, enum redis_script s, const char *key,
 		return NULL;
 	}
 	return r;
+}
+
+/* eval - run script s on one key (eval_keys). */
+static redisReply *
+eval(struct redis_store *rs, enum redis_script s, const char *key,
+    size_t klen, size_t nargs, const char *const *args, const char *what,
+    struct error *err)
+{
+	return eval_keys(rs, s, 1, &key, &klen, nargs, args, what, err);
 }
 
 /* fail_open - this failed call may answer neutrally (fail_mode accept,
@@ -1112,15 +1197,16 @@ redis_event_count(struct counter_store *base, const char *key, size_t klen,
 	return 0;
 }
 
-/* redis_key_reset - forget key's events and reputation (one DEL). */
+/* redis_key_reset - forget key's events, reputation and greylisting
+ * record (one DEL). */
 static int
 redis_key_reset(struct counter_store *base, const char *key, size_t klen,
     struct error *err)
 {
 	struct redis_store *rs = redis_of(base);
-	char rate[REDIS_KEY_MAX], rep[REDIS_KEY_MAX];
-	const char *argv[3] = { "DEL", rate, rep };
-	size_t lens[3];
+	char rate[REDIS_KEY_MAX], rep[REDIS_KEY_MAX], grey[REDIS_KEY_MAX];
+	const char *argv[4] = { "DEL", rate, rep, grey };
+	size_t lens[4];
 	redisReply *r;
 
 	if (writable(rs, err) < 0)
@@ -1129,7 +1215,8 @@ redis_key_reset(struct counter_store *base, const char *key, size_t klen,
 	lens[0] = 3;
 	lens[1] = redis_key(rs, COUNTER_KIND_RATE, key, klen, rate);
 	lens[2] = redis_key(rs, COUNTER_KIND_REP, key, klen, rep);
-	r = command(rs, 3, argv, lens, err);
+	lens[3] = redis_key(rs, COUNTER_KIND_GREY, key, klen, grey);
+	r = command(rs, 4, argv, lens, err);
 	if (r == NULL)
 		return fail_open(rs) ? 0 : -1;
 	if (r->type == REDIS_REPLY_ERROR) {
@@ -1215,6 +1302,60 @@ redis_rep_adjust(struct counter_store *base, const char *key, size_t klen,
 	if (r == NULL)
 		return fail_open(rs) ? 0 : -1;
 	freeReplyObject(r);
+	return 0;
+}
+
+/* ==== Greylisting ==== */
+
+/* redis_grey_check - counter.h's greylisting step in one script. */
+static int
+redis_grey_check(struct counter_store *base, const char *triplet,
+    size_t tlen, const char *client, size_t clen,
+    const struct counter_grey_params *p, struct counter_grey_result *res,
+    struct error *err)
+{
+	struct redis_store *rs = redis_of(base);
+	char tkey[REDIS_KEY_MAX], ckey[REDIS_KEY_MAX];
+	char a[5][24];
+	const char *args[5] = { a[0], a[1], a[2], a[3], a[4] };
+	const char *keys[2] = { tkey, ckey };
+	size_t klens[2];
+	long long verdict, retry, first, count;
+	redisReply *r;
+
+	if (writable(rs, err) < 0)
+		return -1;
+	call_begin(rs);
+	klens[0] = redis_key(rs, COUNTER_KIND_GREY, triplet, tlen, tkey);
+	klens[1] = client != NULL ?
+	    redis_key(rs, COUNTER_KIND_GREY, client, clen, ckey) :
+	    redis_key(rs, COUNTER_KIND_GREY, triplet, tlen, ckey);
+	snprintf(a[0], sizeof(a[0]), "%" PRIu64, p->delay_ms);
+	snprintf(a[1], sizeof(a[1]), "%" PRIu64, p->retry_window_ms);
+	snprintf(a[2], sizeof(a[2]), "%" PRIu64, p->max_age_ms);
+	snprintf(a[3], sizeof(a[3]), "%" PRIu32, client != NULL ?
+	    p->auto_allow_after : 0);
+	snprintf(a[4], sizeof(a[4]), "%" PRIu64, p->auto_allow_interval_ms);
+	r = eval_keys(rs, SCRIPT_GREY_CHECK, 2, keys, klens, 5, args,
+	    "greylist", err);
+	if (r == NULL) {
+		if (!fail_open(rs))
+			return -1;
+		res->verdict = COUNTER_GREY_PASSED;   /* neutral: fail open */
+		return 0;
+	}
+	if (!reply_int(r, 0, &verdict) || !reply_int(r, 1, &retry) ||
+	    !reply_int(r, 2, &first) || !reply_int(r, 3, &count) ||
+	    verdict < 0 || verdict > 2 || retry < 0 || count < 0) {
+		freeReplyObject(r);
+		return bad_reply(rs, "greylist", err);
+	}
+	freeReplyObject(r);
+	res->verdict = verdict == 0 ? COUNTER_GREY_GREYLISTED :
+	    verdict == 1 ? COUNTER_GREY_PASSED : COUNTER_GREY_AUTO_ALLOWED;
+	res->retry_ms = (uint64_t)retry;
+	res->first_pass = first != 0;
+	res->client_count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
 	return 0;
 }
 
@@ -1364,6 +1505,15 @@ entry_decode(enum counter_kind kind, const redisReply *r,
 		if (!parse_u64(reply_text(r, 1), &v))
 			return false;
 		e->value = v;
+		e->count = (uint32_t)v;
+		return true;
+	case COUNTER_KIND_GREY:
+		if (!parse_u64(reply_text(r, 1), &e->oldest_ms) ||
+		    !parse_u64(reply_text(r, 2), &e->newest_ms) ||
+		    !parse_u64(reply_text(r, 3), &v) ||
+		    !parse_u64(reply_text(r, 4), &e->expires_ms) ||
+		    v > UINT32_MAX)
+			return false;
 		e->count = (uint32_t)v;
 		return true;
 	default:
@@ -1740,6 +1890,7 @@ static const struct counter_backend redis_backend = {
 	.rep_get = redis_rep_get,
 	.rep_adjust = redis_rep_adjust,
 	.metric_add = redis_metric_add,
+	.grey_check = redis_grey_check,
 	.sweep = redis_sweep,
 	.visit = redis_visit,
 	.stats = redis_stats,

@@ -1,7 +1,8 @@
 /*
  * host_ctx.c - the request context and host services of <elemta/plugin.h>:
  * every elemta_ctx_* accessor, elemta_rate_*, elemta_event_*,
- * elemta_reputation_*, elemta_metric_add, elemta_ctx_prepend_header,
+ * elemta_reputation_*, elemta_greylist_check, elemta_metric_add,
+ * elemta_ctx_prepend_header,
  * elemta_log and elemta_result_set.
  *
  * Called by plugins (loaded shared objects resolve these symbols from the
@@ -528,6 +529,53 @@ elemta_rate_check(const elemta_ctx *ctx, const char *key, uint32_t limit,
 	if (retry_ms != NULL)
 		*retry_ms = r.retry_ms;
 	return 0;
+}
+
+/* elemta_greylist_check - counter_grey_check on the plugin's keys. */
+int
+elemta_greylist_check(const elemta_ctx *ctx, const char *triplet,
+    const char *client, const struct elemta_greylist *g, uint64_t *retry_ms)
+{
+	struct plugin_host *h = ctx_host(ctx);
+	char tk[COUNTER_KEY_MAX + 1], ck[COUNTER_KEY_MAX + 1];
+	struct counter_grey_params p;
+	struct counter_grey_result r;
+	struct error err;
+
+	if (retry_ms != NULL)
+		*retry_ms = 0;
+	if (h == NULL || h->cs == NULL || g == NULL) {
+		ctx_counter_fail(ctx, "greylist", "no counter table");
+		return -1;
+	}
+	if (ctx_rate_key(ctx, triplet, tk, sizeof(tk)) != 0 ||
+	    (g->auto_allow_after > 0 &&
+	    ctx_rate_key(ctx, client, ck, sizeof(ck)) != 0)) {
+		ctx_counter_fail(ctx, "greylist", "bad key");
+		return -1;
+	}
+	p.delay_ms = g->delay_ms;
+	p.retry_window_ms = g->retry_window_ms;
+	p.max_age_ms = g->max_age_ms;
+	p.auto_allow_after = g->auto_allow_after;
+	p.auto_allow_interval_ms = g->auto_allow_interval_ms;
+	if (counter_grey_check(h->cs, tk, g->auto_allow_after > 0 ? ck : NULL,
+	    &p, &r, &err) != 0) {
+		ctx_counter_fail(ctx, "greylist", err.text);
+		return -1;
+	}
+	switch (r.verdict) {
+	case COUNTER_GREY_GREYLISTED:
+		if (retry_ms != NULL)
+			*retry_ms = r.retry_ms;
+		return ELEMTA_GREYLIST_GREYLISTED;
+	case COUNTER_GREY_PASSED:
+		return r.first_pass ? ELEMTA_GREYLIST_FIRST_PASS :
+		    ELEMTA_GREYLIST_PASSED;
+	case COUNTER_GREY_AUTO_ALLOWED:
+		return ELEMTA_GREYLIST_AUTO_ALLOWED;
+	}
+	return -1;
 }
 
 /* elemta_rate_peek - events in the window, recording nothing. */

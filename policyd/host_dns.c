@@ -70,6 +70,9 @@ struct plugin_wait {
 	char reverse_name[DNS_NAME_MAX];
 	const char *name_status;           /* ELEMTA_NAME_*                */
 	const char *reverse_status;
+	/* headers the hooks before the waiting one prepended (they are not
+	 * run again) */
+	struct wire_headers headers;
 };
 
 struct host_name_entry {
@@ -172,6 +175,13 @@ size_t
 host_wait_resume_index(const struct plugin_wait *w)
 {
 	return w != NULL ? w->resume : 0;
+}
+
+/* host_wait_headers - see host_internal.h. */
+struct wire_headers *
+host_wait_headers(struct plugin_wait *w)
+{
+	return &w->headers;
 }
 
 /* host_wait_set_resume - see host_internal.h. */

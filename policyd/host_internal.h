@@ -122,6 +122,9 @@ int host_wait_arm(struct plugin_wait *w, plugin_wait_ready ready,
  * again. */
 size_t host_wait_resume_index(const struct plugin_wait *w);
 void host_wait_set_resume(struct plugin_wait *w, size_t index);
+/* host_wait_headers - the headers prepended before the wait, kept for
+ * the resumed decision. */
+struct wire_headers *host_wait_headers(struct plugin_wait *w);
 /* host_wait_set_started / host_wait_decide_started - when the decision
  * began (its latency covers the waits). */
 void host_wait_set_started(struct plugin_wait *w, const struct timespec *t0);

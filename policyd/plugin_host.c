@@ -466,6 +466,8 @@ host_chain_walk(struct plugin_host *h, struct elemta_ctx *ctx,
 		elemta_hook hook = host_hook_for(p->desc, ctx->phase);
 		enum elemta_action act;
 		struct timespec t0;
+		unsigned hcount = d->headers.count;
+		size_t hlen = d->headers.len;
 
 		if (hook == NULL)
 			continue;
@@ -479,6 +481,11 @@ host_chain_walk(struct plugin_host *h, struct elemta_ctx *ctx,
 		if (act == ELEMTA_PENDING && ctx->dns_allowed &&
 		    host_wait_outstanding(ctx->wait) > 0) {
 			host_wait_set_resume(ctx->wait, i);
+			/* The waiting hook runs again and prepends again;
+			 * the earlier hooks' headers wait with it. */
+			d->headers.count = hcount;
+			d->headers.len = hlen;
+			*host_wait_headers(ctx->wait) = d->headers;
 			return 1;
 		}
 		if (act == ELEMTA_PENDING) {
@@ -647,6 +654,8 @@ host_decide_run(struct plugin_host *h, const struct plugin_request *rq,
 		counter_decision_begin(h->cs);
 		h->in_decision = true;
 	}
+	if (ctx->wait != NULL)
+		d->headers = *host_wait_headers(ctx->wait);
 	if (host_chain_walk(h, ctx, d, host_wait_resume_index(ctx->wait)) == 1) {
 		if (h->cs != NULL) {
 			h->in_decision = false;

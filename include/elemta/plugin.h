@@ -34,7 +34,9 @@
  *            elemta_ctx_transaction_accepted(), ELEMTA_ATTR_LISTENER
  *            and its values ELEMTA_LISTENER_ELEMTA/_POSTFIX,
  *            ELEMTA_ATTR_CLIENT_KEY
- *   minor 2  elemta_ctx_prepend_header(); DNS for hooks:
+ *   minor 2  elemta_ctx_prepend_header(); elemta_greylist_check() with
+ *            struct elemta_greylist and enum elemta_greylist_verdict;
+ *            DNS for hooks:
  *            elemta_ctx_dns_lookup(), the ELEMTA_PENDING action and elemta_pending(), enum elemta_dns_type and
  *            elemta_dns_status, struct elemta_dns_answer and
  *            elemta_dns_record; elemta_ctx_reverse_client_name(),
@@ -331,6 +333,42 @@ int elemta_reputation_adjust(const elemta_ctx *ctx, const char *key,
  * a continuing decision reaches Postfix (as "action=PREPEND ..."). */
 int elemta_ctx_prepend_header(const elemta_ctx *ctx, const char *name,
     const char *value);
+
+/* Greylisting on the shared counter table (since ABI minor 2), postgrey's
+ * algorithm in one atomic step across every worker, restart and (with
+ * counters.backend: redis) host.  triplet names what is greylisted (the
+ * built-in policy plugin: client network, sender, recipient), client
+ * what auto-allow counts (its network; NULL when auto_allow_after is 0);
+ * both are namespaced per plugin like rate keys, so keep them apart
+ * (the policy plugin prefixes "t:" and "c:").
+ *   - a client with auto_allow_after counted passes: AUTO_ALLOWED;
+ *   - a triplet never passed and first seen less than delay_ms ago:
+ *     GREYLISTED, *retry_ms the time left; first seen more than
+ *     retry_window_ms ago: it starts over (first seen now);
+ *   - otherwise PASSED (FIRST_PASS the first time), remembered for
+ *     max_age_ms after each pass; a first pass counts for the client
+ *     (at most once per auto_allow_interval_ms).
+ * Records are kept whatever the decision's outcome (the greylisted
+ * attempt is the refusal).  Returns the verdict (>= 0), or -1 when the
+ * table failed or an argument is out of range (delay_ms over
+ * retry_window_ms, a period 0): answer TEMPFAIL, never allow silently.
+ * With policyd.fail_mode: accept and the Redis table unreachable, PASSED
+ * (nothing recorded). */
+struct elemta_greylist {
+	uint64_t delay_ms;
+	uint64_t retry_window_ms;
+	uint64_t max_age_ms;
+	uint32_t auto_allow_after;       /* 0: no auto-allow */
+	uint64_t auto_allow_interval_ms;
+};
+enum elemta_greylist_verdict {
+	ELEMTA_GREYLIST_GREYLISTED = 0,
+	ELEMTA_GREYLIST_PASSED = 1,
+	ELEMTA_GREYLIST_FIRST_PASS = 2,
+	ELEMTA_GREYLIST_AUTO_ALLOWED = 3,
+};
+int elemta_greylist_check(const elemta_ctx *ctx, const char *triplet,
+    const char *client, const struct elemta_greylist *g, uint64_t *retry_ms);
 
 /* Adds delta to the metric counter name (Prometheus metric name rules;
  * names beginning with "elemta_" are the host's own and refused), shared

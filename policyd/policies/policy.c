@@ -40,6 +40,7 @@ static const char *const policy_keys[] = {
 	"prohibited_extensions", "content_action", "max_failed_auth",
 	"failed_auth_window", "user_auth_hours", "dnsbl",
 	"require_client_name",
+	"failed_auth_window", "user_auth_hours", "greylisting",
 	NULL,
 };
 
@@ -165,10 +166,15 @@ static const struct policy_rule sender_rules[] = {
 	{ "rate_limits", policy_rule_limits_message },
 };
 static const struct policy_rule recipient_rules[] = {
+	/* first: it may return pending, and no rule before it writes
+	 * counters (the hook is run again from its start) */
+	{ "greylisting", policy_rule_greylist_dnswl },
 	{ "blocked_recipient_domains", policy_rule_blocked_recipients },
 	{ "allowed_relay_domains", policy_rule_relay },
 	{ "max_recipients_per_message", policy_rule_max_recipients },
 	{ "rate_limits", policy_rule_limits_recipient },
+	/* last: its records stay whatever the decision (see greylist.c) */
+	{ "greylisting", policy_rule_greylist },
 };
 static const struct policy_rule data_rules[] = {
 	{ "max_message_size", policy_rule_message_size },
@@ -317,6 +323,7 @@ policy_destroy(void *state)
 	policy_auth_free(p);
 	policy_content_free(p);
 	policy_dnsbl_free(p);
+	policy_greylist_free(p);
 	free(p);
 }
 
@@ -346,7 +353,8 @@ policy_init(const elemta_cfg *cfg, void **state, char *err, size_t errlen)
 	    policy_auth_config(p, cfg, err, errlen) != 0 ||
 	    policy_content_config(p, cfg, err, errlen) != 0 ||
 	    policy_dnsbl_config(p, cfg, err, errlen) != 0 ||
-	    policy_client_name_config(p, cfg, err, errlen) != 0) {
+	    policy_client_name_config(p, cfg, err, errlen) != 0 ||
+	    policy_greylist_config(p, cfg, err, errlen) != 0) {
 		policy_destroy(p);
 		return -1;
 	}

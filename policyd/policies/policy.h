@@ -29,6 +29,7 @@
  * Rules that need DNS ask through elemta_ctx_dns_lookup and return
  * ELEMTA_PENDING until their answers are there (the host calls the hook
  * again); they come before every rule that writes counters.
+ *   greylist.c    greylisting (RCPT, postgrey's algorithm)
  *
  * Each rule is a small function with one input (the request context) and
  * one output (a verdict); the hooks in policy.c walk ordered tables of them.
@@ -97,6 +98,21 @@ struct policy_hours {
 	bool cached_open;
 };
 
+/* greylisting, parsed. */
+struct policy_greylist {
+	bool enabled;                /* the map is present */
+	uint64_t delay_ms;
+	uint64_t max_age_ms;
+	uint64_t retry_window_ms;
+	uint32_t auto_allow_after;   /* 0 = no auto-allow */
+	uint64_t auto_allow_interval_ms;
+	unsigned ipv4_prefix;
+	unsigned ipv6_prefix;
+	struct addr_cidr_list exempt_ips;
+};
+
+struct policy;
+
 /* One user_auth_hours entry. */
 struct policy_user_hours {
 	char *user;
@@ -141,6 +157,8 @@ struct policy {
 	/* content (END-OF-MESSAGE) */
 	struct content_scan_rules content;       /* both lists, one scan */
 	enum elemta_action content_action;       /* REJECT, QUARANTINE, DISCARD */
+	/* greylisting (RCPT) */
+	struct policy_greylist greylist;
 };
 
 /* A rule: CONTINUE, or a verdict written to res. */
@@ -280,6 +298,32 @@ void policy_content_free(struct policy *p);
 /* policy_rule_content - prohibited_keywords / prohibited_extensions at
  * END-OF-MESSAGE; a match takes content_action, a scan error 451 4.3.0. */
 enum elemta_action policy_rule_content(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== greylist.c ==== */
+int policy_greylist_config(struct policy *p, const elemta_cfg *cfg,
+    char *err, size_t errlen);
+void policy_greylist_free(struct policy *p);
+/* greylist_sender_normalise - the sender as a triplet holds it (postgrey's
+ * substitutions): lower-cased; in the local part a BATV tag
+ * ("prvs=TAG=user" or "prvs=user=TAG": the side that is not ten or more
+ * [0-9a-z]) and an SRS0/SRS1 hash and timestamp are dropped, then
+ * everything from the first '+' (an extension), then every whole number
+ * (digits not touching a letter, digit or '_') becomes '#'.  NULL or ""
+ * (the null sender) is "".  out is truncated to size. */
+void greylist_sender_normalise(const char *sender, char *out, size_t size);
+/* policy_rule_greylist - RCPT: 450 4.2.0 "Greylisted, retry in N seconds"
+ * for a triplet not yet passed; continue for a passed one, an
+ * auto-allowed client network, an authenticated, exempt or DNSWL-listed
+ * client; 451 4.3.0 when the counter table failed. */
+enum elemta_action policy_rule_greylist(struct policy *p,
+    const elemta_ctx *ctx, struct elemta_result *res);
+/* policy_rule_greylist_dnswl - RCPT, before every rule that writes
+ * counters: when greylisting would ask whether the client is on a DNSWL
+ * (an allowlist site of the dnsbl rule), make sure the answers are there
+ * (ELEMTA_PENDING until they are), so policy_rule_greylist, last, finds
+ * them without waiting. */
+enum elemta_action policy_rule_greylist_dnswl(struct policy *p,
     const elemta_ctx *ctx, struct elemta_result *res);
 
 /* ==== auth.c ==== */

@@ -14,12 +14,14 @@
  * to the end of its reply (the empty line), in microseconds.
  *
  *   policy_load -a ADDRESS [-c CONNS] (-n COUNT | -t SECONDS) [-w WARMUP]
- *               [-k KEYS] [-T TIMEOUT]
+ *               [-k KEYS] [-r RCPTS] [-T TIMEOUT]
  *     -a  127.0.0.1:10040 or unix:/path
  *     -c  connections (default 8)
  *     -n  stop after COUNT measured requests;  -t  after SECONDS
  *     -w  unmeasured warm-up seconds first (default 0)
  *     -k  distinct client addresses (default 1000, 1..131072)
+ *     -r  distinct recipients, in turn (default 0: a new one per request;
+ *         greylisting's triplets then repeat instead of being all new)
  *     -T  hard deadline in seconds for the whole run (default 120)
  *
  * Prints one line:
@@ -74,6 +76,7 @@ static uint64_t actions[ACT_N];
 static uint64_t errors;
 static uint64_t seq;
 static unsigned nkeys = 1000;
+static unsigned nrcpts;         /* 0: a new recipient per request */
 
 /* now_ns - the monotonic clock in nanoseconds. */
 static uint64_t
@@ -90,7 +93,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: policy_load -a HOST:PORT|unix:PATH [-c CONNS] "
-	    "(-n COUNT | -t SECONDS) [-w WARMUP] [-k KEYS] [-T TIMEOUT]\n");
+	    "(-n COUNT | -t SECONDS) [-w WARMUP] [-k KEYS] [-r RCPTS] "
+	    "[-T TIMEOUT]\n");
 	exit(2);
 }
 
@@ -168,7 +172,7 @@ build_request(struct conn *c)
 	    "server_port=25\n"
 	    "\n",
 	    18 + (k >> 16), (k >> 8) & 255, k & 255, 1024 + (unsigned)(n % 60000),
-	    k, k, n % 1000, c->id, n);
+	    k, k, nrcpts > 0 ? n % nrcpts : n, c->id, n);
 	c->req_len = (size_t)len;
 	c->req_off = 0;
 }
@@ -255,7 +259,7 @@ main(int argc, char **argv)
 	bool measuring, issuing = true, failed = false;
 	unsigned busy = 0;
 
-	while ((opt = getopt(argc, argv, "a:c:n:t:w:k:T:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:c:n:t:w:k:r:T:")) != -1) {
 		switch (opt) {
 		case 'a': addr = optarg; break;
 		case 'c': nconn = (unsigned)atoi(optarg); break;
@@ -263,6 +267,7 @@ main(int argc, char **argv)
 		case 't': secs = atof(optarg); break;
 		case 'w': warm = atof(optarg); break;
 		case 'k': nkeys = (unsigned)atoi(optarg); break;
+		case 'r': nrcpts = (unsigned)atoi(optarg); break;
 		case 'T': deadline_s = atof(optarg); break;
 		default: usage();
 		}

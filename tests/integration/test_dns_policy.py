@@ -242,3 +242,27 @@ def test_test_plugin_uses_the_configured_resolver(make_elemta, nsd):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "reject 554 5.7.1 Service unavailable; client [127.0.0.20] blocked using bl.test" \
         in r.stdout, r.stdout
+
+
+def test_dnswl_listed_client_skips_greylisting(make_elemta, nsd):
+    """Greylisting spares a client an allowlist site of the dnsbl rule lists
+    (its answer fetched at RCPT before any counter is written), and only
+    such a client."""
+    e = make_elemta(overrides=dns_cfg(nsd.address),
+                    policy={"dnsbl": {"sites": SITES, "threshold": 2},
+                            "greylisting": {"delay": "1h", "auto_allow_after": 0}})
+    for source, want in (("127.0.0.22", 250),    # on wl.test: not greylisted
+                         ("127.0.0.23", 450),    # bl2.test only: greylisted
+                         ("127.0.0.30", 450)):   # listed nowhere: greylisted
+        c = SMTPConn(e.port, source=source)
+        try:
+            assert c.reply()[0] == 220
+            assert c.cmd("EHLO client.test")[0] == 250
+            assert c.cmd("MAIL FROM:<alice@client.test>")[0] == 250
+            code, text, _ = c.cmd("RCPT TO:<bob@local.test>")
+            assert code == want, (source, code, text)
+            if want == 450:
+                assert text.startswith("4.2.0 Greylisted, retry in "), text
+            c.cmd("QUIT")
+        finally:
+            c.close()

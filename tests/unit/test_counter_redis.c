@@ -635,6 +635,68 @@ test_visit_and_stats(void **state)
 	assert_true(st.used_bytes > 0);
 }
 
+/* Greylisting's script on the server's clock: a new triplet greylisted
+ * for the delay (retry within it), still greylisted on a retry, shared
+ * by another store (host); delay 0 passes at once and counts for the
+ * client, which auto_allow_after 1 then allows for any triplet; the
+ * records are visible (kind grey, with an expiry) and reset removes
+ * them. */
+static void
+test_greylist(void **state)
+{
+	struct fx *f = *state;
+	struct counter_grey_params p = {
+		.delay_ms = 60000, .retry_window_ms = 3600000,
+		.max_age_ms = 86400000, .auto_allow_after = 0,
+	};
+	struct counter_grey_result r;
+	struct counter_store *other;
+	struct error err = { "" };
+	struct seen s;
+	uint64_t t0 = now_ms();
+
+	need_server();
+	assert_int_equal(counter_grey_check(f->cs, "t:1", NULL, &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_GREYLISTED);
+	assert_true(r.retry_ms > 59000 && r.retry_ms <= 60000);
+	other = open_store(f);
+	assert_int_equal(counter_grey_check(other, "t:1", NULL, &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_GREYLISTED);
+	assert_true(r.retry_ms <= 60000);
+	counter_store_close(other);
+
+	p.delay_ms = 0;
+	p.auto_allow_after = 1;
+	p.auto_allow_interval_ms = 3600000;
+	assert_int_equal(counter_grey_check(f->cs, "t:2", "c:1", &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_PASSED);
+	assert_true(r.first_pass);
+	assert_int_equal(r.client_count, 1);
+	assert_int_equal(counter_grey_check(f->cs, "t:2", "c:1", &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_AUTO_ALLOWED);
+	p.delay_ms = 60000;
+	assert_int_equal(counter_grey_check(f->cs, "t:3", "c:1", &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_AUTO_ALLOWED);
+	assert_int_equal(counter_grey_check(f->cs, "t:3", "c:2", &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_GREYLISTED);
+
+	s = visit(f->cs, COUNTER_KIND_GREY, "t:");
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.keys[0], "t:1");
+	assert_int_equal(s.e[0].count, 0);
+	assert_true(s.e[0].oldest_ms + 50 >= t0);
+	assert_true(s.e[0].expires_ms > now_ms() + 3590000);
+	assert_string_equal(s.keys[1], "t:2");
+	assert_int_equal(s.e[1].count, 1);
+	assert_true(s.e[1].expires_ms > now_ms() + 86390000);
+	s = visit(f->cs, COUNTER_KIND_GREY, "c:");
+	assert_int_equal(s.n, 1);     /* c:2 never passed: no record */
+	assert_int_equal(s.e[0].count, 1);
+	assert_int_equal(counter_key_reset(f->cs, "t:1", &err), 0);
+	s = visit(f->cs, COUNTER_KIND_GREY, "t:");
+	assert_int_equal(s.n, 2);
+}
+
 /* Every key the store writes carries an expiry except metrics: rate
  * keys expire a period after their newest event, reputation keys after
  * 20 half-lives (at least a day's). */
@@ -961,6 +1023,7 @@ main(void)
 		T(test_recovery),
 		T(test_fail_open),
 		T(test_password_and_database),
+		T(test_greylist),
 	};
 
 	log_init("test_counter_redis", true, LOG_LEVEL_WARN);

@@ -237,6 +237,39 @@ names_hook(void *st, const elemta_ctx *ctx, struct elemta_result *res)
 	return ELEMTA_CONTINUE;
 }
 
+/* prepend_first_hook / prepend_dns_hook - prepend a header each; the
+ * second looks up dns_name after prepending (so it prepends again when
+ * called again) and continues with the answer. */
+static enum elemta_action
+prepend_first_hook(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	calls_first++;
+	elemta_ctx_prepend_header(ctx, "X-First", "1");
+	return ELEMTA_CONTINUE;
+}
+
+static enum elemta_action
+prepend_dns_hook(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	const struct elemta_dns_answer *a = NULL;
+
+	calls_dns++;
+	elemta_ctx_prepend_header(ctx, "X-Dns", "1");
+	if (elemta_ctx_dns_lookup(ctx, dns_name, dns_type, &a) ==
+	    ELEMTA_DNS_PENDING)
+		return elemta_pending(ctx);
+	return ELEMTA_CONTINUE;
+}
+
+static const struct elemta_plugin plug_prepend_first = {
+	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "pfirst",
+	.on_mail_from = prepend_first_hook,
+};
+static const struct elemta_plugin plug_prepend_dns = {
+	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "pdns",
+	.on_mail_from = prepend_dns_hook,
+};
+
 static const struct elemta_plugin plug_first = {
 	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "first",
 	.on_connect = first_hook, .on_mail_from = first_hook,
@@ -365,6 +398,27 @@ test_pending_rerun(void **state)
 	assert_int_equal(calls_dns, 2);
 	assert_int_equal(queries, 1);
 	assert_int_equal(outstanding, 0);
+	plugin_host_free(h);
+}
+
+/* test_pending_keeps_headers - the headers of the hooks before a wait
+ * reach the reply once, the waiting hook's are not doubled by its
+ * second call (elemta_ctx_prepend_header across a wait). */
+static void
+test_pending_keeps_headers(void **state)
+{
+	const struct elemta_plugin *const pl[] = { &plug_prepend_first,
+	    &plug_prepend_dns, NULL };
+	struct plugin_host *h = host_with(pl, true, 1000);
+	struct plugin_decision d;
+
+	decide_state(h, "MAIL", "192.0.2.1", &d);
+	assert_int_equal(d.result.action, ELEMTA_CONTINUE);
+	assert_int_equal(calls_first, 1);
+	assert_int_equal(calls_dns, 2);
+	assert_int_equal(d.headers.count, 2);
+	assert_memory_equal(d.headers.buf, "X-First: 1\r\nX-Dns: 1\r\n",
+	    d.headers.len);
 	plugin_host_free(h);
 }
 
@@ -603,6 +657,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pending_rerun, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_pending_keeps_headers,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_records, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_begin_resume, setup,

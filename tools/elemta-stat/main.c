@@ -4,7 +4,9 @@
  * Opens the counter table read-only (LMDB: safe while policyd workers
  * write, readers never block writers; Redis: SCAN, never KEYS, so the
  * server is never blocked) and prints rate windows, failed-auth logs,
- * reputation scores and metric counters as an aligned table or one JSON
+ * reputation scores, metric counters and greylisting records (triplets
+ * and client networks: COUNT the passes, FREES_IN_S the time until the
+ * record expires) as an aligned table or one JSON
  * document (--json); --prometheus prints the very exposition that
  * elemta-metricsd serves (common/metrics_collect.c: the table's metrics,
  * the smtpd stats files and the table's size).
@@ -114,6 +116,13 @@ stat_free_in_ms(const struct counter_entry *e, uint64_t now_ms)
 	return end > now_ms ? end - now_ms : 0;
 }
 
+/* stat_expires_in_ms - time until a grey record expires. */
+static uint64_t
+stat_expires_in_ms(const struct counter_entry *e, uint64_t now_ms)
+{
+	return e->expires_ms > now_ms ? e->expires_ms - now_ms : 0;
+}
+
 /* stat_by_fill - qsort comparator: fullest rate windows first. */
 static int
 stat_by_fill(const void *a, const void *b)
@@ -145,6 +154,14 @@ stat_json_entry(const struct counter_entry *e, uint64_t now_ms)
 		json_object_object_add(o, "newest_ms", json_object_new_int64((int64_t)e->newest_ms));
 	} else if (e->kind == COUNTER_KIND_REP) {
 		json_object_object_add(o, "score", json_object_new_double(e->score));
+	} else if (e->kind == COUNTER_KIND_GREY) {
+		json_object_object_add(o, "count", json_object_new_int64(e->count));
+		json_object_object_add(o, "first_seen_ms",
+		    json_object_new_int64((int64_t)e->oldest_ms));
+		json_object_object_add(o, "last_seen_ms",
+		    json_object_new_int64((int64_t)e->newest_ms));
+		json_object_object_add(o, "expires_in_ms",
+		    json_object_new_int64((int64_t)stat_expires_in_ms(e, now_ms)));
 	} else {
 		json_object_object_add(o, "value", json_object_new_int64((int64_t)e->value));
 	}
@@ -210,6 +227,10 @@ stat_line_fill(struct stat_line *l, const struct counter_entry *e,
 		    (double)stat_free_in_ms(e, now_ms) / 1000.0);
 	} else if (e->kind == COUNTER_KIND_REP) {
 		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%.1f", e->score);
+	} else if (e->kind == COUNTER_KIND_GREY) {
+		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu32, e->count);
+		snprintf(c[COL_FREES], STAT_CELL_MAX, "%.1f",
+		    (double)stat_expires_in_ms(e, now_ms) / 1000.0);
 	} else {
 		snprintf(c[COL_COUNT], STAT_CELL_MAX, "%" PRIu64, e->value);
 	}
