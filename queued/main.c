@@ -1,6 +1,7 @@
 /*
  * elemta-queued - the delivery process: owns every message after smtpd's
- * 250 and delivers it (queue.c: scheduling and state; relay.c: SMTP and
+ * 250 and delivers it (queue.c: scheduling and state; commit.c: the
+ * removal of finished messages, on its own thread; relay.c: SMTP and
  * LMTP; maildir.c; bounce.c).
  *
  * Started by elemtactl as the supervised worker of kind "queued" (one
