@@ -17,6 +17,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "queue_file.h"
 
 #define QF_S(s) ((s) != NULL ? (s) : "")
@@ -194,15 +195,12 @@ queue_envelope_parse(const char *data, size_t len, uint64_t file_size,
 			memcpy(env->id, v, vlen);
 			env->id[vlen] = '\0';
 		} else if (QF_KEY("received")) {
-			char num[24];
 			const char *sp = memchr(v, ' ', vlen);
 			size_t n = sp != NULL ? (size_t)(sp - v) : vlen;
 
-			if (n == 0 || n >= sizeof(num))
+			if (decimal_parse_n(v, n, 0, INT64_MAX / 2,
+			    &env->received) < 0)
 				return error_set(err, "bad received");
-			memcpy(num, v, n);
-			num[n] = '\0';
-			env->received = strtoll(num, NULL, 10);
 		} else if (QF_KEY("sender")) {
 			free(env->sender);
 			env->sender = xstrndup(v, vlen);

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "fdio.h"
 #include "queue_state.h"
 
@@ -181,23 +182,6 @@ qs_word(const char **p, const char *end, char *buf, size_t size)
 	return 0;
 }
 
-/* qs_number - a decimal in [min, max]. */
-static int
-qs_number(const char *s, int64_t min, int64_t max, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (*s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* qs_parse_rcpt - the rest of a "rcpt" line. */
 static int
 qs_parse_rcpt(const char *p, const char *end, struct queue_rcpt_state *r)
@@ -215,16 +199,16 @@ qs_parse_rcpt(const char *p, const char *end, struct queue_rcpt_state *r)
 		return -1;
 	r->status = (enum queue_rcpt_status)i;
 	if (qs_word(&p, end, w, sizeof(w)) < 0 ||
-	    qs_number(w, 0, 1000000, &v) < 0)
+	    decimal_parse(w, 0, 1000000, &v) < 0)
 		return -1;
 	r->attempts = (unsigned)v;
 	if (qs_word(&p, end, w, sizeof(w)) < 0 ||
-	    qs_number(w, 0, INT64_MAX / 2, &r->next_attempt) < 0)
+	    decimal_parse(w, 0, INT64_MAX / 2, &r->next_attempt) < 0)
 		return -1;
 	if (qs_word(&p, end, w, sizeof(w)) < 0 ||
-	    qs_number(w, 0, INT64_MAX / 2, &r->last_attempt) < 0)
+	    decimal_parse(w, 0, INT64_MAX / 2, &r->last_attempt) < 0)
 		return -1;
-	if (qs_word(&p, end, w, sizeof(w)) < 0 || qs_number(w, 0, 599, &v) < 0)
+	if (qs_word(&p, end, w, sizeof(w)) < 0 || decimal_parse(w, 0, 599, &v) < 0)
 		return -1;
 	r->code = (int)v;
 	if (qs_word(&p, end, w, sizeof(r->enhanced)) < 0)
@@ -271,7 +255,7 @@ queue_state_parse(const char *text, size_t len, struct queue_state *st,
 		if (lineno == 1) {
 			if (strcmp(key, QUEUE_STATE_MAGIC) != 0 ||
 			    qs_word(&q, nl, val, sizeof(val)) < 0 ||
-			    qs_number(val, 1, 1000, &v) < 0 ||
+			    decimal_parse(val, 1, 1000, &v) < 0 ||
 			    v != QUEUE_STATE_VERSION || q != nl)
 				return error_set(err, "not a version %d state "
 				    "file", QUEUE_STATE_VERSION);
@@ -291,7 +275,7 @@ queue_state_parse(const char *text, size_t len, struct queue_state *st,
 		} else if (strcmp(key, "hold") == 0 ||
 		    strcmp(key, "warned") == 0) {
 			if (qs_word(&q, nl, val, sizeof(val)) < 0 || q != nl ||
-			    qs_number(val, 0, 1, &v) < 0)
+			    decimal_parse(val, 0, 1, &v) < 0)
 				return error_set(err, "line %zu: bad %s",
 				    lineno, key);
 			*(key[0] == 'h' ? &st->hold : &st->warned) = v != 0;

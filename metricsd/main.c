@@ -37,6 +37,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "daemon_start.h"
 #include "counter.h"
 #include "listen.h"
 #include "log.h"
@@ -210,11 +211,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
-	struct config_errors errs;
 	struct metricsd md;
 	struct MHD_Daemon *d;
 	struct error err;
-	bool bind_self = false, fg;
+	bool bind_self = false;
 	sigset_t set;
 	int ch, fd, sig = 0;
 
@@ -248,22 +248,12 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fg = log_env_foreground() || bind_self;
-	log_init("elemta-metricsd", fg, LOG_LEVEL_INFO);
-	signal(SIGPIPE, SIG_IGN);
-
-	memset(&errs, 0, sizeof(errs));
-	md.cfg = config_load(path, &errs);
+	md.cfg = daemon_start("elemta-metricsd", path,
+	    log_env_foreground() || bind_self);
 	md.last_warn = 0;
 	md.table_down = false;
-	if (md.cfg == NULL) {
-		for (size_t i = 0; i < errs.count; i++)
-			log_err("%s", errs.text[i]);
-		if (errs.count == 0)
-			log_err("%s: cannot load the configuration", path);
+	if (md.cfg == NULL)
 		return 1;
-	}
-	log_init("elemta-metricsd", fg, md.cfg->log.level);
 	fd = bind_self ? metricsd_bind(md.cfg, &err) : metricsd_inherited(&err);
 	if (fd < 0) {
 		log_err("%s", err.text);

@@ -1,6 +1,7 @@
 /*
  * elemta-queued - the delivery process: owns every message after smtpd's
- * 250 and delivers it (queue.c: scheduling and state; relay.c: SMTP and
+ * 250 and delivers it (queue.c: scheduling and state; commit.c: the
+ * removal of finished messages, on its own thread; relay.c: SMTP and
  * LMTP; maildir.c; bounce.c).
  *
  * Started by elemtactl as the supervised worker of kind "queued" (one
@@ -41,6 +42,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "daemon_start.h"
 #include "log.h"
 #include "queue.h"
 #include "stats.h"
@@ -215,12 +217,10 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = CONFIG_DEFAULT_FILE;
-	struct config_errors errs;
 	struct queued qd;
 	struct event *sig[3];
 	struct timeval rescan = { QUEUED_RESCAN_SECONDS, 0 };
 	struct error err;
-	bool fg;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -250,20 +250,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	fg = log_env_foreground();
-	log_init("elemta-queued", fg, LOG_LEVEL_INFO);
-	signal(SIGPIPE, SIG_IGN);
 	memset(&qd, 0, sizeof(qd));
-	memset(&errs, 0, sizeof(errs));
-	qd.cfg = config_load(path, &errs);
-	if (qd.cfg == NULL) {
-		for (size_t i = 0; i < errs.count; i++)
-			log_err("%s", errs.text[i]);
-		if (errs.count == 0)
-			log_err("%s: cannot load the configuration", path);
+	qd.cfg = daemon_start("elemta-queued", path, log_env_foreground());
+	if (qd.cfg == NULL)
 		return 1;
-	}
-	log_init("elemta-queued", fg, qd.cfg->log.level);
 	if (geteuid() == 0)
 		log_warn("running as root; under elemtactl this worker runs as "
 		    "server.user");

@@ -10,17 +10,25 @@
  *
  * Durability: an outcome is written to the state file (queue_state_write:
  * tmp, fsync, rename, fsync dir) before anything acts on it (the next
- * recipient, a bounce, the removal), so a crash repeats at most the
- * deliveries in flight.  A message whose recipients are all final is
- * removed after its bounce (if any) is durable in queue/; the bounce's id
- * is recorded in the state first, so a crash between the two never
- * queues a second bounce (queue/<bounce id> exists, or it is written).
+ * recipient, a later attempt), so a crash repeats at most the deliveries
+ * in flight.  An attempt that leaves every recipient final writes no
+ * state: the message's removal records it (queued/commit.c: the spool
+ * file unlinked and its directory flushed, batched on a worker thread,
+ * before the state file goes), and until that removal is durable its
+ * deliveries count as in flight.  So a message delivered at its first
+ * attempt costs no state file at all.  A message with bounced recipients
+ * is removed after its bounce is durable in queue/; the bounce's id is
+ * recorded in the state first, so a crash between the two never queues
+ * a second bounce (queue/<bounce id> exists, or it is written).  Success
+ * DSNs and delay warnings are durable in queue/ before the state that
+ * says they were sent: a crash may send one twice, never lose it.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +40,7 @@
 #include <event2/event.h>
 
 #include "bounce.h"
+#include "commit.h"
 #include "dsn.h"
 #include "log.h"
 #include "maildir.h"
@@ -48,6 +57,7 @@
 #define QUEUE_HEADER_SCAN_MAX (256u << 10) /* Received: counted in this */
 #define QUEUE_BUCKETS 16384          /* id hash table (a power of 2)  */
 #define QUEUE_RESAVE_SECONDS 5       /* a failed state write retried  */
+#define QUEUE_CRASH_ENV "ELEMTA_TEST_QUEUED_CRASH"
 
 /* One message in the queue. */
 struct qmsg {
@@ -60,6 +70,8 @@ struct qmsg {
 	bool deleted;                 /* delete requested                 */
 	bool bounced;                 /* its bounce is durable in queue/  */
 	bool unsaved;                 /* the last state write failed      */
+	bool has_state;               /* spool/state/<id> exists          */
+	bool removing;                /* its removal is with the commit   */
 	struct qmsg *next, *prev;     /* every message                    */
 	struct qmsg *hnext;           /* its hash bucket                  */
 };
@@ -68,6 +80,7 @@ struct queue {
 	struct event_base *base;
 	const struct config *cfg;
 	struct relay *relay;
+	struct commit *commit;        /* removals, off the loop's thread  */
 	struct schedule_policy policy;
 	struct qmsg *msgs;
 	struct qmsg *buckets[QUEUE_BUCKETS];
@@ -78,6 +91,10 @@ struct queue {
 	bool scan_due;
 	bool control_due;
 	bool swept;                   /* orphan state files removed */
+	/* The crash test hook (queue_crash): a point, once, by file. */
+	enum { QUEUE_CRASH_NONE, QUEUE_CRASH_DELIVERED, QUEUE_CRASH_WARNED }
+	    crash_at;
+	char crash_file[CONFIG_PATH_MAX];
 };
 
 static void queue_run(struct queue *q);
@@ -137,6 +154,46 @@ queue_domain(const char *addr)
 	return at != NULL ? at + 1 : "";
 }
 
+/* queue_crash - the test hook ELEMTA_TEST_QUEUED_CRASH=POINT:FILE
+ * (tests/integration/test_delivery.py), called after each state write:
+ * when the state just written records POINT ("delivered": a delivered
+ * recipient; "warned": the delay warning), the first process to create
+ * FILE kills itself, as a crash at that moment would.  Unset (outside
+ * tests) it is one test of a field. */
+static void
+queue_crash(const struct queue *q, const struct queue_state *st)
+{
+	bool hit = q->crash_at == QUEUE_CRASH_WARNED && st->warned;
+	int fd;
+
+	for (size_t i = 0; q->crash_at == QUEUE_CRASH_DELIVERED &&
+	    i < st->nrcpt; i++)
+		hit = hit || st->rcpts[i].status == QUEUE_RCPT_DELIVERED;
+	if (!hit || (fd = open(q->crash_file, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) < 0)
+		return;
+	close(fd);
+	log_warn("%s: killed after a state write", QUEUE_CRASH_ENV);
+	raise(SIGKILL);
+}
+
+/* queue_crash_init - the hook's point and file from the environment. */
+static void
+queue_crash_init(struct queue *q)
+{
+	const char *v = getenv(QUEUE_CRASH_ENV);
+
+	if (v == NULL)
+		return;
+	if (strncmp(v, "delivered:", 10) == 0)
+		q->crash_at = QUEUE_CRASH_DELIVERED;
+	else if (strncmp(v, "warned:", 7) == 0)
+		q->crash_at = QUEUE_CRASH_WARNED;
+	else
+		return;
+	str_copy(q->crash_file, strchr(v, ':') + 1, sizeof(q->crash_file));
+}
+
 /* queue_save - write m's state durably; false (logged, and m marked
  * unsaved for queue_run to retry) on failure. */
 static bool
@@ -148,6 +205,10 @@ queue_save(struct queue *q, struct qmsg *m)
 	    q->cfg->spool.fsync, &err) < 0;
 	if (m->unsaved)
 		log_err("queue %s: cannot record state: %s", m->id, err.text);
+	else
+		m->has_state = true;
+	if (!m->unsaved && q->crash_at != QUEUE_CRASH_NONE)
+		queue_crash(q, &m->st);
 	return !m->unsaved;
 }
 
@@ -201,6 +262,20 @@ queue_now_us(void)
 	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* queue_count - the statistics of recipient r's outcome over transport
+ * t (stats.h). */
+static void
+queue_count(const struct qmsg *m, const struct queue_rcpt_state *r,
+    enum route_transport t)
+{
+	int64_t latency = queue_now_us() - m->arrived_us;
+
+	queued_stats_result(r->status == QUEUE_RCPT_DELIVERED ?
+	    QUEUED_RESULT_DELIVERED : r->status == QUEUE_RCPT_BOUNCED ?
+	    QUEUED_RESULT_BOUNCED : QUEUED_RESULT_DEFERRED, t,
+	    latency > 0 ? (uint64_t)latency : 0);
+}
+
 /* queue_load - pick up spool/queue/id: envelope, state (new when
  * absent), hop count.  NULL (logged) when the file is unusable. */
 static struct qmsg *
@@ -231,7 +306,10 @@ queue_load(struct queue *q, const char *id)
 		log_err("queue %s: %s; delivering every recipient again", id,
 		    rc < 0 ? err.text : "state does not match the envelope");
 		queue_state_free(&m->st);
+		m->has_state = rc == 1;   /* replaced by the next write */
 		rc = 0;
+	} else {
+		m->has_state = rc == 1;
 	}
 	if (rc == 0) {
 		queue_state_init(&m->st, m->env.recipient_count);
@@ -251,11 +329,17 @@ queue_load(struct queue *q, const char *id)
 		}
 		/* No state file means every recipient pending: the first
 		 * write is the first outcome's (one fsync less per message). */
-		if (hops > q->cfg->delivery.hop_limit && !queue_save(q, m)) {
-			queue_state_free(&m->st);
-			queue_envelope_free(&m->env);
-			free(m);
-			return NULL;
+		if (hops > q->cfg->delivery.hop_limit) {
+			if (!queue_save(q, m)) {
+				queue_state_free(&m->st);
+				queue_envelope_free(&m->env);
+				free(m);
+				return NULL;
+			}
+			/* Counted once: the bounce is recorded now. */
+			for (size_t i = 0; i < m->st.nrcpt; i++)
+				queue_count(m, &m->st.rcpts[i], route_lookup(q->cfg,
+				    queue_domain(m->env.recipients[i]))->transport);
 		}
 	}
 	log_info("queue %s: picked up, from=<%s>, %zu recipient(s), %" PRIu64
@@ -294,34 +378,47 @@ queue_unlink(struct queue *q, struct qmsg *m)
 	free(m);
 }
 
-/* queue_remove_files - the spool file, then the state file, then the
- * marks that named it; false (logged, nothing else removed) when the
- * spool file stays: its state must stay too, or the next scan would
- * deliver every recipient again. */
-static bool
-queue_remove_files(struct queue *q, const char *id)
+/* queue_removed - the commit's answer on a removal (commit.h): forget
+ * the message, or leave it to the next run when its spool file stays. */
+static void
+queue_removed(void *arg, const char *id, int rc, const char *what)
 {
-	char path[CONFIG_PATH_MAX + 64];
-	struct error err;
+	struct queue *q = arg;
+	struct qmsg *m = queue_find(q, id);
 
-	if (queue_path(q, "queue", id, path, sizeof(path)) < 0)
-		return false;
-	if (unlink(path) < 0 && errno != ENOENT) {
-		log_err("queue %s: unlink %s: %s (retried)", id, path,
-		    strerror(errno));
-		return false;
+	if (rc != 0) {
+		log_err("queue %s: removal: %s: %s (retried)", id, what,
+		    strerror(rc));
+		if (m == NULL)
+			return;
+		m->removing = false;
+		/* Outcomes that only the removal was to record are written
+		 * now: the spool file may be back after a crash. */
+		if (!m->deleted)
+			queue_save(q, m);
+		return;
 	}
-	if (queue_state_remove(q->cfg->spool.path, id, &err) < 0)
-		log_err("queue %s: %s", id, err.text);
-	for (int c = QUEUE_CTL_FLUSH; c <= QUEUE_CTL_DELETE; c++) {
-		char name[QUEUE_ID_MAX + 16];
+	if (m == NULL) {
+		log_info("queue %s: unloadable message deleted by the operator",
+		    id);
+		return;
+	}
+	if (m->deleted)
+		log_info("queue %s: deleted by the operator (from=<%s>)", m->id,
+		    m->env.sender);
+	else
+		log_info("queue %s: removed (all recipients final)", m->id);
+	queue_unlink(q, m);
+}
 
-		snprintf(name, sizeof(name), "%s.%s", id,
-		    queue_control_name((enum queue_control)c));
-		if (queue_path(q, "control", name, path, sizeof(path)) == 0)
-			unlink(path);
-	}
-	return true;
+/* queue_remove - hand m's files to the commit (m stays known, and is
+ * skipped by the run, until queue_removed). */
+static void
+queue_remove(struct queue *q, struct qmsg *m)
+{
+	m->removing = true;
+	commit_remove(q->commit, m->id, (m->has_state ? COMMIT_STATE : 0) |
+	    (m->deleted ? COMMIT_DELETE_MARK : 0), queue_removed, q);
 }
 
 /*==== Finishing ====*/
@@ -419,8 +516,10 @@ queue_bounce(struct queue *q, struct qmsg *m)
 
 /* queue_warn - delivery.retry.delay_warning: once per message, when it
  * has waited that long, a report on its deferred recipients (Action:
- * delayed) to its sender.  "warned" is recorded first: a crash may lose
- * the warning, never send it twice. */
+ * delayed) to its sender.  The report is durable in queue/ before
+ * "warned" is set (in memory; the caller's save records it): a crash in
+ * between may send it twice, never lose it; a failed write is retried at
+ * the message's next attempt. */
 static void
 queue_warn(struct queue *q, struct qmsg *m, int64_t now)
 {
@@ -432,21 +531,22 @@ queue_warn(struct queue *q, struct qmsg *m, int64_t now)
 	if (m->env.sender[0] == '\0' || !schedule_warning_due(&q->policy,
 	    m->env.received, now, m->st.warned))
 		return;
-	m->st.warned = true;
-	if (!queue_save(q, m))
-		return;
 	dr = xcalloc(m->st.nrcpt, sizeof(*dr));
 	n = queue_dsn_rcpts(m, QUEUE_RCPT_DEFERRED, DSN_ACTION_DELAYED, "4.0.0",
 	    dr);
 	bounce_id_new(id);
 	if (n > 0 && bounce_write(q->cfg, m->id, m->env.sender,
 	    m->env.received, (time_t)(m->env.received +
-	    (int64_t)q->policy.max_lifetime), dr, n, id, &err) < 0)
-		log_err("queue %s: cannot queue the delay warning: %s", m->id,
-		    err.text);
-	else if (n > 0)
+	    (int64_t)q->policy.max_lifetime), dr, n, id, &err) < 0) {
+		log_err("queue %s: cannot queue the delay warning: %s (retried)",
+		    m->id, err.text);
+		free(dr);
+		return;
+	}
+	if (n > 0)
 		log_info("queue %s: delay warning %s queued to <%s> for %zu "
 		    "recipient(s)", m->id, id, m->env.sender, n);
+	m->st.warned = true;
 	free(dr);
 }
 
@@ -459,38 +559,10 @@ queue_finish(struct queue *q, struct qmsg *m)
 	if (!m->bounced && !queue_bounce(q, m))
 		return;
 	m->bounced = true;
-	if (!queue_remove_files(q, m->id))
-		return;
-	log_info("queue %s: removed (all recipients final)", m->id);
-	queue_unlink(q, m);
-}
-
-/* queue_delete - the operator's delete, m not in flight. */
-static void
-queue_delete(struct queue *q, struct qmsg *m)
-{
-	if (!queue_remove_files(q, m->id))
-		return;
-	log_info("queue %s: deleted by the operator (from=<%s>)", m->id,
-	    m->env.sender);
-	queue_unlink(q, m);
+	queue_remove(q, m);
 }
 
 /*==== Outcomes ====*/
-
-/* queue_count - the statistics of recipient r's outcome over transport
- * t (stats.h). */
-static void
-queue_count(const struct qmsg *m, const struct queue_rcpt_state *r,
-    enum route_transport t)
-{
-	int64_t latency = queue_now_us() - m->arrived_us;
-
-	queued_stats_result(r->status == QUEUE_RCPT_DELIVERED ?
-	    QUEUED_RESULT_DELIVERED : r->status == QUEUE_RCPT_BOUNCED ?
-	    QUEUED_RESULT_BOUNCED : QUEUED_RESULT_DEFERRED, t,
-	    latency > 0 ? (uint64_t)latency : 0);
-}
 
 /* queue_record - apply one recipient's outcome over transport t to its
  * state (in memory; the caller saves). */
@@ -546,6 +618,10 @@ queue_attempt_over(struct queue *q, struct qmsg *m)
 		close(m->fd);
 	m->fd = -1;
 	q->active--;
+	/* Finished now rather than at the next run, which walks the whole
+	 * queue: the removal is queued, nothing is freed here. */
+	if (!m->deleted && !m->unsaved && queue_state_all_final(&m->st))
+		queue_finish(q, m);
 	queue_soon(q);
 }
 
@@ -558,14 +634,15 @@ queue_job_free(struct qjob *j)
 	free(j);
 }
 
-/* queue_success - the success DSN on j's recipients delivered with
- * NOTIFY=SUCCESS: "delivered" for a final delivery (Maildir, LMTP,
- * discard), "relayed" for an SMTP next hop without DSN, none when the
- * next hop offered DSN (it took the parameters and the duty).  Written
- * after the outcomes are saved: a crash may lose it, never send it
- * twice (as delay warnings). */
+/* queue_success - the success DSN on j's recipients [from, to)
+ * delivered with NOTIFY=SUCCESS: "delivered" for a final delivery
+ * (Maildir, LMTP, discard), "relayed" for an SMTP next hop without DSN,
+ * none when the next hop offered DSN (it took the parameters and the
+ * duty).  Durable in queue/ before the outcomes are saved: a crash in
+ * between repeats the delivery and may send the report twice, never
+ * loses it. */
 static void
-queue_success(struct queue *q, struct qjob *j)
+queue_success(struct queue *q, struct qjob *j, size_t from, size_t to)
 {
 	struct qmsg *m = j->msg;
 	enum dsn_action action = DSN_ACTION_DELIVERED;
@@ -581,8 +658,8 @@ queue_success(struct queue *q, struct qjob *j)
 			return;
 		action = DSN_ACTION_RELAYED;
 	}
-	dr = xcalloc(j->sm.nrcpt, sizeof(*dr));
-	for (size_t k = 0; k < j->sm.nrcpt; k++) {
+	dr = xcalloc(to - from, sizeof(*dr));
+	for (size_t k = from; k < to; k++) {
 		size_t i = j->idx[k];
 		const struct queue_rcpt_state *r = &m->st.rcpts[i];
 
@@ -612,17 +689,18 @@ queue_success(struct queue *q, struct qjob *j)
 	free(dr);
 }
 
-/* queue_job_finish - j's outcomes are recorded (save: write them now);
- * free it, end the attempt after its last job. */
+/* queue_job_finish - j's outcomes are recorded in memory and its
+ * success DSN is written: the delay warning, then the state write -
+ * none when every recipient is final, as the removal that follows
+ * records that - then free j and end the attempt after its last job. */
 static void
-queue_job_finish(struct queue *q, struct qjob *j, bool save)
+queue_job_finish(struct queue *q, struct qjob *j)
 {
 	struct qmsg *m = j->msg;
 
-	if (save)
-		queue_save(q, m);
-	queue_success(q, j);
 	queue_warn(q, m, queue_now());
+	if (!queue_state_all_final(&m->st))
+		queue_save(q, m);
 	queue_job_free(j);
 	if (--m->jobs == 0)
 		queue_attempt_over(q, m);
@@ -636,7 +714,8 @@ queue_job_done(struct queue *q, struct qjob *j)
 	for (size_t k = 0; k < j->sm.nrcpt; k++)
 		queue_record(q, j->msg, j->idx[k], &j->sm.rcpts[k].outcome,
 		    j->hop->transport);
-	queue_job_finish(q, j, true);
+	queue_success(q, j, 0, j->sm.nrcpt);
+	queue_job_finish(q, j);
 }
 
 /* queue_job_read - see queue.h. */
@@ -707,13 +786,15 @@ queue_local(struct queue *q, struct qjob *j)
 			    "is not supported yet)", queue_domain(rc->address));
 			break;
 		}
-		/* Each local delivery is recorded before the next starts:
-		 * a crash repeats at most the one in hand. */
+		/* Each local delivery is recorded before the next starts
+		 * (a crash repeats at most the one in hand); the last one's
+		 * by queue_job_finish. */
 		queue_record(q, j->msg, j->idx[k], &rc->outcome, h->transport);
-		if (j->sm.nrcpt > 1)
+		queue_success(q, j, k, k + 1);
+		if (k + 1 < j->sm.nrcpt)
 			queue_save(q, j->msg);
 	}
-	queue_job_finish(q, j, j->sm.nrcpt == 1);
+	queue_job_finish(q, j);
 }
 
 /* queue_due - recipient i of m is to be tried at now. */
@@ -748,8 +829,7 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 		 * its state and marks would otherwise be retried forever. */
 		log_warn("queue %s: %s is gone; forgetting the message", m->id,
 		    path);
-		if (queue_remove_files(q, m->id))
-			queue_unlink(q, m);
+		queue_remove(q, m);
 		return;
 	}
 	q->active++;
@@ -848,7 +928,8 @@ queue_each(struct queue *q, const char *sub,
 }
 
 /* queue_sweep_state - at start: a state file whose message is gone (a
- * crash between the two unlinks of queue_remove_files) is removed. */
+ * crash between the removal's flush and the state's unlink, commit.h)
+ * is removed. */
 static void
 queue_sweep_state(struct queue *q, const char *name)
 {
@@ -876,6 +957,7 @@ queue_control_apply(struct queue *q, const char *id, enum queue_control c)
 {
 	struct qmsg *m = strcmp(id, QUEUE_CTL_ALL) == 0 ? NULL :
 	    queue_find(q, id);
+	char path[CONFIG_PATH_MAX + 64];
 
 	if (c == QUEUE_CTL_FLUSH) {
 		for (struct qmsg *x = q->msgs; x != NULL; x = x->next) {
@@ -887,6 +969,17 @@ queue_control_apply(struct queue *q, const char *id, enum queue_control c)
 		}
 		log_info("queue %s: flush requested", id);
 		return true;
+	}
+	if (m == NULL && c == QUEUE_CTL_DELETE && queue_path(q, "queue", id,
+	    path, sizeof(path)) == 0 && access(path, F_OK) == 0) {
+		/* A spool file that could not be loaded (queue_load logged
+		 * why) is the operator's to delete: removed with its mark
+		 * and any state, answered by queue_removed. */
+		log_info("queue %s: delete requested for a message that could "
+		    "not be loaded", id);
+		commit_remove(q->commit, id, COMMIT_STATE | COMMIT_DELETE_MARK,
+		    queue_removed, q);
+		return false;
 	}
 	if (m == NULL) {
 		log_warn("queue %s: %s requested: no such message", id,
@@ -907,8 +1000,8 @@ queue_control_apply(struct queue *q, const char *id, enum queue_control c)
 		return true;
 	case QUEUE_CTL_DELETE:
 		m->deleted = true;    /* the mark goes with the message */
-		if (m->jobs == 0)
-			queue_delete(q, m);
+		if (m->jobs == 0 && !m->removing)
+			queue_remove(q, m);
 		else
 			log_info("queue %s: delete requested; takes effect when "
 			    "the attempt in flight ends", m->id);
@@ -961,7 +1054,7 @@ queue_run(struct queue *q)
 		int64_t due;
 
 		nx = m->next;
-		if (m->jobs > 0)
+		if (m->jobs > 0 || m->removing)
 			continue;
 		/* Outcomes only in memory (a full disk) repeat after a crash
 		 * until written: retried until the write succeeds. */
@@ -969,7 +1062,7 @@ queue_run(struct queue *q)
 		    now + QUEUE_RESAVE_SECONDS < next)
 			next = now + QUEUE_RESAVE_SECONDS;
 		if (m->deleted) {
-			queue_delete(q, m);
+			queue_remove(q, m);
 			continue;
 		}
 		if (queue_state_all_final(&m->st)) {
@@ -1075,9 +1168,13 @@ queue_new(struct event_base *base, const struct config *cfg,
 	q->base = base;
 	q->cfg = cfg;
 	queue_policy(cfg, &q->policy);
+	queue_crash_init(q);
 	q->run_ev = evtimer_new(base, queue_run_cb, q);
 	q->relay = relay_new(base, cfg, q, err);
-	if (q->run_ev == NULL || q->relay == NULL) {
+	if (q->relay != NULL)
+		q->commit = commit_new(base, cfg->spool.path, cfg->spool.fsync,
+		    err);
+	if (q->run_ev == NULL || q->relay == NULL || q->commit == NULL) {
 		queue_free(q);
 		return NULL;
 	}
@@ -1089,7 +1186,7 @@ bool
 queue_stop(struct queue *q)
 {
 	q->stopping = true;
-	return q->active == 0;
+	return q->active == 0 && commit_pending(q->commit) == 0;
 }
 
 /* queue_free - see queue.h. */
@@ -1100,6 +1197,7 @@ queue_free(struct queue *q)
 		return;
 	if (q->relay != NULL)
 		relay_free(q->relay);
+	commit_free(q->commit);
 	while (q->msgs != NULL)
 		queue_unlink(q, q->msgs);
 	if (q->run_ev != NULL)

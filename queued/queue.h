@@ -11,9 +11,11 @@
  * final.  Operator requests arrive as control marks
  * (queue_state.h) and are applied between attempts.
  *
- * Single-threaded, on the process's libevent base.  queue_wake is called
- * by main.c when queue/ or control/ changed (inotify) and on the periodic
- * rescan; everything else happens on the manager's own timer.
+ * On the process's libevent base, in its one thread; only the removal of
+ * finished messages' files runs on queued/commit.c's worker, answered on
+ * the base.  queue_wake is called by main.c when queue/ or control/
+ * changed (inotify) and on the periodic rescan; everything else happens
+ * on the manager's own timer.
  */
 #ifndef ELEMTA_QUEUED_QUEUE_H
 #define ELEMTA_QUEUED_QUEUE_H
@@ -56,7 +58,8 @@ void queue_job_done(struct queue *q, struct qjob *j);
 /* queue_job_read - the next bytes of j's message from j->offset (for
  * the transports' body readers): bytes read, 0 at its end, -1. */
 long queue_job_read(struct qjob *j, char *buf, size_t size);
-/* queue_stop - no new attempts; true once none is in flight. */
+/* queue_stop - no new attempts; true once none is in flight and no
+ * removal is waiting for the commit. */
 bool queue_stop(struct queue *q);
 /* queue_stats_refresh - the queue's gauges (stats.h): messages by list
  * state (common/queue_state.h's rule, as `elemtactl status`) and the

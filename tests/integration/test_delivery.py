@@ -236,6 +236,25 @@ def test_spool_file_removed_behind_its_back_is_forgotten(make_elemta):
                what="the log line")
 
 
+def test_delete_of_an_unloadable_spool_file(make_elemta):
+    """A spool file elemta-queued cannot load (damaged: left in place for
+    the operator) is removed by `queue delete`, its mark with it."""
+    e = make_elemta(overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "discard:"}]))
+    qid = "0123456789ABCDEF0123"
+    tmp, path = e.path("spool", "tmp", "damaged"), e.path("spool", "queue", qid)
+    with open(tmp, "wb") as f:
+        f.write(b"not a spool file\n")
+    os.rename(tmp, path)
+    wait_until(lambda: "queue %s: " % qid in e.log() and "left in place" in e.log(), 10,
+               what="the load refused")
+    r = e.ctl("queue", "delete", qid)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: not os.path.exists(path), 10, what="the damaged file removed")
+    wait_until(lambda: e.queued("control") == [], 10, what="the delete mark removed")
+    assert "unloadable message deleted by the operator" in e.log()
+
+
 def test_max_lifetime_bounces(make_elemta):
     port = free_port()
     e = make_elemta(overrides=delivery_cfg(
@@ -657,6 +676,10 @@ def test_too_many_hops_bounces(make_elemta, sinks):
     assert "loop@relay.test" in parts[1].as_string() and "5.4.6" in parts[1].as_string()
     wait_until(lambda: s.delivered_to("fine@relay.test"), 10, what="the other delivered")
     assert s.delivered_to("loop@relay.test") == []
+    # The hop-limit bounce is counted like any other (status reads the
+    # stats file elemta-queued writes once a second).
+    wait_until(lambda: json.loads(e.ctl("status", "--json").stdout)["delivery"]["bounced"]
+               == 1, 10, what="the bounce counted")
 
 
 def test_may_falls_back_to_plaintext_after_a_failed_handshake(make_elemta):
@@ -994,3 +1017,56 @@ def test_dsn_params_passed_to_a_next_hop_with_dsn(make_elemta):
         assert maildir_files(e, "client.test", "alice") == []
     finally:
         s.stop()
+
+
+# ---- reports across a crash (queue.c's test hook) ----
+
+def crash_once(monkeypatch, e, point):
+    """Start e with elemta-queued killing itself once, right after the
+    first state write that records point ("delivered", "warned"): the
+    hook ELEMTA_TEST_QUEUED_CRASH=POINT:FILE, fired by whoever creates
+    FILE first.  Returns FILE."""
+    flag = e.path("spool", "state", ".crash-once")
+    monkeypatch.setenv("ELEMTA_TEST_QUEUED_CRASH", "%s:%s" % (point, flag))
+    e.start()
+    return flag
+
+
+def test_success_dsn_survives_a_crash_once_the_delivery_is_recorded(make_elemta,
+                                                                    monkeypatch):
+    """The success DSN is durable before the state that records the
+    delivery: killed right after that write, nothing is lost and the
+    recorded delivery is not repeated."""
+    e = make_elemta(start=False, overrides=dsn_routes(
+        {"domains": ["local.test"], "next_hop": "maildir:mail"}))
+    flag = crash_once(monkeypatch, e, "delivered")
+    send_dsn(e.port, "alice@client.test",
+             [("bob@local.test", "NOTIFY=SUCCESS"), ("carol@local.test", "")], BODY)
+    wait_until(lambda: os.path.exists(flag), 15, what="the kill after bob's delivery")
+    wait_until(lambda: maildir_files(e, "local.test", "carol"), 20,
+               what="carol's delivery by the restarted elemta-queued")
+    status, _ = success_report(e)
+    assert "Action: delivered" in status and "bob@local.test" in status, status
+    wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
+    assert len(maildir_files(e, "local.test", "bob")) == 1
+    assert len(maildir_files(e, "client.test", "alice")) == 1
+
+
+def test_delay_warning_survives_a_crash_once_it_is_recorded(make_elemta, monkeypatch):
+    """The delay warning is durable before the state that says it was
+    sent: killed right after that write, the warning still arrives, once."""
+    port = free_port()
+    e = make_elemta(start=False, overrides=delivery_cfg(
+        [{"domains": ["relay.test"], "next_hop": "smtp:[127.0.0.1]:%d" % port},
+         {"domains": ["client.test"], "next_hop": "maildir:mail"}],
+        min_backoff="1s", max_backoff="1s", delay_warning="2s"))
+    flag = crash_once(monkeypatch, e, "warned")
+    sent_ok(send_message(e.port, "alice@client.test", ["late@relay.test"], BODY))
+    wait_until(lambda: os.path.exists(flag), 20, what="the kill after the warning")
+    warnings = wait_until(lambda: maildir_files(e, "client.test", "alice"), 20,
+                          what="the delay warning")
+    _, parts = parse_bounce(warnings[0])
+    assert "late@relay.test" in parts[1].as_string()
+    assert "Action: delayed" in parts[1].as_string()
+    time.sleep(3)                       # retries by the new process: no more
+    assert len(maildir_files(e, "client.test", "alice")) == 1

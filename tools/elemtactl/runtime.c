@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "decimal.h"
 #include "elemtactl.h"
 
 #define STATUS_FILE_MAX (1024 * 1024)
@@ -47,17 +48,12 @@ static int runtime_path(char *buf, size_t size, const char *dir,
 static pid_t runtime_read_pid(int fd)
 {
 	char buf[32];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *end;
-	long v;
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	int64_t v;
 
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	errno = 0;
-	v = strtol(buf, &end, 10);
-	if (errno != 0 || end == buf || (*end != '\n' && *end != '\0')
-	    || v <= 0 || v > INT32_MAX)
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n <= 0 || decimal_parse_n(buf, (size_t)n, 1, INT32_MAX, &v) < 0)
 		return 0;
 	return (pid_t)v;
 }
@@ -221,23 +217,6 @@ static size_t status_split(char *line, char **fields, size_t max)
 	return n;
 }
 
-/* status_number - a decimal in [min, max]. */
-static int status_number(const char *s, int64_t min, int64_t max,
-    int64_t *out)
-{
-	char *end;
-	long long v;
-
-	if (*s == '\0' || (*s != '-' && (*s < '0' || *s > '9')))
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* status_parse_worker - one "kind id pid state started restarts
  * [generation]" line. */
 static int status_parse_worker(char *line, struct ctl_status_worker *w)
@@ -247,12 +226,12 @@ static int status_parse_worker(char *line, struct ctl_status_worker *w)
 	size_t n = status_split(line, f, 7);
 
 	if ((n != 6 && n != 7)
-	    || (n == 7 && status_number(f[6], 0, UINT32_MAX, &gen) == -1)
+	    || (n == 7 && decimal_parse(f[6], 0, UINT32_MAX, &gen) == -1)
 	    || strlen(f[0]) >= sizeof(w->kind) || strlen(f[3]) >= sizeof(w->state)
-	    || status_number(f[1], 0, UINT32_MAX, &id) == -1
-	    || status_number(f[2], 0, INT32_MAX, &pid) == -1
-	    || status_number(f[4], 0, INT64_MAX, &started) == -1
-	    || status_number(f[5], 0, UINT32_MAX, &restarts) == -1)
+	    || decimal_parse(f[1], 0, UINT32_MAX, &id) == -1
+	    || decimal_parse(f[2], 0, INT32_MAX, &pid) == -1
+	    || decimal_parse(f[4], 0, INT64_MAX, &started) == -1
+	    || decimal_parse(f[5], 0, UINT32_MAX, &restarts) == -1)
 		return -1;
 	str_copy(w->kind, f[0], sizeof(w->kind));
 	str_copy(w->state, f[3], sizeof(w->state));
@@ -284,9 +263,9 @@ int ctl_status_parse(const char *text, size_t len, struct ctl_status *st,
 
 			if ((n != 3 && n != 4)
 			    || strcmp(f[0], "elemtactl") != 0
-			    || status_number(f[1], 1, INT32_MAX, &pid) == -1
-			    || status_number(f[2], 0, INT64_MAX, &started) == -1
-			    || (n == 4 && status_number(f[3], 0, UINT32_MAX,
+			    || decimal_parse(f[1], 1, INT32_MAX, &pid) == -1
+			    || decimal_parse(f[2], 0, INT64_MAX, &started) == -1
+			    || (n == 4 && decimal_parse(f[3], 0, UINT32_MAX,
 			    &gen) == -1)) {
 				rc = error_set(err, "status line 1: expected "
 				    "'elemtactl PID STARTED GENERATION'");
@@ -498,8 +477,8 @@ int ctl_reload_result_parse(const char *text, size_t len,
 		if (++lineno == 1) {
 			if (status_split(line, f, 3) != 3
 			    || strcmp(f[0], "elemtactl") != 0
-			    || status_number(f[1], 1, INT32_MAX, &pid) == -1
-			    || status_number(f[2], 0, INT64_MAX, &v) == -1)
+			    || decimal_parse(f[1], 1, INT32_MAX, &pid) == -1
+			    || decimal_parse(f[2], 0, INT64_MAX, &v) == -1)
 				rc = error_set(err, "line 1: expected 'elemtactl "
 				    "PID SEQ'");
 			r->pid = (pid_t)pid;
@@ -511,7 +490,7 @@ int ctl_reload_result_parse(const char *text, size_t len,
 			r->ok = line[7] == 'o';
 			have_result = true;
 		} else if (strncmp(line, "generation ", 11) == 0
-		    && status_number(line + 11, 0, UINT32_MAX, &v) == 0) {
+		    && decimal_parse(line + 11, 0, UINT32_MAX, &v) == 0) {
 			r->generation = (unsigned)v;
 		} else {
 			rc = error_set(err, "line %zu: unexpected '%.40s'", lineno,
