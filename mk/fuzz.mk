@@ -59,6 +59,10 @@ ifneq ($(wildcard tools/elemta-sendmail/message.c),)
 FUZZ_TARGETS  += sendmail
 FUZZ_SRC_sendmail := tools/elemta-sendmail/message.c
 endif
+ifneq ($(wildcard policyd/policies/spf_eval.c),)
+FUZZ_TARGETS  += spf
+FUZZ_SRC_spf  := policyd/policies/spf_eval.c
+endif
 ifneq ($(wildcard policyd/policies/content_scan.c),)
 FUZZ_TARGETS  += mime
 FUZZ_SRC_mime := policyd/policies/content_scan.c
