@@ -1625,6 +1625,34 @@ spf_eval_answer(struct spf_eval *st, const struct dns_answer *a)
 	}
 }
 
+/* spf_eval_upcoming - the address lookups queued behind the outstanding
+ * one (MX names after host_next, PTR names after ptr_next). */
+bool
+spf_eval_upcoming(const struct spf_eval *st, size_t i, struct spf_query *q)
+{
+	if (st->phase == SPF_PHASE_DONE)
+		return false;
+	if (st->wait == SPF_WAIT_MX_ADDR) {
+		if (st->mech.host_next + i >= st->mech.host_count)
+			return false;
+		q->name = st->mech.hosts[st->mech.host_next + i];
+		q->type = spf_addr_type(st);
+		return true;
+	}
+	if (st->wait == SPF_WAIT_PTR_ADDR) {
+		for (size_t k = st->ptr_next + 1; k < st->ptr_count; k++) {
+			if (st->ptr_names[k][0] == '\0')
+				continue;
+			if (i-- == 0) {
+				q->name = st->ptr_names[k];
+				q->type = spf_addr_type(st);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 enum spf_result
 spf_eval_result(const struct spf_eval *st)
 {

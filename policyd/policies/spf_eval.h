@@ -112,6 +112,15 @@ enum spf_status spf_eval_step(struct spf_eval *st, struct spf_query *query);
  * Ignored when no query is outstanding. */
 void spf_eval_answer(struct spf_eval *st, const struct dns_answer *answer);
 
+/* spf_eval_upcoming - the i-th query (from 0) the evaluation will ask
+ * after the outstanding one unless an answer ends the mechanism first:
+ * the remaining MX names' or PTR names' addresses.  A caller whose
+ * resolver runs queries in parallel starts them now, so an mx term costs
+ * two round trips instead of eleven.  false past the last (or when no
+ * query is outstanding); q->name is valid until the next step/answer. */
+bool spf_eval_upcoming(const struct spf_eval *st, size_t i,
+    struct spf_query *q);
+
 /* spf_eval_result - the result once SPF_DONE (none before). */
 enum spf_result spf_eval_result(const struct spf_eval *st);
 /* spf_eval_explanation - the expanded exp= text of a fail, or NULL when

@@ -1427,6 +1427,61 @@ test_wrong_type_answer(void **state)
 	spf_eval_free(st);
 }
 
+/* spf_eval_upcoming lists exactly the address lookups the evaluation
+ * then asks, in order: MX names after the first, PTR names after the
+ * first; nothing for other queries. */
+static void
+test_upcoming(void **state)
+{
+	static const struct zrec zone[] = {
+		TXT("example.com", "v=spf1 mx ptr -all"),
+		MX("example.com", "10 a.example.com"),
+		MX("example.com", "20 b.example.com"),
+		MX("example.com", "30 c.example.com"),
+		PTR("4.2.0.192.in-addr.arpa", "p1.example.com"),
+		PTR("4.2.0.192.in-addr.arpa", "p2.example.com"),
+		ZEND
+	};
+	struct spf_input in = { .sender = "x@example.com" };
+	struct spf_eval *st;
+	struct spf_query q, up;
+	struct dns_answer a;
+	char expected[8][DNS_NAME_MAX];
+	size_t nexp = 0, addr_queries = 0, announced = 0;
+
+	assert_int_equal(addr_ip_parse("192.0.2.4", &in.ip), 0);
+	st = spf_eval_new(&in);
+	while (spf_eval_step(st, &q) == SPF_NEED_DNS) {
+		if (q.type == DNS_TYPE_A) {
+			addr_queries++;
+			if (nexp > 0) {
+				/* the one announced first is the one asked */
+				assert_string_equal(q.name, expected[0]);
+				memmove(expected, expected + 1,
+				    --nexp * sizeof(expected[0]));
+			} else {
+				for (size_t i = 0; spf_eval_upcoming(st, i, &up);
+				    i++) {
+					assert_int_equal(up.type, DNS_TYPE_A);
+					snprintf(expected[nexp++], DNS_NAME_MAX,
+					    "%s", up.name);
+					announced++;
+				}
+			}
+		} else {
+			assert_false(spf_eval_upcoming(st, 0, &up));
+		}
+		fake_answer(zone, q.name, q.type, &a);
+		spf_eval_answer(st, &a);
+	}
+	assert_int_equal(nexp, 0);
+	assert_int_equal(addr_queries, 3 + 2);
+	assert_int_equal(announced, 2 + 1);     /* b, c; then p2 */
+	assert_int_equal(spf_eval_result(st), SPF_RESULT_FAIL);
+	assert_false(spf_eval_upcoming(st, 0, &up));
+	spf_eval_free(st);
+}
+
 /* The mechanism that decided, as Received-SPF's mechanism= shows it. */
 static void
 test_mechanism(void **state)
@@ -1534,6 +1589,7 @@ main(void)
 		cmocka_unit_test(test_macro_examples),
 		cmocka_unit_test(test_contract),
 		cmocka_unit_test(test_wrong_type_answer),
+		cmocka_unit_test(test_upcoming),
 		cmocka_unit_test(test_mechanism),
 		cmocka_unit_test(test_helo_identity),
 		cmocka_unit_test(test_bounds),
