@@ -40,7 +40,7 @@ static const char *const policy_keys[] = {
 	"prohibited_extensions", "content_action", "max_failed_auth",
 	"failed_auth_window", "user_auth_hours", "dnsbl",
 	"require_client_name",
-	"failed_auth_window", "user_auth_hours", "greylisting",
+	"failed_auth_window", "user_auth_hours", "greylisting", "spf",
 	NULL,
 };
 
@@ -162,6 +162,7 @@ static const struct policy_rule sender_rules[] = {
 	{ "validate_sender_format", policy_rule_sender_format },
 	{ "allowed_sender_domains", policy_rule_sender_domains },
 	{ "max_message_size", policy_rule_message_size },
+	{ "spf", policy_rule_spf },     /* DNS: before any counting rule */
 	{ "max_messages_per_minute", policy_rule_message_rate },
 	{ "rate_limits", policy_rule_limits_message },
 };
@@ -354,7 +355,8 @@ policy_init(const elemta_cfg *cfg, void **state, char *err, size_t errlen)
 	    policy_content_config(p, cfg, err, errlen) != 0 ||
 	    policy_dnsbl_config(p, cfg, err, errlen) != 0 ||
 	    policy_client_name_config(p, cfg, err, errlen) != 0 ||
-	    policy_greylist_config(p, cfg, err, errlen) != 0) {
+	    policy_greylist_config(p, cfg, err, errlen) != 0 ||
+	    policy_spf_config(p, cfg, err, errlen) != 0) {
 		policy_destroy(p);
 		return -1;
 	}

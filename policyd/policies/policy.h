@@ -20,6 +20,8 @@
  *                 rate_limits
  *   content.c     prohibited_keywords, prohibited_extensions,
  *                 content_action (scanning in content_scan.c, GMime)
+ *   spf.c         spf (RFC 7208 at MAIL, the evaluator in spf_eval.c;
+ *                 Received-SPF and Authentication-Results by PREPEND)
  *   auth.c        max_failed_auth, failed_auth_window, user_auth_hours
  *                 (on_auth, after policyd verified the credentials)
  *   dnsbl.c       dnsbl (DNSBL/DNSWL scoring; the site syntax and the
@@ -119,6 +121,17 @@ struct policy_user_hours {
 	struct policy_hours hours;
 };
 
+/* spf, parsed (absent: enabled false). */
+struct policy_spf {
+	bool enabled;
+	bool reject_fail;             /* fail: 550 5.7.23, else accept      */
+	bool helo;                    /* check the HELO name for <>         */
+	enum elemta_action softfail;  /* CONTINUE, REJECT or TEMPFAIL       */
+	enum elemta_action permerror; /* CONTINUE, REJECT or TEMPFAIL       */
+	enum elemta_action temperror; /* TEMPFAIL or CONTINUE               */
+	char authserv_id[256];        /* receiver=, Authentication-Results  */
+};
+
 struct policy {
 	/* client (CONNECT) */
 	struct addr_cidr_list blocked_ips;
@@ -142,6 +155,7 @@ struct policy {
 	struct addr_domain_list allowed_sender_domains;
 	uint32_t max_messages_per_minute;
 	uint64_t max_message_size;
+	struct policy_spf spf;
 	/* recipients (RCPT) */
 	struct addr_domain_list blocked_recipient_domains;
 	struct addr_domain_list allowed_relay_domains;
@@ -325,6 +339,16 @@ enum elemta_action policy_rule_greylist(struct policy *p,
  * them without waiting. */
 enum elemta_action policy_rule_greylist_dnswl(struct policy *p,
     const elemta_ctx *ctx, struct elemta_result *res);
+
+/* ==== spf.c ==== */
+int policy_spf_config(struct policy *p, const elemta_cfg *cfg, char *err,
+    size_t errlen);
+/* policy_rule_spf - at MAIL: 550 5.7.23 for a fail (reject_fail), 451
+ * 4.7.24 for a temperror, softfail/permerror as configured; every result
+ * recorded as Received-SPF and Authentication-Results.  May return
+ * pending (DNS). */
+enum elemta_action policy_rule_spf(struct policy *p, const elemta_ctx *ctx,
+    struct elemta_result *res);
 
 /* ==== auth.c ==== */
 int policy_auth_config(struct policy *p, const elemta_cfg *cfg, char *err,
