@@ -49,6 +49,15 @@ static const char *const spf_keys[] = {
 	"authserv_id", NULL,
 };
 
+/* spf_host_name - letters, digits, '-', '_' and dots only (what
+ * spf_eval accepts as an identity's domain). */
+static bool
+spf_host_name(const char *s)
+{
+	return s[0] != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == strlen(s);
+}
+
 /* spf_cfg_action - one of accept/reject/tempfail into *out. */
 static int
 spf_cfg_action(const elemta_cfg *m, const char *key, const char *def,
@@ -111,9 +120,7 @@ policy_spf_config(struct policy *p, const elemta_cfg *cfg, char *err,
 	host[sizeof(host) - 1] = '\0';
 	if (elemta_cfg_string(m, "authserv_id", host, &id, err, errlen) != 0)
 		return -1;
-	if (id[0] == '\0' || strlen(id) >= sizeof(p->spf.authserv_id) ||
-	    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789.-_") != strlen(id)) {
+	if (!spf_host_name(id) || strlen(id) >= sizeof(p->spf.authserv_id)) {
 		snprintf(err, errlen, "%s: key 'spf.authserv_id': '%s' is not a "
 		    "host name", elemta_cfg_where(elemta_cfg_get(m,
 		    "authserv_id")), id);
@@ -283,10 +290,12 @@ spf_headers(const struct policy *p, const elemta_ctx *ctx,
 
 	/* Authentication-Results: id; spf=result smtp.mailfrom=... (RFC
 	 * 8601 2.7.2: the address when its local-part is a dot-atom, else
-	 * the domain; smtp.helo for the HELO identity).  The domain passed
-	 * spf_eval's check (letters, digits, '-', '_', dots), so both forms
-	 * are valid pvalues as they are. */
-	if (helo_id) {
+	 * the domain; smtp.helo for the HELO identity).  A domain that is
+	 * not a host name (a malformed identity: result none) is quoted. */
+	if (!spf_host_name(spf_eval_domain(st))) {
+		spf_value(v, sizeof(v), helo_id ? spf_eval_domain(st) :
+		    spf_eval_sender(st));
+	} else if (helo_id) {
 		str_copy(v, spf_eval_domain(st), sizeof(v));
 	} else {
 		const char *sender = spf_eval_sender(st);

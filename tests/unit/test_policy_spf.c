@@ -518,6 +518,13 @@ test_hostile_sender(void **state)
 	    "envelope-from=\"\\\"a b\\\\\\\"; x=(y)\\\"@pass.example\";"));
 	assert_string_equal(header(&d, "Authentication-Results"),
 	    "mx.test; spf=pass smtp.mailfrom=pass.example");
+	/* a malformed identity: none, its values quoted */
+	mail(&fx, "192.0.2.1", "x@[192.0.2.1]", &d, NULL);
+	expect(&d, 0, NULL);
+	assert_non_null(strstr(header(&d, "Received-SPF"), "none (mx.test: "
+	    "domain of [192.0.2.1] does not designate permitted sender hosts)"));
+	assert_string_equal(header(&d, "Authentication-Results"),
+	    "mx.test; spf=none smtp.mailfrom=\"x@[192.0.2.1]\"");
 	fx_close(&fx);
 }
 
