@@ -11,8 +11,9 @@
  * as configured; every accepted result written as Received-SPF and
  * Authentication-Results (values quoted when not dot-atoms, the HELO
  * identity for <>); authenticated clients, exempt_ips and <> with helo:
- * false not checked; an mx term's address lookups started together; the
- * config errors.
+ * false not checked; an mx term's address lookups started together; a
+ * Postfix asking twice for one message gets the headers once; the config
+ * errors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -214,28 +215,28 @@ fx_close(struct fx *fx)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* mail - decide MAIL FROM:<sender> from ip (extra "k=v" attributes). */
+static struct plugin_txn postfix_txn;  /* one Postfix connection's */
+
+/* ask - decide a request in phase on listener l, sender from ip (extra
+ * "k=v" attributes in ap). */
 static void
-mail(struct fx *fx, const char *ip, const char *sender,
-    struct plugin_decision *d, ...)
+ask(struct fx *fx, const char *phase, enum plugin_listener l, const char *ip,
+    const char *sender, struct plugin_decision *d, va_list ap)
 {
 	struct wire_attr attrs[12];
 	char text[12][300];
 	struct wire_request r;
 	struct plugin_request rq;
 	const char *kv;
-	va_list ap;
 	size_t n = 0;
 
 	snprintf(text[n++], 300, "request=smtpd_access_policy");
-	snprintf(text[n++], 300, "protocol_state=MAIL");
+	snprintf(text[n++], 300, "protocol_state=%s", phase);
 	snprintf(text[n++], 300, "client_address=%s", ip);
 	snprintf(text[n++], 300, "helo_name=client.example");
 	snprintf(text[n++], 300, "sender=%s", sender);
-	va_start(ap, d);
 	while ((kv = va_arg(ap, const char *)) != NULL && n < 12)
 		str_copy(text[n++], kv, 300);
-	va_end(ap);
 	for (size_t i = 0; i < n; i++) {
 		char *eq = strchr(text[i], '=');
 
@@ -249,11 +250,37 @@ mail(struct fx *fx, const char *ip, const char *sender,
 	r.cap = 12;
 	memset(&rq, 0, sizeof(rq));
 	rq.req = &r;
-	rq.listener = PLUGIN_LISTENER_ELEMTA;
+	rq.listener = l;
 	rq.message_fd = -1;
 	rq.auth_succeeded = -1;
+	if (l == PLUGIN_LISTENER_POSTFIX)
+		rq.txn = &postfix_txn;
 	plugin_host_decide(fx->h, &rq, d);
 	assert_int_equal(outstanding, 0);
+}
+
+/* mail - MAIL FROM:<sender> from ip on the Elemta listener. */
+static void
+mail(struct fx *fx, const char *ip, const char *sender,
+    struct plugin_decision *d, ...)
+{
+	va_list ap;
+
+	va_start(ap, d);
+	ask(fx, "MAIL", PLUGIN_LISTENER_ELEMTA, ip, sender, d, ap);
+	va_end(ap);
+}
+
+/* postfix - a Postfix check_policy_service request in phase. */
+static void
+postfix(struct fx *fx, const char *phase, const char *ip, const char *sender,
+    struct plugin_decision *d, ...)
+{
+	va_list ap;
+
+	va_start(ap, d);
+	ask(fx, phase, PLUGIN_LISTENER_POSTFIX, ip, sender, d, ap);
+	va_end(ap);
 }
 
 /* expect - the decision's code (0: accepted) and enhanced code. */
@@ -528,6 +555,32 @@ test_hostile_sender(void **state)
 	fx_close(&fx);
 }
 
+/* test_postfix_once - a Postfix asking at RCPT and again at DATA for
+ * one message: checked both times (a fail refuses each), the headers and
+ * the metric only with the request that counts the message. */
+static void
+test_postfix_once(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+
+	assert_int_equal(fx_open(&fx, SPF_ON), 0);
+	memset(&postfix_txn, 0, sizeof(postfix_txn));
+	postfix(&fx, "RCPT", "192.0.2.1", "x@pass.example", &d,
+	    "instance=a1", "recipient=bob@local.test", NULL);
+	expect(&d, 0, NULL);
+	assert_int_equal(d.headers.count, 2);
+	assert_non_null(strstr(header(&d, "Received-SPF"), "pass "));
+	postfix(&fx, "DATA", "192.0.2.1", "x@pass.example", &d,
+	    "instance=a1", NULL);
+	expect(&d, 0, NULL);
+	assert_int_equal(d.headers.count, 0);
+	postfix(&fx, "RCPT", "192.0.2.1", "x@fail.example", &d,
+	    "instance=a2", "recipient=bob@local.test", NULL);
+	expect(&d, 550, "5.7.23");
+	fx_close(&fx);
+}
+
 /* test_config_errors - each bad spf setting refused with its key. */
 static void
 test_config_errors(void **state)
@@ -565,6 +618,7 @@ main(void)
 		cmocka_unit_test(test_not_checked),
 		cmocka_unit_test(test_parallel_mx),
 		cmocka_unit_test(test_hostile_sender),
+		cmocka_unit_test(test_postfix_once),
 		cmocka_unit_test(test_config_errors),
 	};
 
