@@ -330,8 +330,8 @@ spf_answer_copy(const struct elemta_dns_answer *in, enum dns_type qtype,
 	out->qtype = qtype;
 	out->qname = in != NULL ? in->name : "";
 	out->records = recs;
-	if (in == NULL) {
-		out->status = DNS_TEMPFAIL;
+	if (in == NULL || in->type != (enum elemta_dns_type)qtype) {
+		out->status = DNS_TEMPFAIL;     /* not the answer asked for */
 		return;
 	}
 	switch (in->status) {
