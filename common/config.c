@@ -78,6 +78,7 @@ enum setting_type {
 	SET_ROUTES,     /* delivery.routes: list of {domains, next_hop}    */
 	SET_RELAYHOST,  /* delivery.relayhost: an SMTP next hop (route.h)  */
 	SET_RESOLVERS,  /* dns.resolvers: list of ADDRESS[@PORT]           */
+	SET_MILTERS,    /* milters: list of {name, address, modes, ...}    */
 };
 
 /* How a value is stored in struct config. */
@@ -89,7 +90,8 @@ enum setting_store {
 	STORE_INDEX,    /* an enum field: the index into values[], or
 	                   codes[index] when the setting has codes     */
 	STORE_LIST,     /* SET_LISTEN, SET_PLUGINS, SET_CIDRS, SET_ROUTES,
-	                   SET_RESOLVERS fill their own fields            */
+	                   SET_RESOLVERS, SET_MILTERS fill their own
+	                   fields                                         */
 	STORE_HOP,      /* a struct route_hop                              */
 };
 
@@ -440,6 +442,11 @@ static const struct setting config_settings[] = {
 	  AT(log.level), .def = "info", .values = log_levels,
 	  .codes = log_level_codes,
 	  .help = "most verbose level logged" },
+
+	{ .name = "milters", .type = SET_MILTERS, .store = STORE_LIST,
+	  .help = "milters, run in this order at END-OF-MESSAGE: list of "
+	  "{name, address: unix:/path|inet:host:port, modes: [smtp, "
+	  "submission, smtps], timeout (30s), fail_mode: tempfail|accept}" },
 
 	{ .name = "plugins", .type = SET_PLUGINS, .store = STORE_LIST,
 	  .help = "policy plugins, run in this order" },
@@ -1807,6 +1814,7 @@ setting_convert(struct config *cfg, const struct setting *s,
 	case SET_CIDRS:
 	case SET_ROUTES:
 	case SET_RESOLVERS:
+	case SET_MILTERS:
 		break;
 	}
 	return error_set(err, "internal error: no converter");
@@ -2254,6 +2262,189 @@ plugins_load(struct loader *ld, const struct setting *s,
 		}
 		if (!dup)
 			cfg->plugin_count++;
+	}
+}
+
+/*==== milters ====*/
+
+/* milter_address_parse - "unix:/path" (relative: to the config file) or
+ * "inet:host:port" (numeric host) into m->endpoint; m->address keeps the
+ * text with the path made absolute. */
+static int
+milter_address_parse(struct loader *ld, const char *text,
+    struct config_milter *m, struct error *err)
+{
+	char value[sizeof(m->address)];
+
+	if (strlen(text) >= sizeof(value))
+		return error_set(err, "address too long");
+	str_copy(value, text, sizeof(value));
+	if (strncmp(value, CONFIG_UNIX_PREFIX, CONFIG_UNIX_PREFIX_LEN) == 0) {
+		if (check_postfix_listen(ld->cfg, value, sizeof(value), err) < 0)
+			return -1;
+	} else if (strncmp(value, "inet:", 5) == 0) {
+		memmove(value, value + 5, strlen(value + 5) + 1);
+		if (value[0] == '\0' ||
+		    check_hostport(ld->cfg, value, sizeof(value), err) < 0)
+			return error_prefix(err, "inet:HOST:PORT");
+	} else {
+		return error_set(err, "expected unix:/path or inet:host:port, "
+		    "found '%.100s'", text);
+	}
+	endpoint_derive(value, &m->endpoint);
+	if (m->endpoint.path[0] != '\0')
+		str_copy(m->address, value, sizeof(m->address));
+	else
+		snprintf(m->address, sizeof(m->address), "inet:%.*s",
+		    (int)(sizeof(m->address) - 6), value);
+	return 0;
+}
+
+/* milter_modes_load - the listener modes a milter serves. */
+static int
+milter_modes_load(struct loader *ld, const struct config_node *entry,
+    const char *prefix, struct config_milter *m)
+{
+	const struct config_node *n = config_node_get(entry, "modes");
+	char key[96];
+	size_t idx;
+	struct error err;
+
+	snprintf(key, sizeof(key), "%s.modes", prefix);
+	if (n == NULL || n->type != CONFIG_NODE_LIST || n->count == 0) {
+		load_error(ld, n != NULL ? n : entry, key, "expected a "
+		    "non-empty list of listener modes such as [submission] "
+		    "(smtp, submission, smtps)");
+		return -1;
+	}
+	for (size_t i = 0; i < n->count; i++) {
+		const struct config_node *it = n->items[i];
+
+		if (it->type != CONFIG_NODE_SCALAR ||
+		    enum_parse(it->scalar, listen_modes, &idx, &err) < 0) {
+			load_error(ld, it, key, "expected smtp, submission or "
+			    "smtps");
+			return -1;
+		}
+		m->modes |= 1u << idx;
+	}
+	return 0;
+}
+
+/* milter_entry_load - one {name, address, modes, timeout, fail_mode}. */
+static int
+milter_entry_load(struct loader *ld, const struct config_node *entry,
+    size_t index, struct config_milter *m)
+{
+	static const char *const known[] = { "name", "address", "modes",
+	    "timeout", "fail_mode" };
+	static const char *const fail_modes[] = { "tempfail", "accept", NULL };
+	char prefix[64], key[96];
+	const struct config_node *n;
+	struct error err;
+	size_t idx;
+	bool bad;
+	int rc = 0;
+
+	snprintf(prefix, sizeof(prefix), "milters[%zu]", index);
+	if (entry->type != CONFIG_NODE_MAP) {
+		load_error(ld, entry, prefix, "expected a map like {name: "
+		    "opendkim, address: \"unix:/run/opendkim.sock\", modes: "
+		    "[submission]}, found %s", node_type_name(entry));
+		return -1;
+	}
+	check_keys(ld, entry, prefix, known, 5);
+	str_copy(m->where, entry->where, sizeof(m->where));
+	snprintf(key, sizeof(key), "%s.name", prefix);
+	n = scalar_child(ld, entry, "name", key, &bad);
+	if (n == NULL || !plugin_name_valid(n->scalar)) {
+		if (!bad)
+			load_error(ld, n != NULL ? n : entry, key, "missing or "
+			    "invalid (use 1 to %d characters a-z, 0-9, '_' or "
+			    "'-')", CONFIG_NAME_MAX - 1);
+		rc = -1;
+	} else {
+		str_copy(m->name, n->scalar, sizeof(m->name));
+	}
+	snprintf(key, sizeof(key), "%s.address", prefix);
+	n = scalar_child(ld, entry, "address", key, &bad);
+	if (n == NULL) {
+		if (!bad)
+			load_error(ld, entry, key, "missing (unix:/path or "
+			    "inet:host:port)");
+		rc = -1;
+	} else if (milter_address_parse(ld, n->scalar, m, &err) < 0) {
+		load_error(ld, n, key, "%s", err.text);
+		rc = -1;
+	}
+	if (milter_modes_load(ld, entry, prefix, m) < 0)
+		rc = -1;
+	snprintf(key, sizeof(key), "%s.timeout", prefix);
+	n = scalar_child(ld, entry, "timeout", key, &bad);
+	m->timeout_ms = 30000;
+	if (bad) {
+		rc = -1;
+	} else if (n != NULL && (config_parse_duration_ms(n->scalar,
+	    &m->timeout_ms, &err) < 0 || m->timeout_ms < 100 ||
+	    m->timeout_ms > 600000)) {
+		load_error(ld, n, key, "expected a duration from 100ms to 10m");
+		rc = -1;
+	}
+	snprintf(key, sizeof(key), "%s.fail_mode", prefix);
+	n = scalar_child(ld, entry, "fail_mode", key, &bad);
+	m->fail_mode = CONFIG_FAIL_TEMPFAIL;
+	if (bad) {
+		rc = -1;
+	} else if (n != NULL) {
+		if (enum_parse(n->scalar, fail_modes, &idx, &err) < 0) {
+			load_error(ld, n, key, "%s", err.text);
+			rc = -1;
+		} else {
+			m->fail_mode = idx == 0 ? CONFIG_FAIL_TEMPFAIL :
+			    CONFIG_FAIL_ACCEPT;
+		}
+	}
+	return rc;
+}
+
+/* milters_load - the milters list, in order; names are unique. */
+static void
+milters_load(struct loader *ld, const struct setting *s,
+    const struct config_node *node)
+{
+	struct config *cfg = ld->cfg;
+
+	cfg->milter_count = 0;
+	if (node == NULL || (node->type == CONFIG_NODE_SCALAR &&
+	    node->scalar[0] == '\0'))
+		return;
+	if (node->type != CONFIG_NODE_LIST) {
+		load_error(ld, node, s->name, "expected a list of {name, "
+		    "address, modes, timeout, fail_mode} maps, found %s",
+		    node_type_name(node));
+		return;
+	}
+	for (size_t i = 0; i < node->count; i++) {
+		struct config_milter *m;
+		bool dup = false;
+
+		if (cfg->milter_count == CONFIG_MILTERS_MAX) {
+			load_error(ld, node->items[i], s->name, "too many "
+			    "milters (max %d)", CONFIG_MILTERS_MAX);
+			break;
+		}
+		m = &cfg->milters[cfg->milter_count];
+		memset(m, 0, sizeof(*m));
+		if (milter_entry_load(ld, node->items[i], i, m) < 0)
+			continue;
+		for (size_t j = 0; j < cfg->milter_count && !dup; j++)
+			if (strcmp(cfg->milters[j].name, m->name) == 0) {
+				load_error(ld, node->items[i], s->name,
+				    "duplicate milter name '%s'", m->name);
+				dup = true;
+			}
+		if (!dup)
+			cfg->milter_count++;
 	}
 }
 
@@ -2827,6 +3018,10 @@ setting_load(struct loader *ld, const struct setting *s,
 		resolvers_load(ld, s, node);
 		return;
 	}
+	if (s->type == SET_MILTERS) {
+		milters_load(ld, s, node);
+		return;
+	}
 	if (node != NULL && node->type != CONFIG_NODE_SCALAR) {
 		load_error(ld, node, s->name, "expected a single value (scalar), "
 		    "found %s", node_type_name(node));
@@ -3177,6 +3372,30 @@ dump_routes(const struct config *cfg, const char *name, FILE *out)
 	}
 }
 
+/* dump_milters - "key[i].field = value" for every milter. */
+static void
+dump_milters(const struct config *cfg, const char *name, FILE *out)
+{
+	char buf[64];
+
+	if (cfg->milter_count == 0)
+		fprintf(out, "%s = []\n", name);
+	for (size_t i = 0; i < cfg->milter_count; i++) {
+		const struct config_milter *m = &cfg->milters[i];
+
+		fprintf(out, "%s[%zu].name = %s\n", name, i, m->name);
+		fprintf(out, "%s[%zu].address = %s\n", name, i, m->address);
+		fprintf(out, "%s[%zu].modes =", name, i);
+		for (unsigned k = 0; listen_modes[k] != NULL; k++)
+			if (m->modes & (1u << k))
+				fprintf(out, " %s", listen_modes[k]);
+		format_duration(m->timeout_ms, buf, sizeof(buf));
+		fprintf(out, "\n%s[%zu].timeout = %s\n", name, i, buf);
+		fprintf(out, "%s[%zu].fail_mode = %s\n", name, i,
+		    m->fail_mode == CONFIG_FAIL_ACCEPT ? "accept" : "tempfail");
+	}
+}
+
 /* config_setting_name - see config.h. */
 const char *
 config_setting_name(size_t i)
@@ -3220,6 +3439,8 @@ config_dump(const struct config *cfg, FILE *out)
 				fprintf(out, "%s%s", j > 0 ? ", " : "",
 				    cfg->dns.resolvers[j]);
 			fputc('\n', out);
+		} else if (s->type == SET_MILTERS) {
+			dump_milters(cfg, s->name, out);
 		} else if (s->type == SET_PLUGINS) {
 			if (cfg->plugin_count == 0)
 				fprintf(out, "%s = []\n", s->name);

@@ -121,6 +121,19 @@ struct config_endpoint {
 	char path[CONFIG_PATH_MAX]; /* absolute socket path; "" for TCP       */
 };
 
+/* One entry of `milters:` (docs/milters.md).  modes is a bit set:
+ * bit (1u << enum config_listen_mode) for each listener mode named. */
+#define CONFIG_MILTERS_MAX 16
+struct config_milter {
+	char name[CONFIG_NAME_MAX];
+	char address[CONFIG_PATH_MAX + 8];  /* as written (path absolute) */
+	struct config_endpoint endpoint;    /* parsed: unix path or host:port */
+	unsigned modes;
+	uint64_t timeout_ms;                /* the whole conversation      */
+	int fail_mode;                      /* enum config_fail_mode       */
+	char where[64];                     /* file:line:column            */
+};
+
 /* Enum-valued settings are stored as these enums (config.c's table
  * lists their spellings in the same order); nothing compares their text. */
 enum config_fail_mode { CONFIG_FAIL_TEMPFAIL, CONFIG_FAIL_ACCEPT };
@@ -270,6 +283,9 @@ struct config {
 
 	struct config_plugin plugins[CONFIG_PLUGINS_MAX];
 	size_t plugin_count;
+
+	struct config_milter milters[CONFIG_MILTERS_MAX]; /* in file order */
+	size_t milter_count;
 
 	struct config_node *root;         /* the whole document; owned     */
 };

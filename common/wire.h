@@ -97,6 +97,14 @@ enum elemta_phase wire_phase_parse(const char *state);
 #define WIRE_DELAY_MS_MAX 600000   /* policyd.timeout_ms's own maximum */
 #define WIRE_ATTR_CLIENT_NAME_EXT WIRE_EXT_PREFIX "client_name"
 #define WIRE_ATTR_REVERSE_CLIENT_NAME_EXT WIRE_EXT_PREFIX "reverse_client_name"
+/* A reply extension of END-OF-MESSAGE (private socket only): one edit
+ * of the message per line, repeated, in order (common/msg_edit.h owns
+ * the value's syntax); smtpd applies them all before it commits. */
+#define WIRE_ATTR_EDIT WIRE_EXT_PREFIX "edit"
+/* The longest reply line smtpd reads: an edit line (a header value of
+ * MSG_EDIT_VALUE_MAX bytes, percent-escaped); every other reply line
+ * stays within WIRE_REPLY_MAX. */
+#define WIRE_EDIT_LINE_MAX (64 * 1024)
 
 struct wire_attr {
 	const char *name;   /* points into the request's buffer */

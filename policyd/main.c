@@ -212,8 +212,8 @@ main(int argc, char **argv)
 		snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "",
 		    plugin_host_name(host, i));
 	}
-	log_info("worker %s ready: plugins: %s", wid ? wid : "0",
-	    names[0] ? names : "(none)");
+	log_info("worker %s ready: plugins: %s; milters: %zu", wid ? wid : "0",
+	    names[0] ? names : "(none)", cfg->milter_count);
 	if (worker_run(host, cs, cfg, policy_fd, postfix_fd, &err) != 0)
 		fatal("%s", err.text);
 

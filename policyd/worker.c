@@ -72,6 +72,8 @@
 #include "auth_pool.h"
 #include "fdpass.h"
 #include "log.h"
+#include "milter.h"
+#include "msg_edit.h"
 #include "strbuf.h"
 #include "wire.h"
 #include "worker.h"
@@ -107,6 +109,7 @@ enum conn_state {
 	CONN_DRAINING,
 	CONN_AUTH,          /* its AUTH's hash is on the pool */
 	CONN_DNS,           /* its request waits for DNS answers */
+	CONN_MILTER,        /* its END-OF-MESSAGE is with the milters */
 };
 
 struct worker;
@@ -148,6 +151,8 @@ struct conn {
 	struct worker_auth *auth;   /* in CONN_AUTH                          */
 	struct plugin_wait *wait;   /* in CONN_DNS: the request's lookups    */
 	int wait_fd;                /* in CONN_DNS: its message, or -1       */
+	struct milter_run *milter;  /* in CONN_MILTER                        */
+	struct plugin_decision milter_d; /* the chain's verdict meanwhile    */
 };
 
 /* One listening socket and what arrives on it. */
@@ -180,6 +185,7 @@ struct worker {
 	struct event *ev_commit;
 	struct auth_pool *pool;     /* NULL: AUTH decided whole (decide) */
 	struct event *ev_pool;
+	struct milter_chain *milters; /* worker_run's, or NULL: none       */
 };
 
 static void conn_on_read(evutil_socket_t fd, short what, void *arg);
@@ -205,6 +211,8 @@ conn_state_name(enum conn_state s)
 		return "hashing";
 	case CONN_DNS:
 		return "dns";
+	case CONN_MILTER:
+		return "milters";
 	}
 	return "?";
 }
@@ -242,6 +250,8 @@ conn_close(struct conn *c)
 	}
 	if (c->wait_fd >= 0)
 		close(c->wait_fd);
+	milter_run_cancel(c->milter);
+	c->milter = NULL;
 	event_free(c->ev_read);
 	event_free(c->ev_write);
 	close(c->fd);
@@ -618,6 +628,98 @@ conn_auth_begin(struct conn *c, const struct plugin_request *rq)
 	return 1;
 }
 
+/* ==== Milters (policyd/milter.h) ==== */
+
+/* conn_milters_apply - the milters have their say: an END-OF-MESSAGE
+ * from Elemta's smtpd the chain let through (continue or quarantine:
+ * policy first, docs/milters.md), on a listener some milter serves. */
+static bool
+conn_milters_apply(const struct conn *c, const struct wire_request *req,
+    const struct plugin_decision *d)
+{
+	return c->w->milters != NULL && c->listener == PLUGIN_LISTENER_ELEMTA &&
+	    d->phase == ELEMTA_PHASE_EOM &&
+	    (d->result.action == ELEMTA_CONTINUE ||
+	    d->result.action == ELEMTA_QUARANTINE) &&
+	    milter_chain_applies(c->w->milters,
+	    wire_request_get(req, WIRE_ATTR_LISTEN_MODE));
+}
+
+static void conn_milter_done(void *arg, struct milter_outcome *out);
+
+/* conn_milter_begin - hand the message to the milters and pause c (its
+ * later requests wait: replies go out in order); 1, as conn_request. */
+static int
+conn_milter_begin(struct conn *c, const struct wire_request *req, int fd,
+    const struct plugin_decision *d)
+{
+	c->milter_d = *d;
+	c->milter = milter_run_start(c->w->milters, c->w->base, req, fd,
+	    conn_milter_done, c);
+	conn_enter_state(c, CONN_MILTER);
+	return 1;
+}
+
+/* conn_reply_edits - one END-OF-MESSAGE reply: the chain's PREPEND
+ * headers and res's action (conn_reply_full's lines), then the milters'
+ * edits before the empty line. */
+static int
+conn_reply_edits(struct conn *c, const struct elemta_result *res,
+    const struct wire_headers *hdrs, const struct msg_edits *edits)
+{
+	struct wire_reply_ext none = { 0 };
+	size_t from = c->out.len;
+	unsigned dropped = 0;
+
+	if (wire_reply_encode_headers(&c->out, res, false, &none, hdrs, false,
+	    &dropped) != 0 ||
+	    (strbuf_truncate(&c->out, c->out.len - 1),
+	    msg_edits_encode(edits, WIRE_ATTR_EDIT, &c->out)) != 0 ||
+	    strbuf_append(&c->out, "\n", 1) != 0) {
+		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
+		    CONN_OUT_LIMIT);
+		return -1;
+	}
+	conn_note_reply(c, from);
+	return 0;
+}
+
+/* conn_milter_done - compose the chain's verdict with the milters' (the
+ * first refusal or discard wins; quarantine from either side holds),
+ * answer with the edits, resume c. */
+static void
+conn_milter_done(void *arg, struct milter_outcome *out)
+{
+	struct conn *c = arg;
+	struct elemta_result res = c->milter_d.result;
+	int rc;
+
+	c->milter = NULL;
+	if (out->action == ELEMTA_REJECT || out->action == ELEMTA_TEMPFAIL ||
+	    out->action == ELEMTA_DISCARD) {
+		memset(&res, 0, sizeof(res));
+		res.action = out->action;
+		res.smtp_code = out->code;
+		str_copy(res.enhanced, out->enhanced, sizeof(res.enhanced));
+		str_copy(res.message, out->text, sizeof(res.message));
+		wire_result_defaults(&res);
+		msg_edits_free(&out->edits);
+	} else if (out->action == ELEMTA_QUARANTINE &&
+	    res.action == ELEMTA_CONTINUE) {
+		res.action = ELEMTA_QUARANTINE;
+		str_copy(res.message, out->text, sizeof(res.message));
+	}
+	rc = conn_reply_edits(c, &res, &c->milter_d.headers, &out->edits);
+	msg_edits_free(&out->edits);
+	if (rc != 0) {
+		conn_close(c);
+		return;
+	}
+	wire_parser_next(&c->parser);
+	conn_enter_state(c, CONN_READING);
+	conn_process(c);
+}
+
 /* conn_request - decide one complete request and queue its reply;
  * secret: it carries elemta_auth_password.  0, -1 (close c), or 1: c
  * paused on an AUTH hash (the request stays in the parser). */
@@ -679,6 +781,8 @@ conn_request(struct conn *c, const struct wire_request *req, bool secret)
 		c->w->batch_decisions++;
 	}
 
+	if (rq.message_fd >= 0 && conn_milters_apply(c, req, &d))
+		return conn_milter_begin(c, req, rq.message_fd, &d);
 	if (rq.message_fd >= 0)
 		close(rq.message_fd);
 	return conn_answer(c, &d);
@@ -704,6 +808,12 @@ conn_on_dns_ready(void *arg)
 	if (rc == 1)
 		return;         /* waits again: ready runs again */
 	c->wait = NULL;
+	if (c->wait_fd >= 0 && conn_milters_apply(c, &c->parser.req, &d)) {
+		rq.message_fd = c->wait_fd;
+		c->wait_fd = -1;
+		(void)conn_milter_begin(c, &c->parser.req, rq.message_fd, &d);
+		return;
+	}
 	if (c->wait_fd >= 0)
 		close(c->wait_fd);
 	c->wait_fd = -1;
@@ -1074,6 +1184,7 @@ worker_on_tick(evutil_socket_t fd, short what, void *arg)
 	/* Housekeeping writes commit on their own. */
 	worker_batch_commit(w);
 	plugin_host_flush_metrics(w->host);
+	milter_chain_flush_metrics(w->milters, w->cs);
 	/* FAST sync mode: this is the "about once a second" flush. */
 	if (w->cs != NULL && counter_flush(w->cs, &err) != 0)
 		log_warn("counter table flush failed: %s", err.text);
@@ -1275,6 +1386,7 @@ worker_run(struct plugin_host *host, struct counter_store *cs,
 	struct timeval second = { 1, 0 };
 	struct worker_real real = { host, cs };
 	struct dns_resolver *resolver = NULL;
+	struct milter_chain *milters;
 	struct event_base *base;
 	struct worker *w;
 	int rc = 0;
@@ -1297,6 +1409,8 @@ worker_run(struct plugin_host *host, struct counter_store *cs,
 		    cfg->policyd.timeout_ms * 3 / 4);
 	w->host = host;
 	w->cs = cs;
+	w->milters = cfg != NULL ? milter_chain_new(cfg) : NULL;
+	milters = w->milters;
 	w->ev_term = evsignal_new(base, SIGTERM, worker_on_signal, w);
 	w->ev_int = evsignal_new(base, SIGINT, worker_on_signal, w);
 	w->ev_tick = event_new(base, -1, EV_PERSIST, worker_on_tick, w);
@@ -1313,6 +1427,8 @@ worker_run(struct plugin_host *host, struct counter_store *cs,
 		dns_resolver_free(resolver);
 	}
 	plugin_host_flush_metrics(host);
+	milter_chain_flush_metrics(milters, cs);
+	milter_chain_free(milters);
 	event_base_free(base);
 	return rc;
 }

@@ -22,7 +22,9 @@
  * listener (extensions ignored); either may be -1, not both.  cs may be
  * NULL (no sweeping).  cfg (may be NULL: no resolver) gives the DNS
  * resolver of the worker's loop (dns.*; a request's DNS time is bounded
- * below policyd.timeout_ms).  Returns 0 after a graceful stop, -1 with
+ * below policyd.timeout_ms) and the milters (milters:, policyd/milter.h:
+ * every END-OF-MESSAGE of the private listener the chain lets through).
+ * Returns 0 after a graceful stop, -1 with
  * err when the loop could not be set up. */
 int worker_run(struct plugin_host *host, struct counter_store *cs,
     const struct config *cfg, int policy_fd, int postfix_fd,

@@ -37,7 +37,7 @@
 #include "log.h"
 #include "policy_client.h"
 
-#define POLICY_RBUF_SIZE (WIRE_REPLY_MAX + 64)
+#define POLICY_RBUF_SIZE (WIRE_EDIT_LINE_MAX + 64)
 /* An idle connection is closed by us first, well before policyd's own
  * idle limit, so policyd never closes one just as a request goes out. */
 #define POLICY_IDLE_CLOSE_MS (10 * 60 * 1000)
@@ -86,12 +86,15 @@ struct pconn {
 	char cur_reverse[254];    /* its elemta_reverse_client_name     */
 	bool have_action;
 	struct wire_headers cur_headers; /* its PREPENDs               */
+	struct msg_edits cur_edits; /* its elemta_edit lines            */
+	bool cur_edits_bad;       /* one could not be parsed            */
 };
 
 struct policy_client {
 	struct event_base *base;
 	char *path;
 	uint64_t timeout_ms;
+	uint64_t fd_extra_ms;     /* policy_client_set_fd_wait            */
 	unsigned nconns;
 	struct pconn *conns;
 	/* The fair queue: clients with AUTHs waiting, in turn order (a
@@ -221,6 +224,8 @@ pconn_close(struct pconn *c)
 	c->cur_delay_ms = 0;
 	c->cur_headers.count = 0;
 	c->cur_headers.len = 0;
+	msg_edits_free(&c->cur_edits);
+	c->cur_edits_bad = false;
 	c->gen++;
 }
 
@@ -411,6 +416,11 @@ pconn_reply_done(struct pconn *c)
 	} else {
 		policy_result_parse(NULL, &res);  /* no action: tempfail */
 	}
+	if (c->cur_edits_bad)
+		policy_result_parse("451 4.3.0 Error: bad message edit from "
+		    "the policy service", &res);
+	else if (!msg_edits_empty(&c->cur_edits))
+		res.edits = &c->cur_edits;
 	c->have_action = false;
 	c->cur_delay_ms = 0;
 	str_copy(res.client_name, c->cur_name, sizeof(res.client_name));
@@ -423,6 +433,8 @@ pconn_reply_done(struct pconn *c)
 	request_free(r);
 	c->cur_headers.count = 0;
 	c->cur_headers.len = 0;
+	msg_edits_free(&c->cur_edits);
+	c->cur_edits_bad = false;
 	return 0;
 }
 
@@ -519,6 +531,14 @@ pconn_read_cb(evutil_socket_t fd, short what, void *arg)
 		    sizeof(WIRE_ATTR_REVERSE_CLIENT_NAME_EXT)) == 0) {
 			pconn_name(c->cur_reverse, sizeof(c->cur_reverse), line +
 			    sizeof(WIRE_ATTR_REVERSE_CLIENT_NAME_EXT));
+		} else if (strncmp(line, WIRE_ATTR_EDIT "=",
+		    sizeof(WIRE_ATTR_EDIT)) == 0 && !c->cur_edits_bad) {
+			if (msg_edit_parse(&c->cur_edits, line +
+			    sizeof(WIRE_ATTR_EDIT), &err) < 0) {
+				log_warn("policy client: %s from policyd: %s",
+				    WIRE_ATTR_EDIT, err.text);
+				c->cur_edits_bad = true;
+			}
 		}
 	}
 	if (start > 0) {
@@ -627,7 +647,11 @@ pconn_attach(struct pconn *c, struct policy_request *r, char *why,
 	r->conn = c;
 	r->fq = NULL;
 	r->next = NULL;
-	r->deadline_ms = policy_now_ms() + c->pc->timeout_ms;
+	r->deadline_ms = policy_now_ms() + c->pc->timeout_ms +
+	    (r->fd >= 0 ? c->pc->fd_extra_ms : 0);
+	/* policyd answers in order: never due before the one ahead. */
+	if (c->tail != NULL && c->tail->deadline_ms > r->deadline_ms)
+		r->deadline_ms = c->tail->deadline_ms;
 	if (c->tail != NULL)
 		c->tail->next = r;
 	else
@@ -975,6 +999,13 @@ policy_client_cancel(struct policy_request *r)
 		fq_remove(r->pc, r);
 		request_free(r);
 	}
+}
+
+/* policy_client_set_fd_wait - see policy_client.h. */
+void
+policy_client_set_fd_wait(struct policy_client *pc, uint64_t extra_ms)
+{
+	pc->fd_extra_ms = extra_ms;
 }
 
 /* policy_client_free - fail what is pending, close everything. */

@@ -39,6 +39,7 @@
 #include <event2/event.h>
 
 #include "strbuf.h"
+#include "msg_edit.h"
 #include "wire.h"
 
 #define POLICY_LANES_MIN 3   /* connections from which AUTH has its own */
@@ -72,6 +73,12 @@ struct policy_result {
 	 * wire_client_name_valid); "" when it sent none. */
 	char client_name[254];
 	char reverse_client_name[254];
+	/* The END-OF-MESSAGE reply's edits (elemta_edit lines, in order;
+	 * common/msg_edit.h): owned by the client, valid during the
+	 * callback only; NULL when the reply had none.  A reply with an
+	 * edit smtpd cannot parse is turned into 451 4.3.0 (a message is
+	 * never committed with part of its edits). */
+	const struct msg_edits *edits;
 };
 
 typedef void (*policy_done_fn)(void *arg, const struct policy_result *res);
@@ -85,6 +92,13 @@ struct policy_client *policy_client_new(struct event_base *base,
     const char *socket_path, unsigned max_conns, uint64_t timeout_ms);
 /* policy_client_connect_all - connect the whole pool now (start-up). */
 void policy_client_connect_all(struct policy_client *pc);
+/* policy_client_set_fd_wait - a request that carries a descriptor (the
+ * END-OF-MESSAGE, which policyd may hand to milters) waits extra_ms
+ * longer than policyd.timeout_ms for its answer: the milters' own
+ * timeouts added up, so policyd's fail_mode per milter decides, not
+ * smtpd's. */
+void policy_client_set_fd_wait(struct policy_client *pc, uint64_t extra_ms);
+
 /* policy_client_free - fails every pending request (callbacks run). */
 void policy_client_free(struct policy_client *pc);
 

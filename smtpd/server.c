@@ -1159,6 +1159,15 @@ server_run(const struct config *cfg, enum server_listen_source src,
 	}
 	srv->pc = policy_client_new(srv->base, cfg->policyd.socket,
 	    pool < POLICY_LANES_MIN ? POLICY_LANES_MIN : pool, cfg->policyd.timeout_ms);
+	{
+		/* The milters' timeouts added up: policyd's per-milter
+		 * fail_mode decides a slow milter, not this wait. */
+		uint64_t extra = 0;
+
+		for (size_t i = 0; i < cfg->milter_count; i++)
+			extra += cfg->milters[i].timeout_ms;
+		policy_client_set_fd_wait(srv->pc, extra > 0 ? extra + 1000 : 0);
+	}
 	policy_client_connect_all(srv->pc);
 	srv->committer = spool_committer_new(srv->base, cfg->spool.path,
 	    SERVER_COMMIT_THREADS, err);

@@ -63,6 +63,7 @@
 #include "addr.h"
 #include "error.h"
 #include "log.h"
+#include "msg_edit.h"
 #include "wire.h"
 #include "command.h"
 #include "data.h"
@@ -118,6 +119,9 @@ struct session_txn {
 	 * Received: header.  Owned, NULL when none. */
 	struct wire_headers *hdrs;
 	size_t hdrs_written;         /* bytes of hdrs already spooled   */
+	/* The END-OF-MESSAGE answer's edits, during its callback only
+	 * (policy_client.h): applied before the commit. */
+	const struct msg_edits *edits;
 };
 
 struct session {
@@ -1021,6 +1025,24 @@ session_rcpt_check(struct session *s, const struct command *cmd)
 	    -1);
 }
 
+/* session_txn_add_rcpt - append an accepted recipient (rcpt and orcpt
+ * taken over). */
+static void
+session_txn_add_rcpt(struct session_txn *t, char *rcpt, unsigned notify,
+    char *orcpt)
+{
+	if (t->nrcpt == t->rcpt_cap) {
+		t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
+		t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(*t->rcpts));
+		t->notify = xrealloc(t->notify,
+		    t->rcpt_cap * sizeof(*t->notify));
+		t->orcpt = xrealloc(t->orcpt, t->rcpt_cap * sizeof(*t->orcpt));
+	}
+	t->notify[t->nrcpt] = notify;
+	t->orcpt[t->nrcpt] = orcpt;
+	t->rcpts[t->nrcpt++] = rcpt;
+}
+
 /* session_rcpt_proceed - add the recipient (250 2.1.5), or refuse. */
 static void
 session_rcpt_proceed(struct session *s, const struct session_verdict *v)
@@ -1042,17 +1064,8 @@ session_rcpt_proceed(struct session *s, const struct session_verdict *v)
 		return;
 	}
 	session_note_verdict(s, v, false);
-	if (t->nrcpt == t->rcpt_cap) {
-		t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
-		t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(*t->rcpts));
-		t->notify = xrealloc(t->notify,
-		    t->rcpt_cap * sizeof(*t->notify));
-		t->orcpt = xrealloc(t->orcpt, t->rcpt_cap * sizeof(*t->orcpt));
-	}
-	t->notify[t->nrcpt] = t->pending_notify;
-	t->orcpt[t->nrcpt] = t->pending_orcpt;
+	session_txn_add_rcpt(t, rcpt, t->pending_notify, t->pending_orcpt);
 	t->pending_orcpt = NULL;
-	t->rcpts[t->nrcpt++] = rcpt;
 	session_enter_state(s, SESSION_RCPT_DONE);
 	session_reply(s, "250 2.1.5 Ok");
 }
@@ -1336,6 +1349,86 @@ session_eom(struct session *s)
 	session_ask(s, ELEMTA_PHASE_EOM, SESSION_EOM_POLICY, NULL, fd);
 }
 
+/* session_edit_addr - a milter's address without its angle brackets. */
+static char *
+session_edit_addr(const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n >= 2 && a[0] == '<' && a[n - 1] == '>')
+		return xstrndup(a + 1, n - 2);
+	return xstrdup(a);
+}
+
+/* session_apply_edits - the END-OF-MESSAGE answer's edits: the
+ * envelope's here, the content's through spool_msg_apply_edits (all or
+ * none).  -1 when the message could not be rewritten (answered). */
+static int
+session_apply_edits(struct session *s, const struct msg_edits *e)
+{
+	struct session_txn *t = &s->txn;
+	struct error err;
+	char esc[SESSION_ESC];
+	int rc;
+
+	if (msg_edits_changes_content(e) &&
+	    (rc = spool_msg_apply_edits(s->spool, e, &err)) < 0) {
+		log_err("sid=%s spool: applying the message's edits: %s",
+		    s->sid, err.text);
+		if (rc == SPOOL_NO_SPACE)
+			session_message_refused(s, 452, "4.3.1",
+			    "Insufficient system storage");
+		else
+			session_message_refused(s, 451, "4.3.0",
+			    "Error: queue file write error");
+		return -1;
+	}
+	if (msg_edits_changes_content(e))
+		s->message_size = s->spool->size;
+	for (size_t i = 0; i < e->count; i++) {
+		const struct msg_edit *it = &e->items[i];
+		char *a;
+
+		switch (it->op) {
+		case MSG_EDIT_SENDER:
+			free(t->sender);
+			t->sender = session_edit_addr(it->value);
+			log_info("sid=%s sender changed to <%s>", s->sid,
+			    session_esc(esc, sizeof(esc), t->sender));
+			break;
+		case MSG_EDIT_RCPT_ADD:
+			session_txn_add_rcpt(t, session_edit_addr(it->value),
+			    0, NULL);
+			log_info("sid=%s recipient <%s> added", s->sid,
+			    session_esc(esc, sizeof(esc), it->value));
+			break;
+		case MSG_EDIT_RCPT_DEL:
+			a = session_edit_addr(it->value);
+			for (size_t k = 0; k < t->nrcpt; k++) {
+				if (strcasecmp(t->rcpts[k], a) != 0)
+					continue;
+				free(t->rcpts[k]);
+				free(t->orcpt[k]);
+				memmove(&t->rcpts[k], &t->rcpts[k + 1],
+				    (t->nrcpt - k - 1) * sizeof(*t->rcpts));
+				memmove(&t->orcpt[k], &t->orcpt[k + 1],
+				    (t->nrcpt - k - 1) * sizeof(*t->orcpt));
+				memmove(&t->notify[k], &t->notify[k + 1],
+				    (t->nrcpt - k - 1) * sizeof(*t->notify));
+				t->nrcpt--;
+				k--;
+			}
+			log_info("sid=%s recipient <%s> removed", s->sid,
+			    session_esc(esc, sizeof(esc), a));
+			free(a);
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
 /* session_eom_proceed - store (queue/ or quarantine/), drop, or refuse. */
 static void
 session_eom_proceed(struct session *s, const struct session_verdict *v)
@@ -1358,6 +1451,12 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	session_note_verdict(s, v, false);
 	if (verdict != ELEMTA_DISCARD && t->verdict != ELEMTA_CONTINUE)
 		verdict = t->verdict;
+	if (verdict != ELEMTA_DISCARD && t->edits != NULL) {
+		if (session_apply_edits(s, t->edits) < 0)
+			return;
+		if (t->nrcpt == 0)
+			verdict = ELEMTA_DISCARD;   /* every recipient removed */
+	}
 	str_copy(qid, t->queue_id, sizeof(qid));
 	session_esc(esc, sizeof(esc), t->sender);
 	if (verdict == ELEMTA_DISCARD) {
@@ -2036,7 +2135,9 @@ session_policy_done(struct session *s, const struct policy_result *res)
 		session_data_proceed(s, &v);
 		break;
 	case ELEMTA_PHASE_EOM:
+		s->txn.edits = res->failed ? NULL : res->edits;
 		session_eom_proceed(s, &v);
+		s->txn.edits = NULL;
 		break;
 	}
 }

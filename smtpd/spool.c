@@ -34,6 +34,7 @@
 #include "error.h"
 #include "fdio.h"
 #include "log.h"
+#include "msg_edit.h"
 #include "command.h"
 #include "queue_file.h"
 #include "spool.h"
@@ -500,6 +501,70 @@ spool_msg_commit(struct spool_msg *m, const struct spool_envelope *env,
 		return 0;
 	spool_dest_dir(spool, dest, parent, sizeof(parent));
 	return spool_fsync_path(parent, err);
+}
+
+/* spool_edit_write - msg_edits_apply's sink: the new tmp file. */
+static int
+spool_edit_write(void *arg, const void *data, size_t len, struct error *err)
+{
+	return spool_msg_write(arg, data, len, err) < 0 ? -1 : 0;
+}
+
+/* spool_msg_apply_edits - see spool.h. */
+int
+spool_msg_apply_edits(struct spool_msg *m, const struct msg_edits *edits,
+    struct error *err)
+{
+	struct spool_msg n;
+	char dir[PATH_MAX], path[PATH_MAX];
+	int in, rc;
+
+	if ((rc = spool_msg_flush(m, err)) < 0)
+		return rc;
+	if ((in = spool_msg_reader(m, err)) < 0)
+		return -1;
+	memset(&n, 0, sizeof(n));
+	str_copy(n.id, m->id, sizeof(n.id));
+	n.spool = m->spool;
+	n.anonymous = m->anonymous;
+	snprintf(dir, sizeof(dir), "%s/tmp", m->spool);
+	if ((size_t)snprintf(path, sizeof(path), "%s.edit", m->tmppath) >=
+	    sizeof(path)) {
+		close(in);
+		return error_set(err, "spool path too long");
+	}
+	n.fd = m->anonymous ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640) :
+	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (n.fd < 0) {
+		rc = spool_errno_no_space(errno) ? SPOOL_NO_SPACE : -1;
+		error_set(err, "create %s: %s", path, strerror(errno));
+		close(in);
+		return rc;
+	}
+	n.tmppath = xstrdup(path);
+	n.open = true;
+	n.buf = xmalloc(SPOOL_BUF_SIZE);
+	rc = msg_edits_apply(edits, in, m->size, spool_edit_write, &n, err);
+	close(in);
+	if (rc == 0)
+		rc = spool_msg_flush(&n, err);
+	else if (n.failed)
+		rc = n.no_space ? SPOOL_NO_SPACE : -1;
+	if (rc == 0 && !m->anonymous && rename(n.tmppath, m->tmppath) != 0)
+		rc = error_set(err, "rename %s: %s", n.tmppath, strerror(errno));
+	if (rc < 0) {
+		spool_msg_abort(&n);
+		return rc;
+	}
+	/* The edited file takes the received one's place (a named one
+	 * took its name above). */
+	close(m->fd);
+	m->fd = n.fd;
+	m->size = n.size;
+	n.fd = -1;
+	free(n.tmppath);
+	free(n.buf);
+	return 0;
 }
 
 /* spool_msg_abort - drop the message (an unnamed file goes with its

@@ -99,6 +99,17 @@ int spool_msg_insert(struct spool_msg *m, uint64_t offset, const void *data,
 /* spool_msg_reader - a new read-only descriptor of the message file
  * (close-on-exec), or -1. */
 int spool_msg_reader(const struct spool_msg *m, struct error *err);
+/* spool_msg_apply_edits - replace the message (flushed, not yet
+ * committed) with the same bytes after edits' header and body edits
+ * (common/msg_edit.h): the new content is written to a new tmp file
+ * which then takes the old one's place, so on failure (-1 or
+ * SPOOL_NO_SPACE, err filled) m is exactly as received and stays open
+ * (the caller aborts or answers as it sees fit).  Envelope edits are the
+ * caller's.  The one path every edit of a message takes before commit:
+ * the milters' and a policy's PREPEND. */
+struct msg_edits;
+int spool_msg_apply_edits(struct spool_msg *m, const struct msg_edits *edits,
+    struct error *err);
 /* spool_msg_commit - append the envelope, fsync, link (rename) into
  * queue/ or quarantine/, fsync the destination directory.  On failure the
  * tmp file is dropped.  Either way the message is closed afterwards. */

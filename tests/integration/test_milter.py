@@ -1,0 +1,227 @@
+"""Milters (issue 20): real OpenDKIM (signing on submission, verifying on
+smtp), a real clamav-milter with a signature database written by sigtool,
+and misbehaving milters written here (killed mid-message, silent,
+answering garbage), through elemta-policyd's milter client
+(policyd/milter.c, docs/milters.md).
+
+Each real milter is started once per module (they are slow to start) on
+an inet socket of 127.0.0.1 (the workers run as unprivileged users when
+the tests run as root); each Elemta instance is per test.
+"""
+import base64
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+import dkim
+import pytest
+
+from elemta import SMTPConn, free_port, send_message, wait_until
+
+DOMAIN = "example.org"
+SELECTOR = "sel"
+PASSWORD = "s3cret-pw"
+
+MESSAGE = (b"From: Alice <alice@example.org>\r\n"
+           b"To: Bob <bob@example.com>\r\n"
+           b"Subject: milter test\r\n"
+           b"Message-ID: <m1@example.org>\r\n"
+           b"Date: Sun, 06 Dec 2026 10:00:00 +0000\r\n"
+           b"\r\n"
+           b"Hello Bob,\r\n"
+           b"this message is signed.\r\n")
+
+
+def milter_entry(name, port, modes, timeout="10s", fail_mode="tempfail"):
+    return {"name": name, "address": "inet:127.0.0.1:%d" % port,
+            "modes": modes, "timeout": timeout, "fail_mode": fail_mode}
+
+
+def wait_port(port, proc, what, timeout=30):
+    def up():
+        if proc.poll() is not None:
+            raise AssertionError("%s exited with %s" % (what, proc.returncode))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    wait_until(up, timeout, what="%s listening on %d" % (what, port))
+
+
+class OpenDKIM:
+    """Two opendkim processes sharing one key: a signer (Mode s) and a
+    verifier (Mode v) that finds the public key in TestDNSData."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="elemta-dkim-")
+        os.chmod(self.dir, 0o755)
+        r = subprocess.run(["opendkim-genkey", "-b", "1024", "-d", DOMAIN,
+                            "-s", SELECTOR, "-D", self.dir],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        txt = open(os.path.join(self.dir, SELECTOR + ".txt")).read()
+        # "sel._domainkey IN TXT ( "v=DKIM1; h=sha256; k=rsa; " "p=..." )"
+        parts = txt[txt.index("(") + 1:txt.rindex(")")].split('"')[1::2]
+        self.record = "".join(parts)
+        self.pubkey_name = "%s._domainkey.%s" % (SELECTOR, DOMAIN)
+        key = os.path.join(self.dir, SELECTOR + ".private")
+        with open(os.path.join(self.dir, "keytable"), "w") as f:
+            f.write("%s %s:%s:%s\n" % (self.pubkey_name, DOMAIN, SELECTOR, key))
+        with open(os.path.join(self.dir, "signingtable"), "w") as f:
+            f.write("*@%s %s\n" % (DOMAIN, self.pubkey_name))
+        with open(os.path.join(self.dir, "dns"), "w") as f:
+            f.write("%s %s\n" % (self.pubkey_name, self.record))
+        self.sign_port = free_port()
+        self.verify_port = free_port()
+        common = ["Syslog yes", "SyslogSuccess yes", "Background no",
+                  "RequireSafeKeys no", "Canonicalization relaxed/simple",
+                  "AuthservID mx.test.example", "AlwaysAddARHeader yes"]
+        if os.geteuid() == 0:
+            common.append("UserID root")
+        self.procs = []
+        for name, mode, port, extra in (
+                ("sign", "s", self.sign_port,
+                 ["KeyTable file:%s/keytable" % self.dir,
+                  "SigningTable refile:%s/signingtable" % self.dir,
+                  "InternalHosts 127.0.0.1"]),
+                ("verify", "v", self.verify_port,
+                 ["TestDNSData file:%s/dns" % self.dir,
+                  "InternalHosts 192.0.2.1"])):
+            conf = os.path.join(self.dir, name + ".conf")
+            with open(conf, "w") as f:
+                f.write("\n".join(common + extra + [
+                    "Mode %s" % mode,
+                    "Socket inet:%d@127.0.0.1" % port,
+                    "PidFile %s/%s.pid" % (self.dir, name)]) + "\n")
+            log = open(os.path.join(self.dir, name + ".log"), "wb")
+            p = subprocess.Popen(["opendkim", "-f", "-x", conf],
+                                 stdout=log, stderr=subprocess.STDOUT)
+            self.procs.append(p)
+            wait_port(port, p, "opendkim " + name)
+
+    def dnsfunc(self, name, timeout=5):
+        if name.decode().rstrip(".") == self.pubkey_name:
+            return self.record.encode()
+        return b""
+
+    def stop(self):
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def opendkim():
+    d = OpenDKIM()
+    yield d
+    d.stop()
+
+
+def plain_token(user, password):
+    return base64.b64encode(b"\0" + user.encode() + b"\0" +
+                            password.encode()).decode()
+
+
+def dkim_elemta(make_elemta, opendkim, milters=None):
+    """An smtp listener (the harness's port) and a submission listener
+    (e.sub_port, AUTH without TLS) with OpenDKIM signing on submission
+    and verifying on smtp."""
+    e = make_elemta(start=False)
+    e.sub_port = free_port()
+    e.make_users({"alice": PASSWORD})
+    e.cfg["server"]["listen"].append(
+        {"address": "127.0.0.1:%d" % e.sub_port, "mode": "submission"})
+    e.cfg["auth"] = {"users_file": "users", "require_tls": False}
+    e.cfg["milters"] = milters if milters is not None else [
+        milter_entry("dkim-sign", opendkim.sign_port, ["submission"]),
+        milter_entry("dkim-verify", opendkim.verify_port, ["smtp"]),
+    ]
+    e.write_config()
+    e.start()
+    return e
+
+
+def submit(port, message, rcpts=("bob@example.com",), auth=True):
+    """One authenticated transaction; the final reply (code, text)."""
+    c = SMTPConn(port)
+    try:
+        assert c.reply()[0] == 220
+        assert c.cmd("EHLO client.test")[0] == 250
+        if auth:
+            assert c.cmd("AUTH PLAIN " + plain_token("alice", PASSWORD))[0] == 235
+        assert c.cmd("MAIL FROM:<alice@example.org>")[0] == 250
+        for r in rcpts:
+            assert c.cmd("RCPT TO:<%s>" % r)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(message.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        code, text, _ = c.reply()
+        c.cmd("QUIT")
+        return code, text
+    finally:
+        c.close()
+
+
+def drop_header(msg, name):
+    """msg without its first field called name (continuations included)."""
+    head, body = msg.split(b"\r\n\r\n", 1)
+    out, skipping, done = [], False, False
+    for line in head.split(b"\r\n"):
+        if skipping and line[:1] in (b" ", b"\t"):
+            continue
+        skipping = False
+        if not done and line.lower().startswith(name.lower() + b":"):
+            skipping = done = True
+            continue
+        out.append(line)
+    return b"\r\n".join(out) + b"\r\n\r\n" + body
+
+
+def only_queued(e, sub="queue"):
+    wait_until(lambda: len(e.queued(sub)) == 1, 10, what="one message in " + sub)
+    return e.read_queued(e.queued(sub)[0], sub)
+
+
+def test_submission_mail_leaves_signed(make_elemta, opendkim):
+    e = dkim_elemta(make_elemta, opendkim)
+    code, text = submit(e.sub_port, MESSAGE)
+    assert code == 250, text
+    msg, env = only_queued(e)
+    assert b"\r\nDKIM-Signature:" in msg or msg.startswith(b"DKIM-Signature:"), msg
+    # The signature verifies with the public key (dkimpy, the key given
+    # through its dnsfunc), and the message is otherwise as received.
+    assert dkim.verify(msg, dnsfunc=opendkim.dnsfunc), msg
+    assert msg.endswith(MESSAGE.split(b"\r\n\r\n", 1)[1])
+    assert env["recipients"] == ["bob@example.com"]
+    # Tampering the body breaks it: the check above can fail.
+    assert not dkim.verify(msg.replace(b"Hello Bob", b"Hello Eve"),
+                           dnsfunc=opendkim.dnsfunc)
+
+
+def test_smtp_mail_gets_authentication_results(make_elemta, opendkim):
+    e = dkim_elemta(make_elemta, opendkim)
+    assert submit(e.sub_port, MESSAGE)[0] == 250
+    signed, _ = only_queued(e)
+    os.unlink(e.path("spool", "queue", e.queued()[0]))
+    # Relay the signed message (without our Received:) into smtp.
+    signed = drop_header(signed, b"Received")
+    assert signed.startswith(b"DKIM-Signature:"), signed
+    for body, verdict in ((signed, b"dkim=pass"),
+                          (signed.replace(b"Hello Bob", b"Hello Eve"), b"dkim=fail")):
+        out = send_message(e.port, "alice@example.org", ["bob@example.com"], body)
+        assert out[-1][1] == 250, out
+        msg, _ = only_queued(e)
+        os.unlink(e.path("spool", "queue", e.queued()[0]))
+        ar = [l for l in msg.split(b"\r\n") if l.lower().startswith(b"authentication-results:")]
+        assert ar and verdict in msg, msg
+        assert b"mx.test.example" in ar[0], ar
