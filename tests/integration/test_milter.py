@@ -225,3 +225,248 @@ def test_smtp_mail_gets_authentication_results(make_elemta, opendkim):
         ar = [l for l in msg.split(b"\r\n") if l.lower().startswith(b"authentication-results:")]
         assert ar and verdict in msg, msg
         assert b"mx.test.example" in ar[0], ar
+
+
+# ---- a milter written here: modifications, verdicts, misbehaviour ----
+
+def packet(cmd, data=b""):
+    return struct.pack(">I", len(data) + 1) + cmd + data
+
+
+class FakeMilter:
+    """A milter speaking protocol 6 on 127.0.0.1:port.  behaviour:
+    "ok" (continue everywhere, then eom_packets at end of message),
+    "garbage" (answers the negotiation with junk), "silent" (never
+    answers), "die" (closes the connection at the first body chunk).
+    Records the commands and macros it received (self.seen)."""
+
+    def __init__(self, behaviour="ok", eom_packets=(), protocol=0):
+        self.behaviour = behaviour
+        self.eom_packets = list(eom_packets)
+        self.protocol = protocol
+        self.seen = []
+        self.macros = {}
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.conns = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.session, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def read_packet(c):
+        hdr = b""
+        while len(hdr) < 4:
+            d = c.recv(4 - len(hdr))
+            if not d:
+                return None, None
+            hdr += d
+        n = struct.unpack(">I", hdr)[0]
+        data = b""
+        while len(data) < n:
+            d = c.recv(n - len(data))
+            if not d:
+                return None, None
+            data += d
+        return data[:1], data[1:]
+
+    def session(self, c):
+        try:
+            while True:
+                cmd, data = self.read_packet(c)
+                if cmd is None:
+                    return
+                self.seen.append(cmd)
+                if self.behaviour == "silent":
+                    continue
+                if cmd == b"O":
+                    if self.behaviour == "garbage":
+                        c.sendall(b"\x00\x00\x00\x05Zjunk!!")
+                        continue
+                    c.sendall(packet(b"O", struct.pack(">III", 6, 0x1ff, self.protocol)))
+                elif cmd == b"D":
+                    parts = data[1:].split(b"\0")
+                    for k, v in zip(parts[0::2], parts[1::2]):
+                        self.macros[k.decode()] = v.decode()
+                elif cmd == b"B" and self.behaviour == "die":
+                    c.close()
+                    return
+                elif cmd == b"E":
+                    for p in self.eom_packets:
+                        c.sendall(p)
+                elif cmd in (b"Q", b"A"):
+                    if cmd == b"Q":
+                        return
+                else:
+                    c.sendall(packet(b"c"))
+        except OSError:
+            return
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def fake_milter():
+    made = []
+
+    def factory(*a, **kw):
+        m = FakeMilter(*a, **kw)
+        made.append(m)
+        return m
+    yield factory
+    for m in made:
+        m.stop()
+
+
+def fake_elemta(make_elemta, milters):
+    e = make_elemta(start=False)
+    e.cfg["milters"] = milters
+    e.write_config()
+    e.start()
+    return e
+
+
+BODY = (b"From: alice@example.org\r\nTo: bob@example.com\r\n"
+        b"Subject: original\r\nX-Remove: me\r\n\r\nbody line\r\n")
+
+
+def test_modifications_are_applied_before_the_250(make_elemta, fake_milter):
+    eom = [packet(b"h", b"X-Added\0yes\0"),
+           packet(b"i", struct.pack(">I", 0) + b"X-Top\0first\0"),
+           packet(b"m", struct.pack(">I", 1) + b"Subject\0changed\0"),
+           packet(b"m", struct.pack(">I", 1) + b"X-Remove\0\0"),
+           packet(b"h", b"X-Folded\0line one\n\tline two\0"),
+           packet(b"e", b"<new@example.org>\0"),
+           packet(b"+", b"<carol@example.com>\0"),
+           packet(b"-", b"<bob@example.com>\0"),
+           packet(b"b", b"new body\r\n"),
+           packet(b"c")]
+    m = fake_milter(eom_packets=eom)
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["smtp"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 250, out
+    msg, env = only_queued(e)
+    head, body = msg.split(b"\r\n\r\n", 1)
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"X-Top: first", lines
+    assert lines[1].startswith(b"Received: "), lines
+    assert b"Subject: changed" in lines and b"Subject: original" not in lines
+    assert not any(l.startswith(b"X-Remove") for l in lines)
+    assert lines[-3:] == [b"X-Added: yes", b"X-Folded: line one", b"\tline two"], lines
+    assert body == b"new body\r\n"
+    assert env["sender"] == "new@example.org"
+    assert env["recipients"] == ["carol@example.com"]
+    assert int(env["size"]) == len(msg)
+    # The replay carried the macros common milters need.
+    assert m.macros["{daemon_name}"] == "smtp"
+    assert m.macros["j"] == "mx.test.example"
+    assert m.macros["{client_addr}"] == "127.0.0.1"
+    assert m.macros["{mail_addr}"] == "alice@example.org"
+    assert m.macros["{rcpt_addr}"] == "bob@example.com"
+    assert m.macros["i"] == e.queued()[0]
+    assert [c for c in m.seen if c != b"D"][:6] == [b"O", b"C", b"H", b"M", b"R", b"T"]
+
+
+@pytest.mark.parametrize("reply,code,enh,text", [
+    (packet(b"y", b"554-5.7.1 first line\r\n554 5.7.1 second line\0"), 554,
+     "5.7.1", "first line; second line"),
+    (packet(b"r"), 550, "5.7.1", "Message content rejected"),
+    (packet(b"t"), 451, "4.7.1", None),
+])
+def test_refusals_reach_the_client_and_nothing_is_queued(
+        make_elemta, fake_milter, reply, code, enh, text):
+    m = fake_milter(eom_packets=[packet(b"h", b"X-Not\0kept\0"), reply])
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["smtp"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == code, out
+    assert out[-1][2].startswith(enh), out
+    if text:
+        assert text in out[-1][2], out
+    time.sleep(0.2)
+    assert e.queued() == []
+
+
+def test_quarantine_and_discard(make_elemta, fake_milter):
+    q = fake_milter(eom_packets=[packet(b"q", b"looks odd\0"), packet(b"c")])
+    e = fake_elemta(make_elemta, [milter_entry("q", q.port, ["smtp"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 250, out
+    only_queued(e, "quarantine")
+    assert e.queued() == []
+
+
+def test_milters_run_only_for_their_listener_modes(make_elemta, fake_milter):
+    m = fake_milter(eom_packets=[packet(b"r")])
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["submission"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 250, out
+    assert m.seen == []
+
+
+@pytest.mark.parametrize("behaviour,fail_mode,timeout", [
+    ("garbage", "tempfail", "10s"), ("garbage", "accept", "10s"),
+    ("silent", "tempfail", "1s"), ("silent", "accept", "1s"),
+    ("die", "tempfail", "10s"), ("die", "accept", "10s"),
+    ("down", "tempfail", "10s"), ("down", "accept", "10s"),
+])
+def test_misbehaving_milter_follows_fail_mode(make_elemta, fake_milter,
+                                              behaviour, fail_mode, timeout):
+    if behaviour == "down":
+        port = free_port()
+        m = None
+    else:
+        m = fake_milter(behaviour)
+        port = m.port
+    # A well-behaved milter after the broken one adds a header: in
+    # accept mode it still runs, and the broken one's part is skipped.
+    good = fake_milter(eom_packets=[packet(b"h", b"X-Good\0yes\0"), packet(b"c")])
+    e = fake_elemta(make_elemta, [
+        milter_entry("bad", port, ["smtp"], timeout=timeout, fail_mode=fail_mode),
+        milter_entry("good", good.port, ["smtp"])])
+    c = SMTPConn(e.port, timeout=30)
+    try:
+        assert c.reply()[0] == 220
+        assert c.cmd("EHLO client.test")[0] == 250
+        assert c.cmd("MAIL FROM:<alice@example.org>")[0] == 250
+        assert c.cmd("RCPT TO:<bob@example.com>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(BODY + b".\r\n")
+        code, text, _ = c.reply()
+        # The session is not stuck: it takes the next command.
+        assert c.cmd("RSET")[0] == 250
+        c.cmd("QUIT")
+    finally:
+        c.close()
+    if fail_mode == "tempfail":
+        assert (code, text[:5]) == (451, "4.3.5"), text
+        time.sleep(0.2)
+        assert e.queued() == []
+        assert good.seen == []
+    else:
+        assert code == 250, text
+        msg, _ = only_queued(e)
+        assert b"\r\nX-Good: yes\r\n" in msg
+    if m is not None:
+        assert m.seen[:1] == [b"O"], m.seen   # the premise: it was asked
+    log = e.log()
+    assert "milter bad" in log, log[-2000:]
