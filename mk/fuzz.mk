@@ -32,8 +32,10 @@ FUZZ_CI_SECONDS := 30
 # Each target: the sources it needs beyond common/ (linked from an
 # archive, so only what is used comes in).  Targets over other programs'
 # modules are built only once those modules exist.
-FUZZ_TARGETS  := wire config addr queue_state
+FUZZ_TARGETS  := wire config addr queue_state milter
 FUZZ_SRC_wire   :=
+# The milter reply decoder and the message edit list (common/ only).
+FUZZ_SRC_milter :=
 # The queue's state files and spool envelopes (common/ only).
 FUZZ_SRC_queue_state :=
 # config also runs the built-in plugins' init on their subtrees: policyd's
