@@ -21,7 +21,7 @@ import time
 import dkim
 import pytest
 
-from elemta import SMTPConn, free_port, send_message, wait_until
+from elemta import STAT, SMTPConn, free_port, send_message, wait_until
 
 DOMAIN = "example.org"
 SELECTOR = "sel"
@@ -470,3 +470,52 @@ def test_misbehaving_milter_follows_fail_mode(make_elemta, fake_milter,
         assert m.seen[:1] == [b"O"], m.seen   # the premise: it was asked
     log = e.log()
     assert "milter bad" in log, log[-2000:]
+
+
+def test_check_config_names_unreachable_milters(make_elemta, opendkim):
+    down = free_port()
+    e = make_elemta(start=False)
+    e.cfg["milters"] = [milter_entry("dkim", opendkim.verify_port, ["smtp"]),
+                        milter_entry("gone", down, ["smtp"])]
+    e.write_config()
+    r = e.ctl("check-config")
+    assert r.returncode == 0, r
+    assert "milter 'dkim' (inet:127.0.0.1:%d): reachable" % opendkim.verify_port \
+        in r.stdout, r.stdout
+    assert "warning: milter 'gone' (inet:127.0.0.1:%d) is unreachable: " % down \
+        in r.stdout, r.stdout
+
+
+def test_config_errors_name_the_milter_key(make_elemta):
+    e = make_elemta(start=False)
+    e.cfg["milters"] = [{"name": "x", "address": "tcp:1.2.3.4:5", "modes": ["smtp"]},
+                        {"name": "y", "address": "inet:127.0.0.1:1", "modes": ["pop3"]},
+                        {"name": "z", "address": "unix:/run/z.sock", "modes": ["smtp"],
+                         "fail_mode": "maybe", "timeout": "1h"}]
+    e.write_config()
+    r = e.ctl("check-config")
+    assert r.returncode != 0
+    assert "milters[0].address" in r.stderr, r.stderr
+    assert "milters[1].modes" in r.stderr, r.stderr
+    assert "milters[2].fail_mode" in r.stderr, r.stderr
+    assert "milters[2].timeout" in r.stderr, r.stderr
+
+
+def test_metrics_per_milter(make_elemta, fake_milter):
+    m = fake_milter(eom_packets=[packet(b"c")])
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["smtp"]),
+                                  milter_entry("gone", free_port(), ["smtp"],
+                                               fail_mode="accept")])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 250, out
+
+    def metrics():
+        r = subprocess.run([STAT, "-c", e.config_path, "--prometheus"],
+                           capture_output=True, text=True, timeout=20)
+        return r.stdout
+    wait_until(lambda: 'elemta_milter_verdicts_total{milter="fake",verdict="continue"} 1'
+               in metrics(), 10, what="milter metrics")
+    text = metrics()
+    assert 'elemta_milter_errors_total{milter="gone",error="connect"} 1' in text, text
+    assert 'elemta_milter_calls_total{milter="fake"} 1' in text, text
+    assert 'elemta_milter_seconds_total{milter="fake"}' in text, text

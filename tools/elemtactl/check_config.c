@@ -31,9 +31,11 @@
 
 #include "elemtactl.h"
 #include "log.h"
+#include "../../policyd/milter.h"
 #include "../../policyd/plugin_host.h"
 
 #define CHECK_PLUGINS_TIMEOUT_MS 20000  /* a plugin init that hangs */
+#define CHECK_MILTER_TIMEOUT_MS 5000    /* per milter probe, at most */
 #define CHECK_PLUGINS_OUT_MAX (CONFIG_ERRORS_MAX * ERROR_TEXT_MAX)
 
 /* ctl_config_load - see elemtactl.h. */
@@ -446,6 +448,27 @@ size_t ctl_config_validate(const struct config *cfg,
 	return errs->count - before;
 }
 
+/* check_milters - connect to each milter and negotiate options: one
+ * line per milter, reachable or not (a milter down is the operator's to
+ * know, not a config error: policyd applies its fail_mode meanwhile). */
+static void
+check_milters(const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->milter_count; i++) {
+		const struct config_milter *m = &cfg->milters[i];
+		struct error err;
+		uint64_t t = m->timeout_ms < CHECK_MILTER_TIMEOUT_MS ?
+		    m->timeout_ms : CHECK_MILTER_TIMEOUT_MS;
+
+		if (milter_probe(m, t, &err) == 0)
+			printf("milter '%s' (%s): reachable\n", m->name,
+			    m->address);
+		else
+			printf("warning: milter '%s' (%s) is unreachable: %s\n",
+			    m->name, m->address, err.text);
+	}
+}
+
 /* ctl_check_config - see elemtactl.h. */
 int ctl_check_config(const struct ctl_args *args)
 {
@@ -475,6 +498,7 @@ int ctl_check_config(const struct ctl_args *args)
 	if (args->verbose)
 		config_dump(cfg, stdout);
 	printf("%s: configuration OK\n", args->config_file);
+	check_milters(cfg);
 	config_free(cfg);
 	return 0;
 }
