@@ -45,7 +45,7 @@ def manpage_settings():
     keys = []
     for line in open(MANPAGE):
         m = re.match(r"\*([a-z0-9_]+(?:\.[a-z0-9_]+)*)\* \(", line)
-        if m and ("." in m.group(1) or m.group(1) == "plugins"):
+        if m and ("." in m.group(1) or m.group(1) in ("plugins", "milters")):
             keys.append(m.group(1))
     return keys
 
