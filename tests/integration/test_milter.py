@@ -128,6 +128,86 @@ def opendkim():
     d.stop()
 
 
+VIRUS = b"ELEMTA-TEST-VIRUS-7f3a9c"
+
+
+class ClamAV:
+    """clamd with one signature written by sigtool (no download), and
+    clamav-milter in front of it rejecting infected mail."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="elemta-clamav-")
+        os.chmod(self.dir, 0o755)
+        os.mkdir(os.path.join(self.dir, "db"))
+        r = subprocess.run(["sigtool", "--hex-dump"], input=VIRUS,
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        with open(os.path.join(self.dir, "db", "elemta.ndb"), "w") as f:
+            f.write("Elemta.Test.Virus:0:*:%s\n" % r.stdout.decode().strip())
+        sock = os.path.join(self.dir, "clamd.sock")
+        self.port = free_port()
+        with open(os.path.join(self.dir, "clamd.conf"), "w") as f:
+            f.write("LocalSocket %s\nDatabaseDirectory %s/db\nForeground yes\n"
+                    "LogFile %s/clamd.log\nTemporaryDirectory %s\n"
+                    % (sock, self.dir, self.dir, self.dir))
+        with open(os.path.join(self.dir, "milter.conf"), "w") as f:
+            f.write("MilterSocket inet:%d@127.0.0.1\nClamdSocket unix:%s\n"
+                    "Foreground yes\nLogFile %s/milter.log\nOnInfected Reject\n"
+                    "AddHeader Replace\nRejectMsg Virus found: %%v\n"
+                    "TemporaryDirectory %s\n" % (self.port, sock, self.dir, self.dir))
+        out = open(os.path.join(self.dir, "out.log"), "wb")
+        self.clamd = subprocess.Popen(["clamd", "-c", os.path.join(self.dir, "clamd.conf")],
+                                      stdout=out, stderr=subprocess.STDOUT)
+        wait_until(lambda: os.path.exists(sock) or self.clamd.poll() is not None,
+                   60, what="clamd socket")
+        assert self.clamd.poll() is None, open(os.path.join(self.dir, "out.log")).read()
+        self.milter = subprocess.Popen(["clamav-milter", "-c",
+                                        os.path.join(self.dir, "milter.conf")],
+                                       stdout=out, stderr=subprocess.STDOUT)
+        wait_port(self.port, self.milter, "clamav-milter")
+
+    def stop(self):
+        for p in (self.milter, self.clamd):
+            p.terminate()
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def clamav():
+    c = ClamAV()
+    yield c
+    c.stop()
+
+
+def test_clamav_milter_refuses_a_virus(make_elemta, clamav):
+    e = make_elemta(start=False)
+    e.cfg["milters"] = [milter_entry("clamav", clamav.port, ["smtp"], timeout="30s")]
+    e.write_config()
+    e.start()
+    infected = (b"From: alice@example.org\r\nTo: bob@example.com\r\n"
+                b"Subject: invoice\r\nMIME-Version: 1.0\r\n"
+                b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+                b"--XX\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+                b"--XX\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Disposition: attachment; filename=a.bin\r\n"
+                b"Content-Transfer-Encoding: base64\r\n\r\n" +
+                base64.b64encode(b"junk " + VIRUS + b" junk") + b"\r\n--XX--\r\n")
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], infected)
+    assert out[-1][1] // 100 == 5, out
+    assert "Elemta.Test.Virus" in out[-1][2], out
+    time.sleep(0.2)
+    assert e.queued() == []
+    # A clean message passes, with clamav-milter's header added.
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 250, out
+    msg, _ = only_queued(e)
+    assert b"X-Virus-Status: Clean" in msg, msg
+
+
 def plain_token(user, password):
     return base64.b64encode(b"\0" + user.encode() + b"\0" +
                             password.encode()).decode()
