@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "milter_codec.h"
+#include "msg_edit.h"
 
 /* put32 - v as 4 big-endian bytes. */
 static void
@@ -89,6 +90,16 @@ nul_strings_len(const char *const *strs, size_t n)
 	return len;
 }
 
+/* append_strings - n strings, each with its NUL. */
+static int
+append_strings(struct strbuf *sb, const char *const *strs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strbuf_append(sb, strs[i], strlen(strs[i]) + 1) < 0)
+			return -1;
+	return 0;
+}
+
 /* milter_encode_macros - see milter_codec.h. */
 int
 milter_encode_macros(struct strbuf *sb, char cmd, const char *const *names,
@@ -103,10 +114,12 @@ milter_encode_macros(struct strbuf *sb, char cmd, const char *const *names,
 	if (milter_packet_begin(sb, SMFIC_MACRO, len) < 0 ||
 	    strbuf_append(sb, &cmd, 1) < 0)
 		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (strbuf_append(sb, names[i], strlen(names[i]) + 1) < 0 ||
-		    strbuf_append(sb, values[i], strlen(values[i]) + 1) < 0)
+	for (size_t i = 0; i < n; i++) {
+		const char *pair[2] = { names[i], values[i] };
+
+		if (append_strings(sb, pair, 2) < 0)
 			goto fail;
+	}
 	return 0;
 fail:
 	strbuf_truncate(sb, mark);
@@ -143,15 +156,12 @@ milter_encode_strings(struct strbuf *sb, char cmd, const char *const *strs,
 {
 	size_t mark = sb->len, len = nul_strings_len(strs, n);
 
-	if (len == SIZE_MAX || milter_packet_begin(sb, cmd, len) < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++)
-		if (strbuf_append(sb, strs[i], strlen(strs[i]) + 1) < 0)
-			goto fail;
+	if (len == SIZE_MAX || milter_packet_begin(sb, cmd, len) < 0 ||
+	    append_strings(sb, strs, n) < 0) {
+		strbuf_truncate(sb, mark);
+		return -1;
+	}
 	return 0;
-fail:
-	strbuf_truncate(sb, mark);
-	return -1;
 }
 
 /* milter_encode_header - see milter_codec.h. */
@@ -223,18 +233,6 @@ take_string(const uint8_t *data, size_t len, size_t *off, size_t max)
 	return s;
 }
 
-/* header_name_ok - RFC 5322 field name: printable ASCII but ':'. */
-static bool
-header_name_ok(const char *name)
-{
-	if (name[0] == '\0')
-		return false;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		if (*p < 33 || *p > 126 || *p == ':')
-			return false;
-	return true;
-}
-
 /* decode_header - [index] name value, the ADD/INS/CHGHEADER shapes. */
 static int
 decode_header(const uint8_t *data, size_t len, bool indexed,
@@ -257,7 +255,7 @@ decode_header(const uint8_t *data, size_t len, bool indexed,
 		    "within bounds";
 		return -1;
 	}
-	if (!header_name_ok(out->name)) {
+	if (!msg_edit_name_ok(out->name)) {
 		*why = "header edit with an invalid field name";
 		return -1;
 	}

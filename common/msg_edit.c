@@ -32,9 +32,9 @@ edits_slot(struct msg_edits *e)
 	return &e->items[e->count++];
 }
 
-/* name_ok - a header field name: printable ASCII but ':'. */
-static bool
-name_ok(const char *name)
+/* msg_edit_name_ok - see msg_edit.h. */
+bool
+msg_edit_name_ok(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -70,7 +70,7 @@ msg_edits_header(struct msg_edits *e, enum msg_edit_op op, uint32_t index,
 	if (op != MSG_EDIT_HEADER_ADD && op != MSG_EDIT_HEADER_INSERT &&
 	    op != MSG_EDIT_HEADER_CHANGE)
 		return -1;
-	if (!name_ok(name) || !value_ok(value) || (it = edits_slot(e)) == NULL)
+	if (!msg_edit_name_ok(name) || !value_ok(value) || (it = edits_slot(e)) == NULL)
 		return -1;
 	it->op = op;
 	it->index = index;

@@ -77,6 +77,9 @@ struct msg_edits {
 	bool body_set;          /* the body is replaced (maybe by nothing) */
 };
 
+/* msg_edit_name_ok - a header field name: 1 to MSG_EDIT_NAME_MAX
+ * printable ASCII characters but ':' (RFC 5322). */
+bool msg_edit_name_ok(const char *name);
 /* msg_edits_header - append a header edit (ADD, INSERT, CHANGE); -1 when
  * the list is full or name/value are out of bounds or invalid. */
 int msg_edits_header(struct msg_edits *e, enum msg_edit_op op,

@@ -349,18 +349,24 @@ conn_note_reply(struct conn *c, size_t from)
 
 /* conn_reply_full - append one encoded reply: OK (ok) or res, with the
  * extension attributes of ext (the private socket only: the caller
- * passes none on the Postfix listener) and the PREPEND lines of hdrs
+ * passes none on the Postfix listener), the PREPEND lines of hdrs
  * (may be NULL; one at most on the Postfix listener, the rest logged as
- * dropped). */
+ * dropped) and the message edits (may be NULL; END-OF-MESSAGE on the
+ * private socket: the milters', before the reply's empty line). */
 static int
 conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
-    const struct wire_reply_ext *ext, const struct wire_headers *hdrs)
+    const struct wire_reply_ext *ext, const struct wire_headers *hdrs,
+    const struct msg_edits *edits)
 {
 	size_t from = c->out.len;
 	unsigned dropped = 0;
 
 	if (wire_reply_encode_headers(&c->out, res, ok, ext, hdrs,
-	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0) {
+	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0 ||
+	    (edits != NULL && !msg_edits_empty(edits) &&
+	    (strbuf_truncate(&c->out, c->out.len - 1),
+	    msg_edits_encode(edits, WIRE_ATTR_EDIT, &c->out) |
+	    strbuf_append(&c->out, "\n", 1)) != 0)) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
@@ -379,7 +385,7 @@ conn_reply(struct conn *c, const struct elemta_result *res)
 {
 	struct wire_reply_ext none = { 0 };
 
-	return conn_reply_full(c, res, false, &none, NULL);
+	return conn_reply_full(c, res, false, &none, NULL, NULL);
 }
 
 /* ==== Requests ==== */
@@ -570,7 +576,7 @@ conn_answer_delayed(struct conn *c, const struct plugin_decision *d,
 	if (c->listener != PLUGIN_LISTENER_ELEMTA)
 		memset(&ext, 0, sizeof(ext));   /* the private socket's */
 	rc = conn_reply_full(c, &d->result, d->phase == ELEMTA_PHASE_AUTH &&
-	    d->result.action == ELEMTA_CONTINUE, &ext, &d->headers);
+	    d->result.action == ELEMTA_CONTINUE, &ext, &d->headers, NULL);
 	if (rc == 0 && c->w->batch_open &&
 	    c->w->ops->batch_failed(c->w->ops_arg))
 		worker_batch_commit(c->w);
@@ -660,30 +666,6 @@ conn_milter_begin(struct conn *c, const struct wire_request *req, int fd,
 	return 1;
 }
 
-/* conn_reply_edits - one END-OF-MESSAGE reply: the chain's PREPEND
- * headers and res's action (conn_reply_full's lines), then the milters'
- * edits before the empty line. */
-static int
-conn_reply_edits(struct conn *c, const struct elemta_result *res,
-    const struct wire_headers *hdrs, const struct msg_edits *edits)
-{
-	struct wire_reply_ext none = { 0 };
-	size_t from = c->out.len;
-	unsigned dropped = 0;
-
-	if (wire_reply_encode_headers(&c->out, res, false, &none, hdrs, false,
-	    &dropped) != 0 ||
-	    (strbuf_truncate(&c->out, c->out.len - 1),
-	    msg_edits_encode(edits, WIRE_ATTR_EDIT, &c->out)) != 0 ||
-	    strbuf_append(&c->out, "\n", 1) != 0) {
-		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
-		    CONN_OUT_LIMIT);
-		return -1;
-	}
-	conn_note_reply(c, from);
-	return 0;
-}
-
 /* conn_milter_done - compose the chain's verdict with the milters' (the
  * first refusal or discard wins; quarantine from either side holds),
  * answer with the edits, resume c. */
@@ -692,6 +674,7 @@ conn_milter_done(void *arg, struct milter_outcome *out)
 {
 	struct conn *c = arg;
 	struct elemta_result res = c->milter_d.result;
+	struct wire_reply_ext none = { 0 };
 	int rc;
 
 	c->milter = NULL;
@@ -709,7 +692,8 @@ conn_milter_done(void *arg, struct milter_outcome *out)
 		res.action = ELEMTA_QUARANTINE;
 		str_copy(res.message, out->text, sizeof(res.message));
 	}
-	rc = conn_reply_edits(c, &res, &c->milter_d.headers, &out->edits);
+	rc = conn_reply_full(c, &res, false, &none, &c->milter_d.headers,
+	    &out->edits);
 	msg_edits_free(&out->edits);
 	if (rc != 0) {
 		conn_close(c);

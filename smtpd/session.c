@@ -1308,6 +1308,19 @@ session_message_refused(struct session *s, int code, const char *enh,
 	session_reply_error(s, code, enh, "%s", text);
 }
 
+/* session_spool_refused - end of data refused because the spool file
+ * failed (rc: SPOOL_NO_SPACE or -1). */
+static void
+session_spool_refused(struct session *s, int rc)
+{
+	if (rc == SPOOL_NO_SPACE)
+		session_message_refused(s, 452, "4.3.1",
+		    "Insufficient system storage");
+	else
+		session_message_refused(s, 451, "4.3.0",
+		    "Error: queue file write error");
+}
+
 /* session_eom - the end of data: content checks, then ask policyd with
  * a read-only descriptor of the spooled message. */
 static void
@@ -1337,12 +1350,7 @@ session_eom(struct session *s)
 	    (fd = spool_msg_reader(s->spool, &err)) < 0) {
 		if (s->spool != NULL)
 			log_err("sid=%s spool: %s", s->sid, err.text);
-		if (s->spool != NULL && rc == SPOOL_NO_SPACE)
-			session_message_refused(s, 452, "4.3.1",
-			    "Insufficient system storage");
-		else
-			session_message_refused(s, 451, "4.3.0",
-			    "Error: queue file write error");
+		session_spool_refused(s, s->spool != NULL ? rc : -1);
 		return;
 	}
 	s->message_size = s->spool->size;
@@ -1375,12 +1383,7 @@ session_apply_edits(struct session *s, const struct msg_edits *e)
 	    (rc = spool_msg_apply_edits(s->spool, e, &err)) < 0) {
 		log_err("sid=%s spool: applying the message's edits: %s",
 		    s->sid, err.text);
-		if (rc == SPOOL_NO_SPACE)
-			session_message_refused(s, 452, "4.3.1",
-			    "Insufficient system storage");
-		else
-			session_message_refused(s, 451, "4.3.0",
-			    "Error: queue file write error");
+		session_spool_refused(s, rc);
 		return -1;
 	}
 	if (msg_edits_changes_content(e))
