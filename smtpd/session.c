@@ -1216,7 +1216,7 @@ session_headers_collect(struct session *s, const struct policy_result *res,
 /* session_prepend_headers - the headers policyd prepended so far, the
  * session's first, at the top of the spool file (above Received:); the
  * transaction's list becomes the whole set, so end of data can add its
- * own below them (session_eom_headers). */
+ * own below them (session_eom_edits). */
 static int
 session_prepend_headers(struct session *s, struct error *err)
 {
@@ -1235,25 +1235,53 @@ session_prepend_headers(struct session *s, struct error *err)
 	return spool_msg_write(s->spool, t->hdrs->buf, t->hdrs->len, err);
 }
 
-/* session_eom_headers - the headers end of data prepended, put in below
- * the earlier ones (the file is rewritten: its Received: header and body
- * are on disk already). */
-static int
-session_eom_headers(struct session *s, struct error *err)
+/* session_eom_edits - every edit end of data brings, in one list for
+ * spool_msg_apply_edits: the headers its answer prepended, put in below
+ * the earlier ones (above Received:, at field index n: those are one
+ * line each), then the milters' edits in order, an insert at or below n
+ * moved down by the prepended ones (the milters saw the message
+ * without them). */
+static void
+session_eom_edits(struct session *s, const struct msg_edits *milters,
+    struct msg_edits *out)
 {
 	struct session_txn *t = &s->txn;
-	int rc;
+	uint32_t n = 0, k = 0;
+	size_t pos = 0, len;
+	const char *line;
 
-	if (t->hdrs == NULL || t->hdrs->len <= t->hdrs_written)
-		return 0;
-	rc = spool_msg_insert(s->spool, t->hdrs_written,
-	    t->hdrs->buf + t->hdrs_written, t->hdrs->len - t->hdrs_written,
-	    err);
-	if (rc == 0) {
-		t->hdrs_written = t->hdrs->len;
-		s->message_size = s->spool->size;
+	while (t->hdrs != NULL && pos < t->hdrs_written &&
+	    wire_headers_next(t->hdrs, &pos, &line, &len))
+		n++;
+	while (t->hdrs != NULL && wire_headers_next(t->hdrs, &pos, &line,
+	    &len)) {
+		const char *colon = memchr(line, ':', len);
+		char *name, *value;
+
+		if (colon == NULL)
+			continue;   /* wire_headers_add_line checked them */
+		name = xstrndup(line, (size_t)(colon - line));
+		value = xstrndup(colon + 1, len - (size_t)(colon - line) - 1);
+		if (msg_edits_header(out, MSG_EDIT_HEADER_INSERT, n + k, name,
+		    value, true) == 0)
+			k++;
+		free(name);
+		free(value);
 	}
-	return rc;
+	for (size_t i = 0; milters != NULL && i < milters->count; i++) {
+		const struct msg_edit *e = &milters->items[i];
+		uint32_t idx = e->op == MSG_EDIT_HEADER_INSERT && e->index >= n ?
+		    e->index + k : e->index;
+
+		if (e->op <= MSG_EDIT_HEADER_CHANGE)
+			(void)msg_edits_header(out, e->op, idx, e->name,
+			    e->value, true);
+		else
+			(void)msg_edits_envelope(out, e->op, e->value, e->args);
+	}
+	if (milters != NULL && milters->body_set)
+		(void)msg_edits_body_append(out, milters->body,
+		    milters->body_len);
 }
 
 /* session_data_proceed - open the spool file, 354. */
@@ -1439,7 +1467,6 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	struct session_txn *t = &s->txn;
 	enum elemta_action verdict = s->session_verdict;
 	struct spool_envelope env;
-	struct error err;
 	int rc;
 	char esc[SESSION_ESC], qid[SPOOL_ID_LEN + 1];
 
@@ -1454,8 +1481,13 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	session_note_verdict(s, v, false);
 	if (verdict != ELEMTA_DISCARD && t->verdict != ELEMTA_CONTINUE)
 		verdict = t->verdict;
-	if (verdict != ELEMTA_DISCARD && t->edits != NULL) {
-		if (session_apply_edits(s, t->edits) < 0)
+	if (verdict != ELEMTA_DISCARD) {
+		struct msg_edits all = { 0 };
+
+		session_eom_edits(s, t->edits, &all);
+		rc = msg_edits_empty(&all) ? 0 : session_apply_edits(s, &all);
+		msg_edits_free(&all);
+		if (rc < 0)
 			return;
 		if (t->nrcpt == 0)
 			verdict = ELEMTA_DISCARD;   /* every recipient removed */
@@ -1469,14 +1501,6 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 		session_enter_state(s, SESSION_HELO_DONE);
 		smtpd_stats_add(SMTPD_STAT_MESSAGES_DISCARDED, 1);
 		session_reply(s, "250 2.0.0 Ok: queued as %s", qid);
-		return;
-	}
-	if ((rc = session_eom_headers(s, &err)) < 0) {
-		log_err("sid=%s spool: %s", s->sid, err.text);
-		session_message_refused(s, rc == SPOOL_NO_SPACE ? 452 : 451,
-		    rc == SPOOL_NO_SPACE ? "4.3.1" : "4.3.0",
-		    rc == SPOOL_NO_SPACE ? "Insufficient system storage" :
-		    "Error: queue file write error");
 		return;
 	}
 	memset(&env, 0, sizeof(env));

@@ -189,84 +189,6 @@ spool_msg_open(struct spool_msg *m, const char *spool, const char *id,
 	return spool_msg_create(m, spool, id, "", err);
 }
 
-/* spool_copy - len bytes of in from *off to out's position (the kernel
- * copies within the file system; plain reads and writes where it
- * cannot). */
-static int
-spool_copy(int in, off_t *off, int out, uint64_t len)
-{
-	char buf[16384];
-
-	while (len > 0) {
-		ssize_t n = copy_file_range(in, off, out, NULL, (size_t)len, 0);
-
-		if (n < 0 && (errno == EXDEV || errno == ENOSYS ||
-		    errno == EINVAL || errno == EOPNOTSUPP)) {
-			n = pread(in, buf, len < sizeof(buf) ? (size_t)len :
-			    sizeof(buf), *off);
-			if (n > 0 && fdio_write_all(out, buf, (size_t)n) < 0)
-				return -1;
-			if (n > 0)
-				*off += n;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;   /* the file is shorter than written */
-			return -1;
-		}
-		len -= (uint64_t)n;
-	}
-	return 0;
-}
-
-/* spool_msg_insert - see spool.h. */
-int
-spool_msg_insert(struct spool_msg *m, uint64_t offset, const void *data,
-    size_t len, struct error *err)
-{
-	struct spool_msg n;
-	off_t off = 0;
-	int in, rc;
-
-	if (!m->open || offset > m->size)
-		return error_set(err, "insert at %" PRIu64 " into a message "
-		    "of %" PRIu64 " bytes", offset, m->size);
-	if ((rc = spool_msg_flush(m, err)) < 0)
-		return rc;
-	if ((in = spool_msg_reader(m, err)) < 0)
-		return -1;
-	/* A named file cannot share its name with the one it replaces:
-	 * the copy gets its own, renamed over the original once whole. */
-	if ((rc = spool_msg_create(&n, m->spool, m->id, m->anonymous ? "" :
-	    ".insert", err)) < 0) {
-		close(in);
-		return rc;
-	}
-	if (spool_copy(in, &off, n.fd, offset) < 0 ||
-	    fdio_write_all(n.fd, data, len) < 0 ||
-	    spool_copy(in, &off, n.fd, m->size - offset) < 0 ||
-	    (!n.anonymous && rename(n.tmppath, m->tmppath) < 0)) {
-		rc = spool_fail(&n);
-		error_set(err, "insert into %s: %s", m->tmppath,
-		    strerror(errno));
-		close(in);
-		spool_msg_abort(&n);
-		return rc;
-	}
-	close(in);
-	n.size = m->size + len;
-	if (!n.anonymous) {
-		free(n.tmppath);
-		n.tmppath = xstrdup(m->tmppath);
-	}
-	spool_msg_close(m);   /* the old inode goes (renamed over, or unnamed) */
-	*m = n;
-	return 0;
-}
-
 /* spool_fd_path - the /proc name of m's descriptor, which reaches the
  * inode even when it has no name of its own. */
 static void
@@ -516,54 +438,37 @@ spool_msg_apply_edits(struct spool_msg *m, const struct msg_edits *edits,
     struct error *err)
 {
 	struct spool_msg n;
-	char dir[PATH_MAX], path[PATH_MAX];
 	int in, rc;
 
 	if ((rc = spool_msg_flush(m, err)) < 0)
 		return rc;
 	if ((in = spool_msg_reader(m, err)) < 0)
 		return -1;
-	memset(&n, 0, sizeof(n));
-	str_copy(n.id, m->id, sizeof(n.id));
-	n.spool = m->spool;
-	n.anonymous = m->anonymous;
-	snprintf(dir, sizeof(dir), "%s/tmp", m->spool);
-	if ((size_t)snprintf(path, sizeof(path), "%s.edit", m->tmppath) >=
-	    sizeof(path)) {
-		close(in);
-		return error_set(err, "spool path too long");
-	}
-	n.fd = m->anonymous ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640) :
-	    open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (n.fd < 0) {
-		rc = spool_errno_no_space(errno) ? SPOOL_NO_SPACE : -1;
-		error_set(err, "create %s: %s", path, strerror(errno));
+	/* A named file cannot share its name with the one it replaces:
+	 * the copy gets its own, renamed over the original once whole. */
+	if ((rc = spool_msg_create(&n, m->spool, m->id, m->anonymous ? "" :
+	    ".edit", err)) < 0) {
 		close(in);
 		return rc;
 	}
-	n.tmppath = xstrdup(path);
-	n.open = true;
-	n.buf = xmalloc(SPOOL_BUF_SIZE);
 	rc = msg_edits_apply(edits, in, m->size, spool_edit_write, &n, err);
 	close(in);
 	if (rc == 0)
 		rc = spool_msg_flush(&n, err);
 	else if (n.failed)
 		rc = n.no_space ? SPOOL_NO_SPACE : -1;
-	if (rc == 0 && !m->anonymous && rename(n.tmppath, m->tmppath) != 0)
+	if (rc == 0 && !n.anonymous && rename(n.tmppath, m->tmppath) != 0)
 		rc = error_set(err, "rename %s: %s", n.tmppath, strerror(errno));
 	if (rc < 0) {
 		spool_msg_abort(&n);
 		return rc;
 	}
-	/* The edited file takes the received one's place (a named one
-	 * took its name above). */
-	close(m->fd);
-	m->fd = n.fd;
-	m->size = n.size;
-	n.fd = -1;
-	free(n.tmppath);
-	free(n.buf);
+	if (!n.anonymous) {
+		free(n.tmppath);
+		n.tmppath = xstrdup(m->tmppath);
+	}
+	spool_msg_close(m);   /* the old inode goes (renamed over, or unnamed) */
+	*m = n;
 	return 0;
 }
 

@@ -89,13 +89,6 @@ int spool_msg_write(struct spool_msg *m, const void *data, size_t len,
     struct error *err);
 /* spool_msg_flush - write out the buffer (before policyd reads the file). */
 int spool_msg_flush(struct spool_msg *m, struct error *err);
-/* spool_msg_insert - put len bytes of data at offset of the message
- * (headers prepended at end of data, after the Received: header was
- * written): the message is copied into a new tmp file with data in
- * place, which replaces m's; readers opened before keep the old bytes.
- * On failure the message is lost (as after a failed write). */
-int spool_msg_insert(struct spool_msg *m, uint64_t offset, const void *data,
-    size_t len, struct error *err);
 /* spool_msg_reader - a new read-only descriptor of the message file
  * (close-on-exec), or -1. */
 int spool_msg_reader(const struct spool_msg *m, struct error *err);
@@ -106,7 +99,9 @@ int spool_msg_reader(const struct spool_msg *m, struct error *err);
  * SPOOL_NO_SPACE, err filled) m is exactly as received and stays open
  * (the caller aborts or answers as it sees fit).  Envelope edits are the
  * caller's.  The one path every edit of a message takes before commit:
- * the milters' and a policy's PREPEND. */
+ * the milters' and the headers end of data's answer prepended
+ * (smtpd/session.c session_eom_edits); readers opened before keep the
+ * old bytes. */
 struct msg_edits;
 int spool_msg_apply_edits(struct spool_msg *m, const struct msg_edits *edits,
     struct error *err);

@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "log.h"
+#include "msg_edit.h"
 #include "../../smtpd/spool.h"
 
 #define SIZE_LINE (6 + SPOOL_SIZE_DIGITS + 1)
@@ -491,11 +492,11 @@ test_committer_needs_directories(void **state)
 	event_base_free(base);
 }
 
-/* spool_msg_insert: bytes put in at an offset after the rest was
- * written (end-of-data headers above Received:); the committed file holds
- * the whole message with them in place and the envelope's size counts
- * them; tmp/ keeps nothing of the copy; a big message (over the copy
- * buffer) survives byte-exact; an offset past the end is refused. */
+/* spool_msg_apply_edits: a header put in after the rest was written
+ * (end-of-data headers above Received:); the committed file holds the
+ * whole message with it in place and the envelope's size counts it;
+ * tmp/ keeps nothing of the copy; a big message (over the copy buffer)
+ * survives byte-exact. */
 static void
 test_insert(void **state)
 {
@@ -506,6 +507,7 @@ test_insert(void **state)
 	static const char head[] = "X-A: 1\r\n";
 	static const char rcvd[] = "Received: x\r\n";
 	static const char ins[] = "X-Eom: yes\r\n";
+	struct msg_edits edits = { 0 };
 	size_t body_len = 100000, len, size;
 	char *body = malloc(body_len), *data, want[SIZE_LINE + 1];
 
@@ -516,9 +518,10 @@ test_insert(void **state)
 	assert_int_equal(spool_msg_write(&m, head, sizeof(head) - 1, &err), 0);
 	assert_int_equal(spool_msg_write(&m, rcvd, sizeof(rcvd) - 1, &err), 0);
 	assert_int_equal(spool_msg_write(&m, body, body_len, &err), 0);
-	assert_int_equal(spool_msg_insert(&m, m.size + 1, "x", 1, &err), -1);
-	assert_int_equal(spool_msg_insert(&m, sizeof(head) - 1, ins,
-	    sizeof(ins) - 1, &err), 0);
+	assert_int_equal(msg_edits_header(&edits, MSG_EDIT_HEADER_INSERT, 1,
+	    "X-Eom", "yes", false), 0);
+	assert_int_equal(spool_msg_apply_edits(&m, &edits, &err), 0);
+	msg_edits_free(&edits);
 	assert_int_equal(m.size, sizeof(head) - 1 + sizeof(ins) - 1 +
 	    sizeof(rcvd) - 1 + body_len);
 	assert_int_equal(m.anonymous, !named_mode);
