@@ -599,3 +599,35 @@ def test_metrics_per_milter(make_elemta, fake_milter):
     assert 'elemta_milter_errors_total{milter="gone",error="connect"} 1' in text, text
     assert 'elemta_milter_calls_total{milter="fake"} 1' in text, text
     assert 'elemta_milter_seconds_total{milter="fake"}' in text, text
+
+
+def test_prepend_and_milter_edits_compose(make_elemta, fake_milter):
+    """A policy plugin's PREPENDs (test_prepend.py's plugin, one per
+    phase) and a milter's edits land in one rewrite: end of data's
+    PREPEND below the earlier ones, a milter's insert at the top stays
+    on top, its insert above Received: (as it saw the message) stays
+    above Received: below every PREPEND."""
+    from test_prepend import build_plugin
+    m = fake_milter(eom_packets=[
+        # Each index counts the headers as the edits before left them.
+        packet(b"i", struct.pack(">I", 5) + b"X-M-Above-Received\0b\0"),
+        packet(b"i", struct.pack(">I", 0) + b"X-M-Top\0a\0"),
+        packet(b"h", b"X-M-End\0c\0"),
+        packet(b"c")])
+    e = make_elemta(start=False, plugins=[])
+    so = build_plugin(e.dir)
+    e.cfg["plugins"] = [{"name": "prepend_test", "path": so, "enabled": True}]
+    e.cfg["milters"] = [milter_entry("fake", m.port, ["smtp"])]
+    e.write_config()
+    e.start()
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"],
+                       b"Subject: both\r\n\r\nhello\r\n")
+    assert out[-1][1] == 250, out
+    msg, env = only_queued(e)
+    names = [l.split(b":")[0].decode() for l in msg.split(b"\r\n\r\n")[0].split(b"\r\n")
+             if l[:1] not in (b" ", b"\t")]
+    assert names == ["X-M-Top", "X-Pp-Connect", "X-Pp-Helo", "X-Pp-Mail", "X-Pp-Rcpt",
+                     "X-Pp-Data", "X-Pp-Eom", "X-M-Above-Received", "Received",
+                     "Subject", "X-M-End"], names
+    assert msg.endswith(b"\r\n\r\nhello\r\n")
+    assert int(env["size"]) == len(msg)
