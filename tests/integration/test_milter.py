@@ -309,6 +309,12 @@ def test_smtp_mail_gets_authentication_results(make_elemta, opendkim):
 
 # ---- a milter written here: modifications, verdicts, misbehaviour ----
 
+# SMFIP_NR_* of each step: a milter asking for it does not answer it.
+NR_FLAGS = {b"C": 0x1000, b"H": 0x2000, b"M": 0x4000, b"R": 0x8000,
+            b"T": 0x10000, b"L": 0x80, b"N": 0x40000, b"B": 0x80000}
+SMFIP_NOHELO, SMFIP_SKIP, SMFIP_HDR_LEADSPC = 0x2, 0x400, 0x100000
+
+
 def packet(cmd, data=b""):
     return struct.pack(">I", len(data) + 1) + cmd + data
 
@@ -320,8 +326,12 @@ class FakeMilter:
     answers), "die" (closes the connection at the first body chunk).
     Records the commands and macros it received (self.seen)."""
 
-    def __init__(self, behaviour="ok", eom_packets=(), protocol=0):
+    def __init__(self, behaviour="ok", eom_packets=(), protocol=0,
+                 skip_body=False):
         self.behaviour = behaviour
+        self.skip_body = skip_body
+        self.headers = []
+        self.body_chunks = 0
         self.eom_packets = list(eom_packets)
         self.protocol = protocol
         self.seen = []
@@ -382,6 +392,18 @@ class FakeMilter:
                 elif cmd == b"B" and self.behaviour == "die":
                     c.close()
                     return
+                elif cmd == b"L":
+                    self.headers.append(tuple(data.split(b"\0")[:2]))
+                    if not self.protocol & NR_FLAGS[cmd]:
+                        c.sendall(packet(b"c"))
+                elif cmd == b"B" and self.skip_body:
+                    self.body_chunks += 1
+                    c.sendall(packet(b"s"))
+                elif cmd in NR_FLAGS:
+                    if cmd == b"B":
+                        self.body_chunks += 1
+                    if not self.protocol & NR_FLAGS[cmd]:
+                        c.sendall(packet(b"c"))
                 elif cmd == b"E":
                     for p in self.eom_packets:
                         c.sendall(p)
@@ -631,3 +653,26 @@ def test_prepend_and_milter_edits_compose(make_elemta, fake_milter):
                      "Subject", "X-M-End"], names
     assert msg.endswith(b"\r\n\r\nhello\r\n")
     assert int(env["size"]) == len(msg)
+
+
+def test_negotiated_steps_and_flags(make_elemta, fake_milter):
+    """Protocol flags honoured: no answer awaited where the milter asked
+    for none (every NR_*), a step it asked to skip not sent (NOHELO),
+    header values with their leading space (HDR_LEADSPC), and a SKIP
+    ends the body (only the first of several chunks sent)."""
+    nr = sum(NR_FLAGS.values())
+    m = fake_milter(eom_packets=[packet(b"h", b"X-Lead\0 spaced\0"), packet(b"c")],
+                    protocol=nr | SMFIP_NOHELO | SMFIP_HDR_LEADSPC)
+    sk = fake_milter(eom_packets=[packet(b"c")], protocol=SMFIP_SKIP, skip_body=True)
+    e = fake_elemta(make_elemta, [milter_entry("nr", m.port, ["smtp"], timeout="5s"),
+                                  milter_entry("skip", sk.port, ["smtp"], timeout="5s")])
+    big = BODY + (b"x" * 998 + b"\r\n") * 200
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], big)
+    assert out[-1][1] == 250, (out, e.log()[-2000:])
+    msg, _ = only_queued(e)
+    assert b"\r\nX-Lead: spaced\r\n" in msg, msg[:600]
+    assert b"H" not in m.seen and b"C" in m.seen and b"E" in m.seen, m.seen
+    assert (b"Subject", b" original") in m.headers, m.headers
+    assert m.body_chunks == 4, m.body_chunks        # 200 KB in 64 KB chunks
+    assert sk.body_chunks == 1 and b"E" in sk.seen, (sk.body_chunks, sk.seen)
+    assert (b"Subject", b"original") in sk.headers, sk.headers
