@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -988,6 +990,16 @@ conv_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	r->rlen += (size_t)n;
+	if (r->def->cfg.endpoint.path[0] == '\0') {
+		/* libmilter writes an answer in two pieces; under Nagle the
+		 * second waits for our ACK of the first, which Linux delays
+		 * (40 ms a step with OpenDKIM over TCP): acknowledge at once
+		 * (the flag does not stick, so after every read). */
+		int one = 1;
+
+		(void)setsockopt(r->fd, IPPROTO_TCP, TCP_QUICKACK, &one,
+		    sizeof(one));
+	}
 	for (;;) {
 		struct milter_reply m;
 		const uint8_t *data;
@@ -1059,7 +1071,7 @@ milter_socket(const struct config_milter *m, int *out, struct error *err)
 	} else {
 		struct addrinfo hints, *ai = NULL;
 		char port[16];
-		int gai;
+		int gai, one = 1;
 
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_socktype = SOCK_STREAM;
@@ -1074,6 +1086,9 @@ milter_socket(const struct config_milter *m, int *out, struct error *err)
 			freeaddrinfo(ai);
 			return error_set(err, "socket: %s", strerror(errno));
 		}
+		/* Small packets, each step waiting for its answer: no
+		 * Nagle delay on them. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		gai = connect(fd, ai->ai_addr, ai->ai_addrlen);
 		freeaddrinfo(ai);
 		if (gai == 0) {
