@@ -634,6 +634,20 @@ conn_auth_begin(struct conn *c, const struct plugin_request *rq)
 	return 1;
 }
 
+/* conn_resume - a paused request (AUTH hash, DNS, milters) was answered
+ * (rc 0: go on with the buffered input) or its reply did not fit (close). */
+static void
+conn_resume(struct conn *c, int rc)
+{
+	if (rc != 0) {
+		conn_close(c);
+		return;
+	}
+	wire_parser_next(&c->parser);
+	conn_enter_state(c, CONN_READING);
+	conn_process(c);
+}
+
 /* ==== Milters (policyd/milter.h) ==== */
 
 /* conn_milters_apply - the milters have their say: an END-OF-MESSAGE
@@ -695,13 +709,7 @@ conn_milter_done(void *arg, struct milter_outcome *out)
 	rc = conn_reply_full(c, &res, false, &none, &c->milter_d.headers,
 	    &out->edits);
 	msg_edits_free(&out->edits);
-	if (rc != 0) {
-		conn_close(c);
-		return;
-	}
-	wire_parser_next(&c->parser);
-	conn_enter_state(c, CONN_READING);
-	conn_process(c);
+	conn_resume(c, rc);
 }
 
 /* conn_request - decide one complete request and queue its reply;
@@ -801,13 +809,7 @@ conn_on_dns_ready(void *arg)
 	if (c->wait_fd >= 0)
 		close(c->wait_fd);
 	c->wait_fd = -1;
-	if (conn_answer(c, &d) != 0) {
-		conn_close(c);
-		return;
-	}
-	wire_parser_next(&c->parser);
-	conn_enter_state(c, CONN_READING);
-	conn_process(c);
+	conn_resume(c, conn_answer(c, &d));
 }
 
 /* conn_wipe_password - blank the password attribute of the request in
@@ -930,13 +932,7 @@ conn_auth_finish(struct worker_auth *wa)
 	c->auth = NULL;
 	rc = conn_answer_delayed(c, &d, delay);
 	explicit_bzero(c->parser.req.buf, c->parser.req.len);
-	if (rc != 0) {
-		conn_close(c);
-		return;
-	}
-	wire_parser_next(&c->parser);
-	conn_enter_state(c, CONN_READING);
-	conn_process(c);
+	conn_resume(c, rc);
 }
 
 /* worker_on_auth_done - the pool finished hashes: finish each. */

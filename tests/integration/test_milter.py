@@ -54,6 +54,19 @@ def wait_port(port, proc, what, timeout=30):
     wait_until(up, timeout, what="%s listening on %d" % (what, port))
 
 
+def stop_procs(procs, directory):
+    """Terminate the milter's processes (killed after 10 s), remove its
+    directory."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 class OpenDKIM:
     """Two opendkim processes sharing one key: a signer (Mode s) and a
     verifier (Mode v) that finds the public key in TestDNSData."""
@@ -111,14 +124,7 @@ class OpenDKIM:
         return b""
 
     def stop(self):
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_procs(self.procs, self.dir)
 
 
 @pytest.fixture(scope="module")
@@ -167,13 +173,7 @@ class ClamAV:
         wait_port(self.port, self.milter, "clamav-milter")
 
     def stop(self):
-        for p in (self.milter, self.clamd):
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_procs([self.milter, self.clamd], self.dir)
 
 
 @pytest.fixture(scope="module")
