@@ -55,10 +55,12 @@ put(int fd, char cmd, const void *data, size_t len)
 {
 	struct strbuf sb = STRBUF_INIT(0);
 
-	assert_int_equal(milter_packet_begin(&sb, cmd, len), 0);
+	(void)milter_packet_begin(&sb, cmd, len);
 	if (len > 0)
 		strbuf_append(&sb, data, len);
-	assert_int_equal(write(fd, sb.data, sb.len), (ssize_t)sb.len);
+	/* The client may have closed already (after a protocol failure):
+	 * the child's writes may fail, its report still goes out. */
+	(void)write(fd, sb.data, sb.len);
 	strbuf_free(&sb);
 }
 
