@@ -756,7 +756,8 @@ def test_delete_during_delivery_takes_effect_when_it_ends(make_elemta):
         assert e.queued("queue") == [qid]              # still in flight
         s.gate.set()                                   # the attempt ends
         wait_until(lambda: spool_empty(e), 10, what="the message deleted")
-        assert e.queued("control") == []
+        # the mark goes last, once the message's removal is on disk
+        wait_until(lambda: e.queued("control") == [], 10, what="the delete mark removed")
         time.sleep(2.5)                                # retries would be due
         assert e.queued("queue") == [] and queue_json(e) == []
     finally:
