@@ -63,6 +63,7 @@ _Static_assert(QUEUED_DNS_BUCKETS == DNS_STATS_BUCKETS,
 #define RELAY_OUT_HIGH (256u << 10)   /* body pumped while output below */
 #define RELAY_PASSWORD_MAX 1024
 #define RELAY_RESOLVE_SECONDS 30      /* a destination's addresses kept */
+#define RELAY_TLSA_MAX 8              /* TLSA records used per host      */
 
 struct rhop;
 
@@ -79,6 +80,9 @@ struct rconn {
 	struct smtpc_message send;    /* what of job goes out now        */
 	size_t target;                /* index in hop->res->targets      */
 	struct mx_target tgt;         /* a copy: the list may be renewed */
+	struct dns_query *tlsa_q;     /* DANE: TLSA lookup before connect */
+	struct dns_tlsa tlsa[RELAY_TLSA_MAX];
+	size_t ntlsa;                 /* > 0: DANE-authenticated TLS     */
 	bool dead;                    /* closed; freed from the loop     */
 	bool connected;
 	struct rconn *next;
@@ -169,6 +173,8 @@ rconn_after(struct rconn *rc)
 static void
 rconn_release(struct rconn *rc)
 {
+	if (rc->tlsa_q != NULL)
+		dns_query_cancel(rc->tlsa_q);
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
 	event_free(rc->timer);
@@ -260,7 +266,27 @@ rc_starttls(void *io, enum smtpc_tls_mode mode)
 		goto fail;
 	if (rc->tgt.host[0] != '\0')
 		SSL_set_tlsext_host_name(ssl, rc->tgt.host);
-	if (mode == SMTPC_TLS_VERIFY) {
+	if (rc->ntlsa > 0) {
+		/* RFC 7672: the certificate must match a TLSA record; for
+		 * DANE-TA the name checked is the MX host's. */
+		int usable = 0;
+
+		if (SSL_dane_enable(ssl, rc->tgt.host) <= 0) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		/* RFC 7672 3.1.1: a DANE-EE(3) match needs no name match. */
+		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+		for (size_t i = 0; i < rc->ntlsa; i++)
+			usable += SSL_dane_tlsa_add(ssl, rc->tlsa[i].usage,
+			    rc->tlsa[i].selector, rc->tlsa[i].matching_type,
+			    rc->tlsa[i].data, rc->tlsa[i].data_len) > 0;
+		if (usable == 0) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+	} else if (mode == SMTPC_TLS_VERIFY) {
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
 		/* The name checked: the host connected to (the MX host, or
 		 * the next hop's host), or the next hop's address. */
@@ -731,6 +757,7 @@ relay_tls_mode(const struct relay *r, const struct route_hop *h)
 	case CONFIG_DELIVERY_TLS_VERIFY:
 		return SMTPC_TLS_VERIFY;
 	case CONFIG_DELIVERY_TLS_MAY:
+	case CONFIG_DELIVERY_TLS_DANE:  /* raised per host: rconn_tlsa_cb */
 		break;
 	}
 	return SMTPC_TLS_MAY;
@@ -743,6 +770,59 @@ relay_seconds(uint64_t ms)
 	uint64_t s = (ms + 999) / 1000;
 
 	return s == 0 ? 1 : s > 86400 ? 86400 : (unsigned)s;
+}
+
+/* rconn_connect - connect rc to its target, under the connect timer. */
+static void
+rconn_connect(struct rconn *rc)
+{
+	struct timeval tv = { relay_seconds(
+	    rc->r->cfg->delivery.timeouts.connect_ms), 0 };
+
+	if (bufferevent_socket_connect(rc->bev, (struct sockaddr *)&rc->tgt.addr,
+	    (int)rc->tgt.addrlen) < 0) {
+		smtpc_abort(rc->c, "cannot connect");
+		return;
+	}
+	/* The greeting timer covers the connect as well. */
+	if (tv.tv_sec > (time_t)rc->scfg.timeouts.greeting)
+		tv.tv_sec = rc->scfg.timeouts.greeting;
+	evtimer_add(rc->timer, &tv);
+}
+
+/* rconn_tlsa_cb - the TLSA records of rc's MX host (DANE): secure and
+ * usable ones make TLS required and checked against them; none, or
+ * insecure ones, leave the connection as `may`; a failure defers (it
+ * could hide the records: never plaintext then). */
+static void
+rconn_tlsa_cb(const struct dns_answer *a, void *arg)
+{
+	struct rconn *rc = arg;
+	char why[512];
+
+	rc->tlsa_q = NULL;
+	if (a->status == DNS_TEMPFAIL || a->status == DNS_PERMFAIL) {
+		snprintf(why, sizeof(why), "TLSA lookup %s failed: %s",
+		    a->qname, a->why);
+		smtpc_abort(rc->c, why);
+		rconn_after(rc);
+		return;
+	}
+	for (size_t i = 0; a->status == DNS_OK && a->secure && i < a->count &&
+	    rc->ntlsa < RELAY_TLSA_MAX; i++) {
+		const struct dns_tlsa *t = &a->records[i].u.tlsa;
+
+		/* RFC 7672 3.1: DANE-TA(2) and DANE-EE(3) only */
+		if (t->usage == 2 || t->usage == 3)
+			rc->tlsa[rc->ntlsa++] = *t;
+	}
+	if (rc->ntlsa > 0) {
+		rc->scfg.tls = SMTPC_TLS_VERIFY;
+		log_info("relay %s: %s has %zu usable TLSA record(s): TLS "
+		    "required and checked against them (DANE)", rc->hop->key,
+		    rc->tgt.host, rc->ntlsa);
+	}
+	rconn_connect(rc);
 }
 
 /* relay_open - a new connection to hp's target t. */
@@ -788,20 +868,20 @@ relay_open(struct relay *r, struct rhop *hp, size_t t)
 	log_debug("relay %s: connecting to %s (target %zu of %zu)", hp->key,
 	    rc->tgt.host[0] ? rc->tgt.host : hp->h->host, t + 1,
 	    hp->res->count);
-	if (bufferevent_socket_connect(rc->bev, (struct sockaddr *)&rc->tgt.addr,
-	    (int)rc->tgt.addrlen) < 0) {
-		smtpc_abort(rc->c, "cannot connect");
+	if (cfg->delivery.tls.mode == CONFIG_DELIVERY_TLS_DANE &&
+	    hp->h->transport == ROUTE_SMTP && rc->tgt.secure &&
+	    rc->tgt.host[0] != '\0') {
+		char name[DNS_NAME_MAX + 16];
+
+		/* The MX host's address is DNSSEC-secure: its TLSA records
+		 * decide (RFC 7672 2.2); connect once they are known. */
+		snprintf(name, sizeof(name), "_%u._tcp.%s", hp->h->port,
+		    rc->tgt.host);
+		rc->tlsa_q = dns_query(r->dns, name, DNS_TYPE_TLSA,
+		    rconn_tlsa_cb, rc);
 		return;
 	}
-	{
-		struct timeval tv = { relay_seconds(
-		    cfg->delivery.timeouts.connect_ms), 0 };
-
-		/* The greeting timer covers the connect as well. */
-		if (tv.tv_sec > (time_t)rc->scfg.timeouts.greeting)
-			tv.tv_sec = rc->scfg.timeouts.greeting;
-		evtimer_add(rc->timer, &tv);
-	}
+	rconn_connect(rc);
 }
 
 /*==== Jobs ====*/
@@ -970,6 +1050,12 @@ relay_new(struct event_base *base, const struct config *cfg,
 		}
 	}
 	SSL_CTX_set_verify(r->ssl, SSL_VERIFY_NONE, NULL);
+	if (cfg->delivery.tls.mode == CONFIG_DELIVERY_TLS_DANE &&
+	    SSL_CTX_dane_enable(r->ssl) <= 0) {
+		relay_free(r);
+		error_set(err, "cannot enable DANE in the TLS client context");
+		return NULL;
+	}
 	if (relay_password(r, err) < 0) {
 		relay_free(r);
 		return NULL;
