@@ -131,6 +131,7 @@ struct relay {
 };
 
 static void relay_pump(struct relay *r, struct rhop *hp);
+static void relay_forget(struct relay *r);
 
 /*==== Connection plumbing ====*/
 
@@ -202,6 +203,28 @@ rconn_free_cb(evutil_socket_t fd, short what, void *arg)
 	/* Room for another connection: to this hop or any other. */
 	for (struct rhop *h = r->hops; h != NULL; h = h->next)
 		relay_pump(r, h);
+	relay_forget(r);
+}
+
+/* relay_forget - free the recipient-domain destinations left with
+ * nothing (no job, connection or lookup): one per domain ever seen would
+ * otherwise grow without bound.  Their addresses are in the resolver's
+ * cache; configured next hops stay (their tls_broken is kept). */
+static void
+relay_forget(struct relay *r)
+{
+	for (struct rhop **pp = &r->hops; *pp != NULL; ) {
+		struct rhop *hp = *pp;
+
+		if (!(hp->h->mx && hp->h->host[0] == '\0') || hp->head != NULL ||
+		    hp->conns != NULL || hp->lookup != NULL) {
+			pp = &hp->next;
+			continue;
+		}
+		*pp = hp->next;
+		mx_result_free(hp->res);
+		free(hp);
+	}
 }
 
 /* rhop_fail_waiting - a connection failed before it could take the
@@ -397,6 +420,16 @@ rc_next_target(struct rconn *rc, struct qjob *j)
 	return true;
 }
 
+/* relay_others_wait - a destination other than hp has jobs waiting. */
+static bool
+relay_others_wait(const struct relay *r, const struct rhop *hp)
+{
+	for (const struct rhop *h = r->hops; h != NULL; h = h->next)
+		if (h != hp && h->head != NULL)
+			return true;
+	return false;
+}
+
 /* rc_done - every recipient of the job in flight has its outcome. */
 static void
 rc_done(void *io, struct smtpc_message *m)
@@ -430,6 +463,12 @@ rc_ready(void *io)
 			rc->send.nrcpt = j->relay_nsend;
 		evtimer_del(rc->idle);
 		smtpc_send(rc->c, &rc->send);
+		return;
+	}
+	if (rc->r->nconn >= rc->r->cfg->delivery.concurrency &&
+	    relay_others_wait(rc->r, rc->hop)) {
+		/* Its slot serves another destination better than idling. */
+		smtpc_quit(rc->c);
 		return;
 	}
 	evtimer_add(rc->idle, &tv);
@@ -886,6 +925,28 @@ relay_open(struct relay *r, struct rhop *hp, size_t t)
 
 /*==== Jobs ====*/
 
+/* relay_reclaim_idle - every connection slot is taken while hp has jobs
+ * waiting: an idle connection to another destination QUITs (its slot
+ * comes back when it is freed, and relay_pump runs again), so idle
+ * connections kept for reuse never hold up other destinations (many
+ * MX domains against delivery.concurrency). */
+static void
+relay_reclaim_idle(struct relay *r, const struct rhop *hp)
+{
+	for (struct rhop *h = r->hops; h != NULL; h = h->next) {
+		if (h == hp || h->head != NULL)
+			continue;
+		for (struct rconn *rc = h->conns; rc != NULL; rc = rc->next)
+			if (!rc->dead && rc->job == NULL &&
+			    smtpc_state(rc->c) == SMTPC_READY) {
+				evtimer_del(rc->idle);
+				smtpc_quit(rc->c);
+				rconn_after(rc);
+				return;
+			}
+	}
+}
+
 /* relay_pump - give hp's waiting jobs to idle connections, resolve hp,
  * open more connections within the limits. */
 static void
@@ -931,6 +992,9 @@ relay_pump(struct relay *r, struct rhop *hp)
 		relay_open(r, hp, t);
 		opening++;
 	}
+	if (waiting > opening && hp->nconn <
+	    cfg->delivery.destination_concurrency)
+		relay_reclaim_idle(r, hp);
 }
 
 /* relay_hop - the destination of j (created on first use): its next
