@@ -976,6 +976,10 @@ relay_pump(struct relay *r, struct rhop *hp)
 	if (t >= hp->res->count) {
 		/* Every target failed (the connections are gone). */
 		if (hp->nconn == 0) {
+			if (hp->last_failure.result == OUTCOME_PENDING)
+				outcome_set(&hp->last_failure, OUTCOME_TEMPFAIL,
+				    0, "4.4.1", "no host of %s could be "
+				    "reached", hp->key);
 			rhop_fail_waiting(r, hp, &hp->last_failure);
 			hp->cursor = 0;
 		}
