@@ -3,9 +3,11 @@ the test (ldns-keygen, ldns-signzone), served by NSD (dnsserver.py), its
 DS record as dns.trust_anchor_file, and a STARTTLS sink whose certificate
 the TLSA records match or not.
 
-A matching TLSA 3 1 1 record -> delivered over TLS; a TLSA record that
-does not match -> deferred, never sent in plaintext; an MX in a zone that
-is not signed (insecure) -> as `may` (delivered, TLS when offered).
+A matching TLSA 3 1 1 record (DANE-EE) -> delivered over TLS; a
+2 0 1 record (DANE-TA) naming the CA that issued the certificate, whose
+name is the MX host's -> delivered over TLS; a TLSA record that does not
+match -> deferred, never sent in plaintext; an MX in a zone that is not
+signed (insecure) -> as `may` (delivered, TLS when offered).
 """
 import hashlib
 import json
@@ -17,7 +19,7 @@ import pytest
 
 from dnsserver import DNSServer
 from elemta import send_message, wait_until
-from test_delivery import BODY, TLSSink, make_cert, sent_ok, spool_empty
+from test_delivery import BODY, TLSSink, sent_ok, spool_empty
 
 pytest.importorskip("aiosmtpd.controller")
 
@@ -29,6 +31,40 @@ def spki_sha256(cert):
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
                          input=pub, capture_output=True, check=True,
                          timeout=30).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def openssl(*args, cwd):
+    r = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def make_ca_chain(d, host):
+    """A CA and a server certificate it issued for host: (chain file with
+    both, key file, CA certificate file)."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=Elemta test CA", cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem",
+            "-out", "srv.csr", "-subj", "/CN=" + host, cwd=d)
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % host)
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "ext", "-out", "srv.pem", cwd=d)
+    with open(os.path.join(d, "chain.pem"), "w") as f:
+        for name in ("srv.pem", "ca.pem"):
+            with open(os.path.join(d, name)) as c:
+                f.write(c.read())
+    for name in ("chain.pem", "srv.pem", "ca.pem"):
+        os.chmod(os.path.join(d, name), 0o644)
+    return (os.path.join(d, "chain.pem"), os.path.join(d, "key.pem"),
+            os.path.join(d, "ca.pem"))
+
+
+def cert_sha256(cert):
+    """The SHA-256 of the whole certificate, DER (TLSA x 0 1)."""
+    der = subprocess.run(["openssl", "x509", "-in", cert, "-outform", "DER"],
+                         capture_output=True, check=True, timeout=30).stdout
     return hashlib.sha256(der).hexdigest()
 
 
@@ -54,13 +90,15 @@ def dane_world():
     insecure.test, all MX hosts on 127.0.0.1 and the sink's port."""
     d = tempfile.mkdtemp(prefix="elemta-dane-")
     os.chmod(d, 0o755)
-    cert, key = make_cert(d)
-    sink = TLSSink(cert, key).start()
-    h = spki_sha256(cert)
+    chain, key, ca = make_ca_chain(d, "mxta.dane.test")
+    sink = TLSSink(chain, key).start()
+    h = spki_sha256(os.path.join(d, "srv.pem"))
     wrong = hashlib.sha256(b"not the key").hexdigest()
     zone, ds = signed_zone(d, "dane.test", [
         "good MX 10 mxgood", "mxgood A 127.0.0.1",
         "_%d._tcp.mxgood TLSA 3 1 1 %s" % (sink.port, h),
+        "ta MX 10 mxta", "mxta A 127.0.0.1",
+        "_%d._tcp.mxta TLSA 2 0 1 %s" % (sink.port, cert_sha256(ca)),
         "bad MX 10 mxbad", "mxbad A 127.0.0.1",
         "_%d._tcp.mxbad TLSA 3 1 1 %s" % (sink.port, wrong),
     ])
@@ -88,16 +126,16 @@ def queue_json(e):
     return json.loads(r.stdout)
 
 
-def test_matching_tlsa_delivered_over_tls(make_elemta, dane_world):
+@pytest.mark.parametrize("rcpt", ["a@good.dane.test", "t@ta.dane.test"])
+def test_matching_tlsa_delivered_over_tls(make_elemta, dane_world, rcpt):
     sink = dane_world[0]
     e = dane_elemta(make_elemta, dane_world)
-    sent_ok(send_message(e.port, "alice@client.example", ["a@good.dane.test"], BODY))
-    wait_until(lambda: sink.delivered_to("a@good.dane.test"), 20,
-               what="delivery under DANE")
+    sent_ok(send_message(e.port, "alice@client.example", [rcpt], BODY))
+    wait_until(lambda: sink.delivered_to(rcpt), 20, what="delivery under DANE")
     wait_until(lambda: spool_empty(e), 10, what="the spool emptied")
-    i = [k for k, m in enumerate(sink.messages) if "a@good.dane.test" in m[1]][0]
+    i = [k for k, m in enumerate(sink.messages) if rcpt in m[1]][0]
     assert sink.tls[i] is True
-    assert "DANE" in e.log()
+    assert "(DANE)" in e.log()
 
 
 def test_tlsa_mismatch_deferred_never_plaintext(make_elemta, dane_world):

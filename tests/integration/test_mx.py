@@ -37,6 +37,7 @@ RECORDS = [
     "amx A %s" % SINK2,
     "nullmx MX 0 .",
     "loop MX 10 mx.test.example.",
+    "selfaddr MX 10 mx.selfaddr", "mx.selfaddr A 127.0.0.1",
     "eqa A %s" % SINK4, "eqb A %s" % SINK5,
 ] + ["eq%d MX 10 eqa" % i for i in range(SPREAD)] \
   + ["eq%d MX 10 eqb" % i for i in range(SPREAD)]
@@ -162,6 +163,23 @@ def test_permanent_mx_failures_bounce(make_elemta, dns, mx_sinks, rcpt, status, 
     report = parts[1].as_string()
     assert rcpt in report and re.search(r"Status: %s\b" % re.escape(status), report), report
     assert text in parts[0].get_content()
+
+
+def test_mx_at_own_address_and_port_loops(make_elemta, dns):
+    """The MX host's address and delivery.smtp_port are where smtpd
+    listens: a loop, whatever the host's name."""
+    e = make_elemta(start=False, overrides={
+        "dns": {"resolvers": [dns.address], "timeout": "3s"},
+        "delivery": {"routes": [{"domains": ["client.test"],
+                                 "next_hop": "maildir:mail"}]}})
+    e.cfg["delivery"]["smtp_port"] = e.port
+    e.write_config()
+    e.start()
+    sent_ok(send_message(e.port, "alice@client.test", ["s@selfaddr.test"], BODY))
+    found = wait_until(lambda: bounces(e), 20, what="the bounce")
+    msg, parts = parse_bounce(found[0])
+    assert re.search(r"Status: 5\.4\.6\b", parts[1].as_string())
+    assert "mail for selfaddr.test loops back to myself" in parts[0].get_content()
 
 
 def test_dns_down_deferred_then_delivered(make_elemta, mx_sinks):
