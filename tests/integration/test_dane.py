@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from dnsserver import DNSServer
+from dnsserver import DnsServer
 from elemta import send_message, wait_until
 from test_delivery import BODY, TLSSink, sent_ok, spool_empty
 
@@ -75,7 +75,10 @@ def signed_zone(d, name, records):
                          timeout=60).stdout.strip()
     path = os.path.join(d, name + ".zone")
     with open(path, "w") as f:
-        f.write(DNSServer.zone_text(name, records, ttl=60))
+        f.write("$ORIGIN %s.\n$TTL 60\n"
+                "@ IN SOA ns hostmaster 1 3600 600 86400 60\n"
+                "@ IN NS ns\nns IN A 127.0.0.1\n" % name)
+        f.write("\n".join(records) + "\n")
     subprocess.run(["ldns-signzone", "-o", name, path, key], cwd=d,
                    capture_output=True, check=True, timeout=60)
     for p in (path + ".signed", os.path.join(d, key + ".ds")):
@@ -102,8 +105,8 @@ def dane_world():
         "bad MX 10 mxbad", "mxbad A 127.0.0.1",
         "_%d._tcp.mxbad TLSA 3 1 1 %s" % (sink.port, wrong),
     ])
-    dns = DNSServer({"dane.test": zone,
-                     "insecure.test": ["@ MX 10 mx", "mx A 127.0.0.1"]}).start()
+    dns = DnsServer({"insecure.test": "@ MX 10 mx\nmx A 127.0.0.1\n"},
+                    zone_files={"dane.test": zone}).start()
     yield sink, dns, ds
     dns.close()
     sink.stop()
@@ -116,6 +119,7 @@ def dane_elemta(make_elemta, world):
         "dns": {"resolvers": [dns.address], "dnssec": True,
                 "trust_anchor_file": ds, "timeout": "3s"},
         "delivery": {"smtp_port": sink.port, "tls": {"mode": "dane"},
+                     "routes": [],      # every domain to its MX
                      "retry": {"min_backoff": "1h", "max_backoff": "2h",
                                "max_lifetime": "1d"}}})
 
