@@ -155,7 +155,7 @@ static const int log_level_codes[] = { LOG_LEVEL_ERR, LOG_LEVEL_WARN,
 static const char *const counter_backends[] = { "lmdb", "redis", NULL };
 /* index order = enum config_delivery_tls */
 static const char *const delivery_tls_modes[] = { "may", "encrypt",
-    "verify", NULL };
+    "verify", "dane", NULL };
 
 /* Every setting, once.  Order matters twice: config_dump prints in this
  * order, and computed defaults may read settings listed before them
@@ -366,7 +366,10 @@ static const struct setting config_settings[] = {
 	{ .name = "delivery.tls.mode", .type = SET_ENUM, .store = STORE_INDEX,
 	  AT(delivery.tls.mode), .def = "may", .values = delivery_tls_modes,
 	  .help = "STARTTLS to next hops: may (when offered), encrypt "
-	  "(required), verify (required, certificate checked)" },
+	  "(required), verify (required, certificate checked), dane "
+	  "(RFC 7672: required and checked against DNSSEC-validated TLSA "
+	  "records where the MX host has them, else as may; needs "
+	  "dns.dnssec)" },
 	{ .name = "delivery.tls.ca_file", .type = SET_PATH, .store = STORE_TEXT,
 	  AT(delivery.tls.ca_file), .def = "",
 	  .help = "PEM CA certificates for tls.mode verify (\"\" = the "
@@ -3097,6 +3100,12 @@ check_cross(struct loader *ld, const struct config_node *root)
 		    "neither)", user ? "username" : "password_file",
 		    user ? "password_file" : "username");
 	}
+	if (cfg->delivery.tls.mode == CONFIG_DELIVERY_TLS_DANE &&
+	    !cfg->dns.dnssec)
+		load_error(ld, setting_node(root,
+		    setting_find("delivery.tls.mode")), "dns.dnssec",
+		    "must be true for delivery.tls.mode dane: DANE trusts only "
+		    "DNSSEC-validated TLSA records");
 	if (cfg->dns.dnssec && cfg->dns.trust_anchor_file[0] == '\0')
 		load_error(ld, setting_node(root, setting_find("dns.dnssec")),
 		    "dns.trust_anchor_file", "missing; dns.dnssec is on, and "

@@ -147,6 +147,9 @@ enum config_delivery_tls {
 	CONFIG_DELIVERY_TLS_ENCRYPT,  /* required, certificate not checked */
 	CONFIG_DELIVERY_TLS_VERIFY,   /* required, checked against ca_file
 	                               * and the next hop's name           */
+	CONFIG_DELIVERY_TLS_DANE,     /* RFC 7672: with DNSSEC-validated
+	                               * TLSA records, required and checked
+	                               * against them; else as may        */
 };
 
 struct config_plugin {

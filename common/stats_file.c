@@ -88,6 +88,11 @@ const struct stats_file_key stats_file_smtpd_keys[SMTPD_STAT_COUNT] = {
 #define QBUCKET(name, le) { "latency_le_" name "_total", STATS_FILE_HISTOGRAM, \
 	QLATENCY_HELP, "elemta_delivery_latency_seconds_bucket{le=\"" le "\"}" }
 
+#define QDNS_HELP "Time the resolver took to answer a DNS lookup (answers " \
+	"and failures)."
+#define QDNS(name, le) { "dns_le_" name "_total", STATS_FILE_HISTOGRAM, \
+	QDNS_HELP, "elemta_dns_lookup_seconds_bucket{le=\"" le "\"}" }
+
 const struct stats_file_key stats_file_queued_keys[QUEUED_STAT_COUNT] = {
 	QRESULTS("delivered"), QRESULTS("deferred"), QRESULTS("bounced"),
 	[QUEUED_STAT_QUEUE_ACTIVE] = QQUEUE("active"),
@@ -109,6 +114,24 @@ const struct stats_file_key stats_file_queued_keys[QUEUED_STAT_COUNT] = {
 	[QUEUED_STAT_LATENCY_COUNT] = { "latency_count_total",
 	    STATS_FILE_HISTOGRAM, QLATENCY_HELP,
 	    "elemta_delivery_latency_seconds_count" },
+	[QUEUED_STAT_DNS_QUERIES] = { "dns_queries_total", STATS_FILE_COUNTER,
+	    "DNS lookups asked of the resolver.",
+	    "elemta_dns_queries_total" },
+	[QUEUED_STAT_DNS_FAILURES] = { "dns_failures_total",
+	    STATS_FILE_COUNTER, "DNS lookups that failed temporarily "
+	    "(SERVFAIL, timeout, bogus DNSSEC, too many outstanding).",
+	    "elemta_dns_failures_total" },
+	[QUEUED_STAT_DNS_TIMEOUTS] = { "dns_timeouts_total",
+	    STATS_FILE_COUNTER, "DNS lookups that took longer than "
+	    "dns.timeout.", "elemta_dns_timeouts_total" },
+	[QUEUED_STAT_DNS_BUCKET] = QDNS("0_001", "0.001"),
+	QDNS("0_005", "0.005"), QDNS("0_01", "0.01"), QDNS("0_05", "0.05"),
+	QDNS("0_1", "0.1"), QDNS("0_5", "0.5"), QDNS("1", "1"),
+	QDNS("5", "5"), QDNS("inf", "+Inf"),
+	[QUEUED_STAT_DNS_SUM] = { "dns_sum_total", STATS_FILE_HISTOGRAM,
+	    QDNS_HELP, "elemta_dns_lookup_seconds_sum" },
+	[QUEUED_STAT_DNS_COUNT] = { "dns_count_total", STATS_FILE_HISTOGRAM,
+	    QDNS_HELP, "elemta_dns_lookup_seconds_count" },
 };
 
 /* The latency buckets' bounds, as the le labels above. */

@@ -95,6 +95,7 @@ enum queued_stat_result {
 };
 #define STATS_TRANSPORTS 6        /* route.h's enum route_transport   */
 #define QUEUED_LATENCY_BUCKETS 16 /* bounds; the +Inf bucket follows  */
+#define QUEUED_DNS_BUCKETS 8      /* dns.h's DNS_STATS_BUCKETS         */
 
 enum queued_stat {
 	QUEUED_STAT_RESULTS,
@@ -107,6 +108,17 @@ enum queued_stat {
 	QUEUED_STAT_LATENCY_SUM = QUEUED_STAT_LATENCY_BUCKET +
 	    QUEUED_LATENCY_BUCKETS + 1,   /* microseconds                 */
 	QUEUED_STAT_LATENCY_COUNT,
+	/* The resolver's counts (dns.h's struct dns_stats): lookups,
+	 * temporary failures, timeouts among them, and the lookup time
+	 * histogram elemta_dns_lookup_seconds with the
+	 * bounds of dns_stats_bucket_us. */
+	QUEUED_STAT_DNS_QUERIES,
+	QUEUED_STAT_DNS_FAILURES,
+	QUEUED_STAT_DNS_TIMEOUTS,
+	QUEUED_STAT_DNS_BUCKET,           /* first of DNS_BUCKETS + 1     */
+	QUEUED_STAT_DNS_SUM = QUEUED_STAT_DNS_BUCKET + QUEUED_DNS_BUCKETS +
+	    1,                            /* microseconds                 */
+	QUEUED_STAT_DNS_COUNT,
 	QUEUED_STAT_COUNT
 };
 

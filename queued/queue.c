@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
@@ -745,8 +746,7 @@ queue_maildir_read(void *ctx, char *buf, size_t size)
 
 /*==== Attempts ====*/
 
-/* queue_local - the transports decided here: Maildir, discard, error,
- * and the next hop we cannot reach yet (MX). */
+/* queue_local - the transports decided here: Maildir, discard, error. */
 static void
 queue_local(struct queue *q, struct qjob *j)
 {
@@ -779,11 +779,9 @@ queue_local(struct queue *q, struct qjob *j)
 			    h->status[0] ? h->status : "5.0.0", "%s",
 			    h->text[0] ? h->text : "delivery refused by route");
 			break;
-		default:
-			/* MX lookup arrives with the DNS issue. */
-			outcome_set(&rc->outcome, OUTCOME_TEMPFAIL, 0, "4.4.3",
-			    "no route and no relayhost for domain %s (MX lookup "
-			    "is not supported yet)", queue_domain(rc->address));
+		default:        /* SMTP and LMTP go to relay.c */
+			outcome_set(&rc->outcome, OUTCOME_TEMPFAIL, 0, "4.3.5",
+			    "no transport for next hop (internal error)");
 			break;
 		}
 		/* Each local delivery is recorded before the next starts
@@ -852,6 +850,11 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 			if (taken[k] || !queue_due(m, k, now) || route_lookup(
 			    q->cfg, queue_domain(m->env.recipients[k])) != hop)
 				continue;
+			/* The recipient domain's MX: one job per domain. */
+			if (hop->mx && hop->host[0] == '\0' && strcasecmp(
+			    queue_domain(m->env.recipients[k]),
+			    queue_domain(m->env.recipients[i])) != 0)
+				continue;
 			taken[k] = true;
 			j->idx[n] = k;
 			j->sm.rcpts[n].address = m->env.recipients[k];
@@ -877,11 +880,8 @@ queue_attempt(struct queue *q, struct qmsg *m, int64_t now)
 
 		jobs = j->next;
 		j->next = NULL;
-		/* An MX next hop naming a host (smtp:host, relayhost
-		 * without brackets) goes to that host's address until MX
-		 * lookup exists; the recipient domain's MX is deferred. */
-		if ((j->hop->transport == ROUTE_SMTP && (!j->hop->mx ||
-		    j->hop->host[0] != '\0')) || j->hop->transport == ROUTE_LMTP)
+		if (j->hop->transport == ROUTE_SMTP ||
+		    j->hop->transport == ROUTE_LMTP)
 			relay_submit(q->relay, j);
 		else
 			queue_local(q, j);

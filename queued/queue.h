@@ -42,6 +42,10 @@ struct qjob {
 	struct qjob *next;                /* the transport's list          */
 	int fd;                           /* the spool file (read-only)    */
 	uint64_t offset;                  /* the transport's read position */
+	/* relay.c's, after a temporary failure at one MX host: the
+	 * recipients to send again are sm.rcpts[0..relay_nsend) (0: all),
+	 * to target relay_from or a later one (mx.h's order). */
+	size_t relay_nsend, relay_from;
 };
 
 /* queue_new - a manager for cfg's spool on base (cfg outlives it). */

@@ -11,16 +11,26 @@
  * connection: close marks it dead and a zero-delay event frees it from
  * the loop, so no callback runs on freed memory.
  *
- * Host names of next hops are resolved with getaddrinfo (blocking; the
- * asynchronous resolver comes with the DNS issue); IP literals and Unix
- * sockets need no lookup.  The answer, or the failure, is kept per next
- * hop for RELAY_RESOLVE_SECONDS, so the loop blocks for at most one
- * resolver timeout per next hop in that time, not one per connection.  Until then an `smtp:host` next hop (MX of
- * host) connects to host's own address.
+ * Destinations: a next hop is one destination, except the recipient
+ * domain's MX (delivery.mx, host ""), which is one destination per domain
+ * (queue.c gives each job recipients of one domain).  A destination's
+ * addresses come from queued/mx.c through the process's resolver
+ * (common/dns.h, asynchronous): the MX hosts of a domain (smtp:host,
+ * a relayhost without brackets, the recipient domain) or a host's own
+ * addresses ([host], lmtp:host); IP literals and Unix sockets need no
+ * lookup.  A list is kept for its smallest TTL, at most
+ * RELAY_RESOLVE_SECONDS; a failure (null MX, NXDOMAIN, loop, DNS
+ * failure) fails the jobs waiting for the destination and is not kept.
+ * New connections go to the target at the destination's cursor; a
+ * connection-level failure the client says another host may not share
+ * (SMTPC_RETRY_NEXT_HOST) moves the cursor on, and the waiting jobs wait
+ * for the next target; after the last one they fail with the last
+ * outcome.  A job whose recipients got a temporary failure at one target
+ * (a 4xx reply, or the connection lost) is tried again at the next
+ * target with those recipients before any is deferred (RFC 5321 §5.1).
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,15 +48,22 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "dns.h"
 #include "log.h"
+#include "mx.h"
 #include "queue.h"
 #include "relay.h"
 #include "route.h"
 #include "smtp_client.h"
+#include "stats.h"
+
+_Static_assert(QUEUED_DNS_BUCKETS == DNS_STATS_BUCKETS,
+    "stats_file.h's DNS buckets are dns.h's");
 
 #define RELAY_OUT_HIGH (256u << 10)   /* body pumped while output below */
 #define RELAY_PASSWORD_MAX 1024
-#define RELAY_RESOLVE_SECONDS 30      /* a next hop's address is kept   */
+#define RELAY_RESOLVE_SECONDS 30      /* a destination's addresses kept */
+#define RELAY_TLSA_MAX 8              /* TLSA records used per host      */
 
 struct rhop;
 
@@ -60,25 +77,42 @@ struct rconn {
 	struct event *timer;
 	struct event *idle;
 	struct qjob *job;             /* in flight, or NULL              */
+	struct smtpc_message send;    /* what of job goes out now        */
+	size_t target;                /* index in hop->res->targets      */
+	struct mx_target tgt;         /* a copy: the list may be renewed */
+	struct dns_query *tlsa_q;     /* DANE: TLSA lookup before connect */
+	struct dns_tlsa tlsa[RELAY_TLSA_MAX];
+	size_t ntlsa;                 /* > 0: DANE-authenticated TLS     */
 	bool dead;                    /* closed; freed from the loop     */
 	bool connected;
 	struct rconn *next;
 };
 
-/* One next hop: its waiting jobs and its connections. */
+/* Where a destination's address list stands. */
+enum rhop_addr {
+	RHOP_UNRESOLVED,        /* none, or expired                       */
+	RHOP_RESOLVING,         /* an mx.c lookup is running              */
+	RHOP_RESOLVED,          /* res is current until resolved_until    */
+};
+
+/* One destination: its waiting jobs, its addresses, its connections. */
 struct rhop {
+	struct relay *r;
 	char key[ROUTE_HOP_TEXT_MAX];
 	const struct route_hop *h;
+	char dest[DNS_NAME_MAX];      /* the name resolved ("": none)    */
+	bool dest_mx;                 /* its MX hosts, not its address   */
 	struct qjob *head, *tail;     /* waiting jobs, FIFO              */
 	struct rconn *conns;
 	unsigned nconn;
 	bool tls_broken;              /* a `may` handshake failed: later
 	                               * connections stay plaintext       */
-	bool resolved;                /* addr or addr_why is current     */
-	int64_t resolved_at;          /* monotonic seconds               */
-	struct sockaddr_storage addr;
-	socklen_t addrlen;            /* 0: resolution failed (addr_why) */
-	char addr_why[256];
+	enum rhop_addr astate;
+	struct mx_lookup *lookup;     /* RHOP_RESOLVING                  */
+	struct mx_result *res;        /* the targets, or their failure   */
+	int64_t resolved_until;       /* monotonic seconds               */
+	size_t cursor;                /* the target new connections use  */
+	struct outcome last_failure;  /* of the last target that failed  */
 	struct rhop *next;
 };
 
@@ -86,6 +120,8 @@ struct relay {
 	struct event_base *base;
 	const struct config *cfg;
 	struct queue *q;
+	struct dns_resolver *dns;
+	struct dns_stats dns_seen;    /* counted into stats.h so far     */
 	SSL_CTX *ssl;
 	struct smtpc_auth auth;
 	bool have_auth;
@@ -95,6 +131,7 @@ struct relay {
 };
 
 static void relay_pump(struct relay *r, struct rhop *hp);
+static void relay_forget(struct relay *r);
 
 /*==== Connection plumbing ====*/
 
@@ -137,6 +174,8 @@ rconn_after(struct rconn *rc)
 static void
 rconn_release(struct rconn *rc)
 {
+	if (rc->tlsa_q != NULL)
+		dns_query_cancel(rc->tlsa_q);
 	if (rc->bev != NULL)
 		bufferevent_free(rc->bev);
 	event_free(rc->timer);
@@ -164,6 +203,28 @@ rconn_free_cb(evutil_socket_t fd, short what, void *arg)
 	/* Room for another connection: to this hop or any other. */
 	for (struct rhop *h = r->hops; h != NULL; h = h->next)
 		relay_pump(r, h);
+	relay_forget(r);
+}
+
+/* relay_forget - free the recipient-domain destinations left with
+ * nothing (no job, connection or lookup): one per domain ever seen would
+ * otherwise grow without bound.  Their addresses are in the resolver's
+ * cache; configured next hops stay (their tls_broken is kept). */
+static void
+relay_forget(struct relay *r)
+{
+	for (struct rhop **pp = &r->hops; *pp != NULL; ) {
+		struct rhop *hp = *pp;
+
+		if (!(hp->h->mx && hp->h->host[0] == '\0') || hp->head != NULL ||
+		    hp->conns != NULL || hp->lookup != NULL) {
+			pp = &hp->next;
+			continue;
+		}
+		*pp = hp->next;
+		mx_result_free(hp->res);
+		free(hp);
+	}
 }
 
 /* rhop_fail_waiting - a connection failed before it could take the
@@ -174,9 +235,11 @@ rhop_fail_waiting(struct relay *r, struct rhop *hp, const struct outcome *o)
 	while (hp->head != NULL) {
 		struct qjob *j = hp->head;
 
+		size_t n = j->relay_nsend != 0 ? j->relay_nsend : j->sm.nrcpt;
+
 		hp->head = j->next;
 		j->next = NULL;
-		for (size_t k = 0; k < j->sm.nrcpt; k++)
+		for (size_t k = 0; k < n; k++)
 			j->sm.rcpts[k].outcome = *o;
 		queue_job_done(r->q, j);
 	}
@@ -224,14 +287,35 @@ rc_starttls(void *io, enum smtpc_tls_mode mode)
 
 	if (ssl == NULL)
 		goto fail;
-	if (rc->hop->h->host[0] != '\0' && !rc->hop->h->literal)
-		SSL_set_tlsext_host_name(ssl, rc->hop->h->host);
-	if (mode == SMTPC_TLS_VERIFY) {
+	if (rc->tgt.host[0] != '\0')
+		SSL_set_tlsext_host_name(ssl, rc->tgt.host);
+	if (rc->ntlsa > 0) {
+		/* RFC 7672: the certificate must match a TLSA record; for
+		 * DANE-TA the name checked is the MX host's. */
+		int usable = 0;
+
+		if (SSL_dane_enable(ssl, rc->tgt.host) <= 0) {
+			SSL_free(ssl);
+			goto fail;
+		}
+		/* RFC 7672 3.1.1: a DANE-EE(3) match needs no name match. */
+		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+		for (size_t i = 0; i < rc->ntlsa; i++)
+			usable += SSL_dane_tlsa_add(ssl, rc->tlsa[i].usage,
+			    rc->tlsa[i].selector, rc->tlsa[i].matching_type,
+			    rc->tlsa[i].data, rc->tlsa[i].data_len) > 0;
+		if (usable == 0) {
+			SSL_free(ssl);
+			goto fail;
+		}
 		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
-		/* The name checked: the next hop's host, or its address. */
-		if (rc->hop->h->literal ? X509_VERIFY_PARAM_set1_ip_asc(
+	} else if (mode == SMTPC_TLS_VERIFY) {
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		/* The name checked: the host connected to (the MX host, or
+		 * the next hop's host), or the next hop's address. */
+		if (rc->tgt.host[0] == '\0' ? X509_VERIFY_PARAM_set1_ip_asc(
 		    SSL_get0_param(ssl), rc->hop->h->host) != 1 :
-		    !SSL_set1_host(ssl, rc->hop->h->host)) {
+		    !SSL_set1_host(ssl, rc->tgt.host)) {
 			SSL_free(ssl);
 			goto fail;
 		}
@@ -265,6 +349,87 @@ rc_body_read(void *io, char *buf, size_t size)
 	return rc->job != NULL ? queue_job_read(rc->job, buf, size) : -1;
 }
 
+/* rhop_push_front - j waits first (tried again at a later target). */
+static void
+rhop_push_front(struct rhop *hp, struct qjob *j)
+{
+	j->next = hp->head;
+	hp->head = j;
+	if (hp->tail == NULL)
+		hp->tail = j;
+}
+
+/* rhop_take - the first waiting job target may carry, unlinked. */
+static struct qjob *
+rhop_take(struct rhop *hp, size_t target)
+{
+	struct qjob *prev = NULL;
+
+	for (struct qjob *j = hp->head; j != NULL; prev = j, j = j->next) {
+		if (j->relay_from > target)
+			continue;
+		if (prev != NULL)
+			prev->next = j->next;
+		else
+			hp->head = j->next;
+		if (hp->tail == j)
+			hp->tail = prev;
+		j->next = NULL;
+		return j;
+	}
+	return NULL;
+}
+
+/* rc_next_target - j's recipients that failed temporarily at this
+ * target go to the next one (RFC 5321 §5.1): true when j waits again. */
+static bool
+rc_next_target(struct rconn *rc, struct qjob *j)
+{
+	struct rhop *hp = rc->hop;
+	size_t n = j->relay_nsend != 0 ? j->relay_nsend : j->sm.nrcpt;
+	size_t again = 0;
+
+	if (hp->res == NULL || rc->target + 1 >= hp->res->count ||
+	    (smtpc_retry(rc->c) == SMTPC_RETRY_NONE && smtpc_failure(
+	    rc->c)->result != OUTCOME_PENDING))
+		return false;
+	/* The recipients to send again first, with their envelope
+	 * indices: idx[k] follows sm.rcpts[k]. */
+	for (size_t k = 0; k < n; k++) {
+		if (j->sm.rcpts[k].outcome.result != OUTCOME_TEMPFAIL)
+			continue;
+		if (k != again) {
+			struct smtpc_rcpt t = j->sm.rcpts[k];
+			size_t ti = j->idx[k];
+
+			j->sm.rcpts[k] = j->sm.rcpts[again];
+			j->idx[k] = j->idx[again];
+			j->sm.rcpts[again] = t;
+			j->idx[again] = ti;
+		}
+		again++;
+	}
+	if (again == 0)
+		return false;
+	log_info("relay %s: %zu recipient(s) deferred by %s (%s); trying "
+	    "the next host", hp->key, again, rc->tgt.host[0] ? rc->tgt.host :
+	    hp->h->host, j->sm.rcpts[0].outcome.text);
+	j->relay_nsend = again;
+	j->relay_from = rc->target + 1;
+	rhop_push_front(hp, j);
+	return true;
+}
+
+/* relay_others_wait - a destination other than hp has jobs waiting. */
+static bool
+relay_others_wait(const struct relay *r, const struct rhop *hp)
+{
+	for (const struct rhop *h = r->hops; h != NULL; h = h->next)
+		if (h != hp && h->head != NULL)
+			return true;
+	return false;
+}
+
 /* rc_done - every recipient of the job in flight has its outcome. */
 static void
 rc_done(void *io, struct smtpc_message *m)
@@ -273,29 +438,37 @@ rc_done(void *io, struct smtpc_message *m)
 	struct qjob *j = rc->job;
 
 	rc->job = NULL;
-	if (j != NULL)
-		queue_job_done(rc->r->q, j);
+	if (j == NULL)
+		return;
+	j->sm.peer_dsn = rc->send.peer_dsn;
+	if (rc_next_target(rc, j))
+		return;
+	queue_job_done(rc->r->q, j);
 }
 
-/* rc_ready - idle: the next waiting job of this hop, or the idle timer. */
+/* rc_ready - idle: the next waiting job this connection may carry, or
+ * the idle timer. */
 static void
 rc_ready(void *io)
 {
 	struct rconn *rc = io;
-	struct rhop *hp = rc->hop;
 	struct timeval tv = { RELAY_IDLE_SECONDS, 0 };
+	struct qjob *j = rhop_take(rc->hop, rc->target);
 
-	if (hp->head != NULL) {
-		struct qjob *j = hp->head;
-
-		hp->head = j->next;
-		if (hp->head == NULL)
-			hp->tail = NULL;
-		j->next = NULL;
+	if (j != NULL) {
 		j->offset = 0;
 		rc->job = j;
+		rc->send = j->sm;
+		if (j->relay_nsend != 0)
+			rc->send.nrcpt = j->relay_nsend;
 		evtimer_del(rc->idle);
-		smtpc_send(rc->c, &j->sm);
+		smtpc_send(rc->c, &rc->send);
+		return;
+	}
+	if (rc->r->nconn >= rc->r->cfg->delivery.concurrency &&
+	    relay_others_wait(rc->r, rc->hop)) {
+		/* Its slot serves another destination better than idling. */
+		smtpc_quit(rc->c);
 		return;
 	}
 	evtimer_add(rc->idle, &tv);
@@ -310,17 +483,29 @@ rc_close(void *io)
 	struct timeval zero = { 0, 0 };
 	unsigned live = 0;
 
+	struct rhop *hp = rc->hop;
+
 	if (rc->dead)
 		return;
 	rc->dead = true;
 	evtimer_del(rc->timer);
 	evtimer_del(rc->idle);
 	bufferevent_disable(rc->bev, EV_READ | EV_WRITE);
-	for (struct rconn *x = rc->hop->conns; x != NULL; x = x->next)
+	for (struct rconn *x = hp->conns; x != NULL; x = x->next)
 		if (!x->dead)
 			live++;
-	if (o->result != OUTCOME_PENDING && live == 0)
-		rhop_fail_waiting(rc->r, rc->hop, o);
+	if (o->result != OUTCOME_PENDING) {
+		hp->last_failure = *o;
+		/* Another host may do better: move on from this one. */
+		if (smtpc_retry(rc->c) != SMTPC_RETRY_NONE &&
+		    rc->target == hp->cursor)
+			hp->cursor++;
+		if (live == 0 && (smtpc_retry(rc->c) == SMTPC_RETRY_NONE ||
+		    hp->res == NULL || hp->cursor >= hp->res->count)) {
+			rhop_fail_waiting(rc->r, hp, o);
+			hp->cursor = 0;
+		}
+	}
 	event_base_once(rc->r->base, -1, EV_TIMEOUT, rconn_free_cb, rc, &zero);
 }
 
@@ -460,69 +645,143 @@ rconn_idle_cb(evutil_socket_t fd, short what, void *arg)
 
 /*==== Opening ====*/
 
-/* relay_addr - the next hop's socket address (first of getaddrinfo's
- * answers for a name); -1 with why. */
-static int
-relay_addr(const struct route_hop *h, struct sockaddr_storage *ss,
-    socklen_t *len, char *why, size_t size)
-{
-	struct addrinfo hints, *res = NULL;
-	char port[16];
-	int rc;
-
-	memset(ss, 0, sizeof(*ss));
-	if (h->transport == ROUTE_LMTP && h->host[0] == '\0') {
-		struct sockaddr_un *un = (struct sockaddr_un *)ss;
-
-		if (strlen(h->path) >= sizeof(un->sun_path)) {
-			snprintf(why, size, "socket path too long");
-			return -1;
-		}
-		un->sun_family = AF_UNIX;
-		strcpy(un->sun_path, h->path);
-		*len = sizeof(*un);
-		return 0;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = h->literal ? AI_NUMERICHOST : 0;
-	snprintf(port, sizeof(port), "%u", h->port);
-	rc = getaddrinfo(h->host, port, &hints, &res);
-	if (rc != 0 || res == NULL) {
-		snprintf(why, size, "cannot resolve %.160s: %s", h->host,
-		    gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-/* relay_hop_addr - hp's socket address, resolved again when the kept
- * answer is older than RELAY_RESOLVE_SECONDS; -1 with why. */
-static int
-relay_hop_addr(struct rhop *hp, struct sockaddr_storage *ss,
-    socklen_t *len, char *why, size_t size)
+/* relay_now - monotonic seconds. */
+static int64_t
+relay_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (!hp->resolved || (int64_t)ts.tv_sec - hp->resolved_at >=
-	    RELAY_RESOLVE_SECONDS) {
-		hp->resolved = true;
-		hp->resolved_at = (int64_t)ts.tv_sec;
-		if (relay_addr(hp->h, &hp->addr, &hp->addrlen, hp->addr_why,
-		    sizeof(hp->addr_why)) < 0)
-			hp->addrlen = 0;
+	return (int64_t)ts.tv_sec;
+}
+
+/* relay_static_target - a destination that needs no DNS (an IP literal,
+ * a Unix socket) as a one-target list; false when it needs DNS. */
+static bool
+relay_static_target(struct rhop *hp, struct mx_result *res)
+{
+	const struct route_hop *h = hp->h;
+	struct mx_target *t = &res->targets[0];
+	struct addr_ip ip;
+	char lit[ROUTE_HOST_MAX];
+
+	memset(t, 0, sizeof(*t));
+	res->failure.result = OUTCOME_PENDING;
+	res->ttl = UINT32_MAX;
+	if (h->transport == ROUTE_LMTP && h->host[0] == '\0') {
+		struct sockaddr_un *un = (struct sockaddr_un *)&t->addr;
+
+		if (strlen(h->path) >= sizeof(un->sun_path)) {
+			outcome_set(&res->failure, OUTCOME_TEMPFAIL, 0, "4.4.1",
+			    "socket path too long");
+			return true;
+		}
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, h->path);
+		t->addrlen = sizeof(*un);
+		res->count = 1;
+		return true;
 	}
-	if (hp->addrlen == 0) {
-		snprintf(why, size, "%s", hp->addr_why);
-		return -1;
+	/* The name resolved, as a literal: "[192.0.2.1]" (a recipient
+	 * domain), "[IPv6:2001:db8::1]", or a literal next hop's host. */
+	str_copy(lit, hp->dest[0] == '[' ? hp->dest + 1 : hp->dest,
+	    sizeof(lit));
+	lit[strcspn(lit, "]")] = '\0';
+	if (strncasecmp(lit, "ipv6:", 5) == 0)
+		memmove(lit, lit + 5, strlen(lit + 5) + 1);
+	if (!(h->literal || hp->dest[0] == '[') || addr_ip_parse(lit, &ip) < 0) {
+		if (hp->dest[0] != '[')
+			return false;
+		outcome_set(&res->failure, OUTCOME_PERMFAIL, 0, "5.1.2",
+		    "bad address literal %.200s", hp->dest);
+		return true;
 	}
-	memcpy(ss, &hp->addr, sizeof(*ss));
-	*len = hp->addrlen;
-	return 0;
+	if (ip.is_v4) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&t->addr;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)h->port);
+		memcpy(&s4->sin_addr, ip.bytes + 12, 4);
+		t->addrlen = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->addr;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)h->port);
+		memcpy(&s6->sin6_addr, ip.bytes, 16);
+		t->addrlen = sizeof(*s6);
+	}
+	res->count = 1;
+	return true;
+}
+
+/* relay_dns_stats - the resolver's counts since the last call into
+ * stats.h's counters. */
+static void
+relay_dns_stats(struct relay *r)
+{
+	struct dns_stats st, *old = &r->dns_seen;
+
+	dns_resolver_stats(r->dns, &st);
+	queued_stats_add(QUEUED_STAT_DNS_QUERIES, st.queries - old->queries);
+	queued_stats_add(QUEUED_STAT_DNS_FAILURES, st.failures - old->failures);
+	queued_stats_add(QUEUED_STAT_DNS_TIMEOUTS, st.timeouts - old->timeouts);
+	for (size_t i = 0; i < DNS_STATS_BUCKETS; i++)
+		queued_stats_add(QUEUED_STAT_DNS_BUCKET + i,
+		    st.latency_buckets[i] - old->latency_buckets[i]);
+	queued_stats_add(QUEUED_STAT_DNS_BUCKET + DNS_STATS_BUCKETS,
+	    st.answers - old->answers);
+	queued_stats_add(QUEUED_STAT_DNS_SUM,
+	    st.latency_us_sum - old->latency_us_sum);
+	queued_stats_add(QUEUED_STAT_DNS_COUNT, st.answers - old->answers);
+	*old = st;
+}
+
+/* relay_resolved_cb - mx.c's answer for hp. */
+static void
+relay_resolved_cb(struct mx_result *res, void *arg)
+{
+	struct rhop *hp = arg;
+	uint32_t keep = res->ttl < RELAY_RESOLVE_SECONDS ? res->ttl :
+	    RELAY_RESOLVE_SECONDS;
+
+	hp->lookup = NULL;
+	relay_dns_stats(hp->r);
+	mx_result_free(hp->res);
+	hp->res = res;
+	hp->astate = RHOP_RESOLVED;
+	hp->cursor = 0;
+	hp->resolved_until = relay_now() + (int64_t)keep;
+	if (res->failure.result != OUTCOME_PENDING)
+		log_info("relay %s: %s", hp->key, res->failure.text);
+	else
+		log_debug("relay %s: %zu address(es), first %s", hp->key,
+		    res->count, res->targets[0].host);
+	relay_pump(hp->r, hp);
+}
+
+/* relay_resolve - hp's address list is current (else a lookup starts,
+ * and relay_pump runs again when it ends). */
+static bool
+relay_resolve(struct relay *r, struct rhop *hp)
+{
+	if (hp->astate == RHOP_RESOLVING)
+		return false;
+	if (hp->astate == RHOP_RESOLVED && (hp->resolved_until > relay_now() ||
+	    hp->res->failure.result != OUTCOME_PENDING))
+		return true;
+	if (hp->res == NULL)
+		hp->res = xcalloc(1, sizeof(*hp->res));
+	if (relay_static_target(hp, hp->res)) {
+		hp->astate = RHOP_RESOLVED;
+		hp->resolved_until = INT64_MAX;
+		hp->cursor = 0;
+		return true;
+	}
+	hp->astate = RHOP_RESOLVING;
+	hp->lookup = mx_lookup_start(r->dns, r->cfg, hp->dest, hp->dest_mx,
+	    hp->h->port, relay_resolved_cb, hp);
+	return false;
 }
 
 /* relay_tls_mode - delivery.tls.mode for this next hop. */
@@ -537,6 +796,7 @@ relay_tls_mode(const struct relay *r, const struct route_hop *h)
 	case CONFIG_DELIVERY_TLS_VERIFY:
 		return SMTPC_TLS_VERIFY;
 	case CONFIG_DELIVERY_TLS_MAY:
+	case CONFIG_DELIVERY_TLS_DANE:  /* raised per host: rconn_tlsa_cb */
 		break;
 	}
 	return SMTPC_TLS_MAY;
@@ -551,18 +811,70 @@ relay_seconds(uint64_t ms)
 	return s == 0 ? 1 : s > 86400 ? 86400 : (unsigned)s;
 }
 
-/* relay_open - a new connection to hp. */
+/* rconn_connect - connect rc to its target, under the connect timer. */
 static void
-relay_open(struct relay *r, struct rhop *hp)
+rconn_connect(struct rconn *rc)
+{
+	struct timeval tv = { relay_seconds(
+	    rc->r->cfg->delivery.timeouts.connect_ms), 0 };
+
+	if (bufferevent_socket_connect(rc->bev, (struct sockaddr *)&rc->tgt.addr,
+	    (int)rc->tgt.addrlen) < 0) {
+		smtpc_abort(rc->c, "cannot connect");
+		return;
+	}
+	/* The greeting timer covers the connect as well. */
+	if (tv.tv_sec > (time_t)rc->scfg.timeouts.greeting)
+		tv.tv_sec = rc->scfg.timeouts.greeting;
+	evtimer_add(rc->timer, &tv);
+}
+
+/* rconn_tlsa_cb - the TLSA records of rc's MX host (DANE): secure and
+ * usable ones make TLS required and checked against them; none, or
+ * insecure ones, leave the connection as `may`; a failure defers (it
+ * could hide the records: never plaintext then). */
+static void
+rconn_tlsa_cb(const struct dns_answer *a, void *arg)
+{
+	struct rconn *rc = arg;
+	char why[512];
+
+	rc->tlsa_q = NULL;
+	if (a->status == DNS_TEMPFAIL || a->status == DNS_PERMFAIL) {
+		snprintf(why, sizeof(why), "TLSA lookup %s failed: %s",
+		    a->qname, a->why);
+		smtpc_abort(rc->c, why);
+		rconn_after(rc);
+		return;
+	}
+	for (size_t i = 0; a->status == DNS_OK && a->secure && i < a->count &&
+	    rc->ntlsa < RELAY_TLSA_MAX; i++) {
+		const struct dns_tlsa *t = &a->records[i].u.tlsa;
+
+		/* RFC 7672 3.1: DANE-TA(2) and DANE-EE(3) only */
+		if (t->usage == 2 || t->usage == 3)
+			rc->tlsa[rc->ntlsa++] = *t;
+	}
+	if (rc->ntlsa > 0) {
+		rc->scfg.tls = SMTPC_TLS_VERIFY;
+		log_info("relay %s: %s has %zu usable TLSA record(s): TLS "
+		    "required and checked against them (DANE)", rc->hop->key,
+		    rc->tgt.host, rc->ntlsa);
+	}
+	rconn_connect(rc);
+}
+
+/* relay_open - a new connection to hp's target t. */
+static void
+relay_open(struct relay *r, struct rhop *hp, size_t t)
 {
 	const struct config *cfg = r->cfg;
 	struct rconn *rc = xcalloc(1, sizeof(*rc));
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	char why[256];
 
 	rc->r = r;
 	rc->hop = hp;
+	rc->target = t;
+	rc->tgt = hp->res->targets[t];
 	rc->scfg.proto = hp->h->transport == ROUTE_LMTP ? SMTPC_LMTP :
 	    SMTPC_SMTP;
 	rc->scfg.helo_name = cfg->server.hostname;
@@ -592,35 +904,57 @@ relay_open(struct relay *r, struct rhop *hp)
 	    rconn_event_cb, rc);
 	bufferevent_setwatermark(rc->bev, EV_WRITE, RELAY_OUT_HIGH / 2, 0);
 	bufferevent_enable(rc->bev, EV_READ | EV_WRITE);
-	log_debug("relay %s: connecting", hp->key);
-	if (relay_hop_addr(hp, &ss, &sslen, why, sizeof(why)) < 0 ||
-	    bufferevent_socket_connect(rc->bev, (struct sockaddr *)&ss,
-	    (int)sslen) < 0) {
-		if (sslen != 0)
-			snprintf(why, sizeof(why), "cannot connect");
-		smtpc_abort(rc->c, why);
+	log_debug("relay %s: connecting to %s (target %zu of %zu)", hp->key,
+	    rc->tgt.host[0] ? rc->tgt.host : hp->h->host, t + 1,
+	    hp->res->count);
+	if (cfg->delivery.tls.mode == CONFIG_DELIVERY_TLS_DANE &&
+	    hp->h->transport == ROUTE_SMTP && rc->tgt.secure &&
+	    rc->tgt.host[0] != '\0') {
+		char name[DNS_NAME_MAX + 16];
+
+		/* The MX host's address is DNSSEC-secure: its TLSA records
+		 * decide (RFC 7672 2.2); connect once they are known. */
+		snprintf(name, sizeof(name), "_%u._tcp.%s", hp->h->port,
+		    rc->tgt.host);
+		rc->tlsa_q = dns_query(r->dns, name, DNS_TYPE_TLSA,
+		    rconn_tlsa_cb, rc);
 		return;
 	}
-	{
-		struct timeval tv = { relay_seconds(
-		    cfg->delivery.timeouts.connect_ms), 0 };
-
-		/* The greeting timer covers the connect as well. */
-		if (tv.tv_sec > (time_t)rc->scfg.timeouts.greeting)
-			tv.tv_sec = rc->scfg.timeouts.greeting;
-		evtimer_add(rc->timer, &tv);
-	}
+	rconn_connect(rc);
 }
 
 /*==== Jobs ====*/
 
-/* relay_pump - give hp's waiting jobs to idle connections, open more
- * within the limits. */
+/* relay_reclaim_idle - every connection slot is taken while hp has jobs
+ * waiting: an idle connection to another destination QUITs (its slot
+ * comes back when it is freed, and relay_pump runs again), so idle
+ * connections kept for reuse never hold up other destinations (many
+ * MX domains against delivery.concurrency). */
+static void
+relay_reclaim_idle(struct relay *r, const struct rhop *hp)
+{
+	for (struct rhop *h = r->hops; h != NULL; h = h->next) {
+		if (h == hp || h->head != NULL)
+			continue;
+		for (struct rconn *rc = h->conns; rc != NULL; rc = rc->next)
+			if (!rc->dead && rc->job == NULL &&
+			    smtpc_state(rc->c) == SMTPC_READY) {
+				evtimer_del(rc->idle);
+				smtpc_quit(rc->c);
+				rconn_after(rc);
+				return;
+			}
+	}
+}
+
+/* relay_pump - give hp's waiting jobs to idle connections, resolve hp,
+ * open more connections within the limits. */
 static void
 relay_pump(struct relay *r, struct rhop *hp)
 {
 	const struct config *cfg = r->cfg;
 	unsigned waiting = 0, opening = 0;
+	size_t t;
 
 	for (struct rconn *rc = hp->conns; rc != NULL && hp->head != NULL;
 	    rc = rc->next)
@@ -629,32 +963,70 @@ relay_pump(struct relay *r, struct rhop *hp)
 			rc_ready(rc);
 			rconn_after(rc);
 		}
+	if (hp->head == NULL || !relay_resolve(r, hp))
+		return;
+	if (hp->res->failure.result != OUTCOME_PENDING) {
+		/* Said for the jobs waiting now; the next ones ask again. */
+		rhop_fail_waiting(r, hp, &hp->res->failure);
+		hp->astate = RHOP_UNRESOLVED;
+		return;
+	}
+	t = hp->cursor > hp->head->relay_from ? hp->cursor :
+	    hp->head->relay_from;
+	if (t >= hp->res->count) {
+		/* Every target failed (the connections are gone). */
+		if (hp->nconn == 0) {
+			if (hp->last_failure.result == OUTCOME_PENDING)
+				outcome_set(&hp->last_failure, OUTCOME_TEMPFAIL,
+				    0, "4.4.1", "no host of %s could be "
+				    "reached", hp->key);
+			rhop_fail_waiting(r, hp, &hp->last_failure);
+			hp->cursor = 0;
+		}
+		return;
+	}
 	for (struct qjob *j = hp->head; j != NULL; j = j->next)
 		waiting++;
 	for (struct rconn *rc = hp->conns; rc != NULL; rc = rc->next)
-		if (!rc->dead && rc->job == NULL)
+		if (!rc->dead && rc->job == NULL && rc->target >= t)
 			opening++;   /* will take a job once ready */
 	while (waiting > opening && hp->nconn <
 	    cfg->delivery.destination_concurrency &&
 	    r->nconn < cfg->delivery.concurrency) {
-		relay_open(r, hp);
+		relay_open(r, hp, t);
 		opening++;
 	}
+	if (waiting > opening && hp->nconn <
+	    cfg->delivery.destination_concurrency)
+		relay_reclaim_idle(r, hp);
 }
 
-/* relay_hop - the record of next hop h (created on first use). */
+/* relay_hop - the destination of j (created on first use): its next
+ * hop, or for the recipient domain's MX that domain. */
 static struct rhop *
-relay_hop(struct relay *r, const struct route_hop *h)
+relay_hop(struct relay *r, const struct qjob *j)
 {
-	char key[ROUTE_HOP_TEXT_MAX];
+	const struct route_hop *h = j->hop;
+	char key[ROUTE_HOP_TEXT_MAX], dest[DNS_NAME_MAX];
 
-	route_hop_format(h, key, sizeof(key));
+	if (h->transport == ROUTE_SMTP && h->mx && h->host[0] == '\0') {
+		const char *at = strrchr(j->sm.rcpts[0].address, '@');
+
+		str_copy(dest, at != NULL ? at + 1 : "", sizeof(dest));
+		snprintf(key, sizeof(key), "smtp:%s:%u", dest, h->port);
+	} else {
+		str_copy(dest, h->host, sizeof(dest));
+		route_hop_format(h, key, sizeof(key));
+	}
 	for (struct rhop *hp = r->hops; hp != NULL; hp = hp->next)
 		if (strcmp(hp->key, key) == 0)
 			return hp;
 	struct rhop *hp = xcalloc(1, sizeof(*hp));
 
+	hp->r = r;
 	str_copy(hp->key, key, sizeof(hp->key));
+	str_copy(hp->dest, dest, sizeof(hp->dest));
+	hp->dest_mx = h->transport == ROUTE_SMTP && h->mx;
 	hp->h = h;
 	hp->next = r->hops;
 	r->hops = hp;
@@ -665,7 +1037,7 @@ relay_hop(struct relay *r, const struct route_hop *h)
 void
 relay_submit(struct relay *r, struct qjob *j)
 {
-	struct rhop *hp = relay_hop(r, j->hop);
+	struct rhop *hp = relay_hop(r, j);
 
 	j->next = NULL;
 	if (hp->tail != NULL)
@@ -715,13 +1087,21 @@ relay_new(struct event_base *base, const struct config *cfg,
     struct queue *q, struct error *err)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
+	struct dns_options dopt;
 
 	r->base = base;
 	r->cfg = cfg;
 	r->q = q;
+	dns_options_config(&dopt, cfg);
+	r->dns = dns_resolver_new(base, &dopt, err);
+	if (r->dns == NULL) {
+		error_prefix(err, "dns");
+		free(r);
+		return NULL;
+	}
 	r->ssl = SSL_CTX_new(TLS_client_method());
 	if (r->ssl == NULL) {
-		free(r);
+		relay_free(r);
 		error_set(err, "cannot create the TLS client context");
 		return NULL;
 	}
@@ -738,6 +1118,12 @@ relay_new(struct event_base *base, const struct config *cfg,
 		}
 	}
 	SSL_CTX_set_verify(r->ssl, SSL_VERIFY_NONE, NULL);
+	if (cfg->delivery.tls.mode == CONFIG_DELIVERY_TLS_DANE &&
+	    SSL_CTX_dane_enable(r->ssl) <= 0) {
+		relay_free(r);
+		error_set(err, "cannot enable DANE in the TLS client context");
+		return NULL;
+	}
 	if (relay_password(r, err) < 0) {
 		relay_free(r);
 		return NULL;
@@ -760,8 +1146,12 @@ relay_free(struct relay *r)
 			hp->conns = rc->next;
 			rconn_release(rc);
 		}
+		if (hp->lookup != NULL)
+			mx_lookup_cancel(hp->lookup);
+		mx_result_free(hp->res);
 		free(hp);
 	}
+	dns_resolver_free(r->dns);
 	if (r->ssl != NULL)
 		SSL_CTX_free(r->ssl);
 	explicit_bzero(r->password, sizeof(r->password));

@@ -43,6 +43,16 @@ queued_stats_result(enum queued_stat_result result,
 	stats_count[QUEUED_STAT_LATENCY_COUNT]++;
 }
 
+/* queued_stats_add - see stats.h. */
+void
+queued_stats_add(enum queued_stat which, uint64_t n)
+{
+	if ((unsigned)which >= QUEUED_STAT_COUNT || n == 0)
+		return;
+	stats_count[which] += n;
+	stats.dirty = true;
+}
+
 /* queued_stats_gauge - see stats.h. */
 void
 queued_stats_gauge(enum queued_stat which, uint64_t value)

@@ -28,6 +28,9 @@
 void queued_stats_result(enum queued_stat_result result,
     enum route_transport transport, uint64_t latency_us);
 
+/* queued_stats_add - add n to one of the counters (the resolver's). */
+void queued_stats_add(enum queued_stat which, uint64_t n);
+
 /* queued_stats_gauge - set one of the queue's gauges. */
 void queued_stats_gauge(enum queued_stat which, uint64_t value);
 

@@ -10,7 +10,8 @@ free port, serving zone texts the test passes.
 
 Each zone text is records relative to the zone ($ORIGIN is the zone, TTL
 300 unless a record says otherwise); the SOA (negative TTL 60) and NS
-records are added.  NSD runs in the foreground as the invoking user
+records are added.  zone_files={zone: path} serves ready zone files as
+they are (test_dane.py's signed zone).  scripts/bench uses it too.  NSD runs in the foreground as the invoking user
 (no chroot, no privilege drop); every wait is bounded.
 
 Also DeadServer: a UDP (and TCP) socket that takes queries and never
@@ -45,8 +46,10 @@ def free_udp_tcp_port(host="127.0.0.1"):
 class DnsServer:
     """NSD serving the given {zone: records} on 127.0.0.1:port."""
 
-    def __init__(self, zones, port=None):
+    def __init__(self, zones, port=None, zone_files=None):
         self.zones = dict(zones)
+        # {zone: path}: zone files served as they are (a signed zone)
+        self.zone_files = dict(zone_files or {})
         self.port = port or free_udp_tcp_port()
         self.address = "127.0.0.1@%d" % self.port
         self.dir = tempfile.mkdtemp(prefix="elemta-nsd-")
@@ -66,6 +69,8 @@ class DnsServer:
                 '  logfile: "%s/nsd.log"' % self.dir,
                 "  server-count: 1", "  do-ip6: no", "  verbosity: 1",
                 "remote-control:", "  control-enable: no"]
+        for zone, path in sorted(self.zone_files.items()):
+            conf += ["zone:", "  name: %s" % zone, '  zonefile: "%s"' % path]
         for i, (zone, records) in enumerate(sorted(self.zones.items())):
             name = "z%d.zone" % i
             origin = "." if zone == "." else zone + "."   # "." : the root
@@ -80,7 +85,7 @@ class DnsServer:
 
     def _answers(self):
         """NSD answers a SOA query for the first zone (UDP)."""
-        zone = sorted(self.zones)[0]
+        zone = sorted(list(self.zones) + list(self.zone_files))[0]
         q = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
         for label in [label for label in zone.split(".") if label]:
             q += bytes([len(label)]) + label.encode()

@@ -98,3 +98,8 @@ def test_smtpd_has_no_resolver():
     libunbound's or libldns's symbols."""
     found = sorted(s for s in symbols("elemta-smtpd") if DNS_SYMBOLS.match(s))
     assert found == [], "elemta-smtpd holds resolver code: %s" % found[:20]
+    # elemta-queued resolves MX hosts: the same check finds the resolver
+    queued = symbols("elemta-queued")
+    assert "dns_query" in queued and "ub_resolve_event" in queued
+    assert any(DNS_SYMBOLS.match(s) for s in queued)
+    assert any(lib.startswith("libunbound") for lib in needed("elemta-queued"))

@@ -1088,8 +1088,8 @@ static const struct bad_case bad_cases[] = {
 	{ "delay warning not a duration", LISTEN "delivery:\n  retry:\n"
 	  "    delay_warning: never\n", 6, "delivery.retry.delay_warning",
 	  "off: none" },
-	{ "delivery tls mode", LISTEN "delivery:\n  tls:\n    mode: dane\n",
-	  6, "delivery.tls.mode", "allowed: may, encrypt, verify" },
+	{ "delivery tls mode", LISTEN "delivery:\n  tls:\n    mode: tlsa\n",
+	  6, "delivery.tls.mode", "allowed: may, encrypt, verify, dane" },
 	{ "delivery auth without password", LISTEN "delivery:\n  auth:\n"
 	  "    username: relay\n", 6, "delivery.auth.password_file",
 	  "set both or neither" },
@@ -1211,6 +1211,8 @@ static const struct bad_case bad_cases[] = {
 	  "dns.timeout", "" },
 	{ "dnssec without anchors", LISTEN "dns:\n  dnssec: true\n", 5,
 	  "dns.trust_anchor_file", "trust anchors" },
+	{ "dane without dnssec", LISTEN "delivery:\n  tls:\n    mode: dane\n",
+	  6, "dns.dnssec", "DNSSEC-validated" },
 };
 
 #define BAD_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
