@@ -7,10 +7,11 @@
  * config's dns section.  elemta-smtpd never links this file.
  *
  * How the contract of dns.h is kept:
- *   - ub_resolve_event may call back before it returns (local data, a
- *     cached answer); such an answer, like every failure found inside
- *     dns_query, is kept and handed over from a zero-delay event, so the
- *     caller's callback never runs inside dns_query;
+ *   - every answer is kept and handed over from an event of its own
+ *     (ub_resolve_event may call back before it returns, with local data
+ *     or a cached answer, and libunbound goes on using its context after
+ *     any callback), so the caller's callback never runs inside
+ *     dns_query nor inside libunbound, and may free the resolver;
  *   - libunbound has no per-query deadline: each query has its own timer
  *     (dns.timeout); when it fires the unbound query is cancelled with
  *     ub_cancel (on an event context that only marks it, unbound then
@@ -505,7 +506,7 @@ query_finish(struct dns_query *q)
 	query_free(q);
 }
 
-/* deliver_cb - hand over a kept result (deferred from dns_query). */
+/* deliver_cb - hand over a kept result (from the loop, see above). */
 static void
 deliver_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -547,12 +548,12 @@ unbound_cb(void *mydata, int rcode, void *packet, int packet_len, int sec,
 		memcpy(q->packet, packet, (size_t)packet_len);
 		q->packet_len = (size_t)packet_len;
 	}
-	if (q->state == DNS_Q_RESOLVING) {
-		/* Inside ub_resolve_event, hence inside dns_query. */
-		query_ready(q);
-		return;
-	}
-	query_finish(q);
+	/* Never called back from here: inside ub_resolve_event this is
+	 * inside dns_query, and otherwise inside libunbound's own walk of
+	 * the answer's waiting queries, which goes on after this returns
+	 * and would touch a context the caller's callback freed (with
+	 * dns_resolver_free) or re-entered. */
+	query_ready(q);
 }
 
 /* timeout_cb - dns.timeout passed: unbound's query is dropped. */

@@ -517,6 +517,49 @@ test_cancel(void **state)
 	assert_int_equal(bad.calls, 0);
 }
 
+/* What free_in_callback frees, and what it saw. */
+static struct dns_resolver *to_free;
+static struct result freed_first;
+
+/* free_in_callback - the first answer frees the resolver it came from. */
+static void
+free_in_callback(const struct dns_answer *a, void *arg)
+{
+	on_answer(a, arg);
+	if (to_free != NULL) {
+		dns_resolver_free(to_free);
+		to_free = NULL;
+	}
+}
+
+/* test_free_in_callback - a callback may free the resolver (dns.h says
+ * nothing against it): the queries waiting on the same answer inside
+ * libunbound are dropped and nothing touches the freed context (under
+ * valgrind or ASan; without the fix libunbound went on walking the
+ * answer's waiting list after its context was deleted). */
+static void
+test_free_in_callback(void **state)
+{
+	struct result second;
+
+	memset(&freed_first, 0, sizeof(freed_first));
+	memset(&second, 0, sizeof(second));
+	to_free = resolver(NULL, 5000, 0);
+	answers_seen = 0;
+	/* the same name and type twice: one unbound query, two callbacks */
+	dns_query(to_free, "mx1.example.test", DNS_TYPE_A, free_in_callback,
+	    &freed_first);
+	dns_query(to_free, "mx1.example.test", DNS_TYPE_A, free_in_callback,
+	    &second);
+	run_until(&answers_seen, 1, 10000);
+	assert_null(to_free);
+	run_until(&answers_seen, 2, 300);
+	assert_int_equal(answers_seen, 1);
+	assert_int_equal(freed_first.calls + second.calls, 1);
+	assert_int_equal(freed_first.calls == 1 ? freed_first.status :
+	    second.status, DNS_OK);
+}
+
 /* test_options - bad resolver addresses and a missing anchor file are
  * refused by dns_resolver_new. */
 static void
@@ -578,6 +621,7 @@ main(void)
 		cmocka_unit_test(test_outstanding_bound),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_free_in_callback),
 	};
 
 	return cmocka_run_group_tests(tests, nsd_start, nsd_stop);
