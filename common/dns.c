@@ -105,10 +105,9 @@ const uint64_t dns_stats_bucket_us[DNS_STATS_BUCKETS] = {
 
 /*==== Names ====*/
 
-/* name_check - a name we may hand to unbound; copies it lower-cased and
- * without a trailing dot into out.  -1 when it cannot be a DNS name. */
-static int
-name_check(const char *name, char *out, size_t size)
+/* dns_name_canonical - see dns.h. */
+int
+dns_name_canonical(const char *name, char *out, size_t size)
 {
 	size_t len = strlen(name), label = 0;
 
@@ -748,7 +747,7 @@ dns_query(struct dns_resolver *r, const char *name, enum dns_type type,
 	r->outstanding++;
 	r->stats.queries++;
 
-	if (name_check(name, q->name, sizeof(q->name)) < 0) {
+	if (dns_name_canonical(name, q->name, sizeof(q->name)) < 0) {
 		str_copy(q->name, name, sizeof(q->name));
 		query_fail_later(q, DNS_PERMFAIL, "not a DNS name");
 		return q;

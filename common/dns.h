@@ -161,6 +161,14 @@ int dns_reverse_labels(int af, const void *addr, char *buf, size_t size);
 /* dns_ptr_name - dns_reverse_labels + ".in-addr.arpa" / ".ip6.arpa". */
 int dns_ptr_name(int af, const void *addr, char *buf, size_t size);
 
+/* dns_name_canonical - name as dns_query asks it: lower-cased, without
+ * its trailing dot, into out.  -1 when dns_query refuses it: empty, over
+ * 253 octets, an empty label or one over 63, or a character outside
+ * printable ASCII or one of space \ " ( ) ; (which unbound's presentation
+ * form would read as syntax).  Every caller that decides what to ask
+ * (policyd's plugin host, SPF's macro-expanded names) uses this rule. */
+int dns_name_canonical(const char *name, char *out, size_t size);
+
 /* dns_status_name - "ok", "nodata", "nxdomain", "tempfail", "permfail". */
 const char *dns_status_name(enum dns_status s);
 

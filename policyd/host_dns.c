@@ -343,33 +343,6 @@ wait_cancel_all(struct plugin_wait *w, const char *why)
 	}
 }
 
-/* name_normalize - a name as asked (final dot dropped, lower case);
- * false when it cannot be a DNS name. */
-static bool
-name_normalize(const char *in, char *out, size_t size)
-{
-	size_t n = strlen(in), label = 0;
-
-	if (n > 0 && in[n - 1] == '.')
-		n--;
-	if (n == 0 || n >= size || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if (c <= ' ' || c >= 0x7f || ++label > 63) {
-			return false;
-		}
-		out[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-	}
-	out[n] = '\0';
-	return true;
-}
-
 /* The answers of lookups the host refuses (elemta_ctx_dns_lookup's -1). */
 static const struct elemta_dns_answer refused_here = {
 	.status = ELEMTA_DNS_TEMPFAIL, .name = "",
@@ -410,7 +383,7 @@ elemta_ctx_dns_lookup(const elemta_ctx *cctx, const char *name,
 		*answer = NULL;
 	if (ctx == NULL || !ctx->dns_allowed)
 		return lookup_refuse(&refused_here, answer);
-	if (name == NULL || !name_normalize(name, norm, sizeof(norm)) ||
+	if (name == NULL || dns_name_canonical(name, norm, sizeof(norm)) != 0 ||
 	    (type != ELEMTA_DNS_A && type != ELEMTA_DNS_AAAA &&
 	    type != ELEMTA_DNS_MX && type != ELEMTA_DNS_TXT &&
 	    type != ELEMTA_DNS_PTR))

@@ -337,8 +337,10 @@ spf_count_type(const struct dns_answer *a, enum dns_type type)
 
 /* spf_name_finish - a macro-expanded name made a query name (7.3): one
  * trailing dot dropped, left labels removed while over 253 octets, then
- * checked: labels of 1..63 octets, printable ASCII without '\'.  0 with
- * out filled, or -1: the name cannot be asked (no match, 4.3 / 5). */
+ * checked: labels of 1..63 octets, printable ASCII without the characters
+ * the resolver refuses (dns_name_canonical: space \ " ( ) ;).  0 with
+ * out filled, or -1: the name cannot be asked (no match, 4.3 / 5) - never
+ * a lookup the resolver would refuse, which would read as temperror. */
 static int
 spf_name_finish(const char *in, size_t len, char *out, size_t size)
 {
@@ -359,7 +361,8 @@ spf_name_finish(const char *in, size_t len, char *out, size_t size)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		if (c < 0x20 || c >= 0x7f || c == '\\')
+		if (c <= 0x20 || c >= 0x7f || c == '\\' || c == '"' ||
+		    c == '(' || c == ')' || c == ';')
 			return -1;
 		if (c == '.') {
 			if (label == 0)
