@@ -564,6 +564,32 @@ read_at(int fd, void *buf, size_t len, uint64_t off)
 	return (ssize_t)got;
 }
 
+/* body_write - the replacement body with every line break CRLF (a bare
+ * CR or LF from a milter becomes CRLF, as smtpd's DATA reader stores
+ * them: no bare line end reaches the spool to be smuggled on) and, when
+ * not empty, ending in CRLF. */
+static int
+body_write(const uint8_t *b, size_t len, msg_edit_write_fn out, void *arg,
+    struct error *err)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (b[i] != '\r' && b[i] != '\n')
+			continue;
+		if ((i > start && out(arg, b + start, i - start, err) < 0) ||
+		    out(arg, "\r\n", 2, err) < 0)
+			return -1;
+		if (b[i] == '\r' && i + 1 < len && b[i + 1] == '\n')
+			i++;
+		start = i + 1;
+	}
+	if (start < len && (out(arg, b + start, len - start, err) < 0 ||
+	    out(arg, "\r\n", 2, err) < 0))
+		return -1;
+	return 0;
+}
+
 /* msg_edits_apply - see msg_edit.h. */
 int
 msg_edits_apply(const struct msg_edits *e, int in_fd, uint64_t in_size,
@@ -601,7 +627,7 @@ msg_edits_apply(const struct msg_edits *e, int in_fd, uint64_t in_size,
 			goto done;
 	}
 	if (e->body_set) {
-		if (e->body_len > 0 && out(arg, e->body, e->body_len, err) < 0)
+		if (body_write(e->body, e->body_len, out, arg, err) < 0)
 			goto done;
 	} else {
 		char *buf = xmalloc(APPLY_CHUNK);

@@ -20,6 +20,8 @@
  *  - a header written by an edit ends in CRLF, its line breaks are CRLF,
  *    every continuation line starts with white space and none is empty,
  *    so an edit can never end the header block or smuggle a body;
+ *  - a replacement body is written with CRLF line breaks only (a bare
+ *    CR or LF becomes CRLF) and, unless empty, ends in CRLF;
  *  - header indexes: INSERT's index counts fields from the top (0 is the
  *    very top, past the end appends); CHANGE's is the n-th (1-based)
  *    field of that name, case-insensitive; CHANGE with an empty value

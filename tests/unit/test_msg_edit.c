@@ -138,6 +138,25 @@ test_body_replaced(void **state)
 	msg_edits_free(&e);
 }
 
+/* A milter's replacement body cannot put a bare CR or LF into the spool
+ * (smtpd's DATA reader never does): each becomes CRLF, and the body ends
+ * in CRLF. */
+static void
+test_body_line_ends_normalised(void **state)
+{
+	struct msg_edits e = { 0 };
+	static const char body[] = "a\nb\rc\r\n.\n\r\nd\r\r\ne";
+
+	assert_int_equal(msg_edits_body_append(&e, body, sizeof(body) - 1), 0);
+	assert_string_equal(apply(&e, "A: 1\r\n\r\nold\r\n"),
+	    "A: 1\r\n\r\na\r\nb\r\nc\r\n.\r\n\r\nd\r\n\r\ne\r\n");
+	msg_edits_free(&e);
+	assert_int_equal(msg_edits_body_append(&e, "\n", 1), 0);
+	assert_string_equal(apply(&e, "A: 1\r\n\r\nold\r\n"),
+	    "A: 1\r\n\r\n\r\n");
+	msg_edits_free(&e);
+}
+
 static void
 test_list_bounded(void **state)
 {
@@ -207,6 +226,7 @@ main(void)
 		cmocka_unit_test(test_header_edits_in_order),
 		cmocka_unit_test(test_header_text_is_safe),
 		cmocka_unit_test(test_body_replaced),
+		cmocka_unit_test(test_body_line_ends_normalised),
 		cmocka_unit_test(test_list_bounded),
 		cmocka_unit_test(test_wire_round_trip),
 	};
