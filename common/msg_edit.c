@@ -136,6 +136,50 @@ msg_edits_body_append(struct msg_edits *e, const void *data, size_t len)
 	return 0;
 }
 
+/* msg_edits_append - see msg_edit.h. */
+int
+msg_edits_append(struct msg_edits *dst, const struct msg_edits *src,
+    uint32_t shift_from, uint32_t shift)
+{
+	size_t mark = dst->count;
+
+	if (src->count > MSG_EDITS_MAX - dst->count)
+		return -1;
+	for (size_t i = 0; i < src->count; i++) {
+		const struct msg_edit *it = &src->items[i];
+		uint32_t idx = it->index;
+		int rc;
+
+		if (it->op == MSG_EDIT_HEADER_INSERT && idx >= shift_from)
+			idx = idx > UINT32_MAX - shift ? UINT32_MAX : idx + shift;
+		if (it->op <= MSG_EDIT_HEADER_CHANGE)
+			rc = msg_edits_header(dst, it->op, idx, it->name,
+			    it->value, true);
+		else
+			rc = msg_edits_envelope(dst, it->op, it->value,
+			    it->args);
+		if (rc < 0)
+			goto fail;
+	}
+	if (src->body_set) {
+		free(dst->body);
+		dst->body = NULL;
+		dst->body_len = 0;
+		if (msg_edits_body_append(dst, src->body, src->body_len) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	while (dst->count > mark) {
+		struct msg_edit *it = &dst->items[--dst->count];
+
+		free(it->name);
+		free(it->value);
+		free(it->args);
+	}
+	return -1;
+}
+
 /* msg_edits_empty - see msg_edit.h. */
 bool
 msg_edits_empty(const struct msg_edits *e)

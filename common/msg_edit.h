@@ -94,6 +94,12 @@ int msg_edits_envelope(struct msg_edits *e, enum msg_edit_op op,
  * MSG_EDIT_BODY_MAX. */
 int msg_edits_body_append(struct msg_edits *e, const void *data,
     size_t len);
+/* msg_edits_append - every edit of src after dst's, all or none (-1 when
+ * they do not all fit: an edit list is never silently cut short); an
+ * INSERT at index shift_from or below moves down by shift.  A replaced
+ * body in src replaces dst's. */
+int msg_edits_append(struct msg_edits *dst, const struct msg_edits *src,
+    uint32_t shift_from, uint32_t shift);
 /* msg_edits_empty - nothing to do. */
 bool msg_edits_empty(const struct msg_edits *e);
 /* msg_edits_changes_content - a header or body edit is present. */

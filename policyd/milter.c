@@ -497,28 +497,17 @@ conv_verdict(struct milter_run *r, enum milter_verdict v, int code,
 	struct milter_def *d = r->def;
 	char esc[256];
 
+	/* Its edits (at EOM only) join the outcome, in order, all of them
+	 * or, when the earlier milters' leave no room, none: a failure. */
+	if ((v == MV_CONTINUE || v == MV_ACCEPT) &&
+	    msg_edits_append(&r->out.edits, &r->edits, UINT32_MAX, 0) < 0) {
+		conv_fail(r, ME_PROTOCOL, "its edits and the earlier milters' "
+		    "are over the message's bound");
+		return;
+	}
 	d->verdicts[r->quarantine && (v == MV_CONTINUE || v == MV_ACCEPT) ?
 	    MV_QUARANTINE : v]++;
 	if (v == MV_CONTINUE || v == MV_ACCEPT) {
-		/* Its edits (at EOM only) join the outcome, in order. */
-		for (size_t i = 0; i < r->edits.count; i++) {
-			struct msg_edit *e = &r->edits.items[i];
-
-			if (e->op <= MSG_EDIT_HEADER_CHANGE)
-				(void)msg_edits_header(&r->out.edits, e->op,
-				    e->index, e->name, e->value, true);
-			else
-				(void)msg_edits_envelope(&r->out.edits, e->op,
-				    e->value, e->args);
-		}
-		if (r->edits.body_set) {
-			free(r->out.edits.body);
-			r->out.edits.body = r->edits.body;
-			r->out.edits.body_len = r->edits.body_len;
-			r->out.edits.body_set = true;
-			r->edits.body = NULL;
-			r->edits.body_len = 0;
-		}
 		if (r->quarantine && r->out.action == ELEMTA_CONTINUE) {
 			r->out.action = ELEMTA_QUARANTINE;
 			str_copy(r->out.text, r->qreason, sizeof(r->out.text));

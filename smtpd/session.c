@@ -1240,8 +1240,9 @@ session_prepend_headers(struct session *s, struct error *err)
  * the earlier ones (above Received:, at field index n: those are one
  * line each), then the milters' edits in order, an insert at or below n
  * moved down by the prepended ones (the milters saw the message
- * without them). */
-static void
+ * without them).  -1 when the milters' do not all fit after the
+ * prepended ones (never a list cut short). */
+static int
 session_eom_edits(struct session *s, const struct msg_edits *milters,
     struct msg_edits *out)
 {
@@ -1268,20 +1269,7 @@ session_eom_edits(struct session *s, const struct msg_edits *milters,
 		free(name);
 		free(value);
 	}
-	for (size_t i = 0; milters != NULL && i < milters->count; i++) {
-		const struct msg_edit *e = &milters->items[i];
-		uint32_t idx = e->op == MSG_EDIT_HEADER_INSERT && e->index >= n ?
-		    e->index + k : e->index;
-
-		if (e->op <= MSG_EDIT_HEADER_CHANGE)
-			(void)msg_edits_header(out, e->op, idx, e->name,
-			    e->value, true);
-		else
-			(void)msg_edits_envelope(out, e->op, e->value, e->args);
-	}
-	if (milters != NULL && milters->body_set)
-		(void)msg_edits_body_append(out, milters->body,
-		    milters->body_len);
+	return milters == NULL ? 0 : msg_edits_append(out, milters, n, k);
 }
 
 /* session_data_proceed - open the spool file, 354. */
@@ -1484,7 +1472,14 @@ session_eom_proceed(struct session *s, const struct session_verdict *v)
 	if (verdict != ELEMTA_DISCARD) {
 		struct msg_edits all = { 0 };
 
-		session_eom_edits(s, t->edits, &all);
+		if (session_eom_edits(s, t->edits, &all) < 0) {
+			msg_edits_free(&all);
+			log_err("sid=%s the message's edits are over %d with "
+			    "the prepended headers", s->sid, MSG_EDITS_MAX);
+			session_message_refused(s, 451, "4.3.0",
+			    "Error: too many message edits");
+			return;
+		}
 		rc = msg_edits_empty(&all) ? 0 : session_apply_edits(s, &all);
 		msg_edits_free(&all);
 		if (rc < 0)

@@ -36,7 +36,11 @@ enum script {
 	                  * did not negotiate (ADDRCPT)                 */
 	S_SILENT,        /* never answers                                */
 	S_REJECT_RCPT,   /* rejects at RCPT                              */
+	S_MANY_EDITS,    /* over half of MSG_EDITS_MAX headers at EOM    */
 };
+
+/* S_MANY_EDITS's edits: two such milters together are over the bound. */
+#define MANY_EDITS (MSG_EDITS_MAX / 2 + 1)
 
 struct fx {
 	char dir[64];
@@ -47,6 +51,7 @@ struct fx {
 	struct milter_outcome out;
 	bool done;
 	struct wire_parser parser;
+	size_t nmilters;     /* in the chain (0: one), all the same child */
 };
 
 /* put - a reply packet. */
@@ -64,10 +69,23 @@ put(int fd, char cmd, const void *data, size_t len)
 	strbuf_free(&sb);
 }
 
-/* milter_child - accept one connection and play script; the commands
- * seen are written to the pipe at the end. */
+/* next_conn - the connection *c is over: accept the next one, if any
+ * of the *nconn is left (true). */
+static bool
+next_conn(int lfd, int *c, size_t *nconn, size_t *have)
+{
+	if (--*nconn == 0)
+		return false;
+	close(*c);
+	*have = 0;
+	*c = accept(lfd, NULL, NULL);
+	return true;
+}
+
+/* milter_child - accept nconn connections, one after the other, and play
+ * script on each; the commands seen are written to the pipe at the end. */
 static void
-milter_child(int lfd, int report, enum script script)
+milter_child(int lfd, int report, enum script script, size_t nconn)
 {
 	char seen[64];
 	size_t nseen = 0;
@@ -85,6 +103,8 @@ milter_child(int lfd, int report, enum script script)
 
 		if (rc == 0) {
 			n = read(c, buf + have, sizeof(buf) - have);
+			if (n <= 0 && next_conn(lfd, &c, &nconn, &have))
+				continue;
 			if (n <= 0)
 				break;
 			have += (size_t)n;
@@ -108,6 +128,10 @@ milter_child(int lfd, int report, enum script script)
 		} else if (cmd == SMFIC_BODYEOB && script == S_NR_HELO) {
 			put(c, SMFIR_ADDRCPT, "<x@y>", 6);
 			put(c, SMFIR_CONTINUE, NULL, 0);
+		} else if (cmd == SMFIC_BODYEOB && script == S_MANY_EDITS) {
+			for (int i = 0; i < MANY_EDITS; i++)
+				put(c, SMFIR_ADDHEADER, "X-M\0many", 9);
+			put(c, SMFIR_CONTINUE, NULL, 0);
 		} else if (cmd == SMFIC_RCPT && script == S_REJECT_RCPT) {
 			put(c, SMFIR_REPLYCODE, "550 5.1.1 no such user", 23);
 		} else if (cmd == SMFIC_BODYEOB) {
@@ -117,6 +141,9 @@ milter_child(int lfd, int report, enum script script)
 			put(c, SMFIR_ADDHEADER, "X-A\0one", 8);
 			put(c, SMFIR_CHGHEADER, chg, sizeof(chg));
 			put(c, SMFIR_CONTINUE, NULL, 0);
+		} else if (cmd == SMFIC_QUIT &&
+		    next_conn(lfd, &c, &nconn, &have)) {
+			continue;
 		} else if (cmd == SMFIC_QUIT) {
 			break;
 		} else if (cmd != SMFIC_MACRO) {
@@ -174,7 +201,7 @@ start_milter(struct fx *f, enum script script)
 	assert_true(f->child >= 0);
 	if (f->child == 0) {
 		close(p[0]);
-		milter_child(lfd, p[1], script);
+		milter_child(lfd, p[1], script, f->nmilters ? f->nmilters : 1);
 	}
 	close(lfd);
 	close(p[1]);
@@ -215,13 +242,19 @@ run(struct fx *f, enum script script, int fail_mode, uint64_t timeout_ms)
 	    &used, &err), 1);
 	fwrite(msg, 1, sizeof(msg) - 1, tmp);
 	fflush(tmp);
-	cfg->milter_count = 1;
-	str_copy(cfg->milters[0].name, "m", sizeof(cfg->milters[0].name));
-	str_copy(cfg->milters[0].endpoint.path, f->sock,
-	    sizeof(cfg->milters[0].endpoint.path));
-	cfg->milters[0].modes = 1u << CONFIG_MODE_SMTP;
-	cfg->milters[0].timeout_ms = timeout_ms;
-	cfg->milters[0].fail_mode = fail_mode;
+	cfg->milter_count = f->nmilters ? f->nmilters : 1;
+	for (size_t i = 0; i < cfg->milter_count; i++) {
+		struct config_milter *m = &cfg->milters[i];
+
+		if (i == 0)
+			str_copy(m->name, "m", sizeof(m->name));
+		else
+			snprintf(m->name, sizeof(m->name), "m%zu", i + 1);
+		str_copy(m->endpoint.path, f->sock, sizeof(m->endpoint.path));
+		m->modes = 1u << CONFIG_MODE_SMTP;
+		m->timeout_ms = timeout_ms;
+		m->fail_mode = fail_mode;
+	}
 	str_copy(cfg->server.hostname, "mx.test", sizeof(cfg->server.hostname));
 	mc = milter_chain_new(cfg);
 	r = milter_run_start(mc, f->base, &f->parser.req, dup(fileno(tmp)),
@@ -307,6 +340,33 @@ test_refusal_decides(void **state)
 	assert_string_equal(f->seen, "OCHMRQ");
 }
 
+/* Two milters whose edits together are over MSG_EDITS_MAX: the second
+ * one's never join cut short - it fails (its fail_mode decides). */
+static void
+test_edits_over_bound_all_or_none(void **state)
+{
+	struct fx *f = *state;
+
+	f->nmilters = 2;
+	run(f, S_MANY_EDITS, CONFIG_FAIL_TEMPFAIL, 5000);
+	assert_int_equal(f->out.action, ELEMTA_TEMPFAIL);
+	assert_string_equal(f->out.enhanced, "4.3.5");
+	assert_string_equal(f->out.milter, "m2");
+	assert_int_equal(f->out.edits.count, 0);
+}
+
+static void
+test_edits_over_bound_skipped_in_accept_mode(void **state)
+{
+	struct fx *f = *state;
+
+	f->nmilters = 2;
+	run(f, S_MANY_EDITS, CONFIG_FAIL_ACCEPT, 5000);
+	assert_int_equal(f->out.action, ELEMTA_CONTINUE);
+	/* The first milter's edits, every one; none of the second's. */
+	assert_int_equal(f->out.edits.count, MANY_EDITS);
+}
+
 int
 main(void)
 {
@@ -317,6 +377,8 @@ main(void)
 		T(test_silent_milter_times_out),
 		T(test_silent_milter_skipped_in_accept_mode),
 		T(test_refusal_decides),
+		T(test_edits_over_bound_all_or_none),
+		T(test_edits_over_bound_skipped_in_accept_mode),
 #undef T
 	};
 

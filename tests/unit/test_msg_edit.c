@@ -157,6 +157,41 @@ test_body_line_ends_normalised(void **state)
 	msg_edits_free(&e);
 }
 
+/* Joining two lists (one milter's to the earlier ones', the milters' to
+ * the prepended headers) is all or nothing: never a list cut short. */
+static void
+test_append_all_or_none(void **state)
+{
+	struct msg_edits dst = { 0 }, src = { 0 };
+
+	for (int i = 0; i < MSG_EDITS_MAX - 2; i++)
+		assert_int_equal(msg_edits_header(&dst, MSG_EDIT_HEADER_ADD, 0,
+		    "X-D", "d", false), 0);
+	assert_int_equal(msg_edits_header(&src, MSG_EDIT_HEADER_INSERT, 3,
+	    "X-S", "s", false), 0);
+	assert_int_equal(msg_edits_envelope(&src, MSG_EDIT_RCPT_ADD, "<a@b>",
+	    NULL), 0);
+	assert_int_equal(msg_edits_body_append(&src, "b\r\n", 3), 0);
+	/* Two fit: both join, the insert at or past 2 moves down by 5. */
+	assert_int_equal(msg_edits_append(&dst, &src, 2, 5), 0);
+	assert_int_equal(dst.count, MSG_EDITS_MAX);
+	assert_int_equal(dst.items[MSG_EDITS_MAX - 2].index, 8);
+	assert_string_equal(dst.items[MSG_EDITS_MAX - 1].value, "<a@b>");
+	assert_true(dst.body_set);
+	assert_int_equal(dst.body_len, 3);
+	/* One more does not: none joins. */
+	assert_int_equal(msg_edits_append(&dst, &src, 0, 0), -1);
+	assert_int_equal(dst.count, MSG_EDITS_MAX);
+	msg_edits_free(&dst);
+	for (int i = 0; i < MSG_EDITS_MAX - 1; i++)
+		assert_int_equal(msg_edits_header(&dst, MSG_EDIT_HEADER_ADD, 0,
+		    "X-D", "d", false), 0);
+	assert_int_equal(msg_edits_append(&dst, &src, 0, 0), -1);
+	assert_int_equal(dst.count, MSG_EDITS_MAX - 1);
+	msg_edits_free(&dst);
+	msg_edits_free(&src);
+}
+
 static void
 test_list_bounded(void **state)
 {
@@ -227,6 +262,7 @@ main(void)
 		cmocka_unit_test(test_header_text_is_safe),
 		cmocka_unit_test(test_body_replaced),
 		cmocka_unit_test(test_body_line_ends_normalised),
+		cmocka_unit_test(test_append_all_or_none),
 		cmocka_unit_test(test_list_bounded),
 		cmocka_unit_test(test_wire_round_trip),
 	};
