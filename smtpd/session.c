@@ -1384,6 +1384,26 @@ session_edit_addr(const char *a)
 	return xstrdup(a);
 }
 
+/* session_edit_mailbox - a milter's new sender or added recipient as
+ * the mailbox MAIL or RCPT would have taken (the same syntax check, the
+ * route dropped; "" the null sender); NULL when it is not one: policyd's
+ * reply is parsed as defensively as the client's commands. */
+static char *
+session_edit_mailbox(const struct session *s, const struct msg_edit *it)
+{
+	struct command_error cerr;
+	char *a = session_edit_addr(it->value), out[COMMAND_PATH_MAX + 1];
+	bool non_ascii, rcpt = it->op == MSG_EDIT_RCPT_ADD;
+	int rc;
+
+	if (a[0] == '\0' && !rcpt)
+		return a;
+	rc = command_parse_address(a, strlen(a), rcpt, s->txn.smtputf8, out,
+	    &non_ascii, &cerr);
+	free(a);
+	return rc < 0 ? NULL : xstrdup(out);
+}
+
 /* session_apply_edits - the END-OF-MESSAGE answer's edits: the
  * envelope's here, the content's through spool_msg_apply_edits (all or
  * none).  -1 when the message could not be rewritten (answered). */
@@ -1395,6 +1415,22 @@ session_apply_edits(struct session *s, const struct msg_edits *e)
 	char esc[SESSION_ESC];
 	int rc;
 
+	/* Every address is checked before anything changes: all or none. */
+	for (size_t i = 0; i < e->count; i++) {
+		const struct msg_edit *it = &e->items[i];
+		char *a;
+
+		if (it->op != MSG_EDIT_SENDER && it->op != MSG_EDIT_RCPT_ADD)
+			continue;
+		if ((a = session_edit_mailbox(s, it)) == NULL) {
+			log_err("sid=%s bad address in a message edit: <%s>",
+			    s->sid, session_esc(esc, sizeof(esc), it->value));
+			session_message_refused(s, 451, "4.3.0",
+			    "Error: bad message edit");
+			return -1;
+		}
+		free(a);
+	}
 	if (msg_edits_changes_content(e) &&
 	    (rc = spool_msg_apply_edits(s->spool, e, &err)) < 0) {
 		log_err("sid=%s spool: applying the message's edits: %s",
@@ -1411,13 +1447,13 @@ session_apply_edits(struct session *s, const struct msg_edits *e)
 		switch (it->op) {
 		case MSG_EDIT_SENDER:
 			free(t->sender);
-			t->sender = session_edit_addr(it->value);
+			t->sender = session_edit_mailbox(s, it);
 			log_info("sid=%s sender changed to <%s>", s->sid,
 			    session_esc(esc, sizeof(esc), t->sender));
 			break;
 		case MSG_EDIT_RCPT_ADD:
-			session_txn_add_rcpt(t, session_edit_addr(it->value),
-			    0, NULL);
+			session_txn_add_rcpt(t, session_edit_mailbox(s, it), 0,
+			    NULL);
 			log_info("sid=%s recipient <%s> added", s->sid,
 			    session_esc(esc, sizeof(esc), it->value));
 			break;

@@ -489,6 +489,20 @@ def test_modifications_are_applied_before_the_250(make_elemta, fake_milter):
     assert [c for c in m.seen if c != b"D"][:6] == [b"O", b"C", b"H", b"M", b"R", b"T"]
 
 
+def test_bad_address_from_a_milter_changes_nothing(make_elemta, fake_milter):
+    # A recipient MAIL/RCPT would refuse (here: no domain, a space) is a
+    # bad edit: 451, nothing queued, not the header edit before it either.
+    eom = [packet(b"h", b"X-Added\0yes\0"),
+           packet(b"+", b"<no domain>\0"),
+           packet(b"c")]
+    m = fake_milter(eom_packets=eom)
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["smtp"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 451, out
+    assert out[-1][2].startswith("4.3.0"), out
+    assert e.queued() == [] and e.queued("quarantine") == []
+
+
 @pytest.mark.parametrize("reply,code,enh,text", [
     (packet(b"y", b"554-5.7.1 first line\r\n554 5.7.1 second line\0"), 554,
      "5.7.1", "first line; second line"),
