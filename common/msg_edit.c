@@ -70,6 +70,11 @@ msg_edits_header(struct msg_edits *e, enum msg_edit_op op, uint32_t index,
 	if (op != MSG_EDIT_HEADER_ADD && op != MSG_EDIT_HEADER_INSERT &&
 	    op != MSG_EDIT_HEADER_CHANGE)
 		return -1;
+	/* The bound is the stored value's, its added space included: what
+	 * the list takes, msg_edit_parse takes back from the wire. */
+	if (!leadspc && value[0] != '\0' &&
+	    strlen(value) >= MSG_EDIT_VALUE_MAX)
+		return -1;
 	if (!msg_edit_name_ok(name) || !value_ok(value) || (it = edits_slot(e)) == NULL)
 		return -1;
 	it->op = op;
