@@ -516,7 +516,7 @@ header_split(const char *block, size_t len, struct fields *f,
 }
 
 /* field_text - "Name:" + value, line breaks CRLF, continuation lines
- * starting with white space, no empty line. */
+ * starting with white space, none empty or of white space only. */
 static void
 field_text(struct field *fd, const char *name, const char *value)
 {
@@ -530,8 +530,10 @@ field_text(struct field *fd, const char *name, const char *value)
 	(void)strbuf_append(&sb, "\r\n", 2);
 	for (p += n; *p != '\0'; p += n) {
 		p += *p == '\r' && p[1] == '\n' ? 2 : 1;
-		if ((n = strcspn(p, "\r\n")) == 0)
-			continue;     /* an empty line would end the block */
+		/* An empty line would end the block, and one of white space
+		 * only ends it for some readers (RFC 5322 3.2.2 has none). */
+		if ((n = strcspn(p, "\r\n")) == 0 || strspn(p, " \t") >= n)
+			continue;
 		if (p[0] != ' ' && p[0] != '\t')
 			(void)strbuf_append(&sb, "\t", 1);
 		(void)strbuf_append(&sb, p, n);

@@ -18,7 +18,8 @@
  *  - bytes no edit touches are copied exactly (the header fields kept and
  *    the body, unless replaced);
  *  - a header written by an edit ends in CRLF, its line breaks are CRLF,
- *    every continuation line starts with white space and none is empty,
+ *    every continuation line starts with white space and none is empty
+ *    or white space only,
  *    so an edit can never end the header block or smuggle a body;
  *  - a replacement body is written with CRLF line breaks only (a bare
  *    CR or LF becomes CRLF) and, unless empty, ends in CRLF;

@@ -107,6 +107,12 @@ test_header_text_is_safe(void **state)
 	assert_string_equal(apply(&e, "A: 1\r\n\r\nbody\r\n"),
 	    "A: 1\r\nX-F: a\r\n\tb\r\n\tsmuggled: yes\r\n\tc\r\n\r\nbody\r\n");
 	msg_edits_free(&e);
+	/* A line of white space only ends the block for some readers. */
+	assert_int_equal(msg_edits_header(&e, MSG_EDIT_HEADER_ADD, 0, "X-F",
+	    "a\n \t\nsmuggled: yes\r\n \r\n", false), 0);
+	assert_string_equal(apply(&e, "A: 1\r\n\r\nbody\r\n"),
+	    "A: 1\r\nX-F: a\r\n\tsmuggled: yes\r\n\r\nbody\r\n");
+	msg_edits_free(&e);
 	/* Names and values out of bounds or invalid are refused. */
 	assert_int_equal(msg_edits_header(&e, MSG_EDIT_HEADER_ADD, 0, "Bad:",
 	    "v", false), -1);
