@@ -347,6 +347,8 @@ conn_note_reply(struct conn *c, size_t from)
 	}
 }
 
+static int conn_tempfail(struct conn *c, const char *text);
+
 /* conn_reply_full - append one encoded reply: OK (ok) or res, with the
  * extension attributes of ext (the private socket only: the caller
  * passes none on the Postfix listener), the PREPEND lines of hdrs
@@ -362,14 +364,23 @@ conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
 	unsigned dropped = 0;
 
 	if (wire_reply_encode_headers(&c->out, res, ok, ext, hdrs,
-	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0 ||
-	    (edits != NULL && !msg_edits_empty(edits) &&
-	    (strbuf_truncate(&c->out, c->out.len - 1),
-	    msg_edits_encode(edits, WIRE_ATTR_EDIT, &c->out) |
-	    strbuf_append(&c->out, "\n", 1)) != 0)) {
+	    c->listener == PLUGIN_LISTENER_POSTFIX, &dropped) != 0) {
 		log_err("conn %lu: reply backlog over %d bytes; closing", c->id,
 		    CONN_OUT_LIMIT);
 		return -1;
+	}
+	if (edits != NULL && !msg_edits_empty(edits) &&
+	    (strbuf_truncate(&c->out, c->out.len - 1),
+	    msg_edits_encode(edits, WIRE_ATTR_EDIT, &c->out) |
+	    strbuf_append(&c->out, "\n", 1)) != 0) {
+		/* Milters' edits too large for the backlog: this message
+		 * is refused for now, the connection (other sessions'
+		 * requests are on it) stays. */
+		strbuf_truncate(&c->out, from);
+		log_warn("conn %lu: the message's edits do not fit the reply "
+		    "backlog of %d bytes; tempfail", c->id, CONN_OUT_LIMIT);
+		return conn_tempfail(c, "Message edits too large, try again "
+		    "later");
 	}
 	if (dropped > 0)
 		log_warn("conn %lu: %u prepended header(s) dropped: a reply on "

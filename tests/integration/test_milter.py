@@ -503,6 +503,20 @@ def test_bad_address_from_a_milter_changes_nothing(make_elemta, fake_milter):
     assert e.queued() == [] and e.queued("quarantine") == []
 
 
+def test_edits_over_the_reply_backlog_tempfail_only_that_message(
+        make_elemta, fake_milter):
+    # 256 header edits of 16000 '%' each are ~12 MB escaped in policyd's
+    # reply, over its 4 MB backlog: that message is tempfailed, and the
+    # connection to smtpd (other sessions' requests) is kept.
+    big = [packet(b"h", b"X-Big\0" + b"%" * 16000 + b"\0")] * 256
+    m = fake_milter(eom_packets=big + [packet(b"c")])
+    e = fake_elemta(make_elemta, [milter_entry("fake", m.port, ["smtp"])])
+    out = send_message(e.port, "alice@example.org", ["bob@example.com"], BODY)
+    assert out[-1][1] == 451, out
+    assert "edits too large" in out[-1][2], out
+    assert e.queued() == []
+
+
 @pytest.mark.parametrize("reply,code,enh,text", [
     (packet(b"y", b"554-5.7.1 first line\r\n554 5.7.1 second line\0"), 554,
      "5.7.1", "first line; second line"),
