@@ -42,6 +42,16 @@ policy_now(void)
 	return policy_clock ? policy_clock() : time(NULL);
 }
 
+/* policy_monotonic - monotonic seconds (what the caches expire by). */
+time_t
+policy_monotonic(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec;
+}
+
 /* client_ip - the client's parsed address; false when it has none. */
 static bool
 client_ip(const elemta_ctx *ctx, struct addr_ip *ip)

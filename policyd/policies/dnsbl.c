@@ -126,16 +126,6 @@ policy_dnsbl_free(struct policy *p)
 
 /* ==== Lookups ==== */
 
-/* dnsbl_now - monotonic seconds. */
-static time_t
-dnsbl_now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec;
-}
-
 /* dnsbl_set - the cache set of an address (FNV-1a of its text). */
 static struct dnsbl_cache_entry *
 dnsbl_set(struct policy *p, const char *ip)
@@ -198,7 +188,7 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 	if (p->dnsbl_count == 0 || addr_ip_parse(ipt, &ip) != 0)
 		return ELEMTA_CONTINUE;
 	set = dnsbl_set(p, ipt);
-	now = dnsbl_now();
+	now = policy_monotonic();
 	if ((hit = dnsbl_cache_get(set, ipt, now)) != NULL) {
 		*out = hit->outcome;
 		return ELEMTA_CONTINUE;
@@ -240,7 +230,7 @@ policy_dnsbl_check(struct policy *p, const elemta_ctx *ctx,
 		    out->errors, ipt);
 	if (ttl < DNSBL_TTL_MIN)
 		ttl = DNSBL_TTL_MIN;
-	now = dnsbl_now();
+	now = policy_monotonic();
 	e = dnsbl_cache_slot(set, ipt, now);
 	str_copy(e->ip, ipt, sizeof(e->ip));
 	e->outcome = *out;

@@ -324,6 +324,7 @@ policy_destroy(void *state)
 	policy_auth_free(p);
 	policy_content_free(p);
 	policy_dnsbl_free(p);
+	policy_spf_free(p);
 	policy_greylist_free(p);
 	free(p);
 }

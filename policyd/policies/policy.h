@@ -78,6 +78,7 @@ enum policy_name_check {
 };
 
 struct policy_dnsbl_cache;
+struct policy_spf_cache;
 
 /* One entry of rate_limits. */
 struct policy_rate_limit {
@@ -156,6 +157,7 @@ struct policy {
 	uint32_t max_messages_per_minute;
 	uint64_t max_message_size;
 	struct policy_spf spf;
+	struct policy_spf_cache *spf_cache;      /* per worker, by TTL  */
 	/* recipients (RCPT) */
 	struct addr_domain_list blocked_recipient_domains;
 	struct addr_domain_list allowed_relay_domains;
@@ -215,6 +217,8 @@ enum elemta_action policy_rule_access_hours(struct policy *p,
 void policy_set_clock(time_t (*clock)(void));
 /* policy_now - that wall clock (seconds). */
 time_t policy_now(void);
+/* policy_monotonic - monotonic seconds, for the per-worker caches. */
+time_t policy_monotonic(void);
 /* policy_hours_config - one window {start, end, days, timezone} from map
  * node m (NULL: none, hr->set stays false); key names it in errors. */
 int policy_hours_config(struct policy_hours *hr, const elemta_cfg *m,
@@ -343,6 +347,8 @@ enum elemta_action policy_rule_greylist_dnswl(struct policy *p,
 /* ==== spf.c ==== */
 int policy_spf_config(struct policy *p, const elemta_cfg *cfg, char *err,
     size_t errlen);
+/* policy_spf_free - the outcome cache. */
+void policy_spf_free(struct policy *p);
 /* policy_rule_spf - at MAIL: 550 5.7.23 for a fail (reject_fail), 451
  * 4.7.24 for a temperror, softfail/permerror as configured; every result
  * recorded as Received-SPF and Authentication-Results.  May return

@@ -19,12 +19,23 @@
  * way, after starting the ones spf_eval_upcoming says come next.  Sender,
  * HELO name and every DNS string are untrusted: header values are quoted
  * or replaced, never copied raw.
+ *
+ * Outcomes are cached per worker (set-associative, like dnsbl.c's),
+ * keyed by the whole input - client address, MAIL FROM and HELO name, so
+ * a record whose macros use any of them is keyed right - for the
+ * smallest TTL of the answers the evaluation used, kept within
+ * 60 s .. 1 h; a temperror is never cached.  A cached outcome gives the
+ * same verdict and headers as the evaluation it came from, without a DNS
+ * round trip (each sequential lookup is one host wait even when the
+ * resolver's cache has the answer).
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -33,6 +44,39 @@
 
 #define SPF_HEADER_VALUE_MAX 900        /* under PREPEND's 998-byte line */
 #define SPF_FIELD_MAX 256               /* one key=value's value         */
+#define SPF_HELO_MAX 256                /* a HELO name cached, with NUL  */
+#define SPF_CACHE_SETS 1024             /* x SPF_CACHE_WAYS outcomes     */
+#define SPF_CACHE_WAYS 4
+#define SPF_TTL_MIN 60
+#define SPF_TTL_MAX 3600
+
+/* What an evaluation decided: all the verdict and the headers use. */
+struct spf_outcome {
+	enum spf_result result;
+	enum spf_identity identity;
+	bool has_explanation;
+	char domain[SPF_FIELD_MAX];
+	char sender[SPF_SENDER_MAX];        /* the identity as checked      */
+	char mechanism[SPF_MECHANISM_MAX];
+	char problem[SPF_PROBLEM_MAX];
+	char explanation[SPF_EXPLANATION_MAX];
+};
+
+/* One cached outcome, keyed by the evaluation's whole input. */
+struct spf_cache_entry {
+	char ip[ADDR_TEXT_MAX];             /* "" empty                     */
+	char mail_from[SPF_SENDER_MAX];
+	char helo[SPF_HELO_MAX];
+	time_t expires;                     /* CLOCK_MONOTONIC seconds      */
+	struct spf_outcome outcome;
+};
+
+/* A key maps to one set of SPF_CACHE_WAYS entries; a new outcome replaces
+ * the set's entry for the key, else the first expired, else the one
+ * expiring soonest. */
+struct policy_spf_cache {
+	struct spf_cache_entry set[SPF_CACHE_SETS][SPF_CACHE_WAYS];
+};
 
 /* The action names of softfail/permerror/temperror. */
 static const struct {
@@ -254,23 +298,23 @@ spf_comment(char *out, size_t size, enum spf_result r, const char *domain,
 	}
 }
 
-/* spf_headers - Received-SPF and Authentication-Results for st. */
+/* spf_headers - Received-SPF and Authentication-Results for o. */
 static void
 spf_headers(const struct policy *p, const elemta_ctx *ctx,
-    const struct spf_eval *st, const char *ip, const char *helo)
+    const struct spf_outcome *o, const char *ip, const char *helo)
 {
-	enum spf_result r = spf_eval_result(st);
-	bool helo_id = spf_eval_identity(st) == SPF_IDENTITY_HELO;
+	enum spf_result r = o->result;
+	bool helo_id = o->identity == SPF_IDENTITY_HELO;
 	char value[SPF_HEADER_VALUE_MAX], v[SPF_FIELD_MAX + 48];
 	char comment[SPF_FIELD_MAX + 128];
 
 	/* Received-SPF: result (comment) key=value; ... */
-	spf_comment(comment, sizeof(comment), r, spf_eval_domain(st), ip);
+	spf_comment(comment, sizeof(comment), r, o->domain, ip);
 	snprintf(value, sizeof(value), "%s (%s: %s)", spf_result_name(r),
 	    p->spf.authserv_id, comment);
 	spf_value(v, sizeof(v), ip);
 	spf_append(value, sizeof(value), " client-ip=%s;", v);
-	spf_value(v, sizeof(v), spf_eval_sender(st));
+	spf_value(v, sizeof(v), o->sender);
 	spf_append(value, sizeof(value), " envelope-from=%s;", v);
 	if (helo[0] != '\0') {
 		spf_value(v, sizeof(v), helo);
@@ -278,12 +322,12 @@ spf_headers(const struct policy *p, const elemta_ctx *ctx,
 	}
 	spf_append(value, sizeof(value), " receiver=%s; identity=%s",
 	    p->spf.authserv_id, helo_id ? "helo" : "mailfrom");
-	if (spf_eval_mechanism(st)[0] != '\0') {
-		spf_value(v, sizeof(v), spf_eval_mechanism(st));
+	if (o->mechanism[0] != '\0') {
+		spf_value(v, sizeof(v), o->mechanism);
 		spf_append(value, sizeof(value), "; mechanism=%s", v);
 	}
-	if (spf_eval_problem(st)[0] != '\0') {
-		spf_value(v, sizeof(v), spf_eval_problem(st));
+	if (o->problem[0] != '\0') {
+		spf_value(v, sizeof(v), o->problem);
 		spf_append(value, sizeof(value), "; problem=%s", v);
 	}
 	elemta_ctx_prepend_header(ctx, "Received-SPF", value);
@@ -292,13 +336,13 @@ spf_headers(const struct policy *p, const elemta_ctx *ctx,
 	 * 8601 2.7.2: the address when its local-part is a dot-atom, else
 	 * the domain; smtp.helo for the HELO identity).  A domain that is
 	 * not a host name (a malformed identity: result none) is quoted. */
-	if (!spf_host_name(spf_eval_domain(st))) {
-		spf_value(v, sizeof(v), helo_id ? spf_eval_domain(st) :
-		    spf_eval_sender(st));
+	if (!spf_host_name(o->domain)) {
+		spf_value(v, sizeof(v), helo_id ? o->domain :
+		    o->sender);
 	} else if (helo_id) {
-		str_copy(v, spf_eval_domain(st), sizeof(v));
+		str_copy(v, o->domain, sizeof(v));
 	} else {
-		const char *sender = spf_eval_sender(st);
+		const char *sender = o->sender;
 		const char *at = strrchr(sender, '@');
 		char local[SPF_FIELD_MAX];
 		size_t ll = at ? (size_t)(at - sender) : 0;
@@ -307,7 +351,7 @@ spf_headers(const struct policy *p, const elemta_ctx *ctx,
 			ll = 0;
 		memcpy(local, sender, ll);
 		local[ll] = '\0';
-		str_copy(v, spf_dot_atom(local) ? sender : spf_eval_domain(st),
+		str_copy(v, spf_dot_atom(local) ? sender : o->domain,
 		    sizeof(v));
 	}
 	snprintf(value, sizeof(value), "%s; spf=%s smtp.%s=%s",
@@ -382,12 +426,12 @@ spf_answer_copy(const struct elemta_dns_answer *in, enum dns_type qtype,
 
 /* spf_verdict - what a result does, per config. */
 static enum elemta_action
-spf_verdict(const struct policy *p, const struct spf_eval *st,
+spf_verdict(const struct policy *p, const struct spf_outcome *o,
     struct elemta_result *res)
 {
-	const char *exp = spf_eval_explanation(st);
+	const char *exp = o->has_explanation ? o->explanation : NULL;
 
-	switch (spf_eval_result(st)) {
+	switch (o->result) {
 	case SPF_RESULT_FAIL:
 		if (!p->spf.reject_fail)
 			return ELEMTA_CONTINUE;
@@ -412,7 +456,7 @@ spf_verdict(const struct policy *p, const struct spf_eval *st,
 	case SPF_RESULT_PERMERROR:
 		if (p->spf.permerror == ELEMTA_REJECT)
 			return elemta_result_set(res, ELEMTA_REJECT, 550, "5.7.24",
-			    "SPF validation error: %s", spf_eval_problem(st));
+			    "SPF validation error: %s", o->problem);
 		if (p->spf.permerror == ELEMTA_TEMPFAIL)
 			return elemta_result_set(res, ELEMTA_TEMPFAIL, 451,
 			    "4.7.24", "SPF validation error, try again later");
@@ -432,21 +476,168 @@ spf_metric(const elemta_ctx *ctx, enum spf_result r)
 	elemta_metric_add(ctx, name, 1);
 }
 
+/* ==== the cache ==== */
+
+/* spf_cacheable - the key fits an entry (else the outcome is not kept). */
+static bool
+spf_cacheable(const char *sender, const char *helo)
+{
+	return strlen(sender) < SPF_SENDER_MAX && strlen(helo) < SPF_HELO_MAX;
+}
+
+/* spf_fnv - FNV-1a of s (with its NUL) on from x. */
+static uint32_t
+spf_fnv(uint32_t x, const char *s)
+{
+	do
+		x = (x ^ (unsigned char)*s) * 16777619u;
+	while (*s++ != '\0');
+	return x;
+}
+
+/* spf_set - the cache set of a key. */
+static struct spf_cache_entry *
+spf_set(struct policy *p, const char *ip, const char *sender,
+    const char *helo)
+{
+	uint32_t x = spf_fnv(spf_fnv(spf_fnv(2166136261u, ip), sender), helo);
+
+	if (p->spf_cache == NULL)
+		p->spf_cache = xcalloc(1, sizeof(*p->spf_cache));
+	return p->spf_cache->set[x % SPF_CACHE_SETS];
+}
+
+/* spf_same_key - e holds the key (live or not). */
+static bool
+spf_same_key(const struct spf_cache_entry *e, const char *ip,
+    const char *sender, const char *helo)
+{
+	return strcmp(e->ip, ip) == 0 && strcmp(e->mail_from, sender) == 0 &&
+	    strcmp(e->helo, helo) == 0;
+}
+
+/* spf_cache_get - the key's live outcome in set, or NULL. */
+static const struct spf_outcome *
+spf_cache_get(const struct spf_cache_entry *set, const char *ip,
+    const char *sender, const char *helo, time_t now)
+{
+	for (int i = 0; i < SPF_CACHE_WAYS; i++)
+		if (set[i].expires > now && spf_same_key(&set[i], ip, sender,
+		    helo))
+			return &set[i].outcome;
+	return NULL;
+}
+
+/* spf_cache_put - keep o for ttl seconds (bounded) in set. */
+static void
+spf_cache_put(struct spf_cache_entry *set, const char *ip,
+    const char *sender, const char *helo, const struct spf_outcome *o,
+    uint32_t ttl)
+{
+	time_t now = policy_monotonic();
+	struct spf_cache_entry *e = &set[0];
+
+	for (int i = 0; i < SPF_CACHE_WAYS; i++) {
+		if (spf_same_key(&set[i], ip, sender, helo) ||
+		    set[i].expires <= now) {
+			e = &set[i];
+			break;
+		}
+		if (set[i].expires < e->expires)
+			e = &set[i];
+	}
+	if (ttl < SPF_TTL_MIN)
+		ttl = SPF_TTL_MIN;
+	if (ttl > SPF_TTL_MAX)
+		ttl = SPF_TTL_MAX;
+	str_copy(e->ip, ip, sizeof(e->ip));
+	str_copy(e->mail_from, sender, sizeof(e->mail_from));
+	str_copy(e->helo, helo, sizeof(e->helo));
+	e->outcome = *o;
+	e->expires = now + (time_t)ttl;
+}
+
+/* policy_spf_free - the cache. */
+void
+policy_spf_free(struct policy *p)
+{
+	free(p->spf_cache);
+	p->spf_cache = NULL;
+}
+
+/* spf_outcome_of - what the finished evaluation st decided. */
+static void
+spf_outcome_of(const struct spf_eval *st, struct spf_outcome *o)
+{
+	const char *exp = spf_eval_explanation(st);
+
+	memset(o, 0, sizeof(*o));
+	o->result = spf_eval_result(st);
+	o->identity = spf_eval_identity(st);
+	str_copy(o->domain, spf_eval_domain(st), sizeof(o->domain));
+	str_copy(o->sender, spf_eval_sender(st), sizeof(o->sender));
+	str_copy(o->mechanism, spf_eval_mechanism(st), sizeof(o->mechanism));
+	str_copy(o->problem, spf_eval_problem(st), sizeof(o->problem));
+	o->has_explanation = exp != NULL;
+	if (exp != NULL)
+		str_copy(o->explanation, exp, sizeof(o->explanation));
+}
+
+/* spf_evaluate - run the evaluation on the host's DNS into *o, with the
+ * smallest TTL of the answers it used in *ttl; ELEMTA_PENDING (the rule's
+ * answer) while a lookup is under way. */
+static enum elemta_action
+spf_evaluate(const elemta_ctx *ctx, const struct spf_input *in,
+    struct spf_outcome *o, uint32_t *ttl)
+{
+	static struct dns_record recs[DNS_ANSWER_RECORDS_MAX];
+	const struct elemta_dns_answer *ans;
+	struct spf_query q, next;
+	struct dns_answer a;
+	struct spf_eval *st = spf_eval_new(in);
+
+	*ttl = SPF_TTL_MAX;
+	while (spf_eval_step(st, &q) == SPF_NEED_DNS) {
+		enum dns_type type = q.type;
+		int rc;
+
+		ans = NULL;
+		rc = elemta_ctx_dns_lookup(ctx, q.name,
+		    (enum elemta_dns_type)type, &ans);
+		if (rc == ELEMTA_DNS_PENDING) {
+			/* start what comes next now: it runs in parallel */
+			for (size_t i = 0; spf_eval_upcoming(st, i, &next); i++)
+				(void)elemta_ctx_dns_lookup(ctx, next.name,
+				    (enum elemta_dns_type)next.type, &ans);
+			spf_eval_free(st);
+			return elemta_pending(ctx);
+		}
+		/* READY, or -1 with a TEMPFAIL answer saying why (or none) */
+		if (ans != NULL && ans->ttl != 0 && ans->ttl < *ttl)
+			*ttl = ans->ttl;
+		spf_answer_copy(ans, type, &a, recs);
+		spf_eval_answer(st, &a);
+	}
+	spf_outcome_of(st, o);
+	spf_eval_free(st);
+	return ELEMTA_CONTINUE;
+}
+
 /* policy_rule_spf - see the file comment. */
 enum elemta_action
 policy_rule_spf(struct policy *p, const elemta_ctx *ctx,
     struct elemta_result *res)
 {
-	static struct dns_record recs[DNS_ANSWER_RECORDS_MAX];
 	const char *sender = elemta_ctx_sender(ctx);
 	const char *helo = elemta_ctx_helo(ctx);
-	const struct elemta_dns_answer *ans;
+	const struct spf_outcome *hit = NULL;
+	struct spf_cache_entry *set = NULL;
+	struct spf_outcome fresh;
+	const struct spf_outcome *o = &fresh;
 	struct spf_input in;
-	struct spf_eval *st;
-	struct spf_query q, next;
-	struct dns_answer a;
 	enum elemta_action act;
 	char ip[ADDR_TEXT_MAX];
+	uint32_t ttl;
 
 	if (!p->spf.enabled || sender == NULL || elemta_ctx_authenticated(ctx) ||
 	    policy_client_exempt(p, ctx) || (sender[0] == '\0' && !p->spf.helo))
@@ -460,35 +651,28 @@ policy_rule_spf(struct policy *p, const elemta_ctx *ctx,
 	in.identity = SPF_IDENTITY_MAILFROM;
 	in.receiver = p->spf.authserv_id;
 	in.now = (uint64_t)policy_now();
-	st = spf_eval_new(&in);
-	while (spf_eval_step(st, &q) == SPF_NEED_DNS) {
-		enum dns_type type = q.type;
-		int rc = elemta_ctx_dns_lookup(ctx, q.name,
-		    (enum elemta_dns_type)type, &ans);
-
-		if (rc == ELEMTA_DNS_PENDING) {
-			/* start what comes next now: it runs in parallel */
-			for (size_t i = 0; spf_eval_upcoming(st, i, &next); i++)
-				(void)elemta_ctx_dns_lookup(ctx, next.name,
-				    (enum elemta_dns_type)next.type, &ans);
-			spf_eval_free(st);
-			return elemta_pending(ctx);
-		}
-		/* READY, or -1 with a TEMPFAIL answer saying why */
-		spf_answer_copy(rc == ELEMTA_DNS_READY || ans != NULL ? ans :
-		    NULL, type, &a, recs);
-		spf_eval_answer(st, &a);
+	if (spf_cacheable(sender, in.helo)) {
+		set = spf_set(p, ip, sender, in.helo);
+		hit = spf_cache_get(set, ip, sender, in.helo, policy_monotonic());
 	}
-	act = spf_verdict(p, st, res);
-	elemta_log(ctx, ELEMTA_LOG_INFO, "spf %s for %s (%s) from %s: %s%s",
-	    spf_result_name(spf_eval_result(st)), spf_eval_sender(st),
-	    spf_eval_identity(st) == SPF_IDENTITY_HELO ? "helo" : "mailfrom",
-	    ip, spf_eval_mechanism(st), spf_eval_problem(st));
+	if (hit != NULL) {
+		o = hit;
+	} else {
+		act = spf_evaluate(ctx, &in, &fresh, &ttl);
+		if (act != ELEMTA_CONTINUE)
+			return act;
+		if (set != NULL && fresh.result != SPF_RESULT_TEMPERROR)
+			spf_cache_put(set, ip, sender, in.helo, &fresh, ttl);
+	}
+	act = spf_verdict(p, o, res);
+	elemta_log(ctx, ELEMTA_LOG_INFO, "spf %s for %s (%s) from %s: %s%s%s",
+	    spf_result_name(o->result), o->sender,
+	    o->identity == SPF_IDENTITY_HELO ? "helo" : "mailfrom", ip,
+	    o->mechanism, o->problem, hit != NULL ? " (cached)" : "");
 	if (policy_counts_message(ctx)) {
-		spf_metric(ctx, spf_eval_result(st));
+		spf_metric(ctx, o->result);
 		if (act == ELEMTA_CONTINUE)
-			spf_headers(p, ctx, st, ip, in.helo);
+			spf_headers(p, ctx, o, ip, in.helo);
 	}
-	spf_eval_free(st);
 	return act;
 }

@@ -69,6 +69,7 @@ struct fake_query {
 
 static struct event_base *base;
 static int queries, outstanding, max_outstanding;
+static bool refuse_all;        /* every query fails (a dead resolver) */
 
 /* fake_on_answer - the zone's answer, from the loop. */
 static void
@@ -85,7 +86,8 @@ fake_on_answer(evutil_socket_t fd, short what, void *arg)
 	a.qtype = q->type;
 	a.records = recs;
 	a.why = "";
-	for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]); i++) {
+	for (size_t i = 0; i < sizeof(zone) / sizeof(zone[0]) && !refuse_all;
+	    i++) {
 		const struct zrec *z = &zone[i];
 		struct dns_record *r = &recs[a.count];
 
@@ -113,7 +115,10 @@ fake_on_answer(evutil_socket_t fd, short what, void *arg)
 		}
 		a.count++;
 	}
-	if (a.status != DNS_TEMPFAIL)
+	if (refuse_all) {
+		a.status = DNS_TEMPFAIL;
+		a.why = "refused";
+	} else if (a.status != DNS_TEMPFAIL)
 		a.status = a.count ? DNS_OK : exists ? DNS_NODATA :
 		    DNS_NXDOMAIN;
 	event_free(q->ev);
@@ -199,6 +204,7 @@ fx_open(struct fx *fx, const char *spf_yaml)
 	plugin_host_set_dns(fx->h, base, (struct dns_resolver *)(void *)
 	    &fake_resolver, &fake_ops, 2000, 4000, false);
 	queries = outstanding = max_outstanding = 0;
+	refuse_all = false;
 	return 0;
 }
 
@@ -581,6 +587,94 @@ test_postfix_once(void **state)
 	fx_close(&fx);
 }
 
+/* A decision as text: code, enhanced code, message and every header. */
+static void
+decision_text(const struct plugin_decision *d, char *out, size_t size)
+{
+	size_t pos = 0, len;
+	const char *line;
+
+	snprintf(out, size, "%d %s %s\n", d->accepted ? 0 : d->result.smtp_code,
+	    d->accepted ? "" : d->result.enhanced,
+	    d->accepted ? "" : d->result.message);
+	while (wire_headers_next(&d->headers, &pos, &line, &len))
+		snprintf(out + strlen(out), size - strlen(out), "%.*s\n",
+		    (int)len, line);
+}
+
+/* test_cache_same_outcome - the same request again, with every DNS query
+ * now failing, is answered from the cache: the very same verdict and
+ * headers, no query.  Every kind of result but temperror. */
+static void
+test_cache_same_outcome(void **state)
+{
+	static const struct { const char *ip, *sender, *helo; } reqs[] = {
+		{ "192.0.2.1", "x@pass.example", NULL },
+		{ "192.0.2.9", "x@exp.example", NULL },  /* 550 with exp= */
+		{ "192.0.2.1", "x@soft.example", NULL },
+		{ "192.0.2.1", "x@perm.example", NULL },
+		{ "192.0.2.1", "x@mx.example", NULL },
+		{ "192.0.2.1", "x@none.example", NULL },
+		{ "192.0.2.1", "", "helo_name=helo.example" },
+		{ "2001:db8::1", "x@pass.example", NULL },
+	};
+	struct fx fx;
+	struct plugin_decision d;
+	char first[4096], second[4096];
+
+	assert_int_equal(fx_open(&fx, SPF_ON "        reject_fail: true\n"),
+	    0);
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		int before;
+
+		refuse_all = false;
+		mail(&fx, reqs[i].ip, reqs[i].sender, &d, reqs[i].helo, NULL);
+		decision_text(&d, first, sizeof(first));
+		assert_null(strstr(first, "451"));
+		before = queries;
+		refuse_all = true;
+		mail(&fx, reqs[i].ip, reqs[i].sender, &d, reqs[i].helo, NULL);
+		decision_text(&d, second, sizeof(second));
+		assert_string_equal(first, second);
+		assert_int_equal(queries, before);
+	}
+	/* the key is the whole input: another address, sender or HELO name
+	 * is evaluated afresh (and now fails) */
+	mail(&fx, "192.0.2.2", "x@pass.example", &d, NULL);
+	expect(&d, 451, "4.7.24");
+	mail(&fx, "192.0.2.1", "y@pass.example", &d, NULL);
+	expect(&d, 451, "4.7.24");
+	mail(&fx, "192.0.2.1", "", &d, "helo_name=other.example", NULL);
+	expect(&d, 451, "4.7.24");
+	fx_close(&fx);
+}
+
+/* test_cache_not_temperror - a temperror is asked again every time: the
+ * next request after the resolver recovers gets the real result. */
+static void
+test_cache_not_temperror(void **state)
+{
+	struct fx fx;
+	struct plugin_decision d;
+	int before;
+
+	assert_int_equal(fx_open(&fx, SPF_ON), 0);
+	mail(&fx, "192.0.2.1", "x@temp.example", &d, NULL);
+	expect(&d, 451, "4.7.24");
+	before = queries;
+	mail(&fx, "192.0.2.1", "x@temp.example", &d, NULL);
+	expect(&d, 451, "4.7.24");
+	assert_int_equal(queries, before + 1);
+	refuse_all = true;
+	mail(&fx, "192.0.2.1", "x@pass.example", &d, NULL);
+	expect(&d, 451, "4.7.24");
+	refuse_all = false;
+	mail(&fx, "192.0.2.1", "x@pass.example", &d, NULL);
+	expect(&d, 0, NULL);
+	assert_non_null(strstr(header(&d, "Received-SPF"), "pass "));
+	fx_close(&fx);
+}
+
 /* test_config_errors - each bad spf setting refused with its key. */
 static void
 test_config_errors(void **state)
@@ -619,6 +713,8 @@ main(void)
 		cmocka_unit_test(test_parallel_mx),
 		cmocka_unit_test(test_hostile_sender),
 		cmocka_unit_test(test_postfix_once),
+		cmocka_unit_test(test_cache_same_outcome),
+		cmocka_unit_test(test_cache_not_temperror),
 		cmocka_unit_test(test_config_errors),
 	};
 
