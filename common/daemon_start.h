@@ -3,7 +3,7 @@
  * place: the log opened under its name, SIGPIPE ignored (a peer closing
  * a socket is an error return, never a signal), the configuration
  * loaded with every error logged, then the log at the configured level.
- * Callers: metricsd/main.c, queued/main.c.
+ * Callers: the main() of elemta-smtpd, -policyd, -queued and -metricsd.
  */
 #ifndef ELEMTA_DAEMON_START_H
 #define ELEMTA_DAEMON_START_H

@@ -43,6 +43,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "daemon_start.h"
 #include "counter.h"
 #include "listen.h"
 #include "log.h"
@@ -126,7 +127,6 @@ main(int argc, char **argv)
 	};
 	const char *file = CONFIG_DEFAULT_FILE;
 	const char *wid = getenv("ELEMTA_WORKER_ID");
-	struct config_errors errs;
 	struct counter_store *cs = NULL;
 	struct auth_users *users = NULL;
 	struct plugin_host *host;
@@ -155,15 +155,9 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	to_stderr = standalone || log_env_foreground();
-	log_init("elemta-policyd", to_stderr, LOG_LEVEL_INFO);
-
-	cfg = config_load(file, &errs);
-	if (cfg == NULL) {
-		for (size_t i = 0; i < errs.count; i++)
-			log_err("%s", errs.text[i]);
+	cfg = daemon_start("elemta-policyd", file, to_stderr);
+	if (cfg == NULL)
 		return 1;
-	}
-	log_init("elemta-policyd", to_stderr, cfg->log.level);
 
 	if (standalone) {
 		policy_fd = bind_unix(cfg->policyd.socket, 0660);

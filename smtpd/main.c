@@ -30,6 +30,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "daemon_start.h"
 #include "error.h"
 #include "log.h"
 #include "server.h"
@@ -78,7 +79,6 @@ main(int argc, char **argv)
 	const char *path = CONFIG_DEFAULT_FILE;
 	const char *wid = getenv("ELEMTA_WORKER_ID");
 	bool bind_self = false, fg;
-	struct config_errors errs;
 	struct config *cfg;
 	struct error err;
 
@@ -94,20 +94,10 @@ main(int argc, char **argv)
 			usage();
 	}
 	fg = log_env_foreground() || bind_self;
-	log_init("elemta-smtpd", fg, LOG_LEVEL_INFO);
-	/* A client vanishing mid-write is EPIPE, not death. */
-	signal(SIGPIPE, SIG_IGN);
-
-	memset(&errs, 0, sizeof(errs));
-	cfg = config_load(path, &errs);
-	if (cfg == NULL) {
-		for (size_t i = 0; i < errs.count; i++)
-			log_err("%s", errs.text[i]);
-		if (errs.count == 0)
-			log_err("%s: cannot load the configuration", path);
+	/* a client vanishing mid-write is EPIPE, not death (daemon_start) */
+	cfg = daemon_start("elemta-smtpd", path, fg);
+	if (cfg == NULL)
 		return 1;
-	}
-	log_init("elemta-smtpd", fg, cfg->log.level);
 	raise_fd_limit();
 	log_info("worker %s starting (config %s)", wid ? wid : "-", cfg->file);
 
