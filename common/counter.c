@@ -294,6 +294,16 @@ counter_rate_hit(struct counter_store *cs, const char *key, uint32_t limit,
 	return 0;
 }
 
+/* counter_grey_refresh_ms - a passed record's refresh granularity
+ * (counter.h): small against max_age, at most an hour. */
+uint64_t
+counter_grey_refresh_ms(const struct counter_grey_params *p)
+{
+	uint64_t g = p->max_age_ms / 100;
+
+	return g < 3600000 ? g : 3600000;
+}
+
 /* counter_grey_check - greylisting's atomic step (counter.h). */
 int
 counter_grey_check(struct counter_store *cs, const char *triplet,

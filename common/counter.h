@@ -205,6 +205,12 @@ int counter_metric_add(struct counter_store *cs, const char *name,
  *      max_age after this call.
  *   3. a first pass counts for the client (at most once an
  *      auto_allow_interval), its record kept until max_age.
+ * A pass that would change nothing but the last-seen time and expiry of a
+ * record refreshed less than counter_grey_refresh_ms(p) ago writes
+ * nothing (the cached path stays read-only): a passed triplet or an
+ * auto-allowed client is then kept max_age after its last refresh, at
+ * most that granularity less than after this use, and a triplet's count
+ * counts refreshes, not every pass.
  * The records are written whatever the decision's outcome (a greylisted
  * attempt is itself the refusal); nothing of a decision withdraws them.
  * Expired records are swept (LMDB, counter_sweep) or expire on the
@@ -229,6 +235,10 @@ struct counter_grey_result {
 	bool first_pass;         /* PASSED: by this call                    */
 	uint32_t client_count;   /* the client's counted passes after it    */
 };
+
+/* counter_grey_refresh_ms - the refresh granularity above:
+ * min(max_age / 100, 1 h). */
+uint64_t counter_grey_refresh_ms(const struct counter_grey_params *p);
 
 /* counter_grey_check - the atomic step above.  client may be NULL when
  * auto_allow_after is 0.  On error res is GREYLISTED with retry_ms 0. */

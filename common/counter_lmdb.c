@@ -1812,6 +1812,8 @@ struct grey_arg {
 	size_t clen;
 	const struct counter_grey_params *p;
 	struct counter_grey_result *res;
+	bool peek;               /* only decide a pass needing no write:  */
+	bool done;               /* ... decided, nothing to write          */
 };
 
 /* grey_load - key's record, live at now; found = false when absent or
@@ -1876,7 +1878,9 @@ grey_client_pass(struct lmdb_store *cs, MDB_txn *txn, const struct grey_arg *a,
 	return grey_store(cs, txn, a->client, a->clen, c);
 }
 
-/* op_grey_check - counter.h's greylisting step, in one transaction. */
+/* op_grey_check - counter.h's greylisting step, in one transaction;
+ * with a->peek a read that only decides a pass which would move a
+ * record refreshed within the granularity (a->done), writing nothing. */
 static int
 op_grey_check(struct lmdb_store *cs, MDB_txn *txn, void *varg,
     struct error *err)
@@ -1897,12 +1901,26 @@ op_grey_check(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 		res->client_count = c.count;
 		if (cf && c.count >= p->auto_allow_after) {
 			res->verdict = COUNTER_GREY_AUTO_ALLOWED;
-			return grey_client_pass(cs, txn, a, &c, now);
+			if (!a->peek)
+				return grey_client_pass(cs, txn, a, &c, now);
+			/* no count due, expiry pushed less than gran ago */
+			a->done = c.last_ms <= now &&
+			    now < sat_add(c.last_ms, p->auto_allow_interval_ms) &&
+			    sat_add(c.expires_ms, counter_grey_refresh_ms(p)) >=
+			    sat_add(now, p->max_age_ms);
+			return 0;
 		}
 	}
 	rc = grey_load(cs, txn, a->triplet, a->tlen, now, &t, &tf);
 	if (rc != 0)
 		return rc;
+	if (a->peek) {
+		res->verdict = COUNTER_GREY_PASSED;
+		a->done = tf && t.count > 0 && t.first_ms <= now &&
+		    t.last_ms <= now &&
+		    now - t.last_ms < counter_grey_refresh_ms(p);
+		return 0;
+	}
 	if (!tf || t.first_ms > now ||
 	    (t.count == 0 && now - t.first_ms > p->retry_window_ms))
 		t.first_ms = now;      /* new, or a retry after the window */
@@ -1929,7 +1947,8 @@ op_grey_check(struct lmdb_store *cs, MDB_txn *txn, void *varg,
 	return grey_client_pass(cs, txn, a, &c, now);
 }
 
-/* lmdb_grey_check - greylisting's step as one write. */
+/* lmdb_grey_check - greylisting's step: a read when a recent pass
+ * changes nothing, else one write. */
 static int
 lmdb_grey_check(struct counter_store *base, const char *triplet, size_t tlen,
     const char *client, size_t clen, const struct counter_grey_params *p,
@@ -1943,6 +1962,13 @@ lmdb_grey_check(struct counter_store *base, const char *triplet, size_t tlen,
 	a.clen = clen;
 	a.p = p;
 	a.res = res;
+	a.peek = true;
+	a.done = false;
+	if (store_read(lmdb_of(base), op_grey_check, &a, "greylist", err) < 0)
+		return -1;
+	if (a.done)
+		return 0;
+	a.peek = false;
 	return store_write(lmdb_of(base), op_grey_check, &a, "greylist", err);
 }
 

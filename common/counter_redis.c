@@ -200,8 +200,9 @@ static const char lua_rep_adjust[] = LUA_HEAD
 	"return string.format('%.17g', s)\n";
 
 /* KEYS[1] triplet key, KEYS[2] client key (unused when ARGV[4] is 0);
- * ARGV delay, retry_window, max_age, auto_allow_after, interval (ms).
- * counter.h's greylisting step on the server's clock.
+ * ARGV delay, retry_window, max_age, auto_allow_after, interval,
+ * refresh granularity (ms).  counter.h's greylisting step on the
+ * server's clock; a recent pass writes nothing.
  * -> {verdict 0 greylisted / 1 passed / 2 auto-allowed, retry_ms,
  *     first_pass 0/1, client count} */
 static const char lua_grey_check[] = LUA_HEAD
@@ -209,6 +210,7 @@ static const char lua_grey_check[] = LUA_HEAD
 	"local delay, window, maxage = tonumber(ARGV[1]), tonumber(ARGV[2]),\n"
 	"  tonumber(ARGV[3])\n"
 	"local after, interval = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local gran = tonumber(ARGV[6])\n"
 	"local function load(key)\n"
 	"  local v = redis.call('HMGET', key, 'first', 'last', 'count')\n"
 	"  local f, l, c = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])\n"
@@ -230,6 +232,10 @@ static const char lua_grey_check[] = LUA_HEAD
 	"if after > 0 then\n"
 	"  c = load(KEYS[2])\n"
 	"  if c and c[3] >= after then\n"
+	"    if c[2] <= now and now < c[2] + interval and\n"
+	"       redis.call('PTTL', KEYS[2]) + gran >= maxage then\n"
+	"      return {2, 0, 0, c[3]}\n"
+	"    end\n"
 	"    count(c)\n"
 	"    save(KEYS[2], c, now + maxage)\n"
 	"    return {2, 0, 0, c[3]}\n"
@@ -239,6 +245,9 @@ static const char lua_grey_check[] = LUA_HEAD
 	"if c then cc = c[3] end\n"
 	"local t = load(KEYS[1])\n"
 	"if t == nil then t = {now, now, 0} end\n"
+	"if t[3] > 0 and t[1] <= now and t[2] <= now and now - t[2] < gran then\n"
+	"  return {1, 0, 0, cc}\n"
+	"end\n"
 	"if t[1] > now or (t[3] == 0 and now - t[1] > window) then\n"
 	"  t[1] = now\n"
 	"end\n"
@@ -1316,8 +1325,8 @@ redis_grey_check(struct counter_store *base, const char *triplet,
 {
 	struct redis_store *rs = redis_of(base);
 	char tkey[REDIS_KEY_MAX], ckey[REDIS_KEY_MAX];
-	char a[5][24];
-	const char *args[5] = { a[0], a[1], a[2], a[3], a[4] };
+	char a[6][24];
+	const char *args[6] = { a[0], a[1], a[2], a[3], a[4], a[5] };
 	const char *keys[2] = { tkey, ckey };
 	size_t klens[2];
 	long long verdict, retry, first, count;
@@ -1336,7 +1345,8 @@ redis_grey_check(struct counter_store *base, const char *triplet,
 	snprintf(a[3], sizeof(a[3]), "%" PRIu32, client != NULL ?
 	    p->auto_allow_after : 0);
 	snprintf(a[4], sizeof(a[4]), "%" PRIu64, p->auto_allow_interval_ms);
-	r = eval_keys(rs, SCRIPT_GREY_CHECK, 2, keys, klens, 5, args,
+	snprintf(a[5], sizeof(a[5]), "%" PRIu64, counter_grey_refresh_ms(p));
+	r = eval_keys(rs, SCRIPT_GREY_CHECK, 2, keys, klens, 6, args,
 	    "greylist", err);
 	if (r == NULL) {
 		if (!fail_open(rs))

@@ -715,7 +715,7 @@ ctx_metric_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 200 ||
+	if (n == 0 || n > HOST_PLUGIN_METRIC_NAME_MAX ||
 	    strncmp(name, WIRE_EXT_PREFIX, WIRE_EXT_PREFIX_LEN) == 0)
 		return false;
 	for (size_t i = 0; i < n; i++) {
@@ -751,8 +751,33 @@ elemta_ctx_prepend_header(const elemta_ctx *ctx, const char *name,
 	return 0;
 }
 
-/* elemta_metric_add - a shared counter; inside a decision it joins the
- * decision's transaction, outside (init) it commits on its own. */
+/* ctx_metric_count - count delta for name in worker memory, written by
+ * plugin_host_flush_metrics with the host's own metrics; false when the
+ * table of names is full. */
+static bool
+ctx_metric_count(struct plugin_host *h, const char *name, uint64_t delta)
+{
+	struct host_plugin_metric *m;
+
+	for (size_t i = 0; i < h->plugin_metric_count; i++) {
+		m = &h->plugin_metrics[i];
+		if (strcmp(m->name, name) == 0) {
+			m->delta = m->delta > UINT64_MAX - delta ? UINT64_MAX :
+			    m->delta + delta;
+			return true;
+		}
+	}
+	if (h->plugin_metric_count == HOST_PLUGIN_METRICS)
+		return false;
+	m = &h->plugin_metrics[h->plugin_metric_count++];
+	str_copy(m->name, name, sizeof(m->name));
+	m->delta = delta;
+	return true;
+}
+
+/* elemta_metric_add - a shared counter; inside a decision it is counted
+ * in worker memory and flushed once a second (a decision stays free of
+ * writes), outside (init) it commits on its own. */
 void
 elemta_metric_add(const elemta_ctx *ctx, const char *name, uint64_t delta)
 {
@@ -767,6 +792,9 @@ elemta_metric_add(const elemta_ctx *ctx, const char *name, uint64_t delta)
 		return;
 	}
 	if (h->in_decision) {
+		if (ctx_metric_count(h, name, delta))
+			return;
+		/* more names than the table holds: the decision's write */
 		if (counter_metric_add(h->cs, name, delta, &err) != 0)
 			ctx_counter_fail(ctx, "metric add", err.text);
 		return;

@@ -23,6 +23,17 @@ struct host_name_cache;
  * buckets; the +Inf bucket follows.  plugin_host.c prints them in
  * seconds as the `le` labels. */
 #define HOST_LATENCY_BUCKETS 14
+/* Distinct plugin metric names counted in memory between two flushes;
+ * past them elemta_metric_add writes the table directly. */
+#define HOST_PLUGIN_METRICS 64
+/* The longest plugin metric name (host_ctx.c checks it). */
+#define HOST_PLUGIN_METRIC_NAME_MAX 200
+
+/* A plugin metric's increments since the last flush. */
+struct host_plugin_metric {
+	char name[HOST_PLUGIN_METRIC_NAME_MAX + 1];
+	uint64_t delta;
+};
 
 /* One loaded plugin of the chain. */
 struct host_plugin {
@@ -79,6 +90,9 @@ struct plugin_host {
 	uint64_t dns_lookups[5];           /* by enum elemta_dns_status */
 	uint64_t dns_waits;
 	uint64_t name_results[3];
+	/* elemta_metric_add's in decisions, since the last flush */
+	struct host_plugin_metric plugin_metrics[HOST_PLUGIN_METRICS];
+	size_t plugin_metric_count;
 };
 
 /* The request context a hook receives (opaque to plugins). */

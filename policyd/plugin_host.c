@@ -947,6 +947,16 @@ host_flush_dns(struct plugin_host *h, int *rc, struct error *err)
 	h->dns_waits = 0;
 }
 
+/* host_flush_plugin_metrics - the plugins' elemta_metric_add counts. */
+static void
+host_flush_plugin_metrics(struct plugin_host *h, int *rc, struct error *err)
+{
+	for (size_t i = 0; i < h->plugin_metric_count; i++)
+		host_metric_add(h, rc, err, h->plugin_metrics[i].delta, "%s",
+		    h->plugin_metrics[i].name);
+	h->plugin_metric_count = 0;
+}
+
 /* plugin_host_flush_metrics - one write transaction with everything
  * accumulated in memory since the last flush.  The keys are the samples
  * exactly as common/metrics_format.c prints them. */
@@ -959,7 +969,7 @@ plugin_host_flush_metrics(struct plugin_host *h)
 
 	if (h->cs == NULL || h->in_decision)
 		return;
-	any = h->latency_count != 0;
+	any = h->latency_count != 0 || h->plugin_metric_count != 0;
 	for (size_t i = 0; i < h->count && !any; i++)
 		any = h->plugins[i].calls != 0;
 	for (size_t ph = 0; ph <= ELEMTA_PHASE_EOM && !any; ph++)
@@ -985,6 +995,7 @@ plugin_host_flush_metrics(struct plugin_host *h)
 	host_flush_decisions(h, &rc, &err, h->decisions, "");
 	host_flush_latency(h, &rc, &err);
 	host_flush_dns(h, &rc, &err);
+	host_flush_plugin_metrics(h, &rc, &err);
 	if (rc != 0)
 		log_warn("metric flush failed: %s", err.text);
 	if (counter_decision_end(h->cs, true, &err) != 0)

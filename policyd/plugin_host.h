@@ -248,7 +248,8 @@ void plugin_wait_free(struct plugin_wait *wait);
  * metric keys (common/metrics_format.h): per-plugin hook calls and time
  * (elemta_plugin_calls_total, elemta_plugin_seconds_total{plugin=...}),
  * decisions (elemta_policy_decisions_total{phase,action,plugin}) and the
- * decision latency histogram (elemta_policy_decision_seconds).  The
+ * decision latency histogram (elemta_policy_decision_seconds), and the
+ * plugins' elemta_metric_add counts from their decisions.  The
  * worker calls it once a second and at exit. */
 void plugin_host_flush_metrics(struct plugin_host *h);
 

@@ -319,7 +319,8 @@ def test_message_rate_is_shared_and_survives_restart(make_elemta, sdk):
         assert_reply(rep, 450, "4.7.1")
     rates = [x for x in stat_entries(e) if x["kind"] == "rate" and "msg:127.0.0.1" in x["key"]]
     assert len(rates) == 1 and rates[0]["count"] == limit and rates[0]["limit"] == limit, rates
-    assert metric_value(e, "policy_rejected_messages_total") >= 2
+    wait_until(lambda: metric_value(e, "policy_rejected_messages_total") >= 2, 5,
+               what="policy_rejected_messages_total counted")
     # Not process memory: a full stop/start still remembers the window.
     e.stop()
     e.start()

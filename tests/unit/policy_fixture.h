@@ -185,13 +185,15 @@ metric_cb(const struct counter_entry *e, void *arg)
 	return 0;
 }
 
-/* metric_value - one metric's current value. */
+/* metric_value - one metric's current value, after the host's flush
+ * (the worker's once-a-second one) wrote what decisions counted. */
 static uint64_t
 metric_value(struct fx *fx, const char *name)
 {
 	struct metric_find m = { name, 0 };
 	struct error err;
 
+	plugin_host_flush_metrics(fx->h);
 	assert_int_equal(counter_visit(fx->cs, COUNTER_KIND_METRIC, NULL,
 	    metric_cb, &m, &err), 0);
 	return m.value;

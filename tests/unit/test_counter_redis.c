@@ -692,6 +692,22 @@ test_greylist(void **state)
 	s = visit(f->cs, COUNTER_KIND_GREY, "c:");
 	assert_int_equal(s.n, 1);     /* c:2 never passed: no record */
 	assert_int_equal(s.e[0].count, 1);
+
+	/* a pass within the refresh granularity (864 s here) writes
+	 * nothing; one after it (10 ms with max_age 1 s) refreshes */
+	p.auto_allow_after = 0;
+	assert_int_equal(counter_grey_check(f->cs, "t:2", NULL, &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_PASSED);
+	assert_false(r.first_pass);
+	s = visit(f->cs, COUNTER_KIND_GREY, "t:2");
+	assert_int_equal(s.e[0].count, 1);
+	p.max_age_ms = 1000;
+	usleep(30000);
+	assert_int_equal(counter_grey_check(f->cs, "t:2", NULL, &p, &r, &err), 0);
+	assert_int_equal(r.verdict, COUNTER_GREY_PASSED);
+	s = visit(f->cs, COUNTER_KIND_GREY, "t:2");
+	assert_int_equal(s.e[0].count, 2);
+	assert_true(s.e[0].expires_ms <= now_ms() + 1000);
 	assert_int_equal(counter_key_reset(f->cs, "t:1", &err), 0);
 	s = visit(f->cs, COUNTER_KIND_GREY, "t:");
 	assert_int_equal(s.n, 2);

@@ -288,6 +288,80 @@ test_inspect_sweep_reset(void **state)
 	table_close(cs);
 }
 
+/* record - the grey record of key (exactly one with that prefix). */
+static struct counter_entry
+record(struct counter_store *cs, const char *key)
+{
+	struct grey_seen s;
+	struct error err;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(counter_visit(cs, COUNTER_KIND_GREY, key, grey_cb,
+	    &s, &err), 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.keys[0], key);
+	return s.e[0];
+}
+
+/* test_recent_pass_readonly - a pass (or an auto-allow) of a record
+ * refreshed less than the granularity ago leaves it unchanged; one at
+ * the granularity refreshes it (last seen, count, expiry). */
+static void
+test_recent_pass_readonly(void **state)
+{
+	struct counter_store *cs = table_open();
+	struct counter_grey_params p = params;
+	struct counter_grey_result r;
+	struct counter_entry e0, e;
+	uint64_t gran = counter_grey_refresh_ms(&p), t;
+
+	assert_int_equal(gran, MAX_AGE / 100);
+	p.max_age_ms = 1000 * 3600 * SEC;
+	assert_int_equal(counter_grey_refresh_ms(&p), 3600 * SEC);
+	pass(cs, "rp", NULL);
+	e0 = record(cs, "rp");
+	assert_int_equal(e0.count, 1);
+	fake_ms += gran - 1;
+	assert_int_equal(grey(cs, "rp", NULL, &r), COUNTER_GREY_PASSED);
+	assert_false(r.first_pass);
+	e = record(cs, "rp");
+	assert_int_equal(e.newest_ms, e0.newest_ms);
+	assert_int_equal(e.count, 1);
+	assert_int_equal(e.expires_ms, e0.expires_ms);
+	fake_ms += 1;
+	assert_int_equal(grey(cs, "rp", NULL, &r), COUNTER_GREY_PASSED);
+	assert_false(r.first_pass);
+	e = record(cs, "rp");
+	assert_int_equal(e.newest_ms, fake_ms);
+	assert_int_equal(e.count, 2);
+	assert_int_equal(e.expires_ms, fake_ms + MAX_AGE);
+
+	/* an auto-allowed client: its expiry moves only after gran */
+	for (int i = 0; i < 3; i++) {
+		char tr[8];
+
+		snprintf(tr, sizeof(tr), "x%d", i);
+		pass(cs, tr, "cnet");
+		fake_ms += 600 * SEC;
+	}
+	t = fake_ms;
+	assert_int_equal(grey(cs, "y", "cnet", &r), COUNTER_GREY_AUTO_ALLOWED);
+	e0 = record(cs, "cnet");
+	assert_int_equal(e0.expires_ms, t + MAX_AGE);
+	fake_ms += 500 * SEC;       /* < gran, < auto_allow_interval */
+	assert_int_equal(grey(cs, "y", "cnet", &r), COUNTER_GREY_AUTO_ALLOWED);
+	assert_int_equal(r.client_count, e0.count);
+	e = record(cs, "cnet");
+	assert_int_equal(e.expires_ms, e0.expires_ms);
+	assert_int_equal(e.newest_ms, e0.newest_ms);
+	assert_int_equal(e.count, e0.count);
+	fake_ms = t + gran;
+	assert_int_equal(grey(cs, "y", "cnet", &r), COUNTER_GREY_AUTO_ALLOWED);
+	e = record(cs, "cnet");
+	assert_int_equal(e.expires_ms, fake_ms + MAX_AGE);
+	table_close(cs);
+}
+
 /* test_arguments - bad parameters refused (greylisted, never a pass). */
 static void
 test_arguments(void **state)
@@ -499,6 +573,7 @@ main(void)
 		cmocka_unit_test(test_auto_allow),
 		cmocka_unit_test(test_two_workers),
 		cmocka_unit_test(test_inspect_sweep_reset),
+		cmocka_unit_test(test_recent_pass_readonly),
 		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_sender_normalise),
 		cmocka_unit_test(test_rule_greylists),

@@ -718,6 +718,27 @@ static const struct elemta_plugin plug_metric = {
 	.on_rcpt_to = metric_plug,
 };
 
+/* More metric names than the host counts in memory (64). */
+#define MANY_METRICS 70
+
+/* many_plug - adds 1 to each of MANY_METRICS names. */
+static enum elemta_action
+many_plug(void *st, const elemta_ctx *ctx, struct elemta_result *res)
+{
+	char name[32];
+
+	for (int i = 0; i < MANY_METRICS; i++) {
+		snprintf(name, sizeof(name), "many_%d_total", i);
+		elemta_metric_add(ctx, name, 1);
+	}
+	return ELEMTA_CONTINUE;
+}
+
+static const struct elemta_plugin plug_many = {
+	.abi_version = ELEMTA_PLUGIN_ABI_VERSION, .name = "many",
+	.on_rcpt_to = many_plug,
+};
+
 struct metric_find {
 	const char *name;
 	uint64_t value;
@@ -834,6 +855,44 @@ test_rate_namespaced_and_withdrawn(void **state)
 		    metric_cb, &forged, &err), 0);
 		assert_int_equal(forged.value, 1);      /* the host's one call */
 		plugin_host_free(h3);
+	}
+
+	/* Plugin metrics from decisions are counted in memory until the
+	 * flush; names past the in-memory table go straight to the table;
+	 * the totals are the same. */
+	{
+		struct plugin_host *h4 = plugin_host_new(cs, 64);
+		struct metric_find first = { "many_0_total", 0 };
+		char last_name[32];
+		struct metric_find last = { last_name, 0 };
+
+		snprintf(last_name, sizeof(last_name), "many_%d_total",
+		    MANY_METRICS - 1);
+		assert_int_equal(plugin_host_add(h4, "many", &plug_many, NULL,
+		    NULL, &err), 0);
+		decide(h4, rcpt_req, &d);
+		decide(h4, rcpt_req, &d);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &first, &err), 0);
+		assert_int_equal(first.value, 0);
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &last, &err), 0);
+		assert_int_equal(last.value, 2);
+		plugin_host_flush_metrics(h4);
+		for (int i = 0; i < MANY_METRICS; i++) {
+			char name[32];
+			struct metric_find m = { name, 0 };
+
+			snprintf(name, sizeof(name), "many_%d_total", i);
+			assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC,
+			    NULL, metric_cb, &m, &err), 0);
+			assert_int_equal(m.value, 2);
+		}
+		plugin_host_flush_metrics(h4);  /* nothing counted twice */
+		assert_int_equal(counter_visit(cs, COUNTER_KIND_METRIC, NULL,
+		    metric_cb, &first, &err), 0);
+		assert_int_equal(first.value, 2);
+		plugin_host_free(h4);
 	}
 	counter_store_close(cs);
 
