@@ -138,6 +138,8 @@ struct conn {
 	struct strbuf out;
 	size_t out_off;
 	bool write_armed;
+	bool prepend_drop_logged;  /* once per connection: Postfix asks at
+	                            * every RCPT over one connection */
 	int fds[CONN_FDS_MAX];      /* FIFO of received descriptors */
 	size_t fd_head, fd_count;
 	/* Replies held for the worker's batch: out[held_from..) answers
@@ -382,10 +384,15 @@ conn_reply_full(struct conn *c, const struct elemta_result *res, bool ok,
 		return conn_tempfail(c, "Message edits too large, try again "
 		    "later");
 	}
-	if (dropped > 0)
+	if (dropped > 0 && !c->prepend_drop_logged) {
+		/* a rule that prepends two headers (SPF) drops one in every
+		 * reply on this connection: say so once, not per request */
+		c->prepend_drop_logged = true;
 		log_warn("conn %lu: %u prepended header(s) dropped: a reply on "
 		    "the Postfix listener carries one PREPEND, and none "
-		    "with DISCARD or HOLD", c->id, dropped);
+		    "with DISCARD or HOLD (not logged again on this "
+		    "connection)", c->id, dropped);
+	}
 	conn_note_reply(c, from);
 	return 0;
 }

@@ -665,7 +665,11 @@ policy_rule_spf(struct policy *p, const elemta_ctx *ctx,
 			spf_cache_put(set, ip, sender, in.helo, &fresh, ttl);
 	}
 	act = spf_verdict(p, o, res);
-	elemta_log(ctx, ELEMTA_LOG_INFO, "spf %s for %s (%s) from %s: %s%s%s",
+	/* a fresh evaluation is logged; a cached one is in the message's
+	 * Received-SPF header already (one write per decision was the rule's
+	 * largest cost on the cached path) */
+	elemta_log(ctx, hit != NULL ? ELEMTA_LOG_DEBUG : ELEMTA_LOG_INFO,
+	    "spf %s for %s (%s) from %s: %s%s%s",
 	    spf_result_name(o->result), o->sender,
 	    o->identity == SPF_IDENTITY_HELO ? "helo" : "mailfrom", ip,
 	    o->mechanism, o->problem, hit != NULL ? " (cached)" : "");
