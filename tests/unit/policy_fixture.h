@@ -169,21 +169,7 @@ expect(const struct plugin_decision *d, int code, const char *enh)
 		    got, d->result.enhanced, d->result.message);
 }
 
-/* A metric looked for by metric_cb. */
-struct metric_find {
-	const char *name;
-	uint64_t value;
-};
-
-static int
-metric_cb(const struct counter_entry *e, void *arg)
-{
-	struct metric_find *m = arg;
-
-	if (strcmp(e->key, m->name) == 0)
-		m->value = e->value;
-	return 0;
-}
+#include "metric_find.h"
 
 /* metric_value - one metric's current value, after the host's flush
  * (the worker's once-a-second one) wrote what decisions counted. */

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "counter.h"
 #include "log.h"
+#include "metric_find.h"
 #include "../../policyd/plugin_host.h"
 
 /* ==== Helpers ==== */
@@ -739,21 +740,6 @@ static const struct elemta_plugin plug_many = {
 	.on_rcpt_to = many_plug,
 };
 
-struct metric_find {
-	const char *name;
-	uint64_t value;
-};
-
-/* metric_cb - counter_visit callback picking one metric's value. */
-static int
-metric_cb(const struct counter_entry *e, void *arg)
-{
-	struct metric_find *m = arg;
-
-	if (strcmp(e->key, m->name) == 0)
-		m->value = e->value;
-	return 0;
-}
 
 /* test_rate_namespaced_and_withdrawn - two plugins with the same key do
  * not share a count; a hit in a decision that ends refused is withdrawn;
